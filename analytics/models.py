@@ -1,0 +1,1 @@
+"""analytics models: filled by its own issue."""

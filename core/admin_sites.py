@@ -1,0 +1,39 @@
+"""Two admin sites: the platform's ops admin (public host) and each brand's HQ admin (brand hosts).
+
+They are separate registries so that a public model (the brand registry, WeChat apps) can never appear in a
+brand's admin, and a brand model never in the ops admin.
+"""
+from django.contrib.admin import AdminSite
+from django.db import connection
+
+
+class OpsAdminSite(AdminSite):
+    site_header = "ekr platform operations"
+    site_title = "ekr ops"
+
+    def has_permission(self, request):
+        return connection.schema_name == "public" and super().has_permission(request)
+
+
+class BrandAdminSite(AdminSite):
+    site_header = "ekr brand HQ"
+    site_title = "ekr HQ"
+
+    def has_permission(self, request):
+        if connection.schema_name == "public" or not super().has_permission(request):
+            return False
+        # Store managers use the store console (API), not the HQ admin.
+        from members.models import StaffProfile
+
+        return not StaffProfile.objects.filter(user_id=request.user.id, franchisee__isnull=False).exists()
+
+    def each_context(self, request):
+        context = super().each_context(request)
+        tenant = getattr(request, "tenant", None)
+        if tenant is not None:
+            context["site_header"] = f"{tenant.name} · HQ"
+        return context
+
+
+ops_admin = OpsAdminSite(name="ops_admin")
+brand_admin = BrandAdminSite(name="brand_admin")

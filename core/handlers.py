@@ -1,0 +1,22 @@
+"""Django-level error views: the same JSON shape as the API, never an HTML debug page."""
+from core.errors import json_error
+
+
+def bad_request(request, exception=None):
+    return json_error(400, "bad_request", "Bad request.")
+
+
+def permission_denied(request, exception=None):
+    return json_error(403, "permission_denied", "You do not have permission to do this.")
+
+
+def not_found(request, exception=None):
+    return json_error(404, "not_found", "Not found.")
+
+
+def server_error(request):
+    return json_error(500, "server_error", "Internal server error.")
+
+
+def csrf_failure(request, reason=""):
+    return json_error(403, "csrf_failed", "CSRF check failed; log in again.")

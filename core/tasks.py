@@ -1,0 +1,107 @@
+"""Tenant-aware Celery tasks, written once.
+
+- A task queued while the connection is in a brand's schema carries that schema in a message header and runs in
+  it; the worker always resets to public afterwards, so no task inherits the previous task's schema.
+- `enqueue(task, ...)` queues after the current transaction commits (nothing runs on data that may roll back).
+- `fan_out_to_brands` is the beat entry point for per-brand jobs: one message per active brand, spread over a
+  window so 500 brands do not all fire in the same second.
+"""
+from __future__ import annotations
+
+import logging
+import zlib
+from typing import Any
+
+from celery import Task, shared_task
+from django.db import connection, transaction
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_HEADER = "ekr_schema"
+
+
+def current_schema() -> str:
+    return getattr(connection, "schema_name", "public")
+
+
+class BrandTask(Task):
+    """Runs in the schema it was queued from (or the one named with `schema=` in `apply_async`)."""
+
+    def apply_async(self, args=None, kwargs=None, task_id=None, producer=None, link=None, link_error=None,
+                    shadow=None, **options):
+        schema = options.pop("schema", None) or current_schema()
+        headers = dict(options.pop("headers", None) or {})
+        headers[SCHEMA_HEADER] = schema
+        return super().apply_async(args, kwargs, task_id, producer, link, link_error, shadow,
+                                   headers=headers, **options)
+
+    def _schema_of_request(self) -> str | None:
+        request = self.request
+        schema = getattr(request, SCHEMA_HEADER, None)
+        if schema is None and isinstance(getattr(request, "headers", None), dict):
+            schema = request.headers.get(SCHEMA_HEADER)
+        return schema
+
+    def __call__(self, *args, **kwargs):
+        schema = self._schema_of_request()
+        if schema is None:  # called directly (not through a worker): keep the caller's schema
+            return super().__call__(*args, **kwargs)
+        from django_tenants.utils import get_tenant_model
+
+        try:
+            if schema == "public":
+                connection.set_schema_to_public()
+            else:
+                brand = get_tenant_model().objects.filter(schema_name=schema).first()
+                if brand is None:
+                    logger.error("task %s for unknown schema %s dropped", self.name, schema)
+                    return None
+                connection.set_tenant(brand)
+            return super().__call__(*args, **kwargs)
+        finally:
+            connection.set_schema_to_public()
+
+
+def enqueue(task: Task, *args: Any, countdown: float | None = None, **kwargs: Any) -> None:
+    """Queue `task` in the current schema once the current transaction commits (at once outside one)."""
+    schema = current_schema()
+    options: dict[str, Any] = {"schema": schema}
+    if countdown:
+        options["countdown"] = countdown
+
+    def send() -> None:
+        task.apply_async(args=args, kwargs=kwargs, **options)
+
+    transaction.on_commit(send)
+
+
+def spread_seconds(schema: str, window: int) -> int:
+    """A stable offset in [0, window) for a brand, so per-brand jobs are spread evenly over the window."""
+    return zlib.crc32(schema.encode()) % max(window, 1)
+
+
+@shared_task(name="core.fan_out_to_brands")
+def fan_out_to_brands(task_name: str, window_seconds: int = 300, kwargs: dict | None = None) -> int:
+    """Queue `task_name` once for each active brand, each at its own offset within `window_seconds`."""
+    from celery import current_app
+    from tenants.models import Brand
+
+    task = current_app.tasks[task_name]
+    count = 0
+    for schema in Brand.objects.exclude(schema_name="public").filter(status=Brand.Status.ACTIVE) \
+            .values_list("schema_name", flat=True):
+        task.apply_async(kwargs=kwargs or {}, schema=schema, countdown=spread_seconds(schema, window_seconds))
+        count += 1
+    return count
+
+
+@shared_task(name="core.probe")
+def probe(token: str) -> str:
+    """Writes the schema the worker ran in under `ekr:probe:<schema-of-caller>:<token>` (a health check that
+    proves tasks run in the schema they were queued from; the isolation tests use it)."""
+    import redis
+    from django.conf import settings
+
+    schema = current_schema()
+    redis.Redis.from_url(settings.REDIS_URL).set(f"ekr:probe:{token}", schema, ex=300)
+    return schema

@@ -1,0 +1,63 @@
+"""Base API views. Each fixes who may call it; subclasses add the operation, not the access rule.
+
+- MemberAPIView: mini-program members (Bearer session token for this brand's host).
+- BrandStaffAPIView: brand users (HQ and store managers) on the brand's host; querysets go through a selector
+  that takes `self.scope` (core.permissions.StaffScope) so a store manager only ever sees their franchisee.
+- BrandHQAPIView: brand HQ staff only.
+- PlatformOpsAPIView: the platform's ops staff, on the platform host.
+- PublicAPIView: no identity needed (e.g. starting a mini-program session).
+"""
+from __future__ import annotations
+
+from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.permissions import AllowAny
+from rest_framework.views import APIView
+
+from core.permissions import IsBrandHQ, IsBrandStaff, IsMember, IsPlatformOps, StaffScope, staff_scope
+from tenants.mp_auth import MemberTokenAuthentication
+
+
+class _Base(APIView):
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.on_initial(request)
+
+    def on_initial(self, request) -> None:
+        pass
+
+
+class PublicAPIView(_Base):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+
+class MemberAPIView(_Base):
+    authentication_classes = [MemberTokenAuthentication]
+    permission_classes = [IsMember]
+
+    def member_or_404(self):
+        from core.errors import NotFound
+
+        member = self.request.user.member()
+        if member is None:
+            raise NotFound("Register as a member first.", code="not_a_member")
+        return member
+
+
+class BrandStaffAPIView(_Base):
+    # Session cookie for the browser console (host-only, per schema); HTTP Basic for scripts and tests.
+    authentication_classes = [SessionAuthentication, BasicAuthentication]
+    permission_classes = [IsBrandStaff]
+    scope: StaffScope
+
+    def on_initial(self, request) -> None:
+        self.scope = staff_scope(request)
+
+
+class BrandHQAPIView(BrandStaffAPIView):
+    permission_classes = [IsBrandHQ]
+
+
+class PlatformOpsAPIView(_Base):
+    authentication_classes = [SessionAuthentication, BasicAuthentication]
+    permission_classes = [IsPlatformOps]

@@ -1,0 +1,10 @@
+"""The Celery app. Tasks are tenant-aware through core.tasks.BrandTask (the app's default task class)."""
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ekr.settings.local")
+
+app = Celery("ekr", task_cls="core.tasks:BrandTask")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,213 @@
+"""Settings shared by every environment. Everything that differs comes from environment variables."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+from ekr.devservices import load_service_env
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+# DATABASE_URL / REDIS_URL unset: use the embedded servers `python -m ekr.devservices start` wrote down.
+load_service_env(BASE_DIR)
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    return env(name, "1" if default else "0").lower() in ("1", "true", "yes", "on")
+
+
+SECRET_KEY = env("DJANGO_SECRET_KEY", "dev-insecure-secret-key-change-me-in-production-0123456789")
+# Key for secrets at rest (WeChat secrets, phone numbers). Fernet keys derived from it; see core/crypto.py.
+EKR_FIELD_KEY = env("EKR_FIELD_KEY", SECRET_KEY)
+DEBUG = env_bool("DJANGO_DEBUG", False)
+
+EKR_BASE_DOMAIN = env("EKR_BASE_DOMAIN", "localhost")
+# The Domain table is the allow-list: tenants.middleware answers an unknown host with a JSON 404.
+ALLOWED_HOSTS = ["*"]
+
+# --- Tenancy -------------------------------------------------------------------------------------------------
+# Decided once (moving an app between the lists later leaves migrations marked applied with no tables).
+SHARED_APPS = [
+    "tenants",  # Brand, Domain, WeChatApp; listed first so its migrate_schemas (template included) wins
+    "django_tenants",
+    "core",
+    "rights_market",  # the shared catalogue, exchanges and clearing live in public
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.admin",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "axes",
+]
+TENANT_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.admin",
+    "axes",
+    "members",
+    "points",
+    "miniprograms",
+    "livestream",
+    "analytics",
+    "rights_market.brandside",  # the brand's own side of the market (vouchers, listings' local rows)
+]
+INSTALLED_APPS = list(SHARED_APPS) + [a for a in TENANT_APPS if a not in SHARED_APPS]
+
+TENANT_MODEL = "tenants.Brand"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+PUBLIC_SCHEMA_NAME = "public"
+PUBLIC_SCHEMA_URLCONF = "ekr.urls_public"
+ROOT_URLCONF = "ekr.urls_tenants"
+# New brands are cloned from a migrated template schema instead of replaying every migration.
+TENANT_CREATION_FAKES_MIGRATIONS = True
+TENANT_BASE_SCHEMA = "brand_template"
+# `SET search_path` only when the schema changes, not on every cursor.
+TENANT_LIMIT_SET_CALLS = True
+# Seconds a process keeps a host -> brand look-up. Suspending a brand clears this process's entry at once.
+EKR_TENANT_CACHE_SECONDS = int(env("EKR_TENANT_CACHE_SECONDS", "10"))
+DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+MIDDLEWARE = [
+    "core.middleware.RequestIdMiddleware",
+    "tenants.middleware.BrandMiddleware",
+    "core.middleware.BodySizeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = 1  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "ekr" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "ekr.wsgi.application"
+
+_db = dj_database_url.parse(env("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/ekr"), conn_max_age=60)
+_db["ENGINE"] = "django_tenants.postgresql_backend"
+DATABASES = {"default": _db}
+
+REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        # Every key carries the schema it was written in (django-tenants).
+        "KEY_FUNCTION": "django_tenants.cache.make_key",
+        "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+        "KEY_PREFIX": env("EKR_CACHE_PREFIX", "ekr"),
+    }
+}
+
+# Sessions are host-only (no Domain attribute): a session of one brand never works on another brand's host.
+SESSION_COOKIE_DOMAIN = None
+CSRF_COOKIE_DOMAIN = None
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_HTTPONLY = True
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+]
+
+LANGUAGE_CODE = "zh-hans"
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# Anything over this is refused with a JSON 413 before the view reads it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+EKR_MAX_BODY_BYTES = 1024 * 1024
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["core.permissions.DenyAll"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.NewestFirstCursorPagination",
+    "PAGE_SIZE": 20,
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ekr API",
+    "DESCRIPTION": "Members, points, shops, live streams and the rights market for brands selling on WeChat.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- WeChat: reached only through wechatpy, base URLs from here so tests point them at a fake on loopback ------
+WECHAT_API_BASE_URL = env("WECHAT_API_BASE_URL", "https://api.weixin.qq.com/")
+WECHATPAY_API_BASE_URL = env("WECHATPAY_API_BASE_URL", "https://api.mch.weixin.qq.com/")
+WECHAT_HTTP_TIMEOUT = float(env("WECHAT_HTTP_TIMEOUT", "5"))
+# Mini-program session tokens.
+EKR_MP_TOKEN_TTL_SECONDS = int(env("EKR_MP_TOKEN_TTL_SECONDS", str(7 * 24 * 3600)))
+
+# --- Celery ---------------------------------------------------------------------------------------------------
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "core.logging.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s [%(request_id)s] [%(schema)s] %(name)s: %(message)s"}
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]},
+    },
+    "root": {"handlers": ["console"], "level": env("EKR_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.server": {"level": "WARNING"},
+    },
+}
+CSRF_FAILURE_VIEW = "core.handlers.csrf_failure"

@@ -1,0 +1,11 @@
+"""The platform host (the bare EKR_BASE_DOMAIN): ops admin and platform APIs."""
+from django.urls import include, path
+
+from core.admin_sites import ops_admin
+from ekr.urls_common import api_docs, handler400, handler403, handler404, handler500  # noqa: F401
+
+urlpatterns = [
+    path("admin/", ops_admin.urls),
+    path("api/v1/", include("tenants.urls")),
+    *api_docs,
+]

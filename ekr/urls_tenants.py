@@ -1,0 +1,11 @@
+"""A brand's host (`<slug>.<EKR_BASE_DOMAIN>`): HQ admin, mini-program and staff APIs, WeChat callbacks."""
+from django.urls import include, path
+
+from core.admin_sites import brand_admin
+from ekr.urls_common import api_docs, handler400, handler403, handler404, handler500  # noqa: F401
+
+urlpatterns = [
+    path("admin/", brand_admin.urls),
+    path("api/v1/", include("members.urls")),
+    *api_docs,
+]

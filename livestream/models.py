@@ -1,0 +1,1 @@
+"""livestream models: filled by its own issue."""

@@ -1,0 +1,36 @@
+"""Every write about members. See also members/selectors.py for reads."""
+from __future__ import annotations
+
+from django.core.cache import cache
+from django.db import connection
+
+from core.errors import ApplicationError, NotFound
+from members.models import Member
+from tenants.models import WeChatApp
+from tenants.mp_auth import member_token_issue
+from tenants.wechat import code_to_session
+
+SESSION_KEY_TTL = 3 * 24 * 3600
+
+
+def member_session_start(*, appid: str, code: str) -> dict:
+    """Exchange a wx.login() code for an ekr session token on the current brand's host.
+
+    Returns {"token", "openid", "member_id"} (member_id None until the member registers). The WeChat
+    session_key is kept server-side only (cache, keyed by schema) and never returned or logged.
+    """
+    app = WeChatApp.objects.select_related("brand").filter(
+        appid=appid, brand__schema_name=connection.schema_name, kind=WeChatApp.Kind.MINIPROGRAM
+    ).first()
+    if app is None:
+        raise NotFound("This brand has no mini-program with that appid.", code="unknown_appid",
+                       fields={"appid": ["unknown for this brand"]})
+    if not code or len(code) > 128:
+        raise ApplicationError("A login code is required.", code="invalid_code", fields={"code": ["required"]})
+    result = code_to_session(app, code)
+    openid = result["openid"]
+    unionid = result.get("unionid", "") or ""
+    cache.set(f"mp-session-key:{appid}:{openid}", result.get("session_key", ""), SESSION_KEY_TTL)
+    member_id = Member.objects.filter(openid=openid).values_list("id", flat=True).first()
+    token = member_token_issue(schema=connection.schema_name, appid=appid, openid=openid, unionid=unionid)
+    return {"token": token, "openid": openid, "member_id": member_id}

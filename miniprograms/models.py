@@ -1,0 +1,1 @@
+"""miniprograms models: filled by its own issue."""

@@ -1,0 +1,1 @@
+"""points models: filled by its own issue."""

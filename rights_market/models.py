@@ -1,0 +1,1 @@
+"""rights_market models: filled by its own issue."""

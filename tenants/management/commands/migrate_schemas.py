@@ -1,0 +1,22 @@
+"""django-tenants' migrate_schemas, plus the template schema new brands are cloned from.
+
+A full run (no --schema) migrates public, every brand, and then the template (creating it if missing), so a
+brand provisioned after an upgrade is cloned from an up-to-date template.
+"""
+from django.conf import settings
+from django.db import connection
+from django_tenants.management.commands.migrate_schemas import MigrateSchemasCommand
+from django_tenants.migration_executors import get_executor
+
+
+class Command(MigrateSchemasCommand):
+    def handle(self, *args, **options):
+        whole_run = not options.get("schema_name")
+        super().handle(*args, **options)
+        if whole_run and self.sync_tenant:
+            template = settings.TENANT_BASE_SCHEMA
+            with connection.cursor() as cursor:
+                cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{template}"')
+            executor = get_executor(codename=self.executor)(self.args, self.options)
+            executor.run_migrations(tenants=[template])
+            connection.set_schema_to_public()

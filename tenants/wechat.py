@@ -1,0 +1,80 @@
+"""The one way to reach WeChat: wechatpy clients whose base URLs come from settings.
+
+WECHAT_API_BASE_URL and WECHATPAY_API_BASE_URL point at WeChat in production and at the fake WeChat
+(tests/fake_wechat) in tests and staging. Access tokens are cached in Redis per brand and appid.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import redis
+from django.conf import settings
+from wechatpy import WeChatClient
+from wechatpy.client.api.base import BaseWeChatAPI
+from wechatpy.exceptions import WeChatClientException
+from wechatpy.session.redisstorage import RedisStorage
+
+from core.errors import ApplicationError
+from tenants.models import WeChatApp
+
+_WECHAT_DEFAULT = "https://api.weixin.qq.com/"
+
+
+class WeChatUnavailable(ApplicationError):
+    code = "wechat_unavailable"
+    status_code = 502
+
+
+def _rebase(url: str) -> str:
+    base = settings.WECHAT_API_BASE_URL
+    if not base.endswith("/"):
+        base += "/"
+    return base + url[len(_WECHAT_DEFAULT):] if url.startswith(_WECHAT_DEFAULT) else url
+
+
+class EkrWeChatClient(WeChatClient):
+    """wechatpy's client with every WeChat URL rebased onto settings.WECHAT_API_BASE_URL."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.API_BASE_URL = _rebase(WeChatClient.API_BASE_URL)
+        for endpoint in list(vars(self).values()):  # the API endpoints wechatpy bound to this instance
+            base = getattr(type(endpoint), "API_BASE_URL", None)
+            if isinstance(base, str) and base and isinstance(endpoint, BaseWeChatAPI):
+                endpoint.API_BASE_URL = _rebase(base)
+
+    def fetch_access_token(self):
+        return self._fetch_access_token(
+            url=_rebase("https://api.weixin.qq.com/cgi-bin/token"),
+            params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+        )
+
+
+@lru_cache(maxsize=1)
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def wechat_client(app: WeChatApp) -> EkrWeChatClient:
+    """A client for one WeChat app; access tokens cached in Redis under the brand's schema and the appid."""
+    storage = RedisStorage(_redis(), prefix=f"ekr:{app.brand.schema_name}:wechat")
+    return EkrWeChatClient(app.appid, app.secret, session=storage, timeout=settings.WECHAT_HTTP_TIMEOUT)
+
+
+def code_to_session(app: WeChatApp, code: str) -> dict:
+    """jscode2session: {'openid', 'session_key', 'unionid'?}. A bad code is a 400; WeChat down is a 502."""
+    try:
+        result = wechat_client(app).wxa.code_to_session(code)
+    except WeChatClientException as exc:
+        if exc.errcode in (40029, 40163, 40226):
+            raise ApplicationError("The login code is invalid or was already used.", code="invalid_code",
+                                   fields={"code": [f"WeChat errcode {exc.errcode}"]}) from exc
+        if exc.errcode == 45011:
+            raise ApplicationError("Too many logins; try again in a minute.", code="throttled",
+                                   status_code=429) from exc
+        raise WeChatUnavailable(f"WeChat answered errcode {exc.errcode}.") from exc
+    except Exception as exc:  # network errors: requests raises several kinds
+        raise WeChatUnavailable("WeChat could not be reached.") from exc
+    if not isinstance(result, dict) or "openid" not in result:
+        raise WeChatUnavailable("WeChat answered without an openid.")
+    return result
