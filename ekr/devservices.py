@@ -75,7 +75,9 @@ def start_postgres(root: Path) -> str:
     exists = server.psql("SELECT 1 FROM pg_database WHERE datname = 'ekr';")
     if "(1 row)" not in exists:
         server.psql("CREATE DATABASE ekr;")
-    return f"postgresql://postgres@/ekr?host={pgdata}"
+    from urllib.parse import quote
+
+    return f"postgresql://postgres@{quote(str(pgdata), safe='')}/ekr"
 
 
 def redis_server_binary() -> str:

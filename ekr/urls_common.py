@@ -2,7 +2,10 @@
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from django.urls import path
 
+from tenants.api.views import HealthApi
+
 api_docs = [
+    path("api/v1/health", HealthApi.as_view(), name="health"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -1,7 +1,8 @@
+"""Platform ops API (public host)."""
 from django.urls import path
 
-from tenants.api.views import HealthApi
+from tenants.api.views import BrandListApi
 
 urlpatterns = [
-    path("health", HealthApi.as_view(), name="health"),
+    path("brands", BrandListApi.as_view(), name="ops-brands"),
 ]

@@ -1,7 +1,9 @@
 from django.db import connection
+from rest_framework import serializers
 from rest_framework.response import Response
 
-from core.views import PublicAPIView
+from core.views import PlatformOpsAPIView, PublicAPIView
+from tenants.models import Brand
 
 
 class HealthApi(PublicAPIView):
@@ -11,3 +13,16 @@ class HealthApi(PublicAPIView):
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         return Response({"status": "ok", "schema": connection.schema_name})
+
+
+class BrandListApi(PlatformOpsAPIView):
+    """GET /api/v1/ops/brands: the brand registry, for the platform's ops staff."""
+
+    class OutputSerializer(serializers.ModelSerializer):
+        class Meta:
+            model = Brand
+            fields = ["id", "slug", "name", "industry", "status", "created_at"]
+
+    def get(self, request):
+        brands = Brand.objects.exclude(schema_name="public").order_by("slug")
+        return Response(self.OutputSerializer(brands, many=True).data)

@@ -1,0 +1,43 @@
+# ekr: two commands on a fresh machine.
+#   make demo   set up everything and run web + worker + beat with two demo brands
+#   make test   set up everything and run every test
+# With DATABASE_URL / REDIS_URL unset, an embedded PostgreSQL and Redis are started from pip packages
+# (data in .data/, kept across restarts). Set them to use your own servers.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export XDG_RUNTIME_DIR ?= /tmp
+
+.PHONY: demo test setup services stop-services migrate web worker beat bench clean lint
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip wheel
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+services: setup
+	$(PY) -m ekr.devservices start
+
+stop-services:
+	$(PY) -m ekr.devservices stop
+
+migrate: services
+	$(PY) manage.py bootstrap
+
+demo: migrate
+	$(PY) manage.py demo_seed
+	@bash ekr/run_all.sh $(PORT)
+
+test: services
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: migrate
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .data

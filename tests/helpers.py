@@ -1,0 +1,101 @@
+"""Small tools the tests share: a host-aware API client and a real Celery worker process."""
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from rest_framework.test import APIClient
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def host_of(brand) -> str:
+    if brand is None:
+        return settings.EKR_BASE_DOMAIN
+    return f"{brand.slug}.{settings.EKR_BASE_DOMAIN}"
+
+
+class BrandClient(APIClient):
+    """An APIClient whose every request carries the brand's Host header."""
+
+    def __init__(self, brand=None, **defaults):
+        super().__init__(HTTP_HOST=host_of(brand), **defaults)
+        self.brand = brand
+
+    def as_member(self, token: str) -> "BrandClient":
+        self.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return self
+
+    def as_staff(self, username: str, password: str) -> "BrandClient":
+        raw = base64.b64encode(f"{username}:{password}".encode()).decode()
+        self.credentials(HTTP_AUTHORIZATION=f"Basic {raw}")
+        return self
+
+
+def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+class WorkerProcess:
+    """`celery -A ekr worker` as a child process with the test settings."""
+
+    def __init__(self, concurrency: int = 2, queues: str | None = None):
+        self.concurrency = concurrency
+        self.queues = queues
+        self.proc: subprocess.Popen | None = None
+        self.log_path = ROOT / ".data" / "test-worker.log"
+
+    def start(self) -> None:
+        env = dict(os.environ, DJANGO_SETTINGS_MODULE="ekr.settings.test", PYTHONUNBUFFERED="1")
+        cmd = [sys.executable, "-m", "celery", "-A", "ekr", "worker", "--loglevel=INFO", "--pool=prefork",
+               f"--concurrency={self.concurrency}", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        if self.queues:
+            cmd += ["-Q", self.queues]
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"celery worker exited; see {self.log_path}")
+            if b"ready." in self.log_path.read_bytes()[-20000:]:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"celery worker did not start; see {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and its children), as a crash would."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if getattr(self, "log", None):
+            self.log.close()
+
+    def restart(self) -> None:
+        self.kill()
+        open(self.log_path, "wb").close()
+        self.start()
