@@ -55,7 +55,7 @@ class WorkerProcess:
         self.concurrency = concurrency
         self.queues = queues
         self.proc: subprocess.Popen | None = None
-        self.log_path = ROOT / ".data" / "test-worker.log"
+        self.log_path = ROOT / ".data" / f"test-worker{os.environ.get('EKR_TEST_DB_SUFFIX', '')}.log"
 
     def start(self) -> None:
         env = dict(os.environ, DJANGO_SETTINGS_MODULE="ekr.settings.test", PYTHONUNBUFFERED="1")

@@ -37,6 +37,7 @@ SHARED_APPS = [
     "tenants",  # Brand, Domain, WeChatApp; listed first so its migrate_schemas (template included) wins
     "django_tenants",
     "core",
+    "callbacks",  # WeChat callback inbox: one public table, processed in each brand's schema by Celery
     "rights_market",  # the shared catalogue, exchanges and clearing live in public
     "django.contrib.contenttypes",
     "django.contrib.auth",

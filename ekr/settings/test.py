@@ -1,3 +1,5 @@
+import os
+
 from ekr.settings.base import *  # noqa: F401,F403
 
 DEBUG = False
@@ -7,10 +9,11 @@ EKR_TENANT_CACHE_SECONDS = 0
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 
 # Tests own a database and a Redis db of their own; conftest creates and migrates them.
-DATABASES["default"]["NAME"] = DATABASES["default"]["NAME"] + "_test"  # noqa: F405
+# EKR_TEST_DB_SUFFIX / EKR_TEST_REDIS_DB let several test runs share one server without meeting.
+DATABASES["default"]["NAME"] = DATABASES["default"]["NAME"] + "_test" + os.environ.get("EKR_TEST_DB_SUFFIX", "")  # noqa: F405,E501
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 DATABASES["default"]["TEST"] = {"NAME": DATABASES["default"]["NAME"]}  # noqa: F405
-REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + "/1"  # noqa: F405
+REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + "/" + os.environ.get("EKR_TEST_REDIS_DB", "1")  # noqa: F405
 CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
 CACHES["default"]["KEY_PREFIX"] = "ekr-test"  # noqa: F405
 CELERY_BROKER_URL = REDIS_URL

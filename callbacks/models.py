@@ -1,0 +1,1 @@
+"""The WeChat callback inbox: filled by its issue."""
