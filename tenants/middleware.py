@@ -35,3 +35,8 @@ class BrandMiddleware(TenantMainMiddleware):
         request.tenant = brand
         connection.set_tenant(brand)
         self.setup_url_routing(request)
+
+    def process_response(self, request, response):
+        # Leave the connection in public: nothing after the request (a test, a thread) inherits the brand.
+        connection.set_schema_to_public()
+        return response
