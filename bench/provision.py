@@ -1,0 +1,65 @@
+"""bench/provision: time to provision a brand by cloning the template schema vs by replaying every migration.
+
+    .venv/bin/python bench/provision.py [--count 50]
+
+Both ways run in the same process against the same database, one after the other, so the ratio is fair on a
+noisy machine. Brands made here are dropped at the end.
+"""
+import argparse
+import statistics
+import time
+import uuid
+
+import _setup  # noqa: F401
+from django.conf import settings
+from django.db import connection
+
+from tenants.models import Brand, Domain
+from tenants.services import brand_create
+
+
+def provision(count: int, *, clone: bool, tag: str) -> list[float]:
+    settings.TENANT_CREATION_FAKES_MIGRATIONS = clone
+    times = []
+    for i in range(count):
+        slug = f"bench{tag}{i}x{uuid.uuid4().hex[:6]}"
+        start = time.perf_counter()
+        # No HQ admin here: its password hash (PBKDF2, ~0.6 s by design) costs the same both ways.
+        brand_create(slug=slug, name=slug)
+        times.append(time.perf_counter() - start)
+    settings.TENANT_CREATION_FAKES_MIGRATIONS = True
+    return times
+
+
+def drop_bench_brands() -> None:
+    connection.set_schema_to_public()
+    for brand in Brand.objects.filter(slug__startswith="bench"):
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP SCHEMA IF EXISTS "{brand.schema_name}" CASCADE')
+        Domain.objects.filter(tenant=brand).delete()
+        Brand.objects.filter(pk=brand.pk).delete()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=50)
+    args = parser.parse_args()
+    drop_bench_brands()
+    try:
+        # warm-up: imports, connection, first clone
+        provision(1, clone=True, tag="w")
+        one_clone = provision(1, clone=True, tag="c1")[0]
+        one_migrate = provision(1, clone=False, tag="m1")[0]
+        many_clone = provision(args.count, clone=True, tag="c")
+        many_migrate = provision(args.count, clone=False, tag="m")
+    finally:
+        drop_bench_brands()
+    print("bench/provision (seconds; brand row + domain + schema with every table)")
+    print(f"  one brand   clone {one_clone:7.3f}   migrate {one_migrate:7.3f}   migrate/clone {one_migrate / one_clone:5.1f}x")
+    print(f"  {args.count} brands   clone {sum(many_clone):7.2f}   migrate {sum(many_migrate):7.2f}   "
+          f"migrate/clone {sum(many_migrate) / sum(many_clone):5.1f}x")
+    print(f"  per brand median   clone {statistics.median(many_clone):.3f}   migrate {statistics.median(many_migrate):.3f}")
+
+
+if __name__ == "__main__":
+    main()
