@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "tenants.middleware.BrandMiddleware",
     "core.middleware.BodySizeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -194,6 +195,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / ".data" / "celerybeat-schedule")
+# Apps add their periodic jobs below, each in its own block. Per-brand jobs go through core.fan_out_to_brands.
+CELERY_BEAT_SCHEDULE: dict = {}
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,11 @@
+"""Runs every bench script in turn (make bench)."""
+import subprocess
+import sys
+from pathlib import Path
+
+here = Path(__file__).resolve().parent
+for script in sorted(here.glob("*.py")):
+    if script.name.startswith("_") or script.name == "run_all.py":
+        continue
+    print(f"== {script.name}", flush=True)
+    subprocess.run([sys.executable, str(script)], check=False)
