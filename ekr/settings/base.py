@@ -183,6 +183,8 @@ WECHATPAY_API_BASE_URL = env("WECHATPAY_API_BASE_URL", "https://api.mch.weixin.q
 WECHAT_HTTP_TIMEOUT = float(env("WECHAT_HTTP_TIMEOUT", "5"))
 # Mini-program session tokens.
 EKR_MP_TOKEN_TTL_SECONDS = int(env("EKR_MP_TOKEN_TTL_SECONDS", str(7 * 24 * 3600)))
+# Logins per client address per minute on POST /api/v1/mp/session (atomic Redis counter, per brand).
+EKR_MP_SESSION_RATE_PER_MINUTE = int(env("EKR_MP_SESSION_RATE_PER_MINUTE", "60"))
 
 # --- Celery ---------------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)

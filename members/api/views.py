@@ -1,6 +1,8 @@
+from django.conf import settings
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from core.ratelimit import rate_limit_hit
 from core.views import PublicAPIView
 from members.services import member_session_start
 
@@ -17,9 +19,9 @@ class MemberSessionStartApi(PublicAPIView):
         openid = serializers.CharField()
         member_id = serializers.IntegerField(allow_null=True)
 
-    throttle_classes: list = []
-
     def post(self, request):
+        rate_limit_hit(scope="mp-session", key=request.META.get("REMOTE_ADDR", "-"),
+                       limit=settings.EKR_MP_SESSION_RATE_PER_MINUTE, window_seconds=60)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = member_session_start(**data.validated_data)
