@@ -275,6 +275,15 @@ def _row(values: list[str], columns: dict[str, int], width: int, look: _Lookups)
             guide_store_id or store_id, tier_id)
 
 
+def _merge(earlier: tuple, later: tuple) -> tuple:
+    """Two rows of one batch for the same phone: as if imported one after the other (the later one's values
+    win where it has any; the earliest joining date is kept)."""
+    merged = [later[i] if later[i] not in (None, "", "unknown") else earlier[i] for i in range(len(later))]
+    joined = [d for d in (earlier[5], later[5]) if d is not None]
+    merged[5] = min(joined) if joined else None
+    return tuple(merged)
+
+
 # --- one batch ------------------------------------------------------------------------------------------------
 
 _STAGE_COLUMNS = ("phone_hash", "phone", "name", "gender", "birthday", "joined_at", "join_store_id", "guide_id",
@@ -288,7 +297,7 @@ WITH prev AS (
     INSERT INTO members_member (phone, phone_hash, name, gender, birthday, status, joined_at, join_channel,
         join_store_id, join_guide_id, store_id, guide_id, tier_id, tier_since, tier_review_at,
         earned_points_12m, spent_fen_12m, card_id, card_state, updated_at)
-    SELECT s.phone, s.phone_hash, s.name, s.gender, s.birthday, 'active', COALESCE(s.joined_at, now()), 'import',
+    SELECT s.phone, s.phone_hash, COALESCE(s.name, ''), COALESCE(s.gender, 'unknown'), s.birthday, 'active', COALESCE(s.joined_at, now()), 'import',
         s.join_store_id, s.guide_id, s.store_id, s.guide_id,
         COALESCE(s.tier_id, CASE WHEN p.id IS NULL THEN %(entry)s::bigint END),
         CASE WHEN COALESCE(s.tier_id, %(entry)s::bigint) IS NOT NULL THEN now() END,
@@ -352,6 +361,7 @@ def _import_batch(*, imp: MemberImport, rows: dict[str, tuple], duplicates: int,
                 "gender text, birthday date, joined_at timestamptz, join_store_id bigint, guide_id bigint, "
                 "store_id bigint, tier_id bigint) ON COMMIT DELETE ROWS"
             )
+            cursor.execute("TRUNCATE members_import_stage")  # nested in an outer transaction: no commit between
             cursor.cursor.copy_expert(
                 f"COPY members_import_stage ({', '.join(_STAGE_COLUMNS)}) FROM STDIN WITH (FORMAT csv)",
                 _copy_text(list(rows.values())),
@@ -448,6 +458,7 @@ def member_import_run(*, import_id: int, batch_rows: int = BATCH_ROWS) -> Member
             else:
                 if staged[0] in rows:
                     duplicates += 1
+                    staged = _merge(rows[staged[0]], staged)
                 rows[staged[0]] = staged
         if problem is not None:
             errors.append((row_start, problem))
