@@ -106,6 +106,24 @@ def member_import_start(*, member_import: MemberImport) -> MemberImport:
     return imp
 
 
+@transaction.atomic
+def member_import_rerun(*, member_import: MemberImport) -> MemberImport:
+    """Run a finished import again from the top: its rows update the members they created (matched on phone)."""
+    from core.tasks import enqueue
+    from members.tasks import member_import_run as run_task
+
+    imp = MemberImport.objects.select_for_update().get(pk=member_import.pk)
+    if imp.status not in (MemberImport.Status.DONE, MemberImport.Status.FAILED):
+        raise Conflict("This import is not finished.", code="import_running")
+    imp.errors.all().delete()
+    MemberImport.objects.filter(pk=imp.pk).update(
+        status=MemberImport.Status.QUEUED, rows_processed=0, rows_created=0, rows_updated=0, rows_failed=0,
+        error="", started_at=None, finished_at=None)
+    enqueue(run_task, imp.pk)
+    imp.refresh_from_db()
+    return imp
+
+
 def member_import_from_bytes(*, filename: str, content: bytes, encoding: str = MemberImport.Encoding.UTF8,
                              created_by_id: int | None = None) -> MemberImport:
     """Create, upload and queue in one go (admin, scripts)."""

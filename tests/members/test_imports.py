@@ -138,3 +138,18 @@ def test_chunks_must_be_complete_and_consistent(world):
     member_import_chunk_add(member_import=imp, seq=1, data=b"abc")  # resent: fine
     with pytest.raises(Conflict):
         member_import_chunk_add(member_import=imp, seq=1, data=b"xyz")
+
+
+def test_rerun_from_the_admin_action_resets_progress_and_updates(world, django_capture_on_commit_callbacks):
+    from unittest import mock
+
+    from members.services.imports import member_import_rerun
+
+    imp = run((HEADER + "13800000001,王芳,,,,,,\nbad,x,,,,,,\n").encode())
+    with mock.patch("members.tasks.member_import_run.apply_async") as queued:
+        with django_capture_on_commit_callbacks(execute=True):
+            imp = member_import_rerun(member_import=imp)
+    assert queued.call_count == 1 and imp.status == "queued" and imp.errors.count() == 0
+    imp = member_import_run(import_id=imp.pk)
+    assert (imp.rows_created, imp.rows_updated, imp.rows_failed) == (0, 1, 1)
+    assert Member.objects.count() == 1
