@@ -222,6 +222,11 @@ class _Lookups:
 
 def _parse_date(value: str) -> dt.date:
     value = value.strip()
+    if len(value) == 10 and value[4] == "-":
+        try:
+            return dt.date.fromisoformat(value)  # the common case, 100x faster than strptime
+        except ValueError:
+            pass
     for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d"):
         try:
             return dt.datetime.strptime(value, fmt).date()
@@ -232,6 +237,11 @@ def _parse_date(value: str) -> dt.date:
 
 def _parse_moment(value: str) -> dt.datetime:
     value = value.strip()
+    if len(value) in (16, 19) and value[4] == "-" and value[10] == " ":
+        try:
+            return timezone.make_aware(dt.datetime.fromisoformat(value))
+        except ValueError:
+            pass
     for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M"):
         try:
             return timezone.make_aware(dt.datetime.strptime(value, fmt))
