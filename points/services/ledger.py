@@ -25,7 +25,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict
-from points.models import PointsAccount, PointsEntry, PointsLot, PointsLotUse
+from points.models import PointsAccount, PointsEntry, PointsLot, PointsLotUse, PointsPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ ACCOUNT = PointsAccount._meta.db_table
 ENTRY = PointsEntry._meta.db_table
 LOT = PointsLot._meta.db_table
 LOT_USE = PointsLotUse._meta.db_table
+POLICY = PointsPolicy._meta.db_table
 
 MAX_POINTS_PER_ENTRY = 100_000_000
 Kind = PointsEntry.Kind
@@ -123,12 +124,19 @@ def _entry_insert_sql(extra_ctes: str = "") -> str:
     """
 
 
+# Credit the account (created on the first credit) and, in the same round trip, read the brand's expiry policy.
 _CREDIT_ACCOUNT = f"""
-    INSERT INTO {ACCOUNT} (member_id, balance, updated_at) VALUES (%s, %s, %s)
-    ON CONFLICT (member_id) DO UPDATE SET balance = {ACCOUNT}.balance + EXCLUDED.balance,
-                                          updated_at = EXCLUDED.updated_at
-    RETURNING id, balance
+    WITH account AS (
+        INSERT INTO {ACCOUNT} (member_id, balance, updated_at) VALUES (%s, %s, %s)
+        ON CONFLICT (member_id) DO UPDATE SET balance = {ACCOUNT}.balance + EXCLUDED.balance,
+                                              updated_at = EXCLUDED.updated_at
+        RETURNING id, balance
+    )
+    SELECT account.id, account.balance, policy.expiry_mode, policy.expiry_months
+    FROM account LEFT JOIN {POLICY} policy ON policy.id = 1
 """
+
+BY_POLICY = "by-policy"  # expires_at: from the brand's expiry policy (None means never)
 
 _DEBIT_ACCOUNT = f"""
     UPDATE {ACCOUNT} SET balance = balance - %s, updated_at = %s
@@ -178,11 +186,17 @@ LOT_WINDOW = 32
 
 
 def _credit(*, member, kind: str, points: int, key: str, fp: str, reference: str, reason: str,
-            expires_at: datetime | None, actor_id: int | None) -> PointsEntry:
+            expires_at: datetime | None | str, actor_id: int | None) -> PointsEntry:
+    from points.services.rules import lot_expiry_for
+
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(_CREDIT_ACCOUNT, [member.pk, points, now])
-        account_id, balance = cursor.fetchone()
+        account_id, balance, expiry_mode, expiry_months = cursor.fetchone()
+        if expires_at == BY_POLICY:
+            policy = PointsPolicy(expiry_mode=expiry_mode, expiry_months=expiry_months) if expiry_mode \
+                else PointsPolicy()
+            expires_at = lot_expiry_for(earned_at=now, policy=policy)
         cursor.execute(_CREDIT_ENTRY, {
             "account": account_id, "member": member.pk, "kind": kind, "amount": points, "balance": balance,
             "key": key, "fp": fp, "reference": reference, "reason": reason, "actor": actor_id, "shortfall": 0,
@@ -246,18 +260,14 @@ def points_earn(*, member, points: int, idempotency_key: str, reason: str, refer
     fp = request_fingerprint("earn", member=member.pk, points=points, reference=reference, reason=reason,
                              expires_at=expires_at)
     return _earn(member=member, points=points, idempotency_key=idempotency_key, fingerprint=fp, reason=reason,
-                 reference=reference, expires_at=expires_at)
+                 reference=reference, expires_at=expires_at or BY_POLICY)
 
 
 def _earn(*, member, points: int, idempotency_key: str, fingerprint: str, reason: str, reference: str,
-          expires_at: datetime | None) -> PointsEntry:
-    from points.services.rules import lot_expiry_for
-
+          expires_at: datetime | None | str) -> PointsEntry:
     _points_check(points)
     _entry_validate(kind=Kind.EARN, amount=points, idempotency_key=idempotency_key, reference=reference,
                     reason=reason)
-    if expires_at is None:
-        expires_at = lot_expiry_for(earned_at=timezone.now())
     return _idempotent(idempotency_key, fingerprint, lambda: _credit(
         member=member, kind=Kind.EARN, points=points, key=idempotency_key, fp=fingerprint, reference=reference,
         reason=reason, expires_at=expires_at, actor_id=None))
@@ -280,8 +290,6 @@ def points_adjust(*, member, points: int, idempotency_key: str, actor, reason: s
     """A staff correction: `points` > 0 credits a lot (expiring by the brand policy unless `expires_at`),
     `points` < 0 debits like a redemption (never below zero). `actor` (the staff user) and `reason` are kept
     on the entry, with its time, as the audit record."""
-    from points.services.rules import lot_expiry_for
-
     if not isinstance(points, int) or points == 0:
         raise ApplicationError("An adjustment is a non-zero whole number of points.", code="invalid_points",
                                fields={"points": ["non-zero whole number"]})
@@ -295,7 +303,7 @@ def points_adjust(*, member, points: int, idempotency_key: str, actor, reason: s
     fp = request_fingerprint("adjust", member=member.pk, points=points, actor=actor.pk, reason=reason,
                              expires_at=expires_at)
     if points > 0:
-        lot_expires_at = expires_at or lot_expiry_for(earned_at=timezone.now())
+        lot_expires_at = expires_at or BY_POLICY
         return _idempotent(idempotency_key, fp, lambda: _credit(
             member=member, kind=Kind.ADJUST, points=points, key=idempotency_key, fp=fp, reference="",
             reason=reason, expires_at=lot_expires_at, actor_id=actor.pk))

@@ -135,10 +135,11 @@ def _active_campaigns_on(day: date) -> list[Campaign]:
     return list(Campaign.objects.filter(is_active=True, starts_on__lte=day, ends_on__gte=day))
 
 
-def earning_for_order(*, order: OrderFacts) -> EarningBreakdown:
+def earning_for_order(*, order: OrderFacts, policy: PointsPolicy | None = None) -> EarningBreakdown:
     """What `order` earns under the rules switched on now."""
     _order_check(order)
-    return points_for_order(order=order, policy=policy_get(), store_rate_pct=_store_rate_pct(order.store_code),
+    return points_for_order(order=order, policy=policy or policy_get(),
+                            store_rate_pct=_store_rate_pct(order.store_code),
                             campaigns=_active_campaigns_on(local_date(order.paid_at)))
 
 
@@ -184,21 +185,23 @@ def points_earn_for_order(*, member, order_id: str, order: OrderFacts) -> Points
     """
     key = f"order:{order_id}:earn"
     fp = request_fingerprint("earn_order", member=member.pk, order_id=order_id, **order.__dict__)
-    breakdown = earning_for_order(order=order)
+    policy = policy_get()
+    breakdown = earning_for_order(order=order, policy=policy)
     if breakdown.points == 0:
         return None
     return _earn(member=member, points=breakdown.points, idempotency_key=key, fingerprint=fp, reason="order",
-                 reference=str(order_id), expires_at=lot_expiry_for(earned_at=order.paid_at))
+                 reference=str(order_id), expires_at=lot_expiry_for(earned_at=order.paid_at, policy=policy))
 
 
 def points_signup_bonus_grant(*, member) -> PointsEntry | None:
     """The brand's sign-up bonus, once per member (key `signup:<member id>`). None if the brand has none."""
-    bonus = policy_get().signup_bonus_points
+    policy = policy_get()
+    bonus = policy.signup_bonus_points
     if not bonus:
         return None
     key = f"signup:{member.pk}"
     fp = request_fingerprint("signup", member=member.pk)
     return _earn(member=member, points=bonus, idempotency_key=key, fingerprint=fp, reason="sign-up bonus",
-                 reference="", expires_at=lot_expiry_for(earned_at=timezone.now()))
+                 reference="", expires_at=lot_expiry_for(earned_at=timezone.now(), policy=policy))
 
 

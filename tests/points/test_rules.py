@@ -13,6 +13,8 @@ from points.services import (
     earning_for_order,
     earning_preview,
     lot_expiry_for,
+    points_adjust,
+    points_earn,
     points_earn_for_order,
     points_reverse_for_reference,
     points_signup_bonus_grant,
@@ -151,3 +153,16 @@ def test_expiry_policy_is_read_from_the_brand(member):
     PointsPolicy.objects.create(pk=1, expiry_mode="end_of_next_year")
     entry = points_earn_for_order(member=member, order_id="SO-2", order=order())
     assert PointsLot.objects.get(entry_id=entry.pk).expires_at == datetime(2028, 1, 1, tzinfo=SH)
+
+
+def test_plain_earn_and_credit_adjust_use_the_brand_expiry_policy(member, hq_user):
+    from django.utils import timezone
+
+    PointsPolicy.objects.create(pk=1, expiry_mode="never")
+    earned = points_earn(member=member, points=5, idempotency_key="k-pol-1", reason="a")
+    PointsPolicy.objects.filter(pk=1).update(expiry_mode="end_of_next_year")
+    adjusted = points_adjust(member=member, points=5, idempotency_key="k-pol-2", actor=hq_user, reason="fix")
+
+    assert PointsLot.objects.get(entry_id=earned.pk).expires_at is None
+    next_next_year = timezone.localdate(timezone.now(), SH).year + 2
+    assert PointsLot.objects.get(entry_id=adjusted.pk).expires_at == datetime(next_next_year, 1, 1, tzinfo=SH)
