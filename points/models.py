@@ -39,17 +39,20 @@ class PointsEntry(models.Model):
         EXPIRE = "expire", "Expire"
         REVERSE = "reverse", "Reverse"
 
-    account = models.ForeignKey(PointsAccount, on_delete=models.PROTECT, related_name="entries")
-    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="points_entries")
+    # Indexes are chosen for the write path: (member, -id) serves the member's ledger; no FK-only indexes
+    # (entries are never deleted, so nothing looks them up by account or actor).
+    account = models.ForeignKey(PointsAccount, on_delete=models.PROTECT, related_name="entries", db_index=False)
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="points_entries",
+                               db_index=False)
     kind = models.CharField(max_length=8, choices=Kind.choices)
     amount = models.BigIntegerField(help_text="Signed: positive credits, negative debits.")
     balance_after = models.BigIntegerField()
     idempotency_key = models.CharField(max_length=128, unique=True)
     fingerprint = models.CharField(max_length=64, help_text="sha256 of the request's parameters.")
-    reference = models.CharField(max_length=64, blank=True, db_index=True, help_text="e.g. the order id.")
+    reference = models.CharField(max_length=64, blank=True, help_text="e.g. the order id.")
     reason = models.CharField(max_length=200, blank=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                              related_name="+", help_text="Staff user behind an adjustment.")
+                              related_name="+", db_index=False, help_text="Staff user behind an adjustment.")
     shortfall = models.BigIntegerField(default=0, help_text="Reverse only: points already spent, not reclaimed.")
     created_at = models.DateTimeField()
 
@@ -58,6 +61,7 @@ class PointsEntry(models.Model):
         indexes = [
             models.Index(fields=["member", "-id"], name="points_entry_member_id"),
             models.Index(fields=["created_at"], name="points_entry_created_at"),
+            models.Index(fields=["reference"], name="points_entry_reference", condition=~Q(reference="")),
         ]
         constraints = [
             models.CheckConstraint(name="points_entry_sign_by_kind", condition=(
@@ -81,7 +85,7 @@ class PointsEntry(models.Model):
 class PointsLot(models.Model):
     """Points credited by one entry (earn or positive adjust), spent oldest-expiry first, expired when due."""
 
-    account = models.ForeignKey(PointsAccount, on_delete=models.PROTECT, related_name="lots")
+    account = models.ForeignKey(PointsAccount, on_delete=models.PROTECT, related_name="lots", db_index=False)
     entry = models.OneToOneField(PointsEntry, on_delete=models.PROTECT, related_name="lot")
     amount = models.BigIntegerField()
     remaining = models.BigIntegerField()
@@ -108,7 +112,7 @@ class PointsLotUse(models.Model):
     """How much of a lot an entry took. Append-only, like entries."""
 
     entry = models.ForeignKey(PointsEntry, on_delete=models.PROTECT, related_name="lot_uses")
-    lot = models.ForeignKey(PointsLot, on_delete=models.PROTECT, related_name="uses")
+    lot = models.ForeignKey(PointsLot, on_delete=models.PROTECT, related_name="uses", db_index=False)
     amount = models.BigIntegerField()
 
     class Meta:

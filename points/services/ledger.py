@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict
 from points.models import PointsAccount, PointsEntry, PointsLot, PointsLotUse, PointsPolicy
+from points.services.prepared import PreparedStatement
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ def _entry_insert_sql(extra_ctes: str = "") -> str:
 # Credit the account (created on the first credit) and, in the same round trip, read the brand's expiry policy.
 _CREDIT_ACCOUNT = f"""
     WITH account AS (
-        INSERT INTO {ACCOUNT} (member_id, balance, updated_at) VALUES (%s, %s, %s)
+        INSERT INTO {ACCOUNT} (member_id, balance, updated_at) VALUES (%(member)s, %(points)s, %(now)s)
         ON CONFLICT (member_id) DO UPDATE SET balance = {ACCOUNT}.balance + EXCLUDED.balance,
                                               updated_at = EXCLUDED.updated_at
         RETURNING id, balance
@@ -139,8 +140,8 @@ _CREDIT_ACCOUNT = f"""
 BY_POLICY = "by-policy"  # expires_at: from the brand's expiry policy (None means never)
 
 _DEBIT_ACCOUNT = f"""
-    UPDATE {ACCOUNT} SET balance = balance - %s, updated_at = %s
-    WHERE member_id = %s AND balance >= %s
+    UPDATE {ACCOUNT} SET balance = balance - %(points)s, updated_at = %(now)s
+    WHERE member_id = %(member)s AND balance >= %(points)s
     RETURNING id, balance
 """
 
@@ -184,6 +185,15 @@ _TAKE_MORE = "WITH " + _take_from_lots_ctes("(SELECT %(entry)s::bigint AS id)") 
 
 LOT_WINDOW = 32
 
+_TYPES = {"account": "bigint", "member": "bigint", "kind": "varchar", "amount": "bigint", "balance": "bigint",
+          "key": "varchar", "fp": "varchar", "reference": "varchar", "reason": "varchar", "actor": "integer",
+          "shortfall": "bigint", "now": "timestamptz", "expires_at": "timestamptz", "points": "bigint",
+          "window": "bigint"}
+_CREDIT_ACCOUNT_STMT = PreparedStatement(_CREDIT_ACCOUNT, _TYPES)
+_CREDIT_ENTRY_STMT = PreparedStatement(_CREDIT_ENTRY, _TYPES)
+_DEBIT_ACCOUNT_STMT = PreparedStatement(_DEBIT_ACCOUNT, _TYPES)
+_DEBIT_ENTRY_STMT = PreparedStatement(_DEBIT_ENTRY, _TYPES)
+
 
 def _credit(*, member, kind: str, points: int, key: str, fp: str, reference: str, reason: str,
             expires_at: datetime | None | str, actor_id: int | None) -> PointsEntry:
@@ -191,13 +201,13 @@ def _credit(*, member, kind: str, points: int, key: str, fp: str, reference: str
 
     now = timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(_CREDIT_ACCOUNT, [member.pk, points, now])
+        _CREDIT_ACCOUNT_STMT.execute(cursor, {"member": member.pk, "points": points, "now": now})
         account_id, balance, expiry_mode, expiry_months = cursor.fetchone()
         if expires_at == BY_POLICY:
             policy = PointsPolicy(expiry_mode=expiry_mode, expiry_months=expiry_months) if expiry_mode \
                 else PointsPolicy()
             expires_at = lot_expiry_for(earned_at=now, policy=policy)
-        cursor.execute(_CREDIT_ENTRY, {
+        _CREDIT_ENTRY_STMT.execute(cursor, {
             "account": account_id, "member": member.pk, "kind": kind, "amount": points, "balance": balance,
             "key": key, "fp": fp, "reference": reference, "reason": reason, "actor": actor_id, "shortfall": 0,
             "now": now, "expires_at": expires_at})
@@ -214,12 +224,12 @@ def _debit(*, member, kind: str, points: int, key: str, fp: str, reference: str,
            actor_id: int | None) -> PointsEntry:
     now = timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(_DEBIT_ACCOUNT, [points, now, member.pk, points])
+        _DEBIT_ACCOUNT_STMT.execute(cursor, {"points": points, "now": now, "member": member.pk})
         row = cursor.fetchone()
         if row is None:
             raise InsufficientPoints("Not enough points.", fields={"points": ["more than the balance"]})
         account_id, balance = row
-        cursor.execute(_DEBIT_ENTRY, {
+        _DEBIT_ENTRY_STMT.execute(cursor, {
             "account": account_id, "member": member.pk, "kind": kind, "amount": -points, "balance": balance,
             "key": key, "fp": fp, "reference": reference, "reason": reason, "actor": actor_id, "shortfall": 0,
             "now": now, "points": points, "window": LOT_WINDOW})
