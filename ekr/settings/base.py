@@ -231,3 +231,11 @@ CELERY_BEAT_SCHEDULE["members-tier-downgrade"] = {
     "args": ["members.tier_downgrade_due"],
     "kwargs": {"window_seconds": 1800},
 }
+
+# --- points ---------------------------------------------------------------------------------------------------
+# Lots expire at 00:00 Asia/Shanghai; every brand's expiry run is queued from 00:05, spread over 30 minutes.
+CELERY_BEAT_SCHEDULE["points-expire-due"] = {
+    "task": "core.fan_out_to_brands",
+    "schedule": crontab(hour=0, minute=5),
+    "kwargs": {"task_name": "points.expire_due", "window_seconds": 1800},
+}

@@ -1,0 +1,269 @@
+"""bench/points: earn and redeem operations per second through points.services, with 1, 8 and 32 concurrent
+clients, beside the bare SQL they need (one conditional UPDATE and one INSERT in a transaction) measured in the
+same run, with the same concurrency, on the same server; then the ledger's invariants are checked.
+
+    DJANGO_SETTINGS_MODULE=ekr.settings.local .venv/bin/python bench/points.py [--seconds 4]
+
+Runs in a database of its own (`<DATABASE_URL's name>_bench_points`, created and migrated here), on a brand of
+its own (`benchpoints<random>`), so it never touches the dev database. Each client is a thread with its own
+connection; clients 0..N-1 work on members 0..N-1 (no two clients on one member), except the last line, where
+all 32 race on ONE member (row-lock contention). Bounded: about 14 phases of --seconds each, plus set-up.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ekr.settings.local")
+
+CLIENTS = (1, 8, 32)
+FUNDING = 10_000_000
+
+
+def bench_database_url() -> str:
+    """DATABASE_URL with `_bench_points` added to the database name; the database is created if missing."""
+    import psycopg2
+
+    from ekr.devservices import load_service_env
+
+    load_service_env(ROOT)
+    url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/ekr")
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") + "_bench_points"
+    admin = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if cursor.fetchone() is None:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+BARE_TABLES = """
+CREATE TABLE IF NOT EXISTS bench_bare_account (id bigint PRIMARY KEY, balance bigint NOT NULL CHECK (balance >= 0));
+CREATE TABLE IF NOT EXISTS bench_bare_entry (
+    id bigserial PRIMARY KEY, account_id bigint NOT NULL REFERENCES bench_bare_account,
+    amount bigint NOT NULL, balance_after bigint NOT NULL, idempotency_key varchar(128) NOT NULL UNIQUE,
+    created_at timestamptz NOT NULL);
+"""
+BARE_EARN = "UPDATE bench_bare_account SET balance = balance + %s WHERE id = %s RETURNING balance"
+BARE_REDEEM = "UPDATE bench_bare_account SET balance = balance - %s WHERE id = %s AND balance >= %s RETURNING balance"
+BARE_INSERT = ("INSERT INTO bench_bare_entry (account_id, amount, balance_after, idempotency_key, created_at) "
+               "VALUES (%s, %s, %s, %s, now())")
+
+
+def run_clients(clients: int, seconds: float, make_client) -> tuple[float, list[float], int]:
+    """Start `clients` threads together; each calls its op in a loop for `seconds`. Returns (ops/s, latencies,
+    failures)."""
+    barrier = threading.Barrier(clients + 1)
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    failures = [0] * clients
+    stop_at = [0.0]
+
+    def work(index: int) -> None:
+        op, close = make_client(index)
+        try:
+            barrier.wait()
+            mine = latencies[index]
+            n = 0
+            while True:
+                started = time.perf_counter()
+                if started >= stop_at[0]:
+                    break
+                try:
+                    op(n)
+                except Exception as exc:  # counted and reported; the invariants decide pass or fail
+                    failures[index] += 1
+                    if failures[index] == 1:
+                        print(f"    client {index}: {type(exc).__name__}: {exc}", file=sys.stderr)
+                mine.append(time.perf_counter() - started)
+                n += 1
+        finally:
+            close()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    stop_at[0] = time.perf_counter() + seconds + 0.05
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    flat = [x for per in latencies for x in per]
+    return len(flat) / elapsed, flat, sum(failures)
+
+
+def ekr_client_factory(brand, members, op_name: str, run_id: str, shared_member: bool):
+    from django.db import connection
+
+    from points.services import points_earn, points_redeem
+
+    def make(index: int):
+        connection.set_tenant(brand)
+        connection.ensure_connection()
+        member = members[0] if shared_member else members[index]
+        prefix = f"{run_id}:{op_name}:{index}:"
+        if op_name == "earn":
+            def op(n: int) -> None:
+                points_earn(member=member, points=10, idempotency_key=prefix + str(n), reason="bench order",
+                            reference=f"o{index}-{n}")
+        else:
+            def op(n: int) -> None:
+                points_redeem(member=member, points=1, idempotency_key=prefix + str(n), reason="bench coupon")
+        return op, connection.close
+
+    return make
+
+
+def bare_client_factory(dsn: dict, schema: str, op_name: str, run_id: str, shared_member: bool):
+    import psycopg2
+
+    def make(index: int):
+        conn = psycopg2.connect(**dsn)
+        with conn.cursor() as cursor:
+            cursor.execute(f'SET search_path = "{schema}"')
+        conn.commit()
+        account = 0 if shared_member else index
+        prefix = f"{run_id}:{op_name}:{index}:"
+
+        def op(n: int) -> None:
+            with conn.cursor() as cursor:  # psycopg2 opens the transaction (BEGIN) with the first statement
+                if op_name == "earn":
+                    cursor.execute(BARE_EARN, [10, account])
+                    amount = 10
+                else:
+                    cursor.execute(BARE_REDEEM, [1, account, 1])
+                    amount = -1
+                row = cursor.fetchone()
+                if row is None:
+                    conn.rollback()
+                    raise RuntimeError("insufficient")
+                cursor.execute(BARE_INSERT, [account, amount, row[0], prefix + str(n)])
+            conn.commit()
+
+        return op, conn.close
+
+    return make
+
+
+def setup(seconds: float):
+    import django
+
+    os.environ["DATABASE_URL"] = bench_database_url()
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    from members.models import Member
+    from points.services import points_earn
+    from tenants.services import brand_create
+
+    print(f"database {settings.DATABASES['default']['NAME']}: migrating ...", flush=True)
+    call_command("bootstrap", verbosity=0)
+    slug = f"benchpoints{uuid.uuid4().hex[:6]}"
+    brand = brand_create(slug=slug, name="bench points")
+    connection.set_tenant(brand)
+    members = [Member.objects.create(openid=f"bench-{i}") for i in range(max(CLIENTS))]
+    for member in members:
+        points_earn(member=member, points=FUNDING, idempotency_key=f"fund-{member.pk}", reason="bench funding")
+    with connection.cursor() as cursor:
+        cursor.execute(BARE_TABLES)
+        cursor.executemany("INSERT INTO bench_bare_account (id, balance) VALUES (%s, %s)",
+                           [(i, FUNDING) for i in range(max(CLIENTS))])
+    db = settings.DATABASES["default"]
+    dsn = {k: v for k, v in {"dbname": db["NAME"], "user": db.get("USER"), "password": db.get("PASSWORD"),
+                              "host": db.get("HOST"), "port": db.get("PORT")}.items() if v}
+    connection.set_schema_to_public()
+    return brand, members, dsn
+
+
+def invariants_check(brand, members) -> tuple[list[str], int]:
+    from django.db import connection
+    from django.db.models import Sum
+
+    from points.models import PointsAccount, PointsEntry, PointsLot, PointsLotUse
+
+    connection.set_tenant(brand)
+    problems = []
+    for member in members:
+        balance = PointsAccount.objects.get(member=member).balance
+        entries = PointsEntry.objects.filter(member=member).aggregate(s=Sum("amount"))["s"] or 0
+        lots = PointsLot.objects.filter(account__member=member).aggregate(s=Sum("remaining"))["s"] or 0
+        if not (balance >= 0 and balance == entries == lots):
+            problems.append(f"member {member.pk}: balance {balance}, entries {entries}, lots {lots}")
+    debits = -(PointsEntry.objects.filter(amount__lt=0).aggregate(s=Sum("amount"))["s"] or 0)
+    used = PointsLotUse.objects.aggregate(s=Sum("amount"))["s"] or 0
+    if debits != used:
+        problems.append(f"debits {debits} != lot uses {used}")
+    keys = PointsEntry.objects.count()
+    distinct = PointsEntry.objects.values("idempotency_key").distinct().count()
+    if keys != distinct:
+        problems.append("duplicate idempotency keys")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM bench_bare_account WHERE balance < 0")
+        if cursor.fetchone()[0]:
+            problems.append("bare: negative balance")
+    connection.set_schema_to_public()
+    return problems, keys
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of each measured phase")
+    args = parser.parse_args()
+    wall = time.perf_counter()
+    brand, members, dsn = setup(args.seconds)
+    run_id = uuid.uuid4().hex[:8]
+    print(f"brand {brand.schema_name}, {len(members)} members funded with {FUNDING} points; "
+          f"{args.seconds:.0f} s per phase\n", flush=True)
+
+    plan = [(op, clients, False) for clients in CLIENTS for op in ("earn", "redeem")] + [("redeem", 32, True)]
+    header = f"{'operation':<8} {'clients':>7} {'members':>7} {'ekr ops/s':>10} {'bare ops/s':>11} " \
+             f"{'ratio':>6} {'ekr p50 ms':>11} {'ekr p99 ms':>11} {'bare p99 ms':>12} {'failed':>6}"
+    print(header)
+    print("-" * len(header))
+    ratios = []
+    for op_name, clients, shared in plan:
+        # alternate which side goes first so neither always runs on a warmer cache
+        sides = ["ekr", "bare"] if len(ratios) % 2 == 0 else ["bare", "ekr"]
+        results = {}
+        for side in sides:
+            tag = f"{run_id}-{side}-{clients}-{int(shared)}"
+            if side == "ekr":
+                factory = ekr_client_factory(brand, members, op_name, tag, shared)
+            else:
+                factory = bare_client_factory(dsn, brand.schema_name, op_name, tag, shared)
+            results[side] = run_clients(clients, args.seconds, factory)
+        (ekr_rate, ekr_lat, ekr_failed), (bare_rate, bare_lat, _) = results["ekr"], results["bare"]
+        ratio = ekr_rate / bare_rate if bare_rate else float("nan")
+        ratios.append(ratio)
+        p50 = statistics.median(ekr_lat) * 1000
+        p99 = statistics.quantiles(ekr_lat, n=100)[98] * 1000 if len(ekr_lat) > 100 else max(ekr_lat) * 1000
+        bare_p99 = statistics.quantiles(bare_lat, n=100)[98] * 1000 if len(bare_lat) > 100 else max(bare_lat) * 1000
+        print(f"{op_name:<8} {clients:>7} {1 if shared else clients:>7} {ekr_rate:>10.0f} {bare_rate:>11.0f} "
+              f"{ratio:>6.2f} {p50:>11.2f} {p99:>11.2f} {bare_p99:>12.2f} {ekr_failed:>6}", flush=True)
+
+    problems, entries = invariants_check(brand, members)
+    print(f"\nratio ekr/bare: min {min(ratios):.2f}, median {statistics.median(ratios):.2f} (aim: >= 0.50)")
+    print(f"invariants over {entries} entries (balance >= 0, balance == sum(entries) == sum(lot remaining), "
+          f"debits == lot uses, keys unique): {'OK' if not problems else 'FAILED'}")
+    for problem in problems:
+        print("  " + problem)
+    print(f"total {time.perf_counter() - wall:.0f} s")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
