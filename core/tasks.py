@@ -75,6 +75,42 @@ def enqueue(task: Task, *args: Any, countdown: float | None = None, **kwargs: An
     transaction.on_commit(send)
 
 
+def _redis():
+    import redis
+    from django.conf import settings
+
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def coalesce_key(schema: str, name: str, object_id: int) -> str:
+    return f"ekr:{schema}:coalesce:{name}:{object_id}"
+
+
+def enqueue_coalesced(task: Task, *, name: str, object_id: int, delay: float) -> None:
+    """After commit, queue `task(object_id)` in `delay` seconds unless one is already waiting for this object.
+
+    A burst of changes to one object costs one task run. The task calls `coalesce_release(name, object_id)`
+    first thing, so a change made while it runs queues a fresh run. The Redis key carries the schema.
+    """
+    schema = current_schema()
+
+    def schedule() -> None:
+        key = coalesce_key(schema, name, object_id)
+        client = _redis()
+        if client.set(key, "1", nx=True, ex=max(int(delay * 10), 60)):
+            try:
+                task.apply_async(args=[object_id], schema=schema, countdown=delay)
+            except Exception:
+                client.delete(key)
+                raise
+
+    transaction.on_commit(schedule)
+
+
+def coalesce_release(name: str, object_id: int) -> None:
+    _redis().delete(coalesce_key(current_schema(), name, object_id))
+
+
 def spread_seconds(schema: str, window: int) -> int:
     """A stable offset in [0, window) for a brand, so per-brand jobs are spread evenly over the window."""
     return zlib.crc32(schema.encode()) % max(window, 1)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from core.crypto import keyed_hash
 from core.errors import NotFound
@@ -143,23 +144,19 @@ def card_level_for(*, earned_points_12m: int, spent_fen_12m: int) -> CardLevel |
 
 
 def member_points_balance(member: Member) -> int:
-    """The member's points balance from the points app; 0 while that app offers none."""
-    try:
-        from points.selectors import balance_of  # type: ignore[attr-defined]
-    except ImportError:
-        return 0
-    return int(balance_of(member=member) or 0)
+    """The member's points balance (points app)."""
+    from points.selectors import balance_of
+
+    return balance_of(member=member)
 
 
-def member_trailing_12m(member: Member) -> tuple[int, int]:
-    """(points earned, fen spent) over the trailing 12 months: from points when it offers
-    `points.selectors.member_totals_12m(member=...)`, else the figures last reported to member_tier_evaluate."""
-    try:
-        from points.selectors import member_totals_12m  # type: ignore[attr-defined]
-    except ImportError:
-        return member.earned_points_12m, member.spent_fen_12m
-    earned, spent = member_totals_12m(member=member)
-    return int(earned), int(spent)
+def member_trailing_12m(member: Member, *, now: dt.datetime | None = None) -> tuple[int, int]:
+    """(points earned, fen spent) over the trailing 12 months. Points come from the ledger; the amount spent
+    is the figure orders last reported through member_tier_evaluate."""
+    from points.selectors import points_earned_since
+
+    since = (now or timezone.now()) - dt.timedelta(days=365)
+    return points_earned_since(member=member, since=since), member.spent_fen_12m
 
 
 def card_template_active() -> CardTemplate | None:

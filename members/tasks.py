@@ -31,3 +31,9 @@ def member_import_run(import_id: int) -> str | None:
 def tier_downgrade_due() -> int:
     """Per brand, from beat through core.fan_out_to_brands."""
     return tiers.tier_downgrade_due()
+
+
+@shared_task(name="members.tier_refresh")
+def member_tier_refresh_task(member_id: int) -> None:
+    """Coalesced tier check after points are earned (services.tiers.member_tier_evaluate_request)."""
+    tiers.member_tier_refresh(member_id=member_id)

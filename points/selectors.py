@@ -38,15 +38,27 @@ def points_entries_of_member(*, member: Member) -> QuerySet[PointsEntry]:
     return PointsEntry.objects.filter(member=member)
 
 
+def balance_of(*, member: Member) -> int:
+    """The member's balance (0 before their first entry)."""
+    return PointsAccount.objects.filter(member_id=member.pk).values_list("balance", flat=True).first() or 0
+
+
+def points_earned_since(*, member: Member, since: datetime) -> int:
+    """Points earned (kind earn, before any spending) since `since`: what tier thresholds count."""
+    total = PointsEntry.objects.filter(member_id=member.pk, kind=PointsEntry.Kind.EARN, created_at__gte=since) \
+        .aggregate(total=Sum("amount"))["total"]
+    return int(total or 0)
+
+
 def member_for_staff(*, scope: StaffScope, member_id: int) -> Member:
-    """The member a brand user may see. Only HQ for now: the members app has no franchisee scoping of members
-    yet, so store managers get 404 rather than every member of the brand."""
-    if not scope.is_hq:
-        raise NotFound("Member not found.", code="member_not_found")
-    member = Member.objects.filter(pk=member_id).first()
-    if member is None:
-        raise NotFound("Member not found.", code="member_not_found")
-    return member
+    """The member a brand user may see: any member for HQ, their franchisee's members for a store manager
+    (members.selectors writes that rule once); anything else is a 404."""
+    from members.selectors import member_get_for_scope
+
+    try:
+        return member_get_for_scope(scope, member_id)
+    except NotFound:
+        raise NotFound("Member not found.", code="member_not_found") from None
 
 
 def points_entries_in_period(*, scope: StaffScope, first_day: date, last_day: date) -> QuerySet[PointsEntry]:

@@ -224,6 +224,8 @@ from celery.schedules import crontab  # noqa: E402
 
 # Seconds a member's card update waits to gather a burst of changes into one WeChat call.
 EKR_MEMBER_CARD_SYNC_DELAY_SECONDS = float(env("EKR_MEMBER_CARD_SYNC_DELAY_SECONDS", "2"))
+# Seconds after points are earned before the member's tier is re-checked (a burst costs one check).
+EKR_MEMBER_TIER_EVAL_DELAY_SECONDS = float(env("EKR_MEMBER_TIER_EVAL_DELAY_SECONDS", "1"))
 CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
 CELERY_BEAT_SCHEDULE["members-tier-downgrade"] = {
     "task": "core.fan_out_to_brands",

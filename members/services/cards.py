@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from functools import lru_cache
-
-import redis
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from core.tasks import current_schema
+from core.tasks import coalesce_release, enqueue_coalesced
 from members.models import Member, TierChange
 from members.selectors import (card_level_entry, card_template_active, card_wechat_app, member_points_balance,
                                phone_hash, phone_normalize)
@@ -24,36 +21,19 @@ from members.selectors import (card_level_entry, card_template_active, card_wech
 logger = logging.getLogger(__name__)
 
 
-@lru_cache(maxsize=1)
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
-
-
-def card_sync_key(schema: str, member_id: int) -> str:
-    return f"ekr:{schema}:members:card-sync:{member_id}"
+CARD_SYNC = "member-card"
 
 
 def member_card_sync_request(*, member: Member) -> bool:
     """Ask for the member's WeChat card to show their current points and tier. Called by points and tiers after
-    each change; cheap to call often. Returns False when the member has no active card (nothing to do)."""
+    each change; cheap to call often (coalesced: a burst costs one WeChat call). Returns False when the member
+    has no active card (nothing to do)."""
     if member.card_state != Member.CardState.ACTIVATED or not member.card_code:
         return False
-    schema = current_schema()
-    member_id = member.pk
-    delay = settings.EKR_MEMBER_CARD_SYNC_DELAY_SECONDS
+    from members.tasks import member_card_update
 
-    def schedule() -> None:
-        from members.tasks import member_card_update
-
-        key = card_sync_key(schema, member_id)
-        if _redis().set(key, "1", nx=True, ex=max(int(delay * 10), 60)):
-            try:
-                member_card_update.apply_async(args=[member_id], schema=schema, countdown=delay)
-            except Exception:
-                _redis().delete(key)
-                raise
-
-    transaction.on_commit(schedule)
+    enqueue_coalesced(member_card_update, name=CARD_SYNC, object_id=member.pk,
+                      delay=settings.EKR_MEMBER_CARD_SYNC_DELAY_SECONDS)
     return True
 
 
@@ -78,7 +58,7 @@ def _wechat_call(fn, *args, **kwargs):
 def member_card_push(*, member_id: int) -> dict | None:
     """Send the member's current points and tier to their WeChat card (the body of the update task).
     Sends absolute values (bonus), so sending twice is harmless."""
-    _redis().delete(card_sync_key(connection.schema_name, member_id))
+    coalesce_release(CARD_SYNC, member_id)
     member = Member.objects.select_related("tier").filter(pk=member_id).first()
     if member is None or member.card_state != Member.CardState.ACTIVATED or not member.card_code:
         return None

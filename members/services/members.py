@@ -95,6 +95,9 @@ def member_register(*, openid: str, unionid: str = "", phone: str, name: str = "
                                   reason="registration")
     if guide is not None:
         GuideAssignment.objects.create(member=member, from_guide=None, to_guide=guide, reason="registration")
+    from points.services import points_signup_bonus_grant
+
+    points_signup_bonus_grant(member=member)  # once per member (keyed), none if the brand has no bonus
     return member, True
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from core.errors import Conflict
+from core.tasks import coalesce_release, enqueue_coalesced
 from members.models import CardLevel, Member, TierChange
 from members.selectors import card_level_for, member_trailing_12m
 
@@ -63,6 +65,29 @@ def member_tier_evaluate(*, member: Member, earned_points_12m: int, spent_fen_12
         _tier_change(member=member, to_level=target, kind=TierChange.Kind.UPGRADE, reason=reason,
                      now=timezone.now())
     return member
+
+
+TIER_EVAL = "member-tier"
+
+
+def member_tier_evaluate_request(*, member: Member) -> None:
+    """After points are earned (or an order is paid): re-check the member's tier from their trailing 12 months,
+    in a task a moment after commit. Coalesced: a burst of earnings costs one evaluation."""
+    from members.tasks import member_tier_refresh_task
+
+    enqueue_coalesced(member_tier_refresh_task, name=TIER_EVAL, object_id=member.pk,
+                      delay=settings.EKR_MEMBER_TIER_EVAL_DELAY_SECONDS)
+
+
+def member_tier_refresh(*, member_id: int) -> Member | None:
+    """Upgrade the member now if their trailing-12-month points earned or amount spent meets a higher tier."""
+    coalesce_release(TIER_EVAL, member_id)
+    member = Member.objects.filter(pk=member_id).first()
+    if member is None:
+        return None
+    earned, spent = member_trailing_12m(member)
+    return member_tier_evaluate(member=member, earned_points_12m=earned, spent_fen_12m=spent,
+                                reason="trailing 12 months reached the tier's threshold")
 
 
 @transaction.atomic

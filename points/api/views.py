@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from core.errors import NotFound
 from core.pagination import NewestFirstCursorPagination
-from core.views import BrandHQAPIView, MemberAPIView
+from core.views import BrandHQAPIView, BrandStaffAPIView, MemberAPIView
 from points.models import Campaign, PointsEntry
 from points.selectors import (
     member_for_staff,
@@ -78,9 +78,9 @@ class MemberPointsEntriesApi(MemberAPIView):
 
 
 # --- HQ console ----------------------------------------------------------------------------------------------
-# HQ only: the members app has no franchisee scoping of members yet (see points.selectors.member_for_staff).
+# Reading a ledger: HQ, or the store manager of the member's franchisee. Changing it: HQ only.
 
-class StaffMemberPointsApi(BrandHQAPIView):
+class StaffMemberPointsApi(BrandStaffAPIView):
     """GET /api/v1/staff/points/members/<id>: a member's balance and what expires soon."""
 
     def get(self, request, member_id: int):
@@ -88,7 +88,7 @@ class StaffMemberPointsApi(BrandHQAPIView):
         return Response(SummaryOutput(points_summary(member=member, now=timezone.now())).data)
 
 
-class StaffMemberPointsEntriesApi(BrandHQAPIView):
+class StaffMemberPointsEntriesApi(BrandStaffAPIView):
     """GET /api/v1/staff/points/members/<id>/entries: a member's ledger, newest first."""
 
     def get(self, request, member_id: int):

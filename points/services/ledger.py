@@ -15,7 +15,6 @@ How correctness comes from the database, not from Python:
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import logging
 from datetime import datetime
@@ -97,19 +96,16 @@ def _idempotent(idempotency_key: str, fingerprint: str, write: Callable[[], Poin
     return entry
 
 
-def _card_sync_on_commit(member) -> None:
-    """Queue the WeChat member card update (members issue) once this transaction commits, if members offers it."""
-    sync = getattr(importlib.import_module("members.services"), "member_card_sync_request", None)
-    if sync is None:
-        return
+def _card_sync_on_commit(member, *, earned: bool = False) -> None:
+    """After commit: queue the WeChat member card update, and after an earning a tier check (both coalesced)."""
+    from members.services import member_card_sync_request, member_tier_evaluate_request
 
-    def send() -> None:
-        try:
-            sync(member=member)
-        except Exception:  # the points are committed; a failed card refresh must not turn this into a 500
-            logger.exception("member card sync request failed for member %s", member.pk)
-
-    transaction.on_commit(send)
+    try:
+        member_card_sync_request(member=member)
+        if earned:
+            member_tier_evaluate_request(member=member)
+    except Exception:  # the points are committed; a failed card refresh must not turn this into a 500
+        logger.exception("member card sync request failed for member %s", member.pk)
 
 
 def _entry_insert_sql(extra_ctes: str = "") -> str:
@@ -214,7 +210,7 @@ def _credit(*, member, kind: str, points: int, key: str, fp: str, reference: str
         row = cursor.fetchone()
     if row is None:
         raise _KeyTaken
-    _card_sync_on_commit(member)
+    _card_sync_on_commit(member, earned=kind == Kind.EARN)
     return PointsEntry(id=row[0], account_id=account_id, member_id=member.pk, kind=kind, amount=points,
                        balance_after=balance, idempotency_key=key, fingerprint=fp, reference=reference,
                        reason=reason, actor_id=actor_id, shortfall=0, created_at=now)

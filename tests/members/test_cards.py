@@ -7,7 +7,8 @@ from django.db import connection
 from members.callbacks import CARD_EVENT_HANDLERS
 from members.models import CardTemplate, Member
 from members.services import member_card_push, member_card_sync_request, member_tier_evaluate
-from members.services.cards import _redis, card_sync_key
+from core.tasks import _redis, coalesce_key
+from members.services.cards import CARD_SYNC
 
 CARD_ID = "pCARD0000000000000000000001"
 
@@ -28,7 +29,7 @@ def carded(world, card, register):
     member = register("o-1", "13800138000")
     Member.objects.filter(pk=member.pk).update(card_id=CARD_ID, card_code="C-1", card_state="activated")
     member.refresh_from_db()
-    _redis().delete(card_sync_key(connection.schema_name, member.pk))
+    _redis().delete(coalesce_key(connection.schema_name, CARD_SYNC, member.pk))
     return member
 
 
@@ -96,7 +97,7 @@ def test_ten_changes_queue_one_card_update(world, carded, django_capture_on_comm
     assert queued.call_count == 1
     assert queued.call_args.kwargs["schema"] == "alpha"
     assert queued.call_args.kwargs["args"] == [carded.pk]
-    assert _redis().exists(card_sync_key("alpha", carded.pk))
+    assert _redis().exists(coalesce_key("alpha", CARD_SYNC, carded.pk))
 
 
 def test_the_update_sends_current_points_and_tier_then_opens_the_window(world, carded, fake_wechat,

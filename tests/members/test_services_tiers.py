@@ -1,5 +1,7 @@
 import datetime as dt
 
+from points.services import points_earn
+
 from django.utils import timezone
 
 from members.models import Member, TierChange
@@ -31,6 +33,7 @@ def test_downgrade_on_anniversary_only(world, register):
     member = register("o-1", "13800138000")
     member_tier_evaluate(member=member, earned_points_12m=6000, spent_fen_12m=0, reason="big order")
     member_tier_evaluate(member=member, earned_points_12m=1200, spent_fen_12m=0, reason="points expired")
+    points_earn(member=member, points=1200, idempotency_key="tiers-dg-1", reason="purchase")  # the ledger's 12 months
     member.refresh_from_db()
     # before the anniversary nothing happens
     assert tier_downgrade_due(now=member.tier_review_at - dt.timedelta(seconds=1)) == 0
@@ -47,6 +50,7 @@ def test_downgrade_on_anniversary_only(world, register):
 def test_member_who_still_meets_the_tier_keeps_it_another_year(world, register):
     member = register("o-1", "13800138000")
     member_tier_evaluate(member=member, earned_points_12m=1500, spent_fen_12m=0, reason="order")
+    points_earn(member=member, points=1500, idempotency_key="tiers-keep-1", reason="purchase")
     member.refresh_from_db()
     due = member.tier_review_at
     member_tier_review(member_id=member.pk, now=due)

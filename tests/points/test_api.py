@@ -150,12 +150,28 @@ def test_brand_a_staff_cannot_read_brand_b_ledgers(brand_a, brand_b, client_for)
         assert_error(response, 404, "member_not_found")
 
 
-def test_store_managers_are_refused_until_members_can_be_scoped(store_manager_client, alpha_member):
-    for path in (f"/api/v1/staff/points/members/{alpha_member.pk}/entries",
-                 f"/api/v1/staff/points/members/{alpha_member.pk}",
-                 "/api/v1/staff/points/entries.csv?start=2026-01-01&end=2026-01-31"):
-        assert_error(store_manager_client.get(path), 403, "permission_denied")
-    response = store_manager_client.post(f"/api/v1/staff/points/members/{alpha_member.pk}/adjustments",
+def test_store_managers_read_only_their_franchisees_members_and_change_nothing(brand_a, store_manager_client,
+                                                                               alpha_member):
+    from members.models import Store
+
+    with schema_context(brand_a.schema_name):
+        franchisee = StaffProfile.objects.get(user__username="alpha-store-1").franchisee
+        own_store = Store.objects.create(code="PTS-F1", name="F1", kind="franchise", franchisee=franchisee)
+        own_member = Member.objects.create(openid="o-own-store", store=own_store)
+        points_earn(member=own_member, points=30, idempotency_key="own-e1", reason="purchase")
+
+    own = store_manager_client.get(f"/api/v1/staff/points/members/{own_member.pk}/entries")
+    assert own.status_code == 200, own.content
+    assert [e["idempotency_key"] for e in own.json()["results"]] == ["own-e1"]
+    # a member outside the manager's franchisee does not exist for them
+    assert_error(store_manager_client.get(f"/api/v1/staff/points/members/{alpha_member.pk}/entries"), 404,
+                 "member_not_found")
+    assert_error(store_manager_client.get(f"/api/v1/staff/points/members/{alpha_member.pk}"), 404,
+                 "member_not_found")
+    # changing a ledger and exporting the brand's entries stay with HQ
+    assert_error(store_manager_client.get("/api/v1/staff/points/entries.csv?start=2026-01-01&end=2026-01-31"),
+                 403, "permission_denied")
+    response = store_manager_client.post(f"/api/v1/staff/points/members/{own_member.pk}/adjustments",
                                          {"points": 5, "reason": "x", "idempotency_key": "adj-store-1"},
                                          format="json")
     assert_error(response, 403, "permission_denied")
@@ -281,3 +297,23 @@ def test_preview_bad_input_is_400(hq_client):
                               {"paid_fen": 100, "paid_at": "2026-01-01T00:00:00Z",
                                "policy_changes": {"expiry_months": 1}}, format="json")
     assert_error(response, 400, "invalid_policy_change")
+
+
+def test_registration_grants_the_sign_up_bonus_once(brand_a, client_for, in_schema):
+    from points.models import PointsPolicy
+    from points.selectors import balance_of
+
+    with in_schema(brand_a):
+        policy = PointsPolicy.objects.filter(pk=1).first() or PointsPolicy(pk=1)
+        policy.signup_bonus_points = 88
+        policy.save()
+    token = member_token_issue(schema=brand_a.schema_name, appid="wxalpha000000000001", openid="o-signup-1")
+    client = client_for(brand_a).as_member(token)
+    body = {"phone": "13800138088", "name": "新会员"}
+    first = client.post("/api/v1/mp/members", body, format="json")
+    again = client.post("/api/v1/mp/members", body, format="json")
+    assert first.status_code in (200, 201) and again.status_code in (200, 201), first.content
+    with in_schema(brand_a):
+        member = Member.objects.get(openid="o-signup-1")
+        assert balance_of(member=member) == 88
+        assert PointsEntry.objects.filter(member=member, idempotency_key=f"signup:{member.pk}").count() == 1

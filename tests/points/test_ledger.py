@@ -245,24 +245,25 @@ def test_balance_cannot_go_negative_even_with_raw_sql(member):
         PointsAccount.objects.filter(member=member).update(balance=-1)
 
 
-def test_card_sync_is_queued_after_commit_when_members_offers_it(member, monkeypatch,
-                                                                  django_capture_on_commit_callbacks):
-    import members.services
+def test_card_sync_is_queued_after_commit(member, monkeypatch, django_capture_on_commit_callbacks):
+    from core.tasks import _redis, coalesce_key
+    from members.models import Member
+    from members.services.cards import CARD_SYNC
+    from members.tasks import member_card_update
 
-    calls = []
-    monkeypatch.setattr(members.services, "member_card_sync_request", lambda *, member: calls.append(member.pk),
-                        raising=False)
+    Member.objects.filter(pk=member.pk).update(card_state=Member.CardState.ACTIVATED, card_code="C-1")
+    member.refresh_from_db()
+    _redis().delete(coalesce_key(connection.schema_name, CARD_SYNC, member.pk))
+    sent = []
+    monkeypatch.setattr(member_card_update, "apply_async", lambda args=None, **kw: sent.append(args))
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         points_earn(member=member, points=10, idempotency_key="k-card", reason="a")
-    assert calls == []  # not before commit
+    assert sent == []  # not before commit
     for callback in callbacks:
         callback()
-    assert calls == [member.pk]
-
-    with django_capture_on_commit_callbacks(execute=True):
-        points_earn(member=member, points=10, idempotency_key="k-card", reason="a")  # a replay: no change
-    assert calls == [member.pk]
+    assert sent == [[member.pk]]
+    _redis().delete(coalesce_key(connection.schema_name, CARD_SYNC, member.pk))
 
 
 def test_redeem_across_more_lots_than_one_statement_reads(member):
