@@ -23,7 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from callbacks import registry
+from callbacks import handoff, registry
 from callbacks.models import CallbackEvent
 from tenants.models import Brand, WeChatApp
 
@@ -52,8 +52,8 @@ def callback_receive(*, app: WeChatApp, source: str, kind: str, dedup_key: str, 
         with transaction.atomic():
             event.save()
             if handled:
-                schema = app.brand.schema_name
-                transaction.on_commit(lambda: event_send(event_id=event.id, schema=schema, kind=kind))
+                item = handoff.Item(event_id=event.id, schema=app.brand.schema_name, kind=kind)
+                transaction.on_commit(lambda: handoff.handoff.submit(item))
     except IntegrityError:
         first = CallbackEvent.objects.filter(appid=app.appid, dedup_key=dedup_key).first()
         if first is None:
@@ -74,9 +74,8 @@ def callback_reject(*, appid: str, brand: Brand | None, source: str, kind: str, 
     )
 
 
-def event_send(*, event_id: int, schema: str, kind: str) -> bool:
-    """Queue processing of one event in its brand's schema; mark it queued. False (row left as it is) when the
-    broker cannot be reached: the sweeper queues it later."""
+def event_publish(*, event_id: int, schema: str, kind: str) -> bool:
+    """Queue processing of one event in its brand's schema. False when the broker cannot be reached."""
     from callbacks.tasks import process_callback
 
     options: dict[str, Any] = {"schema": schema, "retry": False}
@@ -88,8 +87,21 @@ def event_send(*, event_id: int, schema: str, kind: str) -> bool:
     except Exception as exc:  # broker down: kombu raises several kinds
         logger.warning("callback %s not queued (%s); the sweeper will queue it", event_id, exc)
         return False
-    CallbackEvent.objects.filter(id=event_id, status=Status.RECEIVED).update(status=Status.QUEUED,
-                                                                            queued_at=timezone.now())
+    return True
+
+
+def events_mark_queued(*, event_ids: list[int]) -> None:
+    """Rows still `received` become `queued` (a worker may have claimed one already: then it is left alone)."""
+    if event_ids:
+        CallbackEvent.objects.filter(id__in=event_ids, status=Status.RECEIVED).update(
+            status=Status.QUEUED, queued_at=timezone.now())
+
+
+def event_send(*, event_id: int, schema: str, kind: str) -> bool:
+    """Publish now and mark queued (replays: the caller may exit right after)."""
+    if not event_publish(event_id=event_id, schema=schema, kind=kind):
+        return False
+    events_mark_queued(event_ids=[event_id])
     return True
 
 
@@ -218,7 +230,7 @@ def callbacks_sweep(*, received_after: float | None = None, queued_stale: float 
                     .select_related("brand").filter(due).order_by("id")[:batch])
         sent = []
         for row in rows:
-            if not _publish(row):
+            if not event_publish(event_id=row.id, schema=row.brand.schema_name, kind=row.kind):
                 break
             sent.append(row.id)
             counts[row.status] = counts.get(row.status, 0) + 1
@@ -226,21 +238,6 @@ def callbacks_sweep(*, received_after: float | None = None, queued_stale: float 
     if counts:
         logger.info("callbacks sweep queued again: %s", counts)
     return counts
-
-
-def _publish(row: CallbackEvent) -> bool:
-    from callbacks.tasks import process_callback
-
-    options: dict[str, Any] = {"schema": row.brand.schema_name, "retry": False}
-    queue = registry.queue_for(row.kind)
-    if queue:
-        options["queue"] = queue
-    try:
-        process_callback.apply_async(args=[row.id], **options)
-    except Exception as exc:
-        logger.warning("callbacks sweep: broker unreachable (%s)", exc)
-        return False
-    return True
 
 
 def callbacks_replay(*, event_ids: Iterable[int], brand: Brand | None = None) -> int:
