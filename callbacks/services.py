@@ -116,26 +116,43 @@ class Outcome:
 
 def callback_process(*, event_id: int) -> Outcome:
     """Run the registered handler for one inbox row, at most once to effect. See the module docstring."""
-    lease = timezone.now()
-    claimed = CallbackEvent.objects.filter(id=event_id, status__in=CLAIMABLE).update(
-        status=Status.PROCESSING, attempts=F("attempts") + 1, started_at=lease, next_attempt_at=None)
-    if not claimed:
+    claim = _claim(event_id)
+    if claim is None:
         return Outcome("skipped")
-    event = CallbackEvent.objects.select_related("brand").get(id=event_id)
-    schema = event.brand.schema_name
-    if connection.schema_name != schema:
-        logger.warning("callback %s processed from schema %s; switching to %s", event_id, connection.schema_name,
-                       schema)
+    lease, schema = claim
+    if connection.schema_name == schema:
+        return _attempt(event_id, lease)
+    logger.warning("callback %s processed from schema %s; switching to %s", event_id, connection.schema_name,
+                   schema)
     with schema_context(schema):
-        try:
-            return _run_handler(event_id, lease)
-        except registry.IgnoreEvent as exc:
-            return _finish(event_id, lease, Status.IGNORED, f"ignored by handler: {exc}")
-        except registry.PermanentFailure as exc:
-            return _finish(event_id, lease, Status.DEAD, f"PermanentFailure: {exc}")
-        except Exception:
-            logger.exception("callback %s failed", event_id)
-            return _record_failure(event_id, lease, traceback.format_exc())
+        return _attempt(event_id, lease)
+
+
+def _claim(event_id: int) -> tuple[datetime, str] | None:
+    """Take the row for one attempt (committed at once, so attempts count even if the worker dies). One claimer
+    wins: the conditional UPDATE re-checks the status after waiting on a concurrent claim. Returns (lease, the
+    brand's schema) or None when the row is done, dead, rejected, or being processed by someone else."""
+    lease = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {CallbackEvent._meta.db_table} AS e SET status = %s, attempts = e.attempts + 1, "
+            f"started_at = %s, next_attempt_at = NULL FROM {Brand._meta.db_table} AS b "
+            f"WHERE e.id = %s AND e.status = ANY(%s) AND b.id = e.brand_id RETURNING b.schema_name",
+            [Status.PROCESSING, lease, event_id, [str(s) for s in CLAIMABLE]])
+        row = cursor.fetchone()
+    return (lease, row[0]) if row else None
+
+
+def _attempt(event_id: int, lease: datetime) -> Outcome:
+    try:
+        return _run_handler(event_id, lease)
+    except registry.IgnoreEvent as exc:
+        return _finish(event_id, lease, Status.IGNORED, f"ignored by handler: {exc}")
+    except registry.PermanentFailure as exc:
+        return _finish(event_id, lease, Status.DEAD, f"PermanentFailure: {exc}")
+    except Exception:
+        logger.exception("callback %s failed", event_id)
+        return _record_failure(event_id, lease, traceback.format_exc())
 
 
 def _run_handler(event_id: int, lease: datetime) -> Outcome:

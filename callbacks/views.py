@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from callbacks import verification
 from callbacks.models import CallbackEvent
+from callbacks.selectors import wechat_app_for_callback
 from callbacks.services import callback_receive, callback_reject
 from callbacks.verification import CallbackRejected
 from core.errors import json_error
@@ -22,7 +23,7 @@ PAY_SUCCESS = "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><!
 
 
 def _app_for(request: HttpRequest, appid: str) -> WeChatApp:
-    app = WeChatApp.objects.select_related("brand").filter(appid=appid).first()
+    app = wechat_app_for_callback(appid)
     if app is None:
         raise CallbackRejected(404, "unknown_appid", "No WeChat app is registered with this appid.")
     host_brand = getattr(request, "tenant", None)
