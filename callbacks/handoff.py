@@ -17,6 +17,7 @@ from django.db import close_old_connections
 logger = logging.getLogger(__name__)
 
 BATCH = 200
+THREADS = 4  # publishing waits on Redis round trips; a few threads keep up with a busy process
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,8 @@ class BrokerHandoff:
             with self._lock:
                 if self._pid != os.getpid():
                     self._queue = queue.Queue(self.maxsize)
-                    threading.Thread(target=self._run, name="callbacks-handoff", daemon=True).start()
+                    for n in range(THREADS):
+                        threading.Thread(target=self._run, name=f"callbacks-handoff-{n}", daemon=True).start()
                     self._pid = os.getpid()
         assert self._queue is not None
         return self._queue
@@ -70,16 +72,18 @@ class BrokerHandoff:
                 close_old_connections()
 
     def _send(self, batch: list[Item]) -> None:
-        from callbacks.services import events_mark_queued, event_publish
+        from callbacks.services import events_mark_queued, events_send
+        from ekr.celery import app
 
         sent: list[int] = []
-        for item in batch:
-            if not event_publish(event_id=item.event_id, schema=item.schema, kind=item.kind):
+        try:
+            with app.producer_or_acquire() as producer:  # one broker connection for the batch
+                sent = events_send(((i.event_id, i.schema, i.kind) for i in batch), producer=producer)
+            if len(sent) < len(batch):
                 left = len(batch) - len(sent) + self._drop_waiting()
                 logger.warning("broker unreachable: %s callback(s) left received for the sweeper", left)
-                break
-            sent.append(item.event_id)
-        events_mark_queued(event_ids=sent)
+        finally:
+            events_mark_queued(event_ids=sent)
 
     def _drop_waiting(self) -> int:
         """The broker is down: do not wait ~5 s per row; the rows stay received for the sweeper."""

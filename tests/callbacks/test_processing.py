@@ -124,7 +124,7 @@ def test_rejected_rows_are_never_processed_or_swept(sender_a, client_for, brand_
     row = CallbackEvent.objects.get(status=Status.REJECTED)
     assert callback_process(event_id=row.id).status == "skipped"
     sent = []
-    monkeypatch.setattr("callbacks.services.event_publish", lambda **kw: sent.append(kw["event_id"]) or True)
+    monkeypatch.setattr("callbacks.services.events_publish", lambda **kw: sent.extend(kw["event_ids"]) or True)
     callbacks_sweep(received_after=0, queued_stale=0, processing_stale=0, failed_grace=0)
     assert sent == []
 
@@ -145,7 +145,7 @@ def test_sweeper_requeues_what_would_wait_forever(sender_a, client_for, brand_a,
                                                               next_attempt_at=timezone.now() + timedelta(minutes=5))
     CallbackEvent.objects.filter(id=done.id).update(status=Status.DONE, received_at=long_ago)
     sent = []
-    monkeypatch.setattr("callbacks.services.event_publish", lambda **kw: sent.append(kw["event_id"]) or True)
+    monkeypatch.setattr("callbacks.services.events_publish", lambda **kw: sent.extend(kw["event_ids"]) or True)
     counts = callbacks_sweep()
     assert sorted(sent) == sorted([never_queued.id, orphaned.id, failed_lost.id])
     assert counts == {"received": 1, "processing": 1, "failed": 1}
@@ -156,7 +156,7 @@ def test_sweeper_requeues_what_would_wait_forever(sender_a, client_for, brand_a,
 def test_sweeper_stops_when_the_broker_is_down_and_leaves_rows_as_they_were(sender_a, client_for, brand_a,
                                                                             monkeypatch):
     event = receive(client_for(brand_a), sender_a)
-    monkeypatch.setattr("callbacks.services.event_publish", lambda **kw: False)
+    monkeypatch.setattr("callbacks.services.events_publish", lambda **kw: False)
     assert callbacks_sweep(received_after=0) == {}
     assert CallbackEvent.objects.get(id=event.id).status == Status.RECEIVED
 
