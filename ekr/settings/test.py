@@ -18,3 +18,5 @@ CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
 CACHES["default"]["KEY_PREFIX"] = "ekr-test"  # noqa: F405
 CELERY_BROKER_URL = REDIS_URL
 EKR_MP_SESSION_RATE_PER_MINUTE = 10_000  # the rate-limit test sets its own
+# Handlers the callback tests register (a real worker process loads them too).
+EKR_CALLBACK_HANDLER_MODULES = [*EKR_CALLBACK_HANDLER_MODULES, "tests.callbacks.handlers"]  # noqa: F405
