@@ -52,7 +52,7 @@ def test_an_event_is_verified_stored_and_answered_success(mode, sender_a, client
     assert response.content == b"success"
     event = CallbackEvent.objects.get(appid=sender_a.appid, kind="event.user_get_card")
     assert event.brand_id == brand_a.id
-    assert event.status == Status.IGNORED  # no app registers user_get_card yet
+    assert event.status == Status.RECEIVED  # members handles card events: kept for the worker
     assert event.payload["FromUserName"] == "oMode" + mode
     assert event.payload["UserCardCode"] == "123456789"
     assert "Encrypt" not in event.payload or mode == "compatible"

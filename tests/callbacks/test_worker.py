@@ -112,7 +112,10 @@ def throwaway_broker(tmp_path, monkeypatch):
 
     port = _free_port()
     start_redis(tmp_path, port, name="broker")
-    url = f"redis://127.0.0.1:{port}/4"
+    from django.conf import settings
+
+    # the same db number the test settings give the worker (EKR_TEST_REDIS_DB)
+    url = f"redis://127.0.0.1:{port}/{settings.REDIS_URL.rsplit('/', 1)[1]}"
 
     def use(broker_url):
         app.conf.broker_url = broker_url
