@@ -216,3 +216,21 @@ LOGGING = {
     },
 }
 CSRF_FAILURE_VIEW = "core.handlers.csrf_failure"
+
+# --- miniprograms ---------------------------------------------------------------------------------------------
+MINIPROGRAMS_UNPAID_ORDER_MINUTES = int(env("MINIPROGRAMS_UNPAID_ORDER_MINUTES", "30"))
+MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS = int(env("MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS", "7"))
+MINIPROGRAMS_RETURN_WINDOW_DAYS = int(env("MINIPROGRAMS_RETURN_WINDOW_DAYS", "7"))
+# Where WeChat Pay v2 posts notifications (the callbacks app's pay endpoint).
+WECHATPAY_NOTIFY_URL = env("WECHATPAY_NOTIFY_URL", "https://api.ekr.example/wechat/pay/notify")
+CELERY_BEAT_SCHEDULE = {
+    **CELERY_BEAT_SCHEDULE,
+    "miniprograms-cancel-unpaid-orders": {
+        "task": "core.fan_out_to_brands", "schedule": 60.0,
+        "args": ["miniprograms.cancel_unpaid_orders"], "kwargs": {"window_seconds": 30},
+    },
+    "miniprograms-commissions-payable": {
+        "task": "core.fan_out_to_brands", "schedule": 3600.0,
+        "args": ["miniprograms.commissions_mark_payable"], "kwargs": {"window_seconds": 600},
+    },
+}
