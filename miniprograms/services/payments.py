@@ -45,7 +45,7 @@ def order_mark_paid(*, out_trade_no: str, transaction_id: str, total_fen: int, p
     returns "duplicate"; an amount other than the order's total, another app's order, or an order no longer
     awaiting payment changes nothing and returns "rejected". On "paid": points earned and guide commission
     credited, in the same transaction."""
-    order = Order.objects.select_for_update().select_related("member", "member__tier", "store") \
+    order = Order.objects.select_for_update(of=("self",)).select_related("member", "member__tier", "store") \
         .filter(number=out_trade_no).first()
     if order is None or (order.appid and order.appid != appid):
         logger.warning("pay notification for unknown order %s", out_trade_no)

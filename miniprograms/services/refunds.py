@@ -36,7 +36,7 @@ def refund_request(*, member: Member, order_id: int, reason: str = "") -> Refund
 
 
 def _lock(refund: Refund) -> tuple[Order, Refund]:
-    order = Order.objects.select_for_update().select_related("member", "store").get(pk=refund.order_id)
+    order = Order.objects.select_for_update(of=("self",)).select_related("member", "store").get(pk=refund.order_id)
     refund = Refund.objects.select_for_update().get(pk=refund.pk)
     if refund.status != Refund.Status.REQUESTED:
         raise Conflict("This refund was already decided.", code="refund_decided")
