@@ -156,7 +156,7 @@ def test_duplicate_notification_has_one_effect(world, member_client, fake_wechat
         assert outcomes == ["paid", "duplicate", "duplicate"]
         assert order.status == "paid" and order.transaction_id == data["transaction_id"]
         assert order.events.filter(status="paid").count() == 1
-        assert PointsEntry.objects.filter(reference=number).count() <= 1
+        assert PointsEntry.objects.filter(reference=number).count() == 1  # 20 yuan at the default 1 point per yuan
         entry = CommissionEntry.objects.get(order=order)
         assert entry.amount_fen == 200 and entry.guide_id == world.guide.pk and entry.status == "pending"
 

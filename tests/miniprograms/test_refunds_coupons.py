@@ -38,6 +38,7 @@ def test_coupon_discount_at_checkout_and_returned_on_refund(world, member_client
         assert Coupon.objects.get(pk=coupon_id).status == "used"
         assert CommissionEntry.objects.get(order=order).amount_fen == 90
         earned = PointsEntry.objects.filter(reference=order.number).count()
+        assert earned == 1
 
     # when: the member asks, another member cannot, HQ approves
     assert member_client(world, world.bob).post(f"/api/v1/mp/orders/{order_id}/refund").status_code == 404

@@ -51,17 +51,18 @@ def test_clone_does_not_share_rows_or_sequences_with_the_template(committed_db, 
 
 
 def test_migrate_schemas_keeps_the_template_current(committed_db):
+    # A leaf app (nothing depends on it): members' tables now carry foreign keys from points and shops, and
+    # members has later migrations, so undoing its 0001 can no longer be replayed alone.
     with connection.cursor() as cursor:
         cursor.execute('DELETE FROM "brand_template".django_migrations WHERE app = %s AND name = %s',
-                       ["members", "0001_initial"])
-        cursor.execute('DROP TABLE "brand_template".members_staffprofile, "brand_template".members_member, '
-                       '"brand_template".members_franchisee')
+                       ["sessions", "0001_initial"])
+        cursor.execute('DROP TABLE "brand_template".django_session')
     call_command("migrate_schemas", interactive=False, verbosity=0)
-    assert ("members", "0001_initial") in _applied_migrations("brand_template")
+    assert ("sessions", "0001_initial") in _applied_migrations("brand_template")
     with schema_context("brand_template"):
-        from members.models import Member
+        from django.contrib.sessions.models import Session
 
-        assert Member.objects.count() == 0
+        assert Session.objects.count() == 0
 
 
 def test_duplicate_slug_is_a_conflict(db, brand_a):
