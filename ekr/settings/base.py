@@ -217,6 +217,19 @@ LOGGING = {
 }
 CSRF_FAILURE_VIEW = "core.handlers.csrf_failure"
 
+# --- members ---------------------------------------------------------------------------------------------------
+from celery.schedules import crontab  # noqa: E402
+
+# Seconds a member's card update waits to gather a burst of changes into one WeChat call.
+EKR_MEMBER_CARD_SYNC_DELAY_SECONDS = float(env("EKR_MEMBER_CARD_SYNC_DELAY_SECONDS", "2"))
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE["members-tier-downgrade"] = {
+    "task": "core.fan_out_to_brands",
+    "schedule": crontab(hour=3, minute=10),
+    "args": ["members.tier_downgrade_due"],
+    "kwargs": {"window_seconds": 1800},
+}
+
 # --- miniprograms ---------------------------------------------------------------------------------------------
 MINIPROGRAMS_UNPAID_ORDER_MINUTES = int(env("MINIPROGRAMS_UNPAID_ORDER_MINUTES", "30"))
 MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS = int(env("MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS", "7"))
