@@ -8,5 +8,6 @@ urlpatterns = [
     path("admin/", brand_admin.urls),
     path("api/v1/", include("members.urls")),
     path("api/v1/", include("miniprograms.urls")),
+    path("api/v1/", include("points.urls")),
     *api_docs,
 ]

@@ -185,3 +185,11 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        for name in ("store_codes", "tier_codes"):
+            value = getattr(self, name)
+            if not isinstance(value, list) or not all(isinstance(code, str) and code for code in value):
+                raise ValidationError({name: "A list of codes (text)."})

@@ -247,3 +247,14 @@ CELERY_BEAT_SCHEDULE = {
         "args": ["miniprograms.commissions_mark_payable"], "kwargs": {"window_seconds": 600},
     },
 }
+
+# --- points ---------------------------------------------------------------------------------------------------
+# Lots expire at 00:00 Asia/Shanghai; every brand's expiry run is queued from 00:05, spread over 30 minutes.
+from celery.schedules import crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE["points-expire-due"] = {
+    "task": "core.fan_out_to_brands",
+    "schedule": crontab(hour=0, minute=5),
+    "kwargs": {"task_name": "points.expire_due", "window_seconds": 1800},
+}

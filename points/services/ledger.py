@@ -143,22 +143,38 @@ _CREDIT_ENTRY = _entry_insert_sql(f""", lot AS (
         )
         SELECT id, %(amount)s FROM e""")
 
-# Debit: the entry, then the oldest-expiring open lots (NULL = never expires, last) up to %(points)s, and one
-# lot use per lot taken from. Returns the entry id and how much the lots gave (always %(points)s, as the sum
-# of open lots equals the balance we just debited).
-_DEBIT_ENTRY = _entry_insert_sql(f""", open_lots AS (
+def _take_from_lots_ctes(entry_source: str) -> str:
+    """CTEs taking %(points)s from the account's open lots, oldest expiry first (NULL = never, last), with one
+    lot use per lot for the entry `entry_source` yields. They read at most %(window)s lots (the partial index
+    points_lot_open gives them in order); `lots` says how much was taken, and the caller takes the rest with no
+    window when a member has many small lots."""
+    return f"""open_lots AS (
+            SELECT id, remaining, expires_at FROM {LOT} WHERE account_id = %(account)s AND remaining > 0
+            ORDER BY expires_at ASC NULLS LAST, id LIMIT %(window)s
+        ), running AS (
             SELECT id, remaining,
                    SUM(remaining) OVER (ORDER BY expires_at ASC NULLS LAST, id) - remaining AS before
-            FROM {LOT} WHERE account_id = %(account)s AND remaining > 0
+            FROM open_lots
         ), taken AS (
-            SELECT id, LEAST(remaining, %(points)s - before) AS n FROM open_lots WHERE before < %(points)s
+            SELECT id, LEAST(remaining, %(points)s - before) AS n FROM running WHERE before < %(points)s
         ), lots AS (
             UPDATE {LOT} l SET remaining = l.remaining - taken.n FROM taken WHERE l.id = taken.id
             RETURNING l.id, taken.n
         ), uses AS (
-            INSERT INTO {LOT_USE} (entry_id, lot_id, amount) SELECT e.id, lots.id, lots.n FROM e, lots
-        )
+            INSERT INTO {LOT_USE} (entry_id, lot_id, amount) SELECT entry.id, lots.id, lots.n
+            FROM {entry_source} AS entry, lots
+        )"""
+
+
+# The entry, then its lots, in one statement.
+_DEBIT_ENTRY = _entry_insert_sql(", " + _take_from_lots_ctes("e") + """
         SELECT (SELECT id FROM e), (SELECT COALESCE(SUM(n), 0) FROM lots)""")
+
+# More lots for an entry already written (a member with more than LOT_WINDOW small lots).
+_TAKE_MORE = "WITH " + _take_from_lots_ctes("(SELECT %(entry)s::bigint AS id)") + \
+    " SELECT COALESCE(SUM(n), 0) FROM lots"
+
+LOT_WINDOW = 32
 
 
 def _credit(*, member, kind: str, points: int, key: str, fp: str, reference: str, reason: str,
@@ -192,10 +208,14 @@ def _debit(*, member, kind: str, points: int, key: str, fp: str, reference: str,
         cursor.execute(_DEBIT_ENTRY, {
             "account": account_id, "member": member.pk, "kind": kind, "amount": -points, "balance": balance,
             "key": key, "fp": fp, "reference": reference, "reason": reason, "actor": actor_id, "shortfall": 0,
-            "now": now, "points": points})
+            "now": now, "points": points, "window": LOT_WINDOW})
         entry_id, from_lots = cursor.fetchone()
-    if entry_id is None:
-        raise _KeyTaken
+        if entry_id is None:
+            raise _KeyTaken
+        if from_lots < points:
+            cursor.execute(_TAKE_MORE, {"account": account_id, "entry": entry_id, "points": points - from_lots,
+                                        "window": None})
+            from_lots += cursor.fetchone()[0]
     if from_lots != points:  # balance and lots disagree: refuse rather than write a ledger that does not add up
         raise ApplicationError("Points lots do not cover the balance.", code="ledger_mismatch", status_code=500)
     _card_sync_on_commit(member)

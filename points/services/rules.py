@@ -137,6 +137,7 @@ def _active_campaigns_on(day: date) -> list[Campaign]:
 
 def earning_for_order(*, order: OrderFacts) -> EarningBreakdown:
     """What `order` earns under the rules switched on now."""
+    _order_check(order)
     return points_for_order(order=order, policy=policy_get(), store_rate_pct=_store_rate_pct(order.store_code),
                             campaigns=_active_campaigns_on(local_date(order.paid_at)))
 
@@ -145,6 +146,7 @@ def earning_preview(*, order: OrderFacts, campaign: Campaign | None = None,
                     policy_changes: dict | None = None) -> dict[str, EarningBreakdown]:
     """What a sample order earns now ("current") and with a rule not yet switched on ("proposed"): a draft or
     inactive `campaign` taken as active, and/or `policy_changes` (field -> value) to the brand policy."""
+    _order_check(order)
     current = earning_for_order(order=order)
     policy = policy_get()
     if policy_changes:

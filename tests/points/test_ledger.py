@@ -263,3 +263,15 @@ def test_card_sync_is_queued_after_commit_when_members_offers_it(member, monkeyp
     with django_capture_on_commit_callbacks(execute=True):
         points_earn(member=member, points=10, idempotency_key="k-card", reason="a")  # a replay: no change
     assert calls == [member.pk]
+
+
+def test_redeem_across_more_lots_than_one_statement_reads(member):
+    from points.services.ledger import LOT_WINDOW
+
+    for i in range(LOT_WINDOW + 8):
+        points_earn(member=member, points=1, idempotency_key=f"k-small-{i}", reason="a")
+
+    entry = points_redeem(member=member, points=LOT_WINDOW + 5, idempotency_key="k-many", reason="coupon")
+
+    assert PointsLotUse.objects.filter(entry_id=entry.pk).count() == LOT_WINDOW + 5
+    assert ledger_invariants_assert(member) == 3

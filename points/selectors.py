@@ -1,0 +1,65 @@
+"""Reads about points: querysets already scoped, no side effects."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import QuerySet, Sum
+
+from core.errors import ApplicationError, NotFound
+from core.permissions import StaffScope
+from members.models import Member
+from points.models import PointsAccount, PointsEntry, PointsLot
+from points.services.rules import SHANGHAI
+
+EXPIRING_SOON_DAYS = 30
+MAX_EXPORT_DAYS = 366
+
+
+@dataclass(frozen=True)
+class PointsSummary:
+    balance: int
+    expiring_points: int
+    expiring_until: datetime
+    expiring_lots: list[dict]
+
+
+def points_summary(*, member: Member, now: datetime, days: int = EXPIRING_SOON_DAYS) -> PointsSummary:
+    """Balance, and what of it expires before `now + days` (lots not yet expired by the daily run included)."""
+    until = now + timedelta(days=days)
+    balance = PointsAccount.objects.filter(member=member).values_list("balance", flat=True).first() or 0
+    lots = list(PointsLot.objects.filter(account__member=member, remaining__gt=0, expires_at__lte=until)
+                .values("expires_at").annotate(points=Sum("remaining")).order_by("expires_at"))
+    return PointsSummary(balance=balance, expiring_points=sum(lot["points"] for lot in lots), expiring_until=until,
+                         expiring_lots=lots)
+
+
+def points_entries_of_member(*, member: Member) -> QuerySet[PointsEntry]:
+    return PointsEntry.objects.filter(member=member)
+
+
+def member_for_staff(*, scope: StaffScope, member_id: int) -> Member:
+    """The member a brand user may see. Only HQ for now: the members app has no franchisee scoping of members
+    yet, so store managers get 404 rather than every member of the brand."""
+    if not scope.is_hq:
+        raise NotFound("Member not found.", code="member_not_found")
+    member = Member.objects.filter(pk=member_id).first()
+    if member is None:
+        raise NotFound("Member not found.", code="member_not_found")
+    return member
+
+
+def points_entries_in_period(*, scope: StaffScope, first_day: date, last_day: date) -> QuerySet[PointsEntry]:
+    """Entries created from `first_day` to `last_day` inclusive (Asia/Shanghai dates), oldest first. HQ only."""
+    if not scope.is_hq:
+        raise NotFound("Not found.")
+    if last_day < first_day:
+        raise ApplicationError("The period ends before it starts.", code="invalid_period",
+                               fields={"end": ["before start"]})
+    if (last_day - first_day).days >= MAX_EXPORT_DAYS:
+        raise ApplicationError(f"Export at most {MAX_EXPORT_DAYS} days at once.", code="period_too_long",
+                               fields={"end": [f"at most {MAX_EXPORT_DAYS} days after start"]})
+    start = datetime.combine(first_day, time.min, tzinfo=SHANGHAI)
+    end = datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=SHANGHAI)
+    return PointsEntry.objects.filter(created_at__gte=start, created_at__lt=end).select_related("actor") \
+        .order_by("id")
