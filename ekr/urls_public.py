@@ -7,5 +7,6 @@ from ekr.urls_common import api_docs, handler400, handler403, handler404, handle
 urlpatterns = [
     path("admin/", ops_admin.urls),
     path("api/v1/ops/", include("tenants.urls")),
+    path("", include("callbacks.urls")),  # WeChat callbacks
     *api_docs,
 ]

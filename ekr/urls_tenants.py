@@ -9,5 +9,6 @@ urlpatterns = [
     path("api/v1/", include("members.urls")),
     path("api/v1/", include("miniprograms.urls")),
     path("api/v1/", include("points.urls")),
+    path("", include("callbacks.urls")),  # WeChat callbacks
     *api_docs,
 ]

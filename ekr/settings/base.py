@@ -258,3 +258,27 @@ CELERY_BEAT_SCHEDULE["points-expire-due"] = {
     "schedule": crontab(hour=0, minute=5),
     "kwargs": {"task_name": "points.expire_due", "window_seconds": 1800},
 }
+
+# --- callbacks ---
+# WeChat callbacks (callbacks app). A timestamp further than this from now is refused.
+EKR_CALLBACK_MAX_SKEW_SECONDS = int(env("EKR_CALLBACK_MAX_SKEW_SECONDS", "300"))
+# Pay v2 notifications are redelivered for ~24 h with their original content: refuse a time_end older than this.
+EKR_CALLBACK_PAY_MAX_AGE_SECONDS = int(env("EKR_CALLBACK_PAY_MAX_AGE_SECONDS", str(2 * 24 * 3600)))
+EKR_CALLBACK_MAX_ATTEMPTS = int(env("EKR_CALLBACK_MAX_ATTEMPTS", "8"))
+EKR_CALLBACK_RETRY_BASE_SECONDS = float(env("EKR_CALLBACK_RETRY_BASE_SECONDS", "10"))
+# Stays under the broker's visibility timeout (a countdown longer than it is delivered again and again).
+EKR_CALLBACK_RETRY_MAX_SECONDS = float(env("EKR_CALLBACK_RETRY_MAX_SECONDS", "1800"))
+# The sweeper queues again: rows received but not queued after this many seconds (broker down at commit) ...
+EKR_CALLBACK_SWEEP_RECEIVED_AFTER = float(env("EKR_CALLBACK_SWEEP_RECEIVED_AFTER", "10"))
+# ... queued this long ago and still not picked up (message lost) ...
+EKR_CALLBACK_SWEEP_QUEUED_STALE = float(env("EKR_CALLBACK_SWEEP_QUEUED_STALE", "900"))
+# ... claimed this long ago by a worker that no longer holds the row (died) ...
+EKR_CALLBACK_SWEEP_PROCESSING_STALE = float(env("EKR_CALLBACK_SWEEP_PROCESSING_STALE", "120"))
+# ... failed and past their retry time by this much (retry message lost).
+EKR_CALLBACK_SWEEP_FAILED_GRACE = float(env("EKR_CALLBACK_SWEEP_FAILED_GRACE", "60"))
+# Extra modules that register callback handlers (besides every app's `callback_handlers` module).
+EKR_CALLBACK_HANDLER_MODULES = [m for m in (env("EKR_CALLBACK_HANDLER_MODULES", "") or "").split(",") if m]
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "callbacks-sweep": {"task": "callbacks.sweep", "schedule": 60.0},
+}

@@ -17,3 +17,5 @@ REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + "/" + os.environ.get("EKR_TEST_REDIS_D
 CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
 CACHES["default"]["KEY_PREFIX"] = "ekr-test"  # noqa: F405
 CELERY_BROKER_URL = REDIS_URL
+# Handlers the callback tests register (a real worker process loads them too).
+EKR_CALLBACK_HANDLER_MODULES = [*EKR_CALLBACK_HANDLER_MODULES, "tests.callbacks.handlers"]  # noqa: F405

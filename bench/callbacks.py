@@ -1,0 +1,267 @@
+"""Bench: WeChat callbacks accepted over HTTP, beside a bare Django view, then processed by one worker.
+
+    .venv/bin/python bench/callbacks.py  [--seconds 10] [--senders 16]
+
+Uses its own database (<db>_bench_callbacks, recreated) and Redis db (EKR_BENCH_REDIS_DB, default 13, flushed);
+serves the app with gunicorn (2 processes x 8 threads, gthread) on 127.0.0.1; 16 concurrent senders post
+encrypted (safe-mode) card events built with wechatpy, then the same number of senders post to a bare view
+answering "success" through the same middleware on the same server. Then one Celery worker (prefork,
+concurrency 1) drains the queued events: events per second processed end to end. Bounded to ~2 minutes.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ekr.settings.local")
+
+from ekr.devservices import load_service_env  # noqa: E402
+
+load_service_env(ROOT)
+_db = urlparse(os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/ekr"))
+BENCH_DB = _db.path.lstrip("/") + "_bench_callbacks"
+os.environ["DATABASE_URL"] = _db._replace(path="/" + BENCH_DB).geturl()
+_redis = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+os.environ["REDIS_URL"] = _redis.rsplit("/", 1)[0] + "/" + os.environ.get("EKR_BENCH_REDIS_DB", "13")
+os.environ.pop("CELERY_BROKER_URL", None)
+os.environ.update(DJANGO_DEBUG="0", EKR_LOG_LEVEL="WARNING",
+                  EKR_CALLBACK_HANDLER_MODULES="bench.callbacks_handlers")
+
+import django  # noqa: E402
+
+django.setup()
+
+import psycopg2  # noqa: E402
+import redis  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from wechatpy.crypto import WeChatCrypto  # noqa: E402
+from wechatpy.utils import WeChatSigner  # noqa: E402
+
+SLUG = "benchcb"
+APPID = "wxbench00000000cb"
+TOKEN = "bench-token"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def recreate_database() -> None:
+    db = settings.DATABASES["default"]
+    params = {"dbname": "postgres", "user": db.get("USER") or "postgres", "password": db.get("PASSWORD") or "",
+              "host": db.get("HOST") or "", "port": db.get("PORT") or ""}
+    conn = psycopg2.connect(**{k: v for k, v in params.items() if v != ""})
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [BENCH_DB])
+        cur.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
+        cur.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    conn.close()
+
+
+def provision() -> None:
+    from tenants.services import brand_create, wechat_app_add
+
+    recreate_database()
+    connection.close()
+    call_command("bootstrap", verbosity=0)
+    brand = brand_create(slug=SLUG, name="Callback bench")
+    wechat_app_add(brand=brand, appid=APPID, secret="s", token=TOKEN, aes_key=AES_KEY)
+    connection.set_schema_to_public()
+    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_gunicorn(port: int) -> subprocess.Popen:
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.settings_callbacks")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "ekr.wsgi", "-k", "gthread", "-w", "2", "--threads", "8",
+         "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "512"],
+        cwd=ROOT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            status, _ = request(port, "GET", "/api/v1/health", b"")
+            if status == 200:
+                return proc
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("gunicorn did not start")
+
+
+def request(port: int, method: str, path: str, body: bytes, conn: http.client.HTTPConnection | None = None):
+    own = conn is None
+    conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request(method, path, body=body, headers={"Host": f"{SLUG}.{settings.EKR_BASE_DOMAIN}",
+                                                   "Content-Type": "text/xml"})
+    response = conn.getresponse()
+    data = response.read()
+    if own:
+        conn.close()
+    return response.status, data
+
+
+def build_events(count: int, sender: int) -> list[tuple[str, bytes]]:
+    """Safe-mode card events as WeChat sends them (each a new member and a new dedup key)."""
+    crypto = WeChatCrypto(TOKEN, AES_KEY, APPID)
+    events = []
+    for n in range(count):
+        ts, nonce = str(int(time.time())), uuid.uuid4().hex[:10]
+        xml = (f"<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[o{sender:02d}x{n:06d}"
+               f"{uuid.uuid4().hex[:8]}]]></FromUserName><CreateTime>{ts}</CreateTime><MsgType><![CDATA[event]]>"
+               f"</MsgType><Event><![CDATA[ekr_bench_card]]></Event><CardId><![CDATA[pBenchCard]]></CardId>"
+               f"<UserCardCode><![CDATA[{n:012d}]]></UserCardCode></xml>")
+        envelope = crypto.encrypt_message(xml, nonce, ts)
+        encrypt = envelope.split("<Encrypt><![CDATA[")[1].split("]]>")[0]
+        msg_signature = envelope.split("<MsgSignature><![CDATA[")[1].split("]]>")[0]
+        signer = WeChatSigner()
+        signer.add_data(TOKEN, ts, nonce)
+        path = (f"/wechat/callback/{APPID}/?signature={signer.signature}&timestamp={ts}&nonce={nonce}"
+                f"&openid=o&encrypt_type=aes&msg_signature={msg_signature}")
+        body = f"<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+        events.append((path, body.encode()))
+    return events
+
+
+def load(port: int, work: list[list[tuple[str, bytes]]], seconds: float) -> dict:
+    """Each sender posts its list in order over one keep-alive connection until the time is up."""
+    latencies: list[list[float]] = [[] for _ in work]
+    failures = [0] * len(work)
+    stop_at = [0.0]
+    barrier = threading.Barrier(len(work) + 1)
+
+    def sender(i: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        barrier.wait()
+        for path, body in work[i]:
+            if time.monotonic() >= stop_at[0]:
+                break
+            started = time.monotonic()
+            try:
+                status, data = request(port, "POST", path, body, conn)
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                failures[i] += 1
+                continue
+            latencies[i].append(time.monotonic() - started)
+            if status != 200 or data != b"success":
+                failures[i] += 1
+        conn.close()
+
+    threads = [threading.Thread(target=sender, args=(i,)) for i in range(len(work))]
+    for t in threads:
+        t.start()
+    started = time.monotonic()
+    stop_at[0] = started + seconds
+    barrier.wait()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    all_latencies = sorted(x for per in latencies for x in per)
+    ok = len(all_latencies) - sum(failures)
+    return {"ok": ok, "failed": sum(failures), "per_s": ok / elapsed,
+            "p50_ms": 1000 * all_latencies[len(all_latencies) // 2] if all_latencies else 0,
+            "p99_ms": 1000 * all_latencies[int(len(all_latencies) * 0.99)] if all_latencies else 0}
+
+
+def drain_with_one_worker(expected: int) -> dict:
+    from callbacks.models import CallbackEvent
+    from django.db.models import Max, Min
+
+    log_path = ROOT / ".data" / "bench-callbacks-worker.log"
+    log_path.parent.mkdir(exist_ok=True)
+    with open(log_path, "wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "ekr", "worker", "--pool=prefork", "--concurrency=1",
+             "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        rows = CallbackEvent.objects.filter(kind="event.ekr_bench_card")
+        while time.monotonic() < deadline:
+            if rows.filter(status="done").count() >= expected:
+                break
+            time.sleep(0.5)
+        span = rows.filter(status="done").aggregate(first=Min("started_at"), last=Max("processed_at"))
+        done = rows.filter(status="done").count()
+    finally:
+        os.killpg(worker.pid, 15)
+        worker.wait(timeout=20)
+    seconds = (span["last"] - span["first"]).total_seconds() if done else float("nan")
+    with connection.cursor() as cur:
+        cur.execute(f'SELECT count(*) FROM "{SLUG}".members_member')
+        members = cur.fetchone()[0]
+    return {"done": done, "expected": expected, "seconds": seconds, "per_s": done / seconds if done else 0,
+            "members": members}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--senders", type=int, default=16)
+    args = parser.parse_args()
+    t0 = time.monotonic()
+    log(f"provisioning database {BENCH_DB} and brand {SLUG} ...")
+    provision()
+    port = free_port()
+    server = start_gunicorn(port)
+    try:
+        per_sender = 4000
+        log(f"building {args.senders} x {per_sender} encrypted events ...")
+        work = [build_events(per_sender, i) for i in range(args.senders)]
+        bare_work = [[("/bench/bare/", body) for _, body in events] for events in work]
+        # warm up both paths (connections, imports, tenant cache); warm-up events are not counted
+        load(port, [w[:20] for w in bare_work], 2)
+        load(port, [w[:20] for w in work], 2)
+        work = [w[20:] for w in work]
+        from callbacks.models import CallbackEvent
+
+        warm = CallbackEvent.objects.filter(kind="event.ekr_bench_card").count()
+        log(f"{args.senders} concurrent senders, {args.seconds:.0f} s each, gunicorn gthread 2 workers x 8 threads,"
+            f" {os.cpu_count()} CPUs (senders on the same machine)")
+        bare = load(port, bare_work, args.seconds)
+        real = load(port, work, args.seconds)
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=20)
+    stored = CallbackEvent.objects.filter(kind="event.ekr_bench_card").count()
+    rejected = CallbackEvent.objects.filter(status="rejected").count()
+    log(f"bare view 'success'   : {bare['per_s']:8.0f} req/s   p50 {bare['p50_ms']:6.1f} ms   "
+        f"p99 {bare['p99_ms']:6.1f} ms   failed {bare['failed']}")
+    log(f"encrypted callbacks   : {real['per_s']:8.0f} req/s   p50 {real['p50_ms']:6.1f} ms   "
+        f"p99 {real['p99_ms']:6.1f} ms   failed {real['failed']}   stored {stored - warm} (+{warm} warm-up),"
+        f" rejected {rejected}")
+    log(f"ratio callbacks/bare  : {real['per_s'] / bare['per_s']:.2f} x throughput, "
+        f"{real['p99_ms'] / bare['p99_ms']:.2f} x p99   (aim: >= 0.50 x; p99 well under WeChat's 5 s)")
+    queued = CallbackEvent.objects.filter(kind="event.ekr_bench_card", status="queued").count()
+    log(f"draining {stored} stored events ({queued} queued) with one worker (prefork, concurrency 1) ...")
+    drain = drain_with_one_worker(stored)
+    log(f"processed end to end  : {drain['per_s']:8.0f} events/s   ({drain['done']}/{drain['expected']} done in "
+        f"{drain['seconds']:.1f} s; {drain['members']} members created)")
+    log(f"ratio processed/accepted: {drain['per_s'] / real['per_s']:.2f}   total bench time "
+        f"{time.monotonic() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Hands stored callbacks to the broker from a background thread, so that a slow or dead broker never delays
+WeChat's answer (with the broker down, one publish takes ~5 s of redis-py retries: longer than WeChat waits).
+
+Whatever is not handed over (broker down, queue full, process exiting) stays `received` in the inbox and the
+sweeper queues it a little later: the inbox row, not this thread, is what makes sure nothing is lost.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from dataclasses import dataclass
+
+from django.db import close_old_connections
+
+logger = logging.getLogger(__name__)
+
+BATCH = 200
+
+
+@dataclass(frozen=True)
+class Item:
+    event_id: int
+    schema: str
+    kind: str
+
+
+class BrokerHandoff:
+    def __init__(self, maxsize: int = 10_000):
+        self.maxsize = maxsize
+        self._queue: queue.Queue[Item] | None = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, item: Item) -> None:
+        """Never blocks and never raises."""
+        try:
+            self._started().put_nowait(item)
+        except queue.Full:
+            logger.warning("callback %s left for the sweeper: hand-off queue full", item.event_id)
+
+    def pending(self) -> int:
+        return self._queue.qsize() if self._queue is not None else 0
+
+    def _started(self) -> queue.Queue[Item]:
+        if self._pid != os.getpid():  # first use in this process (or a forked child)
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._queue = queue.Queue(self.maxsize)
+                    threading.Thread(target=self._run, name="callbacks-handoff", daemon=True).start()
+                    self._pid = os.getpid()
+        assert self._queue is not None
+        return self._queue
+
+    def _run(self) -> None:
+        assert self._queue is not None
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._send(batch)
+            except Exception:
+                logger.exception("callbacks hand-off failed; the sweeper will queue these")
+            finally:
+                close_old_connections()
+
+    def _send(self, batch: list[Item]) -> None:
+        from callbacks.services import events_mark_queued, event_publish
+
+        sent: list[int] = []
+        for item in batch:
+            if not event_publish(event_id=item.event_id, schema=item.schema, kind=item.kind):
+                left = len(batch) - len(sent) + self._drop_waiting()
+                logger.warning("broker unreachable: %s callback(s) left received for the sweeper", left)
+                break
+            sent.append(item.event_id)
+        events_mark_queued(event_ids=sent)
+
+    def _drop_waiting(self) -> int:
+        """The broker is down: do not wait ~5 s per row; the rows stay received for the sweeper."""
+        assert self._queue is not None
+        dropped = 0
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                return dropped
+            dropped += 1
+
+
+handoff = BrokerHandoff()

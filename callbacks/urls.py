@@ -1,0 +1,10 @@
+"""WeChat callback URLs, mounted on the platform host and on every brand host. The trailing slash is optional:
+an APPEND_SLASH redirect would lose a POST."""
+from django.urls import re_path
+
+from callbacks import views
+
+urlpatterns = [
+    re_path(r"^wechat/callback/(?P<appid>[^/]{1,64})/?$", views.message_callback, name="wechat-callback"),
+    re_path(r"^wechat/pay/notify/(?P<appid>[^/]{1,64})/?$", views.pay_notify, name="wechat-pay-notify"),
+]

@@ -1,0 +1,91 @@
+"""WeChat-facing endpoints. Plain Django views: verify, store, answer in WeChat's format. No processing here.
+
+Mounted on the platform host and on every brand host; on a brand host an appid of another brand is a 404.
+"""
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from callbacks import verification
+from callbacks.models import CallbackEvent
+from callbacks.selectors import wechat_app_for_callback
+from callbacks.services import callback_receive, callback_reject
+from callbacks.verification import CallbackRejected
+from core.errors import json_error
+from tenants.models import WeChatApp
+
+PAY_SUCCESS = "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>"
+
+
+def _app_for(request: HttpRequest, appid: str) -> WeChatApp:
+    app = wechat_app_for_callback(appid)
+    if app is None:
+        raise CallbackRejected(404, "unknown_appid", "No WeChat app is registered with this appid.")
+    host_brand = getattr(request, "tenant", None)
+    if connection.schema_name != "public" and host_brand is not None and app.brand_id != host_brand.id:
+        raise CallbackRejected(404, "unknown_appid", "No WeChat app with this appid on this host.")
+    if not app.brand.is_active:
+        raise CallbackRejected(403, "brand_suspended", "This brand is suspended.")
+    return app
+
+
+def _reject(request: HttpRequest, appid: str, app: WeChatApp | None, source: str, kind: str,
+            exc: CallbackRejected) -> None:
+    # A 404 keeps no brand: the appid is unknown, or another brand's posted to this host.
+    brand = app.brand if app is not None and exc.status != 404 else None
+    callback_reject(appid=appid, brand=brand, source=source, kind=kind, code=exc.code, message=exc.message,
+                    raw=request.body, remote_addr=request.META.get("REMOTE_ADDR"))
+
+
+@csrf_exempt
+def message_callback(request: HttpRequest, appid: str) -> HttpResponse:
+    """GET: WeChat's URL check (echo). POST: a message or event, plaintext, compatible or safe (AES) mode."""
+    if request.method not in ("GET", "POST"):
+        return json_error(405, "method_not_allowed", "GET or POST.")
+    app = None
+    kind = "server_check" if request.method == "GET" else "unverified"
+    now, skew = time.time(), settings.EKR_CALLBACK_MAX_SKEW_SECONDS
+    try:
+        app = _app_for(request, appid)
+        if request.method == "GET":
+            echo = verification.verify_server_check(app, request.GET, now=now, max_skew=skew)
+            return HttpResponse(echo, content_type="text/plain; charset=utf-8")
+        message = verification.verify_message(app, request.GET, request.body, now=now, max_skew=skew)
+    except CallbackRejected as exc:
+        _reject(request, appid, app, CallbackEvent.Source.MESSAGE, kind, exc)
+        return json_error(exc.status, exc.code, exc.message)
+    callback_receive(app=app, source=CallbackEvent.Source.MESSAGE, kind=verification.message_kind(message),
+                     dedup_key=verification.message_dedup_key(message), payload=message,
+                     remote_addr=request.META.get("REMOTE_ADDR"))
+    return HttpResponse("success", content_type="text/plain; charset=utf-8")
+
+
+@csrf_exempt
+def pay_notify(request: HttpRequest, appid: str) -> HttpResponse:
+    """A WeChat Pay v2 payment notification; answered in WeChat Pay's XML."""
+    if request.method != "POST":
+        return _pay_answer(405, "FAIL", "POST only")
+    app = None
+    try:
+        app = _app_for(request, appid)
+        params = verification.verify_pay_notification(
+            app, request.body, now=time.time(), max_age=settings.EKR_CALLBACK_PAY_MAX_AGE_SECONDS,
+            max_skew=settings.EKR_CALLBACK_MAX_SKEW_SECONDS)
+    except CallbackRejected as exc:
+        _reject(request, appid, app, CallbackEvent.Source.PAY, "pay.notify", exc)
+        return _pay_answer(exc.status, "FAIL", exc.code)
+    callback_receive(app=app, source=CallbackEvent.Source.PAY, kind="pay.notify",
+                     dedup_key=verification.pay_dedup_key(params), payload=params,
+                     remote_addr=request.META.get("REMOTE_ADDR"))
+    return HttpResponse(PAY_SUCCESS, content_type="text/xml; charset=utf-8")
+
+
+def _pay_answer(status: int, code: str, message: str) -> HttpResponse:
+    body = (f"<xml><return_code><![CDATA[{code}]]></return_code>"
+            f"<return_msg><![CDATA[{message}]]></return_msg></xml>")
+    return HttpResponse(body, status=status, content_type="text/xml; charset=utf-8")
