@@ -9,7 +9,6 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from core.crypto import keyed_hash
 from core.errors import NotFound
 from core.permissions import StaffScope
 from members.models import Guide, Member, Store
@@ -25,23 +24,7 @@ from miniprograms.models import (
     ShopSku,
 )
 
-# The members app's selectors (members.selectors.stores_for_scope, phone_hash) were not committed when this was
-# written; these two mirror them and should become imports once they are.
-PHONE_HASH_PURPOSE = "member-phone"
-
-
-def phone_hash(phone: str) -> str:
-    digits = "".join(ch for ch in str(phone) if ch.isdigit())
-    if len(digits) == 13 and digits.startswith("86"):
-        digits = digits[2:]
-    if len(digits) != 11 or not digits.startswith("1"):
-        raise ValueError("not a mainland China mobile number")
-    return keyed_hash(digits, purpose=PHONE_HASH_PURPOSE)
-
-
-def stores_for_scope(scope: StaffScope) -> QuerySet[Store]:
-    qs = Store.objects.all()
-    return qs if scope.is_hq else qs.filter(franchisee_id=scope.franchisee_id)
+from members.selectors import phone_hash, store_get_for_scope, stores_for_scope  # noqa: F401,E402
 
 
 def _get(qs: QuerySet, pk, what: str):
@@ -53,10 +36,6 @@ def _get(qs: QuerySet, pk, what: str):
     if obj is None:
         raise NotFound(f"No such {what}.")
     return obj
-
-
-def store_get_for_scope(scope: StaffScope, store_id) -> Store:
-    return _get(stores_for_scope(scope), store_id, "store")
 
 
 # --- shops and catalog -----------------------------------------------------------------------------------------

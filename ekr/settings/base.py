@@ -235,7 +235,7 @@ MINIPROGRAMS_UNPAID_ORDER_MINUTES = int(env("MINIPROGRAMS_UNPAID_ORDER_MINUTES",
 MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS = int(env("MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS", "7"))
 MINIPROGRAMS_RETURN_WINDOW_DAYS = int(env("MINIPROGRAMS_RETURN_WINDOW_DAYS", "7"))
 # Where WeChat Pay v2 posts notifications (the callbacks app's pay endpoint).
-WECHATPAY_NOTIFY_URL = env("WECHATPAY_NOTIFY_URL", "https://api.ekr.example/wechat/pay/notify")
+WECHATPAY_NOTIFY_URL = env("WECHATPAY_NOTIFY_URL", "https://api.ekr.example/wechat/pay/notify/{appid}/")
 CELERY_BEAT_SCHEDULE = {
     **CELERY_BEAT_SCHEDULE,
     "miniprograms-cancel-unpaid-orders": {

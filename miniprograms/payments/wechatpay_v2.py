@@ -81,7 +81,7 @@ class WeChatPayV2Gateway:
         result = self._post("pay/unifiedorder", {
             "trade_type": "JSAPI", "body": description[:120], "out_trade_no": out_trade_no,
             "total_fee": int(total_fen), "fee_type": "CNY", "openid": openid,
-            "spbill_create_ip": client_ip or "127.0.0.1", "notify_url": settings.WECHATPAY_NOTIFY_URL,
+            "spbill_create_ip": client_ip or "127.0.0.1", "notify_url": settings.WECHATPAY_NOTIFY_URL.format(appid=self.app.appid),
         })
         prepay_id = result.get("prepay_id") or ""
         if not prepay_id:

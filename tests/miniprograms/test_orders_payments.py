@@ -209,3 +209,16 @@ def test_attribution_window_expired_means_no_guide(world):
         GuideTouch.objects.filter(pk=touch.pk).update(touched_at=timezone.now() - timedelta(days=8))
         order = order_place(member=world.alice, shop=world.shop, items=[{"sku_id": world.sku.pk, "quantity": 1}])
         assert order.guide_id is None
+
+
+def test_pay_notify_handler_is_registered_and_refuses_mismatch(world, member_client, fake_wechat):
+    from callbacks.registry import PermanentFailure
+    from miniprograms.callback_handlers import pay_notified
+
+    order_id, number = _paid_order(world, member_client(world, world.alice), fake_wechat)
+    with schema_context(world.schema):
+        with pytest.raises(PermanentFailure):
+            pay_notified({"payload": fake_wechat.pay_notification(number, total_fee=1)})
+        pay_notified({"payload": fake_wechat.pay_notification(number)})
+        pay_notified({"payload": fake_wechat.pay_notification(number)})
+        assert Order.objects.get(pk=order_id).status == "paid"
