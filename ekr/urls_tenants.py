@@ -7,6 +7,7 @@ from ekr.urls_common import api_docs, handler400, handler403, handler404, handle
 urlpatterns = [
     path("admin/", brand_admin.urls),
     path("api/v1/", include("members.urls")),
+    path("api/v1/", include("miniprograms.urls")),
     path("api/v1/", include("points.urls")),
     path("", include("callbacks.urls")),  # WeChat callbacks
     *api_docs,

@@ -1,1 +1,370 @@
-"""miniprograms models: filled by its own issue."""
+"""Store mini-program shops: the brand catalog, each store's shops (assortment, prices, stock), orders and their
+payment and refunds, coupons, POS receipts and guide attribution with commission. Brand schema.
+
+Money is integer fen. Invariants are database constraints: stock never below zero, coupon issues never above
+the total, one order per (store, POS receipt), one commission per (order, guide).
+"""
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from members.models import Guide, Member, Store
+
+
+# --- catalog ---------------------------------------------------------------------------------------------------
+
+class Category(models.Model):
+    name = models.CharField(max_length=50)
+    parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="children")
+    sort = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort", "id"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(models.Model):
+    name = models.CharField(max_length=100)
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, null=True, blank=True, related_name="products")
+    description = models.TextField(blank=True)
+    image_urls = models.JSONField(default=list, blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Sku(models.Model):
+    """A sellable variant with the brand's list price. Shops may override the price."""
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="skus")
+    code = models.CharField(max_length=64, unique=True)
+    barcode = models.CharField(max_length=64, blank=True, db_index=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    price_fen = models.PositiveIntegerField()
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.CheckConstraint(name="sku_price_positive", condition=Q(price_fen__gt=0))]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+# --- shops -----------------------------------------------------------------------------------------------------
+
+class Shop(models.Model):
+    """A store's shop in the brand's mini-program. A store may run several (one for coupons, one for promotions)."""
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="shops")
+    name = models.CharField(max_length=100)
+    is_open = models.BooleanField(default=True)
+    theme = models.CharField(max_length=50, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ShopSku(models.Model):
+    """A SKU on a shop's shelf: its price there (None: the list price) and its stock. Stock changes are single
+    conditional UPDATEs (services.stock); the check constraint is the last line of defence."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="assortment")
+    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="shop_entries")
+    price_fen = models.PositiveIntegerField(null=True, blank=True)
+    stock = models.IntegerField(default=0)
+    on_sale = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["shop", "sku"], name="shopsku_once"),
+            models.CheckConstraint(name="shopsku_stock_not_negative", condition=Q(stock__gte=0)),
+            models.CheckConstraint(name="shopsku_price_positive",
+                                   condition=Q(price_fen__isnull=True) | Q(price_fen__gt=0)),
+        ]
+
+    @property
+    def effective_price_fen(self) -> int:
+        return self.price_fen if self.price_fen is not None else self.sku.price_fen
+
+
+# --- coupons ---------------------------------------------------------------------------------------------------
+
+class CouponTemplate(models.Model):
+    class Kind(models.TextChoices):
+        AMOUNT_OFF = "amount_off", "Amount off"
+        PERCENT_OFF = "percent_off", "Percent off"
+
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount_off_fen = models.PositiveIntegerField(default=0)
+    percent_off = models.PositiveSmallIntegerField(default=0, help_text="10 = 10% off")
+    threshold_fen = models.PositiveIntegerField(default=0, help_text="Minimum order subtotal.")
+    products = models.ManyToManyField(Product, blank=True, related_name="+", help_text="Empty: every product.")
+    shops = models.ManyToManyField(Shop, blank=True, related_name="+", help_text="Empty: every shop.")
+    total_stock = models.PositiveIntegerField()
+    issued_count = models.PositiveIntegerField(default=0)
+    per_member_limit = models.PositiveSmallIntegerField(default=1)
+    valid_hours = models.PositiveIntegerField(default=72, help_text="Validity of an issued coupon.")
+    claimable = models.BooleanField(default=True, help_text="Members may claim it themselves.")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(name="coupon_issued_within_stock", condition=Q(issued_count__lte=F("total_stock"))),
+            models.CheckConstraint(name="coupon_percent_range", condition=Q(percent_off__lte=100)),
+            models.CheckConstraint(
+                name="coupon_kind_value",
+                condition=(Q(kind="amount_off", amount_off_fen__gt=0) | Q(kind="percent_off", percent_off__gt=0)),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Coupon(models.Model):
+    class Status(models.TextChoices):
+        AVAILABLE = "available", "Available"
+        USED = "used", "Used"
+        EXPIRED = "expired", "Expired"
+
+    class Source(models.TextChoices):
+        CLAIM = "claim", "Claimed"
+        GRANT = "grant", "Staff grant"
+        AUTO = "auto", "Automatic"
+
+    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="coupons")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="coupons")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.AVAILABLE)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    # Automatic and staff issues carry a key (e.g. "live:12"): the same key never issues twice to a member.
+    issue_key = models.CharField(max_length=100, null=True, blank=True)
+    valid_until = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "member", "issue_key"], name="coupon_issue_once",
+                                    condition=Q(issue_key__isnull=False)),
+        ]
+        indexes = [models.Index(fields=["member", "status"], name="coupon_member_status_idx")]
+
+
+# --- orders ----------------------------------------------------------------------------------------------------
+
+class Order(models.Model):
+    class Channel(models.TextChoices):
+        ONLINE = "online", "Mini-program"
+        POS = "pos", "Store POS"
+
+    class Status(models.TextChoices):
+        PENDING_PAYMENT = "pending_payment", "Awaiting payment"
+        PAID = "paid", "Paid"
+        CANCELLED = "cancelled", "Cancelled"
+        REFUNDING = "refunding", "Refund requested"
+        REFUNDED = "refunded", "Refunded"
+
+    class Fulfilment(models.TextChoices):
+        PICKUP = "pickup", "Pick-up at the store"
+        DELIVERY = "delivery", "Delivery"
+        IN_STORE = "in_store", "Sold in store"
+
+    class FulfilmentStatus(models.TextChoices):
+        NONE = "none", "Not started"
+        PREPARING = "preparing", "Preparing"
+        READY_FOR_PICKUP = "ready_for_pickup", "Ready for pick-up"
+        PICKED_UP = "picked_up", "Picked up"
+        SHIPPED = "shipped", "Shipped"
+        DELIVERED = "delivered", "Delivered"
+
+    number = models.CharField(max_length=32, unique=True, help_text="Also WeChat Pay's out_trade_no.")
+    channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.ONLINE)
+    shop = models.ForeignKey(Shop, on_delete=models.PROTECT, null=True, blank=True, related_name="orders")
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="orders")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, null=True, blank=True, related_name="orders")
+    guide = models.ForeignKey(Guide, on_delete=models.PROTECT, null=True, blank=True, related_name="orders")
+    coupon = models.OneToOneField(Coupon, on_delete=models.PROTECT, null=True, blank=True, related_name="order")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING_PAYMENT)
+    subtotal_fen = models.PositiveIntegerField()
+    discount_fen = models.PositiveIntegerField(default=0)
+    total_fen = models.PositiveIntegerField()
+    fulfilment = models.CharField(max_length=16, choices=Fulfilment.choices, default=Fulfilment.PICKUP)
+    fulfilment_status = models.CharField(max_length=20, choices=FulfilmentStatus.choices,
+                                         default=FulfilmentStatus.NONE)
+    delivery_address = models.JSONField(default=dict, blank=True)
+    # POS: the store's receipt number; non-member buyers by phone hash only (PIPL: no phone in clear here).
+    receipt_no = models.CharField(max_length=64, null=True, blank=True)
+    buyer_phone_hash = models.CharField(max_length=64, blank=True)
+    appid = models.CharField(max_length=32, blank=True, help_text="Mini-program the order was placed in.")
+    prepay_id = models.CharField(max_length=64, blank=True)
+    transaction_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["store", "receipt_no"], name="order_receipt_once",
+                                    condition=Q(receipt_no__isnull=False)),
+            models.CheckConstraint(name="order_total_is_subtotal_minus_discount",
+                                   condition=Q(total_fen=F("subtotal_fen") - F("discount_fen"))),
+        ]
+        indexes = [
+            models.Index(fields=["member", "-id"], name="order_member_idx"),
+            models.Index(fields=["store", "-id"], name="order_store_idx"),
+            models.Index(fields=["status", "expires_at"], name="order_status_expiry_idx"),
+            models.Index(fields=["guide", "-id"], name="order_guide_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class OrderLine(models.Model):
+    """A line with the price and discount as they were when the order was placed."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="+")
+    shop_sku = models.ForeignKey(ShopSku, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    product_name = models.CharField(max_length=100)
+    sku_code = models.CharField(max_length=64)
+    attributes = models.JSONField(default=dict, blank=True)
+    unit_price_fen = models.PositiveIntegerField()
+    quantity = models.PositiveIntegerField()
+    discount_fen = models.PositiveIntegerField(default=0)
+    total_fen = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.CheckConstraint(name="orderline_quantity_positive", condition=Q(quantity__gt=0))]
+
+
+class OrderEvent(models.Model):
+    """Status changes the member sees (placed, paid, ready for pick-up, shipped ...)."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(max_length=32)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class Refund(models.Model):
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        REJECTED = "rejected", "Rejected"
+        SUCCEEDED = "succeeded", "Refunded"
+        FAILED = "failed", "Failed at WeChat"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    number = models.CharField(max_length=32, unique=True, help_text="WeChat Pay's out_refund_no.")
+    amount_fen = models.PositiveIntegerField()
+    reason = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
+    wechat_refund_id = models.CharField(max_length=64, blank=True)
+    decided_by_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # One open or successful refund per order (the whole order is refunded).
+            models.UniqueConstraint(fields=["order"], name="refund_one_active_per_order",
+                                    condition=Q(status__in=["requested", "succeeded"])),
+        ]
+
+
+# --- POS -------------------------------------------------------------------------------------------------------
+
+class PosApiKey(models.Model):
+    """A store system's key for POST /api/v1/pos/orders. Only the SHA-256 of the key is kept."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="pos_keys")
+    prefix = models.CharField(max_length=12, unique=True)
+    key_hash = models.CharField(max_length=64)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+# --- guides ----------------------------------------------------------------------------------------------------
+
+class GuideShareCode(models.Model):
+    """A mini-program code a guide shares: scene id -> (guide, shop or product)."""
+
+    guide = models.ForeignKey(Guide, on_delete=models.CASCADE, related_name="share_codes")
+    scene = models.CharField(max_length=32, unique=True)
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+
+class GuideTouch(models.Model):
+    """A member opened the mini-program through a guide's code. The last touch within the window wins."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    guide = models.ForeignKey(Guide, on_delete=models.CASCADE, related_name="touches")
+    share_code = models.ForeignKey(GuideShareCode, on_delete=models.SET_NULL, null=True, related_name="+")
+    touched_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["member", "-touched_at"], name="guidetouch_member_idx")]
+
+
+class CommissionRule(models.Model):
+    """Commission in basis points of the line total, for one product or one category (a product rule wins)."""
+
+    product = models.OneToOneField(Product, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    category = models.OneToOneField(Category, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    rate_bp = models.PositiveIntegerField(help_text="500 = 5%")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(name="commission_rule_one_target",
+                                   condition=(Q(product__isnull=False, category__isnull=True)
+                                              | Q(product__isnull=True, category__isnull=False))),
+            models.CheckConstraint(name="commission_rate_range", condition=Q(rate_bp__lte=10000)),
+        ]
+
+
+class CommissionEntry(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending (return window open)"
+        PAYABLE = "payable", "Payable"
+        REVERSED = "reversed", "Reversed"
+
+    guide = models.ForeignKey(Guide, on_delete=models.PROTECT, related_name="commissions")
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="commission")
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="+")
+    amount_fen = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    payable_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "payable_at"], name="commission_due_idx")]

@@ -234,6 +234,24 @@ CELERY_BEAT_SCHEDULE["members-tier-downgrade"] = {
     "kwargs": {"window_seconds": 1800},
 }
 
+# --- miniprograms ---------------------------------------------------------------------------------------------
+MINIPROGRAMS_UNPAID_ORDER_MINUTES = int(env("MINIPROGRAMS_UNPAID_ORDER_MINUTES", "30"))
+MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS = int(env("MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS", "7"))
+MINIPROGRAMS_RETURN_WINDOW_DAYS = int(env("MINIPROGRAMS_RETURN_WINDOW_DAYS", "7"))
+# Where WeChat Pay v2 posts notifications (the callbacks app's pay endpoint).
+WECHATPAY_NOTIFY_URL = env("WECHATPAY_NOTIFY_URL", "https://api.ekr.example/wechat/pay/notify/{appid}/")
+CELERY_BEAT_SCHEDULE = {
+    **CELERY_BEAT_SCHEDULE,
+    "miniprograms-cancel-unpaid-orders": {
+        "task": "core.fan_out_to_brands", "schedule": 60.0,
+        "args": ["miniprograms.cancel_unpaid_orders"], "kwargs": {"window_seconds": 30},
+    },
+    "miniprograms-commissions-payable": {
+        "task": "core.fan_out_to_brands", "schedule": 3600.0,
+        "args": ["miniprograms.commissions_mark_payable"], "kwargs": {"window_seconds": 600},
+    },
+}
+
 # --- points ---------------------------------------------------------------------------------------------------
 # Lots expire at 00:00 Asia/Shanghai; every brand's expiry run is queued from 00:05, spread over 30 minutes.
 CELERY_BEAT_SCHEDULE["points-expire-due"] = {

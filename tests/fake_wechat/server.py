@@ -157,3 +157,162 @@ def jscode2session(fake: FakeWeChat, query: dict, body: bytes):
             return err(40029, "invalid code")
         fake.used_codes.add(code)
     return 200, dict(session)
+
+
+# --- WeChat Pay v2 (XML, signed with the merchant's API key) ---------------------------------------------------
+# Program it with `fake.merchant(mch_id, key, appid)`; `fake.pay_notification(out_trade_no)` builds the signed
+# notification WeChat would post once the buyer paid (and marks the order paid at the fake).
+
+def _pay_sign(params: dict, key: str, sign_type: str = "MD5") -> str:
+    import hashlib
+    import hmac
+
+    raw = "&".join(f"{k}={params[k]}" for k in sorted(params) if k != "sign" and params[k] not in ("", None))
+    raw += f"&key={key}"
+    if sign_type == "HMAC-SHA256":
+        return hmac.new(key.encode(), raw.encode(), hashlib.sha256).hexdigest().upper()
+    return hashlib.md5(raw.encode()).hexdigest().upper()
+
+
+def _xml(d: dict) -> bytes:
+    parts = "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in d.items())
+    return f"<xml>{parts}</xml>".encode()
+
+
+def _pay_reply(fake: "FakeWeChat", mch_id: str, sign_type: str, payload: dict):
+    key = fake.state["merchants"][mch_id]["key"]
+    body = {"return_code": "SUCCESS", "return_msg": "OK", "nonce_str": secrets.token_hex(8), **payload}
+    body["sign"] = _pay_sign(body, key, sign_type)
+    return 200, _xml(body)
+
+
+def _pay_request(fake: "FakeWeChat", body: bytes):
+    import xmltodict
+
+    try:
+        data = dict(xmltodict.parse(body)["xml"])
+    except Exception:
+        return None, (200, _xml({"return_code": "FAIL", "return_msg": "XML format error"}))
+    merchant = fake.state.get("merchants", {}).get(data.get("mch_id", ""))
+    if merchant is None:
+        return None, (200, _xml({"return_code": "FAIL", "return_msg": "mch_id invalid"}))
+    sign_type = data.get("sign_type", "MD5")
+    if data.get("sign") != _pay_sign(data, merchant["key"], sign_type):
+        return None, (200, _xml({"return_code": "FAIL", "return_msg": "sign error"}))
+    if data.get("appid") != merchant["appid"]:
+        return None, (200, _xml({"return_code": "FAIL", "return_msg": "appid and mch_id do not match"}))
+    return data, None
+
+
+def _fake_merchant(self, mch_id: str, key: str, appid: str) -> None:
+    self.state.setdefault("merchants", {})[mch_id] = {"key": key, "appid": appid}
+
+
+def _fake_pay_notification(self, out_trade_no: str, *, total_fee: int | None = None, sign_key: str | None = None,
+                           time_end: str | None = None) -> dict:
+    """The notification WeChat posts for a paid order (as the parsed XML dict); marks it paid here."""
+    import time as _time
+
+    order = self.state["pay_orders"][out_trade_no]
+    merchant = self.state["merchants"][order["mch_id"]]
+    with self.lock:
+        if order["trade_state"] != "SUCCESS":
+            order["trade_state"] = "SUCCESS"
+            order["transaction_id"] = "4200" + secrets.token_hex(12)
+    data = {"appid": order["appid"], "mch_id": order["mch_id"], "nonce_str": secrets.token_hex(8),
+            "result_code": "SUCCESS", "return_code": "SUCCESS", "openid": order["openid"], "trade_type": "JSAPI",
+            "bank_type": "CMC", "total_fee": str(order["total_fee"] if total_fee is None else total_fee),
+            "fee_type": "CNY", "cash_fee": str(order["total_fee"]), "transaction_id": order["transaction_id"],
+            "out_trade_no": out_trade_no,
+            "time_end": time_end or _time.strftime("%Y%m%d%H%M%S", _time.gmtime(_time.time() + 8 * 3600))}
+    if order["sign_type"] != "MD5":
+        data["sign_type"] = order["sign_type"]
+    data["sign"] = _pay_sign(data, sign_key or merchant["key"], order["sign_type"])
+    return data
+
+
+FakeWeChat.merchant = _fake_merchant
+FakeWeChat.pay_notification = _fake_pay_notification
+
+
+@route("POST", "/pay/unifiedorder")
+def pay_unifiedorder(fake: FakeWeChat, query: dict, body: bytes):
+    data, fail = _pay_request(fake, body)
+    if fail:
+        return fail
+    missing = [k for k in ("body", "out_trade_no", "total_fee", "spbill_create_ip", "notify_url", "trade_type",
+                           "nonce_str") if not data.get(k)]
+    if data.get("trade_type") == "JSAPI" and not data.get("openid"):
+        missing.append("openid")
+    if missing:
+        return 200, _xml({"return_code": "FAIL", "return_msg": f"missing {','.join(missing)}"})
+    sign_type = data.get("sign_type", "MD5")
+    orders = fake.state.setdefault("pay_orders", {})
+    with fake.lock:
+        existing = orders.get(data["out_trade_no"])
+        if existing and existing["trade_state"] == "SUCCESS":
+            return _pay_reply(fake, data["mch_id"], sign_type, {"result_code": "FAIL", "err_code": "ORDERPAID",
+                                                                "err_code_des": "order paid"})
+        if existing and existing["total_fee"] != int(data["total_fee"]):
+            return _pay_reply(fake, data["mch_id"], sign_type, {"result_code": "FAIL", "err_code": "INVALID_REQUEST",
+                                                                "err_code_des": "out_trade_no reused"})
+        prepay_id = existing["prepay_id"] if existing else "wx" + secrets.token_hex(14)
+        orders[data["out_trade_no"]] = {"appid": data["appid"], "mch_id": data["mch_id"], "openid": data["openid"],
+                                        "total_fee": int(data["total_fee"]), "trade_state": "NOTPAY",
+                                        "prepay_id": prepay_id, "sign_type": sign_type, "transaction_id": "",
+                                        "refunds": {}}
+    return _pay_reply(fake, data["mch_id"], sign_type, {
+        "appid": data["appid"], "mch_id": data["mch_id"], "result_code": "SUCCESS", "prepay_id": prepay_id,
+        "trade_type": "JSAPI"})
+
+
+@route("POST", "/pay/orderquery")
+def pay_orderquery(fake: FakeWeChat, query: dict, body: bytes):
+    data, fail = _pay_request(fake, body)
+    if fail:
+        return fail
+    order = fake.state.get("pay_orders", {}).get(data.get("out_trade_no", ""))
+    sign_type = data.get("sign_type", "MD5")
+    if order is None:
+        return _pay_reply(fake, data["mch_id"], sign_type, {"result_code": "FAIL", "err_code": "ORDERNOTEXIST",
+                                                            "err_code_des": "order does not exist"})
+    return _pay_reply(fake, data["mch_id"], sign_type, {
+        "appid": data["appid"], "mch_id": data["mch_id"], "result_code": "SUCCESS",
+        "trade_state": order["trade_state"], "out_trade_no": data["out_trade_no"],
+        "total_fee": str(order["total_fee"]), "transaction_id": order["transaction_id"]})
+
+
+@route("POST", "/secapi/pay/refund")
+def pay_refund(fake: FakeWeChat, query: dict, body: bytes):
+    data, fail = _pay_request(fake, body)
+    if fail:
+        return fail
+    sign_type = data.get("sign_type", "MD5")
+    order = fake.state.get("pay_orders", {}).get(data.get("out_trade_no", ""))
+    if order is None or order["trade_state"] not in ("SUCCESS", "REFUND"):
+        return _pay_reply(fake, data["mch_id"], sign_type, {"result_code": "FAIL", "err_code": "ORDERNOTEXIST",
+                                                            "err_code_des": "order not paid"})
+    if int(data.get("total_fee", 0)) != order["total_fee"] or int(data.get("refund_fee", 0)) > order["total_fee"]:
+        return _pay_reply(fake, data["mch_id"], sign_type, {"result_code": "FAIL", "err_code": "INVALID_REQUEST",
+                                                            "err_code_des": "fee mismatch"})
+    with fake.lock:
+        refund_id = order["refunds"].setdefault(data["out_refund_no"], "5030" + secrets.token_hex(10))
+        order["trade_state"] = "REFUND"
+    return _pay_reply(fake, data["mch_id"], sign_type, {
+        "appid": data["appid"], "mch_id": data["mch_id"], "result_code": "SUCCESS", "out_trade_no": data["out_trade_no"],
+        "out_refund_no": data["out_refund_no"], "refund_id": refund_id, "refund_fee": data["refund_fee"],
+        "total_fee": data["total_fee"], "cash_fee": data["total_fee"]})
+
+
+@route("POST", "/wxa/getwxacodeunlimit")
+def wxa_code_unlimited(fake: FakeWeChat, query: dict, body: bytes):
+    if fake.check_token(query) is None:
+        return err(40001, "invalid credential, access_token is invalid or not latest")
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        return err(47001, "data format error")
+    scene = data.get("scene", "")
+    if not scene or len(scene) > 32:
+        return err(40169, "invalid length for scene, or the data is not json string")
+    return 200, b"\xff\xd8\xff\xe0FAKEJPEG:" + scene.encode()

@@ -1,0 +1,200 @@
+"""bench/flashsale: 1,000 concurrent buyers for the last 100 units of one SKU.
+
+    .venv/bin/python bench/flashsale.py [--buyers 1000] [--units 100] [--threads 48]
+
+Runs on a database of its own (<name>_bench_shops, recreated and migrated each run) and a brand it provisions.
+A pool of threads, each with its own connection, makes every buyer place an order (stock reserved by the
+conditional UPDATE in order_place) and, when that succeeds, pays it through the WeChat Pay notification service
+(a notification signed with the merchant key, verified, the order locked and marked paid once). Then, in the
+same run, the bare reservation statement alone on a hot row with the same threads. Asserts exactly `units` paid
+orders and stock never below zero (sampled throughout, and the database's check constraint).
+"""
+import argparse
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/ekr")
+os.environ["DATABASE_URL"] = re.sub(r"/([^/?]+)(\?|$)", r"/\1_bench_shops\2", _url, count=1) \
+    if not _url.rstrip("/").endswith("_bench_shops") else _url
+if os.environ.get("REDIS_URL"):
+    os.environ["REDIS_URL"] = os.environ["REDIS_URL"].rsplit("/", 1)[0] + "/5"
+
+import _setup  # noqa: E402,F401
+import psycopg2  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from django_tenants.utils import schema_context  # noqa: E402
+
+
+def recreate_database() -> None:
+    db = settings.DATABASES["default"]
+    params = {"dbname": "postgres", "user": db.get("USER"), "password": db.get("PASSWORD"),
+              "host": db.get("HOST"), "port": db.get("PORT")}
+    conn = psycopg2.connect(**{k: v for k, v in params.items() if v})
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [db["NAME"]])
+        cur.execute(f'DROP DATABASE IF EXISTS "{db["NAME"]}"')
+        cur.execute(f'CREATE DATABASE "{db["NAME"]}"')
+    conn.close()
+
+
+def provision(units: int, buyers: int):
+    from members.models import Member, Store
+    from miniprograms.models import Product, Shop, ShopSku, Sku
+    from tenants.services import brand_create, wechat_app_add
+
+    slug = f"flash{uuid.uuid4().hex[:6]}"
+    brand = brand_create(slug=slug, name=slug)
+    app = wechat_app_add(brand=brand, appid=f"wx{uuid.uuid4().hex[:16]}", secret="s", token="t", aes_key="k" * 43)
+    app.mch_id, app.mch_key = "1900000109", "m" * 32
+    app.save(update_fields=["mch_id", "mch_key"])
+    connection.set_schema_to_public()
+    with schema_context(brand.schema_name):
+        store = Store.objects.create(code="FS", name="Flash store", city="Shanghai")
+        shop = Shop.objects.create(store=store, name="Flash sale")
+        product = Product.objects.create(name="Limited tea")
+        sku = Sku.objects.create(product=product, code="LIMITED", price_fen=9900)
+        entry = ShopSku.objects.create(shop=shop, sku=sku, stock=units)
+        hot = ShopSku.objects.create(shop=Shop.objects.create(store=store, name="SQL only"), sku=sku,
+                                     stock=10 ** 9)
+        Member.objects.bulk_create([Member(openid=f"o-flash-{i}") for i in range(buyers)])
+        members = list(Member.objects.order_by("pk"))
+    return brand, app, shop, sku, entry, hot, members
+
+
+def notification(app, order):
+    from miniprograms.payments.wechatpay_v2 import sign
+
+    data = {"appid": app.appid, "mch_id": app.mch_id, "nonce_str": uuid.uuid4().hex, "result_code": "SUCCESS",
+            "return_code": "SUCCESS", "openid": order.member.openid, "trade_type": "JSAPI",
+            "total_fee": str(order.total_fen), "cash_fee": str(order.total_fen), "fee_type": "CNY",
+            "transaction_id": "4200" + uuid.uuid4().hex[:20], "out_trade_no": order.number,
+            "time_end": timezone.localtime(timezone.now()).strftime("%Y%m%d%H%M%S")}
+    data["sign"] = sign(data, app.mch_key, "MD5")
+    return data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--buyers", type=int, default=1000)
+    parser.add_argument("--units", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=48)
+    parser.add_argument("--sql-seconds", type=float, default=5.0)
+    args = parser.parse_args()
+
+    t0 = time.perf_counter()
+    recreate_database()
+    connection.close()
+    call_command("bootstrap", verbosity=0)
+    brand, app, shop, sku, entry, hot, members = provision(args.units, args.buyers)
+    print(f"provisioned database {settings.DATABASES['default']['NAME']}, brand {brand.schema_name}, "
+          f"{args.buyers} buyers, {args.units} units in {time.perf_counter() - t0:.1f}s")
+
+    from core.errors import Conflict
+    from miniprograms.models import Order, ShopSku
+    from miniprograms.services.orders import order_place
+    from miniprograms.services.payments import order_mark_paid_from_notification
+    from miniprograms.services.stock import RESERVE_SQL
+
+    schema = brand.schema_name
+    outcomes: dict[str, int] = {}
+    lock = threading.Lock()
+    min_stock = [args.units]
+    stop = threading.Event()
+
+    def count(key: str) -> None:
+        with lock:
+            outcomes[key] = outcomes.get(key, 0) + 1
+
+    queue = list(members)
+
+    def buyer_thread(_) -> None:
+        """One thread, one connection, many buyers (a web worker's life)."""
+        try:
+            with schema_context(schema):
+                while True:
+                    with lock:
+                        if not queue:
+                            return
+                        member = queue.pop()
+                    try:
+                        order = order_place(member=member, shop=shop, items=[{"sku_id": sku.pk, "quantity": 1}],
+                                            appid=app.appid)
+                    except Conflict as exc:
+                        count(exc.code)
+                        continue
+                    count(order_mark_paid_from_notification(data=notification(app, order)))
+        finally:
+            connection.close()
+
+    def sampler() -> None:
+        try:
+            with schema_context(schema):
+                while not stop.is_set():
+                    value = ShopSku.objects.get(pk=entry.pk).stock
+                    min_stock[0] = min(min_stock[0], value)
+                    time.sleep(0.005)
+        finally:
+            connection.close()
+
+    watcher = threading.Thread(target=sampler)
+    watcher.start()
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=args.threads) as pool:
+        list(pool.map(buyer_thread, range(args.threads)))
+    elapsed = time.perf_counter() - start
+    stop.set()
+    watcher.join()
+
+    with schema_context(schema):
+        paid = Order.objects.filter(shop=shop, status=Order.Status.PAID).count()
+        final_stock = ShopSku.objects.get(pk=entry.pk).stock
+
+    # The bare statement, same threads, on a hot row with stock to spare.
+    executed = [0]
+
+    def sql_loop(_) -> None:
+        n = 0
+        try:
+            with schema_context(schema):
+                connection.ensure_connection()
+                deadline = time.perf_counter() + args.sql_seconds
+                with connection.cursor() as cur:
+                    while time.perf_counter() < deadline:
+                        cur.execute(RESERVE_SQL, [1, hot.pk, 1])
+                        n += cur.rowcount
+        finally:
+            connection.close()
+            with lock:
+                executed[0] += n
+
+    sql_start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=args.threads) as pool:
+        list(pool.map(sql_loop, range(args.threads)))
+    sql_elapsed = time.perf_counter() - sql_start
+
+    print(f"flash sale: {args.buyers} buyers, {args.threads} threads, {args.units} units of one SKU")
+    print(f"  outcomes: {dict(sorted(outcomes.items()))}")
+    print(f"  paid orders: {paid}; stock left: {final_stock}; lowest stock seen: {min_stock[0]}")
+    print(f"  {elapsed:.2f}s: {args.buyers / elapsed:.0f} order attempts/s, {paid / elapsed:.0f} paid orders/s "
+          f"(place + pay notification)")
+    print(f"  bare reservation statement (UPDATE .. SET stock = stock - 1 WHERE id = .. AND stock >= 1), "
+          f"{args.threads} threads on one hot row, autocommit: {executed[0] / sql_elapsed:.0f} statements/s")
+    assert paid == args.units, f"expected exactly {args.units} paid orders, got {paid}"
+    assert final_stock == 0 and min_stock[0] >= 0
+    assert outcomes.get("paid") == args.units and outcomes.get("out_of_stock") == args.buyers - args.units
+    print("OK: exactly", paid, "paid orders, stock never negative")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Mini-program API (members): browse shops and catalogs, place, pay, cancel and refund orders, coupons, guide
+touches. Browsing needs a session; ordering needs a registered member. A member only ever reaches their own
+orders and coupons (another member's id is a 404)."""
+from __future__ import annotations
+
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from core.pagination import NewestFirstCursorPagination
+from core.views import MemberAPIView
+from miniprograms import selectors
+from miniprograms.api.outputs import CatalogItemOut, CouponOut, OrderOut, ShopOut
+from miniprograms.models import Order
+from miniprograms.services.coupons import coupon_claim
+from miniprograms.services.guides import guide_touch_record
+from miniprograms.services.orders import order_cancel, order_place
+from miniprograms.services.payments import order_prepay
+from miniprograms.services.refunds import refund_request
+
+
+class ShopListApi(MemberAPIView):
+    """GET /api/v1/mp/shops?city=&store_code="""
+
+    class FilterSerializer(serializers.Serializer):
+        city = serializers.CharField(max_length=50, required=False, default="")
+        store_code = serializers.CharField(max_length=32, required=False, default="")
+
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        shops = selectors.shops_browse(**filters.validated_data)[:100]
+        return Response({"results": ShopOut(shops, many=True).data})
+
+
+class ShopCatalogApi(MemberAPIView):
+    """GET /api/v1/mp/shops/<id>/catalog: the shop's SKUs at its prices, with stock."""
+
+    def get(self, request, shop_id: int):
+        shop = selectors.shop_get_open(shop_id)
+        items = selectors.shop_catalog(shop=shop)
+        return Response({"shop": ShopOut(shop).data, "results": CatalogItemOut(items, many=True).data})
+
+
+class OrderListCreateApi(MemberAPIView):
+    """GET /api/v1/mp/orders (own orders, newest first); POST places an order."""
+
+    class InputSerializer(serializers.Serializer):
+        class Item(serializers.Serializer):
+            sku_id = serializers.IntegerField(min_value=1)
+            quantity = serializers.IntegerField(min_value=1, max_value=99)
+
+        shop_id = serializers.IntegerField(min_value=1)
+        items = Item(many=True, allow_empty=False, max_length=50)
+        coupon_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+        fulfilment = serializers.ChoiceField(choices=[Order.Fulfilment.PICKUP, Order.Fulfilment.DELIVERY],
+                                             default=Order.Fulfilment.PICKUP)
+        delivery_address = serializers.DictField(required=False, default=dict)
+
+    def get(self, request):
+        member = self.member_or_404()
+        paginator = NewestFirstCursorPagination()
+        page = paginator.paginate_queryset(selectors.orders_for_member(member), request, view=self)
+        return paginator.get_paginated_response(OrderOut(page, many=True).data)
+
+    def post(self, request):
+        member = self.member_or_404()
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        shop = selectors.shop_get_open(values.pop("shop_id"))
+        order = order_place(member=member, shop=shop, appid=request.user.appid, **values)
+        order = selectors.order_get_for_member(member, order.pk)
+        return Response(OrderOut(order).data, status=status.HTTP_201_CREATED)
+
+
+class OrderDetailApi(MemberAPIView):
+    def get(self, request, order_id: int):
+        order = selectors.order_get_for_member(self.member_or_404(), order_id)
+        return Response(OrderOut(order).data)
+
+
+class OrderPayApi(MemberAPIView):
+    """POST /api/v1/mp/orders/<id>/pay: the signed parameters for wx.requestPayment."""
+
+    def post(self, request, order_id: int):
+        member = self.member_or_404()
+        order = selectors.order_get_for_member(member, order_id)
+        params = order_prepay(member=member, order=order, openid=request.user.openid,
+                              client_ip=request.META.get("REMOTE_ADDR", ""))
+        return Response({"request_payment": params})
+
+
+class OrderCancelApi(MemberAPIView):
+    def post(self, request, order_id: int):
+        member = self.member_or_404()
+        order_cancel(order_id=selectors.order_get_for_member(member, order_id).pk, reason="by member",
+                     member=member)
+        return Response(OrderOut(selectors.order_get_for_member(member, order_id)).data)
+
+
+class OrderRefundRequestApi(MemberAPIView):
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=200, required=False, default="")
+
+    def post(self, request, order_id: int):
+        member = self.member_or_404()
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = selectors.order_get_for_member(member, order_id)
+        refund = refund_request(member=member, order_id=order.pk, **data.validated_data)
+        return Response({"refund_id": refund.pk, "status": refund.status, "amount_fen": refund.amount_fen},
+                        status=status.HTTP_201_CREATED)
+
+
+class CouponListApi(MemberAPIView):
+    def get(self, request):
+        coupons = selectors.coupons_for_member(self.member_or_404())[:200]
+        return Response({"results": CouponOut(coupons, many=True).data})
+
+
+class CouponClaimApi(MemberAPIView):
+    def post(self, request, template_id: int):
+        coupon = coupon_claim(member=self.member_or_404(), template_id=template_id)
+        return Response(CouponOut(coupon).data, status=status.HTTP_201_CREATED)
+
+
+class GuideTouchApi(MemberAPIView):
+    """POST /api/v1/mp/guide-touches {scene}: the member opened the mini-program through a guide's code."""
+
+    class InputSerializer(serializers.Serializer):
+        scene = serializers.CharField(max_length=32)
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        touch = guide_touch_record(member=self.member_or_404(), **data.validated_data)
+        return Response({"guide_id": touch.guide_id}, status=status.HTTP_201_CREATED)

@@ -1,0 +1,81 @@
+"""Output shapes shared by the shops API views."""
+from rest_framework import serializers
+
+
+class ShopOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    theme = serializers.CharField()
+    is_open = serializers.BooleanField()
+    store_code = serializers.CharField(source="store.code")
+    store_name = serializers.CharField(source="store.name")
+    city = serializers.CharField(source="store.city")
+    address = serializers.CharField(source="store.address")
+
+
+class CatalogItemOut(serializers.Serializer):
+    sku_id = serializers.IntegerField()
+    sku_code = serializers.CharField(source="sku.code")
+    product_id = serializers.IntegerField(source="sku.product_id")
+    product_name = serializers.CharField(source="sku.product.name")
+    category = serializers.CharField(source="sku.product.category.name", default="")
+    image_urls = serializers.JSONField(source="sku.product.image_urls")
+    attributes = serializers.JSONField(source="sku.attributes")
+    price_fen = serializers.IntegerField(source="effective_price_fen")
+    list_price_fen = serializers.IntegerField(source="sku.price_fen")
+    stock = serializers.IntegerField()
+
+
+class OrderLineOut(serializers.Serializer):
+    sku_id = serializers.IntegerField()
+    sku_code = serializers.CharField()
+    product_name = serializers.CharField()
+    attributes = serializers.JSONField()
+    unit_price_fen = serializers.IntegerField()
+    quantity = serializers.IntegerField()
+    discount_fen = serializers.IntegerField()
+    total_fen = serializers.IntegerField()
+
+
+class OrderEventOut(serializers.Serializer):
+    status = serializers.CharField()
+    note = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class OrderOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    channel = serializers.CharField()
+    status = serializers.CharField()
+    shop_id = serializers.IntegerField(allow_null=True)
+    store_code = serializers.CharField(source="store.code")
+    subtotal_fen = serializers.IntegerField()
+    discount_fen = serializers.IntegerField()
+    total_fen = serializers.IntegerField()
+    coupon_id = serializers.IntegerField(allow_null=True)
+    fulfilment = serializers.CharField()
+    fulfilment_status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    paid_at = serializers.DateTimeField(allow_null=True)
+    lines = OrderLineOut(many=True)
+    events = OrderEventOut(many=True)
+
+
+class StaffOrderOut(OrderOut):
+    member_id = serializers.IntegerField(allow_null=True)
+    guide_id = serializers.IntegerField(allow_null=True)
+    receipt_no = serializers.CharField(allow_null=True)
+
+
+class CouponOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    template_id = serializers.IntegerField()
+    name = serializers.CharField(source="template.name")
+    kind = serializers.CharField(source="template.kind")
+    amount_off_fen = serializers.IntegerField(source="template.amount_off_fen")
+    percent_off = serializers.IntegerField(source="template.percent_off")
+    threshold_fen = serializers.IntegerField(source="template.threshold_fen")
+    status = serializers.CharField()
+    valid_until = serializers.DateTimeField()

@@ -1,0 +1,67 @@
+"""POST /api/v1/pos/orders: store systems send receipts in batches with `Authorization: PosKey <key>`."""
+from __future__ import annotations
+
+from rest_framework import authentication, exceptions, serializers
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+
+from core.views import _Base
+from miniprograms.services.pos import MAX_BATCH, pos_api_key_check, pos_orders_record
+
+
+class PosPrincipal:
+    is_authenticated = True
+    is_member = False
+    is_active = True
+    id = None
+
+    def __init__(self, store):
+        self.store = store
+
+
+class PosKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "PosKey"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        store = pos_api_key_check(header[1].decode("ascii", "replace")) if len(header) == 2 else None
+        if store is None:
+            raise exceptions.AuthenticationFailed("Invalid POS key.")
+        return PosPrincipal(store), None
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class IsPos(BasePermission):
+    def has_permission(self, request, view):
+        return isinstance(request.user, PosPrincipal)
+
+
+class PosOrdersApi(_Base):
+    authentication_classes = [PosKeyAuthentication]
+    permission_classes = [IsPos]
+
+    class InputSerializer(serializers.Serializer):
+        class Receipt(serializers.Serializer):
+            class Line(serializers.Serializer):
+                sku_code = serializers.CharField(max_length=64)
+                quantity = serializers.IntegerField(min_value=1, max_value=9999)
+                unit_price_fen = serializers.IntegerField(min_value=0)
+
+            receipt_no = serializers.CharField(max_length=64)
+            sold_at = serializers.DateTimeField(required=False)
+            member_id = serializers.IntegerField(min_value=1, required=False)
+            phone = serializers.CharField(max_length=20, required=False)
+            discount_fen = serializers.IntegerField(min_value=0, required=False, default=0)
+            lines = Line(many=True, allow_empty=False, max_length=200)
+
+        receipts = Receipt(many=True, allow_empty=False, max_length=MAX_BATCH)
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        results = pos_orders_record(store=request.user.store, receipts=data.validated_data["receipts"])
+        return Response({"results": [r.__dict__ for r in results]})

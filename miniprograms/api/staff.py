@@ -1,0 +1,243 @@
+"""Brand console API (HQ and store managers). Every read goes through a selector that takes `self.scope`: a store
+manager reaches only their franchisee's stores, shops, orders, refunds and guides (others are 404). Catalog,
+pushes and coupon templates are HQ's."""
+from __future__ import annotations
+
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from core.errors import NotFound
+from core.pagination import NewestFirstCursorPagination
+from core.views import BrandHQAPIView, BrandStaffAPIView
+from members.models import Member
+from miniprograms import selectors
+from miniprograms.api.outputs import CouponOut, ShopOut, StaffOrderOut
+from miniprograms.models import Category, CouponTemplate, Order, Product, Sku
+from miniprograms.services.catalog import product_create, product_push_to_shops, shop_create, shop_sku_set, \
+    shop_update
+from miniprograms.services.coupons import coupon_grant, coupon_template_create
+from miniprograms.services.guides import guide_share_code_create
+from miniprograms.services.orders import order_fulfilment_advance
+from miniprograms.services.pos import pos_api_key_create
+from miniprograms.services.refunds import refund_approve, refund_reject
+
+
+class ShopListCreateApi(BrandStaffAPIView):
+    class InputSerializer(serializers.Serializer):
+        store_id = serializers.IntegerField(min_value=1)
+        name = serializers.CharField(max_length=100)
+        theme = serializers.CharField(max_length=50, required=False, default="")
+        is_open = serializers.BooleanField(required=False, default=True)
+
+    def get(self, request):
+        return Response({"results": ShopOut(selectors.shops_for_scope(self.scope)[:500], many=True).data})
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        store = selectors.store_get_for_scope(self.scope, values.pop("store_id"))
+        return Response(ShopOut(shop_create(store=store, **values)).data, status=status.HTTP_201_CREATED)
+
+
+class ShopUpdateApi(BrandStaffAPIView):
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100, required=False)
+        theme = serializers.CharField(max_length=50, required=False)
+        is_open = serializers.BooleanField(required=False)
+
+    def patch(self, request, shop_id: int):
+        shop = selectors.shop_get_for_scope(self.scope, shop_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(ShopOut(shop_update(shop=shop, **data.validated_data)).data)
+
+
+class ShopSkuSetApi(BrandStaffAPIView):
+    """PUT /api/v1/console/shops/<shop>/skus/<sku>: price override (null: list price), stock, on sale."""
+
+    class InputSerializer(serializers.Serializer):
+        price_fen = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+        stock = serializers.IntegerField(min_value=0, required=False)
+        on_sale = serializers.BooleanField(required=False)
+
+    def put(self, request, shop_id: int, sku_id: int):
+        shop = selectors.shop_get_for_scope(self.scope, shop_id)
+        sku = Sku.objects.filter(pk=sku_id).first()
+        if sku is None:
+            raise NotFound("No such SKU.")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        entry = shop_sku_set(shop=shop, sku=sku, **data.validated_data)
+        return Response({"shop_id": shop.pk, "sku_id": sku.pk, "price_fen": entry.price_fen,
+                         "stock": entry.stock, "on_sale": entry.on_sale})
+
+
+class ProductListCreateApi(BrandHQAPIView):
+    class InputSerializer(serializers.Serializer):
+        class SkuIn(serializers.Serializer):
+            code = serializers.CharField(max_length=64)
+            price_fen = serializers.IntegerField(min_value=1)
+            barcode = serializers.CharField(max_length=64, required=False, default="")
+            attributes = serializers.DictField(required=False, default=dict)
+
+        name = serializers.CharField(max_length=100)
+        category_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+        description = serializers.CharField(required=False, default="", allow_blank=True)
+        image_urls = serializers.ListField(child=serializers.URLField(), required=False, default=list)
+        skus = SkuIn(many=True, allow_empty=False)
+
+    class OutputSerializer(serializers.Serializer):
+        class SkuOut(serializers.Serializer):
+            id = serializers.IntegerField()
+            code = serializers.CharField()
+            price_fen = serializers.IntegerField()
+            barcode = serializers.CharField()
+            attributes = serializers.JSONField()
+
+        id = serializers.IntegerField()
+        name = serializers.CharField()
+        category_id = serializers.IntegerField(allow_null=True)
+        image_urls = serializers.JSONField()
+        skus = SkuOut(many=True)
+
+    def get(self, request):
+        return Response({"results": self.OutputSerializer(selectors.products_list()[:500], many=True).data})
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        category_id = values.pop("category_id", None)
+        category = None
+        if category_id:
+            category = Category.objects.filter(pk=category_id).first()
+            if category is None:
+                raise NotFound("No such category.")
+        product = product_create(category=category, **values)
+        return Response(self.OutputSerializer(product).data, status=status.HTTP_201_CREATED)
+
+
+class ProductPushApi(BrandHQAPIView):
+    """POST /api/v1/console/products/<id>/push {shop_ids, stock?, price_fen?}: onto many shops at once."""
+
+    class InputSerializer(serializers.Serializer):
+        shop_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False,
+                                         max_length=5000)
+        stock = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+        price_fen = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+
+    def post(self, request, product_id: int):
+        product = Product.objects.filter(pk=product_id).first()
+        if product is None:
+            raise NotFound("No such product.")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response({"written": product_push_to_shops(product=product, **data.validated_data)})
+
+
+class OrderListApi(BrandStaffAPIView):
+    def get(self, request):
+        qs = selectors.orders_for_scope(self.scope)
+        if request.query_params.get("store_id"):
+            qs = qs.filter(store_id=selectors.store_get_for_scope(self.scope, request.query_params["store_id"]).pk)
+        paginator = NewestFirstCursorPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(StaffOrderOut(page, many=True).data)
+
+
+class OrderFulfilmentApi(BrandStaffAPIView):
+    class InputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=[c for c, _ in Order.FulfilmentStatus.choices])
+        note = serializers.CharField(max_length=200, required=False, default="")
+
+    def post(self, request, order_id: int):
+        order = selectors.order_get_for_scope(self.scope, order_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = order_fulfilment_advance(order=order, to_status=data.validated_data["status"],
+                                         note=data.validated_data["note"])
+        return Response(StaffOrderOut(selectors.order_get_for_scope(self.scope, order.pk)).data)
+
+
+class RefundDecideApi(BrandStaffAPIView):
+    """POST /api/v1/console/refunds/<id>/approve | reject"""
+
+    def post(self, request, refund_id: int, decision: str):
+        refund = selectors.refund_get_for_scope(self.scope, refund_id)
+        if decision == "approve":
+            refund = refund_approve(refund=refund, actor_id=request.user.id)
+        else:
+            refund = refund_reject(refund=refund, actor_id=request.user.id, note=request.data.get("note", "")[:200]
+                                   if isinstance(request.data.get("note", ""), str) else "")
+        return Response({"refund_id": refund.pk, "status": refund.status})
+
+
+class CouponTemplateCreateApi(BrandHQAPIView):
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100)
+        kind = serializers.ChoiceField(choices=CouponTemplate.Kind.choices)
+        amount_off_fen = serializers.IntegerField(min_value=0, required=False, default=0)
+        percent_off = serializers.IntegerField(min_value=0, max_value=100, required=False, default=0)
+        threshold_fen = serializers.IntegerField(min_value=0, required=False, default=0)
+        total_stock = serializers.IntegerField(min_value=1)
+        per_member_limit = serializers.IntegerField(min_value=1, max_value=100, required=False, default=1)
+        valid_hours = serializers.IntegerField(min_value=1, required=False, default=72)
+        claimable = serializers.BooleanField(required=False, default=True)
+        product_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
+        shop_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        template = coupon_template_create(**data.validated_data)
+        return Response({"id": template.pk, "name": template.name}, status=status.HTTP_201_CREATED)
+
+
+class CouponGrantApi(BrandHQAPIView):
+    class InputSerializer(serializers.Serializer):
+        member_id = serializers.IntegerField(min_value=1)
+        issue_key = serializers.CharField(max_length=100)
+
+    def post(self, request, template_id: int):
+        template = CouponTemplate.objects.filter(pk=template_id).first()
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        member = Member.objects.filter(pk=data.validated_data["member_id"]).first()
+        if template is None or member is None:
+            raise NotFound("No such coupon or member.")
+        coupon = coupon_grant(template=template, member=member, issue_key=data.validated_data["issue_key"])
+        return Response(CouponOut(coupon).data, status=status.HTTP_201_CREATED)
+
+
+class GuideShareCodeApi(BrandStaffAPIView):
+    class InputSerializer(serializers.Serializer):
+        shop_id = serializers.IntegerField(min_value=1, required=False)
+        product_id = serializers.IntegerField(min_value=1, required=False)
+        page = serializers.CharField(max_length=100, required=False, default="")
+
+    def post(self, request, guide_id: int):
+        guide = selectors.guide_for_scope(self.scope, guide_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        shop = selectors.shop_get_for_scope(self.scope, values["shop_id"]) if values.get("shop_id") else None
+        product = None
+        if values.get("product_id"):
+            product = Product.objects.filter(pk=values["product_id"]).first()
+            if product is None:
+                raise NotFound("No such product.")
+        result = guide_share_code_create(guide=guide, shop=shop, product=product, page=values["page"])
+        return Response(result, status=status.HTTP_201_CREATED)
+
+
+class CommissionReportApi(BrandStaffAPIView):
+    def get(self, request):
+        return Response({"results": selectors.commission_report(scope=self.scope)})
+
+
+class PosKeyCreateApi(BrandStaffAPIView):
+    def post(self, request, store_id: int):
+        store = selectors.store_get_for_scope(self.scope, store_id)
+        return Response({"store_id": store.pk, "api_key": pos_api_key_create(store=store)},
+                        status=status.HTTP_201_CREATED)

@@ -1,0 +1,162 @@
+"""Reads of the shops app, already scoped. Staff reads take a core.permissions.StaffScope: a store manager reaches
+only their franchisee's stores, shops and orders; another franchisee's id is a 404, never the object. Member reads
+take the member; guide reads take the guide."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
+
+from core.errors import NotFound
+from core.permissions import StaffScope
+from members.models import Guide, Member, Store
+from miniprograms.models import (
+    CommissionEntry,
+    Coupon,
+    CouponTemplate,
+    GuideTouch,
+    Order,
+    Product,
+    Refund,
+    Shop,
+    ShopSku,
+)
+
+from members.selectors import phone_hash, store_get_for_scope, stores_for_scope  # noqa: F401,E402
+
+
+def _get(qs: QuerySet, pk, what: str):
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise NotFound(f"No such {what}.") from None
+    obj = qs.filter(pk=pk).first()
+    if obj is None:
+        raise NotFound(f"No such {what}.")
+    return obj
+
+
+# --- shops and catalog -----------------------------------------------------------------------------------------
+
+def shops_for_scope(scope: StaffScope) -> QuerySet[Shop]:
+    qs = Shop.objects.select_related("store")
+    return qs if scope.is_hq else qs.filter(store__franchisee_id=scope.franchisee_id)
+
+
+def shop_get_for_scope(scope: StaffScope, shop_id) -> Shop:
+    return _get(shops_for_scope(scope), shop_id, "shop")
+
+
+def shops_browse(*, city: str = "", store_code: str = "") -> QuerySet[Shop]:
+    """Open shops of open stores, for the mini-program: by city and/or store code."""
+    qs = Shop.objects.select_related("store").filter(is_open=True, store__status=Store.Status.OPEN)
+    if city:
+        qs = qs.filter(store__city=city)
+    if store_code:
+        qs = qs.filter(store__code=store_code)
+    return qs.order_by("store__code", "id")
+
+
+def shop_get_open(shop_id) -> Shop:
+    return _get(shops_browse(), shop_id, "shop")
+
+
+def shop_catalog(*, shop: Shop) -> QuerySet[ShopSku]:
+    """What a shop sells, with that shop's price and stock."""
+    return (ShopSku.objects.filter(shop=shop, on_sale=True, sku__active=True, sku__product__active=True)
+            .select_related("sku", "sku__product", "sku__product__category").order_by("sku__product_id", "sku_id"))
+
+
+def products_list() -> QuerySet[Product]:
+    return Product.objects.select_related("category").prefetch_related("skus").order_by("-id")
+
+
+# --- orders ----------------------------------------------------------------------------------------------------
+
+def _orders() -> QuerySet[Order]:
+    return Order.objects.select_related("shop", "store").prefetch_related("lines", "events")
+
+
+def orders_for_member(member: Member) -> QuerySet[Order]:
+    return _orders().filter(member=member)
+
+
+def order_get_for_member(member: Member, order_id) -> Order:
+    return _get(orders_for_member(member), order_id, "order")
+
+
+def orders_for_scope(scope: StaffScope) -> QuerySet[Order]:
+    qs = _orders()
+    return qs if scope.is_hq else qs.filter(store__franchisee_id=scope.franchisee_id)
+
+
+def order_get_for_scope(scope: StaffScope, order_id) -> Order:
+    return _get(orders_for_scope(scope), order_id, "order")
+
+
+def orders_for_guide(guide: Guide) -> QuerySet[Order]:
+    return _orders().filter(guide=guide)
+
+
+def refund_get_for_scope(scope: StaffScope, refund_id) -> Refund:
+    qs = Refund.objects.select_related("order")
+    if not scope.is_hq:
+        qs = qs.filter(order__store__franchisee_id=scope.franchisee_id)
+    return _get(qs, refund_id, "refund")
+
+
+# --- coupons ---------------------------------------------------------------------------------------------------
+
+def coupons_for_member(member: Member) -> QuerySet[Coupon]:
+    return Coupon.objects.filter(member=member).select_related("template")
+
+
+def coupon_templates_claimable() -> QuerySet[CouponTemplate]:
+    return CouponTemplate.objects.filter(active=True, claimable=True)
+
+
+# --- guides ----------------------------------------------------------------------------------------------------
+
+def guide_for_scope(scope: StaffScope, guide_id) -> Guide:
+    qs = Guide.objects.select_related("store")
+    if not scope.is_hq:
+        qs = qs.filter(store__franchisee_id=scope.franchisee_id)
+    return _get(qs, guide_id, "guide")
+
+
+def guide_attributed(*, member: Member, at=None) -> Guide | None:
+    """The guide of the member's last touch within the attribution window, or None."""
+    at = at or timezone.now()
+    since = at - timedelta(days=settings.MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS)
+    touch = (GuideTouch.objects.filter(member=member, touched_at__gte=since, touched_at__lte=at,
+                                       guide__active=True)
+             .select_related("guide").order_by("-touched_at", "-id").first())
+    return touch.guide if touch else None
+
+
+def commissions_for_guide(guide: Guide) -> QuerySet[CommissionEntry]:
+    return CommissionEntry.objects.filter(guide=guide).select_related("order")
+
+
+def commission_report(*, scope: StaffScope, since=None, until=None) -> list[dict]:
+    """Per store: attributed paid orders, their sales and commission by state."""
+    qs = CommissionEntry.objects.all()
+    if not scope.is_hq:
+        qs = qs.filter(store__franchisee_id=scope.franchisee_id)
+    if since:
+        qs = qs.filter(created_at__gte=since)
+    if until:
+        qs = qs.filter(created_at__lt=until)
+    rows = (qs.values("store_id", "store__code", "store__name")
+            .annotate(orders=Count("id"), sales_fen=Sum("order__total_fen"),
+                      pending_fen=Sum("amount_fen", filter=Q(status=CommissionEntry.Status.PENDING)),
+                      payable_fen=Sum("amount_fen", filter=Q(status=CommissionEntry.Status.PAYABLE)),
+                      reversed_fen=Sum("amount_fen", filter=Q(status=CommissionEntry.Status.REVERSED)))
+            .order_by("store__code"))
+    return [{"store_id": r["store_id"], "store_code": r["store__code"], "store_name": r["store__name"],
+             "orders": r["orders"], "sales_fen": r["sales_fen"] or 0, "pending_fen": r["pending_fen"] or 0,
+             "payable_fen": r["payable_fen"] or 0, "reversed_fen": r["reversed_fen"] or 0} for r in rows]
+
+

@@ -1,0 +1,114 @@
+"""Guides and distribution (分销): share codes (wxacode.getUnlimited with a scene id), touches (a member opened
+the mini-program through a guide's code; the last touch within the window wins at order time), and the
+commission ledger: credited once when an attributed order is paid (pending), payable once the return window has
+passed, reversed on a refund."""
+from __future__ import annotations
+
+import base64
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from core.errors import ApplicationError, NotFound
+from members.models import Guide, Member
+from miniprograms.models import CommissionEntry, CommissionRule, GuideShareCode, GuideTouch, Order, Product, Shop
+
+
+@transaction.atomic
+def commission_rule_set(*, rate_bp: int, product: Product | None = None, category=None) -> CommissionRule:
+    rule = CommissionRule.objects.filter(product=product, category=category).first() or \
+        CommissionRule(product=product, category=category)
+    rule.rate_bp = rate_bp
+    rule.full_clean()
+    rule.save()
+    return rule
+
+
+def commission_for_order(*, order: Order) -> int:
+    """Sum over lines of line total x rate (a product's rule, else its category's), rounded down per line."""
+    lines = list(order.lines.select_related("sku__product"))
+    product_ids = {ln.sku.product_id for ln in lines}
+    category_ids = {ln.sku.product.category_id for ln in lines if ln.sku.product.category_id}
+    by_product = dict(CommissionRule.objects.filter(product_id__in=product_ids).values_list("product_id", "rate_bp"))
+    by_category = dict(CommissionRule.objects.filter(category_id__in=category_ids)
+                       .values_list("category_id", "rate_bp"))
+    total = 0
+    for ln in lines:
+        rate = by_product.get(ln.sku.product_id, by_category.get(ln.sku.product.category_id, 0))
+        total += ln.total_fen * rate // 10000
+    return total
+
+
+def commission_credit_for_order(*, order: Order) -> CommissionEntry | None:
+    """Credit the attributed guide once per order (a unique constraint on the order)."""
+    if order.guide_id is None:
+        return None
+    amount = commission_for_order(order=order)
+    if amount <= 0:
+        return None
+    existing = CommissionEntry.objects.filter(order=order).first()
+    if existing:
+        return existing
+    entry = CommissionEntry(guide_id=order.guide_id, order=order, store_id=order.store_id, amount_fen=amount,
+                            payable_at=(order.paid_at or timezone.now())
+                            + timedelta(days=settings.MINIPROGRAMS_RETURN_WINDOW_DAYS))
+    entry.save()
+    return entry
+
+
+def commission_reverse_for_order(*, order: Order) -> int:
+    return CommissionEntry.objects.filter(order=order).exclude(status=CommissionEntry.Status.REVERSED) \
+        .update(status=CommissionEntry.Status.REVERSED)
+
+
+def commissions_mark_payable(*, now=None) -> int:
+    """Pending commissions whose return window has passed become payable (orders in refund wait)."""
+    now = now or timezone.now()
+    return CommissionEntry.objects.filter(status=CommissionEntry.Status.PENDING, payable_at__lte=now,
+                                          order__status=Order.Status.PAID) \
+        .update(status=CommissionEntry.Status.PAYABLE)
+
+
+# --- share codes and touches -----------------------------------------------------------------------------------
+
+def guide_share_code_create(*, guide: Guide, shop: Shop | None = None, product: Product | None = None,
+                            page: str = "") -> dict:
+    """A mini-program code for the guide's share of a shop or a product: {scene, image_base64}."""
+    if not guide.active:
+        raise ApplicationError("This guide is inactive.", code="guide_inactive", status_code=409)
+    if (shop is None) == (product is None):
+        raise ApplicationError("Share a shop or a product.", fields={"target": ["one of shop_id, product_id"]})
+    from tenants.models import WeChatApp
+    from tenants.wechat import WeChatUnavailable, wechat_client
+
+    app = WeChatApp.objects.select_related("brand").filter(brand__schema_name=connection.schema_name,
+                                                          kind=WeChatApp.Kind.MINIPROGRAM).first()
+    if app is None:
+        raise ApplicationError("The brand has no mini-program.", code="no_miniprogram", status_code=409)
+    with transaction.atomic():
+        code = GuideShareCode(guide=guide, shop=shop, product=product, scene="g" + secrets.token_hex(12))
+        code.full_clean()
+        code.save()
+    try:
+        response = wechat_client(app).wxa.get_wxa_code_unlimited(code.scene, page=page or None)
+    except Exception as exc:
+        raise WeChatUnavailable("WeChat could not make the code.") from exc
+    image = getattr(response, "content", response)
+    if not isinstance(image, bytes):
+        raise WeChatUnavailable("WeChat answered without an image.")
+    return {"scene": code.scene, "image_base64": base64.b64encode(image).decode()}
+
+
+@transaction.atomic
+def guide_touch_record(*, member: Member, scene: str) -> GuideTouch:
+    code = GuideShareCode.objects.select_related("guide").filter(scene=scene).first()
+    if code is None or not code.guide.active:
+        raise NotFound("No such share code.", code="share_code_not_found")
+    touch = GuideTouch(member=member, guide=code.guide, share_code=code)
+    touch.save()
+    return touch
+
+

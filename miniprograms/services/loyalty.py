@@ -1,0 +1,28 @@
+"""The one place the shops app calls the points app (issue 4): earn on a paid order, reverse on a refund. Keyed
+by the order number, so a retry earns or reverses nothing twice."""
+from __future__ import annotations
+
+from miniprograms.models import Order
+
+
+def points_for_paid_order(*, order: Order) -> None:
+    if order.member_id is None or order.total_fen <= 0:
+        return
+    from points.services import OrderFacts, points_earn_for_order
+
+    member = order.member
+    tier = member.tier
+    facts = OrderFacts(paid_fen=order.total_fen, paid_at=order.paid_at, store_code=order.store.code,
+                       tier_code=str(tier.pk) if tier else None,
+                       tier_multiplier_pct=int(tier.points_multiplier * 100) if tier else 100,
+                       birthday_month=member.birthday.month if member.birthday else None)
+    points_earn_for_order(member=member, order_id=order.number, order=facts)
+
+
+def points_reverse_for_order(*, order: Order) -> None:
+    if order.member_id is None:
+        return
+    from points.services import points_reverse_for_reference
+
+    points_reverse_for_reference(member=order.member, reference=order.number,
+                                 idempotency_key=f"order:{order.number}:refund", reason="refund")

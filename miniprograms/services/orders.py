@@ -1,0 +1,186 @@
+"""Orders: placing one from a cart (price and discount snapshot, stock reserved by conditional UPDATE), cancelling
+(stock and coupon given back), the periodic cancellation of unpaid orders, and fulfilment statuses."""
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import ApplicationError, Conflict, NotFound
+from members.models import Member, Store
+from miniprograms.models import Coupon, Order, OrderEvent, OrderLine, Shop, ShopSku
+from miniprograms.selectors import guide_attributed
+from miniprograms.services.coupons import coupon_discount, coupon_return, coupon_use
+from miniprograms.services.stock import stock_put_back, stock_take
+
+logger = logging.getLogger(__name__)
+
+MAX_LINES = 50
+MAX_QUANTITY = 99
+
+
+def order_number_new() -> str:
+    """22 characters, time-ordered, unguessable tail; also WeChat Pay's out_trade_no (at most 32)."""
+    return f"{timezone.now():%y%m%d%H%M%S}{secrets.randbelow(10 ** 10):010d}"
+
+
+def order_event_add(*, order: Order, status: str, note: str = "") -> OrderEvent:
+    event = OrderEvent(order=order, status=status, note=note)
+    event.save()
+    return event
+
+
+def _cart(items: list[dict]) -> dict[int, int]:
+    if not items:
+        raise ApplicationError("The cart is empty.", fields={"items": ["required"]})
+    cart: dict[int, int] = {}
+    for item in items:
+        cart[int(item["sku_id"])] = cart.get(int(item["sku_id"]), 0) + int(item["quantity"])
+    if len(cart) > MAX_LINES or any(q < 1 or q > MAX_QUANTITY for q in cart.values()):
+        raise ApplicationError(f"At most {MAX_LINES} lines of 1 to {MAX_QUANTITY} each.",
+                               fields={"items": ["out of range"]})
+    return cart
+
+
+@transaction.atomic
+def order_place(*, member: Member, shop: Shop, items: list[dict], appid: str = "", coupon_id: int | None = None,
+                fulfilment: str = Order.Fulfilment.PICKUP, delivery_address: dict | None = None) -> Order:
+    """Place an order for `items` ([{sku_id, quantity}]) in `shop` at that shop's prices now, with the coupon's
+    discount. Stock is reserved here (409 out_of_stock if any line lacks it; nothing is reserved then) and held
+    until payment or until the order is cancelled (unpaid orders after MINIPROGRAMS_UNPAID_ORDER_MINUTES)."""
+    if member.status != Member.Status.ACTIVE:
+        raise ApplicationError("This membership is disabled.", code="member_disabled", status_code=403)
+    if not shop.is_open or shop.store.status != Store.Status.OPEN:
+        raise Conflict("This shop is closed.", code="shop_closed")
+    if fulfilment not in (Order.Fulfilment.PICKUP, Order.Fulfilment.DELIVERY):
+        raise ApplicationError("Choose pick-up or delivery.", fields={"fulfilment": ["invalid"]})
+    if fulfilment == Order.Fulfilment.DELIVERY and not delivery_address:
+        raise ApplicationError("A delivery needs an address.", fields={"delivery_address": ["required"]})
+    cart = _cart(items)
+    entries = {e.sku_id: e for e in ShopSku.objects.select_related("sku", "sku__product")
+               .filter(shop=shop, sku_id__in=cart, on_sale=True, sku__active=True, sku__product__active=True)}
+    missing = sorted(set(cart) - set(entries))
+    if missing:
+        raise NotFound("Not sold in this shop.", code="sku_not_in_shop", fields={"items": missing})
+
+    lines = [{"entry": entries[sku_id], "product_id": entries[sku_id].sku.product_id, "quantity": qty,
+              "unit": entries[sku_id].effective_price_fen, "total_fen": entries[sku_id].effective_price_fen * qty}
+             for sku_id, qty in sorted(cart.items())]
+    discounts = [0] * len(lines)
+    coupon = None
+    if coupon_id is not None:
+        coupon = Coupon.objects.select_related("template").filter(pk=coupon_id, member=member).first()
+        if coupon is None:
+            raise NotFound("No such coupon.", code="coupon_not_found")
+        discounts = coupon_discount(coupon=coupon, shop_id=shop.pk, lines=lines)
+
+    # Lock order: ShopSku rows in ascending id, then the coupon.
+    for line in sorted(lines, key=lambda ln: ln["entry"].pk):
+        if not stock_take(shop_sku_id=line["entry"].pk, quantity=line["quantity"]):
+            raise Conflict("Not enough stock.", code="out_of_stock", fields={"items": [line["entry"].sku_id]})
+    if coupon is not None:
+        coupon_use(coupon_id=coupon.pk, member=member)
+
+    now = timezone.now()
+    subtotal = sum(ln["total_fen"] for ln in lines)
+    discount = sum(discounts)
+    order = Order(number=order_number_new(), channel=Order.Channel.ONLINE, shop=shop, store=shop.store,
+                  member=member, guide=guide_attributed(member=member, at=now), coupon=coupon, appid=appid,
+                  subtotal_fen=subtotal, discount_fen=discount, total_fen=subtotal - discount,
+                  fulfilment=fulfilment, delivery_address=delivery_address or {}, created_at=now,
+                  expires_at=now + timedelta(minutes=settings.MINIPROGRAMS_UNPAID_ORDER_MINUTES))
+    order.full_clean(validate_constraints=False)
+    order.save()
+    OrderLine.objects.bulk_create([
+        OrderLine(order=order, sku=ln["entry"].sku, shop_sku=ln["entry"], product_name=ln["entry"].sku.product.name,
+                  sku_code=ln["entry"].sku.code, attributes=ln["entry"].sku.attributes, unit_price_fen=ln["unit"],
+                  quantity=ln["quantity"], discount_fen=d, total_fen=ln["total_fen"] - d)
+        for ln, d in zip(lines, discounts)
+    ])
+    order_event_add(order=order, status="placed")
+    return order
+
+
+def _release(order: Order) -> None:
+    for line in sorted(order.lines.all(), key=lambda ln: ln.shop_sku_id or 0):
+        if line.shop_sku_id:
+            stock_put_back(shop_sku_id=line.shop_sku_id, quantity=line.quantity)
+    if order.coupon_id:
+        coupon_return(coupon_id=order.coupon_id)
+
+
+@transaction.atomic
+def order_cancel(*, order_id: int, reason: str, member: Member | None = None) -> Order:
+    """Cancel an unpaid order: stock and coupon go back. A member may cancel only their own order."""
+    qs = Order.objects.select_for_update()
+    if member is not None:
+        qs = qs.filter(member=member)
+    order = qs.filter(pk=order_id).first()
+    if order is None:
+        raise NotFound("No such order.")
+    if order.status != Order.Status.PENDING_PAYMENT:
+        raise Conflict("Only an unpaid order can be cancelled.", code="order_not_cancellable")
+    _release(order)
+    order.status = Order.Status.CANCELLED
+    order.cancelled_at = timezone.now()
+    order.save(update_fields=["status", "cancelled_at"])
+    order_event_add(order=order, status="cancelled", note=reason[:200])
+    return order
+
+
+def orders_cancel_expired(*, now=None, limit: int = 500) -> int:
+    """The periodic job: cancel unpaid orders past their expiry, one transaction each. An order that has a prepay
+    is first looked up at WeChat Pay: if it was paid after all, it is marked paid instead (a late or lost
+    notification); if WeChat cannot be reached it is left for the next run."""
+    from miniprograms.services.payments import order_paid_at_gateway
+
+    now = now or timezone.now()
+    ids = list(Order.objects.filter(status=Order.Status.PENDING_PAYMENT, expires_at__lt=now)
+               .order_by("expires_at").values_list("pk", flat=True)[:limit])
+    cancelled = 0
+    for order_id in ids:
+        order = Order.objects.get(pk=order_id)
+        if order.prepay_id:
+            try:
+                if order_paid_at_gateway(order=order):
+                    continue
+            except ApplicationError:
+                logger.warning("order %s: WeChat Pay query failed; cancellation postponed", order.number)
+                continue
+        try:
+            order_cancel(order_id=order_id, reason="not paid in time")
+            cancelled += 1
+        except Conflict:
+            pass  # paid or cancelled meanwhile
+    return cancelled
+
+
+# --- fulfilment ------------------------------------------------------------------------------------------------
+
+_NEXT = {
+    Order.Fulfilment.PICKUP: {Order.FulfilmentStatus.PREPARING: {Order.FulfilmentStatus.READY_FOR_PICKUP},
+                              Order.FulfilmentStatus.READY_FOR_PICKUP: {Order.FulfilmentStatus.PICKED_UP}},
+    Order.Fulfilment.DELIVERY: {Order.FulfilmentStatus.PREPARING: {Order.FulfilmentStatus.SHIPPED},
+                                Order.FulfilmentStatus.SHIPPED: {Order.FulfilmentStatus.DELIVERED}},
+}
+
+
+@transaction.atomic
+def order_fulfilment_advance(*, order: Order, to_status: str, note: str = "") -> Order:
+    """Move a paid order along pick-up (preparing -> ready_for_pickup -> picked_up) or delivery (preparing ->
+    shipped -> delivered). Each step is an event the member sees."""
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    if order.status != Order.Status.PAID:
+        raise Conflict("Only a paid order is fulfilled.", code="order_not_paid")
+    allowed = _NEXT.get(order.fulfilment, {}).get(order.fulfilment_status, set())
+    if to_status not in allowed:
+        raise Conflict(f"Cannot go from {order.fulfilment_status} to {to_status}.", code="bad_transition",
+                       fields={"status": [f"allowed: {sorted(allowed)}"]})
+    order.fulfilment_status = to_status
+    order.save(update_fields=["fulfilment_status"])
+    order_event_add(order=order, status=to_status, note=note)
+    return order

@@ -1,0 +1,93 @@
+"""Paying an order: the prepay for wx.requestPayment, and marking an order paid from a verified notification (or
+from a query when the notification was lost) exactly once, with points and guide commission once."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import ApplicationError, Conflict
+from members.models import Member
+from miniprograms.models import Order
+from miniprograms.payments import InvalidNotification, gateway_for
+from miniprograms.services.guides import commission_credit_for_order
+from miniprograms.services.loyalty import points_for_paid_order
+from miniprograms.services.orders import order_event_add
+
+logger = logging.getLogger(__name__)
+
+
+def order_prepay(*, member: Member, order: Order, openid: str, client_ip: str = "") -> dict:
+    """Create (or re-create) the WeChat Pay prepay of the member's unpaid order and return the signed
+    parameters for wx.requestPayment. The WeChat call happens outside any transaction."""
+    if order.member_id != member.pk:
+        raise ApplicationError("No such order.", code="not_found", status_code=404)
+    if order.status != Order.Status.PENDING_PAYMENT or order.expires_at <= timezone.now():
+        raise Conflict("This order cannot be paid any more.", code="order_not_payable")
+    result = gateway_for(order.appid).create_prepay(out_trade_no=order.number, total_fen=order.total_fen,
+                                                     description=f"{order.store.name} {order.number}",
+                                                     openid=openid, client_ip=client_ip)
+    Order.objects.filter(pk=order.pk).update(prepay_id=result.prepay_id)
+    return result.request_payment
+
+
+PAID = "paid"
+DUPLICATE = "duplicate"
+REJECTED = "rejected"
+
+
+@transaction.atomic
+def order_mark_paid(*, out_trade_no: str, transaction_id: str, total_fen: int, paid_at: datetime | None,
+                    appid: str) -> str:
+    """Mark the order paid once. Locks the order; a second call (duplicate notification) changes nothing and
+    returns "duplicate"; an amount other than the order's total, another app's order, or an order no longer
+    awaiting payment changes nothing and returns "rejected". On "paid": points earned and guide commission
+    credited, in the same transaction."""
+    order = Order.objects.select_for_update(of=("self",)).select_related("member", "member__tier", "store") \
+        .filter(number=out_trade_no).first()
+    if order is None or (order.appid and order.appid != appid):
+        logger.warning("pay notification for unknown order %s", out_trade_no)
+        return REJECTED
+    if order.status != Order.Status.PENDING_PAYMENT:
+        if order.transaction_id and order.transaction_id == transaction_id:
+            return DUPLICATE
+        logger.error("order %s: payment %s reported while %s; needs a manual refund", order.number, transaction_id,
+                     order.status)
+        return REJECTED
+    if int(total_fen) != order.total_fen:
+        logger.error("order %s: notified amount %s != total %s; ignored", order.number, total_fen, order.total_fen)
+        return REJECTED
+    order.status = Order.Status.PAID
+    order.paid_at = paid_at or timezone.now()
+    order.transaction_id = transaction_id
+    order.fulfilment_status = Order.FulfilmentStatus.PREPARING
+    order.save(update_fields=["status", "paid_at", "transaction_id", "fulfilment_status"])
+    order_event_add(order=order, status="paid")
+    points_for_paid_order(order=order)
+    commission_credit_for_order(order=order)
+    return PAID
+
+
+def order_mark_paid_from_notification(*, data: dict) -> str:
+    """The WeChat Pay v2 notification handler (the parsed XML as a dict). Verifies the signature with the
+    merchant's sign type in constant time, the appid and mch_id and the time; a forged, stale or mismatched
+    notification changes nothing and returns "rejected"."""
+    appid = str(data.get("appid", "")) if isinstance(data, dict) else ""
+    try:
+        notification = gateway_for(appid).verify_notification(data)
+    except (InvalidNotification, ApplicationError) as exc:
+        logger.warning("pay notification refused: %s", exc)
+        return REJECTED
+    return order_mark_paid(out_trade_no=notification.out_trade_no, transaction_id=notification.transaction_id,
+                           total_fen=notification.total_fen, paid_at=notification.paid_at, appid=notification.appid)
+
+
+def order_paid_at_gateway(*, order: Order) -> bool:
+    """Ask WeChat Pay whether the order was paid; if so mark it paid (once). True if it is paid now."""
+    result = gateway_for(order.appid).query(out_trade_no=order.number)
+    if not result.paid or result.total_fen is None:
+        return False
+    return order_mark_paid(out_trade_no=order.number, transaction_id=result.transaction_id,
+                           total_fen=result.total_fen, paid_at=None, appid=order.appid) in (PAID, DUPLICATE)

@@ -1,0 +1,134 @@
+"""Store POS sales (offline orders): API keys per store, and receipts recorded in batches, idempotent per
+(store, receipt number). A buyer is a member (member id or phone) or nobody: non-member sales are recorded too
+(phone kept only as a keyed hash). Paid member sales earn points like online ones."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.errors import ApplicationError
+from members.models import Member, Store
+from miniprograms.models import Order, OrderEvent, OrderLine, PosApiKey, Sku
+from miniprograms.selectors import phone_hash
+from miniprograms.services.loyalty import points_for_paid_order
+from miniprograms.services.orders import order_number_new
+
+MAX_BATCH = 200
+
+
+@transaction.atomic
+def pos_api_key_create(*, store: Store) -> str:
+    """A new key for the store's POS; the raw key is returned once and only its hash is kept."""
+    prefix = secrets.token_hex(4)
+    secret = secrets.token_urlsafe(32)
+    PosApiKey.objects.create(store=store, prefix=prefix, key_hash=hashlib.sha256(secret.encode()).hexdigest())
+    return f"{prefix}.{secret}"
+
+
+def pos_api_key_check(raw: str) -> Store | None:
+    prefix, _, secret = (raw or "").partition(".")
+    key = PosApiKey.objects.select_related("store").filter(prefix=prefix, active=True).first()
+    if key is None or not secret:
+        return None
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    return key.store if hmac.compare_digest(digest, key.key_hash) else None
+
+
+@dataclass
+class ReceiptResult:
+    receipt_no: str
+    status: str  # created | duplicate | error
+    order_id: int | None = None
+    error: dict | None = None
+
+
+def _receipt_fingerprint(order: Order) -> tuple:
+    return order.total_fen, order.discount_fen, order.lines.count()
+
+
+def _record_one(*, store: Store, receipt: dict) -> ReceiptResult:
+    no = receipt["receipt_no"]
+    existing = Order.objects.filter(store=store, receipt_no=no).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                return _create(store=store, receipt=receipt)
+        except IntegrityError:  # the same receipt from a concurrent batch
+            existing = Order.objects.filter(store=store, receipt_no=no).first()
+            if existing is None:
+                raise
+    lines = receipt["lines"]
+    subtotal = sum(ln["unit_price_fen"] * ln["quantity"] for ln in lines)
+    if _receipt_fingerprint(existing) != (subtotal - receipt.get("discount_fen", 0),
+                                          receipt.get("discount_fen", 0), len(lines)):
+        return ReceiptResult(no, "error", existing.pk, {"code": "receipt_reused",
+                                                        "message": "This receipt number was sent with other data."})
+    return ReceiptResult(no, "duplicate", existing.pk)
+
+
+def _create(*, store: Store, receipt: dict) -> ReceiptResult:
+    no = receipt["receipt_no"]
+    member = None
+    buyer_hash = ""
+    if receipt.get("member_id"):
+        member = Member.objects.filter(pk=receipt["member_id"]).first()
+        if member is None:
+            raise ApplicationError("No such member.", code="member_not_found")
+    elif receipt.get("phone"):
+        try:
+            buyer_hash = phone_hash(receipt["phone"])
+        except ValueError as exc:
+            raise ApplicationError("Not a mainland mobile number.", fields={"phone": ["invalid"]}) from exc
+        member = Member.objects.filter(phone_hash=buyer_hash).first()
+    codes = [ln["sku_code"] for ln in receipt["lines"]]
+    skus = {s.code: s for s in Sku.objects.select_related("product").filter(code__in=codes)}
+    unknown = sorted(set(codes) - set(skus))
+    if unknown:
+        raise ApplicationError("Unknown SKU codes.", code="sku_not_found", fields={"lines": unknown})
+    subtotal = sum(ln["unit_price_fen"] * ln["quantity"] for ln in receipt["lines"])
+    discount = receipt.get("discount_fen", 0)
+    if discount > subtotal:
+        raise ApplicationError("The discount exceeds the subtotal.", fields={"discount_fen": ["too large"]})
+    sold_at = receipt.get("sold_at") or timezone.now()
+    order = Order(number=order_number_new(), channel=Order.Channel.POS, store=store, member=member,
+                  status=Order.Status.PAID, subtotal_fen=subtotal, discount_fen=discount,
+                  total_fen=subtotal - discount, fulfilment=Order.Fulfilment.IN_STORE,
+                  fulfilment_status=Order.FulfilmentStatus.PICKED_UP, receipt_no=no,
+                  buyer_phone_hash="" if member else buyer_hash, created_at=sold_at, paid_at=sold_at)
+    order.full_clean(validate_constraints=False)
+    order.save()
+    remaining = discount
+    rows = []
+    for i, ln in enumerate(receipt["lines"]):
+        total = ln["unit_price_fen"] * ln["quantity"]
+        share = remaining if i == len(receipt["lines"]) - 1 else (discount * total // subtotal if subtotal else 0)
+        remaining -= share
+        sku = skus[ln["sku_code"]]
+        rows.append(OrderLine(order=order, sku=sku, product_name=sku.product.name, sku_code=sku.code,
+                              attributes=sku.attributes, unit_price_fen=ln["unit_price_fen"],
+                              quantity=ln["quantity"], discount_fen=share, total_fen=total - share))
+    OrderLine.objects.bulk_create(rows)
+    OrderEvent.objects.create(order=order, status="paid", note="POS")
+    if member is not None:
+        points_for_paid_order(order=order)
+    return ReceiptResult(no, "created", order.pk)
+
+
+def pos_orders_record(*, store: Store, receipts: list[dict]) -> list[ReceiptResult]:
+    """Record a batch of receipts, each on its own (one bad receipt does not stop the others). Sending a receipt
+    again returns "duplicate" with the first order; the same number with other data is an error."""
+    if len(receipts) > MAX_BATCH:
+        raise ApplicationError(f"At most {MAX_BATCH} receipts per batch.", fields={"receipts": ["too many"]})
+    results = []
+    for receipt in receipts:
+        try:
+            results.append(_record_one(store=store, receipt=receipt))
+        except ApplicationError as exc:
+            results.append(ReceiptResult(receipt["receipt_no"], "error", None,
+                                         {"code": exc.code, "message": exc.message, "fields": exc.fields}))
+    return results

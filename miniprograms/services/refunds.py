@@ -1,0 +1,83 @@
+"""Refunds of a whole paid order: the member asks, staff approve (WeChat Pay refund API) or reject. An approved
+refund reverses the order's points and guide commission, gives the coupon back and, if the goods never left the
+store, puts the stock back."""
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import Conflict, NotFound
+from members.models import Member
+from miniprograms.models import Order, Refund
+from miniprograms.payments import gateway_for
+from miniprograms.services.coupons import coupon_return
+from miniprograms.services.guides import commission_reverse_for_order
+from miniprograms.services.loyalty import points_reverse_for_order
+from miniprograms.services.orders import order_event_add, order_number_new
+from miniprograms.services.stock import stock_put_back
+
+_GOODS_GONE = {Order.FulfilmentStatus.PICKED_UP, Order.FulfilmentStatus.SHIPPED, Order.FulfilmentStatus.DELIVERED}
+
+
+@transaction.atomic
+def refund_request(*, member: Member, order_id: int, reason: str = "") -> Refund:
+    order = Order.objects.select_for_update().filter(pk=order_id, member=member).first()
+    if order is None:
+        raise NotFound("No such order.")
+    if order.status != Order.Status.PAID or order.channel != Order.Channel.ONLINE:
+        raise Conflict("Only a paid online order can be refunded.", code="order_not_refundable")
+    refund = Refund(order=order, number="R" + order_number_new(), amount_fen=order.total_fen, reason=reason)
+    refund.full_clean(validate_constraints=False)
+    refund.save()
+    order.status = Order.Status.REFUNDING
+    order.save(update_fields=["status"])
+    order_event_add(order=order, status="refund_requested", note=reason[:200])
+    return refund
+
+
+def _lock(refund: Refund) -> tuple[Order, Refund]:
+    order = Order.objects.select_for_update(of=("self",)).select_related("member", "store").get(pk=refund.order_id)
+    refund = Refund.objects.select_for_update().get(pk=refund.pk)
+    if refund.status != Refund.Status.REQUESTED:
+        raise Conflict("This refund was already decided.", code="refund_decided")
+    return order, refund
+
+
+@transaction.atomic
+def refund_approve(*, refund: Refund, actor_id: int) -> Refund:
+    """Send the refund to WeChat Pay (idempotent there by out_refund_no; a failure leaves the refund requested so
+    it can be approved again) and apply its effects once."""
+    order, refund = _lock(refund)
+    result = gateway_for(order.appid).refund(out_trade_no=order.number, out_refund_no=refund.number,
+                                             total_fen=order.total_fen, refund_fen=refund.amount_fen,
+                                             reason=refund.reason)
+    refund.status = Refund.Status.SUCCEEDED
+    refund.wechat_refund_id = result.refund_id
+    refund.decided_by_id = actor_id
+    refund.decided_at = timezone.now()
+    refund.save(update_fields=["status", "wechat_refund_id", "decided_by_id", "decided_at"])
+    if order.fulfilment_status not in _GOODS_GONE:
+        for line in sorted(order.lines.all(), key=lambda ln: ln.shop_sku_id or 0):
+            if line.shop_sku_id:
+                stock_put_back(shop_sku_id=line.shop_sku_id, quantity=line.quantity)
+    if order.coupon_id:
+        coupon_return(coupon_id=order.coupon_id)
+    commission_reverse_for_order(order=order)
+    points_reverse_for_order(order=order)
+    order.status = Order.Status.REFUNDED
+    order.save(update_fields=["status"])
+    order_event_add(order=order, status="refunded")
+    return refund
+
+
+@transaction.atomic
+def refund_reject(*, refund: Refund, actor_id: int, note: str = "") -> Refund:
+    order, refund = _lock(refund)
+    refund.status = Refund.Status.REJECTED
+    refund.decided_by_id = actor_id
+    refund.decided_at = timezone.now()
+    refund.save(update_fields=["status", "decided_by_id", "decided_at"])
+    order.status = Order.Status.PAID
+    order.save(update_fields=["status"])
+    order_event_add(order=order, status="refund_rejected", note=note[:200])
+    return refund

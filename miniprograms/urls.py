@@ -1,0 +1,33 @@
+from django.urls import path, re_path
+
+from miniprograms.api import member, pos, staff
+
+urlpatterns = [
+    # mini-program (members)
+    path("mp/shops", member.ShopListApi.as_view()),
+    path("mp/shops/<int:shop_id>/catalog", member.ShopCatalogApi.as_view()),
+    path("mp/orders", member.OrderListCreateApi.as_view()),
+    path("mp/orders/<int:order_id>", member.OrderDetailApi.as_view()),
+    path("mp/orders/<int:order_id>/pay", member.OrderPayApi.as_view()),
+    path("mp/orders/<int:order_id>/cancel", member.OrderCancelApi.as_view()),
+    path("mp/orders/<int:order_id>/refund", member.OrderRefundRequestApi.as_view()),
+    path("mp/coupons", member.CouponListApi.as_view()),
+    path("mp/coupon-templates/<int:template_id>/claim", member.CouponClaimApi.as_view()),
+    path("mp/guide-touches", member.GuideTouchApi.as_view()),
+    # brand console (HQ and store managers)
+    path("console/shops", staff.ShopListCreateApi.as_view()),
+    path("console/shops/<int:shop_id>", staff.ShopUpdateApi.as_view()),
+    path("console/shops/<int:shop_id>/skus/<int:sku_id>", staff.ShopSkuSetApi.as_view()),
+    path("console/products", staff.ProductListCreateApi.as_view()),
+    path("console/products/<int:product_id>/push", staff.ProductPushApi.as_view()),
+    path("console/orders", staff.OrderListApi.as_view()),
+    path("console/orders/<int:order_id>/fulfilment", staff.OrderFulfilmentApi.as_view()),
+    re_path(r"^console/refunds/(?P<refund_id>[0-9]+)/(?P<decision>approve|reject)$", staff.RefundDecideApi.as_view()),
+    path("console/coupon-templates", staff.CouponTemplateCreateApi.as_view()),
+    path("console/coupon-templates/<int:template_id>/grant", staff.CouponGrantApi.as_view()),
+    path("console/guides/<int:guide_id>/share-codes", staff.GuideShareCodeApi.as_view()),
+    path("console/reports/commission", staff.CommissionReportApi.as_view()),
+    path("console/stores/<int:store_id>/pos-keys", staff.PosKeyCreateApi.as_view()),
+    # store POS systems
+    path("pos/orders", pos.PosOrdersApi.as_view()),
+]
