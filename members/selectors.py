@@ -151,12 +151,12 @@ def member_points_balance(member: Member) -> int:
 
 
 def member_trailing_12m(member: Member, *, now: dt.datetime | None = None) -> tuple[int, int]:
-    """(points earned, fen spent) over the trailing 12 months. Points come from the ledger; the amount spent
-    is the figure orders last reported through member_tier_evaluate."""
+    """(points earned, fen spent) over the trailing 12 months, from the points ledger and the paid orders."""
+    from miniprograms.selectors import member_spent_fen_since
     from points.selectors import points_earned_since
 
     since = (now or timezone.now()) - dt.timedelta(days=365)
-    return points_earned_since(member=member, since=since), member.spent_fen_12m
+    return points_earned_since(member=member, since=since), member_spent_fen_since(member=member, since=since)
 
 
 def card_template_active() -> CardTemplate | None:

@@ -160,3 +160,14 @@ def commission_report(*, scope: StaffScope, since=None, until=None) -> list[dict
              "payable_fen": r["payable_fen"] or 0, "reversed_fen": r["reversed_fen"] or 0} for r in rows]
 
 
+
+
+def member_spent_fen_since(*, member, since) -> int:
+    """What the member paid (fen) in orders paid since `since`, online and in store; refunded orders excluded.
+    Tier thresholds on amount spent count this."""
+    from django.db.models import Sum
+
+    total = Order.objects.filter(member_id=member.pk, paid_at__gte=since,
+                                 status__in=[Order.Status.PAID, Order.Status.REFUNDING]) \
+        .aggregate(total=Sum("total_fen"))["total"]
+    return int(total or 0)

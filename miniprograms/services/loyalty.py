@@ -1,4 +1,4 @@
-"""The one place the shops app calls the points app (issue 4): earn on a paid order, reverse on a refund. Keyed
+"""The one place the shops app calls the points and tier rules (issues 4 and 3): earn on a paid order, reverse on a refund. Keyed
 by the order number, so a retry earns or reverses nothing twice."""
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ def points_for_paid_order(*, order: Order) -> None:
                        tier_multiplier_pct=int(tier.points_multiplier * 100) if tier else 100,
                        birthday_month=member.birthday.month if member.birthday else None)
     points_earn_for_order(member=member, order_id=order.number, order=facts)
+    from members.services import member_tier_evaluate_request
+
+    member_tier_evaluate_request(member=member)  # the amount spent counts toward tiers too
 
 
 def points_reverse_for_order(*, order: Order) -> None:

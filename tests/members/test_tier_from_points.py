@@ -29,3 +29,19 @@ def test_points_below_the_threshold_leave_the_tier(world):
     points_earn(member=member, points=999, idempotency_key="tier-e3", reason="purchase")
 
     assert member_tier_refresh(member_id=member.pk).tier_id == before
+
+
+def test_amount_spent_in_paid_orders_upgrades_the_member(world):
+    from django.utils import timezone
+
+    from miniprograms.models import Order
+
+    member, _ = member_register(openid="o-tier-spend", phone="13700000003")
+    common = dict(store=world.s1, member=member, subtotal_fen=100_000, total_fen=100_000, paid_at=timezone.now())
+    Order.objects.create(number="T-SPEND-1", status=Order.Status.PAID, **common)
+    Order.objects.create(number="T-SPEND-2", status=Order.Status.REFUNDED, **common)  # does not count
+
+    refreshed = member_tier_refresh(member_id=member.pk)
+
+    assert refreshed.spent_fen_12m == 100_000
+    assert refreshed.tier_id == world.gold.pk
