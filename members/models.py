@@ -1,8 +1,13 @@
-"""The brand's people: franchisees and their store managers, and mini-program members. Brand schema."""
+"""The brand's people: franchisees, stores, guides, store managers, members, tiers, tags, the member card and
+member imports. Brand schema. Invariants live in the database (unique and check constraints)."""
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from core.crypto import EncryptedTextField, mask
 
 
 class Franchisee(models.Model):
@@ -30,20 +35,300 @@ class StaffProfile(models.Model):
         return f"{self.user} @ {self.franchisee or 'HQ'}"
 
 
+class Store(models.Model):
+    """A shop of the brand: run by HQ (direct) or by a franchisee (franchise)."""
+
+    class Kind(models.TextChoices):
+        DIRECT = "direct", "Direct"
+        FRANCHISE = "franchise", "Franchise"
+
+    class Status(models.TextChoices):
+        PREPARING = "preparing", "Preparing"
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    code = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=100)
+    city = models.CharField(max_length=50, blank=True)
+    region = models.CharField(max_length=50, blank=True)
+    address = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.DIRECT)
+    franchisee = models.ForeignKey(Franchisee, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="stores")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    opened_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                name="store_franchise_has_franchisee",
+                condition=(Q(kind="franchise", franchisee__isnull=False) | Q(kind="direct", franchisee__isnull=True)),
+                violation_error_message="A franchise store needs a franchisee; a direct store has none.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class Guide(models.Model):
+    """A store's shopping guide (导购). Moves between stores; every move is kept in GuideStoreMove."""
+
+    name = models.CharField(max_length=50)
+    phone = EncryptedTextField(blank=True)
+    employee_no = models.CharField(max_length=32, unique=True)
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="guides")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.employee_no} {self.name}"
+
+    @property
+    def phone_masked(self) -> str:
+        return mask(self.phone)
+
+
+class GuideStoreMove(models.Model):
+    guide = models.ForeignKey(Guide, on_delete=models.CASCADE, related_name="moves")
+    from_store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, related_name="+")
+    to_store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="+")
+    moved_at = models.DateTimeField(default=timezone.now)
+    moved_by_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-moved_at", "-id"]
+
+
+class CardLevel(models.Model):
+    """A membership tier. A member reaches it when points earned OR amount spent in the trailing 12 months
+    meets a threshold (a threshold of 0 is not a path unless both are 0: the entry tier)."""
+
+    name = models.CharField(max_length=50)
+    rank = models.PositiveSmallIntegerField(unique=True, help_text="Higher is better; the lowest is the entry tier.")
+    threshold_points = models.PositiveIntegerField(default=0)
+    threshold_spent_fen = models.PositiveBigIntegerField(default=0)
+    points_multiplier = models.DecimalField(max_digits=4, decimal_places=2, default=1)
+    benefits = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["rank"]
+        constraints = [
+            models.CheckConstraint(name="cardlevel_multiplier_positive", condition=Q(points_multiplier__gt=0)),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def is_met_by(self, *, earned_points_12m: int, spent_fen_12m: int) -> bool:
+        if self.threshold_points == 0 and self.threshold_spent_fen == 0:
+            return True
+        return bool((self.threshold_points and earned_points_12m >= self.threshold_points)
+                    or (self.threshold_spent_fen and spent_fen_12m >= self.threshold_spent_fen))
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=50, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CardTemplate(models.Model):
+    """The brand's WeChat member card template (card_id). The active one is the brand's card."""
+
+    card_id = models.CharField(max_length=64, unique=True)
+    title = models.CharField(max_length=50, blank=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["active"], condition=Q(active=True), name="one_active_card_template"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.card_id
+
+
 class Member(models.Model):
-    """A member of the brand, known by the openid of the brand's mini-program."""
+    """A member of the brand, known by the openid of the brand's mini-program (imported members have none
+    until they register with the same phone)."""
 
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         DISABLED = "disabled", "Disabled"
 
+    class Gender(models.TextChoices):
+        UNKNOWN = "unknown", "Unknown"
+        MALE = "male", "Male"
+        FEMALE = "female", "Female"
+
+    class Channel(models.TextChoices):
+        MINI_PROGRAM = "mini_program", "Mini-program"
+        STORE_COUNTER = "store_counter", "Store counter"
+        STORE_QR = "store_qr", "Store QR code"
+        GUIDE_SHARE = "guide_share", "Guide share"
+        LIVE_STREAM = "live_stream", "Live stream"
+        RIGHTS_MARKET = "rights_market", "Rights market"
+        CARD = "card", "Member card"
+        IMPORT = "import", "Import"
+
+    class CardState(models.TextChoices):
+        NONE = "none", "No card"
+        RECEIVED = "received", "Received"
+        SUBMITTED = "submitted", "Form submitted"
+        ACTIVATED = "activated", "Activated"
+        DELETED = "deleted", "Deleted"
+
     openid = models.CharField(max_length=64, unique=True, null=True, blank=True)
     unionid = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    phone = EncryptedTextField(blank=True)
+    phone_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    name = models.CharField(max_length=50, blank=True)
+    gender = models.CharField(max_length=8, choices=Gender.choices, default=Gender.UNKNOWN)
+    birthday = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
-    joined_at = models.DateTimeField(auto_now_add=True)
+    joined_at = models.DateTimeField(default=timezone.now)
+    join_channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.MINI_PROGRAM)
+    join_store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    join_guide = models.ForeignKey(Guide, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # Home store: decides which franchisee's managers see the member. Follows the exclusive guide's store.
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, blank=True, related_name="members")
+    guide = models.ForeignKey(Guide, on_delete=models.PROTECT, null=True, blank=True, related_name="members")
+    tier = models.ForeignKey(CardLevel, on_delete=models.PROTECT, null=True, blank=True, related_name="members")
+    tier_since = models.DateTimeField(null=True, blank=True)
+    tier_review_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Trailing-12-month figures as last reported by points/orders (member_tier_evaluate).
+    earned_points_12m = models.PositiveIntegerField(default=0)
+    spent_fen_12m = models.PositiveBigIntegerField(default=0)
+    tags = models.ManyToManyField(Tag, through="MemberTag", related_name="members", blank=True)
+    card_id = models.CharField(max_length=64, blank=True)
+    card_code = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    card_state = models.CharField(max_length=16, choices=CardState.choices, default=CardState.NONE)
+    card_activated_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["store", "-id"], name="member_store_idx"),
+            models.Index(fields=["guide", "-id"], name="member_guide_idx"),
+            models.Index(fields=["tier", "-id"], name="member_tier_idx"),
+            models.Index(fields=["joined_at"], name="member_joined_idx"),
+            models.Index(fields=["name"], name="member_name_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"member {self.pk}"
+
+    @property
+    def phone_masked(self) -> str:
+        return mask(self.phone)
+
+    @property
+    def membership_number(self) -> str:
+        return f"M{self.pk:010d}"
+
+
+class MemberTag(models.Model):
+    member = models.ForeignKey(Member, on_delete=models.CASCADE)
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["member", "tag"], name="member_tag_once")]
+        indexes = [models.Index(fields=["tag", "member"], name="membertag_tag_idx")]
+
+
+class GuideAssignment(models.Model):
+    """History of a member's exclusive guide."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="guide_history")
+    from_guide = models.ForeignKey(Guide, on_delete=models.PROTECT, null=True, related_name="+")
+    to_guide = models.ForeignKey(Guide, on_delete=models.PROTECT, null=True, related_name="+")
+    reason = models.CharField(max_length=100)
+    changed_at = models.DateTimeField(default=timezone.now)
+    changed_by_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+
+
+class TierChange(models.Model):
+    """Every change of a member's tier, with its reason."""
+
+    class Kind(models.TextChoices):
+        INITIAL = "initial", "Initial"
+        UPGRADE = "upgrade", "Upgrade"
+        DOWNGRADE = "downgrade", "Downgrade"
+        MANUAL = "manual", "Manual"
+        IMPORT = "import", "Import"
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="tier_history")
+    from_level = models.ForeignKey(CardLevel, on_delete=models.PROTECT, null=True, related_name="+")
+    to_level = models.ForeignKey(CardLevel, on_delete=models.PROTECT, null=True, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    reason = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class MemberImport(models.Model):
+    """A CSV of historical members, uploaded in chunks and run by Celery. Progress is committed batch by batch."""
+
+    class Status(models.TextChoices):
+        UPLOADING = "uploading", "Uploading"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    class Encoding(models.TextChoices):
+        UTF8 = "utf-8", "UTF-8"
+        GB18030 = "gb18030", "GB18030 / GBK"
+
+    filename = models.CharField(max_length=200)
+    encoding = models.CharField(max_length=16, choices=Encoding.choices, default=Encoding.UTF8)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADING)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    rows_processed = models.PositiveIntegerField(default=0)
+    rows_created = models.PositiveIntegerField(default=0)
+    rows_updated = models.PositiveIntegerField(default=0)
+    rows_failed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, help_text="Why the whole import failed (bad encoding, missing columns).")
+    created_by_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
 
-    def __str__(self) -> str:
-        return f"member {self.pk}"
+
+class MemberImportChunk(models.Model):
+    member_import = models.ForeignKey(MemberImport, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["member_import", "seq"], name="import_chunk_once")]
+
+
+class MemberImportError(models.Model):
+    member_import = models.ForeignKey(MemberImport, on_delete=models.CASCADE, related_name="errors")
+    row_number = models.PositiveIntegerField(help_text="Line of the CSV, the header being line 1.")
+    message = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["row_number", "id"]

@@ -1,4 +1,4 @@
-"""Every write about members. See also members/selectors.py for reads."""
+"""Mini-program sessions: a wx.login() code for an ekr session token."""
 from __future__ import annotations
 
 from django.core.cache import cache
