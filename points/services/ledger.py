@@ -1,0 +1,411 @@
+"""The points ledger: every change of a balance. See points/services/__init__.py for the interface.
+
+How correctness comes from the database, not from Python:
+- A balance changes only by one statement that also takes the account's row lock: an upsert for credits,
+  `UPDATE ... SET balance = balance - p WHERE ... AND balance >= p` for debits. A debit that would go negative
+  matches no row; the CHECK (balance >= 0) is the last line of defence.
+- Everything else (entry, lots, lot uses) is written by the next statement, in the same transaction, after
+  that lock is held. Lots are only ever touched by a transaction holding their account's lock, so the lock
+  order is always account, then its lots; transactions touching several accounts (expiry) take them one at a
+  time, each in its own transaction.
+- The idempotency key is a UNIQUE column: the entry is inserted with ON CONFLICT DO NOTHING; when the key is
+  taken the whole transaction is rolled back and the first entry for the key is returned (or 409 if it was
+  written for other parameters).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+from datetime import datetime
+from typing import Any, Callable
+
+from django.db import IntegrityError, connection, models, transaction
+from django.utils import timezone
+
+from core.errors import ApplicationError, Conflict
+from points.models import PointsAccount, PointsEntry, PointsLot, PointsLotUse
+
+logger = logging.getLogger(__name__)
+
+ACCOUNT = PointsAccount._meta.db_table
+ENTRY = PointsEntry._meta.db_table
+LOT = PointsLot._meta.db_table
+LOT_USE = PointsLotUse._meta.db_table
+
+MAX_POINTS_PER_ENTRY = 100_000_000
+Kind = PointsEntry.Kind
+
+
+class InsufficientPoints(ApplicationError):
+    code = "insufficient_points"
+    status_code = 409
+
+
+class _KeyTaken(Exception):
+    """Raised inside the write transaction to roll it back when the idempotency key already exists."""
+
+
+# --- building blocks -----------------------------------------------------------------------------------------
+
+def request_fingerprint(operation: str, **params: Any) -> str:
+    """A stable hash of what was asked, so that a key reused for other parameters is told apart (409)."""
+    canonical = json.dumps({"op": operation, **params}, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _entry_validate(**fields: Any) -> None:
+    """full_clean on the entry to be written (lengths, choices, required fields); raises ValidationError."""
+    PointsEntry(balance_after=0, fingerprint="0" * 64, created_at=timezone.now(), **fields).full_clean(
+        exclude=["account", "member", "actor"], validate_unique=False, validate_constraints=False)
+
+
+def _points_check(points: int) -> None:
+    if isinstance(points, bool) or not isinstance(points, int) or not 0 < points <= MAX_POINTS_PER_ENTRY:
+        raise ApplicationError("Points must be a positive whole number.", code="invalid_points",
+                               fields={"points": [f"a whole number from 1 to {MAX_POINTS_PER_ENTRY}"]})
+
+
+def _replay(idempotency_key: str, fingerprint: str) -> PointsEntry | None:
+    """The entry already written for this key, or None. Raises Conflict if it was written for other params."""
+    entry = PointsEntry.objects.filter(idempotency_key=idempotency_key).first()
+    if entry is None:
+        return None
+    if entry.fingerprint != fingerprint:
+        raise Conflict("This idempotency key was already used for a different request.",
+                       code="idempotency_key_reused", fields={"idempotency_key": ["already used"]})
+    entry.replayed = True
+    return entry
+
+
+def _idempotent(idempotency_key: str, fingerprint: str, write: Callable[[], PointsEntry]) -> PointsEntry:
+    """Run `write` in a transaction (a savepoint inside a caller's); on a taken key return the first entry."""
+    try:
+        with transaction.atomic():
+            entry = write()
+    except (_KeyTaken, IntegrityError) as exc:
+        if isinstance(exc, IntegrityError) and "idempotency_key" not in str(exc):
+            raise
+        entry = _replay(idempotency_key, fingerprint)
+        if entry is None:  # pragma: no cover - the key's owner rolled back between our conflict and our read
+            raise Conflict("A request with this idempotency key is in progress; retry.", code="retry") from exc
+        return entry
+    entry.replayed = False
+    return entry
+
+
+def _card_sync_on_commit(member) -> None:
+    """Queue the WeChat member card update (members issue) once this transaction commits, if members offers it."""
+    sync = getattr(importlib.import_module("members.services"), "member_card_sync_request", None)
+    if sync is None:
+        return
+
+    def send() -> None:
+        try:
+            sync(member=member)
+        except Exception:  # the points are committed; a failed card refresh must not turn this into a 500
+            logger.exception("member card sync request failed for member %s", member.pk)
+
+    transaction.on_commit(send)
+
+
+def _entry_insert_sql(extra_ctes: str = "") -> str:
+    return f"""
+        WITH e AS (
+            INSERT INTO {ENTRY} (account_id, member_id, kind, amount, balance_after, idempotency_key, fingerprint,
+                                 reference, reason, actor_id, shortfall, created_at)
+            VALUES (%(account)s, %(member)s, %(kind)s, %(amount)s, %(balance)s, %(key)s, %(fp)s,
+                    %(reference)s, %(reason)s, %(actor)s, %(shortfall)s, %(now)s)
+            ON CONFLICT (idempotency_key) DO NOTHING
+            RETURNING id
+        ){extra_ctes}
+    """
+
+
+_CREDIT_ACCOUNT = f"""
+    INSERT INTO {ACCOUNT} (member_id, balance, updated_at) VALUES (%s, %s, %s)
+    ON CONFLICT (member_id) DO UPDATE SET balance = {ACCOUNT}.balance + EXCLUDED.balance,
+                                          updated_at = EXCLUDED.updated_at
+    RETURNING id, balance
+"""
+
+_DEBIT_ACCOUNT = f"""
+    UPDATE {ACCOUNT} SET balance = balance - %s, updated_at = %s
+    WHERE member_id = %s AND balance >= %s
+    RETURNING id, balance
+"""
+
+# Credit: the entry and its lot.
+_CREDIT_ENTRY = _entry_insert_sql(f""", lot AS (
+            INSERT INTO {LOT} (account_id, entry_id, amount, remaining, expires_at, created_at)
+            SELECT %(account)s, e.id, %(amount)s, %(amount)s, %(expires_at)s, %(now)s FROM e
+        )
+        SELECT id, %(amount)s FROM e""")
+
+# Debit: the entry, then the oldest-expiring open lots (NULL = never expires, last) up to %(points)s, and one
+# lot use per lot taken from. Returns the entry id and how much the lots gave (always %(points)s, as the sum
+# of open lots equals the balance we just debited).
+_DEBIT_ENTRY = _entry_insert_sql(f""", open_lots AS (
+            SELECT id, remaining,
+                   SUM(remaining) OVER (ORDER BY expires_at ASC NULLS LAST, id) - remaining AS before
+            FROM {LOT} WHERE account_id = %(account)s AND remaining > 0
+        ), taken AS (
+            SELECT id, LEAST(remaining, %(points)s - before) AS n FROM open_lots WHERE before < %(points)s
+        ), lots AS (
+            UPDATE {LOT} l SET remaining = l.remaining - taken.n FROM taken WHERE l.id = taken.id
+            RETURNING l.id, taken.n
+        ), uses AS (
+            INSERT INTO {LOT_USE} (entry_id, lot_id, amount) SELECT e.id, lots.id, lots.n FROM e, lots
+        )
+        SELECT (SELECT id FROM e), (SELECT COALESCE(SUM(n), 0) FROM lots)""")
+
+
+def _credit(*, member, kind: str, points: int, key: str, fp: str, reference: str, reason: str,
+            expires_at: datetime | None, actor_id: int | None) -> PointsEntry:
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_CREDIT_ACCOUNT, [member.pk, points, now])
+        account_id, balance = cursor.fetchone()
+        cursor.execute(_CREDIT_ENTRY, {
+            "account": account_id, "member": member.pk, "kind": kind, "amount": points, "balance": balance,
+            "key": key, "fp": fp, "reference": reference, "reason": reason, "actor": actor_id, "shortfall": 0,
+            "now": now, "expires_at": expires_at})
+        row = cursor.fetchone()
+    if row is None:
+        raise _KeyTaken
+    _card_sync_on_commit(member)
+    return PointsEntry(id=row[0], account_id=account_id, member_id=member.pk, kind=kind, amount=points,
+                       balance_after=balance, idempotency_key=key, fingerprint=fp, reference=reference,
+                       reason=reason, actor_id=actor_id, shortfall=0, created_at=now)
+
+
+def _debit(*, member, kind: str, points: int, key: str, fp: str, reference: str, reason: str,
+           actor_id: int | None) -> PointsEntry:
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_DEBIT_ACCOUNT, [points, now, member.pk, points])
+        row = cursor.fetchone()
+        if row is None:
+            raise InsufficientPoints("Not enough points.", fields={"points": ["more than the balance"]})
+        account_id, balance = row
+        cursor.execute(_DEBIT_ENTRY, {
+            "account": account_id, "member": member.pk, "kind": kind, "amount": -points, "balance": balance,
+            "key": key, "fp": fp, "reference": reference, "reason": reason, "actor": actor_id, "shortfall": 0,
+            "now": now, "points": points})
+        entry_id, from_lots = cursor.fetchone()
+    if entry_id is None:
+        raise _KeyTaken
+    if from_lots != points:  # balance and lots disagree: refuse rather than write a ledger that does not add up
+        raise ApplicationError("Points lots do not cover the balance.", code="ledger_mismatch", status_code=500)
+    _card_sync_on_commit(member)
+    return PointsEntry(id=entry_id, account_id=account_id, member_id=member.pk, kind=kind, amount=-points,
+                       balance_after=balance, idempotency_key=key, fingerprint=fp, reference=reference,
+                       reason=reason, actor_id=actor_id, shortfall=0, created_at=now)
+
+
+def _debit_or_replay(*, key: str, fp: str, debit: Callable[[], PointsEntry]) -> PointsEntry:
+    try:
+        return _idempotent(key, fp, debit)
+    except InsufficientPoints:
+        entry = _replay(key, fp)  # a retry of a debit that succeeded before the balance went down
+        if entry is None:
+            raise
+        return entry
+
+
+# --- the interface -------------------------------------------------------------------------------------------
+
+def points_earn(*, member, points: int, idempotency_key: str, reason: str, reference: str = "",
+                expires_at: datetime | None = None) -> PointsEntry:
+    """Credit `points` (> 0) as a new lot expiring at `expires_at` (None: the brand's expiry policy from now).
+
+    The same key again returns the first entry and changes nothing (entry.replayed is True); the same key for
+    other parameters raises Conflict (409).
+    """
+    fp = request_fingerprint("earn", member=member.pk, points=points, reference=reference, reason=reason,
+                             expires_at=expires_at)
+    return _earn(member=member, points=points, idempotency_key=idempotency_key, fingerprint=fp, reason=reason,
+                 reference=reference, expires_at=expires_at)
+
+
+def _earn(*, member, points: int, idempotency_key: str, fingerprint: str, reason: str, reference: str,
+          expires_at: datetime | None) -> PointsEntry:
+    from points.services.rules import lot_expiry_for
+
+    _points_check(points)
+    _entry_validate(kind=Kind.EARN, amount=points, idempotency_key=idempotency_key, reference=reference,
+                    reason=reason)
+    if expires_at is None:
+        expires_at = lot_expiry_for(earned_at=timezone.now())
+    return _idempotent(idempotency_key, fingerprint, lambda: _credit(
+        member=member, kind=Kind.EARN, points=points, key=idempotency_key, fp=fingerprint, reference=reference,
+        reason=reason, expires_at=expires_at, actor_id=None))
+
+
+def points_redeem(*, member, points: int, idempotency_key: str, reason: str, reference: str = "") -> PointsEntry:
+    """Debit `points` (> 0), oldest-expiring lots first. Raises InsufficientPoints (409) if the balance is short;
+    nothing is recorded then, so the same key may be tried again later."""
+    _points_check(points)
+    _entry_validate(kind=Kind.REDEEM, amount=-points, idempotency_key=idempotency_key, reference=reference,
+                    reason=reason)
+    fp = request_fingerprint("redeem", member=member.pk, points=points, reference=reference, reason=reason)
+    return _debit_or_replay(key=idempotency_key, fp=fp, debit=lambda: _debit(
+        member=member, kind=Kind.REDEEM, points=points, key=idempotency_key, fp=fp, reference=reference,
+        reason=reason, actor_id=None))
+
+
+def points_adjust(*, member, points: int, idempotency_key: str, actor, reason: str,
+                  expires_at: datetime | None = None) -> PointsEntry:
+    """A staff correction: `points` > 0 credits a lot (expiring by the brand policy unless `expires_at`),
+    `points` < 0 debits like a redemption (never below zero). `actor` (the staff user) and `reason` are kept
+    on the entry, with its time, as the audit record."""
+    from points.services.rules import lot_expiry_for
+
+    if not isinstance(points, int) or points == 0:
+        raise ApplicationError("An adjustment is a non-zero whole number of points.", code="invalid_points",
+                               fields={"points": ["non-zero whole number"]})
+    _points_check(abs(points))
+    if not reason or not reason.strip():
+        raise ApplicationError("An adjustment needs a reason.", code="reason_required",
+                               fields={"reason": ["required"]})
+    if actor is None or not actor.pk:
+        raise ApplicationError("An adjustment needs the staff user who made it.", code="actor_required")
+    _entry_validate(kind=Kind.ADJUST, amount=points, idempotency_key=idempotency_key, reason=reason)
+    fp = request_fingerprint("adjust", member=member.pk, points=points, actor=actor.pk, reason=reason,
+                             expires_at=expires_at)
+    if points > 0:
+        lot_expires_at = expires_at or lot_expiry_for(earned_at=timezone.now())
+        return _idempotent(idempotency_key, fp, lambda: _credit(
+            member=member, kind=Kind.ADJUST, points=points, key=idempotency_key, fp=fp, reference="",
+            reason=reason, expires_at=lot_expires_at, actor_id=actor.pk))
+    return _debit_or_replay(key=idempotency_key, fp=fp, debit=lambda: _debit(
+        member=member, kind=Kind.ADJUST, points=-points, key=idempotency_key, fp=fp, reference="",
+        reason=reason, actor_id=actor.pk))
+
+
+def _account_lock(member_id: int) -> PointsAccount | None:
+    return PointsAccount.objects.select_for_update().filter(member_id=member_id).first()
+
+
+def _entry_append(entry: PointsEntry) -> PointsEntry:
+    entry.full_clean(validate_unique=False, validate_constraints=False)
+    entry.save(force_insert=True)
+    return entry
+
+
+def _balance_debit(*, account: PointsAccount, points: int, now: datetime) -> int:
+    """Debit an account whose row lock we hold; returns the new balance."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {ACCOUNT} SET balance = balance - %s, updated_at = %s "
+                       f"WHERE id = %s AND balance >= %s RETURNING balance", [points, now, account.pk, points])
+        row = cursor.fetchone()
+    if row is None:  # pragma: no cover - lots are part of the balance, so this cannot happen
+        raise ApplicationError("Points lots do not cover the balance.", code="ledger_mismatch", status_code=500)
+    return row[0]
+
+
+def points_reverse_for_reference(*, member, reference: str, idempotency_key: str, reason: str,
+                                 points: int | None = None) -> PointsEntry | None:
+    """Take back what `reference` (an order) earned, e.g. on a refund: all that is not yet reversed, or at most
+    `points` for a partial refund.
+
+    Points of the order's lots that are already spent (or expired) are not taken from other lots and the
+    balance never goes negative: the entry records them as `shortfall`. Returns None when nothing is left to
+    reverse (the order earned nothing, or all of it was reversed before).
+    """
+    if points is not None:
+        _points_check(points)
+    if not reference:
+        raise ApplicationError("A reversal needs the reference (order) to reverse.", code="reference_required",
+                               fields={"reference": ["required"]})
+    _entry_validate(kind=Kind.REVERSE, amount=0, idempotency_key=idempotency_key, reference=reference,
+                    reason=reason)
+    fp = request_fingerprint("reverse", member=member.pk, reference=reference, points=points, reason=reason)
+
+    def write() -> PointsEntry | None:
+        account = _account_lock(member.pk)
+        if account is None:
+            return None
+        replayed = _replay(idempotency_key, fp)
+        if replayed is not None:
+            return replayed
+        lots = list(PointsLot.objects.select_for_update().filter(
+            account=account, entry__kind=Kind.EARN, entry__reference=reference).order_by("id"))
+        earned = sum(lot.amount for lot in lots)
+        before = PointsEntry.objects.filter(account=account, kind=Kind.REVERSE, reference=reference) \
+            .values_list("amount", "shortfall")
+        already = sum(-amount + shortfall for amount, shortfall in before)
+        target = earned - already if points is None else min(points, earned - already)
+        if target <= 0:
+            return None
+        now = timezone.now()
+        taken = _lots_take(lots, target)
+        reclaimed = sum(n for _, n in taken)
+        balance = _balance_debit(account=account, points=reclaimed, now=now) if reclaimed else account.balance
+        entry = _entry_append(PointsEntry(
+            account=account, member_id=member.pk, kind=Kind.REVERSE, amount=-reclaimed, balance_after=balance,
+            idempotency_key=idempotency_key, fingerprint=fp, reference=reference, reason=reason,
+            shortfall=target - reclaimed, created_at=now))
+        _lot_uses_write(entry, taken)
+        _card_sync_on_commit(member)
+        return entry
+
+    try:
+        with transaction.atomic():
+            entry = write()
+    except IntegrityError as exc:
+        if "idempotency_key" not in str(exc):
+            raise
+        return _replay(idempotency_key, fp)
+    if entry is not None and not hasattr(entry, "replayed"):
+        entry.replayed = False
+    return entry
+
+
+def _lots_take(lots: list[PointsLot], points: int) -> list[tuple[PointsLot, int]]:
+    """Take up to `points` from `lots` in their order; returns (lot, n) for each lot taken from."""
+    taken = []
+    for lot in lots:
+        if points <= 0:
+            break
+        n = min(lot.remaining, points)
+        if n > 0:
+            taken.append((lot, n))
+            points -= n
+    for lot, n in taken:
+        PointsLot.objects.filter(pk=lot.pk).update(remaining=models.F("remaining") - n)
+    return taken
+
+
+def _lot_uses_write(entry: PointsEntry, taken: list[tuple[PointsLot, int]]) -> None:
+    PointsLotUse.objects.bulk_create([PointsLotUse(entry=entry, lot=lot, amount=n) for lot, n in taken])
+
+
+def points_expire_due(*, now: datetime) -> int:
+    """Expire every lot of the current brand due at `now`: one expire entry per account, each account in its
+    own short transaction. Safe to run twice or concurrently (a lot is expired once). Returns entries written."""
+    account_ids = list(PointsLot.objects.filter(remaining__gt=0, expires_at__lte=now)
+                       .values_list("account_id", flat=True).distinct().order_by("account_id"))
+    return sum(1 for account_id in account_ids if _account_expire(account_id=account_id, now=now) is not None)
+
+
+def _account_expire(*, account_id: int, now: datetime) -> PointsEntry | None:
+    with transaction.atomic():
+        account = PointsAccount.objects.select_for_update().select_related("member").get(pk=account_id)
+        lots = list(PointsLot.objects.select_for_update()
+                    .filter(account=account, remaining__gt=0, expires_at__lte=now).order_by("id"))
+        total = sum(lot.remaining for lot in lots)
+        if total == 0:
+            return None
+        key = f"expire:{account.pk}:{lots[0].pk}"  # a lot is expired once, so its first lot names the batch
+        fp = request_fingerprint("expire", account=account.pk, lots=[lot.pk for lot in lots])
+        written_at = timezone.now()
+        taken = _lots_take(lots, total)
+        balance = _balance_debit(account=account, points=total, now=written_at)
+        entry = _entry_append(PointsEntry(
+            account=account, member_id=account.member_id, kind=Kind.EXPIRE, amount=-total, balance_after=balance,
+            idempotency_key=key, fingerprint=fp, reason="expired", created_at=written_at))
+        _lot_uses_write(entry, taken)
+        _card_sync_on_commit(account.member)
+        return entry

@@ -1,0 +1,202 @@
+"""Earning and expiry rules: how many points an order earns, and when a lot expires.
+
+The one rounding rule: points for an order are computed in exact integer arithmetic from the amount paid in fen
+and every percentage that applies, and rounded down ONCE per order:
+
+    points = floor(paid_fen * rate_pct * tier_pct * campaign_pct * birthday_pct / 100**5)
+
+where rate_pct is the store's points-per-yuan (else the brand default; 100 = 1 point per yuan), tier_pct the
+member's tier multiplier, campaign_pct the highest multiplier of the campaigns that apply (they do not stack)
+and birthday_pct the brand's birthday-month multiplier when the order is paid in the member's birthday month.
+Dates are Asia/Shanghai dates.
+
+Expiry: points earned on day D expire at the end of D + N months (Asia/Shanghai), or at the end of the year
+after D's year, by the brand policy.
+"""
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Iterable
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+
+from core.errors import ApplicationError
+from points.models import Campaign, PointsEntry, PointsPolicy, StoreEarnRate
+from points.services.ledger import _earn, request_fingerprint
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+HUNDRED = 100
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """What the earning rules need to know about a paid order. Tier and birthday come from the members app
+    (issue 3); callers pass them so points do not depend on how members stores them."""
+
+    paid_fen: int
+    paid_at: datetime
+    store_code: str | None = None
+    tier_code: str | None = None
+    tier_multiplier_pct: int = 100
+    birthday_month: int | None = None
+
+
+@dataclass(frozen=True)
+class EarningBreakdown:
+    points: int
+    points_per_yuan_pct: int
+    rate_source: str  # "brand" or "store"
+    tier_multiplier_pct: int
+    campaign_multiplier_pct: int
+    campaign_id: int | None
+    birthday_multiplier_pct: int
+    rounding: str = field(default="floor once per order")
+
+
+def local_date(moment: datetime) -> date:
+    return timezone.localtime(moment, SHANGHAI).date()
+
+
+def _start_of_day(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=SHANGHAI)
+
+
+def _add_months(day: date, months: int) -> date:
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def policy_get() -> PointsPolicy:
+    """The brand's policy (defaults, unsaved, until HQ saves one)."""
+    return PointsPolicy.objects.filter(pk=1).first() or PointsPolicy(pk=1)
+
+
+def lot_expiry_for(*, earned_at: datetime, policy: PointsPolicy | None = None) -> datetime | None:
+    """When points earned at `earned_at` expire under the brand policy (None: never)."""
+    policy = policy or policy_get()
+    day = local_date(earned_at)
+    if policy.expiry_mode == PointsPolicy.ExpiryMode.NEVER:
+        return None
+    if policy.expiry_mode == PointsPolicy.ExpiryMode.END_OF_NEXT_YEAR:
+        return _start_of_day(date(day.year + 2, 1, 1))
+    return _start_of_day(_add_months(day, policy.expiry_months) + timedelta(days=1))
+
+
+def campaign_applies(campaign: Campaign, order: OrderFacts) -> bool:
+    day = local_date(order.paid_at)
+    return (campaign.starts_on <= day <= campaign.ends_on
+            and (not campaign.store_codes or order.store_code in campaign.store_codes)
+            and (not campaign.tier_codes or order.tier_code in campaign.tier_codes))
+
+
+def points_for_order(*, order: OrderFacts, policy: PointsPolicy, store_rate_pct: int | None,
+                     campaigns: Iterable[Campaign]) -> EarningBreakdown:
+    """The rules as a pure function (no database): what `order` earns under these rules."""
+    _order_check(order)
+    rate = store_rate_pct if store_rate_pct is not None else policy.points_per_yuan_pct
+    best = max((c for c in campaigns if campaign_applies(c, order)), key=lambda c: (c.multiplier_pct, -(c.pk or 0)),
+               default=None)
+    campaign_pct = best.multiplier_pct if best else HUNDRED
+    in_birthday_month = order.birthday_month is not None and order.birthday_month == local_date(order.paid_at).month
+    birthday_pct = policy.birthday_month_multiplier_pct if in_birthday_month else HUNDRED
+    numerator = order.paid_fen * rate * order.tier_multiplier_pct * campaign_pct * birthday_pct
+    return EarningBreakdown(
+        points=numerator // HUNDRED ** 5, points_per_yuan_pct=rate,
+        rate_source="store" if store_rate_pct is not None else "brand",
+        tier_multiplier_pct=order.tier_multiplier_pct, campaign_multiplier_pct=campaign_pct,
+        campaign_id=best.pk if best else None, birthday_multiplier_pct=birthday_pct)
+
+
+def _order_check(order: OrderFacts) -> None:
+    errors = {}
+    if not isinstance(order.paid_fen, int) or order.paid_fen < 0:
+        errors["paid_fen"] = ["a whole number of fen, 0 or more"]
+    if not isinstance(order.tier_multiplier_pct, int) or order.tier_multiplier_pct < 0:
+        errors["tier_multiplier_pct"] = ["a whole percentage, 0 or more"]
+    if order.birthday_month is not None and not 1 <= order.birthday_month <= 12:
+        errors["birthday_month"] = ["1 to 12"]
+    if timezone.is_naive(order.paid_at):
+        errors["paid_at"] = ["needs a time zone"]
+    if errors:
+        raise ApplicationError("Invalid order for the earning rules.", code="invalid_order", fields=errors)
+
+
+def _store_rate_pct(store_code: str | None) -> int | None:
+    if not store_code:
+        return None
+    return StoreEarnRate.objects.filter(store_code=store_code).values_list("points_per_yuan_pct", flat=True).first()
+
+
+def _active_campaigns_on(day: date) -> list[Campaign]:
+    return list(Campaign.objects.filter(is_active=True, starts_on__lte=day, ends_on__gte=day))
+
+
+def earning_for_order(*, order: OrderFacts) -> EarningBreakdown:
+    """What `order` earns under the rules switched on now."""
+    return points_for_order(order=order, policy=policy_get(), store_rate_pct=_store_rate_pct(order.store_code),
+                            campaigns=_active_campaigns_on(local_date(order.paid_at)))
+
+
+def earning_preview(*, order: OrderFacts, campaign: Campaign | None = None,
+                    policy_changes: dict | None = None) -> dict[str, EarningBreakdown]:
+    """What a sample order earns now ("current") and with a rule not yet switched on ("proposed"): a draft or
+    inactive `campaign` taken as active, and/or `policy_changes` (field -> value) to the brand policy."""
+    current = earning_for_order(order=order)
+    policy = policy_get()
+    if policy_changes:
+        policy = replace_fields(policy, policy_changes)
+    campaigns = [c for c in _active_campaigns_on(local_date(order.paid_at))
+                 if campaign is None or c.pk != campaign.pk]
+    if campaign is not None:
+        campaigns.append(campaign)
+    proposed = points_for_order(order=order, policy=policy, store_rate_pct=_store_rate_pct(order.store_code),
+                                campaigns=campaigns)
+    return {"current": current, "proposed": proposed}
+
+
+PREVIEWABLE_POLICY_FIELDS = ("points_per_yuan_pct", "birthday_month_multiplier_pct")
+
+
+def replace_fields(policy: PointsPolicy, changes: dict) -> PointsPolicy:
+    """An unsaved copy of `policy` with `changes`, validated like a save would be."""
+    unknown = set(changes) - set(PREVIEWABLE_POLICY_FIELDS)
+    if unknown:
+        raise ApplicationError("Only rates can be previewed.", code="invalid_policy_change",
+                               fields={name: ["cannot be previewed"] for name in sorted(unknown)})
+    draft = PointsPolicy(**{f.attname: getattr(policy, f.attname) for f in PointsPolicy._meta.concrete_fields})
+    for name, value in changes.items():
+        setattr(draft, name, value)
+    draft.full_clean(exclude=["updated_at"], validate_unique=False)
+    return draft
+
+
+def points_earn_for_order(*, member, order_id: str, order: OrderFacts) -> PointsEntry | None:
+    """Credit what a paid order earns under the rules switched on now (idempotency key `order:<id>:earn`,
+    reference = order id, so points_reverse_for_reference(reference=order_id) undoes it on a refund).
+
+    A retry returns the first entry even if the rules changed in between. Returns None if it earns 0 points.
+    """
+    key = f"order:{order_id}:earn"
+    fp = request_fingerprint("earn_order", member=member.pk, order_id=order_id, **order.__dict__)
+    breakdown = earning_for_order(order=order)
+    if breakdown.points == 0:
+        return None
+    return _earn(member=member, points=breakdown.points, idempotency_key=key, fingerprint=fp, reason="order",
+                 reference=str(order_id), expires_at=lot_expiry_for(earned_at=order.paid_at))
+
+
+def points_signup_bonus_grant(*, member) -> PointsEntry | None:
+    """The brand's sign-up bonus, once per member (key `signup:<member id>`). None if the brand has none."""
+    bonus = policy_get().signup_bonus_points
+    if not bonus:
+        return None
+    key = f"signup:{member.pk}"
+    fp = request_fingerprint("signup", member=member.pk)
+    return _earn(member=member, points=bonus, idempotency_key=key, fingerprint=fp, reason="sign-up bonus",
+                 reference="", expires_at=lot_expiry_for(earned_at=timezone.now()))
+
+
