@@ -276,9 +276,13 @@ def _fulfil_by_provider(exchange: Exchange) -> Outcome | None:
         locked = _locked(exchange.pk, S.STOCK_TAKEN)
         if locked is None:
             return _busy_or_moved(exchange.pk, S.STOCK_TAKEN)
-        locked.attempts += 1
-        _save(locked, "attempts")
+        gave_up = locked.attempts >= max_attempts()
+        if not gave_up:
+            locked.attempts += 1
+            _save(locked, "attempts")
     adapter = adapter_for(exchange.offer.provider)
+    if gave_up:  # issuing was given up before; only voiding (then undoing) is left
+        return _provider_give_up(exchange.pk, adapter, reference, "provider_unavailable", locked.last_error)
     try:
         issued = adapter.issue_code(reference=reference, sku=exchange.offer.provider_sku)
     except ProviderRejected as exc:
