@@ -7,5 +7,6 @@ from ekr.urls_common import api_docs, handler400, handler403, handler404, handle
 urlpatterns = [
     path("admin/", brand_admin.urls),
     path("api/v1/", include("members.urls")),
+    path("api/v1/market/", include("rights_market.urls")),
     *api_docs,
 ]
