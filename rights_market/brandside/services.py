@@ -33,7 +33,8 @@ def voucher_issue(*, exchange_id: int, offer, accepting_brand_id: int) -> Vouche
     voucher = Voucher(exchange_id=exchange_id, offer_id=offer.pk, accepting_brand_id=accepting_brand_id,
                       code=voucher_code_new(), title=offer.title, kind=offer.kind,
                       face_value_fen=offer.face_value_fen, valid_until=valid_until, created_at=now)
-    voucher.full_clean(exclude=["claimed_member", "used_store"])
+    # unique and check constraints are the database's to enforce (a racing duplicate fails the INSERT)
+    voucher.full_clean(exclude=["claimed_member", "used_store"], validate_unique=False, validate_constraints=False)
     with transaction.atomic():
         voucher.save(force_insert=True)
     return voucher
