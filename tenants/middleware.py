@@ -16,6 +16,7 @@ class BrandMiddleware(TenantMainMiddleware):
     """
 
     def process_request(self, request):
+        request._ekr_outer_tenant = getattr(connection, "tenant", None)
         connection.set_schema_to_public()
         hostname = request.get_host().split(":")[0].lower()
         if hostname.startswith("www."):
@@ -37,6 +38,11 @@ class BrandMiddleware(TenantMainMiddleware):
         self.setup_url_routing(request)
 
     def process_response(self, request, response):
-        # Leave the connection in public: nothing after the request (a test, a thread) inherits the brand.
-        connection.set_schema_to_public()
+        # Leave the connection as the request found it (public, in a server): nothing after the request
+        # inherits this brand.
+        outer = getattr(request, "_ekr_outer_tenant", None)
+        if outer is None or outer.schema_name == "public":
+            connection.set_schema_to_public()
+        else:
+            connection.set_tenant(outer)
         return response

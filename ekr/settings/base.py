@@ -183,6 +183,8 @@ WECHATPAY_API_BASE_URL = env("WECHATPAY_API_BASE_URL", "https://api.mch.weixin.q
 WECHAT_HTTP_TIMEOUT = float(env("WECHAT_HTTP_TIMEOUT", "5"))
 # Mini-program session tokens.
 EKR_MP_TOKEN_TTL_SECONDS = int(env("EKR_MP_TOKEN_TTL_SECONDS", str(7 * 24 * 3600)))
+# Logins per client address per minute on POST /api/v1/mp/session (atomic Redis counter, per brand).
+EKR_MP_SESSION_RATE_PER_MINUTE = int(env("EKR_MP_SESSION_RATE_PER_MINUTE", "60"))
 
 # --- Celery ---------------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
@@ -217,9 +219,20 @@ LOGGING = {
 }
 CSRF_FAILURE_VIEW = "core.handlers.csrf_failure"
 
-# --- rights_market ---
-from celery.schedules import crontab as _crontab  # noqa: E402
+# --- members ---------------------------------------------------------------------------------------------------
+from celery.schedules import crontab  # noqa: E402
 
+# Seconds a member's card update waits to gather a burst of changes into one WeChat call.
+EKR_MEMBER_CARD_SYNC_DELAY_SECONDS = float(env("EKR_MEMBER_CARD_SYNC_DELAY_SECONDS", "2"))
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE["members-tier-downgrade"] = {
+    "task": "core.fan_out_to_brands",
+    "schedule": crontab(hour=3, minute=10),
+    "args": ["members.tier_downgrade_due"],
+    "kwargs": {"window_seconds": 1800},
+}
+
+# --- rights_market ---
 # A fulfilment is tried this many times (voucher errors, provider timeouts) before the exchange is undone.
 EKR_MARKET_MAX_FULFIL_ATTEMPTS = int(env("EKR_MARKET_MAX_FULFIL_ATTEMPTS", "5"))
 # The sweeper re-drives exchanges not fulfilled or undone and untouched for this long.
@@ -231,6 +244,6 @@ CELERY_BEAT_SCHEDULE = {
     "rights-market-close-statements": {
         "task": "rights_market.statements_close_last_month",
         # daily at 03:10; closing is idempotent, so running every day keeps late lines on the open statement
-        "schedule": _crontab(hour=3, minute=10),
+        "schedule": crontab(hour=3, minute=10),
     },
 }

@@ -17,3 +17,4 @@ REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + "/" + os.environ.get("EKR_TEST_REDIS_D
 CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
 CACHES["default"]["KEY_PREFIX"] = "ekr-test"  # noqa: F405
 CELERY_BROKER_URL = REDIS_URL
+EKR_MP_SESSION_RATE_PER_MINUTE = 10_000  # the rate-limit test sets its own

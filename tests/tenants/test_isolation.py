@@ -155,3 +155,35 @@ class TestTasks:
         assert spread_seconds("alpha", 300) == spread_seconds("alpha", 300)
         offsets = {spread_seconds(f"brand{i}", 300) for i in range(500)}
         assert len(offsets) > 200  # spread, not all in the same second
+
+
+class TestBruteForce:
+    def test_repeated_failed_logins_lock_the_account_out(self, brand_a, client_for):
+        client = client_for(brand_a)
+        for _ in range(5):
+            client.post("/admin/login/?next=/admin/", {"username": "alpha-hq", "password": "wrong"})
+        locked = client.post("/admin/login/?next=/admin/", {"username": "alpha-hq", "password": "hq-password-1"})
+        assert locked.status_code == 429
+
+
+class TestOpsAdminProvisioning:
+    def test_ops_create_a_brand_in_the_admin(self, committed_db, client_for):
+        from django.contrib.auth.models import User
+
+        from tenants.models import Brand
+
+        if not User.objects.filter(username="ops3").exists():
+            User.objects.create_superuser("ops3", password="ops-password-1", email="")
+        client = client_for(None)
+        client.post("/admin/login/?next=/admin/", {"username": "ops3", "password": "ops-password-1"})
+        slug = f"adm{uuid.uuid4().hex[:8]}"
+        response = client.post("/admin/tenants/brand/add/", {
+            "slug": slug, "name": "Made in admin", "industry": "home",
+            "admin_username": "first", "admin_password": "first-password-1",
+        })
+        assert response.status_code == 302, response.content[:2000]
+        brand = Brand.objects.get(slug=slug)
+        with schema_context(brand.schema_name):
+            from django.contrib.auth.models import User as BrandUser
+
+            assert BrandUser.objects.filter(username="first").exists()

@@ -131,3 +131,17 @@ class TestMemberToken:
         finally:
             connection.set_schema_to_public()
         assert response.status_code == 401
+
+
+def test_logins_are_rate_limited_per_address_and_brand(brand_a, brand_b, client_for, settings, redis_client):
+    settings.EKR_MP_SESSION_RATE_PER_MINUTE = 3
+    for key in redis_client.scan_iter("ekr:rl:*"):
+        redis_client.delete(key)
+    client = client_for(brand_a)
+    codes = [client.post("/api/v1/mp/session", {"appid": APPID_A, "code": "x"}, format="json",
+                         REMOTE_ADDR="10.9.9.9").status_code for _ in range(4)]
+    assert codes == [400, 400, 400, 429]
+    # another brand's budget is its own
+    other = client_for(brand_b).post("/api/v1/mp/session", {"appid": APPID_A, "code": "x"}, format="json",
+                                     REMOTE_ADDR="10.9.9.9")
+    assert other.status_code == 404

@@ -1,0 +1,29 @@
+"""Atomic Redis counters for rate limits (DRF throttles are not a security control: DRF #8127).
+
+Keys carry the schema, so one brand's traffic never spends another brand's budget.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import redis
+from django.conf import settings
+from django.db import connection
+
+from core.errors import ApplicationError
+
+
+@lru_cache(maxsize=1)
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def rate_limit_hit(*, scope: str, key: str, limit: int, window_seconds: int) -> None:
+    """Count one hit for `key`; raise a 429 ApplicationError once `limit` hits fall in the current window."""
+    name = f"ekr:rl:{connection.schema_name}:{scope}:{key}"
+    pipe = _redis().pipeline()  # MULTI/EXEC: the window starts with the first hit
+    pipe.set(name, 0, ex=window_seconds, nx=True)
+    pipe.incr(name)
+    _, count = pipe.execute()
+    if count > limit:
+        raise ApplicationError("Too many requests; slow down.", code="throttled", status_code=429)

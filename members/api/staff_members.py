@@ -1,0 +1,197 @@
+"""Staff API for members, tags and tiers. Scoped through members.selectors like every staff view."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from core.errors import NotFound
+from members.api.common import StaffView
+from members.models import CardLevel, Member, Tag
+from members.selectors import (MemberFilters, guide_get_for_scope, member_get_for_scope, member_search,
+                               members_for_scope)
+from members.services import (card_level_create, member_guide_assign, member_tier_set, members_tag, members_untag,
+                              tag_create)
+
+
+class MemberListOutput(serializers.ModelSerializer):
+    phone = serializers.CharField(source="phone_masked")
+    tier = serializers.SerializerMethodField()
+    store = serializers.SerializerMethodField()
+    guide = serializers.SerializerMethodField()
+    tags = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Member
+        fields = ["id", "name", "phone", "gender", "birthday", "status", "joined_at", "join_channel", "tier",
+                  "store", "guide", "tags", "card_state"]
+
+    def get_tier(self, m: Member):
+        return {"id": m.tier_id, "name": m.tier.name} if m.tier_id else None
+
+    def get_store(self, m: Member):
+        return {"id": m.store_id, "code": m.store.code, "name": m.store.name} if m.store_id else None
+
+    def get_guide(self, m: Member):
+        return {"id": m.guide_id, "name": m.guide.name} if m.guide_id else None
+
+    def get_tags(self, m: Member):
+        return [t.name for t in m.tags.all()]
+
+
+class MemberSearchApi(StaffView):
+    """GET /api/v1/staff/members?phone=&name=&tier=&store=&guide=&tag=&birthday_month=&joined_from=&joined_to=
+    Cursor pages, newest first."""
+
+    class FilterSerializer(serializers.Serializer):
+        phone = serializers.CharField(max_length=20, required=False)
+        name = serializers.CharField(max_length=50, required=False)
+        tier = serializers.IntegerField(required=False, min_value=1)
+        store = serializers.IntegerField(required=False, min_value=1)
+        guide = serializers.IntegerField(required=False, min_value=1)
+        tag = serializers.IntegerField(required=False, min_value=1)
+        birthday_month = serializers.IntegerField(required=False, min_value=1, max_value=12)
+        joined_from = serializers.DateField(required=False)
+        joined_to = serializers.DateField(required=False)
+
+    def get(self, request):
+        params = self.FilterSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        v = params.validated_data
+        filters = MemberFilters(phone=v.get("phone"), name=v.get("name"), tier_id=v.get("tier"),
+                                store_id=v.get("store"), guide_id=v.get("guide"), tag_id=v.get("tag"),
+                                birthday_month=v.get("birthday_month"), joined_from=v.get("joined_from"),
+                                joined_to=v.get("joined_to"))
+        qs = member_search(scope=self.scope, filters=filters).prefetch_related("tags")
+        return self.paginated(qs, MemberListOutput)
+
+
+class MemberDetailApi(StaffView):
+    """GET /api/v1/staff/members/<id>: the member with tier history and guide history."""
+
+    def get(self, request, member_id):
+        member = member_get_for_scope(self.scope, member_id)
+        data = MemberListOutput(member).data
+        data["join_store_id"] = member.join_store_id
+        data["join_guide_id"] = member.join_guide_id
+        data["tier_history"] = [
+            {"from": c.from_level_id, "to": c.to_level_id, "kind": c.kind, "reason": c.reason, "at": c.created_at}
+            for c in member.tier_history.all()
+        ]
+        data["guide_history"] = [
+            {"from": g.from_guide_id, "to": g.to_guide_id, "reason": g.reason, "at": g.changed_at}
+            for g in member.guide_history.all()
+        ]
+        return Response(data)
+
+
+class MemberGuideAssignApi(StaffView):
+    """POST /api/v1/staff/members/<id>/guide {guide_id, reason}: change the exclusive guide."""
+
+    class InputSerializer(serializers.Serializer):
+        guide_id = serializers.IntegerField(allow_null=True)
+        reason = serializers.CharField(max_length=100, default="reassigned by staff")
+
+    def post(self, request, member_id):
+        member = member_get_for_scope(self.scope, member_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        guide_id = data.validated_data["guide_id"]
+        guide = guide_get_for_scope(self.scope, guide_id) if guide_id is not None else None
+        member = member_guide_assign(member=member, guide=guide, reason=data.validated_data["reason"],
+                                     changed_by_id=request.user.id)
+        return Response({"id": member.pk, "guide_id": member.guide_id, "store_id": member.store_id})
+
+
+class MemberTierSetApi(StaffView):
+    """POST /api/v1/staff/members/<id>/tier {tier_id, reason} (HQ): set a tier by hand."""
+
+    class InputSerializer(serializers.Serializer):
+        tier_id = serializers.IntegerField()
+        reason = serializers.CharField(max_length=200)
+
+    def post(self, request, member_id):
+        self.require_hq()
+        member = member_get_for_scope(self.scope, member_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        level = CardLevel.objects.filter(pk=data.validated_data["tier_id"]).first()
+        if level is None:
+            raise NotFound("No such tier.", fields={"tier_id": ["unknown"]})
+        member = member_tier_set(member=member, level=level, reason=data.validated_data["reason"])
+        return Response({"id": member.pk, "tier_id": member.tier_id})
+
+
+class TagOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Tag
+        fields = ["id", "name"]
+
+
+class TagListApi(StaffView):
+    """GET /api/v1/staff/tags; POST creates one (HQ)."""
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=50)
+
+    def get(self, request):
+        return self.paginated(Tag.objects.all(), TagOutput)
+
+    def post(self, request):
+        self.require_hq()
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(TagOutput(tag_create(**data.validated_data)).data, status=201)
+
+
+class TagMembersApi(StaffView):
+    """POST /api/v1/staff/tags/<id>/members {member_ids, remove}: tag (or untag) members in bulk. Every id must be
+    a member the caller may see, else 404 and nothing changes."""
+
+    class InputSerializer(serializers.Serializer):
+        member_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1,
+                                           max_length=5000)
+        remove = serializers.BooleanField(default=False)
+
+    def post(self, request, tag_id):
+        tag = Tag.objects.filter(pk=tag_id).first()
+        if tag is None:
+            raise NotFound("No such tag.")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        wanted = set(data.validated_data["member_ids"])
+        visible = set(members_for_scope(self.scope).filter(id__in=wanted).values_list("id", flat=True))
+        if visible != wanted:
+            raise NotFound("Some members do not exist.", code="not_found",
+                           fields={"member_ids": [str(i) for i in sorted(wanted - visible)[:50]]})
+        if data.validated_data["remove"]:
+            return Response({"removed": members_untag(tag=tag, member_ids=visible)})
+        return Response({"added": members_tag(tag=tag, member_ids=visible)})
+
+
+class CardLevelOutput(serializers.ModelSerializer):
+    class Meta:
+        model = CardLevel
+        fields = ["id", "name", "rank", "threshold_points", "threshold_spent_fen", "points_multiplier", "benefits"]
+
+
+class CardLevelListApi(StaffView):
+    """GET /api/v1/staff/card-levels; POST (HQ) adds a tier."""
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=50)
+        rank = serializers.IntegerField(min_value=0, max_value=1000)
+        threshold_points = serializers.IntegerField(min_value=0, default=0)
+        threshold_spent_fen = serializers.IntegerField(min_value=0, default=0)
+        points_multiplier = serializers.DecimalField(max_digits=4, decimal_places=2, min_value=Decimal("0.01"), default=Decimal("1"))
+        benefits = serializers.CharField(required=False, default="", allow_blank=True)
+
+    def get(self, request):
+        return Response(CardLevelOutput(CardLevel.objects.order_by("rank"), many=True).data)
+
+    def post(self, request):
+        self.require_hq()
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(CardLevelOutput(card_level_create(**data.validated_data)).data, status=201)

@@ -1,0 +1,180 @@
+"""Reads about members, stores and guides. Staff scoping is written here once: every staff list and detail goes
+through `*_for_scope` / `*_get_for_scope`, so a store manager only ever reaches their franchisee's rows and an id
+of another franchisee is a 404 (core.errors.NotFound), never the object."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import connection
+from django.db.models import QuerySet
+
+from core.crypto import keyed_hash
+from core.errors import NotFound
+from core.permissions import StaffScope
+from members.models import CardLevel, CardTemplate, Guide, Member, MemberImport, Store
+
+PHONE_HASH_PURPOSE = "member-phone"
+
+
+def phone_normalize(raw: str) -> str:
+    """'+86 138-0013-8000' -> '13800138000'. Mainland mobiles only; raises ValueError otherwise."""
+    digits = "".join(ch for ch in str(raw) if ch.isdigit())
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    if len(digits) != 11 or not digits.startswith("1"):
+        raise ValueError("not a mainland China mobile number (11 digits starting with 1)")
+    return digits
+
+
+def phone_hash(phone: str) -> str:
+    """The keyed hash members are looked up by (the phone itself is encrypted and not searchable)."""
+    return keyed_hash(phone_normalize(phone), purpose=PHONE_HASH_PURPOSE)
+
+
+# --- scope ------------------------------------------------------------------------------------------------------
+
+def stores_for_scope(scope: StaffScope) -> QuerySet[Store]:
+    qs = Store.objects.select_related("franchisee")
+    return qs if scope.is_hq else qs.filter(franchisee_id=scope.franchisee_id)
+
+
+def guides_for_scope(scope: StaffScope) -> QuerySet[Guide]:
+    qs = Guide.objects.select_related("store")
+    return qs if scope.is_hq else qs.filter(store__franchisee_id=scope.franchisee_id)
+
+
+def members_for_scope(scope: StaffScope) -> QuerySet[Member]:
+    qs = Member.objects.all()
+    return qs if scope.is_hq else qs.filter(store__franchisee_id=scope.franchisee_id)
+
+
+def _get(qs: QuerySet, pk, what: str):
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise NotFound(f"No such {what}.") from None
+    obj = qs.filter(pk=pk).first()
+    if obj is None:
+        raise NotFound(f"No such {what}.")
+    return obj
+
+
+def store_get_for_scope(scope: StaffScope, store_id) -> Store:
+    return _get(stores_for_scope(scope), store_id, "store")
+
+
+def guide_get_for_scope(scope: StaffScope, guide_id) -> Guide:
+    return _get(guides_for_scope(scope), guide_id, "guide")
+
+
+def member_get_for_scope(scope: StaffScope, member_id) -> Member:
+    return _get(members_for_scope(scope).select_related("tier", "guide", "store", "join_store"), member_id,
+                "member")
+
+
+# --- member search ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MemberFilters:
+    phone: str | None = None
+    name: str | None = None
+    tier_id: int | None = None
+    store_id: int | None = None
+    guide_id: int | None = None
+    tag_id: int | None = None
+    birthday_month: int | None = None
+    joined_from: dt.date | None = None
+    joined_to: dt.date | None = None
+
+
+def member_search(*, scope: StaffScope, filters: MemberFilters) -> QuerySet[Member]:
+    """Members the caller may see, filtered. A phone that is not a mobile number matches nobody."""
+    qs = members_for_scope(scope).select_related("tier", "guide", "store")
+    f = filters
+    if f.phone:
+        try:
+            qs = qs.filter(phone_hash=phone_hash(f.phone))
+        except ValueError:
+            return qs.none()
+    if f.name:
+        qs = qs.filter(name__startswith=f.name)
+    if f.tier_id:
+        qs = qs.filter(tier_id=f.tier_id)
+    if f.store_id:
+        qs = qs.filter(store_id=f.store_id)
+    if f.guide_id:
+        qs = qs.filter(guide_id=f.guide_id)
+    if f.tag_id:
+        qs = qs.filter(membertag__tag_id=f.tag_id)
+    if f.birthday_month:
+        qs = qs.filter(birthday__month=f.birthday_month)
+    if f.joined_from:
+        qs = qs.filter(joined_at__date__gte=f.joined_from)
+    if f.joined_to:
+        qs = qs.filter(joined_at__date__lte=f.joined_to)
+    return qs
+
+
+def member_by_phone(phone: str) -> Member | None:
+    try:
+        return Member.objects.filter(phone_hash=phone_hash(phone)).first()
+    except ValueError:
+        return None
+
+
+# --- tiers, points, card ------------------------------------------------------------------------------------------
+
+def card_levels() -> list[CardLevel]:
+    return list(CardLevel.objects.order_by("rank"))
+
+
+def card_level_entry() -> CardLevel | None:
+    return CardLevel.objects.order_by("rank").first()
+
+
+def card_level_for(*, earned_points_12m: int, spent_fen_12m: int) -> CardLevel | None:
+    """The highest tier whose threshold the figures meet."""
+    best = None
+    for level in card_levels():
+        if level.is_met_by(earned_points_12m=earned_points_12m, spent_fen_12m=spent_fen_12m):
+            best = level
+    return best
+
+
+def member_points_balance(member: Member) -> int:
+    """The member's points balance from the points app; 0 while that app offers none."""
+    try:
+        from points.selectors import balance_of  # type: ignore[attr-defined]
+    except ImportError:
+        return 0
+    return int(balance_of(member=member) or 0)
+
+
+def member_trailing_12m(member: Member) -> tuple[int, int]:
+    """(points earned, fen spent) over the trailing 12 months: from points when it offers
+    `points.selectors.member_totals_12m(member=...)`, else the figures last reported to member_tier_evaluate."""
+    try:
+        from points.selectors import member_totals_12m  # type: ignore[attr-defined]
+    except ImportError:
+        return member.earned_points_12m, member.spent_fen_12m
+    earned, spent = member_totals_12m(member=member)
+    return int(earned), int(spent)
+
+
+def card_template_active() -> CardTemplate | None:
+    return CardTemplate.objects.filter(active=True).first()
+
+
+def card_wechat_app():
+    """The WeChat app the brand's member card belongs to: its official account if it has one, else its
+    mini-program."""
+    from tenants.models import WeChatApp
+
+    apps = list(WeChatApp.objects.select_related("brand").filter(brand__schema_name=connection.schema_name))
+    apps.sort(key=lambda a: a.kind != WeChatApp.Kind.OFFICIAL_ACCOUNT)
+    return apps[0] if apps else None
+
+
+def member_import_get(import_id) -> MemberImport:
+    return _get(MemberImport.objects.all(), import_id, "import")

@@ -1,0 +1,113 @@
+"""Tiers (CardLevel): upgrades as soon as a threshold is met, downgrades on the tier anniversary."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import Conflict
+from members.models import CardLevel, Member, TierChange
+from members.selectors import card_level_for, member_trailing_12m
+
+
+def one_year_after(moment: dt.datetime) -> dt.datetime:
+    try:
+        return moment.replace(year=moment.year + 1)
+    except ValueError:  # 29 February
+        return moment.replace(year=moment.year + 1, day=28)
+
+
+@transaction.atomic
+def card_level_create(*, name: str, rank: int, threshold_points: int = 0, threshold_spent_fen: int = 0,
+                      points_multiplier: Decimal | str = "1", benefits: str = "") -> CardLevel:
+    if CardLevel.objects.filter(rank=rank).exists():
+        raise Conflict(f"A tier with rank {rank} exists.", code="rank_taken", fields={"rank": ["taken"]})
+    level = CardLevel(name=name, rank=rank, threshold_points=threshold_points,
+                      threshold_spent_fen=threshold_spent_fen, points_multiplier=Decimal(str(points_multiplier)),
+                      benefits=benefits)
+    level.full_clean()
+    level.save()
+    return level
+
+
+def _tier_change(*, member: Member, to_level: CardLevel | None, kind: str, reason: str,
+                 now: dt.datetime) -> None:
+    """Write the history row, move the member (already locked) and ask for a card update."""
+    from members.services.cards import member_card_sync_request
+
+    TierChange.objects.create(member=member, from_level_id=member.tier_id, to_level=to_level, kind=kind,
+                              reason=reason[:200], created_at=now)
+    member.tier = to_level
+    member.tier_since = now
+    member.tier_review_at = one_year_after(now) if to_level is not None else None
+    member.save(update_fields=["tier", "tier_since", "tier_review_at", "updated_at"])
+    member_card_sync_request(member=member)
+
+
+def _rank(level: CardLevel | None) -> int:
+    return -1 if level is None else level.rank
+
+
+@transaction.atomic
+def member_tier_evaluate(*, member: Member, earned_points_12m: int, spent_fen_12m: int, reason: str) -> Member:
+    """Record the member's trailing-12-month figures and upgrade at once if they meet a higher tier.
+    Never downgrades (that waits for the tier anniversary: member_tier_review). For points and orders."""
+    member = Member.objects.select_for_update(of=("self",)).select_related("tier").get(pk=member.pk)
+    member.earned_points_12m = max(int(earned_points_12m), 0)
+    member.spent_fen_12m = max(int(spent_fen_12m), 0)
+    member.save(update_fields=["earned_points_12m", "spent_fen_12m", "updated_at"])
+    target = card_level_for(earned_points_12m=member.earned_points_12m, spent_fen_12m=member.spent_fen_12m)
+    if target is not None and _rank(target) > _rank(member.tier):
+        _tier_change(member=member, to_level=target, kind=TierChange.Kind.UPGRADE, reason=reason,
+                     now=timezone.now())
+    return member
+
+
+@transaction.atomic
+def member_tier_set(*, member: Member, level: CardLevel, reason: str) -> Member:
+    """HQ sets a tier by hand (a complaint, a VIP). Counts as a change like any other."""
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.tier_id != level.pk:
+        _tier_change(member=member, to_level=level, kind=TierChange.Kind.MANUAL, reason=reason,
+                     now=timezone.now())
+    return member
+
+
+@transaction.atomic
+def member_tier_review(*, member_id: int, now: dt.datetime | None = None) -> Member | None:
+    """The anniversary check: a member whose figures no longer meet their tier goes down to the tier they meet;
+    one who still meets it keeps it for another year. A no-op before the review date (safe to run twice)."""
+    now = now or timezone.now()
+    member = Member.objects.select_for_update(of=("self",)).select_related("tier").filter(pk=member_id).first()
+    if member is None or member.tier_review_at is None or member.tier_review_at > now:
+        return member
+    earned, spent = member_trailing_12m(member)
+    target = card_level_for(earned_points_12m=earned, spent_fen_12m=spent)
+    if _rank(target) < _rank(member.tier):
+        _tier_change(member=member, to_level=target, kind=TierChange.Kind.DOWNGRADE,
+                     reason=f"anniversary review: {earned} points, {spent} fen in 12 months", now=now)
+    else:
+        review = member.tier_review_at
+        while review <= now:
+            review = one_year_after(review)
+        member.tier_review_at = review
+        member.save(update_fields=["tier_review_at", "updated_at"])
+    return member
+
+
+def tier_downgrade_due(*, now: dt.datetime | None = None, batch: int = 500) -> int:
+    """Review every member whose tier anniversary has come (each in its own transaction). Returns the count."""
+    now = now or timezone.now()
+    reviewed = 0
+    last_id = 0
+    while True:
+        ids = list(Member.objects.filter(tier_review_at__lte=now, id__gt=last_id).order_by("id")
+                   .values_list("id", flat=True)[:batch])
+        if not ids:
+            return reviewed
+        for member_id in ids:
+            member_tier_review(member_id=member_id, now=now)
+            reviewed += 1
+        last_id = ids[-1]

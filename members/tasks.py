@@ -1,0 +1,33 @@
+"""Thin tasks: each loads what it needs and calls a service. All run in the brand schema they were queued from
+(core.tasks.BrandTask)."""
+from __future__ import annotations
+
+from celery import shared_task
+
+from members.services import cards, imports, tiers
+from tenants.wechat import WeChatUnavailable
+
+
+@shared_task(name="members.card_update", autoretry_for=(WeChatUnavailable, ConnectionError), max_retries=5,
+             retry_backoff=True)
+def member_card_update(member_id: int) -> bool:
+    """Push the member's points and tier to their WeChat card (coalesced: see services.cards)."""
+    return cards.member_card_push(member_id=member_id) is not None
+
+
+@shared_task(name="members.card_activate", autoretry_for=(WeChatUnavailable, ConnectionError), max_retries=5,
+             retry_backoff=True)
+def member_card_activate(member_id: int) -> None:
+    cards.member_card_activate(member_id=member_id)
+
+
+@shared_task(name="members.import_run")
+def member_import_run(import_id: int) -> str | None:
+    imp = imports.member_import_run(import_id=import_id)
+    return imp.status if imp else None
+
+
+@shared_task(name="members.tier_downgrade_due")
+def tier_downgrade_due() -> int:
+    """Per brand, from beat through core.fan_out_to_brands."""
+    return tiers.tier_downgrade_due()

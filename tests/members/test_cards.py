@@ -1,0 +1,135 @@
+import json
+from unittest import mock
+
+import pytest
+from django.db import connection
+
+from members.callbacks import CARD_EVENT_HANDLERS
+from members.models import CardTemplate, Member
+from members.services import member_card_push, member_card_sync_request, member_tier_evaluate
+from members.services.cards import _redis, card_sync_key
+
+CARD_ID = "pCARD0000000000000000000001"
+
+
+@pytest.fixture
+def card(world):
+    return CardTemplate.objects.create(card_id=CARD_ID, title="Alpha club")
+
+
+def event(name: str, openid: str, code: str = "C-1", **extra) -> dict:
+    return {"ToUserName": "gh_1", "FromUserName": openid, "CreateTime": "1700000000", "MsgType": "event",
+            "Event": name, "CardId": CARD_ID, "UserCardCode": code, **extra}
+
+
+@pytest.fixture
+def carded(world, card, register):
+    """A registered member with an activated card."""
+    member = register("o-1", "13800138000")
+    Member.objects.filter(pk=member.pk).update(card_id=CARD_ID, card_code="C-1", card_state="activated")
+    member.refresh_from_db()
+    _redis().delete(card_sync_key(connection.schema_name, member.pk))
+    return member
+
+
+def test_handlers_are_registered_for_the_callback_pipeline():
+    assert set(CARD_EVENT_HANDLERS) == {"user_get_card", "submit_membercard_user_info", "user_del_card"}
+
+
+def test_user_get_card_is_idempotent(world, card, register):
+    member = register("o-1", "13800138000")
+    for _ in range(2):
+        got = CARD_EVENT_HANDLERS["user_get_card"](event("user_get_card", "o-1"))
+    assert got.pk == member.pk
+    member.refresh_from_db()
+    assert (member.card_code, member.card_state) == ("C-1", "received")
+    assert Member.objects.count() == 1
+
+
+def test_user_get_card_from_a_stranger_makes_a_card_member(world, card):
+    member = CARD_EVENT_HANDLERS["user_get_card"](event("user_get_card", "o-stranger", code="C-9"))
+    CARD_EVENT_HANDLERS["user_get_card"](event("user_get_card", "o-stranger", code="C-9"))
+    assert Member.objects.filter(openid="o-stranger").count() == 1
+    assert member.join_channel == "card" and member.tier == world.silver
+
+
+def test_events_for_another_card_are_ignored(world, card):
+    other = dict(event("user_get_card", "o-2"), CardId="pOTHER")
+    assert CARD_EVENT_HANDLERS["user_get_card"](other) is None
+    assert not Member.objects.exists()
+
+
+def test_submit_then_activate_through_wechat(world, card, register, fake_wechat, django_capture_on_commit_callbacks):
+    member = register("o-1", "13800138000")
+    CARD_EVENT_HANDLERS["user_get_card"](event("user_get_card", "o-1"))
+    fake_wechat.state["card_forms"] = {"C-1": [{"name": "USER_FORM_INFO_FLAG_NAME", "value": "Mei"},
+                                               {"name": "USER_FORM_INFO_FLAG_BIRTHDAY", "value": "1990-05-01"}]}
+    with mock.patch("members.tasks.member_card_activate.apply_async") as queued:
+        with django_capture_on_commit_callbacks(execute=True):
+            CARD_EVENT_HANDLERS["submit_membercard_user_info"](event("submit_membercard_user_info", "o-1"))
+            CARD_EVENT_HANDLERS["submit_membercard_user_info"](event("submit_membercard_user_info", "o-1"))
+    assert queued.call_count == 1
+    from members.services import member_card_activate
+
+    member_card_activate(member_id=member.pk)
+    member_card_activate(member_id=member.pk)  # again: no second WeChat call
+    activations = fake_wechat.state["card_activations"]
+    assert len(activations) == 1
+    assert activations[0]["code"] == "C-1" and activations[0]["membership_number"] == member.membership_number
+    member.refresh_from_db()
+    assert member.card_state == "activated" and member.name == "Mei" and str(member.birthday) == "1990-05-01"
+
+
+def test_user_del_card_is_idempotent(world, carded):
+    for _ in range(2):
+        CARD_EVENT_HANDLERS["user_del_card"](event("user_del_card", "o-1"))
+    carded.refresh_from_db()
+    assert carded.card_state == "deleted" and carded.card_code is None
+    assert CARD_EVENT_HANDLERS["user_del_card"](event("user_del_card", "o-1", code="unknown")) is None
+
+
+def test_ten_changes_queue_one_card_update(world, carded, django_capture_on_commit_callbacks):
+    with mock.patch("members.tasks.member_card_update.apply_async") as queued:
+        with django_capture_on_commit_callbacks(execute=True):
+            for _ in range(10):
+                assert member_card_sync_request(member=carded)
+    assert queued.call_count == 1
+    assert queued.call_args.kwargs["schema"] == "alpha"
+    assert queued.call_args.kwargs["args"] == [carded.pk]
+    assert _redis().exists(card_sync_key("alpha", carded.pk))
+
+
+def test_the_update_sends_current_points_and_tier_then_opens_the_window(world, carded, fake_wechat,
+                                                                        django_capture_on_commit_callbacks):
+    with mock.patch("members.tasks.member_card_update.apply_async") as queued:
+        with django_capture_on_commit_callbacks(execute=True):
+            member_tier_evaluate(member=carded, earned_points_12m=2000, spent_fen_12m=0, reason="order")
+            member_card_sync_request(member=carded)
+        member_card_push(member_id=carded.pk)
+        assert len(fake_wechat.state["card_updates"]) == 1
+        sent = fake_wechat.state["card_updates"][0]
+        assert sent["code"] == "C-1" and sent["card_id"] == CARD_ID
+        assert sent["custom_field_value1"] == "Gold" and sent["bonus"] == 0
+        # after the task ran, the next change queues a new update
+        with django_capture_on_commit_callbacks(execute=True):
+            member_card_sync_request(member=carded)
+    assert queued.call_count == 2
+
+
+def test_no_card_no_update(world, register, django_capture_on_commit_callbacks):
+    member = register("o-1", "13800138000")
+    with mock.patch("members.tasks.member_card_update.apply_async") as queued:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert member_card_sync_request(member=member) is False
+    assert queued.call_count == 0
+
+
+def test_wechat_busy_is_retried(world, carded, fake_wechat):
+    from tenants.wechat import WeChatUnavailable
+
+    fake_wechat.fail_next("/card/membercard/updateuser", {"errcode": -1, "errmsg": "system error"})
+    with pytest.raises(WeChatUnavailable):
+        member_card_push(member_id=carded.pk)
+    member_card_push(member_id=carded.pk)
+    assert len(fake_wechat.state["card_updates"]) == 1
+    assert json.loads(fake_wechat.calls_to("/card/membercard/updateuser")[-1][3])["code"] == "C-1"
