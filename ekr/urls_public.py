@@ -6,6 +6,7 @@ from ekr.urls_common import api_docs, handler400, handler403, handler404, handle
 
 urlpatterns = [
     path("admin/", ops_admin.urls),
+    path("api/v1/ops/market/", include("rights_market.urls_ops")),
     path("api/v1/ops/", include("tenants.urls")),
     path("", include("callbacks.urls")),  # WeChat callbacks
     *api_docs,

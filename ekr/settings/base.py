@@ -283,3 +283,19 @@ CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "callbacks-sweep": {"task": "callbacks.sweep", "schedule": 60.0},
 }
+
+# --- rights_market ---
+# A fulfilment is tried this many times (voucher errors, provider timeouts) before the exchange is undone.
+EKR_MARKET_MAX_FULFIL_ATTEMPTS = int(env("EKR_MARKET_MAX_FULFIL_ATTEMPTS", "5"))
+# The sweeper re-drives exchanges not fulfilled or undone and untouched for this long.
+EKR_MARKET_STUCK_SECONDS = int(env("EKR_MARKET_STUCK_SECONDS", "60"))
+EKR_MARKET_RETRY_MAX_SECONDS = 30  # back-off cap between fulfilment tries (far below the visibility timeout)
+CELERY_BEAT_SCHEDULE = {
+    **CELERY_BEAT_SCHEDULE,
+    "rights-market-resume-stuck": {"task": "rights_market.exchanges_resume_stuck", "schedule": 60.0},
+    "rights-market-close-statements": {
+        "task": "rights_market.statements_close_last_month",
+        # daily at 03:10; closing is idempotent, so running every day keeps late lines on the open statement
+        "schedule": crontab(hour=3, minute=10),
+    },
+}

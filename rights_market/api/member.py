@@ -1,0 +1,96 @@
+"""Mini-program members on their brand's host: what they can redeem, redeeming, their exchanges, and claiming a
+market voucher of this brand."""
+from __future__ import annotations
+
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from core.errors import NotFound
+from core.views import MemberAPIView
+from rights_market import selectors
+from rights_market.services.exchanges import exchange_request
+
+
+class MemberListingOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    points_price = serializers.IntegerField()
+    offer_id = serializers.IntegerField()
+    title = serializers.CharField(source="offer.title")
+    description = serializers.CharField(source="offer.description")
+    image_url = serializers.CharField(source="offer.image_url")
+    kind = serializers.CharField(source="offer.kind")
+    face_value_fen = serializers.IntegerField(source="offer.face_value_fen")
+    remaining_stock = serializers.IntegerField(source="offer.remaining_stock")
+    issuer_name = serializers.CharField(source="offer.issuer.name")
+    valid_until = serializers.DateTimeField(source="offer.valid_until")
+
+
+class ExchangeOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    offer_id = serializers.IntegerField()
+    title = serializers.CharField(source="offer.title")
+    points = serializers.IntegerField()
+    status = serializers.CharField()
+    undo_reason = serializers.CharField()
+    requested_at = serializers.DateTimeField()
+    fulfilled_at = serializers.DateTimeField()
+    code = serializers.SerializerMethodField()
+
+    def get_code(self, exchange) -> str | None:
+        return exchange.fulfilment_code if exchange.status == exchange.Status.FULFILLED else None
+
+
+class MemberListingListApi(MemberAPIView):
+    def get(self, request):
+        rows = selectors.listings_for_member(brand=request.tenant).order_by("-id")[:200]
+        return Response(MemberListingOutput(rows, many=True).data)
+
+
+class MemberExchangeListCreateApi(MemberAPIView):
+    """GET: my exchanges. POST {listing_id, request_key}: redeem (202; poll the exchange for its status)."""
+
+    class InputSerializer(serializers.Serializer):
+        listing_id = serializers.IntegerField()
+        request_key = serializers.CharField(max_length=64)
+
+    def get(self, request):
+        member = self.member_or_404()
+        rows = selectors.exchanges_of_member(brand=request.tenant, member_id=member.pk).order_by("-id")[:100]
+        return Response(ExchangeOutput(rows, many=True).data)
+
+    def post(self, request):
+        member = self.member_or_404()
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        exchange = exchange_request(brand=request.tenant, member=member, **data.validated_data)
+        code = status.HTTP_200_OK if exchange.replayed else status.HTTP_202_ACCEPTED
+        return Response(ExchangeOutput(exchange).data, status=code)
+
+
+class MemberExchangeDetailApi(MemberAPIView):
+    def get(self, request, exchange_id: int):
+        member = self.member_or_404()
+        exchange = selectors.exchanges_of_member(brand=request.tenant, member_id=member.pk) \
+            .filter(pk=exchange_id).first()
+        if exchange is None:
+            raise NotFound("No such exchange.", code="exchange_not_found")
+        return Response(ExchangeOutput(exchange).data)
+
+
+class VoucherClaimApi(MemberAPIView):
+    """POST {code}: claim a market voucher of this brand into its mini-program (becoming a member here, with
+    joining channel "rights market", if not one yet)."""
+
+    class InputSerializer(serializers.Serializer):
+        code = serializers.CharField(max_length=20)
+
+    def post(self, request):
+        from rights_market.brandside.services import voucher_claim
+
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        voucher = voucher_claim(code=data.validated_data["code"], openid=request.user.openid,
+                                unionid=request.user.unionid)
+        return Response({"code": voucher.code, "title": voucher.title, "status": voucher.status,
+                         "valid_until": voucher.valid_until, "member_id": voucher.claimed_member_id,
+                         "new_member": voucher.claim_made_member})

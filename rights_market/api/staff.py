@@ -1,0 +1,229 @@
+"""Brand staff on their own host: publishing (issuer), browsing and listing (accepting), their side of
+exchanges and statements, ROI, and stores taking vouchers. Each view acts for `request.tenant` only."""
+from __future__ import annotations
+
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from core.errors import NotFound
+from core.views import BrandHQAPIView, BrandStaffAPIView
+from rights_market import roi, selectors
+from rights_market.models import Offer
+from rights_market.services import catalogue, settlement
+
+
+class OfferTermsSerializer(serializers.ModelSerializer):
+    """What the market shows of an offer: terms and remaining stock, nothing of the issuer's sales."""
+
+    issuer_name = serializers.CharField(source="issuer.name")
+
+    class Meta:
+        model = Offer
+        fields = ["id", "issuer_id", "issuer_name", "kind", "title", "description", "image_url", "face_value_fen",
+                  "remaining_stock", "per_member_limit", "valid_from", "valid_until", "eligible_tiers",
+                  "eligible_cities", "settlement_price_fen", "status"]
+
+
+class OwnOfferSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Offer
+        fields = ["id", "kind", "title", "description", "image_url", "face_value_fen", "total_stock",
+                  "remaining_stock", "per_member_limit", "valid_from", "valid_until", "voucher_valid_days",
+                  "eligible_tiers", "eligible_cities", "eligible_brand_ids", "settlement_price_fen", "status",
+                  "provider_id", "provider_sku", "source_ref", "created_at"]
+
+
+class OfferInput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Offer.Kind.choices, default=Offer.Kind.COUPON)
+    title = serializers.CharField(max_length=100)
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    image_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+    face_value_fen = serializers.IntegerField(min_value=0, default=0)
+    total_stock = serializers.IntegerField(min_value=1, max_value=10_000_000)
+    per_member_limit = serializers.IntegerField(min_value=1, max_value=100, default=1)
+    valid_from = serializers.DateTimeField(required=False, allow_null=True)
+    valid_until = serializers.DateTimeField(required=False, allow_null=True)
+    voucher_valid_days = serializers.IntegerField(min_value=1, max_value=3650, default=30)
+    eligible_tiers = serializers.ListField(child=serializers.CharField(max_length=50), max_length=20, default=list)
+    eligible_cities = serializers.ListField(child=serializers.CharField(max_length=50), max_length=200,
+                                            default=list)
+    eligible_brand_ids = serializers.ListField(child=serializers.IntegerField(), max_length=500, default=list)
+    settlement_price_fen = serializers.IntegerField(min_value=0, default=0)
+    provider_slug = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    provider_sku = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    source_ref = serializers.CharField(max_length=64, required=False, allow_blank=True)
+
+
+class OfferListCreateApi(BrandHQAPIView):
+    """GET: the brand's own offers (with totals). POST: publish one offer, live at once."""
+
+    def get(self, request):
+        offers = selectors.offers_of_issuer(brand=request.tenant).order_by("-id")[:200]
+        return Response(OwnOfferSerializer(offers, many=True).data)
+
+    def post(self, request):
+        data = OfferInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        offer = catalogue.offer_publish(issuer=request.tenant, **data.validated_data)
+        return Response(OwnOfferSerializer(offer).data, status=status.HTTP_201_CREATED)
+
+
+class OfferBatchPublishApi(BrandHQAPIView):
+    """POST: one click publishes all chosen coupon templates (all or none)."""
+
+    class InputSerializer(serializers.Serializer):
+        templates = OfferInput(many=True, allow_empty=False, max_length=100)
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        offers = catalogue.offers_publish_batch(issuer=request.tenant, templates=data.validated_data["templates"])
+        return Response(OwnOfferSerializer(offers, many=True).data, status=status.HTTP_201_CREATED)
+
+
+class OfferActionApi(BrandHQAPIView):
+    """POST offers/<id>/pause|resume|end."""
+
+    def post(self, request, offer_id: int, action: str):
+        offer = catalogue.offer_status_change(issuer=request.tenant, offer_id=offer_id, action=action)
+        return Response(OwnOfferSerializer(offer).data)
+
+
+class OfferRestockApi(BrandHQAPIView):
+    class InputSerializer(serializers.Serializer):
+        add = serializers.IntegerField(min_value=1, max_value=10_000_000)
+
+    def post(self, request, offer_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        offer = catalogue.offer_restock(issuer=request.tenant, offer_id=offer_id, add=data.validated_data["add"])
+        return Response(OwnOfferSerializer(offer).data)
+
+
+class CatalogueApi(BrandHQAPIView):
+    """GET: live offers of other brands this brand may list."""
+
+    def get(self, request):
+        offers = selectors.catalogue_for_brand(brand=request.tenant).order_by("-id")[:200]
+        return Response(OfferTermsSerializer(offers, many=True).data)
+
+
+class ListingOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    points_price = serializers.IntegerField()
+    status = serializers.CharField()
+    offer = OfferTermsSerializer()
+
+
+class ListingListCreateApi(BrandHQAPIView):
+    class InputSerializer(serializers.Serializer):
+        offer_id = serializers.IntegerField()
+        points_price = serializers.IntegerField(min_value=1, max_value=100_000_000)
+
+    def get(self, request):
+        listings = selectors.listings_of_brand(brand=request.tenant).order_by("-id")[:200]
+        return Response(ListingOutput(listings, many=True).data)
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        listing = catalogue.listing_create(brand=request.tenant, **data.validated_data)
+        return Response(ListingOutput(listing).data, status=status.HTTP_201_CREATED)
+
+
+class ListingDelistApi(BrandHQAPIView):
+    def post(self, request, listing_id: int):
+        listing = catalogue.listing_delist(brand=request.tenant, listing_id=listing_id)
+        return Response(ListingOutput(listing).data)
+
+
+class ExchangeListApi(BrandHQAPIView):
+    """GET ?side=accepting (default: its members' exchanges) or ?side=issuing (of its offers, no member ids)."""
+
+    class AcceptingOutput(serializers.Serializer):
+        id = serializers.IntegerField()
+        member_id = serializers.IntegerField()
+        offer_id = serializers.IntegerField()
+        offer_title = serializers.CharField(source="offer.title")
+        issuer_id = serializers.IntegerField()
+        points = serializers.IntegerField()
+        status = serializers.CharField()
+        undo_reason = serializers.CharField()
+        requested_at = serializers.DateTimeField()
+        fulfilled_at = serializers.DateTimeField()
+
+    class IssuingOutput(serializers.Serializer):
+        id = serializers.IntegerField()
+        offer_id = serializers.IntegerField()
+        offer_title = serializers.CharField(source="offer.title")
+        accepting_brand_id = serializers.IntegerField()
+        settlement_price_fen = serializers.IntegerField()
+        status = serializers.CharField()
+        requested_at = serializers.DateTimeField()
+        fulfilled_at = serializers.DateTimeField()
+
+    def get(self, request):
+        if request.query_params.get("side") == "issuing":
+            rows = selectors.exchanges_issued_by(brand=request.tenant).order_by("-id")[:200]
+            return Response(self.IssuingOutput(rows, many=True).data)
+        rows = selectors.exchanges_accepted_by(brand=request.tenant).order_by("-id")[:200]
+        return Response(self.AcceptingOutput(rows, many=True).data)
+
+
+class StatementOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    payer_id = serializers.IntegerField()
+    payer_name = serializers.CharField(source="payer.name")
+    payee_id = serializers.IntegerField()
+    payee_name = serializers.CharField(source="payee.name")
+    month = serializers.DateField()
+    total_fen = serializers.IntegerField()
+    line_count = serializers.IntegerField()
+    status = serializers.CharField()
+    payer_confirmed_at = serializers.DateTimeField()
+    payee_confirmed_at = serializers.DateTimeField()
+    paid_at = serializers.DateTimeField()
+
+
+class StatementListApi(BrandHQAPIView):
+    def get(self, request):
+        rows = selectors.statements_of_brand(brand=request.tenant).order_by("-month", "id")[:200]
+        return Response(StatementOutput(rows, many=True).data)
+
+
+class StatementConfirmApi(BrandHQAPIView):
+    def post(self, request, statement_id: int):
+        statement = settlement.statement_confirm(brand=request.tenant, statement_id=statement_id)
+        return Response(StatementOutput(statement).data)
+
+
+class RoiIssuerApi(BrandHQAPIView):
+    def get(self, request):
+        return Response({"offers": roi.roi_issuer(brand=request.tenant)})
+
+
+class RoiAcceptingApi(BrandHQAPIView):
+    def get(self, request):
+        return Response(roi.roi_accepting(brand=request.tenant))
+
+
+class VoucherUseApi(BrandStaffAPIView):
+    """POST: a store of this brand takes a market voucher (store managers: only their franchisee's stores)."""
+
+    class InputSerializer(serializers.Serializer):
+        code = serializers.CharField(max_length=20)
+        store_code = serializers.CharField(max_length=32)
+        order_amount_fen = serializers.IntegerField(min_value=0, default=0)
+
+    def post(self, request):
+        from members.models import Store
+        from rights_market.brandside.services import voucher_use
+
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if not self.scope.is_hq and not Store.objects.filter(
+                code=data.validated_data["store_code"], franchisee_id=self.scope.franchisee_id).exists():
+            raise NotFound("No such store.", code="store_not_found")
+        voucher = voucher_use(**data.validated_data)
+        return Response({"code": voucher.code, "status": voucher.status, "title": voucher.title,
+                         "face_value_fen": voucher.face_value_fen})

@@ -1,0 +1,89 @@
+"""Writes in the issuing brand's schema: issuing a voucher for an exchange, a member claiming it, a store using it.
+
+Callers must already be in the issuer's schema (rights_market.services.exchanges enters it for the fulfil step;
+the API runs on the issuer's host).
+"""
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import ApplicationError, Conflict, NotFound
+from rights_market.brandside.models import Voucher
+
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+
+
+def voucher_code_new() -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(12))
+
+
+def voucher_issue(*, exchange_id: int, offer, accepting_brand_id: int) -> Voucher:
+    """The voucher for `exchange_id`: created once; a second call returns the first one."""
+    existing = Voucher.objects.filter(exchange_id=exchange_id).first()
+    if existing is not None:
+        return existing
+    now = timezone.now()
+    valid_until = now + timedelta(days=offer.voucher_valid_days)
+    if offer.valid_until and offer.valid_until > now:
+        valid_until = max(valid_until, offer.valid_until)
+    voucher = Voucher(exchange_id=exchange_id, offer_id=offer.pk, accepting_brand_id=accepting_brand_id,
+                      code=voucher_code_new(), title=offer.title, kind=offer.kind,
+                      face_value_fen=offer.face_value_fen, valid_until=valid_until, created_at=now)
+    # unique and check constraints are the database's to enforce (a racing duplicate fails the INSERT)
+    voucher.full_clean(exclude=["claimed_member", "used_store"], validate_unique=False, validate_constraints=False)
+    with transaction.atomic():
+        voucher.save(force_insert=True)
+    return voucher
+
+
+def voucher_claim(*, code: str, openid: str, unionid: str = "") -> Voucher:
+    """The holder of `code` claims it into this brand's mini-program: it is linked to their member here, who is
+    created (joining channel "rights market") if they are not a member yet. Claiming twice by the same member
+    is a no-op; a voucher claimed by someone else is a Conflict."""
+    from members.models import Member
+
+    with transaction.atomic():
+        voucher = Voucher.objects.select_for_update().filter(code=code.strip().upper()).first()
+        if voucher is None:
+            raise NotFound("No such voucher.", code="voucher_not_found")
+        member = Member.objects.filter(openid=openid).first()
+        if voucher.claimed_member_id is not None:
+            if member is not None and voucher.claimed_member_id == member.pk:
+                return voucher
+            raise Conflict("This voucher was already claimed.", code="voucher_claimed")
+        made = member is None
+        if made:
+            member = Member(openid=openid, unionid=unionid or None, join_channel=Member.Channel.RIGHTS_MARKET)
+            member.full_clean(exclude=["phone_hash"], validate_unique=False)
+            member.save()
+        voucher.claimed_member = member
+        voucher.claimed_at = timezone.now()
+        voucher.claim_made_member = made
+        voucher.full_clean(exclude=["used_store"])
+        voucher.save(update_fields=["claimed_member", "claimed_at", "claim_made_member"])
+    return voucher
+
+
+def voucher_use(*, code: str, store_code: str, order_amount_fen: int = 0) -> Voucher:
+    """A store takes the voucher: once, while valid. `order_amount_fen` is the sale it was used on."""
+    from members.models import Store
+
+    if order_amount_fen < 0:
+        raise ApplicationError("Amount cannot be negative.", code="invalid_amount")
+    store = Store.objects.filter(code=store_code).first()
+    if store is None:
+        raise NotFound("No such store.", code="store_not_found")
+    now = timezone.now()
+    with transaction.atomic():
+        updated = Voucher.objects.filter(code=code.strip().upper(), status=Voucher.Status.ISSUED,
+                                         valid_until__gt=now) \
+            .update(status=Voucher.Status.USED, used_at=now, used_store=store, order_amount_fen=order_amount_fen)
+        if not updated:
+            if not Voucher.objects.filter(code=code.strip().upper()).exists():
+                raise NotFound("No such voucher.", code="voucher_not_found")
+            raise Conflict("This voucher is used, void or expired.", code="voucher_not_usable")
+        return Voucher.objects.get(code=code.strip().upper())

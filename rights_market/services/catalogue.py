@@ -1,0 +1,130 @@
+"""Publishing offers (issuing brand) and listing them (accepting brand). Public rows; callers pass the brand
+whose staff act, and every write checks the offer or listing belongs to that brand."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from core.errors import ApplicationError, Conflict, NotFound
+from rights_market.models import Listing, Offer, Provider
+
+OFFER_FIELDS = ("kind", "title", "description", "image_url", "face_value_fen", "per_member_limit", "valid_from",
+                "valid_until", "voucher_valid_days", "eligible_tiers", "eligible_cities", "eligible_brand_ids",
+                "settlement_price_fen", "provider_sku", "source_ref")
+
+
+def offer_publish(*, issuer, total_stock: int, provider_slug: str = "", go_live: bool = True,
+                  **fields: Any) -> Offer:
+    """Put a benefit of `issuer` in the catalogue (live at once unless `go_live` is False)."""
+    unknown = set(fields) - set(OFFER_FIELDS)
+    if unknown:
+        raise ApplicationError(f"Unknown offer fields: {sorted(unknown)}", code="invalid_fields")
+    provider = None
+    if provider_slug:
+        provider = Provider.objects.filter(slug=provider_slug, active=True).first()
+        if provider is None:
+            raise NotFound("No such provider.", code="provider_not_found")
+    offer = Offer(issuer=issuer, total_stock=total_stock, remaining_stock=total_stock, provider=provider,
+                  status=Offer.Status.LIVE if go_live else Offer.Status.DRAFT, **fields)
+    offer.full_clean()
+    with transaction.atomic():
+        offer.save(force_insert=True)
+    return offer
+
+
+def offers_publish_batch(*, issuer, templates: list[dict[str, Any]]) -> list[Offer]:
+    """One click: publish several coupon templates at once, all or none. Each item is the fields of
+    `offer_publish` (kind defaults to coupon); `source_ref` (e.g. "coupon_template:<id>") makes publishing
+    the same template twice a Conflict rather than a second offer.
+
+    Note: the shops issue's CouponTemplate is not merged yet, so templates come in the request; once it is,
+    this takes template ids and reads title/face value/validity from the issuer's schema."""
+    if not templates:
+        raise ApplicationError("Choose at least one template.", code="empty_batch")
+    offers = []
+    with transaction.atomic():
+        for item in templates:
+            item = dict(item)
+            item.setdefault("kind", Offer.Kind.COUPON)
+            ref = item.get("source_ref", "")
+            if ref and Offer.objects.filter(issuer=issuer, source_ref=ref).exists():
+                raise Conflict(f"{ref} is already published.", code="already_published")
+            offers.append(offer_publish(issuer=issuer, **item))
+    return offers
+
+
+def _own_offer(issuer, offer_id: int, *, lock: bool = False) -> Offer:
+    qs = Offer.objects.filter(pk=offer_id, issuer=issuer)
+    offer = (qs.select_for_update() if lock else qs).first()
+    if offer is None:
+        raise NotFound("No such offer.", code="offer_not_found")
+    return offer
+
+
+_MOVES = {
+    "pause": ({Offer.Status.LIVE}, Offer.Status.PAUSED),
+    "resume": ({Offer.Status.PAUSED, Offer.Status.DRAFT}, Offer.Status.LIVE),
+    "end": ({Offer.Status.LIVE, Offer.Status.PAUSED, Offer.Status.DRAFT}, Offer.Status.ENDED),
+}
+
+
+def offer_status_change(*, issuer, offer_id: int, action: str) -> Offer:
+    """pause (live -> paused), resume (paused/draft -> live), end (any -> ended, for good)."""
+    if action not in _MOVES:
+        raise ApplicationError("Unknown action.", code="invalid_action")
+    allowed, target = _MOVES[action]
+    with transaction.atomic():
+        offer = _own_offer(issuer, offer_id, lock=True)
+        if offer.status not in allowed:
+            raise Conflict(f"Cannot {action} an offer that is {offer.status}.", code="invalid_transition")
+        offer.status = target
+        offer.full_clean()
+        offer.save(update_fields=["status", "updated_at"])
+    return offer
+
+
+def offer_restock(*, issuer, offer_id: int, add: int) -> Offer:
+    """Add `add` units: total and remaining grow together, in one statement (exchanges may be taking stock)."""
+    if not isinstance(add, int) or add <= 0 or add > 10_000_000:
+        raise ApplicationError("Restock by a positive whole number.", code="invalid_quantity")
+    with transaction.atomic():
+        updated = Offer.objects.filter(pk=offer_id, issuer=issuer).exclude(status=Offer.Status.ENDED).update(
+            total_stock=F("total_stock") + add, remaining_stock=F("remaining_stock") + add,
+            updated_at=timezone.now())
+        if not updated:
+            _own_offer(issuer, offer_id)
+            raise Conflict("An ended offer cannot be restocked.", code="invalid_transition")
+    return Offer.objects.get(pk=offer_id)
+
+
+def listing_create(*, brand, offer_id: int, points_price: int) -> Listing:
+    """`brand` shows a live offer of another brand at its own points price (re-listing updates the price)."""
+    if isinstance(points_price, bool) or not isinstance(points_price, int) or points_price <= 0:
+        raise ApplicationError("Points price must be a positive whole number.", code="invalid_points")
+    offer = Offer.objects.filter(pk=offer_id, status=Offer.Status.LIVE).exclude(issuer=brand).first()
+    if offer is None:
+        raise NotFound("No such offer in the market.", code="offer_not_found")
+    if offer.eligible_brand_ids and brand.pk not in offer.eligible_brand_ids:
+        raise ApplicationError("This offer is not open to your brand.", code="brand_not_eligible", status_code=403)
+    with transaction.atomic():
+        listing, _ = Listing.objects.select_for_update().get_or_create(
+            brand=brand, offer=offer, defaults={"points_price": points_price})
+        listing.points_price = points_price
+        listing.status = Listing.Status.LISTED
+        listing.full_clean(validate_unique=False)
+        listing.save(update_fields=["points_price", "status", "updated_at"])
+    return listing
+
+
+def listing_delist(*, brand, listing_id: int) -> Listing:
+    with transaction.atomic():
+        listing = Listing.objects.select_for_update().filter(pk=listing_id, brand=brand).first()
+        if listing is None:
+            raise NotFound("No such listing.", code="listing_not_found")
+        listing.status = Listing.Status.DELISTED
+        listing.save(update_fields=["status", "updated_at"])
+    return listing
+

@@ -1,0 +1,433 @@
+"""Redeeming: the exchange state machine.
+
+    requested --debit points (accepting brand)--> points_debited --take stock (public)--> stock_taken
+        --fulfil (voucher in the issuer's schema, or provider code)--> fulfilled (+ clearing line)
+    any non-terminal state --> undoing --release stock, give points back--> undone
+
+Promises:
+- Each step is one database transaction that does its work *and* moves the status, with the exchange row locked
+  (`FOR UPDATE SKIP LOCKED`: a second driver of the same exchange steps aside). Public and brand schemas live in
+  one database, so a brand-side write and the public status change commit together or not at all.
+- Each step is keyed on the exchange id (points idempotency keys, one voucher per exchange, provider reference),
+  so running it again after a crash does nothing twice. `exchange_advance` can be called any number of times,
+  from any process; `exchanges_resume_stuck` (the sweeper) does exactly that for exchanges left mid-way.
+- An exchange ends fulfilled or fully undone: never points taken without stock, or stock without a benefit.
+- Lock order: exchange row, then the brand's rows (points account / voucher), then MemberTake, then the offer.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from enum import Enum
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django_tenants.utils import schema_context
+
+from core.errors import ApplicationError, Conflict, NotFound
+from rights_market import points_gateway
+from rights_market.models import ClearingLine, Exchange, Listing, MemberTake, Offer
+from rights_market.providers import ProviderRejected, ProviderUnavailable, adapter_for
+
+logger = logging.getLogger(__name__)
+S = Exchange.Status
+
+
+def max_attempts() -> int:
+    return getattr(settings, "EKR_MARKET_MAX_FULFIL_ATTEMPTS", 5)
+
+
+class Outcome(str, Enum):
+    DONE = "done"  # terminal
+    RETRY = "retry"  # a transient failure: drive again later
+    BUSY = "busy"  # another driver holds the exchange
+
+
+# --- request -------------------------------------------------------------------------------------------------
+
+def offer_eligibility_error(*, offer: Offer, brand_id: int, member) -> str | None:
+    """Why `member` (of brand `brand_id`, in the current schema) may not take `offer`, or None."""
+    now = timezone.now()
+    if offer.status != Offer.Status.LIVE:
+        return "offer_not_live"
+    if (offer.valid_from and now < offer.valid_from) or (offer.valid_until and now >= offer.valid_until):
+        return "offer_not_valid_now"
+    if offer.eligible_brand_ids and brand_id not in offer.eligible_brand_ids:
+        return "brand_not_eligible"
+    if offer.eligible_tiers:
+        tier = member.tier.name if member.tier_id else ""
+        if tier.casefold() not in {t.casefold() for t in offer.eligible_tiers}:
+            return "tier_not_eligible"
+    if offer.eligible_cities:
+        city = member.store.city if member.store_id else ""
+        if city not in offer.eligible_cities:
+            return "city_not_eligible"
+    return None
+
+
+def exchange_request(*, brand, member, listing_id: int, request_key: str) -> Exchange:
+    """A member of `brand` (current schema) asks for the listing's offer. Creates the exchange (requested) and
+    queues its driver after commit. The same `request_key` again returns the first exchange."""
+    if not request_key or len(request_key) > 64:
+        raise ApplicationError("request_key is required (at most 64 characters).", code="invalid_request_key")
+    existing = Exchange.objects.filter(accepting_brand=brand, member_id=member.pk, request_key=request_key).first()
+    if existing is not None:
+        return _replay(existing, listing_id)
+    listing = Listing.objects.select_related("offer").filter(pk=listing_id, brand=brand,
+                                                              status=Listing.Status.LISTED).first()
+    if listing is None:
+        raise NotFound("No such offer here.", code="listing_not_found")
+    offer = listing.offer
+    if member.status != member.Status.ACTIVE:
+        raise ApplicationError("This membership is disabled.", code="member_disabled", status_code=403)
+    reason = offer_eligibility_error(offer=offer, brand_id=brand.pk, member=member)
+    if reason:
+        raise ApplicationError("This offer is not available to you.", code=reason, status_code=409)
+    if offer.remaining_stock <= 0:
+        raise Conflict("Sold out.", code="sold_out")
+    taken = MemberTake.objects.filter(offer=offer, brand=brand, member_id=member.pk) \
+        .values_list("taken", flat=True).first() or 0
+    if taken >= offer.per_member_limit:
+        raise Conflict("You already have as many as one member may take.", code="member_limit_reached")
+    now = timezone.now()
+    exchange = Exchange(accepting_brand=brand, issuer_id=offer.issuer_id, offer=offer, listing=listing,
+                        member_id=member.pk, request_key=request_key, points=listing.points_price,
+                        settlement_price_fen=offer.settlement_price_fen, requested_at=now, updated_at=now)
+    exchange.full_clean(validate_unique=False, validate_constraints=False)
+    try:
+        with transaction.atomic():
+            exchange.save(force_insert=True)
+    except IntegrityError:
+        existing = Exchange.objects.filter(accepting_brand=brand, member_id=member.pk,
+                                           request_key=request_key).first()
+        if existing is None:
+            raise
+        return _replay(existing, listing_id)
+    exchange.replayed = False
+    _drive_on_commit(exchange.pk)
+    return exchange
+
+
+def _replay(existing: Exchange, listing_id: int) -> Exchange:
+    if existing.listing_id != listing_id:
+        raise Conflict("This request_key was already used for another offer.", code="idempotency_key_reused")
+    existing.replayed = True
+    return existing
+
+
+def _drive_on_commit(exchange_id: int) -> None:
+    from rights_market.tasks import exchange_drive
+
+    transaction.on_commit(lambda: exchange_drive.apply_async(args=[exchange_id], schema="public"))
+
+
+# --- driving ---------------------------------------------------------------------------------------------------
+
+def exchange_advance(*, exchange_id: int, max_steps: int = 12) -> Outcome:
+    """Run the exchange's next steps until it is fulfilled or undone (DONE), a transient failure asks to try
+    later (RETRY), or another driver holds it (BUSY). Safe to call concurrently and repeatedly."""
+    for _ in range(max_steps):
+        status = Exchange.objects.filter(pk=exchange_id).values_list("status", flat=True).first()
+        if status is None:
+            raise NotFound("No such exchange.", code="exchange_not_found")
+        if status in Exchange.TERMINAL:
+            return Outcome.DONE
+        outcome = _STEPS[status](exchange_id)
+        if outcome is not None:
+            return outcome
+    return Outcome.RETRY
+
+
+def _locked(exchange_id: int, status: str) -> Exchange | None:
+    """The exchange, row-locked, if it is still in `status` and no one else holds it. Inside a transaction."""
+    return Exchange.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+        pk=exchange_id, status=status).first()
+
+
+def _busy_or_moved(exchange_id: int, status: str) -> Outcome | None:
+    still = Exchange.objects.filter(pk=exchange_id, status=status).exists()
+    return Outcome.BUSY if still else None
+
+
+def _save(exchange: Exchange, *fields: str) -> None:
+    exchange.updated_at = timezone.now()
+    exchange.save(update_fields=[*fields, "updated_at"])
+
+
+def _undo_begin(exchange: Exchange, reason: str, error: str = "") -> None:
+    exchange.status = S.UNDOING
+    exchange.undo_reason = reason
+    fields = ["status", "undo_reason"]
+    if error:
+        exchange.last_error = error[:300]
+        fields.append("last_error")
+    _save(exchange, *fields)
+
+
+def _member_of(exchange: Exchange):
+    from members.models import Member
+
+    return Member.objects.filter(pk=exchange.member_id).first()
+
+
+def _step_debit(exchange_id: int) -> Outcome | None:
+    brand_schema = Exchange.objects.filter(pk=exchange_id).values_list("accepting_brand__schema_name",
+                                                                       flat=True).get()
+    with schema_context(brand_schema), transaction.atomic():
+        exchange = _locked(exchange_id, S.REQUESTED)
+        if exchange is None:
+            return _busy_or_moved(exchange_id, S.REQUESTED)
+        member = _member_of(exchange)
+        if member is None:
+            _undo_begin(exchange, "member_not_found")
+            return None
+        try:
+            points_gateway.points_debit_for_exchange(member=member, points=exchange.points, exchange_id=exchange.pk)
+        except points_gateway.InsufficientPoints:
+            _undo_begin(exchange, "insufficient_points")
+            return None
+        exchange.status = S.POINTS_DEBITED
+        exchange.points_debited_at = timezone.now()
+        _save(exchange, "status", "points_debited_at")
+    return None
+
+
+class _NoStock(Exception):
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+_TAKE_SQL = f"""
+    INSERT INTO {MemberTake._meta.db_table} AS t (offer_id, brand_id, member_id, taken, limit_at_take)
+    VALUES (%(offer)s, %(brand)s, %(member)s, 1, %(limit)s)
+    ON CONFLICT (offer_id, brand_id, member_id)
+    DO UPDATE SET taken = t.taken + 1, limit_at_take = EXCLUDED.limit_at_take
+    WHERE t.taken < EXCLUDED.limit_at_take
+    RETURNING t.id
+"""
+_OFFER_TAKE_SQL = f"""
+    UPDATE {Offer._meta.db_table} SET remaining_stock = remaining_stock - 1, updated_at = %(now)s
+    WHERE id = %(offer)s AND remaining_stock > 0 AND status = 'live'
+      AND (valid_from IS NULL OR valid_from <= %(now)s) AND (valid_until IS NULL OR valid_until > %(now)s)
+    RETURNING remaining_stock
+"""
+
+
+def _stock_take(exchange: Exchange) -> None:
+    """One unit for the member: the member's count (limit) first, then the offer's stock, each a single
+    conditional statement; both or neither (savepoint). Raises _NoStock."""
+    now = timezone.now()
+    limit = Offer.objects.filter(pk=exchange.offer_id).values_list("per_member_limit", flat=True).get()
+    params = {"offer": exchange.offer_id, "brand": exchange.accepting_brand_id, "member": exchange.member_id,
+              "limit": limit, "now": now}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_TAKE_SQL, params)
+        if cursor.fetchone() is None:
+            raise _NoStock("member_limit_reached")
+        cursor.execute(_OFFER_TAKE_SQL, params)
+        if cursor.fetchone() is None:
+            raise _NoStock("sold_out")
+
+
+def _step_take_stock(exchange_id: int) -> Outcome | None:
+    with transaction.atomic():
+        exchange = _locked(exchange_id, S.POINTS_DEBITED)
+        if exchange is None:
+            return _busy_or_moved(exchange_id, S.POINTS_DEBITED)
+        try:
+            _stock_take(exchange)
+        except _NoStock as no:
+            _undo_begin(exchange, no.reason)
+            return None
+        exchange.status = S.STOCK_TAKEN
+        exchange.stock_taken_at = timezone.now()
+        _save(exchange, "status", "stock_taken_at")
+    return None
+
+
+def _step_fulfil(exchange_id: int) -> Outcome | None:
+    exchange = Exchange.objects.select_related("offer", "offer__provider", "issuer").get(pk=exchange_id)
+    if exchange.offer.kind == Offer.Kind.VIRTUAL:
+        return _fulfil_by_provider(exchange)
+    return _fulfil_by_voucher(exchange)
+
+
+def _fulfil_by_voucher(exchange: Exchange) -> Outcome | None:
+    from rights_market.brandside.services import voucher_issue
+
+    offer = exchange.offer
+    try:
+        with schema_context(exchange.issuer.schema_name), transaction.atomic():
+            locked = _locked(exchange.pk, S.STOCK_TAKEN)
+            if locked is None:
+                return _busy_or_moved(exchange.pk, S.STOCK_TAKEN)
+            voucher = voucher_issue(exchange_id=locked.pk, offer=offer, accepting_brand_id=locked.accepting_brand_id)
+            _fulfilled(locked, ref=f"voucher:{voucher.pk}", code=voucher.code)
+    except Exception as exc:  # noqa: BLE001 - any failure of the issuer side counts as an attempt
+        logger.exception("voucher fulfilment of exchange %s failed", exchange.pk)
+        return _attempt_failed(exchange.pk, f"{type(exc).__name__}: {exc}", give_up=False)
+    return None
+
+
+def _fulfil_by_provider(exchange: Exchange) -> Outcome | None:
+    reference = provider_reference(exchange.pk)
+    with transaction.atomic():  # count the attempt before calling out, so a crash mid-call still counts
+        locked = _locked(exchange.pk, S.STOCK_TAKEN)
+        if locked is None:
+            return _busy_or_moved(exchange.pk, S.STOCK_TAKEN)
+        gave_up = locked.attempts >= max_attempts()
+        if not gave_up:
+            locked.attempts += 1
+            _save(locked, "attempts")
+    adapter = adapter_for(exchange.offer.provider)
+    if gave_up:  # issuing was given up before; only voiding (then undoing) is left
+        return _provider_give_up(exchange.pk, adapter, reference, "provider_unavailable", locked.last_error)
+    try:
+        issued = adapter.issue_code(reference=reference, sku=exchange.offer.provider_sku)
+    except ProviderRejected as exc:
+        return _provider_give_up(exchange.pk, adapter, reference, "provider_rejected", str(exc))
+    except ProviderUnavailable as exc:
+        if locked.attempts >= max_attempts():
+            return _provider_give_up(exchange.pk, adapter, reference, "provider_unavailable", str(exc))
+        return _attempt_failed(exchange.pk, str(exc), give_up=False)
+    with transaction.atomic():
+        locked = _locked(exchange.pk, S.STOCK_TAKEN)
+        if locked is None:
+            return _busy_or_moved(exchange.pk, S.STOCK_TAKEN)
+        _fulfilled(locked, ref=f"provider:{reference}", code=issued.code)
+    return None
+
+
+def provider_reference(exchange_id: int) -> str:
+    return f"ekr-exchange-{exchange_id}"
+
+
+def _provider_give_up(exchange_id: int, adapter, reference: str, reason: str, error: str) -> Outcome | None:
+    """Void at the provider (a code might exist after a timeout), then undo. If voiding itself cannot get
+    through, stay stock_taken and try again later: undoing while a live code may exist would be half."""
+    try:
+        adapter.void(reference=reference)
+    except (ProviderUnavailable, ProviderRejected) as exc:
+        return _attempt_failed(exchange_id, f"{error}; void failed: {exc}", give_up=False)
+    with transaction.atomic():
+        locked = _locked(exchange_id, S.STOCK_TAKEN)
+        if locked is None:
+            return _busy_or_moved(exchange_id, S.STOCK_TAKEN)
+        _undo_begin(locked, reason, error)
+    return None
+
+
+def _attempt_failed(exchange_id: int, error: str, *, give_up: bool) -> Outcome | None:
+    """Record a failed fulfilment attempt; after max_attempts (vouchers) the exchange is undone."""
+    with transaction.atomic():
+        locked = _locked(exchange_id, S.STOCK_TAKEN)
+        if locked is None:
+            return _busy_or_moved(exchange_id, S.STOCK_TAKEN)
+        locked.last_error = error[:300]
+        fields = ["last_error"]
+        if locked.offer.kind != Offer.Kind.VIRTUAL:
+            locked.attempts += 1
+            fields.append("attempts")
+        if give_up or (locked.offer.kind != Offer.Kind.VIRTUAL and locked.attempts >= max_attempts()):
+            _undo_begin(locked, "fulfilment_failed", error)
+            return None
+        _save(locked, *fields)
+    return Outcome.RETRY
+
+
+def _fulfilled(exchange: Exchange, *, ref: str, code: str) -> None:
+    """Mark fulfilled and write the clearing line, in the caller's transaction."""
+    now = timezone.now()
+    exchange.status = S.FULFILLED
+    exchange.fulfilled_at = now
+    exchange.fulfilment_ref = ref
+    exchange.fulfilment_code = code
+    _save(exchange, "status", "fulfilled_at", "fulfilment_ref", "fulfilment_code")
+    line = ClearingLine(exchange=exchange, payer_id=exchange.accepting_brand_id, payee_id=exchange.issuer_id,
+                        offer_id=exchange.offer_id, amount_fen=exchange.settlement_price_fen,
+                        month=timezone.localdate(now).replace(day=1), created_at=now)
+    line.full_clean(exclude=["exchange", "statement"], validate_unique=False, validate_constraints=False)
+    line.save(force_insert=True)
+
+
+# --- undo ------------------------------------------------------------------------------------------------------
+
+def _step_undo(exchange_id: int) -> Outcome | None:
+    row = Exchange.objects.filter(pk=exchange_id).values(
+        "stock_taken_at", "stock_released_at", "points_debited_at", "points_refunded_at",
+        "accepting_brand__schema_name").get()
+    if row["stock_taken_at"] and not row["stock_released_at"]:
+        return _undo_release_stock(exchange_id)
+    if row["points_debited_at"] and not row["points_refunded_at"]:
+        return _undo_refund_points(exchange_id, row["accepting_brand__schema_name"])
+    with transaction.atomic():
+        exchange = _locked(exchange_id, S.UNDOING)
+        if exchange is None:
+            return _busy_or_moved(exchange_id, S.UNDOING)
+        exchange.status = S.UNDONE
+        exchange.undone_at = timezone.now()
+        _save(exchange, "status", "undone_at")
+    return None
+
+
+def _undo_release_stock(exchange_id: int) -> Outcome | None:
+    from django.db.models import F
+
+    with transaction.atomic():
+        exchange = _locked(exchange_id, S.UNDOING)
+        if exchange is None:
+            return _busy_or_moved(exchange_id, S.UNDOING)
+        if exchange.stock_released_at is None:
+            MemberTake.objects.filter(offer_id=exchange.offer_id, brand_id=exchange.accepting_brand_id,
+                                      member_id=exchange.member_id, taken__gt=0).update(taken=F("taken") - 1)
+            Offer.objects.filter(pk=exchange.offer_id).update(remaining_stock=F("remaining_stock") + 1,
+                                                              updated_at=timezone.now())
+            exchange.stock_released_at = timezone.now()
+            _save(exchange, "stock_released_at")
+    return None
+
+
+def _undo_refund_points(exchange_id: int, brand_schema: str) -> Outcome | None:
+    with schema_context(brand_schema), transaction.atomic():
+        exchange = _locked(exchange_id, S.UNDOING)
+        if exchange is None:
+            return _busy_or_moved(exchange_id, S.UNDOING)
+        if exchange.points_refunded_at is None:
+            member = _member_of(exchange)
+            if member is None:  # pragma: no cover - members are never deleted (PROTECT from points)
+                raise ApplicationError("The member of this exchange is gone.", code="member_not_found")
+            points_gateway.points_refund_for_exchange(member=member, points=exchange.points,
+                                                      exchange_id=exchange.pk)
+            exchange.points_refunded_at = timezone.now()
+            _save(exchange, "points_refunded_at")
+    return None
+
+
+_STEPS = {
+    S.REQUESTED: _step_debit,
+    S.POINTS_DEBITED: _step_take_stock,
+    S.STOCK_TAKEN: _step_fulfil,
+    S.UNDOING: _step_undo,
+}
+
+
+# --- the sweeper -----------------------------------------------------------------------------------------------
+
+def exchanges_stuck(*, older_than_seconds: float) -> list[int]:
+    """Ids of exchanges not fulfilled or undone whose last change is older than `older_than_seconds`."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return list(Exchange.objects.exclude(status__in=Exchange.TERMINAL).filter(updated_at__lte=cutoff)
+                .order_by("updated_at").values_list("pk", flat=True)[:1000])
+
+
+def exchanges_resume_stuck(*, older_than_seconds: float | None = None) -> int:
+    """Queue a driver for each stuck exchange (a worker died mid-way, a message was lost). Returns how many."""
+    from rights_market.tasks import exchange_drive
+
+    if older_than_seconds is None:
+        older_than_seconds = getattr(settings, "EKR_MARKET_STUCK_SECONDS", 60)
+    ids = exchanges_stuck(older_than_seconds=older_than_seconds)
+    for exchange_id in ids:
+        exchange_drive.apply_async(args=[exchange_id], schema="public")
+    return len(ids)
