@@ -8,10 +8,10 @@ from django.utils.html import format_html
 
 from callbacks.models import CallbackEvent
 from callbacks.services import callbacks_replay
-from core.admin_sites import brand_admin, ops_admin
+from core.admin_sites import ReadOnlyModelAdmin, brand_admin, ops_admin
 
 
-class CallbackEventAdminBase(admin.ModelAdmin):
+class CallbackEventAdminBase(ReadOnlyModelAdmin):
     list_display = ["id", "kind", "status", "attempts", "appid", "received_at", "processed_at", "error_start"]
     list_filter = ["kind", "status"]
     search_fields = ["=appid", "dedup_key"]
@@ -22,15 +22,6 @@ class CallbackEventAdminBase(admin.ModelAdmin):
               "started_at", "next_attempt_at", "processed_at", "remote_addr", "last_error_shown", "payload_shown",
               "raw"]
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="error")
     def error_start(self, obj: CallbackEvent) -> str:

@@ -3,7 +3,7 @@
 They are separate registries so that a public model (the brand registry, WeChat apps) can never appear in a
 brand's admin, and a brand model never in the ops admin.
 """
-from django.contrib.admin import AdminSite
+from django.contrib.admin import AdminSite, ModelAdmin
 from django.db import connection
 
 
@@ -37,3 +37,16 @@ class BrandAdminSite(AdminSite):
 
 ops_admin = OpsAdminSite(name="ops_admin")
 brand_admin = BrandAdminSite(name="brand_admin")
+
+
+class ReadOnlyModelAdmin(ModelAdmin):
+    """For rows that change only through services (ledgers, inboxes, exchanges): view, never edit in admin."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.crypto import keyed_hash
-from core.errors import NotFound
+from core.selectors import get_in_scope
 from core.permissions import StaffScope
 from members.models import CardLevel, CardTemplate, Guide, Member, MemberImport, Store
 
@@ -50,27 +50,16 @@ def members_for_scope(scope: StaffScope) -> QuerySet[Member]:
     return qs if scope.is_hq else qs.filter(store__franchisee_id=scope.franchisee_id)
 
 
-def _get(qs: QuerySet, pk, what: str):
-    try:
-        pk = int(pk)
-    except (TypeError, ValueError):
-        raise NotFound(f"No such {what}.") from None
-    obj = qs.filter(pk=pk).first()
-    if obj is None:
-        raise NotFound(f"No such {what}.")
-    return obj
-
-
 def store_get_for_scope(scope: StaffScope, store_id) -> Store:
-    return _get(stores_for_scope(scope), store_id, "store")
+    return get_in_scope(stores_for_scope(scope), store_id, "store")
 
 
 def guide_get_for_scope(scope: StaffScope, guide_id) -> Guide:
-    return _get(guides_for_scope(scope), guide_id, "guide")
+    return get_in_scope(guides_for_scope(scope), guide_id, "guide")
 
 
 def member_get_for_scope(scope: StaffScope, member_id) -> Member:
-    return _get(members_for_scope(scope).select_related("tier", "guide", "store", "join_store"), member_id,
+    return get_in_scope(members_for_scope(scope).select_related("tier", "guide", "store", "join_store"), member_id,
                 "member")
 
 
@@ -174,4 +163,4 @@ def card_wechat_app():
 
 
 def member_import_get(import_id) -> MemberImport:
-    return _get(MemberImport.objects.all(), import_id, "import")
+    return get_in_scope(MemberImport.objects.all(), import_id, "import")

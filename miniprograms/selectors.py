@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from core.errors import NotFound
+from core.selectors import get_in_scope
 from core.permissions import StaffScope
 from members.models import Guide, Member, Store
 from miniprograms.models import (
@@ -27,17 +27,6 @@ from miniprograms.models import (
 from members.selectors import phone_hash, store_get_for_scope, stores_for_scope  # noqa: F401,E402
 
 
-def _get(qs: QuerySet, pk, what: str):
-    try:
-        pk = int(pk)
-    except (TypeError, ValueError):
-        raise NotFound(f"No such {what}.") from None
-    obj = qs.filter(pk=pk).first()
-    if obj is None:
-        raise NotFound(f"No such {what}.")
-    return obj
-
-
 # --- shops and catalog -----------------------------------------------------------------------------------------
 
 def shops_for_scope(scope: StaffScope) -> QuerySet[Shop]:
@@ -46,7 +35,7 @@ def shops_for_scope(scope: StaffScope) -> QuerySet[Shop]:
 
 
 def shop_get_for_scope(scope: StaffScope, shop_id) -> Shop:
-    return _get(shops_for_scope(scope), shop_id, "shop")
+    return get_in_scope(shops_for_scope(scope), shop_id, "shop")
 
 
 def shops_browse(*, city: str = "", store_code: str = "") -> QuerySet[Shop]:
@@ -60,7 +49,7 @@ def shops_browse(*, city: str = "", store_code: str = "") -> QuerySet[Shop]:
 
 
 def shop_get_open(shop_id) -> Shop:
-    return _get(shops_browse(), shop_id, "shop")
+    return get_in_scope(shops_browse(), shop_id, "shop")
 
 
 def shop_catalog(*, shop: Shop) -> QuerySet[ShopSku]:
@@ -84,7 +73,7 @@ def orders_for_member(member: Member) -> QuerySet[Order]:
 
 
 def order_get_for_member(member: Member, order_id) -> Order:
-    return _get(orders_for_member(member), order_id, "order")
+    return get_in_scope(orders_for_member(member), order_id, "order")
 
 
 def orders_for_scope(scope: StaffScope) -> QuerySet[Order]:
@@ -93,7 +82,7 @@ def orders_for_scope(scope: StaffScope) -> QuerySet[Order]:
 
 
 def order_get_for_scope(scope: StaffScope, order_id) -> Order:
-    return _get(orders_for_scope(scope), order_id, "order")
+    return get_in_scope(orders_for_scope(scope), order_id, "order")
 
 
 def orders_for_guide(guide: Guide) -> QuerySet[Order]:
@@ -104,7 +93,7 @@ def refund_get_for_scope(scope: StaffScope, refund_id) -> Refund:
     qs = Refund.objects.select_related("order")
     if not scope.is_hq:
         qs = qs.filter(order__store__franchisee_id=scope.franchisee_id)
-    return _get(qs, refund_id, "refund")
+    return get_in_scope(qs, refund_id, "refund")
 
 
 # --- coupons ---------------------------------------------------------------------------------------------------
@@ -123,7 +112,7 @@ def guide_for_scope(scope: StaffScope, guide_id) -> Guide:
     qs = Guide.objects.select_related("store")
     if not scope.is_hq:
         qs = qs.filter(store__franchisee_id=scope.franchisee_id)
-    return _get(qs, guide_id, "guide")
+    return get_in_scope(qs, guide_id, "guide")
 
 
 def guide_attributed(*, member: Member, at=None) -> Guide | None:

@@ -1,23 +1,12 @@
 """HQ admin: earning rules are edited here; the ledger is read-only (changes go through points.services)."""
 from django.contrib import admin
 
-from core.admin_sites import brand_admin
+from core.admin_sites import ReadOnlyModelAdmin, brand_admin
 from points.models import Campaign, PointsAccount, PointsEntry, PointsPolicy, StoreEarnRate
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(PointsEntry, site=brand_admin)
-class PointsEntryAdmin(ReadOnlyAdmin):
+class PointsEntryAdmin(ReadOnlyModelAdmin):
     list_display = ["id", "created_at", "member_id", "kind", "amount", "balance_after", "shortfall", "reference",
                     "reason", "actor"]
     list_filter = ["kind"]
@@ -27,7 +16,7 @@ class PointsEntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PointsAccount, site=brand_admin)
-class PointsAccountAdmin(ReadOnlyAdmin):
+class PointsAccountAdmin(ReadOnlyModelAdmin):
     list_display = ["member_id", "balance", "updated_at"]
     show_full_result_count = False
 

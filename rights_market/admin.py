@@ -3,20 +3,9 @@ through services (the state machine, settlement)."""
 from django import forms
 from django.contrib import admin
 
-from core.admin_sites import ops_admin
+from core.admin_sites import ReadOnlyModelAdmin, ops_admin
 from core.crypto import mask
 from rights_market.models import ClearingLine, Exchange, Listing, Offer, Provider, Statement
-
-
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ProviderForm(forms.ModelForm):
@@ -47,20 +36,20 @@ class ProviderAdmin(admin.ModelAdmin):
 
 
 @admin.register(Offer, site=ops_admin)
-class OfferAdmin(_ReadOnly):
+class OfferAdmin(ReadOnlyModelAdmin):
     list_display = ["id", "issuer", "kind", "title", "remaining_stock", "total_stock", "status"]
     list_filter = ["status", "kind"]
     list_select_related = ["issuer"]
 
 
 @admin.register(Listing, site=ops_admin)
-class ListingAdmin(_ReadOnly):
+class ListingAdmin(ReadOnlyModelAdmin):
     list_display = ["id", "brand", "offer", "points_price", "status"]
     list_select_related = ["brand", "offer"]
 
 
 @admin.register(Exchange, site=ops_admin)
-class ExchangeAdmin(_ReadOnly):
+class ExchangeAdmin(ReadOnlyModelAdmin):
     list_display = ["id", "accepting_brand", "issuer", "offer", "status", "attempts", "undo_reason", "updated_at"]
     list_filter = ["status"]
     list_select_related = ["accepting_brand", "issuer", "offer"]
@@ -68,13 +57,13 @@ class ExchangeAdmin(_ReadOnly):
 
 
 @admin.register(Statement, site=ops_admin)
-class StatementAdmin(_ReadOnly):
+class StatementAdmin(ReadOnlyModelAdmin):
     list_display = ["id", "payer", "payee", "month", "total_fen", "line_count", "status"]
     list_filter = ["status", "month"]
     list_select_related = ["payer", "payee"]
 
 
 @admin.register(ClearingLine, site=ops_admin)
-class ClearingLineAdmin(_ReadOnly):
+class ClearingLineAdmin(ReadOnlyModelAdmin):
     list_display = ["id", "exchange_id", "payer", "payee", "amount_fen", "month", "statement_id"]
     list_select_related = ["payer", "payee"]

@@ -69,15 +69,32 @@ class OfferListCreateApi(BrandHQAPIView):
 
 
 class OfferBatchPublishApi(BrandHQAPIView):
-    """POST: one click publishes all chosen coupon templates (all or none)."""
+    """POST: one click publishes all chosen coupon templates (all or none): either the brand's own coupon
+    templates by id (`coupon_template_ids`, with an optional settlement price), or offers spelled out in full
+    (`templates`)."""
 
     class InputSerializer(serializers.Serializer):
-        templates = OfferInput(many=True, allow_empty=False, max_length=100)
+        templates = OfferInput(many=True, allow_empty=False, max_length=100, required=False)
+        coupon_template_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False,
+                                                    max_length=100, required=False)
+        settlement_price_fen = serializers.IntegerField(min_value=0, default=0)
+        stock_per_template = serializers.IntegerField(min_value=1, required=False)
+
+        def validate(self, attrs):
+            if bool(attrs.get("templates")) == bool(attrs.get("coupon_template_ids")):
+                raise serializers.ValidationError("Give either coupon_template_ids or templates.")
+            return attrs
 
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        offers = catalogue.offers_publish_batch(issuer=request.tenant, templates=data.validated_data["templates"])
+        given = data.validated_data
+        if given.get("coupon_template_ids"):
+            offers = catalogue.offers_publish_coupon_templates(
+                issuer=request.tenant, template_ids=given["coupon_template_ids"],
+                settlement_price_fen=given["settlement_price_fen"], stock_per_template=given.get("stock_per_template"))
+        else:
+            offers = catalogue.offers_publish_batch(issuer=request.tenant, templates=given["templates"])
         return Response(OwnOfferSerializer(offers, many=True).data, status=status.HTTP_201_CREATED)
 
 

@@ -38,10 +38,8 @@ def offer_publish(*, issuer, total_stock: int, provider_slug: str = "", go_live:
 def offers_publish_batch(*, issuer, templates: list[dict[str, Any]]) -> list[Offer]:
     """One click: publish several coupon templates at once, all or none. Each item is the fields of
     `offer_publish` (kind defaults to coupon); `source_ref` (e.g. "coupon_template:<id>") makes publishing
-    the same template twice a Conflict rather than a second offer.
-
-    Note: the shops issue's CouponTemplate is not merged yet, so templates come in the request; once it is,
-    this takes template ids and reads title/face value/validity from the issuer's schema."""
+    the same template twice a Conflict rather than a second offer. See offers_publish_coupon_templates for the
+    one click from the brand's own coupon templates."""
     if not templates:
         raise ApplicationError("Choose at least one template.", code="empty_batch")
     offers = []
@@ -54,6 +52,39 @@ def offers_publish_batch(*, issuer, templates: list[dict[str, Any]]) -> list[Off
                 raise Conflict(f"{ref} is already published.", code="already_published")
             offers.append(offer_publish(issuer=issuer, **item))
     return offers
+
+
+def offers_publish_coupon_templates(*, issuer, template_ids: list[int], settlement_price_fen: int = 0,
+                                    stock_per_template: int | None = None) -> list[Offer]:
+    """One click: publish the issuer's chosen coupon templates (miniprograms.CouponTemplate, read in the issuer's
+    schema, which the request is already in) to the market, all or none. Each offer's stock is what the template
+    has left (or `stock_per_template`, if smaller); vouchers stay valid as long as the template's coupons."""
+    from django.db import connection
+
+    from miniprograms.models import CouponTemplate
+
+    if connection.schema_name != issuer.schema_name:
+        raise ApplicationError("Publish coupon templates from the issuing brand's host.", code="wrong_brand")
+    found = {t.pk: t for t in CouponTemplate.objects.filter(pk__in=template_ids, active=True)}
+    missing = [pk for pk in template_ids if pk not in found]
+    if missing:
+        raise NotFound("No such coupon template.", code="template_not_found",
+                       fields={"template_ids": [f"unknown: {missing}"]})
+    items = []
+    for pk in template_ids:
+        template = found[pk]
+        left = template.total_stock - template.issued_count
+        stock = min(left, stock_per_template) if stock_per_template else left
+        if stock <= 0:
+            raise ApplicationError(f"Coupon template {pk} has no stock left.", code="template_sold_out")
+        terms = f"满{template.threshold_fen / 100:g}元可用" if template.threshold_fen else "无门槛"
+        items.append({
+            "kind": Offer.Kind.COUPON, "title": template.name[:100], "description": terms,
+            "face_value_fen": template.amount_off_fen, "total_stock": stock,
+            "per_member_limit": template.per_member_limit, "voucher_valid_days": max(1, -(-template.valid_hours // 24)),
+            "settlement_price_fen": settlement_price_fen, "source_ref": f"coupon_template:{pk}",
+        })
+    return offers_publish_batch(issuer=issuer, templates=items)
 
 
 def _own_offer(issuer, offer_id: int, *, lock: bool = False) -> Offer:

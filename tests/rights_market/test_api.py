@@ -71,6 +71,34 @@ class TestPublishing:
         assert response.json()["error"]["code"] == "already_published"
         assert not Offer.objects.filter(source_ref="coupon_template:9").exists()
 
+    def test_one_click_publishes_the_brands_own_coupon_templates(self, brand_a, brand_b, hq):
+        from miniprograms.services.coupons import coupon_template_create
+
+        with schema_context(brand_a.schema_name):
+            t1 = coupon_template_create(name="满300减50", kind="amount_off", total_stock=100, amount_off_fen=5_000,
+                                        threshold_fen=30_000, valid_hours=72)
+            t2 = coupon_template_create(name="满500减100", kind="amount_off", total_stock=40, amount_off_fen=10_000,
+                                        valid_hours=24 * 30, per_member_limit=2)
+        response = hq(brand_a).post("/api/v1/market/offers/batch", {
+            "coupon_template_ids": [t1.pk, t2.pk], "settlement_price_fen": 300, "stock_per_template": 60,
+        }, format="json")
+
+        assert response.status_code == 201, response.content
+        offers = {o.source_ref: o for o in Offer.objects.filter(issuer=brand_a, source_ref__startswith="coupon_template:")}
+        first, second = offers[f"coupon_template:{t1.pk}"], offers[f"coupon_template:{t2.pk}"]
+        assert (first.title, first.face_value_fen, first.total_stock, first.voucher_valid_days) == \
+            ("满300减50", 5_000, 60, 3)
+        assert (second.total_stock, second.per_member_limit, second.settlement_price_fen) == (40, 2, 300)
+        # publishing again is refused, and another brand's template ids mean nothing on its host
+        again = hq(brand_a).post("/api/v1/market/offers/batch", {"coupon_template_ids": [t1.pk]}, format="json")
+        assert again.status_code == 409
+        assert hq(brand_b).post("/api/v1/market/offers/batch", {"coupon_template_ids": [t2.pk + 10_000]},
+                                format="json").status_code == 404
+
+    def test_batch_needs_one_kind_of_input(self, brand_a, hq):
+        response = hq(brand_a).post("/api/v1/market/offers/batch", {}, format="json")
+        assert response.status_code == 400
+
     def test_members_cannot_publish(self, brand_a, member_client):
         client, _ = member_client(brand_a)
         assert client.post("/api/v1/market/offers", OFFER, format="json").status_code in (401, 403)
