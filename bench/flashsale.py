@@ -20,6 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from ekr.devservices import load_service_env  # noqa: E402
+
+load_service_env(Path(__file__).resolve().parent.parent)  # the embedded servers when DATABASE_URL is unset
 _url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/ekr")
 os.environ["DATABASE_URL"] = re.sub(r"/([^/?]+)(\?|$)", r"/\1_bench_shops\2", _url, count=1) \
     if not _url.rstrip("/").endswith("_bench_shops") else _url

@@ -37,8 +37,6 @@ os.environ["DJANGO_DEBUG"] = "0"
 from ekr.devservices import load_service_env  # noqa: E402
 
 load_service_env(ROOT)
-if not os.environ.get("DATABASE_URL"):
-    load_service_env(Path("/work/main"))  # a worktree without its own .data uses the main checkout's servers
 
 
 def _own_services() -> str:

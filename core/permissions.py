@@ -5,6 +5,8 @@
 - `IsBrandStaff`: users of the brand's own schema (HQ staff or store managers), on that brand's host.
 - `IsBrandHQ`: brand staff who are not tied to a franchisee.
 - `IsMember`: a mini-program session token for this brand's host (see tenants.mp_auth).
+- `IsGuide`: a brand user who is a shopping guide (members.Guide.user). Guides are not staff: every staff
+  view refuses them, and guide views show only what is attributed to them.
 
 A store manager's scope (their franchisee's stores) is resolved by `staff_scope(request)`, which list and detail
 querysets go through (members.selectors.stores_for_scope and friends).
@@ -36,13 +38,22 @@ class IsPlatformOps(BasePermission):
         )
 
 
+def _brand_user(request) -> bool:
+    user = getattr(request, "user", None)
+    return bool(
+        _on_brand_host() and user is not None and getattr(user, "is_authenticated", False)
+        and not getattr(user, "is_member", False) and user.is_active
+    )
+
+
 class IsBrandStaff(BasePermission):
     def has_permission(self, request, view):
-        user = getattr(request, "user", None)
-        return bool(
-            _on_brand_host() and user is not None and getattr(user, "is_authenticated", False)
-            and not getattr(user, "is_member", False) and user.is_active
-        )
+        return _brand_user(request) and not staff_scope(request).is_guide
+
+
+class IsGuide(BasePermission):
+    def has_permission(self, request, view):
+        return _brand_user(request) and staff_scope(request).is_guide
 
 
 @dataclass(frozen=True)
@@ -51,10 +62,15 @@ class StaffScope:
 
     user_id: int
     franchisee_id: int | None  # None: HQ, the whole brand
+    guide_id: int | None = None  # a guide's own login: not staff at all
+
+    @property
+    def is_guide(self) -> bool:
+        return self.guide_id is not None
 
     @property
     def is_hq(self) -> bool:
-        return self.franchisee_id is None
+        return self.franchisee_id is None and self.guide_id is None
 
 
 def staff_scope(request) -> StaffScope:
@@ -62,10 +78,14 @@ def staff_scope(request) -> StaffScope:
     cached = getattr(request, "_ekr_staff_scope", None)
     if cached is not None:
         return cached
-    from members.models import StaffProfile
+    from members.models import Guide, StaffProfile
 
     profile = StaffProfile.objects.filter(user_id=request.user.id).only("franchisee_id").first()
-    scope = StaffScope(user_id=request.user.id, franchisee_id=profile.franchisee_id if profile else None)
+    guide_id = Guide.objects.filter(user_id=request.user.id, active=True).values_list("id", flat=True).first()
+    if guide_id is None and Guide.objects.filter(user_id=request.user.id).exists():
+        guide_id = -1  # an inactive guide's login: still not staff, and sees nothing
+    scope = StaffScope(user_id=request.user.id, franchisee_id=profile.franchisee_id if profile else None,
+                       guide_id=guide_id)
     request._ekr_staff_scope = scope
     return scope
 

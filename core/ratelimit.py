@@ -4,24 +4,16 @@ Keys carry the schema, so one brand's traffic never spends another brand's budge
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
-import redis
-from django.conf import settings
 from django.db import connection
 
 from core.errors import ApplicationError
-
-
-@lru_cache(maxsize=1)
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
+from core.redis_client import redis_client
 
 
 def rate_limit_hit(*, scope: str, key: str, limit: int, window_seconds: int) -> None:
     """Count one hit for `key`; raise a 429 ApplicationError once `limit` hits fall in the current window."""
     name = f"ekr:rl:{connection.schema_name}:{scope}:{key}"
-    pipe = _redis().pipeline()  # MULTI/EXEC: the window starts with the first hit
+    pipe = redis_client().pipeline()  # MULTI/EXEC: the window starts with the first hit
     pipe.set(name, 0, ex=window_seconds, nx=True)
     pipe.incr(name)
     _, count = pipe.execute()

@@ -15,6 +15,8 @@ from typing import Any
 from celery import Task, shared_task
 from django.db import connection, transaction
 
+from core.redis_client import redis_client
+
 logger = logging.getLogger(__name__)
 
 SCHEMA_HEADER = "ekr_schema"
@@ -75,13 +77,6 @@ def enqueue(task: Task, *args: Any, countdown: float | None = None, **kwargs: An
     transaction.on_commit(send)
 
 
-def _redis():
-    import redis
-    from django.conf import settings
-
-    return redis.Redis.from_url(settings.REDIS_URL)
-
-
 def coalesce_key(schema: str, name: str, object_id: int) -> str:
     return f"ekr:{schema}:coalesce:{name}:{object_id}"
 
@@ -96,7 +91,7 @@ def enqueue_coalesced(task: Task, *, name: str, object_id: int, delay: float) ->
 
     def schedule() -> None:
         key = coalesce_key(schema, name, object_id)
-        client = _redis()
+        client = redis_client()
         if client.set(key, "1", nx=True, ex=max(int(delay * 10), 60)):
             try:
                 task.apply_async(args=[object_id], schema=schema, countdown=delay)
@@ -108,7 +103,7 @@ def enqueue_coalesced(task: Task, *, name: str, object_id: int, delay: float) ->
 
 
 def coalesce_release(name: str, object_id: int) -> None:
-    _redis().delete(coalesce_key(current_schema(), name, object_id))
+    redis_client().delete(coalesce_key(current_schema(), name, object_id))
 
 
 def spread_seconds(schema: str, window: int) -> int:
@@ -135,9 +130,6 @@ def fan_out_to_brands(task_name: str, window_seconds: int = 300, kwargs: dict | 
 def probe(token: str) -> str:
     """Writes the schema the worker ran in under `ekr:probe:<schema-of-caller>:<token>` (a health check that
     proves tasks run in the schema they were queued from; the isolation tests use it)."""
-    import redis
-    from django.conf import settings
-
     schema = current_schema()
-    redis.Redis.from_url(settings.REDIS_URL).set(f"ekr:probe:{token}", schema, ex=300)
+    redis_client().set(f"ekr:probe:{token}", schema, ex=300)
     return schema

@@ -4,6 +4,7 @@
 - BrandStaffAPIView: brand users (HQ and store managers) on the brand's host; querysets go through a selector
   that takes `self.scope` (core.permissions.StaffScope) so a store manager only ever sees their franchisee.
 - BrandHQAPIView: brand HQ staff only.
+- GuideAPIView: a shopping guide's own login (only what is attributed to them).
 - PlatformOpsAPIView: the platform's ops staff, on the platform host.
 - PublicAPIView: no identity needed (e.g. starting a mini-program session).
 """
@@ -13,7 +14,7 @@ from rest_framework.authentication import BasicAuthentication, SessionAuthentica
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
-from core.permissions import IsBrandHQ, IsBrandStaff, IsMember, IsPlatformOps, StaffScope, staff_scope
+from core.permissions import IsBrandHQ, IsBrandStaff, IsGuide, IsMember, IsPlatformOps, StaffScope, staff_scope
 from tenants.mp_auth import MemberTokenAuthentication
 
 
@@ -56,6 +57,17 @@ class BrandStaffAPIView(_Base):
 
 class BrandHQAPIView(BrandStaffAPIView):
     permission_classes = [IsBrandHQ]
+
+
+class GuideAPIView(_Base):
+    """A shopping guide's own login; `self.guide_id` is the guide. Guides are never staff."""
+
+    authentication_classes = [SessionAuthentication, BasicAuthentication]
+    permission_classes = [IsGuide]
+    guide_id: int
+
+    def on_initial(self, request) -> None:
+        self.guide_id = staff_scope(request).guide_id
 
 
 class PlatformOpsAPIView(_Base):

@@ -81,6 +81,9 @@ class Guide(models.Model):
     employee_no = models.CharField(max_length=32, unique=True)
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="guides")
     active = models.BooleanField(default=True)
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="guide",
+                                help_text="The guide's own login: sees only their attributed orders and commission.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

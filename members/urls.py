@@ -15,6 +15,7 @@ urlpatterns = [
     path("staff/guides", staff.GuideListApi.as_view(), name="staff-guides"),
     path("staff/guides/<int:guide_id>", staff.GuideDetailApi.as_view(), name="staff-guide"),
     path("staff/guides/<int:guide_id>/move", staff.GuideMoveApi.as_view(), name="staff-guide-move"),
+    path("staff/guides/<int:guide_id>/login", staff.GuideLoginApi.as_view(), name="staff-guide-login"),
     path("staff/guides/<int:guide_id>/reassign-members", staff.GuideMembersReassignApi.as_view(),
          name="staff-guide-reassign"),
     path("staff/members", staff_members.MemberSearchApi.as_view(), name="staff-members"),

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from miniprograms.api import member, pos, staff
+from miniprograms.api import guide, member, pos, staff
 
 urlpatterns = [
     # mini-program (members)
@@ -28,6 +28,9 @@ urlpatterns = [
     path("console/guides/<int:guide_id>/share-codes", staff.GuideShareCodeApi.as_view()),
     path("console/reports/commission", staff.CommissionReportApi.as_view()),
     path("console/stores/<int:store_id>/pos-keys", staff.PosKeyCreateApi.as_view()),
+    # a shopping guide's own login
+    path("guide/orders", guide.GuideOrderListApi.as_view()),
+    path("guide/commissions", guide.GuideCommissionListApi.as_view()),
     # store POS systems
     path("pos/orders", pos.PosOrdersApi.as_view()),
 ]

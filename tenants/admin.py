@@ -80,16 +80,18 @@ class BrandAdmin(admin.ModelAdmin):
 class WeChatAppForm(forms.ModelForm):
     """Secrets are write-only: blank on edit keeps the stored value; the stored value is never sent back."""
 
-    SECRET_FIELDS = ["secret", "token", "aes_key", "mch_key"]
+    SECRET_FIELDS = ["secret", "token", "aes_key", "mch_key", "mch_cert_pem", "mch_cert_key_pem"]
     secret = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
     token = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
     aes_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
     mch_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
+    mch_cert_pem = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    mch_cert_key_pem = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
     class Meta:
         model = WeChatApp
         fields = ["brand", "kind", "name", "appid", "secret", "token", "aes_key", "mch_id", "mch_key",
-                  "pay_sign_type"]
+                  "mch_cert_pem", "mch_cert_key_pem", "pay_sign_type"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -94,6 +94,8 @@ class WeChatApp(models.Model):
     aes_key = EncryptedTextField(blank=True, help_text="EncodingAESKey, 43 characters.")
     mch_id = models.CharField(max_length=32, blank=True)
     mch_key = EncryptedTextField(blank=True, help_text="WeChat Pay v2 API key.")
+    mch_cert_pem = EncryptedTextField(blank=True, help_text="apiclient_cert.pem: WeChat Pay refunds need it.")
+    mch_cert_key_pem = EncryptedTextField(blank=True, help_text="apiclient_key.pem, the certificate's private key.")
     pay_sign_type = models.CharField(max_length=16, choices=PaySignType.choices, default=PaySignType.MD5)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -109,6 +111,10 @@ class WeChatApp(models.Model):
             raise ValidationError({"aes_key": "EncodingAESKey is 43 characters."})
         if bool(self.mch_id) != bool(self.mch_key):
             raise ValidationError({"mch_key": "Merchant id and merchant key go together."})
+        if bool(self.mch_cert_pem) != bool(self.mch_cert_key_pem):
+            raise ValidationError({"mch_cert_key_pem": "The client certificate and its key go together."})
+        if self.mch_cert_pem and "BEGIN CERTIFICATE" not in self.mch_cert_pem:
+            raise ValidationError({"mch_cert_pem": "Paste apiclient_cert.pem (PEM text)."})
 
     @property
     def secret_masked(self) -> str:

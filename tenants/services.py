@@ -87,12 +87,14 @@ def brand_resume(*, brand: Brand) -> Brand:
 
 def wechat_app_add(*, brand: Brand, appid: str, secret: str, token: str, aes_key: str = "",
                    kind: str = WeChatApp.Kind.MINIPROGRAM, name: str = "", mch_id: str = "", mch_key: str = "",
-                   pay_sign_type: str = WeChatApp.PaySignType.MD5) -> WeChatApp:
+                   pay_sign_type: str = WeChatApp.PaySignType.MD5, mch_cert_pem: str = "",
+                   mch_cert_key_pem: str = "") -> WeChatApp:
     """Register a brand's WeChat app. An appid already registered (to any brand) is a Conflict."""
     if WeChatApp.objects.filter(appid=appid).exists():
         raise Conflict(f"appid {appid} is already registered.", code="appid_taken")
     app = WeChatApp(brand=brand, appid=appid, secret=secret, token=token, aes_key=aes_key, kind=kind, name=name,
-                    mch_id=mch_id, mch_key=mch_key, pay_sign_type=pay_sign_type)
+                    mch_id=mch_id, mch_key=mch_key, pay_sign_type=pay_sign_type, mch_cert_pem=mch_cert_pem,
+                    mch_cert_key_pem=mch_cert_key_pem)
     app.full_clean()
     app.save()
     return app

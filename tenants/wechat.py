@@ -5,9 +5,6 @@ WECHAT_API_BASE_URL and WECHATPAY_API_BASE_URL point at WeChat in production and
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
-import redis
 from django.conf import settings
 from wechatpy import WeChatClient
 from wechatpy.client.api.base import BaseWeChatAPI
@@ -15,6 +12,7 @@ from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.redisstorage import RedisStorage
 
 from core.errors import ApplicationError
+from core.redis_client import redis_client
 from tenants.models import WeChatApp
 
 _WECHAT_DEFAULT = "https://api.weixin.qq.com/"
@@ -50,14 +48,9 @@ class EkrWeChatClient(WeChatClient):
         )
 
 
-@lru_cache(maxsize=1)
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
-
-
 def wechat_client(app: WeChatApp) -> EkrWeChatClient:
     """A client for one WeChat app; access tokens cached in Redis under the brand's schema and the appid."""
-    storage = RedisStorage(_redis(), prefix=f"ekr:{app.brand.schema_name}:wechat")
+    storage = RedisStorage(redis_client(), prefix=f"ekr:{app.brand.schema_name}:wechat")
     return EkrWeChatClient(app.appid, app.secret, session=storage, timeout=settings.WECHAT_HTTP_TIMEOUT)
 
 

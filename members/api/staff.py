@@ -9,8 +9,8 @@ from members.api.common import StaffView
 from members.models import Franchisee, Guide, Store
 from members.selectors import (guide_get_for_scope, guides_for_scope, members_for_scope, store_get_for_scope,
                                stores_for_scope)
-from members.services import (franchisee_create, guide_create, guide_members_reassign, guide_move, guide_update,
-                              store_create, store_update)
+from members.services import (franchisee_create, guide_create, guide_login_grant, guide_members_reassign, guide_move,
+                              guide_update, store_create, store_update)
 
 
 class FranchiseeOutput(serializers.ModelSerializer):
@@ -183,6 +183,21 @@ class GuideMoveApi(StaffView):
         guide = guide_move(guide=guide, to_store=store, moved_by_id=request.user.id,
                            members_follow=data.validated_data["members_follow"])
         return Response(GuideOutput(guide).data)
+
+
+class GuideLoginApi(StaffView):
+    """POST /api/v1/staff/guides/<id>/login {username, password}: the guide's own login (guide API only)."""
+
+    class InputSerializer(serializers.Serializer):
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(max_length=128, write_only=True)
+
+    def post(self, request, guide_id):
+        guide = guide_get_for_scope(self.scope, guide_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        guide = guide_login_grant(guide=guide, **data.validated_data)
+        return Response({"guide_id": guide.pk, "username": guide.user.username})
 
 
 class GuideMembersReassignApi(StaffView):

@@ -98,3 +98,31 @@ def guide_move(*, guide: Guide, to_store: Store, moved_by_id: int | None = None,
     if members_follow:
         guide.members.update(store=to_store)
     return guide
+
+
+@transaction.atomic
+def guide_login_grant(*, guide: Guide, username: str, password: str) -> Guide:
+    """Give a guide their own login (a brand user that is not staff): they see only the orders and commission
+    attributed to them. A guide has at most one login; granting again resets its password."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    User = get_user_model()
+    guide = Guide.objects.select_for_update().get(pk=guide.pk)
+    user = guide.user
+    if user is None:
+        if User.objects.filter(username=username).exists():
+            raise Conflict(f"Username '{username}' is taken.", code="username_taken", fields={"username": ["taken"]})
+        user = User(username=username, is_staff=False)
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ApplicationError("Password too weak.", code="weak_password",
+                               fields={"password": list(exc.messages)}) from exc
+    user.set_password(password)
+    user.save()
+    if guide.user_id != user.pk:
+        guide.user = user
+        guide.save(update_fields=["user"])
+    return guide

@@ -1,7 +1,8 @@
 """Earning points re-checks the member's tier: upgrade as soon as the trailing 12 months meet a threshold."""
 from django.db import connection
 
-from core.tasks import _redis, coalesce_key
+from core.redis_client import redis_client as _redis
+from core.tasks import coalesce_key
 from members.services import member_register
 from members.services.tiers import TIER_EVAL, member_tier_refresh
 from points.services import points_earn

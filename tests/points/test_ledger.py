@@ -246,7 +246,8 @@ def test_balance_cannot_go_negative_even_with_raw_sql(member):
 
 
 def test_card_sync_is_queued_after_commit(member, monkeypatch, django_capture_on_commit_callbacks):
-    from core.tasks import _redis, coalesce_key
+    from core.redis_client import redis_client as _redis
+    from core.tasks import coalesce_key
     from members.models import Member
     from members.services.cards import CARD_SYNC
     from members.tasks import member_card_update

@@ -20,16 +20,26 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="")
         parser.add_argument("--mch-id", default="")
         parser.add_argument("--mch-key", default="")
+        parser.add_argument("--mch-cert-file", help="apiclient_cert.pem (WeChat Pay refunds)")
+        parser.add_argument("--mch-cert-key-file", help="apiclient_key.pem")
         parser.add_argument("--pay-sign-type", default=WeChatApp.PaySignType.MD5, choices=WeChatApp.PaySignType.values)
 
     def handle(self, *args, **o):
         brand = Brand.objects.filter(slug=o["brand"]).exclude(schema_name="public").first()
         if brand is None:
             raise CommandError(f"no brand with slug {o['brand']}")
+        pems = {}
+        for option, field in (("mch_cert_file", "mch_cert_pem"), ("mch_cert_key_file", "mch_cert_key_pem")):
+            if o.get(option):
+                try:
+                    with open(o[option], encoding="ascii") as handle:
+                        pems[field] = handle.read()
+                except OSError as exc:
+                    raise CommandError(f"cannot read {o[option]}: {exc}") from exc
         try:
             app = wechat_app_add(brand=brand, appid=o["appid"], secret=o["secret"], token=o["token"],
                                  aes_key=o["aes_key"], kind=o["kind"], name=o["name"], mch_id=o["mch_id"],
-                                 mch_key=o["mch_key"], pay_sign_type=o["pay_sign_type"])
+                                 mch_key=o["mch_key"], pay_sign_type=o["pay_sign_type"], **pems)
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         except ValidationError as exc:
