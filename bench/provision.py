@@ -52,13 +52,19 @@ def main() -> None:
         one_migrate = provision(1, clone=False, tag="m1")[0]
         many_clone = provision(args.count, clone=True, tag="c")
         many_migrate = provision(args.count, clone=False, tag="m")
+        report(args.count, one_clone, one_migrate, many_clone, many_migrate)
     finally:
+        print("dropping the bench brands ...", flush=True)
         drop_bench_brands()
+
+
+def report(count, one_clone, one_migrate, many_clone, many_migrate) -> None:
     print("bench/provision (seconds; brand row + domain + schema with every table)")
     print(f"  one brand   clone {one_clone:7.3f}   migrate {one_migrate:7.3f}   migrate/clone {one_migrate / one_clone:5.1f}x")
-    print(f"  {args.count} brands   clone {sum(many_clone):7.2f}   migrate {sum(many_migrate):7.2f}   "
+    print(f"  {count} brands   clone {sum(many_clone):7.2f}   migrate {sum(many_migrate):7.2f}   "
           f"migrate/clone {sum(many_migrate) / sum(many_clone):5.1f}x")
-    print(f"  per brand median   clone {statistics.median(many_clone):.3f}   migrate {statistics.median(many_migrate):.3f}")
+    print(f"  per brand median   clone {statistics.median(many_clone):.3f}   migrate {statistics.median(many_migrate):.3f}",
+          flush=True)
 
 
 if __name__ == "__main__":

@@ -78,13 +78,15 @@ def staff_scope(request) -> StaffScope:
     cached = getattr(request, "_ekr_staff_scope", None)
     if cached is not None:
         return cached
-    from members.models import Guide, StaffProfile
+    from django.contrib.auth import get_user_model
 
-    profile = StaffProfile.objects.filter(user_id=request.user.id).only("franchisee_id").first()
-    guide_id = Guide.objects.filter(user_id=request.user.id, active=True).values_list("id", flat=True).first()
-    if guide_id is None and Guide.objects.filter(user_id=request.user.id).exists():
+    # One query: the user's franchisee (store manager) and guide link, if any.
+    row = get_user_model().objects.filter(pk=request.user.id).values(
+        "staff_profile__franchisee_id", "guide__id", "guide__active").first() or {}
+    guide_id = row.get("guide__id")
+    if guide_id is not None and not row.get("guide__active"):
         guide_id = -1  # an inactive guide's login: still not staff, and sees nothing
-    scope = StaffScope(user_id=request.user.id, franchisee_id=profile.franchisee_id if profile else None,
+    scope = StaffScope(user_id=request.user.id, franchisee_id=row.get("staff_profile__franchisee_id"),
                        guide_id=guide_id)
     request._ekr_staff_scope = scope
     return scope
