@@ -105,3 +105,41 @@ def test_add_wechat_app_command_refuses_a_bad_aes_key(db, brand_b):
     with pytest.raises(CommandError):
         call_command("add_wechat_app", "--brand", "beta", "--appid", "wxbeta0000000000098", "--secret", "s",
                      "--token", "t", "--aes-key", "short")
+
+
+def _structure(schema: str):
+    """Columns, constraints (with definitions), index names and triggers of a schema, without its name."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attidentity
+               FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = %s AND a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'i')""", [schema])
+        columns = set(cursor.fetchall())
+        cursor.execute(
+            """SELECT con.conname, con.contype, pg_get_constraintdef(con.oid) FROM pg_constraint con
+               JOIN pg_namespace n ON n.oid = con.connamespace WHERE n.nspname = %s""", [schema])
+        constraints = {(name, kind, definition.replace(f"{schema}.", "")) for name, kind, definition in cursor.fetchall()}
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", [schema])
+        indexes = {row[0] for row in cursor.fetchall()}
+        cursor.execute(
+            """SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+               JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND NOT t.tgisinternal""", [schema])
+        triggers = {row[0] for row in cursor.fetchall()}
+    return columns, constraints, indexes, triggers
+
+
+def test_a_cloned_brand_has_the_templates_structure_under_the_same_names(committed_db, new_brand):
+    brand = new_brand("struct")
+    columns, constraints, indexes, triggers = _structure(brand.schema_name)
+    t_columns, t_constraints, t_indexes, t_triggers = _structure("brand_template")
+
+    assert columns == t_columns
+    assert constraints == t_constraints
+    assert indexes == t_indexes  # the same names: later migrations that name an index work on every brand
+    assert triggers == t_triggers and "points_entry_append_only" in triggers
+
+
+def test_a_cloned_brand_writes_nothing_into_the_template(committed_db, new_brand):
+    before = _structure("brand_template")
+    new_brand("noleak")
+    assert _structure("brand_template") == before
