@@ -4,7 +4,7 @@ from __future__ import annotations
 from rest_framework.parsers import BaseParser
 
 from core.errors import ApplicationError
-from core.pagination import NewestFirstCursorPagination
+from core.pagination import paginated_response
 from core.views import BrandStaffAPIView
 
 
@@ -14,9 +14,7 @@ class StaffView(BrandStaffAPIView):
             raise ApplicationError("Only HQ staff may do this.", code="permission_denied", status_code=403)
 
     def paginated(self, queryset, serializer_class):
-        paginator = NewestFirstCursorPagination()
-        page = paginator.paginate_queryset(queryset, self.request, view=self)
-        return paginator.get_paginated_response(serializer_class(page, many=True).data)
+        return paginated_response(self, queryset, serializer_class)
 
 
 class RawBytesParser(BaseParser):

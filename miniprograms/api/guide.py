@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from core.pagination import NewestFirstCursorPagination
+from core.pagination import paginated_response
 from core.views import GuideAPIView
 from members.models import Guide
 from miniprograms import selectors
@@ -22,9 +22,7 @@ class CommissionOut(serializers.Serializer):
 
 class _GuidePage(GuideAPIView):
     def page(self, queryset, serializer_class):
-        paginator = NewestFirstCursorPagination()
-        page = paginator.paginate_queryset(queryset, self.request, view=self)
-        return paginator.get_paginated_response(serializer_class(page, many=True).data)
+        return paginated_response(self, queryset, serializer_class)
 
     def guide(self) -> Guide:
         return Guide(pk=self.guide_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from core.pagination import NewestFirstCursorPagination
+from core.pagination import paginated_response
 from core.views import MemberAPIView
 from miniprograms import selectors
 from miniprograms.api.outputs import CatalogItemOut, CouponOut, OrderOut, ShopOut
@@ -58,9 +58,7 @@ class OrderListCreateApi(MemberAPIView):
 
     def get(self, request):
         member = self.member_or_404()
-        paginator = NewestFirstCursorPagination()
-        page = paginator.paginate_queryset(selectors.orders_for_member(member), request, view=self)
-        return paginator.get_paginated_response(OrderOut(page, many=True).data)
+        return paginated_response(self, selectors.orders_for_member(member), OrderOut)
 
     def post(self, request):
         member = self.member_or_404()

@@ -7,7 +7,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from core.errors import NotFound
-from core.pagination import NewestFirstCursorPagination
+from core.pagination import paginated_response
 from core.views import BrandHQAPIView, BrandStaffAPIView
 from members.models import Member
 from miniprograms import selectors
@@ -141,9 +141,7 @@ class OrderListApi(BrandStaffAPIView):
         qs = selectors.orders_for_scope(self.scope)
         if request.query_params.get("store_id"):
             qs = qs.filter(store_id=selectors.store_get_for_scope(self.scope, request.query_params["store_id"]).pk)
-        paginator = NewestFirstCursorPagination()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(StaffOrderOut(page, many=True).data)
+        return paginated_response(self, qs, StaffOrderOut)
 
 
 class OrderFulfilmentApi(BrandStaffAPIView):

@@ -12,7 +12,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from core.errors import NotFound
-from core.pagination import NewestFirstCursorPagination
+from core.pagination import paginated_response
 from core.views import BrandHQAPIView, BrandStaffAPIView, MemberAPIView
 from points.models import Campaign, PointsEntry
 from points.selectors import (
@@ -55,9 +55,7 @@ class StaffEntryOutput(serializers.ModelSerializer):
 
 
 def _page(view, queryset, serializer_class) -> Response:
-    paginator = NewestFirstCursorPagination()
-    page = paginator.paginate_queryset(queryset, view.request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+    return paginated_response(view, queryset, serializer_class)
 
 
 # --- mini-program --------------------------------------------------------------------------------------------
