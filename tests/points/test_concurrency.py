@@ -98,7 +98,8 @@ def test_mixed_earn_and_redeem_race_keeps_the_invariants(funded_member):
             jobs.append(lambda i=i: points_earn(member=member, points=2, idempotency_key=f"e-{i}", reason="order"))
         else:
             jobs.append(lambda i=i: points_redeem(member=member, points=3, idempotency_key=f"r-{i}", reason="c"))
-    jobs += [lambda: points_earn(member=member, points=9, idempotency_key="e-0", reason="order")] * 5  # 409s
+    # The same key as an entry applied before the race, with other parameters: a 409 in every interleaving.
+    jobs += [lambda: points_earn(member=member, points=9, idempotency_key="seed-0", reason="order")] * 5
 
     results = race(brand, jobs)
 
