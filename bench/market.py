@@ -85,7 +85,7 @@ from rights_market.models import Exchange  # noqa: E402
 from rights_market.services import exchanges as svc  # noqa: E402
 from rights_market.services.catalogue import listing_create, offer_publish  # noqa: E402
 from tenants.models import Brand, Domain  # noqa: E402
-from tenants.mp_auth import member_token_issue  # noqa: E402
+from members.mp_auth import member_token_issue  # noqa: E402
 from tenants.services import brand_create  # noqa: E402
 
 

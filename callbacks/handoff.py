@@ -78,8 +78,9 @@ class BrokerHandoff:
                 close_old_connections()
 
     def _send(self, batch: list[Item]) -> None:
+        from celery import current_app as app
+
         from callbacks.services import events_mark_queued, events_send
-        from ekr.celery import app
 
         sent: list[int] = []
         try:

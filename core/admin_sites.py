@@ -22,10 +22,10 @@ class BrandAdminSite(AdminSite):
     def has_permission(self, request):
         if connection.schema_name == "public" or not super().has_permission(request):
             return False
-        # Store managers use the store console (API), not the HQ admin.
-        from members.models import StaffProfile
+        # Only HQ: store managers use the store console, guides their own pages.
+        from core.permissions import staff_scope
 
-        return not StaffProfile.objects.filter(user_id=request.user.id, franchisee__isnull=False).exists()
+        return staff_scope(request).is_hq
 
     def each_context(self, request):
         context = super().each_context(request)

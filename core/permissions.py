@@ -4,7 +4,7 @@
 - `IsPlatformOps`: staff users of the public schema, on the platform host only.
 - `IsBrandStaff`: users of the brand's own schema (HQ staff or store managers), on that brand's host.
 - `IsBrandHQ`: brand staff who are not tied to a franchisee.
-- `IsMember`: a mini-program session token for this brand's host (see tenants.mp_auth).
+- `IsMember`: a mini-program session token for this brand's host (see members.mp_auth).
 - `IsGuide`: a brand user who is a shopping guide (members.Guide.user). Guides are not staff: every staff
   view refuses them, and guide views show only what is attributed to them.
 

@@ -115,8 +115,9 @@ def spread_seconds(schema: str, window: int) -> int:
 def fan_out_to_brands(task_name: str, window_seconds: int = 300, kwargs: dict | None = None) -> int:
     """Queue `task_name` once for each active brand, each at its own offset within `window_seconds`."""
     from celery import current_app
-    from tenants.models import Brand
+    from django_tenants.utils import get_tenant_model
 
+    Brand = get_tenant_model()  # the tenant registry, named by settings: core imports no app
     task = current_app.tasks[task_name]
     count = 0
     for schema in Brand.objects.exclude(schema_name="public").filter(status=Brand.Status.ACTIVE) \

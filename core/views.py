@@ -1,6 +1,6 @@
 """Base API views. Each fixes who may call it; subclasses add the operation, not the access rule.
 
-- MemberAPIView: mini-program members (Bearer session token for this brand's host).
+- MemberAPIView (members.api.base): mini-program members; it lives with members, which owns their sessions.
 - BrandStaffAPIView: brand users (HQ and store managers) on the brand's host; querysets go through a selector
   that takes `self.scope` (core.permissions.StaffScope) so a store manager only ever sees their franchisee.
 - BrandHQAPIView: brand HQ staff only.
@@ -14,11 +14,10 @@ from rest_framework.authentication import BasicAuthentication, SessionAuthentica
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
-from core.permissions import IsBrandHQ, IsBrandStaff, IsGuide, IsMember, IsPlatformOps, StaffScope, staff_scope
-from tenants.mp_auth import MemberTokenAuthentication
+from core.permissions import IsBrandHQ, IsBrandStaff, IsGuide, IsPlatformOps, StaffScope, staff_scope
 
 
-class _Base(APIView):
+class BaseAPIView(APIView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         self.on_initial(request)
@@ -27,25 +26,12 @@ class _Base(APIView):
         pass
 
 
-class PublicAPIView(_Base):
+class PublicAPIView(BaseAPIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
 
-class MemberAPIView(_Base):
-    authentication_classes = [MemberTokenAuthentication]
-    permission_classes = [IsMember]
-
-    def member_or_404(self):
-        from core.errors import NotFound
-
-        member = self.request.user.member()
-        if member is None:
-            raise NotFound("Register as a member first.", code="not_a_member")
-        return member
-
-
-class BrandStaffAPIView(_Base):
+class BrandStaffAPIView(BaseAPIView):
     # Session cookie for the browser console (host-only, per schema); HTTP Basic for scripts and tests.
     authentication_classes = [SessionAuthentication, BasicAuthentication]
     permission_classes = [IsBrandStaff]
@@ -59,7 +45,7 @@ class BrandHQAPIView(BrandStaffAPIView):
     permission_classes = [IsBrandHQ]
 
 
-class GuideAPIView(_Base):
+class GuideAPIView(BaseAPIView):
     """A shopping guide's own login; `self.guide_id` is the guide. Guides are never staff."""
 
     authentication_classes = [SessionAuthentication, BasicAuthentication]
@@ -70,6 +56,6 @@ class GuideAPIView(_Base):
         self.guide_id = staff_scope(request).guide_id
 
 
-class PlatformOpsAPIView(_Base):
+class PlatformOpsAPIView(BaseAPIView):
     authentication_classes = [SessionAuthentication, BasicAuthentication]
     permission_classes = [IsPlatformOps]

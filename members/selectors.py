@@ -13,6 +13,7 @@ from django.utils import timezone
 from core.crypto import keyed_hash
 from core.selectors import get_in_scope
 from core.permissions import StaffScope
+from members import hooks
 from members.models import CardLevel, CardTemplate, Guide, Member, MemberImport, Store
 
 PHONE_HASH_PURPOSE = "member-phone"
@@ -133,19 +134,16 @@ def card_level_for(*, earned_points_12m: int, spent_fen_12m: int) -> CardLevel |
 
 
 def member_points_balance(member: Member) -> int:
-    """The member's points balance (points app)."""
-    from points.selectors import balance_of
-
-    return balance_of(member=member)
+    """The member's points balance (read through the hook points fills)."""
+    return hooks.points_balance_read(member)
 
 
 def member_trailing_12m(member: Member, *, now: dt.datetime | None = None) -> tuple[int, int]:
-    """(points earned, fen spent) over the trailing 12 months, from the points ledger and the paid orders."""
-    from miniprograms.selectors import member_spent_fen_since
-    from points.selectors import points_earned_since
-
+    """(points earned, fen spent) over the trailing 12 months, from the tier inputs points and miniprograms
+    register (the points ledger and the paid orders)."""
     since = (now or timezone.now()) - dt.timedelta(days=365)
-    return points_earned_since(member=member, since=since), member_spent_fen_since(member=member, since=since)
+    return (hooks.tier_input_read(hooks.EARNED_POINTS, member=member, since=since),
+            hooks.tier_input_read(hooks.SPENT_FEN, member=member, since=since))
 
 
 def card_template_active() -> CardTemplate | None:

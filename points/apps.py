@@ -3,3 +3,18 @@ from django.apps import AppConfig
 
 class PointsConfig(AppConfig):
     name = "points"
+
+    def ready(self) -> None:
+        from members import hooks
+        from points.selectors import balance_of, points_earned_since
+
+        hooks.tier_input_register(hooks.EARNED_POINTS, lambda member, since: points_earned_since(
+            member=member, since=since))
+        hooks.points_balance_reader_register(lambda member: balance_of(member=member))
+        hooks.member_registered_subscribe(_signup_bonus)
+
+
+def _signup_bonus(member) -> None:
+    from points.services import points_signup_bonus_grant
+
+    points_signup_bonus_grant(member=member)  # once per member (keyed), none if the brand has no bonus

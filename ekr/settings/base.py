@@ -48,6 +48,7 @@ SHARED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "axes",
+    "ekr",  # the top layer: demo data and its command; imports every app, imported by none
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",

@@ -6,7 +6,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from core.ratelimit import rate_limit_hit
-from core.views import MemberAPIView, PublicAPIView
+from core.views import PublicAPIView
+from members.api.base import MemberAPIView
 from members.models import Member
 from members.selectors import member_points_balance
 from members.services import member_profile_update, member_register, member_session_start

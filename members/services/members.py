@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict
+from members import hooks
 from members.models import Guide, GuideAssignment, Member, MemberTag, Store, Tag, TierChange
 from members.selectors import card_level_entry, phone_hash, phone_normalize
 
@@ -95,9 +96,7 @@ def member_register(*, openid: str, unionid: str = "", phone: str, name: str = "
                                   reason="registration")
     if guide is not None:
         GuideAssignment.objects.create(member=member, from_guide=None, to_guide=guide, reason="registration")
-    from points.services import points_signup_bonus_grant
-
-    points_signup_bonus_grant(member=member)  # once per member (keyed), none if the brand has no bonus
+    hooks.member_registered_notify(member)  # the sign-up bonus (points): once per member, keyed
     return member, True
 
 

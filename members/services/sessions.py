@@ -7,7 +7,7 @@ from django.db import connection
 from core.errors import ApplicationError, NotFound
 from members.models import Member
 from tenants.models import WeChatApp
-from tenants.mp_auth import member_token_issue
+from members.mp_auth import member_token_issue
 from tenants.wechat import code_to_session
 
 SESSION_KEY_TTL = 3 * 24 * 3600

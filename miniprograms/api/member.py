@@ -7,7 +7,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from core.pagination import paginated_response
-from core.views import MemberAPIView
+from members.api.base import MemberAPIView
 from miniprograms import selectors
 from miniprograms.api.outputs import CatalogItemOut, CouponOut, OrderOut, ShopOut
 from miniprograms.models import Order

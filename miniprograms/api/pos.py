@@ -5,7 +5,7 @@ from rest_framework import authentication, exceptions, serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
-from core.views import _Base
+from core.views import BaseAPIView
 from miniprograms.services.pos import MAX_BATCH, pos_api_key_check, pos_orders_record
 
 
@@ -40,7 +40,7 @@ class IsPos(BasePermission):
         return isinstance(request.user, PosPrincipal)
 
 
-class PosOrdersApi(_Base):
+class PosOrdersApi(BaseAPIView):
     authentication_classes = [PosKeyAuthentication]
     permission_classes = [IsPos]
 

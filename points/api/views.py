@@ -13,7 +13,8 @@ from rest_framework.response import Response
 
 from core.errors import NotFound
 from core.pagination import paginated_response
-from core.views import BrandHQAPIView, BrandStaffAPIView, MemberAPIView
+from core.views import BrandHQAPIView, BrandStaffAPIView
+from members.api.base import MemberAPIView
 from points.models import Campaign, PointsEntry
 from points.selectors import (
     member_for_staff,

@@ -6,7 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from core.errors import NotFound
-from core.views import MemberAPIView
+from members.api.base import MemberAPIView
 from rights_market import selectors
 from rights_market.services.exchanges import exchange_request
 

@@ -1,6 +1,6 @@
 import pytest
 
-from tenants.mp_auth import member_token_issue
+from members.mp_auth import member_token_issue
 
 
 def token(brand, openid: str) -> str:

@@ -194,7 +194,7 @@ def test_other_brand_staff_see_nothing_of_brand_a(world, people, brand_b, client
 
 
 def test_anonymous_and_members_cannot_use_staff_api(world, client_for):
-    from tenants.mp_auth import member_token_issue
+    from members.mp_auth import member_token_issue
 
     assert client_for(world.brand).get("/api/v1/staff/members").status_code in (401, 403)
     token = member_token_issue(schema="alpha", appid="wxalpha000000000001", openid="o-1")

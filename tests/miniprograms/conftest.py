@@ -12,7 +12,7 @@ from django_tenants.utils import schema_context
 from members.models import Franchisee, Guide, Member, StaffProfile, Store
 from miniprograms.models import Category, Product, Shop, ShopSku, Sku
 from tenants.models import WeChatApp
-from tenants.mp_auth import member_token_issue
+from members.mp_auth import member_token_issue
 
 MCH_KEY = "k" * 32
 PW = "manager-password-1"

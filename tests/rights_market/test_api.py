@@ -13,7 +13,7 @@ from rights_market.brandside.models import Voucher
 from rights_market.models import Exchange, Listing, Offer
 from rights_market.services.exchanges import exchange_advance
 from rights_market.services.settlement import statements_close_month
-from tenants.mp_auth import member_token_issue
+from members.mp_auth import member_token_issue
 from tests.conftest import BRAND_PASSWORD
 from tests.rights_market.factories import listing_make, member_make, offer_make
 

@@ -3,7 +3,7 @@ from django_tenants.utils import schema_context
 
 from members.models import Member, Store
 from rights_market.models import Listing
-from tenants.demo import DEMO_BRANDS, seed_demo
+from ekr.demo import DEMO_BRANDS, seed_demo
 
 
 def test_demo_seed_makes_two_brands_and_can_run_again(committed_db, client_for):

@@ -5,7 +5,7 @@ import pytest
 from django.core import signing
 
 from members.models import Member
-from tenants.mp_auth import SALT, member_token_issue
+from members.mp_auth import SALT, member_token_issue
 
 APPID_A = "wxalpha000000000001"
 
@@ -81,7 +81,7 @@ class TestMemberToken:
     def probe_view(self):
         from django.urls import path
 
-        from core.views import MemberAPIView
+        from members.api.base import MemberAPIView
         from rest_framework.response import Response
 
         class WhoAmI(MemberAPIView):

@@ -3,7 +3,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connection
 
-from tenants.demo import DEMO_BRANDS, OPS_LOGIN, seed_demo
+from ekr.demo import DEMO_BRANDS, OPS_LOGIN, seed_demo
 
 
 class Command(BaseCommand):

@@ -1,0 +1,19 @@
+"""The base view of every mini-program member endpoint, in every app above members."""
+from __future__ import annotations
+
+from core.permissions import IsMember
+from core.views import BaseAPIView
+from members.mp_auth import MemberTokenAuthentication
+
+
+class MemberAPIView(BaseAPIView):
+    authentication_classes = [MemberTokenAuthentication]
+    permission_classes = [IsMember]
+
+    def member_or_404(self):
+        from core.errors import NotFound
+
+        member = self.request.user.member()
+        if member is None:
+            raise NotFound("Register as a member first.", code="not_a_member")
+        return member

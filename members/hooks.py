@@ -1,0 +1,55 @@
+"""What members asks of the apps above it. members sits below points and miniprograms and never imports them;
+those apps fill these hooks in their `AppConfig.ready()` (as apps fill the callback registry).
+
+- Tier inputs: the tier rules need figures other apps keep. points registers `"earned_points"` (points earned
+  since a moment), miniprograms registers `"spent_fen"` (fen paid in orders since a moment). A figure nobody
+  registered reads as 0.
+- The points balance a member card shows: points registers the reader.
+- Member registered: points registers the sign-up bonus. Hooks run inside the registration's transaction, in
+  the order they were registered, and must be idempotent per member (registration may be retried).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from members.models import Member
+
+TierInput = Callable[["Member", dt.datetime], int]
+MemberHook = Callable[["Member"], object]
+
+EARNED_POINTS = "earned_points"
+SPENT_FEN = "spent_fen"
+
+_tier_inputs: dict[str, TierInput] = {}
+_balance_reader: list[Callable[["Member"], int]] = []
+_on_registered: list[MemberHook] = []
+
+
+def tier_input_register(name: str, reader: TierInput) -> None:
+    """`reader(member, since)` gives the figure `name` for the member since `since`. One reader per name."""
+    _tier_inputs[name] = reader
+
+
+def tier_input_read(name: str, *, member: "Member", since: dt.datetime) -> int:
+    reader = _tier_inputs.get(name)
+    return int(reader(member, since)) if reader is not None else 0
+
+
+def points_balance_reader_register(reader: Callable[["Member"], int]) -> None:
+    _balance_reader[:] = [reader]
+
+
+def points_balance_read(member: "Member") -> int:
+    return int(_balance_reader[0](member)) if _balance_reader else 0
+
+
+def member_registered_subscribe(hook: MemberHook) -> None:
+    if hook not in _on_registered:
+        _on_registered.append(hook)
+
+
+def member_registered_notify(member: "Member") -> None:
+    for hook in _on_registered:
+        hook(member)
