@@ -23,7 +23,7 @@ from points.selectors import (
     points_summary,
 )
 from points.services import OrderFacts, earning_preview, points_adjust
-from points.services.rules import SHANGHAI
+from points.services.expiry import SHANGHAI
 
 
 class SummaryOutput(serializers.Serializer):

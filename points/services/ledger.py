@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict
 from points.models import PointsAccount, PointsEntry, PointsLot, PointsLotUse, PointsPolicy
+from points.services.expiry import lot_expiry_for
 from points.services.prepared import PreparedStatement
 
 logger = logging.getLogger(__name__)
@@ -193,8 +194,6 @@ _DEBIT_ENTRY_STMT = PreparedStatement(_DEBIT_ENTRY, _TYPES)
 
 def _credit(*, member, kind: str, points: int, key: str, fp: str, reference: str, reason: str,
             expires_at: datetime | None | str, actor_id: int | None) -> PointsEntry:
-    from points.services.rules import lot_expiry_for
-
     now = timezone.now()
     with connection.cursor() as cursor:
         _CREDIT_ACCOUNT_STMT.execute(cursor, {"member": member.pk, "points": points, "now": now})
