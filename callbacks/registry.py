@@ -29,7 +29,8 @@ help, e.g. a pay notification whose amount does not match the order: ops look at
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from core.tasks import coalesce_release, enqueue, enqueue_coalesced
 from members.models import Member, TierChange
-from members.selectors import (card_level_entry, card_template_active, card_wechat_app, member_points_balance,
-                               phone_hash, phone_normalize)
+from members.selectors import (
+    card_level_entry,
+    card_template_active,
+    card_wechat_app,
+    member_points_balance,
+    phone_hash,
+    phone_normalize,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import csv
 import datetime as dt
 import io
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -207,12 +207,12 @@ class _Lookups:
     entry_tier_id: int | None
 
     @classmethod
-    def load(cls) -> "_Lookups":
+    def load(cls) -> _Lookups:
         entry = card_level_entry()
         return cls(
             stores=dict(Store.objects.values_list("code", "id")),
             guides={no: (gid, sid) for no, gid, sid in Guide.objects.values_list("employee_no", "id", "store_id")},
-            tiers={name: pk for name, pk in CardLevel.objects.values_list("name", "id")},
+            tiers=dict(CardLevel.objects.values_list("name", "id")),
             entry_tier_id=entry.pk if entry else None,
         )
 

@@ -13,8 +13,7 @@ from members.models import Member
 from miniprograms import selectors
 from miniprograms.api.outputs import CouponOut, ShopOut, StaffOrderOut
 from miniprograms.models import Category, CouponTemplate, Order, Product, Sku
-from miniprograms.services.catalog import product_create, product_push_to_shops, shop_create, shop_sku_set, \
-    shop_update
+from miniprograms.services.catalog import product_create, product_push_to_shops, shop_create, shop_sku_set, shop_update
 from miniprograms.services.coupons import coupon_grant, coupon_template_create
 from miniprograms.services.guides import guide_share_code_create
 from miniprograms.services.orders import order_fulfilment_advance

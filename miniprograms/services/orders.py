@@ -99,7 +99,7 @@ def order_place(*, member: Member, shop: Shop, items: list[dict], appid: str = "
         OrderLine(order=order, sku=ln["entry"].sku, shop_sku=ln["entry"], product_name=ln["entry"].sku.product.name,
                   sku_code=ln["entry"].sku.code, attributes=ln["entry"].sku.attributes, unit_price_fen=ln["unit"],
                   quantity=ln["quantity"], discount_fen=d, total_fen=ln["total_fen"] - d)
-        for ln, d in zip(lines, discounts)
+        for ln, d in zip(lines, discounts, strict=True)
     ])
     order_event_add(order=order, status="placed")
     return order

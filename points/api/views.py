@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import csv
-from typing import Iterator
+from collections.abc import Iterator
 
 from django.db import connection
 from django.http import StreamingHttpResponse

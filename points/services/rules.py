@@ -15,9 +15,9 @@ after D's year, by the brand policy.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Iterable
 
 from django.utils import timezone
 
