@@ -95,7 +95,7 @@ def load_handler_modules() -> None:
     from django.utils.module_loading import autodiscover_modules
 
     autodiscover_modules("callback_handlers")
-    for name in getattr(settings, "EKR_CALLBACK_HANDLER_MODULES", []):
+    for name in settings.EKR_CALLBACK_HANDLER_MODULES:
         import_module(name)
 
 

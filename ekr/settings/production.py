@@ -7,5 +7,5 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 if SECRET_KEY.startswith("dev-insecure"):
     raise RuntimeError("DJANGO_SECRET_KEY must be set in production")
-if not env("EKR_FIELD_KEY"):
+if not env.str("EKR_FIELD_KEY", default=""):
     raise RuntimeError("EKR_FIELD_KEY must be set in production")

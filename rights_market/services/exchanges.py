@@ -36,7 +36,7 @@ S = Exchange.Status
 
 
 def max_attempts() -> int:
-    return getattr(settings, "EKR_MARKET_MAX_FULFIL_ATTEMPTS", 5)
+    return settings.EKR_MARKET_MAX_FULFIL_ATTEMPTS
 
 
 class Outcome(str, Enum):
@@ -427,7 +427,7 @@ def exchanges_stuck(*, older_than_seconds: float) -> list[int]:
 def exchanges_resume_stuck(*, older_than_seconds: float | None = None) -> int:
     """Queue a driver for each stuck exchange (a worker died mid-way, a message was lost). Returns how many."""
     if older_than_seconds is None:
-        older_than_seconds = getattr(settings, "EKR_MARKET_STUCK_SECONDS", 60)
+        older_than_seconds = settings.EKR_MARKET_STUCK_SECONDS
     ids = exchanges_stuck(older_than_seconds=older_than_seconds)
     for exchange_id in ids:
         task_named(DRIVE_TASK).apply_async(args=[exchange_id], schema="public")
