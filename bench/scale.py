@@ -125,7 +125,7 @@ def standard_per_brand(schemas: list[str]) -> float:
 
 
 def migrations(schemas: list[str], sample: int) -> None:
-    every = schemas + ["brand_template"]
+    every = [*schemas, "brand_template"]
     start = time.perf_counter()
     call_command("migrate_schemas", verbosity=0)
     noop = time.perf_counter() - start

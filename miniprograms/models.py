@@ -12,7 +12,6 @@ from django.utils import timezone
 
 from members.models import Guide, Member, Store
 
-
 # --- catalog ---------------------------------------------------------------------------------------------------
 
 class Category(models.Model):

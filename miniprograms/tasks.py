@@ -6,7 +6,7 @@ from core.tasks import BrandTask
 
 @shared_task(base=BrandTask, name="miniprograms.cancel_unpaid_orders")
 def cancel_unpaid_orders() -> int:
-    from miniprograms.services.orders import orders_cancel_expired
+    from miniprograms.services.payments import orders_cancel_expired
 
     return orders_cancel_expired()
 

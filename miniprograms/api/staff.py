@@ -8,14 +8,13 @@ from rest_framework.response import Response
 
 from core.errors import NotFound
 from core.pagination import paginated_response
+from core.selectors import get_in_scope
 from core.views import BrandHQAPIView, BrandStaffAPIView
 from members.models import Member
 from miniprograms import selectors
-from core.selectors import get_in_scope
 from miniprograms.api.outputs import CouponOut, ShopOut, ShopPushOut, StaffOrderOut
 from miniprograms.models import Category, CouponTemplate, Order, Product, ShopPush, Sku
-from miniprograms.services.catalog import product_create, product_push_to_shops, shop_create, shop_sku_set, \
-    shop_update
+from miniprograms.services.catalog import product_create, product_push_to_shops, shop_create, shop_sku_set, shop_update
 from miniprograms.services.coupons import coupon_grant, coupon_template_create
 from miniprograms.services.guides import guide_share_code_create
 from miniprograms.services.orders import order_fulfilment_advance
