@@ -150,6 +150,18 @@ class TestRedeeming:
         assert other.get(f"/api/v1/market/mp/exchanges/{exchange_id}").status_code == 404
         assert other.get("/api/v1/market/mp/exchanges").json() == []
 
+    def test_a_member_short_of_points_is_refused_at_once_in_the_error_shape(self, brand_a, brand_b,
+                                                                             member_client):
+        listing = listing_make(brand_b, offer_make(brand_a), points_price=100)
+        client, member = member_client(brand_b, points=99)
+        response = client.post("/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "p"},
+                               format="json")
+        assert response.status_code == 409, response.content
+        error = response.json()["error"]
+        assert error["code"] == "insufficient_points" and "100" in error["message"]
+        assert error["fields"] == {"points": ["needs 100, balance 99"]}
+        assert not Exchange.objects.filter(accepting_brand=brand_b, member_id=member.pk).exists()
+
     def test_a_member_of_one_brand_cannot_redeem_on_or_through_another(self, brand_a, brand_b, member_client,
                                                                        client_for):
         listing = listing_make(brand_b, offer_make(brand_a), points_price=100)
