@@ -268,7 +268,7 @@ def _step_fulfil(exchange_id: int) -> Outcome | None:
 
 
 def _fulfil_by_voucher(exchange: Exchange) -> Outcome | None:
-    from rights_market.brandside.services import voucher_issue
+    from rights_market.brandside.services import VoucherCannotIssue, voucher_issue
 
     offer = exchange.offer
     try:
@@ -278,6 +278,8 @@ def _fulfil_by_voucher(exchange: Exchange) -> Outcome | None:
                 return _busy_or_moved(exchange.pk, S.STOCK_TAKEN)
             voucher = voucher_issue(exchange_id=locked.pk, offer=offer, accepting_brand_id=locked.accepting_brand_id)
             _fulfilled(locked, ref=f"voucher:{voucher.pk}", code=voucher.code)
+    except VoucherCannotIssue as exc:  # the coupon template is sold out or gone: undo now
+        return _attempt_failed(exchange.pk, exc.message, give_up=True)
     except Exception as exc:  # noqa: BLE001 - any failure of the issuer side counts as an attempt
         logger.exception("voucher fulfilment of exchange %s failed", exchange.pk)
         return _attempt_failed(exchange.pk, f"{type(exc).__name__}: {exc}", give_up=False)
