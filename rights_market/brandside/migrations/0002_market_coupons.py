@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('market_brand', '0001_initial'),
-        ('miniprograms', '0002_market_coupons'),
+        ('miniprograms', '0003_market_coupons'),
     ]
 
     operations = [
