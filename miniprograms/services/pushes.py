@@ -39,7 +39,7 @@ def shop_push_start(*, product: Product, shop_ids: list[int] | None = None, pric
     push.total_shops = _target_shops(push).count()
     push.full_clean()
     push.save()
-    enqueue("miniprograms.shop_push_run", push.pk)  # named: miniprograms.tasks imports this module
+    enqueue("miniprograms.shop_push_run", push.pk)
     return push
 
 
