@@ -28,9 +28,10 @@ class BaseAPIView(APIView):
     def on_initial(self, request) -> None:
         pass
 
-    def paginated(self, queryset, serializer_class):
-        """A cursor page of `queryset`, newest first (core.pagination): how every list answers."""
-        return paginated_response(self, queryset, serializer_class)
+    def paginated(self, queryset, serializer_class, *, ordering: tuple[str, ...] | None = None):
+        """A cursor page of `queryset`, newest first unless `ordering` says otherwise (core.pagination): how every
+        list answers."""
+        return paginated_response(self, queryset, serializer_class, ordering=ordering)
 
 
 class PublicAPIView(BaseAPIView):

@@ -52,3 +52,18 @@ def test_a_shop_sku_answer_is_the_shop_price(world, manager_client):
     assert response.status_code == 200
     assert response.json() == {"shop_id": world.shop1.pk, "sku_id": world.sku.pk, "price_fen": None, "stock": 7,
                                "on_sale": True}
+
+
+def test_a_member_walks_the_shops_in_store_code_order(world, world_b, member_client):
+    # given: more shops in one store than fit a page, and a shop of brand B
+    with schema_context(world.schema):
+        extra = [Shop.objects.create(store=world.s1, name=f"Pop-up {n}") for n in range(3)]
+    with schema_context(world_b.schema):
+        Shop.objects.create(store=world_b.s1, name="Only in B")
+
+    rows = _walk(member_client(world, world.alice), "/api/v1/mp/shops")
+
+    # then every open shop of brand A comes once, by store code then age; none of brand B
+    assert [r["store_code"] for r in rows] == ["S0", "S1", "S1", "S1", "S1", "S2"]
+    assert [r["id"] for r in rows if r["store_code"] == "S1"] == [world.shop1.pk] + [s.pk for s in extra]
+    assert "Only in B" not in [r["name"] for r in rows]
