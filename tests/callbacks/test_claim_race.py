@@ -37,7 +37,7 @@ def _race(event_id: int) -> list[str]:
         try:
             barrier.wait(timeout=30)
             outcomes.append(callback_process(event_id=event_id).status)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connections.close_all()
