@@ -8,14 +8,15 @@ Promises:
 - A pair's month is closed once. Closing M again changes nothing for pairs already closed; a line of M that
   arrives after its pair's M was closed (a fulfilment committing late) is left for the pair's next closing,
   where it is netted with that month's lines.
-- Each pair is closed in its own short transaction holding the pair's statement row, so a crash half-way
-  leaves whole pairs done and the next run finishes the rest.
+- Pairs are closed in batches, each one SQL statement (one snapshot: the lines summed are the lines
+  attached) in its own short transaction, so a crash half-way leaves whole pairs done and the next run finishes
+  the rest; two runs at once close each pair once (the statement's UNIQUE pair and month).
 """
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict, NotFound
@@ -27,65 +28,69 @@ def last_month() -> date:
     return (timezone.localdate().replace(day=1) - timedelta(days=1)).replace(day=1)
 
 
+LINE = ClearingLine._meta.db_table
+STATEMENT = Statement._meta.db_table
+PAIRS_PER_TRANSACTION = 500
+
 _PAIRS_SQL = f"""
     SELECT DISTINCT LEAST(payer_id, payee_id), GREATEST(payer_id, payee_id)
-    FROM {ClearingLine._meta.db_table}
+    FROM {LINE}
     WHERE statement_id IS NULL AND month <= %(month)s
     ORDER BY 1, 2
 """
 
-# Attach the pair's unsettled lines (of the month or before) and return the two directions' sums and count.
-_ATTACH_SQL = f"""
-    WITH attached AS (
-        UPDATE {ClearingLine._meta.db_table} SET statement_id = %(statement)s
-        WHERE statement_id IS NULL AND month <= %(month)s
-          AND ((payer_id = %(low)s AND payee_id = %(high)s) OR (payer_id = %(high)s AND payee_id = %(low)s))
-        RETURNING payer_id, amount_fen
+# One statement, one snapshot: the pairs' unsettled lines (of the month or before) are summed per direction, a
+# statement is inserted per pair not closed yet for the month (ON CONFLICT: closed before, its lines wait), and
+# exactly the lines summed are attached to it.
+_CLOSE_SQL = f"""
+    WITH pairs AS (
+        SELECT * FROM unnest(%(lows)s::bigint[], %(highs)s::bigint[]) AS p(low, high)
+    ), agg AS (
+        SELECT LEAST(l.payer_id, l.payee_id) AS low, GREATEST(l.payer_id, l.payee_id) AS high,
+               COALESCE(SUM(l.amount_fen) FILTER (WHERE l.payer_id < l.payee_id), 0) AS low_owes,
+               COALESCE(SUM(l.amount_fen) FILTER (WHERE l.payer_id > l.payee_id), 0) AS high_owes,
+               COUNT(*) AS n, array_agg(l.id) AS ids
+        FROM {LINE} l JOIN pairs ON LEAST(l.payer_id, l.payee_id) = pairs.low
+                                AND GREATEST(l.payer_id, l.payee_id) = pairs.high
+        WHERE l.statement_id IS NULL AND l.month <= %(month)s
+        GROUP BY 1, 2
+    ), made AS (
+        INSERT INTO {STATEMENT} (brand_low_id, brand_high_id, low_owes_fen, high_owes_fen, payer_id, payee_id,
+                                 month, total_fen, line_count, status, created_at)
+        SELECT low, high, low_owes, high_owes,
+               CASE WHEN high_owes > low_owes THEN high ELSE low END,
+               CASE WHEN high_owes > low_owes THEN low ELSE high END,
+               %(month)s, ABS(low_owes - high_owes), n, 'open', %(now)s
+        FROM agg ORDER BY agg.low, agg.high
+        ON CONFLICT (brand_low_id, brand_high_id, month) DO NOTHING
+        RETURNING id, brand_low_id, brand_high_id
+    ), attached AS (
+        UPDATE {LINE} l SET statement_id = x.statement_id
+        FROM (SELECT made.id AS statement_id, unnest(agg.ids) AS line_id
+              FROM made JOIN agg ON agg.low = made.brand_low_id AND agg.high = made.brand_high_id) x
+        WHERE l.id = x.line_id
+        RETURNING l.id
     )
-    SELECT COALESCE(SUM(amount_fen) FILTER (WHERE payer_id = %(low)s), 0),
-           COALESCE(SUM(amount_fen) FILTER (WHERE payer_id = %(high)s), 0), COUNT(*)
-    FROM attached
+    SELECT (SELECT array_agg(id) FROM made), (SELECT COUNT(*) FROM attached)
 """
 
 
 def statements_close_month(*, month: date | None) -> list[Statement]:
     """Close `month` (default: last month) for every brand pair with unsettled lines of that month or before.
-    Returns the statements made by this run (none for pairs closed before)."""
+    Returns the statements made by this run (none for pairs closed before). Pairs are closed a few hundred at
+    a time, each batch in one statement and one short transaction."""
     month = (month or last_month()).replace(day=1)
     with connection.cursor() as cursor:
         cursor.execute(_PAIRS_SQL, {"month": month})
         pairs = cursor.fetchall()
-    closed = set(Statement.objects.filter(month=month).values_list("brand_low_id", "brand_high_id"))
-    out = []
-    for low, high in pairs:
-        if (low, high) in closed:
-            continue  # closed before: its late lines wait for the next month
-        statement = _pair_close(low=low, high=high, month=month)
-        if statement is not None:
-            out.append(statement)
-    return out
-
-
-def _pair_close(*, low: int, high: int, month: date) -> Statement | None:
-    try:
-        with transaction.atomic():
-            statement = Statement.objects.create(brand_low_id=low, brand_high_id=high, payer_id=low, payee_id=high,
-                                                 month=month)
-            with connection.cursor() as cursor:
-                cursor.execute(_ATTACH_SQL, {"statement": statement.pk, "month": month, "low": low, "high": high})
-                low_owes, high_owes, count = cursor.fetchone()
-            statement.low_owes_fen, statement.high_owes_fen, statement.line_count = low_owes, high_owes, count
-            if high_owes > low_owes:
-                statement.payer_id, statement.payee_id = high, low
-            statement.total_fen = abs(low_owes - high_owes)
-            statement.full_clean(validate_unique=False)
-            statement.save(update_fields=["low_owes_fen", "high_owes_fen", "line_count", "payer", "payee",
-                                          "total_fen"])
-    except IntegrityError:  # another run closed this pair's month at the same moment
-        if Statement.objects.filter(brand_low_id=low, brand_high_id=high, month=month).exists():
-            return None
-        raise
-    return statement
+    made: list[int] = []
+    for start in range(0, len(pairs), PAIRS_PER_TRANSACTION):
+        batch = pairs[start:start + PAIRS_PER_TRANSACTION]
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_CLOSE_SQL, {"lows": [p[0] for p in batch], "highs": [p[1] for p in batch],
+                                        "month": month, "now": timezone.now()})
+            made.extend(cursor.fetchone()[0] or [])
+    return list(Statement.objects.filter(pk__in=made).order_by("brand_low_id", "brand_high_id"))
 
 
 def statement_for_brand(*, brand, statement_id: int) -> Statement:
