@@ -8,7 +8,7 @@ from members.models import (CardLevel, CardTemplate, Franchisee, Guide, GuideAss
 
 @admin.register(Franchisee, site=brand_admin)
 class FranchiseeAdmin(admin.ModelAdmin):
-    list_display = ["name", "contact_name", "created_at"]
+    list_display = ["name", "contact_name", "wechatpay_sub_mchid", "created_at"]
     search_fields = ["name"]
 
 

@@ -241,6 +241,12 @@ MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS = int(env("MINIPROGRAMS_GUIDE_ATTRIBUTION_DA
 MINIPROGRAMS_RETURN_WINDOW_DAYS = int(env("MINIPROGRAMS_RETURN_WINDOW_DAYS", "7"))
 # Where WeChat Pay v2 posts notifications (the callbacks app's pay endpoint).
 WECHATPAY_NOTIFY_URL = env("WECHATPAY_NOTIFY_URL", "https://api.ekr.example/wechat/pay/notify/{appid}/")
+# Where WeChat Pay APIv3 (service-provider mode) posts payment and refund notifications.
+WECHATPAY_V3_NOTIFY_URL = env("WECHATPAY_V3_NOTIFY_URL", "https://api.ekr.example/wechat/pay/v3/notify/{appid}/")
+# WeChat Pay's platform certificates (when the provider has no WeChat Pay public key) are fetched twice a day.
+CELERY_BEAT_SCHEDULE["tenants-wechatpay-certificates"] = {
+    "task": "tenants.wechatpay_certificates_refresh", "schedule": 12 * 3600.0,
+}
 CELERY_BEAT_SCHEDULE = {
     **CELERY_BEAT_SCHEDULE,
     "miniprograms-cancel-unpaid-orders": {

@@ -1,5 +1,6 @@
 """Payment behind one small interface (payments.base.PaymentGateway). Orders and refunds call only
-`gateway_for(appid)`; WeChat Pay v2 is the first implementation, Pay v3 service-provider mode can be a second."""
+`gateway_for_order(order)` (or `gateway_for(appid)`); WeChat Pay v2 is the first implementation, APIv3 in
+service-provider mode the second (see base.py for which one an order uses)."""
 from miniprograms.payments.base import (  # noqa: F401
     InvalidNotification,
     PaymentGateway,
@@ -9,4 +10,6 @@ from miniprograms.payments.base import (  # noqa: F401
     QueryResult,
     RefundResult,
     gateway_for,
+    gateway_for_order,
+    payment_route_for,
 )
