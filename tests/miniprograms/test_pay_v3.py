@@ -224,3 +224,48 @@ def test_v3_without_a_service_provider_is_not_configured(world, member_client, f
     client = member_client(world, world.alice)
     response = pay(client, place(client, world).json()["id"])
     assert response.status_code == 409 and response.json()["error"]["code"] == "payment_not_configured"
+
+
+def test_expired_v3_order_paid_at_wechat_is_marked_paid_by_query(world, member_client, fake_wechat, wechatpay_v3):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from miniprograms.services.orders import orders_cancel_expired
+
+    switch_to_v3(world, fake_wechat)
+    client = member_client(world, world.alice)
+    paid_id, unpaid_id = place(client, world).json()["id"], place(client, world).json()["id"]
+    pay(client, paid_id)
+    pay(client, unpaid_id)
+    fake_wechat.pay_v3_notification(order_of(world, paid_id).number)  # paid at WeChat, notification lost
+
+    with schema_context(world.schema):
+        assert orders_cancel_expired(now=timezone.now() + timedelta(minutes=31)) == 1
+    assert order_of(world, paid_id).status == "paid" and order_of(world, unpaid_id).status == "cancelled"
+    assert order_of(world, paid_id).transaction_id.startswith("4200")
+
+
+def test_refund_notification_of_another_sub_merchant_or_amount_changes_nothing(world, member_client, fake_wechat,
+                                                                                wechatpay_v3):
+    subs = switch_to_v3(world, fake_wechat)
+    client = member_client(world, world.alice)
+    order_id = place(client, world).json()["id"]
+    pay(client, order_id)
+    order = order_of(world, order_id)
+    notify(world.app.appid, *fake_wechat.pay_v3_notification(order.number))
+    process_all(world.app.appid)
+    with schema_context(world.schema):
+        gateway_for_order(order).refund(out_trade_no=order.number, out_refund_no="RX" + order.number,
+                                        total_fen=2000, refund_fen=500)
+        Refund.objects.create(order=order, number="RX" + order.number, amount_fen=400, status="succeeded")
+    # WeChat reports 500 refunded where ekr asked for 400 (ekr's row): refused
+    notify(world.app.appid, *fake_wechat.pay_v3_refund_notification("RX" + order.number))
+    assert process_all(world.app.appid) == ["dead"]
+    # a refund resource naming another sub-merchant: refused as well
+    fake_wechat.pay_v3_orders[(subs["brand"], order.number)]["sub_mchid"] = subs["f1"]
+    notify(world.app.appid, *fake_wechat.pay_v3_refund_notification("RX" + order.number, status="ABNORMAL"))
+    assert process_all(world.app.appid) == ["dead"]
+    with schema_context(world.schema):
+        assert Refund.objects.get(number="RX" + order.number).wechat_refund_id == ""
+        assert not order.events.filter(status__startswith="refund_").exists()
