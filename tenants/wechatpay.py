@@ -87,29 +87,35 @@ class PartnerClient(WeChatPay):
         return self._core
 
 
-_cache: dict[str, tuple[float, PartnerClient]] = {}
+_cache: dict[str, tuple[float, tuple, PartnerClient]] = {}
 _cache_lock = threading.Lock()
 
 
 def provider_client() -> PartnerClient:
-    """The active service provider's client (kept per process for EKR_TENANT_CACHE_SECONDS: loading the RSA key
-    costs more than verifying a notification). Raises ProviderNotConfigured."""
+    """The active service provider's client. Loading its RSA key costs ~100 ms (cryptography validates the key),
+    so a process keeps the client while the provider row and its valid certificates are unchanged: looked at
+    again every EKR_TENANT_CACHE_SECONDS (two small queries), rebuilt only when they changed. Raises
+    ProviderNotConfigured."""
     ttl = settings.EKR_TENANT_CACHE_SECONDS
     now = time.monotonic()
-    hit = _cache.get("active") if ttl else None
-    if hit and hit[0] > now:
-        return hit[1]
+    hit = _cache.get("active")
+    if hit and ttl and hit[0] > now:
+        return hit[2]
     provider = WeChatPayProvider.objects.filter(active=True).first()
     if provider is None:
         raise ProviderNotConfigured("No WeChat Pay service provider is configured.")
-    try:
-        client = PartnerClient(provider=provider, certificates=_valid_certificates(provider))
-    except Exception as exc:  # the package raises a bare Exception for a key it cannot load
-        logger.error("WeChat Pay service provider %s: %s", provider.sp_mchid, exc)
-        raise ProviderNotConfigured("The service provider's keys do not load.") from exc
-    if ttl:
-        with _cache_lock:
-            _cache["active"] = (now + ttl, client)
+    certificates = _valid_certificate_rows(provider)
+    fingerprint = (provider.pk, provider.updated_at, tuple(row.pk for row in certificates))
+    if hit and hit[1] == fingerprint:
+        client = hit[2]
+    else:
+        try:
+            client = PartnerClient(provider=provider, certificates=_loaded(certificates))
+        except Exception as exc:  # the package raises a bare Exception for a key it cannot load
+            logger.error("WeChat Pay service provider %s: %s", provider.sp_mchid, exc)
+            raise ProviderNotConfigured("The service provider's keys do not load.") from exc
+    with _cache_lock:
+        _cache["active"] = (now + ttl, fingerprint, client)
     return client
 
 
@@ -118,9 +124,12 @@ def provider_client_cache_clear() -> None:
         _cache.clear()
 
 
-def _valid_certificates(provider: WeChatPayProvider) -> list:
+def _valid_certificate_rows(provider: WeChatPayProvider) -> list[WeChatPayPlatformCertificate]:
     now = datetime.now(dt_timezone.utc)
-    rows = provider.certificates.filter(effective_at__lte=now, expires_at__gt=now)
+    return list(provider.certificates.filter(effective_at__lte=now, expires_at__gt=now).order_by("pk"))
+
+
+def _loaded(rows: list[WeChatPayPlatformCertificate]) -> list:
     return [cert for cert in (load_certificate(row.certificate_pem) for row in rows) if cert is not None]
 
 
@@ -206,7 +215,7 @@ def platform_certificates_refresh() -> int:
     provider = WeChatPayProvider.objects.filter(active=True).first()
     if provider is None:
         return 0
-    client = PartnerClient(provider=provider, certificates=_valid_certificates(provider))
+    client = PartnerClient(provider=provider, certificates=_loaded(_valid_certificate_rows(provider)))
     path = "/v3/certificates"
     authorization = build_authorization(path, "GET", provider.sp_mchid, provider.merchant_serial_no,
                                         client.core._private_key)
