@@ -214,7 +214,7 @@ def main() -> None:
                 f"process {len(numbers) / processed:7.1f}/s")
     rates = {g: {k: t["count"] / t[k] for k in ("receive", "process")} for g, t in totals.items()}
     rates = {g: dict(r, end_to_end=t["count"] / (t["receive"] + t["process"])) for (g, r), t in
-             zip(rates.items(), totals.values())}
+             zip(rates.items(), totals.values(), strict=True)}
     log(f"\nnotifications per second ({args.rounds} rounds x {args.orders} per gateway, one process, "
         f"cpu_count={os.cpu_count()}):")
     log(f"{'':12}{'v2 (baseline)':>16}{'v3':>12}{'v3/v2':>8}")

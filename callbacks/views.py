@@ -114,7 +114,7 @@ def pay_notify_v3(request: HttpRequest, appid: str) -> HttpResponse:
         try:
             client = provider_client()
         except ProviderNotConfigured:
-            raise CallbackRejected(404, "no_service_provider", "No WeChat Pay service provider is configured.")
+            raise CallbackRejected(404, "no_service_provider", "No WeChat Pay service provider is configured.") from None
         try:
             notification = verification.verify_pay_v3_notification(
                 client, request.headers, request.body, appid=app.appid, now=time.time(),

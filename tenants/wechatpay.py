@@ -16,10 +16,10 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from datetime import timezone as dt_timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import requests
 from django.conf import settings
@@ -125,7 +125,7 @@ def provider_client_cache_clear() -> None:
 
 
 def _valid_certificate_rows(provider: WeChatPayProvider) -> list[WeChatPayPlatformCertificate]:
-    now = datetime.now(dt_timezone.utc)
+    now = datetime.now(UTC)
     return list(provider.certificates.filter(effective_at__lte=now, expires_at__gt=now).order_by("pk"))
 
 

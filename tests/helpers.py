@@ -28,11 +28,11 @@ class BrandClient(APIClient):
         super().__init__(HTTP_HOST=host_of(brand), **defaults)
         self.brand = brand
 
-    def as_member(self, token: str) -> "BrandClient":
+    def as_member(self, token: str) -> BrandClient:
         self.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
         return self
 
-    def as_staff(self, username: str, password: str) -> "BrandClient":
+    def as_staff(self, username: str, password: str) -> BrandClient:
         raw = base64.b64encode(f"{username}:{password}".encode()).decode()
         self.credentials(HTTP_AUTHORIZATION=f"Basic {raw}")
         return self

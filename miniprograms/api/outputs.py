@@ -13,6 +13,19 @@ class ShopOut(serializers.Serializer):
     address = serializers.CharField(source="store.address")
 
 
+class ShopPushOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    product_id = serializers.IntegerField()
+    status = serializers.CharField()
+    total_shops = serializers.IntegerField()
+    done_shops = serializers.IntegerField()
+    written = serializers.IntegerField()
+    price_fen = serializers.IntegerField(allow_null=True)
+    stock = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
 class CatalogItemOut(serializers.Serializer):
     sku_id = serializers.IntegerField()
     sku_code = serializers.CharField(source="sku.code")

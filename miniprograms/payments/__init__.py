@@ -9,7 +9,5 @@ from miniprograms.payments.base import (  # noqa: F401
     PrepayResult,
     QueryResult,
     RefundResult,
-    gateway_for,
-    gateway_for_order,
-    payment_route_for,
 )
+from miniprograms.payments.gateways import gateway_for, gateway_for_order, payment_route_for  # noqa: F401

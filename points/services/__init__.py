@@ -17,8 +17,11 @@ Earning rules (points.services.rules):
     points_earn_for_order(*, member, order_id, order: OrderFacts) -> PointsEntry | None   key "order:<id>:earn"
     points_signup_bonus_grant(*, member) -> PointsEntry | None                            key "signup:<member>"
     earning_for_order(*, order) / earning_preview(*, order, campaign=None, policy_changes=None)
+
+Expiry (points.services.expiry):
     lot_expiry_for(*, earned_at, policy=None)
 """
+from points.services.expiry import lot_expiry_for  # noqa: F401
 from points.services.ledger import (  # noqa: F401
     InsufficientPoints,
     points_adjust,
@@ -32,7 +35,6 @@ from points.services.rules import (  # noqa: F401
     OrderFacts,
     earning_for_order,
     earning_preview,
-    lot_expiry_for,
     points_earn_for_order,
     points_signup_bonus_grant,
 )

@@ -17,14 +17,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict
 from points.models import PointsAccount, PointsEntry, PointsLot, PointsLotUse, PointsPolicy
+from points.services.expiry import lot_expiry_for
 from points.services.prepared import PreparedStatement
 
 logger = logging.getLogger(__name__)
@@ -192,9 +194,7 @@ _DEBIT_ENTRY_STMT = PreparedStatement(_DEBIT_ENTRY, _TYPES)
 
 
 def _credit(*, member, kind: str, points: int, key: str, fp: str, reference: str, reason: str,
-            expires_at: datetime | None | str, actor_id: int | None) -> PointsEntry:
-    from points.services.rules import lot_expiry_for
-
+            expires_at: datetime | str | None, actor_id: int | None) -> PointsEntry:
     now = timezone.now()
     with connection.cursor() as cursor:
         _CREDIT_ACCOUNT_STMT.execute(cursor, {"member": member.pk, "points": points, "now": now})
@@ -270,7 +270,7 @@ def points_earn(*, member, points: int, idempotency_key: str, reason: str, refer
 
 
 def _earn(*, member, points: int, idempotency_key: str, fingerprint: str, reason: str, reference: str,
-          expires_at: datetime | None | str) -> PointsEntry:
+          expires_at: datetime | str | None) -> PointsEntry:
     _points_check(points)
     _entry_validate(kind=Kind.EARN, amount=points, idempotency_key=idempotency_key, reference=reference,
                     reason=reason)

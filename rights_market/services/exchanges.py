@@ -26,6 +26,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from core.errors import ApplicationError, Conflict, NotFound
+from core.tasks import task_named
 from rights_market import points_gateway
 from rights_market.models import ClearingLine, Exchange, Listing, MemberTake, Offer
 from rights_market.providers import ProviderRejected, ProviderUnavailable, adapter_for
@@ -35,7 +36,7 @@ S = Exchange.Status
 
 
 def max_attempts() -> int:
-    return getattr(settings, "EKR_MARKET_MAX_FULFIL_ATTEMPTS", 5)
+    return settings.EKR_MARKET_MAX_FULFIL_ATTEMPTS
 
 
 class Outcome(str, Enum):
@@ -109,6 +110,9 @@ def exchange_request(*, brand, member, listing_id: int, request_key: str) -> Exc
     return exchange
 
 
+DRIVE_TASK = "rights_market.exchange_drive"  # rights_market.tasks.exchange_drive, named: tasks import this module
+
+
 def _replay(existing: Exchange, listing_id: int) -> Exchange:
     if existing.listing_id != listing_id:
         raise Conflict("This request_key was already used for another offer.", code="idempotency_key_reused")
@@ -117,9 +121,8 @@ def _replay(existing: Exchange, listing_id: int) -> Exchange:
 
 
 def _drive_on_commit(exchange_id: int) -> None:
-    from rights_market.tasks import exchange_drive
-
-    transaction.on_commit(lambda: exchange_drive.apply_async(args=[exchange_id], schema="public"))
+    drive = task_named(DRIVE_TASK)
+    transaction.on_commit(lambda: drive.apply_async(args=[exchange_id], schema="public"))
 
 
 # --- driving ---------------------------------------------------------------------------------------------------
@@ -264,7 +267,7 @@ def _fulfil_by_voucher(exchange: Exchange) -> Outcome | None:
                 return _busy_or_moved(exchange.pk, S.STOCK_TAKEN)
             voucher = voucher_issue(exchange_id=locked.pk, offer=offer, accepting_brand_id=locked.accepting_brand_id)
             _fulfilled(locked, ref=f"voucher:{voucher.pk}", code=voucher.code)
-    except Exception as exc:  # noqa: BLE001 - any failure of the issuer side counts as an attempt
+    except Exception as exc:
         logger.exception("voucher fulfilment of exchange %s failed", exchange.pk)
         return _attempt_failed(exchange.pk, f"{type(exc).__name__}: {exc}", give_up=False)
     return None
@@ -423,11 +426,9 @@ def exchanges_stuck(*, older_than_seconds: float) -> list[int]:
 
 def exchanges_resume_stuck(*, older_than_seconds: float | None = None) -> int:
     """Queue a driver for each stuck exchange (a worker died mid-way, a message was lost). Returns how many."""
-    from rights_market.tasks import exchange_drive
-
     if older_than_seconds is None:
-        older_than_seconds = getattr(settings, "EKR_MARKET_STUCK_SECONDS", 60)
+        older_than_seconds = settings.EKR_MARKET_STUCK_SECONDS
     ids = exchanges_stuck(older_than_seconds=older_than_seconds)
     for exchange_id in ids:
-        exchange_drive.apply_async(args=[exchange_id], schema="public")
+        task_named(DRIVE_TASK).apply_async(args=[exchange_id], schema="public")
     return len(ids)

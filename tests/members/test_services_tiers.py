@@ -1,12 +1,11 @@
 import datetime as dt
 
-from points.services import points_earn
-
 from django.utils import timezone
 
 from members.models import Member, TierChange
 from members.services import member_tier_evaluate, member_tier_review, tier_downgrade_due
 from members.services.tiers import one_year_after
+from points.services import points_earn
 
 
 def test_upgrade_is_immediate_and_recorded(world, register):

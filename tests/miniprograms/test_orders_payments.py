@@ -6,8 +6,8 @@ from django_tenants.utils import schema_context
 
 from miniprograms.models import CommissionEntry, Order, ShopSku
 from miniprograms.services.guides import commission_rule_set, guide_share_code_create, guide_touch_record
-from miniprograms.services.orders import order_place, orders_cancel_expired
-from miniprograms.services.payments import order_mark_paid_from_notification
+from miniprograms.services.orders import order_place
+from miniprograms.services.payments import order_mark_paid_from_notification, orders_cancel_expired
 from points.models import PointsEntry
 
 pytestmark = pytest.mark.django_db

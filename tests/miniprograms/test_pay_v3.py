@@ -231,7 +231,7 @@ def test_expired_v3_order_paid_at_wechat_is_marked_paid_by_query(world, member_c
 
     from django.utils import timezone
 
-    from miniprograms.services.orders import orders_cancel_expired
+    from miniprograms.services.payments import orders_cancel_expired
 
     switch_to_v3(world, fake_wechat)
     client = member_client(world, world.alice)

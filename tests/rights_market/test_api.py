@@ -9,11 +9,11 @@ from django.db import connection
 from django_tenants.utils import schema_context
 
 from members.models import Member, Store
+from members.mp_auth import member_token_issue
 from rights_market.brandside.models import Voucher
 from rights_market.models import Exchange, Listing, Offer
 from rights_market.services.exchanges import exchange_advance
 from rights_market.services.settlement import statements_close_month
-from members.mp_auth import member_token_issue
 from tests.conftest import BRAND_PASSWORD
 from tests.rights_market.factories import listing_make, member_make, offer_make
 

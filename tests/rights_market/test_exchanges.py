@@ -10,8 +10,7 @@ from rights_market.brandside.models import Voucher
 from rights_market.models import ClearingLine, Exchange, MemberTake, Offer
 from rights_market.services import exchanges as svc
 from rights_market.services.exchanges import Outcome, exchange_advance
-from tests.rights_market.factories import (balance_of, exchange_requested, listing_make, member_make,
-                                           offer_make)
+from tests.rights_market.factories import balance_of, exchange_requested, listing_make, member_make, offer_make
 
 S = Exchange.Status
 

@@ -11,8 +11,7 @@ from rights_market.brandside.models import Voucher
 from rights_market.models import ClearingLine, Exchange
 from rights_market.services.exchanges import exchanges_resume_stuck
 from tests.helpers import wait_until
-from tests.rights_market.factories import (balance_of, exchange_requested, listing_make, member_make,
-                                           offer_make)
+from tests.rights_market.factories import balance_of, exchange_requested, listing_make, member_make, offer_make
 
 S = Exchange.Status
 
