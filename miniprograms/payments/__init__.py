@@ -3,6 +3,7 @@
 service-provider mode the second (see base.py for which one an order uses)."""
 from miniprograms.payments.base import (  # noqa: F401
     InvalidNotification,
+    OrderPaidAtGateway,
     PaymentGateway,
     PaymentNotification,
     PaymentUnavailable,

@@ -27,6 +27,13 @@ class InvalidNotification(ApplicationError):
     status_code = 400
 
 
+class OrderPaidAtGateway(ApplicationError):
+    """`close` found the order already paid at the gateway: it cannot be closed; its payment must be handled."""
+
+    code = "order_paid_at_gateway"
+    status_code = 409
+
+
 @dataclass(frozen=True)
 class PrepayResult:
     prepay_id: str
@@ -72,7 +79,11 @@ class PaymentGateway(Protocol):
 
     def query(self, *, out_trade_no: str) -> QueryResult: ...
 
-    def close(self, *, out_trade_no: str) -> None: ...
+    def close(self, *, out_trade_no: str) -> None:
+        """Close the order at the gateway so that it can no longer be paid. Closing an order that is already
+        closed or was never created there succeeds; an order already paid raises OrderPaidAtGateway; the gateway
+        unreachable raises PaymentUnavailable."""
+        ...
 
     def refund(self, *, out_trade_no: str, out_refund_no: str, total_fen: int, refund_fen: int,
                reason: str = "") -> RefundResult: ...

@@ -115,9 +115,7 @@ class WeChatPayV2Gateway:
             "spbill_create_ip": client_ip or "127.0.0.1", "notify_url": settings.WECHATPAY_NOTIFY_URL.format(appid=self.app.appid),
         }
         if time_expire is not None:
-            from zoneinfo import ZoneInfo
-
-            request["time_expire"] = time_expire.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y%m%d%H%M%S")
+            request["time_expire"] = _format_time(time_expire)
         result = self._post("pay/unifiedorder", request)
         prepay_id = result.get("prepay_id") or ""
         if not prepay_id:
@@ -165,6 +163,13 @@ class WeChatPayV2Gateway:
                                    transaction_id=str(data.get("transaction_id", "")), total_fen=total_fen,
                                    paid_at=paid_at, appid=self.app.appid, openid=str(data.get("openid", "")),
                                    raw=data)
+
+
+def _format_time(value: datetime) -> str:
+    """WeChat Pay v2 times: yyyyMMddHHmmss in Beijing time."""
+    from zoneinfo import ZoneInfo
+
+    return value.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y%m%d%H%M%S")
 
 
 def _parse_time_end(value: str) -> datetime | None:

@@ -19,6 +19,7 @@ from wechatpayv3 import SignType
 
 from miniprograms.payments.base import (
     InvalidNotification,
+    OrderPaidAtGateway,
     PaymentNotification,
     PaymentUnavailable,
     PrepayResult,
@@ -93,8 +94,17 @@ class WeChatPayV3Gateway:
                            total_fen=int(total) if total is not None else None)
 
     def close(self, *, out_trade_no: str) -> None:
-        """Close the unpaid WeChat order (204). Closing an order already closed is fine; a paid one is refused."""
-        self._call(self.client.close, out_trade_no=out_trade_no, sub_mchid=self.sub_mchid)
+        """Close the unpaid WeChat order (204). An order already closed or never created there is fine; a paid
+        one raises OrderPaidAtGateway."""
+        try:
+            self._call(self.client.close, out_trade_no=out_trade_no, sub_mchid=self.sub_mchid)
+        except PaymentUnavailable as exc:
+            code = (exc.fields or {}).get("wechat", [""])[0]
+            if code in ("ORDER_CLOSED", "ORDER_NOT_EXIST", "ORDERNOTEXIST"):
+                return
+            if code == "ORDERPAID":
+                raise OrderPaidAtGateway("The order was paid before it could be closed.") from exc
+            raise
 
     def refund(self, *, out_trade_no: str, out_refund_no: str, total_fen: int, refund_fen: int,
                reason: str = "") -> RefundResult:
