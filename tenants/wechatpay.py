@@ -184,8 +184,7 @@ def verify_notification(client: PartnerClient, headers: Mapping[str, str], body:
     except (UnicodeDecodeError, ValueError):
         raise NotificationRefused(400, "not_json", "The body is not a JSON object.") from None
     resource = _decrypt(client, envelope.get("resource"))
-    sp_mchid = resource.get("sp_mchid")
-    if sp_mchid is not None and sp_mchid != client.provider.sp_mchid:
+    if resource.get("sp_mchid") != client.provider.sp_mchid:
         raise NotificationRefused(403, "merchant_mismatch", "sp_mchid is not this service provider's.")
     return VerifiedNotification(id=str(envelope.get("id") or ""), event_type=str(envelope.get("event_type") or ""),
                                 create_time=str(envelope.get("create_time") or ""), resource=resource)
