@@ -149,6 +149,7 @@ class Coupon(models.Model):
         CLAIM = "claim", "Claimed"
         GRANT = "grant", "Staff grant"
         AUTO = "auto", "Automatic"
+        MARKET = "market", "Rights market"
 
     template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="coupons")
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="coupons")
@@ -156,6 +157,8 @@ class Coupon(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices)
     # Automatic and staff issues carry a key (e.g. "live:12"): the same key never issues twice to a member.
     issue_key = models.CharField(max_length=100, null=True, blank=True)
+    # A code the holder shows at a store's POS (rights market coupons carry their voucher's code).
+    code = models.CharField(max_length=20, null=True, blank=True, unique=True)
     valid_until = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

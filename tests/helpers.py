@@ -38,7 +38,7 @@ class BrandClient(APIClient):
         return self
 
 
-def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):
+def wait_until(predicate, timeout: float = 60.0, interval: float = 0.05, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = predicate()

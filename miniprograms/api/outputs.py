@@ -91,4 +91,6 @@ class CouponOut(serializers.Serializer):
     percent_off = serializers.IntegerField(source="template.percent_off")
     threshold_fen = serializers.IntegerField(source="template.threshold_fen")
     status = serializers.CharField()
+    source = serializers.CharField()
+    code = serializers.CharField(allow_null=True)
     valid_until = serializers.DateTimeField()

@@ -11,6 +11,8 @@ Ledger (points.services.ledger):
     points_adjust(*, member, points, idempotency_key, actor, reason, expires_at=None) -> PointsEntry
     points_reverse_for_reference(*, member, reference, idempotency_key, reason, points=None) -> PointsEntry | None
         a refund: takes back what `reference` earned and is not yet spent; the rest is the entry's shortfall
+    points_restore_to_lots(*, member, debit_key, idempotency_key, reason) -> PointsEntry | None
+        an undo: gives a debit back to the lots it took from, with their expiry; expired lots are the shortfall
     points_expire_due(*, now) -> int   (the daily task; per brand)
 
 Earning rules (points.services.rules):
@@ -28,6 +30,7 @@ from points.services.ledger import (  # noqa: F401
     points_earn,
     points_expire_due,
     points_redeem,
+    points_restore_to_lots,
     points_reverse_for_reference,
 )
 from points.services.rules import (  # noqa: F401
