@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('miniprograms', '0002_shop_push'),
+        ('miniprograms', '0003_market_coupons'),
     ]
 
     operations = [
