@@ -3,6 +3,7 @@ member imports. Brand schema. Invariants live in the database (unique and check 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -15,6 +16,10 @@ class Franchisee(models.Model):
 
     name = models.CharField(max_length=100)
     contact_name = models.CharField(max_length=50, blank=True)
+    wechatpay_sub_mchid = models.CharField(
+        max_length=32, blank=True, validators=[RegexValidator(r"^[0-9]{6,32}$", "A sub-merchant id is digits.")],
+        help_text="WeChat Pay v3: the franchisee's own sub-merchant; its stores' orders pay into it. "
+                  "Empty: the brand's default.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
