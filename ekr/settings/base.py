@@ -253,6 +253,14 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- analytics ------------------------------------------------------------------------------------------------
+# Hourly per brand, spread over 20 minutes: rebuild today, the recent days and the days that got late facts.
+CELERY_BEAT_SCHEDULE["analytics-rollup"] = {
+    "task": "core.fan_out_to_brands",
+    "schedule": crontab(minute=20),
+    "kwargs": {"task_name": "analytics.rollup", "window_seconds": 1200},
+}
+
 # --- points ---------------------------------------------------------------------------------------------------
 # Lots expire at 00:00 Asia/Shanghai; every brand's expiry run is queued from 00:05, spread over 30 minutes.
 CELERY_BEAT_SCHEDULE["points-expire-due"] = {
