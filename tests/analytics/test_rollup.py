@@ -135,3 +135,21 @@ def test_the_rollup_task_runs_in_each_brand_on_a_real_worker(new_brand, celery_w
         row = wait_until(rolled, timeout=60, message=f"rollup in {brand.schema_name}")
         assert row.orders_pos == i + 1 and row.gmv_pos_fen == 100 * (i + 1)
     connection.set_schema_to_public()
+
+
+def test_backfill_command_rebuilds_a_range_with_a_progress_bar(world, capsys):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    with schema_context(world.schema):
+        order(store=world.s1, paid=at(D, 10), total=700)
+        order(store=world.s2, paid=at(D + 2 * ONE, 10), total=300)
+    connection.set_schema_to_public()
+    call_command("analytics_backfill", "--brand", world.brand.slug, "--from", str(D), "--to", str(D + 2 * ONE))
+    captured = capsys.readouterr()
+    assert "3/3 days" in captured.err and "3 days rebuilt" in captured.out
+    with schema_context(world.schema):
+        assert sorted(BrandDay.objects.values_list("day", "gmv_pos_fen")) == [(D, 700), (D + ONE, 0),
+                                                                             (D + 2 * ONE, 300)]
+    with pytest.raises(CommandError):
+        call_command("analytics_backfill", "--brand", world.brand.slug, "--from", str(D), "--to", str(D - ONE))
