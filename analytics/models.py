@@ -139,6 +139,10 @@ class BrandDay(SalesFigures, MemberFigures):
     birthdays_in_month = models.IntegerField(default=0)
     rolled_up_at = models.DateTimeField()
 
+    class Meta:
+        verbose_name = "analytics dashboard"  # its admin changelist is the HQ dashboard
+        verbose_name_plural = "analytics dashboard"
+
 
 class ActivityDay(models.Model):
     ORDER, POINTS, VISIT, ONLINE = 1, 2, 4, 8  # flags; ONLINE: a visit, a card activation or an online order
