@@ -6,7 +6,7 @@ scopes every read). Figures in fen and counts in integers; rates as {"numerator"
     GET /api/v1/console/analytics/brand?from&to&grain               (HQ)  and brand.csv
     GET /api/v1/console/analytics/historical-online?as_of&by=store|brand
     GET /api/v1/console/analytics/market?from&to                    (HQ)
-    GET /api/v1/console/analytics/live?from&to                      (HQ)
+    GET /api/v1/console/analytics/live?from&to&grain                (HQ and store managers: their shows)
 """
 from __future__ import annotations
 
@@ -187,8 +187,11 @@ class MarketApi(BrandStaffAPIView):
 
 
 class LiveApi(BrandStaffAPIView):
-    @extend_schema(parameters=_openapi_params()[:2])
+    """Live-stream metrics per show and per period (grain defaults to month); rates as fractions."""
+
+    @extend_schema(parameters=_openapi_params())
     def get(self, request):
         params = _params(RangeIn, request)
+        grain = request.query_params.get("grain") or "month"
         return Response(selectors.live_figures(scope=self.scope, date_from=params["date_from"],
-                                               date_to=params["date_to"]))
+                                               date_to=params["date_to"], grain=grain))

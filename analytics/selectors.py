@@ -13,8 +13,8 @@
         The historical-member online rate, cumulative to `as_of` and for `as_of`'s month, per store or brand.
     market_figures(*, scope, date_from, date_to) -> dict                                 (HQ only)
         Exchanges both directions in the range (from the rollups) and the ROI figures of rights_market.roi.
-    live_figures(*, scope, date_from, date_to) -> dict                                   (HQ only)
-        The live-stream metrics, when the livestream app provides them (see `live_figures`).
+    live_figures(*, scope, date_from, date_to, grain="month") -> dict
+        The live-stream metrics (livestream.metrics) per show and per period, when the livestream app has landed.
     freshness() -> dict: when the rollups were last run.
 
 Reads never aggregate raw orders: every figure comes from StoreDay / GuideDay / BrandDay. Today's rows are as of
@@ -208,17 +208,50 @@ def market_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date) -
                           "roi": roi_issuer(brand=brand)}}
 
 
-def live_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date) -> dict:
-    """The live-stream metrics per room and period. Livestream is a lower layer: when it offers
-    `livestream.selectors.live_metrics(date_from=, date_to=)`, this returns its rows; until then "available" is
-    False (the place for the live metrics of issue 12 once the livestream issue lands)."""
-    _hq_only(scope)
-    range_check(date_from=date_from, date_to=date_to)
+def _periods(date_from: dt.date, date_to: dt.date, grain: str) -> list[tuple[dt.date, dt.date]]:
+    """[(first day, last day)] of each day / week (from Monday) / month touching the range, clipped to it."""
+    out, day = [], date_from
+    while day <= date_to:
+        if grain == "day":
+            last = day
+        elif grain == "week":
+            last = day + dt.timedelta(days=6 - day.weekday())
+        else:
+            last = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+        last = min(last, date_to)
+        out.append((day, last))
+        day = last + dt.timedelta(days=1)
+    return out
+
+
+def _live_row(m) -> dict:
+    return {"rooms": m.rooms, "unique_viewers": m.unique_viewers, "member_viewers": m.member_viewers,
+            "non_member_viewers": m.non_member_viewers, "peak_concurrent": m.peak_concurrent,
+            "watch_seconds_total": m.watch_seconds_total, "average_watch_seconds": m.average_watch_seconds,
+            "new_members": m.new_members, "orders_during_show": m.orders_during_show,
+            "gmv_during_show_fen": m.gmv_during_show_fen, "orders_post_show": m.orders_post_show,
+            "gmv_post_show_fen": m.gmv_post_show_fen,
+            "like_rate": fraction(m.likers, m.viewer_shows), "interaction_rate": fraction(m.interactors, m.viewer_shows),
+            "reactivation_rate": fraction(m.reactivated_members, m.lapsed_member_viewers)}
+
+
+def live_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date, grain: str = "month") -> dict:
+    """The live-stream metrics (livestream.metrics, defined there once) per show and per period, scoped like the
+    console (a store manager sees their stores' shows). Shows count in the period they started in. Livestream is
+    a lower layer: until it is installed with its metrics module, "available" is False and the lists are empty."""
+    span = range_check(date_from=date_from, date_to=date_to, grain=grain)
     try:
-        from livestream.selectors import live_metrics  # type: ignore[attr-defined]
+        from livestream import metrics as live
+        from livestream.selectors import rooms_for_scope
     except ImportError:
-        return {"available": False, "rooms": []}
-    return {"available": True, "rooms": live_metrics(date_from=date_from, date_to=date_to)}
+        return {"available": False, "periods": [], "rooms": []}
+    periods = [{"period": first, **_live_row(live.period_metrics(scope=scope, date_from=first, date_to=last))}
+               for first, last in _periods(span.date_from, span.date_to, span.grain)]
+    total = live.period_metrics(scope=scope, date_from=span.date_from, date_to=span.date_to)
+    rooms = rooms_for_scope(scope).filter(pk__in=total.room_ids).order_by("start_at", "pk")
+    return {"available": True, "total": _live_row(total), "periods": periods,
+            "rooms": [{"room_id": room.pk, "name": getattr(room, "name", ""), **_live_row(live.room_metrics(room))}
+                      for room in rooms]}
 
 
 def freshness() -> dict:
