@@ -71,6 +71,10 @@ CHANNEL_COLUMNS = {  # members.Member.Channel value -> rollup column
 }
 
 
+SALES_COLUMNS = ("orders_online", "gmv_online_fen", "orders_pos", "gmv_pos_fen", "orders_member", "gmv_member_fen",
+                 "orders_nonmember", "gmv_nonmember_fen", "refunds", "refunds_fen", "new_members")
+
+
 class MemberFigures(models.Model):
     """New members by channel and the historical-member online counts (store of the member)."""
 
@@ -92,6 +96,10 @@ class MemberFigures(models.Model):
         abstract = True
 
 
+STORE_COLUMNS = SALES_COLUMNS + tuple(CHANNEL_COLUMNS.values()) + (
+    "nonmember_buyers", "nonmember_buyers_joined", "historical_new", "historical_online", "coupons_used")
+
+
 class StoreDay(SalesFigures, MemberFigures):
     day = models.DateField()
     store_id = models.BigIntegerField()
@@ -111,6 +119,28 @@ class GuideDay(SalesFigures):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["day", "guide_id"], name="analytics_guideday_once")]
         indexes = [models.Index(fields=["guide_id", "day"], name="analytics_guideday_guide_idx")]
+
+
+class StoreMonth(SalesFigures, MemberFigures):
+    """StoreDay summed over a calendar month (refreshed whenever a day of the month is rebuilt), so a year per store
+    reads 12 rows a store instead of 365."""
+
+    month = models.DateField(help_text="First day of the month.")
+    store_id = models.BigIntegerField()
+    franchisee_id = models.BigIntegerField(null=True, blank=True, help_text="As on the month's last rolled-up day.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["month", "store_id"], name="analytics_storemonth_once")]
+
+
+class GuideMonth(SalesFigures):
+    month = models.DateField()
+    guide_id = models.BigIntegerField()
+    store_id = models.BigIntegerField()
+    franchisee_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["month", "guide_id"], name="analytics_guidemonth_once")]
 
 
 class BrandDay(SalesFigures, MemberFigures):

@@ -25,7 +25,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from analytics import metrics
-from analytics.models import AnalyticsSettings, BrandDay, GuideDay, StoreDay, Watermark
+from analytics.models import (SALES_COLUMNS, STORE_COLUMNS, AnalyticsSettings, BrandDay, GuideDay, StoreDay,
+                              Watermark)
 
 # Ids re-read behind each watermark: a transaction that took a lower id but committed after the last run.
 WATERMARK_OVERLAP = 2000
@@ -59,8 +60,9 @@ def _merge(target: dict, figures: dict) -> None:
 
 
 @transaction.atomic
-def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None) -> None:
-    """Rebuild the rollups of `day` (Asia/Shanghai) from the facts. Idempotent."""
+def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None, refresh_month: bool = True) -> None:
+    """Rebuild the rollups of `day` (Asia/Shanghai) from the facts, and its month's StoreMonth/GuideMonth rows
+    (unless the caller refreshes the months itself, once, after several days). Idempotent."""
     config = config or analytics_settings()
     metrics.activity_record(day)
     metrics.online_firsts_record(day)
@@ -100,6 +102,30 @@ def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None) -> None
                                           quiet_days=config.churn_quiet_days))
     BrandDay.objects.filter(day=day).delete()
     BrandDay.objects.create(day=day, rolled_up_at=timezone.now(), **brand)
+    if refresh_month:
+        month_refresh(day.replace(day=1))
+
+
+@transaction.atomic
+def month_refresh(month: dt.date) -> None:
+    """StoreMonth and GuideMonth of `month` (its first day) = the sums of its StoreDay and GuideDay rows; the
+    franchisee (and the guide's store) as on the month's last rolled-up day."""
+    end = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    with connection.cursor() as cursor:
+        for table, key, extra, columns in (("storemonth", "store_id", ["franchisee_id"], STORE_COLUMNS),
+                                            ("guidemonth", "guide_id", ["store_id", "franchisee_id"], SALES_COLUMNS)):
+            source = table.replace("month", "day")
+            latest = ", ".join(f"(array_agg({c} ORDER BY day DESC))[1]" for c in extra)
+            cursor.execute(f"DELETE FROM analytics_{table} WHERE month = %s", [month])
+            cursor.execute(f"""
+                INSERT INTO analytics_{table} (month, {key}, {", ".join(extra)}, {", ".join(columns)})
+                SELECT %s, {key}, {latest}, {", ".join(f"sum({c})" for c in columns)}
+                FROM analytics_{source} WHERE day >= %s AND day < %s GROUP BY {key}""", [month, month, end])
+
+
+def months_refresh(days) -> None:
+    for month in sorted({day.replace(day=1) for day in days}):
+        month_refresh(month)
 
 
 def _brand_id() -> int:
@@ -161,7 +187,8 @@ def rollup_run(*, now: dt.datetime | None = None) -> RunResult:
         late, new_marks = _late_days(first)
         days = sorted(window | late)
         for day in days:
-            rollup_day(day, config=config)
+            rollup_day(day, config=config, refresh_month=False)
+        months_refresh(days)
         new_marks[RUN_DAY] = today.toordinal()
         for source, last_id in new_marks.items():
             Watermark.objects.update_or_create(source=source, defaults={"last_id": last_id})
@@ -175,8 +202,10 @@ def rollup_range(date_from: dt.date, date_to: dt.date, *, progress=None) -> int:
     """Rebuild every day of [date_from, date_to] in order (a backfill); `progress(done, total)` after each day."""
     config = analytics_settings()
     total = (date_to - date_from).days + 1
-    for i in range(total):
-        rollup_day(date_from + dt.timedelta(days=i), config=config)
+    days = [date_from + dt.timedelta(days=i) for i in range(total)]
+    for i, day in enumerate(days):
+        rollup_day(day, config=config, refresh_month=False)
         if progress:
             progress(i + 1, total)
+    months_refresh(days)
     return total

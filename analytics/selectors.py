@@ -26,10 +26,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Max, Sum
+from django.db.models import F, Max, Sum
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
 
-from analytics.models import CHANNEL_COLUMNS, BrandDay, GuideDay, StoreDay
+from analytics.models import (SALES_COLUMNS, STORE_COLUMNS, BrandDay, GuideDay, GuideMonth, StoreDay,
+                              StoreMonth)
 from core.errors import ApplicationError
 from core.permissions import StaffScope
 
@@ -38,10 +39,8 @@ BYS = ("brand", "franchisee", "store", "guide")
 MAX_DAYS = 3 * 366
 MAX_DAILY_BREAKDOWN_DAYS = 93  # per-store or per-guide figures day by day: a quarter at most (CSV: the same)
 
-SALES_SUMS = ("orders_online", "gmv_online_fen", "orders_pos", "gmv_pos_fen", "orders_member", "gmv_member_fen",
-              "orders_nonmember", "gmv_nonmember_fen", "refunds", "refunds_fen", "new_members")
-STORE_SUMS = SALES_SUMS + tuple(CHANNEL_COLUMNS.values()) + (
-    "nonmember_buyers", "nonmember_buyers_joined", "historical_new", "historical_online", "coupons_used")
+SALES_SUMS = SALES_COLUMNS
+STORE_SUMS = STORE_COLUMNS
 BRAND_FLOW_SUMS = STORE_SUMS + ("points_earned", "points_redeemed", "points_expired", "coupons_issued",
                                 "market_accepted", "market_accepted_points", "market_issued",
                                 "market_issued_settlement_fen", "visitors", "reactivated", "birthday_buyers")
@@ -108,29 +107,56 @@ def _derive(row: dict) -> dict:
     return row
 
 
+def _month_split(date_from: dt.date, date_to: dt.date) -> tuple[list[dt.date], list[tuple[dt.date, dt.date]]]:
+    """The calendar months wholly inside the range (read from the month tables) and the partial edges (days)."""
+    full, partial = [], []
+    for first, last in _periods(date_from, date_to, "month"):
+        month_end = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+        if first.day == 1 and last == month_end:
+            full.append(first)
+        else:
+            partial.append((first, last))
+    return full, partial
+
+
 def sales_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date, grain: str = "day",
                   by: str = "brand") -> list[dict]:
-    """See the module docstring. Rows are ordered by period, then key."""
+    """See the module docstring. Rows are ordered by period, then key. By month, whole months are read from
+    StoreMonth / GuideMonth and partial months from the day tables."""
     span = range_check(date_from=date_from, date_to=date_to, grain=grain, by=by)
     stores = _store_ids(scope)
     if by == "brand" and stores is None:
-        qs, key, sums = BrandDay.objects.all(), None, STORE_SUMS
+        day_qs, month_qs, key, sums = BrandDay.objects.all(), None, None, STORE_SUMS
     elif by == "guide":
-        qs, key, sums = GuideDay.objects.all(), "guide_id", SALES_SUMS
+        day_qs, month_qs, key, sums = GuideDay.objects.all(), GuideMonth.objects.all(), "guide_id", SALES_SUMS
     else:
-        qs, key, sums = StoreDay.objects.all(), {"brand": None, "franchisee": "franchisee_id",
-                                                 "store": "store_id"}[by], STORE_SUMS
+        day_qs, month_qs, sums = StoreDay.objects.all(), StoreMonth.objects.all(), STORE_SUMS
+        key = {"brand": None, "franchisee": "franchisee_id", "store": "store_id"}[by]
     if stores is not None:
-        qs = qs.filter(store_id__in=stores)
-    qs = qs.filter(day__gte=span.date_from, day__lte=span.date_to).annotate(period=GRAINS[span.grain]("day"))
+        day_qs = day_qs.filter(store_id__in=stores)
+        month_qs = month_qs.filter(store_id__in=stores)
     group = ["period"] + ([key] if key else [])
-    rows = list(qs.values(*group).annotate(**{c: Sum(c) for c in sums}).order_by(*group))
-    names = _names(by, {r[key] for r in rows} if key else set())
+    aggregates = {c: Sum(c) for c in sums}
+    querysets = []
+    if span.grain == "month" and month_qs is not None:
+        full, partial = _month_split(span.date_from, span.date_to)
+        if full:
+            querysets.append(month_qs.filter(month__in=full).annotate(period=F("month")))
+        for first, last in partial:
+            querysets.append(day_qs.filter(day__gte=first, day__lte=last).annotate(period=TruncMonth("day")))
+    else:
+        querysets.append(day_qs.filter(day__gte=span.date_from, day__lte=span.date_to)
+                         .annotate(period=GRAINS[span.grain]("day")))
+    rows: dict[tuple, dict] = {}
+    for qs in querysets:
+        for r in qs.values(*group).annotate(**aggregates).order_by():
+            target = rows.setdefault((r["period"], r[key] if key else None), {c: 0 for c in sums})
+            for c in sums:
+                target[c] += int(r[c] or 0)
+    names = _names(by, {k for _, k in rows} if key else set())
     out = []
-    for r in rows:
-        row = {"period": r["period"], "key": r[key] if key else None,
-               "name": names.get(r[key], "") if key else "", **{c: int(r[c] or 0) for c in sums}}
-        out.append(_derive(row))
+    for (period, k), values in sorted(rows.items(), key=lambda item: (item[0][0], item[0][1] or 0)):
+        out.append(_derive({"period": period, "key": k, "name": names.get(k, "") if key else "", **values}))
     return out
 
 

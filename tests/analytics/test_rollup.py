@@ -153,3 +153,36 @@ def test_backfill_command_rebuilds_a_range_with_a_progress_bar(world, capsys):
                                                                              (D + 2 * ONE, 300)]
     with pytest.raises(CommandError):
         call_command("analytics_backfill", "--brand", world.brand.slug, "--from", str(D), "--to", str(D - ONE))
+
+
+def test_month_tables_follow_their_days_including_late_facts(world):
+    from analytics import selectors
+    from analytics.models import StoreMonth
+    from analytics.rollup import rollup_range
+    from core.permissions import StaffScope
+
+    hq = StaffScope(user_id=0, franchisee_id=None)
+    march = (dt.date(2026, 3, 1), dt.date(2026, 3, 31))
+    with schema_context(world.schema):
+        sale = order(store=world.s1, paid=at(D, 10), total=1000)
+        order(store=world.s2, paid=at(D + 5 * ONE, 10), total=400, guide=world.g2)
+        rollup_range(*march)
+        assert StoreMonth.objects.get(month=march[0], store_id=world.s1.pk).gmv_pos_fen == 1000
+
+        def by_month(date_from, date_to, by="store"):
+            return {(r["period"], r["key"]): (r["gmv_fen"], r["refunds_fen"]) for r in selectors.sales_figures(
+                scope=hq, date_from=date_from, date_to=date_to, grain="month", by=by)}
+
+        assert by_month(*march) == {(march[0], world.s1.pk): (1000, 0), (march[0], world.s2.pk): (400, 0)}
+        assert by_month(*march, by="guide") == {(march[0], world.g2.pk): (400, 0)}
+        # a range with a partial month reads that month from the days
+        assert by_month(D + ONE, dt.date(2026, 4, 30)) == {(march[0], world.s2.pk): (400, 0)}
+
+        rollup_run(now=at(dt.date(2026, 4, 2), 8))
+        refund(order=sale, decided=at(dt.date(2026, 4, 3), 9))
+        order(store=world.s1, paid=at(D, 11), total=50)           # a POS receipt for March, sent in April
+        rollup_run(now=at(dt.date(2026, 4, 3), 10))
+
+        assert by_month(march[0], dt.date(2026, 4, 30)) == {
+            (march[0], world.s1.pk): (1050, 0), (march[0], world.s2.pk): (400, 0),
+            (dt.date(2026, 4, 1), world.s1.pk): (0, 1000)}
