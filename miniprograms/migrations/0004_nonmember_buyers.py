@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('members', '0004_member_visits'),
-        ('miniprograms', '0001_initial'),
+        ('miniprograms', '0003_market_coupons'),
     ]
 
     operations = [
