@@ -333,7 +333,8 @@ def main() -> None:
     parser.add_argument("--raw-repeat", type=int, default=5, help="Dashboard reads from raw orders.")
     parser.add_argument("--day-orders", type=int, default=0, help="Nightly: rows of the new day (default: the "
                                                                    "average day), then 4x.")
-    parser.add_argument("--reuse", action="store_true", help="Reuse the brand of the same size if it exists.")
+    parser.add_argument("--reuse", action="store_true", help="Reuse the brand of the same size if it exists "
+                                                             "(its rollups are rebuilt if incomplete).")
     args = parser.parse_args()
 
     from core.permissions import StaffScope
@@ -365,8 +366,10 @@ def main() -> None:
             made = generate(stores=args.stores, members=args.members, orders=args.orders, days=args.days,
                             visit_rate=args.visit_rate)
             print(f"generated with COPY in {time.perf_counter() - t0:.1f}s: {made}")
-            from analytics.rollup import rollup_range
+        from analytics.models import BrandDay, StoreMonth
+        from analytics.rollup import rollup_range
 
+        if fresh or BrandDay.objects.filter(day__gte=date_from).count() < args.days or not StoreMonth.objects.exists():
             t0 = time.perf_counter()
             rollup_range(date_from, date_to)
             took = time.perf_counter() - t0
