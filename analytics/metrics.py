@@ -39,7 +39,7 @@ def _rows(sql: str, params: list | dict) -> list[tuple]:
 def _by_key(rows: list[tuple], columns: tuple[str, ...]) -> Figures:
     out: Figures = defaultdict(dict)
     for key, *values in rows:
-        for column, value in zip(columns, values):
+        for column, value in zip(columns, values, strict=True):
             out[key][column] = int(value or 0)
     return dict(out)
 

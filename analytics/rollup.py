@@ -25,8 +25,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from analytics import metrics
-from analytics.models import (SALES_COLUMNS, STORE_COLUMNS, AnalyticsSettings, BrandDay, GuideDay, StoreDay,
-                              Watermark)
+from analytics.models import SALES_COLUMNS, STORE_COLUMNS, AnalyticsSettings, BrandDay, GuideDay, StoreDay, Watermark
 
 # Ids re-read behind each watermark: a transaction that took a lower id but committed after the last run.
 WATERMARK_OVERLAP = 2000

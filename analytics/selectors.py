@@ -29,8 +29,7 @@ from dataclasses import dataclass
 from django.db.models import F, Max, Sum
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
 
-from analytics.models import (SALES_COLUMNS, STORE_COLUMNS, BrandDay, GuideDay, GuideMonth, StoreDay,
-                              StoreMonth)
+from analytics.models import SALES_COLUMNS, STORE_COLUMNS, BrandDay, GuideDay, GuideMonth, StoreDay, StoreMonth
 from core.errors import ApplicationError
 from core.permissions import StaffScope
 
@@ -41,7 +40,7 @@ MAX_DAILY_BREAKDOWN_DAYS = 93  # per-store or per-guide figures day by day: a qu
 
 SALES_SUMS = SALES_COLUMNS
 STORE_SUMS = STORE_COLUMNS
-BRAND_FLOW_SUMS = STORE_SUMS + ("points_earned", "points_redeemed", "points_expired", "coupons_issued",
+BRAND_FLOW_SUMS = (*STORE_SUMS, "points_earned", "points_redeemed", "points_expired", "coupons_issued",
                                 "market_accepted", "market_accepted_points", "market_issued",
                                 "market_issued_settlement_fen", "visitors", "reactivated", "birthday_buyers")
 SNAPSHOTS = ("members_total", "active_30d", "active_90d", "churned", "birthdays_in_month")
@@ -150,7 +149,7 @@ def sales_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date, gr
     rows: dict[tuple, dict] = {}
     for qs in querysets:
         for r in qs.values(*group).annotate(**aggregates).order_by():
-            target = rows.setdefault((r["period"], r[key] if key else None), {c: 0 for c in sums})
+            target = rows.setdefault((r["period"], r[key] if key else None), dict.fromkeys(sums, 0))
             for c in sums:
                 target[c] += int(r[c] or 0)
     names = _names(by, {k for _, k in rows} if key else set())

@@ -28,7 +28,9 @@ ONE = dt.timedelta(days=1)
 
 
 def _snapshot(day):
-    strip = lambda row: {k: v for k, v in model_to_dict(row).items() if k not in ("id", "rolled_up_at")}
+    def strip(row):
+        return {k: v for k, v in model_to_dict(row).items() if k not in ("id", "rolled_up_at")}
+
     return ([strip(r) for r in StoreDay.objects.filter(day=day).order_by("store_id")],
             [strip(r) for r in GuideDay.objects.filter(day=day).order_by("guide_id")],
             [strip(r) for r in BrandDay.objects.filter(day=day)])
