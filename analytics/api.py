@@ -178,8 +178,32 @@ class HistoricalOnlineApi(BrandStaffAPIView):
         return Response({"results": self.OutputSerializer(rows, many=True).data})
 
 
+class MarketOut(serializers.Serializer):
+    class Accepting(serializers.Serializer):
+        exchanges = serializers.IntegerField(help_text="Fulfilled exchanges by our members in the range.")
+        points = serializers.IntegerField()
+        roi = serializers.JSONField(help_text="rights_market.roi.roi_accepting (all time).")
+
+    class Issuing(serializers.Serializer):
+        exchanges = serializers.IntegerField(help_text="Fulfilled exchanges of our offers in the range.")
+        settlement_fen = serializers.IntegerField()
+        roi = serializers.JSONField(help_text="rights_market.roi.roi_issuer, per offer (all time).")
+
+    as_accepting_brand = Accepting()
+    as_issuer = Issuing()
+
+
+class LiveOut(serializers.Serializer):
+    available = serializers.BooleanField(help_text="False until the livestream app provides its metrics.")
+    total = serializers.JSONField(required=False)
+    periods = serializers.JSONField(help_text="Per period: livestream.metrics figures, rates as fractions.")
+    rooms = serializers.JSONField(help_text="Per show.")
+
+
 class MarketApi(BrandStaffAPIView):
-    @extend_schema(parameters=_openapi_params()[:2])
+    """HQ: rights-market exchanges in both directions, with the ROI figures."""
+
+    @extend_schema(parameters=_openapi_params()[:2], responses=MarketOut)
     def get(self, request):
         params = _params(RangeIn, request)
         return Response(selectors.market_figures(scope=self.scope, date_from=params["date_from"],
@@ -189,7 +213,7 @@ class MarketApi(BrandStaffAPIView):
 class LiveApi(BrandStaffAPIView):
     """Live-stream metrics per show and per period (grain defaults to month); rates as fractions."""
 
-    @extend_schema(parameters=_openapi_params())
+    @extend_schema(parameters=_openapi_params(), responses=LiveOut)
     def get(self, request):
         params = _params(RangeIn, request)
         grain = request.query_params.get("grain") or "month"
