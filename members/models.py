@@ -340,3 +340,16 @@ class MemberImportError(models.Model):
 
     class Meta:
         ordering = ["row_number", "id"]
+
+
+class MemberVisit(models.Model):
+    """A member opened the brand's mini-program on `day` (Asia/Shanghai): one row per member per day, written by
+    members.services.visits.member_visit_record (INSERT ... ON CONFLICT DO NOTHING). Analytics reads it for
+    activity and the historical-member online rate."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["member", "day"], name="member_visit_once_a_day")]
+        indexes = [models.Index(fields=["day", "member"], name="member_visit_day_idx")]

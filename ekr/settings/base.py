@@ -224,6 +224,8 @@ CELERY_BEAT_SCHEDULE = {
     "rights-market-resume-stuck": {"task": "rights_market.exchanges_resume_stuck", "schedule": 60.0},
     "rights-market-close-statements": {"task": "rights_market.statements_close_last_month",
                                        "schedule": crontab(hour=3, minute=10)},
+    # analytics: hourly at :20, brands spread over 20 minutes: today, the recent days and days with late facts
+    "analytics-rollup": _every_brand("analytics.rollup", crontab(minute=20), 1200),
 }
 
 LOGGING = {
