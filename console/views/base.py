@@ -70,8 +70,8 @@ class ConsoleView(View):
     def context(self, **values) -> dict:
         return {"scope": self.scope, **values}
 
-    def page(self, template: str, status: int = 200, **values):
-        return render(self.request, template, self.context(**values), status=status)
+    def page(self, template: str, *, http_status: int = 200, **values):
+        return render(self.request, template, self.context(**values), status=http_status)
 
 
 class HQView(ConsoleView):
