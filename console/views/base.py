@@ -70,8 +70,8 @@ class ConsoleView(View):
     def context(self, **values) -> dict:
         return {"scope": self.scope, **values}
 
-    def page(self, template: str, *, http_status: int = 200, **values):
-        return render(self.request, template, self.context(**values), status=http_status)
+    def page(self, template_name: str, /, *, http_status: int = 200, **values):
+        return render(self.request, template_name, self.context(**values), status=http_status)
 
 
 class HQView(ConsoleView):

@@ -64,4 +64,5 @@ class GuideShareCodeView(GuideDetailView):
         guide = guide_get_for_scope(self.scope, guide_id)
         shop = shop_get_for_scope(self.scope, request.POST.get("shop_id"))
         share = guide_share_code_create(guide=guide, shop=shop)
+        share["mime"] = "image/jpeg" if share["image_base64"].startswith("/9j/") else "image/png"
         return self.get(request, guide_id, share=share)

@@ -181,3 +181,8 @@ def console_world(django_db_setup, django_db_blocker, fake_wechat):
         connection.set_schema_to_public()
     return SimpleNamespace(**vars(world), hq_password=BRAND_PASSWORD, manager_password=PW,
                            guide_password="guide-password-1")
+
+
+# The shops tests' brand world (franchisees F1/F2, stores S0/S1/S2, managers m1/m2, shops, a product, Alice and
+# Bob), in a per-test transaction: for the page tests that need no browser.
+from tests.miniprograms.conftest import world, world_b  # noqa: E402,F401
