@@ -185,4 +185,4 @@ def console_world(django_db_setup, django_db_blocker, fake_wechat):
 
 # The shops tests' brand world (franchisees F1/F2, stores S0/S1/S2, managers m1/m2, shops, a product, Alice and
 # Bob), in a per-test transaction: for the page tests that need no browser.
-from tests.miniprograms.conftest import world, world_b  # noqa: E402,F401
+from tests.miniprograms.conftest import world, world_b  # noqa: F401
