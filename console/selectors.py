@@ -69,7 +69,6 @@ def dashboard(*, scope: StaffScope, filters: DashboardFilter, now: dt.datetime |
     store_ids = _store_ids(scope, filters)
     sold = _narrow(orders_for_scope(scope).prefetch_related(None), store_ids) \
         .filter(paid_at__gte=since, paid_at__lte=now, status__in=SOLD)
-    totals = sold.aggregate(sales=Sum("total_fen"), orders=Count("id"))
     per_day = {row["day"]: row for row in sold.annotate(day=TruncDate("paid_at", tzinfo=local_tz()))
                .values("day").annotate(sales_fen=Sum("total_fen"), orders=Count("id")).order_by("day")}
     first = since.date()
@@ -87,7 +86,7 @@ def dashboard(*, scope: StaffScope, filters: DashboardFilter, now: dt.datetime |
     if not scope.is_hq:
         refunds = refunds.filter(order__store__franchisee_id=scope.franchisee_id)
     refunds = _narrow(refunds, store_ids, "order__store_id")
-    return Dashboard(since=since, sales_fen=int(totals["sales"] or 0), orders=totals["orders"],
+    return Dashboard(since=since, sales_fen=sum(d["sales_fen"] for d in days), orders=sum(d["orders"] for d in days),
                      new_members=new_members, refunds_waiting=refunds.count(), days=days, stores=stores)
 
 
