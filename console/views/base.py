@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django_tenants.utils import get_public_schema_name
 
-from core.errors import ApplicationError, NotFound
+from core.errors import ApplicationError, NotFound, error_body
 from core.permissions import StaffScope, staff_scope
 
 
@@ -36,6 +36,7 @@ class ConsoleView(View):
 
     hq_only = False
     guide_page = False
+    json_errors = False  # endpoints the page's own script calls: errors in the API's shape, translated
     scope: StaffScope
 
     def dispatch(self, request, *args, **kwargs):
@@ -50,8 +51,13 @@ class ConsoleView(View):
         try:
             return super().dispatch(request, *args, **kwargs)
         except (NotFound, Http404):
+            if self.json_errors:
+                return JsonResponse(error_body("not_found", _("Not found.")), status=404)
             return render_error(request, 404)
         except ApplicationError as exc:
+            if self.json_errors:
+                return JsonResponse(error_body(exc.code, _(exc.message), exc.fields), status=exc.status_code,
+                                    json_dumps_params={"ensure_ascii": False})
             if exc.status_code == 403:
                 return render_error(request, 403)
             messages.error(request, _(exc.message))

@@ -7,6 +7,7 @@ import pytest
 from django_tenants.utils import schema_context
 
 from members.models import Member, MemberImport
+from members.services.imports import CHUNK_MAX_BYTES
 from miniprograms.models import Order, Refund, ShopSku
 from miniprograms.services.orders import order_place
 from miniprograms.services.payments import (
@@ -88,9 +89,11 @@ def _csv(rows: int, bad_every: int) -> tuple[bytes, list[int]]:
 
 
 @pytest.mark.worker
-def test_member_import_progress_reaches_100_and_the_error_report_downloads(browse, console_world,
+def test_member_import_uploads_in_chunks_progress_reaches_100_and_the_error_report_downloads(browse, console_world,
                                                                            celery_worker_process):
-    content, bad_lines = _csv(12_000, bad_every=3000)  # three batches of 5,000 rows at the worker
+    # over 1 MB: the page's script sends it in two chunks; six batches of 5,000 rows at the worker
+    content, bad_lines = _csv(30_000, bad_every=3000)
+    assert len(content) > CHUNK_MAX_BYTES
     page = browse(console_world.brand)
     login(page, "hq", console_world.hq_password)
     page.goto("/console/members/imports/")
@@ -119,6 +122,7 @@ def test_member_import_progress_reaches_100_and_the_error_report_downloads(brows
     assert all("phone" in line for line in report[1:])
     with schema_context(console_world.schema):
         imp = MemberImport.objects.order_by("-id").first()
-        assert (imp.rows_processed, imp.rows_created, imp.rows_failed) == (12_000, 12_000 - len(bad_lines),
+        assert (imp.rows_processed, imp.rows_created, imp.rows_failed) == (30_000, 30_000 - len(bad_lines),
                                                                            len(bad_lines))
+        assert imp.size_bytes == len(content) and imp.chunks.count() == 2
         assert Member.objects.filter(name="会员1").exists()
