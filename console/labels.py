@@ -23,6 +23,15 @@ LABELS = {
     "store_status": {"preparing": _("Preparing"), "open": _("Open"), "closed": _("Closed")},
     "coupon_kind": {"amount_off": _("Amount off"), "percent_off": _("Percent off")},
     "coupon_status": {"available": _("Available"), "used": _("Used"), "expired": _("Expired")},
+    "card_state": {"none": _("No card"), "received": _("Received"), "submitted": _("Form submitted"),
+                   "activated": _("Activated"), "deleted": _("Deleted")},
+    "join_channel": {"mini_program": _("Mini-program"), "store_counter": _("Store counter"),
+                     "store_qr": _("Store QR code"), "guide_share": _("Guide share"), "live_stream": _("Live stream"),
+                     "rights_market": _("Rights market"), "card": _("Member card"), "import": _("Import")},
+    "points_kind": {"earn": _("Earned"), "redeem": _("Redeemed"), "adjust": _("Adjusted"), "expire": _("Expired"),
+                    "reverse": _("Reversed")},
+    "tier_change": {"initial": _("Initial"), "upgrade": _("Upgrade"), "downgrade": _("Downgrade"),
+                    "manual": _("Set by hand"), "import": _("Import")},
     "commission_status": {"pending": _("Pending"), "payable": _("Payable"), "reversed": _("Reversed")},
 }
 

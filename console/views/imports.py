@@ -14,8 +14,12 @@ from console.views.base import HQView, int_or_none
 from core.errors import ApplicationError
 from members.models import MemberImport
 from members.selectors import member_import_get
-from members.services import (member_import_chunk_add, member_import_create, member_import_from_bytes,
-                              member_import_start)
+from members.services import (
+    member_import_chunk_add,
+    member_import_create,
+    member_import_from_bytes,
+    member_import_start,
+)
 from members.services.imports import CHUNK_MAX_BYTES
 
 
