@@ -41,7 +41,7 @@ def bar_chart(values: list[int], labels: list[str], titles: list[str], line: lis
     top = max(values) if values and max(values) > 0 else 1
     baseline = HEIGHT - PAD_BOTTOM
     bars = []
-    for i, (value, label, title) in enumerate(zip(values, labels, titles)):
+    for i, (value, label, title) in enumerate(zip(values, labels, titles, strict=True)):
         height = max(1.0, plot_h * value / top)
         bars.append(Bar(x=round(PAD_LEFT + i * slot + slot * 0.15, 1), y=round(baseline - height, 1),
                         width=round(slot * 0.7, 1), height=round(height, 1), label=label, value=value, title=title))

@@ -11,8 +11,8 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from console.money import fen_from_yuan
 from console.views.base import HQView, int_or_none
-from console.views.shops import _fen
 from core.errors import ApplicationError, NotFound
 from members.models import MemberTag, Tag
 from members.selectors import member_by_phone, members_for_scope
@@ -39,12 +39,15 @@ class CouponListView(HQView):
         total = int_or_none(request.POST.get("total_stock"))
         if total is None or total < 1:
             raise ApplicationError("Enter how many coupons there are.")
+        amount_off = percent_off = 0
+        if kind == CouponTemplate.Kind.AMOUNT_OFF:
+            amount_off = fen_from_yuan(request.POST.get("amount_off", ""))
+        elif kind == CouponTemplate.Kind.PERCENT_OFF:
+            percent_off = int_or_none(request.POST.get("percent_off")) or 0
         template = coupon_template_create(
             name=request.POST.get("name", "").strip()[:100], kind=kind, total_stock=total,
-            amount_off_fen=_fen(request.POST.get("amount_off", "")) if kind == CouponTemplate.Kind.AMOUNT_OFF else 0,
-            percent_off=int_or_none(request.POST.get("percent_off")) or 0 if kind == CouponTemplate.Kind.PERCENT_OFF
-            else 0,
-            threshold_fen=_fen(request.POST.get("threshold", ""), blank_is_none=True) or 0,
+            amount_off_fen=amount_off, percent_off=percent_off,
+            threshold_fen=fen_from_yuan(request.POST.get("threshold", ""), blank_is_none=True) or 0,
             per_member_limit=int_or_none(request.POST.get("per_member_limit")) or 1,
             valid_hours=int_or_none(request.POST.get("valid_hours")) or 72,
             claimable=request.POST.get("claimable") == "1")

@@ -26,7 +26,7 @@ class DashboardView(ConsoleView):
             [d["sales_fen"] for d in figures.days], labels,
             [_("%(day)s: %(sales)s, %(orders)s orders") % {"day": label, "sales": yuan(d["sales_fen"]),
                                                             "orders": d["orders"]}
-             for label, d in zip(labels, figures.days)],
+             for label, d in zip(labels, figures.days, strict=True)],
             line=[d["orders"] for d in figures.days])
         return self.page("console/dashboard.html", section="dashboard", figures=figures, chart=chart,
                          filters=filters, periods=PERIODS,

@@ -7,24 +7,12 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from console.money import fen_from_yuan
 from console.views.base import ConsoleView, int_or_none
 from core.errors import ApplicationError, NotFound
 from miniprograms.models import ShopSku, Sku
 from miniprograms.selectors import shop_get_for_scope, shops_for_scope
 from miniprograms.services.catalog import shop_sku_set, shop_update
-
-
-def _fen(raw: str, *, blank_is_none: bool = False) -> int | None:
-    """'12.50' (yuan, as typed) -> 1250 fen, exactly (no float)."""
-    raw = (raw or "").strip().replace("¥", "").replace(",", "")
-    if not raw:
-        if blank_is_none:
-            return None
-        raise ApplicationError("Enter a price.")
-    whole, _sep, cents = raw.partition(".")
-    if not whole.isdigit() or (cents and (not cents.isdigit() or len(cents) > 2)):
-        raise ApplicationError("A price is a number of yuan with at most two decimals.")
-    return int(whole) * 100 + int((cents + "00")[:2])
 
 
 class ShopListView(ConsoleView):
@@ -57,7 +45,7 @@ class ShopDetailView(ConsoleView):
         stock = int_or_none(request.POST.get("stock"))
         if stock is not None and stock < 0:
             raise ApplicationError("Stock cannot be negative.")
-        shop_sku_set(shop=shop, sku=sku, price_fen=_fen(request.POST.get("price", ""), blank_is_none=True),
+        shop_sku_set(shop=shop, sku=sku, price_fen=fen_from_yuan(request.POST.get("price", ""), blank_is_none=True),
                      stock=stock, on_sale=request.POST.get("on_sale") == "1")
         messages.success(request, _("Saved %(sku)s.") % {"sku": sku.code})
         return HttpResponseRedirect(reverse("console:shop", args=[shop.pk]))
