@@ -32,6 +32,9 @@ LABELS = {
                     "reverse": _("Reversed")},
     "tier_change": {"initial": _("Initial"), "upgrade": _("Upgrade"), "downgrade": _("Downgrade"),
                     "manual": _("Set by hand"), "import": _("Import")},
+    "offer_status": {"draft": _("Draft"), "live": _("Live"), "paused": _("Paused"), "ended": _("Ended")},
+    "listing_status": {"listed": _("Listed"), "delisted": _("Delisted")},
+    "statement_status": {"open": _("Open"), "confirmed": _("Confirmed by both"), "paid": _("Paid")},
     "commission_status": {"pending": _("Pending"), "payable": _("Payable"), "reversed": _("Reversed")},
 }
 

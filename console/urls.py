@@ -8,6 +8,7 @@ from console.views import (
     guide,
     guides,
     imports,
+    market,
     members,
     orders,
     pos,
@@ -47,6 +48,7 @@ urlpatterns = [
     path("guides/<int:guide_id>/login", guides.GuideLoginView.as_view(), name="guide_login"),
     path("guides/<int:guide_id>/share", guides.GuideShareCodeView.as_view(), name="guide_share"),
     path("pos-keys/", pos.PosKeyListView.as_view(), name="pos_keys"),
+    path("market/", market.MarketView.as_view(), name="market"),
 ]
 
 # The language switch (django.views.i18n.set_language: a host-only cookie), reachable before log-in.

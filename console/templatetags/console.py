@@ -35,3 +35,9 @@ def label_filter(value, kind: str):
     from console.labels import label
 
     return label(value, kind)
+
+
+@register.filter
+def get_item(mapping, key):
+    """{{ rows|get_item:offer.pk }}: a dict's value in a template (empty dict when absent)."""
+    return (mapping or {}).get(key) or {}

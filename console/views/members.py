@@ -18,6 +18,7 @@ from members.selectors import (
     member_get_for_scope,
     member_points_balance,
     member_search,
+    store_get_for_scope,
     stores_for_scope,
 )
 from members.services import member_guide_assign, members_tag, members_untag
@@ -31,8 +32,6 @@ class MemberListView(ConsoleView):
         filters = MemberFilters(phone=phone or None, tag_id=int_or_none(request.GET.get("tag")),
                                 store_id=int_or_none(request.GET.get("store")))
         if filters.store_id:  # a store outside the scope is a 404, not an empty list
-            from members.selectors import store_get_for_scope
-
             store_get_for_scope(self.scope, filters.store_id)
         qs = member_search(scope=self.scope, filters=filters)
         members, next_before = keyset_page(qs, before=int_or_none(request.GET.get("before")))

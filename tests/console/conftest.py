@@ -27,6 +27,10 @@ from django.utils import timezone
 
 from ekr.locale_build import compile_all
 
+# The shops tests' brand world (franchisees F1/F2, stores S0/S1/S2, managers m1/m2, shops, a product, Alice and
+# Bob), in a per-test transaction: for the page tests that need no browser.
+from tests.miniprograms.conftest import world, world_b  # noqa: F401
+
 # Playwright's sync API keeps an event loop in this thread; the ORM calls the tests make between browser steps
 # are synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -53,7 +57,7 @@ def chromium_executable(playwright) -> str | None:
     try:
         if Path(playwright.chromium.executable_path).exists():
             return None
-    except Exception:  # noqa: BLE001, S110 - no Playwright browser registry at all
+    except Exception:
         pass
     for candidate in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium"):
         if candidate and os.access(candidate, os.X_OK):
@@ -95,7 +99,7 @@ def chromium(live_http):
     try:
         executable = chromium_executable(playwright)
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS, headless=True)
-    except Exception as exc:  # noqa: BLE001 - any launch failure fails the test with the way out
+    except Exception as exc:
         playwright.stop()
         pytest.fail(f"Chromium did not start: {exc}\n{NO_BROWSER}")
     yield browser
@@ -132,7 +136,7 @@ def browse(request, committed_db, chromium, live_http):
             for m, page in enumerate(context.pages):
                 try:
                     page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{n}-{m}.png"), full_page=True)
-                except Exception:  # noqa: BLE001, S110 - the page may be gone; the failure is what matters
+                except Exception:
                     pass
         context.close()
 
@@ -182,7 +186,3 @@ def console_world(django_db_setup, django_db_blocker, fake_wechat):
     return SimpleNamespace(**vars(world), hq_password=BRAND_PASSWORD, manager_password=PW,
                            guide_password="guide-password-1")
 
-
-# The shops tests' brand world (franchisees F1/F2, stores S0/S1/S2, managers m1/m2, shops, a product, Alice and
-# Bob), in a per-test transaction: for the page tests that need no browser.
-from tests.miniprograms.conftest import world, world_b  # noqa: F401

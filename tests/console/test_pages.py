@@ -55,7 +55,7 @@ def test_a_price_that_is_not_yuan_is_refused_with_a_message(world, price):
                        HTTP_REFERER=f"http://{world.brand.slug}.localhost/console/shops/{world.shop1.pk}/")
     assert response.status_code == 302
     page = m1.get(response["Location"]).content.decode()
-    assert "价格以元为单位，最多两位小数。" in page
+    assert "价格以元为单位，最多两位小数。" in page  # noqa: RUF001
     with schema_context(world.schema):
         assert ShopSku.objects.get(shop=world.shop1, sku=world.sku).price_fen == 900
 
@@ -173,3 +173,26 @@ def test_api_errors_are_chinese_by_default_and_english_on_request(world):
     assert body["error"] == {"code": "not_found", "message": "未找到。", "fields": {}}
     body = client.get("/api/v1/no-such-thing", HTTP_ACCEPT_LANGUAGE="en").json()
     assert body["error"]["message"] == "Not found."
+
+
+def test_rights_market_page_shows_hq_its_own_side_only(world, world_b):
+    from tests.rights_market.factories import listing_make, offer_make
+
+    own = offer_make(world.brand, title="云裳 ¥10 券", face_value_fen=1000)
+    theirs = offer_make(world_b.brand, title="Beta tea voucher")
+    listing_make(world.brand, theirs, points_price=300)
+    offer_make(world_b.brand, title="Beta secret offer")
+    page = hq(world).get("/console/market/").content.decode()
+    offers = page[page.index('data-testid="market-offers"'):page.index('data-testid="market-listings"')]
+    assert own.title in offers and "¥10.00" in offers and "Beta" not in offers
+    listings = page[page.index('data-testid="market-listings"'):page.index('data-testid="market-statements"')]
+    assert "Beta tea voucher" in listings and "300" in listings and "Beta secret offer" not in page
+    assert logged_in(world.brand, "m1").get("/console/market/").status_code == 403
+
+
+def test_hq_admin_speaks_chinese_by_default(world):
+    client = hq(world)
+    page = client.get("/admin/").content.decode()
+    assert f"{world.brand.name} · 总部" in page and "站点管理" in page
+    page = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert f"{world.brand.name} · HQ" in page and "Site administration" in page
