@@ -28,7 +28,7 @@ browser: setup
 	@$(PY) -m playwright install chromium >/dev/null 2>&1 && echo "browser: Playwright's chromium" \
 	|| { command -v chromium >/dev/null 2>&1 && echo "browser: $$(command -v chromium)"; } \
 	|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-	     && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	     && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null \
 	     && echo "browser: chromium installed with apt-get"; } \
 	|| echo "browser: no Chromium (the console's browser tests will fail and say how to get one)"
 

@@ -26,6 +26,8 @@ class ShopOpenView(ConsoleView):
 
     def post(self, request, shop_id: int):
         shop = shop_update(shop=shop_get_for_scope(self.scope, shop_id), is_open=request.POST.get("open") == "1")
+        if request.htmx:  # the list's row swaps in place
+            return self.page("console/shops/row.html", shop=shop_get_for_scope(self.scope, shop.pk))
         messages.success(request, _("The shop is open.") if shop.is_open else _("The shop is closed."))
         return HttpResponseRedirect(self.back_url())
 

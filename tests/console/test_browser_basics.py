@@ -122,3 +122,23 @@ def test_dashboard_at_375_px_fits_the_screen(browse, console_world):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "dashboard-375.png"), full_page=True)
     assert overflow <= 375
+
+
+def test_every_staff_page_fits_a_375_px_phone(browse, console_world):
+    page = browse(console_world.brand, width=375, height=812)
+    login(page, "hq", console_world.hq_password)
+    with schema_context(console_world.schema):
+        order = Order.objects.filter(store=console_world.s1).first()
+    paths = ["/console/members/", f"/console/members/{console_world.alice.pk}/", "/console/members/imports/",
+             "/console/orders/", f"/console/orders/{order.pk}/", "/console/shops/",
+             f"/console/shops/{console_world.shop1.pk}/", "/console/coupons/", "/console/guides/",
+             f"/console/guides/{console_world.guide.pk}/", "/console/pos-keys/", "/console/market/"]
+    too_wide = {}
+    for path in paths:
+        assert page.goto(path).status == 200, path
+        width = page.evaluate("document.scrollingElement.scrollWidth")
+        if width > 375:
+            too_wide[path] = width
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"375{path.replace('/', '_')}.png"), full_page=True)
+    assert too_wide == {}

@@ -8,7 +8,7 @@ from django_tenants.utils import schema_context
 
 from members.models import Member, MemberImport
 from members.services.imports import CHUNK_MAX_BYTES
-from miniprograms.models import Order, Refund, ShopSku
+from miniprograms.models import Order, Refund, Shop, ShopSku
 from miniprograms.services.orders import order_place
 from miniprograms.services.payments import (
     order_mark_paid_from_notification,
@@ -126,3 +126,22 @@ def test_member_import_uploads_in_chunks_progress_reaches_100_and_the_error_repo
                                                                            len(bad_lines))
         assert imp.size_bytes == len(content) and imp.chunks.count() == 2
         assert Member.objects.filter(name="会员1").exists()
+
+
+def test_manager_closes_and_reopens_a_shop_in_place(browse, console_world):
+    page = browse(console_world.brand)
+    login(page, "m1", console_world.manager_password)
+    page.goto("/console/shops/")
+    page.evaluate("window.sameDocument = true")
+    row = page.locator(f"#shop-{console_world.shop1.pk}")
+    row.get_by_test_id("shop-toggle").click()
+    page.wait_for_function(f"document.querySelector('#shop-{console_world.shop1.pk} [data-testid=shop-state]')"
+                           ".innerText === '已关闭'")
+    assert page.evaluate("window.sameDocument") is True  # htmx swapped the row; no page load
+    with schema_context(console_world.schema):
+        assert Shop.objects.get(pk=console_world.shop1.pk).is_open is False
+    row.get_by_test_id("shop-toggle").click()
+    page.wait_for_function(f"document.querySelector('#shop-{console_world.shop1.pk} [data-testid=shop-state]')"
+                           ".innerText === '营业中'")
+    with schema_context(console_world.schema):
+        assert Shop.objects.get(pk=console_world.shop1.pk).is_open is True
