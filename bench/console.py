@@ -1,7 +1,9 @@
 """bench/console: server time of the console's dashboard, member list and order list for a store manager of 20
 stores, in a brand with 200,000 members, beside a bare Django view rendering the same rows, in the same run.
 
-    .venv/bin/python bench/console.py [--members 200000] [--orders 100000] [--stores 100] [--requests 200]
+    .venv/bin/python bench/console.py [--members 200000] [--orders 100000] [--stores 100] [--requests 200] [--fresh]
+
+Run small while the machine is busy: .venv/bin/python bench/console.py --members 20000 --orders 10000 --requests 50
 
 Runs with ekr.settings.local against a database of its own (<name>_bench_console, created and migrated on first
 use) on a fresh brand `benchconsole<random>`: `--stores` stores, the first 20 of them the manager's franchisee's;
@@ -39,7 +41,7 @@ def _bench_database_url() -> str:
     return f"{base}/{name.split('?')[0]}_bench_console"
 
 
-def _ensure_database(url: str) -> None:
+def _ensure_database(url: str, *, fresh: bool = False) -> None:
     import dj_database_url
     import psycopg2
 
@@ -48,6 +50,9 @@ def _ensure_database(url: str) -> None:
                             host=cfg.get("HOST") or "", port=cfg.get("PORT") or "")
     conn.autocommit = True
     with conn.cursor() as cur:
+        if fresh:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [cfg["NAME"]])
+            cur.execute(f'DROP DATABASE IF EXISTS "{cfg["NAME"]}"')
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [cfg["NAME"]])
         if cur.fetchone() is None:
             cur.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
@@ -113,11 +118,13 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--stores", type=int, default=100)
     parser.add_argument("--requests", type=int, default=200, help="per page (and as many for its bare twin)")
+    parser.add_argument("--fresh", action="store_true", help="drop the bench database first (after migrations were "
+                        "renumbered, or to start from an empty disk)")
     args = parser.parse_args()
 
     url = _bench_database_url()
     os.environ["DATABASE_URL"] = url
-    _ensure_database(url)
+    _ensure_database(url, fresh=args.fresh)
     import django
 
     django.setup()
