@@ -186,3 +186,23 @@ def console_world(django_db_setup, django_db_blocker, fake_wechat):
     return SimpleNamespace(**vars(world), hq_password=BRAND_PASSWORD, manager_password=PW,
                            guide_password="guide-password-1")
 
+
+def paid_order_with_refund_request(w, fake):
+    """Alice pays for two of the world's SKU in S1's shop through the fake WeChat Pay, then asks for a refund."""
+    from django_tenants.utils import schema_context
+
+    from miniprograms.models import ShopSku
+    from miniprograms.services.orders import order_place
+    from miniprograms.services.payments import order_mark_paid_from_notification, order_prepay
+    from miniprograms.services.refunds import refund_request
+    from tests.miniprograms.conftest import MCH_KEY
+
+    fake.merchant(w.app.mch_id, MCH_KEY, w.app.appid)
+    with schema_context(w.schema):
+        order = order_place(member=w.alice, shop=w.shop1, items=[{"sku_id": w.sku.pk, "quantity": 2}],
+                            appid=w.app.appid)
+        order_prepay(member=w.alice, order=order, openid=w.alice.openid)
+        assert order_mark_paid_from_notification(data=fake.pay_notification(order.number)) == "paid"
+        refund = refund_request(member=w.alice, order_id=order.pk, reason="尺码不合适")
+        stock = ShopSku.objects.get(shop=w.shop1, sku=w.sku).stock
+    return order, refund, stock

@@ -9,31 +9,12 @@ from django_tenants.utils import schema_context
 from members.models import Member, MemberImport
 from members.services.imports import CHUNK_MAX_BYTES
 from miniprograms.models import Order, Refund, Shop, ShopSku
-from miniprograms.services.orders import order_place
-from miniprograms.services.payments import (
-    order_mark_paid_from_notification,
-    order_prepay,
-)
-from miniprograms.services.refunds import refund_request
-from tests.console.conftest import login
-from tests.miniprograms.conftest import MCH_KEY
-
-
-def _paid_order_with_refund_request(world, fake):
-    fake.merchant(world.app.mch_id, MCH_KEY, world.app.appid)
-    with schema_context(world.schema):
-        order = order_place(member=world.alice, shop=world.shop1, items=[{"sku_id": world.sku.pk, "quantity": 2}],
-                            appid=world.app.appid)
-        order_prepay(member=world.alice, order=order, openid=world.alice.openid)
-        assert order_mark_paid_from_notification(data=fake.pay_notification(order.number)) == "paid"
-        refund = refund_request(member=world.alice, order_id=order.pk, reason="尺码不合适")
-        stock = ShopSku.objects.get(shop=world.shop1, sku=world.sku).stock
-    return order, refund, stock
+from tests.console.conftest import login, paid_order_with_refund_request
 
 
 def test_store_manager_approves_a_refund_end_to_end(browse, console_world, fake_wechat):
     # given Alice paid ¥18.00 for two teas in S1's shop and asks for her money back
-    order, refund, stock_before = _paid_order_with_refund_request(console_world, fake_wechat)
+    order, refund, stock_before = paid_order_with_refund_request(console_world, fake_wechat)
     page = browse(console_world.brand)
     login(page, "m1", console_world.manager_password)
     # when the manager of S1 finds it among the refunds waiting and approves it
@@ -59,7 +40,7 @@ def test_store_manager_approves_a_refund_end_to_end(browse, console_world, fake_
 
 
 def test_manager_of_another_franchisee_cannot_see_or_decide_the_refund(browse, console_world, fake_wechat):
-    order, refund, _ = _paid_order_with_refund_request(console_world, fake_wechat)
+    order, refund, _ = paid_order_with_refund_request(console_world, fake_wechat)
     page = browse(console_world.brand)
     login(page, "m2", console_world.manager_password)
     assert page.goto(f"/console/orders/{order.pk}/").status == 404

@@ -196,3 +196,27 @@ def test_hq_admin_speaks_chinese_by_default(world):
     assert f"{world.brand.name} · 总部" in page and "站点管理" in page
     page = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert f"{world.brand.name} · HQ" in page and "Site administration" in page
+
+
+def test_fulfilment_steps_follow_the_service_and_stay_in_scope(world, fake_wechat):
+    from miniprograms.models import Order
+    from tests.console.conftest import paid_order_with_refund_request
+
+    order, refund, _ = paid_order_with_refund_request(world, fake_wechat)
+    m1 = logged_in(world.brand, "m1")
+    m1.post(f"/console/refunds/{refund.pk}/reject", {"note": "已取货"})
+    with schema_context(world.schema):
+        order.refresh_from_db()
+        assert order.status == Order.Status.PAID
+    page = m1.get(f"/console/orders/{order.pk}/").content.decode()
+    steps = re.findall(r'name="status" value="([a-z_]+)"', page)
+    assert steps == ["ready_for_pickup"] and "待自提" in page
+    assert m1.post(f"/console/orders/{order.pk}/fulfilment", {"status": "ready_for_pickup"}).status_code == 302
+    # a step the service does not allow from here is refused with its message; the other manager gets 404
+    m1.post(f"/console/orders/{order.pk}/fulfilment", {"status": "delivered"})
+    assert logged_in(world.brand, "m2").post(f"/console/orders/{order.pk}/fulfilment",
+                                             {"status": "picked_up"}).status_code == 404
+    with schema_context(world.schema):
+        order.refresh_from_db()
+        assert order.fulfilment_status == Order.FulfilmentStatus.READY_FOR_PICKUP
+        assert list(order.events.values_list("status", flat=True))[-2:] == ["refund_rejected", "ready_for_pickup"]
