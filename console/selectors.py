@@ -45,7 +45,7 @@ class Dashboard:
     orders: int
     new_members: int
     refunds_waiting: int
-    days: list[dict] = field(default_factory=list)  # {day, sales_fen, orders}, every day of the period
+    days: list[dict] = field(default_factory=list)  # {day, sales_fen, orders, new_members}, every day
     stores: list[dict] = field(default_factory=list)  # {store_id, code, name, sales_fen, orders}, best first
 
 
@@ -71,23 +71,26 @@ def dashboard(*, scope: StaffScope, filters: DashboardFilter, now: dt.datetime |
         .filter(paid_at__gte=since, paid_at__lte=now, status__in=SOLD)
     per_day = {row["day"]: row for row in sold.annotate(day=TruncDate("paid_at", tzinfo=local_tz()))
                .values("day").annotate(sales_fen=Sum("total_fen"), orders=Count("id")).order_by("day")}
+    joined = dict(_narrow(members_for_scope(scope), store_ids).filter(joined_at__gte=since, joined_at__lte=now)
+                  .annotate(day=TruncDate("joined_at", tzinfo=local_tz())).values("day")
+                  .annotate(n=Count("id")).order_by("day").values_list("day", "n"))
     first = since.date()
     days = []
     for n in range(filters.days):
         day = first + dt.timedelta(days=n)
         row = per_day.get(day, {})
-        days.append({"day": day, "sales_fen": int(row.get("sales_fen") or 0), "orders": int(row.get("orders") or 0)})
+        days.append({"day": day, "sales_fen": int(row.get("sales_fen") or 0), "orders": int(row.get("orders") or 0),
+                     "new_members": joined.get(day, 0)})
     stores = [{"store_id": r["store_id"], "code": r["store__code"], "name": r["store__name"],
                "sales_fen": int(r["sales_fen"] or 0), "orders": r["orders"]}
               for r in sold.values("store_id", "store__code", "store__name")
               .annotate(sales_fen=Sum("total_fen"), orders=Count("id")).order_by("-sales_fen", "store__code")[:20]]
-    new_members = _narrow(members_for_scope(scope), store_ids).filter(joined_at__gte=since).count()
     refunds = Refund.objects.filter(status=Refund.Status.REQUESTED)
     if not scope.is_hq:
         refunds = refunds.filter(order__store__franchisee_id=scope.franchisee_id)
     refunds = _narrow(refunds, store_ids, "order__store_id")
     return Dashboard(since=since, sales_fen=sum(d["sales_fen"] for d in days), orders=sum(d["orders"] for d in days),
-                     new_members=new_members, refunds_waiting=refunds.count(), days=days, stores=stores)
+                     new_members=sum(d["new_members"] for d in days), refunds_waiting=refunds.count(), days=days, stores=stores)
 
 
 def refunds_waiting_for_scope(scope: StaffScope) -> QuerySet[Refund]:

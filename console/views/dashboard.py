@@ -28,7 +28,12 @@ class DashboardView(ConsoleView):
                                                             "orders": d["orders"]}
              for label, d in zip(labels, figures.days, strict=True)],
             line=[d["orders"] for d in figures.days])
+        members_chart = bar_chart(
+            [d["new_members"] for d in figures.days], labels,
+            [_("%(day)s: %(n)s new members") % {"day": label, "n": d["new_members"]}
+             for label, d in zip(labels, figures.days, strict=True)])
         return self.page("console/dashboard.html", section="dashboard", figures=figures, chart=chart,
+                         members_chart=members_chart,
                          filters=filters, periods=PERIODS,
                          stores=stores_for_scope(self.scope),
                          franchisees=Franchisee.objects.all() if self.scope.is_hq else [])

@@ -26,6 +26,10 @@ def test_manager_logs_in_to_a_chinese_dashboard_with_a_chart(browse, console_wor
     assert len(drawn) == 2
     assert abs(min(drawn) / max(drawn) - 123 / 456) < 0.01
     assert page.locator("[data-testid=sales-chart] svg polyline").count() == 1
+    # and new members per day: Alice (S1) joined today; Bob is F2's
+    joined = page.locator("[data-testid=members-chart] svg rect.bar").evaluate_all(
+        "bars => bars.map(b => Number(b.dataset.value))")
+    assert joined == [0, 0, 0, 0, 0, 0, 1]
 
 
 def test_hq_sees_the_brand_and_filters_by_franchisee(browse, console_world):
