@@ -310,6 +310,8 @@ class MemberImport(models.Model):
     encoding = models.CharField(max_length=16, choices=Encoding.choices, default=Encoding.UTF8)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADING)
     size_bytes = models.PositiveBigIntegerField(default=0)
+    lines_received = models.PositiveIntegerField(
+        default=0, help_text="Line breaks in the chunks uploaded so far: the rows to expect, for a progress bar.")
     rows_processed = models.PositiveIntegerField(default=0)
     rows_created = models.PositiveIntegerField(default=0)
     rows_updated = models.PositiveIntegerField(default=0)
