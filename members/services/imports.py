@@ -75,7 +75,8 @@ def member_import_chunk_add(*, member_import: MemberImport, seq: int, data: byte
         raise ApplicationError("The file is too large.", code="file_too_large", status_code=413)
     MemberImportChunk.objects.create(member_import=imp, seq=seq, data=data)
     imp.size_bytes += len(data)
-    imp.save(update_fields=["size_bytes"])
+    imp.lines_received += data.count(b"\n")
+    imp.save(update_fields=["size_bytes", "lines_received"])
     return imp
 
 
