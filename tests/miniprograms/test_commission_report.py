@@ -5,8 +5,12 @@ from django_tenants.utils import schema_context
 
 from members.models import Guide
 from miniprograms.models import CommissionEntry, Order, ShopSku
-from miniprograms.services.guides import commission_rule_set, commissions_mark_payable, guide_share_code_create, \
-    guide_touch_record
+from miniprograms.services.guides import (
+    commission_rule_set,
+    commissions_mark_payable,
+    guide_share_code_create,
+    guide_touch_record,
+)
 from miniprograms.services.payments import order_mark_paid_from_notification
 
 pytestmark = pytest.mark.django_db

@@ -10,10 +10,13 @@ from django_tenants.utils import schema_context
 
 from miniprograms.models import CommissionEntry, Coupon, Order, Refund, ShopSku
 from miniprograms.services.coupons import coupon_template_create
-from miniprograms.services.guides import commission_rule_set, commissions_mark_payable, guide_share_code_create, \
-    guide_touch_record
-from miniprograms.services.payments import orders_cancel_expired
-from miniprograms.services.payments import order_mark_paid_from_notification
+from miniprograms.services.guides import (
+    commission_rule_set,
+    commissions_mark_payable,
+    guide_share_code_create,
+    guide_touch_record,
+)
+from miniprograms.services.payments import order_mark_paid_from_notification, orders_cancel_expired
 from points.models import PointsEntry
 from tests.fake_wechat.server import _xml
 
