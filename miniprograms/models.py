@@ -223,6 +223,10 @@ class Order(models.Model):
     buyer_phone_hash = models.CharField(max_length=64, blank=True)
     appid = models.CharField(max_length=32, blank=True, help_text="Mini-program the order was placed in.")
     prepay_id = models.CharField(max_length=64, blank=True)
+    # The gateway that created the order's WeChat payment, and the merchant it pays (sub_mchid for v3), set at
+    # the first prepay: query, close, refunds and notifications use these, whatever the brand uses later.
+    pay_gateway = models.CharField(max_length=16, blank=True)
+    pay_mchid = models.CharField(max_length=32, blank=True)
     transaction_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)

@@ -24,7 +24,6 @@ from members.services.members import (
                                     tag_create,
 )
 from members.services.sessions import member_session_start
-from members.services.visits import member_visit_record
 from members.services.stores import (
                                     franchisee_create,
                                     guide_create,
@@ -42,14 +41,40 @@ from members.services.tiers import (
                                     member_tier_set,
                                     tier_downgrade_due,
 )
+from members.services.visits import member_visit_record
 
 __all__ = [
-    "card_event_submit_user_info", "card_event_user_del_card", "card_event_user_get_card", "card_level_create",
-    "franchisee_create", "guide_create", "guide_login_grant", "guide_members_reassign", "guide_move", "guide_update",
-    "member_card_activate", "member_card_push", "member_card_sync_request", "member_guide_assign",
-    "member_import_chunk_add", "member_import_create", "member_import_from_bytes", "member_import_run",
-    "member_import_start", "member_profile_update", "member_register", "member_session_start",
-    "member_tier_evaluate",
-    "member_visit_record", "member_tier_evaluate_request", "member_tier_review", "member_tier_set", "members_tag", "members_untag",
-    "store_create", "store_update", "tag_create", "tier_downgrade_due",
+                                    "card_event_submit_user_info",
+                                    "card_event_user_del_card",
+                                    "card_event_user_get_card",
+                                    "card_level_create",
+                                    "franchisee_create",
+                                    "guide_create",
+                                    "guide_login_grant",
+                                    "guide_members_reassign",
+                                    "guide_move",
+                                    "guide_update",
+                                    "member_card_activate",
+                                    "member_card_push",
+                                    "member_card_sync_request",
+                                    "member_guide_assign",
+                                    "member_import_chunk_add",
+                                    "member_import_create",
+                                    "member_import_from_bytes",
+                                    "member_import_run",
+                                    "member_import_start",
+                                    "member_profile_update",
+                                    "member_register",
+                                    "member_session_start",
+                                    "member_tier_evaluate",
+                                    "member_tier_evaluate_request",
+                                    "member_tier_review",
+                                    "member_tier_set",
+                                    "member_visit_record",
+                                    "members_tag",
+                                    "members_untag",
+                                    "store_create",
+                                    "store_update",
+                                    "tag_create",
+                                    "tier_downgrade_due",
 ]
