@@ -18,7 +18,8 @@
     freshness() -> dict: when the rollups were last run.
 
 Reads never aggregate raw orders: every figure comes from StoreDay / GuideDay / BrandDay. Today's rows are as of
-the last rollup run (`freshness()`); periods are weeks starting on Monday and calendar months (Asia/Shanghai).
+the last rollup run (`freshness()`); periods are days, weeks starting on Monday, calendar months (Asia/Shanghai) or the whole range (grain
+"range", period = its first day).
 Rates are exact fractions; a denominator of 0 means "no data", never a rate of 0.
 """
 from __future__ import annotations
@@ -26,14 +27,21 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import F, Max, Sum
+from django.db.models import DateField, F, Max, Sum, Value
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
 
 from analytics.models import SALES_COLUMNS, STORE_COLUMNS, BrandDay, GuideDay, GuideMonth, StoreDay, StoreMonth
 from core.errors import ApplicationError
 from core.permissions import StaffScope
 
-GRAINS = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth}
+GRAINS = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth, "range": None}  # range: one period, all of it
+
+
+def _period(grain: str, date_from: dt.date, column: str):
+    """The period a row falls in: its day, week (from Monday) or month, or the range's first day for "range"."""
+    if grain == "range":
+        return Value(date_from, output_field=DateField())
+    return GRAINS[grain](column)
 BYS = ("brand", "franchisee", "store", "guide")
 MAX_DAYS = 3 * 366
 MAX_DAILY_BREAKDOWN_DAYS = 93  # per-store or per-guide figures day by day: a quarter at most (CSV: the same)
@@ -137,15 +145,17 @@ def sales_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date, gr
     group = ["period"] + ([key] if key else [])
     aggregates = {c: Sum(c) for c in sums}
     querysets = []
-    if span.grain == "month" and month_qs is not None:
+    if span.grain in ("month", "range") and month_qs is not None:
         full, partial = _month_split(span.date_from, span.date_to)
         if full:
-            querysets.append(month_qs.filter(month__in=full).annotate(period=F("month")))
+            querysets.append(month_qs.filter(month__in=full).annotate(
+                period=F("month") if span.grain == "month" else _period("range", span.date_from, "month")))
         for first, last in partial:
-            querysets.append(day_qs.filter(day__gte=first, day__lte=last).annotate(period=TruncMonth("day")))
+            querysets.append(day_qs.filter(day__gte=first, day__lte=last).annotate(
+                period=_period(span.grain, span.date_from, "day")))
     else:
         querysets.append(day_qs.filter(day__gte=span.date_from, day__lte=span.date_to)
-                         .annotate(period=GRAINS[span.grain]("day")))
+                         .annotate(period=_period(span.grain, span.date_from, "day")))
     rows: dict[tuple, dict] = {}
     for qs in querysets:
         for r in qs.values(*group).annotate(**aggregates).order_by():
@@ -163,9 +173,8 @@ def brand_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date, gr
     """See the module docstring."""
     _hq_only(scope)
     span = range_check(date_from=date_from, date_to=date_to, grain=grain)
-    trunc = GRAINS[span.grain]
     days = BrandDay.objects.filter(day__gte=span.date_from, day__lte=span.date_to)
-    sums = list(days.annotate(period=trunc("day")).values("period")
+    sums = list(days.annotate(period=_period(span.grain, span.date_from, "day")).values("period")
                 .annotate(last_day=Max("day"), **{c: Sum(c) for c in BRAND_FLOW_SUMS}).order_by("period"))
     last_days = {r["last_day"] for r in sums}
     snapshots = {d["day"]: d for d in BrandDay.objects.filter(day__in=last_days).values("day", *SNAPSHOTS)}
@@ -235,6 +244,8 @@ def market_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date) -
 
 def _periods(date_from: dt.date, date_to: dt.date, grain: str) -> list[tuple[dt.date, dt.date]]:
     """[(first day, last day)] of each day / week (from Monday) / month touching the range, clipped to it."""
+    if grain == "range":
+        return [(date_from, date_to)]
     out, day = [], date_from
     while day <= date_to:
         if grain == "day":
