@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import DateField, F, Max, Sum, Value
+from django.db.models import DateField, F, Max, Q, Sum, Value
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
 
 from analytics.models import SALES_COLUMNS, STORE_COLUMNS, BrandDay, GuideDay, GuideMonth, StoreDay, StoreMonth
@@ -102,7 +102,12 @@ def _names(by: str, keys: set) -> dict:
     model = {"franchisee": Franchisee, "store": Store, "guide": Guide}.get(by)
     if model is None or not keys:
         return {}
-    return {obj.pk: str(obj) for obj in model.objects.filter(pk__in=[k for k in keys if k is not None])}
+    rows = model.objects.filter(pk__in=[k for k in keys if k is not None])
+    if model is Franchisee:
+        return dict(rows.values_list("pk", "name"))
+    if model is Store:
+        return {pk: f"{code} {name}" for pk, code, name in rows.values_list("pk", "code", "name")}
+    return {pk: f"{no} {name}" for pk, no, name in rows.values_list("pk", "employee_no", "name")}
 
 
 def _derive(row: dict) -> dict:
@@ -150,9 +155,11 @@ def sales_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date, gr
         if full:
             querysets.append(month_qs.filter(month__in=full).annotate(
                 period=F("month") if span.grain == "month" else _period("range", span.date_from, "month")))
-        for first, last in partial:
-            querysets.append(day_qs.filter(day__gte=first, day__lte=last).annotate(
-                period=_period(span.grain, span.date_from, "day")))
+        if partial:  # the edges, in one query
+            edges = Q()
+            for first, last in partial:
+                edges |= Q(day__gte=first, day__lte=last)
+            querysets.append(day_qs.filter(edges).annotate(period=_period(span.grain, span.date_from, "day")))
     else:
         querysets.append(day_qs.filter(day__gte=span.date_from, day__lte=span.date_to)
                          .annotate(period=_period(span.grain, span.date_from, "day")))
@@ -207,8 +214,6 @@ def historical_online(*, scope: StaffScope, as_of: dt.date, by: str = "store") -
     qs = qs.filter(day__lte=as_of)
     first = as_of.replace(day=1)
     group = ["store_id"] if by == "store" else []
-    from django.db.models import Q
-
     rows = qs.values(*group).annotate(new=Sum("historical_new"), online=Sum("historical_online"),
                                       month=Sum("historical_online", filter=Q(day__gte=first)))
     rows = list(rows.order_by(*group)) if group else [qs.aggregate(new=Sum("historical_new"),
