@@ -227,6 +227,8 @@ CELERY_BEAT_SCHEDULE = {
     # miniprograms: unpaid orders past their expiry (asked at WeChat Pay first), commissions past the return window
     "miniprograms-cancel-unpaid-orders": _every_brand("miniprograms.cancel_unpaid_orders", 60.0, 30),
     "miniprograms-commissions-payable": _every_brand("miniprograms.commissions_mark_payable", 3600.0, 600),
+    # tenants: WeChat Pay's platform certificates for the service provider (rotation), twice a day
+    "tenants-wechatpay-certificates": {"task": "tenants.wechatpay_certificates_refresh", "schedule": 12 * 3600.0},
     # callbacks: the inbox sweeper queues what the hand-off missed and gives back claims of dead workers
     "callbacks-sweep": {"task": "callbacks.sweep", "schedule": 60.0},
     # rights_market: re-drive stuck exchanges; close last month's statements daily at 03:10 (idempotent, so
@@ -234,6 +236,8 @@ CELERY_BEAT_SCHEDULE = {
     "rights-market-resume-stuck": {"task": "rights_market.exchanges_resume_stuck", "schedule": 60.0},
     "rights-market-close-statements": {"task": "rights_market.statements_close_last_month",
                                        "schedule": crontab(hour=3, minute=10)},
+    # analytics: hourly at :20, brands spread over 20 minutes: today, the recent days and days with late facts
+    "analytics-rollup": _every_brand("analytics.rollup", crontab(minute=20), 1200),
 }
 
 LOGGING = {
@@ -266,6 +270,9 @@ MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS = env.int("MINIPROGRAMS_GUIDE_ATTRIBUTION_DA
 MINIPROGRAMS_RETURN_WINDOW_DAYS = env.int("MINIPROGRAMS_RETURN_WINDOW_DAYS", default=7)
 # Where WeChat Pay v2 posts notifications (the callbacks app's pay endpoint).
 WECHATPAY_NOTIFY_URL = env.str("WECHATPAY_NOTIFY_URL", default="https://api.ekr.example/wechat/pay/notify/{appid}/")
+# Where WeChat Pay APIv3 (service-provider mode) posts payment and refund notifications.
+WECHATPAY_V3_NOTIFY_URL = env.str("WECHATPAY_V3_NOTIFY_URL",
+                                  default="https://api.ekr.example/wechat/pay/v3/notify/{appid}/")
 
 # --- callbacks -------------------------------------------------------------------------------------------------
 # WeChat callbacks (callbacks app). A timestamp further than this from now is refused.
