@@ -300,3 +300,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=10),
     },
 }
+
+# --- livestream ---
+CELERY_BEAT_SCHEDULE = {
+    **CELERY_BEAT_SCHEDULE,
+    # WeChat sends no room status callback: poll every brand with active rooms (a no-op for the others).
+    "livestream-sync-rooms": {
+        "task": "core.fan_out_to_brands", "schedule": 60.0,
+        "args": ["livestream.sync_rooms"], "kwargs": {"window_seconds": 30},
+    },
+}

@@ -316,3 +316,7 @@ def wxa_code_unlimited(fake: FakeWeChat, query: dict, body: bytes):
     if not scene or len(scene) > 32:
         return err(40169, "invalid length for scene, or the data is not json string")
     return 200, b"\xff\xd8\xff\xe0FAKEJPEG:" + scene.encode()
+
+
+# The mini-program live endpoints (wxaapi/broadcast/*, wxa/business/*) and media upload live in their own module.
+from tests.fake_wechat import live as _live_routes  # noqa: E402,F401

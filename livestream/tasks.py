@@ -1,0 +1,24 @@
+"""Live tasks. Thin: load, call a service. Every task runs in the brand's schema it was queued from."""
+from celery import shared_task
+
+from core.tasks import BrandTask
+
+
+@shared_task(base=BrandTask, name="livestream.sync_rooms")
+def sync_rooms() -> dict:
+    """Per brand (core.fan_out_to_brands): poll room status and goods audits; a no-op without active rooms."""
+    from livestream.services.sync import rooms_sync
+
+    result = rooms_sync()
+    return {"changed": result.changed, "ended": result.ended, "goods_changed": result.goods_changed,
+            "error": result.error}
+
+
+@shared_task(base=BrandTask, name="livestream.end_of_show", acks_late=True, reject_on_worker_lost=True)
+def end_of_show(room_id: int) -> dict:
+    """Fold what is left of the audience, then issue post-show coupons in batches; re-queues itself until done
+    (so 50,000 viewers are many short transactions over several task runs). Safe to run twice or to resume
+    after a kill: every step is keyed."""
+    from livestream.services.showend import end_of_show_step
+
+    return end_of_show_step(room_id=room_id)
