@@ -167,6 +167,7 @@ class LiveViewer(models.Model):
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
     watch_seconds = models.PositiveIntegerField(default=0)
+    present = models.BooleanField(default=True, help_text="False after a leave: the next gap is not watch time.")
     likes = models.PositiveIntegerField(default=0)
     comments = models.PositiveIntegerField(default=0)
     shares = models.PositiveIntegerField(default=0)

@@ -22,3 +22,16 @@ def end_of_show(room_id: int) -> dict:
     from livestream.services.showend import end_of_show_step
 
     return end_of_show_step(room_id=room_id)
+
+
+@shared_task(base=BrandTask, name="livestream.fold_room", acks_late=True, reject_on_worker_lost=True)
+def fold_room(room_id: int) -> int:
+    """Fold a room's acknowledged events into PostgreSQL (queued by the events endpoint a few seconds after the
+    first unfolded batch; the periodic sync and the end of the show fold too)."""
+    from django.db import connection
+
+    from core.redis_client import redis_client
+    from livestream.services.audience import keys, room_fold
+
+    redis_client().delete(keys(connection.schema_name, room_id)["fold"])  # later events queue a fresh fold
+    return room_fold(room_id=room_id)

@@ -6,6 +6,7 @@ urlpatterns = [
     # mini-program
     path("mp/live/rooms", member.MemberRoomListApi.as_view()),
     path("mp/live/rooms/<int:room_id>", member.MemberRoomDetailApi.as_view()),
+    path("mp/live/rooms/<int:room_id>/events", member.RoomEventsApi.as_view()),
     # brand console (HQ and store managers)
     path("console/live/rooms", staff.RoomListCreateApi.as_view()),
     path("console/live/rooms/<int:room_id>", staff.RoomDetailApi.as_view()),

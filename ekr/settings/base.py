@@ -310,3 +310,11 @@ CELERY_BEAT_SCHEDULE = {
         "args": ["livestream.sync_rooms"], "kwargs": {"window_seconds": 30},
     },
 }
+# Audience events (POST /api/v1/mp/live/rooms/<id>/events): events per request, requests per viewer per minute,
+# likes one event may carry, unfolded stream entries per room before the endpoint answers 503 (never drops).
+EKR_LIVE_EVENTS_PER_BATCH = int(env("EKR_LIVE_EVENTS_PER_BATCH", "50"))
+EKR_LIVE_REQUESTS_PER_MINUTE = int(env("EKR_LIVE_REQUESTS_PER_MINUTE", "60"))
+EKR_LIVE_LIKES_PER_EVENT = int(env("EKR_LIVE_LIKES_PER_EVENT", "100"))
+EKR_LIVE_STREAM_CAP = int(env("EKR_LIVE_STREAM_CAP", "2000000"))
+# Seconds after a viewer's last event during which their order counts as placed from the room.
+EKR_LIVE_ATTRIBUTION_SECONDS = int(env("EKR_LIVE_ATTRIBUTION_SECONDS", "1800"))

@@ -8,6 +8,9 @@ def end_of_show_step(*, room_id: int) -> dict:
     room = LiveRoom.objects.filter(pk=room_id).first()
     if room is None:
         return {"room": room_id, "state": "gone"}
+    from livestream.services.audience import room_fold
+
+    room_fold(room_id=room_id)
     LiveRoom.objects.filter(pk=room_id, coupon_state=LiveRoom.CouponState.ISSUING).update(
         coupon_state=LiveRoom.CouponState.DONE)
     return {"room": room_id, "state": "done"}

@@ -108,8 +108,12 @@ def _sync_external_rooms(result: SyncResult, now: dt.datetime) -> None:
 def rooms_sync(*, now: dt.datetime | None = None) -> SyncResult:
     """The periodic job for one brand: a no-op (no WeChat call) when it has no active room and no goods in
     review. WeChat failures are recorded in the result and left for the next run."""
+    from livestream.services.audience import room_fold
+
     now = now or timezone.now()
     result = SyncResult()
+    for room_id in rooms_to_sync().values_list("pk", flat=True):
+        room_fold(room_id=room_id)  # the safety net: a fold whose task was lost happens here
     _sync_external_rooms(result, now)
     try:
         _sync_wechat_rooms(result)
