@@ -15,13 +15,16 @@ def sync_rooms() -> dict:
 
 
 @shared_task(base=BrandTask, name="livestream.end_of_show", acks_late=True, reject_on_worker_lost=True)
-def end_of_show(room_id: int) -> dict:
+def end_of_show(room_id: int, batch_size: int | None = None) -> dict:
     """Fold what is left of the audience, then issue post-show coupons in batches; re-queues itself until done
     (so 50,000 viewers are many short transactions over several task runs). Safe to run twice or to resume
     after a kill: every step is keyed."""
     from livestream.services.showend import end_of_show_step
 
-    return end_of_show_step(room_id=room_id)
+    result = end_of_show_step(room_id=room_id, batch_size=batch_size)
+    if result["state"] == "issuing":
+        end_of_show.apply_async(args=[room_id], kwargs={"batch_size": batch_size})  # the next few batches
+    return result
 
 
 @shared_task(base=BrandTask, name="livestream.fold_room", acks_late=True, reject_on_worker_lost=True)

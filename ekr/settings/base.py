@@ -318,3 +318,7 @@ EKR_LIVE_LIKES_PER_EVENT = int(env("EKR_LIVE_LIKES_PER_EVENT", "100"))
 EKR_LIVE_STREAM_CAP = int(env("EKR_LIVE_STREAM_CAP", "2000000"))
 # Seconds after a viewer's last event during which their order counts as placed from the room.
 EKR_LIVE_ATTRIBUTION_SECONDS = int(env("EKR_LIVE_ATTRIBUTION_SECONDS", "1800"))
+# Post-show coupons: viewers per transaction, and how long an issue may make no progress before the periodic sync
+# queues it again (a worker killed midway).
+EKR_LIVE_COUPON_BATCH = int(env("EKR_LIVE_COUPON_BATCH", "1000"))
+EKR_LIVE_COUPON_STALE_SECONDS = int(env("EKR_LIVE_COUPON_STALE_SECONDS", "120"))

@@ -115,12 +115,21 @@ def rooms_sync(*, now: dt.datetime | None = None) -> SyncResult:
     for room_id in rooms_to_sync().values_list("pk", flat=True):
         room_fold(room_id=room_id)  # the safety net: a fold whose task was lost happens here
     _sync_external_rooms(result, now)
+    _resume_stalled_coupons()
     try:
         _sync_wechat_rooms(result)
         result.goods_changed = goods_sync_audit()
     except LiveWeChatError as exc:
         result.error = f"{exc.code}: {exc.message}"
     return result
+
+
+def _resume_stalled_coupons() -> None:
+    from livestream.services.coupons import rooms_with_stalled_coupons
+    from livestream.tasks import end_of_show
+
+    for room_id in rooms_with_stalled_coupons():
+        enqueue(end_of_show, room_id)
 
 
 def room_end_external(*, room: LiveRoom) -> LiveRoom:

@@ -67,3 +67,69 @@ def test_room_lifecycle_against_the_fake(new_brand, client_for, fake_wechat, cel
         ended = LiveRoom.objects.get(pk=room["id"])
         assert ended.wechat_live_status == 103 and ended.started_at is not None and ended.ended_at is not None
         assert ended.replay_urls == [f"https://res.wx.qq.com/fake-replay/{room['wechat_room_id']}.m3u8"]
+
+
+def _issued(brand, room_id):
+    from miniprograms.models import Coupon
+
+    with schema_context(brand.schema_name):
+        return list(Coupon.objects.filter(issue_key=f"live:{room_id}").values_list("member_id", flat=True))
+
+
+def test_end_of_show_queued_twice_issues_each_coupon_once(new_brand, celery_worker_process):
+    from livestream.tasks import end_of_show
+    from tests.livestream.factories import audience, coupon_template, ended_room
+
+    brand = new_brand("cpn")
+    with schema_context(brand.schema_name):
+        room = ended_room(templates=[coupon_template("A"), coupon_template("B")])
+        member_ids = audience(room, 400)
+    for _ in range(2):  # a duplicate delivery, and a second job racing the first
+        end_of_show.apply_async(args=[room.pk], kwargs={"batch_size": 50}, schema=brand.schema_name)
+
+    def done():
+        with schema_context(brand.schema_name):
+            return LiveRoom.objects.get(pk=room.pk).coupon_state == "done"
+
+    wait_until(done, timeout=120, message="coupons issued")
+    issued = _issued(brand, room.pk)
+    assert len(issued) == 800 and sorted(set(issued)) == sorted(member_ids)
+
+
+def test_end_of_show_killed_midway_resumes_and_issues_each_coupon_once(new_brand, celery_worker_process):
+    import os
+
+    from livestream.tasks import end_of_show, sync_rooms
+    from tests.livestream.factories import audience, coupon_template, ended_room
+
+    brand = new_brand("kill")
+    with schema_context(brand.schema_name):
+        room = ended_room(templates=[coupon_template()])
+        member_ids = audience(room, 3000)
+    end_of_show.apply_async(args=[room.pk], kwargs={"batch_size": 10}, schema=brand.schema_name)
+
+    def progressed():
+        with schema_context(brand.schema_name):
+            return LiveRoom.objects.get(pk=room.pk).coupon_cursor > 0
+
+    wait_until(progressed, timeout=60, message="first batches")
+    celery_worker_process.kill()  # SIGKILL mid-issue
+    with schema_context(brand.schema_name):
+        cut = LiveRoom.objects.get(pk=room.pk)
+    assert cut.coupon_state == "issuing" and 0 < len(_issued(brand, room.pk)) < 3000
+
+    os.environ["EKR_LIVE_COUPON_STALE_SECONDS"] = "0"  # the sweeper may re-queue at once
+    try:
+        celery_worker_process.restart()
+        sync_rooms.apply_async(schema=brand.schema_name)  # the periodic sync, the sweeper of stalled issues
+
+        def done():
+            with schema_context(brand.schema_name):
+                return LiveRoom.objects.get(pk=room.pk).coupon_state == "done"
+
+        wait_until(done, timeout=180, message="coupons resumed")
+    finally:
+        os.environ.pop("EKR_LIVE_COUPON_STALE_SECONDS", None)
+        celery_worker_process.restart()  # later tests get a worker with the default settings
+    issued = _issued(brand, room.pk)
+    assert len(issued) == 3000 and sorted(issued) == sorted(member_ids)
