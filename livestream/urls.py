@@ -16,6 +16,8 @@ urlpatterns = [
     path("console/live/rooms/<int:room_id>/push", staff.RoomPushApi.as_view()),
     path("console/live/rooms/<int:room_id>/end", staff.RoomEndApi.as_view()),
     path("console/live/rooms/<int:room_id>/coupons", staff.RoomCouponsApi.as_view()),
+    path("console/live/rooms/<int:room_id>/metrics", staff.RoomMetricsApi.as_view()),
+    path("console/live/metrics", staff.PeriodMetricsApi.as_view()),
     path("console/live/goods", staff.GoodsListCreateApi.as_view()),
     path("console/live/goods/<int:goods_id>", staff.GoodsDetailApi.as_view()),
     re_path(r"^console/live/goods/(?P<goods_id>[0-9]+)/(?P<action>audit|reset-audit)$",

@@ -237,3 +237,45 @@ class LiveSettingsApi(BrandHQAPIView):
         data = self.PatchSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         return Response(self._out(live_settings_update(**data.validated_data)))
+
+
+class RoomMetricsApi(BrandStaffAPIView):
+    """GET .../rooms/<id>/metrics: the show's metrics (livestream.metrics) and, while it runs, the live figures."""
+
+    def get(self, request, room_id: int):
+        from livestream.metrics import room_metrics
+        from livestream.services.audience import room_live_counters
+
+        room = selectors.room_get_for_scope(self.scope, room_id)
+        body = room_metrics(room).as_dict()
+        if room.is_active:
+            body["live"] = room_live_counters(room.pk)
+        return Response(body)
+
+
+class PeriodMetricsApi(BrandStaffAPIView):
+    """GET /api/v1/console/live/metrics?date_from=2026-11-01&date_to=2026-11-30[&store_id=|&brand_rooms_only=true]:
+    the shows that started in the range (Asia/Shanghai dates), scoped like every staff list."""
+
+    class FilterSerializer(serializers.Serializer):
+        date_from = serializers.DateField()
+        date_to = serializers.DateField()
+        store_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+        brand_rooms_only = serializers.BooleanField(required=False, default=False)
+
+        def validate(self, attrs):
+            if attrs["date_to"] < attrs["date_from"]:
+                raise serializers.ValidationError({"date_to": ["before date_from"]})
+            if (attrs["date_to"] - attrs["date_from"]).days > 366:
+                raise serializers.ValidationError({"date_to": ["at most a year after date_from"]})
+            return attrs
+
+    def get(self, request):
+        from livestream.metrics import period_metrics
+
+        data = self.FilterSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        if values.get("store_id"):
+            store_get_for_scope(self.scope, values["store_id"])  # another franchisee's store is a 404
+        return Response(period_metrics(scope=self.scope, **values).as_dict())

@@ -28,9 +28,11 @@ def ended_room(*, templates=(), ended_ago=dt.timedelta(minutes=5), min_watch_sec
     return room
 
 
-def viewer(room, *, openid: str, watch_seconds: int, member: Member | None = None, **extra) -> LiveViewer:
+def viewer(room, *, openid: str, watch_seconds: int, member: Member | None = None, was_member: bool | None = None,
+           **extra) -> LiveViewer:
     seen = room.started_at + dt.timedelta(minutes=1)
-    return LiveViewer.objects.create(room=room, openid=openid, member=member, was_member=member is not None,
+    was_member = member is not None if was_member is None else was_member
+    return LiveViewer.objects.create(room=room, openid=openid, member=member, was_member=was_member,
                                      first_seen_at=seen, last_seen_at=seen + dt.timedelta(seconds=watch_seconds),
                                      watch_seconds=watch_seconds, **extra)
 
