@@ -3,7 +3,15 @@ API (services); here HQ reads them, and edits the settings."""
 from django.contrib import admin
 
 from core.admin_sites import ReadOnlyModelAdmin, brand_admin
-from livestream.models import LiveFollow, LiveGoods, LiveJoin, LiveOrder, LiveRoom, LiveSettings, LiveViewer
+from livestream.models import (
+    LiveFollow,
+    LiveGoods,
+    LiveJoin,
+    LiveOrder,
+    LiveRoom,
+    LiveSettings,
+    LiveViewer,
+)
 
 
 @admin.register(LiveSettings, site=brand_admin)

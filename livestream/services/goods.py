@@ -6,7 +6,13 @@ from django.db import transaction
 
 from core.errors import ApplicationError, Conflict
 from livestream.models import LiveGoods
-from livestream.wechat import LiveWeChatError, fen_to_yuan, live_api, live_call, media_upload
+from livestream.wechat import (
+    LiveWeChatError,
+    fen_to_yuan,
+    live_api,
+    live_call,
+    media_upload,
+)
 from members.models import Store
 from miniprograms.models import Product
 

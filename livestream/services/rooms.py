@@ -13,8 +13,14 @@ from core.errors import ApplicationError, Conflict
 from core.permissions import StaffScope
 from livestream.models import LiveGoods, LiveRoom, LiveRoomStats
 from livestream.selectors import live_settings
-from livestream.wechat import (ALREADY_PUSHED_TODAY, NOT_LIVE, LiveWeChatError, live_api, live_call,
-                               media_upload)
+from livestream.wechat import (
+    ALREADY_PUSHED_TODAY,
+    NOT_LIVE,
+    LiveWeChatError,
+    live_api,
+    live_call,
+    media_upload,
+)
 from members.models import Store
 from miniprograms.models import Shop
 

@@ -14,7 +14,13 @@ from core.tasks import enqueue
 from livestream.models import LiveRoom
 from livestream.selectors import live_settings, rooms_to_sync
 from livestream.services.goods import goods_sync_audit
-from livestream.wechat import GETLIVEINFO_MAX_LIMIT, LIVE_STATUS, LiveWeChatError, live_api, live_call
+from livestream.wechat import (
+    GETLIVEINFO_MAX_LIMIT,
+    LIVE_STATUS,
+    LiveWeChatError,
+    live_api,
+    live_call,
+)
 
 
 @dataclass

@@ -8,7 +8,12 @@ from django_tenants.utils import schema_context
 
 from core.redis_client import redis_client
 from livestream.models import LiveJoin, LiveOrder, LiveRoom, LiveRoomStats, LiveViewer
-from livestream.services.audience import _fold_batch, keys, room_fold, room_live_counters
+from livestream.services.audience import (
+    _fold_batch,
+    keys,
+    room_fold,
+    room_live_counters,
+)
 from members.models import Member
 from members.mp_auth import member_token_issue
 from tests.helpers import BrandClient
