@@ -163,11 +163,12 @@ def coupons_issue_batch(*, template_id: int, member_ids: list[int], issue_key: s
             return 0
         with connection.cursor() as cursor:
             cursor.execute(f"""
-                WITH candidates AS (
-                    SELECT m.id FROM {member_table} m
-                    WHERE m.id = ANY(%(ids)s) AND m.status = 'active'
-                      AND (SELECT count(*) FROM {coupon_table} c
-                           WHERE c.template_id = %(t)s AND c.member_id = m.id) < %(limit)s
+                WITH held AS (
+                    SELECT member_id, count(*) AS n FROM {coupon_table}
+                    WHERE member_id = ANY(%(ids)s) AND template_id = %(t)s GROUP BY member_id
+                ), candidates AS (
+                    SELECT m.id FROM {member_table} m LEFT JOIN held h ON h.member_id = m.id
+                    WHERE m.id = ANY(%(ids)s) AND m.status = 'active' AND COALESCE(h.n, 0) < %(limit)s
                     ORDER BY m.id LIMIT %(left)s
                 ), inserted AS (
                     INSERT INTO {coupon_table} (template_id, member_id, status, source, issue_key, valid_until,
