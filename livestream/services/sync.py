@@ -35,8 +35,6 @@ def room_set_status(*, room_id: int, status: str, wechat_status: int | None = No
                     now: dt.datetime | None = None, ended_at: dt.datetime | None = None) -> bool:
     """Move a room to `status` (True if it changed). Reaching `ended` stamps ended_at and queues the end-of-show
     job after commit, once: only the transaction that moves the row to ended queues it."""
-    from livestream.tasks import end_of_show
-
     now = now or timezone.now()
     with transaction.atomic():
         room = LiveRoom.objects.select_for_update().filter(pk=room_id).first()
@@ -56,7 +54,7 @@ def room_set_status(*, room_id: int, status: str, wechat_status: int | None = No
         if status == LiveRoom.Status.ENDED:
             room.coupon_state = LiveRoom.CouponState.ISSUING
             fields.append("coupon_state")
-            enqueue(end_of_show, room.pk)
+            enqueue("livestream.end_of_show", room.pk)
         room.save(update_fields=fields)
     return True
 
@@ -132,10 +130,9 @@ def rooms_sync(*, now: dt.datetime | None = None) -> SyncResult:
 
 def _resume_stalled_coupons() -> None:
     from livestream.services.coupons import rooms_with_stalled_coupons
-    from livestream.tasks import end_of_show
 
     for room_id in rooms_with_stalled_coupons():
-        enqueue(end_of_show, room_id)
+        enqueue("livestream.end_of_show", room_id)
 
 
 def room_end_external(*, room: LiveRoom) -> LiveRoom:
