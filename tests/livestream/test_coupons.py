@@ -41,7 +41,7 @@ def test_viewers_who_watched_long_enough_get_each_coupon_once(world):
 
 def test_a_run_cut_short_is_resumed_and_nothing_is_issued_twice(world):
     with schema_context(world.schema):
-        template = coupon_template()
+        template = coupon_template(per_member_limit=2)  # the limit alone would not stop a second issue
         room = ended_room(templates=[template])
         member_ids = audience(room, 25)
 
