@@ -38,3 +38,23 @@ def fold_room(room_id: int) -> int:
 
     redis_client().delete(keys(connection.schema_name, room_id)["fold"])  # later events queue a fresh fold
     return room_fold(room_id=room_id)
+
+
+@shared_task(base=BrandTask, name="livestream.push_followers")
+def push_followers(room_id: int) -> str:
+    """Tell the followers a WeChat show started, once (queued when the sync first sees the room live). WeChat's
+    answers "already pushed today" (9410005) and "not live" (9410006) are recorded on the room, not retried."""
+    from livestream.models import LiveRoom
+    from livestream.services.rooms import room_push_followers
+    from livestream.wechat import LiveWeChatError
+
+    room = LiveRoom.objects.filter(pk=room_id).first()
+    if room is None or room.push_state:
+        return room.push_state if room else "gone"
+    try:
+        room_push_followers(room=room)
+    except LiveWeChatError as exc:
+        if exc.errcode is None:
+            raise  # WeChat unreachable: a plain failure, the next sync does not re-queue it (push_state unset)
+    room.refresh_from_db()
+    return room.push_state

@@ -203,6 +203,9 @@ def room_push_followers(*, room: LiveRoom) -> dict:
         if not page_break:
             break
     message_ids = []
+    if not openids:
+        LiveRoom.objects.filter(pk=room.pk).update(push_state="pushed:0", updated_at=timezone.now())
+        return {"pushed": 0, "message_ids": []}
     try:
         for start in range(0, len(openids), 1000):
             result = live_call(api.push_message, room.wechat_room_id, openids[start:start + 1000])

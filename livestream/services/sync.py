@@ -48,6 +48,8 @@ def room_set_status(*, room_id: int, status: str, wechat_status: int | None = No
         if status == LiveRoom.Status.LIVE and room.started_at is None:
             room.started_at = now
             fields.append("started_at")
+            if room.source == LiveRoom.Source.WECHAT_LIVE and not room.push_state:
+                enqueue("livestream.push_followers", room.pk)  # tell the followers once the show is on
         if status in (LiveRoom.Status.ENDED, LiveRoom.Status.EXPIRED, LiveRoom.Status.BANNED):
             room.ended_at = ended_at or now
             fields.append("ended_at")

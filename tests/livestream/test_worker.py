@@ -45,9 +45,18 @@ def test_room_lifecycle_against_the_fake(new_brand, client_for, fake_wechat, cel
                 return LiveRoom.objects.get(pk=room["id"]).status == expected
         return check
 
+    fake_wechat.live_state()["followers"] = [{"openid": "o-fan", "subscribe_time": 1, "room_status": 102,
+                                              "room_id": room["wechat_room_id"]}]
     fake_wechat.live_set_status(room["wechat_room_id"], 101)
     _sync()
     wait_until(status_is("live"), timeout=30, message="room live")
+
+    def pushed():
+        with schema_context(brand.schema_name):
+            return LiveRoom.objects.get(pk=room["id"]).push_state
+
+    assert wait_until(pushed, timeout=30, message="followers told") == "pushed:1"  # once, when it went live
+    assert len(fake_wechat.calls_to("/wxa/business/push_message")) == 1
     fake_wechat.live_set_status(room["wechat_room_id"], 103)
     _sync()
     wait_until(status_is("ended"), timeout=30, message="room ended")
