@@ -9,6 +9,7 @@ Its own database (`<db>_bench_scale`, dropped and made anew) on the same server.
   sample of brands, extrapolated to all of them;
 - one new migration over every brand (aim < 5 min at 500): the newest brand-app migration is undone in every
   schema with its own reverse SQL, then `migrate_schemas` applies it again; the same baseline;
+- one nightly cycle: every per-brand job of the beat schedule in every brand, and the fan-out's spread;
 - a PostgreSQL backend's memory after one connection has served every brand (pg_backend_memory_contexts), at
   each quarter, and the cost of a brand's first queries on a connection (catalogue look-ups) against its second.
 Profile a phase with: .venv/bin/python -m cProfile -s cumtime bench/scale.py --brands 50 | head -40
@@ -185,6 +186,39 @@ def backend_memory(schemas: list[str]) -> None:
     connection.close()
 
 
+def nightly(schemas: list[str]) -> None:
+    """Every per-brand periodic job of the beat schedule, run once in every brand (inline, one process), and how
+    the fan-out spreads the brands over each job's window."""
+    from django_tenants.utils import schema_context
+
+    from core.tasks import spread_seconds
+    from ekr.celery import app as current_app
+
+    current_app.loader.import_default_modules()  # the apps' tasks modules, as a worker loads them
+
+    total = 0.0
+    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        kwargs = entry.get("kwargs") or {}
+        if entry["task"] != "core.fan_out_to_brands":
+            continue
+        task = current_app.tasks[kwargs["task_name"]]
+        window = kwargs.get("window_seconds", 300)
+        times = []
+        for schema in schemas:
+            with schema_context(schema):
+                t0 = time.perf_counter()
+                task()
+                times.append(time.perf_counter() - t0)
+        total += sum(times)
+        minutes = [0] * max(window // 60, 1)
+        for schema in schemas:
+            minutes[min(spread_seconds(schema, window) // 60, len(minutes) - 1)] += 1
+        print(f"{name}: {sum(times):.2f} s for {len(schemas)} brands (slowest brand {max(times) * 1000:.0f} ms); "
+              f"window {window} s: brands per minute min {min(minutes)}, max {max(minutes)}", flush=True)
+    connection.set_schema_to_public()
+    print(f"one nightly cycle of every per-brand job, {len(schemas)} brands, one process: {total:.1f} s", flush=True)
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(int(len(ordered) * q), len(ordered) - 1)]
@@ -286,6 +320,7 @@ def main() -> None:
     schemas = provision(args.brands)
     migrations(schemas, min(args.sample, len(schemas)))
     backend_memory(schemas)
+    nightly(schemas)
     big_brand(args.stores, args.shops, args.skus)
     print(f"brands: {Brand.objects.exclude(schema_name='public').count()}", flush=True)
 
