@@ -278,7 +278,7 @@ def _fold_batch(*, room_id: int, max_entries: int) -> tuple[int, str | None]:
                 prev, present = ms, v.present
                 v.guide = v.guide or guide
                 v.member = v.member or member
-            sums = [a + b for a, b in zip(sums, (v.likes, v.comments, v.shares, v.clicks, v.carts))]
+            sums = [a + b for a, b in zip(sums, (v.likes, v.comments, v.shares, v.clicks, v.carts), strict=True)]
             rows.append((room_id, openid, members.get(openid) if old is None else old.member_id,
                          old.was_member if old else openid in members,
                          old.first_seen_at if old else _dt(v.first_ms), _dt(v.last_ms),

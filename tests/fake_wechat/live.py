@@ -82,7 +82,7 @@ def _check_room(fake: FakeWeChat, data: dict):
     now = time.time()
     if not (now + 600 <= int(data["startTime"]) <= now + 180 * 86400):
         return err(300023, "startTime must be 10 minutes to 6 months from now")
-    if not (int(data["endTime"]) - int(data["startTime"]) >= 1800 and int(data["endTime"]) - int(data["startTime"]) <= 86400):
+    if not 1800 <= int(data["endTime"]) - int(data["startTime"]) <= 86400:
         return err(300023, "endTime must be 30 minutes to 24 hours after startTime")
     if not re.fullmatch(r"[A-Za-z][-_A-Za-z0-9]{5,19}", data["anchorWechat"] or ""):
         return err(300030, "anchorWechat invalid")
