@@ -46,6 +46,7 @@ SHARED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "axes",
+    "django_htmx",
     "ekr",  # the top layer: demo data and its command; imports every app, imported by none
 ]
 TENANT_APPS = [
@@ -61,6 +62,7 @@ TENANT_APPS = [
     "livestream",
     "analytics",
     "rights_market.brandside",  # the brand's own side of the market (vouchers, listings' local rows)
+    "console",  # the web console for store managers and HQ (top layer, pages only, no models)
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [a for a in TENANT_APPS if a not in SHARED_APPS]
 
@@ -87,12 +89,15 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Language: the django_language cookie (the console's switch), else Accept-Language, else zh-hans.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 AUTHENTICATION_BACKENDS = [
@@ -102,6 +107,8 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = 1  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The console shows its own page for a locked login; the admin and the API keep axes' plain 429.
+AXES_LOCKOUT_CALLABLE = "console.auth.lockout_response"
 
 TEMPLATES = [
     {
@@ -147,6 +154,11 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+# .po files live in the repo; `make setup` compiles them (python -m ekr.locale_build: msgfmt, else polib).
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
@@ -215,6 +227,8 @@ CELERY_BEAT_SCHEDULE = {
     # miniprograms: unpaid orders past their expiry (asked at WeChat Pay first), commissions past the return window
     "miniprograms-cancel-unpaid-orders": _every_brand("miniprograms.cancel_unpaid_orders", 60.0, 30),
     "miniprograms-commissions-payable": _every_brand("miniprograms.commissions_mark_payable", 3600.0, 600),
+    # tenants: WeChat Pay's platform certificates for the service provider (rotation), twice a day
+    "tenants-wechatpay-certificates": {"task": "tenants.wechatpay_certificates_refresh", "schedule": 12 * 3600.0},
     # callbacks: the inbox sweeper queues what the hand-off missed and gives back claims of dead workers
     "callbacks-sweep": {"task": "callbacks.sweep", "schedule": 60.0},
     # rights_market: re-drive stuck exchanges; close last month's statements daily at 03:10 (idempotent, so
@@ -225,6 +239,8 @@ CELERY_BEAT_SCHEDULE = {
     # livestream: WeChat sends no room status callback: poll room status and goods audits every minute (a no-op
     # for brands without active rooms); also folds audiences and resumes stalled post-show coupon issues
     "livestream-sync-rooms": _every_brand("livestream.sync_rooms", 60.0, 30),
+    # analytics: hourly at :20, brands spread over 20 minutes: today, the recent days and days with late facts
+    "analytics-rollup": _every_brand("analytics.rollup", crontab(minute=20), 1200),
 }
 
 LOGGING = {
@@ -257,6 +273,9 @@ MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS = env.int("MINIPROGRAMS_GUIDE_ATTRIBUTION_DA
 MINIPROGRAMS_RETURN_WINDOW_DAYS = env.int("MINIPROGRAMS_RETURN_WINDOW_DAYS", default=7)
 # Where WeChat Pay v2 posts notifications (the callbacks app's pay endpoint).
 WECHATPAY_NOTIFY_URL = env.str("WECHATPAY_NOTIFY_URL", default="https://api.ekr.example/wechat/pay/notify/{appid}/")
+# Where WeChat Pay APIv3 (service-provider mode) posts payment and refund notifications.
+WECHATPAY_V3_NOTIFY_URL = env.str("WECHATPAY_V3_NOTIFY_URL",
+                                  default="https://api.ekr.example/wechat/pay/v3/notify/{appid}/")
 
 # --- callbacks -------------------------------------------------------------------------------------------------
 # WeChat callbacks (callbacks app). A timestamp further than this from now is refused.

@@ -55,6 +55,8 @@ class PosOrdersApi(BaseAPIView):
             sold_at = serializers.DateTimeField(required=False)
             member_id = serializers.IntegerField(min_value=1, required=False)
             phone = serializers.CharField(max_length=20, required=False)
+            openid = serializers.CharField(max_length=64, required=False,
+                                           help_text="The payer's openid in the brand's mini-program, when known.")
             discount_fen = serializers.IntegerField(min_value=0, required=False, default=0)
             coupon_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
             lines = Line(many=True, allow_empty=False, max_length=200)

@@ -77,6 +77,12 @@ def client_cert_files(app: WeChatApp) -> tuple[str, str] | tuple[None, None]:
 
 
 class WeChatPayV2Gateway:
+    name = WeChatApp.PayApi.V2
+
+    @property
+    def mchid(self) -> str:
+        return self.app.mch_id
+
     def __init__(self, app: WeChatApp):
         self.app = app
         self.sign_type = app.pay_sign_type
@@ -102,12 +108,15 @@ class WeChatPayV2Gateway:
         return result
 
     def create_prepay(self, *, out_trade_no: str, total_fen: int, description: str, openid: str,
-                      client_ip: str = "") -> PrepayResult:
-        result = self._post("pay/unifiedorder", {
+                      client_ip: str = "", time_expire: datetime | None = None) -> PrepayResult:
+        request = {
             "trade_type": "JSAPI", "body": description[:120], "out_trade_no": out_trade_no,
             "total_fee": int(total_fen), "fee_type": "CNY", "openid": openid,
             "spbill_create_ip": client_ip or "127.0.0.1", "notify_url": settings.WECHATPAY_NOTIFY_URL.format(appid=self.app.appid),
-        })
+        }
+        if time_expire is not None:
+            request["time_expire"] = _format_time(time_expire)
+        result = self._post("pay/unifiedorder", request)
         prepay_id = result.get("prepay_id") or ""
         if not prepay_id:
             raise PaymentUnavailable("WeChat Pay answered without a prepay_id.")
@@ -154,6 +163,13 @@ class WeChatPayV2Gateway:
                                    transaction_id=str(data.get("transaction_id", "")), total_fen=total_fen,
                                    paid_at=paid_at, appid=self.app.appid, openid=str(data.get("openid", "")),
                                    raw=data)
+
+
+def _format_time(value: datetime) -> str:
+    """WeChat Pay v2 times: yyyyMMddHHmmss in Beijing time."""
+    from zoneinfo import ZoneInfo
+
+    return value.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y%m%d%H%M%S")
 
 
 def _parse_time_end(value: str) -> datetime | None:

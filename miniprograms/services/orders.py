@@ -144,6 +144,13 @@ _NEXT = {
 }
 
 
+def order_fulfilment_next(*, order: Order) -> list[str]:
+    """The fulfilment steps `order_fulfilment_advance` would accept next (none unless the order is paid)."""
+    if order.status != Order.Status.PAID:
+        return []
+    return sorted(_NEXT.get(order.fulfilment, {}).get(order.fulfilment_status, set()))
+
+
 @transaction.atomic
 def order_fulfilment_advance(*, order: Order, to_status: str, note: str = "") -> Order:
     """Move a paid order along pick-up (preparing -> ready_for_pickup -> picked_up) or delivery (preparing ->
