@@ -170,7 +170,7 @@ def live_error(exc: Exception) -> LiveWeChatError:
             except Exception:  # no body to read: the message still tells the user what to do
                 fields["qrcode_url"] = ""
         return LiveWeChatError(message, code=code, status_code=status, errcode=errcode, fields=fields)
-    return LiveWeChatError("WeChat could not be reached.", code="wechat_unavailable", status_code=502,
+    return LiveWeChatError("WeChat answered without an errcode.", code="wechat_unavailable", status_code=502,
                            errcode=None)
 
 
@@ -188,13 +188,15 @@ def live_api(app=None) -> WeChatLive:
 
 
 def live_call(fn, *args, **kwargs):
-    """Call a WeChatLive method; WeChat's errors become LiveWeChatError. Never inside a transaction holding
-    row locks (callers make sure)."""
+    """Call a WeChatLive method. WeChat busy or unreachable is tenants.wechat's WeChatUnavailable (decided there,
+    once); a live errcode becomes a LiveWeChatError (ERRORS). Never inside a transaction holding row locks
+    (callers make sure)."""
+    from tenants.wechat import wechat_errors
+
     try:
-        return fn(*args, **kwargs)
-    except LiveWeChatError:
-        raise
-    except Exception as exc:  # requests raises several kinds; wechatpy raises WeChatClientException
+        with wechat_errors():
+            return fn(*args, **kwargs)
+    except WeChatClientException as exc:
         raise live_error(exc) from exc
 
 

@@ -89,7 +89,7 @@ def _sync_wechat_rooms(result: SyncResult) -> None:
 def _fetch_replays(api, room: LiveRoom) -> None:
     try:
         replays = live_call(api.replays, room.wechat_room_id)
-    except LiveWeChatError:
+    except (LiveWeChatError, WeChatUnavailable):
         return  # replays are a nicety; the next edit or a person can fetch them
     urls = [r.get("media_url") for r in replays.get("live_replay", []) if r.get("media_url")]
     if urls:
@@ -125,7 +125,7 @@ def rooms_sync(*, now: dt.datetime | None = None) -> SyncResult:
     try:
         _sync_wechat_rooms(result)
         result.goods_changed = goods_sync_audit()
-    except LiveWeChatError as exc:
+    except (LiveWeChatError, WeChatUnavailable) as exc:
         result.error = f"{exc.code}: {exc.message}"
     return result
 

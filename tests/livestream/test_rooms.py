@@ -63,6 +63,10 @@ def test_wechat_errcodes_become_clear_codes(world, hq, fake_wechat):
     assert response.json()["error"]["code"] == "live_room_name_banned"
     assert response.json()["error"]["fields"]["errcode"] == 300028
 
+    fake_wechat.fail_next("/wxaapi/broadcast/room/create", {"errcode": -1, "errmsg": "system busy"})
+    busy = hq(world).post("/api/v1/console/live/rooms", room_payload(), format="json")
+    assert (busy.status_code, busy.json()["error"]["code"]) == (502, "wechat_unavailable")
+
     fake_wechat.live_state()["no_permission"] = True
     response = hq(world).post("/api/v1/console/live/rooms", room_payload(), format="json")
     assert (response.status_code, response.json()["error"]["code"]) == (403, "live_permission_missing")
