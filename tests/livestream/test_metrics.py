@@ -97,3 +97,20 @@ def test_period_metrics_over_the_api_are_scoped(world, world_b, hq, manager):
     assert hq(world_b).get("/api/v1/console/live/metrics" + query).json()["rooms"] == 0
     bad = hq(world).get(f"/api/v1/console/live/metrics?date_from={day}&date_to={day - dt.timedelta(days=2)}")
     assert bad.status_code == 400 and bad.json()["error"]["fields"] == {"date_to": ["before date_from"]}
+
+
+def test_the_analytics_dashboard_reads_these_metrics(world, hq, manager):
+    with schema_context(world.schema):
+        mine = ended_room(store=world.s1)
+        other = ended_room(store=world.s2)
+        viewer(mine, openid=world.alice.openid, member=world.alice, watch_seconds=90, likes=1)
+        viewer(other, openid=world.bob.openid, member=world.bob, watch_seconds=30)
+        day = timezone.localdate(mine.start_at)
+    query = {"from": str(day), "to": str(day)}
+
+    body = hq(world).get("/api/v1/console/analytics/live", query).json()
+    assert body["available"] is True
+    assert sorted(r["room_id"] for r in body["rooms"]) == sorted([mine.pk, other.pk])
+    m1 = manager(world, "m1").get("/api/v1/console/analytics/live", query).json()
+    assert [r["room_id"] for r in m1["rooms"]] == [mine.pk]
+    assert m1["total"]["like_rate"] == {"numerator": 1, "denominator": 1}
