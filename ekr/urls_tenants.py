@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/", include("members.urls")),
     path("api/v1/", include("miniprograms.urls")),
     path("api/v1/", include("points.urls")),
+    path("api/v1/", include("livestream.urls")),
     path("api/v1/", include("analytics.urls")),
     path("", include("callbacks.urls")),  # WeChat callbacks
     path("api/v1/market/", include("rights_market.urls")),
