@@ -28,7 +28,7 @@ SPENT_FEN = "spent_fen"
 _tier_inputs: dict[str, TierInput] = {}
 _balance_reader: list[Callable[[Member], int]] = []
 _on_registered: list[MemberHook] = []
-_join_channel_resolvers: list[Callable[[str], "str | None"]] = []
+_join_channel_resolvers: list[Callable[[str], str | None]] = []
 
 
 def tier_input_register(name: str, reader: TierInput) -> None:
@@ -59,7 +59,7 @@ def member_registered_notify(member: Member) -> None:
         hook(member)
 
 
-def join_channel_resolver_register(resolver: Callable[[str], "str | None"]) -> None:
+def join_channel_resolver_register(resolver: Callable[[str], str | None]) -> None:
     if resolver not in _join_channel_resolvers:
         _join_channel_resolvers.append(resolver)
 

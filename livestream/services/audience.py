@@ -300,7 +300,7 @@ def _fold_batch(*, room_id: int, max_entries: int) -> tuple[int, str | None]:
 
 
 def _dt(ms: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc)
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
 
 
 def _upsert_viewers(rows: list[tuple]) -> None:

@@ -30,7 +30,7 @@ def follow_from_payload(payload: dict) -> tuple[LiveFollow, bool]:
     try:
         room_id = int(block["room_id"])
         openid = str(block.get("user_openid") or payload.get("FromUserName") or "").strip()
-        at = dt.datetime.fromtimestamp(int(block.get("time") or payload["CreateTime"]), tz=dt.timezone.utc)
+        at = dt.datetime.fromtimestamp(int(block.get("time") or payload["CreateTime"]), tz=dt.UTC)
         action = str(block.get("action", "add_follow")).strip()[:16]
         live_status = int(block["live_status"]) if block.get("live_status") else None
     except (KeyError, TypeError, ValueError) as exc:

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from tests.miniprograms.conftest import PW, build_world  # noqa: F401
+from tests.miniprograms.conftest import PW, build_world
 
 IMAGE = base64.b64encode(b"\xff\xd8\xff\xe0FAKEJPEG-live").decode()
 
