@@ -21,6 +21,7 @@ from livestream.wechat import (
     live_api,
     live_call,
 )
+from tenants.wechat import WeChatUnavailable
 
 
 @dataclass
