@@ -2,6 +2,8 @@
 without membership sees the brand's rooms), and the audience events of a room."""
 from __future__ import annotations
 
+import contextlib
+
 from rest_framework.response import Response
 
 from core.pagination import paginated_response
@@ -79,10 +81,9 @@ def raise_room_closed(room_id: int):
 def fold_soon(room_id: int) -> None:
     from livestream.tasks import fold_room
 
-    try:
+    # Broker down: the flag expires and a later request (or the periodic sync) folds.
+    with contextlib.suppress(Exception):
         fold_room.apply_async(args=[room_id], countdown=FOLD_DELAY_SECONDS, retry=False)
-    except Exception:  # broker down: the flag expires and a later request (or the periodic sync) folds
-        pass
 
 
 ROOM_CACHE_SECONDS = 5.0

@@ -167,7 +167,7 @@ def viewer_last_room(openid: str) -> tuple[int, int | None, int | None] | None:
     raw = redis_client().get(keys(connection.schema_name, 0, openid)["viewer"])
     if not raw:
         return None
-    room, guide, member = (raw.decode().split("|") + ["", ""])[:3]
+    room, guide, member = [*raw.decode().split("|"), "", ""][:3]
     return int(room), int(guide) if guide else None, int(member) if member else None
 
 

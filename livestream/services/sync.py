@@ -21,6 +21,7 @@ from livestream.wechat import (
     live_api,
     live_call,
 )
+from tenants.wechat import WeChatUnavailable
 
 
 @dataclass
@@ -78,12 +79,12 @@ def _sync_wechat_rooms(result: SyncResult) -> None:
             break
     for wechat_id, room in rooms.items():
         status = LIVE_STATUS.get(seen.get(wechat_id))
-        if status and status != room.status:
-            if room_set_status(room_id=room.pk, status=status, wechat_status=seen[wechat_id]):
-                result.changed.append(room.pk)
-                if status == LiveRoom.Status.ENDED:
-                    result.ended.append(room.pk)
-                    _fetch_replays(api, room)
+        if status and status != room.status and room_set_status(room_id=room.pk, status=status,
+                                                                 wechat_status=seen[wechat_id]):
+            result.changed.append(room.pk)
+            if status == LiveRoom.Status.ENDED:
+                result.ended.append(room.pk)
+                _fetch_replays(api, room)
 
 
 def _fetch_replays(api, room: LiveRoom) -> None:
