@@ -111,3 +111,13 @@ def code_to_session(app: WeChatApp, code: str) -> dict:
     if not isinstance(result, dict) or "openid" not in result:
         raise WeChatUnavailable("WeChat answered without an openid.")
     return result
+
+
+def wechat_api(app: WeChatApp, api_class: type[BaseWeChatAPI]) -> BaseWeChatAPI:
+    """An extra wechatpy API class (one wechatpy lacks, e.g. livestream's WeChatLive) bound to the app's client,
+    its base URL rebased like the client's own endpoints."""
+    api = api_class(wechat_client(app))
+    base = getattr(api_class, "API_BASE_URL", None)
+    if isinstance(base, str) and base:
+        api.API_BASE_URL = _rebase(base)
+    return api
