@@ -39,6 +39,7 @@ def err(code: int, msg: str):
 class FakeWeChat:
     def __init__(self):
         self.codes: dict[str, dict] = {}
+        self.phone_codes: dict[str, str | tuple[str, str]] = {}  # getPhoneNumber code -> phone or (phone, appid)
         self.used_codes: set[str] = set()
         self.apps: dict[str, str] = {}  # appid -> secret; empty means any secret is accepted
         self.tokens: dict[str, str] = {}  # access_token -> appid
@@ -59,6 +60,7 @@ class FakeWeChat:
     def reset(self):
         with self.lock:
             self.codes.clear()
+            self.phone_codes.clear()
             self.used_codes.clear()
             self.calls.clear()
             self.failures.clear()
@@ -157,6 +159,28 @@ def jscode2session(fake: FakeWeChat, query: dict, body: bytes):
             return err(40029, "invalid code")
         fake.used_codes.add(code)
     return 200, dict(session)
+
+
+@route("POST", "/wxa/business/getuserphonenumber")
+def get_user_phone_number(fake: FakeWeChat, query: dict, body: bytes):
+    """Program it with `fake.phone_codes[code] = ("13800138000", appid)`; each code works once, as WeChat's."""
+    import time as _time
+
+    appid = fake.check_token(query)
+    if appid is None:
+        return err(40001, "invalid credential, access_token is invalid or not latest")
+    try:
+        code = json.loads(body or b"{}").get("code", "")
+    except (ValueError, AttributeError):
+        return err(47001, "data format error")
+    with fake.lock:
+        entry = fake.phone_codes.get(code)
+        if entry is None or code in fake.used_codes:
+            return err(40029, "invalid code")
+        fake.used_codes.add(code)
+    phone, issued_to = entry if isinstance(entry, tuple) else (entry, appid)
+    return ok(phone_info={"phoneNumber": phone, "purePhoneNumber": phone, "countryCode": "86",
+                          "watermark": {"timestamp": int(_time.time()), "appid": issued_to}})
 
 
 # --- WeChat Pay v2 (XML, signed with the merchant's API key) ---------------------------------------------------
