@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from django_tenants.utils import schema_context, schema_exists
 
 from core.errors import ApplicationError, Conflict
+from tenants import hooks
 from tenants.cloning import schema_clone
 from tenants.models import Brand, Domain, WeChatApp
 from tenants.routing import tenant_cache_clear
@@ -60,7 +61,8 @@ def brand_create(*, slug: str, name: str, industry: str = Brand.Industry.OTHER,
 
 
 def brand_admin_create(*, brand: Brand, username: str, password: str):
-    """The brand's first HQ admin: a superuser of the brand's own schema (not of the platform)."""
+    """The brand's first HQ admin: a superuser of the brand's own schema (not of the platform), granted the HQ
+    role through the `brand_admin_created` hook (members)."""
     from django.contrib.auth import get_user_model
 
     with schema_context(brand.schema_name):
@@ -68,6 +70,7 @@ def brand_admin_create(*, brand: Brand, username: str, password: str):
         user = User.objects.filter(username=username).first()
         if user is None:
             user = User.objects.create_superuser(username=username, password=password, email="")
+        hooks.brand_admin_created_notify(user)
         return user
 
 
