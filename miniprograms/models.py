@@ -280,7 +280,12 @@ class Refund(models.Model):
         SUCCEEDED = "succeeded", "Refunded"
         FAILED = "failed", "Failed at WeChat"
 
+    class Kind(models.TextChoices):
+        REQUESTED = "requested", "Asked by the member"
+        PAID_AFTER_CANCEL = "paid_after_cancel", "Automatic: paid after the order was cancelled"
+
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.REQUESTED)
     number = models.CharField(max_length=32, unique=True, help_text="WeChat Pay's out_refund_no.")
     amount_fen = models.PositiveIntegerField()
     reason = models.CharField(max_length=200, blank=True)

@@ -16,3 +16,19 @@ def commissions_mark_payable() -> int:
     from miniprograms.services.guides import commissions_mark_payable as mark
 
     return mark()
+
+
+@shared_task(base=BrandTask, name="miniprograms.order_close_at_gateway", autoretry_for=(Exception,),
+             retry_backoff=30, retry_backoff_max=1800, max_retries=20)
+def order_close_at_gateway(order_id: int) -> str:
+    from miniprograms.services.orders import order_gateway_close
+
+    return order_gateway_close(order_id=order_id)
+
+
+@shared_task(base=BrandTask, name="miniprograms.refund_send", autoretry_for=(Exception,),
+             retry_backoff=30, retry_backoff_max=1800, max_retries=20)
+def refund_send(refund_id: int) -> str:
+    from miniprograms.services.refunds import refund_automatic_send
+
+    return refund_automatic_send(refund_id=refund_id)

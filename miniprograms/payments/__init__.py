@@ -2,6 +2,7 @@
 `gateway_for(appid)`; WeChat Pay v2 is the first implementation, Pay v3 service-provider mode can be a second."""
 from miniprograms.payments.base import (  # noqa: F401
     InvalidNotification,
+    OrderPaidAtGateway,
     PaymentGateway,
     PaymentNotification,
     PaymentUnavailable,

@@ -22,6 +22,13 @@ class InvalidNotification(ApplicationError):
     status_code = 400
 
 
+class OrderPaidAtGateway(ApplicationError):
+    """`close` found the order already paid at the gateway: it cannot be closed; its payment must be handled."""
+
+    code = "order_paid_at_gateway"
+    status_code = 409
+
+
 @dataclass(frozen=True)
 class PrepayResult:
     prepay_id: str
@@ -58,10 +65,20 @@ class RefundResult:
 
 
 class PaymentGateway(Protocol):
+    """What orders need from a payment provider. Every method is safe to call again with the same arguments."""
+
     def create_prepay(self, *, out_trade_no: str, total_fen: int, description: str, openid: str,
-                      client_ip: str = "") -> PrepayResult: ...
+                      client_ip: str = "", time_expire: datetime | None = None) -> PrepayResult:
+        """A prepay the buyer can pay until `time_expire` (aware datetime; the gateway refuses payment after it)."""
+        ...
 
     def query(self, *, out_trade_no: str) -> QueryResult: ...
+
+    def close(self, *, out_trade_no: str) -> None:
+        """Close the order at the gateway so that it can no longer be paid. Closing an order that is already
+        closed or was never created there succeeds; an order already paid raises OrderPaidAtGateway; the gateway
+        unreachable raises PaymentUnavailable."""
+        ...
 
     def refund(self, *, out_trade_no: str, out_refund_no: str, total_fen: int, refund_fen: int,
                reason: str = "") -> RefundResult: ...

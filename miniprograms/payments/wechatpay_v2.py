@@ -20,6 +20,7 @@ from wechatpy.pay.utils import format_url
 
 from miniprograms.payments.base import (
     InvalidNotification,
+    OrderPaidAtGateway,
     PaymentNotification,
     PaymentUnavailable,
     PrepayResult,
@@ -102,12 +103,15 @@ class WeChatPayV2Gateway:
         return result
 
     def create_prepay(self, *, out_trade_no: str, total_fen: int, description: str, openid: str,
-                      client_ip: str = "") -> PrepayResult:
-        result = self._post("pay/unifiedorder", {
+                      client_ip: str = "", time_expire: datetime | None = None) -> PrepayResult:
+        request = {
             "trade_type": "JSAPI", "body": description[:120], "out_trade_no": out_trade_no,
             "total_fee": int(total_fen), "fee_type": "CNY", "openid": openid,
             "spbill_create_ip": client_ip or "127.0.0.1", "notify_url": settings.WECHATPAY_NOTIFY_URL.format(appid=self.app.appid),
-        })
+        }
+        if time_expire is not None:
+            request["time_expire"] = _format_time(time_expire)
+        result = self._post("pay/unifiedorder", request)
         prepay_id = result.get("prepay_id") or ""
         if not prepay_id:
             raise PaymentUnavailable("WeChat Pay answered without a prepay_id.")
@@ -124,6 +128,17 @@ class WeChatPayV2Gateway:
         return QueryResult(out_trade_no=out_trade_no, paid=state == "SUCCESS", state=state,
                            transaction_id=result.get("transaction_id", ""),
                            total_fen=int(fee) if fee not in (None, "") else None)
+
+    def close(self, *, out_trade_no: str) -> None:
+        try:
+            self._post("pay/closeorder", {"out_trade_no": out_trade_no})
+        except PaymentUnavailable as exc:
+            code = (exc.fields or {}).get("wechat", [""])[0]
+            if code in ("ORDERCLOSED", "ORDERNOTEXIST"):
+                return
+            if code == "ORDERPAID":
+                raise OrderPaidAtGateway("The order was paid before it could be closed.") from exc
+            raise
 
     def refund(self, *, out_trade_no: str, out_refund_no: str, total_fen: int, refund_fen: int,
                reason: str = "") -> RefundResult:
@@ -154,6 +169,13 @@ class WeChatPayV2Gateway:
                                    transaction_id=str(data.get("transaction_id", "")), total_fen=total_fen,
                                    paid_at=paid_at, appid=self.app.appid, openid=str(data.get("openid", "")),
                                    raw=data)
+
+
+def _format_time(value: datetime) -> str:
+    """WeChat Pay v2 times: yyyyMMddHHmmss in Beijing time."""
+    from zoneinfo import ZoneInfo
+
+    return value.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y%m%d%H%M%S")
 
 
 def _parse_time_end(value: str) -> datetime | None:

@@ -239,6 +239,11 @@ def _fake_pay_notification(self, out_trade_no: str, *, total_fee: int | None = N
 
     order = self.state["pay_orders"][out_trade_no]
     merchant = self.state["merchants"][order["mch_id"]]
+    if order["trade_state"] == "CLOSED":
+        raise AssertionError(f"fake wechat: order {out_trade_no} is closed and cannot be paid")
+    if order.get("time_expire") and order["trade_state"] == "NOTPAY" and \
+            _time.strftime("%Y%m%d%H%M%S", _time.gmtime(_time.time() + 8 * 3600)) > order["time_expire"]:
+        raise AssertionError(f"fake wechat: order {out_trade_no} expired at {order['time_expire']}")
     with self.lock:
         if order["trade_state"] != "SUCCESS":
             order["trade_state"] = "SUCCESS"
@@ -284,7 +289,7 @@ def pay_unifiedorder(fake: FakeWeChat, query: dict, body: bytes):
         orders[data["out_trade_no"]] = {"appid": data["appid"], "mch_id": data["mch_id"], "openid": data["openid"],
                                         "total_fee": int(data["total_fee"]), "trade_state": "NOTPAY",
                                         "prepay_id": prepay_id, "sign_type": sign_type, "transaction_id": "",
-                                        "refunds": {}}
+                                        "refunds": {}, "time_expire": data.get("time_expire", "")}
     return _pay_reply(fake, data["mch_id"], sign_type, {
         "appid": data["appid"], "mch_id": data["mch_id"], "result_code": "SUCCESS", "prepay_id": prepay_id,
         "trade_type": "JSAPI"})
@@ -304,6 +309,25 @@ def pay_orderquery(fake: FakeWeChat, query: dict, body: bytes):
         "appid": data["appid"], "mch_id": data["mch_id"], "result_code": "SUCCESS",
         "trade_state": order["trade_state"], "out_trade_no": data["out_trade_no"],
         "total_fee": str(order["total_fee"]), "transaction_id": order["transaction_id"]})
+
+
+@route("POST", "/pay/closeorder")
+def pay_closeorder(fake: FakeWeChat, query: dict, body: bytes):
+    data, fail = _pay_request(fake, body)
+    if fail:
+        return fail
+    sign_type = data.get("sign_type", "MD5")
+    order = fake.state.get("pay_orders", {}).get(data.get("out_trade_no", ""))
+    if order is None:
+        return _pay_reply(fake, data["mch_id"], sign_type, {"result_code": "FAIL", "err_code": "ORDERNOTEXIST",
+                                                            "err_code_des": "order does not exist"})
+    with fake.lock:
+        if order["trade_state"] in ("SUCCESS", "REFUND"):
+            return _pay_reply(fake, data["mch_id"], sign_type, {"result_code": "FAIL", "err_code": "ORDERPAID",
+                                                                "err_code_des": "order paid"})
+        order["trade_state"] = "CLOSED"
+    return _pay_reply(fake, data["mch_id"], sign_type, {"appid": data["appid"], "mch_id": data["mch_id"],
+                                                        "result_code": "SUCCESS"})
 
 
 @route("POST", "/secapi/pay/refund")
