@@ -9,8 +9,12 @@ from django_tenants.management.commands.migrate_schemas import MigrateSchemasCom
 from django_tenants.migration_executors import get_executor
 
 
+import tenants.migration_executor  # noqa: F401  registers the `shared_plan` executor
+
+
 class Command(MigrateSchemasCommand):
     def handle(self, *args, **options):
+        options["executor"] = options.get("executor") or "shared_plan"
         whole_run = not options.get("schema_name")
         super().handle(*args, **options)
         if whole_run and self.sync_tenant:
