@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from callbacks import verification
 from callbacks.models import CallbackEvent
+from callbacks.replay import nonce_remember
 from callbacks.selectors import wechat_app_for_callback
 from callbacks.services import callback_receive, callback_reject
 from callbacks.verification import CallbackRejected
@@ -56,6 +57,8 @@ def message_callback(request: HttpRequest, appid: str) -> HttpResponse:
             echo = verification.verify_server_check(app, request.GET, now=now, max_skew=skew)
             return HttpResponse(echo, content_type="text/plain; charset=utf-8")
         message = verification.verify_message(app, request.GET, request.body, now=now, max_skew=skew)
+        nonce_remember(app=app, timestamp=request.GET.get("timestamp", ""), nonce=request.GET.get("nonce", ""),
+                       body=request.body, body_signed=request.GET.get("encrypt_type", "").lower() == "aes")
     except CallbackRejected as exc:
         _reject(request, appid, app, CallbackEvent.Source.MESSAGE, kind, exc)
         return json_error(exc.status, exc.code, exc.message)
