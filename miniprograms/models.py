@@ -307,13 +307,21 @@ class Refund(models.Model):
 # --- POS -------------------------------------------------------------------------------------------------------
 
 class PosApiKey(models.Model):
-    """A store system's key for POST /api/v1/pos/orders. Only the SHA-256 of the key is kept."""
+    """A store system's key for POST /api/v1/pos/orders. Only the SHA-256 of the key is kept. A key records sales
+    of its own store only, for members in its franchisee's scope; staff list and revoke keys, a few per store."""
 
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="pos_keys")
     prefix = models.CharField(max_length=12, unique=True)
     key_hash = models.CharField(max_length=64)
+    label = models.CharField(max_length=64, blank=True)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    created_by_id = models.BigIntegerField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by_id = models.BigIntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.store_id})"
 
 
 # --- guides ----------------------------------------------------------------------------------------------------

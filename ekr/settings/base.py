@@ -304,3 +304,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=10),
     },
 }
+
+# POS keys (miniprograms.services.pos): active keys per store, and the cap on one receipt line (fen).
+EKR_POS_KEYS_PER_STORE = int(env("EKR_POS_KEYS_PER_STORE", "3"))
+EKR_POS_MAX_LINE_FEN = int(env("EKR_POS_MAX_LINE_FEN", "5000000"))

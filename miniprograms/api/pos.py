@@ -5,8 +5,13 @@ from rest_framework import authentication, exceptions, serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
-from core.views import BaseAPIView
-from miniprograms.services.pos import MAX_BATCH, pos_api_key_check, pos_orders_record
+from rest_framework import status
+
+from core.views import BaseAPIView, BrandStaffAPIView
+from members.selectors import store_get_for_scope
+from miniprograms.models import PosApiKey
+from miniprograms.services.pos import (MAX_BATCH, pos_api_key_check, pos_api_key_create, pos_api_key_revoke,
+                                       pos_orders_record)
 
 
 class PosPrincipal:
@@ -65,3 +70,38 @@ class PosOrdersApi(BaseAPIView):
         data.is_valid(raise_exception=True)
         results = pos_orders_record(store=request.user.store, receipts=data.validated_data["receipts"])
         return Response({"results": [r.__dict__ for r in results]})
+
+
+class PosKeyOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PosApiKey
+        fields = ["id", "prefix", "label", "active", "created_at", "revoked_at"]
+
+
+class PosKeyListCreateApi(BrandStaffAPIView):
+    """GET: the store's POS keys (prefix only; the secret is never shown again). POST: a new key, shown once.
+    Only stores in the caller's scope (another franchisee's store is a 404)."""
+
+    class InputSerializer(serializers.Serializer):
+        label = serializers.CharField(max_length=64, required=False, default="", allow_blank=True)
+
+    def get(self, request, store_id: int):
+        store = store_get_for_scope(self.scope, store_id)
+        keys = PosApiKey.objects.filter(store=store).order_by("-id")
+        return Response({"results": PosKeyOutputSerializer(keys, many=True).data})
+
+    def post(self, request, store_id: int):
+        store = store_get_for_scope(self.scope, store_id)
+        data = self.InputSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        raw = pos_api_key_create(store=store, label=data.validated_data["label"], created_by_id=request.user.id)
+        return Response({"store_id": store.pk, "api_key": raw}, status=status.HTTP_201_CREATED)
+
+
+class PosKeyRevokeApi(BrandStaffAPIView):
+    """POST: revoke one of the store's POS keys; it is refused from then on."""
+
+    def post(self, request, store_id: int, key_id: int):
+        store = store_get_for_scope(self.scope, store_id)
+        key = pos_api_key_revoke(store=store, key_id=key_id, revoked_by_id=request.user.id)
+        return Response(PosKeyOutputSerializer(key).data)
