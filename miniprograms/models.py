@@ -203,7 +203,9 @@ class Order(models.Model):
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="orders")
     member = models.ForeignKey(Member, on_delete=models.PROTECT, null=True, blank=True, related_name="orders")
     guide = models.ForeignKey(Guide, on_delete=models.PROTECT, null=True, blank=True, related_name="orders")
-    coupon = models.OneToOneField(Coupon, on_delete=models.PROTECT, null=True, blank=True, related_name="order")
+    # A coupon given back (order cancelled or refunded) can be used again: one live order per coupon, enforced by
+    # the partial unique constraint below, while old orders keep their coupon as history.
+    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, null=True, blank=True, related_name="orders")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING_PAYMENT)
     subtotal_fen = models.PositiveIntegerField()
     discount_fen = models.PositiveIntegerField(default=0)
@@ -226,6 +228,8 @@ class Order(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
+            models.UniqueConstraint(fields=["coupon"], name="order_coupon_one_live_order",
+                                    condition=Q(coupon__isnull=False) & ~Q(status__in=["cancelled", "refunded"])),
             models.UniqueConstraint(fields=["store", "receipt_no"], name="order_receipt_once",
                                     condition=Q(receipt_no__isnull=False)),
             models.CheckConstraint(name="order_total_is_subtotal_minus_discount",
