@@ -1,6 +1,7 @@
 # ekr: two commands on a fresh machine.
 #   make demo   set up everything and run web + worker + beat with two demo brands
-#   make test   set up everything and run every test
+#   make test   set up everything, lint, and run every test
+#   make lint   ruff check (the configuration is in pyproject.toml)
 # With DATABASE_URL / REDIS_URL unset, an embedded PostgreSQL and Redis are started from pip packages
 # (data in .data/, kept across restarts). Set them to use your own servers.
 
@@ -33,7 +34,10 @@ demo: migrate
 	$(PY) manage.py demo_seed
 	@bash ekr/run_all.sh $(PORT)
 
-test: services
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: lint services
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: migrate

@@ -209,8 +209,9 @@ def summary(rounds: list[dict], cpu_seconds: float) -> dict:
 
 
 def drain_with_one_worker(expected: int, concurrency: int) -> dict:
-    from callbacks.models import CallbackEvent
     from django.db.models import Max, Min
+
+    from callbacks.models import CallbackEvent
 
     log_path = ROOT / ".data" / "bench-callbacks-worker.log"
     log_path.parent.mkdir(exist_ok=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ekr.devservices import load_service_env  # noqa: E402
+from ekr.devservices import load_service_env
 
 load_service_env(Path(__file__).resolve().parent.parent)  # the embedded servers when DATABASE_URL is unset
 _url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/ekr")

@@ -80,12 +80,12 @@ from django.db import connection, connections  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
+from members.mp_auth import member_token_issue  # noqa: E402
 from rights_market.brandside.models import Voucher  # noqa: E402
 from rights_market.models import Exchange  # noqa: E402
 from rights_market.services import exchanges as svc  # noqa: E402
 from rights_market.services.catalogue import listing_create, offer_publish  # noqa: E402
 from tenants.models import Brand, Domain  # noqa: E402
-from members.mp_auth import member_token_issue  # noqa: E402
 from tenants.services import brand_create  # noqa: E402
 
 
@@ -269,7 +269,7 @@ def bare_sql(issuer, offer, people):
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def line(name: str, count: int, latencies: list[float], wall: float) -> str:

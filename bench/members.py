@@ -68,7 +68,7 @@ def make_csv(rows: int) -> bytes:
 
 def percentile(values: list[float], p: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def run_clients(clients: int, seconds: float, make_worker) -> tuple[float, float, float, int]:
@@ -129,15 +129,21 @@ def main() -> None:
 
     slug = f"benchmembers{uuid.uuid4().hex[:6]}"
     password = uuid.uuid4().hex
-    brand = brand_create(slug=slug, name="bench members", admin_username="bench-hq", admin_password=password)
+    brand_create(slug=slug, name="bench members", admin_username="bench-hq", admin_password=password)
     print(f"brand {slug}; {args.rows} rows, {args.clients} clients, {args.seconds:.0f}s per load phase")
 
     content = make_csv(args.rows)
     print(f"CSV {len(content) / 1e6:.1f} MB")
 
     from members.models import Member
-    from members.services.imports import (member_import_chunk_add, member_import_create, member_import_rerun,
-                                          member_import_run, member_import_start, CHUNK_MAX_BYTES)
+    from members.services.imports import (
+        CHUNK_MAX_BYTES,
+        member_import_chunk_add,
+        member_import_create,
+        member_import_rerun,
+        member_import_run,
+        member_import_start,
+    )
 
     with schema_context(slug):
         # --- baseline: bare COPY of the same rows into a plain table with the same columns ---------------------

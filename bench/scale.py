@@ -1,7 +1,7 @@
 """bench/scale: how ekr's per-brand costs grow with the number of brands (issue: scale to 500 brands).
 
     .venv/bin/python bench/scale.py                 # quick: 20 brands
-    .venv/bin/python bench/scale.py --brands 500    # the platform's size
+    .venv/bin/python bench/scale.py --brands 500 --stores 10000 --shops 20000 --skus 2000   # the issue's sizes
 
 Its own database (`<db>_bench_scale`, dropped and made anew) on the same server. It prints:
 - provisioning: seconds per brand along the way (first, middle and last tenth), aim < 0.5 s and flat;
@@ -125,7 +125,7 @@ def standard_per_brand(schemas: list[str]) -> float:
 
 
 def migrations(schemas: list[str], sample: int) -> None:
-    every = schemas + ["brand_template"]
+    every = [*schemas, "brand_template"]
     start = time.perf_counter()
     call_command("migrate_schemas", verbosity=0)
     noop = time.perf_counter() - start
@@ -185,15 +185,108 @@ def backend_memory(schemas: list[str]) -> None:
     connection.close()
 
 
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(len(ordered) * q), len(ordered) - 1)]
+
+
+def big_brand(stores: int, shops: int, skus: int) -> None:
+    """A brand with `stores` stores, `shops` shops and `skus` SKUs (50 on each shop): HQ's push of a new product
+    to every shop, and a member's read of a shop's catalog."""
+    import random
+
+    from django.test import Client
+    from django_tenants.utils import schema_context
+
+    from members.models import Member, Store
+    from members.mp_auth import member_token_issue
+    from miniprograms.models import Product, Shop, Sku
+    from miniprograms.services.pushes import shop_push_run, shop_push_start
+
+    brand = brand_create(slug="bigbrand", name="Big brand")
+    connection.set_schema_to_public()
+    with schema_context(brand.schema_name):
+        start = time.perf_counter()
+        Store.objects.bulk_create([Store(code=f"S{i:06d}", name=f"Store {i}") for i in range(stores)],
+                                  batch_size=5000)
+        store_ids = list(Store.objects.values_list("pk", flat=True))
+        Shop.objects.bulk_create([Shop(store_id=store_ids[i % len(store_ids)], name=f"Shop {i}")
+                                  for i in range(shops)], batch_size=5000)
+        products = Product.objects.bulk_create([Product(name=f"P{i}") for i in range(max(skus // 5, 1))])
+        Sku.objects.bulk_create([Sku(product=products[i % len(products)], code=f"K{i:06d}", price_fen=100 + i)
+                                 for i in range(skus)], batch_size=5000)
+        with connection.cursor() as cursor:
+            cursor.execute("""INSERT INTO miniprograms_shopsku (shop_id, sku_id, stock, on_sale)
+                              SELECT s.id, k.id, 10, true FROM miniprograms_shop s
+                              JOIN miniprograms_sku k ON k.id %% %s = s.id %% %s""",
+                           [max(skus // 50, 1), max(skus // 50, 1)])
+            cursor.execute("ANALYZE")
+        print(f"big brand: {stores} stores, {shops} shops, {skus} SKUs, generated in "
+              f"{time.perf_counter() - start:.1f} s", flush=True)
+
+        def new_product(tag: str) -> Product:
+            product = Product.objects.create(name=f"New {tag}")
+            for i in range(3):
+                Sku.objects.create(product=product, code=f"N{tag}{i}", price_fen=990)
+            return product
+
+        product = new_product("a")
+        start = time.perf_counter()
+        push = shop_push_start(product=product, stock=5)
+        push = shop_push_run(push_id=push.pk)
+        ekr_push = time.perf_counter() - start
+        bare_product = new_product("b")
+        start = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute("""INSERT INTO miniprograms_shopsku (shop_id, sku_id, stock, on_sale)
+                              SELECT s.id, k.id, 5, true FROM miniprograms_shop s CROSS JOIN miniprograms_sku k
+                              WHERE k.product_id = %s
+                              ON CONFLICT (shop_id, sku_id) DO UPDATE SET stock = 5, on_sale = true""",
+                           [bare_product.pk])
+        bare_push = time.perf_counter() - start
+        print(f"push of a 3-SKU product to {push.done_shops} shops ({push.written} shop SKUs): {ekr_push:.2f} s; "
+              f"one bare upsert: {bare_push:.2f} s; ratio {bare_push / ekr_push:.2f}", flush=True)
+
+        member = Member.objects.create(openid="o-bench-big")
+        shop_ids = list(Shop.objects.values_list("pk", flat=True))
+    token = member_token_issue(schema=brand.schema_name, appid="wxbench", openid=member.openid)
+    client = Client(HTTP_HOST=f"bigbrand.{settings.EKR_BASE_DOMAIN}", HTTP_AUTHORIZATION=f"Bearer {token}")
+    sample = random.Random(7).sample(shop_ids, min(300, len(shop_ids)))
+    api, bare = [], []
+    for shop_id in sample:
+        t0 = time.perf_counter()
+        response = client.get(f"/api/v1/mp/shops/{shop_id}/catalog")
+        api.append(time.perf_counter() - t0)
+        assert response.status_code == 200, response.content[:200]
+    with schema_context(brand.schema_name), connection.cursor() as cursor:
+        for shop_id in sample:
+            t0 = time.perf_counter()
+            cursor.execute("""SELECT ss.sku_id, k.code, p.id, p.name, k.attributes, COALESCE(ss.price_fen, k.price_fen),
+                                     k.price_fen, ss.stock
+                              FROM miniprograms_shopsku ss JOIN miniprograms_sku k ON k.id = ss.sku_id
+                              JOIN miniprograms_product p ON p.id = k.product_id
+                              WHERE ss.shop_id = %s AND ss.on_sale AND k.active AND p.active
+                              ORDER BY p.id, k.id""", [shop_id])
+            cursor.fetchall()
+            bare.append(time.perf_counter() - t0)
+    print(f"a shop's catalog (about 50 SKUs) among {len(shop_ids)} shops: API p50 "
+          f"{statistics.median(api) * 1000:.1f} ms, p99 {_percentile(api, 0.99) * 1000:.1f} ms; bare SQL p50 "
+          f"{statistics.median(bare) * 1000:.2f} ms, p99 {_percentile(bare, 0.99) * 1000:.2f} ms", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--brands", type=int, default=20)
     parser.add_argument("--sample", type=int, default=5, help="brands the standard-executor baseline runs on")
+    parser.add_argument("--stores", type=int, default=1000, help="the big brand's stores (the issue: 10000)")
+    parser.add_argument("--shops", type=int, default=2000, help="the big brand's shops (the issue: 20000)")
+    parser.add_argument("--skus", type=int, default=500, help="the big brand's SKUs (the issue: 2000)")
     args = parser.parse_args()
     call_command("bootstrap", verbosity=0)
     schemas = provision(args.brands)
     migrations(schemas, min(args.sample, len(schemas)))
     backend_memory(schemas)
+    big_brand(args.stores, args.shops, args.skus)
     print(f"brands: {Brand.objects.exclude(schema_name='public').count()}", flush=True)
 
 

@@ -3,6 +3,9 @@ WeChat's answer (with the broker down, one publish takes ~5 s of redis-py retrie
 
 Whatever is not handed over (broker down, queue full, process exiting) stays `received` in the inbox and the
 sweeper queues it a little later: the inbox row, not this thread, is what makes sure nothing is lost.
+
+The hand-off only moves items; what sending a batch means (publishing, marking rows queued) is the `send`
+function callbacks.services gives it, so this module imports nothing of the app.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import close_old_connections
@@ -30,7 +34,11 @@ class Item:
 
 
 class BrokerHandoff:
-    def __init__(self, maxsize: int = 10_000):
+    """`send(batch)` hands a batch to the broker and returns the ids it published (fewer than the batch: the
+    broker is unreachable, so what waits is dropped and left to the sweeper)."""
+
+    def __init__(self, send: Callable[[list[Item]], list[int]], maxsize: int = 10_000):
+        self._send_batch = send
         self.maxsize = maxsize
         self._queue: queue.Queue[Item] | None = None
         self._pid: int | None = None
@@ -78,19 +86,10 @@ class BrokerHandoff:
                 close_old_connections()
 
     def _send(self, batch: list[Item]) -> None:
-        from celery import current_app as app
-
-        from callbacks.services import events_mark_queued, events_send
-
-        sent: list[int] = []
-        try:
-            with app.producer_or_acquire() as producer:  # one broker connection for the batch
-                sent = events_send(((i.event_id, i.schema, i.kind) for i in batch), producer=producer)
-            if len(sent) < len(batch):
-                left = len(batch) - len(sent) + self._drop_waiting()
-                logger.warning("broker unreachable: %s callback(s) left received for the sweeper", left)
-        finally:
-            events_mark_queued(event_ids=sent)
+        sent = self._send_batch(batch)
+        if len(sent) < len(batch):
+            left = len(batch) - len(sent) + self._drop_waiting()
+            logger.warning("broker unreachable: %s callback(s) left received for the sweeper", left)
 
     def _drop_waiting(self) -> int:
         """The broker is down: do not wait ~5 s per row; the rows stay received for the sweeper."""
@@ -103,5 +102,3 @@ class BrokerHandoff:
                 return dropped
             dropped += 1
 
-
-handoff = BrokerHandoff()

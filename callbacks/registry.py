@@ -29,7 +29,8 @@ help, e.g. a pay notification whose amount does not match the order: ops look at
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -94,7 +95,7 @@ def load_handler_modules() -> None:
     from django.utils.module_loading import autodiscover_modules
 
     autodiscover_modules("callback_handlers")
-    for name in getattr(settings, "EKR_CALLBACK_HANDLER_MODULES", []):
+    for name in settings.EKR_CALLBACK_HANDLER_MODULES:
         import_module(name)
 
 

@@ -13,18 +13,21 @@ from __future__ import annotations
 import logging
 import random
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from callbacks import handoff, registry
 from callbacks.models import CallbackEvent
+from core.tasks import task_named
 from tenants.models import Brand, WeChatApp
 
 logger = logging.getLogger(__name__)
@@ -34,6 +37,7 @@ CLAIMABLE = [Status.RECEIVED, Status.QUEUED, Status.FAILED]
 REPLAYABLE = [Status.DEAD, Status.FAILED, Status.IGNORED]
 RAW_KEPT_CHARS = 4096
 MESSAGE_BATCH = 50  # events per Celery message at most
+PROCESS_TASK = "callbacks.process"  # callbacks.tasks.process_callbacks, named: the tasks module imports this one
 
 
 # --- receiving ------------------------------------------------------------------------------------------------
@@ -54,7 +58,7 @@ def callback_receive(*, app: WeChatApp, source: str, kind: str, dedup_key: str, 
             event.save()
             if handled:
                 item = handoff.Item(event_id=event.id, schema=app.brand.schema_name, kind=kind)
-                transaction.on_commit(lambda: handoff.handoff.submit(item))
+                transaction.on_commit(lambda: _handoff.submit(item))
     except IntegrityError:
         first = CallbackEvent.objects.filter(appid=app.appid, dedup_key=dedup_key).first()
         if first is None:
@@ -78,8 +82,6 @@ def callback_reject(*, appid: str, brand: Brand | None, source: str, kind: str, 
 def events_publish(*, event_ids: list[int], schema: str, kind: str, producer: Any = None) -> bool:
     """Queue processing of events of one brand (and one queue) as one message. False when the broker cannot be
     reached. Several events per message when they arrive together: a publish costs more CPU than receiving."""
-    from callbacks.tasks import process_callbacks
-
     options: dict[str, Any] = {"schema": schema, "retry": False}
     if producer is not None:
         options["producer"] = producer
@@ -87,7 +89,7 @@ def events_publish(*, event_ids: list[int], schema: str, kind: str, producer: An
     if queue:
         options["queue"] = queue
     try:
-        process_callbacks.apply_async(args=[list(event_ids)], **options)
+        task_named(PROCESS_TASK).apply_async(args=[list(event_ids)], **options)
     except Exception as exc:  # broker down: kombu raises several kinds
         logger.warning("callbacks %s not queued (%s); the sweeper will queue them", event_ids, exc)
         return False
@@ -116,6 +118,20 @@ def events_send(items: Iterable[tuple[int, str, str]], *, producer: Any = None) 
                 return sent
             sent.extend(ids)
     return sent
+
+
+def _handoff_send(batch: list[handoff.Item]) -> list[int]:
+    """The hand-off thread's send: publish over one broker connection, then mark what went out `queued`."""
+    sent: list[int] = []
+    try:
+        with current_app.producer_or_acquire() as producer:  # one broker connection for the batch
+            sent = events_send(((i.event_id, i.schema, i.kind) for i in batch), producer=producer)
+    finally:
+        events_mark_queued(event_ids=sent)
+    return sent
+
+
+_handoff = handoff.BrokerHandoff(send=_handoff_send)
 
 
 # --- processing -----------------------------------------------------------------------------------------------

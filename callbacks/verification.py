@@ -18,8 +18,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 from xml.parsers.expat import ExpatError
 from zoneinfo import ZoneInfo
 

@@ -17,9 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import connection
-from rest_framework.permissions import BasePermission
-
 from django_tenants.utils import get_public_schema_name
+from rest_framework.permissions import BasePermission
 
 
 class DenyAll(BasePermission):

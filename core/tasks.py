@@ -3,6 +3,8 @@
 - A task queued while the connection is in a brand's schema carries that schema in a message header and runs in
   it; the worker always resets to public afterwards, so no task inherits the previous task's schema.
 - `enqueue(task, ...)` queues after the current transaction commits (nothing runs on data that may roll back).
+  A service names the task (`enqueue("members.card_update", ...)`) rather than importing its app's tasks
+  module: tasks import services, so services importing tasks back would make a circle.
 - `fan_out_to_brands` is the beat entry point for per-brand jobs: one message per active brand, spread over a
   window so 500 brands do not all fire in the same second.
 """
@@ -64,8 +66,25 @@ class BrandTask(Task):
             connection.set_schema_to_public()
 
 
-def enqueue(task: Task, *args: Any, countdown: float | None = None, **kwargs: Any) -> None:
-    """Queue `task` in the current schema once the current transaction commits (at once outside one)."""
+def task_named(name: str) -> Task:
+    """The registered Celery task called `name` (loading every app's tasks module the first time, as a web
+    process has not imported them)."""
+    from celery import current_app
+
+    try:
+        return current_app.tasks[name]
+    except KeyError:
+        from django.utils.module_loading import autodiscover_modules
+
+        autodiscover_modules("tasks")
+        return current_app.tasks[name]
+
+
+def enqueue(task: Task | str, *args: Any, countdown: float | None = None, **kwargs: Any) -> None:
+    """Queue `task` (or the task of that name) in the current schema once the current transaction commits (at
+    once outside one)."""
+    if isinstance(task, str):
+        task = task_named(task)
     schema = current_schema()
     options: dict[str, Any] = {"schema": schema}
     if countdown:
@@ -81,12 +100,14 @@ def coalesce_key(schema: str, name: str, object_id: int) -> str:
     return f"ekr:{schema}:coalesce:{name}:{object_id}"
 
 
-def enqueue_coalesced(task: Task, *, name: str, object_id: int, delay: float) -> None:
+def enqueue_coalesced(task: Task | str, *, name: str, object_id: int, delay: float) -> None:
     """After commit, queue `task(object_id)` in `delay` seconds unless one is already waiting for this object.
 
     A burst of changes to one object costs one task run. The task calls `coalesce_release(name, object_id)`
     first thing, so a change made while it runs queues a fresh run. The Redis key carries the schema.
     """
+    if isinstance(task, str):
+        task = task_named(task)
     schema = current_schema()
 
     def schedule() -> None:

@@ -42,7 +42,7 @@ def load_service_env(base: Path) -> None:
 
 
 def _free_port(preferred: int) -> int:
-    for port in [preferred] + list(range(preferred + 1, preferred + 50)):
+    for port in [preferred, *range(preferred + 1, preferred + 50)]:
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))

@@ -1,6 +1,6 @@
 """URL pieces and error handlers both the platform and the brand hosts use."""
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from tenants.api.views import HealthApi
 

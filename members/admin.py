@@ -2,8 +2,21 @@
 from django.contrib import admin, messages
 
 from core.admin_sites import brand_admin
-from members.models import (CardLevel, CardTemplate, Franchisee, Guide, GuideAssignment, GuideStoreMove, Member,
-                            MemberImport, MemberImportError, StaffProfile, Store, Tag, TierChange)
+from members.models import (
+    CardLevel,
+    CardTemplate,
+    Franchisee,
+    Guide,
+    GuideAssignment,
+    GuideStoreMove,
+    Member,
+    MemberImport,
+    MemberImportError,
+    StaffProfile,
+    Store,
+    Tag,
+    TierChange,
+)
 
 
 @admin.register(Franchisee, site=brand_admin)

@@ -11,7 +11,8 @@ those apps fill these hooks in their `AppConfig.ready()` (as apps fill the callb
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from members.models import Member
@@ -23,7 +24,7 @@ EARNED_POINTS = "earned_points"
 SPENT_FEN = "spent_fen"
 
 _tier_inputs: dict[str, TierInput] = {}
-_balance_reader: list[Callable[["Member"], int]] = []
+_balance_reader: list[Callable[[Member], int]] = []
 _on_registered: list[MemberHook] = []
 
 
@@ -32,16 +33,16 @@ def tier_input_register(name: str, reader: TierInput) -> None:
     _tier_inputs[name] = reader
 
 
-def tier_input_read(name: str, *, member: "Member", since: dt.datetime) -> int:
+def tier_input_read(name: str, *, member: Member, since: dt.datetime) -> int:
     reader = _tier_inputs.get(name)
     return int(reader(member, since)) if reader is not None else 0
 
 
-def points_balance_reader_register(reader: Callable[["Member"], int]) -> None:
+def points_balance_reader_register(reader: Callable[[Member], int]) -> None:
     _balance_reader[:] = [reader]
 
 
-def points_balance_read(member: "Member") -> int:
+def points_balance_read(member: Member) -> int:
     return int(_balance_reader[0](member)) if _balance_reader else 0
 
 
@@ -50,6 +51,6 @@ def member_registered_subscribe(hook: MemberHook) -> None:
         _on_registered.append(hook)
 
 
-def member_registered_notify(member: "Member") -> None:
+def member_registered_notify(member: Member) -> None:
     for hook in _on_registered:
         hook(member)

@@ -11,8 +11,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.crypto import keyed_hash
-from core.selectors import get_in_scope
 from core.permissions import StaffScope
+from core.selectors import get_in_scope
 from members import hooks
 from members.models import CardLevel, CardTemplate, Guide, Member, MemberImport, Store
 

@@ -12,7 +12,6 @@ from django.utils import timezone
 
 from members.models import Guide, Member, Store
 
-
 # --- catalog ---------------------------------------------------------------------------------------------------
 
 class Category(models.Model):
@@ -150,6 +149,7 @@ class Coupon(models.Model):
         CLAIM = "claim", "Claimed"
         GRANT = "grant", "Staff grant"
         AUTO = "auto", "Automatic"
+        MARKET = "market", "Rights market"
 
     template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="coupons")
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="coupons")
@@ -157,6 +157,8 @@ class Coupon(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices)
     # Automatic and staff issues carry a key (e.g. "live:12"): the same key never issues twice to a member.
     issue_key = models.CharField(max_length=100, null=True, blank=True)
+    # A code the holder shows at a store's POS (rights market coupons carry their voucher's code).
+    code = models.CharField(max_length=20, null=True, blank=True, unique=True)
     valid_until = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -385,3 +387,36 @@ class CommissionEntry(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["status", "payable_at"], name="commission_due_idx")]
+
+
+# --- HQ pushes to many shops -----------------------------------------------------------------------------------
+
+class ShopPush(models.Model):
+    """HQ putting a product (and optionally a price and a stock) on every shop, or on a list of shops, as a
+    background job: shops are taken in id order in batches, each batch in one transaction with the progress, so a
+    job killed midway resumes where it stopped and a batch is never applied twice."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="pushes")
+    shop_ids = models.JSONField(null=True, blank=True, help_text="Null: every shop of the brand.")
+    price_fen = models.PositiveIntegerField(null=True, blank=True)
+    stock = models.IntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total_shops = models.PositiveIntegerField(default=0)
+    done_shops = models.PositiveIntegerField(default=0)
+    written = models.BigIntegerField(default=0)
+    last_shop_id = models.BigIntegerField(default=0)
+    created_by_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(name="shoppush_progress_bounded", condition=Q(done_shops__lte=F("total_shops"))),
+            models.CheckConstraint(name="shoppush_stock_not_negative", condition=Q(stock__isnull=True) | Q(stock__gte=0)),
+        ]

@@ -9,9 +9,10 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from core.selectors import get_in_scope
 from core.permissions import StaffScope
+from core.selectors import get_in_scope
 from members.models import Guide, Member, Store
+from members.selectors import phone_hash, store_get_for_scope, stores_for_scope  # noqa: F401
 from miniprograms.models import (
     CommissionEntry,
     Coupon,
@@ -23,9 +24,6 @@ from miniprograms.models import (
     Shop,
     ShopSku,
 )
-
-from members.selectors import phone_hash, store_get_for_scope, stores_for_scope  # noqa: F401,E402
-
 
 # --- shops and catalog -----------------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from core.tasks import BrandTask
 
 @shared_task(base=BrandTask, name="miniprograms.cancel_unpaid_orders")
 def cancel_unpaid_orders() -> int:
-    from miniprograms.services.orders import orders_cancel_expired
+    from miniprograms.services.payments import orders_cancel_expired
 
     return orders_cancel_expired()
 
@@ -16,6 +16,18 @@ def commissions_mark_payable() -> int:
     from miniprograms.services.guides import commissions_mark_payable as mark
 
     return mark()
+
+
+@shared_task(base=BrandTask, name="miniprograms.shop_push_run")
+def shop_push_run(push_id: int) -> int:
+    from core.tasks import enqueue
+    from miniprograms.models import ShopPush
+    from miniprograms.services.pushes import shop_push_run as run
+
+    push = run(push_id=push_id, max_batches=10)
+    if push.status != ShopPush.Status.DONE:
+        enqueue(shop_push_run, push_id)  # the rest in a new message: other brands' tasks get a turn
+    return push.done_shops
 
 
 @shared_task(base=BrandTask, name="miniprograms.order_close_at_gateway", autoretry_for=(Exception,),

@@ -20,6 +20,8 @@ urlpatterns = [
     path("console/shops/<int:shop_id>/skus/<int:sku_id>", staff.ShopSkuSetApi.as_view()),
     path("console/products", staff.ProductListCreateApi.as_view()),
     path("console/products/<int:product_id>/push", staff.ProductPushApi.as_view()),
+    path("console/products/<int:product_id>/push-all", staff.ProductPushAllApi.as_view()),
+    path("console/shop-pushes/<int:push_id>", staff.ShopPushDetailApi.as_view()),
     path("console/orders", staff.OrderListApi.as_view()),
     path("console/orders/<int:order_id>/fulfilment", staff.OrderFulfilmentApi.as_view()),
     re_path(r"^console/refunds/(?P<refund_id>[0-9]+)/(?P<decision>approve|reject)$", staff.RefundDecideApi.as_view()),

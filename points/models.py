@@ -5,6 +5,8 @@ Invariants (held by the database, checked by tests/points/test_properties.py):
 - PointsEntry rows are never updated or deleted (a trigger refuses it, migration 0002).
 - PointsEntry.idempotency_key is unique within the brand (the schema is the brand).
 - Every lot-consuming entry (redeem, expire, reverse, negative adjust) has PointsLotUse rows summing to -amount.
+- A restore entry gives a debit back to the lots it took from (PointsLotReturn, one per lot use at most): its
+  amount is what went back, its shortfall what could not (the lot had expired meanwhile).
 
 Writes go through points.services only; rows here are never saved by views, admin or signals.
 """
@@ -38,6 +40,7 @@ class PointsEntry(models.Model):
         ADJUST = "adjust", "Adjust"
         EXPIRE = "expire", "Expire"
         REVERSE = "reverse", "Reverse"
+        RESTORE = "restore", "Restore to lots"
 
     # Indexes are chosen for the write path: (member, -id) serves the member's ledger; no FK-only indexes
     # (entries are never deleted, so nothing looks them up by account or actor).
@@ -53,7 +56,8 @@ class PointsEntry(models.Model):
     reason = models.CharField(max_length=200, blank=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
                               related_name="+", db_index=False, help_text="Staff user behind an adjustment.")
-    shortfall = models.BigIntegerField(default=0, help_text="Reverse only: points already spent, not reclaimed.")
+    shortfall = models.BigIntegerField(default=0, help_text="Reverse: points already spent, not reclaimed. "
+                                                            "Restore: points whose lot expired meanwhile.")
     created_at = models.DateTimeField()
 
     class Meta:
@@ -67,10 +71,10 @@ class PointsEntry(models.Model):
             models.CheckConstraint(name="points_entry_sign_by_kind", condition=(
                 Q(kind="earn", amount__gt=0) | Q(kind="redeem", amount__lt=0) | Q(kind="expire", amount__lt=0)
                 | Q(kind="adjust", amount__lt=0) | Q(kind="adjust", amount__gt=0)
-                | Q(kind="reverse", amount__lte=0)
+                | Q(kind="reverse", amount__lte=0) | Q(kind="restore", amount__gte=0)
             )),
             models.CheckConstraint(name="points_entry_shortfall", condition=(
-                Q(shortfall=0) | Q(kind="reverse", shortfall__gt=0)
+                Q(shortfall=0) | Q(kind="reverse", shortfall__gt=0) | Q(kind="restore", shortfall__gt=0)
             )),
             models.CheckConstraint(name="points_entry_balance_after_gte_0", condition=Q(balance_after__gte=0)),
             models.CheckConstraint(name="points_entry_adjust_has_actor_reason", condition=(
@@ -117,6 +121,21 @@ class PointsLotUse(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(name="points_lot_use_amount_gt_0", condition=Q(amount__gt=0))]
+
+
+class PointsLotReturn(models.Model):
+    """A lot use given back by a restore entry: `amount` went back into `lot` (with the lot's own expiry), unless
+    the lot had expired by then (`restored` False: the points stay expired, counted in the entry's shortfall).
+    One row per lot use at most: a debit is given back once, whatever the key. Append-only."""
+
+    entry = models.ForeignKey(PointsEntry, on_delete=models.PROTECT, related_name="lot_returns")
+    use = models.OneToOneField(PointsLotUse, on_delete=models.PROTECT, related_name="returned")
+    lot = models.ForeignKey(PointsLot, on_delete=models.PROTECT, related_name="returns", db_index=False)
+    amount = models.BigIntegerField()
+    restored = models.BooleanField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(name="points_lot_return_amount_gt_0", condition=Q(amount__gt=0))]
 
 
 # --- Earning rules -------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from core.errors import ApplicationError, NotFound
 from core.permissions import StaffScope
 from members.models import Member
 from points.models import PointsAccount, PointsEntry, PointsLot
-from points.services.rules import SHANGHAI
+from points.services.expiry import SHANGHAI
 
 EXPIRING_SOON_DAYS = 30
 MAX_EXPORT_DAYS = 366

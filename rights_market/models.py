@@ -64,8 +64,9 @@ class Offer(models.Model):
     valid_from = models.DateTimeField(null=True, blank=True)
     valid_until = models.DateTimeField(null=True, blank=True)
     voucher_valid_days = models.PositiveSmallIntegerField(default=30, help_text="A voucher's life after issue.")
-    eligible_tiers = models.JSONField(default=list, blank=True,
-                                      help_text="Tier names of the accepting brand's members; empty: any.")
+    min_tier_rank = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The member's tier rank in the accepting brand must be at least this "
+                                         "(members.CardLevel.rank); empty: any member, with or without a tier.")
     eligible_cities = models.JSONField(default=list, blank=True,
                                        help_text="Cities of the member's home store; empty: any.")
     eligible_brand_ids = models.JSONField(default=list, blank=True, help_text="Accepting brands; empty: any.")
@@ -108,6 +109,9 @@ class Listing(models.Model):
     brand = models.ForeignKey("tenants.Brand", on_delete=models.PROTECT, related_name="market_listings")
     offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="listings")
     points_price = models.PositiveIntegerField()
+    eligible_tier_ids = models.JSONField(default=list, blank=True,
+                                         help_text="Ids of this brand's own tiers (members.CardLevel in its "
+                                                   "schema) whose members may redeem; empty: any.")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.LISTED)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

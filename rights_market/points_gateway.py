@@ -1,10 +1,11 @@
 """The only place the rights market touches points (the points app, issue 4). Runs in the accepting brand's schema.
 
-Both calls are keyed on the exchange id, so running a step twice debits or gives back once.
+Every call is keyed on the exchange id, so running a step twice debits or gives back once.
 """
 from __future__ import annotations
 
-from points.services import InsufficientPoints, points_earn, points_redeem  # noqa: F401
+from points.selectors import balance_of
+from points.services import InsufficientPoints, points_redeem, points_restore_to_lots  # noqa: F401
 
 DEBIT_REASON = "rights market exchange"
 REFUND_REASON = "rights market exchange undone"
@@ -15,7 +16,16 @@ def debit_key(exchange_id: int) -> str:
 
 
 def refund_key(exchange_id: int) -> str:
+    return f"market-restore-{exchange_id}"
+
+
+def legacy_refund_key(exchange_id: int) -> str:
+    """The key under which undos were credited as a fresh lot before points could restore lots."""
     return f"market-undo-{exchange_id}"
+
+
+def points_balance(*, member) -> int:
+    return balance_of(member=member)
 
 
 def points_debit_for_exchange(*, member, points: int, exchange_id: int):
@@ -25,10 +35,11 @@ def points_debit_for_exchange(*, member, points: int, exchange_id: int):
 
 
 def points_refund_for_exchange(*, member, points: int, exchange_id: int):
-    """Give the exchange's points back as a new lot under the brand's expiry policy.
+    """Give the exchange's points back to the lots they came from, with their original expiry (points that
+    expired meanwhile stay expired: the restore entry's shortfall). Keyed on the exchange: once."""
+    from points.models import PointsEntry
 
-    Note for points: a `points_refund_redemption(key)` that restores the original lots (and their expiry) would
-    be more exact; points offers no such call yet, so this credits a fresh lot keyed `market-undo-<id>`.
-    """
-    return points_earn(member=member, points=points, idempotency_key=refund_key(exchange_id),
-                       reason=REFUND_REASON, reference=f"market:{exchange_id}")
+    if PointsEntry.objects.filter(idempotency_key=legacy_refund_key(exchange_id)).exists():
+        return None  # given back before this change, as a fresh lot
+    return points_restore_to_lots(member=member, debit_key=debit_key(exchange_id),
+                                  idempotency_key=refund_key(exchange_id), reason=REFUND_REASON)

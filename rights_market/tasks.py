@@ -7,7 +7,7 @@ from django.conf import settings
 
 
 def _retry_countdown(attempt: int) -> int:
-    return min(2 ** attempt, getattr(settings, "EKR_MARKET_RETRY_MAX_SECONDS", 30))
+    return min(2 ** attempt, settings.EKR_MARKET_RETRY_MAX_SECONDS)
 
 
 @shared_task(name="rights_market.exchange_drive", bind=True)

@@ -25,5 +25,6 @@ urlpatterns = [
     path("mp/listings", member.MemberListingListApi.as_view(), name="market-mp-listings"),
     path("mp/exchanges", member.MemberExchangeListCreateApi.as_view(), name="market-mp-exchanges"),
     path("mp/exchanges/<int:exchange_id>", member.MemberExchangeDetailApi.as_view(), name="market-mp-exchange"),
+    path("mp/vouchers", member.MemberVoucherListApi.as_view(), name="market-mp-vouchers"),
     path("mp/vouchers/claim", member.VoucherClaimApi.as_view(), name="market-mp-voucher-claim"),
 ]

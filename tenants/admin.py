@@ -1,7 +1,7 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
-from django import forms
 
 from core.admin_sites import brand_admin, ops_admin
 from core.crypto import mask

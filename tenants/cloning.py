@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
-_plans: dict[tuple[str, int], "ClonePlan"] = {}
+_plans: dict[tuple[str, int], ClonePlan] = {}
 _lock = threading.Lock()
 
 

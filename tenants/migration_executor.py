@@ -41,7 +41,7 @@ def _quote(schema: str) -> str:
 
 def applied_by_schema(schemas: list[str], *, chunk: int = 200) -> dict[str, Applied | None]:
     """{schema: the (app, name) pairs in its django_migrations}, None for a schema without that table."""
-    result: dict[str, Applied | None] = {schema: None for schema in schemas}
+    result: dict[str, Applied | None] = dict.fromkeys(schemas)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT table_schema FROM information_schema.tables WHERE table_name = 'django_migrations' "

@@ -28,17 +28,17 @@ class BrandClient(APIClient):
         super().__init__(HTTP_HOST=host_of(brand), **defaults)
         self.brand = brand
 
-    def as_member(self, token: str) -> "BrandClient":
+    def as_member(self, token: str) -> BrandClient:
         self.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
         return self
 
-    def as_staff(self, username: str, password: str) -> "BrandClient":
+    def as_staff(self, username: str, password: str) -> BrandClient:
         raw = base64.b64encode(f"{username}:{password}".encode()).decode()
         self.credentials(HTTP_AUTHORIZATION=f"Basic {raw}")
         return self
 
 
-def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):
+def wait_until(predicate, timeout: float = 60.0, interval: float = 0.05, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = predicate()

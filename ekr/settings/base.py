@@ -1,10 +1,13 @@
-"""Settings shared by every environment. Everything that differs comes from environment variables."""
+"""Settings shared by every environment. Everything that differs comes from environment variables, read with
+django-environ (`env.int("X", default=...)`): each default is stated here once, and code reads `settings.X`
+without restating it. A value starting with `$` names another variable; write `\\$` for a literal `$`."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dj_database_url
+import environ
+from celery.schedules import crontab
 
 from ekr.devservices import load_service_env
 
@@ -13,21 +16,16 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 # DATABASE_URL / REDIS_URL unset: use the embedded servers `python -m ekr.devservices start` wrote down.
 load_service_env(BASE_DIR)
 
-
-def env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(name, default)
-
-
-def env_bool(name: str, default: bool = False) -> bool:
-    return env(name, "1" if default else "0").lower() in ("1", "true", "yes", "on")
+env = environ.Env()
+env.escape_proxy = True
 
 
-SECRET_KEY = env("DJANGO_SECRET_KEY", "dev-insecure-secret-key-change-me-in-production-0123456789")
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-insecure-secret-key-change-me-in-production-0123456789")
 # Key for secrets at rest (WeChat secrets, phone numbers). Fernet keys derived from it; see core/crypto.py.
-EKR_FIELD_KEY = env("EKR_FIELD_KEY", SECRET_KEY)
-DEBUG = env_bool("DJANGO_DEBUG", False)
+EKR_FIELD_KEY = env.str("EKR_FIELD_KEY", default=SECRET_KEY)
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
-EKR_BASE_DOMAIN = env("EKR_BASE_DOMAIN", "localhost")
+EKR_BASE_DOMAIN = env.str("EKR_BASE_DOMAIN", default="localhost")
 # The Domain table is the allow-list: tenants.middleware answers an unknown host with a JSON 404.
 ALLOWED_HOSTS = ["*"]
 
@@ -77,7 +75,7 @@ TENANT_BASE_SCHEMA = "brand_template"
 # `SET search_path` only when the schema changes, not on every cursor.
 TENANT_LIMIT_SET_CALLS = True
 # Seconds a process keeps a host -> brand look-up. Suspending a brand clears this process's entry at once.
-EKR_TENANT_CACHE_SECONDS = int(env("EKR_TENANT_CACHE_SECONDS", "10"))
+EKR_TENANT_CACHE_SECONDS = env.int("EKR_TENANT_CACHE_SECONDS", default=10)
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -122,11 +120,11 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "ekr.wsgi.application"
 
-_db = dj_database_url.parse(env("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/ekr"), conn_max_age=60)
+_db = dj_database_url.parse(env.str("DATABASE_URL", default="postgresql://postgres@127.0.0.1:5432/ekr"), conn_max_age=60)
 _db["ENGINE"] = "django_tenants.postgresql_backend"
 DATABASES = {"default": _db}
 
-REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -134,7 +132,7 @@ CACHES = {
         # Every key carries the schema it was written in (django-tenants).
         "KEY_FUNCTION": "django_tenants.cache.make_key",
         "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
-        "KEY_PREFIX": env("EKR_CACHE_PREFIX", "ekr"),
+        "KEY_PREFIX": env.str("EKR_CACHE_PREFIX", default="ekr"),
     }
 }
 
@@ -183,16 +181,16 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- WeChat: reached only through wechatpy, base URLs from here so tests point them at a fake on loopback ------
-WECHAT_API_BASE_URL = env("WECHAT_API_BASE_URL", "https://api.weixin.qq.com/")
-WECHATPAY_API_BASE_URL = env("WECHATPAY_API_BASE_URL", "https://api.mch.weixin.qq.com/")
-WECHAT_HTTP_TIMEOUT = float(env("WECHAT_HTTP_TIMEOUT", "5"))
+WECHAT_API_BASE_URL = env.str("WECHAT_API_BASE_URL", default="https://api.weixin.qq.com/")
+WECHATPAY_API_BASE_URL = env.str("WECHATPAY_API_BASE_URL", default="https://api.mch.weixin.qq.com/")
+WECHAT_HTTP_TIMEOUT = env.float("WECHAT_HTTP_TIMEOUT", default=5.0)
 # Mini-program session tokens.
-EKR_MP_TOKEN_TTL_SECONDS = int(env("EKR_MP_TOKEN_TTL_SECONDS", str(7 * 24 * 3600)))
+EKR_MP_TOKEN_TTL_SECONDS = env.int("EKR_MP_TOKEN_TTL_SECONDS", default=7 * 24 * 3600)
 # Logins per client address per minute on POST /api/v1/mp/session (atomic Redis counter, per brand).
-EKR_MP_SESSION_RATE_PER_MINUTE = int(env("EKR_MP_SESSION_RATE_PER_MINUTE", "60"))
+EKR_MP_SESSION_RATE_PER_MINUTE = env.int("EKR_MP_SESSION_RATE_PER_MINUTE", default=60)
 
 # --- Celery ---------------------------------------------------------------------------------------------------
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -201,10 +199,34 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / ".data" / "celerybeat-schedule")
-# Apps add their periodic jobs below, each in its own block. Per-brand jobs go through core.fan_out_to_brands.
-CELERY_BEAT_SCHEDULE: dict = {}
+
+
+def _every_brand(task_name: str, schedule, window_seconds: int) -> dict:
+    """A beat entry for a per-brand job: core.fan_out_to_brands queues `task_name` once in each active brand's
+    schema, each brand at its own offset within `window_seconds`."""
+    return {"task": "core.fan_out_to_brands", "schedule": schedule,
+            "kwargs": {"task_name": task_name, "window_seconds": window_seconds}}
+
+
+# Every periodic job, in one place. Platform jobs run in the public schema; per-brand ones fan out.
+CELERY_BEAT_SCHEDULE = {
+    # members: tiers whose year is over are reviewed from 03:10, brands spread over 30 minutes
+    "members-tier-downgrade": _every_brand("members.tier_downgrade_due", crontab(hour=3, minute=10), 1800),
+    # points: lots expire at 00:00 Asia/Shanghai; the expiry runs from 00:05, brands spread over 30 minutes
+    "points-expire-due": _every_brand("points.expire_due", crontab(hour=0, minute=5), 1800),
+    # miniprograms: unpaid orders past their expiry (asked at WeChat Pay first), commissions past the return window
+    "miniprograms-cancel-unpaid-orders": _every_brand("miniprograms.cancel_unpaid_orders", 60.0, 30),
+    "miniprograms-commissions-payable": _every_brand("miniprograms.commissions_mark_payable", 3600.0, 600),
+    # callbacks: the inbox sweeper queues what the hand-off missed and gives back claims of dead workers
+    "callbacks-sweep": {"task": "callbacks.sweep", "schedule": 60.0},
+    # rights_market: re-drive stuck exchanges; close last month's statements daily at 03:10 (idempotent, so
+    # running every day keeps late lines on the open statement)
+    "rights-market-resume-stuck": {"task": "rights_market.exchanges_resume_stuck", "schedule": 60.0},
+    "rights-market-close-statements": {"task": "rights_market.statements_close_last_month",
+                                       "schedule": crontab(hour=3, minute=10)},
+}
 
 LOGGING = {
     "version": 1,
@@ -216,7 +238,7 @@ LOGGING = {
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]},
     },
-    "root": {"handlers": ["console"], "level": env("EKR_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env.str("EKR_LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "django.server": {"level": "WARNING"},
@@ -225,86 +247,45 @@ LOGGING = {
 CSRF_FAILURE_VIEW = "core.handlers.csrf_failure"
 
 # --- members ---------------------------------------------------------------------------------------------------
-from celery.schedules import crontab  # noqa: E402
-
 # Seconds a member's card update waits to gather a burst of changes into one WeChat call.
-EKR_MEMBER_CARD_SYNC_DELAY_SECONDS = float(env("EKR_MEMBER_CARD_SYNC_DELAY_SECONDS", "2"))
+EKR_MEMBER_CARD_SYNC_DELAY_SECONDS = env.float("EKR_MEMBER_CARD_SYNC_DELAY_SECONDS", default=2.0)
 # Seconds after points are earned before the member's tier is re-checked (a burst costs one check).
-EKR_MEMBER_TIER_EVAL_DELAY_SECONDS = float(env("EKR_MEMBER_TIER_EVAL_DELAY_SECONDS", "1"))
-CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
-CELERY_BEAT_SCHEDULE["members-tier-downgrade"] = {
-    "task": "core.fan_out_to_brands",
-    "schedule": crontab(hour=3, minute=10),
-    "args": ["members.tier_downgrade_due"],
-    "kwargs": {"window_seconds": 1800},
-}
+EKR_MEMBER_TIER_EVAL_DELAY_SECONDS = env.float("EKR_MEMBER_TIER_EVAL_DELAY_SECONDS", default=1.0)
 
 # --- miniprograms ---------------------------------------------------------------------------------------------
-MINIPROGRAMS_UNPAID_ORDER_MINUTES = int(env("MINIPROGRAMS_UNPAID_ORDER_MINUTES", "30"))
-MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS = int(env("MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS", "7"))
-MINIPROGRAMS_RETURN_WINDOW_DAYS = int(env("MINIPROGRAMS_RETURN_WINDOW_DAYS", "7"))
+MINIPROGRAMS_UNPAID_ORDER_MINUTES = env.int("MINIPROGRAMS_UNPAID_ORDER_MINUTES", default=30)
+MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS = env.int("MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS", default=7)
+MINIPROGRAMS_RETURN_WINDOW_DAYS = env.int("MINIPROGRAMS_RETURN_WINDOW_DAYS", default=7)
 # Where WeChat Pay v2 posts notifications (the callbacks app's pay endpoint).
-WECHATPAY_NOTIFY_URL = env("WECHATPAY_NOTIFY_URL", "https://api.ekr.example/wechat/pay/notify/{appid}/")
-CELERY_BEAT_SCHEDULE = {
-    **CELERY_BEAT_SCHEDULE,
-    "miniprograms-cancel-unpaid-orders": {
-        "task": "core.fan_out_to_brands", "schedule": 60.0,
-        "args": ["miniprograms.cancel_unpaid_orders"], "kwargs": {"window_seconds": 30},
-    },
-    "miniprograms-commissions-payable": {
-        "task": "core.fan_out_to_brands", "schedule": 3600.0,
-        "args": ["miniprograms.commissions_mark_payable"], "kwargs": {"window_seconds": 600},
-    },
-}
+WECHATPAY_NOTIFY_URL = env.str("WECHATPAY_NOTIFY_URL", default="https://api.ekr.example/wechat/pay/notify/{appid}/")
 
-# --- points ---------------------------------------------------------------------------------------------------
-# Lots expire at 00:00 Asia/Shanghai; every brand's expiry run is queued from 00:05, spread over 30 minutes.
-CELERY_BEAT_SCHEDULE["points-expire-due"] = {
-    "task": "core.fan_out_to_brands",
-    "schedule": crontab(hour=0, minute=5),
-    "kwargs": {"task_name": "points.expire_due", "window_seconds": 1800},
-}
-
-# --- callbacks ---
+# --- callbacks -------------------------------------------------------------------------------------------------
 # WeChat callbacks (callbacks app). A timestamp further than this from now is refused.
-EKR_CALLBACK_MAX_SKEW_SECONDS = int(env("EKR_CALLBACK_MAX_SKEW_SECONDS", "300"))
+EKR_CALLBACK_MAX_SKEW_SECONDS = env.int("EKR_CALLBACK_MAX_SKEW_SECONDS", default=300)
 # Pay v2 notifications are redelivered for ~24 h with their original content: refuse a time_end older than this.
-EKR_CALLBACK_PAY_MAX_AGE_SECONDS = int(env("EKR_CALLBACK_PAY_MAX_AGE_SECONDS", str(2 * 24 * 3600)))
-EKR_CALLBACK_MAX_ATTEMPTS = int(env("EKR_CALLBACK_MAX_ATTEMPTS", "8"))
-EKR_CALLBACK_RETRY_BASE_SECONDS = float(env("EKR_CALLBACK_RETRY_BASE_SECONDS", "10"))
+EKR_CALLBACK_PAY_MAX_AGE_SECONDS = env.int("EKR_CALLBACK_PAY_MAX_AGE_SECONDS", default=2 * 24 * 3600)
+EKR_CALLBACK_MAX_ATTEMPTS = env.int("EKR_CALLBACK_MAX_ATTEMPTS", default=8)
+EKR_CALLBACK_RETRY_BASE_SECONDS = env.float("EKR_CALLBACK_RETRY_BASE_SECONDS", default=10.0)
 # Stays under the broker's visibility timeout (a countdown longer than it is delivered again and again).
-EKR_CALLBACK_RETRY_MAX_SECONDS = float(env("EKR_CALLBACK_RETRY_MAX_SECONDS", "1800"))
+EKR_CALLBACK_RETRY_MAX_SECONDS = env.float("EKR_CALLBACK_RETRY_MAX_SECONDS", default=1800.0)
 # The sweeper queues again: rows received but not queued after this many seconds (broker down at commit) ...
-EKR_CALLBACK_SWEEP_RECEIVED_AFTER = float(env("EKR_CALLBACK_SWEEP_RECEIVED_AFTER", "10"))
+EKR_CALLBACK_SWEEP_RECEIVED_AFTER = env.float("EKR_CALLBACK_SWEEP_RECEIVED_AFTER", default=10.0)
 # ... queued this long ago and still not picked up (message lost) ...
-EKR_CALLBACK_SWEEP_QUEUED_STALE = float(env("EKR_CALLBACK_SWEEP_QUEUED_STALE", "900"))
+EKR_CALLBACK_SWEEP_QUEUED_STALE = env.float("EKR_CALLBACK_SWEEP_QUEUED_STALE", default=900.0)
 # ... claimed this long ago by a worker that no longer holds the row (died) ...
-EKR_CALLBACK_SWEEP_PROCESSING_STALE = float(env("EKR_CALLBACK_SWEEP_PROCESSING_STALE", "120"))
+EKR_CALLBACK_SWEEP_PROCESSING_STALE = env.float("EKR_CALLBACK_SWEEP_PROCESSING_STALE", default=120.0)
 # ... failed and past their retry time by this much (retry message lost).
-EKR_CALLBACK_SWEEP_FAILED_GRACE = float(env("EKR_CALLBACK_SWEEP_FAILED_GRACE", "60"))
+EKR_CALLBACK_SWEEP_FAILED_GRACE = env.float("EKR_CALLBACK_SWEEP_FAILED_GRACE", default=60.0)
 # Extra modules that register callback handlers (besides every app's `callback_handlers` module).
-EKR_CALLBACK_HANDLER_MODULES = [m for m in (env("EKR_CALLBACK_HANDLER_MODULES", "") or "").split(",") if m]
-CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
-    "callbacks-sweep": {"task": "callbacks.sweep", "schedule": 60.0},
-}
+EKR_CALLBACK_HANDLER_MODULES = env.list("EKR_CALLBACK_HANDLER_MODULES", default=[])
 
-# --- rights_market ---
+# --- rights_market ---------------------------------------------------------------------------------------------
 # A fulfilment is tried this many times (voucher errors, provider timeouts) before the exchange is undone.
-EKR_MARKET_MAX_FULFIL_ATTEMPTS = int(env("EKR_MARKET_MAX_FULFIL_ATTEMPTS", "5"))
+EKR_MARKET_MAX_FULFIL_ATTEMPTS = env.int("EKR_MARKET_MAX_FULFIL_ATTEMPTS", default=5)
 # The sweeper re-drives exchanges not fulfilled or undone and untouched for this long.
-EKR_MARKET_STUCK_SECONDS = int(env("EKR_MARKET_STUCK_SECONDS", "60"))
+EKR_MARKET_STUCK_SECONDS = env.int("EKR_MARKET_STUCK_SECONDS", default=60)
 EKR_MARKET_RETRY_MAX_SECONDS = 30  # back-off cap between fulfilment tries (far below the visibility timeout)
-CELERY_BEAT_SCHEDULE = {
-    **CELERY_BEAT_SCHEDULE,
-    "rights-market-resume-stuck": {"task": "rights_market.exchanges_resume_stuck", "schedule": 60.0},
-    "rights-market-close-statements": {
-        "task": "rights_market.statements_close_last_month",
-        # daily at 03:10; closing is idempotent, so running every day keeps late lines on the open statement
-        "schedule": crontab(hour=3, minute=10),
-    },
-}
 
 # POS keys (miniprograms.services.pos): active keys per store, and the cap on one receipt line (fen).
-EKR_POS_KEYS_PER_STORE = int(env("EKR_POS_KEYS_PER_STORE", "3"))
-EKR_POS_MAX_LINE_FEN = int(env("EKR_POS_MAX_LINE_FEN", "5000000"))
+EKR_POS_KEYS_PER_STORE = env.int("EKR_POS_KEYS_PER_STORE", default=3)
+EKR_POS_MAX_LINE_FEN = env.int("EKR_POS_MAX_LINE_FEN", default=5_000_000)

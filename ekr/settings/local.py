@@ -1,4 +1,4 @@
-from ekr.settings.base import *  # noqa: F401,F403
-from ekr.settings.base import env_bool
+from ekr.settings.base import *
+from ekr.settings.base import env
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+DEBUG = env.bool("DJANGO_DEBUG", default=True)

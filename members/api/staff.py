@@ -7,10 +7,23 @@ from rest_framework.response import Response
 
 from members.api.common import StaffView
 from members.models import Franchisee, Guide, Store
-from members.selectors import (guide_get_for_scope, guides_for_scope, members_for_scope, store_get_for_scope,
-                               stores_for_scope)
-from members.services import (franchisee_create, guide_create, guide_login_grant, guide_members_reassign, guide_move,
-                              guide_update, store_create, store_update)
+from members.selectors import (
+    guide_get_for_scope,
+    guides_for_scope,
+    members_for_scope,
+    store_get_for_scope,
+    stores_for_scope,
+)
+from members.services import (
+    franchisee_create,
+    guide_create,
+    guide_login_grant,
+    guide_members_reassign,
+    guide_move,
+    guide_update,
+    store_create,
+    store_update,
+)
 
 
 class FranchiseeOutput(serializers.ModelSerializer):

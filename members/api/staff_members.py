@@ -9,10 +9,15 @@ from rest_framework.response import Response
 from core.errors import NotFound
 from members.api.common import StaffView
 from members.models import CardLevel, Member, Tag
-from members.selectors import (MemberFilters, guide_get_for_scope, member_get_for_scope, member_search,
-                               members_for_scope)
-from members.services import (card_level_create, member_guide_assign, member_tier_set, members_tag, members_untag,
-                              tag_create)
+from members.selectors import MemberFilters, guide_get_for_scope, member_get_for_scope, member_search, members_for_scope
+from members.services import (
+    card_level_create,
+    member_guide_assign,
+    member_tier_set,
+    members_tag,
+    members_untag,
+    tag_create,
+)
 
 
 class MemberListOutput(serializers.ModelSerializer):

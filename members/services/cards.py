@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from core.tasks import coalesce_release, enqueue_coalesced
+from core.tasks import coalesce_release, enqueue, enqueue_coalesced
 from members.models import Member, TierChange
-from members.selectors import (card_level_entry, card_template_active, card_wechat_app, member_points_balance,
-                               phone_hash, phone_normalize)
+from members.selectors import (
+    card_level_entry,
+    card_template_active,
+    card_wechat_app,
+    member_points_balance,
+    phone_hash,
+    phone_normalize,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,9 +37,8 @@ def member_card_sync_request(*, member: Member) -> bool:
     has no active card (nothing to do)."""
     if member.card_state != Member.CardState.ACTIVATED or not member.card_code:
         return False
-    from members.tasks import member_card_update
 
-    enqueue_coalesced(member_card_update, name=CARD_SYNC, object_id=member.pk,
+    enqueue_coalesced("members.card_update", name=CARD_SYNC, object_id=member.pk,
                       delay=settings.EKR_MEMBER_CARD_SYNC_DELAY_SECONDS)
     return True
 
@@ -130,10 +136,8 @@ def card_event_submit_user_info(event: dict) -> Member | None:
         member.card_code, member.card_id = event["UserCardCode"], event.get("CardId") or ""
     member.card_state = Member.CardState.SUBMITTED
     member.save(update_fields=["card_code", "card_id", "card_state", "updated_at"])
-    from core.tasks import enqueue
-    from members.tasks import member_card_activate
 
-    enqueue(member_card_activate, member.pk)
+    enqueue("members.card_activate", member.pk)
     return member
 
 

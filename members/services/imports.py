@@ -13,8 +13,8 @@ import csv
 import datetime as dt
 import io
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -22,7 +22,8 @@ from django.utils import timezone
 
 from core.crypto import encrypt
 from core.errors import ApplicationError, Conflict
-from members.models import CardLevel, Guide, Member, MemberImport, MemberImportChunk, MemberImportError, Store
+from core.tasks import enqueue
+from members.models import CardLevel, Guide, MemberImport, MemberImportChunk, MemberImportError, Store
 from members.selectors import card_level_entry, phone_hash, phone_normalize
 
 logger = logging.getLogger(__name__)
@@ -88,8 +89,6 @@ def member_import_chunk_add(*, member_import: MemberImport, seq: int, data: byte
 @transaction.atomic
 def member_import_start(*, member_import: MemberImport) -> MemberImport:
     """Queue the import once every chunk is in. Chunks must be numbered 0..n-1 without gaps."""
-    from core.tasks import enqueue
-    from members.tasks import member_import_run as run_task
 
     imp = MemberImport.objects.select_for_update().get(pk=member_import.pk)
     if imp.status != MemberImport.Status.UPLOADING:
@@ -102,15 +101,13 @@ def member_import_start(*, member_import: MemberImport) -> MemberImport:
         raise ApplicationError(f"Chunks missing: {missing[:20]}.", code="chunks_missing")
     imp.status = MemberImport.Status.QUEUED
     imp.save(update_fields=["status"])
-    enqueue(run_task, imp.pk)
+    enqueue("members.import_run", imp.pk)
     return imp
 
 
 @transaction.atomic
 def member_import_rerun(*, member_import: MemberImport) -> MemberImport:
     """Run a finished import again from the top: its rows update the members they created (matched on phone)."""
-    from core.tasks import enqueue
-    from members.tasks import member_import_run as run_task
 
     imp = MemberImport.objects.select_for_update().get(pk=member_import.pk)
     if imp.status not in (MemberImport.Status.DONE, MemberImport.Status.FAILED):
@@ -119,7 +116,7 @@ def member_import_rerun(*, member_import: MemberImport) -> MemberImport:
     MemberImport.objects.filter(pk=imp.pk).update(
         status=MemberImport.Status.QUEUED, rows_processed=0, rows_created=0, rows_updated=0, rows_failed=0,
         error="", started_at=None, finished_at=None)
-    enqueue(run_task, imp.pk)
+    enqueue("members.import_run", imp.pk)
     imp.refresh_from_db()
     return imp
 
@@ -210,12 +207,12 @@ class _Lookups:
     entry_tier_id: int | None
 
     @classmethod
-    def load(cls) -> "_Lookups":
+    def load(cls) -> _Lookups:
         entry = card_level_entry()
         return cls(
             stores=dict(Store.objects.values_list("code", "id")),
             guides={no: (gid, sid) for no, gid, sid in Guide.objects.values_list("employee_no", "id", "store_id")},
-            tiers={name: pk for name, pk in CardLevel.objects.values_list("name", "id")},
+            tiers=dict(CardLevel.objects.values_list("name", "id")),
             entry_tier_id=entry.pk if entry else None,
         )
 

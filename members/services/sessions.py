@@ -6,8 +6,8 @@ from django.db import connection
 
 from core.errors import ApplicationError, NotFound
 from members.models import Member
-from tenants.models import WeChatApp
 from members.mp_auth import member_token_issue
+from tenants.models import WeChatApp
 from tenants.wechat import code_to_session, phone_from_code
 
 SESSION_KEY_TTL = 3 * 24 * 3600

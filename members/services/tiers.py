@@ -12,6 +12,7 @@ from core.errors import Conflict
 from core.tasks import coalesce_release, enqueue_coalesced
 from members.models import CardLevel, Member, TierChange
 from members.selectors import card_level_for, member_trailing_12m
+from members.services.cards import member_card_sync_request
 
 
 def one_year_after(moment: dt.datetime) -> dt.datetime:
@@ -37,7 +38,6 @@ def card_level_create(*, name: str, rank: int, threshold_points: int = 0, thresh
 def _tier_change(*, member: Member, to_level: CardLevel | None, kind: str, reason: str,
                  now: dt.datetime) -> None:
     """Write the history row, move the member (already locked) and ask for a card update."""
-    from members.services.cards import member_card_sync_request
 
     TierChange.objects.create(member=member, from_level_id=member.tier_id, to_level=to_level, kind=kind,
                               reason=reason[:200], created_at=now)
@@ -73,9 +73,8 @@ TIER_EVAL = "member-tier"
 def member_tier_evaluate_request(*, member: Member) -> None:
     """After points are earned (or an order is paid): re-check the member's tier from their trailing 12 months,
     in a task a moment after commit. Coalesced: a burst of earnings costs one evaluation."""
-    from members.tasks import member_tier_refresh_task
 
-    enqueue_coalesced(member_tier_refresh_task, name=TIER_EVAL, object_id=member.pk,
+    enqueue_coalesced("members.tier_refresh", name=TIER_EVAL, object_id=member.pk,
                       delay=settings.EKR_MEMBER_TIER_EVAL_DELAY_SECONDS)
 
 

@@ -13,6 +13,19 @@ class ShopOut(serializers.Serializer):
     address = serializers.CharField(source="store.address")
 
 
+class ShopPushOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    product_id = serializers.IntegerField()
+    status = serializers.CharField()
+    total_shops = serializers.IntegerField()
+    done_shops = serializers.IntegerField()
+    written = serializers.IntegerField()
+    price_fen = serializers.IntegerField(allow_null=True)
+    stock = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
 class CatalogItemOut(serializers.Serializer):
     sku_id = serializers.IntegerField()
     sku_code = serializers.CharField(source="sku.code")
@@ -78,4 +91,6 @@ class CouponOut(serializers.Serializer):
     percent_off = serializers.IntegerField(source="template.percent_off")
     threshold_fen = serializers.IntegerField(source="template.threshold_fen")
     status = serializers.CharField()
+    source = serializers.CharField()
+    code = serializers.CharField(allow_null=True)
     valid_until = serializers.DateTimeField()

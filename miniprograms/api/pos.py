@@ -61,6 +61,7 @@ class PosOrdersApi(BaseAPIView):
             member_id = serializers.IntegerField(min_value=1, required=False)
             phone = serializers.CharField(max_length=20, required=False)
             discount_fen = serializers.IntegerField(min_value=0, required=False, default=0)
+            coupon_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
             lines = Line(many=True, allow_empty=False, max_length=200)
 
         receipts = Receipt(many=True, allow_empty=False, max_length=MAX_BATCH)

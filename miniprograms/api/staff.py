@@ -8,16 +8,17 @@ from rest_framework.response import Response
 
 from core.errors import NotFound
 from core.pagination import paginated_response
+from core.selectors import get_in_scope
 from core.views import BrandHQAPIView, BrandStaffAPIView
 from members.models import Member
 from miniprograms import selectors
-from miniprograms.api.outputs import CouponOut, ShopOut, StaffOrderOut
-from miniprograms.models import Category, CouponTemplate, Order, Product, Sku
-from miniprograms.services.catalog import product_create, product_push_to_shops, shop_create, shop_sku_set, \
-    shop_update
+from miniprograms.api.outputs import CouponOut, ShopOut, ShopPushOut, StaffOrderOut
+from miniprograms.models import Category, CouponTemplate, Order, Product, ShopPush, Sku
+from miniprograms.services.catalog import product_create, product_push_to_shops, shop_create, shop_sku_set, shop_update
 from miniprograms.services.coupons import coupon_grant, coupon_template_create
 from miniprograms.services.guides import guide_share_code_create
 from miniprograms.services.orders import order_fulfilment_advance
+from miniprograms.services.pushes import shop_push_start
 from miniprograms.services.refunds import refund_approve, refund_reject
 
 
@@ -133,6 +134,31 @@ class ProductPushApi(BrandHQAPIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return Response({"written": product_push_to_shops(product=product, **data.validated_data)})
+
+
+class ProductPushAllApi(BrandHQAPIView):
+    """POST /api/v1/console/products/<id>/push-all {shop_ids?, stock?, price_fen?}: a background push to every
+    shop (or to the listed ones), for brands with thousands of shops. 202 with the job; poll it for progress."""
+
+    class InputSerializer(serializers.Serializer):
+        shop_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False,
+                                         allow_empty=False)
+        stock = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+        price_fen = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+
+    def post(self, request, product_id: int):
+        product = get_in_scope(Product.objects.all(), product_id, "product")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        push = shop_push_start(product=product, user_id=request.user.id, **data.validated_data)
+        return Response(ShopPushOut(push).data, status=202)
+
+
+class ShopPushDetailApi(BrandHQAPIView):
+    """GET /api/v1/console/shop-pushes/<id>: a push's progress."""
+
+    def get(self, request, push_id: int):
+        return Response(ShopPushOut(get_in_scope(ShopPush.objects.all(), push_id, "push")).data)
 
 
 class OrderListApi(BrandStaffAPIView):

@@ -9,5 +9,5 @@ from miniprograms.payments.base import (  # noqa: F401
     PrepayResult,
     QueryResult,
     RefundResult,
-    gateway_for,
 )
+from miniprograms.payments.gateways import gateway_for  # noqa: F401

@@ -84,18 +84,3 @@ class PaymentGateway(Protocol):
                reason: str = "") -> RefundResult: ...
 
     def verify_notification(self, data: dict) -> PaymentNotification: ...
-
-
-def gateway_for(appid: str) -> PaymentGateway:
-    """The gateway for the current brand's mini-program `appid` (which must belong to the current brand)."""
-    from django.db import connection
-
-    from miniprograms.payments.wechatpay_v2 import WeChatPayV2Gateway
-    from tenants.models import WeChatApp
-
-    app = WeChatApp.objects.select_related("brand").filter(appid=appid,
-                                                          brand__schema_name=connection.schema_name).first()
-    if app is None or not app.mch_id:
-        raise ApplicationError("This mini-program has no WeChat Pay merchant.", code="payment_not_configured",
-                               status_code=409)
-    return WeChatPayV2Gateway(app)

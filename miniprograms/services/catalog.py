@@ -2,7 +2,7 @@
 stock per SKU), and HQ pushing a product to many shops at once."""
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from core.errors import ApplicationError, NotFound
 from members.models import Store
@@ -83,21 +83,35 @@ def shop_sku_set(*, shop: Shop, sku: Sku, price_fen=_UNSET, stock: int | None = 
     return entry
 
 
+_PUSH_UPSERT = """
+    INSERT INTO miniprograms_shopsku (shop_id, sku_id, price_fen, stock, on_sale)
+    SELECT shop.id, sku.id, %(price_fen)s, COALESCE(%(stock)s, 0), true
+    FROM miniprograms_shop shop CROSS JOIN miniprograms_sku sku
+    WHERE shop.id = ANY(%(shop_ids)s) AND sku.product_id = %(product_id)s AND sku.active
+    ON CONFLICT (shop_id, sku_id) DO UPDATE SET
+        on_sale = true,
+        stock = COALESCE(%(stock)s, miniprograms_shopsku.stock),
+        price_fen = CASE WHEN %(set_price)s THEN EXCLUDED.price_fen ELSE miniprograms_shopsku.price_fen END"""
+
+
+def shop_skus_upsert(*, product_id: int, shop_ids: list[int], stock: int | None, price_fen: int | None) -> int:
+    """One statement: every active SKU of the product on every shop in `shop_ids` (set-based, no row in Python).
+    Shops that already carry a SKU keep their stock unless `stock` is given and their price unless `price_fen`
+    is. Returns the number of shop SKUs written."""
+    with connection.cursor() as cursor:
+        cursor.execute(_PUSH_UPSERT, {"product_id": product_id, "shop_ids": list(shop_ids), "stock": stock,
+                                      "price_fen": price_fen, "set_price": price_fen is not None})
+        return cursor.rowcount
+
+
 @transaction.atomic
 def product_push_to_shops(*, product: Product, shop_ids: list[int], stock: int | None = None,
                           price_fen: int | None = None) -> int:
     """HQ puts every active SKU of `product` on many shops' shelves at once (optionally with a stock and a price
-    override for all). Shops that already carry a SKU keep their stock unless `stock` is given. Returns the number
-    of shop SKUs written."""
-    shops = list(Shop.objects.filter(pk__in=shop_ids).order_by("pk"))
-    missing = set(shop_ids) - {s.pk for s in shops}
+    override for all), in one transaction. Shops that already carry a SKU keep their stock unless `stock` is
+    given. Returns the number of shop SKUs written. For every shop of a big brand, see `shop_push_start`."""
+    found = set(Shop.objects.filter(pk__in=shop_ids).values_list("pk", flat=True))
+    missing = set(shop_ids) - found
     if missing:
         raise NotFound("No such shop.", fields={"shop_ids": sorted(missing)})
-    skus = list(product.skus.filter(active=True).order_by("pk"))
-    count = 0
-    for shop in shops:
-        for sku in skus:
-            kwargs = {"price_fen": price_fen} if price_fen is not None else {}
-            shop_sku_set(shop=shop, sku=sku, stock=stock, on_sale=True, **kwargs)
-            count += 1
-    return count
+    return shop_skus_upsert(product_id=product.pk, shop_ids=sorted(found), stock=stock, price_fen=price_fen)

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict, NotFound
 from members.models import Member
+from miniprograms.hooks import coupon_changed_notify
 from miniprograms.models import Coupon, CouponTemplate
 
 
@@ -74,6 +75,35 @@ def coupon_grant(*, template: CouponTemplate, member: Member, issue_key: str) ->
         return Coupon.objects.get(template=template, member=member, issue_key=issue_key)
 
 
+def coupon_template_reserve(*, template_id: int) -> CouponTemplate:
+    """Take one coupon of the template's stock for an issue that happens later (a rights market voucher is
+    fulfilled now and becomes a coupon when its holder claims it). Raises Conflict coupon_sold_out."""
+    template = CouponTemplate.objects.filter(pk=template_id, active=True).first()
+    if template is None:
+        raise NotFound("No such coupon.", code="coupon_template_not_found")
+    taken = CouponTemplate.objects.filter(pk=template_id, issued_count__lt=F("total_stock")) \
+        .update(issued_count=F("issued_count") + 1)
+    if not taken:
+        raise Conflict("This coupon is all gone.", code="coupon_sold_out")
+    return template
+
+
+def coupon_issue_reserved(*, template_id: int, member: Member, issue_key: str, valid_until, code: str) -> Coupon:
+    """Issue a coupon whose stock was taken before (coupon_template_reserve), with its own validity and POS
+    code; the template's rules apply at use. Not counted against the template's per-member limit (the rights
+    market keeps its own). The same (template, member, issue_key) again returns the first coupon."""
+    with transaction.atomic():
+        Member.objects.select_for_update().filter(pk=member.pk).first()  # lock order: Member -> CouponTemplate
+        existing = Coupon.objects.filter(template_id=template_id, member=member, issue_key=issue_key).first()
+        if existing:
+            return existing
+        coupon = Coupon(template_id=template_id, member=member, source=Coupon.Source.MARKET, issue_key=issue_key,
+                        code=code, valid_until=valid_until, created_at=timezone.now())
+        coupon.full_clean(validate_constraints=False, validate_unique=False)
+        coupon.save(force_insert=True)
+        return coupon
+
+
 @dataclass
 class AutoIssueResult:
     issued: int = 0
@@ -97,15 +127,35 @@ def coupons_auto_issue(*, template: CouponTemplate, member_ids: list[int], issue
 
 # --- checkout --------------------------------------------------------------------------------------------------
 
-def coupon_discount(*, coupon: Coupon, shop_id: int, lines: list[dict]) -> list[int]:
-    """Per-line discount in fen for `lines` ({product_id, total_fen}); raises if the coupon does not apply."""
+def coupon_unusable_error(coupon: Coupon) -> Conflict | None:
+    """Why the coupon cannot be used now (409 coupon_unusable, the reason in the message and fields), or None."""
+    if coupon.status == Coupon.Status.USED:
+        return Conflict("This coupon was already used.", code="coupon_unusable",
+                        fields={"coupon": ["used"]})
+    if coupon.status != Coupon.Status.AVAILABLE:
+        return Conflict(f"This coupon is {coupon.status}.", code="coupon_unusable",
+                        fields={"coupon": [coupon.status]})
+    if coupon.valid_until <= timezone.now():
+        until = timezone.localtime(coupon.valid_until).strftime("%Y-%m-%d %H:%M")
+        return Conflict(f"This coupon expired at {until}.", code="coupon_unusable",
+                        fields={"coupon": ["expired"]})
+    return None
+
+
+def coupon_discount(*, coupon: Coupon, lines: list[dict], shop_id: int | None = None,
+                    store_id: int | None = None) -> list[int]:
+    """Per-line discount in fen for `lines` ({product_id, total_fen}) bought in a mini-program shop (`shop_id`)
+    or at a store's counter (`store_id`: valid if the template names no shop or a shop of that store); raises
+    if the coupon does not apply."""
     template = coupon.template
-    now = timezone.now()
-    if coupon.status != Coupon.Status.AVAILABLE or coupon.valid_until <= now:
-        raise ApplicationError("This coupon cannot be used.", code="coupon_unusable", status_code=409)
-    shop_ids = set(template.shops.values_list("pk", flat=True))
-    if shop_ids and shop_id not in shop_ids:
+    error = coupon_unusable_error(coupon)
+    if error is not None:
+        raise error
+    shops = list(template.shops.values_list("pk", "store_id"))
+    if shops and shop_id is not None and shop_id not in {pk for pk, _ in shops}:
         raise ApplicationError("This coupon is not valid in this shop.", code="coupon_not_applicable")
+    if shops and shop_id is None and store_id not in {store for _, store in shops}:
+        raise ApplicationError("This coupon is not valid in this store.", code="coupon_not_applicable")
     product_ids = set(template.products.values_list("pk", flat=True))
     eligible = [i for i, line in enumerate(lines) if not product_ids or line["product_id"] in product_ids]
     base = sum(lines[i]["total_fen"] for i in eligible)
@@ -126,14 +176,23 @@ def coupon_discount(*, coupon: Coupon, shop_id: int, lines: list[dict]) -> list[
 
 
 def coupon_use(*, coupon_id: int, member: Member) -> None:
+    """Take the member's coupon, once, while valid (409 coupon_unusable, saying why). Subscribers of
+    miniprograms.hooks hear of it in this transaction."""
+    now = timezone.now()
     used = Coupon.objects.filter(pk=coupon_id, member=member, status=Coupon.Status.AVAILABLE,
-                                 valid_until__gt=timezone.now()) \
-        .update(status=Coupon.Status.USED, used_at=timezone.now())
+                                 valid_until__gt=now) \
+        .update(status=Coupon.Status.USED, used_at=now)
     if not used:
-        raise Conflict("This coupon cannot be used.", code="coupon_unusable")
+        coupon = Coupon.objects.filter(pk=coupon_id, member=member).first()
+        error = coupon_unusable_error(coupon) if coupon is not None else None
+        raise error or Conflict("This coupon cannot be used.", code="coupon_unusable")
+    coupon_changed_notify(Coupon(pk=coupon_id, member=member, status=Coupon.Status.USED, used_at=now),
+                          used=True, at=now)
 
 
 def coupon_return(*, coupon_id: int) -> None:
     """Give a used coupon back (order cancelled or refunded). It keeps its original validity."""
-    Coupon.objects.filter(pk=coupon_id, status=Coupon.Status.USED) \
+    returned = Coupon.objects.filter(pk=coupon_id, status=Coupon.Status.USED) \
         .update(status=Coupon.Status.AVAILABLE, used_at=None)
+    if returned:
+        coupon_changed_notify(Coupon.objects.get(pk=coupon_id), used=False, at=timezone.now())

@@ -99,7 +99,7 @@ def order_place(*, member: Member, shop: Shop, items: list[dict], appid: str = "
         OrderLine(order=order, sku=ln["entry"].sku, shop_sku=ln["entry"], product_name=ln["entry"].sku.product.name,
                   sku_code=ln["entry"].sku.code, attributes=ln["entry"].sku.attributes, unit_price_fen=ln["unit"],
                   quantity=ln["quantity"], discount_fen=d, total_fen=ln["total_fen"] - d)
-        for ln, d in zip(lines, discounts)
+        for ln, d in zip(lines, discounts, strict=True)
     ])
     order_event_add(order=order, status="placed")
     return order
@@ -154,33 +154,6 @@ def order_gateway_close(*, order_id: int) -> str:
         return "paid"
     order_event_add(order=order, status="closed_at_gateway")
     return "closed"
-
-
-def orders_cancel_expired(*, now=None, limit: int = 500) -> int:
-    """The periodic job: cancel unpaid orders past their expiry, one transaction each. An order that has a prepay
-    is first looked up at WeChat Pay: if it was paid after all, it is marked paid instead (a late or lost
-    notification); if WeChat cannot be reached it is left for the next run."""
-    from miniprograms.services.payments import order_paid_at_gateway
-
-    now = now or timezone.now()
-    ids = list(Order.objects.filter(status=Order.Status.PENDING_PAYMENT, expires_at__lt=now)
-               .order_by("expires_at").values_list("pk", flat=True)[:limit])
-    cancelled = 0
-    for order_id in ids:
-        order = Order.objects.get(pk=order_id)
-        if order.prepay_id:
-            try:
-                if order_paid_at_gateway(order=order):
-                    continue
-            except ApplicationError:
-                logger.warning("order %s: WeChat Pay query failed; cancellation postponed", order.number)
-                continue
-        try:
-            order_cancel(order_id=order_id, reason="not paid in time")
-            cancelled += 1
-        except Conflict:
-            pass  # paid or cancelled meanwhile
-    return cancelled
 
 
 # --- fulfilment ------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from miniprograms.models import Order
 from miniprograms.payments import InvalidNotification, gateway_for
 from miniprograms.services.guides import commission_credit_for_order
 from miniprograms.services.loyalty import points_for_paid_order
-from miniprograms.services.orders import order_event_add
+from miniprograms.services.orders import order_cancel, order_event_add
 
 logger = logging.getLogger(__name__)
 
@@ -123,3 +123,28 @@ def order_paid_at_gateway(*, order: Order) -> bool:
         return False
     return order_mark_paid(out_trade_no=order.number, transaction_id=result.transaction_id,
                            total_fen=result.total_fen, paid_at=None, appid=order.appid) in (PAID, DUPLICATE)
+
+
+def orders_cancel_expired(*, now=None, limit: int = 500) -> int:
+    """The periodic job: cancel unpaid orders past their expiry, one transaction each. An order that has a prepay
+    is first looked up at WeChat Pay: if it was paid after all, it is marked paid instead (a late or lost
+    notification); if WeChat cannot be reached it is left for the next run."""
+    now = now or timezone.now()
+    ids = list(Order.objects.filter(status=Order.Status.PENDING_PAYMENT, expires_at__lt=now)
+               .order_by("expires_at").values_list("pk", flat=True)[:limit])
+    cancelled = 0
+    for order_id in ids:
+        order = Order.objects.get(pk=order_id)
+        if order.prepay_id:
+            try:
+                if order_paid_at_gateway(order=order):
+                    continue
+            except ApplicationError:
+                logger.warning("order %s: WeChat Pay query failed; cancellation postponed", order.number)
+                continue
+        try:
+            order_cancel(order_id=order_id, reason="not paid in time")
+            cancelled += 1
+        except Conflict:
+            pass  # paid or cancelled meanwhile
+    return cancelled

@@ -1,6 +1,10 @@
 """Store POS sales (offline orders): API keys per store, and receipts recorded in batches, idempotent per
 (store, receipt number). A buyer is a member (member id or phone) or nobody: non-member sales are recorded too
-(phone kept only as a keyed hash). Paid member sales earn points like online ones."""
+(phone kept only as a keyed hash). Paid member sales earn points like online ones.
+
+A receipt may carry a coupon code (a member's coupon, e.g. a rights market voucher claimed here): the coupon's
+holder is the buyer, the template's rules give the discount (added to the till's own `discount_fen`), and the
+coupon is used in the receipt's transaction, so a receipt sent again never uses it twice."""
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +19,9 @@ from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict, NotFound
 from members.models import Member, Store
-from miniprograms.models import Order, OrderEvent, OrderLine, PosApiKey, Sku
+from miniprograms.models import Coupon, Order, OrderEvent, OrderLine, PosApiKey, Sku
 from miniprograms.selectors import phone_hash
+from miniprograms.services.coupons import coupon_discount, coupon_use
 from miniprograms.services.loyalty import points_for_paid_order
 from miniprograms.services.orders import order_number_new
 
@@ -92,8 +97,14 @@ def _record_one(*, store: Store, receipt: dict) -> ReceiptResult:
                 raise
     lines = receipt["lines"]
     subtotal = sum(ln["unit_price_fen"] * ln["quantity"] for ln in lines)
-    if _receipt_fingerprint(existing) != (subtotal - receipt.get("discount_fen", 0),
-                                          receipt.get("discount_fen", 0), len(lines)):
+    coupon_code = (receipt.get("coupon_code") or "").strip().upper()
+    if coupon_code:  # the coupon's discount was computed when the receipt was first recorded
+        existing_code = existing.coupon.code if existing.coupon_id else None
+        same = (existing.subtotal_fen, existing.lines.count(), existing_code) == (subtotal, len(lines), coupon_code)
+    else:
+        same = not existing.coupon_id and _receipt_fingerprint(existing) == (
+            subtotal - receipt.get("discount_fen", 0), receipt.get("discount_fen", 0), len(lines))
+    if not same:
         return ReceiptResult(no, "error", existing.pk, {"code": "receipt_reused",
                                                         "message": "This receipt number was sent with other data."})
     return ReceiptResult(no, "duplicate", existing.pk)
@@ -125,10 +136,15 @@ def _create(*, store: Store, receipt: dict) -> ReceiptResult:
         raise ApplicationError("Unknown SKU codes.", code="sku_not_found", fields={"lines": unknown})
     subtotal = sum(ln["unit_price_fen"] * ln["quantity"] for ln in receipt["lines"])
     discount = receipt.get("discount_fen", 0)
+    coupon = None
+    if receipt.get("coupon_code"):
+        coupon, member = _coupon_for_receipt(store=store, receipt=receipt, member=member, skus=skus,
+                                             other_discount=discount)
+        discount += sum(coupon.shares)
     if discount > subtotal:
         raise ApplicationError("The discount exceeds the subtotal.", fields={"discount_fen": ["too large"]})
     sold_at = receipt.get("sold_at") or timezone.now()
-    order = Order(number=order_number_new(), channel=Order.Channel.POS, store=store, member=member,
+    order = Order(number=order_number_new(), channel=Order.Channel.POS, store=store, member=member, coupon=coupon,
                   status=Order.Status.PAID, subtotal_fen=subtotal, discount_fen=discount,
                   total_fen=subtotal - discount, fulfilment=Order.Fulfilment.IN_STORE,
                   fulfilment_status=Order.FulfilmentStatus.PICKED_UP, receipt_no=no,
@@ -150,6 +166,29 @@ def _create(*, store: Store, receipt: dict) -> ReceiptResult:
     if member is not None:
         points_for_paid_order(order=order)
     return ReceiptResult(no, "created", order.pk)
+
+
+def _coupon_for_receipt(*, store: Store, receipt: dict, member: Member | None, skus: dict,
+                        other_discount: int) -> tuple[Coupon, Member]:
+    """The receipt's coupon, used now (its holder is the buyer); `coupon.shares` is its discount per line,
+    computed on what is left after the till's own discount."""
+    code = receipt["coupon_code"].strip().upper()
+    coupon = Coupon.objects.select_related("template", "member").filter(code=code).first()
+    if coupon is None:
+        raise ApplicationError("No such coupon.", code="coupon_not_found", status_code=404,
+                               fields={"coupon_code": ["unknown"]})
+    if member is not None and member.pk != coupon.member_id:
+        raise ApplicationError("This coupon belongs to another member.", code="coupon_not_yours",
+                               status_code=409, fields={"coupon_code": ["another member's"]})
+    subtotal = sum(ln["unit_price_fen"] * ln["quantity"] for ln in receipt["lines"])
+    lines = []
+    for ln in receipt["lines"]:  # the till's discount spread over the lines before the coupon applies
+        total = ln["unit_price_fen"] * ln["quantity"]
+        lines.append({"product_id": skus[ln["sku_code"]].product_id,
+                      "total_fen": total - (other_discount * total // subtotal if subtotal else 0)})
+    coupon.shares = coupon_discount(coupon=coupon, store_id=store.pk, lines=lines)
+    coupon_use(coupon_id=coupon.pk, member=coupon.member)
+    return coupon, coupon.member
 
 
 def pos_orders_record(*, store: Store, receipts: list[dict]) -> list[ReceiptResult]:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import csv
-from typing import Iterator
+from collections.abc import Iterator
 
 from django.db import connection
 from django.http import StreamingHttpResponse
@@ -23,7 +23,7 @@ from points.selectors import (
     points_summary,
 )
 from points.services import OrderFacts, earning_preview, points_adjust
-from points.services.rules import SHANGHAI
+from points.services.expiry import SHANGHAI
 
 
 class SummaryOutput(serializers.Serializer):

@@ -17,14 +17,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict
-from points.models import PointsAccount, PointsEntry, PointsLot, PointsLotUse, PointsPolicy
+from points.models import PointsAccount, PointsEntry, PointsLot, PointsLotReturn, PointsLotUse, PointsPolicy
+from points.services.expiry import lot_expiry_for
 from points.services.prepared import PreparedStatement
 
 logger = logging.getLogger(__name__)
@@ -192,9 +194,7 @@ _DEBIT_ENTRY_STMT = PreparedStatement(_DEBIT_ENTRY, _TYPES)
 
 
 def _credit(*, member, kind: str, points: int, key: str, fp: str, reference: str, reason: str,
-            expires_at: datetime | None | str, actor_id: int | None) -> PointsEntry:
-    from points.services.rules import lot_expiry_for
-
+            expires_at: datetime | str | None, actor_id: int | None) -> PointsEntry:
     now = timezone.now()
     with connection.cursor() as cursor:
         _CREDIT_ACCOUNT_STMT.execute(cursor, {"member": member.pk, "points": points, "now": now})
@@ -270,7 +270,7 @@ def points_earn(*, member, points: int, idempotency_key: str, reason: str, refer
 
 
 def _earn(*, member, points: int, idempotency_key: str, fingerprint: str, reason: str, reference: str,
-          expires_at: datetime | None | str) -> PointsEntry:
+          expires_at: datetime | str | None) -> PointsEntry:
     _points_check(points)
     _entry_validate(kind=Kind.EARN, amount=points, idempotency_key=idempotency_key, reference=reference,
                     reason=reason)
@@ -390,6 +390,70 @@ def points_reverse_for_reference(*, member, reference: str, idempotency_key: str
             entry = write()
     except IntegrityError as exc:
         if "idempotency_key" not in str(exc):
+            raise
+        return _replay(idempotency_key, fp)
+    if entry is not None and not hasattr(entry, "replayed"):
+        entry.replayed = False
+    return entry
+
+
+def points_restore_to_lots(*, member, debit_key: str, idempotency_key: str, reason: str) -> PointsEntry | None:
+    """Give a debit (a redemption or negative adjustment, named by its idempotency key) back to the lots it
+    took from, each keeping its original expiry: an undo, not a fresh credit.
+
+    Points whose lot has expired by now are not given back (they would have expired had the debit never
+    happened); the entry counts them as `shortfall`. A debit is given back once: lot uses already returned
+    (under any key) are skipped, and the same key again returns the first entry. Returns None when there is
+    nothing to give back (no such debit, or all of it returned before).
+    """
+    if not debit_key:
+        raise ApplicationError("Name the debit to give back.", code="reference_required",
+                               fields={"debit_key": ["required"]})
+    _entry_validate(kind=Kind.RESTORE, amount=0, idempotency_key=idempotency_key, reason=reason)
+    fp = request_fingerprint("restore", member=member.pk, debit_key=debit_key, reason=reason)
+
+    def write() -> PointsEntry | None:
+        account = _account_lock(member.pk)
+        if account is None:
+            return None
+        replayed = _replay(idempotency_key, fp)
+        if replayed is not None:
+            return replayed
+        debit = PointsEntry.objects.filter(account=account, idempotency_key=debit_key, amount__lt=0,
+                                           kind__in=[Kind.REDEEM, Kind.ADJUST]).first()
+        if debit is None:
+            return None
+        uses = list(PointsLotUse.objects.filter(entry=debit, returned__isnull=True).order_by("lot_id", "id"))
+        if not uses:
+            return None
+        now = timezone.now()
+        lots = {lot.pk: lot for lot in PointsLot.objects.select_for_update().filter(
+            pk__in=[use.lot_id for use in uses]).order_by("id")}
+        back = [use for use in uses if lots[use.lot_id].expires_at is None or lots[use.lot_id].expires_at > now]
+        restored = sum(use.amount for use in back)
+        for use in back:
+            PointsLot.objects.filter(pk=use.lot_id).update(remaining=models.F("remaining") + use.amount)
+        balance = account.balance
+        if restored:
+            with connection.cursor() as cursor:
+                cursor.execute(f"UPDATE {ACCOUNT} SET balance = balance + %s, updated_at = %s WHERE id = %s "
+                               f"RETURNING balance", [restored, now, account.pk])
+                balance = cursor.fetchone()[0]
+        entry = _entry_append(PointsEntry(
+            account=account, member_id=member.pk, kind=Kind.RESTORE, amount=restored, balance_after=balance,
+            idempotency_key=idempotency_key, fingerprint=fp, reference=debit.reference, reason=reason,
+            shortfall=sum(use.amount for use in uses) - restored, created_at=now))
+        PointsLotReturn.objects.bulk_create([
+            PointsLotReturn(entry=entry, use=use, lot_id=use.lot_id, amount=use.amount, restored=use in back)
+            for use in uses])
+        _card_sync_on_commit(member)
+        return entry
+
+    try:
+        with transaction.atomic():
+            entry = write()
+    except IntegrityError as exc:
+        if "idempotency_key" not in str(exc) and "use_id" not in str(exc):
             raise
         return _replay(idempotency_key, fp)
     if entry is not None and not hasattr(entry, "replayed"):

@@ -15,19 +15,17 @@ after D's year, by the brand policy.
 """
 from __future__ import annotations
 
-import calendar
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from typing import Iterable
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
 
 from django.utils import timezone
 
 from core.errors import ApplicationError
 from points.models import Campaign, PointsEntry, PointsPolicy, StoreEarnRate
+from points.services.expiry import local_date, lot_expiry_for, policy_get
 from points.services.ledger import _earn, request_fingerprint
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 HUNDRED = 100
 
 
@@ -54,36 +52,6 @@ class EarningBreakdown:
     campaign_id: int | None
     birthday_multiplier_pct: int
     rounding: str = field(default="floor once per order")
-
-
-def local_date(moment: datetime) -> date:
-    return timezone.localtime(moment, SHANGHAI).date()
-
-
-def _start_of_day(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=SHANGHAI)
-
-
-def _add_months(day: date, months: int) -> date:
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-def policy_get() -> PointsPolicy:
-    """The brand's policy (defaults, unsaved, until HQ saves one)."""
-    return PointsPolicy.objects.filter(pk=1).first() or PointsPolicy(pk=1)
-
-
-def lot_expiry_for(*, earned_at: datetime, policy: PointsPolicy | None = None) -> datetime | None:
-    """When points earned at `earned_at` expire under the brand policy (None: never)."""
-    policy = policy or policy_get()
-    day = local_date(earned_at)
-    if policy.expiry_mode == PointsPolicy.ExpiryMode.NEVER:
-        return None
-    if policy.expiry_mode == PointsPolicy.ExpiryMode.END_OF_NEXT_YEAR:
-        return _start_of_day(date(day.year + 2, 1, 1))
-    return _start_of_day(_add_months(day, policy.expiry_months) + timedelta(days=1))
 
 
 def campaign_applies(campaign: Campaign, order: OrderFacts) -> bool:

@@ -93,4 +93,41 @@ class VoucherClaimApi(MemberAPIView):
                                 unionid=request.user.unionid)
         return Response({"code": voucher.code, "title": voucher.title, "status": voucher.status,
                          "valid_until": voucher.valid_until, "member_id": voucher.claimed_member_id,
-                         "new_member": voucher.claim_made_member})
+                         "new_member": voucher.claim_made_member, "coupon_id": voucher.coupon_id})
+
+
+class MemberVoucherListApi(MemberAPIView):
+    """GET: my market vouchers on this brand's host: the ones I won here (as the accepting brand: code and
+    state as the issuer sees it now) and the ones I claimed here (as the issuing brand: with the coupon to use
+    at checkout or show at a store's POS)."""
+
+    class WonOutput(serializers.Serializer):
+        exchange_id = serializers.IntegerField()
+        issuer_id = serializers.IntegerField()
+        issuer_name = serializers.CharField()
+        title = serializers.CharField()
+        code = serializers.CharField()
+        face_value_fen = serializers.IntegerField()
+        valid_until = serializers.DateTimeField()
+        state = serializers.CharField()
+        claimed = serializers.BooleanField()
+        used_at = serializers.DateTimeField()
+
+    class ClaimedOutput(serializers.Serializer):
+        code = serializers.CharField()
+        title = serializers.CharField()
+        face_value_fen = serializers.IntegerField()
+        valid_until = serializers.DateTimeField()
+        state = serializers.SerializerMethodField()
+        coupon_id = serializers.IntegerField(allow_null=True)
+        used_at = serializers.DateTimeField()
+
+        def get_state(self, voucher) -> str:
+            return selectors.voucher_state(voucher)
+
+    def get(self, request):
+        member = self.member_or_404()
+        won = selectors.vouchers_of_member_accepting(brand=request.tenant, member_id=member.pk)
+        claimed = selectors.vouchers_claimed_by(member_id=member.pk)[:200]
+        return Response({"won": self.WonOutput(won, many=True).data,
+                         "claimed": self.ClaimedOutput(claimed, many=True).data})

@@ -20,7 +20,7 @@ class OfferTermsSerializer(serializers.ModelSerializer):
     class Meta:
         model = Offer
         fields = ["id", "issuer_id", "issuer_name", "kind", "title", "description", "image_url", "face_value_fen",
-                  "remaining_stock", "per_member_limit", "valid_from", "valid_until", "eligible_tiers",
+                  "remaining_stock", "per_member_limit", "valid_from", "valid_until", "min_tier_rank",
                   "eligible_cities", "settlement_price_fen", "status"]
 
 
@@ -29,7 +29,7 @@ class OwnOfferSerializer(serializers.ModelSerializer):
         model = Offer
         fields = ["id", "kind", "title", "description", "image_url", "face_value_fen", "total_stock",
                   "remaining_stock", "per_member_limit", "valid_from", "valid_until", "voucher_valid_days",
-                  "eligible_tiers", "eligible_cities", "eligible_brand_ids", "settlement_price_fen", "status",
+                  "min_tier_rank", "eligible_cities", "eligible_brand_ids", "settlement_price_fen", "status",
                   "provider_id", "provider_sku", "source_ref", "created_at"]
 
 
@@ -44,7 +44,7 @@ class OfferInput(serializers.Serializer):
     valid_from = serializers.DateTimeField(required=False, allow_null=True)
     valid_until = serializers.DateTimeField(required=False, allow_null=True)
     voucher_valid_days = serializers.IntegerField(min_value=1, max_value=3650, default=30)
-    eligible_tiers = serializers.ListField(child=serializers.CharField(max_length=50), max_length=20, default=list)
+    min_tier_rank = serializers.IntegerField(min_value=0, max_value=32767, required=False, allow_null=True)
     eligible_cities = serializers.ListField(child=serializers.CharField(max_length=50), max_length=200,
                                             default=list)
     eligible_brand_ids = serializers.ListField(child=serializers.IntegerField(), max_length=500, default=list)
@@ -128,6 +128,7 @@ class CatalogueApi(BrandHQAPIView):
 class ListingOutput(serializers.Serializer):
     id = serializers.IntegerField()
     points_price = serializers.IntegerField()
+    eligible_tier_ids = serializers.ListField(child=serializers.IntegerField())
     status = serializers.CharField()
     offer = OfferTermsSerializer()
 
@@ -136,6 +137,8 @@ class ListingListCreateApi(BrandHQAPIView):
     class InputSerializer(serializers.Serializer):
         offer_id = serializers.IntegerField()
         points_price = serializers.IntegerField(min_value=1, max_value=100_000_000)
+        eligible_tier_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), max_length=50,
+                                                 required=False, default=list)
 
     def get(self, request):
         listings = selectors.listings_of_brand(brand=request.tenant).order_by("-id")[:200]

@@ -35,6 +35,12 @@ class Voucher(models.Model):
     used_store = models.ForeignKey("members.Store", on_delete=models.PROTECT, null=True, blank=True,
                                    related_name="+")
     order_amount_fen = models.PositiveBigIntegerField(default=0, help_text="Sale the voucher was used on.")
+    # Offers published from a coupon template: the template's stock is taken when the voucher is issued, and
+    # claiming it makes a real coupon of this brand's shops (code = the voucher's), which it then follows.
+    coupon_template = models.ForeignKey("miniprograms.CouponTemplate", on_delete=models.PROTECT, null=True,
+                                        blank=True, related_name="+")
+    coupon = models.OneToOneField("miniprograms.Coupon", on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="market_voucher")
     created_at = models.DateTimeField()
 
     class Meta:

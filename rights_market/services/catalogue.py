@@ -12,7 +12,7 @@ from core.errors import ApplicationError, Conflict, NotFound
 from rights_market.models import Listing, Offer, Provider
 
 OFFER_FIELDS = ("kind", "title", "description", "image_url", "face_value_fen", "per_member_limit", "valid_from",
-                "valid_until", "voucher_valid_days", "eligible_tiers", "eligible_cities", "eligible_brand_ids",
+                "valid_until", "voucher_valid_days", "min_tier_rank", "eligible_cities", "eligible_brand_ids",
                 "settlement_price_fen", "provider_sku", "source_ref")
 
 
@@ -131,10 +131,22 @@ def offer_restock(*, issuer, offer_id: int, add: int) -> Offer:
     return Offer.objects.get(pk=offer_id)
 
 
-def listing_create(*, brand, offer_id: int, points_price: int) -> Listing:
-    """`brand` shows a live offer of another brand at its own points price (re-listing updates the price)."""
+def listing_create(*, brand, offer_id: int, points_price: int, eligible_tier_ids: list[int] | None = None) -> Listing:
+    """`brand` shows a live offer of another brand at its own points price, optionally only to members of some
+    of its own tiers (ids of its CardLevels; read in `brand`'s schema). Re-listing updates price and tiers."""
+    from django_tenants.utils import schema_context
+
+    from members.models import CardLevel
+
     if isinstance(points_price, bool) or not isinstance(points_price, int) or points_price <= 0:
         raise ApplicationError("Points price must be a positive whole number.", code="invalid_points")
+    tier_ids = sorted(set(eligible_tier_ids or []))
+    if tier_ids:
+        with schema_context(brand.schema_name):
+            known = set(CardLevel.objects.filter(pk__in=tier_ids).values_list("pk", flat=True))
+        if known != set(tier_ids):
+            raise ApplicationError("No such tier in this brand.", code="tier_not_found",
+                                   fields={"eligible_tier_ids": [f"unknown: {sorted(set(tier_ids) - known)}"]})
     offer = Offer.objects.filter(pk=offer_id, status=Offer.Status.LIVE).exclude(issuer=brand).first()
     if offer is None:
         raise NotFound("No such offer in the market.", code="offer_not_found")
@@ -142,11 +154,12 @@ def listing_create(*, brand, offer_id: int, points_price: int) -> Listing:
         raise ApplicationError("This offer is not open to your brand.", code="brand_not_eligible", status_code=403)
     with transaction.atomic():
         listing, _ = Listing.objects.select_for_update().get_or_create(
-            brand=brand, offer=offer, defaults={"points_price": points_price})
+            brand=brand, offer=offer, defaults={"points_price": points_price, "eligible_tier_ids": tier_ids})
         listing.points_price = points_price
+        listing.eligible_tier_ids = tier_ids
         listing.status = Listing.Status.LISTED
         listing.full_clean(validate_unique=False)
-        listing.save(update_fields=["points_price", "status", "updated_at"])
+        listing.save(update_fields=["points_price", "eligible_tier_ids", "status", "updated_at"])
     return listing
 
 

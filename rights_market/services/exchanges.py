@@ -26,6 +26,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from core.errors import ApplicationError, Conflict, NotFound
+from core.tasks import task_named
 from rights_market import points_gateway
 from rights_market.models import ClearingLine, Exchange, Listing, MemberTake, Offer
 from rights_market.providers import ProviderRejected, ProviderUnavailable, adapter_for
@@ -35,7 +36,7 @@ S = Exchange.Status
 
 
 def max_attempts() -> int:
-    return getattr(settings, "EKR_MARKET_MAX_FULFIL_ATTEMPTS", 5)
+    return settings.EKR_MARKET_MAX_FULFIL_ATTEMPTS
 
 
 class Outcome(str, Enum):
@@ -46,8 +47,11 @@ class Outcome(str, Enum):
 
 # --- request -------------------------------------------------------------------------------------------------
 
-def offer_eligibility_error(*, offer: Offer, brand_id: int, member) -> str | None:
-    """Why `member` (of brand `brand_id`, in the current schema) may not take `offer`, or None."""
+def offer_eligibility_error(*, offer: Offer, brand_id: int, member, listing: Listing | None = None) -> str | None:
+    """Why `member` (of brand `brand_id`, in the current schema) may not take `offer`, or None.
+
+    Tiers are the accepting brand's own, by identity: the offer may ask for a minimum tier rank, the listing
+    may name the brand's tier ids; a member without a tier passes neither."""
     now = timezone.now()
     if offer.status != Offer.Status.LIVE:
         return "offer_not_live"
@@ -55,10 +59,12 @@ def offer_eligibility_error(*, offer: Offer, brand_id: int, member) -> str | Non
         return "offer_not_valid_now"
     if offer.eligible_brand_ids and brand_id not in offer.eligible_brand_ids:
         return "brand_not_eligible"
-    if offer.eligible_tiers:
-        tier = member.tier.name if member.tier_id else ""
-        if tier.casefold() not in {t.casefold() for t in offer.eligible_tiers}:
+    if offer.min_tier_rank is not None:
+        rank = member.tier.rank if member.tier_id else None
+        if rank is None or rank < offer.min_tier_rank:
             return "tier_not_eligible"
+    if listing is not None and listing.eligible_tier_ids and member.tier_id not in listing.eligible_tier_ids:
+        return "tier_not_eligible"
     if offer.eligible_cities:
         city = member.store.city if member.store_id else ""
         if city not in offer.eligible_cities:
@@ -68,7 +74,11 @@ def offer_eligibility_error(*, offer: Offer, brand_id: int, member) -> str | Non
 
 def exchange_request(*, brand, member, listing_id: int, request_key: str) -> Exchange:
     """A member of `brand` (current schema) asks for the listing's offer. Creates the exchange (requested) and
-    queues its driver after commit. The same `request_key` again returns the first exchange."""
+    queues its driver after commit. The same `request_key` again returns the first exchange.
+
+    Refused at once (nothing written): not eligible (409 with the reason as code), sold out, member limit
+    reached, or a balance below the points price (409 insufficient_points). The worker's debit is still the
+    guard against a concurrent spend between this check and the debit."""
     if not request_key or len(request_key) > 64:
         raise ApplicationError("request_key is required (at most 64 characters).", code="invalid_request_key")
     existing = Exchange.objects.filter(accepting_brand=brand, member_id=member.pk, request_key=request_key).first()
@@ -81,7 +91,7 @@ def exchange_request(*, brand, member, listing_id: int, request_key: str) -> Exc
     offer = listing.offer
     if member.status != member.Status.ACTIVE:
         raise ApplicationError("This membership is disabled.", code="member_disabled", status_code=403)
-    reason = offer_eligibility_error(offer=offer, brand_id=brand.pk, member=member)
+    reason = offer_eligibility_error(offer=offer, brand_id=brand.pk, member=member, listing=listing)
     if reason:
         raise ApplicationError("This offer is not available to you.", code=reason, status_code=409)
     if offer.remaining_stock <= 0:
@@ -90,6 +100,11 @@ def exchange_request(*, brand, member, listing_id: int, request_key: str) -> Exc
         .values_list("taken", flat=True).first() or 0
     if taken >= offer.per_member_limit:
         raise Conflict("You already have as many as one member may take.", code="member_limit_reached")
+    balance = points_gateway.points_balance(member=member)
+    if balance < listing.points_price:  # the worker's debit still guards a race with another spend
+        raise points_gateway.InsufficientPoints(
+            f"This needs {listing.points_price} points; you have {balance}.",
+            fields={"points": [f"needs {listing.points_price}, balance {balance}"]})
     now = timezone.now()
     exchange = Exchange(accepting_brand=brand, issuer_id=offer.issuer_id, offer=offer, listing=listing,
                         member_id=member.pk, request_key=request_key, points=listing.points_price,
@@ -109,6 +124,9 @@ def exchange_request(*, brand, member, listing_id: int, request_key: str) -> Exc
     return exchange
 
 
+DRIVE_TASK = "rights_market.exchange_drive"  # rights_market.tasks.exchange_drive, named: tasks import this module
+
+
 def _replay(existing: Exchange, listing_id: int) -> Exchange:
     if existing.listing_id != listing_id:
         raise Conflict("This request_key was already used for another offer.", code="idempotency_key_reused")
@@ -117,9 +135,8 @@ def _replay(existing: Exchange, listing_id: int) -> Exchange:
 
 
 def _drive_on_commit(exchange_id: int) -> None:
-    from rights_market.tasks import exchange_drive
-
-    transaction.on_commit(lambda: exchange_drive.apply_async(args=[exchange_id], schema="public"))
+    drive = task_named(DRIVE_TASK)
+    transaction.on_commit(lambda: drive.apply_async(args=[exchange_id], schema="public"))
 
 
 # --- driving ---------------------------------------------------------------------------------------------------
@@ -254,7 +271,7 @@ def _step_fulfil(exchange_id: int) -> Outcome | None:
 
 
 def _fulfil_by_voucher(exchange: Exchange) -> Outcome | None:
-    from rights_market.brandside.services import voucher_issue
+    from rights_market.brandside.services import VoucherCannotIssue, voucher_issue
 
     offer = exchange.offer
     try:
@@ -264,7 +281,9 @@ def _fulfil_by_voucher(exchange: Exchange) -> Outcome | None:
                 return _busy_or_moved(exchange.pk, S.STOCK_TAKEN)
             voucher = voucher_issue(exchange_id=locked.pk, offer=offer, accepting_brand_id=locked.accepting_brand_id)
             _fulfilled(locked, ref=f"voucher:{voucher.pk}", code=voucher.code)
-    except Exception as exc:  # noqa: BLE001 - any failure of the issuer side counts as an attempt
+    except VoucherCannotIssue as exc:  # the coupon template is sold out or gone: undo now
+        return _attempt_failed(exchange.pk, exc.message, give_up=True)
+    except Exception as exc:
         logger.exception("voucher fulfilment of exchange %s failed", exchange.pk)
         return _attempt_failed(exchange.pk, f"{type(exc).__name__}: {exc}", give_up=False)
     return None
@@ -423,11 +442,9 @@ def exchanges_stuck(*, older_than_seconds: float) -> list[int]:
 
 def exchanges_resume_stuck(*, older_than_seconds: float | None = None) -> int:
     """Queue a driver for each stuck exchange (a worker died mid-way, a message was lost). Returns how many."""
-    from rights_market.tasks import exchange_drive
-
     if older_than_seconds is None:
-        older_than_seconds = getattr(settings, "EKR_MARKET_STUCK_SECONDS", 60)
+        older_than_seconds = settings.EKR_MARKET_STUCK_SECONDS
     ids = exchanges_stuck(older_than_seconds=older_than_seconds)
     for exchange_id in ids:
-        exchange_drive.apply_async(args=[exchange_id], schema="public")
+        task_named(DRIVE_TASK).apply_async(args=[exchange_id], schema="public")
     return len(ids)

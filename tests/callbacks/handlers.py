@@ -5,6 +5,7 @@ real worker process has them too).
 brands a test prepared with `effect_table_create`), so a test can count effects per brand. EventKey steers it:
     "sleep-first:<s>"  sleep s seconds on the first attempt, after writing (a worker killed then loses the write)
     "fail:<n>"         raise on the first n attempts
+    "block-first"      on the first attempt, after writing, wait (at most 60 s) until the test calls `release`
 """
 from __future__ import annotations
 
@@ -37,6 +38,15 @@ def started_key(schema: str, event_id: int) -> str:
     return f"ekr:{schema}:cbtest:started:{event_id}"
 
 
+def release_key(schema: str, event_id: int) -> str:
+    return f"ekr:{schema}:cbtest:release:{event_id}"
+
+
+def release(schema: str, event_id: int) -> None:
+    """Let a handler blocked by "block-first" finish."""
+    redis.Redis.from_url(settings.REDIS_URL).rpush(release_key(schema, event_id), 1)
+
+
 @register(EFFECT_KIND)
 def effect(event: dict) -> None:
     with connection.cursor() as cursor:  # unqualified: lands in the schema the handler runs in
@@ -46,5 +56,9 @@ def effect(event: dict) -> None:
     if key.startswith("sleep-first:") and event["attempt"] == 1:
         redis.Redis.from_url(settings.REDIS_URL).set(started_key(event["schema_name"], event["id"]), 1, ex=300)
         time.sleep(float(key.split(":", 1)[1]))
+    if key == "block-first" and event["attempt"] == 1:
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        client.set(started_key(event["schema_name"], event["id"]), 1, ex=300)
+        client.blpop([release_key(event["schema_name"], event["id"])], timeout=60)
     if key.startswith("fail:") and event["attempt"] <= int(key.split(":", 1)[1]):
         raise RuntimeError(f"test failure on attempt {event['attempt']}")

@@ -12,7 +12,7 @@ from callbacks.models import CallbackEvent
 from callbacks.services import callbacks_sweep
 from callbacks.tasks import process_callbacks
 from tests.callbacks.conftest import post_xml, sender_for
-from tests.callbacks.handlers import effect_table_create, effects, started_key
+from tests.callbacks.handlers import effect_table_create, effects, release, started_key
 from tests.callbacks.wechat import event_xml
 from tests.helpers import WorkerProcess, wait_until
 
@@ -58,15 +58,28 @@ def test_worker_processes_each_event_once_in_its_brands_schema(celery_worker_pro
     assert not CallbackEvent.objects.filter(appid=sender_b.appid).exclude(status=Status.REJECTED).exists()
 
 
-def test_duplicate_task_messages_run_the_handler_once(celery_worker_process, effect_brand, client_for):
+def test_duplicate_task_messages_run_the_handler_once(celery_worker_process, effect_brand, client_for,
+                                                      redis_client):
     brand, sender = effect_brand()
-    # the first run holds the event for a second while four more messages for it arrive (concurrency 2)
-    assert post_event(client_for, brand, sender, EventKey="sleep-first:1").status_code == 200
+    # given the first run inside its handler (holding the claim), blocked until the test releases it
+    assert post_event(client_for, brand, sender, EventKey="block-first").status_code == 200
     event = CallbackEvent.objects.get(appid=sender.appid)
-    for _ in range(4):
-        process_callbacks.apply_async(args=[[event.id]], schema=brand.schema_name)
+    wait_until(lambda: redis_client.exists(started_key(brand.schema_name, event.id)), message="handler started")
+    # when four more messages for it are consumed meanwhile by the worker's other process (concurrency 2)
+    results = [process_callbacks.apply_async(args=[[event.id]], schema=brand.schema_name) for _ in range(4)]
+
+    def finished(result) -> str | None:
+        log = celery_worker_process.log_path.read_text(errors="replace")
+        marker = f"{result.id}] succeeded in"
+        return log.split(marker, 1)[1][:80] if marker in log else None
+
+    for result in results:
+        # then each finds the event claimed and does nothing
+        assert "['skipped']" in wait_until(lambda r=result: finished(r), message="duplicate message consumed")
+    assert status_of(event.id) == Status.PROCESSING
+    # and once the first run is let go, the event took effect once, in one attempt
+    release(brand.schema_name, event.id)
     wait_status(event.id, Status.DONE)
-    time.sleep(1.5)  # let the duplicates finish too
     assert effects(brand.schema_name) == [(event.id, brand.schema_name)]
     assert CallbackEvent.objects.get(id=event.id).attempts == 1
 

@@ -19,7 +19,7 @@ def sign(*parts: str) -> str:
 def event_xml(*, event: str = "user_get_card", from_user: str = "oUser0001", create_time: int | None = None,
               msg_type: str = "event", msg_id: str | None = None, **fields: str) -> str:
     create_time = create_time or int(time.time())
-    body = [f"<ToUserName><![CDATA[gh_brand]]></ToUserName>",
+    body = ["<ToUserName><![CDATA[gh_brand]]></ToUserName>",
             f"<FromUserName><![CDATA[{from_user}]]></FromUserName>",
             f"<CreateTime>{create_time}</CreateTime>",
             f"<MsgType><![CDATA[{msg_type}]]></MsgType>"]
@@ -57,8 +57,8 @@ class WeChatSender:
         ts, nonce = str(timestamp or int(time.time())), "n" + uuid.uuid4().hex[:8]
         crypto = crypto or WeChatCrypto(self.token, self.aes_key, self.appid)
         envelope = crypto.encrypt_message(xml, nonce, ts)
-        from wechatpy.utils import to_text
         import xmltodict
+        from wechatpy.utils import to_text
 
         fields = xmltodict.parse(to_text(envelope))["xml"]
         body = f"<xml><ToUserName><![CDATA[gh_brand]]></ToUserName><Encrypt><![CDATA[{fields['Encrypt']}]]></Encrypt></xml>"

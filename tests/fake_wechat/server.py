@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 from urllib.parse import parse_qs, urlparse
 
 ROUTES: dict[tuple[str, str], Callable] = {}
@@ -77,7 +77,7 @@ class FakeWeChat:
         host, port = self.httpd.server_address[:2]
         return f"http://{host}:{port}/"
 
-    def start(self) -> "FakeWeChat":
+    def start(self) -> FakeWeChat:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -203,14 +203,14 @@ def _xml(d: dict) -> bytes:
     return f"<xml>{parts}</xml>".encode()
 
 
-def _pay_reply(fake: "FakeWeChat", mch_id: str, sign_type: str, payload: dict):
+def _pay_reply(fake: FakeWeChat, mch_id: str, sign_type: str, payload: dict):
     key = fake.state["merchants"][mch_id]["key"]
     body = {"return_code": "SUCCESS", "return_msg": "OK", "nonce_str": secrets.token_hex(8), **payload}
     body["sign"] = _pay_sign(body, key, sign_type)
     return 200, _xml(body)
 
 
-def _pay_request(fake: "FakeWeChat", body: bytes):
+def _pay_request(fake: FakeWeChat, body: bytes):
     import xmltodict
 
     try:

@@ -4,11 +4,11 @@ from unittest import mock
 import pytest
 from django.db import connection
 
+from core.redis_client import redis_client as _redis
+from core.tasks import coalesce_key
 from members.callbacks import CARD_EVENT_HANDLERS
 from members.models import CardTemplate, Member
 from members.services import member_card_push, member_card_sync_request, member_tier_evaluate
-from core.redis_client import redis_client as _redis
-from core.tasks import coalesce_key
 from members.services.cards import CARD_SYNC
 
 CARD_ID = "pCARD0000000000000000000001"

@@ -2,7 +2,7 @@ import pytest
 
 from members.models import GuideAssignment, Member, MemberImport, TierChange
 from members.selectors import member_by_phone
-from members.services import member_import_create, member_import_chunk_add, member_import_run, member_import_start
+from members.services import member_import_chunk_add, member_import_create, member_import_run, member_import_start
 
 HEADER = "手机号,姓名,性别,生日,入会时间,门店编码,导购工号,等级\n"
 

@@ -5,8 +5,16 @@ import pytest
 from core.errors import ApplicationError, Conflict
 from members.models import GuideAssignment, Member, TierChange
 from members.selectors import member_by_phone, phone_hash
-from members.services import (guide_members_reassign, guide_move, member_guide_assign, member_profile_update,
-                              member_register, members_tag, members_untag, tag_create)
+from members.services import (
+    guide_members_reassign,
+    guide_move,
+    member_guide_assign,
+    member_profile_update,
+    member_register,
+    members_tag,
+    members_untag,
+    tag_create,
+)
 
 
 def test_registration_stores_phone_encrypted_with_a_keyed_hash(world):

@@ -1,12 +1,9 @@
 import datetime as dt
 
-from points.services import points_earn
-
-from django.utils import timezone
-
 from members.models import Member, TierChange
 from members.services import member_tier_evaluate, member_tier_review, tier_downgrade_due
 from members.services.tiers import one_year_after
+from points.services import points_earn
 
 
 def test_upgrade_is_immediate_and_recorded(world, register):
@@ -39,12 +36,17 @@ def test_downgrade_on_anniversary_only(world, register):
     assert tier_downgrade_due(now=member.tier_review_at - dt.timedelta(seconds=1)) == 0
     assert Member.objects.get(pk=member.pk).tier == world.platinum
     # on it, down to the tier still met
-    assert tier_downgrade_due(now=member.tier_review_at) == 1
+    anniversary = member.tier_review_at
+    assert tier_downgrade_due(now=anniversary) == 1
     member.refresh_from_db()
     assert member.tier == world.gold
     assert TierChange.objects.filter(member=member, kind="downgrade", to_level=world.gold).count() == 1
-    # reviewed again at once: nothing (the next review is a year away)
-    assert tier_downgrade_due(now=timezone.now()) == 0
+    # the next review is a year after the downgrade, not the day it happened
+    assert (member.tier_since, member.tier_review_at) == (anniversary, one_year_after(anniversary))
+    # reviewed again the same day, or a second before the next anniversary: nothing
+    assert tier_downgrade_due(now=anniversary) == 0
+    assert tier_downgrade_due(now=one_year_after(anniversary) - dt.timedelta(seconds=1)) == 0
+    assert TierChange.objects.filter(member=member, kind="downgrade").count() == 1
 
 
 def test_member_who_still_meets_the_tier_keeps_it_another_year(world, register):

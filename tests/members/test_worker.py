@@ -1,7 +1,5 @@
 """With a real Celery worker process: the import runs in the brand's schema with progress, and a burst of card
 changes reaches WeChat as one call."""
-import time
-
 import pytest
 from django_tenants.utils import schema_context
 
@@ -48,22 +46,38 @@ def test_import_uploaded_in_chunks_runs_in_the_worker(new_brand, client_for, cel
 
 
 def test_ten_card_changes_in_a_second_cost_one_wechat_call(new_brand, fake_wechat, celery_worker_process):
-    brand = new_brand("card")
-    with schema_context(brand.schema_name):
-        from members.models import CardTemplate, Member
-        from members.services import member_card_sync_request
+    from celery.signals import before_task_publish
 
-        CardTemplate.objects.create(card_id="pCARDworker")
-        member = Member.objects.create(openid="o-w", card_id="pCARDworker", card_code=f"W-{brand.slug}",
-                                       card_state="activated")
-        for _ in range(10):
-            member_card_sync_request(member=member)
+    brand = new_brand("card")
+    published = []
+
+    def record(sender=None, headers=None, **_):
+        if sender == "members.card_update":
+            published.append(headers["id"])
+
+    before_task_publish.connect(record, weak=False)
+    try:
+        with schema_context(brand.schema_name):
+            from members.models import CardTemplate, Member
+            from members.services import member_card_sync_request
+
+            CardTemplate.objects.create(card_id="pCARDworker")
+            member = Member.objects.create(openid="o-w", card_id="pCARDworker", card_code=f"W-{brand.slug}",
+                                           card_state="activated")
+            for _ in range(10):
+                member_card_sync_request(member=member)
+    finally:
+        before_task_publish.disconnect(record)
 
     def updates():
         return [u for u in fake_wechat.state.get("card_updates", []) if u["code"] == f"W-{brand.slug}"]
 
-    wait_until(updates, timeout=30, message="the card update")
-    time.sleep(3)
+    def succeeded(task_id: str) -> bool:
+        return f"{task_id}] succeeded" in celery_worker_process.log_path.read_text(errors="replace")
+
+    # ten requests queued one task; once it has run, WeChat was called once
+    assert len(published) == 1
+    wait_until(lambda: succeeded(published[0]), timeout=30, message="the card update task")
     assert len(updates()) == 1
     # a change after the update went out is sent too
     with schema_context(brand.schema_name):

@@ -10,9 +10,9 @@ from django.contrib.auth import get_user_model
 from django_tenants.utils import schema_context
 
 from members.models import Franchisee, Guide, Member, StaffProfile, Store
+from members.mp_auth import member_token_issue
 from miniprograms.models import Category, Product, Shop, ShopSku, Sku
 from tenants.models import WeChatApp
-from members.mp_auth import member_token_issue
 
 MCH_KEY = "k" * 32
 PW = "manager-password-1"

@@ -6,7 +6,6 @@ from django_tenants.utils import schema_context
 
 from members.models import Guide
 from miniprograms.models import CommissionEntry, Order
-from tests.miniprograms.conftest import PW
 
 
 def _attributed_order(w, guide, number: str, total_fen: int = 5_000) -> Order:

@@ -6,8 +6,8 @@ from django_tenants.utils import schema_context
 
 from miniprograms.models import CommissionEntry, Order, ShopSku
 from miniprograms.services.guides import commission_rule_set, guide_share_code_create, guide_touch_record
-from miniprograms.services.orders import order_place, orders_cancel_expired
-from miniprograms.services.payments import order_mark_paid_from_notification
+from miniprograms.services.orders import order_place
+from miniprograms.services.payments import order_mark_paid_from_notification, orders_cancel_expired
 from points.models import PointsEntry
 
 pytestmark = pytest.mark.django_db
@@ -82,13 +82,22 @@ def test_expired_unpaid_orders_are_cancelled_and_stock_released(world):
     with schema_context(world.schema):
         order = order_place(member=world.alice, shop=world.shop, items=[{"sku_id": world.sku.pk, "quantity": 5}],
                             appid=world.app.appid)
-        fresh = order_place(member=world.bob, shop=world.shop, items=[{"sku_id": world.sku.pk, "quantity": 1}],
+        later = order_place(member=world.bob, shop=world.shop, items=[{"sku_id": world.sku.pk, "quantity": 1}],
                             appid=world.app.appid)
-        assert orders_cancel_expired(now=timezone.now() + timedelta(minutes=31)) == 2
+        # the second order was placed 20 minutes after the first: it expires 20 minutes later
+        Order.objects.filter(pk=later.pk).update(expires_at=later.expires_at + timedelta(minutes=20))
+        assert ShopSku.objects.get(pk=world.entry.pk).stock == 4
+        # before either expires: nothing
+        assert orders_cancel_expired(now=order.expires_at - timedelta(seconds=1)) == 0
+        # when only the first has expired: only it is cancelled, its 5 back in stock
+        assert orders_cancel_expired(now=order.expires_at + timedelta(minutes=1)) == 1
         assert Order.objects.get(pk=order.pk).status == "cancelled"
+        assert Order.objects.get(pk=later.pk).status == "pending_payment"
+        assert ShopSku.objects.get(pk=world.entry.pk).stock == 9
+        # then the second, at its own expiry
+        assert orders_cancel_expired(now=later.expires_at + timedelta(minutes=21)) == 1
+        assert Order.objects.get(pk=later.pk).status == "cancelled"
         assert ShopSku.objects.get(pk=world.entry.pk).stock == 10
-        assert orders_cancel_expired(now=timezone.now() + timedelta(minutes=10)) == 0
-        assert Order.objects.get(pk=fresh.pk).status == "cancelled"
 
 
 def test_expired_order_that_was_paid_at_wechat_is_marked_paid_not_cancelled(world, member_client, fake_wechat):

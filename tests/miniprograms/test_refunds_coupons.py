@@ -3,8 +3,12 @@ from django_tenants.utils import schema_context
 
 from miniprograms.models import CommissionEntry, Coupon, Order, Refund, ShopSku
 from miniprograms.services.coupons import coupon_claim, coupon_template_create, coupons_auto_issue
-from miniprograms.services.guides import commission_rule_set, commissions_mark_payable, guide_share_code_create, \
-    guide_touch_record
+from miniprograms.services.guides import (
+    commission_rule_set,
+    commissions_mark_payable,
+    guide_share_code_create,
+    guide_touch_record,
+)
 from miniprograms.services.payments import order_mark_paid_from_notification
 from points.models import PointsEntry
 

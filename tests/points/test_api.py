@@ -11,9 +11,9 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from members.models import Franchisee, Member, StaffProfile
+from members.mp_auth import member_token_issue
 from points.models import Campaign, PointsEntry
 from points.services import points_adjust, points_earn, points_redeem
-from members.mp_auth import member_token_issue
 
 PASSWORD = "hq-password-1"
 DAY = timedelta(days=1)

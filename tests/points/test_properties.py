@@ -6,8 +6,9 @@ import itertools
 from dataclasses import dataclass
 from datetime import timedelta
 
-from hypothesis import HealthCheck, example, given, settings, strategies as st
 from django.utils import timezone
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from points.services import (
     InsufficientPoints,

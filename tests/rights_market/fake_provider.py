@@ -29,7 +29,7 @@ class FakeProvider:
     def issued(self) -> int:
         return len(self.codes)
 
-    def start(self) -> "FakeProvider":
+    def start(self) -> FakeProvider:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -6,14 +6,15 @@ import uuid
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from members.models import Member, Store
+from members.mp_auth import member_token_issue
 from rights_market.brandside.models import Voucher
 from rights_market.models import Exchange, Listing, Offer
 from rights_market.services.exchanges import exchange_advance
 from rights_market.services.settlement import statements_close_month
-from members.mp_auth import member_token_issue
 from tests.conftest import BRAND_PASSWORD
 from tests.rights_market.factories import listing_make, member_make, offer_make
 
@@ -150,6 +151,18 @@ class TestRedeeming:
         assert other.get(f"/api/v1/market/mp/exchanges/{exchange_id}").status_code == 404
         assert other.get("/api/v1/market/mp/exchanges").json() == []
 
+    def test_a_member_short_of_points_is_refused_at_once_in_the_error_shape(self, brand_a, brand_b,
+                                                                             member_client):
+        listing = listing_make(brand_b, offer_make(brand_a), points_price=100)
+        client, member = member_client(brand_b, points=99)
+        response = client.post("/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "p"},
+                               format="json")
+        assert response.status_code == 409, response.content
+        error = response.json()["error"]
+        assert error["code"] == "insufficient_points" and "100" in error["message"]
+        assert error["fields"] == {"points": ["needs 100, balance 99"]}
+        assert not Exchange.objects.filter(accepting_brand=brand_b, member_id=member.pk).exists()
+
     def test_a_member_of_one_brand_cannot_redeem_on_or_through_another(self, brand_a, brand_b, member_client,
                                                                        client_for):
         listing = listing_make(brand_b, offer_make(brand_a), points_price=100)
@@ -205,6 +218,36 @@ class TestVouchers:
         beta_member, _ = member_client(brand_b)  # the voucher is not in beta's schema
         assert beta_member.post("/api/v1/market/mp/vouchers/claim", {"code": voucher_code},
                                 format="json").status_code == 404
+
+    def test_a_member_sees_their_vouchers_in_both_brands_mini_programs(self, brand_a, brand_b, member_client, hq):
+        listing = listing_make(brand_b, offer_make(brand_a), points_price=100)
+        winner, _ = member_client(brand_b, points=300)
+        other, _ = member_client(brand_b, points=300)
+        exchange_id = winner.post("/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "w"},
+                                  format="json").json()["id"]
+        exchange_advance(exchange_id=exchange_id)
+        [won] = winner.get("/api/v1/market/mp/vouchers").json()["won"]
+        assert (won["exchange_id"], won["issuer_id"], won["state"], won["claimed"]) == (
+            exchange_id, brand_a.pk, "issued", False)
+        assert other.get("/api/v1/market/mp/vouchers").json() == {"won": [], "claimed": []}
+
+        at_alpha, _ = member_client(brand_a, register=False)
+        assert at_alpha.post("/api/v1/market/mp/vouchers/claim", {"code": won["code"]},
+                             format="json").status_code == 200
+        [claimed] = at_alpha.get("/api/v1/market/mp/vouchers").json()["claimed"]
+        assert (claimed["code"], claimed["state"]) == (won["code"], "issued")
+        assert at_alpha.get("/api/v1/market/mp/vouchers").json()["won"] == []  # won at beta, not here
+        with schema_context(brand_a.schema_name):
+            Store.objects.create(code="A002", name="Alpha Two")
+        connection.set_schema_to_public()
+        assert hq(brand_a).post("/api/v1/market/vouchers/use", {"code": won["code"], "store_code": "A002"},
+                                format="json").status_code == 200
+        assert winner.get("/api/v1/market/mp/vouchers").json()["won"][0]["state"] == "used"
+        assert at_alpha.get("/api/v1/market/mp/vouchers").json()["claimed"][0]["state"] == "used"
+        with schema_context(brand_a.schema_name):
+            Voucher.objects.filter(code=won["code"]).update(status="issued", valid_until=timezone.now())
+        connection.set_schema_to_public()
+        assert winner.get("/api/v1/market/mp/vouchers").json()["won"][0]["state"] == "expired"
 
     def test_only_the_issuer_stores_take_the_voucher_once(self, brand_a, brand_b, voucher_code, hq):
         with schema_context(brand_a.schema_name):

@@ -9,9 +9,9 @@ from core.errors import ApplicationError
 from rights_market.brandside.models import Voucher
 from rights_market.models import ClearingLine, Exchange, MemberTake, Offer
 from rights_market.services import exchanges as svc
+from rights_market.services.catalogue import listing_create
 from rights_market.services.exchanges import Outcome, exchange_advance
-from tests.rights_market.factories import (balance_of, exchange_requested, listing_make, member_make,
-                                           offer_make)
+from tests.rights_market.factories import balance_of, exchange_requested, listing_make, member_make, offer_make
 
 S = Exchange.Status
 
@@ -72,10 +72,23 @@ def test_same_request_key_returns_the_same_exchange(brand_b, setup):
     assert Exchange.objects.filter(member_id=member.pk, accepting_brand=brand_b).count() == 1
 
 
-def test_insufficient_points_undoes_without_touching_stock(brand_b, setup):
+def test_insufficient_points_is_refused_at_once(brand_b, setup):
     offer, listing, _ = setup
     poor = member_make(brand_b, points=50)
-    exchange = exchange_requested(brand_b, poor, listing)
+    with pytest.raises(ApplicationError) as exc:
+        exchange_requested(brand_b, poor, listing)
+    assert (exc.value.code, exc.value.status_code) == ("insufficient_points", 409)
+    assert not Exchange.objects.filter(member_id=poor.pk, accepting_brand=brand_b).exists()
+
+
+def test_points_spent_after_the_request_undo_at_the_debit_without_touching_stock(brand_b, setup):
+    from points.services import points_redeem
+
+    offer, listing, _ = setup
+    poor = member_make(brand_b, points=150)
+    exchange = exchange_requested(brand_b, poor, listing)  # enough at the request ...
+    with schema_context(brand_b.schema_name):  # ... then spent elsewhere before the worker debits
+        points_redeem(member=poor, points=100, idempotency_key="elsewhere", reason="shop")
     exchange_advance(exchange_id=exchange.pk)
     exchange.refresh_from_db()
     assert (exchange.status, exchange.undo_reason) == (S.UNDONE, "insufficient_points")
@@ -178,17 +191,46 @@ def test_paused_offer_refuses_new_requests_and_undoes_in_flight(brand_a, brand_b
     assert exc.value.code == "offer_not_live"
 
 
-def test_eligibility_by_tier_and_city(brand_a, brand_b):
-    offer = offer_make(brand_a, eligible_tiers=["Gold"], eligible_cities=["上海"])
-    listing = listing_make(brand_b, offer)
-    gold_sh = member_make(brand_b, points=500, tier="Gold", city="上海")
+def test_eligibility_by_tier_rank_and_city(brand_a, brand_b):
+    silver_sh = member_make(brand_b, points=500, tier="Silver", city="上海")  # rank 1
+    gold_sh = member_make(brand_b, points=500, tier="Gold", city="上海")  # rank 2
     gold_bj = member_make(brand_b, points=500, tier="Gold", city="北京")
-    silver_sh = member_make(brand_b, points=500, tier="Silver", city="上海")
+    no_tier = member_make(brand_b, points=500, city="上海")
+    offer = offer_make(brand_a, min_tier_rank=2, eligible_cities=["上海"])
+    listing = listing_make(brand_b, offer)
     assert exchange_requested(brand_b, gold_sh, listing).status == S.REQUESTED
-    for member, code in ((gold_bj, "city_not_eligible"), (silver_sh, "tier_not_eligible")):
+    for member, code in ((gold_bj, "city_not_eligible"), (silver_sh, "tier_not_eligible"),
+                         (no_tier, "tier_not_eligible")):
         with pytest.raises(ApplicationError) as exc:
             exchange_requested(brand_b, member, listing)
         assert exc.value.code == code
+
+
+def test_tier_eligibility_follows_the_tier_not_its_name(brand_a, brand_b):
+    """The accepting brand lists for its own tier ids; renaming the tier changes nothing, and another tier
+    that happens to carry the same name is not let in."""
+    from members.models import CardLevel
+
+    gold = member_make(brand_b, points=500, tier="Gold")
+    with schema_context(brand_b.schema_name):
+        gold_id = gold.tier_id
+        CardLevel.objects.filter(pk=gold_id).update(name="黄金会员")
+        impostor = CardLevel.objects.create(name="Gold", rank=99)
+    lookalike = member_make(brand_b, points=500)
+    with schema_context(brand_b.schema_name):
+        type(lookalike).objects.filter(pk=lookalike.pk).update(tier=impostor)
+        lookalike.refresh_from_db()
+        gold.refresh_from_db()
+    offer = offer_make(brand_a)
+    listing = listing_create(brand=brand_b, offer_id=offer.pk, points_price=100, eligible_tier_ids=[gold_id])
+    assert listing.eligible_tier_ids == [gold_id]
+    assert exchange_requested(brand_b, gold, listing).status == S.REQUESTED
+    with pytest.raises(ApplicationError) as exc:
+        exchange_requested(brand_b, lookalike, listing)
+    assert exc.value.code == "tier_not_eligible"
+    with pytest.raises(ApplicationError) as exc:  # a tier id of another brand is not a tier here
+        listing_create(brand=brand_b, offer_id=offer.pk, points_price=100, eligible_tier_ids=[gold_id + 1000])
+    assert exc.value.code == "tier_not_found"
 
 
 def test_stock_never_goes_below_zero_even_if_asked_directly(brand_a):
@@ -210,3 +252,71 @@ def test_sweeper_lists_only_stuck_open_exchanges(brand_b, setup):
 
     Exchange.objects.filter(pk__in=[stuck.pk, done.pk]).update(updated_at=timezone.now() - timedelta(minutes=5))
     assert svc.exchanges_stuck(older_than_seconds=60) == [stuck.pk]
+
+
+def test_undo_returns_points_to_their_own_lots_with_their_expiry(brand_b, setup, monkeypatch, settings):
+    """Two lots with different expiries pay for the exchange; the undo puts each part back in its lot, with
+    no new lot. A lot that expired meanwhile keeps its points expired (the restore entry's shortfall)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from points.models import PointsEntry, PointsLot
+    from points.services import points_earn
+    from tests.points.ledger_checks import ledger_invariants_assert
+
+    settings.EKR_MARKET_MAX_FULFIL_ATTEMPTS = 1
+    offer, listing, _ = setup
+    member = member_make(brand_b)
+    soon = timezone.now() + timedelta(days=3)
+    late = timezone.now() + timedelta(days=300)
+    with schema_context(brand_b.schema_name):
+        points_earn(member=member, points=60, idempotency_key="lot-soon", reason="seed", expires_at=soon)
+        points_earn(member=member, points=80, idempotency_key="lot-late", reason="seed", expires_at=late)
+    import rights_market.brandside.services as brandside
+
+    monkeypatch.setattr(brandside, "voucher_issue", lambda **kw: (_ for _ in ()).throw(RuntimeError("down")))
+    exchange = exchange_requested(brand_b, member, listing)
+    exchange_advance(exchange_id=exchange.pk)
+    exchange.refresh_from_db()
+    assert (exchange.status, exchange.undo_reason) == (S.UNDONE, "fulfilment_failed")
+    with schema_context(brand_b.schema_name):
+        lots = {lot.entry.idempotency_key: (lot.remaining, lot.expires_at)
+                for lot in PointsLot.objects.select_related("entry").filter(account__member=member)}
+        assert lots == {"lot-soon": (60, soon), "lot-late": (80, late)}
+        restore = PointsEntry.objects.get(member=member, kind="restore")
+        assert (restore.amount, restore.shortfall, restore.reference) == (100, 0, f"market:{exchange.pk}")
+        assert ledger_invariants_assert(member) == 140
+        # again, under the same or another key: nothing more comes back
+        from points.services import points_restore_to_lots
+
+        again = points_restore_to_lots(member=member, debit_key=f"market-exchange-{exchange.pk}",
+                                       idempotency_key=f"market-restore-{exchange.pk}",
+                                       reason="rights market exchange undone")
+        assert again.pk == restore.pk and again.replayed
+        assert points_restore_to_lots(member=member, debit_key=f"market-exchange-{exchange.pk}",
+                                      idempotency_key="other-key", reason="x") is None
+        assert ledger_invariants_assert(member) == 140
+
+
+def test_restore_leaves_points_of_a_lot_that_expired_meanwhile_expired(brand_b):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from points.models import PointsEntry, PointsLot
+    from points.services import points_earn, points_redeem, points_restore_to_lots
+    from tests.points.ledger_checks import ledger_invariants_assert
+
+    member = member_make(brand_b)
+    with schema_context(brand_b.schema_name):
+        short = points_earn(member=member, points=30, idempotency_key="short", reason="seed",
+                            expires_at=timezone.now() + timedelta(days=1))
+        points_earn(member=member, points=50, idempotency_key="long", reason="seed")
+        points_redeem(member=member, points=70, idempotency_key="spend", reason="test")
+        PointsLot.objects.filter(entry=short).update(expires_at=timezone.now() - timedelta(seconds=1))
+        entry = points_restore_to_lots(member=member, debit_key="spend", idempotency_key="undo", reason="undo")
+        assert (entry.kind, entry.amount, entry.shortfall) == ("restore", 40, 30)
+        assert PointsLot.objects.get(entry=short).remaining == 0
+        assert ledger_invariants_assert(member) == 50
+        assert PointsEntry.objects.filter(member=member, kind="earn").count() == 2  # no fresh lot

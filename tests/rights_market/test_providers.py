@@ -6,8 +6,7 @@ import pytest
 from rights_market.models import ClearingLine, Exchange, Offer
 from rights_market.providers import JsonHttpProvider, ProviderRejected, ProviderUnavailable
 from rights_market.services.exchanges import Outcome, exchange_advance, provider_reference
-from tests.rights_market.factories import (balance_of, exchange_requested, listing_make, member_make,
-                                           offer_make)
+from tests.rights_market.factories import balance_of, exchange_requested, listing_make, member_make, offer_make
 
 S = Exchange.Status
 

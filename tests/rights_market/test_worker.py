@@ -11,8 +11,7 @@ from rights_market.brandside.models import Voucher
 from rights_market.models import ClearingLine, Exchange
 from rights_market.services.exchanges import exchanges_resume_stuck
 from tests.helpers import wait_until
-from tests.rights_market.factories import (balance_of, exchange_requested, listing_make, member_make,
-                                           offer_make)
+from tests.rights_market.factories import balance_of, exchange_requested, listing_make, member_make, offer_make
 
 S = Exchange.Status
 
@@ -41,6 +40,24 @@ def test_a_request_is_fulfilled_by_the_worker(new_brand, celery_worker_process):
         assert Voucher.objects.filter(exchange_id=exchange.pk).count() == 1
     assert balance_of(acceptor, member.pk) == 80
     connection.set_schema_to_public()
+
+
+def _sweep() -> tuple[int, list[int]]:
+    """Run the sweeper; return its count and the exchange ids it queued a driver for."""
+    from celery.signals import before_task_publish
+
+    driven: list[int] = []
+
+    def record(sender=None, body=None, **_):
+        if sender == "rights_market.exchange_drive":
+            driven.append(body[0][0])  # (args, kwargs, embed)
+
+    before_task_publish.connect(record, weak=False)
+    try:
+        count = exchanges_resume_stuck(older_than_seconds=0)
+    finally:
+        before_task_publish.disconnect(record)
+    return count, driven
 
 
 def test_worker_killed_mid_fulfilment_resumes_once(new_brand, celery_worker_process):
@@ -78,9 +95,12 @@ def test_worker_killed_mid_fulfilment_resumes_once(new_brand, celery_worker_proc
 
         # then: a new worker and the sweeper finish it, once
         celery_worker_process.restart()
-        assert exchanges_resume_stuck(older_than_seconds=0) >= 1
+        count, driven = _sweep()
+        assert exchange.pk in driven and count == len(driven)
         wait_until(lambda: _status(exchange.pk) == S.FULFILLED, timeout=30, message="exchange fulfilled")
-        exchanges_resume_stuck(older_than_seconds=0)  # a second sweep finds nothing to do
+        # a second sweep finds nothing to do for it (other tests' exchanges may be stuck in this database)
+        count, driven = _sweep()
+        assert exchange.pk not in driven and count == len(driven)
     finally:
         blocker.close()
         ops.close()

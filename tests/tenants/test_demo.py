@@ -1,9 +1,9 @@
 """`make demo`'s data: two brands with stores, members, points, shops and a market listing; safe to run twice."""
 from django_tenants.utils import schema_context
 
+from ekr.demo import DEMO_BRANDS, seed_demo
 from members.models import Member, Store
 from rights_market.models import Listing
-from ekr.demo import DEMO_BRANDS, seed_demo
 
 
 def test_demo_seed_makes_two_brands_and_can_run_again(committed_db, client_for):

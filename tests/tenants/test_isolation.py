@@ -29,13 +29,19 @@ class TestOrm:
 
 class TestStaffApi:
     def test_hq_credentials_of_a_do_not_work_on_b(self, brand_a, brand_b, client_for):
-        ok = client_for(brand_a).as_staff("alpha-hq", BRAND_PASSWORD).get("/api/v1/health")
+        # the same staff endpoint, on both hosts: alpha's HQ login lists alpha's members...
+        with schema_context(brand_a.schema_name):
+            member = Member.objects.create(openid="o-iso-staff-a", name="Only in alpha")
+        ok = client_for(brand_a).as_staff("alpha-hq", BRAND_PASSWORD).get("/api/v1/staff/members")
         assert ok.status_code == 200
-        from django.urls import path  # noqa: F401
-
-        # alpha's staff user does not exist in beta's schema: Basic auth fails there
-        refused = client_for(brand_b).as_staff("alpha-hq", BRAND_PASSWORD).get("/api/v1/ops/brands")
-        assert refused.status_code in (401, 403, 404)
+        assert member.pk in [m["id"] for m in ok.json()["results"]]
+        # ...and is unknown on beta's host (alpha's staff user does not exist in beta's schema): refused
+        refused = client_for(brand_b).as_staff("alpha-hq", BRAND_PASSWORD).get("/api/v1/staff/members")
+        assert refused.status_code == 403, refused.content
+        assert refused.json()["error"]["code"] == "not_authenticated"
+        # beta's own HQ login works there, so the refusal is about the credentials, not the URL
+        assert client_for(brand_b).as_staff("beta-hq", BRAND_PASSWORD).get("/api/v1/staff/members") \
+            .status_code == 200
 
     def test_ops_api_is_not_reachable_from_a_brand_host(self, brand_a, client_for):
         response = client_for(brand_a).as_staff("alpha-hq", BRAND_PASSWORD).get("/api/v1/ops/brands")
@@ -148,14 +154,39 @@ class TestTasks:
         assert wait_until(lambda: redis_client.get(f"ekr:probe:{kept}")).decode() == "beta"
         assert redis_client.get(f"ekr:probe:{token}") is None
 
-    def test_fan_out_queues_once_per_active_brand(self, committed_db, new_brand):
-        from core.tasks import spread_seconds
+    def test_fan_out_queues_once_per_active_brand(self, brand_a, brand_b):
+        from celery.signals import before_task_publish
+
+        from core.tasks import SCHEMA_HEADER, fan_out_to_brands, spread_seconds
+        from tenants.models import Brand
+        from tenants.services import brand_suspend
 
         assert 0 <= spread_seconds("alpha", 300) < 300
         assert spread_seconds("alpha", 300) == spread_seconds("alpha", 300)
         offsets = {spread_seconds(f"brand{i}", 300) for i in range(500)}
         assert len(offsets) > 200  # spread, not all in the same second
 
+        # given beta suspended (rolled back with the test)
+        brand_suspend(brand=brand_b)
+        published = []
+
+        def record(sender=None, headers=None, **_):
+            if sender == "core.probe":
+                published.append((headers[SCHEMA_HEADER], headers.get("eta")))
+
+        before_task_publish.connect(record, weak=False)
+        try:
+            # when beat's fan-out runs (called as beat's worker would run it)
+            count = fan_out_to_brands("core.probe", window_seconds=60, kwargs={"token": uuid.uuid4().hex})
+        finally:
+            before_task_publish.disconnect(record)
+        # then one message per active brand, in its own schema, none for beta or the platform
+        active = set(Brand.objects.filter(status=Brand.Status.ACTIVE).exclude(schema_name="public")
+                     .values_list("schema_name", flat=True))
+        schemas = [schema for schema, _ in published]
+        assert "alpha" in active and "beta" not in active
+        assert sorted(schemas) == sorted(active) and count == len(active)
+        assert all(eta for _, eta in published)  # each at its offset in the window
 
 class TestBruteForce:
     def test_repeated_failed_logins_lock_the_account_out(self, brand_a, client_for):

@@ -79,10 +79,10 @@ class TestMemberToken:
 
     @pytest.fixture
     def probe_view(self):
-        from django.urls import path
+
+        from rest_framework.response import Response
 
         from members.api.base import MemberAPIView
-        from rest_framework.response import Response
 
         class WhoAmI(MemberAPIView):
             def get(self, request):
@@ -91,8 +91,8 @@ class TestMemberToken:
         return WhoAmI.as_view()
 
     def _call(self, brand, token, probe_view):
-        from rest_framework.test import APIRequestFactory
         from django.db import connection
+        from rest_framework.test import APIRequestFactory
 
         request = APIRequestFactory().get("/x", HTTP_AUTHORIZATION=f"Bearer {token}",
                                           HTTP_HOST=f"{brand.slug}.localhost")
@@ -122,8 +122,8 @@ class TestMemberToken:
         assert self._call(brand_a, token, probe_view).status_code == 401
 
     def test_no_token_is_a_401(self, brand_a, probe_view):
-        from rest_framework.test import APIRequestFactory
         from django.db import connection
+        from rest_framework.test import APIRequestFactory
 
         connection.set_tenant(brand_a)
         try:

@@ -8,7 +8,6 @@ from django.db import connection
 from django_tenants.management.commands.migrate_schemas import MigrateSchemasCommand
 from django_tenants.migration_executors import get_executor
 
-
 import tenants.migration_executor  # noqa: F401  registers the `shared_plan` executor
 
 

@@ -1,0 +1,75 @@
+"""HQ pushes a product to every shop of a big brand (20,000 shops) as a background job with progress.
+
+`shop_push_start` records the job and queues it after commit; `shop_push_run` (the worker) takes the shops in id
+order, `BATCH_SHOPS` at a time, and writes each batch with one set-based statement in the same
+transaction as the job's progress. Promises: a batch is applied at most once even if the task is delivered twice
+(the job row is locked and its `last_shop_id` moves with the batch); a worker killed midway loses only its open
+batch, and the next delivery resumes after the last committed one.
+"""
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import NotFound
+from core.tasks import enqueue
+from miniprograms.models import Product, Shop, ShopPush
+from miniprograms.services.catalog import shop_skus_upsert
+
+BATCH_SHOPS = 2000
+
+
+def _target_shops(push: ShopPush):
+    shops = Shop.objects.all()
+    if push.shop_ids is not None:
+        shops = shops.filter(pk__in=push.shop_ids)
+    return shops
+
+
+@transaction.atomic
+def shop_push_start(*, product: Product, shop_ids: list[int] | None = None, price_fen: int | None = None,
+                    stock: int | None = None, user_id: int | None = None) -> ShopPush:
+    """Record a push of `product` to `shop_ids` (None: every shop) and queue it. Unknown shop ids are a 404."""
+    if shop_ids is not None:
+        shop_ids = sorted(set(shop_ids))
+        found = set(Shop.objects.filter(pk__in=shop_ids).values_list("pk", flat=True))
+        if len(found) != len(shop_ids):
+            raise NotFound("No such shop.", fields={"shop_ids": sorted(set(shop_ids) - found)})
+    push = ShopPush(product=product, shop_ids=shop_ids, price_fen=price_fen, stock=stock, created_by_id=user_id)
+    push.total_shops = _target_shops(push).count()
+    push.full_clean()
+    push.save()
+    from miniprograms.tasks import shop_push_run as task
+
+    enqueue(task, push.pk)
+    return push
+
+
+def shop_push_run(*, push_id: int, batch: int = BATCH_SHOPS, max_batches: int | None = None) -> ShopPush:
+    """Apply the push batch by batch until every target shop is done, or `max_batches` were applied (the task
+    then queues itself again, so one big brand's push never holds a worker for long). Safe to call again, or
+    twice at once, at any time."""
+    applied = 0
+    while True:
+        if max_batches is not None and applied >= max_batches:
+            return ShopPush.objects.get(pk=push_id)
+        applied += 1
+        with transaction.atomic():
+            push = ShopPush.objects.select_for_update().get(pk=push_id)
+            if push.status == ShopPush.Status.DONE:
+                return push
+            ids = list(_target_shops(push).filter(pk__gt=push.last_shop_id).order_by("pk")
+                       .values_list("pk", flat=True)[:batch])
+            if ids:
+                push.written += shop_skus_upsert(product_id=push.product_id, shop_ids=ids, stock=push.stock,
+                                                 price_fen=push.price_fen)
+                push.last_shop_id = ids[-1]
+                push.done_shops = min(push.done_shops + len(ids), push.total_shops)
+                push.status = ShopPush.Status.RUNNING
+            if len(ids) < batch:
+                push.status = ShopPush.Status.DONE
+                push.done_shops = push.total_shops
+                push.finished_at = timezone.now()
+            push.save(update_fields=["written", "last_shop_id", "done_shops", "status", "finished_at"])
+            if push.status == ShopPush.Status.DONE:
+                return push
