@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('members', '0004_staff_role'),
-        ('miniprograms', '0003_pos_key_revocation'),
+        ('miniprograms', '0005_pos_key_revocation'),
     ]
 
     operations = [

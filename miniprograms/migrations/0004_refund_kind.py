@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('miniprograms', '0001_initial'),
+        ('miniprograms', '0003_market_coupons'),
     ]
 
     operations = [
