@@ -33,7 +33,7 @@ class PublicAPIView(BaseAPIView):
 
 class BrandStaffAPIView(BaseAPIView):
     # Session cookie for the browser console (host-only, per schema); HTTP Basic for scripts and tests.
-    authentication_classes = [SessionAuthentication, BasicAuthentication]
+    authentication_classes = [BasicAuthentication, SessionAuthentication]  # first: 401 + WWW-Authenticate
     permission_classes = [IsBrandStaff]
     scope: StaffScope
 
@@ -48,7 +48,7 @@ class BrandHQAPIView(BrandStaffAPIView):
 class GuideAPIView(BaseAPIView):
     """A shopping guide's own login; `self.guide_id` is the guide. Guides are never staff."""
 
-    authentication_classes = [SessionAuthentication, BasicAuthentication]
+    authentication_classes = [BasicAuthentication, SessionAuthentication]  # first: 401 + WWW-Authenticate
     permission_classes = [IsGuide]
     guide_id: int
 
@@ -57,5 +57,5 @@ class GuideAPIView(BaseAPIView):
 
 
 class PlatformOpsAPIView(BaseAPIView):
-    authentication_classes = [SessionAuthentication, BasicAuthentication]
+    authentication_classes = [BasicAuthentication, SessionAuthentication]  # first: 401 + WWW-Authenticate
     permission_classes = [IsPlatformOps]
