@@ -10,10 +10,11 @@
 """
 from __future__ import annotations
 
-from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
+from core.tokens import ApiTokenAuthentication
 from core.permissions import IsBrandHQ, IsBrandStaff, IsGuide, IsPlatformOps, StaffScope, staff_scope
 
 
@@ -32,8 +33,8 @@ class PublicAPIView(BaseAPIView):
 
 
 class BrandStaffAPIView(BaseAPIView):
-    # Session cookie for the browser console (host-only, per schema); HTTP Basic for scripts and tests.
-    authentication_classes = [BasicAuthentication, SessionAuthentication]  # first: 401 + WWW-Authenticate
+    # Session cookie for the browser console (host-only, per schema); API tokens for scripts (core.tokens).
+    authentication_classes = [ApiTokenAuthentication, SessionAuthentication]  # first: 401 + WWW-Authenticate
     permission_classes = [IsBrandStaff]
     scope: StaffScope
 
@@ -48,7 +49,7 @@ class BrandHQAPIView(BrandStaffAPIView):
 class GuideAPIView(BaseAPIView):
     """A shopping guide's own login; `self.guide_id` is the guide. Guides are never staff."""
 
-    authentication_classes = [BasicAuthentication, SessionAuthentication]  # first: 401 + WWW-Authenticate
+    authentication_classes = [ApiTokenAuthentication, SessionAuthentication]  # first: 401 + WWW-Authenticate
     permission_classes = [IsGuide]
     guide_id: int
 
@@ -57,5 +58,5 @@ class GuideAPIView(BaseAPIView):
 
 
 class PlatformOpsAPIView(BaseAPIView):
-    authentication_classes = [BasicAuthentication, SessionAuthentication]  # first: 401 + WWW-Authenticate
+    authentication_classes = [ApiTokenAuthentication, SessionAuthentication]  # first: 401 + WWW-Authenticate
     permission_classes = [IsPlatformOps]

@@ -55,6 +55,7 @@ TENANT_APPS = [
     "django.contrib.messages",
     "django.contrib.admin",
     "axes",
+    "core",  # API tokens (core.models): a brand's users have theirs in the brand's schema
     "members",
     "points",
     "miniprograms",
