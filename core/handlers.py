@@ -1,5 +1,7 @@
 """Django-level error views: the same JSON shape as the API, never an HTML debug page."""
-from core.errors import json_error
+import sys
+
+from core.errors import dependency_down, json_error, unavailable_response
 
 
 def bad_request(request, exception=None):
@@ -15,6 +17,11 @@ def not_found(request, exception=None):
 
 
 def server_error(request):
+    # Called inside Django's `except` (middleware such as tenant routing failed): PostgreSQL or Redis down is a
+    # 503 with Retry-After, not a 500.
+    down = dependency_down(sys.exc_info()[1])
+    if down is not None:
+        return unavailable_response(down)
     return json_error(500, "server_error", "Internal server error.")
 
 

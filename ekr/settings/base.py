@@ -123,7 +123,12 @@ WSGI_APPLICATION = "ekr.wsgi.application"
 
 _db = dj_database_url.parse(env.str("DATABASE_URL", default="postgresql://postgres@127.0.0.1:5432/ekr"), conn_max_age=60)
 _db["ENGINE"] = "django_tenants.postgresql_backend"
+# A persistent connection is checked before a request reuses it: after a PostgreSQL restart a thread's first
+# request reconnects instead of failing with a 500.
+_db["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _db}
+# Seconds a client is told to wait (Retry-After) when PostgreSQL or Redis cannot be reached (503).
+EKR_UNAVAILABLE_RETRY_AFTER_SECONDS = env.int("EKR_UNAVAILABLE_RETRY_AFTER_SECONDS", default=5)
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CACHES = {
