@@ -17,6 +17,7 @@ from callbacks.replay import nonce_remember
 from callbacks.selectors import wechat_app_for_callback
 from callbacks.services import callback_receive, callback_reject
 from callbacks.verification import CallbackRejected
+from core.client_ip import client_ip
 from core.errors import json_error
 from tenants.models import WeChatApp
 
@@ -40,7 +41,7 @@ def _reject(request: HttpRequest, appid: str, app: WeChatApp | None, source: str
     # A 404 keeps no brand: the appid is unknown, or another brand's posted to this host.
     brand = app.brand if app is not None and exc.status != 404 else None
     callback_reject(appid=appid, brand=brand, source=source, kind=kind, code=exc.code, message=exc.message,
-                    raw=request.body, remote_addr=request.META.get("REMOTE_ADDR"))
+                    raw=request.body, remote_addr=client_ip(request) or None)
 
 
 @csrf_exempt
@@ -64,7 +65,7 @@ def message_callback(request: HttpRequest, appid: str) -> HttpResponse:
         return json_error(exc.status, exc.code, exc.message)
     callback_receive(app=app, source=CallbackEvent.Source.MESSAGE, kind=verification.message_kind(message),
                      dedup_key=verification.message_dedup_key(message), payload=message,
-                     remote_addr=request.META.get("REMOTE_ADDR"))
+                     remote_addr=client_ip(request) or None)
     return HttpResponse("success", content_type="text/plain; charset=utf-8")
 
 
@@ -84,7 +85,7 @@ def pay_notify(request: HttpRequest, appid: str) -> HttpResponse:
         return _pay_answer(exc.status, "FAIL", exc.code)
     callback_receive(app=app, source=CallbackEvent.Source.PAY, kind="pay.notify",
                      dedup_key=verification.pay_dedup_key(params), payload=params,
-                     remote_addr=request.META.get("REMOTE_ADDR"))
+                     remote_addr=client_ip(request) or None)
     return HttpResponse(PAY_SUCCESS, content_type="text/xml; charset=utf-8")
 
 

@@ -27,3 +27,13 @@ def server_error(request):
 
 def csrf_failure(request, reason=""):
     return json_error(403, "csrf_failed", "CSRF check failed; log in again.")
+
+
+def login_locked_out(request, original_response=None, credentials=None):
+    """axes' lockout answer (AXES_LOCKOUT_CALLABLE): 429 in the error shape, with Retry-After."""
+    from django.conf import settings
+
+    response = json_error(429, "locked_out", "Too many failed logins for this account; try again later or ask "
+                                             "the platform's operations team to unlock it.")
+    response["Retry-After"] = str(int(float(settings.AXES_COOLOFF_TIME) * 3600))
+    return response

@@ -102,7 +102,16 @@ AUTHENTICATION_BACKENDS = [
 ]
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = 1  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Locked per (username, address) and per username across addresses (a spread-out guess gets nowhere either).
+# Unlock for ops: `python manage.py tenant_command axes_reset_username <username> --schema=<brand slug>` (brand
+# users) or `python manage.py axes_reset_username <username>` (ops users).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "core.handlers.login_locked_out"  # 429 in the error shape
+# Behind a load balancer: the META name of its header (e.g. HTTP_X_FORWARDED_FOR) and how many proxies of ours
+# append to it. Unset: REMOTE_ADDR only, and a client-supplied X-Forwarded-For is ignored.
+EKR_TRUSTED_PROXY_HEADER = env.str("EKR_TRUSTED_PROXY_HEADER", default="")
+EKR_TRUSTED_PROXY_COUNT = env.int("EKR_TRUSTED_PROXY_COUNT", default=1)
 
 TEMPLATES = [
     {

@@ -6,6 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from core.client_ip import client_ip
 from core.ratelimit import rate_limit_hit
 from core.views import PublicAPIView
 from members.api.base import MemberAPIView
@@ -27,7 +28,7 @@ class MemberSessionStartApi(PublicAPIView):
         member_id = serializers.IntegerField(allow_null=True)
 
     def post(self, request):
-        rate_limit_hit(scope="mp-session", key=request.META.get("REMOTE_ADDR", "-"),
+        rate_limit_hit(scope="mp-session", key=client_ip(request) or "-",
                        limit=settings.EKR_MP_SESSION_RATE_PER_MINUTE, window_seconds=60)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
