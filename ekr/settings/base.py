@@ -236,6 +236,8 @@ CELERY_BEAT_SCHEDULE = {
     "miniprograms-commissions-payable": _every_brand("miniprograms.commissions_mark_payable", 3600.0, 600),
     # callbacks: the inbox sweeper queues what the hand-off missed and gives back claims of dead workers
     "callbacks-sweep": {"task": "callbacks.sweep", "schedule": 60.0},
+    # callbacks: rejected requests are kept as evidence for EKR_CALLBACK_REJECTED_RETENTION_DAYS, purged at 04:20
+    "callbacks-purge-rejected": {"task": "callbacks.purge_rejected", "schedule": crontab(hour=4, minute=20)},
     # rights_market: re-drive stuck exchanges; close last month's statements daily at 03:10 (idempotent, so
     # running every day keeps late lines on the open statement)
     "rights-market-resume-stuck": {"task": "rights_market.exchanges_resume_stuck", "schedule": 60.0},
@@ -277,6 +279,10 @@ WECHATPAY_NOTIFY_URL = env.str("WECHATPAY_NOTIFY_URL", default="https://api.ekr.
 # --- callbacks -------------------------------------------------------------------------------------------------
 # WeChat callbacks (callbacks app). A timestamp further than this from now is refused.
 EKR_CALLBACK_MAX_SKEW_SECONDS = env.int("EKR_CALLBACK_MAX_SKEW_SECONDS", default=300)
+# Refused callbacks: rows kept per (sender address, appid) a minute, days kept, and the largest body read (bytes).
+EKR_CALLBACK_REJECTS_PER_MINUTE = env.int("EKR_CALLBACK_REJECTS_PER_MINUTE", default=20)
+EKR_CALLBACK_REJECTED_RETENTION_DAYS = env.int("EKR_CALLBACK_REJECTED_RETENTION_DAYS", default=14)
+EKR_CALLBACK_MAX_BODY_BYTES = env.int("EKR_CALLBACK_MAX_BODY_BYTES", default=64 * 1024)
 # Pay v2 notifications are redelivered for ~24 h with their original content: refuse a time_end older than this.
 EKR_CALLBACK_PAY_MAX_AGE_SECONDS = env.int("EKR_CALLBACK_PAY_MAX_AGE_SECONDS", default=2 * 24 * 3600)
 EKR_CALLBACK_MAX_ATTEMPTS = env.int("EKR_CALLBACK_MAX_ATTEMPTS", default=8)
