@@ -274,6 +274,9 @@ MINIPROGRAMS_UNPAID_ORDER_MINUTES = env.int("MINIPROGRAMS_UNPAID_ORDER_MINUTES",
 MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS = env.int("MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS", default=7)
 MINIPROGRAMS_RETURN_WINDOW_DAYS = env.int("MINIPROGRAMS_RETURN_WINDOW_DAYS", default=7)
 # Where WeChat Pay v2 posts notifications (the callbacks app's pay endpoint).
+# Where the merchant's client certificate is written for requests (a fresh 0700 directory per process is made in
+# it; default: the system's temp directory). Never a shared, predictable path.
+EKR_PRIVATE_DIR = env.str("EKR_PRIVATE_DIR", default="")
 WECHATPAY_NOTIFY_URL = env.str("WECHATPAY_NOTIFY_URL", default="https://api.ekr.example/wechat/pay/notify/{appid}/")
 
 # --- callbacks -------------------------------------------------------------------------------------------------
