@@ -273,11 +273,18 @@ EKR_MEMBER_TIER_EVAL_DELAY_SECONDS = env.float("EKR_MEMBER_TIER_EVAL_DELAY_SECON
 MINIPROGRAMS_UNPAID_ORDER_MINUTES = env.int("MINIPROGRAMS_UNPAID_ORDER_MINUTES", default=30)
 MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS = env.int("MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS", default=7)
 MINIPROGRAMS_RETURN_WINDOW_DAYS = env.int("MINIPROGRAMS_RETURN_WINDOW_DAYS", default=7)
-# Where WeChat Pay v2 posts notifications (the callbacks app's pay endpoint).
 # Where the merchant's client certificate is written for requests (a fresh 0700 directory per process is made in
 # it; default: the system's temp directory). Never a shared, predictable path.
 EKR_PRIVATE_DIR = env.str("EKR_PRIVATE_DIR", default="")
-WECHATPAY_NOTIFY_URL = env.str("WECHATPAY_NOTIFY_URL", default="https://api.ekr.example/wechat/pay/notify/{appid}/")
+# The platform's public base URL (how WeChat reaches us, e.g. https://ekr.example.com). Unset: derived from
+# EKR_BASE_DOMAIN for local development only; production refuses to start payments without it.
+EKR_PUBLIC_BASE_URL = env.str("EKR_PUBLIC_BASE_URL", default="").rstrip("/")
+if not EKR_PUBLIC_BASE_URL and (EKR_BASE_DOMAIN in ("localhost", "127.0.0.1") or EKR_BASE_DOMAIN.endswith(".localhost")):
+    EKR_PUBLIC_BASE_URL = f"http://{EKR_BASE_DOMAIN}:8000"
+# Where WeChat Pay v2 posts notifications (the callbacks app's pay endpoint on the platform host); derived from
+# the public base URL unless set. Empty: payments refuse to start (payments.base.notify_url).
+WECHATPAY_NOTIFY_URL = env.str("WECHATPAY_NOTIFY_URL", default="") or (
+    f"{EKR_PUBLIC_BASE_URL}/wechat/pay/notify/{{appid}}/" if EKR_PUBLIC_BASE_URL else "")
 
 # --- callbacks -------------------------------------------------------------------------------------------------
 # WeChat callbacks (callbacks app). A timestamp further than this from now is refused.

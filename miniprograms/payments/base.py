@@ -29,6 +29,19 @@ class OrderPaidAtGateway(ApplicationError):
     status_code = 409
 
 
+def notify_url(appid: str) -> str:
+    """Where WeChat Pay posts this app's notifications: from the platform's public base URL
+    (settings.WECHATPAY_NOTIFY_URL, derived from EKR_PUBLIC_BASE_URL). None configured: payments do not start
+    (a prepay whose notifications go nowhere would take money ekr never hears of)."""
+    from django.conf import settings
+
+    template = settings.WECHATPAY_NOTIFY_URL
+    if not template:
+        raise PaymentUnavailable("Payments are not configured: set EKR_PUBLIC_BASE_URL.", code="payment_not_configured",
+                                 status_code=503)
+    return template.format(appid=appid)
+
+
 @dataclass(frozen=True)
 class PrepayResult:
     prepay_id: str

@@ -20,6 +20,7 @@ from wechatpy.pay.utils import format_url
 
 from miniprograms.payments.base import (
     InvalidNotification,
+    notify_url,
     OrderPaidAtGateway,
     PaymentNotification,
     PaymentUnavailable,
@@ -133,7 +134,7 @@ class WeChatPayV2Gateway:
         request = {
             "trade_type": "JSAPI", "body": description[:120], "out_trade_no": out_trade_no,
             "total_fee": int(total_fen), "fee_type": "CNY", "openid": openid,
-            "spbill_create_ip": client_ip or "127.0.0.1", "notify_url": settings.WECHATPAY_NOTIFY_URL.format(appid=self.app.appid),
+            "spbill_create_ip": client_ip or "127.0.0.1", "notify_url": notify_url(self.app.appid),
         }
         if time_expire is not None:
             request["time_expire"] = _format_time(time_expire)
