@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export XDG_RUNTIME_DIR ?= /tmp
 
-.PHONY: demo test setup services stop-services migrate web worker beat bench clean lint
+.PHONY: demo test setup browser services stop-services migrate web worker beat bench clean lint
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,17 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 setup: $(VENV)/.installed
+	$(PY) -m ekr.locale_build -q
+
+# A Chromium for the console's browser tests: Playwright's own where it can be downloaded, else the OS package
+# (installed here when running as root with apt-get). Where neither works the browser tests fail and say why.
+browser: setup
+	@$(PY) -m playwright install chromium >/dev/null 2>&1 && echo "browser: Playwright's chromium" \
+	|| { command -v chromium >/dev/null 2>&1 && echo "browser: $$(command -v chromium)"; } \
+	|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	     && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null \
+	     && echo "browser: chromium installed with apt-get"; } \
+	|| echo "browser: no Chromium (the console's browser tests will fail and say how to get one)"
 
 services: setup
 	$(PY) -m ekr.devservices start
@@ -34,10 +45,14 @@ demo: migrate
 	$(PY) manage.py demo_seed
 	@bash ekr/run_all.sh $(PORT)
 
+<<<<<<< HEAD
+test: services browser
+=======
 lint: setup
 	$(VENV)/bin/ruff check .
 
 test: lint services
+>>>>>>> main
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: migrate

@@ -1,7 +1,8 @@
 """bench/scale: how ekr's per-brand costs grow with the number of brands (issue: scale to 500 brands).
 
     .venv/bin/python bench/scale.py                 # quick: 20 brands
-    .venv/bin/python bench/scale.py --brands 500 --stores 10000 --shops 20000 --skus 2000   # the issue's sizes
+    .venv/bin/python bench/scale.py --brands 500 --stores 10000 --shops 20000 --skus 2000 \
+        --members 5000000 --tagged 1000000                                     # the issue's sizes
 
 Its own database (`<db>_bench_scale`, dropped and made anew) on the same server. It prints:
 - provisioning: seconds per brand along the way (first, middle and last tenth), aim < 0.5 s and flat;
@@ -9,6 +10,7 @@ Its own database (`<db>_bench_scale`, dropped and made anew) on the same server.
   sample of brands, extrapolated to all of them;
 - one new migration over every brand (aim < 5 min at 500): the newest brand-app migration is undone in every
   schema with its own reverse SQL, then `migrate_schemas` applies it again; the same baseline;
+- one nightly cycle: every per-brand job of the beat schedule in every brand, and the fan-out's spread;
 - a PostgreSQL backend's memory after one connection has served every brand (pg_backend_memory_contexts), at
   each quarter, and the cost of a brand's first queries on a connection (catalogue look-ups) against its second.
 Profile a phase with: .venv/bin/python -m cProfile -s cumtime bench/scale.py --brands 50 | head -40
@@ -185,6 +187,39 @@ def backend_memory(schemas: list[str]) -> None:
     connection.close()
 
 
+def nightly(schemas: list[str]) -> None:
+    """Every per-brand periodic job of the beat schedule, run once in every brand (inline, one process), and how
+    the fan-out spreads the brands over each job's window."""
+    from django_tenants.utils import schema_context
+
+    from core.tasks import spread_seconds
+    from ekr.celery import app as current_app
+
+    current_app.loader.import_default_modules()  # the apps' tasks modules, as a worker loads them
+
+    total = 0.0
+    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        kwargs = entry.get("kwargs") or {}
+        if entry["task"] != "core.fan_out_to_brands":
+            continue
+        task = current_app.tasks[kwargs["task_name"]]
+        window = kwargs.get("window_seconds", 300)
+        times = []
+        for schema in schemas:
+            with schema_context(schema):
+                t0 = time.perf_counter()
+                task()
+                times.append(time.perf_counter() - t0)
+        total += sum(times)
+        minutes = [0] * max(window // 60, 1)
+        for schema in schemas:
+            minutes[min(spread_seconds(schema, window) // 60, len(minutes) - 1)] += 1
+        print(f"{name}: {sum(times):.2f} s for {len(schemas)} brands (slowest brand {max(times) * 1000:.0f} ms); "
+              f"window {window} s: brands per minute min {min(minutes)}, max {max(minutes)}", flush=True)
+    connection.set_schema_to_public()
+    print(f"one nightly cycle of every per-brand job, {len(schemas)} brands, one process: {total:.1f} s", flush=True)
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(int(len(ordered) * q), len(ordered) - 1)]
@@ -274,6 +309,118 @@ def big_brand(stores: int, shops: int, skus: int) -> None:
           f"{statistics.median(bare) * 1000:.2f} ms, p99 {_percentile(bare, 0.99) * 1000:.2f} ms", flush=True)
 
 
+def big_member_base(members: int, tagged: int, reassign: int) -> None:
+    """A brand with `members` members over 500 stores of 25 franchisees: staff phone look-up, a store manager's
+    member search (first page and a deep page), the members of a tag with `tagged` members, and moving `reassign`
+    members from one guide to another, each beside bare SQL of the same read."""
+    import random
+
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django_tenants.utils import schema_context
+
+    from members.models import Franchisee, Guide, Member, StaffProfile, Store, Tag
+    from members.selectors import phone_hash
+    from members.services import guide_members_reassign
+
+    brand = brand_create(slug="bigmembers", name="Big member base")
+    connection.set_schema_to_public()
+    rng = random.Random(11)
+    with schema_context(brand.schema_name):
+        start = time.perf_counter()
+        franchisees = Franchisee.objects.bulk_create([Franchisee(name=f"F{i}") for i in range(25)])
+        stores = Store.objects.bulk_create([Store(code=f"M{i:04d}", name=f"S{i}", kind="franchise",
+                                                  franchisee=franchisees[i % 25]) for i in range(500)])
+        guides = Guide.objects.bulk_create([Guide(name=f"G{i}", employee_no=f"E{i:05d}", store=stores[i % 500])
+                                            for i in range(1000)])
+        with connection.cursor() as cursor:
+            cursor.execute("""
+                INSERT INTO members_member (openid, phone, phone_hash, name, gender, status, joined_at, join_channel,
+                    store_id, guide_id, earned_points_12m, spent_fen_12m, card_id, card_state, updated_at)
+                SELECT 'o' || i, '', md5(i::text), 'm' || i, 'unknown', 'active', now() - (i %% 900) * interval '1 day',
+                    'mini_program', %s + i %% 500, %s + i %% 1000, 0, 0, '', 'none', now()
+                FROM generate_series(1, %s) AS i""", [stores[0].pk, guides[0].pk, members])
+            tag = Tag.objects.create(name="big tag")
+            cursor.execute("""INSERT INTO members_membertag (member_id, tag_id, created_at)
+                              SELECT id, %s, now() FROM members_member ORDER BY id LIMIT %s""", [tag.pk, tagged])
+            cursor.execute("ANALYZE")
+        phones = {}
+        for member_id in rng.sample(list(Member.objects.values_list("pk", flat=True)[:200_000]), 200):
+            phone = f"139{member_id:08d}"
+            Member.objects.filter(pk=member_id).update(phone=phone, phone_hash=phone_hash(phone))
+            phones[phone] = member_id
+        users = get_user_model()
+        hq = users.objects.create_user(username="bench-hq", password="x" * 12)
+        manager = users.objects.create_user(username="bench-manager", password="x" * 12)
+        StaffProfile.objects.create(user=manager, franchisee=franchisees[3])
+        if hasattr(StaffProfile, "role"):  # HQ is an explicit grant where that has landed
+            StaffProfile.objects.create(user=hq, role="hq")
+        print(f"member base: {members} members, a tag of {tagged}, generated in {time.perf_counter() - start:.1f} s",
+              flush=True)
+
+    host = f"bigmembers.{settings.EKR_BASE_DOMAIN}"
+    hq_client, manager_client = Client(HTTP_HOST=host), Client(HTTP_HOST=host)
+    with schema_context(brand.schema_name):  # users and sessions live in the brand's schema
+        hq_client.force_login(hq)
+        manager_client.force_login(manager)
+
+    def timed(fn, n: int) -> list[float]:
+        out = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+        return out
+
+    def report(name: str, api: list[float], bare: list[float]) -> None:
+        print(f"{name}: API p50 {statistics.median(api) * 1000:.1f} ms, p99 {_percentile(api, 0.99) * 1000:.1f} ms;"
+              f" bare SQL p50 {statistics.median(bare) * 1000:.2f} ms, p99 {_percentile(bare, 0.99) * 1000:.2f} ms",
+              flush=True)
+
+    phone_list = list(phones)
+    api = timed(lambda: _ok(hq_client.get("/api/v1/staff/members", {"phone": rng.choice(phone_list)})), 200)
+    with schema_context(brand.schema_name), connection.cursor() as cursor:
+        bare = timed(lambda: (cursor.execute("SELECT * FROM members_member WHERE phone_hash = %s",
+                                             [phone_hash(rng.choice(phone_list))]), cursor.fetchall()), 200)
+    report("phone look-up", api, bare)
+
+    api = timed(lambda: _ok(manager_client.get("/api/v1/staff/members")), 100)
+    with schema_context(brand.schema_name), connection.cursor() as cursor:
+        bare = timed(lambda: (cursor.execute(
+            "SELECT m.* FROM members_member m JOIN members_store s ON s.id = m.store_id WHERE s.franchisee_id = %s "
+            "ORDER BY m.id DESC LIMIT 20", [franchisees[3].pk]), cursor.fetchall()), 100)
+    report("a store manager's member list, first page", api, bare)
+
+    def tag_pages() -> None:
+        response = _ok(hq_client.get("/api/v1/staff/members", {"tag": tag.pk}))
+        for _ in range(4):  # four pages deep by cursor
+            if not response.json().get("next"):
+                break
+            response = _ok(hq_client.get(response.json()["next"]))
+
+    api = timed(tag_pages, 30)
+    with schema_context(brand.schema_name), connection.cursor() as cursor:
+        bare = timed(lambda: (cursor.execute(
+            "SELECT m.* FROM members_member m JOIN members_membertag t ON t.member_id = m.id WHERE t.tag_id = %s "
+            "ORDER BY m.id DESC LIMIT 100", [tag.pk]), cursor.fetchall()), 30)
+    report(f"five pages of a tag with {tagged} members", api, bare)
+
+    with schema_context(brand.schema_name):
+        source, target = guides[5], guides[6]
+        first = list(Member.objects.order_by("pk").values_list("pk", flat=True)[:reassign])
+        Member.objects.filter(pk__in=first).update(guide=source, store=source.store)  # a guide with `reassign`
+        t0 = time.perf_counter()
+        moved = guide_members_reassign(members=Member.objects.filter(guide=source), from_guide=source,
+                                       to_guide=target, reason="bench")
+        took = time.perf_counter() - t0
+    print(f"moving {moved} members to another guide: {took:.2f} s", flush=True)
+
+
+def _ok(response):
+    assert response.status_code == 200, response.content[:300]
+    return response
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--brands", type=int, default=20)
@@ -281,12 +428,17 @@ def main() -> None:
     parser.add_argument("--stores", type=int, default=1000, help="the big brand's stores (the issue: 10000)")
     parser.add_argument("--shops", type=int, default=2000, help="the big brand's shops (the issue: 20000)")
     parser.add_argument("--skus", type=int, default=500, help="the big brand's SKUs (the issue: 2000)")
+    parser.add_argument("--members", type=int, default=200_000, help="the member base (the issue: 5000000)")
+    parser.add_argument("--tagged", type=int, default=40_000, help="members of one tag (the issue: 1000000)")
+    parser.add_argument("--reassign", type=int, default=10_000, help="members moved between guides")
     args = parser.parse_args()
     call_command("bootstrap", verbosity=0)
     schemas = provision(args.brands)
     migrations(schemas, min(args.sample, len(schemas)))
     backend_memory(schemas)
+    nightly(schemas)
     big_brand(args.stores, args.shops, args.skus)
+    big_member_base(args.members, args.tagged, args.reassign)
     print(f"brands: {Brand.objects.exclude(schema_name='public').count()}", flush=True)
 
 

@@ -7,4 +7,5 @@ from callbacks import views
 urlpatterns = [
     re_path(r"^wechat/callback/(?P<appid>[^/]{1,64})/?$", views.message_callback, name="wechat-callback"),
     re_path(r"^wechat/pay/notify/(?P<appid>[^/]{1,64})/?$", views.pay_notify, name="wechat-pay-notify"),
+    re_path(r"^wechat/pay/v3/notify/(?P<appid>[^/]{1,64})/?$", views.pay_notify_v3, name="wechat-pay-v3-notify"),
 ]

@@ -11,6 +11,10 @@
   notifications are redelivered for about 24 h with their original content, so the request-level window of
   messages cannot apply).
 
+- WeChat Pay APIv3 notifications (`/wechat/pay/v3/notify/<appid>/`): tenants.wechatpay checks the probe prefix,
+  the timestamp (EKR_CALLBACK_MAX_SKEW_SECONDS: a v3 notification is signed afresh at each delivery), the serial,
+  the RSA signature and decrypts the resource; here the resource must name this mini-program (sub_appid).
+
 Every refusal is a `CallbackRejected` carrying the HTTP status, a stable code and a message.
 """
 from __future__ import annotations
@@ -30,6 +34,12 @@ from wechatpy.pay.utils import calculate_signature, calculate_signature_hmac
 from wechatpy.utils import WeChatSigner
 
 from tenants.models import WeChatApp
+from tenants.wechatpay import (
+    NotificationRefused,
+    PartnerClient,
+    VerifiedNotification,
+    verify_notification,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _KIND_UNSAFE = re.compile(r"[^a-z0-9_.]")
@@ -202,3 +212,23 @@ def _check_time_end(time_end: str | None, *, now: float, max_age: int, max_skew:
 
 def pay_dedup_key(params: Mapping[str, Any]) -> str:
     return _bounded(f"pay:{params['out_trade_no']}:{params.get('transaction_id') or '-'}")
+
+
+def verify_pay_v3_notification(client: PartnerClient, headers: Mapping[str, str], body: bytes, *, appid: str,
+                               now: float, max_skew: int) -> VerifiedNotification:
+    """A verified, decrypted WeChat Pay v3 notification for the mini-program `appid` (NotificationRefused)."""
+    notification = verify_notification(client, headers, body, now=now, max_skew=max_skew)
+    resource = notification.resource
+    if resource.get("sub_appid") not in (None, appid):
+        raise NotificationRefused(403, "merchant_mismatch", "sub_appid is not this mini-program.")
+    if not resource.get("out_trade_no"):
+        raise NotificationRefused(400, "not_wechat_message", "out_trade_no is missing.")
+    return notification
+
+
+def pay_v3_dedup_key(notification: VerifiedNotification) -> str:
+    """A payment once per (order, transaction); a refund once per (refund, outcome)."""
+    r = notification.resource
+    if notification.event_type.startswith("REFUND."):
+        return _bounded(f"refund3:{r.get('out_refund_no') or '-'}:{r.get('refund_status') or '-'}")
+    return _bounded(f"pay3:{r['out_trade_no']}:{r.get('transaction_id') or '-'}")

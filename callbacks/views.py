@@ -8,7 +8,7 @@ import time
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from callbacks import verification
@@ -20,6 +20,11 @@ from callbacks.verification import CallbackRejected
 from core.client_ip import client_ip
 from core.errors import json_error
 from tenants.models import WeChatApp
+from tenants.wechatpay import (
+    NotificationRefused,
+    ProviderNotConfigured,
+    provider_client,
+)
 
 PAY_SUCCESS = "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>"
 
@@ -111,3 +116,46 @@ def _pay_answer(status: int, code: str, message: str) -> HttpResponse:
     body = (f"<xml><return_code><![CDATA[{code}]]></return_code>"
             f"<return_msg><![CDATA[{message}]]></return_msg></xml>")
     return HttpResponse(body, status=status, content_type="text/xml; charset=utf-8")
+
+
+PAY_V3_KINDS = {"TRANSACTION.": "pay.v3.transaction", "REFUND.": "pay.v3.refund"}
+
+
+@csrf_exempt
+def pay_notify_v3(request: HttpRequest, appid: str) -> HttpResponse:
+    """A WeChat Pay APIv3 notification (payment or refund) for the platform as service provider: signature,
+    timestamp, serial and decryption checked (tenants.wechatpay), then stored once in the inbox and processed by
+    the handler of its kind. Answered in v3's format: 204 without a body, or an error status with
+    {"code": "FAIL", "message": ...} so that WeChat Pay delivers it again."""
+    if request.method != "POST":
+        return _v3_answer(405, "method_not_allowed")
+    app = None
+    kind = "pay.v3.unverified"
+    try:
+        app = _app_for(request, appid)
+        try:
+            client = provider_client()
+        except ProviderNotConfigured:
+            raise CallbackRejected(404, "no_service_provider", "No WeChat Pay service provider is configured.") from None
+        try:
+            notification = verification.verify_pay_v3_notification(
+                client, request.headers, request.body, appid=app.appid, now=time.time(),
+                max_skew=settings.EKR_CALLBACK_MAX_SKEW_SECONDS)
+        except NotificationRefused as exc:
+            raise CallbackRejected(exc.status, exc.code, exc.message) from None
+        kind = next((k for prefix, k in PAY_V3_KINDS.items() if notification.event_type.startswith(prefix)), "")
+        if not kind:
+            raise CallbackRejected(400, "unknown_event_type", f"event_type {notification.event_type[:64]!r}.")
+    except CallbackRejected as exc:
+        _reject(request, appid, app, CallbackEvent.Source.PAY, kind, exc)
+        return _v3_answer(exc.status, exc.code)
+    callback_receive(app=app, source=CallbackEvent.Source.PAY, kind=kind,
+                     dedup_key=verification.pay_v3_dedup_key(notification),
+                     payload={"id": notification.id, "event_type": notification.event_type,
+                              "create_time": notification.create_time, "resource": notification.resource},
+                     remote_addr=request.META.get("REMOTE_ADDR"))
+    return HttpResponse(status=204)
+
+
+def _v3_answer(status: int, message: str) -> HttpResponse:
+    return JsonResponse({"code": "FAIL", "message": message}, status=status)

@@ -5,19 +5,21 @@ brand's admin, and a brand model never in the ops admin.
 """
 from django.contrib.admin import AdminSite, ModelAdmin
 from django.db import connection
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 
 class OpsAdminSite(AdminSite):
-    site_header = "ekr platform operations"
-    site_title = "ekr ops"
+    site_header = gettext_lazy("ekr platform operations")
+    site_title = gettext_lazy("ekr ops")
 
     def has_permission(self, request):
         return connection.schema_name == "public" and super().has_permission(request)
 
 
 class BrandAdminSite(AdminSite):
-    site_header = "ekr brand HQ"
-    site_title = "ekr HQ"
+    site_header = gettext_lazy("ekr brand HQ")
+    site_title = gettext_lazy("ekr HQ")
 
     def has_permission(self, request):
         if connection.schema_name == "public" or not super().has_permission(request):
@@ -31,7 +33,7 @@ class BrandAdminSite(AdminSite):
         context = super().each_context(request)
         tenant = getattr(request, "tenant", None)
         if tenant is not None:
-            context["site_header"] = f"{tenant.name} · HQ"
+            context["site_header"] = _("%(brand)s · HQ") % {"brand": tenant.name}
         return context
 
 

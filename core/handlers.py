@@ -1,19 +1,22 @@
-"""Django-level error views: the same JSON shape as the API, never an HTML debug page."""
+"""Django-level error views: the same JSON shape as the API, never an HTML debug page. Messages in the request's
+language (zh-hans unless the caller asks for English)."""
 import sys
+
+from django.utils.translation import gettext as _
 
 from core.errors import dependency_down, json_error, unavailable_response
 
 
 def bad_request(request, exception=None):
-    return json_error(400, "bad_request", "Bad request.")
+    return json_error(400, "bad_request", _("Bad request."))
 
 
 def permission_denied(request, exception=None):
-    return json_error(403, "permission_denied", "You do not have permission to do this.")
+    return json_error(403, "permission_denied", _("You do not have permission to do this."))
 
 
 def not_found(request, exception=None):
-    return json_error(404, "not_found", "Not found.")
+    return json_error(404, "not_found", _("Not found."))
 
 
 def server_error(request):
@@ -22,11 +25,11 @@ def server_error(request):
     down = dependency_down(sys.exc_info()[1])
     if down is not None:
         return unavailable_response(down)
-    return json_error(500, "server_error", "Internal server error.")
+    return json_error(500, "server_error", _("Internal server error."))
 
 
 def csrf_failure(request, reason=""):
-    return json_error(403, "csrf_failed", "CSRF check failed; log in again.")
+    return json_error(403, "csrf_failed", _("CSRF check failed; log in again."))
 
 
 def login_locked_out(request, original_response=None, credentials=None):

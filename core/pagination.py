@@ -10,8 +10,11 @@ class NewestFirstCursorPagination(CursorPagination):
     max_page_size = 100
 
 
-def paginated_response(view, queryset, serializer_class):
-    """A cursor page of `queryset` (newest first) rendered with `serializer_class`: the one way lists answer."""
+def paginated_response(view, queryset, serializer_class, *, ordering: tuple[str, ...] | None = None):
+    """A cursor page of `queryset` rendered with `serializer_class`: the one way lists answer. Newest first unless
+    `ordering` names other fields (the first an attribute of each row, e.g. an annotation; the last unique)."""
     paginator = NewestFirstCursorPagination()
+    if ordering:
+        paginator.ordering = ordering
     page = paginator.paginate_queryset(queryset, view.request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)

@@ -108,6 +108,8 @@ def staff_scope(request) -> StaffScope:
 
 
 class IsBrandHQ(IsBrandStaff):
+    message = "Only HQ staff may do this."
+
     def has_permission(self, request, view):
         return super().has_permission(request, view) and staff_scope(request).is_hq
 

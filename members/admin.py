@@ -21,7 +21,7 @@ from members.models import (
 
 @admin.register(Franchisee, site=brand_admin)
 class FranchiseeAdmin(admin.ModelAdmin):
-    list_display = ["name", "contact_name", "created_at"]
+    list_display = ["name", "contact_name", "wechatpay_sub_mchid", "created_at"]
     search_fields = ["name"]
 
 

@@ -3,6 +3,7 @@ member imports. Brand schema. Invariants live in the database (unique and check 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -15,6 +16,10 @@ class Franchisee(models.Model):
 
     name = models.CharField(max_length=100)
     contact_name = models.CharField(max_length=50, blank=True)
+    wechatpay_sub_mchid = models.CharField(
+        max_length=32, blank=True, validators=[RegexValidator(r"^[0-9]{6,32}$", "A sub-merchant id is digits.")],
+        help_text="WeChat Pay v3: the franchisee's own sub-merchant; its stores' orders pay into it. "
+                  "Empty: the brand's default.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -325,6 +330,8 @@ class MemberImport(models.Model):
     encoding = models.CharField(max_length=16, choices=Encoding.choices, default=Encoding.UTF8)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADING)
     size_bytes = models.PositiveBigIntegerField(default=0)
+    lines_received = models.PositiveIntegerField(
+        default=0, help_text="Line breaks in the chunks uploaded so far: the rows to expect, for a progress bar.")
     rows_processed = models.PositiveIntegerField(default=0)
     rows_created = models.PositiveIntegerField(default=0)
     rows_updated = models.PositiveIntegerField(default=0)
@@ -355,3 +362,16 @@ class MemberImportError(models.Model):
 
     class Meta:
         ordering = ["row_number", "id"]
+
+
+class MemberVisit(models.Model):
+    """A member opened the brand's mini-program on `day` (Asia/Shanghai): one row per member per day, written by
+    members.services.visits.member_visit_record (INSERT ... ON CONFLICT DO NOTHING). Analytics reads it for
+    activity and the historical-member online rate."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["member", "day"], name="member_visit_once_a_day")]
+        indexes = [models.Index(fields=["day", "member"], name="member_visit_day_idx")]

@@ -169,7 +169,11 @@ class Coupon(models.Model):
             models.UniqueConstraint(fields=["template", "member", "issue_key"], name="coupon_issue_once",
                                     condition=Q(issue_key__isnull=False)),
         ]
-        indexes = [models.Index(fields=["member", "status"], name="coupon_member_status_idx")]
+        indexes = [
+            models.Index(fields=["member", "status"], name="coupon_member_status_idx"),
+            models.Index(fields=["created_at"], name="coupon_created_idx"),
+            models.Index(fields=["used_at"], name="coupon_used_idx", condition=Q(used_at__isnull=False)),
+        ]
 
 
 # --- orders ----------------------------------------------------------------------------------------------------
@@ -221,6 +225,10 @@ class Order(models.Model):
     buyer_phone_hash = models.CharField(max_length=64, blank=True)
     appid = models.CharField(max_length=32, blank=True, help_text="Mini-program the order was placed in.")
     prepay_id = models.CharField(max_length=64, blank=True)
+    # The gateway that created the order's WeChat payment, and the merchant it pays (sub_mchid for v3), set at
+    # the first prepay: query, close, refunds and notifications use these, whatever the brand uses later.
+    pay_gateway = models.CharField(max_length=16, blank=True)
+    pay_mchid = models.CharField(max_length=32, blank=True)
     transaction_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -242,6 +250,7 @@ class Order(models.Model):
             models.Index(fields=["store", "-id"], name="order_store_idx"),
             models.Index(fields=["status", "expires_at"], name="order_status_expiry_idx"),
             models.Index(fields=["guide", "-id"], name="order_guide_idx"),
+            models.Index(fields=["paid_at"], name="order_paid_at_idx", condition=Q(paid_at__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -308,6 +317,8 @@ class Refund(models.Model):
             models.UniqueConstraint(fields=["order"], name="refund_one_active_per_order",
                                     condition=Q(status__in=["requested", "succeeded"])),
         ]
+        indexes = [models.Index(fields=["decided_at"], name="refund_decided_idx",
+                                condition=Q(status="succeeded"))]
 
 
 # --- POS -------------------------------------------------------------------------------------------------------
@@ -387,6 +398,28 @@ class CommissionEntry(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["status", "payable_at"], name="commission_due_idx")]
+
+
+class NonMemberBuyer(models.Model):
+    """Who bought when the buyer was not a member: one row per non-member order, written with the order
+    (services.pos). The identity is the strongest one the sale carried: the payer's openid in the brand's
+    mini-program, else the keyed hash of the phone given at the till, else the receipt itself (a buyer nobody can
+    recognise again). Analytics counts distinct identities per store and day and checks which became members."""
+
+    class Kind(models.TextChoices):
+        OPENID = "openid", "Mini-program openid"
+        PHONE = "phone", "Phone (keyed hash)"
+        RECEIPT = "receipt", "Receipt only"
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="nonmember_buyer")
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="+", db_index=False)
+    day = models.DateField(help_text="Asia/Shanghai date of the sale.")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    identity = models.CharField(max_length=100, help_text="openid, phone hash, or '<store id>:<receipt no>'.")
+    bought_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day", "store"], name="nonmember_buyer_day_idx")]
 
 
 # --- HQ pushes to many shops -----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from core.permissions import StaffScope
@@ -43,7 +43,7 @@ def shops_browse(*, city: str = "", store_code: str = "") -> QuerySet[Shop]:
         qs = qs.filter(store__city=city)
     if store_code:
         qs = qs.filter(store__code=store_code)
-    return qs.order_by("store__code", "id")
+    return qs.annotate(store_code_order=F("store__code")).order_by("store_code_order", "id")
 
 
 def shop_get_open(shop_id) -> Shop:

@@ -1,4 +1,4 @@
-from django.urls import path, re_path
+from django.urls import path
 
 from miniprograms.api import guide, member, pos, staff
 
@@ -24,7 +24,8 @@ urlpatterns = [
     path("console/shop-pushes/<int:push_id>", staff.ShopPushDetailApi.as_view()),
     path("console/orders", staff.OrderListApi.as_view()),
     path("console/orders/<int:order_id>/fulfilment", staff.OrderFulfilmentApi.as_view()),
-    re_path(r"^console/refunds/(?P<refund_id>[0-9]+)/(?P<decision>approve|reject)$", staff.RefundDecideApi.as_view()),
+    path("console/refunds/<int:refund_id>/approve", staff.RefundApproveApi.as_view()),
+    path("console/refunds/<int:refund_id>/reject", staff.RefundRejectApi.as_view()),
     path("console/coupon-templates", staff.CouponTemplateCreateApi.as_view()),
     path("console/coupon-templates/<int:template_id>/grant", staff.CouponGrantApi.as_view()),
     path("console/guides/<int:guide_id>/share-codes", staff.GuideShareCodeApi.as_view()),

@@ -6,7 +6,8 @@ Rules held by the database:
   brand they live in (Exchange.accepting_brand + member_id; Exchange.issuer + fulfilment_ref).
 - Offer.remaining_stock is in [0, total_stock] (CHECK); it changes only by conditional UPDATEs in services.
 - MemberTake.taken <= limit_at_take (CHECK): the per-member limit, counted per (offer, brand, member).
-- One clearing line per exchange (UNIQUE), one statement per (payer, payee, month) (UNIQUE).
+- One clearing line per exchange (UNIQUE), one statement per brand pair and month (UNIQUE on the ordered pair),
+  its payable amount the net of both directions (CHECK).
 """
 from __future__ import annotations
 
@@ -212,17 +213,25 @@ class MemberTake(models.Model):
 
 
 class Statement(models.Model):
-    """What the accepting brand (payer) owes the issuer (payee) for one month (Asia/Shanghai)."""
+    """One brand pair's month (Asia/Shanghai), netted: what the lower-id brand owes the higher and what the
+    higher owes the lower become one payable amount (`total_fen`, paid by `payer` to `payee`), with the lines
+    behind it. Closed once per pair and month; a line arriving after its month was closed goes into the pair's
+    next statement. Both brands confirm; ops marks it paid."""
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
         CONFIRMED = "confirmed", "Confirmed by both"
         PAID = "paid", "Paid"
 
-    payer = models.ForeignKey("tenants.Brand", on_delete=models.PROTECT, related_name="+")
+    brand_low = models.ForeignKey("tenants.Brand", on_delete=models.PROTECT, related_name="+")
+    brand_high = models.ForeignKey("tenants.Brand", on_delete=models.PROTECT, related_name="+")
+    low_owes_fen = models.BigIntegerField(default=0, help_text="Lines where brand_low is the payer.")
+    high_owes_fen = models.BigIntegerField(default=0, help_text="Lines where brand_high is the payer.")
+    payer = models.ForeignKey("tenants.Brand", on_delete=models.PROTECT, related_name="+",
+                              help_text="Who pays the net amount (brand_low when it is 0).")
     payee = models.ForeignKey("tenants.Brand", on_delete=models.PROTECT, related_name="+")
     month = models.DateField(help_text="First day of the month.")
-    total_fen = models.BigIntegerField(default=0)
+    total_fen = models.BigIntegerField(default=0, help_text="The net payable amount.")
     line_count = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     payer_confirmed_at = models.DateTimeField(null=True, blank=True)
@@ -233,7 +242,13 @@ class Statement(models.Model):
     class Meta:
         ordering = ["-month", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["payer", "payee", "month"], name="market_statement_once"),
+            models.UniqueConstraint(fields=["brand_low", "brand_high", "month"], name="market_statement_pair_once"),
+            models.CheckConstraint(name="market_statement_pair_ordered", condition=Q(brand_low__lt=F("brand_high"))),
+            models.CheckConstraint(name="market_statement_netted", condition=(
+                Q(payer=F("brand_low"), payee=F("brand_high"), total_fen=F("low_owes_fen") - F("high_owes_fen"),
+                  total_fen__gte=0)
+                | Q(payer=F("brand_high"), payee=F("brand_low"), total_fen=F("high_owes_fen") - F("low_owes_fen"),
+                    total_fen__gt=0))),
             models.CheckConstraint(name="market_statement_confirmed_by_both",
                                    condition=Q(status="open") | (Q(payer_confirmed_at__isnull=False)
                                                                  & Q(payee_confirmed_at__isnull=False))),
@@ -242,7 +257,7 @@ class Statement(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.payer_id}->{self.payee_id} {self.month:%Y-%m}"
+        return f"{self.brand_low_id}<->{self.brand_high_id} {self.month:%Y-%m}"
 
 
 class ClearingLine(models.Model):
@@ -253,10 +268,12 @@ class ClearingLine(models.Model):
     payee = models.ForeignKey("tenants.Brand", on_delete=models.PROTECT, related_name="+")
     offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="+")
     amount_fen = models.PositiveBigIntegerField()
-    month = models.DateField()
+    month = models.DateField(help_text="Month the exchange was fulfilled in; a line closed late is on a later "
+                                       "month's statement.")
     statement = models.ForeignKey(Statement, on_delete=models.PROTECT, null=True, blank=True, related_name="lines")
     created_at = models.DateTimeField()
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["payer", "payee", "month"], name="market_line_pair_month_idx")]
+        indexes = [models.Index(fields=["payer", "payee", "month"], name="market_line_pair_month_idx"),
+                   models.Index(fields=["month"], name="market_line_unsettled_idx", condition=Q(statement=None))]

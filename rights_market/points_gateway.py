@@ -1,4 +1,4 @@
-"""The only place the rights market touches points (the points app, issue 4). Runs in the accepting brand's schema.
+"""The only place the rights market touches points (points.services). Runs in the accepting brand's schema.
 
 Every call is keyed on the exchange id, so running a step twice debits or gives back once.
 """

@@ -48,7 +48,7 @@ def exchanges_issued_by(*, brand) -> QuerySet[Exchange]:
 
 
 def statements_of_brand(*, brand) -> QuerySet[Statement]:
-    return Statement.objects.filter(Q(payer=brand) | Q(payee=brand)).select_related("payer", "payee")
+    return Statement.objects.filter(Q(brand_low=brand) | Q(brand_high=brand)).select_related("payer", "payee")
 
 
 def voucher_state(voucher) -> str:

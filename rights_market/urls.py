@@ -19,6 +19,7 @@ urlpatterns = [
     # both sides
     path("exchanges", staff.ExchangeListApi.as_view(), name="market-exchanges"),
     path("statements", staff.StatementListApi.as_view(), name="market-statements"),
+    path("statements/<int:statement_id>.csv", staff.StatementCsvApi.as_view(), name="market-statement-csv"),
     path("statements/<int:statement_id>/confirm", staff.StatementConfirmApi.as_view(),
          name="market-statement-confirm"),
     # mini-program members

@@ -5,7 +5,13 @@ from django.contrib.auth.models import Group, User
 
 from core.admin_sites import brand_admin, ops_admin
 from core.crypto import mask
-from tenants.models import Brand, Domain, WeChatApp
+from tenants.models import (
+    Brand,
+    Domain,
+    WeChatApp,
+    WeChatPayPlatformCertificate,
+    WeChatPayProvider,
+)
 from tenants.services import brand_create, brand_resume, brand_suspend
 
 # Staff users live in each schema: the ops admin manages platform users, a brand's admin its own users.
@@ -105,7 +111,7 @@ class WeChatAppForm(forms.ModelForm):
     class Meta:
         model = WeChatApp
         fields = ["brand", "kind", "name", "appid", "secret", "token", "aes_key", "mch_id", "mch_key",
-                  "mch_cert_pem", "mch_cert_key_pem", "pay_sign_type"]
+                  "mch_cert_pem", "mch_cert_key_pem", "pay_sign_type", "pay_api", "sub_mchid"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -138,3 +144,56 @@ class WeChatAppAdmin(admin.ModelAdmin):
     @admin.display(description="secret")
     def secret_shown(self, obj):
         return mask(obj.secret)
+
+
+class WeChatPayProviderForm(forms.ModelForm):
+    """The service provider's secrets are write-only, like a WeChat app's: blank on edit keeps the stored value."""
+
+    SECRET_FIELDS = ["merchant_private_key", "apiv3_key"]
+    merchant_private_key = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    apiv3_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
+
+    class Meta:
+        model = WeChatPayProvider
+        fields = ["name", "sp_mchid", "sp_appid", "merchant_serial_no", "merchant_private_key", "apiv3_key",
+                  "wechatpay_public_key_id", "wechatpay_public_key", "active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._stored = {f: getattr(self.instance, f) for f in self.SECRET_FIELDS} if self.instance.pk else {}
+        for name in self.SECRET_FIELDS:
+            self.initial[name] = ""
+            if self._stored.get(name):
+                self.fields[name].help_text = "Stored (not shown). Leave blank to keep."
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.SECRET_FIELDS:
+            if not cleaned.get(name) and self._stored.get(name):
+                cleaned[name] = self._stored[name]
+                setattr(self.instance, name, self._stored[name])
+            if not cleaned.get(name):
+                self.add_error(name, "Required.")
+        return cleaned
+
+
+class PlatformCertificateInline(admin.TabularInline):
+    model = WeChatPayPlatformCertificate
+    fields = ["serial_no", "effective_at", "expires_at", "fetched_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(WeChatPayProvider, site=ops_admin)
+class WeChatPayProviderAdmin(admin.ModelAdmin):
+    form = WeChatPayProviderForm
+    list_display = ["sp_mchid", "name", "sp_appid", "merchant_serial_no", "wechatpay_public_key_id", "active",
+                    "updated_at"]
+    inlines = [PlatformCertificateInline]
+
+    def save_model(self, request, obj, form, change):
+        from tenants.wechatpay import provider_client_cache_clear
+
+        super().save_model(request, obj, form, change)
+        provider_client_cache_clear()

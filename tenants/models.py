@@ -82,6 +82,10 @@ class WeChatApp(models.Model):
         MD5 = "MD5", "MD5"
         HMAC_SHA256 = "HMAC-SHA256", "HMAC-SHA256"
 
+    class PayApi(models.TextChoices):
+        V2 = "wxpay_v2", "WeChat Pay v2 (the brand's own merchant key)"
+        V3 = "wxpay_v3", "WeChat Pay APIv3, the platform as service provider"
+
     brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="wechat_apps")
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.MINIPROGRAM)
     name = models.CharField(max_length=100, blank=True)
@@ -97,6 +101,13 @@ class WeChatApp(models.Model):
     mch_cert_pem = EncryptedTextField(blank=True, help_text="apiclient_cert.pem: WeChat Pay refunds need it.")
     mch_cert_key_pem = EncryptedTextField(blank=True, help_text="apiclient_key.pem, the certificate's private key.")
     pay_sign_type = models.CharField(max_length=16, choices=PaySignType.choices, default=PaySignType.MD5)
+    # Which WeChat Pay new orders of this mini-program use. An order keeps the gateway that created its payment,
+    # so switching v2 -> v3 leaves orders in flight on v2.
+    pay_api = models.CharField(max_length=16, choices=PayApi.choices, default=PayApi.V2)
+    sub_mchid = models.CharField(
+        max_length=32, blank=True, validators=[RegexValidator(r"^[0-9]{6,32}$", "A sub-merchant id is digits.")],
+        help_text="Pay v3 (service provider): the brand's default sub-merchant; a franchisee may have its own. "
+                  "The sub_appid is this mini-program's appid.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -115,7 +126,72 @@ class WeChatApp(models.Model):
             raise ValidationError({"mch_cert_key_pem": "The client certificate and its key go together."})
         if self.mch_cert_pem and "BEGIN CERTIFICATE" not in self.mch_cert_pem:
             raise ValidationError({"mch_cert_pem": "Paste apiclient_cert.pem (PEM text)."})
+        if self.pay_api == self.PayApi.V3 and not self.sub_mchid:
+            raise ValidationError({"sub_mchid": "WeChat Pay v3 needs the brand's default sub-merchant id."})
 
     @property
     def secret_masked(self) -> str:
         return mask(self.secret)
+
+
+class WeChatPayProvider(models.Model):
+    """The platform's WeChat Pay service-provider (服务商) account, for APIv3 partner mode: brands and franchisees
+    are its sub-merchants. One active row. Secrets encrypted at rest and never shown after saving; WeChat Pay's
+    own key is either its public key (with its id) or the platform certificates the periodic task downloads."""
+
+    name = models.CharField(max_length=100, blank=True)
+    sp_mchid = models.CharField(max_length=32, unique=True,
+                                validators=[RegexValidator(r"^[0-9]{6,32}$", "A merchant id is digits.")])
+    sp_appid = models.CharField(max_length=32, validators=[RegexValidator(r"^wx[0-9a-zA-Z]{8,30}$", "wx...")])
+    merchant_private_key = EncryptedTextField(help_text="apiclient_key.pem of the service provider.")
+    merchant_serial_no = models.CharField(max_length=64, help_text="Serial number of the merchant certificate.")
+    apiv3_key = EncryptedTextField(help_text="APIv3 key, 32 characters.")
+    wechatpay_public_key = models.TextField(blank=True, help_text="WeChat Pay public key (PEM); not secret.")
+    wechatpay_public_key_id = models.CharField(max_length=64, blank=True, help_text="PUB_KEY_ID_...")
+    active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "WeChat Pay service provider"
+        constraints = [models.UniqueConstraint(fields=["active"], condition=models.Q(active=True),
+                                               name="wechatpay_one_active_provider")]
+
+    def __str__(self) -> str:
+        return f"{self.name or 'service provider'} {self.sp_mchid}"
+
+    def clean(self) -> None:
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
+
+        if self.apiv3_key and len(self.apiv3_key.encode()) != 32:
+            raise ValidationError({"apiv3_key": "The APIv3 key is 32 characters."})
+        if bool(self.wechatpay_public_key) != bool(self.wechatpay_public_key_id):
+            raise ValidationError({"wechatpay_public_key_id": "The public key and its id go together."})
+        try:
+            load_pem_private_key(self.merchant_private_key.encode(), password=None)
+        except (ValueError, TypeError):
+            raise ValidationError({"merchant_private_key": "Paste apiclient_key.pem (PEM text)."}) from None
+        if self.wechatpay_public_key:
+            try:
+                load_pem_public_key(self.wechatpay_public_key.encode())
+            except ValueError:
+                raise ValidationError({"wechatpay_public_key": "Paste the public key (PEM text)."}) from None
+
+
+class WeChatPayPlatformCertificate(models.Model):
+    """A WeChat Pay platform certificate, downloaded from /v3/certificates (tenants.tasks) and kept until it
+    expires: notifications and answers name the serial of the key that signed them."""
+
+    provider = models.ForeignKey(WeChatPayProvider, on_delete=models.CASCADE, related_name="certificates")
+    serial_no = models.CharField(max_length=64)
+    certificate_pem = models.TextField()
+    effective_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    fetched_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-expires_at"]
+        constraints = [models.UniqueConstraint(fields=["provider", "serial_no"],
+                                               name="wechatpay_certificate_once")]
+
+    def __str__(self) -> str:
+        return self.serial_no

@@ -1,35 +1,27 @@
 """Host -> brand, with a small per-process cache so a request costs at most one registry look-up."""
 from __future__ import annotations
 
-import threading
-import time
-
 from django.conf import settings
 
+from core.process_cache import BoundedTTLCache
 from tenants.models import Brand, Domain
 
-_cache: dict[str, tuple[float, Brand | None]] = {}
-_lock = threading.Lock()
+# Unknown hosts are cached too (anyone can send any Host header): the bound keeps a flood from growing the
+# process, and known brands, being asked for all the time, stay in it.
+_cache: BoundedTTLCache[Brand | None] = BoundedTTLCache(
+    max_entries=10_000, ttl=lambda: settings.EKR_TENANT_CACHE_SECONDS)
 
 
 def tenant_cache_clear() -> None:
-    with _lock:
-        _cache.clear()
+    _cache.clear()
 
 
 def brand_for_host(hostname: str) -> Brand | None:
     """The brand routed to `hostname`, or None. Cached for EKR_TENANT_CACHE_SECONDS (0 disables the cache)."""
-    ttl = settings.EKR_TENANT_CACHE_SECONDS
-    now = time.monotonic()
-    if ttl:
-        hit = _cache.get(hostname)
-        if hit and hit[0] > now:
-            return hit[1]
+    hit = _cache.get(hostname)
+    if hit is not BoundedTTLCache.MISSING:
+        return hit
     domain = Domain.objects.select_related("tenant").filter(domain=hostname).first()
     brand = domain.tenant if domain else None
-    if ttl:
-        with _lock:
-            if len(_cache) > 10_000:
-                _cache.clear()
-            _cache[hostname] = (now + ttl, brand)
+    _cache.set(hostname, brand)
     return brand

@@ -2,8 +2,17 @@
 
 WECHAT_API_BASE_URL and WECHATPAY_API_BASE_URL point at WeChat in production and at the fake WeChat
 (tests/fake_wechat) in tests and staging. Access tokens are cached in Redis per brand and appid.
+
+What a failed WeChat call means to ekr is decided here, once (`wechat_errors`):
+- an errcode the caller gives a meaning (a used login code is the client's mistake: 400) raises that error;
+- WeChat busy (errcode -1 system busy, 45009 daily quota reached, 45011 too frequent) or unreachable (a network
+  error from requests/urllib3) raises WeChatUnavailable: a task retries it, a client gets a 502;
+- any other errcode raises what the caller asks for (`refused`), else wechatpy's WeChatClientException as is.
 """
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 from django.conf import settings
 from wechatpy import WeChatClient
@@ -21,6 +30,34 @@ _WECHAT_DEFAULT = "https://api.weixin.qq.com/"
 class WeChatUnavailable(ApplicationError):
     code = "wechat_unavailable"
     status_code = 502
+
+
+BUSY_ERRCODES = frozenset({-1, 45009, 45011})  # system busy, daily quota reached, too frequent
+
+
+def _unreachable(exc: Exception) -> bool:
+    return type(exc).__module__.startswith(("requests", "urllib3"))
+
+
+@contextmanager
+def wechat_errors(meanings: Mapping[int, Callable[[int], Exception]] | None = None, *,
+                  refused: Callable[[int], Exception] | None = None) -> Iterator[None]:
+    """Around one WeChat call: turns what went wrong into ekr's errors (see the module docstring). `meanings` and
+    `refused` take the errcode and return the error to raise."""
+    try:
+        yield
+    except WeChatClientException as exc:
+        if meanings and exc.errcode in meanings:
+            raise meanings[exc.errcode](exc.errcode) from exc
+        if exc.errcode in BUSY_ERRCODES:
+            raise WeChatUnavailable(f"WeChat answered errcode {exc.errcode}.") from exc
+        if refused is not None:
+            raise refused(exc.errcode) from exc
+        raise
+    except Exception as exc:
+        if _unreachable(exc):
+            raise WeChatUnavailable("WeChat could not be reached.") from exc
+        raise
 
 
 def _rebase(url: str) -> str:
@@ -54,20 +91,23 @@ def wechat_client(app: WeChatApp) -> EkrWeChatClient:
     return EkrWeChatClient(app.appid, app.secret, session=storage, timeout=settings.WECHAT_HTTP_TIMEOUT)
 
 
+def _invalid_code(errcode: int) -> ApplicationError:
+    return ApplicationError("The login code is invalid or was already used.", code="invalid_code",
+                            fields={"code": [f"WeChat errcode {errcode}"]})
+
+
+_LOGIN_CODE_MEANINGS = {
+    40029: _invalid_code, 40163: _invalid_code, 40226: _invalid_code,  # invalid, already used, blocked user
+    45011: lambda errcode: ApplicationError("Too many logins; try again in a minute.", code="throttled",
+                                            status_code=429),
+}
+
+
 def code_to_session(app: WeChatApp, code: str) -> dict:
     """jscode2session: {'openid', 'session_key', 'unionid'?}. A bad code is a 400; WeChat down is a 502."""
-    try:
+    with wechat_errors(_LOGIN_CODE_MEANINGS, refused=lambda errcode: WeChatUnavailable(
+            f"WeChat answered errcode {errcode}.")):
         result = wechat_client(app).wxa.code_to_session(code)
-    except WeChatClientException as exc:
-        if exc.errcode in (40029, 40163, 40226):
-            raise ApplicationError("The login code is invalid or was already used.", code="invalid_code",
-                                   fields={"code": [f"WeChat errcode {exc.errcode}"]}) from exc
-        if exc.errcode == 45011:
-            raise ApplicationError("Too many logins; try again in a minute.", code="throttled",
-                                   status_code=429) from exc
-        raise WeChatUnavailable(f"WeChat answered errcode {exc.errcode}.") from exc
-    except Exception as exc:  # network errors: requests raises several kinds
-        raise WeChatUnavailable("WeChat could not be reached.") from exc
     if not isinstance(result, dict) or "openid" not in result:
         raise WeChatUnavailable("WeChat answered without an openid.")
     return result

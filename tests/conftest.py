@@ -148,3 +148,24 @@ def celery_worker_process(django_db_setup, fake_wechat):
     worker.start()
     yield worker
     worker.stop()
+
+
+# --- WeChat Pay APIv3 (service provider): key pairs the suite generates, the fake signs with ------------------
+
+@pytest.fixture(scope="session")
+def wechatpay_v3_keys(fake_wechat):
+    """RSA key pairs: the service provider's merchant key, WeChat Pay's platform key (as a public key with an id,
+    and as a platform certificate), and a stranger's key for forgeries."""
+    from tests.wechatpay_v3 import generate_keys
+
+    keys = generate_keys()
+    fake_wechat.pay_v3_keys(keys.platform_key, keys.public_key_id, certificates=[keys.certificate_row])
+    return keys
+
+
+@pytest.fixture
+def wechatpay_v3(wechatpay_v3_keys, fake_wechat):
+    """The platform's service-provider account, in the registry and at the fake (public-key mode)."""
+    from tests.wechatpay_v3 import provider_install
+
+    return provider_install(wechatpay_v3_keys, fake_wechat)

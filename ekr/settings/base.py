@@ -46,6 +46,7 @@ SHARED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "axes",
+    "django_htmx",
     "ekr",  # the top layer: demo data and its command; imports every app, imported by none
 ]
 TENANT_APPS = [
@@ -62,6 +63,7 @@ TENANT_APPS = [
     "livestream",
     "analytics",
     "rights_market.brandside",  # the brand's own side of the market (vouchers, listings' local rows)
+    "console",  # the web console for store managers and HQ (top layer, pages only, no models)
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [a for a in TENANT_APPS if a not in SHARED_APPS]
 
@@ -88,12 +90,15 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Language: the django_language cookie (the console's switch), else Accept-Language, else zh-hans.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 AUTHENTICATION_BACKENDS = [
@@ -107,7 +112,9 @@ AXES_COOLOFF_TIME = 1  # hours
 # users) or `python manage.py axes_reset_username <username>` (ops users).
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]
 AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
-AXES_LOCKOUT_CALLABLE = "core.handlers.login_locked_out"  # 429 in the error shape
+# The console shows its own page for a locked login; the admin and the API answer 429 in the error shape
+# (core.handlers.login_locked_out).
+AXES_LOCKOUT_CALLABLE = "console.auth.lockout_response"
 # Behind a load balancer: the META name of its header (e.g. HTTP_X_FORWARDED_FOR) and how many proxies of ours
 # append to it. Unset: REMOTE_ADDR only, and a client-supplied X-Forwarded-For is ignored.
 EKR_TRUSTED_PROXY_HEADER = env.str("EKR_TRUSTED_PROXY_HEADER", default="")
@@ -166,6 +173,11 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+# .po files live in the repo; `make setup` compiles them (python -m ekr.locale_build: msgfmt, else polib).
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
@@ -234,6 +246,8 @@ CELERY_BEAT_SCHEDULE = {
     # miniprograms: unpaid orders past their expiry (asked at WeChat Pay first), commissions past the return window
     "miniprograms-cancel-unpaid-orders": _every_brand("miniprograms.cancel_unpaid_orders", 60.0, 30),
     "miniprograms-commissions-payable": _every_brand("miniprograms.commissions_mark_payable", 3600.0, 600),
+    # tenants: WeChat Pay's platform certificates for the service provider (rotation), twice a day
+    "tenants-wechatpay-certificates": {"task": "tenants.wechatpay_certificates_refresh", "schedule": 12 * 3600.0},
     # callbacks: the inbox sweeper queues what the hand-off missed and gives back claims of dead workers
     "callbacks-sweep": {"task": "callbacks.sweep", "schedule": 60.0},
     # callbacks: rejected requests are kept as evidence for EKR_CALLBACK_REJECTED_RETENTION_DAYS, purged at 04:20
@@ -243,6 +257,8 @@ CELERY_BEAT_SCHEDULE = {
     "rights-market-resume-stuck": {"task": "rights_market.exchanges_resume_stuck", "schedule": 60.0},
     "rights-market-close-statements": {"task": "rights_market.statements_close_last_month",
                                        "schedule": crontab(hour=3, minute=10)},
+    # analytics: hourly at :20, brands spread over 20 minutes: today, the recent days and days with late facts
+    "analytics-rollup": _every_brand("analytics.rollup", crontab(minute=20), 1200),
 }
 
 LOGGING = {
@@ -285,6 +301,9 @@ if not EKR_PUBLIC_BASE_URL and (EKR_BASE_DOMAIN in ("localhost", "127.0.0.1") or
 # the public base URL unless set. Empty: payments refuse to start (payments.base.notify_url).
 WECHATPAY_NOTIFY_URL = env.str("WECHATPAY_NOTIFY_URL", default="") or (
     f"{EKR_PUBLIC_BASE_URL}/wechat/pay/notify/{{appid}}/" if EKR_PUBLIC_BASE_URL else "")
+# Where WeChat Pay APIv3 (service-provider mode) posts payment and refund notifications; derived likewise.
+WECHATPAY_V3_NOTIFY_URL = env.str("WECHATPAY_V3_NOTIFY_URL", default="") or (
+    f"{EKR_PUBLIC_BASE_URL}/wechat/pay/v3/notify/{{appid}}/" if EKR_PUBLIC_BASE_URL else "")
 
 # --- callbacks -------------------------------------------------------------------------------------------------
 # WeChat callbacks (callbacks app). A timestamp further than this from now is refused.

@@ -4,7 +4,8 @@ from __future__ import annotations
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from members.api.common import RawBytesParser, StaffView
+from core.views import BrandHQAPIView
+from members.api.common import RawBytesParser
 from members.models import MemberImport
 from members.selectors import member_import_get
 from members.services import member_import_chunk_add, member_import_create, member_import_start
@@ -17,7 +18,7 @@ class ImportOutput(serializers.ModelSerializer):
                   "rows_updated", "rows_failed", "error", "created_at", "started_at", "finished_at"]
 
 
-class MemberImportListApi(StaffView):
+class MemberImportListApi(BrandHQAPIView):
     """GET /api/v1/staff/member-imports; POST {filename, encoding} opens an import to upload chunks into."""
 
     class InputSerializer(serializers.Serializer):
@@ -25,46 +26,41 @@ class MemberImportListApi(StaffView):
         encoding = serializers.ChoiceField(choices=MemberImport.Encoding.choices, default="utf-8")
 
     def get(self, request):
-        self.require_hq()
         return self.paginated(MemberImport.objects.all(), ImportOutput)
 
     def post(self, request):
-        self.require_hq()
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         imp = member_import_create(created_by_id=request.user.id, **data.validated_data)
         return Response(ImportOutput(imp).data, status=201)
 
 
-class MemberImportChunkApi(StaffView):
+class MemberImportChunkApi(BrandHQAPIView):
     """PUT /api/v1/staff/member-imports/<id>/chunks/<seq>: chunk `seq` of the file as the raw body (under 1 MB)."""
 
     parser_classes = [RawBytesParser]
 
     def put(self, request, import_id, seq):
-        self.require_hq()
         imp = member_import_chunk_add(member_import=member_import_get(import_id), seq=seq, data=request.data)
         return Response(ImportOutput(imp).data)
 
 
-class MemberImportStartApi(StaffView):
+class MemberImportStartApi(BrandHQAPIView):
     """POST /api/v1/staff/member-imports/<id>/start: every chunk is in; run it."""
 
     def post(self, request, import_id):
-        self.require_hq()
         imp = member_import_start(member_import=member_import_get(import_id))
         return Response(ImportOutput(imp).data, status=202)
 
 
-class MemberImportDetailApi(StaffView):
+class MemberImportDetailApi(BrandHQAPIView):
     """GET /api/v1/staff/member-imports/<id>: status and progress."""
 
     def get(self, request, import_id):
-        self.require_hq()
         return Response(ImportOutput(member_import_get(import_id)).data)
 
 
-class MemberImportErrorsApi(StaffView):
+class MemberImportErrorsApi(BrandHQAPIView):
     """GET /api/v1/staff/member-imports/<id>/errors: one line per bad row (line number and what is wrong)."""
 
     class ErrorOutput(serializers.Serializer):
@@ -72,6 +68,5 @@ class MemberImportErrorsApi(StaffView):
         message = serializers.CharField()
 
     def get(self, request, import_id):
-        self.require_hq()
         imp = member_import_get(import_id)
         return self.paginated(imp.errors.all(), self.ErrorOutput)

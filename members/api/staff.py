@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from members.api.common import StaffView
+from core.views import BrandHQAPIView, BrandStaffAPIView
 from members.models import Franchisee, Guide, Store
 from members.selectors import (
     guide_get_for_scope,
@@ -32,7 +32,7 @@ class FranchiseeOutput(serializers.ModelSerializer):
         fields = ["id", "name", "contact_name", "created_at"]
 
 
-class FranchiseeListApi(StaffView):
+class FranchiseeListApi(BrandHQAPIView):
     """GET/POST /api/v1/staff/franchisees (HQ)."""
 
     class InputSerializer(serializers.Serializer):
@@ -40,11 +40,9 @@ class FranchiseeListApi(StaffView):
         contact_name = serializers.CharField(max_length=50, required=False, default="", allow_blank=True)
 
     def get(self, request):
-        self.require_hq()
         return self.paginated(Franchisee.objects.all(), FranchiseeOutput)
 
     def post(self, request):
-        self.require_hq()
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return Response(FranchiseeOutput(franchisee_create(**data.validated_data)).data, status=201)
@@ -57,8 +55,10 @@ class StoreOutput(serializers.ModelSerializer):
                   "opened_on"]
 
 
-class StoreListApi(StaffView):
+class StoreListApi(BrandStaffAPIView):
     """GET /api/v1/staff/stores (scoped); POST creates a store (HQ)."""
+
+    hq_methods = ("POST",)
 
     class InputSerializer(serializers.Serializer):
         code = serializers.RegexField(r"^[A-Za-z0-9_-]{1,32}$")
@@ -78,7 +78,6 @@ class StoreListApi(StaffView):
         return self.paginated(qs, StoreOutput)
 
     def post(self, request):
-        self.require_hq()
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
@@ -93,7 +92,7 @@ class StoreListApi(StaffView):
         return Response(StoreOutput(store_create(franchisee=franchisee, **values)).data, status=201)
 
 
-class StoreDetailApi(StaffView):
+class StoreDetailApi(BrandStaffAPIView):
     """GET/PATCH /api/v1/staff/stores/<id>: managers edit day-to-day fields of their own stores."""
 
     class PatchSerializer(serializers.Serializer):
@@ -132,7 +131,7 @@ class GuideOutput(serializers.ModelSerializer):
         return {"id": guide.store_id, "code": guide.store.code, "name": guide.store.name}
 
 
-class GuideListApi(StaffView):
+class GuideListApi(BrandStaffAPIView):
     """GET /api/v1/staff/guides (scoped; ?store=<id>); POST adds a guide to a store the caller may see."""
 
     class InputSerializer(serializers.Serializer):
@@ -159,7 +158,7 @@ class GuideListApi(StaffView):
         return Response(GuideOutput(guide).data, status=201)
 
 
-class GuideDetailApi(StaffView):
+class GuideDetailApi(BrandStaffAPIView):
     """GET/PATCH /api/v1/staff/guides/<id> (name, phone, active)."""
 
     class PatchSerializer(serializers.Serializer):
@@ -181,7 +180,7 @@ class GuideDetailApi(StaffView):
         return Response(GuideOutput(guide_update(guide=guide, **data.validated_data)).data)
 
 
-class GuideMoveApi(StaffView):
+class GuideMoveApi(BrandStaffAPIView):
     """POST /api/v1/staff/guides/<id>/move {store_id, members_follow}: the guide changes store."""
 
     class InputSerializer(serializers.Serializer):
@@ -198,7 +197,7 @@ class GuideMoveApi(StaffView):
         return Response(GuideOutput(guide).data)
 
 
-class GuideLoginApi(StaffView):
+class GuideLoginApi(BrandStaffAPIView):
     """POST /api/v1/staff/guides/<id>/login {username, password}: the guide's own login (guide API only)."""
 
     class InputSerializer(serializers.Serializer):
@@ -213,7 +212,7 @@ class GuideLoginApi(StaffView):
         return Response({"guide_id": guide.pk, "username": guide.user.username})
 
 
-class GuideMembersReassignApi(StaffView):
+class GuideMembersReassignApi(BrandStaffAPIView):
     """POST /api/v1/staff/guides/<id>/reassign-members {to_guide_id, reason}: a departing guide's members, in
     bulk, to another guide (both within the caller's scope)."""
 

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from core.errors import NotFound
-from members.api.common import StaffView
+from core.views import BrandHQAPIView, BrandStaffAPIView
 from members.models import CardLevel, Member, Tag
 from members.selectors import MemberFilters, guide_get_for_scope, member_get_for_scope, member_search, members_for_scope
 from members.services import (
@@ -45,7 +45,7 @@ class MemberListOutput(serializers.ModelSerializer):
         return [t.name for t in m.tags.all()]
 
 
-class MemberSearchApi(StaffView):
+class MemberSearchApi(BrandStaffAPIView):
     """GET /api/v1/staff/members?phone=&name=&tier=&store=&guide=&tag=&birthday_month=&joined_from=&joined_to=
     Cursor pages, newest first."""
 
@@ -72,7 +72,7 @@ class MemberSearchApi(StaffView):
         return self.paginated(qs, MemberListOutput)
 
 
-class MemberDetailApi(StaffView):
+class MemberDetailApi(BrandStaffAPIView):
     """GET /api/v1/staff/members/<id>: the member with tier history and guide history."""
 
     def get(self, request, member_id):
@@ -91,7 +91,7 @@ class MemberDetailApi(StaffView):
         return Response(data)
 
 
-class MemberGuideAssignApi(StaffView):
+class MemberGuideAssignApi(BrandStaffAPIView):
     """POST /api/v1/staff/members/<id>/guide {guide_id, reason}: change the exclusive guide."""
 
     class InputSerializer(serializers.Serializer):
@@ -109,7 +109,7 @@ class MemberGuideAssignApi(StaffView):
         return Response({"id": member.pk, "guide_id": member.guide_id, "store_id": member.store_id})
 
 
-class MemberTierSetApi(StaffView):
+class MemberTierSetApi(BrandHQAPIView):
     """POST /api/v1/staff/members/<id>/tier {tier_id, reason} (HQ): set a tier by hand."""
 
     class InputSerializer(serializers.Serializer):
@@ -117,7 +117,6 @@ class MemberTierSetApi(StaffView):
         reason = serializers.CharField(max_length=200)
 
     def post(self, request, member_id):
-        self.require_hq()
         member = member_get_for_scope(self.scope, member_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -134,8 +133,10 @@ class TagOutput(serializers.ModelSerializer):
         fields = ["id", "name"]
 
 
-class TagListApi(StaffView):
+class TagListApi(BrandStaffAPIView):
     """GET /api/v1/staff/tags; POST creates one (HQ)."""
+
+    hq_methods = ("POST",)
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=50)
@@ -144,13 +145,12 @@ class TagListApi(StaffView):
         return self.paginated(Tag.objects.all(), TagOutput)
 
     def post(self, request):
-        self.require_hq()
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return Response(TagOutput(tag_create(**data.validated_data)).data, status=201)
 
 
-class TagMembersApi(StaffView):
+class TagMembersApi(BrandStaffAPIView):
     """POST /api/v1/staff/tags/<id>/members {member_ids, remove}: tag (or untag) members in bulk. Every id must be
     a member the caller may see, else 404 and nothing changes."""
 
@@ -181,8 +181,10 @@ class CardLevelOutput(serializers.ModelSerializer):
         fields = ["id", "name", "rank", "threshold_points", "threshold_spent_fen", "points_multiplier", "benefits"]
 
 
-class CardLevelListApi(StaffView):
+class CardLevelListApi(BrandStaffAPIView):
     """GET /api/v1/staff/card-levels; POST (HQ) adds a tier."""
+
+    hq_methods = ("POST",)
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=50)
@@ -196,7 +198,6 @@ class CardLevelListApi(StaffView):
         return Response(CardLevelOutput(CardLevel.objects.order_by("rank"), many=True).data)
 
     def post(self, request):
-        self.require_hq()
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return Response(CardLevelOutput(card_level_create(**data.validated_data)).data, status=201)

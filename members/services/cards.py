@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.tasks import coalesce_release, enqueue, enqueue_coalesced
+from members.callbacks import card_event
 from members.models import Member, TierChange
 from members.selectors import (
     card_level_entry,
@@ -24,6 +25,7 @@ from members.selectors import (
     phone_hash,
     phone_normalize,
 )
+from tenants.wechat import wechat_client, wechat_errors
 
 logger = logging.getLogger(__name__)
 
@@ -43,24 +45,6 @@ def member_card_sync_request(*, member: Member) -> bool:
     return True
 
 
-def _wechat_call(fn, *args, **kwargs):
-    """A card API call; WeChat busy or unreachable becomes WeChatUnavailable (the task retries it)."""
-    from wechatpy.exceptions import WeChatClientException
-
-    from tenants.wechat import WeChatUnavailable
-
-    try:
-        return fn(*args, **kwargs)
-    except WeChatClientException as exc:
-        if exc.errcode in (-1, 45009, 45011):
-            raise WeChatUnavailable(f"WeChat answered errcode {exc.errcode}.") from exc
-        raise
-    except Exception as exc:
-        if type(exc).__module__.startswith(("requests", "urllib3")):
-            raise WeChatUnavailable("WeChat could not be reached.") from exc
-        raise
-
-
 def member_card_push(*, member_id: int) -> dict | None:
     """Send the member's current points and tier to their WeChat card (the body of the update task).
     Sends absolute values (bonus), so sending twice is harmless."""
@@ -72,15 +56,13 @@ def member_card_push(*, member_id: int) -> dict | None:
     if app is None:
         logger.warning("card update skipped: brand has no WeChat app")
         return None
-    from tenants.wechat import wechat_client
-
-    return _wechat_call(
-        wechat_client(app).card.update_membercard, code=member.card_code, card_id=member.card_id, bonus=member_points_balance(member),
-        custom_field_value1=member.tier.name if member.tier else "",
-    )
+    with wechat_errors():  # WeChat busy or unreachable: WeChatUnavailable, which the task retries
+        return wechat_client(app).card.update_membercard(
+            code=member.card_code, card_id=member.card_id, bonus=member_points_balance(member),
+            custom_field_value1=member.tier.name if member.tier else "")
 
 
-# --- card events (wired into the callback pipeline through members/callbacks.py) ------------------------------
+# --- card events (declared to the callback pipeline with @card_event) -----------------------------------------
 
 def _event_member(event: dict) -> Member | None:
     code = event.get("UserCardCode") or ""
@@ -97,6 +79,7 @@ def _event_member(event: dict) -> Member | None:
     return member
 
 
+@card_event("user_get_card")
 @transaction.atomic
 def card_event_user_get_card(event: dict) -> Member | None:
     """user_get_card: the member received the brand's card. A stranger becomes a member (channel: card).
@@ -126,6 +109,7 @@ def card_event_user_get_card(event: dict) -> Member | None:
     return member
 
 
+@card_event("submit_membercard_user_info")
 @transaction.atomic
 def card_event_submit_user_info(event: dict) -> Member | None:
     """submit_membercard_user_info: the member filled in the card's form; activation follows in a task."""
@@ -141,6 +125,7 @@ def card_event_submit_user_info(event: dict) -> Member | None:
     return member
 
 
+@card_event("user_del_card")
 @transaction.atomic
 def card_event_user_del_card(event: dict) -> Member | None:
     """user_del_card: the member deleted the card. Idempotent; unknown codes are ignored."""
@@ -168,14 +153,12 @@ def member_card_activate(*, member_id: int) -> Member | None:
     if app is None:
         logger.warning("card activation skipped: brand has no WeChat app")
         return member
-    from tenants.wechat import wechat_client
-
     client = wechat_client(app)
-    form = _form_values(_wechat_call(client.card.get_membercard_user_info, member.card_id, member.card_code))
-    _wechat_call(
-        client.card.activate_membercard, member.membership_number, member.card_code, card_id=member.card_id,
-        init_bonus=member_points_balance(member), init_custom_field_value1=member.tier.name if member.tier else "",
-    )
+    with wechat_errors():  # WeChat busy or unreachable: WeChatUnavailable, which the task retries
+        form = _form_values(client.card.get_membercard_user_info(member.card_id, member.card_code))
+        client.card.activate_membercard(
+            member.membership_number, member.card_code, card_id=member.card_id,
+            init_bonus=member_points_balance(member), init_custom_field_value1=member.tier.name if member.tier else "")
     return _member_card_activated(member_id=member_id, form=form)
 
 

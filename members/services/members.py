@@ -12,6 +12,7 @@ from core.errors import ApplicationError, Conflict
 from members import hooks
 from members.models import Guide, GuideAssignment, Member, MemberTag, Store, Tag, TierChange
 from members.selectors import card_level_entry, phone_hash, phone_normalize
+from members.services.visits import member_visit_record
 
 
 def _resolve_links(*, store_code: str | None, guide_id: int | None, ignore_unknown_links: bool
@@ -73,8 +74,10 @@ def member_register(*, openid: str, unionid: str = "", phone: str, name: str = "
         if not phone_verified:
             raise Conflict("This phone number is on file; confirm it with WeChat's phone-number button.",
                            code="phone_verification_required", fields={"phone_code": ["required for this phone"]})
-        return _member_claim(member=holder, openid=openid, unionid=unionid, name=name, birthday=birthday,
-                             gender=gender, guide=guide), True
+        claimed = _member_claim(member=holder, openid=openid, unionid=unionid, name=name, birthday=birthday,
+                                gender=gender, guide=guide)
+        member_visit_record(member_id=claimed.pk)  # an imported member comes online: the day counts as a visit
+        return claimed, True
 
     home_store = guide.store if guide is not None else store
     entry = card_level_entry()
@@ -102,6 +105,7 @@ def member_register(*, openid: str, unionid: str = "", phone: str, name: str = "
     if guide is not None:
         GuideAssignment.objects.create(member=member, from_guide=None, to_guide=guide, reason="registration")
     hooks.member_registered_notify(member)  # the sign-up bonus (points): once per member, keyed
+    member_visit_record(member_id=member.pk)
     return member, True
 
 

@@ -7,6 +7,7 @@ from django.db import connection
 from core.errors import ApplicationError, NotFound
 from members.models import Member
 from members.mp_auth import member_token_issue
+from members.services.visits import member_visit_record
 from tenants.models import WeChatApp
 from tenants.wechat import code_to_session, phone_from_code
 
@@ -16,7 +17,8 @@ SESSION_KEY_TTL = 3 * 24 * 3600
 def member_session_start(*, appid: str, code: str) -> dict:
     """Exchange a wx.login() code for an ekr session token on the current brand's host.
 
-    Returns {"token", "openid", "member_id"} (member_id None until the member registers). The WeChat
+    Returns {"token", "openid", "member_id"} (member_id None until the member registers); a member's session
+    records their visit of the day (members.services.visits). The WeChat
     session_key is kept server-side only (cache, keyed by schema) and never returned or logged.
     """
     app = WeChatApp.objects.select_related("brand").filter(
@@ -32,6 +34,8 @@ def member_session_start(*, appid: str, code: str) -> dict:
     unionid = result.get("unionid", "") or ""
     cache.set(f"mp-session-key:{appid}:{openid}", result.get("session_key", ""), SESSION_KEY_TTL)
     member_id = Member.objects.filter(openid=openid).values_list("id", flat=True).first()
+    if member_id is not None:
+        member_visit_record(member_id=member_id)  # one row a day: the member's mini-program visit
     token = member_token_issue(schema=connection.schema_name, appid=appid, openid=openid, unionid=unionid)
     return {"token": token, "openid": openid, "member_id": member_id}
 

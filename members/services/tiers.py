@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from core.errors import Conflict
@@ -13,6 +15,16 @@ from core.tasks import coalesce_release, enqueue_coalesced
 from members.models import CardLevel, Member, TierChange
 from members.selectors import card_level_for, member_trailing_12m
 from members.services.cards import member_card_sync_request
+
+
+@dataclass(frozen=True)
+class TierMove:
+    """A member already moved to `to_level_id` in bulk (an import); `first`: the member's first tier."""
+
+    member_id: int
+    from_level_id: int | None
+    to_level_id: int | None
+    first: bool
 
 
 def one_year_after(moment: dt.datetime) -> dt.datetime:
@@ -46,6 +58,38 @@ def _tier_change(*, member: Member, to_level: CardLevel | None, kind: str, reaso
     member.tier_review_at = one_year_after(now) if to_level is not None else None
     member.save(update_fields=["tier", "tier_since", "tier_review_at", "updated_at"])
     member_card_sync_request(member=member)
+
+
+def member_tiers_moved(*, moves: Sequence[TierMove], reason: str, now: dt.datetime | None = None) -> int:
+    """The history of tier changes made in bulk, as `_tier_change` writes it for one member: a TierChange each
+    (kind `initial` for a first tier, `import` otherwise) and the tier year restarted (tier_since now, review a
+    year later). The members already carry their new tier; no card update (imported members have no card).
+    Returns how many moves were recorded."""
+    if not moves:
+        return 0
+    now = now or timezone.now()
+    with connection.cursor() as cursor:  # one round trip for a batch of thousands
+        cursor.execute(_MOVED_SQL, {
+            "ids": [m.member_id for m in moves], "from": [m.from_level_id for m in moves],
+            "to": [m.to_level_id for m in moves], "first": [m.first for m in moves],
+            "initial": TierChange.Kind.INITIAL, "other": TierChange.Kind.IMPORT, "reason": reason[:200],
+            "now": now, "review": one_year_after(now),
+        })
+    return len(moves)
+
+
+_MOVED_SQL = f"""
+WITH moves AS (
+    SELECT * FROM unnest(%(ids)s::bigint[], %(from)s::bigint[], %(to)s::bigint[], %(first)s::boolean[])
+        AS m(member_id, from_id, to_id, first)
+), history AS (
+    INSERT INTO {TierChange._meta.db_table} (member_id, from_level_id, to_level_id, kind, reason, created_at)
+    SELECT member_id, from_id, to_id, CASE WHEN first THEN %(initial)s ELSE %(other)s END, %(reason)s, %(now)s
+    FROM moves
+)
+UPDATE {Member._meta.db_table} SET tier_since = %(now)s, tier_review_at = %(review)s
+FROM moves WHERE {Member._meta.db_table}.id = moves.member_id
+"""
 
 
 def _rank(level: CardLevel | None) -> int:

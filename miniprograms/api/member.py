@@ -29,8 +29,8 @@ class ShopListApi(MemberAPIView):
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        shops = selectors.shops_browse(**filters.validated_data)[:100]
-        return Response({"results": ShopOut(shops, many=True).data})
+        return self.paginated(selectors.shops_browse(**filters.validated_data), ShopOut,
+                              ordering=("store_code_order", "id"))
 
 
 class ShopCatalogApi(MemberAPIView):
@@ -113,8 +113,7 @@ class OrderRefundRequestApi(MemberAPIView):
 
 class CouponListApi(MemberAPIView):
     def get(self, request):
-        coupons = selectors.coupons_for_member(self.member_or_404())[:200]
-        return Response({"results": CouponOut(coupons, many=True).data})
+        return self.paginated(selectors.coupons_for_member(self.member_or_404()), CouponOut)
 
 
 class CouponClaimApi(MemberAPIView):

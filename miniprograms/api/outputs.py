@@ -94,3 +94,30 @@ class CouponOut(serializers.Serializer):
     source = serializers.CharField()
     code = serializers.CharField(allow_null=True)
     valid_until = serializers.DateTimeField()
+
+
+class ShopSkuOut(serializers.Serializer):
+    """A SKU as one shop sells it: its price there (null: the list price), stock and whether it is on sale."""
+
+    shop_id = serializers.IntegerField()
+    sku_id = serializers.IntegerField()
+    price_fen = serializers.IntegerField(allow_null=True)
+    stock = serializers.IntegerField()
+    on_sale = serializers.BooleanField()
+
+
+class RefundDecisionOut(serializers.Serializer):
+    refund_id = serializers.IntegerField(source="pk")
+    status = serializers.CharField()
+
+
+class CouponTemplateCreatedOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class PosKeyOut(serializers.Serializer):
+    """A store's new POS key: shown once, never stored in the clear."""
+
+    store_id = serializers.IntegerField()
+    api_key = serializers.CharField()

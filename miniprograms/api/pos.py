@@ -9,6 +9,7 @@ from rest_framework import status
 
 from core.views import BaseAPIView, BrandStaffAPIView
 from members.selectors import store_get_for_scope
+from miniprograms.api.outputs import PosKeyOut
 from miniprograms.models import PosApiKey
 from miniprograms.services.pos import (MAX_BATCH, pos_api_key_check, pos_api_key_create, pos_api_key_revoke,
                                        pos_orders_record)
@@ -60,6 +61,8 @@ class PosOrdersApi(BaseAPIView):
             sold_at = serializers.DateTimeField(required=False)
             member_id = serializers.IntegerField(min_value=1, required=False)
             phone = serializers.CharField(max_length=20, required=False)
+            openid = serializers.CharField(max_length=64, required=False,
+                                           help_text="The payer's openid in the brand's mini-program, when known.")
             discount_fen = serializers.IntegerField(min_value=0, required=False, default=0)
             coupon_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
             lines = Line(many=True, allow_empty=False, max_length=200)
@@ -96,7 +99,7 @@ class PosKeyListCreateApi(BrandStaffAPIView):
         data = self.InputSerializer(data=request.data or {})
         data.is_valid(raise_exception=True)
         raw = pos_api_key_create(store=store, label=data.validated_data["label"], created_by_id=request.user.id)
-        return Response({"store_id": store.pk, "api_key": raw}, status=status.HTTP_201_CREATED)
+        return Response(PosKeyOut({"store_id": store.pk, "api_key": raw}).data, status=status.HTTP_201_CREATED)
 
 
 class PosKeyRevokeApi(BrandStaffAPIView):

@@ -1,18 +1,25 @@
 """Brand console API (HQ and store managers). Every read goes through a selector that takes `self.scope`: a store
 manager reaches only their franchisee's stores, shops, orders, refunds and guides (others are 404). Catalog,
-pushes and coupon templates are HQ's."""
+pushes and coupon templates are HQ's. Lists are cursor pages (core.pagination); a row outside the caller's reach
+is a 404 through core.selectors.get_in_scope; answers go through Output serializers."""
 from __future__ import annotations
 
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from core.errors import NotFound
-from core.pagination import paginated_response
 from core.selectors import get_in_scope
 from core.views import BrandHQAPIView, BrandStaffAPIView
 from members.models import Member
 from miniprograms import selectors
-from miniprograms.api.outputs import CouponOut, ShopOut, ShopPushOut, StaffOrderOut
+from miniprograms.api.outputs import (
+    CouponOut,
+    CouponTemplateCreatedOut,
+    RefundDecisionOut,
+    ShopOut,
+    ShopPushOut,
+    ShopSkuOut,
+    StaffOrderOut,
+)
 from miniprograms.models import Category, CouponTemplate, Order, Product, ShopPush, Sku
 from miniprograms.services.catalog import product_create, product_push_to_shops, shop_create, shop_sku_set, shop_update
 from miniprograms.services.coupons import coupon_grant, coupon_template_create
@@ -30,7 +37,7 @@ class ShopListCreateApi(BrandStaffAPIView):
         is_open = serializers.BooleanField(required=False, default=True)
 
     def get(self, request):
-        return Response({"results": ShopOut(selectors.shops_for_scope(self.scope)[:500], many=True).data})
+        return self.paginated(selectors.shops_for_scope(self.scope), ShopOut)
 
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -63,14 +70,11 @@ class ShopSkuSetApi(BrandStaffAPIView):
 
     def put(self, request, shop_id: int, sku_id: int):
         shop = selectors.shop_get_for_scope(self.scope, shop_id)
-        sku = Sku.objects.filter(pk=sku_id).first()
-        if sku is None:
-            raise NotFound("No such SKU.")
+        sku = get_in_scope(Sku.objects.all(), sku_id, "SKU")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         entry = shop_sku_set(shop=shop, sku=sku, **data.validated_data)
-        return Response({"shop_id": shop.pk, "sku_id": sku.pk, "price_fen": entry.price_fen,
-                         "stock": entry.stock, "on_sale": entry.on_sale})
+        return Response(ShopSkuOut(entry).data)
 
 
 class ProductListCreateApi(BrandHQAPIView):
@@ -102,18 +106,14 @@ class ProductListCreateApi(BrandHQAPIView):
         skus = SkuOut(many=True)
 
     def get(self, request):
-        return Response({"results": self.OutputSerializer(selectors.products_list()[:500], many=True).data})
+        return self.paginated(selectors.products_list(), self.OutputSerializer)
 
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         category_id = values.pop("category_id", None)
-        category = None
-        if category_id:
-            category = Category.objects.filter(pk=category_id).first()
-            if category is None:
-                raise NotFound("No such category.")
+        category = get_in_scope(Category.objects.all(), category_id, "category") if category_id else None
         product = product_create(category=category, **values)
         return Response(self.OutputSerializer(product).data, status=status.HTTP_201_CREATED)
 
@@ -128,9 +128,7 @@ class ProductPushApi(BrandHQAPIView):
         price_fen = serializers.IntegerField(min_value=1, required=False, allow_null=True)
 
     def post(self, request, product_id: int):
-        product = Product.objects.filter(pk=product_id).first()
-        if product is None:
-            raise NotFound("No such product.")
+        product = get_in_scope(Product.objects.all(), product_id, "product")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return Response({"written": product_push_to_shops(product=product, **data.validated_data)})
@@ -166,7 +164,7 @@ class OrderListApi(BrandStaffAPIView):
         qs = selectors.orders_for_scope(self.scope)
         if request.query_params.get("store_id"):
             qs = qs.filter(store_id=selectors.store_get_for_scope(self.scope, request.query_params["store_id"]).pk)
-        return paginated_response(self, qs, StaffOrderOut)
+        return self.paginated(qs, StaffOrderOut)
 
 
 class OrderFulfilmentApi(BrandStaffAPIView):
@@ -183,17 +181,22 @@ class OrderFulfilmentApi(BrandStaffAPIView):
         return Response(StaffOrderOut(selectors.order_get_for_scope(self.scope, order.pk)).data)
 
 
-class RefundDecideApi(BrandStaffAPIView):
-    """POST /api/v1/console/refunds/<id>/approve | reject"""
+class RefundApproveApi(BrandStaffAPIView):
+    """POST /api/v1/console/refunds/<id>/approve: the money goes back through the payment gateway."""
 
-    def post(self, request, refund_id: int, decision: str):
+    def post(self, request, refund_id: int):
         refund = selectors.refund_get_for_scope(self.scope, refund_id)
-        if decision == "approve":
-            refund = refund_approve(refund=refund, actor_id=request.user.id)
-        else:
-            refund = refund_reject(refund=refund, actor_id=request.user.id, note=request.data.get("note", "")[:200]
-                                   if isinstance(request.data.get("note", ""), str) else "")
-        return Response({"refund_id": refund.pk, "status": refund.status})
+        return Response(RefundDecisionOut(refund_approve(refund=refund, actor_id=request.user.id)).data)
+
+
+class RefundRejectApi(BrandStaffAPIView):
+    """POST /api/v1/console/refunds/<id>/reject {note?}"""
+
+    def post(self, request, refund_id: int):
+        refund = selectors.refund_get_for_scope(self.scope, refund_id)
+        note = request.data.get("note", "")
+        note = note[:200] if isinstance(note, str) else ""
+        return Response(RefundDecisionOut(refund_reject(refund=refund, actor_id=request.user.id, note=note)).data)
 
 
 class CouponTemplateCreateApi(BrandHQAPIView):
@@ -214,7 +217,7 @@ class CouponTemplateCreateApi(BrandHQAPIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         template = coupon_template_create(**data.validated_data)
-        return Response({"id": template.pk, "name": template.name}, status=status.HTTP_201_CREATED)
+        return Response(CouponTemplateCreatedOut(template).data, status=status.HTTP_201_CREATED)
 
 
 class CouponGrantApi(BrandHQAPIView):
@@ -223,12 +226,10 @@ class CouponGrantApi(BrandHQAPIView):
         issue_key = serializers.CharField(max_length=100)
 
     def post(self, request, template_id: int):
-        template = CouponTemplate.objects.filter(pk=template_id).first()
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        member = Member.objects.filter(pk=data.validated_data["member_id"]).first()
-        if template is None or member is None:
-            raise NotFound("No such coupon or member.")
+        template = get_in_scope(CouponTemplate.objects.all(), template_id, "coupon template")
+        member = get_in_scope(Member.objects.all(), data.validated_data["member_id"], "member")
         coupon = coupon_grant(template=template, member=member, issue_key=data.validated_data["issue_key"])
         return Response(CouponOut(coupon).data, status=status.HTTP_201_CREATED)
 
@@ -245,11 +246,8 @@ class GuideShareCodeApi(BrandStaffAPIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         shop = selectors.shop_get_for_scope(self.scope, values["shop_id"]) if values.get("shop_id") else None
-        product = None
-        if values.get("product_id"):
-            product = Product.objects.filter(pk=values["product_id"]).first()
-            if product is None:
-                raise NotFound("No such product.")
+        product = get_in_scope(Product.objects.all(), values["product_id"], "product") \
+            if values.get("product_id") else None
         result = guide_share_code_create(guide=guide, shop=shop, product=product, page=values["page"])
         return Response(result, status=status.HTTP_201_CREATED)
 

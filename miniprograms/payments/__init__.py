@@ -1,5 +1,6 @@
 """Payment behind one small interface (payments.base.PaymentGateway). Orders and refunds call only
-`gateway_for(appid)`; WeChat Pay v2 is the first implementation, Pay v3 service-provider mode can be a second."""
+`gateway_for_order(order)` (or `gateway_for(appid)`); WeChat Pay v2 is the first implementation, APIv3 in
+service-provider mode the second (see base.py for which one an order uses)."""
 from miniprograms.payments.base import (  # noqa: F401
     InvalidNotification,
     OrderPaidAtGateway,
@@ -10,4 +11,4 @@ from miniprograms.payments.base import (  # noqa: F401
     QueryResult,
     RefundResult,
 )
-from miniprograms.payments.gateways import gateway_for  # noqa: F401
+from miniprograms.payments.gateways import gateway_for, gateway_for_order, payment_route_for  # noqa: F401

@@ -1,6 +1,11 @@
-"""The payment interface orders depend on. A gateway is built for one mini-program appid (the brand's merchant
-account behind it); implementations: wechatpay_v2.WeChatPayV2Gateway. A Pay v3 service-provider gateway (the
-platform as service provider, the brand as sub-merchant) implements the same Protocol and is chosen here."""
+"""The payment interface orders depend on. A gateway is built for one mini-program appid and one merchant;
+implementations: wechatpay_v2.WeChatPayV2Gateway (the brand's own merchant key) and wechatpay_v3.WeChatPayV3Gateway
+(APIv3, the platform as service provider, the brand or the store's franchisee as sub-merchant).
+
+Which gateway: an order's payment stays with the gateway and merchant that created it (Order.pay_gateway,
+pay_mchid, stamped at its first prepay by `order_payment_route_stamp`), so a brand can move from v2 to v3 with
+orders in flight. An order not stamped yet follows the mini-program's `pay_api`; for v3 the store's franchisee's
+sub-merchant, else the brand's default. The factory is payments.gateways."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -75,10 +80,14 @@ class QueryResult:
 class RefundResult:
     out_refund_no: str
     refund_id: str
+    status: str = ""  # v3: SUCCESS, PROCESSING (the outcome then comes as a refund notification), ...
 
 
 class PaymentGateway(Protocol):
     """What orders need from a payment provider. Every method is safe to call again with the same arguments."""
+
+    name: str  # WeChatApp.PayApi value
+    mchid: str  # the merchant paid (v3: the sub-merchant)
 
     def create_prepay(self, *, out_trade_no: str, total_fen: int, description: str, openid: str,
                       client_ip: str = "", time_expire: datetime | None = None) -> PrepayResult:

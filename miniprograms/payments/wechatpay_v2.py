@@ -105,6 +105,12 @@ def client_cert_files(app: WeChatApp) -> tuple[str, str] | tuple[None, None]:
 
 
 class WeChatPayV2Gateway:
+    name = WeChatApp.PayApi.V2
+
+    @property
+    def mchid(self) -> str:
+        return self.app.mch_id
+
     def __init__(self, app: WeChatApp):
         self.app = app
         self.sign_type = app.pay_sign_type

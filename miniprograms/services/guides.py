@@ -82,7 +82,7 @@ def guide_share_code_create(*, guide: Guide, shop: Shop | None = None, product: 
     if (shop is None) == (product is None):
         raise ApplicationError("Share a shop or a product.", fields={"target": ["one of shop_id, product_id"]})
     from tenants.models import WeChatApp
-    from tenants.wechat import WeChatUnavailable, wechat_client
+    from tenants.wechat import WeChatUnavailable, wechat_client, wechat_errors
 
     app = WeChatApp.objects.select_related("brand").filter(brand__schema_name=connection.schema_name,
                                                           kind=WeChatApp.Kind.MINIPROGRAM).first()
@@ -92,10 +92,8 @@ def guide_share_code_create(*, guide: Guide, shop: Shop | None = None, product: 
         code = GuideShareCode(guide=guide, shop=shop, product=product, scene="g" + secrets.token_hex(12))
         code.full_clean()
         code.save()
-    try:
+    with wechat_errors(refused=lambda errcode: WeChatUnavailable(f"WeChat could not make the code ({errcode}).")):
         response = wechat_client(app).wxa.get_wxa_code_unlimited(code.scene, page=page or None)
-    except Exception as exc:
-        raise WeChatUnavailable("WeChat could not make the code.") from exc
     image = getattr(response, "content", response)
     if not isinstance(image, bytes):
         raise WeChatUnavailable("WeChat answered without an image.")

@@ -1,5 +1,5 @@
-"""The one place the shops app calls the points and tier rules (issues 4 and 3): earn on a paid order, reverse on a refund. Keyed
-by the order number, so a retry earns or reverses nothing twice."""
+"""The one place the shops app calls the points ledger and the members' tier rules: earn on a paid order, reverse
+on a refund. Keyed by the order number, so a retry earns or reverses nothing twice."""
 from __future__ import annotations
 
 from miniprograms.models import Order

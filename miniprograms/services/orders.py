@@ -141,14 +141,14 @@ def order_gateway_close(*, order_id: int) -> str:
     """Close a cancelled order's WeChat order so that it can no longer be paid. Returns "closed", "paid" (it was
     paid before the close reached WeChat: marked paid-after-cancel, which refunds it) or "skipped" (not cancelled,
     or never prepaid). WeChat unreachable raises PaymentUnavailable (the task retries). No lock is held here."""
-    from miniprograms.payments import OrderPaidAtGateway, gateway_for
+    from miniprograms.payments import OrderPaidAtGateway, gateway_for_order
     from miniprograms.services.payments import order_paid_at_gateway
 
     order = Order.objects.filter(pk=order_id).first()
     if order is None or order.status != Order.Status.CANCELLED or not order.prepay_id:
         return "skipped"
     try:
-        gateway_for(order.appid).close(out_trade_no=order.number)
+        gateway_for_order(order).close(out_trade_no=order.number)
     except OrderPaidAtGateway:
         order_paid_at_gateway(order=order)
         return "paid"
@@ -164,6 +164,13 @@ _NEXT = {
     Order.Fulfilment.DELIVERY: {Order.FulfilmentStatus.PREPARING: {Order.FulfilmentStatus.SHIPPED},
                                 Order.FulfilmentStatus.SHIPPED: {Order.FulfilmentStatus.DELIVERED}},
 }
+
+
+def order_fulfilment_next(*, order: Order) -> list[str]:
+    """The fulfilment steps `order_fulfilment_advance` would accept next (none unless the order is paid)."""
+    if order.status != Order.Status.PAID:
+        return []
+    return sorted(_NEXT.get(order.fulfilment, {}).get(order.fulfilment_status, set()))
 
 
 @transaction.atomic

@@ -11,10 +11,16 @@ from django.utils import timezone
 from core.errors import ApplicationError, Conflict
 from members.models import Member
 from miniprograms.models import Order
-from miniprograms.payments import InvalidNotification, gateway_for
+from miniprograms.payments import (
+    InvalidNotification,
+    gateway_for,
+    gateway_for_order,
+    payment_route_for,
+)
 from miniprograms.services.guides import commission_credit_for_order
 from miniprograms.services.loyalty import points_for_paid_order
 from miniprograms.services.orders import order_cancel, order_event_add
+from tenants.models import WeChatApp
 
 logger = logging.getLogger(__name__)
 
@@ -27,15 +33,27 @@ def order_prepay(*, member: Member, order: Order, openid: str, client_ip: str = 
     if order.status != Order.Status.PENDING_PAYMENT or order.expires_at <= timezone.now() + PREPAY_MIN_LEFT:
         raise Conflict("This order cannot be paid any more.", code="order_not_payable")
     # WeChat refuses the payment after time_expire: an order cancelled for not being paid is never paid later.
-    result = gateway_for(order.appid).create_prepay(out_trade_no=order.number, total_fen=order.total_fen,
-                                                     description=f"{order.store.name} {order.number}",
-                                                     openid=openid, client_ip=client_ip,
-                                                     time_expire=order.expires_at)
+    order = order_payment_route_stamp(order=order)
+    result = gateway_for_order(order).create_prepay(out_trade_no=order.number, total_fen=order.total_fen,
+                                                    description=f"{order.store.name} {order.number}",
+                                                    openid=openid, client_ip=client_ip, time_expire=order.expires_at)
     Order.objects.filter(pk=order.pk).update(prepay_id=result.prepay_id)
     return result.request_payment
 
 
 PREPAY_MIN_LEFT = timedelta(minutes=1)  # WeChat wants time_expire at least a minute away
+
+
+def order_payment_route_stamp(*, order: Order) -> Order:
+    """Fix which gateway and merchant the order pays through, at its first prepay and never again: a conditional
+    UPDATE, so two concurrent first prepays agree on the winner's. Later prepays, queries, closes, refunds and
+    notifications use it even after the brand moves from v2 to v3 or a franchisee's sub-merchant changes."""
+    if not order.pay_gateway:
+        api, mchid = payment_route_for(order)
+        Order.objects.filter(pk=order.pk, pay_gateway="").update(pay_gateway=api, pay_mchid=mchid)
+        order.refresh_from_db(fields=["pay_gateway", "pay_mchid"])
+    return order
+
 
 PAID = "paid"
 DUPLICATE = "duplicate"
@@ -108,7 +126,7 @@ def order_mark_paid_from_notification(*, data: dict) -> str:
     notification changes nothing and returns "rejected"."""
     appid = str(data.get("appid", "")) if isinstance(data, dict) else ""
     try:
-        notification = gateway_for(appid).verify_notification(data)
+        notification = gateway_for(appid, api=WeChatApp.PayApi.V2).verify_notification(data)
     except (InvalidNotification, ApplicationError) as exc:
         logger.warning("pay notification refused: %s", exc)
         return REJECTED
@@ -118,11 +136,29 @@ def order_mark_paid_from_notification(*, data: dict) -> str:
 
 def order_paid_at_gateway(*, order: Order) -> bool:
     """Ask WeChat Pay whether the order was paid; if so mark it paid (once). True if it is paid now."""
-    result = gateway_for(order.appid).query(out_trade_no=order.number)
+    result = gateway_for_order(order).query(out_trade_no=order.number)
     if not result.paid or result.total_fen is None:
         return False
     return order_mark_paid(out_trade_no=order.number, transaction_id=result.transaction_id,
                            total_fen=result.total_fen, paid_at=None, appid=order.appid) in (PAID, DUPLICATE)
+
+
+def order_mark_paid_from_v3_notification(*, appid: str, resource: dict) -> str:
+    """A WeChat Pay v3 TRANSACTION.SUCCESS resource (signature checked and decrypted by the callbacks app). The
+    order must be a v3 order of this mini-program paying into the sub-merchant the resource names; then the same
+    `order_mark_paid` as v2. Anything else changes nothing and returns "rejected"."""
+    number = str(resource.get("out_trade_no") or "") if isinstance(resource, dict) else ""
+    order = Order.objects.filter(number=number).first() if number else None
+    if order is None or order.appid != appid or order.pay_gateway != WeChatApp.PayApi.V3:
+        logger.warning("v3 pay notification for unknown or non-v3 order %s", number)
+        return REJECTED
+    try:
+        notification = gateway_for_order(order).verify_notification(resource)
+    except (InvalidNotification, ApplicationError) as exc:
+        logger.warning("v3 pay notification refused: %s", exc)
+        return REJECTED
+    return order_mark_paid(out_trade_no=notification.out_trade_no, transaction_id=notification.transaction_id,
+                           total_fen=notification.total_fen, paid_at=notification.paid_at, appid=notification.appid)
 
 
 def orders_cancel_expired(*, now=None, limit: int = 500) -> int:

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict, NotFound
 from members.models import Member, Store
-from miniprograms.models import Coupon, Order, OrderEvent, OrderLine, PosApiKey, Sku
+from miniprograms.models import Coupon, NonMemberBuyer, Order, OrderEvent, OrderLine, PosApiKey, Sku
 from miniprograms.selectors import phone_hash
 from miniprograms.services.coupons import coupon_discount, coupon_use
 from miniprograms.services.loyalty import points_for_paid_order
@@ -118,6 +118,7 @@ def _create(*, store: Store, receipt: dict) -> ReceiptResult:
         if ln["unit_price_fen"] * ln["quantity"] > settings.EKR_POS_MAX_LINE_FEN:
             raise ApplicationError("A line is over the per-line cap.", code="line_over_cap",
                                    fields={"lines": [f"{ln['sku_code']}: over {settings.EKR_POS_MAX_LINE_FEN} fen"]})
+    openid = receipt.get("openid") or ""
     if receipt.get("member_id"):
         # the same answer for an id that does not exist and one outside the store's scope: no oracle
         member = _members_in_scope(store).filter(pk=receipt["member_id"]).first()
@@ -129,6 +130,8 @@ def _create(*, store: Store, receipt: dict) -> ReceiptResult:
         except ValueError as exc:
             raise ApplicationError("Not a mainland mobile number.", fields={"phone": ["invalid"]}) from exc
         member = _members_in_scope(store).filter(phone_hash=buyer_hash).first()
+    if member is None and openid:
+        member = _members_in_scope(store).filter(openid=openid).first()
     codes = [ln["sku_code"] for ln in receipt["lines"]]
     skus = {s.code: s for s in Sku.objects.select_related("product").filter(code__in=codes)}
     unknown = sorted(set(codes) - set(skus))
@@ -165,7 +168,21 @@ def _create(*, store: Store, receipt: dict) -> ReceiptResult:
     OrderEvent.objects.create(order=order, status="paid", note="POS")
     if member is not None:
         points_for_paid_order(order=order)
+    else:
+        _nonmember_buyer_record(order=order, openid=openid, phone_hash=buyer_hash)
     return ReceiptResult(no, "created", order.pk)
+
+
+def _nonmember_buyer_record(*, order: Order, openid: str, phone_hash: str) -> NonMemberBuyer:
+    """Keep who bought without being a member (analytics' join-rate denominator)."""
+    if openid:
+        kind, identity = NonMemberBuyer.Kind.OPENID, openid
+    elif phone_hash:
+        kind, identity = NonMemberBuyer.Kind.PHONE, phone_hash
+    else:
+        kind, identity = NonMemberBuyer.Kind.RECEIPT, f"{order.store_id}:{order.receipt_no}"
+    return NonMemberBuyer.objects.create(order=order, store_id=order.store_id, day=timezone.localdate(order.paid_at),
+                                         kind=kind, identity=identity, bought_at=order.paid_at)
 
 
 def _coupon_for_receipt(*, store: Store, receipt: dict, member: Member | None, skus: dict,

@@ -39,9 +39,7 @@ def shop_push_start(*, product: Product, shop_ids: list[int] | None = None, pric
     push.total_shops = _target_shops(push).count()
     push.full_clean()
     push.save()
-    from miniprograms.tasks import shop_push_run as task
-
-    enqueue(task, push.pk)
+    enqueue("miniprograms.shop_push_run", push.pk)
     return push
 
 

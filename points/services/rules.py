@@ -32,7 +32,7 @@ HUNDRED = 100
 @dataclass(frozen=True)
 class OrderFacts:
     """What the earning rules need to know about a paid order. Tier and birthday come from the members app
-    (issue 3); callers pass them so points do not depend on how members stores them."""
+    (the member's tier multiplier and birthday); callers pass them so points do not depend on how members stores them."""
 
     paid_fen: int
     paid_at: datetime

@@ -191,7 +191,13 @@ class ExchangeListApi(BrandHQAPIView):
 
 
 class StatementOutput(serializers.Serializer):
+    """A pair's netted month: both directions, and the net `total_fen` that `payer` pays `payee`."""
+
     id = serializers.IntegerField()
+    brand_low_id = serializers.IntegerField()
+    brand_high_id = serializers.IntegerField()
+    low_owes_fen = serializers.IntegerField()
+    high_owes_fen = serializers.IntegerField()
     payer_id = serializers.IntegerField()
     payer_name = serializers.CharField(source="payer.name")
     payee_id = serializers.IntegerField()
@@ -209,6 +215,21 @@ class StatementListApi(BrandHQAPIView):
     def get(self, request):
         rows = selectors.statements_of_brand(brand=request.tenant).order_by("-month", "id")[:200]
         return Response(StatementOutput(rows, many=True).data)
+
+
+class StatementCsvApi(BrandHQAPIView):
+    """GET: the statement as CSV, for either brand of the pair (any other brand: 404)."""
+
+    def get(self, request, statement_id: int):
+        from django.http import HttpResponse
+
+        from rights_market.statement_export import statement_csv
+
+        statement = settlement.statement_for_brand(brand=request.tenant, statement_id=statement_id)
+        response = HttpResponse("\ufeff" + statement_csv(statement), content_type="text/csv; charset=utf-8")
+        name = f"ekr-market-{statement.brand_low.slug}-{statement.brand_high.slug}-{statement.month:%Y-%m}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
 
 
 class StatementConfirmApi(BrandHQAPIView):

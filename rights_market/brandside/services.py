@@ -128,26 +128,30 @@ def voucher_claim(*, code: str, openid: str, unionid: str = "") -> Voucher:
 
 
 def voucher_use(*, code: str, store_code: str, order_amount_fen: int = 0) -> Voucher:
-    """A store takes the voucher: once, while valid. `order_amount_fen` is the sale it was used on."""
+    """A store takes the voucher: once, while valid. `order_amount_fen` is the sale it was used on.
+
+    A voucher claimed as a coupon is taken through its coupon (coupon first, then the voucher follows: the same
+    lock order as checkout and the POS), so it cannot also be used at checkout."""
     from members.models import Store
+    from miniprograms.services.coupons import coupon_use
 
     if order_amount_fen < 0:
         raise ApplicationError("Amount cannot be negative.", code="invalid_amount")
     store = Store.objects.filter(code=store_code).first()
     if store is None:
         raise NotFound("No such store.", code="store_not_found")
+    code = code.strip().upper()
     now = timezone.now()
     with transaction.atomic():
-        updated = Voucher.objects.filter(code=code.strip().upper(), status=Voucher.Status.ISSUED,
-                                         valid_until__gt=now) \
-            .update(status=Voucher.Status.USED, used_at=now, used_store=store, order_amount_fen=order_amount_fen)
-        if not updated:
-            if not Voucher.objects.filter(code=code.strip().upper()).exists():
-                raise NotFound("No such voucher.", code="voucher_not_found")
-            raise Conflict("This voucher is used, void or expired.", code="voucher_not_usable")
-        voucher = Voucher.objects.select_related("claimed_member").get(code=code.strip().upper())
-        if voucher.coupon_id is not None:  # claimed as a coupon: the coupon is used too
-            from miniprograms.services.coupons import coupon_use
+        found = Voucher.objects.filter(code=code).values("pk", "coupon_id", "claimed_member_id").first()
+        if found is None:
+            raise NotFound("No such voucher.", code="voucher_not_found")
+        if found["coupon_id"] is not None:
+            from members.models import Member
 
-            coupon_use(coupon_id=voucher.coupon_id, member=voucher.claimed_member)
-        return voucher
+            coupon_use(coupon_id=found["coupon_id"], member=Member(pk=found["claimed_member_id"]))
+            Voucher.objects.filter(pk=found["pk"]).update(used_store=store, order_amount_fen=order_amount_fen)
+        elif not Voucher.objects.filter(pk=found["pk"], status=Voucher.Status.ISSUED, valid_until__gt=now) \
+                .update(status=Voucher.Status.USED, used_at=now, used_store=store, order_amount_fen=order_amount_fen):
+            raise Conflict("This voucher is used, void or expired.", code="voucher_not_usable")
+        return Voucher.objects.get(pk=found["pk"])

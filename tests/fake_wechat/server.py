@@ -6,7 +6,10 @@ It answers the endpoints ekr calls, in WeChat's own formats and error codes. Tes
     fake.fail_next("/sns/jscode2session", {"errcode": -1, "errmsg": "system error"})
     fake.calls  -> [(method, path, query, body)]
 
-Add an endpoint with `@route("GET", "/path")` on a function (fake, query, body) -> (status, dict | bytes).
+Add an endpoint with `@route("GET", "/path")` on a function (fake, query, body) -> (status, dict | bytes), or
+(status, bytes, headers) to send headers of its own. `@route(..., prefix=True)` matches every path under it;
+such handlers (and any with `wants_request = True`) also get `request=` (method, raw path with query, headers).
+WeChat Pay APIv3 lives in tests/fake_wechat/pay_v3.py.
 """
 from __future__ import annotations
 
@@ -15,17 +18,30 @@ import secrets
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlparse
 
 ROUTES: dict[tuple[str, str], Callable] = {}
+PREFIX_ROUTES: list[tuple[str, str, Callable]] = []
 
 
-def route(method: str, path: str):
+def route(method: str, path: str, *, prefix: bool = False):
     def register(fn):
-        ROUTES[(method, path)] = fn
+        if prefix:
+            fn.wants_request = True
+            PREFIX_ROUTES.append((method, path, fn))
+        else:
+            ROUTES[(method, path)] = fn
         return fn
 
     return register
+
+
+def _find_route(method: str, path: str) -> Callable | None:
+    handler = ROUTES.get((method, path))
+    if handler is None:
+        handler = next((fn for m, p, fn in PREFIX_ROUTES if m == method and path.startswith(p)), None)
+    return handler
 
 
 def ok(**payload):
@@ -99,12 +115,17 @@ class FakeWeChat:
                     import time
 
                     time.sleep(fake.delay_seconds)
+                extra_headers: dict = {}
                 if failure:
                     status, payload = failure
                 else:
-                    handler = ROUTES.get((method, url.path))
+                    handler = _find_route(method, url.path)
                     if handler is None:
                         status, payload = 404, {"errcode": 404, "errmsg": f"fake wechat: no route {url.path}"}
+                    elif getattr(handler, "wants_request", False):
+                        request = SimpleNamespace(method=method, path=self.path, headers=self.headers)
+                        status, payload, *rest = handler(fake, query, body, request=request)
+                        extra_headers = rest[0] if rest else {}
                     else:
                         status, payload = handler(fake, query, body)
                 raw = payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode()
@@ -112,6 +133,9 @@ class FakeWeChat:
                 ctype = "text/xml" if raw.startswith(b"<xml") else "application/json; charset=utf-8"
                 if isinstance(payload, bytes) and not raw.startswith(b"<xml"):
                     ctype = "image/jpeg"
+                ctype = extra_headers.pop("Content-Type", ctype)
+                for name, value in extra_headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
@@ -364,3 +388,6 @@ def wxa_code_unlimited(fake: FakeWeChat, query: dict, body: bytes):
     if not scene or len(scene) > 32:
         return err(40169, "invalid length for scene, or the data is not json string")
     return 200, b"\xff\xd8\xff\xe0FAKEJPEG:" + scene.encode()
+
+
+from tests.fake_wechat import pay_v3  # noqa: E402,F401  (registers the WeChat Pay APIv3 endpoints)

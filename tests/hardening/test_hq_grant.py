@@ -64,7 +64,7 @@ def test_create_brand_makes_an_hq_admin(new_brand, in_schema):
 
 
 def test_the_data_migration_gives_existing_brand_admins_hq_and_nobody_else(brand_a, in_schema):
-    migration = importlib.import_module("members.migrations.0004_staff_role")
+    migration = importlib.import_module("members.migrations.0006_staff_role")
     with in_schema(brand_a):
         User = get_user_model()
         admin = User.objects.create_superuser(username="old-admin", password=PASSWORD, email="")

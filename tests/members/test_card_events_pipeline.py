@@ -1,4 +1,4 @@
-"""Card events arrive through the callback pipeline (issue 5) and reach the members handlers, once."""
+"""Card events arrive through the WeChat callback pipeline (callbacks app) and reach the members handlers, once."""
 from django.db import connection
 from django_tenants.utils import schema_context
 

@@ -126,12 +126,29 @@ def test_no_card_no_update(world, register, django_capture_on_commit_callbacks):
     assert queued.call_count == 0
 
 
-def test_wechat_busy_is_retried(world, carded, fake_wechat):
+def test_wechat_busy_is_retried_by_the_tasks_autoretry(world, carded, fake_wechat):
+    from members.tasks import member_card_update
+
+    # WeChat answers "system busy" twice, then takes the update
+    fake_wechat.fail_next("/card/membercard/updateuser", {"errcode": -1, "errmsg": "system error"}, times=2)
+
+    # the task as Celery runs it (apply: its autoretry re-runs it here instead of after a countdown)
+    result = member_card_update.apply(args=[carded.pk])
+
+    assert result.successful() and result.get() is True
+    calls = fake_wechat.calls_to("/card/membercard/updateuser")
+    assert len(calls) == 3 and {json.loads(call[3])["code"] for call in calls} == {"C-1"}
+    assert len(fake_wechat.state["card_updates"]) == 1
+
+
+def test_wechat_busy_past_the_retries_gives_up(world, carded, fake_wechat):
+    from members.tasks import member_card_update
     from tenants.wechat import WeChatUnavailable
 
-    fake_wechat.fail_next("/card/membercard/updateuser", {"errcode": -1, "errmsg": "system error"})
-    with pytest.raises(WeChatUnavailable):
-        member_card_push(member_id=carded.pk)
-    member_card_push(member_id=carded.pk)
-    assert len(fake_wechat.state["card_updates"]) == 1
-    assert json.loads(fake_wechat.calls_to("/card/membercard/updateuser")[-1][3])["code"] == "C-1"
+    fake_wechat.fail_next("/card/membercard/updateuser", {"errcode": -1, "errmsg": "system error"}, times=10)
+
+    result = member_card_update.apply(args=[carded.pk])
+
+    assert result.failed() and isinstance(result.result, WeChatUnavailable)
+    assert len(fake_wechat.calls_to("/card/membercard/updateuser")) == 1 + member_card_update.max_retries
+    assert fake_wechat.state.get("card_updates", []) == []

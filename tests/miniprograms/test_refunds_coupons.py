@@ -1,4 +1,5 @@
 import pytest
+import xmltodict
 from django_tenants.utils import schema_context
 
 from miniprograms.models import CommissionEntry, Coupon, Order, Refund, ShopSku
@@ -41,8 +42,8 @@ def test_coupon_discount_at_checkout_and_returned_on_refund(world, member_client
         assert (order.subtotal_fen, order.discount_fen, order.total_fen) == (2000, 200, 1800)
         assert Coupon.objects.get(pk=coupon_id).status == "used"
         assert CommissionEntry.objects.get(order=order).amount_fen == 90
-        earned = PointsEntry.objects.filter(reference=order.number).count()
-        assert earned == 1
+        number = order.number
+        assert [(e.kind, e.amount) for e in PointsEntry.objects.filter(reference=order.number)] == [("earn", 18)]
 
     # when: the member asks, another member cannot, HQ approves
     assert member_client(world, world.bob).post(f"/api/v1/mp/orders/{order_id}/refund").status_code == 404
@@ -53,13 +54,15 @@ def test_coupon_discount_at_checkout_and_returned_on_refund(world, member_client
     # then
     assert refund.status_code == 201 and approved.json()["status"] == "succeeded"
     assert again.status_code == 409 and again.json()["error"]["code"] == "refund_decided"
-    assert len(fake_wechat.calls_to("/secapi/pay/refund")) == 1
+    sent = [xmltodict.parse(call[3])["xml"] for call in fake_wechat.calls_to("/secapi/pay/refund")]
+    assert [(s["out_trade_no"], s["total_fee"], s["refund_fee"]) for s in sent] == [(number, "1800", "1800")]
     with schema_context(world.schema):
         order = Order.objects.get(pk=order_id)
         assert order.status == "refunded" and Coupon.objects.get(pk=coupon_id).status == "available"
         assert CommissionEntry.objects.get(order=order).status == "reversed"
         assert ShopSku.objects.get(pk=world.entry.pk).stock == 10
-        assert PointsEntry.objects.filter(reference=order.number).count() == earned * 2
+        assert sorted(e.amount for e in PointsEntry.objects.filter(member=world.alice)) == [-18, 18]
+        assert sent[0]["out_refund_no"] == Refund.objects.get(order=order).number
         assert commissions_mark_payable() == 0
 
 

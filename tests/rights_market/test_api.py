@@ -267,8 +267,8 @@ class TestVouchers:
         assert roi[0]["redemptions"] == 1 and roi[0]["vouchers_used"] == 1 and roi[0]["sales_fen"] == 12800
         assert hq(brand_b).get("/api/v1/market/roi/issuer").json()["offers"] == []
         accepting = hq(brand_b).get("/api/v1/market/roi/accepting").json()
-        assert accepting["points_consumed"] == 100 and accepting["members_redeemed"] == 1
-        assert hq(brand_a).get("/api/v1/market/roi/accepting").json()["points_consumed"] == 0
+        assert accepting["points_spent"] == 100 and accepting["members_redeemed"] == 1
+        assert hq(brand_a).get("/api/v1/market/roi/accepting").json()["points_spent"] == 0
 
 
 class TestStatements:

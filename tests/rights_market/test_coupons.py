@@ -147,3 +147,19 @@ def test_a_sold_out_template_undoes_the_exchange_at_once(brand_a, brand_b, world
     assert "all gone" in exchange.last_error
     with schema_context(world.schema):
         assert not Voucher.objects.filter(exchange_id=exchange.pk).exists()
+
+
+def test_a_store_taking_the_claimed_voucher_by_code_uses_its_coupon(brand_a, brand_b, world, template):
+    from rights_market.brandside.services import voucher_use
+
+    voucher = won_voucher(brand_a, brand_b, template)
+    with schema_context(world.schema):
+        claimed = voucher_claim(code=voucher.code, openid="o-counter")
+        taken = voucher_use(code=voucher.code, store_code=world.s1.code, order_amount_fen=4200)
+        assert (taken.status, taken.used_store_id, taken.order_amount_fen) == ("used", world.s1.pk, 4200)
+        assert Coupon.objects.get(pk=claimed.coupon_id).status == "used"
+        [result] = pos_orders_record(store=world.s1, receipts=[receipt(world, "R7", coupon_code=voucher.code)])
+        assert (result.error["code"], result.error["fields"]) == ("coupon_unusable", {"coupon": ["used"]})
+        with pytest.raises(ApplicationError) as exc:
+            voucher_use(code=voucher.code, store_code=world.s1.code)
+        assert exc.value.code == "coupon_unusable"

@@ -1,11 +1,13 @@
-"""1,000 members of three brands race for the last 10 units, each request and its steps driven from one of 32
-threads with its own database connection, on committed data."""
+"""1,000 members of three brands race for the last 10 units, each request and its steps driven at once from one
+of 32 threads with its own database connection (started together by a barrier), on committed data: asks race
+the drives, so request-time checks meet a stock that is being taken."""
 from __future__ import annotations
 
 import random
 import threading
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from django.db import connection, connections
@@ -20,6 +22,7 @@ from tests.rights_market.factories import listing_make, offer_make
 MEMBERS = 1000
 UNITS = 10
 START_POINTS = 300
+THREADS = 32
 
 
 def _members_with_points(brand, count: int) -> list[int]:
@@ -51,7 +54,7 @@ def test_1000_members_race_for_the_last_10_units(new_brand, monkeypatch):
     offer = offer_make(issuer, stock=UNITS, per_member_limit=1)
     listings = {b.pk: listing_make(b, offer, points_price=100 + 50 * i) for i, b in enumerate(acceptors)}
     per_brand = [MEMBERS // 3 + (1 if i < MEMBERS % 3 else 0) for i in range(3)]
-    jobs = [(brand, member_id) for brand, n in zip(acceptors, per_brand) for member_id in
+    jobs = [(brand, member_id, "race") for brand, n in zip(acceptors, per_brand) for member_id in
             _members_with_points(brand, n)]
     connection.set_schema_to_public()
     initial = _total_balance(acceptors)
@@ -69,51 +72,68 @@ def test_1000_members_race_for_the_last_10_units(new_brand, monkeypatch):
         finally:
             connections.close_all()
 
-    def request(job) -> int:
+    def ask_then_drive(job) -> int | str:
+        """One member's request, driven at once by the same thread: later requests meet a stock other threads'
+        drives are taking, so the request-time checks race the worker-side guards."""
+        from core.errors import ApplicationError
         from members.models import Member
 
-        brand, member_id = job
-        with schema_context(brand.schema_name):
-            member = Member.objects.get(pk=member_id)
-            exchange = svc.exchange_request(brand=brand, member=member, listing_id=listings[brand.pk].pk,
-                                            request_key="race")
-        connection.set_schema_to_public()
+        brand, member_id, key = job
+        try:
+            with schema_context(brand.schema_name):
+                member = Member.objects.get(pk=member_id)
+                exchange = svc.exchange_request(brand=brand, member=member, listing_id=listings[brand.pk].pk,
+                                                request_key=key)
+        except ApplicationError as exc:
+            return exc.code
+        finally:
+            connection.set_schema_to_public()
+        assert svc.exchange_advance(exchange_id=exchange.pk) == svc.Outcome.DONE
         return exchange.pk
 
-    def drive(exchange_id: int) -> None:
-        assert svc.exchange_advance(exchange_id=exchange_id) == svc.Outcome.DONE
+    start = threading.Barrier(THREADS)
 
-    def in_thread(work):
-        def run(chunk):
-            try:
-                return [work(item) for item in chunk]
-            finally:
-                connection.set_schema_to_public()
-                connections.close_all()
-        return run
+    def in_thread(chunk):
+        try:
+            connection.ensure_connection()
+            start.wait(timeout=120)
+            return [ask_then_drive(job) for job in chunk]
+        finally:
+            connection.set_schema_to_public()
+            connections.close_all()
 
-    # when: 32 threads ask at once (all asks land before the first unit is taken), then 32 threads drive all
-    # 1,000 exchanges at once in random order
-    with ThreadPoolExecutor(max_workers=32) as pool:
-        exchange_ids = [i for chunk in pool.map(in_thread(request), [jobs[i::32] for i in range(32)])
-                        for i in chunk]
-    random.shuffle(exchange_ids)
+    # a tenth of the first brand's members ask twice, with two keys, from two threads
+    twice = [(brand, member_id, "race-again") for brand, member_id, _ in jobs[:MEMBERS // 10]]
+    all_jobs = jobs + twice
+    random.shuffle(all_jobs)
+
+    # when: 32 threads start together, each asking for its members and driving each exchange at once
     racing.set()
     watcher = threading.Thread(target=watch_stock)
     watcher.start()
     try:
-        with ThreadPoolExecutor(max_workers=32) as pool:
-            list(pool.map(in_thread(drive), [exchange_ids[i::32] for i in range(32)]))
+        with ThreadPoolExecutor(max_workers=THREADS) as pool:
+            outcomes = [o for chunk in pool.map(in_thread, [all_jobs[i::THREADS] for i in range(THREADS)])
+                        for o in chunk]
     finally:
         racing.clear()
         watcher.join()
 
-    # then: exactly 10 fulfilled, the rest undone as sold out, no points lost, stock never negative
+    # then: every ask either made an exchange or was refused at once as sold out or over the member's limit
+    refused = Counter(o for o in outcomes if isinstance(o, str))
+    exchange_ids = [o for o in outcomes if isinstance(o, int)]
+    assert set(refused) <= {"sold_out", "member_limit_reached"}, refused
+    assert refused["sold_out"] > 0  # asks did meet the stock the drives took
+    assert len(exchange_ids) + sum(refused.values()) == len(all_jobs)
+
+    # and exactly 10 fulfilled, one a member at most, the other exchanges undone, no points lost, stock never
+    # negative
     exchanges = Exchange.objects.filter(offer=offer)
-    assert exchanges.count() == MEMBERS
+    assert sorted(exchanges.values_list("pk", flat=True)) == sorted(exchange_ids)
     fulfilled = exchanges.filter(status=Exchange.Status.FULFILLED)
     assert fulfilled.count() == UNITS
-    undone = exchanges.filter(status=Exchange.Status.UNDONE, undo_reason="sold_out")
+    assert fulfilled.values("accepting_brand", "member_id").distinct().count() == UNITS
+    undone = exchanges.filter(status=Exchange.Status.UNDONE, undo_reason__in=["sold_out", "member_limit_reached"])
     assert undone.count() == exchanges.count() - UNITS
     assert undone.filter(points_refunded_at__isnull=False).count() == undone.count()
     spent = fulfilled.aggregate(s=Sum("points"))["s"]

@@ -22,7 +22,7 @@ def grant_existing_roles(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0003_guide_login'),
+        ('members', '0005_merge_20261130_1435'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

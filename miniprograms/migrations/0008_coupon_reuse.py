@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0004_staff_role'),
-        ('miniprograms', '0005_pos_key_revocation'),
+        ('members', '0006_staff_role'),
+        ('miniprograms', '0007_pos_key_revocation'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('miniprograms', '0003_market_coupons'),
+        ('miniprograms', '0005_merge_20261130_1435'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('miniprograms', '0004_refund_kind'),
+        ('miniprograms', '0006_refund_kind'),
     ]
 
     operations = [

@@ -1,0 +1,316 @@
+"""Every metric, defined once: the formula of each figure for one day D (Asia/Shanghai), read from the facts.
+
+The rollup (analytics.rollup) stores what these return; the selectors only add days up. A figure over a range is
+the sum of its daily figures, and a rate over a range is (sum of daily numerators) / (sum of daily denominators).
+Each function runs in the current brand's schema and returns {key: {column: value}}; a key is a store id, a guide
+id, or None for the whole brand. Money is integer fen.
+
+Day D covers [D 00:00, D+1 00:00) Asia/Shanghai. "Paid orders" are orders with paid_at in the day whose status is
+paid, refunding or refunded (a refunded order stays in the figures of the day it was paid).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from zoneinfo import ZoneInfo
+
+from django.db import connection
+
+from analytics.models import CHANNEL_COLUMNS, ActivityDay
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+PAID_STATUSES = ("paid", "refunding", "refunded")
+HISTORICAL_CHANNELS = ("import", "store_counter")
+
+Figures = dict  # {key: {column: int}}
+
+
+def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=SHANGHAI)
+    return start, start + dt.timedelta(days=1)
+
+
+def _rows(sql: str, params: list | dict) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _by_key(rows: list[tuple], columns: tuple[str, ...]) -> Figures:
+    out: Figures = defaultdict(dict)
+    for key, *values in rows:
+        for column, value in zip(columns, values, strict=True):
+            out[key][column] = int(value or 0)
+    return dict(out)
+
+
+# --- sales -------------------------------------------------------------------------------------------------------
+
+SALES_COLUMNS = ("orders_online", "gmv_online_fen", "orders_pos", "gmv_pos_fen", "orders_member", "gmv_member_fen",
+                 "orders_nonmember", "gmv_nonmember_fen")
+
+
+def sales(day: dt.date, *, by: str) -> Figures:
+    """Orders and GMV of the orders paid on D, split online (mini-program) / offline (POS) and member / non-member.
+
+        orders_online  = count(paid orders, channel online)      gmv_online_fen  = sum(total_fen) of those
+        orders_pos     = count(paid orders, channel pos)         gmv_pos_fen     = ...
+        orders_member  = count(paid orders with a member)        gmv_member_fen  = ...
+        orders_nonmember = count(paid orders without a member)   gmv_nonmember_fen = ...
+
+    GMV is the amount paid (total_fen, after discounts). A later refund does not change D's figures: it is counted
+    by `refunds` on the day it succeeds. `by` is "store", "guide" (orders attributed to a guide) or "brand".
+    """
+    key = {"store": "store_id", "guide": "guide_id", "brand": "NULL::bigint"}[by]
+    start, end = day_bounds(day)
+    rows = _rows(f"""
+        SELECT {key},
+               count(*) FILTER (WHERE channel = 'online'), sum(total_fen) FILTER (WHERE channel = 'online'),
+               count(*) FILTER (WHERE channel = 'pos'), sum(total_fen) FILTER (WHERE channel = 'pos'),
+               count(*) FILTER (WHERE member_id IS NOT NULL), sum(total_fen) FILTER (WHERE member_id IS NOT NULL),
+               count(*) FILTER (WHERE member_id IS NULL), sum(total_fen) FILTER (WHERE member_id IS NULL)
+        FROM miniprograms_order
+        WHERE paid_at >= %s AND paid_at < %s AND status IN %s {"AND guide_id IS NOT NULL" if by == "guide" else ""}
+        GROUP BY 1""", [start, end, PAID_STATUSES])
+    return _by_key(rows, SALES_COLUMNS)
+
+
+def refunds(day: dt.date, *, by: str) -> Figures:
+    """Refunds that succeeded on D, counted against the refunded order's store (or guide):
+
+        refunds = count(refunds with status succeeded and decided_at in D)   refunds_fen = sum(amount_fen)
+
+    Net sales of a range = gross GMV (by paid day) - refunds_fen (by refund day); the paid day's gross stays.
+    """
+    key = {"store": "o.store_id", "guide": "o.guide_id", "brand": "NULL::bigint"}[by]
+    start, end = day_bounds(day)
+    rows = _rows(f"""
+        SELECT {key}, count(*), sum(r.amount_fen)
+        FROM miniprograms_refund r JOIN miniprograms_order o ON o.id = r.order_id
+        WHERE r.status = 'succeeded' AND r.decided_at >= %s AND r.decided_at < %s
+              {"AND o.guide_id IS NOT NULL" if by == "guide" else ""}
+        GROUP BY 1""", [start, end])
+    return _by_key(rows, ("refunds", "refunds_fen"))
+
+
+def coupons_used_by_store(day: dt.date) -> Figures:
+    """coupons_used per store = count(paid orders of D that carry a coupon), by the order's store."""
+    start, end = day_bounds(day)
+    return _by_key(_rows("""
+        SELECT store_id, count(*) FROM miniprograms_order
+        WHERE paid_at >= %s AND paid_at < %s AND status IN %s AND coupon_id IS NOT NULL GROUP BY 1""",
+                         [start, end, PAID_STATUSES]), ("coupons_used",))
+
+
+# --- members -----------------------------------------------------------------------------------------------------
+
+def new_members(day: dt.date, *, by: str) -> Figures:
+    """Members whose joined_at falls in D, in total (new_members) and by join channel (new_<channel>), keyed by the
+    store they joined at (join_store), the guide they joined through (join_guide), or the brand.
+
+    Channels: mini_program, store_counter (store counter), store_qr (store code), guide_share (guide), live_stream
+    (live room), rights_market, card, import. Imported members count on the joined_at the import gave them.
+    """
+    key = {"store": "join_store_id", "guide": "join_guide_id", "brand": "NULL::bigint"}[by]
+    start, end = day_bounds(day)
+    channels = list(CHANNEL_COLUMNS)
+    counts = ", ".join(f"count(*) FILTER (WHERE join_channel = '{c}')" for c in channels)
+    rows = _rows(f"""
+        SELECT {key}, count(*), {counts} FROM members_member
+        WHERE joined_at >= %s AND joined_at < %s {"AND join_guide_id IS NOT NULL" if by == "guide" else ""}
+        GROUP BY 1""", [start, end])
+    figures = _by_key(rows, ("new_members", *[CHANNEL_COLUMNS[c] for c in channels]))
+    if by == "guide":  # guides carry only the total
+        figures = {k: {"new_members": v["new_members"]} for k, v in figures.items()}
+    return figures
+
+
+def nonmember_join(day: dt.date) -> Figures:
+    """Non-member join rate (非会员入会率) of store S on D = nonmember_buyers_joined / nonmember_buyers, where
+
+        nonmember_buyers        = number of distinct buyer identities with a sale at S on D made while they were
+                                  not members (miniprograms.NonMemberBuyer: openid, else phone hash, else receipt)
+        nonmember_buyers_joined = those of them who became members on D after that sale: a member with the same
+                                  openid or phone hash whose joined_at is on D and not before the sale.
+
+    A buyer who joins the next day is not counted as joined (on any day). A receipt-only buyer can never be
+    recognised, so counts in the denominator only. Over a range: sum of daily numerators / sum of daily
+    denominators (a buyer at a store on two days counts twice).
+    """
+    start, end = day_bounds(day)
+    rows = _rows("""
+        SELECT b.store_id, count(DISTINCT (b.kind, b.identity)),
+               count(DISTINCT (b.kind, b.identity)) FILTER (WHERE
+                   (b.kind = 'openid' AND EXISTS (SELECT 1 FROM members_member m WHERE m.openid = b.identity
+                                                  AND m.joined_at >= b.bought_at AND m.joined_at < %s))
+                OR (b.kind = 'phone' AND EXISTS (SELECT 1 FROM members_member m WHERE m.phone_hash = b.identity
+                                                 AND m.joined_at >= b.bought_at AND m.joined_at < %s)))
+        FROM miniprograms_nonmemberbuyer b
+        WHERE b.day = %s GROUP BY 1""", [end, end, day])
+    del start
+    return _by_key(rows, ("nonmember_buyers", "nonmember_buyers_joined"))
+
+
+def historical_members(day: dt.date) -> Figures:
+    """Historical-member online rate (历史会员在线率) of store S = historical_online / historical_new, summed from the
+    first day up to D for the cumulative rate, or over a month's days for that month's newly-online share, where
+
+        historical member  = a member who joined by import or at a store counter (join_channel import or
+                             store_counter), counted at their home store (Member.store)
+        historical_new     = historical members whose joined_at is on D
+        historical_online  = historical members whose first online activity (a mini-program visit or
+                             registration, a member-card activation, an online order) is on D
+                             (analytics.MemberOnline, kept by the rollup; call `online_firsts_record` first)
+
+    Cumulative rate at D = sum(historical_online, days <= D) / sum(historical_new, days <= D).
+    """
+    start, end = day_bounds(day)
+    new = _rows("""
+        SELECT store_id, count(*) FROM members_member
+        WHERE joined_at >= %s AND joined_at < %s AND join_channel IN %s GROUP BY 1""",
+                [start, end, HISTORICAL_CHANNELS])
+    online = _rows("""
+        SELECT m.store_id, count(*) FROM analytics_memberonline f JOIN members_member m ON m.id = f.member_id
+        WHERE f.day = %s GROUP BY 1""", [day])
+    figures = _by_key(new, ("historical_new",))
+    for key, value in _by_key(online, ("historical_online",)).items():
+        figures.setdefault(key, {}).update(value)
+    return figures
+
+
+def activity_record(day: dt.date) -> int:
+    """Write analytics.ActivityDay for D: one row per member active on D, with flags
+        ORDER  (a paid order on D), POINTS (points earned or redeemed on D), VISIT (a mini-program visit on D),
+        ONLINE (a visit, an online paid order, or a member-card activation on D).
+    A member is *active* on D when any of ORDER, POINTS, VISIT is set. Returns the number of rows."""
+    start, end = day_bounds(day)
+    A = ActivityDay
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM analytics_activityday WHERE day = %s", [day])
+        cursor.execute(f"""
+            INSERT INTO analytics_activityday (member_id, day, flags)
+            SELECT member_id, %(day)s, bit_or(flag) FROM (
+                SELECT member_id, {A.ORDER} | CASE WHEN channel = 'online' THEN {A.ONLINE} ELSE 0 END AS flag
+                  FROM miniprograms_order
+                 WHERE paid_at >= %(start)s AND paid_at < %(end)s AND status IN %(paid)s AND member_id IS NOT NULL
+                UNION ALL
+                SELECT member_id, {A.POINTS} FROM points_pointsentry
+                 WHERE created_at >= %(start)s AND created_at < %(end)s AND kind IN ('earn', 'redeem')
+                UNION ALL
+                SELECT member_id, {A.VISIT | A.ONLINE} FROM members_membervisit WHERE day = %(day)s
+                UNION ALL
+                SELECT id, {A.ONLINE} FROM members_member
+                 WHERE card_activated_at >= %(start)s AND card_activated_at < %(end)s
+            ) facts GROUP BY member_id""", {"day": day, "start": start, "end": end, "paid": PAID_STATUSES})
+        return cursor.rowcount
+
+
+def online_firsts_record(day: dt.date) -> None:
+    """Keep analytics.MemberOnline: the earliest day a historical member was active online. Idempotent (LEAST)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"""
+            INSERT INTO analytics_memberonline (member_id, day)
+            SELECT a.member_id, a.day FROM analytics_activityday a JOIN members_member m ON m.id = a.member_id
+            WHERE a.day = %s AND a.flags & {ActivityDay.ONLINE} <> 0 AND m.join_channel IN %s
+            ON CONFLICT (member_id) DO UPDATE SET day = LEAST(analytics_memberonline.day, EXCLUDED.day)""",
+                       [day, HISTORICAL_CHANNELS])
+
+
+def activity_flows(day: dt.date, *, quiet_days: int) -> dict:
+    """Brand flows of D from ActivityDay (call `activity_record` for D and the days before it first):
+
+        visitors        = members with a mini-program visit on D
+        active_members  = members active on D (order, points or visit)
+        reactivated     = members who bought on D, had bought before, and whose latest earlier purchase day p
+                          has D - p > quiet_days (the brand's churn_quiet_days)
+        birthday_buyers = members with a birthday in D's month who bought on D and not earlier in that month (the
+                          brand's birthday reward is the birthday-month points multiplier, points.services.rules;
+                          summed over a month: the members who used it that month)
+    """
+    A = ActivityDay
+    first_of_month = day.replace(day=1)
+    (visitors, active), = _rows(f"""
+        SELECT count(*) FILTER (WHERE flags & {A.VISIT} <> 0), count(*) FILTER (WHERE flags & 7 <> 0)
+        FROM analytics_activityday WHERE day = %s""", [day])
+    (reactivated,), = _rows(f"""
+        SELECT count(*) FROM analytics_activityday a
+        WHERE a.day = %(day)s AND a.flags & {A.ORDER} <> 0
+          AND EXISTS (SELECT 1 FROM analytics_activityday p WHERE p.member_id = a.member_id
+                      AND p.day < %(day)s AND p.flags & {A.ORDER} <> 0)
+          AND NOT EXISTS (SELECT 1 FROM analytics_activityday p WHERE p.member_id = a.member_id
+                          AND p.day >= %(since)s AND p.day < %(day)s AND p.flags & {A.ORDER} <> 0)""",
+                           {"day": day, "since": day - dt.timedelta(days=quiet_days)})
+    (birthday,), = _rows(f"""
+        SELECT count(*) FROM analytics_activityday a JOIN members_member m ON m.id = a.member_id
+        WHERE a.day = %(day)s AND a.flags & {A.ORDER} <> 0 AND extract(month FROM m.birthday) = %(month)s
+          AND NOT EXISTS (SELECT 1 FROM analytics_activityday p WHERE p.member_id = a.member_id
+                          AND p.day >= %(first)s AND p.day < %(day)s AND p.flags & {A.ORDER} <> 0)""",
+                         {"day": day, "month": day.month, "first": first_of_month})
+    return {"visitors": visitors, "active_members": active, "reactivated": reactivated, "birthday_buyers": birthday}
+
+
+def member_snapshots(day: dt.date, *, lookback_days: int, quiet_days: int) -> dict:
+    """Snapshots at the end of D (not additive: a range shows the value of its last day):
+
+        members_total      = members whose joined_at is before the end of D
+        active_30d / 90d   = distinct members active (order, points or visit) on a day in [D-29, D] / [D-89, D]
+        churned            = members whose latest purchase day p within [D-lookback+1, D] has D - p >= quiet_days
+                             (bought in the lookback window but not in the last quiet_days days; both brand
+                             settings, AnalyticsSettings, default 180 / 90)
+        birthdays_in_month = members (joined by the end of D) with a birthday in D's month
+    """
+    _, end = day_bounds(day)
+    (total, birthdays), = _rows("""
+        SELECT count(*), count(*) FILTER (WHERE extract(month FROM birthday) = %s)
+        FROM members_member WHERE joined_at < %s""", [day.month, end])
+    (active_30, active_90), = _rows("""
+        SELECT count(DISTINCT member_id) FILTER (WHERE day > %s), count(DISTINCT member_id)
+        FROM analytics_activityday WHERE day > %s AND day <= %s AND flags & 7 <> 0""",
+                                    [day - dt.timedelta(days=30), day - dt.timedelta(days=90), day])
+    (churned,), = _rows(f"""
+        SELECT count(*) FROM (
+            SELECT member_id, max(day) AS last FROM analytics_activityday
+            WHERE day > %s AND day <= %s AND flags & {ActivityDay.ORDER} <> 0 GROUP BY member_id) t
+        WHERE t.last <= %s""", [day - dt.timedelta(days=lookback_days), day, day - dt.timedelta(days=quiet_days)])
+    return {"members_total": total, "active_30d": active_30, "active_90d": active_90, "churned": churned,
+            "birthdays_in_month": birthdays}
+
+
+# --- points, coupons, rights market ------------------------------------------------------------------------------
+
+def points_and_coupons(day: dt.date) -> dict:
+    """Brand figures of D:
+
+        points_earned   = sum(amount) of points entries of kind earn created on D
+        points_redeemed = -sum(amount) of kind redeem                  points_expired = -sum(amount) of kind expire
+        coupons_issued  = coupons created on D                         coupons_used   = coupons with used_at on D
+    """
+    start, end = day_bounds(day)
+    (earned, redeemed, expired), = _rows("""
+        SELECT sum(amount) FILTER (WHERE kind = 'earn'), -sum(amount) FILTER (WHERE kind = 'redeem'),
+               -sum(amount) FILTER (WHERE kind = 'expire')
+        FROM points_pointsentry WHERE created_at >= %s AND created_at < %s""", [start, end])
+    (issued,), = _rows("SELECT count(*) FROM miniprograms_coupon WHERE created_at >= %s AND created_at < %s",
+                       [start, end])
+    (used,), = _rows("SELECT count(*) FROM miniprograms_coupon WHERE used_at >= %s AND used_at < %s", [start, end])
+    return {"points_earned": int(earned or 0), "points_redeemed": int(redeemed or 0),
+            "points_expired": int(expired or 0), "coupons_issued": issued, "coupons_used": used}
+
+
+def market(day: dt.date, *, brand_id: int) -> dict:
+    """Rights-market exchanges fulfilled on D (public rows, read from the brand's schema), both directions:
+
+        market_accepted        = exchanges by this brand's members (accepting brand = us)
+        market_accepted_points = sum(points) they spent
+        market_issued          = exchanges of our offers by other brands' members (issuer = us)
+        market_issued_settlement_fen = sum(settlement_price_fen) we are owed for them
+    """
+    start, end = day_bounds(day)
+    (accepted, points, issued, settlement), = _rows("""
+        SELECT count(*) FILTER (WHERE accepting_brand_id = %(b)s), sum(points) FILTER (WHERE accepting_brand_id = %(b)s),
+               count(*) FILTER (WHERE issuer_id = %(b)s), sum(settlement_price_fen) FILTER (WHERE issuer_id = %(b)s)
+        FROM public.rights_market_exchange
+        WHERE status = 'fulfilled' AND fulfilled_at >= %(s)s AND fulfilled_at < %(e)s
+          AND (accepting_brand_id = %(b)s OR issuer_id = %(b)s)""", {"b": brand_id, "s": start, "e": end})
+    return {"market_accepted": accepted, "market_accepted_points": int(points or 0), "market_issued": issued,
+            "market_issued_settlement_fen": int(settlement or 0)}

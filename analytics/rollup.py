@@ -1,0 +1,210 @@
+"""The daily rollup of one brand: StoreDay, GuideDay, BrandDay (and ActivityDay, MemberOnline) from the facts.
+
+Promises:
+- `rollup_day(day)` rebuilds one day in one transaction: its rows are deleted and inserted again from the facts
+  (analytics.metrics), so running it twice leaves the same rows, and a reader sees the old day or the new one.
+- `rollup_run()` (the periodic job) rebuilds every day from the last run's day (less `recompute_days - 1`) to
+  today, plus every older day that received a late fact since the last run: an order (a POS batch sent late), a
+  refund, a member (an import with an old join date), a non-member sale. Late facts are found from id watermarks
+  (rows with ids above the last seen, less an overlap for transactions that committed out of id order), so the
+  cost of a run is in proportion to the rows of the days it rebuilds, not to the history.
+- Status changes of old rows are picked up through their day: a refund counts on the day it succeeds (today),
+  a payment on the day it is paid, both inside the recomputed window.
+- Runs of one brand never overlap (a PostgreSQL advisory lock per schema); a second run while one is going
+  returns at once with skipped=True.
+- Snapshot figures (members total, active 30/90, churned) of a past day are taken when that day is rebuilt; a
+  late fact corrects its own day's snapshot, not those of the days after it (`analytics_backfill` re-derives them).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from analytics import metrics
+from analytics.models import SALES_COLUMNS, STORE_COLUMNS, AnalyticsSettings, BrandDay, GuideDay, StoreDay, Watermark
+
+# Ids re-read behind each watermark: a transaction that took a lower id but committed after the last run.
+WATERMARK_OVERLAP = 2000
+RUN_DAY = "run_day"
+
+# (watermark source, table, SQL giving the day a new row belongs to)
+LATE_SOURCES = (
+    ("orders", "miniprograms_order",
+     "(paid_at AT TIME ZONE 'Asia/Shanghai')::date", "paid_at IS NOT NULL"),
+    ("refunds", "miniprograms_refund",
+     "(decided_at AT TIME ZONE 'Asia/Shanghai')::date", "status = 'succeeded'"),
+    ("members", "members_member", "(joined_at AT TIME ZONE 'Asia/Shanghai')::date", "TRUE"),
+    ("nonmember_buyers", "miniprograms_nonmemberbuyer", "day", "TRUE"),
+)
+
+
+def analytics_settings() -> AnalyticsSettings:
+    settings_row, _ = AnalyticsSettings.objects.get_or_create(pk=1)
+    return settings_row
+
+
+@dataclass
+class RunResult:
+    days: list[dt.date] = field(default_factory=list)
+    skipped: bool = False
+
+
+def _merge(target: dict, figures: dict) -> None:
+    for key, values in figures.items():
+        target.setdefault(key, {}).update(values)
+
+
+@transaction.atomic
+def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None, refresh_month: bool = True) -> None:
+    """Rebuild the rollups of `day` (Asia/Shanghai) from the facts, and its month's StoreMonth/GuideMonth rows
+    (unless the caller refreshes the months itself, once, after several days). Idempotent."""
+    config = config or analytics_settings()
+    metrics.activity_record(day)
+    metrics.online_firsts_record(day)
+
+    joins, historical = metrics.nonmember_join(day), metrics.historical_members(day)
+    stores: dict = {}
+    for figures in (metrics.sales(day, by="store"), metrics.refunds(day, by="store"),
+                    metrics.new_members(day, by="store"), joins, historical, metrics.coupons_used_by_store(day)):
+        _merge(stores, figures)
+    stores.pop(None, None)  # members who joined with no store count only for the brand
+    franchisees = dict(_store_franchisees(stores.keys()))
+    StoreDay.objects.filter(day=day).delete()
+    StoreDay.objects.bulk_create([StoreDay(day=day, store_id=store_id, franchisee_id=franchisees.get(store_id),
+                                           **values) for store_id, values in stores.items()], batch_size=1000)
+
+    guides: dict = {}
+    for figures in (metrics.sales(day, by="guide"), metrics.refunds(day, by="guide"),
+                    metrics.new_members(day, by="guide")):
+        _merge(guides, figures)
+    guides.pop(None, None)
+    guide_stores = _guide_stores(guides.keys())
+    GuideDay.objects.filter(day=day).delete()
+    GuideDay.objects.bulk_create([GuideDay(day=day, guide_id=guide_id, store_id=guide_stores[guide_id][0],
+                                           franchisee_id=guide_stores[guide_id][1], **values)
+                                  for guide_id, values in guides.items()], batch_size=1000)
+
+    brand: dict = {}
+    for figures in (metrics.sales(day, by="brand"), metrics.refunds(day, by="brand"),
+                    metrics.new_members(day, by="brand")):
+        brand.update(figures.get(None, {}))
+    for column in ("nonmember_buyers", "nonmember_buyers_joined", "historical_new", "historical_online"):
+        brand[column] = sum(values.get(column, 0) for values in [*joins.values(), *historical.values()])
+    brand.update(metrics.points_and_coupons(day))
+    brand.update(metrics.market(day, brand_id=_brand_id()))
+    brand.update(metrics.activity_flows(day, quiet_days=config.churn_quiet_days))
+    brand.update(metrics.member_snapshots(day, lookback_days=config.churn_lookback_days,
+                                          quiet_days=config.churn_quiet_days))
+    BrandDay.objects.filter(day=day).delete()
+    BrandDay.objects.create(day=day, rolled_up_at=timezone.now(), **brand)
+    if refresh_month:
+        month_refresh(day.replace(day=1))
+
+
+@transaction.atomic
+def month_refresh(month: dt.date) -> None:
+    """StoreMonth and GuideMonth of `month` (its first day) = the sums of its StoreDay and GuideDay rows; the
+    franchisee (and the guide's store) as on the month's last rolled-up day."""
+    end = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    with connection.cursor() as cursor:
+        for table, key, extra, columns in (("storemonth", "store_id", ["franchisee_id"], STORE_COLUMNS),
+                                            ("guidemonth", "guide_id", ["store_id", "franchisee_id"], SALES_COLUMNS)):
+            source = table.replace("month", "day")
+            latest = ", ".join(f"(array_agg({c} ORDER BY day DESC))[1]" for c in extra)
+            cursor.execute(f"DELETE FROM analytics_{table} WHERE month = %s", [month])
+            cursor.execute(f"""
+                INSERT INTO analytics_{table} (month, {key}, {", ".join(extra)}, {", ".join(columns)})
+                SELECT %s, {key}, {latest}, {", ".join(f"sum({c})" for c in columns)}
+                FROM analytics_{source} WHERE day >= %s AND day < %s GROUP BY {key}""", [month, month, end])
+
+
+def months_refresh(days) -> None:
+    for month in sorted({day.replace(day=1) for day in days}):
+        month_refresh(month)
+
+
+def _brand_id() -> int:
+    from tenants.models import Brand
+
+    return Brand.objects.values_list("pk", flat=True).get(schema_name=connection.schema_name)
+
+
+def _store_franchisees(store_ids) -> list[tuple[int, int | None]]:
+    from members.models import Store
+
+    return list(Store.objects.filter(pk__in=list(store_ids)).values_list("pk", "franchisee_id"))
+
+
+def _guide_stores(guide_ids) -> dict[int, tuple[int, int | None]]:
+    from members.models import Guide
+
+    return {pk: (store_id, franchisee_id) for pk, store_id, franchisee_id in
+            Guide.objects.filter(pk__in=list(guide_ids)).values_list("pk", "store_id", "store__franchisee_id")}
+
+
+def _late_days(before: dt.date) -> tuple[set[dt.date], dict[str, int]]:
+    """Days before `before` that got rows since the watermarks, and the new watermark values."""
+    marks = dict(Watermark.objects.values_list("source", "last_id"))
+    days: set[dt.date] = set()
+    new_marks: dict[str, int] = {}
+    with connection.cursor() as cursor:
+        for source, table, day_sql, condition in LATE_SOURCES:
+            cursor.execute(f"SELECT max(id) FROM {table}")
+            top = cursor.fetchone()[0] or 0
+            new_marks[source] = top
+            if source not in marks:  # first run: history is analytics_backfill's job
+                continue
+            since = max(marks[source] - WATERMARK_OVERLAP, 0)
+            cursor.execute(f"SELECT DISTINCT {day_sql} FROM {table} WHERE id > %s AND id <= %s AND {condition} "
+                           f"AND {day_sql} < %s", [since, top, before])
+            days.update(row[0] for row in cursor.fetchall() if row[0] is not None)
+    return days, new_marks
+
+
+def _lock_key() -> int:
+    return zlib.crc32(f"analytics-rollup:{connection.schema_name}".encode())
+
+
+def rollup_run(*, now: dt.datetime | None = None) -> RunResult:
+    """The periodic job for the current brand (see the module's promises). Returns the days rebuilt."""
+    today = timezone.localdate(now or timezone.now())
+    key = _lock_key()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        if not cursor.fetchone()[0]:
+            return RunResult(skipped=True)
+    try:
+        config = analytics_settings()
+        marks = dict(Watermark.objects.values_list("source", "last_id"))
+        last_day = dt.date.fromordinal(marks[RUN_DAY]) if marks.get(RUN_DAY) else today
+        first = min(last_day, today) - dt.timedelta(days=config.recompute_days - 1)
+        window = {first + dt.timedelta(days=i) for i in range((today - first).days + 1)}
+        late, new_marks = _late_days(first)
+        days = sorted(window | late)
+        for day in days:
+            rollup_day(day, config=config, refresh_month=False)
+        months_refresh(days)
+        new_marks[RUN_DAY] = today.toordinal()
+        for source, last_id in new_marks.items():
+            Watermark.objects.update_or_create(source=source, defaults={"last_id": last_id})
+        return RunResult(days=days)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def rollup_range(date_from: dt.date, date_to: dt.date, *, progress=None) -> int:
+    """Rebuild every day of [date_from, date_to] in order (a backfill); `progress(done, total)` after each day."""
+    config = analytics_settings()
+    total = (date_to - date_from).days + 1
+    days = [date_from + dt.timedelta(days=i) for i in range(total)]
+    for i, day in enumerate(days):
+        rollup_day(day, config=config, refresh_month=False)
+        if progress:
+            progress(i + 1, total)
+    months_refresh(days)
+    return total

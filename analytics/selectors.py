@@ -1,0 +1,284 @@
+"""Reads of the analytics rollups, scoped. The interface the API, the HQ dashboard and the console use:
+
+    sales_figures(*, scope, date_from, date_to, grain="day", by="brand") -> list[dict]
+        Sales, new members, non-member join rate, historical-member flows and coupons used, per period and per
+        brand / franchisee / store / guide. A store manager gets only their franchisee's stores (by="brand" is
+        then the total of those stores). Each row: {"period", "key", "name", <sums>, "gmv_fen", "net_gmv_fen",
+        "nonmember_join_rate": {"numerator", "denominator"}}.
+    brand_figures(*, scope, date_from, date_to, grain="day") -> list[dict]             (HQ only)
+        BrandDay per period: the flows summed, the snapshots (members_total, active_30d, active_90d, churned,
+        birthdays_in_month) as at the last rolled-up day of the period, points, coupons, market exchanges, and
+        the rates active_30d_rate, nonmember_join_rate, birthday_reward_rate as fractions.
+    historical_online(*, scope, as_of, by="store") -> list[dict]
+        The historical-member online rate, cumulative to `as_of` and for `as_of`'s month, per store or brand.
+    market_figures(*, scope, date_from, date_to) -> dict                                 (HQ only)
+        Exchanges both directions in the range (from the rollups) and the ROI figures of rights_market.roi.
+    live_figures(*, scope, date_from, date_to, grain="month") -> dict
+        The live-stream metrics (livestream.metrics) per show and per period, when the livestream app has landed.
+    freshness() -> dict: when the rollups were last run.
+
+Reads never aggregate raw orders: every figure comes from StoreDay / GuideDay / BrandDay. Today's rows are as of
+the last rollup run (`freshness()`); periods are weeks starting on Monday and calendar months (Asia/Shanghai).
+Rates are exact fractions; a denominator of 0 means "no data", never a rate of 0.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import F, Max, Sum
+from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
+
+from analytics.models import SALES_COLUMNS, STORE_COLUMNS, BrandDay, GuideDay, GuideMonth, StoreDay, StoreMonth
+from core.errors import ApplicationError
+from core.permissions import StaffScope
+
+GRAINS = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth}
+BYS = ("brand", "franchisee", "store", "guide")
+MAX_DAYS = 3 * 366
+MAX_DAILY_BREAKDOWN_DAYS = 93  # per-store or per-guide figures day by day: a quarter at most (CSV: the same)
+
+SALES_SUMS = SALES_COLUMNS
+STORE_SUMS = STORE_COLUMNS
+BRAND_FLOW_SUMS = (*STORE_SUMS, "points_earned", "points_redeemed", "points_expired", "coupons_issued",
+                                "market_accepted", "market_accepted_points", "market_issued",
+                                "market_issued_settlement_fen", "visitors", "reactivated", "birthday_buyers")
+SNAPSHOTS = ("members_total", "active_30d", "active_90d", "churned", "birthdays_in_month")
+
+
+def fraction(numerator: int, denominator: int) -> dict:
+    return {"numerator": int(numerator or 0), "denominator": int(denominator or 0)}
+
+
+@dataclass(frozen=True)
+class Range:
+    date_from: dt.date
+    date_to: dt.date
+    grain: str = "day"
+
+
+def range_check(*, date_from: dt.date, date_to: dt.date, grain: str = "day", by: str = "brand") -> Range:
+    fields = {}
+    if date_to < date_from:
+        fields["to"] = ["before from"]
+    elif (date_to - date_from).days + 1 > MAX_DAYS:
+        fields["to"] = [f"at most {MAX_DAYS} days"]
+    elif grain == "day" and by in ("store", "guide") and (date_to - date_from).days + 1 > MAX_DAILY_BREAKDOWN_DAYS:
+        fields["grain"] = [f"day by day per {by}: at most {MAX_DAILY_BREAKDOWN_DAYS} days; use week or month"]
+    if grain not in GRAINS:
+        fields["grain"] = [f"one of {', '.join(GRAINS)}"]
+    if by not in BYS:
+        fields["by"] = [f"one of {', '.join(BYS)}"]
+    if fields:
+        raise ApplicationError("Invalid range.", code="invalid_range", fields=fields)
+    return Range(date_from, date_to, grain)
+
+
+def _hq_only(scope: StaffScope) -> None:
+    if not scope.is_hq:
+        raise ApplicationError("Brand figures are for HQ.", code="hq_only", status_code=403)
+
+
+def _store_ids(scope: StaffScope) -> list[int] | None:
+    """None for HQ (every store), else the manager's stores (members.selectors decides)."""
+    if scope.is_hq:
+        return None
+    from members.selectors import stores_for_scope
+
+    return list(stores_for_scope(scope).values_list("pk", flat=True))
+
+
+def _names(by: str, keys: set) -> dict:
+    from members.models import Franchisee, Guide, Store
+
+    model = {"franchisee": Franchisee, "store": Store, "guide": Guide}.get(by)
+    if model is None or not keys:
+        return {}
+    return {obj.pk: str(obj) for obj in model.objects.filter(pk__in=[k for k in keys if k is not None])}
+
+
+def _derive(row: dict) -> dict:
+    row["gmv_fen"] = row.get("gmv_online_fen", 0) + row.get("gmv_pos_fen", 0)
+    row["orders"] = row.get("orders_online", 0) + row.get("orders_pos", 0)
+    row["net_gmv_fen"] = row["gmv_fen"] - row.get("refunds_fen", 0)
+    if "nonmember_buyers" in row:
+        row["nonmember_join_rate"] = fraction(row["nonmember_buyers_joined"], row["nonmember_buyers"])
+    return row
+
+
+def _month_split(date_from: dt.date, date_to: dt.date) -> tuple[list[dt.date], list[tuple[dt.date, dt.date]]]:
+    """The calendar months wholly inside the range (read from the month tables) and the partial edges (days)."""
+    full, partial = [], []
+    for first, last in _periods(date_from, date_to, "month"):
+        month_end = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+        if first.day == 1 and last == month_end:
+            full.append(first)
+        else:
+            partial.append((first, last))
+    return full, partial
+
+
+def sales_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date, grain: str = "day",
+                  by: str = "brand") -> list[dict]:
+    """See the module docstring. Rows are ordered by period, then key. By month, whole months are read from
+    StoreMonth / GuideMonth and partial months from the day tables."""
+    span = range_check(date_from=date_from, date_to=date_to, grain=grain, by=by)
+    stores = _store_ids(scope)
+    if by == "brand" and stores is None:
+        day_qs, month_qs, key, sums = BrandDay.objects.all(), None, None, STORE_SUMS
+    elif by == "guide":
+        day_qs, month_qs, key, sums = GuideDay.objects.all(), GuideMonth.objects.all(), "guide_id", SALES_SUMS
+    else:
+        day_qs, month_qs, sums = StoreDay.objects.all(), StoreMonth.objects.all(), STORE_SUMS
+        key = {"brand": None, "franchisee": "franchisee_id", "store": "store_id"}[by]
+    if stores is not None:
+        day_qs = day_qs.filter(store_id__in=stores)
+        month_qs = month_qs.filter(store_id__in=stores)
+    group = ["period"] + ([key] if key else [])
+    aggregates = {c: Sum(c) for c in sums}
+    querysets = []
+    if span.grain == "month" and month_qs is not None:
+        full, partial = _month_split(span.date_from, span.date_to)
+        if full:
+            querysets.append(month_qs.filter(month__in=full).annotate(period=F("month")))
+        for first, last in partial:
+            querysets.append(day_qs.filter(day__gte=first, day__lte=last).annotate(period=TruncMonth("day")))
+    else:
+        querysets.append(day_qs.filter(day__gte=span.date_from, day__lte=span.date_to)
+                         .annotate(period=GRAINS[span.grain]("day")))
+    rows: dict[tuple, dict] = {}
+    for qs in querysets:
+        for r in qs.values(*group).annotate(**aggregates).order_by():
+            target = rows.setdefault((r["period"], r[key] if key else None), dict.fromkeys(sums, 0))
+            for c in sums:
+                target[c] += int(r[c] or 0)
+    names = _names(by, {k for _, k in rows} if key else set())
+    out = []
+    for (period, k), values in sorted(rows.items(), key=lambda item: (item[0][0], item[0][1] or 0)):
+        out.append(_derive({"period": period, "key": k, "name": names.get(k, "") if key else "", **values}))
+    return out
+
+
+def brand_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date, grain: str = "day") -> list[dict]:
+    """See the module docstring."""
+    _hq_only(scope)
+    span = range_check(date_from=date_from, date_to=date_to, grain=grain)
+    trunc = GRAINS[span.grain]
+    days = BrandDay.objects.filter(day__gte=span.date_from, day__lte=span.date_to)
+    sums = list(days.annotate(period=trunc("day")).values("period")
+                .annotate(last_day=Max("day"), **{c: Sum(c) for c in BRAND_FLOW_SUMS}).order_by("period"))
+    last_days = {r["last_day"] for r in sums}
+    snapshots = {d["day"]: d for d in BrandDay.objects.filter(day__in=last_days).values("day", *SNAPSHOTS)}
+    out = []
+    for r in sums:
+        snap = snapshots.get(r["last_day"], {})
+        row = {"period": r["period"], "as_of": r["last_day"], **{c: int(r[c] or 0) for c in BRAND_FLOW_SUMS},
+               **{c: snap.get(c, 0) for c in SNAPSHOTS}}
+        row = _derive(row)
+        row["active_30d_rate"] = fraction(row["active_30d"], row["members_total"])
+        row["birthday_reward_rate"] = fraction(row["birthday_buyers"], row["birthdays_in_month"]) \
+            if span.grain == "month" else None
+        out.append(row)
+    return out
+
+
+def historical_online(*, scope: StaffScope, as_of: dt.date, by: str = "store") -> list[dict]:
+    """Historical-member online rate per store (or for the brand, by="brand"; a manager's brand is their stores):
+
+        cumulative = sum(historical_online, days <= as_of) / sum(historical_new, days <= as_of)
+        month      = sum(historical_online, as_of's month up to as_of) / cumulative denominator at as_of
+    """
+    if by not in ("store", "brand"):
+        raise ApplicationError("Invalid breakdown.", code="invalid_range", fields={"by": ["store or brand"]})
+    stores = _store_ids(scope)
+    if by == "brand" and stores is None:
+        qs = BrandDay.objects.all()
+    else:
+        qs = StoreDay.objects.all() if stores is None else StoreDay.objects.filter(store_id__in=stores)
+    qs = qs.filter(day__lte=as_of)
+    first = as_of.replace(day=1)
+    group = ["store_id"] if by == "store" else []
+    from django.db.models import Q
+
+    rows = qs.values(*group).annotate(new=Sum("historical_new"), online=Sum("historical_online"),
+                                      month=Sum("historical_online", filter=Q(day__gte=first)))
+    rows = list(rows.order_by(*group)) if group else [qs.aggregate(new=Sum("historical_new"),
+                                                                   online=Sum("historical_online"),
+                                                                   month=Sum("historical_online",
+                                                                             filter=Q(day__gte=first)))]
+    names = _names("store", {r["store_id"] for r in rows}) if by == "store" else {}
+    return [{"key": r.get("store_id"), "name": names.get(r.get("store_id"), ""), "as_of": as_of,
+             "cumulative": fraction(r["online"], r["new"]), "month": fraction(r["month"], r["new"])}
+            for r in rows]
+
+
+def market_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date) -> dict:
+    """Exchanges both directions in the range (rollups) and the ROI figures that exist today (rights_market.roi:
+    all-time, computed on read from the market's own rows, not from orders)."""
+    _hq_only(scope)
+    range_check(date_from=date_from, date_to=date_to)
+    from django.db import connection
+
+    from rights_market.roi import roi_accepting, roi_issuer
+    from tenants.models import Brand
+
+    totals = BrandDay.objects.filter(day__gte=date_from, day__lte=date_to).aggregate(
+        accepted=Sum("market_accepted"), accepted_points=Sum("market_accepted_points"),
+        issued=Sum("market_issued"), issued_settlement_fen=Sum("market_issued_settlement_fen"))
+    brand = Brand.objects.get(schema_name=connection.schema_name)
+    return {"as_accepting_brand": {"exchanges": totals["accepted"] or 0, "points": totals["accepted_points"] or 0,
+                                   "roi": roi_accepting(brand=brand)},
+            "as_issuer": {"exchanges": totals["issued"] or 0,
+                          "settlement_fen": totals["issued_settlement_fen"] or 0,
+                          "roi": roi_issuer(brand=brand)}}
+
+
+def _periods(date_from: dt.date, date_to: dt.date, grain: str) -> list[tuple[dt.date, dt.date]]:
+    """[(first day, last day)] of each day / week (from Monday) / month touching the range, clipped to it."""
+    out, day = [], date_from
+    while day <= date_to:
+        if grain == "day":
+            last = day
+        elif grain == "week":
+            last = day + dt.timedelta(days=6 - day.weekday())
+        else:
+            last = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+        last = min(last, date_to)
+        out.append((day, last))
+        day = last + dt.timedelta(days=1)
+    return out
+
+
+def _live_row(m) -> dict:
+    return {"rooms": m.rooms, "unique_viewers": m.unique_viewers, "member_viewers": m.member_viewers,
+            "non_member_viewers": m.non_member_viewers, "peak_concurrent": m.peak_concurrent,
+            "watch_seconds_total": m.watch_seconds_total, "average_watch_seconds": m.average_watch_seconds,
+            "new_members": m.new_members, "orders_during_show": m.orders_during_show,
+            "gmv_during_show_fen": m.gmv_during_show_fen, "orders_post_show": m.orders_post_show,
+            "gmv_post_show_fen": m.gmv_post_show_fen,
+            "like_rate": fraction(m.likers, m.viewer_shows), "interaction_rate": fraction(m.interactors, m.viewer_shows),
+            "reactivation_rate": fraction(m.reactivated_members, m.lapsed_member_viewers)}
+
+
+def live_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date, grain: str = "month") -> dict:
+    """The live-stream metrics (livestream.metrics, defined there once) per show and per period, scoped like the
+    console (a store manager sees their stores' shows). Shows count in the period they started in. Livestream is
+    a lower layer: until it is installed with its metrics module, "available" is False and the lists are empty."""
+    span = range_check(date_from=date_from, date_to=date_to, grain=grain)
+    try:
+        from livestream import metrics as live
+        from livestream.selectors import rooms_for_scope
+    except ImportError:
+        return {"available": False, "periods": [], "rooms": []}
+    periods = [{"period": first, **_live_row(live.period_metrics(scope=scope, date_from=first, date_to=last))}
+               for first, last in _periods(span.date_from, span.date_to, span.grain)]
+    total = live.period_metrics(scope=scope, date_from=span.date_from, date_to=span.date_to)
+    rooms = rooms_for_scope(scope).filter(pk__in=total.room_ids).order_by("start_at", "pk")
+    return {"available": True, "total": _live_row(total), "periods": periods,
+            "rooms": [{"room_id": room.pk, "name": getattr(room, "name", ""), **_live_row(live.room_metrics(room))}
+                      for room in rooms]}
+
+
+def freshness() -> dict:
+    last = BrandDay.objects.aggregate(at=Max("rolled_up_at"), day=Max("day"))
+    return {"rolled_up_at": last["at"], "last_day": last["day"]}

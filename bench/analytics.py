@@ -1,0 +1,419 @@
+"""bench/analytics: a one-year dashboard from the daily rollups vs the same figures aggregated from raw orders, and
+the nightly rollup of one new day at two sizes.
+
+    .venv/bin/python bench/analytics.py                       # small: 50 stores, 50k members, 300k orders
+    .venv/bin/python bench/analytics.py --stores 500 --members 2000000 --orders 10000000   # the issue's size
+    .venv/bin/python bench/analytics.py --reuse               # skip generation when the brand exists at that size
+
+Generates one brand (franchisees, stores, guides, members, orders over 365 days ending yesterday, non-member POS
+buyers with some joining the same day, refunds a few days later, mini-program visits) with COPY, in a database of
+its own (`<db>_bench_analytics`), then:
+1. backfills the rollups for the year (analytics.rollup.rollup_range: what `manage.py analytics_backfill` runs);
+2. the one-year dashboard, `--repeat` times each: (a) from the rollups through analytics.selectors (brand by
+   month + every store by month: what the HQ dashboard and the API read); (b) the same figures (gross sales split
+   online/POS and member/non-member, refunds, new members by channel, non-member buyers and joins, by month and
+   by store x month) aggregated from the raw orders, members and buyer rows in SQL. Prints p50/p99 and the ratio;
+3. the nightly rollup of one new day (today) with --day-orders rows, then with 4x as many rows.
+The machine is shared: read the ratios, not the absolute times.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import itertools
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ekr.settings.local")
+os.environ.setdefault("EKR_LOG_LEVEL", "WARNING")
+os.environ["DJANGO_DEBUG"] = "0"
+
+from ekr.devservices import load_service_env  # noqa: E402
+
+load_service_env(ROOT)
+
+
+def _own_database() -> str:
+    db = urlsplit(os.environ["DATABASE_URL"])
+    name = db.path.lstrip("/") + os.environ.get("EKR_BENCH_DB_SUFFIX", "_bench_analytics")
+    os.environ["DATABASE_URL"] = urlunsplit(db._replace(path="/" + name))
+    redis = urlsplit(os.environ["REDIS_URL"])
+    os.environ["REDIS_URL"] = urlunsplit(redis._replace(path="/" + os.environ.get("EKR_BENCH_REDIS_DB", "12")))
+    os.environ.pop("CELERY_BROKER_URL", None)
+    return name
+
+
+DB_NAME = _own_database()
+
+
+def _ensure_database() -> None:
+    import dj_database_url
+    import psycopg2
+
+    cfg = dj_database_url.parse(os.environ["DATABASE_URL"])
+    params = {"dbname": "postgres", "user": cfg.get("USER"), "password": cfg.get("PASSWORD"),
+              "host": cfg.get("HOST"), "port": cfg.get("PORT")}
+    conn = psycopg2.connect(**{k: v for k, v in params.items() if v})
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME])
+        if cur.fetchone() is None:
+            cur.execute(f'CREATE DATABASE "{DB_NAME}"')
+    conn.close()
+
+
+_ensure_database()
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django_tenants.utils import schema_context  # noqa: E402
+
+SH = ZoneInfo("Asia/Shanghai")
+CHANNELS = ["mini_program", "store_counter", "store_qr", "guide_share", "live_stream", "rights_market", "card",
+            "import"]
+CHANNEL_WEIGHTS = [30, 20, 15, 15, 5, 3, 2, 10]
+
+
+def _copy(table: str, columns: list[str], rows) -> int:
+    buffer = io.StringIO()
+    count = 0
+    for row in rows:
+        buffer.write("\t".join("\\N" if v is None else str(v) for v in row))
+        buffer.write("\n")
+        count += 1
+    buffer.seek(0)
+    with connection.cursor() as cursor:
+        cursor.cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
+    return count
+
+
+def _setval(table: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce(max(id), 1)) FROM {table}")
+
+
+def _moment(day: dt.date, rng: random.Random) -> dt.datetime:
+    seconds = int(rng.triangular(8 * 3600, 22 * 3600, 15 * 3600))
+    return dt.datetime.combine(day, dt.time.min, tzinfo=SH) + dt.timedelta(seconds=seconds)
+
+
+MEMBER_COLUMNS = ["id", "openid", "phone", "phone_hash", "name", "gender", "birthday", "status", "joined_at",
+                  "join_channel", "join_store_id", "join_guide_id", "store_id", "guide_id", "earned_points_12m",
+                  "spent_fen_12m", "card_id", "card_state", "card_activated_at", "updated_at"]
+ORDER_COLUMNS = ["id", "number", "channel", "store_id", "member_id", "guide_id", "status", "subtotal_fen",
+                 "discount_fen", "total_fen", "fulfilment", "fulfilment_status", "delivery_address", "receipt_no",
+                 "buyer_phone_hash", "appid", "prepay_id", "transaction_id", "created_at", "paid_at"]
+
+
+def _member_row(mid: int, *, joined: dt.datetime, channel: str, store: int, phone_hash: str, rng, card_at=None):
+    birthday = dt.date(1970 + rng.randrange(40), rng.randrange(1, 13), rng.randrange(1, 29))
+    online = channel not in ("import", "store_counter")
+    return (mid, f"ob-{mid}" if online else None, "", phone_hash, "", "unknown", birthday, "active", joined.isoformat(),
+            channel, store, None, store, None, 0, 0, "", "activated" if card_at else "none",
+            card_at.isoformat() if card_at else None, joined.isoformat())
+
+
+def generate(*, stores: int, members: int, orders: int, days: int, visit_rate: float, seed: int = 7) -> dict:
+    """COPY a brand's year into the current schema. Returns counts."""
+    rng = random.Random(seed)
+    today = dt.date.today()
+    first = today - dt.timedelta(days=days)
+    franchisees = max(stores // 10, 1)
+    _copy("members_franchisee", ["id", "name", "contact_name", "created_at"],
+          ((i, f"F{i}", "", dt.datetime.now(SH).isoformat()) for i in range(1, franchisees + 1)))
+    _copy("members_store", ["id", "code", "name", "city", "region", "address", "kind", "franchisee_id", "status",
+                            "created_at"],
+          ((i, f"S{i:04d}", f"Store {i}", "", "", "", "direct" if i % 5 == 0 else "franchise",
+            None if i % 5 == 0 else 1 + i % franchisees, "open", dt.datetime.now(SH).isoformat())
+           for i in range(1, stores + 1)))
+    guides = stores * 2
+    _copy("members_guide", ["id", "name", "phone", "employee_no", "store_id", "active", "created_at"],
+          ((i, f"G{i}", "", f"E{i}", 1 + (i - 1) // 2, True, dt.datetime.now(SH).isoformat())
+           for i in range(1, guides + 1)))
+    for table in ("members_franchisee", "members_store", "members_guide"):
+        _setval(table)
+
+    # members: a third before the year, the rest joining through it
+    def member_rows():
+        for mid in range(1, members + 1):
+            if mid <= members // 3:
+                joined = _moment(first - dt.timedelta(days=rng.randrange(1, 1000)), rng)
+            else:
+                joined = _moment(first + dt.timedelta(days=rng.randrange(days)), rng)
+            channel = rng.choices(CHANNELS, CHANNEL_WEIGHTS)[0]
+            card_at = joined + dt.timedelta(days=rng.randrange(1, 60)) if rng.random() < 0.2 else None
+            yield _member_row(mid, joined=joined, channel=channel, store=rng.randrange(1, stores + 1),
+                              phone_hash=f"m{mid}", rng=rng, card_at=card_at)
+
+    made = {"members": 0, "orders": 0, "refunds": 0, "nonmember_buyers": 0, "visits": 0, "joins": 0}
+    chunk = 100_000
+    rows = member_rows()
+    while True:
+        batch = list(itertools.islice(rows, chunk))
+        if not batch:
+            break
+        made["members"] += _copy("members_member", MEMBER_COLUMNS, batch)
+
+    next_member = members + 1
+    per_day = orders / days
+    oid = 0
+    for d in range(days):
+        day = first + dt.timedelta(days=d)
+        weekly = 1.3 if day.weekday() >= 5 else 0.88
+        n = int(per_day * weekly * rng.uniform(0.9, 1.1))
+        order_rows, buyers, joins, refunds = [], [], [], []
+        for _ in range(n):
+            oid += 1
+            paid = _moment(day, rng)
+            store = rng.randrange(1, stores + 1)
+            online = rng.random() < 0.35
+            member = rng.randrange(1, members + 1) if online or rng.random() < 0.6 else None
+            guide = (store - 1) * 2 + 1 + rng.randrange(2) if rng.random() < 0.3 else None
+            total = rng.randrange(1000, 60000)
+            receipt = None if online else f"P{oid}"
+            phone_hash = ""
+            if member is None:
+                if rng.random() < 0.5:
+                    phone_hash = f"nm{oid}"
+                    buyers.append((oid, store, day, "phone", phone_hash, paid.isoformat()))
+                    if rng.random() < 0.12:  # joins at the counter later that day
+                        joined = min(paid + dt.timedelta(minutes=rng.randrange(5, 90)),
+                                     dt.datetime.combine(day, dt.time(23, 59), tzinfo=SH))
+                        joins.append(_member_row(next_member, joined=joined, channel="store_counter", store=store,
+                                                 phone_hash=phone_hash, rng=rng))
+                        next_member += 1
+                else:
+                    buyers.append((oid, store, day, "receipt", f"{store}:{receipt}", paid.isoformat()))
+            status = "paid"
+            if rng.random() < 0.02:
+                status = "refunded"
+                decided = paid + dt.timedelta(days=rng.randrange(0, 5), hours=1)
+                refunds.append((oid, oid, f"RF{oid}", total, "", "succeeded", "", paid.isoformat(),
+                                decided.isoformat()))
+            order_rows.append((oid, f"B{oid}", "online" if online else "pos", store, member, guide, status, total, 0,
+                               total, "pickup" if online else "in_store", "picked_up", "{}", receipt, phone_hash,
+                               "", "", "", paid.isoformat(), paid.isoformat()))
+        made["orders"] += _copy("miniprograms_order", ORDER_COLUMNS, order_rows)
+        made["nonmember_buyers"] += _copy("miniprograms_nonmemberbuyer",
+                                          ["order_id", "store_id", "day", "kind", "identity", "bought_at"], buyers)
+        made["joins"] += _copy("members_member", MEMBER_COLUMNS, joins)
+        made["refunds"] += _copy("miniprograms_refund", ["id", "order_id", "number", "amount_fen", "reason", "status",
+                                                         "wechat_refund_id", "created_at", "decided_at"], refunds)
+        visitors = rng.sample(range(1, members + 1), min(members, int(members * visit_rate)))
+        made["visits"] += _copy("members_membervisit", ["member_id", "day"], ((m, day) for m in visitors))
+    for table in ("members_member", "miniprograms_order", "miniprograms_refund"):
+        _setval(table)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return made
+
+
+# --- the dashboard, two ways --------------------------------------------------------------------------------------
+
+def dashboard_from_rollups(scope, date_from, date_to):
+    from analytics import selectors
+
+    brand = selectors.brand_figures(scope=scope, date_from=date_from, date_to=date_to, grain="month")
+    stores = selectors.sales_figures(scope=scope, date_from=date_from, date_to=date_to, grain="month", by="store")
+    return brand, stores
+
+
+RAW_SQL = {
+    "sales by month and store": """
+        SELECT date_trunc('month', paid_at AT TIME ZONE 'Asia/Shanghai') AS m, store_id,
+               count(*) FILTER (WHERE channel = 'online'), sum(total_fen) FILTER (WHERE channel = 'online'),
+               count(*) FILTER (WHERE channel = 'pos'), sum(total_fen) FILTER (WHERE channel = 'pos'),
+               count(*) FILTER (WHERE member_id IS NOT NULL), sum(total_fen) FILTER (WHERE member_id IS NOT NULL),
+               count(*) FILTER (WHERE member_id IS NULL), sum(total_fen) FILTER (WHERE member_id IS NULL)
+        FROM miniprograms_order WHERE paid_at >= %(s)s AND paid_at < %(e)s
+          AND status IN ('paid', 'refunding', 'refunded') GROUP BY 1, 2""",
+    "refunds by month and store": """
+        SELECT date_trunc('month', r.decided_at AT TIME ZONE 'Asia/Shanghai'), o.store_id, count(*), sum(r.amount_fen)
+        FROM miniprograms_refund r JOIN miniprograms_order o ON o.id = r.order_id
+        WHERE r.status = 'succeeded' AND r.decided_at >= %(s)s AND r.decided_at < %(e)s GROUP BY 1, 2""",
+    "new members by month, store and channel": """
+        SELECT date_trunc('month', joined_at AT TIME ZONE 'Asia/Shanghai'), join_store_id, join_channel, count(*)
+        FROM members_member WHERE joined_at >= %(s)s AND joined_at < %(e)s GROUP BY 1, 2, 3""",
+    "non-member buyers and joins by month and store": """
+        SELECT date_trunc('month', day), store_id, sum(buyers), sum(joined) FROM (
+          SELECT b.day, b.store_id, count(DISTINCT (b.kind, b.identity)) AS buyers,
+                 count(DISTINCT (b.kind, b.identity)) FILTER (WHERE b.kind = 'phone' AND EXISTS (
+                     SELECT 1 FROM members_member m WHERE m.phone_hash = b.identity AND m.joined_at >= b.bought_at
+                     AND m.joined_at < (b.day + 1)::timestamp AT TIME ZONE 'Asia/Shanghai')) AS joined
+          FROM miniprograms_nonmemberbuyer b WHERE b.day >= %(sd)s AND b.day <= %(ed)s GROUP BY 1, 2) t
+        GROUP BY 1, 2""",
+}
+
+
+def dashboard_from_raw(date_from, date_to):
+    start = dt.datetime.combine(date_from, dt.time.min, tzinfo=SH)
+    end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min, tzinfo=SH)
+    out = {}
+    with connection.cursor() as cursor:
+        for name, sql in RAW_SQL.items():
+            cursor.execute(sql, {"s": start, "e": end, "sd": date_from, "ed": date_to})
+            out[name] = cursor.fetchall()
+    return out
+
+
+def timed(fn, repeat: int) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+    return samples
+
+
+def pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def check_same_figures(scope, date_from, date_to) -> None:
+    """The two ways agree on the year's totals (gross GMV, refunds, new members, non-member buyers and joins)."""
+    brand, _ = dashboard_from_rollups(scope, date_from, date_to)
+    raw = dashboard_from_raw(date_from, date_to)
+    roll = {"gmv": sum(r["gmv_fen"] for r in brand), "refunds": sum(r["refunds_fen"] for r in brand),
+            "new": sum(r["new_members"] for r in brand), "buyers": sum(r["nonmember_buyers"] for r in brand),
+            "joined": sum(r["nonmember_buyers_joined"] for r in brand)}
+    direct = {"gmv": sum((r[3] or 0) + (r[5] or 0) for r in raw["sales by month and store"]),
+              "refunds": sum(r[3] or 0 for r in raw["refunds by month and store"]),
+              "new": sum(r[3] for r in raw["new members by month, store and channel"]),
+              "buyers": sum(r[2] for r in raw["non-member buyers and joins by month and store"]),
+              "joined": sum(r[3] for r in raw["non-member buyers and joins by month and store"])}
+    print(f"  same figures both ways: {roll == direct}  {roll}")
+    if roll != direct:
+        print(f"  raw: {direct}")
+
+
+def nightly(day: dt.date, *, rows: int, stores: int, members: int, start_id: int,
+            rng: random.Random) -> tuple[float, float]:
+    """Add `rows` orders (and their non-member buyers) on `day`, then time rollup_day(day); also times the
+    window snapshots alone (members active 30/90 days, churned)."""
+    from analytics.rollup import rollup_day
+
+    order_rows, buyers = [], []
+    for i in range(rows):
+        oid = start_id + i
+        paid = _moment(day, rng)
+        store = rng.randrange(1, stores + 1)
+        member = rng.randrange(1, members + 1) if rng.random() < 0.7 else None
+        order_rows.append((oid, f"N{oid}", "pos", store, member, None, "paid", 1000, 0, 1000, "in_store", "picked_up",
+                           "{}", f"N{oid}", "", "", "", "", paid.isoformat(), paid.isoformat()))
+        if member is None:
+            buyers.append((oid, store, day, "receipt", f"{store}:N{oid}", paid.isoformat()))
+    _copy("miniprograms_order", ORDER_COLUMNS, order_rows)
+    _copy("miniprograms_nonmemberbuyer", ["order_id", "store_id", "day", "kind", "identity", "bought_at"], buyers)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE miniprograms_order")
+    t0 = time.perf_counter()
+    rollup_day(day)
+    total = (time.perf_counter() - t0) * 1000
+    from analytics import metrics
+
+    t0 = time.perf_counter()  # the part that depends on the 30/90/180-day windows, not on the day's rows
+    metrics.member_snapshots(day, lookback_days=180, quiet_days=90)
+    return total, (time.perf_counter() - t0) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stores", type=int, default=50)
+    parser.add_argument("--members", type=int, default=50_000)
+    parser.add_argument("--orders", type=int, default=300_000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--visit-rate", type=float, default=0.01, help="Share of members visiting each day.")
+    parser.add_argument("--repeat", type=int, default=30, help="Dashboard reads from the rollups.")
+    parser.add_argument("--raw-repeat", type=int, default=5, help="Dashboard reads from raw orders.")
+    parser.add_argument("--day-orders", type=int, default=0, help="Nightly: rows of the new day (default: the "
+                                                                   "average day), then 4x.")
+    parser.add_argument("--reuse", action="store_true", help="Reuse the brand of the same size if it exists "
+                                                             "(its rollups are rebuilt if incomplete).")
+    args = parser.parse_args()
+
+    from core.permissions import StaffScope
+    from tenants.models import Brand
+    from tenants.services import brand_create
+
+    call_command("bootstrap", verbosity=0)
+    slug = f"bench{args.stores}s{args.members}m{args.orders}o"[:40]
+    brand = Brand.objects.filter(slug=slug).first()
+    if brand is None or not args.reuse:
+        if brand is not None:
+            with connection.cursor() as cursor:
+                cursor.execute(f'DROP SCHEMA "{brand.schema_name}" CASCADE')
+            brand.domains.all().delete()
+            brand.delete()
+        brand = brand_create(slug=slug, name="Bench analytics")
+        connection.set_schema_to_public()
+        fresh = True
+    else:
+        fresh = False
+    today = dt.date.today()
+    date_from, date_to = today - dt.timedelta(days=args.days), today - dt.timedelta(days=1)
+    scope = StaffScope(user_id=0, franchisee_id=None)
+    print(f"bench/analytics: {args.stores} stores, {args.members:,} members, {args.orders:,} orders over "
+          f"{args.days} days (database {DB_NAME}, brand {slug})")
+    with schema_context(brand.schema_name):
+        if fresh:
+            t0 = time.perf_counter()
+            made = generate(stores=args.stores, members=args.members, orders=args.orders, days=args.days,
+                            visit_rate=args.visit_rate)
+            print(f"generated with COPY in {time.perf_counter() - t0:.1f}s: {made}")
+        from analytics.models import BrandDay, StoreMonth
+        from analytics.rollup import rollup_range
+
+        if fresh or BrandDay.objects.filter(day__gte=date_from).count() < args.days or not StoreMonth.objects.exists():
+            t0 = time.perf_counter()
+            rollup_range(date_from, date_to)
+            took = time.perf_counter() - t0
+            print(f"backfill of {args.days} days: {took:.1f}s ({took / args.days * 1000:.0f} ms a day)")
+        check_same_figures(scope, date_from, date_to)
+
+        dashboard_from_rollups(scope, date_from, date_to)  # warm
+        rolled = timed(lambda: dashboard_from_rollups(scope, date_from, date_to), args.repeat)
+        raw = timed(lambda: dashboard_from_raw(date_from, date_to), args.raw_repeat)
+        print("one-year dashboard (brand by month + every store by month):")
+        print(f"  from rollups:    p50 {pct(rolled, .5):8.1f} ms   p99 {pct(rolled, .99):8.1f} ms   "
+              f"({args.repeat} reads)")
+        print(f"  from raw orders: p50 {pct(raw, .5):8.1f} ms   p99 {pct(raw, .99):8.1f} ms   ({args.raw_repeat} reads)")
+        print(f"  rollups are {statistics.median(raw) / statistics.median(rolled):.0f}x faster (median vs median)")
+
+        rng = random.Random(11)
+        base = args.day_orders or max(args.orders // args.days, 100)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT coalesce(max(id), 0) FROM miniprograms_order")
+            next_id = cursor.fetchone()[0] + 1
+        small = nightly(today, rows=base, stores=args.stores, members=args.members, start_id=next_id, rng=rng)
+        large = nightly(today + dt.timedelta(days=1), rows=4 * base, stores=args.stores, members=args.members,
+                        start_id=next_id + base, rng=rng)
+        print("nightly rollup of one new day (rollup_day):")
+        for rows, (total, snap) in ((base, small), (4 * base, large)):
+            print(f"  {rows:>9,} orders: {total:8.1f} ms, of which {snap:6.1f} ms window snapshots; the rest "
+                  f"{(total - snap) / rows * 1000:.1f} ms per 1,000 orders")
+        with connection.cursor() as cursor:  # leave the year as it was (so --reuse measures the same data)
+            cursor.execute("DELETE FROM miniprograms_nonmemberbuyer WHERE order_id >= %s", [next_id])
+            cursor.execute("DELETE FROM miniprograms_order WHERE id >= %s", [next_id])
+            cursor.execute("DELETE FROM analytics_storeday WHERE day >= %s", [today])
+            cursor.execute("DELETE FROM analytics_guideday WHERE day >= %s", [today])
+            cursor.execute("DELETE FROM analytics_brandday WHERE day >= %s", [today])
+            cursor.execute("DELETE FROM analytics_activityday WHERE day >= %s", [today])
+    connection.set_schema_to_public()
+
+
+if __name__ == "__main__":
+    main()
