@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny, BasePermission
@@ -30,10 +31,20 @@ class TokenOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "prefix", "name", "created_at", "last_used_at", "expires_at", "revoked_at"]
 
 
+class TokenIssuedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    prefix = serializers.CharField()
+    token = serializers.CharField(help_text="Shown once.")
+
+
+class TokenListSerializer(serializers.Serializer):
+    results = TokenOutputSerializer(many=True)
+
+
 class ApiTokenListCreateApi(BaseAPIView):
     authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
 
-    class InputSerializer(serializers.Serializer):
+    class TokenIssueInputSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(max_length=256, trim_whitespace=False)
         name = serializers.CharField(max_length=64, required=False, default="", allow_blank=True)
@@ -46,12 +57,14 @@ class ApiTokenListCreateApi(BaseAPIView):
         return [] if getattr(self, "request", None) is not None and self.request.method == "POST" else \
             super().get_authenticators()
 
+    @extend_schema(responses={200: TokenListSerializer})
     def get(self, request):
         return Response({"results": TokenOutputSerializer(ApiToken.objects.filter(user=request.user),
                                                           many=True).data})
 
+    @extend_schema(request=TokenIssueInputSerializer, responses={201: TokenIssuedSerializer})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.TokenIssueInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = authenticate(request._request, username=data.validated_data["username"],
                             password=data.validated_data["password"])  # axes counts failures and locks out
@@ -68,5 +81,6 @@ class ApiTokenRevokeApi(BaseAPIView):
     authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
     permission_classes = [IsUser]
 
+    @extend_schema(request=None, responses={200: TokenOutputSerializer})
     def post(self, request, token_id: int):
         return Response(TokenOutputSerializer(api_token_revoke(user=request.user, token_id=token_id)).data)
