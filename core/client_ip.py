@@ -13,8 +13,8 @@ from django.conf import settings
 
 def client_ip(request) -> str:
     remote = request.META.get("REMOTE_ADDR", "") or ""
-    header = getattr(settings, "EKR_TRUSTED_PROXY_HEADER", "")
-    count = int(getattr(settings, "EKR_TRUSTED_PROXY_COUNT", 1) or 1)
+    header = settings.EKR_TRUSTED_PROXY_HEADER
+    count = max(int(settings.EKR_TRUSTED_PROXY_COUNT), 1)
     if not header:
         return remote
     parts = [p.strip() for p in (request.META.get(header, "") or "").split(",") if p.strip()]

@@ -69,7 +69,9 @@ class StaffScope:
     user_id: int
     franchisee_id: int | None  # None only for HQ; NO_FRANCHISEE for a user without a grant
     guide_id: int | None = None  # a guide's own login: not staff at all
-    hq: bool = False
+    # staff_scope() always says (from the HQ role on the profile); a scope built in code for a job leaves it None
+    # and means HQ by franchisee_id None.
+    hq: bool | None = None
 
     @property
     def is_guide(self) -> bool:
@@ -77,11 +79,11 @@ class StaffScope:
 
     @property
     def is_hq(self) -> bool:
-        return self.hq and self.franchisee_id is None and self.guide_id is None
+        return self.hq is not False and self.franchisee_id is None and self.guide_id is None
 
     @property
     def is_store_manager(self) -> bool:
-        return not self.hq and self.guide_id is None and self.franchisee_id not in (None, NO_FRANCHISEE)
+        return not self.is_hq and self.guide_id is None and self.franchisee_id not in (None, NO_FRANCHISEE)
 
 
 def staff_scope(request) -> StaffScope:

@@ -21,7 +21,7 @@ def unsafe_settings(settings) -> list[str]:
     problems = []
     if settings.SECRET_KEY.startswith(DEV_KEY_PREFIX):
         problems.append("the development DJANGO_SECRET_KEY")
-    if getattr(settings, "EKR_FIELD_KEY", "").startswith(DEV_KEY_PREFIX):
+    if settings.EKR_FIELD_KEY.startswith(DEV_KEY_PREFIX):
         problems.append("the development EKR_FIELD_KEY")
     if settings.DEBUG:
         problems.append("DEBUG")

@@ -33,7 +33,7 @@ def shop_push_run(push_id: int) -> int:
 @shared_task(base=BrandTask, name="miniprograms.order_close_at_gateway", autoretry_for=(Exception,),
              retry_backoff=30, retry_backoff_max=1800, max_retries=20)
 def order_close_at_gateway(order_id: int) -> str:
-    from miniprograms.services.orders import order_gateway_close
+    from miniprograms.services.payments import order_gateway_close
 
     return order_gateway_close(order_id=order_id)
 

@@ -130,30 +130,12 @@ def order_cancel(*, order_id: int, reason: str, member: Member | None = None) ->
     order.save(update_fields=["status", "cancelled_at"])
     order_event_add(order=order, status="cancelled", note=reason[:200])
     if order.prepay_id:  # WeChat could still take the money: close the WeChat order (after commit, retried)
+        from celery import current_app
+
         from core.tasks import enqueue
-        from miniprograms.tasks import order_close_at_gateway
 
-        enqueue(order_close_at_gateway, order.pk)
+        enqueue(current_app.tasks["miniprograms.order_close_at_gateway"], order.pk)  # by name: tasks import us
     return order
-
-
-def order_gateway_close(*, order_id: int) -> str:
-    """Close a cancelled order's WeChat order so that it can no longer be paid. Returns "closed", "paid" (it was
-    paid before the close reached WeChat: marked paid-after-cancel, which refunds it) or "skipped" (not cancelled,
-    or never prepaid). WeChat unreachable raises PaymentUnavailable (the task retries). No lock is held here."""
-    from miniprograms.payments import OrderPaidAtGateway, gateway_for_order
-    from miniprograms.services.payments import order_paid_at_gateway
-
-    order = Order.objects.filter(pk=order_id).first()
-    if order is None or order.status != Order.Status.CANCELLED or not order.prepay_id:
-        return "skipped"
-    try:
-        gateway_for_order(order).close(out_trade_no=order.number)
-    except OrderPaidAtGateway:
-        order_paid_at_gateway(order=order)
-        return "paid"
-    order_event_add(order=order, status="closed_at_gateway")
-    return "closed"
 
 
 # --- fulfilment ------------------------------------------------------------------------------------------------

@@ -101,10 +101,11 @@ def order_mark_paid(*, out_trade_no: str, transaction_id: str, total_fen: int, p
 
 
 def _refund_paid_after_cancel(*, order: Order, transaction_id: str, paid_at: datetime | None) -> None:
+    from celery import current_app
+
     from core.tasks import enqueue
     from miniprograms.models import Refund
     from miniprograms.services.orders import order_number_new
-    from miniprograms.tasks import refund_send
 
     order.transaction_id = transaction_id
     order.paid_at = paid_at or timezone.now()
@@ -117,7 +118,7 @@ def _refund_paid_after_cancel(*, order: Order, transaction_id: str, paid_at: dat
     refund.save()
     order_event_add(order=order, status="paid_after_cancel", note=why[:200])
     logger.warning("order %s: %s", order.number, why)
-    enqueue(refund_send, refund.pk)
+    enqueue(current_app.tasks["miniprograms.refund_send"], refund.pk)  # by name: miniprograms.tasks imports us
 
 
 def order_mark_paid_from_notification(*, data: dict) -> str:
@@ -184,3 +185,21 @@ def orders_cancel_expired(*, now=None, limit: int = 500) -> int:
         except Conflict:
             pass  # paid or cancelled meanwhile
     return cancelled
+
+
+def order_gateway_close(*, order_id: int) -> str:
+    """Close a cancelled order's WeChat order so that it can no longer be paid. Returns "closed", "paid" (it was
+    paid before the close reached WeChat: marked paid-after-cancel, which refunds it) or "skipped" (not cancelled,
+    or never prepaid). WeChat unreachable raises PaymentUnavailable (the task retries). No lock is held here."""
+    from miniprograms.payments import OrderPaidAtGateway
+
+    order = Order.objects.filter(pk=order_id).first()
+    if order is None or order.status != Order.Status.CANCELLED or not order.prepay_id:
+        return "skipped"
+    try:
+        gateway_for_order(order).close(out_trade_no=order.number)
+    except OrderPaidAtGateway:
+        order_paid_at_gateway(order=order)
+        return "paid"
+    order_event_add(order=order, status="closed_at_gateway")
+    return "closed"
