@@ -274,6 +274,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("EKR_LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # WeChat takes the app secret and access tokens in query strings: urllib3 logs URLs at DEBUG, never on
+        "urllib3": {"level": "WARNING"},
         "django.server": {"level": "WARNING"},
     },
 }

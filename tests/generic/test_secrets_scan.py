@@ -103,4 +103,5 @@ def test_no_secret_or_phone_in_plaintext_anywhere(new_brand, client_for, fake_we
     found = [(what, where) for where, text in places.items()
              for what, value in {**secrets_, **{f"phone ({k})": v for k, v in phones.items()}}.items()
              if value in text]
-    assert found == []
+    leaks = [r for r in caplog.records if secrets_["app secret"] in r.getMessage()]
+    assert found == [], [(r.name, r.levelname, r.getMessage()[:200]) for r in leaks]
