@@ -45,14 +45,10 @@ demo: migrate
 	$(PY) manage.py demo_seed
 	@bash ekr/run_all.sh $(PORT)
 
-<<<<<<< HEAD
-test: services browser
-=======
 lint: setup
 	$(VENV)/bin/ruff check .
 
-test: lint services
->>>>>>> main
+test: lint services browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: migrate

@@ -44,13 +44,13 @@ class DashboardAdmin(ReadOnlyModelAdmin):
         series, stores, historical = [], [], []
         try:
             series = selectors.brand_figures(scope=scope, date_from=date_from, date_to=date_to, grain=grain)
-            stores = selectors.sales_figures(scope=scope, date_from=date_from, date_to=date_to, grain="month",
-                                             by="store") if (date_to - date_from).days < 370 else []
+            stores = selectors.sales_figures(scope=scope, date_from=date_from, date_to=date_to, grain="range",
+                                             by="store")
             historical = selectors.historical_online(scope=scope, as_of=date_to, by="brand")
         except ApplicationError as exc:
             error = "; ".join(f"{k}: {', '.join(v)}" for k, v in (exc.fields or {}).items()) or exc.message
         totals: dict[int, dict] = {}
-        for row in stores:  # months -> one row per store over the range
+        for row in stores:  # one row per store over the range
             t = totals.setdefault(row["key"], {"name": row["name"], "gmv_fen": 0, "net_gmv_fen": 0, "orders": 0,
                                                "joined": 0, "buyers": 0, "new_members": 0})
             t["gmv_fen"] += row["gmv_fen"]

@@ -1,7 +1,7 @@
 """Analytics API for brand staff: HQ sees the brand, a store manager their franchisee's stores (analytics.selectors
 scopes every read). Figures in fen and counts in integers; rates as {"numerator", "denominator"}.
 
-    GET /api/v1/console/analytics/figures?from&to&grain=day|week|month&by=brand|franchisee|store|guide
+    GET /api/v1/console/analytics/figures?from&to&grain=day|week|month|range&by=brand|franchisee|store|guide
     GET /api/v1/console/analytics/figures.csv   (same parameters, a CSV file)
     GET /api/v1/console/analytics/brand?from&to&grain               (HQ)  and brand.csv
     GET /api/v1/console/analytics/historical-online?as_of&by=store|brand
@@ -24,7 +24,7 @@ from core.views import BrandStaffAPIView
 
 
 class RangeIn(serializers.Serializer):
-    """?from=YYYY-MM-DD&to=YYYY-MM-DD&grain=day|week|month (named so in errors too)."""
+    """?from=YYYY-MM-DD&to=YYYY-MM-DD&grain=day|week|month|range (named so in errors too)."""
 
     def get_fields(self):
         return {"from": serializers.DateField(), "to": serializers.DateField(),
@@ -48,7 +48,7 @@ def _int_fields(names):
 DERIVED = ("orders", "gmv_fen", "net_gmv_fen")
 
 FigureRowOut = type("FigureRowOut", (serializers.Serializer,), {
-    "period": serializers.DateField(help_text="First day of the period."),
+    "period": serializers.DateField(help_text="First day of the period (grain range: of the range)."),
     "key": serializers.IntegerField(allow_null=True, help_text="Franchisee, store or guide id; null for the brand."),
     "name": serializers.CharField(),
     **_int_fields(selectors.SALES_SUMS + DERIVED),

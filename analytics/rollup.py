@@ -10,8 +10,8 @@ Promises:
   cost of a run is in proportion to the rows of the days it rebuilds, not to the history.
 - Status changes of old rows are picked up through their day: a refund counts on the day it succeeds (today),
   a payment on the day it is paid, both inside the recomputed window.
-- Runs of one brand never overlap (a PostgreSQL advisory lock per schema); a second run while one is going
-  returns at once with skipped=True.
+- Runs of one brand never overlap (a PostgreSQL advisory lock per schema): a periodic run while another run or
+  a backfill holds it returns at once with skipped=True; a backfill waits for it.
 - Snapshot figures (members total, active 30/90, churned) of a past day are taken when that day is rebuilt; a
   late fact corrects its own day's snapshot, not those of the days after it (`analytics_backfill` re-derives them).
 """
@@ -198,13 +198,22 @@ def rollup_run(*, now: dt.datetime | None = None) -> RunResult:
 
 
 def rollup_range(date_from: dt.date, date_to: dt.date, *, progress=None) -> int:
-    """Rebuild every day of [date_from, date_to] in order (a backfill); `progress(done, total)` after each day."""
+    """Rebuild every day of [date_from, date_to] in order (a backfill); `progress(done, total)` after each day.
+    Holds the brand's rollup lock for the whole range (waiting for a periodic run to finish first; the periodic
+    runs that start meanwhile skip)."""
     config = analytics_settings()
     total = (date_to - date_from).days + 1
     days = [date_from + dt.timedelta(days=i) for i in range(total)]
-    for i, day in enumerate(days):
-        rollup_day(day, config=config, refresh_month=False)
-        if progress:
-            progress(i + 1, total)
-    months_refresh(days)
+    key = _lock_key()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+    try:
+        for i, day in enumerate(days):
+            rollup_day(day, config=config, refresh_month=False)
+            if progress:
+                progress(i + 1, total)
+        months_refresh(days)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
     return total

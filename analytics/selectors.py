@@ -18,7 +18,8 @@
     freshness() -> dict: when the rollups were last run.
 
 Reads never aggregate raw orders: every figure comes from StoreDay / GuideDay / BrandDay. Today's rows are as of
-the last rollup run (`freshness()`); periods are weeks starting on Monday and calendar months (Asia/Shanghai).
+the last rollup run (`freshness()`); periods are days, weeks starting on Monday, calendar months (Asia/Shanghai) or the whole range (grain
+"range", period = its first day).
 Rates are exact fractions; a denominator of 0 means "no data", never a rate of 0.
 """
 from __future__ import annotations
@@ -26,14 +27,21 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import F, Max, Sum
+from django.db.models import DateField, F, Max, Q, Sum, Value
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
 
 from analytics.models import SALES_COLUMNS, STORE_COLUMNS, BrandDay, GuideDay, GuideMonth, StoreDay, StoreMonth
 from core.errors import ApplicationError
 from core.permissions import StaffScope
 
-GRAINS = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth}
+GRAINS = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth, "range": None}  # range: one period, all of it
+
+
+def _period(grain: str, date_from: dt.date, column: str):
+    """The period a row falls in: its day, week (from Monday) or month, or the range's first day for "range"."""
+    if grain == "range":
+        return Value(date_from, output_field=DateField())
+    return GRAINS[grain](column)
 BYS = ("brand", "franchisee", "store", "guide")
 MAX_DAYS = 3 * 366
 MAX_DAILY_BREAKDOWN_DAYS = 93  # per-store or per-guide figures day by day: a quarter at most (CSV: the same)
@@ -94,7 +102,12 @@ def _names(by: str, keys: set) -> dict:
     model = {"franchisee": Franchisee, "store": Store, "guide": Guide}.get(by)
     if model is None or not keys:
         return {}
-    return {obj.pk: str(obj) for obj in model.objects.filter(pk__in=[k for k in keys if k is not None])}
+    rows = model.objects.filter(pk__in=[k for k in keys if k is not None])
+    if model is Franchisee:
+        return dict(rows.values_list("pk", "name"))
+    if model is Store:
+        return {pk: f"{code} {name}" for pk, code, name in rows.values_list("pk", "code", "name")}
+    return {pk: f"{no} {name}" for pk, no, name in rows.values_list("pk", "employee_no", "name")}
 
 
 def _derive(row: dict) -> dict:
@@ -137,15 +150,19 @@ def sales_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date, gr
     group = ["period"] + ([key] if key else [])
     aggregates = {c: Sum(c) for c in sums}
     querysets = []
-    if span.grain == "month" and month_qs is not None:
+    if span.grain in ("month", "range") and month_qs is not None:
         full, partial = _month_split(span.date_from, span.date_to)
         if full:
-            querysets.append(month_qs.filter(month__in=full).annotate(period=F("month")))
-        for first, last in partial:
-            querysets.append(day_qs.filter(day__gte=first, day__lte=last).annotate(period=TruncMonth("day")))
+            querysets.append(month_qs.filter(month__in=full).annotate(
+                period=F("month") if span.grain == "month" else _period("range", span.date_from, "month")))
+        if partial:  # the edges, in one query
+            edges = Q()
+            for first, last in partial:
+                edges |= Q(day__gte=first, day__lte=last)
+            querysets.append(day_qs.filter(edges).annotate(period=_period(span.grain, span.date_from, "day")))
     else:
         querysets.append(day_qs.filter(day__gte=span.date_from, day__lte=span.date_to)
-                         .annotate(period=GRAINS[span.grain]("day")))
+                         .annotate(period=_period(span.grain, span.date_from, "day")))
     rows: dict[tuple, dict] = {}
     for qs in querysets:
         for r in qs.values(*group).annotate(**aggregates).order_by():
@@ -163,9 +180,8 @@ def brand_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date, gr
     """See the module docstring."""
     _hq_only(scope)
     span = range_check(date_from=date_from, date_to=date_to, grain=grain)
-    trunc = GRAINS[span.grain]
     days = BrandDay.objects.filter(day__gte=span.date_from, day__lte=span.date_to)
-    sums = list(days.annotate(period=trunc("day")).values("period")
+    sums = list(days.annotate(period=_period(span.grain, span.date_from, "day")).values("period")
                 .annotate(last_day=Max("day"), **{c: Sum(c) for c in BRAND_FLOW_SUMS}).order_by("period"))
     last_days = {r["last_day"] for r in sums}
     snapshots = {d["day"]: d for d in BrandDay.objects.filter(day__in=last_days).values("day", *SNAPSHOTS)}
@@ -198,8 +214,6 @@ def historical_online(*, scope: StaffScope, as_of: dt.date, by: str = "store") -
     qs = qs.filter(day__lte=as_of)
     first = as_of.replace(day=1)
     group = ["store_id"] if by == "store" else []
-    from django.db.models import Q
-
     rows = qs.values(*group).annotate(new=Sum("historical_new"), online=Sum("historical_online"),
                                       month=Sum("historical_online", filter=Q(day__gte=first)))
     rows = list(rows.order_by(*group)) if group else [qs.aggregate(new=Sum("historical_new"),
@@ -235,6 +249,8 @@ def market_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date) -
 
 def _periods(date_from: dt.date, date_to: dt.date, grain: str) -> list[tuple[dt.date, dt.date]]:
     """[(first day, last day)] of each day / week (from Monday) / month touching the range, clipped to it."""
+    if grain == "range":
+        return [(date_from, date_to)]
     out, day = [], date_from
     while day <= date_to:
         if grain == "day":

@@ -10,7 +10,7 @@ buyers with some joining the same day, refunds a few days later, mini-program vi
 its own (`<db>_bench_analytics`), then:
 1. backfills the rollups for the year (analytics.rollup.rollup_range: what `manage.py analytics_backfill` runs);
 2. the one-year dashboard, `--repeat` times each: (a) from the rollups through analytics.selectors (brand by
-   month + every store by month: what the HQ dashboard and the API read); (b) the same figures (gross sales split
+   month + every store over the year: what the HQ dashboard and the API read); (b) the same figures (gross sales split
    online/POS and member/non-member, refunds, new members by channel, non-member buyers and joins, by month and
    by store x month) aggregated from the raw orders, members and buyer rows in SQL. Prints p50/p99 and the ratio;
 3. the nightly rollup of one new day (today) with --day-orders rows, then with 4x as many rows.
@@ -227,34 +227,36 @@ def dashboard_from_rollups(scope, date_from, date_to):
     from analytics import selectors
 
     brand = selectors.brand_figures(scope=scope, date_from=date_from, date_to=date_to, grain="month")
-    stores = selectors.sales_figures(scope=scope, date_from=date_from, date_to=date_to, grain="month", by="store")
+    stores = selectors.sales_figures(scope=scope, date_from=date_from, date_to=date_to, grain="range", by="store")
     return brand, stores
 
 
 RAW_SQL = {
-    "sales by month and store": """
+    "sales by month; by store": """
         SELECT date_trunc('month', paid_at AT TIME ZONE 'Asia/Shanghai') AS m, store_id,
                count(*) FILTER (WHERE channel = 'online'), sum(total_fen) FILTER (WHERE channel = 'online'),
                count(*) FILTER (WHERE channel = 'pos'), sum(total_fen) FILTER (WHERE channel = 'pos'),
                count(*) FILTER (WHERE member_id IS NOT NULL), sum(total_fen) FILTER (WHERE member_id IS NOT NULL),
                count(*) FILTER (WHERE member_id IS NULL), sum(total_fen) FILTER (WHERE member_id IS NULL)
         FROM miniprograms_order WHERE paid_at >= %(s)s AND paid_at < %(e)s
-          AND status IN ('paid', 'refunding', 'refunded') GROUP BY 1, 2""",
-    "refunds by month and store": """
+          AND status IN ('paid', 'refunding', 'refunded') GROUP BY GROUPING SETS ((1), (2))""",
+    "refunds by month; by store": """
         SELECT date_trunc('month', r.decided_at AT TIME ZONE 'Asia/Shanghai'), o.store_id, count(*), sum(r.amount_fen)
         FROM miniprograms_refund r JOIN miniprograms_order o ON o.id = r.order_id
-        WHERE r.status = 'succeeded' AND r.decided_at >= %(s)s AND r.decided_at < %(e)s GROUP BY 1, 2""",
-    "new members by month, store and channel": """
+        WHERE r.status = 'succeeded' AND r.decided_at >= %(s)s AND r.decided_at < %(e)s
+        GROUP BY GROUPING SETS ((1), (2))""",
+    "new members by month; by store; and channel": """
         SELECT date_trunc('month', joined_at AT TIME ZONE 'Asia/Shanghai'), join_store_id, join_channel, count(*)
-        FROM members_member WHERE joined_at >= %(s)s AND joined_at < %(e)s GROUP BY 1, 2, 3""",
-    "non-member buyers and joins by month and store": """
+        FROM members_member WHERE joined_at >= %(s)s AND joined_at < %(e)s
+        GROUP BY GROUPING SETS ((1, 3), (2, 3))""",
+    "non-member buyers and joins by month; by store": """
         SELECT date_trunc('month', day), store_id, sum(buyers), sum(joined) FROM (
           SELECT b.day, b.store_id, count(DISTINCT (b.kind, b.identity)) AS buyers,
                  count(DISTINCT (b.kind, b.identity)) FILTER (WHERE b.kind = 'phone' AND EXISTS (
                      SELECT 1 FROM members_member m WHERE m.phone_hash = b.identity AND m.joined_at >= b.bought_at
                      AND m.joined_at < (b.day + 1)::timestamp AT TIME ZONE 'Asia/Shanghai')) AS joined
           FROM miniprograms_nonmemberbuyer b WHERE b.day >= %(sd)s AND b.day <= %(ed)s GROUP BY 1, 2) t
-        GROUP BY 1, 2""",
+        GROUP BY GROUPING SETS ((1), (2))""",
 }
 
 
@@ -284,18 +286,22 @@ def pct(samples: list[float], q: float) -> float:
 
 
 def check_same_figures(scope, date_from, date_to) -> None:
-    """The two ways agree on the year's totals (gross GMV, refunds, new members, non-member buyers and joins)."""
-    brand, _ = dashboard_from_rollups(scope, date_from, date_to)
+    """The two ways agree: the year's totals (gross GMV, refunds, new members, non-member buyers and joins) from
+    the brand's months, and every store's GMV over the year."""
+    brand, stores = dashboard_from_rollups(scope, date_from, date_to)
     raw = dashboard_from_raw(date_from, date_to)
+    months = {name: [r for r in rows if r[0] is not None] for name, rows in raw.items()}
     roll = {"gmv": sum(r["gmv_fen"] for r in brand), "refunds": sum(r["refunds_fen"] for r in brand),
             "new": sum(r["new_members"] for r in brand), "buyers": sum(r["nonmember_buyers"] for r in brand),
             "joined": sum(r["nonmember_buyers_joined"] for r in brand)}
-    direct = {"gmv": sum((r[3] or 0) + (r[5] or 0) for r in raw["sales by month and store"]),
-              "refunds": sum(r[3] or 0 for r in raw["refunds by month and store"]),
-              "new": sum(r[3] for r in raw["new members by month, store and channel"]),
-              "buyers": sum(r[2] for r in raw["non-member buyers and joins by month and store"]),
-              "joined": sum(r[3] for r in raw["non-member buyers and joins by month and store"])}
-    print(f"  same figures both ways: {roll == direct}  {roll}")
+    direct = {"gmv": sum((r[3] or 0) + (r[5] or 0) for r in months["sales by month; by store"]),
+              "refunds": sum(r[3] or 0 for r in months["refunds by month; by store"]),
+              "new": sum(r[3] for r in months["new members by month; by store; and channel"]),
+              "buyers": sum(r[2] for r in months["non-member buyers and joins by month; by store"]),
+              "joined": sum(r[3] for r in months["non-member buyers and joins by month; by store"])}
+    store_gmv = {r["key"]: r["gmv_fen"] for r in stores}
+    raw_store_gmv = {r[1]: (r[3] or 0) + (r[5] or 0) for r in raw["sales by month; by store"] if r[0] is None}
+    print(f"  same figures both ways: {roll == direct and store_gmv == raw_store_gmv}  {roll}")
     if roll != direct:
         print(f"  raw: {direct}")
 
@@ -341,6 +347,7 @@ def main() -> None:
     parser.add_argument("--raw-repeat", type=int, default=5, help="Dashboard reads from raw orders.")
     parser.add_argument("--day-orders", type=int, default=0, help="Nightly: rows of the new day (default: the "
                                                                    "average day), then 4x.")
+    parser.add_argument("--no-migrate", action="store_true", help="With --reuse: take the database as it is.")
     parser.add_argument("--reuse", action="store_true", help="Reuse the brand of the same size if it exists "
                                                              "(its rollups are rebuilt if incomplete).")
     args = parser.parse_args()
@@ -349,7 +356,8 @@ def main() -> None:
     from tenants.models import Brand
     from tenants.services import brand_create
 
-    call_command("bootstrap", verbosity=0)
+    if not (args.reuse and args.no_migrate):
+        call_command("bootstrap", verbosity=0)
     slug = f"bench{args.stores}s{args.members}m{args.orders}o"[:40]
     brand = Brand.objects.filter(slug=slug).first()
     if brand is None or not args.reuse:
@@ -387,7 +395,7 @@ def main() -> None:
         dashboard_from_rollups(scope, date_from, date_to)  # warm
         rolled = timed(lambda: dashboard_from_rollups(scope, date_from, date_to), args.repeat)
         raw = timed(lambda: dashboard_from_raw(date_from, date_to), args.raw_repeat)
-        print("one-year dashboard (brand by month + every store by month):")
+        print("one-year dashboard (the brand by month + every store over the year):")
         print(f"  from rollups:    p50 {pct(rolled, .5):8.1f} ms   p99 {pct(rolled, .99):8.1f} ms   "
               f"({args.repeat} reads)")
         print(f"  from raw orders: p50 {pct(raw, .5):8.1f} ms   p99 {pct(raw, .99):8.1f} ms   ({args.raw_repeat} reads)")

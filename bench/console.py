@@ -10,8 +10,10 @@ use) on a fresh brand `benchconsole<random>`: `--stores` stores, the first 20 of
 members and paid orders (over the last 30 days) spread evenly over the stores. Each page is requested in-process
 through Django's full handler (middleware, brand routing, session, locale) by the logged-in manager; "server time"
 is the wall time of that call. Pages and their bare twins alternate request by request, so both see the same
-machine. The bare views (bench/urls_console.py) run one query with the store ids given and render the rows in a
-one-line template: no scope, no selectors, no base template.
+machine. The bare views (bench/urls_console.py) load the logged-in user like any page, run one query with the store
+ids given and render the rows in a one-line template: no scope, no selectors, no base template. The dashboard does
+more than its twin (totals, per store, new members, refunds waiting, the analytics rollups): the twin renders the
+chart's rows only.
 """
 from __future__ import annotations
 

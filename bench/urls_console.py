@@ -1,6 +1,7 @@
 """Brand-host URLs for bench/console.py: the real ones plus bare views that render the same rows as the console's
 dashboard, member list and order list, with no scope object, no selector layer and no base template: one query
-each (the store ids of the franchisee are given in the query string), a minimal template."""
+each (the store ids of the franchisee are given in the query string) after the log-in check any page makes (session
+and user), a minimal template."""
 from __future__ import annotations
 
 import datetime as dt
@@ -25,6 +26,9 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def _stores(request) -> list[int]:
+    """The store ids from the query string; like any page behind a log-in, the user is loaded (session, user)."""
+    if not request.user.is_authenticated:
+        raise PermissionError("log in first")
     return [int(s) for s in request.GET["stores"].split(",")]
 
 

@@ -121,3 +121,43 @@ def member_import_percent(imp) -> int:
         return 100
     expected = max(imp.lines_received - 1, 1)
     return min(99, imp.rows_processed * 100 // expected)
+
+
+@dataclass
+class AnalyticsPanel:
+    """The analytics rollups (analytics.selectors) for the dashboard's period and filter: per day and in total."""
+
+    days: list[dict]  # {day, gmv_member_fen, gmv_nonmember_fen, orders}, every day of the period
+    totals: dict  # the sums of analytics.selectors.sales_figures over the period, with its derived figures
+    rolled_up_at: dt.datetime | None
+
+
+def analytics_panel(*, scope: StaffScope, filters: DashboardFilter, now: dt.datetime | None = None) -> AnalyticsPanel:
+    """Figures the analytics app rolled up (hourly), for the same stores as the dashboard's live figures."""
+    from analytics.models import STORE_COLUMNS
+    from analytics.selectors import fraction, freshness, sales_figures
+
+    since = period_start(filters.days, now=now)
+    today = timezone.localtime(now or timezone.now(), local_tz()).date()
+    if filters.store_id:
+        store = store_get_for_scope(scope, filters.store_id)
+        rows = [r for r in sales_figures(scope=scope, date_from=since.date(), date_to=today, by="store")
+                if r["key"] == store.pk]
+    elif filters.franchisee_id and scope.is_hq:
+        rows = [r for r in sales_figures(scope=scope, date_from=since.date(), date_to=today, by="franchisee")
+                if r["key"] == filters.franchisee_id]
+    else:
+        rows = sales_figures(scope=scope, date_from=since.date(), date_to=today, by="brand")
+    per_day = {r["period"].date() if hasattr(r["period"], "date") else r["period"]: r for r in rows}
+    days, totals = [], dict.fromkeys(STORE_COLUMNS, 0)
+    for n in range(filters.days):
+        day = since.date() + dt.timedelta(days=n)
+        row = per_day.get(day, {})
+        days.append({"day": day, "gmv_member_fen": row.get("gmv_member_fen", 0),
+                     "gmv_nonmember_fen": row.get("gmv_nonmember_fen", 0), "orders": row.get("orders", 0)})
+        for column in STORE_COLUMNS:
+            totals[column] += row.get(column, 0)
+    totals["gmv_fen"] = totals["gmv_online_fen"] + totals["gmv_pos_fen"]
+    totals["net_gmv_fen"] = totals["gmv_fen"] - totals["refunds_fen"]
+    totals["nonmember_join_rate"] = fraction(totals["nonmember_buyers_joined"], totals["nonmember_buyers"])
+    return AnalyticsPanel(days=days, totals=totals, rolled_up_at=freshness()["rolled_up_at"])

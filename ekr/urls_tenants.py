@@ -4,7 +4,9 @@ from django.urls import include, path
 
 from console.urls import i18n_urlpatterns as console_i18n
 from core.admin_sites import brand_admin
-from ekr.urls_common import api_docs, handler400, handler403, handler404, handler500  # noqa: F401
+from ekr.urls_common import api_docs, handler400, handler403, handler500  # noqa: F401
+
+handler404 = "console.views.errors.not_found"  # the console's page under /console/, JSON elsewhere
 
 urlpatterns = [
     path("admin/", brand_admin.urls),
@@ -13,6 +15,7 @@ urlpatterns = [
     path("api/v1/", include("members.urls")),
     path("api/v1/", include("miniprograms.urls")),
     path("api/v1/", include("points.urls")),
+    path("api/v1/", include("livestream.urls")),
     path("api/v1/", include("analytics.urls")),
     path("", include("callbacks.urls")),  # WeChat callbacks
     path("api/v1/market/", include("rights_market.urls")),

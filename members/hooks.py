@@ -5,6 +5,8 @@ those apps fill these hooks in their `AppConfig.ready()` (as apps fill the callb
   since a moment), miniprograms registers `"spent_fen"` (fen paid in orders since a moment). A figure nobody
   registered reads as 0.
 - The points balance a member card shows: points registers the reader.
+- Join channel: when a registration names no channel, resolvers registered here may name one from what they
+  know of the openid (livestream: the openid was just watching a live room -> "live_stream"). First answer wins.
 - Member registered: points registers the sign-up bonus. Hooks run inside the registration's transaction, in
   the order they were registered, and must be idempotent per member (registration may be retried).
 """
@@ -26,6 +28,7 @@ SPENT_FEN = "spent_fen"
 _tier_inputs: dict[str, TierInput] = {}
 _balance_reader: list[Callable[[Member], int]] = []
 _on_registered: list[MemberHook] = []
+_join_channel_resolvers: list[Callable[[str], str | None]] = []
 
 
 def tier_input_register(name: str, reader: TierInput) -> None:
@@ -54,3 +57,16 @@ def member_registered_subscribe(hook: MemberHook) -> None:
 def member_registered_notify(member: Member) -> None:
     for hook in _on_registered:
         hook(member)
+
+
+def join_channel_resolver_register(resolver: Callable[[str], str | None]) -> None:
+    if resolver not in _join_channel_resolvers:
+        _join_channel_resolvers.append(resolver)
+
+
+def join_channel_resolve(openid: str) -> str | None:
+    for resolver in _join_channel_resolvers:
+        channel = resolver(openid)
+        if channel:
+            return channel
+    return None

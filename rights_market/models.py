@@ -132,7 +132,7 @@ class Exchange(models.Model):
     """One redemption: the state machine row. See rights_market.services.exchanges for the steps.
 
     requested -> points_debited -> stock_taken -> fulfilled
-        any of them -> undoing -> undone   (stock released and points given back as far as they were taken)
+        any of them -> undoing -> undone   (stock released and points given back to their own lots, with their expiry, as far as taken)
     """
 
     class Status(models.TextChoices):

@@ -137,3 +137,13 @@ def phone_from_code(app: WeChatApp, code: str) -> str:
         raise ApplicationError("The phone-number code belongs to another mini-program.", code="invalid_phone_code",
                                fields={"phone_code": ["issued to another app"]})
     return str(info["purePhoneNumber"])
+
+
+def wechat_api(app: WeChatApp, api_class: type[BaseWeChatAPI]) -> BaseWeChatAPI:
+    """An extra wechatpy API class (one wechatpy lacks, e.g. livestream's WeChatLive) bound to the app's client,
+    its base URL rebased like the client's own endpoints."""
+    api = api_class(wechat_client(app))
+    base = getattr(api_class, "API_BASE_URL", None)
+    if isinstance(base, str) and base:
+        api.API_BASE_URL = _rebase(base)
+    return api

@@ -5,7 +5,7 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 
 from console.charts import bar_chart
-from console.selectors import PERIODS, DashboardFilter, dashboard
+from console.selectors import PERIODS, DashboardFilter, analytics_panel, dashboard
 from console.templatetags.console import yuan
 from console.views.base import ConsoleView, int_or_none
 from members.models import Franchisee
@@ -32,8 +32,15 @@ class DashboardView(ConsoleView):
             [d["new_members"] for d in figures.days], labels,
             [_("%(day)s: %(n)s new members") % {"day": label, "n": d["new_members"]}
              for label, d in zip(labels, figures.days, strict=True)])
+        panel = analytics_panel(scope=self.scope, filters=filters)
+        gmv_chart = bar_chart(
+            [d["gmv_member_fen"] + d["gmv_nonmember_fen"] for d in panel.days], labels,
+            [_("%(day)s: members %(member)s, non-members %(other)s") % {
+                "day": label, "member": yuan(d["gmv_member_fen"]), "other": yuan(d["gmv_nonmember_fen"])}
+             for label, d in zip(labels, panel.days, strict=True)],
+            line=[d["gmv_member_fen"] for d in panel.days])
         return self.page("console/dashboard.html", section="dashboard", figures=figures, chart=chart,
-                         members_chart=members_chart,
+                         members_chart=members_chart, panel=panel, gmv_chart=gmv_chart,
                          filters=filters, periods=PERIODS,
                          stores=stores_for_scope(self.scope),
                          franchisees=Franchisee.objects.all() if self.scope.is_hq else [])

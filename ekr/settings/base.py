@@ -257,6 +257,9 @@ CELERY_BEAT_SCHEDULE = {
     "rights-market-resume-stuck": {"task": "rights_market.exchanges_resume_stuck", "schedule": 60.0},
     "rights-market-close-statements": {"task": "rights_market.statements_close_last_month",
                                        "schedule": crontab(hour=3, minute=10)},
+    # livestream: WeChat sends no room status callback: poll room status and goods audits every minute (a no-op
+    # for brands without active rooms); also folds audiences and resumes stalled post-show coupon issues
+    "livestream-sync-rooms": _every_brand("livestream.sync_rooms", 60.0, 30),
     # analytics: hourly at :20, brands spread over 20 minutes: today, the recent days and days with late facts
     "analytics-rollup": _every_brand("analytics.rollup", crontab(minute=20), 1200),
 }
@@ -341,3 +344,17 @@ EKR_MARKET_RETRY_MAX_SECONDS = 30  # back-off cap between fulfilment tries (far 
 # POS keys (miniprograms.services.pos): active keys per store, and the cap on one receipt line (fen).
 EKR_POS_KEYS_PER_STORE = env.int("EKR_POS_KEYS_PER_STORE", default=3)
 EKR_POS_MAX_LINE_FEN = env.int("EKR_POS_MAX_LINE_FEN", default=5_000_000)
+
+# --- livestream ------------------------------------------------------------------------------------------------
+# Audience events (POST /api/v1/mp/live/rooms/<id>/events): events per request, requests per viewer per minute,
+# likes one event may carry, unfolded stream entries per room before the endpoint answers 503 (never drops).
+EKR_LIVE_EVENTS_PER_BATCH = env.int("EKR_LIVE_EVENTS_PER_BATCH", default=50)
+EKR_LIVE_REQUESTS_PER_MINUTE = env.int("EKR_LIVE_REQUESTS_PER_MINUTE", default=60)
+EKR_LIVE_LIKES_PER_EVENT = env.int("EKR_LIVE_LIKES_PER_EVENT", default=100)
+EKR_LIVE_STREAM_CAP = env.int("EKR_LIVE_STREAM_CAP", default=2_000_000)
+# Seconds after a viewer's last event during which their order counts as placed from the room.
+EKR_LIVE_ATTRIBUTION_SECONDS = env.int("EKR_LIVE_ATTRIBUTION_SECONDS", default=1800)
+# Post-show coupons: viewers per transaction, and how long an issue may make no progress before the periodic sync
+# queues it again (a worker killed midway).
+EKR_LIVE_COUPON_BATCH = env.int("EKR_LIVE_COUPON_BATCH", default=1000)
+EKR_LIVE_COUPON_STALE_SECONDS = env.int("EKR_LIVE_COUPON_STALE_SECONDS", default=120)

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from core.errors import NotFound
+from core.selectors import get_in_scope
 from core.views import BrandHQAPIView, BrandStaffAPIView
 from members.models import CardLevel, Member, Tag
 from members.selectors import MemberFilters, guide_get_for_scope, member_get_for_scope, member_search, members_for_scope
@@ -160,9 +161,7 @@ class TagMembersApi(BrandStaffAPIView):
         remove = serializers.BooleanField(default=False)
 
     def post(self, request, tag_id):
-        tag = Tag.objects.filter(pk=tag_id).first()
-        if tag is None:
-            raise NotFound("No such tag.")
+        tag = get_in_scope(Tag.objects.all(), tag_id, "tag")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         wanted = set(data.validated_data["member_ids"])

@@ -84,7 +84,8 @@ def member_register(*, openid: str, unionid: str = "", phone: str, name: str = "
     now = timezone.now()
     member = Member(
         openid=openid, unionid=unionid or None, phone=phone, phone_hash=hashed, name=name, birthday=birthday,
-        gender=gender, joined_at=now, join_channel=channel or _default_channel(store, guide),
+        gender=gender, joined_at=now,
+        join_channel=channel or hooks.join_channel_resolve(openid) or _default_channel(store, guide),
         join_store=store or (guide.store if guide else None), join_guide=guide, store=home_store, guide=guide,
         tier=entry, tier_since=now if entry else None,
     )

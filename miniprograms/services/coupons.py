@@ -196,3 +196,50 @@ def coupon_return(*, coupon_id: int) -> None:
         .update(status=Coupon.Status.AVAILABLE, used_at=None)
     if returned:
         coupon_changed_notify(Coupon.objects.get(pk=coupon_id), used=False, at=timezone.now())
+
+
+def coupons_issue_batch(*, template_id: int, member_ids: list[int], issue_key: str, valid_until) -> int:
+    """Issue one coupon of the template, valid until `valid_until`, to each of `member_ids` (active members) that
+    has none under `issue_key` yet, in ONE transaction and a few statements (for thousands of members at a time,
+    e.g. the viewers of a live show). Returns how many were issued.
+
+    Exactly once: the (template, member, issue_key) constraint with ON CONFLICT DO NOTHING, so a re-run or a
+    concurrent run issues nothing twice. Stock and per-member limit hold: the member rows are locked first (KEY
+    SHARE, ascending id: the lock order of `_issue`, which locks Member then CouponTemplate), then the template
+    row, and no more than the stock left is taken."""
+    from django.db import connection
+
+    if not member_ids:
+        return 0
+    member_table = Member._meta.db_table
+    coupon_table = Coupon._meta.db_table
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT id FROM {member_table} WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE",
+                           [list(member_ids)])
+        template = CouponTemplate.objects.select_for_update().filter(pk=template_id, active=True).first()
+        if template is None or template.issued_count >= template.total_stock:
+            return 0
+        with connection.cursor() as cursor:
+            cursor.execute(f"""
+                WITH held AS (
+                    SELECT member_id, count(*) AS n FROM {coupon_table}
+                    WHERE member_id = ANY(%(ids)s) AND template_id = %(t)s GROUP BY member_id
+                ), candidates AS (
+                    SELECT m.id FROM {member_table} m LEFT JOIN held h ON h.member_id = m.id
+                    WHERE m.id = ANY(%(ids)s) AND m.status = 'active' AND COALESCE(h.n, 0) < %(limit)s
+                    ORDER BY m.id LIMIT %(left)s
+                ), inserted AS (
+                    INSERT INTO {coupon_table} (template_id, member_id, status, source, issue_key, valid_until,
+                                                created_at)
+                    SELECT %(t)s, id, 'available', 'auto', %(key)s, %(until)s, now() FROM candidates
+                    ON CONFLICT (template_id, member_id, issue_key) WHERE issue_key IS NOT NULL DO NOTHING
+                    RETURNING 1
+                )
+                SELECT count(*) FROM inserted
+            """, {"ids": list(member_ids), "t": template_id, "limit": template.per_member_limit,
+                  "left": template.total_stock - template.issued_count, "key": issue_key, "until": valid_until})
+            issued = cursor.fetchone()[0]
+        if issued:
+            CouponTemplate.objects.filter(pk=template_id).update(issued_count=F("issued_count") + issued)
+        return issued

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict, NotFound
 from members.models import Member, Store
+from miniprograms import hooks
 from miniprograms.models import Coupon, Order, OrderEvent, OrderLine, Shop, ShopSku
 from miniprograms.selectors import guide_attributed
 from miniprograms.services.coupons import coupon_discount, coupon_return, coupon_use
@@ -102,6 +103,7 @@ def order_place(*, member: Member, shop: Shop, items: list[dict], appid: str = "
         for ln, d in zip(lines, discounts, strict=True)
     ])
     order_event_add(order=order, status="placed")
+    hooks.order_placed_notify(order)  # e.g. livestream's attribution to a live room
     return order
 
 

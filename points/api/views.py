@@ -11,8 +11,8 @@ from django_tenants.utils import schema_context
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from core.errors import NotFound
 from core.pagination import paginated_response
+from core.selectors import get_in_scope
 from core.views import BrandHQAPIView, BrandStaffAPIView
 from members.api.base import MemberAPIView
 from points.models import Campaign, PointsEntry
@@ -199,11 +199,8 @@ class StaffPointsPreviewApi(BrandHQAPIView):
         values = dict(data.validated_data)
         campaign_id = values.pop("campaign_id")
         policy_changes = values.pop("policy_changes")
-        campaign = None
-        if campaign_id is not None:
-            campaign = Campaign.objects.filter(pk=campaign_id).first()
-            if campaign is None:
-                raise NotFound("Campaign not found.", code="campaign_not_found")
+        campaign = None if campaign_id is None else get_in_scope(Campaign.objects.all(), campaign_id, "campaign",
+                                                                 code="campaign_not_found")
         preview = earning_preview(order=OrderFacts(**values), campaign=campaign, policy_changes=policy_changes)
         return Response(self.OutputSerializer(preview).data)
 

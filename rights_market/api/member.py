@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from core.errors import NotFound
+from core.selectors import get_in_scope
 from members.api.base import MemberAPIView
 from rights_market import selectors
 from rights_market.services.exchanges import exchange_request
@@ -70,10 +70,8 @@ class MemberExchangeListCreateApi(MemberAPIView):
 class MemberExchangeDetailApi(MemberAPIView):
     def get(self, request, exchange_id: int):
         member = self.member_or_404()
-        exchange = selectors.exchanges_of_member(brand=request.tenant, member_id=member.pk) \
-            .filter(pk=exchange_id).first()
-        if exchange is None:
-            raise NotFound("No such exchange.", code="exchange_not_found")
+        exchange = get_in_scope(selectors.exchanges_of_member(brand=request.tenant, member_id=member.pk),
+                                exchange_id, "exchange", code="exchange_not_found")
         return Response(ExchangeOutput(exchange).data)
 
 

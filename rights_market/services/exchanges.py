@@ -2,7 +2,7 @@
 
     requested --debit points (accepting brand)--> points_debited --take stock (public)--> stock_taken
         --fulfil (voucher in the issuer's schema, or provider code)--> fulfilled (+ clearing line)
-    any non-terminal state --> undoing --release stock, give points back--> undone
+    any non-terminal state --> undoing --release stock, points back to the lots they came from--> undone
 
 Promises:
 - Each step is one database transaction that does its work *and* moves the status, with the exchange row locked

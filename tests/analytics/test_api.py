@@ -166,3 +166,11 @@ def test_openapi_documents_the_analytics_endpoints(client_for, world):
                  "/api/v1/console/analytics/figures.csv"):
         assert path in text
     assert "nonmember_join_rate" in text
+
+
+def test_range_grain_gives_one_row_per_store_over_the_whole_range(seeded, client_for):
+    world, _ = seeded
+    response = hq(client_for, world).get("/api/v1/console/analytics/figures",
+                                         {"from": "2026-02-15", "to": "2026-04-10", "grain": "range", "by": "store"})
+    rows = {r["key"]: (r["period"], r["gmv_fen"], r["refunds_fen"]) for r in response.json()["results"]}
+    assert rows == {world.s1.pk: ("2026-02-15", 1600, 0), world.s2.pk: ("2026-02-15", 5000, 5000)}

@@ -3,6 +3,7 @@ itself, and runs per brand through beat's fan-out on a real worker."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 from django.conf import settings
@@ -188,3 +189,39 @@ def test_month_tables_follow_their_days_including_late_facts(world):
         assert by_month(march[0], dt.date(2026, 4, 30)) == {
             (march[0], world.s1.pk): (1050, 0), (march[0], world.s2.pk): (400, 0),
             (dt.date(2026, 4, 1), world.s1.pk): (0, 1000)}
+
+
+def test_a_periodic_run_skips_while_a_backfill_holds_the_brands_lock(new_brand):
+    from analytics import rollup
+
+    world = build_world(new_brand("lk"))
+    started, release = threading.Event(), threading.Event()
+    seen = {}
+
+    def slow_progress(done, total):
+        started.set()
+        release.wait(30)
+
+    def backfill():
+        try:
+            with schema_context(world.schema):
+                rollup.rollup_range(D, D, progress=slow_progress)
+        finally:
+            connections.close_all()
+
+    with schema_context(world.schema):
+        order(store=world.s1, paid=at(D, 10), total=100)
+    thread = threading.Thread(target=backfill)
+    thread.start()
+    try:
+        assert started.wait(30)
+        with schema_context(world.schema):
+            seen["run"] = rollup_run(now=at(D))
+    finally:
+        release.set()
+        thread.join(30)
+    assert seen["run"].skipped is True
+    with schema_context(world.schema):
+        assert BrandDay.objects.get(day=D).gmv_pos_fen == 100
+        assert rollup_run(now=at(D)).skipped is False
+    connection.set_schema_to_public()

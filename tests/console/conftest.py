@@ -182,6 +182,12 @@ def console_world(django_db_setup, django_db_blocker, fake_wechat):
                 pos_orders_record(store=store, receipts=[{
                     "receipt_no": f"R{store.code}{days_ago}", "sold_at": now - dt.timedelta(days=days_ago),
                     "lines": [{"sku_code": world.sku.code, "unit_price_fen": fen, "quantity": 1}]}])
+            # the analytics app's hourly rollup, for the days with sales
+            from analytics.rollup import rollup_day
+
+            today = timezone.localtime(now).date()
+            for days_ago in range(3):
+                rollup_day(today - dt.timedelta(days=days_ago))
         connection.set_schema_to_public()
     return SimpleNamespace(**vars(world), hq_password=BRAND_PASSWORD, manager_password=PW,
                            guide_password="guide-password-1")

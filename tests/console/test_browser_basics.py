@@ -30,6 +30,11 @@ def test_manager_logs_in_to_a_chinese_dashboard_with_a_chart(browse, console_wor
     joined = page.locator("[data-testid=members-chart] svg rect.bar").evaluate_all(
         "bars => bars.map(b => Number(b.dataset.value))")
     assert joined == [0, 0, 0, 0, 0, 0, 1]
+    # and the analytics app's rollups for the same stores: GMV per day, non-members' here (POS without a member)
+    assert page.get_by_test_id("an-gmv").inner_text() == "¥579.00"
+    gmv = page.locator("[data-testid=gmv-chart] rect.bar").evaluate_all(
+        "bars => bars.map(b => Number(b.dataset.value))")
+    assert gmv == [0, 0, 0, 0, 45_600, 0, 12_300]
 
 
 def test_hq_sees_the_brand_and_filters_by_franchisee(browse, console_world):
@@ -40,6 +45,12 @@ def test_hq_sees_the_brand_and_filters_by_franchisee(browse, console_world):
     page.click("[data-testid=dashboard-filter] button[type=submit]")
     page.wait_for_load_state("networkidle")
     assert page.get_by_test_id("kpi-sales").inner_text() == "¥999.00"
+    assert page.get_by_test_id("an-gmv").inner_text() == "¥999.00"
+    page.select_option("select[name=franchisee]", "")
+    page.select_option("select[name=store]", str(console_world.s1.pk))
+    page.click("[data-testid=dashboard-filter] button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_test_id("an-gmv").inner_text() == "¥579.00"
 
 
 def test_english_after_the_switch_and_it_stays(browse, console_world):

@@ -220,3 +220,10 @@ def test_fulfilment_steps_follow_the_service_and_stay_in_scope(world, fake_wecha
         order.refresh_from_db()
         assert order.fulfilment_status == Order.FulfilmentStatus.READY_FOR_PICKUP
         assert list(order.events.values_list("status", flat=True))[-2:] == ["refund_rejected", "ready_for_pickup"]
+
+
+def test_an_unknown_console_address_is_the_404_page_and_the_api_keeps_json(world):
+    client = hq(world)
+    response = client.get("/console/no-such-page/")
+    assert response.status_code == 404 and 'data-testid="not-found"' in response.content.decode()
+    assert client.get("/api/v1/no-such-thing").json()["error"]["code"] == "not_found"

@@ -390,4 +390,6 @@ def wxa_code_unlimited(fake: FakeWeChat, query: dict, body: bytes):
     return 200, b"\xff\xd8\xff\xe0FAKEJPEG:" + scene.encode()
 
 
+# The mini-program live endpoints (wxaapi/broadcast/*, wxa/business/*) and media upload live in their own module.
+from tests.fake_wechat import live as _live_routes  # noqa: E402,F401
 from tests.fake_wechat import pay_v3  # noqa: E402,F401  (registers the WeChat Pay APIv3 endpoints)

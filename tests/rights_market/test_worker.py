@@ -35,7 +35,7 @@ def test_a_request_is_fulfilled_by_the_worker(new_brand, celery_worker_process):
 
     exchange = exchange_requested(acceptor, member, listing)  # committed: the driver is queued at once
 
-    wait_until(lambda: _status(exchange.pk) == S.FULFILLED, timeout=30, message="exchange fulfilled")
+    wait_until(lambda: _status(exchange.pk) == S.FULFILLED, message="exchange fulfilled")
     with schema_context(issuer.schema_name):
         assert Voucher.objects.filter(exchange_id=exchange.pk).count() == 1
     assert balance_of(acceptor, member.pk) == 80
@@ -97,7 +97,7 @@ def test_worker_killed_mid_fulfilment_resumes_once(new_brand, celery_worker_proc
         celery_worker_process.restart()
         count, driven = _sweep()
         assert exchange.pk in driven and count == len(driven)
-        wait_until(lambda: _status(exchange.pk) == S.FULFILLED, timeout=30, message="exchange fulfilled")
+        wait_until(lambda: _status(exchange.pk) == S.FULFILLED, message="exchange fulfilled")
         # a second sweep finds nothing to do for it (other tests' exchanges may be stuck in this database)
         count, driven = _sweep()
         assert exchange.pk not in driven and count == len(driven)

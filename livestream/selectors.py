@@ -1,0 +1,55 @@
+"""Reads about live rooms, scoped once: HQ sees every room and goods; a store manager only the rooms and goods of
+their franchisee's stores (another franchisee's id is a 404, as everywhere). Members see upcoming and live rooms
+of the brand and of their home store."""
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from core.permissions import StaffScope
+from core.selectors import get_in_scope
+from livestream.models import LiveGoods, LiveRoom, LiveSettings
+from members.models import Member
+
+VISIBLE_TO_MEMBERS = [LiveRoom.Status.UPCOMING, LiveRoom.Status.LIVE, LiveRoom.Status.PAUSED]
+
+
+def live_settings() -> LiveSettings:
+    """The brand's live settings (created with defaults on first read)."""
+    row = LiveSettings.objects.order_by("pk").first()
+    return row or LiveSettings.objects.create()
+
+
+def rooms_for_scope(scope: StaffScope) -> QuerySet[LiveRoom]:
+    qs = LiveRoom.objects.select_related("store", "shop")
+    return qs if scope.is_hq else qs.filter(store__franchisee_id=scope.franchisee_id)
+
+
+def room_get_for_scope(scope: StaffScope, room_id) -> LiveRoom:
+    return get_in_scope(rooms_for_scope(scope), room_id, "live room")
+
+
+def goods_for_scope(scope: StaffScope) -> QuerySet[LiveGoods]:
+    qs = LiveGoods.objects.all()
+    return qs if scope.is_hq else qs.filter(store__franchisee_id=scope.franchisee_id)
+
+
+def goods_get_for_scope(scope: StaffScope, goods_id) -> LiveGoods:
+    return get_in_scope(goods_for_scope(scope), goods_id, "live goods")
+
+
+def rooms_for_member(member: Member | None) -> QuerySet[LiveRoom]:
+    """Upcoming and live rooms of the brand (no store) and of the member's home store, soonest first."""
+    where = Q(store__isnull=True)
+    if member is not None and member.store_id:
+        where |= Q(store_id=member.store_id)
+    return LiveRoom.objects.select_related("store").filter(where, status__in=VISIBLE_TO_MEMBERS) \
+        .order_by("start_at", "id")
+
+
+def room_get_for_member(member: Member | None, room_id) -> LiveRoom:
+    return get_in_scope(rooms_for_member(member), room_id, "live room")
+
+
+def rooms_to_sync() -> QuerySet[LiveRoom]:
+    """Rooms whose status only polling can tell (WeChat sends no status callback) or the clock decides."""
+    return LiveRoom.objects.filter(status__in=VISIBLE_TO_MEMBERS)
