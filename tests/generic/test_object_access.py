@@ -76,7 +76,8 @@ NOT_YET_COVERED = {
     "api/v1/staff/member-imports/<int:import_id>/errors", "api/v1/console/products/<int:product_id>/push",
     "api/v1/console/products/<int:product_id>/push-all", "api/v1/console/shop-pushes/<int:push_id>",
     "api/v1/console/coupon-templates/<int:template_id>/grant",
-    "api/v1/market/offers/<int:offer_id>/restock", "api/v1/market/offers/<int:offer_id>/<str:action>",
+    "api/v1/market/offers/<int:offer_id>/restock", "api/v1/market/offers/<int:offer_id>/pause",
+    "api/v1/market/offers/<int:offer_id>/resume", "api/v1/market/offers/<int:offer_id>/end",
     "api/v1/market/listings/<int:listing_id>/delist", "api/v1/market/statements/<int:statement_id>.csv",
     "api/v1/market/statements/<int:statement_id>/confirm", "api/v1/ops/market/statements/<int:statement_id>/paid",
     # public catalogue reads (no owner: any member of the brand may read them), live rooms a member watches
