@@ -49,6 +49,7 @@ urlpatterns = [
     path("guides/<int:guide_id>/login", guides.GuideLoginView.as_view(), name="guide_login"),
     path("guides/<int:guide_id>/share", guides.GuideShareCodeView.as_view(), name="guide_share"),
     path("pos-keys/", pos.PosKeyListView.as_view(), name="pos_keys"),
+    path("pos-keys/<int:key_id>/revoke", pos.PosKeyRevokeView.as_view(), name="pos_key_revoke"),
     path("market/", market.MarketView.as_view(), name="market"),
     path("live/", live.LiveRoomListView.as_view(), name="live_rooms"),
     path("live/<int:room_id>/", live.LiveRoomDetailView.as_view(), name="live_room"),

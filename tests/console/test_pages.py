@@ -9,7 +9,7 @@ from django_tenants.utils import schema_context
 
 from members.models import Guide, Member, Tag
 from members.selectors import phone_hash
-from miniprograms.models import Coupon, Shop, ShopSku
+from miniprograms.models import Coupon, PosApiKey, Shop, ShopSku
 from miniprograms.services.pos import pos_api_key_check
 from tests.conftest import BRAND_PASSWORD
 from tests.helpers import BrandClient
@@ -153,6 +153,26 @@ def test_pos_key_is_shown_once_and_only_for_own_stores(world):
     assert raw.split(".")[0] in listing and raw not in listing
     assert m1.post("/console/pos-keys/", {"store_id": world.s2.pk}).status_code == 404
     assert raw.split(".")[0] not in logged_in(world.brand, "m2").get("/console/pos-keys/").content.decode()
+
+
+def test_a_manager_revokes_their_stores_key_and_not_another_franchisees(world):
+    m1, m2 = logged_in(world.brand, "m1"), logged_in(world.brand, "m2")
+    raw = re.search(r'data-testid="pos-key">([^<]+)<',
+                    m1.post("/console/pos-keys/", {"store_id": world.s1.pk}).content.decode()).group(1)
+    with schema_context(world.schema):
+        key_id = PosApiKey.objects.get(prefix=raw.split(".")[0]).pk
+
+    refused = m2.post(f"/console/pos-keys/{key_id}/revoke")
+    with schema_context(world.schema):
+        still_works = pos_api_key_check(raw)
+    revoked = m1.post(f"/console/pos-keys/{key_id}/revoke")
+    with schema_context(world.schema):
+        after = pos_api_key_check(raw)
+    listing = m1.get("/console/pos-keys/").content.decode()
+
+    assert refused.status_code == 404 and still_works == world.s1
+    assert revoked.status_code == 302 and after is None
+    assert "已吊销" in listing and f'data-testid="revoke-{raw.split(".")[0]}"' not in listing
 
 
 def test_a_session_of_one_brand_is_nobody_on_another(world, world_b):
