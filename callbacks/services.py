@@ -68,8 +68,15 @@ def callback_receive(*, app: WeChatApp, source: str, kind: str, dedup_key: str, 
 
 
 def callback_reject(*, appid: str, brand: Brand | None, source: str, kind: str, code: str, message: str,
-                    raw: bytes | str, remote_addr: str | None = None) -> CallbackEvent:
-    """Keep a refused request as evidence (never processed; no dedup key, so it never blocks a real event)."""
+                    raw: bytes | str, remote_addr: str | None = None) -> CallbackEvent | None:
+    """Keep a refused request as evidence (never processed; no dedup key, so it never blocks a real event).
+
+    Bounded: at most EKR_CALLBACK_REJECTS_PER_MINUTE rows per (sender address, appid) a minute (beyond that
+    nothing is stored and None is returned: the view answers 429), the body cut to RAW_KEPT_CHARS, and rows
+    older than EKR_CALLBACK_REJECTED_RETENTION_DAYS purged daily (`callbacks_rejected_purge`)."""
+    if not _reject_allowed(appid=appid, remote_addr=remote_addr):
+        logger.warning("rejected callbacks from %s for %s over the limit; not stored", remote_addr, appid[:64])
+        return None
     if isinstance(raw, bytes):
         raw = raw[:RAW_KEPT_CHARS * 4].decode("utf-8", "replace")
     return CallbackEvent.objects.create(
@@ -77,6 +84,41 @@ def callback_reject(*, appid: str, brand: Brand | None, source: str, kind: str, 
         last_error=f"{code}: {message}"[:2000], raw=raw[:RAW_KEPT_CHARS].replace("\x00", "\ufffd"),
         remote_addr=remote_addr,
     )
+
+
+def _reject_allowed(*, appid: str, remote_addr: str | None) -> bool:
+    """An atomic Redis counter per (sender, appid) and minute. Redis down: allowed (the rows are still capped)."""
+    import hashlib
+
+    import redis
+
+    from core.redis_client import redis_client
+
+    limit = settings.EKR_CALLBACK_REJECTS_PER_MINUTE
+    appid_key = hashlib.sha256(appid.encode("utf-8", "replace")).hexdigest()[:16]  # any junk the sender chose
+    name = f"ekr:public:cb-reject:{remote_addr or '-'}:{appid_key}:{int(timezone.now().timestamp() // 60)}"
+    try:
+        pipe = redis_client().pipeline()
+        pipe.incr(name)
+        pipe.expire(name, 120)
+        count, _ = pipe.execute()
+    except redis.RedisError:
+        return True
+    return count <= limit
+
+
+def callbacks_rejected_purge(*, older_than_days: int | None = None, batch: int = 5000) -> int:
+    """Delete rejected rows older than the retention (they are evidence for a while, not forever), in batches.
+    Returns how many were deleted. The beat job runs it daily in the public schema."""
+    days = settings.EKR_CALLBACK_REJECTED_RETENTION_DAYS if older_than_days is None else older_than_days
+    cutoff = timezone.now() - timedelta(days=days)
+    total = 0
+    while True:
+        ids = list(CallbackEvent.objects.filter(status=Status.REJECTED, received_at__lt=cutoff)
+                   .order_by("id").values_list("id", flat=True)[:batch])
+        if not ids:
+            return total
+        total += CallbackEvent.objects.filter(id__in=ids, status=Status.REJECTED).delete()[0]
 
 
 def events_publish(*, event_ids: list[int], schema: str, kind: str, producer: Any = None) -> bool:

@@ -30,3 +30,9 @@ def process_callbacks(event_ids: list[int]) -> list[str]:
 def sweep_callbacks() -> dict[str, int]:
     """Beat, every minute, in the public schema."""
     return services.callbacks_sweep()
+
+
+@shared_task(name="callbacks.purge_rejected", ignore_result=True)
+def purge_rejected_callbacks() -> int:
+    """Beat, daily, in the public schema."""
+    return services.callbacks_rejected_purge()

@@ -1,7 +1,8 @@
 """Checks a WeChat callback before anything is stored as accepted: pure functions, no database.
 
 - Messages and events (`/wechat/callback/<appid>/`): SHA-1 signature over token, timestamp and nonce (plaintext
-  mode), or over token, timestamp, nonce and the ciphertext (`msg_signature`, safe and compatible modes), then
+  mode, only for an app without EncodingAESKey: an app with one never accepts plaintext), or over token,
+  timestamp, nonce and the ciphertext (`msg_signature`, safe and compatible modes), then
   AES decryption with wechatpy's crypto. Signatures are compared in constant time (wechatpy compares with `!=`)
   and a timestamp further than EKR_CALLBACK_MAX_SKEW_SECONDS from now is refused (wechatpy does not look at it).
 - WeChat Pay v2 notifications (`/wechat/pay/notify/<appid>/`): the merchant key's signature with the sign type
@@ -121,6 +122,9 @@ def verify_message(app: WeChatApp, query: Mapping[str, str], body: bytes, *, now
         check_timestamp(query.get("timestamp"), now=now, max_skew=max_skew)
         message = parse_xml(decrypt(app, ciphertext))
     else:
+        if app.aes_key:  # the operator chose safe mode: a request parameter cannot downgrade it
+            raise CallbackRejected(403, "plaintext_refused",
+                                   "This app has an EncodingAESKey: only encrypted callbacks are accepted.")
         check_plain_signature(app, query)
         check_timestamp(query.get("timestamp"), now=now, max_skew=max_skew)
         message = parse_xml(body)

@@ -13,9 +13,11 @@ from django.views.decorators.csrf import csrf_exempt
 
 from callbacks import verification
 from callbacks.models import CallbackEvent
+from callbacks.replay import nonce_remember
 from callbacks.selectors import wechat_app_for_callback
 from callbacks.services import callback_receive, callback_reject
 from callbacks.verification import CallbackRejected
+from core.client_ip import client_ip
 from core.errors import json_error
 from tenants.models import WeChatApp
 from tenants.wechatpay import (
@@ -40,11 +42,27 @@ def _app_for(request: HttpRequest, appid: str) -> WeChatApp:
 
 
 def _reject(request: HttpRequest, appid: str, app: WeChatApp | None, source: str, kind: str,
-            exc: CallbackRejected) -> None:
+            exc: CallbackRejected) -> CallbackRejected:
+    """Keep the refusal (bounded) and return what to answer: the refusal, or 429 once this sender and appid
+    have been refused too often this minute."""
     # A 404 keeps no brand: the appid is unknown, or another brand's posted to this host.
     brand = app.brand if app is not None and exc.status != 404 else None
-    callback_reject(appid=appid, brand=brand, source=source, kind=kind, code=exc.code, message=exc.message,
-                    raw=request.body, remote_addr=request.META.get("REMOTE_ADDR"))
+    raw = b"" if exc.code == "body_too_large" else request.body
+    kept = callback_reject(appid=appid, brand=brand, source=source, kind=kind, code=exc.code, message=exc.message,
+                           raw=raw, remote_addr=client_ip(request) or None)
+    if kept is None:
+        return CallbackRejected(429, "too_many_rejections", "Too many refused callbacks; slow down.")
+    return exc
+
+
+def _check_size(request: HttpRequest) -> None:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > settings.EKR_CALLBACK_MAX_BODY_BYTES:
+        raise CallbackRejected(413, "body_too_large", f"Callbacks are at most {settings.EKR_CALLBACK_MAX_BODY_BYTES} "
+                                                      "bytes.")
 
 
 @csrf_exempt
@@ -60,13 +78,16 @@ def message_callback(request: HttpRequest, appid: str) -> HttpResponse:
         if request.method == "GET":
             echo = verification.verify_server_check(app, request.GET, now=now, max_skew=skew)
             return HttpResponse(echo, content_type="text/plain; charset=utf-8")
+        _check_size(request)
         message = verification.verify_message(app, request.GET, request.body, now=now, max_skew=skew)
+        nonce_remember(app=app, timestamp=request.GET.get("timestamp", ""), nonce=request.GET.get("nonce", ""),
+                       body=request.body, body_signed=request.GET.get("encrypt_type", "").lower() == "aes")
     except CallbackRejected as exc:
-        _reject(request, appid, app, CallbackEvent.Source.MESSAGE, kind, exc)
+        exc = _reject(request, appid, app, CallbackEvent.Source.MESSAGE, kind, exc)
         return json_error(exc.status, exc.code, exc.message)
     callback_receive(app=app, source=CallbackEvent.Source.MESSAGE, kind=verification.message_kind(message),
                      dedup_key=verification.message_dedup_key(message), payload=message,
-                     remote_addr=request.META.get("REMOTE_ADDR"))
+                     remote_addr=client_ip(request) or None)
     return HttpResponse("success", content_type="text/plain; charset=utf-8")
 
 
@@ -78,15 +99,16 @@ def pay_notify(request: HttpRequest, appid: str) -> HttpResponse:
     app = None
     try:
         app = _app_for(request, appid)
+        _check_size(request)
         params = verification.verify_pay_notification(
             app, request.body, now=time.time(), max_age=settings.EKR_CALLBACK_PAY_MAX_AGE_SECONDS,
             max_skew=settings.EKR_CALLBACK_MAX_SKEW_SECONDS)
     except CallbackRejected as exc:
-        _reject(request, appid, app, CallbackEvent.Source.PAY, "pay.notify", exc)
+        exc = _reject(request, appid, app, CallbackEvent.Source.PAY, "pay.notify", exc)
         return _pay_answer(exc.status, "FAIL", exc.code)
     callback_receive(app=app, source=CallbackEvent.Source.PAY, kind="pay.notify",
                      dedup_key=verification.pay_dedup_key(params), payload=params,
-                     remote_addr=request.META.get("REMOTE_ADDR"))
+                     remote_addr=client_ip(request) or None)
     return HttpResponse(PAY_SUCCESS, content_type="text/xml; charset=utf-8")
 
 

@@ -77,8 +77,36 @@ def _flatten(detail: Any) -> Any:
     return str(detail)
 
 
+def dependency_down(exc: BaseException | None) -> str | None:
+    """'database' or 'redis' when `exc` says that dependency cannot be reached (then the answer is a 503)."""
+    import redis
+    from django.db import InterfaceError, OperationalError
+
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return "database"
+    if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+        return "redis"
+    return None
+
+
+def unavailable_response(dependency: str) -> JsonResponse:
+    """503 in the error shape with Retry-After: the client may try again soon (nothing was done)."""
+    from django.conf import settings
+
+    response = json_error(503, "service_unavailable", f"Temporarily unavailable ({dependency}); try again shortly.")
+    response["Retry-After"] = str(settings.EKR_UNAVAILABLE_RETRY_AFTER_SECONDS)
+    return response
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF exception handler: every error leaves in the one shape."""
+    down = dependency_down(exc)
+    if down is not None:
+        from django.conf import settings
+
+        logger.error("dependency unreachable in API view: %s (%s)", down, type(exc).__name__)
+        return Response(error_body("service_unavailable", f"Temporarily unavailable ({down}); try again shortly."),
+                        status=503, headers={"Retry-After": str(settings.EKR_UNAVAILABLE_RETRY_AFTER_SECONDS)})
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):

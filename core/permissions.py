@@ -3,7 +3,8 @@
 - `DenyAll` is the default: a view that forgets to say who may call it answers 403 to everybody.
 - `IsPlatformOps`: staff users of the public schema, on the platform host only.
 - `IsBrandStaff`: users of the brand's own schema (HQ staff or store managers), on that brand's host.
-- `IsBrandHQ`: brand staff who are not tied to a franchisee.
+- `IsBrandHQ`: brand users granted the HQ role (members.StaffProfile.role). Never inferred: a user without a
+  profile, or whose guide link was cleared, has no scope at all and every staff view refuses them.
 - `IsMember`: a mini-program session token for this brand's host (see members.mp_auth).
 - `IsGuide`: a brand user who is a shopping guide (members.Guide.user). Guides are not staff: every staff
   view refuses them, and guide views show only what is attributed to them.
@@ -47,7 +48,10 @@ def _brand_user(request) -> bool:
 
 class IsBrandStaff(BasePermission):
     def has_permission(self, request, view):
-        return _brand_user(request) and not staff_scope(request).is_guide
+        if not _brand_user(request):
+            return False
+        scope = staff_scope(request)
+        return scope.is_hq or scope.is_store_manager
 
 
 class IsGuide(BasePermission):
@@ -55,13 +59,19 @@ class IsGuide(BasePermission):
         return _brand_user(request) and staff_scope(request).is_guide
 
 
+NO_FRANCHISEE = -1  # the franchisee id of a scope that sees no store: filters on it match nothing
+
+
 @dataclass(frozen=True)
 class StaffScope:
-    """What a brand user may see: everything (HQ) or only one franchisee's stores."""
+    """What a brand user may see: everything (HQ, an explicit grant), one franchisee's stores, or nothing."""
 
     user_id: int
-    franchisee_id: int | None  # None: HQ, the whole brand
+    franchisee_id: int | None  # None only for HQ; NO_FRANCHISEE for a user without a grant
     guide_id: int | None = None  # a guide's own login: not staff at all
+    # staff_scope() always says (from the HQ role on the profile); a scope built in code for a job leaves it None
+    # and means HQ by franchisee_id None.
+    hq: bool | None = None
 
     @property
     def is_guide(self) -> bool:
@@ -69,11 +79,16 @@ class StaffScope:
 
     @property
     def is_hq(self) -> bool:
-        return self.franchisee_id is None and self.guide_id is None
+        return self.hq is not False and self.franchisee_id is None and self.guide_id is None
+
+    @property
+    def is_store_manager(self) -> bool:
+        return not self.is_hq and self.guide_id is None and self.franchisee_id not in (None, NO_FRANCHISEE)
 
 
 def staff_scope(request) -> StaffScope:
-    """The scope of the brand user behind `request`. Store managers are tied to one franchisee."""
+    """The scope of the brand user behind `request`: HQ only with the HQ role on the staff profile, a store manager
+    with a franchisee, a guide with a guide link; anybody else sees nothing (default deny)."""
     cached = getattr(request, "_ekr_staff_scope", None)
     if cached is not None:
         return cached
@@ -81,12 +96,15 @@ def staff_scope(request) -> StaffScope:
 
     # One query: the user's franchisee (store manager) and guide link, if any.
     row = get_user_model().objects.filter(pk=request.user.id).values(
-        "staff_profile__franchisee_id", "guide__id", "guide__active").first() or {}
+        "staff_profile__franchisee_id", "staff_profile__role", "guide__id", "guide__active").first() or {}
     guide_id = row.get("guide__id")
     if guide_id is not None and not row.get("guide__active"):
         guide_id = -1  # an inactive guide's login: still not staff, and sees nothing
-    scope = StaffScope(user_id=request.user.id, franchisee_id=row.get("staff_profile__franchisee_id"),
-                       guide_id=guide_id)
+    franchisee_id = row.get("staff_profile__franchisee_id")
+    hq = row.get("staff_profile__role") == "hq" and franchisee_id is None and guide_id is None
+    if franchisee_id is None and not hq:
+        franchisee_id = NO_FRANCHISEE
+    scope = StaffScope(user_id=request.user.id, franchisee_id=franchisee_id, guide_id=guide_id, hq=hq)
     request._ekr_staff_scope = scope
     return scope
 

@@ -12,11 +12,12 @@
 """
 from __future__ import annotations
 
-from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from core.pagination import paginated_response
+from core.tokens import ApiTokenAuthentication
 from core.permissions import IsBrandHQ, IsBrandStaff, IsGuide, IsPlatformOps, StaffScope, staff_scope
 
 
@@ -40,8 +41,8 @@ class PublicAPIView(BaseAPIView):
 
 
 class BrandStaffAPIView(BaseAPIView):
-    # Session cookie for the browser console (host-only, per schema); HTTP Basic for scripts and tests.
-    authentication_classes = [SessionAuthentication, BasicAuthentication]
+    # Session cookie for the browser console (host-only, per schema); API tokens for scripts (core.tokens).
+    authentication_classes = [ApiTokenAuthentication, SessionAuthentication]  # first: 401 + WWW-Authenticate
     permission_classes = [IsBrandStaff]
     hq_methods: tuple[str, ...] = ()  # e.g. ("POST",): these methods answer 403 to a store manager
     scope: StaffScope
@@ -62,7 +63,7 @@ class BrandHQAPIView(BrandStaffAPIView):
 class GuideAPIView(BaseAPIView):
     """A shopping guide's own login; `self.guide_id` is the guide. Guides are never staff."""
 
-    authentication_classes = [SessionAuthentication, BasicAuthentication]
+    authentication_classes = [ApiTokenAuthentication, SessionAuthentication]  # first: 401 + WWW-Authenticate
     permission_classes = [IsGuide]
     guide_id: int
 
@@ -71,5 +72,5 @@ class GuideAPIView(BaseAPIView):
 
 
 class PlatformOpsAPIView(BaseAPIView):
-    authentication_classes = [SessionAuthentication, BasicAuthentication]
+    authentication_classes = [ApiTokenAuthentication, SessionAuthentication]  # first: 401 + WWW-Authenticate
     permission_classes = [IsPlatformOps]

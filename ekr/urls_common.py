@@ -2,10 +2,13 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from core.api_tokens import ApiTokenListCreateApi, ApiTokenRevokeApi
 from tenants.api.views import HealthApi
 
 api_docs = [
     path("api/v1/health", HealthApi.as_view(), name="health"),
+    path("api/v1/auth/tokens", ApiTokenListCreateApi.as_view(), name="api-tokens"),
+    path("api/v1/auth/tokens/<int:token_id>/revoke", ApiTokenRevokeApi.as_view(), name="api-token-revoke"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

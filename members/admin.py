@@ -27,7 +27,8 @@ class FranchiseeAdmin(admin.ModelAdmin):
 
 @admin.register(StaffProfile, site=brand_admin)
 class StaffProfileAdmin(admin.ModelAdmin):
-    list_display = ["user", "franchisee"]
+    list_display = ["user", "role", "franchisee"]
+    list_filter = ["role"]
     list_select_related = ["user", "franchisee"]
 
 

@@ -30,14 +30,34 @@ class Franchisee(models.Model):
 
 
 class StaffProfile(models.Model):
-    """Ties a brand user to a franchisee (store manager). No profile, or no franchisee: HQ staff."""
+    """What a brand user may do, granted explicitly: HQ (the whole brand) or store manager of one franchisee.
+
+    Default deny: a user without a profile, or with role `none`, is not staff at all (core.permissions). HQ is
+    never inferred from a missing row or an empty franchisee.
+    """
+
+    class Role(models.TextChoices):
+        NONE = "none", "No access"
+        HQ = "hq", "HQ (whole brand)"
+        STORE_MANAGER = "store_manager", "Store manager (one franchisee)"
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.NONE)
     franchisee = models.ForeignKey(Franchisee, on_delete=models.PROTECT, null=True, blank=True,
                                    related_name="managers")
 
+    class Meta:
+        constraints = [
+            models.CheckConstraint(name="staff_hq_has_no_franchisee",
+                                   condition=~Q(role="hq") | Q(franchisee__isnull=True)),
+            models.CheckConstraint(name="staff_manager_has_franchisee",
+                                   condition=~Q(role="store_manager") | Q(franchisee__isnull=False)),
+        ]
+
     def __str__(self) -> str:
-        return f"{self.user} @ {self.franchisee or 'HQ'}"
+        if self.franchisee_id:
+            return f"{self.user} @ {self.franchisee}"
+        return f"{self.user} ({self.get_role_display()})"
 
 
 class Store(models.Model):

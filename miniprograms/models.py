@@ -209,7 +209,9 @@ class Order(models.Model):
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="orders")
     member = models.ForeignKey(Member, on_delete=models.PROTECT, null=True, blank=True, related_name="orders")
     guide = models.ForeignKey(Guide, on_delete=models.PROTECT, null=True, blank=True, related_name="orders")
-    coupon = models.OneToOneField(Coupon, on_delete=models.PROTECT, null=True, blank=True, related_name="order")
+    # A coupon given back (order cancelled or refunded) can be used again: one live order per coupon, enforced by
+    # the partial unique constraint below, while old orders keep their coupon as history.
+    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, null=True, blank=True, related_name="orders")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING_PAYMENT)
     subtotal_fen = models.PositiveIntegerField()
     discount_fen = models.PositiveIntegerField(default=0)
@@ -236,6 +238,8 @@ class Order(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
+            models.UniqueConstraint(fields=["coupon"], name="order_coupon_one_live_order",
+                                    condition=Q(coupon__isnull=False) & ~Q(status__in=["cancelled", "refunded"])),
             models.UniqueConstraint(fields=["store", "receipt_no"], name="order_receipt_once",
                                     condition=Q(receipt_no__isnull=False)),
             models.CheckConstraint(name="order_total_is_subtotal_minus_discount",
@@ -291,7 +295,12 @@ class Refund(models.Model):
         SUCCEEDED = "succeeded", "Refunded"
         FAILED = "failed", "Failed at WeChat"
 
+    class Kind(models.TextChoices):
+        REQUESTED = "requested", "Asked by the member"
+        PAID_AFTER_CANCEL = "paid_after_cancel", "Automatic: paid after the order was cancelled"
+
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.REQUESTED)
     number = models.CharField(max_length=32, unique=True, help_text="WeChat Pay's out_refund_no.")
     amount_fen = models.PositiveIntegerField()
     reason = models.CharField(max_length=200, blank=True)
@@ -315,13 +324,21 @@ class Refund(models.Model):
 # --- POS -------------------------------------------------------------------------------------------------------
 
 class PosApiKey(models.Model):
-    """A store system's key for POST /api/v1/pos/orders. Only the SHA-256 of the key is kept."""
+    """A store system's key for POST /api/v1/pos/orders. Only the SHA-256 of the key is kept. A key records sales
+    of its own store only, for members in its franchisee's scope; staff list and revoke keys, a few per store."""
 
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="pos_keys")
     prefix = models.CharField(max_length=12, unique=True)
     key_hash = models.CharField(max_length=64)
+    label = models.CharField(max_length=64, blank=True)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    created_by_id = models.BigIntegerField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by_id = models.BigIntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.store_id})"
 
 
 # --- guides ----------------------------------------------------------------------------------------------------

@@ -28,3 +28,19 @@ def shop_push_run(push_id: int) -> int:
     if push.status != ShopPush.Status.DONE:
         enqueue(shop_push_run, push_id)  # the rest in a new message: other brands' tasks get a turn
     return push.done_shops
+
+
+@shared_task(base=BrandTask, name="miniprograms.order_close_at_gateway", autoretry_for=(Exception,),
+             retry_backoff=30, retry_backoff_max=1800, max_retries=20)
+def order_close_at_gateway(order_id: int) -> str:
+    from miniprograms.services.payments import order_gateway_close
+
+    return order_gateway_close(order_id=order_id)
+
+
+@shared_task(base=BrandTask, name="miniprograms.refund_send", autoretry_for=(Exception,),
+             retry_backoff=30, retry_backoff_max=1800, max_retries=20)
+def refund_send(refund_id: int) -> str:
+    from miniprograms.services.refunds import refund_automatic_send
+
+    return refund_automatic_send(refund_id=refund_id)

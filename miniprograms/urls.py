@@ -30,7 +30,8 @@ urlpatterns = [
     path("console/coupon-templates/<int:template_id>/grant", staff.CouponGrantApi.as_view()),
     path("console/guides/<int:guide_id>/share-codes", staff.GuideShareCodeApi.as_view()),
     path("console/reports/commission", staff.CommissionReportApi.as_view()),
-    path("console/stores/<int:store_id>/pos-keys", staff.PosKeyCreateApi.as_view()),
+    path("console/stores/<int:store_id>/pos-keys", pos.PosKeyListCreateApi.as_view()),
+    path("console/stores/<int:store_id>/pos-keys/<int:key_id>/revoke", pos.PosKeyRevokeApi.as_view()),
     # a shopping guide's own login
     path("guide/orders", guide.GuideOrderListApi.as_view()),
     path("guide/commissions", guide.GuideCommissionListApi.as_view()),

@@ -54,14 +54,14 @@ def roi_issuer(*, brand) -> list[dict]:
     received = dict(ClearingLine.objects.filter(payee=brand).values("offer_id").annotate(s=Sum("amount_fen"))
                     .values_list("offer_id", "s"))
     used = Q(status=Voucher.Status.USED)
-    paid_coupon_order = Q(coupon__order__status__in=["paid", "refunding"])
+    paid_coupon_order = Q(coupon__orders__status__in=["paid", "refunding"])
     with schema_context(brand.schema_name):
         vouchers = Voucher.objects.annotate(new_member_sales=_sales_in_window("claimed_member_id", "claimed_at"))
         local = {row["offer_id"]: row for row in vouchers.values("offer_id").order_by().annotate(
             used=Count("id", filter=used),
             used_face_value_fen=Sum("face_value_fen", filter=used),
             recorded_sales_fen=Sum("order_amount_fen", filter=used),
-            coupon_sales_fen=Sum("coupon__order__total_fen", filter=used & paid_coupon_order),
+            coupon_sales_fen=Sum("coupon__orders__total_fen", filter=used & paid_coupon_order),
             new_members=Count("id", filter=Q(claim_made_member=True)),
             new_members_sales_30d_fen=Sum("new_member_sales", filter=Q(claim_made_member=True)))}
     out = []

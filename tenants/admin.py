@@ -33,6 +33,20 @@ class BrandCreateForm(forms.ModelForm):
         model = Brand
         fields = ["slug", "name", "industry"]
 
+    def clean(self):
+        from django.contrib.auth import get_user_model
+
+        from core.passwords import password_problems
+
+        data = super().clean()
+        username, password = data.get("admin_username"), data.get("admin_password")
+        if username or password:
+            if not username:
+                self.add_error("admin_username", "Give the admin a username.")
+            for problem in password_problems(password, get_user_model()(username=username or "")):
+                self.add_error("admin_password", problem)
+        return data
+
 
 @admin.register(Brand, site=ops_admin)
 class BrandAdmin(admin.ModelAdmin):

@@ -8,6 +8,8 @@ from django.db import connection, transaction
 from django_tenants.utils import schema_context, schema_exists
 
 from core.errors import ApplicationError, Conflict
+from core.passwords import password_validate
+from tenants import hooks
 from tenants.cloning import schema_clone
 from tenants.models import Brand, Domain, WeChatApp
 from tenants.routing import tenant_cache_clear
@@ -38,6 +40,10 @@ def brand_create(*, slug: str, name: str, industry: str = Brand.Industry.OTHER,
     """
     if Brand.objects.filter(slug=slug).exists():
         raise Conflict(f"A brand with slug '{slug}' already exists.", code="brand_exists")
+    if admin_username:  # before anything is created: a weak password leaves no half-made brand
+        from django.contrib.auth import get_user_model
+
+        password_validate(admin_password, get_user_model()(username=admin_username))
     if not schema_exists(settings.TENANT_BASE_SCHEMA):
         raise ApplicationError("The template schema is missing: run `python manage.py migrate_schemas` first.",
                                code="template_missing", status_code=500)
@@ -60,14 +66,17 @@ def brand_create(*, slug: str, name: str, industry: str = Brand.Industry.OTHER,
 
 
 def brand_admin_create(*, brand: Brand, username: str, password: str):
-    """The brand's first HQ admin: a superuser of the brand's own schema (not of the platform)."""
+    """The brand's first HQ admin: a superuser of the brand's own schema (not of the platform), granted the HQ
+    role through the `brand_admin_created` hook (members)."""
     from django.contrib.auth import get_user_model
 
     with schema_context(brand.schema_name):
         User = get_user_model()
         user = User.objects.filter(username=username).first()
         if user is None:
+            password_validate(password, User(username=username))
             user = User.objects.create_superuser(username=username, password=password, email="")
+        hooks.brand_admin_created_notify(user)
         return user
 
 

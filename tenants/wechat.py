@@ -113,6 +113,32 @@ def code_to_session(app: WeChatApp, code: str) -> dict:
     return result
 
 
+def phone_from_code(app: WeChatApp, code: str) -> str:
+    """wxa/business/getuserphonenumber: the phone WeChat vouches for, from a getPhoneNumber button's `code`.
+
+    Returns `phone_info.purePhoneNumber` (no country code). A bad or used code is a 400; WeChat down is a 502.
+    A number whose watermark names another app is refused: the code was issued to someone else's mini-program.
+    """
+    try:
+        result = wechat_client(app).post(_rebase(_WECHAT_DEFAULT + "wxa/business/getuserphonenumber"),
+                                         data={"code": code})
+    except WeChatClientException as exc:
+        if exc.errcode in (40029, 40163, 40226, 40013):
+            raise ApplicationError("The phone-number code is invalid or was already used.", code="invalid_phone_code",
+                                   fields={"phone_code": [f"WeChat errcode {exc.errcode}"]}) from exc
+        raise WeChatUnavailable(f"WeChat answered errcode {exc.errcode}.") from exc
+    except Exception as exc:
+        raise WeChatUnavailable("WeChat could not be reached.") from exc
+    info = result.get("phone_info") if isinstance(result, dict) else None
+    if not isinstance(info, dict) or not info.get("purePhoneNumber"):
+        raise WeChatUnavailable("WeChat answered without a phone number.")
+    watermark = info.get("watermark") or {}
+    if watermark.get("appid") and watermark["appid"] != app.appid:
+        raise ApplicationError("The phone-number code belongs to another mini-program.", code="invalid_phone_code",
+                               fields={"phone_code": ["issued to another app"]})
+    return str(info["purePhoneNumber"])
+
+
 def wechat_api(app: WeChatApp, api_class: type[BaseWeChatAPI]) -> BaseWeChatAPI:
     """An extra wechatpy API class (one wechatpy lacks, e.g. livestream's WeChatLive) bound to the app's client,
     its base URL rebased like the client's own endpoints."""

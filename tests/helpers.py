@@ -1,7 +1,6 @@
 """Small tools the tests share: a host-aware API client and a real Celery worker process."""
 from __future__ import annotations
 
-import base64
 import os
 import signal
 import subprocess
@@ -32,9 +31,14 @@ class BrandClient(APIClient):
         self.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
         return self
 
-    def as_staff(self, username: str, password: str) -> BrandClient:
-        raw = base64.b64encode(f"{username}:{password}".encode()).decode()
-        self.credentials(HTTP_AUTHORIZATION=f"Basic {raw}")
+    def as_staff(self, username: str, password: str) -> "BrandClient":
+        """Log in as a brand (or ops) user the way scripts do: exchange the password for an API token on this
+        host once, then send `Authorization: Token ...`. A refused login leaves a token that every view refuses."""
+        self.credentials()
+        response = self.post("/api/v1/auth/tokens", {"username": username, "password": password, "name": "tests"},
+                             format="json")
+        token = response.json()["token"] if response.status_code == 201 else "ekr_refused_login"
+        self.credentials(HTTP_AUTHORIZATION=f"Token {token}")
         return self
 
 

@@ -56,6 +56,7 @@ TENANT_APPS = [
     "django.contrib.messages",
     "django.contrib.admin",
     "axes",
+    "core",  # API tokens (core.models): a brand's users have theirs in the brand's schema
     "members",
     "points",
     "miniprograms",
@@ -102,13 +103,22 @@ MIDDLEWARE = [
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "core.passwords.NoEmptyPasswordBackend",  # ModelBackend that refuses an empty password
 ]
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = 1  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-# The console shows its own page for a locked login; the admin and the API keep axes' plain 429.
+# Locked per (username, address) and per username across addresses (a spread-out guess gets nowhere either).
+# Unlock for ops: `python manage.py tenant_command axes_reset_username <username> --schema=<brand slug>` (brand
+# users) or `python manage.py axes_reset_username <username>` (ops users).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
+# The console shows its own page for a locked login; the admin and the API answer 429 in the error shape
+# (core.handlers.login_locked_out).
 AXES_LOCKOUT_CALLABLE = "console.auth.lockout_response"
+# Behind a load balancer: the META name of its header (e.g. HTTP_X_FORWARDED_FOR) and how many proxies of ours
+# append to it. Unset: REMOTE_ADDR only, and a client-supplied X-Forwarded-For is ignored.
+EKR_TRUSTED_PROXY_HEADER = env.str("EKR_TRUSTED_PROXY_HEADER", default="")
+EKR_TRUSTED_PROXY_COUNT = env.int("EKR_TRUSTED_PROXY_COUNT", default=1)
 
 TEMPLATES = [
     {
@@ -129,7 +139,12 @@ WSGI_APPLICATION = "ekr.wsgi.application"
 
 _db = dj_database_url.parse(env.str("DATABASE_URL", default="postgresql://postgres@127.0.0.1:5432/ekr"), conn_max_age=60)
 _db["ENGINE"] = "django_tenants.postgresql_backend"
+# A persistent connection is checked before a request reuses it: after a PostgreSQL restart a thread's first
+# request reconnects instead of failing with a 500.
+_db["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _db}
+# Seconds a client is told to wait (Retry-After) when PostgreSQL or Redis cannot be reached (503).
+EKR_UNAVAILABLE_RETRY_AFTER_SECONDS = env.int("EKR_UNAVAILABLE_RETRY_AFTER_SECONDS", default=5)
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CACHES = {
@@ -149,8 +164,12 @@ CSRF_COOKIE_DOMAIN = None
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_HTTPONLY = True
 
+# Run on every path that sets a password (core.passwords.password_validate); an empty one is never usable.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "zh-hans"
@@ -231,6 +250,8 @@ CELERY_BEAT_SCHEDULE = {
     "tenants-wechatpay-certificates": {"task": "tenants.wechatpay_certificates_refresh", "schedule": 12 * 3600.0},
     # callbacks: the inbox sweeper queues what the hand-off missed and gives back claims of dead workers
     "callbacks-sweep": {"task": "callbacks.sweep", "schedule": 60.0},
+    # callbacks: rejected requests are kept as evidence for EKR_CALLBACK_REJECTED_RETENTION_DAYS, purged at 04:20
+    "callbacks-purge-rejected": {"task": "callbacks.purge_rejected", "schedule": crontab(hour=4, minute=20)},
     # rights_market: re-drive stuck exchanges; close last month's statements daily at 03:10 (idempotent, so
     # running every day keeps late lines on the open statement)
     "rights-market-resume-stuck": {"task": "rights_market.exchanges_resume_stuck", "schedule": 60.0},
@@ -256,6 +277,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("EKR_LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # WeChat takes the app secret and access tokens in query strings: urllib3 logs URLs at DEBUG, never on
+        "urllib3": {"level": "WARNING"},
         "django.server": {"level": "WARNING"},
     },
 }
@@ -271,15 +294,29 @@ EKR_MEMBER_TIER_EVAL_DELAY_SECONDS = env.float("EKR_MEMBER_TIER_EVAL_DELAY_SECON
 MINIPROGRAMS_UNPAID_ORDER_MINUTES = env.int("MINIPROGRAMS_UNPAID_ORDER_MINUTES", default=30)
 MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS = env.int("MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS", default=7)
 MINIPROGRAMS_RETURN_WINDOW_DAYS = env.int("MINIPROGRAMS_RETURN_WINDOW_DAYS", default=7)
-# Where WeChat Pay v2 posts notifications (the callbacks app's pay endpoint).
-WECHATPAY_NOTIFY_URL = env.str("WECHATPAY_NOTIFY_URL", default="https://api.ekr.example/wechat/pay/notify/{appid}/")
-# Where WeChat Pay APIv3 (service-provider mode) posts payment and refund notifications.
-WECHATPAY_V3_NOTIFY_URL = env.str("WECHATPAY_V3_NOTIFY_URL",
-                                  default="https://api.ekr.example/wechat/pay/v3/notify/{appid}/")
+# Where the merchant's client certificate is written for requests (a fresh 0700 directory per process is made in
+# it; default: the system's temp directory). Never a shared, predictable path.
+EKR_PRIVATE_DIR = env.str("EKR_PRIVATE_DIR", default="")
+# The platform's public base URL (how WeChat reaches us, e.g. https://ekr.example.com). Unset: derived from
+# EKR_BASE_DOMAIN for local development only; production refuses to start payments without it.
+EKR_PUBLIC_BASE_URL = env.str("EKR_PUBLIC_BASE_URL", default="").rstrip("/")
+if not EKR_PUBLIC_BASE_URL and (EKR_BASE_DOMAIN in ("localhost", "127.0.0.1") or EKR_BASE_DOMAIN.endswith(".localhost")):
+    EKR_PUBLIC_BASE_URL = f"http://{EKR_BASE_DOMAIN}:8000"
+# Where WeChat Pay v2 posts notifications (the callbacks app's pay endpoint on the platform host); derived from
+# the public base URL unless set. Empty: payments refuse to start (payments.base.notify_url).
+WECHATPAY_NOTIFY_URL = env.str("WECHATPAY_NOTIFY_URL", default="") or (
+    f"{EKR_PUBLIC_BASE_URL}/wechat/pay/notify/{{appid}}/" if EKR_PUBLIC_BASE_URL else "")
+# Where WeChat Pay APIv3 (service-provider mode) posts payment and refund notifications; derived likewise.
+WECHATPAY_V3_NOTIFY_URL = env.str("WECHATPAY_V3_NOTIFY_URL", default="") or (
+    f"{EKR_PUBLIC_BASE_URL}/wechat/pay/v3/notify/{{appid}}/" if EKR_PUBLIC_BASE_URL else "")
 
 # --- callbacks -------------------------------------------------------------------------------------------------
 # WeChat callbacks (callbacks app). A timestamp further than this from now is refused.
 EKR_CALLBACK_MAX_SKEW_SECONDS = env.int("EKR_CALLBACK_MAX_SKEW_SECONDS", default=300)
+# Refused callbacks: rows kept per (sender address, appid) a minute, days kept, and the largest body read (bytes).
+EKR_CALLBACK_REJECTS_PER_MINUTE = env.int("EKR_CALLBACK_REJECTS_PER_MINUTE", default=20)
+EKR_CALLBACK_REJECTED_RETENTION_DAYS = env.int("EKR_CALLBACK_REJECTED_RETENTION_DAYS", default=14)
+EKR_CALLBACK_MAX_BODY_BYTES = env.int("EKR_CALLBACK_MAX_BODY_BYTES", default=64 * 1024)
 # Pay v2 notifications are redelivered for ~24 h with their original content: refuse a time_end older than this.
 EKR_CALLBACK_PAY_MAX_AGE_SECONDS = env.int("EKR_CALLBACK_PAY_MAX_AGE_SECONDS", default=2 * 24 * 3600)
 EKR_CALLBACK_MAX_ATTEMPTS = env.int("EKR_CALLBACK_MAX_ATTEMPTS", default=8)
@@ -303,6 +340,10 @@ EKR_MARKET_MAX_FULFIL_ATTEMPTS = env.int("EKR_MARKET_MAX_FULFIL_ATTEMPTS", defau
 # The sweeper re-drives exchanges not fulfilled or undone and untouched for this long.
 EKR_MARKET_STUCK_SECONDS = env.int("EKR_MARKET_STUCK_SECONDS", default=60)
 EKR_MARKET_RETRY_MAX_SECONDS = 30  # back-off cap between fulfilment tries (far below the visibility timeout)
+
+# POS keys (miniprograms.services.pos): active keys per store, and the cap on one receipt line (fen).
+EKR_POS_KEYS_PER_STORE = env.int("EKR_POS_KEYS_PER_STORE", default=3)
+EKR_POS_MAX_LINE_FEN = env.int("EKR_POS_MAX_LINE_FEN", default=5_000_000)
 
 # --- livestream ------------------------------------------------------------------------------------------------
 # Audience events (POST /api/v1/mp/live/rooms/<id>/events): events per request, requests per viewer per minute,

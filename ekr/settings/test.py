@@ -19,3 +19,4 @@ CELERY_BROKER_URL = REDIS_URL
 EKR_MP_SESSION_RATE_PER_MINUTE = 10_000  # the rate-limit test sets its own
 # Handlers the callback tests register (a real worker process loads them too).
 EKR_CALLBACK_HANDLER_MODULES = [*EKR_CALLBACK_HANDLER_MODULES, "tests.callbacks.handlers"]
+EKR_CALLBACK_REJECTS_PER_MINUTE = 10_000  # the rejected-callback limit test sets its own

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 from django.conf import settings
 from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from core.client_ip import client_ip
 from core.ratelimit import rate_limit_hit
 from core.views import PublicAPIView
 from members.api.base import MemberAPIView
 from members.models import Member
 from members.selectors import member_points_balance
-from members.services import member_profile_update, member_register, member_session_start
+from members.services import member_phone_prove, member_profile_update, member_register, member_session_start
 
 
 class MemberSessionStartApi(PublicAPIView):
@@ -26,7 +28,7 @@ class MemberSessionStartApi(PublicAPIView):
         member_id = serializers.IntegerField(allow_null=True)
 
     def post(self, request):
-        rate_limit_hit(scope="mp-session", key=request.META.get("REMOTE_ADDR", "-"),
+        rate_limit_hit(scope="mp-session", key=client_ip(request) or "-",
                        limit=settings.EKR_MP_SESSION_RATE_PER_MINUTE, window_seconds=60)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -75,10 +77,15 @@ def _me(member: Member) -> Member:
 
 class MemberRegisterApi(MemberAPIView):
     """POST /api/v1/mp/members: register the session's openid. 201 the first time, 200 with the same member after.
-    Unknown store code or guide id: 400 with field errors, unless `ignore_unknown_links` is true."""
+    Unknown store code or guide id: 400 with field errors, unless `ignore_unknown_links` is true.
+
+    The phone is either proven (`phone_code` from the getPhoneNumber button; ekr asks WeChat for the number) or
+    typed (`phone`). Only a proven phone claims a member imported from the brand's CRM; a typed phone that
+    matches one is a 409 `phone_verification_required`."""
 
     class InputSerializer(serializers.Serializer):
-        phone = serializers.CharField(max_length=20)
+        phone = serializers.CharField(max_length=20, required=False)
+        phone_code = serializers.CharField(max_length=128, required=False)
         name = serializers.CharField(max_length=50, required=False, default="", allow_blank=True)
         birthday = serializers.DateField(required=False, allow_null=True, default=None)
         gender = serializers.ChoiceField(choices=Member.Gender.choices, required=False, default="unknown")
@@ -92,8 +99,18 @@ class MemberRegisterApi(MemberAPIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         principal = request.user
-        member, created = member_register(openid=principal.openid, unionid=principal.unionid,
-                                          **data.validated_data)
+        fields = dict(data.validated_data)
+        code = fields.pop("phone_code", None)
+        if code is None and not fields.get("phone"):
+            raise ValidationError({"phone": ["a phone or a phone_code is required"]})
+        if code is not None and principal.member() is None:
+            proven = member_phone_prove(appid=principal.appid, code=code)
+            if fields.get("phone") and "".join(c for c in fields["phone"] if c.isdigit())[-11:] != proven:
+                raise ValidationError({"phone": ["differs from the phone WeChat confirmed"]})
+            fields["phone"], fields["phone_verified"] = proven, True
+        elif code is not None:
+            fields.setdefault("phone", "")
+        member, created = member_register(openid=principal.openid, unionid=principal.unionid, **fields)
         return Response(MeOutputSerializer(_me(member)).data,
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 

@@ -23,7 +23,7 @@ from members.services.members import (
                                     members_untag,
                                     tag_create,
 )
-from members.services.sessions import member_session_start
+from members.services.sessions import member_phone_prove, member_session_start
 from members.services.stores import (
                                     franchisee_create,
                                     guide_create,
@@ -63,6 +63,7 @@ __all__ = [
                                     "member_import_from_bytes",
                                     "member_import_run",
                                     "member_import_start",
+                                    "member_phone_prove",
                                     "member_profile_update",
                                     "member_register",
                                     "member_session_start",

@@ -47,12 +47,14 @@ def _default_channel(store: Store | None, guide: Guide | None) -> str:
 def member_register(*, openid: str, unionid: str = "", phone: str, name: str = "",
                     birthday: dt.date | None = None, gender: str = Member.Gender.UNKNOWN,
                     store_code: str | None = None, guide_id: int | None = None, channel: str | None = None,
-                    ignore_unknown_links: bool = False) -> tuple[Member, bool]:
+                    ignore_unknown_links: bool = False, phone_verified: bool = False) -> tuple[Member, bool]:
     """Register the session's openid as a member. Returns (member, created).
 
     Idempotent: an openid that is already a member gets that member back, unchanged (also under concurrent
-    calls). A phone that belongs to an imported member without openid claims that member; a phone that belongs
-    to another openid is a 409.
+    calls). A phone that belongs to an imported member without openid claims that member only when WeChat
+    vouched for it (`phone_verified`, from `member_phone_prove`); a typed phone that matches an imported member
+    is a 409 `phone_verification_required` and reveals nothing of that member. A phone that belongs to another
+    openid is a 409.
     """
     existing = Member.objects.filter(openid=openid).first()
     if existing is not None:
@@ -69,6 +71,9 @@ def member_register(*, openid: str, unionid: str = "", phone: str, name: str = "
         if holder.openid:
             raise Conflict("This phone number belongs to another member.", code="phone_taken",
                            fields={"phone": ["already registered"]})
+        if not phone_verified:
+            raise Conflict("This phone number is on file; confirm it with WeChat's phone-number button.",
+                           code="phone_verification_required", fields={"phone_code": ["required for this phone"]})
         claimed = _member_claim(member=holder, openid=openid, unionid=unionid, name=name, birthday=birthday,
                                 gender=gender, guide=guide)
         member_visit_record(member_id=claimed.pk)  # an imported member comes online: the day counts as a visit

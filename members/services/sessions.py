@@ -9,7 +9,7 @@ from members.models import Member
 from members.mp_auth import member_token_issue
 from members.services.visits import member_visit_record
 from tenants.models import WeChatApp
-from tenants.wechat import code_to_session
+from tenants.wechat import code_to_session, phone_from_code
 
 SESSION_KEY_TTL = 3 * 24 * 3600
 
@@ -38,3 +38,25 @@ def member_session_start(*, appid: str, code: str) -> dict:
         member_visit_record(member_id=member_id)  # one row a day: the member's mini-program visit
     token = member_token_issue(schema=connection.schema_name, appid=appid, openid=openid, unionid=unionid)
     return {"token": token, "openid": openid, "member_id": member_id}
+
+
+def member_phone_prove(*, appid: str, code: str) -> str:
+    """The phone WeChat vouches for (a getPhoneNumber `code` for the session's mini-program), normalised.
+
+    Called before any transaction: it is an outside call. Only a phone proven this way may claim an imported member.
+    """
+    from members.selectors import phone_normalize
+
+    app = WeChatApp.objects.select_related("brand").filter(
+        appid=appid, brand__schema_name=connection.schema_name, kind=WeChatApp.Kind.MINIPROGRAM
+    ).first()
+    if app is None:
+        raise NotFound("This brand has no mini-program with that appid.", code="unknown_appid")
+    if not code or len(code) > 128:
+        raise ApplicationError("A phone-number code is required.", code="invalid_phone_code",
+                               fields={"phone_code": ["required"]})
+    try:
+        return phone_normalize(phone_from_code(app, code))
+    except ValueError as exc:
+        raise ApplicationError("WeChat vouched for a phone ekr cannot use.", code="invalid_phone",
+                               fields={"phone_code": [str(exc)]}) from exc

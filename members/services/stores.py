@@ -105,8 +105,8 @@ def guide_login_grant(*, guide: Guide, username: str, password: str) -> Guide:
     """Give a guide their own login (a brand user that is not staff): they see only the orders and commission
     attributed to them. A guide has at most one login; granting again resets its password."""
     from django.contrib.auth import get_user_model
-    from django.contrib.auth.password_validation import validate_password
-    from django.core.exceptions import ValidationError
+
+    from core.passwords import password_validate
 
     User = get_user_model()
     guide = Guide.objects.select_for_update().get(pk=guide.pk)
@@ -115,11 +115,7 @@ def guide_login_grant(*, guide: Guide, username: str, password: str) -> Guide:
         if User.objects.filter(username=username).exists():
             raise Conflict(f"Username '{username}' is taken.", code="username_taken", fields={"username": ["taken"]})
         user = User(username=username, is_staff=False)
-    try:
-        validate_password(password, user)
-    except ValidationError as exc:
-        raise ApplicationError("Password too weak.", code="weak_password",
-                               fields={"password": list(exc.messages)}) from exc
+    password_validate(password, user)
     user.set_password(password)
     user.save()
     if guide.user_id != user.pk:

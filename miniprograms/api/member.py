@@ -6,6 +6,7 @@ from __future__ import annotations
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from core.client_ip import client_ip as request_client_ip
 from core.pagination import paginated_response
 from members.api.base import MemberAPIView
 from miniprograms import selectors
@@ -84,7 +85,7 @@ class OrderPayApi(MemberAPIView):
         member = self.member_or_404()
         order = selectors.order_get_for_member(member, order_id)
         params = order_prepay(member=member, order=order, openid=request.user.openid,
-                              client_ip=request.META.get("REMOTE_ADDR", ""))
+                              client_ip=request_client_ip(request))
         return Response({"request_payment": params})
 
 

@@ -1,12 +1,19 @@
 """POST /api/v1/pos/orders: store systems send receipts in batches with `Authorization: PosKey <key>`."""
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import authentication, exceptions, serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
-from core.views import BaseAPIView
-from miniprograms.services.pos import MAX_BATCH, pos_api_key_check, pos_orders_record
+from rest_framework import status
+
+from core.views import BaseAPIView, BrandStaffAPIView
+from members.selectors import store_get_for_scope
+from miniprograms.api.outputs import PosKeyOut
+from miniprograms.models import PosApiKey
+from miniprograms.services.pos import (MAX_BATCH, pos_api_key_check, pos_api_key_create, pos_api_key_revoke,
+                                       pos_orders_record)
 
 
 class PosPrincipal:
@@ -68,3 +75,41 @@ class PosOrdersApi(BaseAPIView):
         data.is_valid(raise_exception=True)
         results = pos_orders_record(store=request.user.store, receipts=data.validated_data["receipts"])
         return Response({"results": [r.__dict__ for r in results]})
+
+
+class PosKeyOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PosApiKey
+        fields = ["id", "prefix", "label", "active", "created_at", "revoked_at"]
+
+
+class PosKeyListCreateApi(BrandStaffAPIView):
+    """GET: the store's POS keys (prefix only; the secret is never shown again). POST: a new key, shown once.
+    Only stores in the caller's scope (another franchisee's store is a 404)."""
+
+    class PosKeyInputSerializer(serializers.Serializer):
+        label = serializers.CharField(max_length=64, required=False, default="", allow_blank=True)
+
+    @extend_schema(responses={200: PosKeyOutputSerializer(many=True)})
+    def get(self, request, store_id: int):
+        store = store_get_for_scope(self.scope, store_id)
+        keys = PosApiKey.objects.filter(store=store).order_by("-id")
+        return Response({"results": PosKeyOutputSerializer(keys, many=True).data})
+
+    @extend_schema(request=PosKeyInputSerializer, responses={201: PosKeyOut})
+    def post(self, request, store_id: int):
+        store = store_get_for_scope(self.scope, store_id)
+        data = self.PosKeyInputSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        raw = pos_api_key_create(store=store, label=data.validated_data["label"], created_by_id=request.user.id)
+        return Response(PosKeyOut({"store_id": store.pk, "api_key": raw}).data, status=status.HTTP_201_CREATED)
+
+
+class PosKeyRevokeApi(BrandStaffAPIView):
+    """POST: revoke one of the store's POS keys; it is refused from then on."""
+
+    @extend_schema(request=None, responses={200: PosKeyOutputSerializer})
+    def post(self, request, store_id: int, key_id: int):
+        store = store_get_for_scope(self.scope, store_id)
+        key = pos_api_key_revoke(store=store, key_id=key_id, revoked_by_id=request.user.id)
+        return Response(PosKeyOutputSerializer(key).data)

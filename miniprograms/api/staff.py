@@ -14,7 +14,6 @@ from miniprograms import selectors
 from miniprograms.api.outputs import (
     CouponOut,
     CouponTemplateCreatedOut,
-    PosKeyOut,
     RefundDecisionOut,
     ShopOut,
     ShopPushOut,
@@ -26,7 +25,6 @@ from miniprograms.services.catalog import product_create, product_push_to_shops,
 from miniprograms.services.coupons import coupon_grant, coupon_template_create
 from miniprograms.services.guides import guide_share_code_create
 from miniprograms.services.orders import order_fulfilment_advance
-from miniprograms.services.pos import pos_api_key_create
 from miniprograms.services.pushes import shop_push_start
 from miniprograms.services.refunds import refund_approve, refund_reject
 
@@ -257,10 +255,3 @@ class GuideShareCodeApi(BrandStaffAPIView):
 class CommissionReportApi(BrandStaffAPIView):
     def get(self, request):
         return Response({"results": selectors.commission_report(scope=self.scope)})
-
-
-class PosKeyCreateApi(BrandStaffAPIView):
-    def post(self, request, store_id: int):
-        store = selectors.store_get_for_scope(self.scope, store_id)
-        return Response(PosKeyOut({"store_id": store.pk, "api_key": pos_api_key_create(store=store)}).data,
-                        status=status.HTTP_201_CREATED)

@@ -34,6 +34,19 @@ class OrderPaidAtGateway(ApplicationError):
     status_code = 409
 
 
+def notify_url(appid: str) -> str:
+    """Where WeChat Pay posts this app's notifications: from the platform's public base URL
+    (settings.WECHATPAY_NOTIFY_URL, derived from EKR_PUBLIC_BASE_URL). None configured: payments do not start
+    (a prepay whose notifications go nowhere would take money ekr never hears of)."""
+    from django.conf import settings
+
+    template = settings.WECHATPAY_NOTIFY_URL
+    if not template:
+        raise PaymentUnavailable("Payments are not configured: set EKR_PUBLIC_BASE_URL.", code="payment_not_configured",
+                                 status_code=503)
+    return template.format(appid=appid)
+
+
 @dataclass(frozen=True)
 class PrepayResult:
     prepay_id: str
@@ -71,11 +84,15 @@ class RefundResult:
 
 
 class PaymentGateway(Protocol):
+    """What orders need from a payment provider. Every method is safe to call again with the same arguments."""
+
     name: str  # WeChatApp.PayApi value
     mchid: str  # the merchant paid (v3: the sub-merchant)
 
     def create_prepay(self, *, out_trade_no: str, total_fen: int, description: str, openid: str,
-                      client_ip: str = "", time_expire: datetime | None = None) -> PrepayResult: ...
+                      client_ip: str = "", time_expire: datetime | None = None) -> PrepayResult:
+        """A prepay the buyer can pay until `time_expire` (aware datetime; the gateway refuses payment after it)."""
+        ...
 
     def query(self, *, out_trade_no: str) -> QueryResult: ...
 

@@ -20,6 +20,8 @@ from wechatpy.pay.utils import format_url
 
 from miniprograms.payments.base import (
     InvalidNotification,
+    notify_url,
+    OrderPaidAtGateway,
     PaymentNotification,
     PaymentUnavailable,
     PrepayResult,
@@ -52,28 +54,54 @@ class _Client(WeChatPay):
         self.API_BASE_URL = base if base.endswith("/") else base + "/"
 
 
+_private_dir: str | None = None
+_written: dict[str, tuple[str, str]] = {}
+
+
+def _private_directory() -> str:
+    """This process's own directory for key files: created by mkdtemp (a fresh, unguessable name, mode 0700,
+    atomically), checked to be a real directory owned by us and closed to others, removed at exit."""
+    import atexit
+    import os
+    import shutil
+    import stat
+    import tempfile
+
+    global _private_dir
+    if _private_dir is None or not os.path.isdir(_private_dir):
+        path = tempfile.mkdtemp(prefix="ekr-wxpay-", dir=settings.EKR_PRIVATE_DIR or None)
+        info = os.lstat(path)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+            raise PaymentUnavailable("The private key directory is not private.")
+        atexit.register(shutil.rmtree, path, True)
+        _private_dir = path
+        _written.clear()
+    return _private_dir
+
+
 def client_cert_files(app: WeChatApp) -> tuple[str, str] | tuple[None, None]:
-    """The merchant's client certificate and key as files (requests wants paths), written once per process and
-    content, readable by this user only. (None, None) when the app has no certificate."""
+    """The merchant's client certificate and key as files (requests wants paths), in this process's private
+    directory, each created exclusively (O_EXCL, O_NOFOLLOW, 0600): nothing another user placed can be followed
+    or read back. Written once per process and content. (None, None) when the app has no certificate."""
     if not (app.mch_cert_pem and app.mch_cert_key_pem):
         return None, None
     import hashlib
     import os
-    import tempfile
 
     digest = hashlib.sha256((app.mch_cert_pem + app.mch_cert_key_pem).encode()).hexdigest()[:16]
-    folder = os.path.join(tempfile.gettempdir(), f"ekr-wxpay-{os.getuid()}")
-    os.makedirs(folder, mode=0o700, exist_ok=True)
+    folder = _private_directory()
+    key = f"{app.appid}-{digest}"
+    if key in _written and all(os.path.isfile(p) for p in _written[key]):
+        return _written[key]
     paths = []
     for suffix, text in (("cert", app.mch_cert_pem), ("key", app.mch_cert_key_pem)):
-        path = os.path.join(folder, f"{app.appid}-{digest}-{suffix}.pem")
-        if not os.path.exists(path):
-            descriptor = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "w") as handle:
-                handle.write(text)
-            os.replace(path + ".tmp", path)
+        path = os.path.join(folder, f"{key}-{suffix}-{os.urandom(4).hex()}.pem")
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(text)
         paths.append(path)
-    return paths[0], paths[1]
+    _written[key] = (paths[0], paths[1])
+    return _written[key]
 
 
 class WeChatPayV2Gateway:
@@ -112,7 +140,7 @@ class WeChatPayV2Gateway:
         request = {
             "trade_type": "JSAPI", "body": description[:120], "out_trade_no": out_trade_no,
             "total_fee": int(total_fen), "fee_type": "CNY", "openid": openid,
-            "spbill_create_ip": client_ip or "127.0.0.1", "notify_url": settings.WECHATPAY_NOTIFY_URL.format(appid=self.app.appid),
+            "spbill_create_ip": client_ip or "127.0.0.1", "notify_url": notify_url(self.app.appid),
         }
         if time_expire is not None:
             request["time_expire"] = _format_time(time_expire)
@@ -133,6 +161,17 @@ class WeChatPayV2Gateway:
         return QueryResult(out_trade_no=out_trade_no, paid=state == "SUCCESS", state=state,
                            transaction_id=result.get("transaction_id", ""),
                            total_fen=int(fee) if fee not in (None, "") else None)
+
+    def close(self, *, out_trade_no: str) -> None:
+        try:
+            self._post("pay/closeorder", {"out_trade_no": out_trade_no})
+        except PaymentUnavailable as exc:
+            code = (exc.fields or {}).get("wechat", [""])[0]
+            if code in ("ORDERCLOSED", "ORDERNOTEXIST"):
+                return
+            if code == "ORDERPAID":
+                raise OrderPaidAtGateway("The order was paid before it could be closed.") from exc
+            raise
 
     def refund(self, *, out_trade_no: str, out_refund_no: str, total_fen: int, refund_fen: int,
                reason: str = "") -> RefundResult:

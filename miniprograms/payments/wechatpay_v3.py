@@ -34,7 +34,12 @@ NAME = WeChatApp.PayApi.V3
 
 
 def notify_url(appid: str) -> str:
-    return settings.WECHATPAY_V3_NOTIFY_URL.format(appid=appid)
+    """From the platform's public base URL (EKR_PUBLIC_BASE_URL); none configured: payments do not start."""
+    template = settings.WECHATPAY_V3_NOTIFY_URL
+    if not template:
+        raise PaymentUnavailable("Payments are not configured: set EKR_PUBLIC_BASE_URL.", code="payment_not_configured",
+                                 status_code=503)
+    return template.format(appid=appid)
 
 
 class WeChatPayV3Gateway:

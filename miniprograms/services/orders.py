@@ -131,6 +131,12 @@ def order_cancel(*, order_id: int, reason: str, member: Member | None = None) ->
     order.cancelled_at = timezone.now()
     order.save(update_fields=["status", "cancelled_at"])
     order_event_add(order=order, status="cancelled", note=reason[:200])
+    if order.prepay_id:  # WeChat could still take the money: close the WeChat order (after commit, retried)
+        from celery import current_app
+
+        from core.tasks import enqueue
+
+        enqueue(current_app.tasks["miniprograms.order_close_at_gateway"], order.pk)  # by name: tasks import us
     return order
 
 

@@ -3,7 +3,7 @@ from a query when the notification was lost) exactly once, with points and guide
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -30,14 +30,18 @@ def order_prepay(*, member: Member, order: Order, openid: str, client_ip: str = 
     parameters for wx.requestPayment. The WeChat call happens outside any transaction."""
     if order.member_id != member.pk:
         raise ApplicationError("No such order.", code="not_found", status_code=404)
-    if order.status != Order.Status.PENDING_PAYMENT or order.expires_at <= timezone.now():
+    if order.status != Order.Status.PENDING_PAYMENT or order.expires_at <= timezone.now() + PREPAY_MIN_LEFT:
         raise Conflict("This order cannot be paid any more.", code="order_not_payable")
+    # WeChat refuses the payment after time_expire: an order cancelled for not being paid is never paid later.
     order = order_payment_route_stamp(order=order)
     result = gateway_for_order(order).create_prepay(out_trade_no=order.number, total_fen=order.total_fen,
                                                     description=f"{order.store.name} {order.number}",
                                                     openid=openid, client_ip=client_ip, time_expire=order.expires_at)
     Order.objects.filter(pk=order.pk).update(prepay_id=result.prepay_id)
     return result.request_payment
+
+
+PREPAY_MIN_LEFT = timedelta(minutes=1)  # WeChat wants time_expire at least a minute away
 
 
 def order_payment_route_stamp(*, order: Order) -> Order:
@@ -54,6 +58,7 @@ def order_payment_route_stamp(*, order: Order) -> Order:
 PAID = "paid"
 DUPLICATE = "duplicate"
 REJECTED = "rejected"
+REFUNDING = "refunding"  # paid after the order was cancelled: the money goes back automatically
 
 
 @transaction.atomic
@@ -62,7 +67,11 @@ def order_mark_paid(*, out_trade_no: str, transaction_id: str, total_fen: int, p
     """Mark the order paid once. Locks the order; a second call (duplicate notification) changes nothing and
     returns "duplicate"; an amount other than the order's total, another app's order, or an order no longer
     awaiting payment changes nothing and returns "rejected". On "paid": points earned and guide commission
-    credited, in the same transaction."""
+    credited, in the same transaction.
+
+    A real payment (the order's amount) for a cancelled order is refunded automatically: the order stays
+    cancelled, records the transaction and an event saying why, and an automatic Refund is sent to WeChat after
+    commit (returns "refunding"; the same payment again is "duplicate")."""
     order = Order.objects.select_for_update(of=("self",)).select_related("member", "member__tier", "store") \
         .filter(number=out_trade_no).first()
     if order is None or (order.appid and order.appid != appid):
@@ -71,6 +80,9 @@ def order_mark_paid(*, out_trade_no: str, transaction_id: str, total_fen: int, p
     if order.status != Order.Status.PENDING_PAYMENT:
         if order.transaction_id and order.transaction_id == transaction_id:
             return DUPLICATE
+        if order.status == Order.Status.CANCELLED and not order.transaction_id and int(total_fen) == order.total_fen:
+            _refund_paid_after_cancel(order=order, transaction_id=transaction_id, paid_at=paid_at)
+            return REFUNDING
         logger.error("order %s: payment %s reported while %s; needs a manual refund", order.number, transaction_id,
                      order.status)
         return REJECTED
@@ -86,6 +98,27 @@ def order_mark_paid(*, out_trade_no: str, transaction_id: str, total_fen: int, p
     points_for_paid_order(order=order)
     commission_credit_for_order(order=order)
     return PAID
+
+
+def _refund_paid_after_cancel(*, order: Order, transaction_id: str, paid_at: datetime | None) -> None:
+    from celery import current_app
+
+    from core.tasks import enqueue
+    from miniprograms.models import Refund
+    from miniprograms.services.orders import order_number_new
+
+    order.transaction_id = transaction_id
+    order.paid_at = paid_at or timezone.now()
+    order.save(update_fields=["transaction_id", "paid_at"])
+    why = (f"paid ({transaction_id}) after the order was cancelled at "
+           f"{timezone.localtime(order.cancelled_at):%Y-%m-%d %H:%M:%S}; refunded automatically")
+    refund = Refund(order=order, kind=Refund.Kind.PAID_AFTER_CANCEL, number="R" + order_number_new(),
+                    amount_fen=order.total_fen, reason=why[:200])
+    refund.full_clean(validate_constraints=False)
+    refund.save()
+    order_event_add(order=order, status="paid_after_cancel", note=why[:200])
+    logger.warning("order %s: %s", order.number, why)
+    enqueue(current_app.tasks["miniprograms.refund_send"], refund.pk)  # by name: miniprograms.tasks imports us
 
 
 def order_mark_paid_from_notification(*, data: dict) -> str:
@@ -152,3 +185,21 @@ def orders_cancel_expired(*, now=None, limit: int = 500) -> int:
         except Conflict:
             pass  # paid or cancelled meanwhile
     return cancelled
+
+
+def order_gateway_close(*, order_id: int) -> str:
+    """Close a cancelled order's WeChat order so that it can no longer be paid. Returns "closed", "paid" (it was
+    paid before the close reached WeChat: marked paid-after-cancel, which refunds it) or "skipped" (not cancelled,
+    or never prepaid). WeChat unreachable raises PaymentUnavailable (the task retries). No lock is held here."""
+    from miniprograms.payments import OrderPaidAtGateway
+
+    order = Order.objects.filter(pk=order_id).first()
+    if order is None or order.status != Order.Status.CANCELLED or not order.prepay_id:
+        return "skipped"
+    try:
+        gateway_for_order(order).close(out_trade_no=order.number)
+    except OrderPaidAtGateway:
+        order_paid_at_gateway(order=order)
+        return "paid"
+    order_event_add(order=order, status="closed_at_gateway")
+    return "closed"

@@ -12,10 +12,12 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, Conflict, NotFound
 from members.models import Member, Store
 from miniprograms.models import Coupon, NonMemberBuyer, Order, OrderEvent, OrderLine, PosApiKey, Sku
 from miniprograms.selectors import phone_hash
@@ -27,12 +29,38 @@ MAX_BATCH = 200
 
 
 @transaction.atomic
-def pos_api_key_create(*, store: Store) -> str:
-    """A new key for the store's POS; the raw key is returned once and only its hash is kept."""
+def pos_api_key_create(*, store: Store, label: str = "", created_by_id: int | None = None) -> str:
+    """A new key for the store's POS; the raw key is returned once and only its hash is kept. At most
+    settings.EKR_POS_KEYS_PER_STORE active keys per store (409 `too_many_keys`: revoke one first)."""
+    Store.objects.select_for_update().filter(pk=store.pk).first()  # one creator at a time per store
+    if PosApiKey.objects.filter(store=store, active=True).count() >= settings.EKR_POS_KEYS_PER_STORE:
+        raise Conflict(f"A store has at most {settings.EKR_POS_KEYS_PER_STORE} active POS keys; revoke one first.",
+                       code="too_many_keys")
     prefix = secrets.token_hex(4)
     secret = secrets.token_urlsafe(32)
-    PosApiKey.objects.create(store=store, prefix=prefix, key_hash=hashlib.sha256(secret.encode()).hexdigest())
+    PosApiKey.objects.create(store=store, prefix=prefix, key_hash=hashlib.sha256(secret.encode()).hexdigest(),
+                             label=label[:64], created_by_id=created_by_id)
     return f"{prefix}.{secret}"
+
+
+@transaction.atomic
+def pos_api_key_revoke(*, store: Store, key_id: int, revoked_by_id: int | None = None) -> PosApiKey:
+    """Revoke one of the store's keys: from now on it is refused (401). Revoking again changes nothing."""
+    key = PosApiKey.objects.select_for_update().filter(pk=key_id, store=store).first()
+    if key is None:
+        raise NotFound("No such POS key.")
+    if key.active:
+        key.active, key.revoked_at, key.revoked_by_id = False, timezone.now(), revoked_by_id
+        key.save(update_fields=["active", "revoked_at", "revoked_by_id"])
+    return key
+
+
+def _members_in_scope(store: Store):
+    """The members a store's POS may record sales for: its franchisee's members (by home store); for a direct
+    store, members homed at a direct store or at none."""
+    if store.franchisee_id:
+        return Member.objects.filter(store__franchisee_id=store.franchisee_id)
+    return Member.objects.filter(Q(store__isnull=True) | Q(store__franchisee__isnull=True))
 
 
 def pos_api_key_check(raw: str) -> Store | None:
@@ -86,9 +114,14 @@ def _create(*, store: Store, receipt: dict) -> ReceiptResult:
     no = receipt["receipt_no"]
     member = None
     buyer_hash = ""
+    for ln in receipt["lines"]:
+        if ln["unit_price_fen"] * ln["quantity"] > settings.EKR_POS_MAX_LINE_FEN:
+            raise ApplicationError("A line is over the per-line cap.", code="line_over_cap",
+                                   fields={"lines": [f"{ln['sku_code']}: over {settings.EKR_POS_MAX_LINE_FEN} fen"]})
     openid = receipt.get("openid") or ""
     if receipt.get("member_id"):
-        member = Member.objects.filter(pk=receipt["member_id"]).first()
+        # the same answer for an id that does not exist and one outside the store's scope: no oracle
+        member = _members_in_scope(store).filter(pk=receipt["member_id"]).first()
         if member is None:
             raise ApplicationError("No such member.", code="member_not_found")
     elif receipt.get("phone"):
@@ -96,9 +129,9 @@ def _create(*, store: Store, receipt: dict) -> ReceiptResult:
             buyer_hash = phone_hash(receipt["phone"])
         except ValueError as exc:
             raise ApplicationError("Not a mainland mobile number.", fields={"phone": ["invalid"]}) from exc
-        member = Member.objects.filter(phone_hash=buyer_hash).first()
+        member = _members_in_scope(store).filter(phone_hash=buyer_hash).first()
     if member is None and openid:
-        member = Member.objects.filter(openid=openid).first()
+        member = _members_in_scope(store).filter(openid=openid).first()
     codes = [ln["sku_code"] for ln in receipt["lines"]]
     skus = {s.code: s for s in Sku.objects.select_related("product").filter(code__in=codes)}
     unknown = sorted(set(codes) - set(skus))

@@ -44,6 +44,8 @@ def _lock(refund: Refund) -> tuple[Order, Refund]:
     refund = Refund.objects.select_for_update().get(pk=refund.pk)
     if refund.status != Refund.Status.REQUESTED:
         raise Conflict("This refund was already decided.", code="refund_decided")
+    if refund.kind != Refund.Kind.REQUESTED:
+        raise Conflict("This refund is automatic; staff do not decide it.", code="refund_automatic")
     return order, refund
 
 
@@ -119,3 +121,26 @@ def refund_outcome_from_v3_notification(*, appid: str, resource: dict) -> str:
     logger.error("refund %s of order %s: WeChat Pay reports %s", refund.number, order.number, status)
     order_event_add(order=order, status="refund_failed_at_wechat", note=f"{refund.number} {status}"[:200])
     return FAILED_AT_WECHAT
+
+
+def refund_automatic_send(*, refund_id: int) -> str:
+    """Send an automatic refund (money paid for a cancelled order) to WeChat Pay and record the result. The call
+    is keyed by the refund number at WeChat, made outside any transaction; an unreachable WeChat raises
+    PaymentUnavailable and the task retries. Returns "succeeded" or "skipped" (already sent)."""
+    refund = Refund.objects.select_related("order").get(pk=refund_id)
+    if refund.status != Refund.Status.REQUESTED or refund.kind == Refund.Kind.REQUESTED:
+        return "skipped"
+    order = refund.order
+    result = gateway_for_order(order).refund(out_trade_no=order.number, out_refund_no=refund.number,
+                                                 total_fen=order.total_fen, refund_fen=refund.amount_fen,
+                                                 reason="order cancelled before payment")
+    with transaction.atomic():
+        refund = Refund.objects.select_for_update().get(pk=refund_id)
+        if refund.status != Refund.Status.REQUESTED:
+            return "skipped"
+        refund.status = Refund.Status.SUCCEEDED
+        refund.wechat_refund_id = result.refund_id
+        refund.decided_at = timezone.now()
+        refund.save(update_fields=["status", "wechat_refund_id", "decided_at"])
+        order_event_add(order=order, status="refunded", note="automatic refund of a payment after cancellation")
+    return "succeeded"

@@ -96,7 +96,7 @@ def voucher_follow_coupon(coupon, used: bool, at) -> None:
 def voucher_claim(*, code: str, openid: str, unionid: str = "") -> Voucher:
     """The holder of `code` claims it into this brand's mini-program: it is linked to their member here, who is
     created (joining channel "rights market") if they are not a member yet. Claiming twice by the same member
-    is a no-op; a voucher claimed by someone else is a Conflict."""
+    is a no-op; a voucher claimed by someone else, used, void or expired is a Conflict (and makes no member)."""
     from members.models import Member
 
     with transaction.atomic():
@@ -109,6 +109,10 @@ def voucher_claim(*, code: str, openid: str, unionid: str = "") -> Voucher:
                 _coupon_for_claim(voucher)
                 return voucher
             raise Conflict("This voucher was already claimed.", code="voucher_claimed")
+        if voucher.status != Voucher.Status.ISSUED:
+            raise Conflict(f"This voucher is {voucher.status} and cannot be claimed.", code=f"voucher_{voucher.status}")
+        if voucher.valid_until <= timezone.now():
+            raise Conflict("This voucher has expired.", code="voucher_expired")
         made = member is None
         if made:
             member = Member(openid=openid, unionid=unionid or None, join_channel=Member.Channel.RIGHTS_MARKET)

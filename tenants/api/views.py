@@ -7,12 +7,31 @@ from tenants.models import Brand
 
 
 class HealthApi(PublicAPIView):
-    """GET /api/v1/health: the database answers, and which schema this host is routed to."""
+    """GET /api/v1/health: each dependency (database, redis) "ok" or "down", and the schema this host is routed
+    to. 200 when all answer, 503 (with Retry-After) when one does not."""
 
     def get(self, request):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return Response({"status": "ok", "schema": connection.schema_name})
+        from django.conf import settings
+
+        from core.redis_client import redis_client
+
+        checks = {}
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            checks["database"] = "ok"
+        except Exception:  # any failure to answer is "down"
+            checks["database"] = "down"
+        try:
+            redis_client().ping()
+            checks["redis"] = "ok"
+        except Exception:
+            checks["redis"] = "down"
+        healthy = all(v == "ok" for v in checks.values())
+        body = {"status": "ok" if healthy else "unavailable", "checks": checks, "schema": connection.schema_name}
+        if healthy:
+            return Response(body)
+        return Response(body, status=503, headers={"Retry-After": str(settings.EKR_UNAVAILABLE_RETRY_AFTER_SECONDS)})
 
 
 class BrandListApi(PlatformOpsAPIView):

@@ -32,7 +32,7 @@ def test_pos_sales_without_a_member_keep_the_buyers_identity(world):
 
     with schema_context(world.schema):
         Sku.objects.create(product=Product.objects.create(name="Tea"), code="TEA-2", price_fen=800)
-        known = member(joined=at(D), openid="o-known")
+        known = member(joined=at(D), openid="o-known", store=world.s1)  # in the POS store's franchisee scope
         line = [{"sku_code": "TEA-2", "quantity": 1, "unit_price_fen": 800}]
         results = pos_orders_record(store=world.s1, receipts=[
             {"receipt_no": "1", "sold_at": at(D, 10), "openid": "o-stranger", "lines": line},

@@ -17,6 +17,17 @@ def sender_a(brand_a):
 
 
 @pytest.fixture
+def plain_a(brand_a):
+    """A second app of brand A without EncodingAESKey: the only kind that accepts plaintext callbacks."""
+    from tenants.models import WeChatApp
+    from tenants.services import wechat_app_add
+
+    app = wechat_app_add(brand=brand_a, appid="wxalphaplain000001", secret="s", token="plaintoken",
+                         kind=WeChatApp.Kind.OFFICIAL_ACCOUNT)
+    return WeChatSender(app.appid, app.token, "")
+
+
+@pytest.fixture
 def sender_b(brand_b):
     return sender_for(brand_b)
 

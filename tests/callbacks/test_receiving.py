@@ -38,10 +38,11 @@ def test_server_check_refuses_and_keeps_the_attempt(case, sender_a, client_for, 
 
 
 @pytest.mark.parametrize("mode", ["plain", "safe", "compatible"])
-def test_an_event_is_verified_stored_and_answered_success(mode, sender_a, client_for, brand_a):
+def test_an_event_is_verified_stored_and_answered_success(mode, sender_a, plain_a, client_for, brand_a):
     # given a card event in each of WeChat's three modes
     xml = event_xml(event="user_get_card", from_user="oMode" + mode, CardId="pCard1", UserCardCode="123456789")
     if mode == "plain":
+        sender_a = plain_a  # plaintext only for an app without EncodingAESKey
         path, body = sender_a.plain(xml)
     else:
         path, body = sender_a.safe(xml, compatible=(mode == "compatible"))
@@ -82,7 +83,7 @@ def test_second_delivery_is_acknowledged_and_not_stored_again(sender_a, client_f
     assert CallbackEvent.objects.filter(appid=sender_a.appid).count() == 1
 
 
-def test_dedup_uses_msgid_then_sender_time_event_and_card_code(sender_a, client_for, brand_a):
+def test_dedup_uses_msgid_then_sender_time_event_and_card_code(plain_a, client_for, brand_a):
     client = client_for(brand_a)
     for xml in [
         event_xml(msg_type="text", msg_id="9001", Content="hi"),
@@ -92,8 +93,8 @@ def test_dedup_uses_msgid_then_sender_time_event_and_card_code(sender_a, client_
         event_xml(event="user_get_card", create_time=1_700_000_001, UserCardCode="c2"),  # another card code
         event_xml(event="user_get_card", create_time=1_700_000_001, UserCardCode="c2"),  # duplicate
     ]:
-        assert post_xml(client, *sender_a.plain(xml)).status_code == 200
-    keys = sorted(CallbackEvent.objects.filter(appid=sender_a.appid).values_list("dedup_key", flat=True))
+        assert post_xml(client, *plain_a.plain(xml)).status_code == 200
+    keys = sorted(CallbackEvent.objects.filter(appid=plain_a.appid).values_list("dedup_key", flat=True))
     assert keys == ["evt:oUser0001:1700000001:user_get_card:c1::", "evt:oUser0001:1700000001:user_get_card:c2::",
                     "msg:9001", "msg:9002"]
 
@@ -116,11 +117,11 @@ def test_another_brands_appid_on_a_brand_host_is_404(sender_a, client_for, brand
     assert not CallbackEvent.objects.exclude(status=Status.REJECTED).exists()
 
 
-def test_bad_signature_plaintext_is_403(sender_a, client_for, brand_a):
-    path, body = sender_a.plain(event_xml(event=EFFECT), token="not-the-token")
+def test_bad_signature_plaintext_is_403(plain_a, client_for, brand_a):
+    path, body = plain_a.plain(event_xml(event=EFFECT), token="not-the-token")
     response = post_xml(client_for(brand_a), path, body)
     assert response.status_code == 403
-    assert rejected(appid=sender_a.appid).last_error.startswith("bad_signature")
+    assert rejected(appid=plain_a.appid).last_error.startswith("bad_signature")
 
 
 def test_bad_msg_signature_is_403(sender_a, client_for, brand_a):
@@ -175,12 +176,12 @@ def test_timestamp_within_the_window_is_accepted(sender_a, client_for, brand_a, 
     ('<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
      "<xml><ToUserName>&b;</ToUserName></xml>", "not_xml"),
 ])
-def test_a_body_that_is_not_wechat_xml_is_400(body, code, sender_a, client_for, brand_a):
-    path, _ = sender_a.plain("")
+def test_a_body_that_is_not_wechat_xml_is_400(body, code, plain_a, client_for, brand_a):
+    path, _ = plain_a.plain("")
     response = post_xml(client_for(brand_a), path, body)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == code
-    row = rejected(appid=sender_a.appid)
+    row = rejected(appid=plain_a.appid)
     assert row.last_error.startswith(code) and row.dedup_key is None
 
 
@@ -191,15 +192,15 @@ def test_encrypted_mode_body_that_is_not_xml_is_400(sender_a, client_for, brand_
     rejected(appid=sender_a.appid)
 
 
-def test_rejected_garbage_does_not_block_the_real_event(sender_a, client_for, brand_a):
+def test_rejected_garbage_does_not_block_the_real_event(plain_a, client_for, brand_a):
     xml = event_xml(event=EFFECT, create_time=1_700_000_123)
     for _ in range(2):
-        path, body = sender_a.plain(xml, token="forged")
+        path, body = plain_a.plain(xml, token="forged")
         assert post_xml(client_for(brand_a), path, body).status_code == 403
-    path, body = sender_a.plain(xml)
+    path, body = plain_a.plain(xml)
     assert post_xml(client_for(brand_a), path, body).status_code == 200
-    assert CallbackEvent.objects.filter(appid=sender_a.appid, status=Status.REJECTED).count() == 2
-    assert CallbackEvent.objects.filter(appid=sender_a.appid, status=Status.RECEIVED).count() == 1
+    assert CallbackEvent.objects.filter(appid=plain_a.appid, status=Status.REJECTED).count() == 2
+    assert CallbackEvent.objects.filter(appid=plain_a.appid, status=Status.RECEIVED).count() == 1
 
 
 def test_suspended_brand_is_refused_on_the_platform_host(sender_a, client_for, brand_a):

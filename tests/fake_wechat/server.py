@@ -55,6 +55,7 @@ def err(code: int, msg: str):
 class FakeWeChat:
     def __init__(self):
         self.codes: dict[str, dict] = {}
+        self.phone_codes: dict[str, str | tuple[str, str]] = {}  # getPhoneNumber code -> phone or (phone, appid)
         self.used_codes: set[str] = set()
         self.apps: dict[str, str] = {}  # appid -> secret; empty means any secret is accepted
         self.tokens: dict[str, str] = {}  # access_token -> appid
@@ -75,6 +76,7 @@ class FakeWeChat:
     def reset(self):
         with self.lock:
             self.codes.clear()
+            self.phone_codes.clear()
             self.used_codes.clear()
             self.calls.clear()
             self.failures.clear()
@@ -183,6 +185,28 @@ def jscode2session(fake: FakeWeChat, query: dict, body: bytes):
     return 200, dict(session)
 
 
+@route("POST", "/wxa/business/getuserphonenumber")
+def get_user_phone_number(fake: FakeWeChat, query: dict, body: bytes):
+    """Program it with `fake.phone_codes[code] = ("13800138000", appid)`; each code works once, as WeChat's."""
+    import time as _time
+
+    appid = fake.check_token(query)
+    if appid is None:
+        return err(40001, "invalid credential, access_token is invalid or not latest")
+    try:
+        code = json.loads(body or b"{}").get("code", "")
+    except (ValueError, AttributeError):
+        return err(47001, "data format error")
+    with fake.lock:
+        entry = fake.phone_codes.get(code)
+        if entry is None or code in fake.used_codes:
+            return err(40029, "invalid code")
+        fake.used_codes.add(code)
+    phone, issued_to = entry if isinstance(entry, tuple) else (entry, appid)
+    return ok(phone_info={"phoneNumber": phone, "purePhoneNumber": phone, "countryCode": "86",
+                          "watermark": {"timestamp": int(_time.time()), "appid": issued_to}})
+
+
 # --- WeChat Pay v2 (XML, signed with the merchant's API key) ---------------------------------------------------
 # Program it with `fake.merchant(mch_id, key, appid)`; `fake.pay_notification(out_trade_no)` builds the signed
 # notification WeChat would post once the buyer paid (and marks the order paid at the fake).
@@ -239,6 +263,11 @@ def _fake_pay_notification(self, out_trade_no: str, *, total_fee: int | None = N
 
     order = self.state["pay_orders"][out_trade_no]
     merchant = self.state["merchants"][order["mch_id"]]
+    if order["trade_state"] == "CLOSED":
+        raise AssertionError(f"fake wechat: order {out_trade_no} is closed and cannot be paid")
+    if order.get("time_expire") and order["trade_state"] == "NOTPAY" and \
+            _time.strftime("%Y%m%d%H%M%S", _time.gmtime(_time.time() + 8 * 3600)) > order["time_expire"]:
+        raise AssertionError(f"fake wechat: order {out_trade_no} expired at {order['time_expire']}")
     with self.lock:
         if order["trade_state"] != "SUCCESS":
             order["trade_state"] = "SUCCESS"
@@ -284,7 +313,7 @@ def pay_unifiedorder(fake: FakeWeChat, query: dict, body: bytes):
         orders[data["out_trade_no"]] = {"appid": data["appid"], "mch_id": data["mch_id"], "openid": data["openid"],
                                         "total_fee": int(data["total_fee"]), "trade_state": "NOTPAY",
                                         "prepay_id": prepay_id, "sign_type": sign_type, "transaction_id": "",
-                                        "refunds": {}}
+                                        "refunds": {}, "time_expire": data.get("time_expire", "")}
     return _pay_reply(fake, data["mch_id"], sign_type, {
         "appid": data["appid"], "mch_id": data["mch_id"], "result_code": "SUCCESS", "prepay_id": prepay_id,
         "trade_type": "JSAPI"})
@@ -304,6 +333,25 @@ def pay_orderquery(fake: FakeWeChat, query: dict, body: bytes):
         "appid": data["appid"], "mch_id": data["mch_id"], "result_code": "SUCCESS",
         "trade_state": order["trade_state"], "out_trade_no": data["out_trade_no"],
         "total_fee": str(order["total_fee"]), "transaction_id": order["transaction_id"]})
+
+
+@route("POST", "/pay/closeorder")
+def pay_closeorder(fake: FakeWeChat, query: dict, body: bytes):
+    data, fail = _pay_request(fake, body)
+    if fail:
+        return fail
+    sign_type = data.get("sign_type", "MD5")
+    order = fake.state.get("pay_orders", {}).get(data.get("out_trade_no", ""))
+    if order is None:
+        return _pay_reply(fake, data["mch_id"], sign_type, {"result_code": "FAIL", "err_code": "ORDERNOTEXIST",
+                                                            "err_code_des": "order does not exist"})
+    with fake.lock:
+        if order["trade_state"] in ("SUCCESS", "REFUND"):
+            return _pay_reply(fake, data["mch_id"], sign_type, {"result_code": "FAIL", "err_code": "ORDERPAID",
+                                                                "err_code_des": "order paid"})
+        order["trade_state"] = "CLOSED"
+    return _pay_reply(fake, data["mch_id"], sign_type, {"appid": data["appid"], "mch_id": data["mch_id"],
+                                                        "result_code": "SUCCESS"})
 
 
 @route("POST", "/secapi/pay/refund")

@@ -76,10 +76,20 @@ def test_a_phone_of_another_openid_is_a_conflict(world, register):
 def test_an_imported_member_is_claimed_by_registration_with_the_same_phone(world):
     imported = Member.objects.create(phone="13800138000", phone_hash=phone_hash("13800138000"), name="Old",
                                      join_channel=Member.Channel.IMPORT)
-    member, created = member_register(openid="o-9", phone="13800138000", name="New")
+    member, created = member_register(openid="o-9", phone="13800138000", name="New", phone_verified=True)
     assert member.pk == imported.pk
     assert Member.objects.get(pk=imported.pk).openid == "o-9"
     assert Member.objects.get(pk=imported.pk).name == "Old"
+    assert Member.objects.count() == 1
+
+
+def test_a_typed_phone_never_claims_an_imported_member(world):
+    imported = Member.objects.create(phone="13800138000", phone_hash=phone_hash("13800138000"), name="Old",
+                                     join_channel=Member.Channel.IMPORT)
+    with pytest.raises(Conflict) as info:
+        member_register(openid="o-9", phone="13800138000", name="New")
+    assert info.value.code == "phone_verification_required"
+    assert Member.objects.get(pk=imported.pk).openid is None or Member.objects.get(pk=imported.pk).openid == ""
     assert Member.objects.count() == 1
 
 

@@ -20,6 +20,7 @@ def test_pos_batch_is_idempotent_per_receipt_with_members_and_non_members(world,
     with schema_context(world.schema):
         key = pos_api_key_create(store=world.s1)
         Member.objects.filter(pk=world.bob.pk).update(phone_hash=phone_hash("13800138000"))
+        Member.objects.filter(pk__in=[world.alice.pk, world.bob.pk]).update(store=world.s1)  # in s1's scope
     pos = client_for(world.brand)
     pos.credentials(HTTP_AUTHORIZATION=f"PosKey {key}")
     batch = {"receipts": [receipt(world, "R1", member_id=world.alice.pk),

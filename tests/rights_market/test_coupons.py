@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+
+from members.models import Member
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
@@ -99,6 +101,7 @@ def test_a_coupon_of_one_member_is_not_used_for_another(brand_a, brand_b, world,
     voucher = won_voucher(brand_a, brand_b, template)
     with schema_context(world.schema):
         voucher_claim(code=voucher.code, openid="o-holder")
+        Member.objects.filter(pk=world.bob.pk).update(store=world.s1)  # bob is in the POS store's scope
         [result] = pos_orders_record(store=world.s1, receipts=[
             receipt(world, "R9", coupon_code=voucher.code, member_id=world.bob.pk)])
         assert (result.status, result.error["code"]) == ("error", "coupon_not_yours")

@@ -12,6 +12,8 @@ from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from members.models import Member
+
 from members.mp_auth import member_token_issue
 from miniprograms.services.payments import order_mark_paid
 from miniprograms.services.pos import pos_api_key_create
@@ -87,6 +89,9 @@ def test_publish_list_exchange_claim_use_roi_statement(brand_a, brand_b, fake_we
     assert used["status"] == "created", used
     again = pos(wa, pos_a, {"receipt_no": "A-2", "coupon_code": codes[wb.alice.pk], "lines": [line]})
     assert (again["status"], again["error"]["code"]) == ("error", "coupon_unusable")
+    with schema_context(wa.schema):  # she is now alpha's member, homed at the store (the POS key's scope)
+        Member.objects.filter(pk=alpha_ids[wb.alice.pk]).update(store=wa.s1)
+    connection.set_schema_to_public()
     later = {"member_id": alpha_ids[wb.alice.pk], "lines": [{**line, "quantity": 1}]}
     pos(wa, pos_a, {"receipt_no": "A-3", "sold_at": (timezone.now() + timedelta(days=5)).isoformat(), **later})
     pos(wa, pos_a, {"receipt_no": "A-4", "sold_at": (timezone.now() + timedelta(days=40)).isoformat(), **later})
@@ -102,7 +107,11 @@ def test_publish_list_exchange_claim_use_roi_statement(brand_a, brand_b, fake_we
                                paid_at=None, appid=wa.app.appid) == "paid"
     connection.set_schema_to_public()
 
-    # beta's alice comes back to a beta store within 30 days
+    # beta's alice comes back to a beta store within 30 days (her home store: a POS key records sales only for
+    # members in its franchisee's scope)
+    with schema_context(wb.schema):
+        Member.objects.filter(pk=wb.alice.pk).update(store=wb.s1)
+    connection.set_schema_to_public()
     assert pos(wb, pos_b, {"receipt_no": "B-1", "member_id": wb.alice.pk, "sold_at": (
         timezone.now() + timedelta(days=3)).isoformat(), "lines": [{"sku_code": wb.sku.code, "quantity": 1,
                                                                     "unit_price_fen": 800}]})["status"] == "created"

@@ -54,4 +54,4 @@ def test_missing_fields_are_named(api):
 
 
 def test_staff_endpoint_without_credentials_is_a_json_error(db, client_for):
-    _assert_error_shape(client_for(None).get("/api/v1/ops/brands"), 403, "not_authenticated")
+    _assert_error_shape(client_for(None).get("/api/v1/ops/brands"), 401, "not_authenticated")  # with WWW-Authenticate

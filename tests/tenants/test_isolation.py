@@ -37,7 +37,7 @@ class TestStaffApi:
         assert member.pk in [m["id"] for m in ok.json()["results"]]
         # ...and is unknown on beta's host (alpha's staff user does not exist in beta's schema): refused
         refused = client_for(brand_b).as_staff("alpha-hq", BRAND_PASSWORD).get("/api/v1/staff/members")
-        assert refused.status_code == 403, refused.content
+        assert refused.status_code == 401, refused.content  # a wrong login is a 401 (issue 14)
         assert refused.json()["error"]["code"] == "not_authenticated"
         # beta's own HQ login works there, so the refusal is about the credentials, not the URL
         assert client_for(brand_b).as_staff("beta-hq", BRAND_PASSWORD).get("/api/v1/staff/members") \
