@@ -26,6 +26,7 @@ urlpatterns = [
     path("console/orders/<int:order_id>/fulfilment", staff.OrderFulfilmentApi.as_view()),
     path("console/refunds/<int:refund_id>/approve", staff.RefundApproveApi.as_view()),
     path("console/refunds/<int:refund_id>/reject", staff.RefundRejectApi.as_view()),
+    path("console/refunds/<int:refund_id>/goods-received", staff.RefundGoodsReceivedApi.as_view()),
     path("console/coupon-templates", staff.CouponTemplateCreateApi.as_view()),
     path("console/coupon-templates/<int:template_id>/grant", staff.CouponGrantApi.as_view()),
     path("console/guides/<int:guide_id>/share-codes", staff.GuideShareCodeApi.as_view()),

@@ -44,15 +44,18 @@ def refund_request(*, member: Member, order_id: int, reason: str = "", lines: li
     """Ask for a refund of the member's paid online order: of `lines` ([{line_id, quantity}]; their share of what
     was paid), of `amount_fen`, or (neither) of everything not refunded yet. 409 `refund_exceeds_paid` when the
     order's refunds would add up to more than was paid, `refund_exceeds_quantity` for more units than bought;
-    the order turns `refunding` when the request covers what is left of it."""
+    the order turns `refunding` when the request covers what is left of it.
+
+    No lock is taken before the amount is claimed: one conditional UPDATE of Order.refunded_fen decides between
+    concurrent requests (the loser re-reads the winner's row and gets 409), then the lines are claimed."""
     if lines and amount_fen is not None:
         raise ApplicationError("Refund lines or an amount, not both.", fields={"amount_fen": ["with lines"]})
-    order = Order.objects.select_for_update(of=("self",)).filter(pk=order_id, member=member).first()
+    order = Order.objects.filter(pk=order_id, member=member).first()
     if order is None:
         raise NotFound("No such order.")
     if order.status != Order.Status.PAID or order.channel != Order.Channel.ONLINE:
         raise Conflict("Only a paid online order can be refunded.", code="order_not_refundable")
-    by_id = {ln.pk: ln for ln in order.lines.select_for_update().order_by("id")}
+    by_id = {ln.pk: ln for ln in order.lines.order_by("id")}
     if amount_fen is not None:
         wanted: dict[int, int] = {}
         if amount_fen <= 0:
@@ -72,20 +75,23 @@ def refund_request(*, member: Member, order_id: int, reason: str = "", lines: li
     refund_lines = []
     for line_id, quantity in sorted(wanted.items()):
         line = by_id[line_id]
-        before = line.refunded_quantity
-        if not OrderLine.objects.filter(pk=line_id, refunded_quantity__lte=F("quantity") - quantity) \
-                .update(refunded_quantity=F("refunded_quantity") + quantity):
+        if line.refunded_quantity + quantity > line.quantity:
             raise Conflict("More units than were bought.", code="refund_exceeds_quantity",
                            fields={"lines": [line_id]})
-        refund_lines.append((line, quantity, _line_share(line, before, before + quantity)))
+        refund_lines.append((line, quantity, _line_share(line, line.refunded_quantity,
+                                                         line.refunded_quantity + quantity)))
     if amount_fen is None:
         amount_fen = sum(share for _, _, share in refund_lines) if lines else order.total_fen - order.refunded_fen
-    if amount_fen <= 0:
-        raise Conflict("Nothing is left to refund.", code="refund_exceeds_paid")
-    if not Order.objects.filter(pk=order.pk, refunded_fen__lte=F("total_fen") - amount_fen) \
+    if amount_fen <= 0 or not Order.objects.filter(pk=order.pk, status=Order.Status.PAID,
+                                                   refunded_fen__lte=F("total_fen") - amount_fen) \
             .update(refunded_fen=F("refunded_fen") + amount_fen):
         raise Conflict("The order's refunds would exceed what was paid.", code="refund_exceeds_paid",
                        fields={"amount_fen": [f"at most {order.total_fen - order.refunded_fen}"]})
+    # The order's row is ours now: the lines can only have changed before (a request that got in first).
+    for line, quantity, _ in refund_lines:
+        if not OrderLine.objects.filter(pk=line.pk, refunded_quantity=line.refunded_quantity) \
+                .update(refunded_quantity=F("refunded_quantity") + quantity):
+            raise Conflict("The order changed meanwhile; ask again.", code="refund_conflict")
     refund = Refund(order=order, number="R" + order_number_new(), amount_fen=amount_fen, reason=reason,
                     return_goods=return_goods)
     refund.full_clean(validate_constraints=False)
@@ -99,6 +105,18 @@ def refund_request(*, member: Member, order_id: int, reason: str = "", lines: li
     order_event_add(order=order, status="return_requested" if return_goods else "refund_requested",
                     note=f"{refund.number} {amount_fen} {reason}"[:200])
     return refund
+
+
+def refund_after_sales_status(refund: Refund) -> str:
+    """The step a member sees: return_requested or refund_requested, approved (also while WeChat is retried),
+    goods_received, refunded, or rejected."""
+    if refund.status == Refund.Status.SUCCEEDED:
+        return "refunded"
+    if refund.status == Refund.Status.REJECTED:
+        return "rejected"
+    if refund.status == Refund.Status.REQUESTED:
+        return "return_requested" if refund.return_goods else "refund_requested"
+    return "goods_received" if refund.goods_received_at else "approved"
 
 
 def _lock(refund: Refund, allowed: set[str]) -> tuple[Order, Refund]:

@@ -62,6 +62,7 @@ class FakeWeChat:
         self.calls: list[tuple[str, str, dict, bytes]] = []
         self.failures: dict[str, list] = {}
         self.delay_seconds = 0.0
+        self.on_call: dict[str, object] = {}  # path -> callable(), run in the server thread before it answers
         self.lock = threading.Lock()
         self.state: dict = {}  # room for endpoints to keep what they were told (cards, orders ...)
         self.httpd: ThreadingHTTPServer | None = None
@@ -81,6 +82,7 @@ class FakeWeChat:
             self.calls.clear()
             self.failures.clear()
             self.state.clear()
+            self.on_call.clear()
             self.delay_seconds = 0.0
 
     # --- access tokens ---
@@ -111,6 +113,9 @@ class FakeWeChat:
                     fake.calls.append((method, url.path, query, body))
                     queued = fake.failures.get(url.path)
                     failure = queued.pop(0) if queued else None
+                observer = fake.on_call.get(url.path)
+                if observer:
+                    observer()  # e.g. a test looking at the database while the call is in flight
                 if fake.delay_seconds:
                     import time
 
