@@ -87,11 +87,33 @@ CHANNELS = ["mini_program", "store_counter", "store_qr", "guide_share", "live_st
 CHANNEL_WEIGHTS = [30, 20, 15, 15, 5, 3, 2, 10]
 
 
+_FILLERS = {"character varying": "", "text": "", "integer": 0, "bigint": 0, "smallint": 0, "boolean": False,
+            "jsonb": "{}"}
+_required_cache: dict[str, list[tuple[str, object]]] = {}
+
+
+def _required_extras(table: str, columns: list[str]) -> list[tuple[str, object]]:
+    """NOT NULL columns without a database default that the bench does not set (columns other apps add later):
+    filled with an empty value of their type, so the generator keeps working as the models grow."""
+    key = f"{table}:{','.join(columns)}"
+    if key not in _required_cache:
+        with connection.cursor() as cursor:
+            cursor.execute("""SELECT column_name, data_type FROM information_schema.columns
+                              WHERE table_schema = current_schema() AND table_name = %s AND is_nullable = 'NO'
+                                AND column_default IS NULL""", [table])
+            _required_cache[key] = [(name, _FILLERS.get(kind, "")) for name, kind in cursor.fetchall()
+                                    if name not in columns and name != "id"]
+    return _required_cache[key]
+
+
 def _copy(table: str, columns: list[str], rows) -> int:
+    extras = _required_extras(table, columns)
+    columns = [*columns, *(name for name, _ in extras)]
+    tail = tuple(value for _, value in extras)
     buffer = io.StringIO()
     count = 0
     for row in rows:
-        buffer.write("\t".join("\\N" if v is None else str(v) for v in row))
+        buffer.write("\t".join("\\N" if v is None else str(v) for v in (*row, *tail)))
         buffer.write("\n")
         count += 1
     buffer.seek(0)

@@ -35,6 +35,8 @@ LABELS = {
     "offer_status": {"draft": _("Draft"), "live": _("Live"), "paused": _("Paused"), "ended": _("Ended")},
     "listing_status": {"listed": _("Listed"), "delisted": _("Delisted")},
     "statement_status": {"open": _("Open"), "confirmed": _("Confirmed by both"), "paid": _("Paid")},
+    "live_status": {"draft": _("Draft"), "upcoming": _("Not started"), "live": _("Live"), "paused": _("Paused"),
+                    "ended": _("Ended"), "banned": _("Banned"), "abnormal": _("Abnormal"), "expired": _("Expired")},
     "commission_status": {"pending": _("Pending"), "payable": _("Payable"), "reversed": _("Reversed")},
 }
 

@@ -8,6 +8,7 @@ from console.views import (
     guide,
     guides,
     imports,
+    live,
     market,
     members,
     orders,
@@ -49,6 +50,8 @@ urlpatterns = [
     path("guides/<int:guide_id>/share", guides.GuideShareCodeView.as_view(), name="guide_share"),
     path("pos-keys/", pos.PosKeyListView.as_view(), name="pos_keys"),
     path("market/", market.MarketView.as_view(), name="market"),
+    path("live/", live.LiveRoomListView.as_view(), name="live_rooms"),
+    path("live/<int:room_id>/", live.LiveRoomDetailView.as_view(), name="live_room"),
 ]
 
 # The language switch (django.views.i18n.set_language: a host-only cookie), reachable before log-in.

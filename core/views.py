@@ -17,8 +17,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from core.pagination import paginated_response
-from core.tokens import ApiTokenAuthentication
 from core.permissions import IsBrandHQ, IsBrandStaff, IsGuide, IsPlatformOps, StaffScope, staff_scope
+from core.tokens import ApiTokenAuthentication
 
 
 class BaseAPIView(APIView):

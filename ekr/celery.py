@@ -5,7 +5,7 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ekr.settings.local")
 
-from ekr.startup import refuse_unsafe_start  # noqa: E402
+from ekr.startup import refuse_unsafe_start
 
 refuse_unsafe_start()  # worker and beat: never with the development key or DEBUG outside local development
 

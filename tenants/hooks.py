@@ -6,7 +6,7 @@
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 _on_brand_admin_created: list[Callable[[object], object]] = []
 

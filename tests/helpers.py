@@ -31,7 +31,7 @@ class BrandClient(APIClient):
         self.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
         return self
 
-    def as_staff(self, username: str, password: str) -> "BrandClient":
+    def as_staff(self, username: str, password: str) -> BrandClient:
         """Log in as a brand (or ops) user the way scripts do: exchange the password for an API token on this
         host once, then send `Authorization: Token ...`. A refused login leaves a token that every view refuses."""
         self.credentials()

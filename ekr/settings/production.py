@@ -12,9 +12,9 @@ SECURE_HSTS_PRELOAD = env.bool("EKR_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 # X-Forwarded-Proto is believed only behind a proxy the deployment names (see EKR_TRUSTED_PROXY_HEADER): a
 # client could otherwise claim https on a plain connection.
-if env.bool("EKR_BEHIND_TLS_PROXY", default=bool(EKR_TRUSTED_PROXY_HEADER)):  # noqa: F405
+if env.bool("EKR_BEHIND_TLS_PROXY", default=bool(EKR_TRUSTED_PROXY_HEADER)):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-if not SECRET_KEY or SECRET_KEY.startswith("dev-insecure") or len(SECRET_KEY) < 32:  # noqa: F405
+if not SECRET_KEY or SECRET_KEY.startswith("dev-insecure") or len(SECRET_KEY) < 32:
     raise RuntimeError("DJANGO_SECRET_KEY must be set in production")
 if not env.str("EKR_FIELD_KEY", default=""):
     raise RuntimeError("EKR_FIELD_KEY must be set in production")

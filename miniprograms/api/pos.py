@@ -2,18 +2,21 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import authentication, exceptions, serializers
+from rest_framework import authentication, exceptions, serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
-
-from rest_framework import status
 
 from core.views import BaseAPIView, BrandStaffAPIView
 from members.selectors import store_get_for_scope
 from miniprograms.api.outputs import PosKeyOut
 from miniprograms.models import PosApiKey
-from miniprograms.services.pos import (MAX_BATCH, pos_api_key_check, pos_api_key_create, pos_api_key_revoke,
-                                       pos_orders_record)
+from miniprograms.services.pos import (
+    MAX_BATCH,
+    pos_api_key_check,
+    pos_api_key_create,
+    pos_api_key_revoke,
+    pos_orders_record,
+)
 
 
 class PosPrincipal:

@@ -20,13 +20,13 @@ from wechatpy.pay.utils import format_url
 
 from miniprograms.payments.base import (
     InvalidNotification,
-    notify_url,
     OrderPaidAtGateway,
     PaymentNotification,
     PaymentUnavailable,
     PrepayResult,
     QueryResult,
     RefundResult,
+    notify_url,
 )
 from tenants.models import WeChatApp
 

@@ -147,7 +147,7 @@ def test_every_staff_page_fits_a_375_px_phone(browse, console_world):
     paths = ["/console/members/", f"/console/members/{console_world.alice.pk}/", "/console/members/imports/",
              "/console/orders/", f"/console/orders/{order.pk}/", "/console/shops/",
              f"/console/shops/{console_world.shop1.pk}/", "/console/coupons/", "/console/guides/",
-             f"/console/guides/{console_world.guide.pk}/", "/console/pos-keys/", "/console/market/"]
+             f"/console/guides/{console_world.guide.pk}/", "/console/pos-keys/", "/console/market/", "/console/live/"]
     too_wide = {}
     for path in paths:
         assert page.goto(path).status == 200, path

@@ -227,3 +227,24 @@ def test_an_unknown_console_address_is_the_404_page_and_the_api_keeps_json(world
     response = client.get("/console/no-such-page/")
     assert response.status_code == 404 and 'data-testid="not-found"' in response.content.decode()
     assert client.get("/api/v1/no-such-thing").json()["error"]["code"] == "not_found"
+
+
+def test_live_rooms_are_scoped_and_show_their_metrics(world):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from livestream.models import LiveRoom
+
+    now = timezone.now()
+    with schema_context(world.schema):
+        mine = LiveRoom.objects.create(name="S1 新品直播", store=world.s1, start_at=now, end_at=now + dt.timedelta(hours=2),
+                                       status=LiveRoom.Status.LIVE)
+        theirs = LiveRoom.objects.create(name="S2 直播", store=world.s2, start_at=now,
+                                         end_at=now + dt.timedelta(hours=2))
+    m1 = logged_in(world.brand, "m1")
+    listing = m1.get("/console/live/").content.decode()
+    assert mine.name in listing and theirs.name not in listing and "进行中" in listing
+    page = m1.get(f"/console/live/{mine.pk}/").content.decode()
+    assert 'data-testid="live-viewers">0<' in page
+    assert m1.get(f"/console/live/{theirs.pk}/").status_code == 404

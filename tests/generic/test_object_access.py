@@ -105,8 +105,8 @@ def _fill(route: str, ids: dict) -> str:
 
 @pytest.fixture
 def world(brand_a, brand_b, fake_wechat, client_for):
-    from miniprograms.services.pos import pos_api_key_create
     from members.services import guide_login_grant
+    from miniprograms.services.pos import pos_api_key_create
 
     w = build_world(brand_a, fake_wechat)
     build_world(brand_b, fake_wechat)  # brand B has rows with ids of its own

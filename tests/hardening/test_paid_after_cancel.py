@@ -8,8 +8,7 @@ from django_tenants.utils import schema_context
 
 from miniprograms.models import Order, Refund, ShopSku
 from miniprograms.services.orders import order_cancel
-from miniprograms.services.payments import order_gateway_close, orders_cancel_expired
-from miniprograms.services.payments import order_mark_paid_from_notification
+from miniprograms.services.payments import order_gateway_close, order_mark_paid_from_notification, orders_cancel_expired
 from miniprograms.services.refunds import refund_approve, refund_automatic_send
 from tests.miniprograms.conftest import build_world
 

@@ -6,7 +6,7 @@ from members.models import Member
 from miniprograms.models import Order
 from miniprograms.selectors import phone_hash
 from miniprograms.services.pos import pos_api_key_create
-from tests.miniprograms.conftest import build_world, manager_client  # noqa: F401  (fixture)
+from tests.miniprograms.conftest import build_world
 
 pytestmark = pytest.mark.django_db
 

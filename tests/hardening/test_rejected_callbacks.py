@@ -32,8 +32,8 @@ def test_refusals_are_stored_up_to_a_limit_per_sender_and_appid(db, client_for, 
 def test_a_body_over_the_cap_is_refused_and_not_stored(db, client_for, settings):
     path = _garbage_path()
     big = "<xml>" + "A" * (settings.EKR_CALLBACK_MAX_BODY_BYTES + 1) + "</xml>"
-    from tests.callbacks.conftest import sender_for
     from tenants.models import Brand
+    from tests.callbacks.conftest import sender_for
 
     sender = sender_for(Brand.objects.get(slug="alpha"))
     response = post_xml(client_for(None), sender.path + "?" + path.split("?")[1], big)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
-from members.models import Member
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from core.errors import ApplicationError
+from members.models import Member
 from miniprograms.models import Coupon, CouponTemplate
 from miniprograms.services.coupons import coupon_template_create
 from miniprograms.services.orders import order_cancel, order_place

@@ -13,7 +13,6 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from members.models import Member
-
 from members.mp_auth import member_token_issue
 from miniprograms.services.payments import order_mark_paid
 from miniprograms.services.pos import pos_api_key_create
