@@ -426,6 +426,9 @@ class CommissionEntry(models.Model):
     amount_fen = models.PositiveIntegerField()
     # Taken back by refunds, in proportion to what each refunded (REVERSED once all of it is).
     reversed_fen = models.PositiveIntegerField(default=0)
+    # The monthly payout that paid it; taken back after that: a clawback from the guide's next payout.
+    payout = models.ForeignKey("CommissionPayout", on_delete=models.PROTECT, null=True, blank=True,
+                               related_name="entries")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     payable_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now)
@@ -435,6 +438,60 @@ class CommissionEntry(models.Model):
         indexes = [models.Index(fields=["status", "payable_at"], name="commission_due_idx")]
         constraints = [models.CheckConstraint(name="commission_reversed_within_amount",
                                               condition=Q(reversed_fen__lte=F("amount_fen")))]
+
+
+class CommissionPayout(models.Model):
+    """What a guide is paid for a month: their payable commission not paid before, less clawbacks (commission
+    refunded after it was paid). draft -> approved (by HQ; the amount is fixed) -> paid (WeChat Pay transfer to
+    the guide's openid, or marked paid offline). The guide sees it as their statement."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        APPROVED = "approved", "Approved"
+        PAID = "paid", "Paid"
+
+    class Method(models.TextChoices):
+        WECHAT = "wechat", "WeChat Pay transfer"
+        OFFLINE = "offline", "Paid offline"
+
+    guide = models.ForeignKey(Guide, on_delete=models.PROTECT, related_name="payouts")
+    month = models.DateField(help_text="First day of the month (Asia/Shanghai).")
+    number = models.CharField(max_length=32, unique=True, help_text="WeChat Pay's partner_trade_no.")
+    commission_fen = models.PositiveIntegerField(default=0)
+    clawback_fen = models.PositiveIntegerField(default=0)
+    amount_fen = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    method = models.CharField(max_length=10, choices=Method.choices, blank=True)
+    wechat_payment_no = models.CharField(max_length=64, blank=True)
+    approved_by_id = models.BigIntegerField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    paid_by_id = models.BigIntegerField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-month", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["guide", "month"], name="payout_once_per_guide_month"),
+            models.CheckConstraint(name="payout_amount_is_commission_less_clawback",
+                                   condition=Q(amount_fen=F("commission_fen") - F("clawback_fen"))),
+        ]
+
+
+class CommissionClawback(models.Model):
+    """Commission a refund took back after it had been paid out: deducted from the guide's next payout."""
+
+    guide = models.ForeignKey(Guide, on_delete=models.PROTECT, related_name="+")
+    entry = models.ForeignKey(CommissionEntry, on_delete=models.PROTECT, related_name="clawbacks")
+    refund = models.OneToOneField(Refund, on_delete=models.PROTECT, null=True, related_name="+")
+    amount_fen = models.PositiveIntegerField()
+    payout = models.ForeignKey(CommissionPayout, on_delete=models.PROTECT, null=True, blank=True,
+                               related_name="clawbacks")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
 
 
 class NonMemberBuyer(models.Model):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from miniprograms.api import guide, member, pos, staff
+from miniprograms.api import guide, member, payouts, pos, staff
 
 urlpatterns = [
     # mini-program (members)
@@ -36,6 +36,10 @@ urlpatterns = [
     # a shopping guide's own login
     path("guide/orders", guide.GuideOrderListApi.as_view()),
     path("guide/commissions", guide.GuideCommissionListApi.as_view()),
+    path("guide/payouts", payouts.GuidePayoutListApi.as_view()),
+    path("console/commission-payouts", payouts.PayoutListPrepareApi.as_view()),
+    path("console/commission-payouts/<int:payout_id>/approve", payouts.PayoutApproveApi.as_view()),
+    path("console/commission-payouts/<int:payout_id>/pay", payouts.PayoutPayApi.as_view()),
     # store POS systems
     path("pos/orders", pos.PosOrdersApi.as_view()),
 ]

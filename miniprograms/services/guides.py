@@ -65,11 +65,12 @@ def commission_reverse_for_order(*, order: Order) -> int:
         .update(status=CommissionEntry.Status.REVERSED, reversed_fen=F("amount_fen"))
 
 
-def commission_reverse_for_refund(*, order: Order, refunded_after_fen: int) -> int:
+def commission_reverse_for_refund(*, order: Order, refunded_after_fen: int, refund=None) -> int:
     """Take back the order's commission in proportion to what has been refunded in all (`refunded_after_fen` of
     the order's total, this refund included), rounded down until all is refunded. The caller applies each refund
-    once (under the order's lock); returns the fen taken back now. A fully reversed entry is REVERSED."""
-    entry = CommissionEntry.objects.select_for_update().filter(order=order).first()
+    once (under the order's lock); returns the fen taken back now. A fully reversed entry is REVERSED. Taken back
+    after the entry's payout was approved or paid: a clawback from the guide's next payout."""
+    entry = CommissionEntry.objects.select_for_update(of=("self",)).select_related("payout").filter(order=order).first()
     if entry is None or order.total_fen <= 0:
         return 0
     target = entry.amount_fen if refunded_after_fen >= order.total_fen \
@@ -80,6 +81,10 @@ def commission_reverse_for_refund(*, order: Order, refunded_after_fen: int) -> i
         if entry.reversed_fen == entry.amount_fen:
             entry.status = CommissionEntry.Status.REVERSED
         entry.save(update_fields=["reversed_fen", "status"])
+        if entry.payout is not None and entry.payout.status != "draft":
+            from miniprograms.services.payouts import commission_clawback_record
+
+            commission_clawback_record(entry=entry, refund=refund, amount_fen=taken)
     return taken
 
 

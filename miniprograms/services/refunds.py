@@ -208,7 +208,7 @@ def _refund_apply(*, refund_id: int, wechat_refund_id: str) -> Refund:
         for rl in sorted(refund.lines.select_related("order_line"), key=lambda r: r.order_line.shop_sku_id or 0):
             if rl.order_line.shop_sku_id:
                 stock_put_back(shop_sku_id=rl.order_line.shop_sku_id, quantity=rl.quantity)
-    commission_reverse_for_refund(order=order, refunded_after_fen=after)
+    commission_reverse_for_refund(order=order, refunded_after_fen=after, refund=refund)
     points_reverse_for_refund(order=order, refund_number=refund.number, refunded_before_fen=before,
                               refunded_after_fen=after)
     if after >= order.total_fen:
