@@ -119,13 +119,20 @@ def start_redis(root: Path, port: int | None = None, *, name: str = "redis") -> 
     return f"redis://127.0.0.1:{port}/0"
 
 
+def _set_by_user(key: str, root: Path) -> bool:
+    """Whether the environment names a server of its own for `key`. A value read back from our own env file
+    (settings load it as soon as the `ekr` package is imported) is ours, not the user's."""
+    value = os.environ.get(key)
+    return bool(value) and value != _read_env(root / ENV_FILE_NAME).get(key)
+
+
 def start() -> dict[str, str]:
     root = data_dir()
     root.mkdir(parents=True, exist_ok=True)
     values = {}
-    if not os.environ.get("DATABASE_URL"):
+    if not _set_by_user("DATABASE_URL", root):
         values["DATABASE_URL"] = start_postgres(root)
-    if not os.environ.get("REDIS_URL"):
+    if not _set_by_user("REDIS_URL", root):
         values["REDIS_URL"] = start_redis(root)
     (root / ENV_FILE_NAME).write_text("".join(f"{k}={v}\n" for k, v in values.items()))
     return values

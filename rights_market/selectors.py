@@ -60,31 +60,27 @@ def voucher_state(voucher) -> str:
     return voucher.status
 
 
-def vouchers_of_member_accepting(*, brand, member_id: int) -> list[dict]:
-    """The market vouchers a member of `brand` won, newest first, each with its state as the issuer sees it
-    now (read in each issuer's schema: one query per issuer)."""
+def voucher_exchanges_of_member(*, brand, member_id: int) -> QuerySet[Exchange]:
+    """The exchanges in which a member of `brand` won a market voucher (their vouchers live in each issuer's
+    schema: `vouchers_for_exchanges`)."""
+    return (exchanges_of_member(brand=brand, member_id=member_id)
+            .filter(status=Exchange.Status.FULFILLED, fulfilment_ref__startswith="voucher:")
+            .select_related("issuer"))
+
+
+def vouchers_for_exchanges(exchanges) -> dict[int, object]:
+    """The market voucher of each of `exchanges` by exchange id, read in each issuer's schema (one query per
+    issuer)."""
     from django_tenants.utils import schema_context
 
     from rights_market.brandside.models import Voucher
 
-    exchanges = list(exchanges_of_member(brand=brand, member_id=member_id)
-                     .filter(status=Exchange.Status.FULFILLED, fulfilment_ref__startswith="voucher:")
-                     .select_related("issuer").order_by("-id")[:200])
-    by_issuer: dict[int, dict[int, Voucher]] = {}
+    found: dict[int, Voucher] = {}
     for issuer in {e.issuer for e in exchanges}:
         with schema_context(issuer.schema_name):
-            by_issuer[issuer.pk] = {v.exchange_id: v for v in Voucher.objects.filter(
-                exchange_id__in=[e.pk for e in exchanges if e.issuer_id == issuer.pk])}
-    out = []
-    for exchange in exchanges:
-        voucher = by_issuer[exchange.issuer_id].get(exchange.pk)
-        if voucher is None:  # pragma: no cover - a fulfilled voucher exchange always has its voucher
-            continue
-        out.append({"exchange_id": exchange.pk, "issuer_id": exchange.issuer_id, "issuer_name": exchange.issuer.name,
-                    "title": voucher.title, "code": voucher.code, "face_value_fen": voucher.face_value_fen,
-                    "valid_until": voucher.valid_until, "state": voucher_state(voucher),
-                    "claimed": voucher.claimed_member_id is not None, "used_at": voucher.used_at})
-    return out
+            found.update({v.exchange_id: v for v in Voucher.objects.filter(
+                exchange_id__in=[e.pk for e in exchanges if e.issuer_id == issuer.pk])})
+    return found
 
 
 def vouchers_claimed_by(*, member_id: int):

@@ -42,8 +42,7 @@ class ExchangeOutput(serializers.Serializer):
 
 class MemberListingListApi(MemberAPIView):
     def get(self, request):
-        rows = selectors.listings_for_member(brand=request.tenant).order_by("-id")[:200]
-        return Response(MemberListingOutput(rows, many=True).data)
+        return self.paginated(selectors.listings_for_member(brand=request.tenant), MemberListingOutput)
 
 
 class MemberExchangeListCreateApi(MemberAPIView):
@@ -55,8 +54,7 @@ class MemberExchangeListCreateApi(MemberAPIView):
 
     def get(self, request):
         member = self.member_or_404()
-        rows = selectors.exchanges_of_member(brand=request.tenant, member_id=member.pk).order_by("-id")[:100]
-        return Response(ExchangeOutput(rows, many=True).data)
+        return self.paginated(selectors.exchanges_of_member(brand=request.tenant, member_id=member.pk), ExchangeOutput)
 
     def post(self, request):
         member = self.member_or_404()
@@ -82,6 +80,15 @@ class VoucherClaimApi(MemberAPIView):
     class InputSerializer(serializers.Serializer):
         code = serializers.CharField(max_length=20)
 
+    class OutputSerializer(serializers.Serializer):
+        code = serializers.CharField()
+        title = serializers.CharField()
+        status = serializers.CharField()
+        valid_until = serializers.DateTimeField()
+        member_id = serializers.IntegerField(source="claimed_member_id")
+        new_member = serializers.BooleanField(source="claim_made_member")
+        coupon_id = serializers.IntegerField()
+
     def post(self, request):
         from rights_market.brandside.services import voucher_claim
 
@@ -89,43 +96,70 @@ class VoucherClaimApi(MemberAPIView):
         data.is_valid(raise_exception=True)
         voucher = voucher_claim(code=data.validated_data["code"], openid=request.user.openid,
                                 unionid=request.user.unionid)
-        return Response({"code": voucher.code, "title": voucher.title, "status": voucher.status,
-                         "valid_until": voucher.valid_until, "member_id": voucher.claimed_member_id,
-                         "new_member": voucher.claim_made_member, "coupon_id": voucher.coupon_id})
+        return Response(self.OutputSerializer(voucher).data)
 
 
-class MemberVoucherListApi(MemberAPIView):
-    """GET: my market vouchers on this brand's host: the ones I won here (as the accepting brand: code and
-    state as the issuer sees it now) and the ones I claimed here (as the issuing brand: with the coupon to use
-    at checkout or show at a store's POS)."""
+class _WonVoucherList(serializers.ListSerializer):
+    """Renders a page of won-voucher exchanges: their vouchers are read in each issuer's schema, once per page."""
 
-    class WonOutput(serializers.Serializer):
-        exchange_id = serializers.IntegerField()
-        issuer_id = serializers.IntegerField()
-        issuer_name = serializers.CharField()
-        title = serializers.CharField()
-        code = serializers.CharField()
-        face_value_fen = serializers.IntegerField()
-        valid_until = serializers.DateTimeField()
-        state = serializers.CharField()
-        claimed = serializers.BooleanField()
-        used_at = serializers.DateTimeField()
+    def to_representation(self, data):
+        exchanges = list(data)
+        vouchers = selectors.vouchers_for_exchanges(exchanges)
+        for exchange in exchanges:
+            exchange.voucher = vouchers.get(exchange.pk)
+        # a fulfilled voucher exchange always has its voucher; one missing is left out, never a 500
+        return super().to_representation([e for e in exchanges if e.voucher is not None])
 
-    class ClaimedOutput(serializers.Serializer):
-        code = serializers.CharField()
-        title = serializers.CharField()
-        face_value_fen = serializers.IntegerField()
-        valid_until = serializers.DateTimeField()
-        state = serializers.SerializerMethodField()
-        coupon_id = serializers.IntegerField(allow_null=True)
-        used_at = serializers.DateTimeField()
 
-        def get_state(self, voucher) -> str:
-            return selectors.voucher_state(voucher)
+class WonVoucherOutput(serializers.Serializer):
+    exchange_id = serializers.IntegerField(source="pk")
+    issuer_id = serializers.IntegerField()
+    issuer_name = serializers.CharField(source="issuer.name")
+    title = serializers.CharField(source="voucher.title")
+    code = serializers.CharField(source="voucher.code")
+    face_value_fen = serializers.IntegerField(source="voucher.face_value_fen")
+    valid_until = serializers.DateTimeField(source="voucher.valid_until")
+    state = serializers.SerializerMethodField()
+    claimed = serializers.SerializerMethodField()
+    used_at = serializers.DateTimeField(source="voucher.used_at")
+
+    class Meta:
+        list_serializer_class = _WonVoucherList
+
+    def get_state(self, exchange) -> str:
+        return selectors.voucher_state(exchange.voucher)
+
+    def get_claimed(self, exchange) -> bool:
+        return exchange.voucher.claimed_member_id is not None
+
+
+class ClaimedVoucherOutput(serializers.Serializer):
+    code = serializers.CharField()
+    title = serializers.CharField()
+    face_value_fen = serializers.IntegerField()
+    valid_until = serializers.DateTimeField()
+    state = serializers.SerializerMethodField()
+    coupon_id = serializers.IntegerField(allow_null=True)
+    used_at = serializers.DateTimeField()
+
+    def get_state(self, voucher) -> str:
+        return selectors.voucher_state(voucher)
+
+
+class MemberWonVoucherListApi(MemberAPIView):
+    """GET: the market vouchers I won on this brand's host (as the accepting brand), newest first: code and state
+    as the issuer sees it now."""
 
     def get(self, request):
         member = self.member_or_404()
-        won = selectors.vouchers_of_member_accepting(brand=request.tenant, member_id=member.pk)
-        claimed = selectors.vouchers_claimed_by(member_id=member.pk)[:200]
-        return Response({"won": self.WonOutput(won, many=True).data,
-                         "claimed": self.ClaimedOutput(claimed, many=True).data})
+        return self.paginated(selectors.voucher_exchanges_of_member(brand=request.tenant, member_id=member.pk),
+                              WonVoucherOutput)
+
+
+class MemberClaimedVoucherListApi(MemberAPIView):
+    """GET: the market vouchers I claimed on this brand's host (as the issuing brand), newest first, with the
+    coupon to use at checkout or show at a store's POS."""
+
+    def get(self, request):
+        member = self.member_or_404()
+        return self.paginated(selectors.vouchers_claimed_by(member_id=member.pk), ClaimedVoucherOutput)

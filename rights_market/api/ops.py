@@ -12,8 +12,8 @@ from rights_market.services import settlement
 
 class OpsStatementListApi(PlatformOpsAPIView):
     def get(self, request):
-        rows = Statement.objects.select_related("payer", "payee").order_by("-month", "id")[:500]
-        return Response(StatementOutput(rows, many=True).data)
+        return self.paginated(Statement.objects.select_related("payer", "payee"), StatementOutput,
+                              ordering=("-month", "id"))
 
 
 class OpsStatementPaidApi(PlatformOpsAPIView):
@@ -35,5 +35,5 @@ class OpsOpenExchangeListApi(PlatformOpsAPIView):
         updated_at = serializers.DateTimeField()
 
     def get(self, request):
-        rows = Exchange.objects.exclude(status__in=Exchange.TERMINAL).order_by("updated_at")[:500]
-        return Response(self.OutputSerializer(rows, many=True).data)
+        return self.paginated(Exchange.objects.exclude(status__in=Exchange.TERMINAL), self.OutputSerializer,
+                              ordering=("updated_at", "id"))

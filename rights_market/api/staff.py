@@ -58,8 +58,7 @@ class OfferListCreateApi(BrandHQAPIView):
     """GET: the brand's own offers (with totals). POST: publish one offer, live at once."""
 
     def get(self, request):
-        offers = selectors.offers_of_issuer(brand=request.tenant).order_by("-id")[:200]
-        return Response(OwnOfferSerializer(offers, many=True).data)
+        return self.paginated(selectors.offers_of_issuer(brand=request.tenant), OwnOfferSerializer)
 
     def post(self, request):
         data = OfferInput(data=request.data)
@@ -98,12 +97,25 @@ class OfferBatchPublishApi(BrandHQAPIView):
         return Response(OwnOfferSerializer(offers, many=True).data, status=status.HTTP_201_CREATED)
 
 
-class OfferActionApi(BrandHQAPIView):
-    """POST offers/<id>/pause|resume|end."""
+class OfferPauseApi(BrandHQAPIView):
+    """POST: a live offer stops being redeemable until resumed."""
 
-    def post(self, request, offer_id: int, action: str):
-        offer = catalogue.offer_status_change(issuer=request.tenant, offer_id=offer_id, action=action)
-        return Response(OwnOfferSerializer(offer).data)
+    def post(self, request, offer_id: int):
+        return Response(OwnOfferSerializer(catalogue.offer_pause(issuer=request.tenant, offer_id=offer_id)).data)
+
+
+class OfferResumeApi(BrandHQAPIView):
+    """POST: a paused (or draft) offer goes live."""
+
+    def post(self, request, offer_id: int):
+        return Response(OwnOfferSerializer(catalogue.offer_resume(issuer=request.tenant, offer_id=offer_id)).data)
+
+
+class OfferEndApi(BrandHQAPIView):
+    """POST: the offer ends for good."""
+
+    def post(self, request, offer_id: int):
+        return Response(OwnOfferSerializer(catalogue.offer_end(issuer=request.tenant, offer_id=offer_id)).data)
 
 
 class OfferRestockApi(BrandHQAPIView):
@@ -121,8 +133,7 @@ class CatalogueApi(BrandHQAPIView):
     """GET: live offers of other brands this brand may list."""
 
     def get(self, request):
-        offers = selectors.catalogue_for_brand(brand=request.tenant).order_by("-id")[:200]
-        return Response(OfferTermsSerializer(offers, many=True).data)
+        return self.paginated(selectors.catalogue_for_brand(brand=request.tenant), OfferTermsSerializer)
 
 
 class ListingOutput(serializers.Serializer):
@@ -141,8 +152,7 @@ class ListingListCreateApi(BrandHQAPIView):
                                                  required=False, default=list)
 
     def get(self, request):
-        listings = selectors.listings_of_brand(brand=request.tenant).order_by("-id")[:200]
-        return Response(ListingOutput(listings, many=True).data)
+        return self.paginated(selectors.listings_of_brand(brand=request.tenant), ListingOutput)
 
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -157,37 +167,44 @@ class ListingDelistApi(BrandHQAPIView):
         return Response(ListingOutput(listing).data)
 
 
-class ExchangeListApi(BrandHQAPIView):
-    """GET ?side=accepting (default: its members' exchanges) or ?side=issuing (of its offers, no member ids)."""
+class AcceptingExchangeOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    member_id = serializers.IntegerField()
+    offer_id = serializers.IntegerField()
+    offer_title = serializers.CharField(source="offer.title")
+    issuer_id = serializers.IntegerField()
+    points = serializers.IntegerField()
+    status = serializers.CharField()
+    undo_reason = serializers.CharField()
+    requested_at = serializers.DateTimeField()
+    fulfilled_at = serializers.DateTimeField()
 
-    class AcceptingOutput(serializers.Serializer):
-        id = serializers.IntegerField()
-        member_id = serializers.IntegerField()
-        offer_id = serializers.IntegerField()
-        offer_title = serializers.CharField(source="offer.title")
-        issuer_id = serializers.IntegerField()
-        points = serializers.IntegerField()
-        status = serializers.CharField()
-        undo_reason = serializers.CharField()
-        requested_at = serializers.DateTimeField()
-        fulfilled_at = serializers.DateTimeField()
 
-    class IssuingOutput(serializers.Serializer):
-        id = serializers.IntegerField()
-        offer_id = serializers.IntegerField()
-        offer_title = serializers.CharField(source="offer.title")
-        accepting_brand_id = serializers.IntegerField()
-        settlement_price_fen = serializers.IntegerField()
-        status = serializers.CharField()
-        requested_at = serializers.DateTimeField()
-        fulfilled_at = serializers.DateTimeField()
+class IssuingExchangeOutput(serializers.Serializer):
+    """An exchange of the issuer's offer as the issuer sees it: no member ids."""
+
+    id = serializers.IntegerField()
+    offer_id = serializers.IntegerField()
+    offer_title = serializers.CharField(source="offer.title")
+    accepting_brand_id = serializers.IntegerField()
+    settlement_price_fen = serializers.IntegerField()
+    status = serializers.CharField()
+    requested_at = serializers.DateTimeField()
+    fulfilled_at = serializers.DateTimeField()
+
+
+class AcceptingExchangeListApi(BrandHQAPIView):
+    """GET: exchanges made by this brand's members (any issuer's offers)."""
 
     def get(self, request):
-        if request.query_params.get("side") == "issuing":
-            rows = selectors.exchanges_issued_by(brand=request.tenant).order_by("-id")[:200]
-            return Response(self.IssuingOutput(rows, many=True).data)
-        rows = selectors.exchanges_accepted_by(brand=request.tenant).order_by("-id")[:200]
-        return Response(self.AcceptingOutput(rows, many=True).data)
+        return self.paginated(selectors.exchanges_accepted_by(brand=request.tenant), AcceptingExchangeOutput)
+
+
+class IssuingExchangeListApi(BrandHQAPIView):
+    """GET: exchanges of this brand's offers (made at any accepting brand)."""
+
+    def get(self, request):
+        return self.paginated(selectors.exchanges_issued_by(brand=request.tenant), IssuingExchangeOutput)
 
 
 class StatementOutput(serializers.Serializer):
@@ -213,8 +230,8 @@ class StatementOutput(serializers.Serializer):
 
 class StatementListApi(BrandHQAPIView):
     def get(self, request):
-        rows = selectors.statements_of_brand(brand=request.tenant).order_by("-month", "id")[:200]
-        return Response(StatementOutput(rows, many=True).data)
+        return self.paginated(selectors.statements_of_brand(brand=request.tenant), StatementOutput,
+                              ordering=("-month", "id"))
 
 
 class StatementCsvApi(BrandHQAPIView):
@@ -256,6 +273,12 @@ class VoucherUseApi(BrandStaffAPIView):
         store_code = serializers.CharField(max_length=32)
         order_amount_fen = serializers.IntegerField(min_value=0, default=0)
 
+    class OutputSerializer(serializers.Serializer):
+        code = serializers.CharField()
+        status = serializers.CharField()
+        title = serializers.CharField()
+        face_value_fen = serializers.IntegerField()
+
     def post(self, request):
         from members.models import Store
         from rights_market.brandside.services import voucher_use
@@ -265,6 +288,4 @@ class VoucherUseApi(BrandStaffAPIView):
         if not self.scope.is_hq and not Store.objects.filter(
                 code=data.validated_data["store_code"], franchisee_id=self.scope.franchisee_id).exists():
             raise NotFound("No such store.", code="store_not_found")
-        voucher = voucher_use(**data.validated_data)
-        return Response({"code": voucher.code, "status": voucher.status, "title": voucher.title,
-                         "face_value_fen": voucher.face_value_fen})
+        return Response(self.OutputSerializer(voucher_use(**data.validated_data)).data)

@@ -117,6 +117,18 @@ def offer_status_change(*, issuer, offer_id: int, action: str) -> Offer:
     return offer
 
 
+def offer_pause(*, issuer, offer_id: int) -> Offer:
+    return offer_status_change(issuer=issuer, offer_id=offer_id, action="pause")
+
+
+def offer_resume(*, issuer, offer_id: int) -> Offer:
+    return offer_status_change(issuer=issuer, offer_id=offer_id, action="resume")
+
+
+def offer_end(*, issuer, offer_id: int) -> Offer:
+    return offer_status_change(issuer=issuer, offer_id=offer_id, action="end")
+
+
 def offer_restock(*, issuer, offer_id: int, add: int) -> Offer:
     """Add `add` units: total and remaining grow together, in one statement (exchanges may be taking stock)."""
     if not isinstance(add, int) or add <= 0 or add > 10_000_000:

@@ -50,3 +50,13 @@ def exchange_requested(brand, member, listing, *, key: str | None = None) -> Exc
     with schema_context(brand.schema_name):
         return exchange_request(brand=brand, member=member, listing_id=listing.pk,
                                 request_key=key or uuid.uuid4().hex)
+
+
+def all_rows(client, url: str) -> list[dict]:
+    """Every row of a paginated list answer, following `next` to the last page."""
+    page = client.get(url).json()
+    rows = list(page["results"])
+    while page["next"]:
+        page = client.get(page["next"]).json()
+        rows += page["results"]
+    return rows

@@ -16,7 +16,7 @@ from rights_market.models import Exchange, Listing, Offer
 from rights_market.services.exchanges import exchange_advance
 from rights_market.services.settlement import statements_close_month
 from tests.conftest import BRAND_PASSWORD
-from tests.rights_market.factories import listing_make, member_make, offer_make
+from tests.rights_market.factories import all_rows, listing_make, member_make, offer_make
 
 OFFER = {"kind": "coupon", "title": "30 off 100", "face_value_fen": 3000, "total_stock": 50,
          "settlement_price_fen": 500, "per_member_limit": 2}
@@ -53,7 +53,7 @@ class TestPublishing:
         assert hq(brand_b).post(f"/api/v1/market/offers/{offer_id}/pause").status_code == 404
         assert hq(brand_b).post(f"/api/v1/market/offers/{offer_id}/restock", {"add": 5},
                                 format="json").status_code == 404
-        assert offer_id not in [o["id"] for o in hq(brand_b).get("/api/v1/market/offers").json()]
+        assert offer_id not in [o["id"] for o in all_rows(hq(brand_b), "/api/v1/market/offers")]
 
         assert hq(brand_a).post(f"/api/v1/market/offers/{offer_id}/pause").json()["status"] == "paused"
         assert hq(brand_a).post(f"/api/v1/market/offers/{offer_id}/resume").json()["status"] == "live"
@@ -108,11 +108,11 @@ class TestPublishing:
 class TestBrowsingAndListing:
     def test_catalogue_shows_terms_and_stock_of_other_brands_only(self, brand_a, brand_b, hq):
         offer = offer_make(brand_a, stock=7)
-        rows = hq(brand_b).get("/api/v1/market/catalogue").json()
+        rows = all_rows(hq(brand_b), "/api/v1/market/catalogue")
         row = next(r for r in rows if r["id"] == offer.pk)
         assert row["remaining_stock"] == 7
         assert not {"total_stock", "redemptions", "sales_fen", "members"} & set(row)
-        assert offer.pk not in [r["id"] for r in hq(brand_a).get("/api/v1/market/catalogue").json()]
+        assert offer.pk not in [r["id"] for r in all_rows(hq(brand_a), "/api/v1/market/catalogue")]
 
     def test_listing_and_delisting_are_per_brand(self, brand_a, brand_b, hq):
         offer = offer_make(brand_a)
@@ -124,7 +124,7 @@ class TestBrowsingAndListing:
         own = hq(brand_a).post("/api/v1/market/listings", {"offer_id": offer.pk, "points_price": 1},
                                format="json")
         assert own.status_code == 404  # an issuer does not list its own offer
-        assert listing_id not in [r["id"] for r in hq(brand_a).get("/api/v1/market/listings").json()]
+        assert listing_id not in [r["id"] for r in all_rows(hq(brand_a), "/api/v1/market/listings")]
         assert hq(brand_b).post(f"/api/v1/market/listings/{listing_id}/delist").json()["status"] == "delisted"
         assert Listing.objects.get(pk=listing_id).status == "delisted"
 
@@ -135,7 +135,7 @@ class TestRedeeming:
         client, member = member_client(brand_b, points=300)
         other, _ = member_client(brand_b, points=300)
 
-        listed = client.get("/api/v1/market/mp/listings").json()
+        listed = all_rows(client, "/api/v1/market/mp/listings")
         assert [r["id"] for r in listed] == [listing.pk]
         response = client.post("/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "r1"},
                                format="json")
@@ -149,7 +149,7 @@ class TestRedeeming:
         detail = client.get(f"/api/v1/market/mp/exchanges/{exchange_id}").json()
         assert detail["status"] == "fulfilled" and detail["code"]
         assert other.get(f"/api/v1/market/mp/exchanges/{exchange_id}").status_code == 404
-        assert other.get("/api/v1/market/mp/exchanges").json() == []
+        assert all_rows(other, "/api/v1/market/mp/exchanges") == []
 
     def test_a_member_short_of_points_is_refused_at_once_in_the_error_shape(self, brand_a, brand_b,
                                                                              member_client):
@@ -182,13 +182,18 @@ class TestRedeeming:
         client, member = member_client(brand_b, points=300)
         exchange_id = client.post("/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "k"},
                                   format="json").json()["id"]
-        accepting = hq(brand_b).get("/api/v1/market/exchanges").json()
+        accepting = all_rows(hq(brand_b), "/api/v1/market/exchanges")
         assert [(r["id"], r["member_id"]) for r in accepting] == [(exchange_id, member.pk)]
-        issuing = hq(brand_a).get("/api/v1/market/exchanges?side=issuing").json()
+        issuing = all_rows(hq(brand_a), "/api/v1/market/exchanges?side=issuing")
         assert [r["id"] for r in issuing] == [exchange_id]
         assert "member_id" not in issuing[0] and "code" not in issuing[0]
-        assert hq(brand_a).get("/api/v1/market/exchanges").json() == []
-        assert hq(brand_b).get("/api/v1/market/exchanges?side=issuing").json() == []
+        assert all_rows(hq(brand_a), "/api/v1/market/exchanges") == []
+        assert all_rows(hq(brand_b), "/api/v1/market/exchanges?side=issuing") == []
+        # one view per side; the query form above routes to them
+        assert all_rows(hq(brand_b), "/api/v1/market/exchanges/accepting") == accepting
+        assert all_rows(hq(brand_a), "/api/v1/market/exchanges/issuing") == issuing
+        assert all_rows(hq(brand_a), "/api/v1/market/exchanges/accepting") == []
+        assert all_rows(hq(brand_b), "/api/v1/market/exchanges/issuing") == []
 
 
 class TestVouchers:
@@ -226,28 +231,29 @@ class TestVouchers:
         exchange_id = winner.post("/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "w"},
                                   format="json").json()["id"]
         exchange_advance(exchange_id=exchange_id)
-        [won] = winner.get("/api/v1/market/mp/vouchers").json()["won"]
+        [won] = all_rows(winner, "/api/v1/market/mp/vouchers/won")
         assert (won["exchange_id"], won["issuer_id"], won["state"], won["claimed"]) == (
             exchange_id, brand_a.pk, "issued", False)
-        assert other.get("/api/v1/market/mp/vouchers").json() == {"won": [], "claimed": []}
+        assert all_rows(other, "/api/v1/market/mp/vouchers/won") == []
+        assert all_rows(other, "/api/v1/market/mp/vouchers/claimed") == []
 
         at_alpha, _ = member_client(brand_a, register=False)
         assert at_alpha.post("/api/v1/market/mp/vouchers/claim", {"code": won["code"]},
                              format="json").status_code == 200
-        [claimed] = at_alpha.get("/api/v1/market/mp/vouchers").json()["claimed"]
+        [claimed] = all_rows(at_alpha, "/api/v1/market/mp/vouchers/claimed")
         assert (claimed["code"], claimed["state"]) == (won["code"], "issued")
-        assert at_alpha.get("/api/v1/market/mp/vouchers").json()["won"] == []  # won at beta, not here
+        assert all_rows(at_alpha, "/api/v1/market/mp/vouchers/won") == []  # won at beta, not here
         with schema_context(brand_a.schema_name):
             Store.objects.create(code="A002", name="Alpha Two")
         connection.set_schema_to_public()
         assert hq(brand_a).post("/api/v1/market/vouchers/use", {"code": won["code"], "store_code": "A002"},
                                 format="json").status_code == 200
-        assert winner.get("/api/v1/market/mp/vouchers").json()["won"][0]["state"] == "used"
-        assert at_alpha.get("/api/v1/market/mp/vouchers").json()["claimed"][0]["state"] == "used"
+        assert all_rows(winner, "/api/v1/market/mp/vouchers/won")[0]["state"] == "used"
+        assert all_rows(at_alpha, "/api/v1/market/mp/vouchers/claimed")[0]["state"] == "used"
         with schema_context(brand_a.schema_name):
             Voucher.objects.filter(code=won["code"]).update(status="issued", valid_until=timezone.now())
         connection.set_schema_to_public()
-        assert winner.get("/api/v1/market/mp/vouchers").json()["won"][0]["state"] == "expired"
+        assert all_rows(winner, "/api/v1/market/mp/vouchers/won")[0]["state"] == "expired"
 
     def test_only_the_issuer_stores_take_the_voucher_once(self, brand_a, brand_b, voucher_code, hq):
         with schema_context(brand_a.schema_name):
@@ -286,7 +292,7 @@ class TestStatements:
         assert (statement.total_fen, statement.line_count) == (500, 2)
 
         for brand in (brand_a, brand_b):
-            assert [s["id"] for s in hq(brand).get("/api/v1/market/statements").json()] == [statement.pk]
+            assert [s["id"] for s in all_rows(hq(brand), "/api/v1/market/statements")] == [statement.pk]
         ops_user = get_user_model().objects.create_superuser("market-ops", password="ops-password-1", email="")
         ops = client_for(None).as_staff(ops_user.username, "ops-password-1")
         assert ops.post(f"/api/v1/ops/market/statements/{statement.pk}/paid").status_code == 409  # not confirmed
@@ -294,4 +300,26 @@ class TestStatements:
         assert hq(brand_a).post(f"/api/v1/market/statements/{statement.pk}/confirm").json()["status"] == "confirmed"
         assert hq(brand_a).post(f"/api/v1/ops/market/statements/{statement.pk}/paid").status_code == 404
         assert ops.post(f"/api/v1/ops/market/statements/{statement.pk}/paid").json()["status"] == "paid"
-        assert statement.pk in [s["id"] for s in ops.get("/api/v1/ops/market/statements").json()]
+        assert statement.pk in [s["id"] for s in all_rows(ops, "/api/v1/ops/market/statements")]
+
+
+class TestPaging:
+    def test_lists_longer_than_a_page_are_read_to_the_end_by_following_next(self, brand_a, brand_b, hq, client_for):
+        from tests.rights_market.factories import exchange_requested
+
+        offers = [offer_make(brand_a, title=f"O{i}", per_member_limit=5) for i in range(5)]
+        first = hq(brand_b).get("/api/v1/market/catalogue?page_size=2").json()
+        assert len(first["results"]) == 2 and first["next"] and first["previous"] is None
+        rows = all_rows(hq(brand_b), "/api/v1/market/catalogue?page_size=2")
+        assert [r["id"] for r in rows] == [o.pk for o in reversed(offers)]  # newest first, each once
+
+        listing = listing_make(brand_b, offers[0], points_price=10)
+        member = member_make(brand_b, points=100)
+        exchanges = [exchange_requested(brand_b, member, listing) for _ in range(5)]
+        connection.set_schema_to_public()
+        ops_user = get_user_model().objects.create_superuser("market-ops", password="ops-password-1", email="")
+        ops = client_for(None).as_staff(ops_user.username, "ops-password-1")
+        open_rows = all_rows(ops, "/api/v1/ops/market/exchanges/open?page_size=2")
+        assert [r["id"] for r in open_rows] == [e.pk for e in exchanges]  # oldest first, none cut
+        assert all_rows(hq(brand_b), "/api/v1/market/exchanges/accepting?page_size=2") == \
+            all_rows(hq(brand_b), "/api/v1/market/exchanges?page_size=3")

@@ -21,6 +21,7 @@ from rights_market.services.exchanges import exchange_advance
 from rights_market.services.settlement import statements_close_month
 from tests.conftest import BRAND_PASSWORD
 from tests.miniprograms.conftest import build_world
+from tests.rights_market.factories import all_rows
 
 
 def test_publish_list_exchange_claim_use_roi_statement(brand_a, brand_b, fake_wechat, client_for):
@@ -54,7 +55,7 @@ def test_publish_list_exchange_claim_use_roi_statement(brand_a, brand_b, fake_we
     assert template.status_code == 201, template.content
     [offer] = hq_a.post("/api/v1/market/offers/batch", {"coupon_template_ids": [template.json()["id"]],
                                                         "settlement_price_fen": 300}, format="json").json()
-    assert offer["id"] in [o["id"] for o in hq_b.get("/api/v1/market/catalogue").json()]
+    assert offer["id"] in [o["id"] for o in all_rows(hq_b, "/api/v1/market/catalogue")]
     listing = hq_b.post("/api/v1/market/listings", {"offer_id": offer["id"], "points_price": 200}, format="json")
     assert listing.status_code == 201, listing.content
 
@@ -66,7 +67,7 @@ def test_publish_list_exchange_claim_use_roi_statement(brand_a, brand_b, fake_we
                                                                 "request_key": f"loop-{member_id}"}, format="json")
         assert response.status_code == 202, response.content
         exchange_advance(exchange_id=response.json()["id"])
-        [won] = client.get("/api/v1/market/mp/vouchers").json()["won"]
+        [won] = all_rows(client, "/api/v1/market/mp/vouchers/won")
         assert (won["issuer_id"], won["state"]) == (brand_a.pk, "issued")
         codes[member_id] = won["code"]
 
@@ -115,7 +116,7 @@ def test_publish_list_exchange_claim_use_roi_statement(brand_a, brand_b, fake_we
         timezone.now() + timedelta(days=3)).isoformat(), "lines": [{"sku_code": wb.sku.code, "quantity": 1,
                                                                     "unit_price_fen": 800}]})["status"] == "created"
     for client in at_beta.values():  # beta's mini-program shows the vouchers used
-        assert client.get("/api/v1/market/mp/vouchers").json()["won"][0]["state"] == "used"
+        assert all_rows(client, "/api/v1/market/mp/vouchers/won")[0]["state"] == "used"
 
     # ROI, issuer side: 2 used, sales on them 2000 + 2000, 2 new members who paid 2000 + 1500 + 2000 in 30 days
     [roi_a] = hq_a.get("/api/v1/market/roi/issuer").json()["offers"]
@@ -141,4 +142,4 @@ def test_publish_list_exchange_claim_use_roi_statement(brand_a, brand_b, fake_we
     rows = list(csv.reader(io.StringIO(files[0])))
     assert ["net payable (yuan)", "6.00", "payer", "Beta", "payee", "Alpha"] in rows
     for hq in (hq_a, hq_b):
-        assert [s["id"] for s in hq.get("/api/v1/market/statements").json()] == [statement.pk]
+        assert [s["id"] for s in all_rows(hq, "/api/v1/market/statements")] == [statement.pk]

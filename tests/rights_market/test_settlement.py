@@ -14,7 +14,7 @@ from rights_market.models import ClearingLine, Statement
 from rights_market.services.exchanges import exchange_advance
 from rights_market.services.settlement import statement_for_brand, statements_close_month
 from tests.conftest import BRAND_PASSWORD
-from tests.rights_market.factories import exchange_requested, listing_make, member_make, offer_make
+from tests.rights_market.factories import all_rows, exchange_requested, listing_make, member_make, offer_make
 
 OCT, NOV, DEC = date(2026, 10, 1), date(2026, 11, 1), date(2026, 12, 1)
 
@@ -115,5 +115,5 @@ def test_a_third_brand_cannot_read_the_pairs_statement(brand_a, brand_b, gamma, 
     hq = client_for(brand_a).as_staff("alpha-hq", BRAND_PASSWORD)
     refused = hq.get(f"/api/v1/market/statements/{other.pk}.csv")
     assert (refused.status_code, refused.json()["error"]["code"]) == (404, "statement_not_found")
-    assert other.pk not in [s["id"] for s in hq.get("/api/v1/market/statements").json()]
+    assert other.pk not in [s["id"] for s in all_rows(hq, "/api/v1/market/statements")]
     assert hq.post(f"/api/v1/market/statements/{other.pk}/confirm").status_code == 404
