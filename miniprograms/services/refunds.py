@@ -12,6 +12,7 @@ Lock order: the order, then its refunds, then order lines, then shelf stock (as 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import F, Sum
@@ -190,6 +191,23 @@ def refund_send(*, refund_id: int) -> Refund:
         logger.warning("refund %s of order %s failed at WeChat Pay: %s", refund.number, order.number, exc)
         raise
     return _refund_apply(refund_id=refund_id, wechat_refund_id=result.refund_id)
+
+
+def refunds_send_stuck(*, now=None, older_than: timedelta = timedelta(minutes=5), limit: int = 100) -> int:
+    """The periodic sweep: send again refunds left `approved` (the process died between the approval's commit and
+    WeChat's answer), with their own out_refund_no, so WeChat refunds each once. Returns those now refunded; one
+    WeChat still refuses stays `failed` for staff to retry. Returns waiting for their goods are left alone."""
+    now = now or timezone.now()
+    ids = list(Refund.objects.filter(status=Refund.Status.APPROVED, decided_at__lt=now - older_than)
+               .exclude(return_goods=True, goods_received_at__isnull=True)
+               .order_by("decided_at").values_list("pk", flat=True)[:limit])
+    sent = 0
+    for refund_id in ids:
+        try:
+            sent += refund_send(refund_id=refund_id).status == Refund.Status.SUCCEEDED
+        except ApplicationError:
+            continue  # recorded as failed by refund_send
+    return sent
 
 
 @transaction.atomic

@@ -71,3 +71,24 @@ def test_wechat_is_called_after_commit_without_the_order_locked(paid, fake_wecha
     assert done.status == "succeeded"
     with schema_context(w.schema):
         assert Refund.objects.get(pk=refund.pk).status == "succeeded"
+
+
+def test_a_refund_left_approved_by_a_crash_is_sent_by_the_sweep_once(paid, fake_wechat):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from miniprograms.services.refunds import _approve, refunds_send_stuck
+
+    w = paid
+    with schema_context(w.schema):
+        refund = refund_request(member=w.alice, order_id=w.order.pk, amount_fen=700)
+        _approve(refund=refund, actor_id=1)  # committed; the process dies before WeChat is called
+        later = timezone.now() + timedelta(minutes=6)
+
+        assert refunds_send_stuck(now=timezone.now()) == 0  # too fresh: maybe still in flight
+        assert refunds_send_stuck(now=later) == 1
+        assert refunds_send_stuck(now=later) == 0
+
+        assert Refund.objects.get(pk=refund.pk).status == "succeeded"
+        assert len(fake_wechat.calls_to("/secapi/pay/refund")) == 1
