@@ -45,7 +45,9 @@ def refund_request(*, member: Member, order_id: int, reason: str = "", lines: li
     """Ask for a refund of the member's paid online order: of `lines` ([{line_id, quantity}]; their share of what
     was paid), of `amount_fen`, or (neither) of everything not refunded yet. 409 `refund_exceeds_paid` when the
     order's refunds would add up to more than was paid, `refund_exceeds_quantity` for more units than bought;
-    the order turns `refunding` when the request covers what is left of it.
+    the order turns `refunding` when the request covers what is left of it. Units refunded by line count at their
+    share of the line's price after discount (the last unit takes the rounding remainder); after an amount-only
+    refund, a line refund that would pass the total is refused like any other.
 
     No lock is taken before the amount is claimed: one conditional UPDATE of Order.refunded_fen decides between
     concurrent requests (the loser re-reads the winner's row and gets 409), then the lines are claimed."""
