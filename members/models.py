@@ -109,6 +109,8 @@ class Guide(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                 related_name="guide",
                                 help_text="The guide's own login: sees only their attributed orders and commission.")
+    openid = models.CharField(max_length=64, blank=True,
+                              help_text="The guide's openid in the brand's mini-program: commission is paid there.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -216,6 +216,9 @@ class Order(models.Model):
     subtotal_fen = models.PositiveIntegerField()
     discount_fen = models.PositiveIntegerField(default=0)
     total_fen = models.PositiveIntegerField()
+    # Refunded or being refunded (requests not rejected): moved by one conditional UPDATE per refund, and never
+    # above what was paid (the order's total: a payment of any other amount is refused).
+    refunded_fen = models.PositiveIntegerField(default=0)
     fulfilment = models.CharField(max_length=16, choices=Fulfilment.choices, default=Fulfilment.PICKUP)
     fulfilment_status = models.CharField(max_length=20, choices=FulfilmentStatus.choices,
                                          default=FulfilmentStatus.NONE)
@@ -244,6 +247,7 @@ class Order(models.Model):
                                     condition=Q(receipt_no__isnull=False)),
             models.CheckConstraint(name="order_total_is_subtotal_minus_discount",
                                    condition=Q(total_fen=F("subtotal_fen") - F("discount_fen"))),
+            models.CheckConstraint(name="order_refunded_within_paid", condition=Q(refunded_fen__lte=F("total_fen"))),
         ]
         indexes = [
             models.Index(fields=["member", "-id"], name="order_member_idx"),
@@ -270,10 +274,15 @@ class OrderLine(models.Model):
     quantity = models.PositiveIntegerField()
     discount_fen = models.PositiveIntegerField(default=0)
     total_fen = models.PositiveIntegerField()
+    refunded_quantity = models.PositiveIntegerField(default=0, help_text="Refunded or being refunded.")
 
     class Meta:
         ordering = ["id"]
-        constraints = [models.CheckConstraint(name="orderline_quantity_positive", condition=Q(quantity__gt=0))]
+        constraints = [
+            models.CheckConstraint(name="orderline_quantity_positive", condition=Q(quantity__gt=0)),
+            models.CheckConstraint(name="orderline_refunded_within_quantity",
+                                   condition=Q(refunded_quantity__lte=F("quantity"))),
+        ]
 
 
 class OrderEvent(models.Model):
@@ -289,8 +298,16 @@ class OrderEvent(models.Model):
 
 
 class Refund(models.Model):
+    """One refund of an order: the whole of it, some lines (and quantities), or an amount. Several per order; their
+    sum never exceeds what was paid (Order.refunded_fen). Each has its own number, WeChat Pay's out_refund_no, sent
+    again unchanged on a retry so WeChat refunds it once.
+
+    requested -> approved (money being sent; or, for a return of goods, waiting for them) -> succeeded;
+    approved -> failed (WeChat refused or was unreachable) -> approved again (retry) ...; requested -> rejected."""
+
     class Status(models.TextChoices):
         REQUESTED = "requested", "Requested"
+        APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
         SUCCEEDED = "succeeded", "Refunded"
         FAILED = "failed", "Failed at WeChat"
@@ -305,20 +322,36 @@ class Refund(models.Model):
     amount_fen = models.PositiveIntegerField()
     reason = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
+    # The member sends the goods back: approval authorises the return; the money goes when the store has them.
+    return_goods = models.BooleanField(default=False)
+    goods_received_at = models.DateTimeField(null=True, blank=True)
     wechat_refund_id = models.CharField(max_length=64, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
     decided_by_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     decided_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
-        constraints = [
-            # One open or successful refund per order (the whole order is refunded).
-            models.UniqueConstraint(fields=["order"], name="refund_one_active_per_order",
-                                    condition=Q(status__in=["requested", "succeeded"])),
-        ]
         indexes = [models.Index(fields=["decided_at"], name="refund_decided_idx",
                                 condition=Q(status="succeeded"))]
+
+
+class RefundLine(models.Model):
+    """How many of an order line a refund takes back, and the part of the refund that is theirs."""
+
+    refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(OrderLine, on_delete=models.PROTECT, related_name="refund_lines")
+    quantity = models.PositiveIntegerField()
+    amount_fen = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["refund", "order_line"], name="refundline_once"),
+            models.CheckConstraint(name="refundline_quantity_positive", condition=Q(quantity__gt=0)),
+        ]
 
 
 # --- POS -------------------------------------------------------------------------------------------------------
@@ -391,6 +424,11 @@ class CommissionEntry(models.Model):
     order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="commission")
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="+")
     amount_fen = models.PositiveIntegerField()
+    # Taken back by refunds, in proportion to what each refunded (REVERSED once all of it is).
+    reversed_fen = models.PositiveIntegerField(default=0)
+    # The monthly payout that paid it; taken back after that: a clawback from the guide's next payout.
+    payout = models.ForeignKey("CommissionPayout", on_delete=models.PROTECT, null=True, blank=True,
+                               related_name="entries")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     payable_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now)
@@ -398,6 +436,62 @@ class CommissionEntry(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["status", "payable_at"], name="commission_due_idx")]
+        constraints = [models.CheckConstraint(name="commission_reversed_within_amount",
+                                              condition=Q(reversed_fen__lte=F("amount_fen")))]
+
+
+class CommissionPayout(models.Model):
+    """What a guide is paid for a month: their payable commission not paid before, less clawbacks (commission
+    refunded after it was paid). draft -> approved (by HQ; the amount is fixed) -> paid (WeChat Pay transfer to
+    the guide's openid, or marked paid offline). The guide sees it as their statement."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        APPROVED = "approved", "Approved"
+        PAID = "paid", "Paid"
+
+    class Method(models.TextChoices):
+        WECHAT = "wechat", "WeChat Pay transfer"
+        OFFLINE = "offline", "Paid offline"
+
+    guide = models.ForeignKey(Guide, on_delete=models.PROTECT, related_name="payouts")
+    month = models.DateField(help_text="First day of the month (Asia/Shanghai).")
+    number = models.CharField(max_length=32, unique=True, help_text="WeChat Pay's partner_trade_no.")
+    commission_fen = models.PositiveIntegerField(default=0)
+    clawback_fen = models.PositiveIntegerField(default=0)
+    amount_fen = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    method = models.CharField(max_length=10, choices=Method.choices, blank=True)
+    wechat_payment_no = models.CharField(max_length=64, blank=True)
+    approved_by_id = models.BigIntegerField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    paid_by_id = models.BigIntegerField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-month", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["guide", "month"], name="payout_once_per_guide_month"),
+            models.CheckConstraint(name="payout_amount_is_commission_less_clawback",
+                                   condition=Q(amount_fen=F("commission_fen") - F("clawback_fen"))),
+        ]
+
+
+class CommissionClawback(models.Model):
+    """Commission a refund took back after it had been paid out: deducted from the guide's next payout."""
+
+    guide = models.ForeignKey(Guide, on_delete=models.PROTECT, related_name="+")
+    entry = models.ForeignKey(CommissionEntry, on_delete=models.PROTECT, related_name="clawbacks")
+    refund = models.OneToOneField(Refund, on_delete=models.PROTECT, null=True, related_name="+")
+    amount_fen = models.PositiveIntegerField()
+    payout = models.ForeignKey(CommissionPayout, on_delete=models.PROTECT, null=True, blank=True,
+                               related_name="clawbacks")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
 
 
 class NonMemberBuyer(models.Model):

@@ -63,7 +63,7 @@ def products_list() -> QuerySet[Product]:
 # --- orders ----------------------------------------------------------------------------------------------------
 
 def _orders() -> QuerySet[Order]:
-    return Order.objects.select_related("shop", "store").prefetch_related("lines", "events")
+    return Order.objects.select_related("shop", "store").prefetch_related("lines", "events", "refunds__lines")
 
 
 def orders_for_member(member: Member) -> QuerySet[Order]:

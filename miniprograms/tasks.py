@@ -18,6 +18,13 @@ def commissions_mark_payable() -> int:
     return mark()
 
 
+@shared_task(base=BrandTask, name="miniprograms.refunds_send_stuck")
+def refunds_send_stuck() -> int:
+    from miniprograms.services.refunds import refunds_send_stuck as send
+
+    return send()
+
+
 @shared_task(base=BrandTask, name="miniprograms.shop_push_run")
 def shop_push_run(push_id: int) -> int:
     from core.tasks import enqueue

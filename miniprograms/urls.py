@@ -1,6 +1,6 @@
 from django.urls import path
 
-from miniprograms.api import guide, member, pos, staff
+from miniprograms.api import guide, member, payouts, pos, staff
 
 urlpatterns = [
     # mini-program (members)
@@ -26,6 +26,7 @@ urlpatterns = [
     path("console/orders/<int:order_id>/fulfilment", staff.OrderFulfilmentApi.as_view()),
     path("console/refunds/<int:refund_id>/approve", staff.RefundApproveApi.as_view()),
     path("console/refunds/<int:refund_id>/reject", staff.RefundRejectApi.as_view()),
+    path("console/refunds/<int:refund_id>/goods-received", staff.RefundGoodsReceivedApi.as_view()),
     path("console/coupon-templates", staff.CouponTemplateCreateApi.as_view()),
     path("console/coupon-templates/<int:template_id>/grant", staff.CouponGrantApi.as_view()),
     path("console/guides/<int:guide_id>/share-codes", staff.GuideShareCodeApi.as_view()),
@@ -35,6 +36,10 @@ urlpatterns = [
     # a shopping guide's own login
     path("guide/orders", guide.GuideOrderListApi.as_view()),
     path("guide/commissions", guide.GuideCommissionListApi.as_view()),
+    path("guide/payouts", payouts.GuidePayoutListApi.as_view()),
+    path("console/commission-payouts", payouts.PayoutListPrepareApi.as_view()),
+    path("console/commission-payouts/<int:payout_id>/approve", payouts.PayoutApproveApi.as_view()),
+    path("console/commission-payouts/<int:payout_id>/pay", payouts.PayoutPayApi.as_view()),
     # store POS systems
     path("pos/orders", pos.PosOrdersApi.as_view()),
 ]

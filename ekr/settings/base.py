@@ -246,6 +246,8 @@ CELERY_BEAT_SCHEDULE = {
     # miniprograms: unpaid orders past their expiry (asked at WeChat Pay first), commissions past the return window
     "miniprograms-cancel-unpaid-orders": _every_brand("miniprograms.cancel_unpaid_orders", 60.0, 30),
     "miniprograms-commissions-payable": _every_brand("miniprograms.commissions_mark_payable", 3600.0, 600),
+    # refunds approved whose WeChat call never finished (a crash after the approval committed)
+    "miniprograms-refunds-send-stuck": _every_brand("miniprograms.refunds_send_stuck", 300.0, 120),
     # tenants: WeChat Pay's platform certificates for the service provider (rotation), twice a day
     "tenants-wechatpay-certificates": {"task": "tenants.wechatpay_certificates_refresh", "schedule": 12 * 3600.0},
     # callbacks: the inbox sweeper queues what the hand-off missed and gives back claims of dead workers

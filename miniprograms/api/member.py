@@ -98,8 +98,23 @@ class OrderCancelApi(MemberAPIView):
 
 
 class OrderRefundRequestApi(MemberAPIView):
+    """POST /api/v1/mp/orders/<id>/refund {reason?, lines?: [{line_id, quantity}], amount_fen?, return_goods?}:
+    some lines, an amount, or (neither) all that is not refunded yet."""
+
+    class LineInput(serializers.Serializer):
+        line_id = serializers.IntegerField()
+        quantity = serializers.IntegerField(min_value=1, max_value=999)
+
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=200, required=False, default="")
+        lines = serializers.ListField(child=serializers.DictField(), required=False, max_length=50)
+        amount_fen = serializers.IntegerField(min_value=1, required=False)
+        return_goods = serializers.BooleanField(required=False, default=False)
+
+        def validate_lines(self, value):
+            lines = OrderRefundRequestApi.LineInput(data=value, many=True)
+            lines.is_valid(raise_exception=True)
+            return lines.validated_data
 
     def post(self, request, order_id: int):
         member = self.member_or_404()

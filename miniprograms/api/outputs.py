@@ -40,6 +40,7 @@ class CatalogItemOut(serializers.Serializer):
 
 
 class OrderLineOut(serializers.Serializer):
+    id = serializers.IntegerField()
     sku_id = serializers.IntegerField()
     sku_code = serializers.CharField()
     product_name = serializers.CharField()
@@ -48,6 +49,33 @@ class OrderLineOut(serializers.Serializer):
     quantity = serializers.IntegerField()
     discount_fen = serializers.IntegerField()
     total_fen = serializers.IntegerField()
+    refunded_quantity = serializers.IntegerField()
+
+
+class RefundLineOut(serializers.Serializer):
+    line_id = serializers.IntegerField(source="order_line_id")
+    quantity = serializers.IntegerField()
+    amount_fen = serializers.IntegerField()
+
+
+class OrderRefundOut(serializers.Serializer):
+    """A refund as the member sees it; `after_sales_status` is the step they are at (services.refunds)."""
+
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    amount_fen = serializers.IntegerField()
+    return_goods = serializers.BooleanField()
+    status = serializers.CharField()
+    after_sales_status = serializers.SerializerMethodField()
+    reason = serializers.CharField()
+    lines = RefundLineOut(many=True)
+    created_at = serializers.DateTimeField()
+    refunded_at = serializers.DateTimeField(allow_null=True)
+
+    def get_after_sales_status(self, refund) -> str:
+        from miniprograms.services.refunds import refund_after_sales_status
+
+        return refund_after_sales_status(refund)
 
 
 class OrderEventOut(serializers.Serializer):
@@ -66,6 +94,7 @@ class OrderOut(serializers.Serializer):
     subtotal_fen = serializers.IntegerField()
     discount_fen = serializers.IntegerField()
     total_fen = serializers.IntegerField()
+    refunded_fen = serializers.IntegerField()
     coupon_id = serializers.IntegerField(allow_null=True)
     fulfilment = serializers.CharField()
     fulfilment_status = serializers.CharField()
@@ -74,6 +103,7 @@ class OrderOut(serializers.Serializer):
     paid_at = serializers.DateTimeField(allow_null=True)
     lines = OrderLineOut(many=True)
     events = OrderEventOut(many=True)
+    refunds = OrderRefundOut(many=True)
 
 
 class StaffOrderOut(OrderOut):

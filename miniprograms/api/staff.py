@@ -26,7 +26,7 @@ from miniprograms.services.coupons import coupon_grant, coupon_template_create
 from miniprograms.services.guides import guide_share_code_create
 from miniprograms.services.orders import order_fulfilment_advance
 from miniprograms.services.pushes import shop_push_start
-from miniprograms.services.refunds import refund_approve, refund_reject
+from miniprograms.services.refunds import refund_approve, refund_goods_received, refund_reject
 
 
 class ShopListCreateApi(BrandStaffAPIView):
@@ -187,6 +187,14 @@ class RefundApproveApi(BrandStaffAPIView):
     def post(self, request, refund_id: int):
         refund = selectors.refund_get_for_scope(self.scope, refund_id)
         return Response(RefundDecisionOut(refund_approve(refund=refund, actor_id=request.user.id)).data)
+
+
+class RefundGoodsReceivedApi(BrandStaffAPIView):
+    """POST /api/v1/console/refunds/<id>/goods-received: the returned goods are in the store; the money goes back."""
+
+    def post(self, request, refund_id: int):
+        refund = selectors.refund_get_for_scope(self.scope, refund_id)
+        return Response(RefundDecisionOut(refund_goods_received(refund=refund, actor_id=request.user.id)).data)
 
 
 class RefundRejectApi(BrandStaffAPIView):

@@ -182,6 +182,15 @@ class WeChatPayV2Gateway:
         })
         return RefundResult(out_refund_no=out_refund_no, refund_id=result.get("refund_id", ""))
 
+    def transfer(self, *, partner_trade_no: str, openid: str, amount_fen: int, description: str) -> str:
+        """企业付款到零钱: pay `amount_fen` to `openid`; WeChat pays a partner_trade_no once. Returns payment_no."""
+        result = self._post("mmpaymkttransfers/promotion/transfers", {
+            "mch_appid": self.app.appid, "mchid": self.app.mch_id, "partner_trade_no": partner_trade_no,
+            "openid": openid, "check_name": "NO_CHECK", "amount": int(amount_fen), "desc": description[:100],
+            "spbill_create_ip": "127.0.0.1",
+        })
+        return str(result.get("payment_no", ""))
+
     # --- notifications ---
     def verify_notification(self, data: dict) -> PaymentNotification:
         if not isinstance(data, dict) or not signature_ok(data, self.app.mch_key, self.sign_type):

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from core.errors import ApplicationError, NotFound
@@ -61,7 +62,30 @@ def commission_credit_for_order(*, order: Order) -> CommissionEntry | None:
 
 def commission_reverse_for_order(*, order: Order) -> int:
     return CommissionEntry.objects.filter(order=order).exclude(status=CommissionEntry.Status.REVERSED) \
-        .update(status=CommissionEntry.Status.REVERSED)
+        .update(status=CommissionEntry.Status.REVERSED, reversed_fen=F("amount_fen"))
+
+
+def commission_reverse_for_refund(*, order: Order, refunded_after_fen: int, refund=None) -> int:
+    """Take back the order's commission in proportion to what has been refunded in all (`refunded_after_fen` of
+    the order's total, this refund included), rounded down until all is refunded. The caller applies each refund
+    once (under the order's lock); returns the fen taken back now. A fully reversed entry is REVERSED. Taken back
+    after the entry's payout was approved or paid: a clawback from the guide's next payout."""
+    entry = CommissionEntry.objects.select_for_update(of=("self",)).select_related("payout").filter(order=order).first()
+    if entry is None or order.total_fen <= 0:
+        return 0
+    target = entry.amount_fen if refunded_after_fen >= order.total_fen \
+        else entry.amount_fen * refunded_after_fen // order.total_fen
+    taken = max(0, target - entry.reversed_fen)
+    if taken:
+        entry.reversed_fen += taken
+        if entry.reversed_fen == entry.amount_fen:
+            entry.status = CommissionEntry.Status.REVERSED
+        entry.save(update_fields=["reversed_fen", "status"])
+        if entry.payout is not None and entry.payout.status != "draft":
+            from miniprograms.services.payouts import commission_clawback_record
+
+            commission_clawback_record(entry=entry, refund=refund, amount_fen=taken)
+    return taken
 
 
 def commissions_mark_payable(*, now=None) -> int:

@@ -29,3 +29,27 @@ def points_reverse_for_order(*, order: Order) -> None:
 
     points_reverse_for_reference(member=order.member, reference=order.number,
                                  idempotency_key=f"order:{order.number}:refund", reason="refund")
+
+
+def points_reverse_for_refund(*, order: Order, refund_number: str, refunded_before_fen: int,
+                              refunded_after_fen: int) -> None:
+    """Take back the points the order earned in proportion to this refund (the share of the order's total it moves
+    from `refunded_before_fen` to `refunded_after_fen`; the last refund takes all that is left). Keyed by the
+    refund number: a retry reverses nothing twice."""
+    if order.member_id is None or order.total_fen <= 0:
+        return
+    from django.db.models import Sum
+
+    from points.models import PointsEntry
+    from points.services import points_reverse_for_reference
+
+    if refunded_after_fen >= order.total_fen:
+        points = None  # all that is not reversed yet
+    else:
+        earned = PointsEntry.objects.filter(member_id=order.member_id, kind="earn", reference=order.number) \
+            .aggregate(n=Sum("amount"))["n"] or 0
+        points = earned * refunded_after_fen // order.total_fen - earned * refunded_before_fen // order.total_fen
+        if points <= 0:
+            return
+    points_reverse_for_reference(member=order.member, reference=order.number,
+                                 idempotency_key=f"refund:{refund_number}", reason="refund", points=points)

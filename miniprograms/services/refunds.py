@@ -1,20 +1,30 @@
-"""Refunds of a whole paid order: the member asks, staff approve (WeChat Pay refund API) or reject. An approved
-refund reverses the order's points and guide commission, gives the coupon back and, if the goods never left the
-store, puts the stock back."""
+"""Refunds of a paid order: the whole of it, some lines and quantities, or an amount; each its own Refund with its
+own out_refund_no. The member asks (optionally returning the goods); staff approve or reject. The money goes back
+through WeChat Pay's refund API after the database transaction commits, never while a row is locked; a WeChat
+failure leaves the refund `failed`, and approving it again sends the same out_refund_no (WeChat refunds it once).
+
+On success, once per refund: the points and the guide's commission go back in proportion to the amount, the
+refunded quantities go back on the shelf when the goods never left the store (or came back), and the coupon is
+given back when the whole order is refunded. The sum of an order's refunds never exceeds what was paid:
+Order.refunded_fen (requests not rejected) moves by one conditional UPDATE, under a database CHECK.
+
+Lock order: the order, then its refunds, then order lines, then shelf stock (as order placement)."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import F, Sum
 from django.utils import timezone
 
-from core.errors import Conflict, NotFound
+from core.errors import ApplicationError, Conflict, NotFound
 from members.models import Member
-from miniprograms.models import Order, Refund
+from miniprograms.models import Order, OrderLine, Refund, RefundLine
 from miniprograms.payments import gateway_for_order
 from miniprograms.services.coupons import coupon_return
-from miniprograms.services.guides import commission_reverse_for_order
-from miniprograms.services.loyalty import points_reverse_for_order
+from miniprograms.services.guides import commission_reverse_for_refund
+from miniprograms.services.loyalty import points_reverse_for_refund
 from miniprograms.services.orders import order_event_add, order_number_new
 from miniprograms.services.stock import stock_put_back
 
@@ -23,68 +33,227 @@ logger = logging.getLogger(__name__)
 _GOODS_GONE = {Order.FulfilmentStatus.PICKED_UP, Order.FulfilmentStatus.SHIPPED, Order.FulfilmentStatus.DELIVERED}
 
 
+def _line_share(line: OrderLine, before: int, after: int) -> int:
+    """What refunding units before..after of the line is worth: the last unit takes the rounding remainder, so all
+    units of a line add up to exactly what was paid for it."""
+    return line.total_fen * after // line.quantity - line.total_fen * before // line.quantity
+
+
 @transaction.atomic
-def refund_request(*, member: Member, order_id: int, reason: str = "") -> Refund:
-    order = Order.objects.select_for_update().filter(pk=order_id, member=member).first()
+def refund_request(*, member: Member, order_id: int, reason: str = "", lines: list[dict] | None = None,
+                   amount_fen: int | None = None, return_goods: bool = False) -> Refund:
+    """Ask for a refund of the member's paid online order: of `lines` ([{line_id, quantity}]; their share of what
+    was paid), of `amount_fen`, or (neither) of everything not refunded yet. 409 `refund_exceeds_paid` when the
+    order's refunds would add up to more than was paid, `refund_exceeds_quantity` for more units than bought;
+    the order turns `refunding` when the request covers what is left of it. Units refunded by line count at their
+    share of the line's price after discount (the last unit takes the rounding remainder); after an amount-only
+    refund, a line refund that would pass the total is refused like any other.
+
+    No lock is taken before the amount is claimed: one conditional UPDATE of Order.refunded_fen decides between
+    concurrent requests (the loser re-reads the winner's row and gets 409), then the lines are claimed."""
+    if lines and amount_fen is not None:
+        raise ApplicationError("Refund lines or an amount, not both.", fields={"amount_fen": ["with lines"]})
+    order = Order.objects.filter(pk=order_id, member=member).first()
     if order is None:
         raise NotFound("No such order.")
     if order.status != Order.Status.PAID or order.channel != Order.Channel.ONLINE:
         raise Conflict("Only a paid online order can be refunded.", code="order_not_refundable")
-    refund = Refund(order=order, number="R" + order_number_new(), amount_fen=order.total_fen, reason=reason)
+    by_id = {ln.pk: ln for ln in order.lines.order_by("id")}
+    if amount_fen is not None:
+        wanted: dict[int, int] = {}
+        if amount_fen <= 0:
+            raise ApplicationError("Refund a positive amount.", fields={"amount_fen": ["must be positive"]})
+    elif lines:
+        wanted = {}
+        for item in lines:
+            line_id, quantity = int(item["line_id"]), int(item["quantity"])
+            if line_id not in by_id:
+                raise NotFound("No such line in this order.", code="line_not_found", fields={"lines": [line_id]})
+            if quantity <= 0:
+                raise ApplicationError("Refund at least one unit.", fields={"lines": [line_id]})
+            wanted[line_id] = wanted.get(line_id, 0) + quantity
+    else:  # everything not refunded yet
+        wanted = {pk: ln.quantity - ln.refunded_quantity for pk, ln in by_id.items()
+                  if ln.quantity > ln.refunded_quantity}
+    refund_lines = []
+    for line_id, quantity in sorted(wanted.items()):
+        line = by_id[line_id]
+        if line.refunded_quantity + quantity > line.quantity:
+            raise Conflict("More units than were bought.", code="refund_exceeds_quantity",
+                           fields={"lines": [line_id]})
+        refund_lines.append((line, quantity, _line_share(line, line.refunded_quantity,
+                                                         line.refunded_quantity + quantity)))
+    if amount_fen is None:
+        amount_fen = sum(share for _, _, share in refund_lines) if lines else order.total_fen - order.refunded_fen
+    if amount_fen <= 0 or not Order.objects.filter(pk=order.pk, status=Order.Status.PAID,
+                                                   refunded_fen__lte=F("total_fen") - amount_fen) \
+            .update(refunded_fen=F("refunded_fen") + amount_fen):
+        raise Conflict("The order's refunds would exceed what was paid.", code="refund_exceeds_paid",
+                       fields={"amount_fen": [f"at most {order.total_fen - order.refunded_fen}"]})
+    # The order's row is ours now: the lines can only have changed before (a request that got in first).
+    for line, quantity, _ in refund_lines:
+        if not OrderLine.objects.filter(pk=line.pk, refunded_quantity=line.refunded_quantity) \
+                .update(refunded_quantity=F("refunded_quantity") + quantity):
+            raise Conflict("The order changed meanwhile; ask again.", code="refund_conflict")
+    refund = Refund(order=order, number="R" + order_number_new(), amount_fen=amount_fen, reason=reason,
+                    return_goods=return_goods)
     refund.full_clean(validate_constraints=False)
     refund.save()
-    order.status = Order.Status.REFUNDING
-    order.save(update_fields=["status"])
-    order_event_add(order=order, status="refund_requested", note=reason[:200])
+    RefundLine.objects.bulk_create([RefundLine(refund=refund, order_line=line, quantity=quantity, amount_fen=share)
+                                    for line, quantity, share in refund_lines])
+    order.refresh_from_db(fields=["refunded_fen"])
+    if order.refunded_fen == order.total_fen:
+        order.status = Order.Status.REFUNDING
+        order.save(update_fields=["status"])
+    order_event_add(order=order, status="return_requested" if return_goods else "refund_requested",
+                    note=f"{refund.number} {amount_fen} {reason}"[:200])
     return refund
 
 
-def _lock(refund: Refund) -> tuple[Order, Refund]:
+def refund_after_sales_status(refund: Refund) -> str:
+    """The step a member sees: return_requested or refund_requested, approved (also while WeChat is retried),
+    goods_received, refunded, or rejected."""
+    if refund.status == Refund.Status.SUCCEEDED:
+        return "refunded"
+    if refund.status == Refund.Status.REJECTED:
+        return "rejected"
+    if refund.status == Refund.Status.REQUESTED:
+        return "return_requested" if refund.return_goods else "refund_requested"
+    return "goods_received" if refund.goods_received_at else "approved"
+
+
+def _lock(refund: Refund, allowed: set[str]) -> tuple[Order, Refund]:
     order = Order.objects.select_for_update(of=("self",)).select_related("member", "store").get(pk=refund.order_id)
     refund = Refund.objects.select_for_update().get(pk=refund.pk)
-    if refund.status != Refund.Status.REQUESTED:
-        raise Conflict("This refund was already decided.", code="refund_decided")
     if refund.kind != Refund.Kind.REQUESTED:
         raise Conflict("This refund is automatic; staff do not decide it.", code="refund_automatic")
+    if refund.status not in allowed:
+        raise Conflict("This refund was already decided.", code="refund_decided")
     return order, refund
 
 
 @transaction.atomic
+def _approve(*, refund: Refund, actor_id: int) -> Refund:
+    order, refund = _lock(refund, {Refund.Status.REQUESTED, Refund.Status.APPROVED, Refund.Status.FAILED})
+    if refund.status == Refund.Status.REQUESTED:
+        refund.decided_by_id = actor_id
+        refund.decided_at = timezone.now()
+        order_event_add(order=order, status="refund_approved", note=refund.number)
+    refund.status = Refund.Status.APPROVED
+    refund.save(update_fields=["status", "decided_by_id", "decided_at"])
+    return refund
+
+
 def refund_approve(*, refund: Refund, actor_id: int) -> Refund:
-    """Send the refund to WeChat Pay (idempotent there by out_refund_no; a failure leaves the refund requested so
-    it can be approved again) and apply its effects once."""
-    order, refund = _lock(refund)
-    result = gateway_for_order(order).refund(out_trade_no=order.number, out_refund_no=refund.number,
-                                           total_fen=order.total_fen, refund_fen=refund.amount_fen,
-                                           reason=refund.reason)
+    """Approve a requested refund, or send a failed one again. A refund without a return of goods goes to WeChat
+    Pay at once (after the approval commits); one with a return waits for `refund_goods_received`. A WeChat failure
+    is recorded (`failed`, the error kept) and raised (502); approving again retries with the same out_refund_no.
+    A refund already succeeded or rejected is 409 `refund_decided`."""
+    refund = _approve(refund=refund, actor_id=actor_id)
+    if refund.return_goods and refund.goods_received_at is None:
+        return refund
+    return refund_send(refund_id=refund.pk)
+
+
+def refund_goods_received(*, refund: Refund, actor_id: int) -> Refund:
+    """The store has the returned goods of an approved return: they go back on the shelf with the refund, and the
+    money goes back (after commit, as `refund_approve`)."""
+    with transaction.atomic():
+        order, refund = _lock(refund, {Refund.Status.APPROVED, Refund.Status.FAILED})
+        if not refund.return_goods:
+            raise Conflict("This refund returns no goods.", code="refund_without_return")
+        if refund.goods_received_at is None:
+            refund.goods_received_at = timezone.now()
+            refund.save(update_fields=["goods_received_at"])
+            order_event_add(order=order, status="goods_received", note=refund.number)
+        refund.status = Refund.Status.APPROVED
+        refund.save(update_fields=["status"])
+    return refund_send(refund_id=refund.pk)
+
+
+def refund_send(*, refund_id: int) -> Refund:
+    """Send an approved refund to WeChat Pay, outside any transaction, keyed there by its number, then apply it
+    once. WeChat failing leaves it `failed` and raises; a refund not `approved` is returned unchanged."""
+    refund = Refund.objects.select_related("order").get(pk=refund_id)
+    if refund.status != Refund.Status.APPROVED:
+        return refund
+    order = refund.order
+    try:
+        result = gateway_for_order(order).refund(out_trade_no=order.number, out_refund_no=refund.number,
+                                                 total_fen=order.total_fen, refund_fen=refund.amount_fen,
+                                                 reason=refund.reason)
+    except ApplicationError as exc:
+        with transaction.atomic():
+            locked = Refund.objects.select_for_update().get(pk=refund_id)
+            if locked.status == Refund.Status.APPROVED:
+                locked.status = Refund.Status.FAILED
+                locked.last_error = str(exc)[:200]
+                locked.save(update_fields=["status", "last_error"])
+                order_event_add(order=order, status="refund_failed", note=f"{refund.number} {exc}"[:200])
+        logger.warning("refund %s of order %s failed at WeChat Pay: %s", refund.number, order.number, exc)
+        raise
+    return _refund_apply(refund_id=refund_id, wechat_refund_id=result.refund_id)
+
+
+def refunds_send_stuck(*, now=None, older_than: timedelta = timedelta(minutes=5), limit: int = 100) -> int:
+    """The periodic sweep: send again refunds left `approved` (the process died between the approval's commit and
+    WeChat's answer), with their own out_refund_no, so WeChat refunds each once. Returns those now refunded; one
+    WeChat still refuses stays `failed` for staff to retry. Returns waiting for their goods are left alone."""
+    now = now or timezone.now()
+    ids = list(Refund.objects.filter(status=Refund.Status.APPROVED, decided_at__lt=now - older_than)
+               .exclude(return_goods=True, goods_received_at__isnull=True)
+               .order_by("decided_at").values_list("pk", flat=True)[:limit])
+    sent = 0
+    for refund_id in ids:
+        try:
+            sent += refund_send(refund_id=refund_id).status == Refund.Status.SUCCEEDED
+        except ApplicationError:
+            continue  # recorded as failed by refund_send
+    return sent
+
+
+@transaction.atomic
+def _refund_apply(*, refund_id: int, wechat_refund_id: str) -> Refund:
+    refund = Refund.objects.get(pk=refund_id)
+    order, refund = _lock(refund, {Refund.Status.APPROVED, Refund.Status.FAILED})
+    before = Refund.objects.filter(order=order, status=Refund.Status.SUCCEEDED) \
+        .aggregate(n=Sum("amount_fen"))["n"] or 0
+    after = before + refund.amount_fen
     refund.status = Refund.Status.SUCCEEDED
-    refund.wechat_refund_id = result.refund_id
-    refund.decided_by_id = actor_id
-    refund.decided_at = timezone.now()
-    refund.save(update_fields=["status", "wechat_refund_id", "decided_by_id", "decided_at"])
-    if order.fulfilment_status not in _GOODS_GONE:
-        for line in sorted(order.lines.all(), key=lambda ln: ln.shop_sku_id or 0):
-            if line.shop_sku_id:
-                stock_put_back(shop_sku_id=line.shop_sku_id, quantity=line.quantity)
-    if order.coupon_id:
-        coupon_return(coupon_id=order.coupon_id)
-    commission_reverse_for_order(order=order)
-    points_reverse_for_order(order=order)
-    order.status = Order.Status.REFUNDED
-    order.save(update_fields=["status"])
-    order_event_add(order=order, status="refunded")
+    refund.wechat_refund_id = wechat_refund_id
+    refund.refunded_at = timezone.now()
+    refund.last_error = ""
+    refund.save(update_fields=["status", "wechat_refund_id", "refunded_at", "last_error"])
+    if order.fulfilment_status not in _GOODS_GONE or refund.goods_received_at is not None:
+        for rl in sorted(refund.lines.select_related("order_line"), key=lambda r: r.order_line.shop_sku_id or 0):
+            if rl.order_line.shop_sku_id:
+                stock_put_back(shop_sku_id=rl.order_line.shop_sku_id, quantity=rl.quantity)
+    commission_reverse_for_refund(order=order, refunded_after_fen=after, refund=refund)
+    points_reverse_for_refund(order=order, refund_number=refund.number, refunded_before_fen=before,
+                              refunded_after_fen=after)
+    if after >= order.total_fen:
+        if order.coupon_id:
+            coupon_return(coupon_id=order.coupon_id)
+        order.status = Order.Status.REFUNDED
+        order.save(update_fields=["status"])
+    order_event_add(order=order, status="refunded", note=f"{refund.number} {refund.amount_fen}")
     return refund
 
 
 @transaction.atomic
 def refund_reject(*, refund: Refund, actor_id: int, note: str = "") -> Refund:
-    order, refund = _lock(refund)
+    """Refuse a requested refund: its amount and units become refundable again."""
+    order, refund = _lock(refund, {Refund.Status.REQUESTED})
     refund.status = Refund.Status.REJECTED
     refund.decided_by_id = actor_id
     refund.decided_at = timezone.now()
     refund.save(update_fields=["status", "decided_by_id", "decided_at"])
-    order.status = Order.Status.PAID
-    order.save(update_fields=["status"])
+    for rl in refund.lines.order_by("order_line_id"):
+        OrderLine.objects.filter(pk=rl.order_line_id).update(refunded_quantity=F("refunded_quantity") - rl.quantity)
+    Order.objects.filter(pk=order.pk).update(refunded_fen=F("refunded_fen") - refund.amount_fen)
+    if order.status == Order.Status.REFUNDING:
+        order.status = Order.Status.PAID
+        order.save(update_fields=["status"])
     order_event_add(order=order, status="refund_rejected", note=note[:200])
     return refund
 

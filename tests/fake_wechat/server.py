@@ -62,6 +62,7 @@ class FakeWeChat:
         self.calls: list[tuple[str, str, dict, bytes]] = []
         self.failures: dict[str, list] = {}
         self.delay_seconds = 0.0
+        self.on_call: dict[str, object] = {}  # path -> callable(), run in the server thread before it answers
         self.lock = threading.Lock()
         self.state: dict = {}  # room for endpoints to keep what they were told (cards, orders ...)
         self.httpd: ThreadingHTTPServer | None = None
@@ -81,6 +82,7 @@ class FakeWeChat:
             self.calls.clear()
             self.failures.clear()
             self.state.clear()
+            self.on_call.clear()
             self.delay_seconds = 0.0
 
     # --- access tokens ---
@@ -111,6 +113,9 @@ class FakeWeChat:
                     fake.calls.append((method, url.path, query, body))
                     queued = fake.failures.get(url.path)
                     failure = queued.pop(0) if queued else None
+                observer = fake.on_call.get(url.path)
+                if observer:
+                    observer()  # e.g. a test looking at the database while the call is in flight
                 if fake.delay_seconds:
                     import time
 
@@ -374,6 +379,32 @@ def pay_refund(fake: FakeWeChat, query: dict, body: bytes):
         "appid": data["appid"], "mch_id": data["mch_id"], "result_code": "SUCCESS", "out_trade_no": data["out_trade_no"],
         "out_refund_no": data["out_refund_no"], "refund_id": refund_id, "refund_fee": data["refund_fee"],
         "total_fee": data["total_fee"], "cash_fee": data["total_fee"]})
+
+
+@route("POST", "/mmpaymkttransfers/promotion/transfers")
+def pay_transfer(fake: FakeWeChat, query: dict, body: bytes):
+    """企业付款到零钱: one payment per partner_trade_no (a repeat answers the first payment_no)."""
+    import xmltodict
+
+    try:  # this API names the merchant mchid and the app mch_appid
+        data = dict(xmltodict.parse(body)["xml"])
+    except Exception:
+        return 200, _xml({"return_code": "FAIL", "return_msg": "XML format error"})
+    merchant = fake.state.get("merchants", {}).get(data.get("mchid", ""))
+    sign_type = data.get("sign_type", "MD5")
+    if merchant is None or data.get("sign") != _pay_sign(data, merchant["key"], sign_type):
+        return 200, _xml({"return_code": "FAIL", "return_msg": "mchid or sign invalid"})
+    if data.get("mch_appid") != merchant["appid"] or not data.get("openid") or int(data.get("amount", 0)) < 30:
+        return _pay_reply(fake, data["mchid"], sign_type, {"result_code": "FAIL", "err_code": "PARAM_ERROR",
+                                                           "err_code_des": "bad parameters"})
+    with fake.lock:
+        transfers = fake.state.setdefault("transfers", {})
+        first = transfers.setdefault(data["partner_trade_no"], {
+            "payment_no": "1000" + secrets.token_hex(10), "openid": data["openid"], "amount": int(data["amount"])})
+    return _pay_reply(fake, data["mchid"], sign_type, {
+        "mch_appid": data["mch_appid"], "mchid": data["mchid"], "result_code": "SUCCESS",
+        "partner_trade_no": data["partner_trade_no"], "payment_no": first["payment_no"],
+        "payment_time": "2026-01-01 00:00:00"})
 
 
 @route("POST", "/wxa/getwxacodeunlimit")

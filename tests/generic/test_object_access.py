@@ -48,6 +48,8 @@ CASES: dict[str, tuple[str, str, callable]] = {
     "api/v1/console/orders/<int:order_id>/fulfilment": ("staff", "POST", lambda w: {"order_id": w.order.pk}),
     "api/v1/console/refunds/<int:refund_id>/approve": ("staff", "POST", lambda w: {"refund_id": w.refund.pk}),
     "api/v1/console/refunds/<int:refund_id>/reject": ("staff", "POST", lambda w: {"refund_id": w.refund.pk}),
+    "api/v1/console/refunds/<int:refund_id>/goods-received": ("staff", "POST",
+                                                               lambda w: {"refund_id": w.refund.pk}),
     "api/v1/console/guides/<int:guide_id>/share-codes": ("staff", "POST", lambda w: {"guide_id": w.guide.pk}),
     "api/v1/console/stores/<int:store_id>/pos-keys": ("staff", "GET", lambda w: {"store_id": w.s1.pk}),
     "api/v1/console/stores/<int:store_id>/pos-keys/<int:key_id>/revoke": (
@@ -76,6 +78,8 @@ NOT_YET_COVERED = {
     "api/v1/staff/member-imports/<int:import_id>/errors", "api/v1/console/products/<int:product_id>/push",
     "api/v1/console/products/<int:product_id>/push-all", "api/v1/console/shop-pushes/<int:push_id>",
     "api/v1/console/coupon-templates/<int:template_id>/grant",
+    "api/v1/console/commission-payouts/<int:payout_id>/approve",
+    "api/v1/console/commission-payouts/<int:payout_id>/pay",
     "api/v1/market/offers/<int:offer_id>/restock", "api/v1/market/offers/<int:offer_id>/pause",
     "api/v1/market/offers/<int:offer_id>/resume", "api/v1/market/offers/<int:offer_id>/end",
     "api/v1/market/listings/<int:listing_id>/delist", "api/v1/market/statements/<int:statement_id>.csv",

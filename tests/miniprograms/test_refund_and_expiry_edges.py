@@ -45,7 +45,7 @@ def refunds_sent(fake) -> list[tuple[str, str, str]]:
     return [(s["out_refund_no"], s["total_fee"], s["refund_fee"]) for s in sent]
 
 
-def test_wechat_refund_failure_leaves_it_requested_and_the_retry_applies_it_once(world, member_client, hq_client,
+def test_wechat_refund_failure_leaves_it_failed_and_the_retry_applies_it_once(world, member_client, hq_client,
                                                                                 fake_wechat):
     client = member_client(world, world.alice)
     order_id = paid_order(world, client, fake_wechat)
@@ -58,7 +58,9 @@ def test_wechat_refund_failure_leaves_it_requested_and_the_retry_applies_it_once
     assert failed.status_code == 502 and failed.json()["error"]["code"] == "payment_unavailable"
     with schema_context(world.schema):
         order = Order.objects.get(pk=order_id)
-        assert (order.status, Refund.objects.get(pk=refund_id).status) == ("refunding", "requested")
+        refund = Refund.objects.get(pk=refund_id)
+        assert (order.status, refund.status) == ("refunding", "failed")
+        assert "system busy" in refund.last_error
         assert ShopSku.objects.get(pk=world.entry.pk).stock == 8
         assert [e.amount for e in PointsEntry.objects.filter(reference=order.number)] == [20]
 
