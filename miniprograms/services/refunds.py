@@ -7,6 +7,7 @@ import logging
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import Conflict, NotFound
 from members.models import Member
@@ -27,9 +28,9 @@ _GOODS_GONE = {Order.FulfilmentStatus.PICKED_UP, Order.FulfilmentStatus.SHIPPED,
 def refund_request(*, member: Member, order_id: int, reason: str = "") -> Refund:
     order = Order.objects.select_for_update().filter(pk=order_id, member=member).first()
     if order is None:
-        raise NotFound("No such order.")
+        raise NotFound(_("No such order."))
     if order.status != Order.Status.PAID or order.channel != Order.Channel.ONLINE:
-        raise Conflict("Only a paid online order can be refunded.", code="order_not_refundable")
+        raise Conflict(_("Only a paid online order can be refunded."), code="order_not_refundable")
     refund = Refund(order=order, number="R" + order_number_new(), amount_fen=order.total_fen, reason=reason)
     refund.full_clean(validate_constraints=False)
     refund.save()
@@ -43,9 +44,9 @@ def _lock(refund: Refund) -> tuple[Order, Refund]:
     order = Order.objects.select_for_update(of=("self",)).select_related("member", "store").get(pk=refund.order_id)
     refund = Refund.objects.select_for_update().get(pk=refund.pk)
     if refund.status != Refund.Status.REQUESTED:
-        raise Conflict("This refund was already decided.", code="refund_decided")
+        raise Conflict(_("This refund was already decided."), code="refund_decided")
     if refund.kind != Refund.Kind.REQUESTED:
-        raise Conflict("This refund is automatic; staff do not decide it.", code="refund_automatic")
+        raise Conflict(_("This refund is automatic; staff do not decide it."), code="refund_automatic")
     return order, refund
 
 
