@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from django.db.models import DateField, F, Max, Q, Sum, Value
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
+from django.utils.translation import gettext_lazy as _
 
 from analytics.models import SALES_COLUMNS, STORE_COLUMNS, BrandDay, GuideDay, GuideMonth, StoreDay, StoreMonth
 from core.errors import ApplicationError
@@ -78,13 +79,13 @@ def range_check(*, date_from: dt.date, date_to: dt.date, grain: str = "day", by:
     if by not in BYS:
         fields["by"] = [f"one of {', '.join(BYS)}"]
     if fields:
-        raise ApplicationError("Invalid range.", code="invalid_range", fields=fields)
+        raise ApplicationError(_("Invalid range."), code="invalid_range", fields=fields)
     return Range(date_from, date_to, grain)
 
 
 def _hq_only(scope: StaffScope) -> None:
     if not scope.is_hq:
-        raise ApplicationError("Brand figures are for HQ.", code="hq_only", status_code=403)
+        raise ApplicationError(_("Brand figures are for HQ."), code="hq_only", status_code=403)
 
 
 def _store_ids(scope: StaffScope) -> list[int] | None:
@@ -205,7 +206,7 @@ def historical_online(*, scope: StaffScope, as_of: dt.date, by: str = "store") -
         month      = sum(historical_online, as_of's month up to as_of) / cumulative denominator at as_of
     """
     if by not in ("store", "brand"):
-        raise ApplicationError("Invalid breakdown.", code="invalid_range", fields={"by": ["store or brand"]})
+        raise ApplicationError(_("Invalid breakdown."), code="invalid_range", fields={"by": ["store or brand"]})
     stores = _store_ids(scope)
     if by == "brand" and stores is None:
         qs = BrandDay.objects.all()

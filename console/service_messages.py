@@ -1,6 +1,7 @@
 """Messages the services raise that the console shows (core.errors.ApplicationError.message), listed here so
-makemessages puts them in the catalog; the console translates them with gettext when it shows them. The API keeps
-them as they are (English), with their stable codes."""
+makemessages puts them in the catalog. The services now raise their messages with gettext_lazy, so
+ApplicationError.message is already in the request's language (the API sends it so too, with the stable code);
+the console's gettext over it is kept for the few messages still raised as plain strings."""
 
 from django.utils.translation import gettext_noop
 

@@ -2,7 +2,9 @@
 
     {"error": {"code": "...", "message": "...", "fields": {...}}}
 
-Codes are stable strings a mini-program can switch on.
+Codes are stable strings a mini-program can switch on. Messages are for people: services raise them marked with
+gettext_lazy, values as %-style named placeholders in `params`, and they are rendered (translated, then filled in)
+when read, in the language of the request (zh-hans by default, English on Accept-Language: en).
 """
 from __future__ import annotations
 
@@ -25,15 +27,25 @@ class ApplicationError(Exception):
     code = "invalid"
     status_code = 400
 
-    def __init__(self, message: str, *, code: str | None = None, status_code: int | None = None,
-                 fields: dict[str, Any] | None = None):
+    def __init__(self, message: Any, *, code: str | None = None, status_code: int | None = None,
+                 fields: dict[str, Any] | None = None, params: dict[str, Any] | None = None):
         super().__init__(message)
-        self.message = message
+        self.raw_message = message
+        self.params = params or {}
         if code:
             self.code = code
         if status_code:
             self.status_code = status_code
         self.fields = fields or {}
+
+    @property
+    def message(self) -> str:
+        """The message in the active language, its placeholders filled in (a lazy string is rendered here)."""
+        text = str(self.raw_message)
+        return text % self.params if self.params else text
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class NotFound(ApplicationError):

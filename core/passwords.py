@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError
 
@@ -24,7 +25,7 @@ def password_validate(password: str | None, user=None) -> None:
     """Raise ApplicationError `weak_password` (400, with the validators' messages) unless `password` is usable."""
     problems = password_problems(password, user)
     if problems:
-        raise ApplicationError("The password is too weak.", code="weak_password", fields={"password": problems})
+        raise ApplicationError(_("The password is too weak."), code="weak_password", fields={"password": problems})
 
 
 class NoEmptyPasswordBackend(ModelBackend):

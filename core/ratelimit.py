@@ -5,6 +5,7 @@ Keys carry the schema, so one brand's traffic never spends another brand's budge
 from __future__ import annotations
 
 from django.db import connection
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError
 from core.redis_client import redis_client
@@ -16,6 +17,6 @@ def rate_limit_hit(*, scope: str, key: str, limit: int, window_seconds: int) -> 
     pipe = redis_client().pipeline()  # MULTI/EXEC: the window starts with the first hit
     pipe.set(name, 0, ex=window_seconds, nx=True)
     pipe.incr(name)
-    _, count = pipe.execute()
+    _created, count = pipe.execute()
     if count > limit:
-        raise ApplicationError("Too many requests; slow down.", code="throttled", status_code=429)
+        raise ApplicationError(_("Too many requests; slow down."), code="throttled", status_code=429)

@@ -12,6 +12,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 
 from core.crypto import keyed_hash
@@ -56,7 +57,7 @@ def api_token_revoke(*, user, token_id: int) -> ApiToken:
     """Revoke one of `user`'s tokens (another user's token is a 404). Revoking again changes nothing."""
     token = ApiToken.objects.select_for_update().filter(pk=token_id, user=user).first()
     if token is None:
-        raise NotFound("No such token.")
+        raise NotFound(_("No such token."))
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
@@ -72,14 +73,14 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             return None
         scheme = header[0].lower()
         if scheme == b"basic":
-            raise exceptions.AuthenticationFailed("HTTP Basic is not accepted here; use an API token.")
+            raise exceptions.AuthenticationFailed(_("HTTP Basic is not accepted here; use an API token."))
         if scheme != self.keyword.lower().encode():
             return None
         if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Authorization header must be 'Token <token>'.")
+            raise exceptions.AuthenticationFailed(_("Authorization header must be 'Token <token>'."))
         user = api_token_check(header[1].decode("ascii", "replace"))
         if user is None:
-            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+            raise exceptions.AuthenticationFailed(_("Invalid or revoked token."))
         return user, None
 
     def authenticate_header(self, request):

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
+from django.utils.translation import gettext_lazy as _
 from wechatpy.client.api.base import BaseWeChatAPI
 from wechatpy.exceptions import WeChatClientException
 
@@ -103,47 +104,47 @@ class WeChatLive(BaseWeChatAPI):
 
 
 # errcode -> (ekr code, HTTP status, message)
-ERRORS: dict[int, tuple[str, int, str]] = {
-    300001: ("live_forbidden", 403, "WeChat forbids creating or editing this (permission withdrawn)."),
-    300002: ("live_name_length", 400, "The name's length is not accepted by WeChat."),
-    300003: ("live_price_invalid", 400, "The price is not accepted (e.g. the discounted price is higher)."),
-    300004: ("live_goods_name_banned", 400, "The goods name breaks WeChat's content rules."),
-    300005: ("live_goods_image_banned", 400, "The goods image breaks WeChat's content rules."),
-    300006: ("live_image_upload_failed", 400, "The image could not be used (media_id expired?)."),
-    300007: ("live_page_not_found", 400, "The page is not in the released mini-program."),
-    300008: ("live_goods_add_failed", 502, "WeChat could not add the goods."),
-    300009: ("live_audit_withdraw_failed", 409, "WeChat could not withdraw the audit."),
-    300010: ("live_audit_state", 409, "The goods' audit state does not allow this (e.g. in review)."),
-    300011: ("live_goods_not_api", 409, "Goods not created through the API cannot be changed through it."),
-    300012: ("live_audit_quota", 429, "No audit quota left today (500 a day)."),
-    300013: ("live_audit_failed", 502, "WeChat could not submit the audit."),
-    300014: ("live_goods_in_review", 409, "Goods in review cannot be deleted."),
-    300017: ("live_goods_not_submitted", 409, "The goods were not submitted for audit."),
-    300018: ("live_image_size", 400, "The image size is not accepted."),
-    300021: ("live_goods_added_audit_failed", 502, "The goods were added but their audit failed."),
-    300022: ("live_room_not_found", 404, "WeChat has no such room."),
-    300023: ("live_room_state", 409, "The room's state does not allow this."),
-    300024: ("live_goods_not_found", 404, "WeChat has no such goods."),
-    300025: ("live_goods_not_approved", 409, "The goods are not approved."),
-    300026: ("live_room_goods_full", 409, "The room holds as many goods as allowed."),
-    300027: ("live_goods_import_failed", 502, "WeChat could not import the goods."),
-    300028: ("live_room_name_banned", 400, "The room name breaks WeChat's content rules."),
-    300029: ("live_anchor_name_banned", 400, "The anchor's name breaks WeChat's content rules."),
-    300030: ("live_anchor_wechat_invalid", 400, "The anchor's WeChat id is invalid."),
-    300031: ("live_cover_banned", 400, "The cover image breaks WeChat's content rules."),
-    300032: ("live_share_image_banned", 400, "The share image breaks WeChat's content rules."),
-    300033: ("live_room_goods_limit", 409, "The room's goods limit is reached."),
-    300034: ("live_anchor_name_length", 400, "The anchor's name length is not accepted."),
-    300035: ("live_anchor_not_found", 400, "No such WeChat account for the anchor."),
+ERRORS: dict[int, tuple[str, int, Any]] = {
+    300001: ("live_forbidden", 403, _("WeChat forbids creating or editing this (permission withdrawn).")),
+    300002: ("live_name_length", 400, _("The name's length is not accepted by WeChat.")),
+    300003: ("live_price_invalid", 400, _("The price is not accepted (e.g. the discounted price is higher).")),
+    300004: ("live_goods_name_banned", 400, _("The goods name breaks WeChat's content rules.")),
+    300005: ("live_goods_image_banned", 400, _("The goods image breaks WeChat's content rules.")),
+    300006: ("live_image_upload_failed", 400, _("The image could not be used (media_id expired?).")),
+    300007: ("live_page_not_found", 400, _("The page is not in the released mini-program.")),
+    300008: ("live_goods_add_failed", 502, _("WeChat could not add the goods.")),
+    300009: ("live_audit_withdraw_failed", 409, _("WeChat could not withdraw the audit.")),
+    300010: ("live_audit_state", 409, _("The goods' audit state does not allow this (e.g. in review).")),
+    300011: ("live_goods_not_api", 409, _("Goods not created through the API cannot be changed through it.")),
+    300012: ("live_audit_quota", 429, _("No audit quota left today (500 a day).")),
+    300013: ("live_audit_failed", 502, _("WeChat could not submit the audit.")),
+    300014: ("live_goods_in_review", 409, _("Goods in review cannot be deleted.")),
+    300017: ("live_goods_not_submitted", 409, _("The goods were not submitted for audit.")),
+    300018: ("live_image_size", 400, _("The image size is not accepted.")),
+    300021: ("live_goods_added_audit_failed", 502, _("The goods were added but their audit failed.")),
+    300022: ("live_room_not_found", 404, _("WeChat has no such room.")),
+    300023: ("live_room_state", 409, _("The room's state does not allow this.")),
+    300024: ("live_goods_not_found", 404, _("WeChat has no such goods.")),
+    300025: ("live_goods_not_approved", 409, _("The goods are not approved.")),
+    300026: ("live_room_goods_full", 409, _("The room holds as many goods as allowed.")),
+    300027: ("live_goods_import_failed", 502, _("WeChat could not import the goods.")),
+    300028: ("live_room_name_banned", 400, _("The room name breaks WeChat's content rules.")),
+    300029: ("live_anchor_name_banned", 400, _("The anchor's name breaks WeChat's content rules.")),
+    300030: ("live_anchor_wechat_invalid", 400, _("The anchor's WeChat id is invalid.")),
+    300031: ("live_cover_banned", 400, _("The cover image breaks WeChat's content rules.")),
+    300032: ("live_share_image_banned", 400, _("The share image breaks WeChat's content rules.")),
+    300033: ("live_room_goods_limit", 409, _("The room's goods limit is reached.")),
+    300034: ("live_anchor_name_length", 400, _("The anchor's name length is not accepted.")),
+    300035: ("live_anchor_not_found", 400, _("No such WeChat account for the anchor.")),
     300036: ("live_anchor_not_verified", 409,
              "The anchor's WeChat account is not real-name verified: scan the QR code to verify, then retry."),
-    9410000: ("live_empty", 404, "WeChat has no rooms."),
-    9410001: ("live_rooms_unavailable", 502, "WeChat could not list the rooms."),
-    9410002: ("live_goods_unavailable", 502, "WeChat could not list the goods."),
-    9410003: ("live_replay_unavailable", 502, "WeChat could not list the replays."),
-    9410004: ("live_followers_unavailable", 502, "WeChat could not list the followers."),
-    9410005: ("live_already_pushed_today", 409, "Followers were already told about a show today."),
-    9410006: ("live_not_live", 409, "The room is not live; followers can only be told once it is."),
+    9410000: ("live_empty", 404, _("WeChat has no rooms.")),
+    9410001: ("live_rooms_unavailable", 502, _("WeChat could not list the rooms.")),
+    9410002: ("live_goods_unavailable", 502, _("WeChat could not list the goods.")),
+    9410003: ("live_replay_unavailable", 502, _("WeChat could not list the replays.")),
+    9410004: ("live_followers_unavailable", 502, _("WeChat could not list the followers.")),
+    9410005: ("live_already_pushed_today", 409, _("Followers were already told about a show today.")),
+    9410006: ("live_not_live", 409, _("The room is not live; followers can only be told once it is.")),
     268489001: ("live_permission_missing", 403,
                 "This mini-program has no live permission (WeChat stopped granting it); use an external room."),
 }
@@ -153,8 +154,8 @@ class LiveWeChatError(ApplicationError):
     """A WeChat live call failed; `errcode` is WeChat's."""
 
     def __init__(self, message: str, *, code: str, status_code: int, errcode: int | None,
-                 fields: dict | None = None):
-        super().__init__(message, code=code, status_code=status_code, fields=fields)
+                 fields: dict | None = None, params: dict | None = None):
+        super().__init__(message, code=code, status_code=status_code, fields=fields, params=params)
         self.errcode = errcode
 
 
@@ -162,15 +163,16 @@ def live_error(exc: Exception) -> LiveWeChatError:
     """The ekr error for a failed live call (errcode mapped; network failures are 502 wechat_unavailable)."""
     if isinstance(exc, WeChatClientException) and exc.errcode is not None:
         errcode = int(exc.errcode)
-        code, status, message = ERRORS.get(errcode, ("wechat_error", 502, f"WeChat answered errcode {errcode}."))
+        code, status, message = ERRORS.get(errcode, ("wechat_error", 502, _("WeChat answered errcode %(errcode)s.")))
         fields: dict[str, Any] = {"errcode": errcode}
         if errcode == ANCHOR_NOT_VERIFIED:
             try:
                 fields["qrcode_url"] = exc.response.json().get("qrcode_url", "")
             except Exception:  # no body to read: the message still tells the user what to do
                 fields["qrcode_url"] = ""
-        return LiveWeChatError(message, code=code, status_code=status, errcode=errcode, fields=fields)
-    return LiveWeChatError("WeChat answered without an errcode.", code="wechat_unavailable", status_code=502,
+        return LiveWeChatError(message, code=code, status_code=status, errcode=errcode, fields=fields,
+                               params={"errcode": errcode})
+    return LiveWeChatError(_("WeChat answered without an errcode."), code="wechat_unavailable", status_code=502,
                            errcode=None)
 
 
@@ -183,7 +185,7 @@ def live_api(app=None) -> WeChatLive:
         app = WeChatApp.objects.select_related("brand").filter(
             brand__schema_name=connection.schema_name, kind=WeChatApp.Kind.MINIPROGRAM).first()
     if app is None:
-        raise ApplicationError("The brand has no mini-program.", code="no_miniprogram", status_code=409)
+        raise ApplicationError(_("The brand has no mini-program."), code="no_miniprogram", status_code=409)
     return wechat_api(app, WeChatLive)
 
 
@@ -207,6 +209,6 @@ def media_upload(api: WeChatLive, content: bytes, filename: str = "image.jpg") -
     result = live_call(api._client.media.upload, "image", (filename, io.BytesIO(content)))
     media_id = result.get("media_id") if isinstance(result, dict) else None
     if not media_id:
-        raise LiveWeChatError("WeChat answered without a media_id.", code="wechat_unavailable", status_code=502,
+        raise LiveWeChatError(_("WeChat answered without a media_id."), code="wechat_unavailable", status_code=502,
                               errcode=None)
     return media_id

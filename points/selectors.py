@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.db.models import QuerySet, Sum
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, NotFound
 from core.permissions import StaffScope
@@ -58,18 +59,18 @@ def member_for_staff(*, scope: StaffScope, member_id: int) -> Member:
     try:
         return member_get_for_scope(scope, member_id)
     except NotFound:
-        raise NotFound("Member not found.", code="member_not_found") from None
+        raise NotFound(_("Member not found."), code="member_not_found") from None
 
 
 def points_entries_in_period(*, scope: StaffScope, first_day: date, last_day: date) -> QuerySet[PointsEntry]:
     """Entries created from `first_day` to `last_day` inclusive (Asia/Shanghai dates), oldest first. HQ only."""
     if not scope.is_hq:
-        raise NotFound("Not found.")
+        raise NotFound(_("Not found."))
     if last_day < first_day:
-        raise ApplicationError("The period ends before it starts.", code="invalid_period",
+        raise ApplicationError(_("The period ends before it starts."), code="invalid_period",
                                fields={"end": ["before start"]})
     if (last_day - first_day).days >= MAX_EXPORT_DAYS:
-        raise ApplicationError(f"Export at most {MAX_EXPORT_DAYS} days at once.", code="period_too_long",
+        raise ApplicationError(_("Export at most %(max_days)s days at once."), params={"max_days": MAX_EXPORT_DAYS}, code="period_too_long",
                                fields={"end": [f"at most {MAX_EXPORT_DAYS} days after start"]})
     start = datetime.combine(first_day, time.min, tzinfo=SHANGHAI)
     end = datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=SHANGHAI)

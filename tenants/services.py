@@ -5,6 +5,7 @@ import logging
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils.translation import gettext_lazy as _
 from django_tenants.utils import schema_context, schema_exists
 
 from core.errors import ApplicationError, Conflict
@@ -39,13 +40,13 @@ def brand_create(*, slug: str, name: str, industry: str = Brand.Industry.OTHER,
     history; bench/provision measures it against replaying every migration. Raises Conflict if the slug is taken.
     """
     if Brand.objects.filter(slug=slug).exists():
-        raise Conflict(f"A brand with slug '{slug}' already exists.", code="brand_exists")
+        raise Conflict(_("A brand with slug '%(slug)s' already exists."), params={"slug": slug}, code="brand_exists")
     if admin_username:  # before anything is created: a weak password leaves no half-made brand
         from django.contrib.auth import get_user_model
 
         password_validate(admin_password, get_user_model()(username=admin_username))
     if not schema_exists(settings.TENANT_BASE_SCHEMA):
-        raise ApplicationError("The template schema is missing: run `python manage.py migrate_schemas` first.",
+        raise ApplicationError(_("The template schema is missing: run `python manage.py migrate_schemas` first."),
                                code="template_missing", status_code=500)
     brand = Brand(slug=slug, name=name, industry=industry, schema_name=slug)
     brand.full_clean()
@@ -82,7 +83,7 @@ def brand_admin_create(*, brand: Brand, username: str, password: str):
 
 def _brand_status_set(*, brand: Brand, status: str) -> Brand:
     if brand.is_platform:
-        raise ApplicationError("The platform itself cannot be suspended.", code="platform_brand")
+        raise ApplicationError(_("The platform itself cannot be suspended."), code="platform_brand")
     brand.status = status
     brand.save(update_fields=["status"])
     tenant_cache_clear()
@@ -104,7 +105,7 @@ def wechat_app_add(*, brand: Brand, appid: str, secret: str, token: str, aes_key
                    mch_cert_key_pem: str = "") -> WeChatApp:
     """Register a brand's WeChat app. An appid already registered (to any brand) is a Conflict."""
     if WeChatApp.objects.filter(appid=appid).exists():
-        raise Conflict(f"appid {appid} is already registered.", code="appid_taken")
+        raise Conflict(_("appid %(appid)s is already registered."), params={"appid": appid}, code="appid_taken")
     app = WeChatApp(brand=brand, appid=appid, secret=secret, token=token, aes_key=aes_key, kind=kind, name=name,
                     mch_id=mch_id, mch_key=mch_key, pay_sign_type=pay_sign_type, mch_cert_pem=mch_cert_pem,
                     mch_cert_key_pem=mch_cert_key_pem)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from wechatpy import WeChatClient
 from wechatpy.client.api.base import BaseWeChatAPI
 from wechatpy.exceptions import WeChatClientException
@@ -50,13 +51,13 @@ def wechat_errors(meanings: Mapping[int, Callable[[int], Exception]] | None = No
         if meanings and exc.errcode in meanings:
             raise meanings[exc.errcode](exc.errcode) from exc
         if exc.errcode in BUSY_ERRCODES:
-            raise WeChatUnavailable(f"WeChat answered errcode {exc.errcode}.") from exc
+            raise WeChatUnavailable(_("WeChat answered errcode %(errcode)s."), params={"errcode": exc.errcode}) from exc
         if refused is not None:
             raise refused(exc.errcode) from exc
         raise
     except Exception as exc:
         if _unreachable(exc):
-            raise WeChatUnavailable("WeChat could not be reached.") from exc
+            raise WeChatUnavailable(_("WeChat could not be reached.")) from exc
         raise
 
 
@@ -109,7 +110,7 @@ def code_to_session(app: WeChatApp, code: str) -> dict:
             f"WeChat answered errcode {errcode}.")):
         result = wechat_client(app).wxa.code_to_session(code)
     if not isinstance(result, dict) or "openid" not in result:
-        raise WeChatUnavailable("WeChat answered without an openid.")
+        raise WeChatUnavailable(_("WeChat answered without an openid."))
     return result
 
 
@@ -124,17 +125,17 @@ def phone_from_code(app: WeChatApp, code: str) -> str:
                                          data={"code": code})
     except WeChatClientException as exc:
         if exc.errcode in (40029, 40163, 40226, 40013):
-            raise ApplicationError("The phone-number code is invalid or was already used.", code="invalid_phone_code",
+            raise ApplicationError(_("The phone-number code is invalid or was already used."), code="invalid_phone_code",
                                    fields={"phone_code": [f"WeChat errcode {exc.errcode}"]}) from exc
-        raise WeChatUnavailable(f"WeChat answered errcode {exc.errcode}.") from exc
+        raise WeChatUnavailable(_("WeChat answered errcode %(errcode)s."), params={"errcode": exc.errcode}) from exc
     except Exception as exc:
-        raise WeChatUnavailable("WeChat could not be reached.") from exc
+        raise WeChatUnavailable(_("WeChat could not be reached.")) from exc
     info = result.get("phone_info") if isinstance(result, dict) else None
     if not isinstance(info, dict) or not info.get("purePhoneNumber"):
-        raise WeChatUnavailable("WeChat answered without a phone number.")
+        raise WeChatUnavailable(_("WeChat answered without a phone number."))
     watermark = info.get("watermark") or {}
     if watermark.get("appid") and watermark["appid"] != app.appid:
-        raise ApplicationError("The phone-number code belongs to another mini-program.", code="invalid_phone_code",
+        raise ApplicationError(_("The phone-number code belongs to another mini-program."), code="invalid_phone_code",
                                fields={"phone_code": ["issued to another app"]})
     return str(info["purePhoneNumber"])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework.response import Response
 
 from core.pagination import paginated_response
@@ -74,8 +75,8 @@ def raise_room_closed(room_id: int):
     from core.errors import Conflict, NotFound
 
     if room_open_for_events(room_id) is None:
-        raise NotFound("No such live room.")
-    raise Conflict("This show is over.", code="live_room_closed")
+        raise NotFound(_("No such live room."))
+    raise Conflict(_("This show is over."), code="live_room_closed")
 
 
 def fold_soon(room_id: int) -> None:

@@ -3,6 +3,7 @@ takes `self.scope`: a store manager reaches only their franchisee's rooms and go
 rooms only for their own stores, only when HQ allowed it. Settings are HQ's."""
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -63,7 +64,7 @@ class RoomListCreateApi(BrandStaffAPIView):
         if shop_id:
             shop = Shop.objects.filter(pk=shop_id).first()
             if shop is None or (not self.scope.is_hq and shop.store.franchisee_id != self.scope.franchisee_id):
-                raise ApplicationError("No such shop.", code="not_found", status_code=404)
+                raise ApplicationError(_("No such shop."), code="not_found", status_code=404)
         images = {k: room_services.decode_image(values.pop(f"{k}_image"), f"{k}_image")
                   for k in ("cover", "share", "feeds") if values.get(f"{k}_image")}
         for k in ("cover", "share", "feeds"):
@@ -175,11 +176,11 @@ class GoodsListCreateApi(BrandStaffAPIView):
         store_id = values.pop("store_id", None)
         store = store_get_for_scope(self.scope, store_id) if store_id else None
         if store is None and not self.scope.is_hq:
-            raise ApplicationError("Name one of your stores.", fields={"store_id": ["required"]})
+            raise ApplicationError(_("Name one of your stores."), fields={"store_id": ["required"]})
         product_id = values.pop("product_id", None)
         product = Product.objects.filter(pk=product_id).first() if product_id else None
         if product_id and product is None:
-            raise ApplicationError("No such product.", code="not_found", status_code=404)
+            raise ApplicationError(_("No such product."), code="not_found", status_code=404)
         cover = room_services.decode_image(values.pop("cover_image"), "cover_image")
         goods = goods_services.goods_add(store=store, product=product, cover_image=cover, **values)
         return Response(GoodsOut(goods).data, status=status.HTTP_201_CREATED)

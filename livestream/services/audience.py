@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError
 from core.redis_client import redis_client
@@ -81,7 +82,7 @@ def _int_or_none(value, field: str) -> int | None:
     if value in (None, ""):
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1 or value > 2**62:
-        raise ApplicationError("Invalid share parameters.", fields={f"share.{field}": ["a positive integer"]})
+        raise ApplicationError(_("Invalid share parameters."), fields={f"share.{field}": ["a positive integer"]})
     return value
 
 
@@ -89,9 +90,9 @@ def encode_events(events, *, max_events: int, max_likes: int) -> tuple[str, list
     """Validate a batch and encode it for the stream: ('h;l5;p12', [likes, comments, shares, clicks, carts]).
     Bad input is a 400 naming the event (index) at fault."""
     if not isinstance(events, list) or not events:
-        raise ApplicationError("Send a non-empty list of events.", fields={"events": ["required"]})
+        raise ApplicationError(_("Send a non-empty list of events."), fields={"events": ["required"]})
     if len(events) > max_events:
-        raise ApplicationError(f"At most {max_events} events per request.", code="too_many_events",
+        raise ApplicationError(_("At most %(max_events)s events per request."), params={"max_events": max_events}, code="too_many_events",
                                status_code=413, fields={"events": [f"at most {max_events}"]})
     parts: list[str] = []
     totals = [0, 0, 0, 0, 0]
@@ -99,17 +100,17 @@ def encode_events(events, *, max_events: int, max_likes: int) -> tuple[str, list
         kind = event.get("type") if isinstance(event, dict) else None
         code = CODES.get(kind) if isinstance(kind, str) else None
         if code is None:
-            raise ApplicationError("Unknown event type.", fields={f"events[{i}].type": [f"one of {sorted(CODES)}"]})
+            raise ApplicationError(_("Unknown event type."), fields={f"events[{i}].type": [f"one of {sorted(CODES)}"]})
         if code == "l":
             count = event.get("count", 1)
             if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= max_likes:
-                raise ApplicationError("Invalid like count.", fields={f"events[{i}].count": [f"1 to {max_likes}"]})
+                raise ApplicationError(_("Invalid like count."), fields={f"events[{i}].count": [f"1 to {max_likes}"]})
             parts.append(f"l{count}")
             totals[0] += count
         elif code in ("p", "a"):
             goods_id = event.get("goods_id")
             if isinstance(goods_id, bool) or not isinstance(goods_id, int) or not 1 <= goods_id <= 2**62:
-                raise ApplicationError("Invalid goods id.", fields={f"events[{i}].goods_id": ["required"]})
+                raise ApplicationError(_("Invalid goods id."), fields={f"events[{i}].goods_id": ["required"]})
             parts.append(f"{code}{goods_id}")
             totals[3 if code == "p" else 4] += 1
         else:
@@ -128,7 +129,7 @@ def events_ingest(*, room_id: int, openid: str, events, share: dict | None = Non
     encoded, totals = encode_events(events, max_events=settings.EKR_LIVE_EVENTS_PER_BATCH,
                                     max_likes=settings.EKR_LIVE_LIKES_PER_EVENT)
     if not openid or len(openid) > OPENID_MAX:
-        raise ApplicationError("No viewer.", code="not_authenticated", status_code=401)
+        raise ApplicationError(_("No viewer."), code="not_authenticated", status_code=401)
     share = share if isinstance(share, dict) else {}
     guide_id = _int_or_none(share.get("guide_id"), "guide_id")
     sharer_member_id = _int_or_none(share.get("member_id"), "member_id")
@@ -140,10 +141,10 @@ def events_ingest(*, room_id: int, openid: str, events, share: dict | None = Non
               guide_id or "", sharer_member_id or "", room_id, settings.EKR_LIVE_ATTRIBUTION_SECONDS,
               settings.EKR_LIVE_STREAM_CAP, PRESENCE_SECONDS])
     if result[0] == -1:
-        raise ApplicationError("Too many events; slow down.", code="throttled", status_code=429,
+        raise ApplicationError(_("Too many events; slow down."), code="throttled", status_code=429,
                                fields={"retry_after": int(result[1])})
     if result[0] == -2:
-        raise ApplicationError("The room is busy; send again in a few seconds.", code="live_busy",
+        raise ApplicationError(_("The room is busy; send again in a few seconds."), code="live_busy",
                                status_code=503)
     stream_id = result[0].decode() if isinstance(result[0], bytes) else str(result[0])
     return Ingested(stream_id=stream_id, accepted=len(events), concurrent=int(result[2]),

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, Conflict
 from livestream.models import LiveRoom, LiveViewer
@@ -41,11 +42,11 @@ def room_coupons_set(*, room: LiveRoom, template_ids: list[int], min_watch_secon
     """Choose the post-show coupon templates (and the minimum watch time) before the show ends."""
     room = LiveRoom.objects.select_for_update().get(pk=room.pk)
     if room.status == LiveRoom.Status.ENDED or room.coupon_state != LiveRoom.CouponState.NONE:
-        raise Conflict("The show has ended; its coupons are fixed.", code="live_room_state")
+        raise Conflict(_("The show has ended; its coupons are fixed."), code="live_room_state")
     templates = list(CouponTemplate.objects.filter(pk__in=template_ids, active=True))
     missing = sorted(set(template_ids) - {t.pk for t in templates})
     if missing:
-        raise ApplicationError("No such coupon template.", code="not_found", status_code=404,
+        raise ApplicationError(_("No such coupon template."), code="not_found", status_code=404,
                                fields={"template_ids": missing})
     room.coupon_templates.set(templates)
     if min_watch_seconds is not None:
@@ -71,7 +72,7 @@ def post_show_coupons_step(*, room_id: int, max_batches: int = 10, batch_size: i
         return room.coupon_state if room else "gone"
     viewers_link_members(room_id=room_id)
     templates = list(room.coupon_templates.order_by("pk").values_list("pk", flat=True))
-    for _ in range(max_batches):
+    for _batch in range(max_batches):
         with transaction.atomic():
             room = LiveRoom.objects.select_for_update().get(pk=room_id)  # one issuer per room at a time
             if room.coupon_state != LiveRoom.CouponState.ISSUING:

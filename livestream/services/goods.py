@@ -3,6 +3,7 @@ update, delete, and read audit states back. Prices are fen here; `fen_to_yuan` c
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, Conflict
 from livestream.models import LiveGoods
@@ -31,10 +32,10 @@ def _wechat_goods(goods: LiveGoods) -> dict:
 
 def _check_prices(*, price_type: int, price_fen: int, price2_fen: int) -> None:
     if price_type == LiveGoods.PriceType.RANGE and not price2_fen > price_fen:
-        raise ApplicationError("A price range needs a higher second price.", code="live_price_invalid",
+        raise ApplicationError(_("A price range needs a higher second price."), code="live_price_invalid",
                                fields={"price2_fen": ["must be above price_fen"]})
     if price_type == LiveGoods.PriceType.DISCOUNT and not 0 < price2_fen < price_fen:
-        raise ApplicationError("The discounted price must be below the original.", code="live_price_invalid",
+        raise ApplicationError(_("The discounted price must be below the original."), code="live_price_invalid",
                                fields={"price2_fen": ["must be below price_fen"]})
 
 
@@ -59,7 +60,7 @@ def goods_add(*, name: str, price_fen: int, url: str, cover_image: bytes, price_
 def goods_reset_audit(*, goods: LiveGoods) -> LiveGoods:
     """Withdraw goods from audit (only while in review)."""
     if goods.audit_status != LiveGoods.Audit.IN_REVIEW:
-        raise Conflict("Only goods in review can be withdrawn.", code="live_audit_state")
+        raise Conflict(_("Only goods in review can be withdrawn."), code="live_audit_state")
     live_call(live_api().goods_reset_audit, goods.wechat_goods_id, goods.audit_id)
     LiveGoods.objects.filter(pk=goods.pk).update(audit_status=LiveGoods.Audit.NOT_REVIEWED)
     goods.audit_status = LiveGoods.Audit.NOT_REVIEWED
@@ -69,7 +70,7 @@ def goods_reset_audit(*, goods: LiveGoods) -> LiveGoods:
 def goods_audit(*, goods: LiveGoods) -> LiveGoods:
     """Submit goods for audit again (not while in review)."""
     if goods.audit_status == LiveGoods.Audit.IN_REVIEW:
-        raise Conflict("These goods are in review.", code="live_audit_state")
+        raise Conflict(_("These goods are in review."), code="live_audit_state")
     result = live_call(live_api().goods_audit, goods.wechat_goods_id)
     goods.audit_id = int(result.get("auditId") or 0) or goods.audit_id
     goods.audit_status = LiveGoods.Audit.IN_REVIEW
@@ -82,10 +83,10 @@ def goods_update(*, goods: LiveGoods, **changes) -> LiveGoods:
     allowed = {"name", "price_fen", "price2_fen", "price_type", "url"}
     unknown = set(changes) - allowed
     if unknown:
-        raise ApplicationError("Some fields cannot be edited.", code="not_editable",
+        raise ApplicationError(_("Some fields cannot be edited."), code="not_editable",
                                fields={k: ["not editable"] for k in sorted(unknown)})
     if goods.audit_status == LiveGoods.Audit.IN_REVIEW:
-        raise Conflict("These goods are in review.", code="live_audit_state")
+        raise Conflict(_("These goods are in review."), code="live_audit_state")
     for key, value in changes.items():
         setattr(goods, key, value)
     _check_prices(price_type=goods.price_type, price_fen=goods.price_fen, price2_fen=goods.price2_fen)

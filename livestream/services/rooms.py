@@ -8,6 +8,7 @@ import datetime as dt
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, Conflict
 from core.permissions import StaffScope
@@ -31,9 +32,9 @@ def decode_image(value: str, field: str) -> bytes:
     try:
         raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise ApplicationError("The image is not base64.", fields={field: ["not base64"]}) from None
+        raise ApplicationError(_("The image is not base64."), fields={field: ["not base64"]}) from None
     if not raw or len(raw) > MAX_IMAGE_BYTES:
-        raise ApplicationError("The image must be 1 byte to 2 MB.", fields={field: ["size"]})
+        raise ApplicationError(_("The image must be 1 byte to 2 MB."), fields={field: ["size"]})
     return raw
 
 
@@ -41,12 +42,12 @@ def _check_may_create(*, scope: StaffScope, store: Store | None) -> None:
     if scope.is_hq:
         return
     if store is None:
-        raise ApplicationError("Only HQ creates brand rooms.", code="permission_denied", status_code=403)
+        raise ApplicationError(_("Only HQ creates brand rooms."), code="permission_denied", status_code=403)
     if not live_settings().store_managers_may_create_rooms:
-        raise ApplicationError("HQ has not allowed store managers to create rooms.", code="permission_denied",
+        raise ApplicationError(_("HQ has not allowed store managers to create rooms."), code="permission_denied",
                                status_code=403)
     if store.franchisee_id != scope.franchisee_id:  # the view resolves the store in scope; belt and braces
-        raise ApplicationError("Not your store.", code="permission_denied", status_code=403)
+        raise ApplicationError(_("Not your store."), code="permission_denied", status_code=403)
 
 
 def room_create(*, scope: StaffScope, source: str, name: str, start_at: dt.datetime, end_at: dt.datetime,
@@ -60,16 +61,16 @@ def room_create(*, scope: StaffScope, source: str, name: str, start_at: dt.datet
     `room_publish` once the anchor is verified."""
     _check_may_create(scope=scope, store=store)
     if shop is not None and store is not None and shop.store_id != store.pk:
-        raise ApplicationError("The shop belongs to another store.", fields={"shop_id": ["not this store's"]})
+        raise ApplicationError(_("The shop belongs to another store."), fields={"shop_id": ["not this store's"]})
     media = {}
     if source == LiveRoom.Source.WECHAT_LIVE:
         images = images or {}
         missing = [k for k in ("cover", "share", "feeds") if k not in images]
         if missing:
-            raise ApplicationError("A WeChat room needs cover, share and feeds images.",
+            raise ApplicationError(_("A WeChat room needs cover, share and feeds images."),
                                    fields={f"{k}_image": ["required"] for k in missing})
         if not anchor_name or not anchor_wechat:
-            raise ApplicationError("A WeChat room needs the anchor.",
+            raise ApplicationError(_("A WeChat room needs the anchor."),
                                    fields={"anchor_wechat": ["required"], "anchor_name": ["required"]})
         api = live_api()
         media = {f"{k}_media_id": media_upload(api, images[k], f"{k}.jpg") for k in ("cover", "share", "feeds")}
@@ -131,10 +132,10 @@ def room_update(*, room: LiveRoom, **changes) -> LiveRoom:
     WeChat first; ekr's row changes only if WeChat accepted."""
     unknown = set(changes) - EDITABLE
     if unknown:
-        raise ApplicationError("Some fields cannot be edited.", code="not_editable",
+        raise ApplicationError(_("Some fields cannot be edited."), code="not_editable",
                                fields={k: ["not editable"] for k in sorted(unknown)})
     if room.status not in (LiveRoom.Status.DRAFT, LiveRoom.Status.UPCOMING):
-        raise Conflict("Only a room that has not started can be edited.", code="live_room_state")
+        raise Conflict(_("Only a room that has not started can be edited."), code="live_room_state")
     for key, value in changes.items():
         setattr(room, key, value)
     room.full_clean()
@@ -148,7 +149,7 @@ def room_update(*, room: LiveRoom, **changes) -> LiveRoom:
 def room_delete(*, room: LiveRoom) -> None:
     """Delete a room that has not started (at WeChat too; a room WeChat no longer knows is fine)."""
     if room.status not in (LiveRoom.Status.DRAFT, LiveRoom.Status.UPCOMING):
-        raise Conflict("Only a room that has not started can be deleted.", code="live_room_state")
+        raise Conflict(_("Only a room that has not started can be deleted."), code="live_room_state")
     if room.wechat_room_id:
         try:
             live_call(live_api().room_delete, room.wechat_room_id)
@@ -162,13 +163,13 @@ def room_delete(*, room: LiveRoom) -> None:
 def room_goods_add(*, room: LiveRoom, goods: list[LiveGoods]) -> LiveRoom:
     """Put approved goods in a room (at WeChat for a WeChat room)."""
     if not goods:
-        raise ApplicationError("Name some goods.", fields={"goods_ids": ["required"]})
+        raise ApplicationError(_("Name some goods."), fields={"goods_ids": ["required"]})
     if room.source == LiveRoom.Source.WECHAT_LIVE:
         if not room.wechat_room_id:
-            raise Conflict("Publish the room to WeChat first.", code="live_room_state")
+            raise Conflict(_("Publish the room to WeChat first."), code="live_room_state")
         not_approved = [g.pk for g in goods if g.audit_status != LiveGoods.Audit.APPROVED or not g.wechat_goods_id]
         if not_approved:
-            raise Conflict("Only approved goods can go in a room.", code="live_goods_not_approved",
+            raise Conflict(_("Only approved goods can go in a room."), code="live_goods_not_approved",
                            fields={"goods_ids": not_approved})
         live_call(live_api().room_add_goods, room.wechat_room_id, [g.wechat_goods_id for g in goods])
     with transaction.atomic():
@@ -181,7 +182,7 @@ def room_share_code(*, room: LiveRoom) -> dict:
     if room.source == LiveRoom.Source.EXTERNAL:
         return {"cdn_url": "", "page_path": room.external_url, "poster_url": ""}
     if not room.wechat_room_id:
-        raise Conflict("Publish the room to WeChat first.", code="live_room_state")
+        raise Conflict(_("Publish the room to WeChat first."), code="live_room_state")
     result = live_call(live_api().room_shared_code, room.wechat_room_id)
     return {"cdn_url": result.get("cdnUrl", ""), "page_path": result.get("pagePath", ""),
             "poster_url": result.get("posterUrl", "")}
@@ -192,7 +193,7 @@ def room_push_followers(*, room: LiveRoom) -> dict:
     only while live (9410006): those answers are recorded on the room (push_state) and raised, never retried
     blindly. Returns {"pushed": number of followers, "message_ids": [...]}."""
     if room.source != LiveRoom.Source.WECHAT_LIVE or not room.wechat_room_id:
-        raise Conflict("Only a WeChat room can push to followers.", code="live_room_state")
+        raise Conflict(_("Only a WeChat room can push to followers."), code="live_room_state")
     api = live_api()
     openids: list[str] = []
     page_break = None

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.tasks import enqueue
 from livestream.models import LiveRoom
@@ -143,7 +144,7 @@ def room_end_external(*, room: LiveRoom) -> LiveRoom:
     from core.errors import Conflict
 
     if room.source != LiveRoom.Source.EXTERNAL:
-        raise Conflict("A WeChat room ends at WeChat; its status is synced.", code="live_room_state")
+        raise Conflict(_("A WeChat room ends at WeChat; its status is synced."), code="live_room_state")
     room_set_status(room_id=room.pk, status=LiveRoom.Status.ENDED)
     room.refresh_from_db()
     return room

@@ -1,6 +1,8 @@
 """The base view of every mini-program member endpoint, in every app above members."""
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from core.permissions import IsMember
 from core.views import BaseAPIView
 from members.mp_auth import MemberTokenAuthentication
@@ -15,5 +17,5 @@ class MemberAPIView(BaseAPIView):
 
         member = self.request.user.member()
         if member is None:
-            raise NotFound("Register as a member first.", code="not_a_member")
+            raise NotFound(_("Register as a member first."), code="not_a_member")
         return member

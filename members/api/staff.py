@@ -2,6 +2,7 @@
 function: a store manager sees only their franchisee's rows; another franchisee's id is a 404."""
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -88,7 +89,7 @@ class StoreListApi(BrandStaffAPIView):
             if franchisee is None:
                 from core.errors import ApplicationError
 
-                raise ApplicationError("Unknown franchisee.", fields={"franchisee_id": ["unknown"]})
+                raise ApplicationError(_("Unknown franchisee."), fields={"franchisee_id": ["unknown"]})
         return Response(StoreOutput(store_create(franchisee=franchisee, **values)).data, status=201)
 
 

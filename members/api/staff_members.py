@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -123,7 +124,7 @@ class MemberTierSetApi(BrandHQAPIView):
         data.is_valid(raise_exception=True)
         level = CardLevel.objects.filter(pk=data.validated_data["tier_id"]).first()
         if level is None:
-            raise NotFound("No such tier.", fields={"tier_id": ["unknown"]})
+            raise NotFound(_("No such tier."), fields={"tier_id": ["unknown"]})
         member = member_tier_set(member=member, level=level, reason=data.validated_data["reason"])
         return Response({"id": member.pk, "tier_id": member.tier_id})
 
@@ -167,7 +168,7 @@ class TagMembersApi(BrandStaffAPIView):
         wanted = set(data.validated_data["member_ids"])
         visible = set(members_for_scope(self.scope).filter(id__in=wanted).values_list("id", flat=True))
         if visible != wanted:
-            raise NotFound("Some members do not exist.", code="not_found",
+            raise NotFound(_("Some members do not exist."), code="not_found",
                            fields={"member_ids": [str(i) for i in sorted(wanted - visible)[:50]]})
         if data.validated_data["remove"]:
             return Response({"removed": members_untag(tag=tag, member_ids=visible)})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -133,7 +134,7 @@ class MeApi(MemberAPIView):
         if unknown:
             from core.errors import ApplicationError
 
-            raise ApplicationError("Some fields cannot be edited.", code="not_editable",
+            raise ApplicationError(_("Some fields cannot be edited."), code="not_editable",
                                    fields={k: ["not editable by the member"] for k in sorted(unknown)})
         data = self.PatchSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)

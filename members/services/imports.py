@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, Conflict
 from core.tasks import enqueue
@@ -60,19 +61,19 @@ def member_import_chunk_add(*, member_import: MemberImport, seq: int, data: byte
     """Append chunk `seq` (0, 1, 2 ...) of the file. Sending the same chunk again is harmless."""
     imp = MemberImport.objects.select_for_update().get(pk=member_import.pk)
     if imp.status != MemberImport.Status.UPLOADING:
-        raise Conflict("This import has already started.", code="import_started")
+        raise Conflict(_("This import has already started."), code="import_started")
     if not data:
-        raise ApplicationError("Empty chunk.", code="empty_chunk")
+        raise ApplicationError(_("Empty chunk."), code="empty_chunk")
     if len(data) > CHUNK_MAX_BYTES:
-        raise ApplicationError(f"A chunk is at most {CHUNK_MAX_BYTES} bytes.", code="chunk_too_large",
+        raise ApplicationError(_("A chunk is at most %(max_bytes)s bytes."), params={"max_bytes": CHUNK_MAX_BYTES}, code="chunk_too_large",
                                status_code=413)
     existing = MemberImportChunk.objects.filter(member_import=imp, seq=seq).first()
     if existing is not None:
         if bytes(existing.data) != data:
-            raise Conflict(f"Chunk {seq} was already sent with other content.", code="chunk_conflict")
+            raise Conflict(_("Chunk %(seq)s was already sent with other content."), params={"seq": seq}, code="chunk_conflict")
         return imp
     if imp.size_bytes + len(data) > FILE_MAX_BYTES:
-        raise ApplicationError("The file is too large.", code="file_too_large", status_code=413)
+        raise ApplicationError(_("The file is too large."), code="file_too_large", status_code=413)
     MemberImportChunk.objects.create(member_import=imp, seq=seq, data=data)
     imp.size_bytes += len(data)
     imp.lines_received += data.count(b"\n")
@@ -89,10 +90,10 @@ def member_import_start(*, member_import: MemberImport) -> MemberImport:
         return imp
     seqs = list(imp.chunks.order_by("seq").values_list("seq", flat=True))
     if not seqs:
-        raise ApplicationError("Upload the file first.", code="import_empty")
+        raise ApplicationError(_("Upload the file first."), code="import_empty")
     if seqs != list(range(len(seqs))):
         missing = sorted(set(range(max(seqs) + 1)) - set(seqs))
-        raise ApplicationError(f"Chunks missing: {missing[:20]}.", code="chunks_missing")
+        raise ApplicationError(_("Chunks missing: %(missing)s."), code="chunks_missing", params={"missing": missing[:20]})
     imp.status = MemberImport.Status.QUEUED
     imp.save(update_fields=["status"])
     enqueue("members.import_run", imp.pk)
@@ -105,7 +106,7 @@ def member_import_rerun(*, member_import: MemberImport) -> MemberImport:
 
     imp = MemberImport.objects.select_for_update().get(pk=member_import.pk)
     if imp.status not in (MemberImport.Status.DONE, MemberImport.Status.FAILED):
-        raise Conflict("This import is not finished.", code="import_running")
+        raise Conflict(_("This import is not finished."), code="import_running")
     imp.errors.all().delete()
     MemberImport.objects.filter(pk=imp.pk).update(
         status=MemberImport.Status.QUEUED, rows_processed=0, rows_created=0, rows_updated=0, rows_failed=0,

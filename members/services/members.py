@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, Conflict
 from members import hooks
@@ -30,7 +31,7 @@ def _resolve_links(*, store_code: str | None, guide_id: int | None, ignore_unkno
         if guide is None:
             errors["guide_id"] = [f"unknown or inactive guide {guide_id}"]
     if errors and not ignore_unknown_links:
-        raise ApplicationError("The store or guide of the scanned code is unknown.", code="unknown_link",
+        raise ApplicationError(_("The store or guide of the scanned code is unknown."), code="unknown_link",
                                fields=errors)
     return store, guide
 
@@ -62,17 +63,17 @@ def member_register(*, openid: str, unionid: str = "", phone: str, name: str = "
     try:
         phone = phone_normalize(phone)
     except ValueError as exc:
-        raise ApplicationError("Invalid phone number.", code="invalid_phone", fields={"phone": [str(exc)]}) from exc
+        raise ApplicationError(_("Invalid phone number."), code="invalid_phone", fields={"phone": [str(exc)]}) from exc
     store, guide = _resolve_links(store_code=store_code, guide_id=guide_id,
                                   ignore_unknown_links=ignore_unknown_links)
     hashed = phone_hash(phone)
     holder = Member.objects.select_for_update().filter(phone_hash=hashed).first()
     if holder is not None:
         if holder.openid:
-            raise Conflict("This phone number belongs to another member.", code="phone_taken",
+            raise Conflict(_("This phone number belongs to another member."), code="phone_taken",
                            fields={"phone": ["already registered"]})
         if not phone_verified:
-            raise Conflict("This phone number is on file; confirm it with WeChat's phone-number button.",
+            raise Conflict(_("This phone number is on file; confirm it with WeChat's phone-number button."),
                            code="phone_verification_required", fields={"phone_code": ["required for this phone"]})
         claimed = _member_claim(member=holder, openid=openid, unionid=unionid, name=name, birthday=birthday,
                                 gender=gender, guide=guide)
@@ -98,7 +99,7 @@ def member_register(*, openid: str, unionid: str = "", phone: str, name: str = "
         winner = Member.objects.filter(openid=openid).first()
         if winner is not None:
             return winner, False
-        raise Conflict("This phone number or unionid belongs to another member.", code="phone_taken",
+        raise Conflict(_("This phone number or unionid belongs to another member."), code="phone_taken",
                        fields={"phone": ["already registered"]}) from None
     if entry is not None:
         TierChange.objects.create(member=member, from_level=None, to_level=entry, kind=TierChange.Kind.INITIAL,
@@ -138,10 +139,10 @@ def member_profile_update(*, member: Member, **changes) -> Member:
     Not the phone (that needs a verified number) and not the tier."""
     refused = {k: ["not editable by the member"] for k in changes if k not in MEMBER_EDITABLE}
     if refused:
-        raise ApplicationError("Some fields cannot be edited.", code="not_editable", fields=refused)
+        raise ApplicationError(_("Some fields cannot be edited."), code="not_editable", fields=refused)
     member = Member.objects.select_for_update().get(pk=member.pk)
     if "birthday" in changes and member.birthday and changes["birthday"] != member.birthday:
-        raise ApplicationError("The birthday can be set only once.", code="not_editable",
+        raise ApplicationError(_("The birthday can be set only once."), code="not_editable",
                                fields={"birthday": ["already set"]})
     for key, value in changes.items():
         setattr(member, key, value)
@@ -156,7 +157,7 @@ def member_guide_assign(*, member: Member, guide: Guide | None, reason: str,
     """Make `guide` the member's exclusive guide (None: no guide). History kept; the home store follows."""
     member = Member.objects.select_for_update().get(pk=member.pk)
     if guide is not None and not guide.active:
-        raise ApplicationError("This guide is not active.", code="guide_inactive", fields={"guide_id": ["inactive"]})
+        raise ApplicationError(_("This guide is not active."), code="guide_inactive", fields={"guide_id": ["inactive"]})
     if member.guide_id == (guide.pk if guide else None):
         return member
     GuideAssignment.objects.create(member=member, from_guide_id=member.guide_id, to_guide=guide, reason=reason,
@@ -175,7 +176,7 @@ def guide_members_reassign(*, members: QuerySet[Member], from_guide: Guide, to_g
                            changed_by_id: int | None = None) -> int:
     """Move every member of `from_guide` (within `members`, the caller's scope) to `to_guide`. Returns the count."""
     if not to_guide.active:
-        raise ApplicationError("The receiving guide is not active.", code="guide_inactive",
+        raise ApplicationError(_("The receiving guide is not active."), code="guide_inactive",
                                fields={"to_guide_id": ["inactive"]})
     if from_guide.pk == to_guide.pk:
         return 0
@@ -195,7 +196,7 @@ def guide_members_reassign(*, members: QuerySet[Member], from_guide: Guide, to_g
 def tag_create(*, name: str) -> Tag:
     name = name.strip()
     if Tag.objects.filter(name=name).exists():
-        raise Conflict(f"Tag '{name}' exists.", code="tag_exists", fields={"name": ["taken"]})
+        raise Conflict(_("Tag '%(name)s' exists."), params={"name": name}, code="tag_exists", fields={"name": ["taken"]})
     tag = Tag(name=name)
     tag.full_clean()
     tag.save()
@@ -214,5 +215,5 @@ def members_tag(*, tag: Tag, member_ids: Iterable[int]) -> int:
 
 @transaction.atomic
 def members_untag(*, tag: Tag, member_ids: Iterable[int]) -> int:
-    deleted, _ = MemberTag.objects.filter(tag=tag, member_id__in=set(member_ids)).delete()
+    deleted, _by_model = MemberTag.objects.filter(tag=tag, member_id__in=set(member_ids)).delete()
     return deleted

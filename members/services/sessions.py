@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django.core.cache import cache
 from django.db import connection
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, NotFound
 from members.models import Member
@@ -25,10 +26,10 @@ def member_session_start(*, appid: str, code: str) -> dict:
         appid=appid, brand__schema_name=connection.schema_name, kind=WeChatApp.Kind.MINIPROGRAM
     ).first()
     if app is None:
-        raise NotFound("This brand has no mini-program with that appid.", code="unknown_appid",
+        raise NotFound(_("This brand has no mini-program with that appid."), code="unknown_appid",
                        fields={"appid": ["unknown for this brand"]})
     if not code or len(code) > 128:
-        raise ApplicationError("A login code is required.", code="invalid_code", fields={"code": ["required"]})
+        raise ApplicationError(_("A login code is required."), code="invalid_code", fields={"code": ["required"]})
     result = code_to_session(app, code)
     openid = result["openid"]
     unionid = result.get("unionid", "") or ""
@@ -51,12 +52,12 @@ def member_phone_prove(*, appid: str, code: str) -> str:
         appid=appid, brand__schema_name=connection.schema_name, kind=WeChatApp.Kind.MINIPROGRAM
     ).first()
     if app is None:
-        raise NotFound("This brand has no mini-program with that appid.", code="unknown_appid")
+        raise NotFound(_("This brand has no mini-program with that appid."), code="unknown_appid")
     if not code or len(code) > 128:
-        raise ApplicationError("A phone-number code is required.", code="invalid_phone_code",
+        raise ApplicationError(_("A phone-number code is required."), code="invalid_phone_code",
                                fields={"phone_code": ["required"]})
     try:
         return phone_normalize(phone_from_code(app, code))
     except ValueError as exc:
-        raise ApplicationError("WeChat vouched for a phone ekr cannot use.", code="invalid_phone",
+        raise ApplicationError(_("WeChat vouched for a phone ekr cannot use."), code="invalid_phone",
                                fields={"phone_code": [str(exc)]}) from exc

@@ -5,6 +5,7 @@ import datetime as dt
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, Conflict
 from members.models import Franchisee, Guide, GuideStoreMove, Store
@@ -27,7 +28,7 @@ def store_create(*, code: str, name: str, kind: str = Store.Kind.DIRECT, franchi
                  opened_on: dt.date | None = None) -> Store:
     """A new store. The code is unique in the brand (409 if taken)."""
     if Store.objects.filter(code=code).exists():
-        raise Conflict(f"Store code '{code}' is taken.", code="store_code_taken", fields={"code": ["taken"]})
+        raise Conflict(_("Store code '%(code)s' is taken."), params={"code": code}, code="store_code_taken", fields={"code": ["taken"]})
     store = Store(code=code, name=name, kind=kind, franchisee=franchisee, city=city, region=region,
                   address=address, status=status, opened_on=opened_on)
     store.full_clean(validate_constraints=True)
@@ -35,7 +36,7 @@ def store_create(*, code: str, name: str, kind: str = Store.Kind.DIRECT, franchi
         with transaction.atomic():
             store.save()
     except IntegrityError as exc:  # a concurrent create with the same code
-        raise Conflict(f"Store code '{code}' is taken.", code="store_code_taken", fields={"code": ["taken"]}) from exc
+        raise Conflict(_("Store code '%(code)s' is taken."), params={"code": code}, code="store_code_taken", fields={"code": ["taken"]}) from exc
     return store
 
 
@@ -45,7 +46,7 @@ def store_update(*, store: Store, hq: bool, **changes) -> Store:
     allowed = STORE_EDITABLE + (STORE_HQ_ONLY if hq else ())
     refused = [k for k in changes if k not in allowed]
     if refused:
-        raise ApplicationError("Only HQ may change these fields.", code="permission_denied", status_code=403,
+        raise ApplicationError(_("Only HQ may change these fields."), code="permission_denied", status_code=403,
                                fields={k: ["HQ only"] for k in refused})
     store = Store.objects.select_for_update().get(pk=store.pk)
     for key, value in changes.items():
@@ -59,7 +60,7 @@ def store_update(*, store: Store, hq: bool, **changes) -> Store:
 def guide_create(*, store: Store, name: str, employee_no: str, phone: str = "", active: bool = True,
                  created_by_id: int | None = None) -> Guide:
     if Guide.objects.filter(employee_no=employee_no).exists():
-        raise Conflict(f"Employee number '{employee_no}' is taken.", code="employee_no_taken",
+        raise Conflict(_("Employee number '%(employee_no)s' is taken."), params={"employee_no": employee_no}, code="employee_no_taken",
                        fields={"employee_no": ["taken"]})
     guide = Guide(store=store, name=name, employee_no=employee_no, phone=phone, active=active)
     guide.full_clean()
@@ -73,7 +74,7 @@ def guide_update(*, guide: Guide, **changes) -> Guide:
     allowed = {"name", "phone", "active"}
     refused = [k for k in changes if k not in allowed]
     if refused:
-        raise ApplicationError("These fields cannot be edited here.", fields={k: ["not editable"] for k in refused})
+        raise ApplicationError(_("These fields cannot be edited here."), fields={k: ["not editable"] for k in refused})
     guide = Guide.objects.select_for_update().get(pk=guide.pk)
     for key, value in changes.items():
         setattr(guide, key, value)
@@ -113,7 +114,7 @@ def guide_login_grant(*, guide: Guide, username: str, password: str) -> Guide:
     user = guide.user
     if user is None:
         if User.objects.filter(username=username).exists():
-            raise Conflict(f"Username '{username}' is taken.", code="username_taken", fields={"username": ["taken"]})
+            raise Conflict(_("Username '%(username)s' is taken."), params={"username": username}, code="username_taken", fields={"username": ["taken"]})
         user = User(username=username, is_staff=False)
     password_validate(password, user)
     user.set_password(password)

@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import Conflict
 from core.tasks import coalesce_release, enqueue_coalesced
@@ -38,7 +39,7 @@ def one_year_after(moment: dt.datetime) -> dt.datetime:
 def card_level_create(*, name: str, rank: int, threshold_points: int = 0, threshold_spent_fen: int = 0,
                       points_multiplier: Decimal | str = "1", benefits: str = "") -> CardLevel:
     if CardLevel.objects.filter(rank=rank).exists():
-        raise Conflict(f"A tier with rank {rank} exists.", code="rank_taken", fields={"rank": ["taken"]})
+        raise Conflict(_("A tier with rank %(rank)s exists."), params={"rank": rank}, code="rank_taken", fields={"rank": ["taken"]})
     level = CardLevel(name=name, rank=rank, threshold_points=threshold_points,
                       threshold_spent_fen=threshold_spent_fen, points_multiplier=Decimal(str(points_multiplier)),
                       benefits=benefits)

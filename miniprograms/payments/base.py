@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from django.utils.translation import gettext_lazy as _
+
 from core.errors import ApplicationError
 
 
@@ -42,7 +44,7 @@ def notify_url(appid: str) -> str:
 
     template = settings.WECHATPAY_NOTIFY_URL
     if not template:
-        raise PaymentUnavailable("Payments are not configured: set EKR_PUBLIC_BASE_URL.", code="payment_not_configured",
+        raise PaymentUnavailable(_("Payments are not configured: set EKR_PUBLIC_BASE_URL."), code="payment_not_configured",
                                  status_code=503)
     return template.format(appid=appid)
 

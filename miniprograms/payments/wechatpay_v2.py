@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from wechatpy.exceptions import WeChatPayException
 from wechatpy.pay import WeChatPay
 from wechatpy.pay.utils import format_url
@@ -72,7 +73,7 @@ def _private_directory() -> str:
         path = tempfile.mkdtemp(prefix="ekr-wxpay-", dir=settings.EKR_PRIVATE_DIR or None)
         info = os.lstat(path)
         if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
-            raise PaymentUnavailable("The private key directory is not private.")
+            raise PaymentUnavailable(_("The private key directory is not private."))
         atexit.register(shutil.rmtree, path, True)
         _private_dir = path
         _written.clear()
@@ -126,13 +127,14 @@ class WeChatPayV2Gateway:
         try:
             result = self.client.post(endpoint, data=data)
         except WeChatPayException as exc:
-            raise PaymentUnavailable(f"WeChat Pay refused: {exc.errcode or exc.return_code} "
-                                     f"{exc.errmsg or exc.return_msg}",
+            raise PaymentUnavailable(_("WeChat Pay refused: %(code)s %(message)s"),
+                                     params={"code": exc.errcode or exc.return_code,
+                                             "message": exc.errmsg or exc.return_msg},
                                      fields={"wechat": [str(exc.errcode or exc.return_code)]}) from exc
         except Exception as exc:  # network errors
-            raise PaymentUnavailable("WeChat Pay could not be reached.") from exc
+            raise PaymentUnavailable(_("WeChat Pay could not be reached.")) from exc
         if not isinstance(result, dict) or not signature_ok(result, self.app.mch_key, self.sign_type):
-            raise PaymentUnavailable("WeChat Pay answered with a bad signature.")
+            raise PaymentUnavailable(_("WeChat Pay answered with a bad signature."))
         return result
 
     def create_prepay(self, *, out_trade_no: str, total_fen: int, description: str, openid: str,
@@ -147,7 +149,7 @@ class WeChatPayV2Gateway:
         result = self._post("pay/unifiedorder", request)
         prepay_id = result.get("prepay_id") or ""
         if not prepay_id:
-            raise PaymentUnavailable("WeChat Pay answered without a prepay_id.")
+            raise PaymentUnavailable(_("WeChat Pay answered without a prepay_id."))
         params = {"appId": self.app.appid, "timeStamp": str(int(time.time())), "nonceStr": secrets.token_hex(16),
                   "package": f"prepay_id={prepay_id}", "signType": self.sign_type}
         params["paySign"] = sign(params, self.app.mch_key, self.sign_type)
@@ -170,7 +172,7 @@ class WeChatPayV2Gateway:
             if code in ("ORDERCLOSED", "ORDERNOTEXIST"):
                 return
             if code == "ORDERPAID":
-                raise OrderPaidAtGateway("The order was paid before it could be closed.") from exc
+                raise OrderPaidAtGateway(_("The order was paid before it could be closed.")) from exc
             raise
 
     def refund(self, *, out_trade_no: str, out_refund_no: str, total_fen: int, refund_fen: int,
@@ -194,19 +196,19 @@ class WeChatPayV2Gateway:
     # --- notifications ---
     def verify_notification(self, data: dict) -> PaymentNotification:
         if not isinstance(data, dict) or not signature_ok(data, self.app.mch_key, self.sign_type):
-            raise InvalidNotification("The notification's signature does not check out.")
+            raise InvalidNotification(_("The notification's signature does not check out."))
         if data.get("appid") != self.app.appid or data.get("mch_id") != self.app.mch_id:
-            raise InvalidNotification("The notification is for another merchant.")
+            raise InvalidNotification(_("The notification is for another merchant."))
         if data.get("return_code") != "SUCCESS" or data.get("result_code") != "SUCCESS":
-            raise InvalidNotification("The notification does not report a payment.", code="not_paid")
+            raise InvalidNotification(_("The notification does not report a payment."), code="not_paid")
         try:
             total_fen = int(data["total_fee"])
             paid_at = _parse_time_end(data.get("time_end", ""))
         except (KeyError, ValueError) as exc:
-            raise InvalidNotification("The notification is malformed.") from exc
+            raise InvalidNotification(_("The notification is malformed.")) from exc
         now = timezone.now()
         if paid_at is None or paid_at < now - NOTIFY_MAX_AGE or paid_at > now + NOTIFY_MAX_FUTURE:
-            raise InvalidNotification("The notification's time is far from now.", code="stale_notification")
+            raise InvalidNotification(_("The notification's time is far from now."), code="stale_notification")
         return PaymentNotification(out_trade_no=str(data.get("out_trade_no", "")),
                                    transaction_id=str(data.get("transaction_id", "")), total_fen=total_fen,
                                    paid_at=paid_at, appid=self.app.appid, openid=str(data.get("openid", "")),

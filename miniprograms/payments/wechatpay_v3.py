@@ -15,6 +15,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from wechatpayv3 import SignType
 
 from miniprograms.payments.base import (
@@ -37,7 +38,7 @@ def notify_url(appid: str) -> str:
     """From the platform's public base URL (EKR_PUBLIC_BASE_URL); none configured: payments do not start."""
     template = settings.WECHATPAY_V3_NOTIFY_URL
     if not template:
-        raise PaymentUnavailable("Payments are not configured: set EKR_PUBLIC_BASE_URL.", code="payment_not_configured",
+        raise PaymentUnavailable(_("Payments are not configured: set EKR_PUBLIC_BASE_URL."), code="payment_not_configured",
                                  status_code=503)
     return template.format(appid=appid)
 
@@ -59,14 +60,15 @@ class WeChatPayV3Gateway:
         try:
             code, text = method(**kwargs)
         except Exception as exc:  # network errors, and answers whose signature does not verify
-            raise PaymentUnavailable("WeChat Pay could not be reached or answered unsigned.") from exc
+            raise PaymentUnavailable(_("WeChat Pay could not be reached or answered unsigned.")) from exc
         try:
             body = json.loads(text) if text else {}
         except (TypeError, ValueError):
             body = {}
         if not 200 <= code < 300:
             wechat_code = str(body.get("code") or code)
-            raise PaymentUnavailable(f"WeChat Pay refused: {wechat_code} {body.get('message', '')}".strip(),
+            raise PaymentUnavailable(_("WeChat Pay refused: %(code)s %(message)s"),
+                                     params={"code": wechat_code, "message": body.get("message", "")},
                                      fields={"wechat": [wechat_code]})
         return code, body
 
@@ -80,10 +82,10 @@ class WeChatPayV3Gateway:
             kwargs["time_expire"] = time_expire.astimezone(SHANGHAI).isoformat(timespec="seconds")
         if client_ip:
             kwargs["scene_info"] = {"payer_client_ip": client_ip}
-        _, body = self._call(self.client.pay, **kwargs)
+        _status, body = self._call(self.client.pay, **kwargs)
         prepay_id = body.get("prepay_id") or ""
         if not prepay_id:
-            raise PaymentUnavailable("WeChat Pay answered without a prepay_id.")
+            raise PaymentUnavailable(_("WeChat Pay answered without a prepay_id."))
         # wx.requestPayment in partner mode is signed for the sub_appid the buyer pays in (the mini-program).
         timestamp, nonce, package = str(int(time.time())), secrets.token_hex(16), f"prepay_id={prepay_id}"
         pay_sign = self.client.sign([self.app.appid, timestamp, nonce, package], SignType.RSA_SHA256)
@@ -108,7 +110,7 @@ class WeChatPayV3Gateway:
             if code in ("ORDER_CLOSED", "ORDER_NOT_EXIST", "ORDERNOTEXIST"):
                 return
             if code == "ORDERPAID":
-                raise OrderPaidAtGateway("The order was paid before it could be closed.") from exc
+                raise OrderPaidAtGateway(_("The order was paid before it could be closed.")) from exc
             raise
 
     def refund(self, *, out_trade_no: str, out_refund_no: str, total_fen: int, refund_fen: int,
@@ -125,18 +127,18 @@ class WeChatPayV3Gateway:
     # --- notifications (resources already verified and decrypted by the callbacks app) ---
     def verify_notification(self, data: dict) -> PaymentNotification:
         if not isinstance(data, dict):
-            raise InvalidNotification("The notification is malformed.")
+            raise InvalidNotification(_("The notification is malformed."))
         if data.get("sp_mchid") != self.client.provider.sp_mchid or data.get("sub_mchid") != self.sub_mchid:
-            raise InvalidNotification("The notification is for another merchant.")
+            raise InvalidNotification(_("The notification is for another merchant."))
         if data.get("sub_appid") not in (None, self.app.appid):
-            raise InvalidNotification("The notification is for another mini-program.")
+            raise InvalidNotification(_("The notification is for another mini-program."))
         if data.get("trade_state") != "SUCCESS":
-            raise InvalidNotification("The notification does not report a payment.", code="not_paid")
+            raise InvalidNotification(_("The notification does not report a payment."), code="not_paid")
         try:
             total_fen = int((data.get("amount") or {})["total"])
             paid_at = datetime.fromisoformat(str(data["success_time"]))
         except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidNotification("The notification is malformed.") from exc
+            raise InvalidNotification(_("The notification is malformed.")) from exc
         return PaymentNotification(out_trade_no=str(data.get("out_trade_no", "")),
                                    transaction_id=str(data.get("transaction_id", "")), total_fen=total_fen,
                                    paid_at=paid_at, appid=self.app.appid,

@@ -3,6 +3,7 @@ stock per SKU), and HQ pushing a product to many shops at once."""
 from __future__ import annotations
 
 from django.db import connection, transaction
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, NotFound
 from members.models import Store
@@ -22,7 +23,7 @@ def product_create(*, name: str, skus: list[dict], category: Category | None = N
                    image_urls: list[str] | None = None) -> Product:
     """A product with its SKUs (each: code, price_fen, barcode?, attributes?). SKU codes are unique."""
     if not skus:
-        raise ApplicationError("A product needs at least one SKU.", fields={"skus": ["required"]})
+        raise ApplicationError(_("A product needs at least one SKU."), fields={"skus": ["required"]})
     product = Product(name=name, category=category, description=description, image_urls=image_urls or [])
     product.full_clean()
     product.save()
@@ -49,7 +50,7 @@ SHOP_EDITABLE = ("name", "theme", "is_open")
 def shop_update(*, shop: Shop, **changes) -> Shop:
     bad = [k for k in changes if k not in SHOP_EDITABLE]
     if bad:
-        raise ApplicationError("These fields cannot be changed.", fields={k: ["not editable"] for k in bad})
+        raise ApplicationError(_("These fields cannot be changed."), fields={k: ["not editable"] for k in bad})
     shop = Shop.objects.select_for_update().get(pk=shop.pk)
     for key, value in changes.items():
         setattr(shop, key, value)
@@ -113,5 +114,5 @@ def product_push_to_shops(*, product: Product, shop_ids: list[int], stock: int |
     found = set(Shop.objects.filter(pk__in=shop_ids).values_list("pk", flat=True))
     missing = set(shop_ids) - found
     if missing:
-        raise NotFound("No such shop.", fields={"shop_ids": sorted(missing)})
+        raise NotFound(_("No such shop."), fields={"shop_ids": sorted(missing)})
     return shop_skus_upsert(product_id=product.pk, shop_ids=sorted(found), stock=stock, price_fen=price_fen)

@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, Conflict, NotFound
 from members.models import Member
@@ -44,14 +45,14 @@ def _issue(*, template_id: int, member: Member, source: str, issue_key: str | No
                 return existing
         template = CouponTemplate.objects.filter(pk=template_id, active=True).first()
         if template is None:
-            raise NotFound("No such coupon.")
+            raise NotFound(_("No such coupon."))
         held = Coupon.objects.filter(template_id=template_id, member=member).count()
         if held >= template.per_member_limit:
-            raise Conflict("You already have as many of this coupon as allowed.", code="coupon_limit_reached")
+            raise Conflict(_("You already have as many of this coupon as allowed."), code="coupon_limit_reached")
         taken = CouponTemplate.objects.filter(pk=template_id, issued_count__lt=F("total_stock")) \
             .update(issued_count=F("issued_count") + 1)
         if not taken:
-            raise Conflict("This coupon is all gone.", code="coupon_sold_out")
+            raise Conflict(_("This coupon is all gone."), code="coupon_sold_out")
         now = timezone.now()
         coupon = Coupon(template=template, member=member, source=source, issue_key=issue_key, created_at=now,
                         valid_until=now + timedelta(hours=template.valid_hours))
@@ -63,7 +64,7 @@ def _issue(*, template_id: int, member: Member, source: str, issue_key: str | No
 def coupon_claim(*, member: Member, template_id: int) -> Coupon:
     """A member claims a claimable coupon (409 coupon_limit_reached / coupon_sold_out)."""
     if not CouponTemplate.objects.filter(pk=template_id, active=True, claimable=True).exists():
-        raise NotFound("No such coupon.")
+        raise NotFound(_("No such coupon."))
     return _issue(template_id=template_id, member=member, source=Coupon.Source.CLAIM, issue_key=None)
 
 
@@ -80,11 +81,11 @@ def coupon_template_reserve(*, template_id: int) -> CouponTemplate:
     fulfilled now and becomes a coupon when its holder claims it). Raises Conflict coupon_sold_out."""
     template = CouponTemplate.objects.filter(pk=template_id, active=True).first()
     if template is None:
-        raise NotFound("No such coupon.", code="coupon_template_not_found")
+        raise NotFound(_("No such coupon."), code="coupon_template_not_found")
     taken = CouponTemplate.objects.filter(pk=template_id, issued_count__lt=F("total_stock")) \
         .update(issued_count=F("issued_count") + 1)
     if not taken:
-        raise Conflict("This coupon is all gone.", code="coupon_sold_out")
+        raise Conflict(_("This coupon is all gone."), code="coupon_sold_out")
     return template
 
 
@@ -153,14 +154,14 @@ def coupon_discount(*, coupon: Coupon, lines: list[dict], shop_id: int | None = 
         raise error
     shops = list(template.shops.values_list("pk", "store_id"))
     if shops and shop_id is not None and shop_id not in {pk for pk, _ in shops}:
-        raise ApplicationError("This coupon is not valid in this shop.", code="coupon_not_applicable")
+        raise ApplicationError(_("This coupon is not valid in this shop."), code="coupon_not_applicable")
     if shops and shop_id is None and store_id not in {store for _, store in shops}:
-        raise ApplicationError("This coupon is not valid in this store.", code="coupon_not_applicable")
+        raise ApplicationError(_("This coupon is not valid in this store."), code="coupon_not_applicable")
     product_ids = set(template.products.values_list("pk", flat=True))
     eligible = [i for i, line in enumerate(lines) if not product_ids or line["product_id"] in product_ids]
     base = sum(lines[i]["total_fen"] for i in eligible)
     if not eligible or base < max(template.threshold_fen, 1):
-        raise ApplicationError("The order does not reach this coupon's threshold.", code="coupon_not_applicable")
+        raise ApplicationError(_("The order does not reach this coupon's threshold."), code="coupon_not_applicable")
     if template.kind == CouponTemplate.Kind.AMOUNT_OFF:
         off = min(template.amount_off_fen, base)
     else:

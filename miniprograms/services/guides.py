@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, NotFound
 from members.models import Guide, Member
@@ -102,16 +103,16 @@ def guide_share_code_create(*, guide: Guide, shop: Shop | None = None, product: 
                             page: str = "") -> dict:
     """A mini-program code for the guide's share of a shop or a product: {scene, image_base64}."""
     if not guide.active:
-        raise ApplicationError("This guide is inactive.", code="guide_inactive", status_code=409)
+        raise ApplicationError(_("This guide is inactive."), code="guide_inactive", status_code=409)
     if (shop is None) == (product is None):
-        raise ApplicationError("Share a shop or a product.", fields={"target": ["one of shop_id, product_id"]})
+        raise ApplicationError(_("Share a shop or a product."), fields={"target": ["one of shop_id, product_id"]})
     from tenants.models import WeChatApp
     from tenants.wechat import WeChatUnavailable, wechat_client, wechat_errors
 
     app = WeChatApp.objects.select_related("brand").filter(brand__schema_name=connection.schema_name,
                                                           kind=WeChatApp.Kind.MINIPROGRAM).first()
     if app is None:
-        raise ApplicationError("The brand has no mini-program.", code="no_miniprogram", status_code=409)
+        raise ApplicationError(_("The brand has no mini-program."), code="no_miniprogram", status_code=409)
     with transaction.atomic():
         code = GuideShareCode(guide=guide, shop=shop, product=product, scene="g" + secrets.token_hex(12))
         code.full_clean()
@@ -120,7 +121,7 @@ def guide_share_code_create(*, guide: Guide, shop: Shop | None = None, product: 
         response = wechat_client(app).wxa.get_wxa_code_unlimited(code.scene, page=page or None)
     image = getattr(response, "content", response)
     if not isinstance(image, bytes):
-        raise WeChatUnavailable("WeChat answered without an image.")
+        raise WeChatUnavailable(_("WeChat answered without an image."))
     return {"scene": code.scene, "image_base64": base64.b64encode(image).decode()}
 
 
@@ -128,7 +129,7 @@ def guide_share_code_create(*, guide: Guide, shop: Shop | None = None, product: 
 def guide_touch_record(*, member: Member, scene: str) -> GuideTouch:
     code = GuideShareCode.objects.select_related("guide").filter(scene=scene).first()
     if code is None or not code.guide.active:
-        raise NotFound("No such share code.", code="share_code_not_found")
+        raise NotFound(_("No such share code."), code="share_code_not_found")
     touch = GuideTouch(member=member, guide=code.guide, share_code=code)
     touch.save()
     return touch

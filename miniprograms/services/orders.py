@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, Conflict, NotFound
 from members.models import Member, Store
@@ -37,12 +38,12 @@ def order_event_add(*, order: Order, status: str, note: str = "") -> OrderEvent:
 
 def _cart(items: list[dict]) -> dict[int, int]:
     if not items:
-        raise ApplicationError("The cart is empty.", fields={"items": ["required"]})
+        raise ApplicationError(_("The cart is empty."), fields={"items": ["required"]})
     cart: dict[int, int] = {}
     for item in items:
         cart[int(item["sku_id"])] = cart.get(int(item["sku_id"]), 0) + int(item["quantity"])
     if len(cart) > MAX_LINES or any(q < 1 or q > MAX_QUANTITY for q in cart.values()):
-        raise ApplicationError(f"At most {MAX_LINES} lines of 1 to {MAX_QUANTITY} each.",
+        raise ApplicationError(_("At most %(max_lines)s lines of 1 to %(max_quantity)s each."), params={"max_lines": MAX_LINES, "max_quantity": MAX_QUANTITY},
                                fields={"items": ["out of range"]})
     return cart
 
@@ -54,19 +55,19 @@ def order_place(*, member: Member, shop: Shop, items: list[dict], appid: str = "
     discount. Stock is reserved here (409 out_of_stock if any line lacks it; nothing is reserved then) and held
     until payment or until the order is cancelled (unpaid orders after MINIPROGRAMS_UNPAID_ORDER_MINUTES)."""
     if member.status != Member.Status.ACTIVE:
-        raise ApplicationError("This membership is disabled.", code="member_disabled", status_code=403)
+        raise ApplicationError(_("This membership is disabled."), code="member_disabled", status_code=403)
     if not shop.is_open or shop.store.status != Store.Status.OPEN:
-        raise Conflict("This shop is closed.", code="shop_closed")
+        raise Conflict(_("This shop is closed."), code="shop_closed")
     if fulfilment not in (Order.Fulfilment.PICKUP, Order.Fulfilment.DELIVERY):
-        raise ApplicationError("Choose pick-up or delivery.", fields={"fulfilment": ["invalid"]})
+        raise ApplicationError(_("Choose pick-up or delivery."), fields={"fulfilment": ["invalid"]})
     if fulfilment == Order.Fulfilment.DELIVERY and not delivery_address:
-        raise ApplicationError("A delivery needs an address.", fields={"delivery_address": ["required"]})
+        raise ApplicationError(_("A delivery needs an address."), fields={"delivery_address": ["required"]})
     cart = _cart(items)
     entries = {e.sku_id: e for e in ShopSku.objects.select_related("sku", "sku__product")
                .filter(shop=shop, sku_id__in=cart, on_sale=True, sku__active=True, sku__product__active=True)}
     missing = sorted(set(cart) - set(entries))
     if missing:
-        raise NotFound("Not sold in this shop.", code="sku_not_in_shop", fields={"items": missing})
+        raise NotFound(_("Not sold in this shop."), code="sku_not_in_shop", fields={"items": missing})
 
     lines = [{"entry": entries[sku_id], "product_id": entries[sku_id].sku.product_id, "quantity": qty,
               "unit": entries[sku_id].effective_price_fen, "total_fen": entries[sku_id].effective_price_fen * qty}
@@ -76,13 +77,13 @@ def order_place(*, member: Member, shop: Shop, items: list[dict], appid: str = "
     if coupon_id is not None:
         coupon = Coupon.objects.select_related("template").filter(pk=coupon_id, member=member).first()
         if coupon is None:
-            raise NotFound("No such coupon.", code="coupon_not_found")
+            raise NotFound(_("No such coupon."), code="coupon_not_found")
         discounts = coupon_discount(coupon=coupon, shop_id=shop.pk, lines=lines)
 
     # Lock order: ShopSku rows in ascending id, then the coupon.
     for line in sorted(lines, key=lambda ln: ln["entry"].pk):
         if not stock_take(shop_sku_id=line["entry"].pk, quantity=line["quantity"]):
-            raise Conflict("Not enough stock.", code="out_of_stock", fields={"items": [line["entry"].sku_id]})
+            raise Conflict(_("Not enough stock."), code="out_of_stock", fields={"items": [line["entry"].sku_id]})
     if coupon is not None:
         coupon_use(coupon_id=coupon.pk, member=member)
 
@@ -123,9 +124,9 @@ def order_cancel(*, order_id: int, reason: str, member: Member | None = None) ->
         qs = qs.filter(member=member)
     order = qs.filter(pk=order_id).first()
     if order is None:
-        raise NotFound("No such order.")
+        raise NotFound(_("No such order."))
     if order.status != Order.Status.PENDING_PAYMENT:
-        raise Conflict("Only an unpaid order can be cancelled.", code="order_not_cancellable")
+        raise Conflict(_("Only an unpaid order can be cancelled."), code="order_not_cancellable")
     _release(order)
     order.status = Order.Status.CANCELLED
     order.cancelled_at = timezone.now()
@@ -163,10 +164,10 @@ def order_fulfilment_advance(*, order: Order, to_status: str, note: str = "") ->
     shipped -> delivered). Each step is an event the member sees."""
     order = Order.objects.select_for_update().get(pk=order.pk)
     if order.status != Order.Status.PAID:
-        raise Conflict("Only a paid order is fulfilled.", code="order_not_paid")
+        raise Conflict(_("Only a paid order is fulfilled."), code="order_not_paid")
     allowed = _NEXT.get(order.fulfilment, {}).get(order.fulfilment_status, set())
     if to_status not in allowed:
-        raise Conflict(f"Cannot go from {order.fulfilment_status} to {to_status}.", code="bad_transition",
+        raise Conflict(_("Cannot go from %(fulfilment_status)s to %(to_status)s."), params={"fulfilment_status": order.fulfilment_status, "to_status": to_status}, code="bad_transition",
                        fields={"status": [f"allowed: {sorted(allowed)}"]})
     order.fulfilment_status = to_status
     order.save(update_fields=["fulfilment_status"])

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, Conflict
 from members.models import Member
@@ -29,9 +30,9 @@ def order_prepay(*, member: Member, order: Order, openid: str, client_ip: str = 
     """Create (or re-create) the WeChat Pay prepay of the member's unpaid order and return the signed
     parameters for wx.requestPayment. The WeChat call happens outside any transaction."""
     if order.member_id != member.pk:
-        raise ApplicationError("No such order.", code="not_found", status_code=404)
+        raise ApplicationError(_("No such order."), code="not_found", status_code=404)
     if order.status != Order.Status.PENDING_PAYMENT or order.expires_at <= timezone.now() + PREPAY_MIN_LEFT:
-        raise Conflict("This order cannot be paid any more.", code="order_not_payable")
+        raise Conflict(_("This order cannot be paid any more."), code="order_not_payable")
     # WeChat refuses the payment after time_expire: an order cancelled for not being paid is never paid later.
     order = order_payment_route_stamp(order=order)
     result = gateway_for_order(order).create_prepay(out_trade_no=order.number, total_fen=order.total_fen,

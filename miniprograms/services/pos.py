@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, Conflict, NotFound
 from members.models import Member, Store
@@ -34,7 +35,7 @@ def pos_api_key_create(*, store: Store, label: str = "", created_by_id: int | No
     settings.EKR_POS_KEYS_PER_STORE active keys per store (409 `too_many_keys`: revoke one first)."""
     Store.objects.select_for_update().filter(pk=store.pk).first()  # one creator at a time per store
     if PosApiKey.objects.filter(store=store, active=True).count() >= settings.EKR_POS_KEYS_PER_STORE:
-        raise Conflict(f"A store has at most {settings.EKR_POS_KEYS_PER_STORE} active POS keys; revoke one first.",
+        raise Conflict(_("A store has at most %(max_keys)s active POS keys; revoke one first."), params={"max_keys": settings.EKR_POS_KEYS_PER_STORE},
                        code="too_many_keys")
     prefix = secrets.token_hex(4)
     secret = secrets.token_urlsafe(32)
@@ -48,7 +49,7 @@ def pos_api_key_revoke(*, store: Store, key_id: int, revoked_by_id: int | None =
     """Revoke one of the store's keys: from now on it is refused (401). Revoking again changes nothing."""
     key = PosApiKey.objects.select_for_update().filter(pk=key_id, store=store).first()
     if key is None:
-        raise NotFound("No such POS key.")
+        raise NotFound(_("No such POS key."))
     if key.active:
         key.active, key.revoked_at, key.revoked_by_id = False, timezone.now(), revoked_by_id
         key.save(update_fields=["active", "revoked_at", "revoked_by_id"])
@@ -116,19 +117,19 @@ def _create(*, store: Store, receipt: dict) -> ReceiptResult:
     buyer_hash = ""
     for ln in receipt["lines"]:
         if ln["unit_price_fen"] * ln["quantity"] > settings.EKR_POS_MAX_LINE_FEN:
-            raise ApplicationError("A line is over the per-line cap.", code="line_over_cap",
+            raise ApplicationError(_("A line is over the per-line cap."), code="line_over_cap",
                                    fields={"lines": [f"{ln['sku_code']}: over {settings.EKR_POS_MAX_LINE_FEN} fen"]})
     openid = receipt.get("openid") or ""
     if receipt.get("member_id"):
         # the same answer for an id that does not exist and one outside the store's scope: no oracle
         member = _members_in_scope(store).filter(pk=receipt["member_id"]).first()
         if member is None:
-            raise ApplicationError("No such member.", code="member_not_found")
+            raise ApplicationError(_("No such member."), code="member_not_found")
     elif receipt.get("phone"):
         try:
             buyer_hash = phone_hash(receipt["phone"])
         except ValueError as exc:
-            raise ApplicationError("Not a mainland mobile number.", fields={"phone": ["invalid"]}) from exc
+            raise ApplicationError(_("Not a mainland mobile number."), fields={"phone": ["invalid"]}) from exc
         member = _members_in_scope(store).filter(phone_hash=buyer_hash).first()
     if member is None and openid:
         member = _members_in_scope(store).filter(openid=openid).first()
@@ -136,7 +137,7 @@ def _create(*, store: Store, receipt: dict) -> ReceiptResult:
     skus = {s.code: s for s in Sku.objects.select_related("product").filter(code__in=codes)}
     unknown = sorted(set(codes) - set(skus))
     if unknown:
-        raise ApplicationError("Unknown SKU codes.", code="sku_not_found", fields={"lines": unknown})
+        raise ApplicationError(_("Unknown SKU codes."), code="sku_not_found", fields={"lines": unknown})
     subtotal = sum(ln["unit_price_fen"] * ln["quantity"] for ln in receipt["lines"])
     discount = receipt.get("discount_fen", 0)
     coupon = None
@@ -145,7 +146,7 @@ def _create(*, store: Store, receipt: dict) -> ReceiptResult:
                                              other_discount=discount)
         discount += sum(coupon.shares)
     if discount > subtotal:
-        raise ApplicationError("The discount exceeds the subtotal.", fields={"discount_fen": ["too large"]})
+        raise ApplicationError(_("The discount exceeds the subtotal."), fields={"discount_fen": ["too large"]})
     sold_at = receipt.get("sold_at") or timezone.now()
     order = Order(number=order_number_new(), channel=Order.Channel.POS, store=store, member=member, coupon=coupon,
                   status=Order.Status.PAID, subtotal_fen=subtotal, discount_fen=discount,
@@ -192,10 +193,10 @@ def _coupon_for_receipt(*, store: Store, receipt: dict, member: Member | None, s
     code = receipt["coupon_code"].strip().upper()
     coupon = Coupon.objects.select_related("template", "member").filter(code=code).first()
     if coupon is None:
-        raise ApplicationError("No such coupon.", code="coupon_not_found", status_code=404,
+        raise ApplicationError(_("No such coupon."), code="coupon_not_found", status_code=404,
                                fields={"coupon_code": ["unknown"]})
     if member is not None and member.pk != coupon.member_id:
-        raise ApplicationError("This coupon belongs to another member.", code="coupon_not_yours",
+        raise ApplicationError(_("This coupon belongs to another member."), code="coupon_not_yours",
                                status_code=409, fields={"coupon_code": ["another member's"]})
     subtotal = sum(ln["unit_price_fen"] * ln["quantity"] for ln in receipt["lines"])
     lines = []
@@ -212,7 +213,7 @@ def pos_orders_record(*, store: Store, receipts: list[dict]) -> list[ReceiptResu
     """Record a batch of receipts, each on its own (one bad receipt does not stop the others). Sending a receipt
     again returns "duplicate" with the first order; the same number with other data is an error."""
     if len(receipts) > MAX_BATCH:
-        raise ApplicationError(f"At most {MAX_BATCH} receipts per batch.", fields={"receipts": ["too many"]})
+        raise ApplicationError(_("At most %(max_receipts)s receipts per batch."), params={"max_receipts": MAX_BATCH}, fields={"receipts": ["too many"]})
     results = []
     for receipt in receipts:
         try:

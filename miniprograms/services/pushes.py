@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import NotFound
 from core.tasks import enqueue
@@ -34,7 +35,7 @@ def shop_push_start(*, product: Product, shop_ids: list[int] | None = None, pric
         shop_ids = sorted(set(shop_ids))
         found = set(Shop.objects.filter(pk__in=shop_ids).values_list("pk", flat=True))
         if len(found) != len(shop_ids):
-            raise NotFound("No such shop.", fields={"shop_ids": sorted(set(shop_ids) - found)})
+            raise NotFound(_("No such shop."), fields={"shop_ids": sorted(set(shop_ids) - found)})
     push = ShopPush(product=product, shop_ids=shop_ids, price_fen=price_fen, stock=stock, created_by_id=user_id)
     push.total_shops = _target_shops(push).count()
     push.full_clean()

@@ -23,6 +23,7 @@ from typing import Any
 
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, Conflict
 from points.models import PointsAccount, PointsEntry, PointsLot, PointsLotReturn, PointsLotUse, PointsPolicy
@@ -66,7 +67,7 @@ def _entry_validate(**fields: Any) -> None:
 
 def _points_check(points: int) -> None:
     if isinstance(points, bool) or not isinstance(points, int) or not 0 < points <= MAX_POINTS_PER_ENTRY:
-        raise ApplicationError("Points must be a positive whole number.", code="invalid_points",
+        raise ApplicationError(_("Points must be a positive whole number."), code="invalid_points",
                                fields={"points": [f"a whole number from 1 to {MAX_POINTS_PER_ENTRY}"]})
 
 
@@ -76,7 +77,7 @@ def _replay(idempotency_key: str, fingerprint: str) -> PointsEntry | None:
     if entry is None:
         return None
     if entry.fingerprint != fingerprint:
-        raise Conflict("This idempotency key was already used for a different request.",
+        raise Conflict(_("This idempotency key was already used for a different request."),
                        code="idempotency_key_reused", fields={"idempotency_key": ["already used"]})
     entry.replayed = True
     return entry
@@ -92,7 +93,7 @@ def _idempotent(idempotency_key: str, fingerprint: str, write: Callable[[], Poin
             raise
         entry = _replay(idempotency_key, fingerprint)
         if entry is None:  # pragma: no cover - the key's owner rolled back between our conflict and our read
-            raise Conflict("A request with this idempotency key is in progress; retry.", code="retry") from exc
+            raise Conflict(_("A request with this idempotency key is in progress; retry."), code="retry") from exc
         return entry
     entry.replayed = False
     return entry
@@ -223,7 +224,7 @@ def _debit(*, member, kind: str, points: int, key: str, fp: str, reference: str,
         _DEBIT_ACCOUNT_STMT.execute(cursor, {"points": points, "now": now, "member": member.pk})
         row = cursor.fetchone()
         if row is None:
-            raise InsufficientPoints("Not enough points.", fields={"points": ["more than the balance"]})
+            raise InsufficientPoints(_("Not enough points."), fields={"points": ["more than the balance"]})
         account_id, balance = row
         _DEBIT_ENTRY_STMT.execute(cursor, {
             "account": account_id, "member": member.pk, "kind": kind, "amount": -points, "balance": balance,
@@ -237,7 +238,7 @@ def _debit(*, member, kind: str, points: int, key: str, fp: str, reference: str,
                                         "window": None})
             from_lots += cursor.fetchone()[0]
     if from_lots != points:  # balance and lots disagree: refuse rather than write a ledger that does not add up
-        raise ApplicationError("Points lots do not cover the balance.", code="ledger_mismatch", status_code=500)
+        raise ApplicationError(_("Points lots do not cover the balance."), code="ledger_mismatch", status_code=500)
     _card_sync_on_commit(member)
     return PointsEntry(id=entry_id, account_id=account_id, member_id=member.pk, kind=kind, amount=-points,
                        balance_after=balance, idempotency_key=key, fingerprint=fp, reference=reference,
@@ -297,14 +298,14 @@ def points_adjust(*, member, points: int, idempotency_key: str, actor, reason: s
     `points` < 0 debits like a redemption (never below zero). `actor` (the staff user) and `reason` are kept
     on the entry, with its time, as the audit record."""
     if not isinstance(points, int) or points == 0:
-        raise ApplicationError("An adjustment is a non-zero whole number of points.", code="invalid_points",
+        raise ApplicationError(_("An adjustment is a non-zero whole number of points."), code="invalid_points",
                                fields={"points": ["non-zero whole number"]})
     _points_check(abs(points))
     if not reason or not reason.strip():
-        raise ApplicationError("An adjustment needs a reason.", code="reason_required",
+        raise ApplicationError(_("An adjustment needs a reason."), code="reason_required",
                                fields={"reason": ["required"]})
     if actor is None or not actor.pk:
-        raise ApplicationError("An adjustment needs the staff user who made it.", code="actor_required")
+        raise ApplicationError(_("An adjustment needs the staff user who made it."), code="actor_required")
     _entry_validate(kind=Kind.ADJUST, amount=points, idempotency_key=idempotency_key, reason=reason)
     fp = request_fingerprint("adjust", member=member.pk, points=points, actor=actor.pk, reason=reason,
                              expires_at=expires_at)
@@ -335,7 +336,7 @@ def _balance_debit(*, account: PointsAccount, points: int, now: datetime) -> int
                        f"WHERE id = %s AND balance >= %s RETURNING balance", [points, now, account.pk, points])
         row = cursor.fetchone()
     if row is None:  # pragma: no cover - lots are part of the balance, so this cannot happen
-        raise ApplicationError("Points lots do not cover the balance.", code="ledger_mismatch", status_code=500)
+        raise ApplicationError(_("Points lots do not cover the balance."), code="ledger_mismatch", status_code=500)
     return row[0]
 
 
@@ -351,7 +352,7 @@ def points_reverse_for_reference(*, member, reference: str, idempotency_key: str
     if points is not None:
         _points_check(points)
     if not reference:
-        raise ApplicationError("A reversal needs the reference (order) to reverse.", code="reference_required",
+        raise ApplicationError(_("A reversal needs the reference (order) to reverse."), code="reference_required",
                                fields={"reference": ["required"]})
     _entry_validate(kind=Kind.REVERSE, amount=0, idempotency_key=idempotency_key, reference=reference,
                     reason=reason)
@@ -407,7 +408,7 @@ def points_restore_to_lots(*, member, debit_key: str, idempotency_key: str, reas
     nothing to give back (no such debit, or all of it returned before).
     """
     if not debit_key:
-        raise ApplicationError("Name the debit to give back.", code="reference_required",
+        raise ApplicationError(_("Name the debit to give back."), code="reference_required",
                                fields={"debit_key": ["required"]})
     _entry_validate(kind=Kind.RESTORE, amount=0, idempotency_key=idempotency_key, reason=reason)
     fp = request_fingerprint("restore", member=member.pk, debit_key=debit_key, reason=reason)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError
 from points.models import Campaign, PointsEntry, PointsPolicy, StoreEarnRate
@@ -90,7 +91,7 @@ def _order_check(order: OrderFacts) -> None:
     if timezone.is_naive(order.paid_at):
         errors["paid_at"] = ["needs a time zone"]
     if errors:
-        raise ApplicationError("Invalid order for the earning rules.", code="invalid_order", fields=errors)
+        raise ApplicationError(_("Invalid order for the earning rules."), code="invalid_order", fields=errors)
 
 
 def _store_rate_pct(store_code: str | None) -> int | None:
@@ -136,7 +137,7 @@ def replace_fields(policy: PointsPolicy, changes: dict) -> PointsPolicy:
     """An unsaved copy of `policy` with `changes`, validated like a save would be."""
     unknown = set(changes) - set(PREVIEWABLE_POLICY_FIELDS)
     if unknown:
-        raise ApplicationError("Only rates can be previewed.", code="invalid_policy_change",
+        raise ApplicationError(_("Only rates can be previewed."), code="invalid_policy_change",
                                fields={name: ["cannot be previewed"] for name in sorted(unknown)})
     draft = PointsPolicy(**{f.attname: getattr(policy, f.attname) for f in PointsPolicy._meta.concrete_fields})
     for name, value in changes.items():

@@ -2,6 +2,7 @@
 exchanges and statements, ROI, and stores taking vouchers. Each view acts for `request.tenant` only."""
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -287,5 +288,5 @@ class VoucherUseApi(BrandStaffAPIView):
         data.is_valid(raise_exception=True)
         if not self.scope.is_hq and not Store.objects.filter(
                 code=data.validated_data["store_code"], franchisee_id=self.scope.franchisee_id).exists():
-            raise NotFound("No such store.", code="store_not_found")
+            raise NotFound(_("No such store."), code="store_not_found")
         return Response(self.OutputSerializer(voucher_use(**data.validated_data)).data)

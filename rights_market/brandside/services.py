@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, Conflict, NotFound
 from rights_market.brandside.models import Voucher
@@ -65,7 +66,9 @@ def voucher_issue(*, exchange_id: int, offer, accepting_brand_id: int) -> Vouche
             try:
                 coupon_template_reserve(template_id=template_id)
             except ApplicationError as exc:
-                raise VoucherCannotIssue(f"Coupon template {template_id}: {exc.message}") from exc
+                # the inner error is a param, so it is rendered (translated) together with this one
+                raise VoucherCannotIssue(_("Coupon template %(template_id)s: %(message)s"),
+                                         params={"template_id": template_id, "message": exc}) from exc
         voucher.save(force_insert=True)
     return voucher
 
@@ -102,17 +105,17 @@ def voucher_claim(*, code: str, openid: str, unionid: str = "") -> Voucher:
     with transaction.atomic():
         voucher = Voucher.objects.select_for_update().filter(code=code.strip().upper()).first()
         if voucher is None:
-            raise NotFound("No such voucher.", code="voucher_not_found")
+            raise NotFound(_("No such voucher."), code="voucher_not_found")
         member = Member.objects.filter(openid=openid).first()
         if voucher.claimed_member_id is not None:
             if member is not None and voucher.claimed_member_id == member.pk:
                 _coupon_for_claim(voucher)
                 return voucher
-            raise Conflict("This voucher was already claimed.", code="voucher_claimed")
+            raise Conflict(_("This voucher was already claimed."), code="voucher_claimed")
         if voucher.status != Voucher.Status.ISSUED:
-            raise Conflict(f"This voucher is {voucher.status} and cannot be claimed.", code=f"voucher_{voucher.status}")
+            raise Conflict(_("This voucher is %(status)s and cannot be claimed."), params={"status": voucher.status}, code=f"voucher_{voucher.status}")
         if voucher.valid_until <= timezone.now():
-            raise Conflict("This voucher has expired.", code="voucher_expired")
+            raise Conflict(_("This voucher has expired."), code="voucher_expired")
         made = member is None
         if made:
             member = Member(openid=openid, unionid=unionid or None, join_channel=Member.Channel.RIGHTS_MARKET)
@@ -136,16 +139,16 @@ def voucher_use(*, code: str, store_code: str, order_amount_fen: int = 0) -> Vou
     from miniprograms.services.coupons import coupon_use
 
     if order_amount_fen < 0:
-        raise ApplicationError("Amount cannot be negative.", code="invalid_amount")
+        raise ApplicationError(_("Amount cannot be negative."), code="invalid_amount")
     store = Store.objects.filter(code=store_code).first()
     if store is None:
-        raise NotFound("No such store.", code="store_not_found")
+        raise NotFound(_("No such store."), code="store_not_found")
     code = code.strip().upper()
     now = timezone.now()
     with transaction.atomic():
         found = Voucher.objects.filter(code=code).values("pk", "coupon_id", "claimed_member_id").first()
         if found is None:
-            raise NotFound("No such voucher.", code="voucher_not_found")
+            raise NotFound(_("No such voucher."), code="voucher_not_found")
         if found["coupon_id"] is not None:
             from members.models import Member
 
@@ -153,5 +156,5 @@ def voucher_use(*, code: str, store_code: str, order_amount_fen: int = 0) -> Vou
             Voucher.objects.filter(pk=found["pk"]).update(used_store=store, order_amount_fen=order_amount_fen)
         elif not Voucher.objects.filter(pk=found["pk"], status=Voucher.Status.ISSUED, valid_until__gt=now) \
                 .update(status=Voucher.Status.USED, used_at=now, used_store=store, order_amount_fen=order_amount_fen):
-            raise Conflict("This voucher is used, void or expired.", code="voucher_not_usable")
+            raise Conflict(_("This voucher is used, void or expired."), code="voucher_not_usable")
         return Voucher.objects.get(pk=found["pk"])

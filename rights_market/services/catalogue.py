@@ -7,6 +7,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, Conflict, NotFound
 from rights_market.models import Listing, Offer, Provider
@@ -21,12 +22,13 @@ def offer_publish(*, issuer, total_stock: int, provider_slug: str = "", go_live:
     """Put a benefit of `issuer` in the catalogue (live at once unless `go_live` is False)."""
     unknown = set(fields) - set(OFFER_FIELDS)
     if unknown:
-        raise ApplicationError(f"Unknown offer fields: {sorted(unknown)}", code="invalid_fields")
+        raise ApplicationError(_("Unknown offer fields: %(fields)s"), params={"fields": sorted(unknown)},
+                               code="invalid_fields")
     provider = None
     if provider_slug:
         provider = Provider.objects.filter(slug=provider_slug, active=True).first()
         if provider is None:
-            raise NotFound("No such provider.", code="provider_not_found")
+            raise NotFound(_("No such provider."), code="provider_not_found")
     offer = Offer(issuer=issuer, total_stock=total_stock, remaining_stock=total_stock, provider=provider,
                   status=Offer.Status.LIVE if go_live else Offer.Status.DRAFT, **fields)
     offer.full_clean()
@@ -41,7 +43,7 @@ def offers_publish_batch(*, issuer, templates: list[dict[str, Any]]) -> list[Off
     the same template twice a Conflict rather than a second offer. See offers_publish_coupon_templates for the
     one click from the brand's own coupon templates."""
     if not templates:
-        raise ApplicationError("Choose at least one template.", code="empty_batch")
+        raise ApplicationError(_("Choose at least one template."), code="empty_batch")
     offers = []
     with transaction.atomic():
         for item in templates:
@@ -49,7 +51,7 @@ def offers_publish_batch(*, issuer, templates: list[dict[str, Any]]) -> list[Off
             item.setdefault("kind", Offer.Kind.COUPON)
             ref = item.get("source_ref", "")
             if ref and Offer.objects.filter(issuer=issuer, source_ref=ref).exists():
-                raise Conflict(f"{ref} is already published.", code="already_published")
+                raise Conflict(_("%(ref)s is already published."), params={"ref": ref}, code="already_published")
             offers.append(offer_publish(issuer=issuer, **item))
     return offers
 
@@ -64,11 +66,11 @@ def offers_publish_coupon_templates(*, issuer, template_ids: list[int], settleme
     from miniprograms.models import CouponTemplate
 
     if connection.schema_name != issuer.schema_name:
-        raise ApplicationError("Publish coupon templates from the issuing brand's host.", code="wrong_brand")
+        raise ApplicationError(_("Publish coupon templates from the issuing brand's host."), code="wrong_brand")
     found = {t.pk: t for t in CouponTemplate.objects.filter(pk__in=template_ids, active=True)}
     missing = [pk for pk in template_ids if pk not in found]
     if missing:
-        raise NotFound("No such coupon template.", code="template_not_found",
+        raise NotFound(_("No such coupon template."), code="template_not_found",
                        fields={"template_ids": [f"unknown: {missing}"]})
     items = []
     for pk in template_ids:
@@ -76,7 +78,7 @@ def offers_publish_coupon_templates(*, issuer, template_ids: list[int], settleme
         left = template.total_stock - template.issued_count
         stock = min(left, stock_per_template) if stock_per_template else left
         if stock <= 0:
-            raise ApplicationError(f"Coupon template {pk} has no stock left.", code="template_sold_out")
+            raise ApplicationError(_("Coupon template %(pk)s has no stock left."), params={"pk": pk}, code="template_sold_out")
         terms = f"满{template.threshold_fen / 100:g}元可用" if template.threshold_fen else "无门槛"
         items.append({
             "kind": Offer.Kind.COUPON, "title": template.name[:100], "description": terms,
@@ -91,7 +93,7 @@ def _own_offer(issuer, offer_id: int, *, lock: bool = False) -> Offer:
     qs = Offer.objects.filter(pk=offer_id, issuer=issuer)
     offer = (qs.select_for_update() if lock else qs).first()
     if offer is None:
-        raise NotFound("No such offer.", code="offer_not_found")
+        raise NotFound(_("No such offer."), code="offer_not_found")
     return offer
 
 
@@ -105,12 +107,12 @@ _MOVES = {
 def offer_status_change(*, issuer, offer_id: int, action: str) -> Offer:
     """pause (live -> paused), resume (paused/draft -> live), end (any -> ended, for good)."""
     if action not in _MOVES:
-        raise ApplicationError("Unknown action.", code="invalid_action")
+        raise ApplicationError(_("Unknown action."), code="invalid_action")
     allowed, target = _MOVES[action]
     with transaction.atomic():
         offer = _own_offer(issuer, offer_id, lock=True)
         if offer.status not in allowed:
-            raise Conflict(f"Cannot {action} an offer that is {offer.status}.", code="invalid_transition")
+            raise Conflict(_("Cannot %(action)s an offer that is %(status)s."), params={"action": action, "status": offer.status}, code="invalid_transition")
         offer.status = target
         offer.full_clean()
         offer.save(update_fields=["status", "updated_at"])
@@ -132,14 +134,14 @@ def offer_end(*, issuer, offer_id: int) -> Offer:
 def offer_restock(*, issuer, offer_id: int, add: int) -> Offer:
     """Add `add` units: total and remaining grow together, in one statement (exchanges may be taking stock)."""
     if not isinstance(add, int) or add <= 0 or add > 10_000_000:
-        raise ApplicationError("Restock by a positive whole number.", code="invalid_quantity")
+        raise ApplicationError(_("Restock by a positive whole number."), code="invalid_quantity")
     with transaction.atomic():
         updated = Offer.objects.filter(pk=offer_id, issuer=issuer).exclude(status=Offer.Status.ENDED).update(
             total_stock=F("total_stock") + add, remaining_stock=F("remaining_stock") + add,
             updated_at=timezone.now())
         if not updated:
             _own_offer(issuer, offer_id)
-            raise Conflict("An ended offer cannot be restocked.", code="invalid_transition")
+            raise Conflict(_("An ended offer cannot be restocked."), code="invalid_transition")
     return Offer.objects.get(pk=offer_id)
 
 
@@ -151,21 +153,21 @@ def listing_create(*, brand, offer_id: int, points_price: int, eligible_tier_ids
     from members.models import CardLevel
 
     if isinstance(points_price, bool) or not isinstance(points_price, int) or points_price <= 0:
-        raise ApplicationError("Points price must be a positive whole number.", code="invalid_points")
+        raise ApplicationError(_("Points price must be a positive whole number."), code="invalid_points")
     tier_ids = sorted(set(eligible_tier_ids or []))
     if tier_ids:
         with schema_context(brand.schema_name):
             known = set(CardLevel.objects.filter(pk__in=tier_ids).values_list("pk", flat=True))
         if known != set(tier_ids):
-            raise ApplicationError("No such tier in this brand.", code="tier_not_found",
+            raise ApplicationError(_("No such tier in this brand."), code="tier_not_found",
                                    fields={"eligible_tier_ids": [f"unknown: {sorted(set(tier_ids) - known)}"]})
     offer = Offer.objects.filter(pk=offer_id, status=Offer.Status.LIVE).exclude(issuer=brand).first()
     if offer is None:
-        raise NotFound("No such offer in the market.", code="offer_not_found")
+        raise NotFound(_("No such offer in the market."), code="offer_not_found")
     if offer.eligible_brand_ids and brand.pk not in offer.eligible_brand_ids:
-        raise ApplicationError("This offer is not open to your brand.", code="brand_not_eligible", status_code=403)
+        raise ApplicationError(_("This offer is not open to your brand."), code="brand_not_eligible", status_code=403)
     with transaction.atomic():
-        listing, _ = Listing.objects.select_for_update().get_or_create(
+        listing, _created = Listing.objects.select_for_update().get_or_create(
             brand=brand, offer=offer, defaults={"points_price": points_price, "eligible_tier_ids": tier_ids})
         listing.points_price = points_price
         listing.eligible_tier_ids = tier_ids
@@ -179,7 +181,7 @@ def listing_delist(*, brand, listing_id: int) -> Listing:
     with transaction.atomic():
         listing = Listing.objects.select_for_update().filter(pk=listing_id, brand=brand).first()
         if listing is None:
-            raise NotFound("No such listing.", code="listing_not_found")
+            raise NotFound(_("No such listing."), code="listing_not_found")
         listing.status = Listing.Status.DELISTED
         listing.save(update_fields=["status", "updated_at"])
     return listing

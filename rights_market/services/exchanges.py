@@ -22,7 +22,8 @@ from enum import Enum
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
 from django_tenants.utils import schema_context
 
 from core.errors import ApplicationError, Conflict, NotFound
@@ -80,30 +81,30 @@ def exchange_request(*, brand, member, listing_id: int, request_key: str) -> Exc
     reached, or a balance below the points price (409 insufficient_points). The worker's debit is still the
     guard against a concurrent spend between this check and the debit."""
     if not request_key or len(request_key) > 64:
-        raise ApplicationError("request_key is required (at most 64 characters).", code="invalid_request_key")
+        raise ApplicationError(_("request_key is required (at most 64 characters)."), code="invalid_request_key")
     existing = Exchange.objects.filter(accepting_brand=brand, member_id=member.pk, request_key=request_key).first()
     if existing is not None:
         return _replay(existing, listing_id)
     listing = Listing.objects.select_related("offer").filter(pk=listing_id, brand=brand,
                                                               status=Listing.Status.LISTED).first()
     if listing is None:
-        raise NotFound("No such offer here.", code="listing_not_found")
+        raise NotFound(_("No such offer here."), code="listing_not_found")
     offer = listing.offer
     if member.status != member.Status.ACTIVE:
-        raise ApplicationError("This membership is disabled.", code="member_disabled", status_code=403)
+        raise ApplicationError(_("This membership is disabled."), code="member_disabled", status_code=403)
     reason = offer_eligibility_error(offer=offer, brand_id=brand.pk, member=member, listing=listing)
     if reason:
-        raise ApplicationError("This offer is not available to you.", code=reason, status_code=409)
+        raise ApplicationError(_("This offer is not available to you."), code=reason, status_code=409)
     if offer.remaining_stock <= 0:
-        raise Conflict("Sold out.", code="sold_out")
+        raise Conflict(_("Sold out."), code="sold_out")
     taken = MemberTake.objects.filter(offer=offer, brand=brand, member_id=member.pk) \
         .values_list("taken", flat=True).first() or 0
     if taken >= offer.per_member_limit:
-        raise Conflict("You already have as many as one member may take.", code="member_limit_reached")
+        raise Conflict(_("You already have as many as one member may take."), code="member_limit_reached")
     balance = points_gateway.points_balance(member=member)
     if balance < listing.points_price:  # the worker's debit still guards a race with another spend
         raise points_gateway.InsufficientPoints(
-            f"This needs {listing.points_price} points; you have {balance}.",
+            _("This needs %(points_price)s points; you have %(balance)s."), params={"points_price": listing.points_price, "balance": balance},
             fields={"points": [f"needs {listing.points_price}, balance {balance}"]})
     now = timezone.now()
     exchange = Exchange(accepting_brand=brand, issuer_id=offer.issuer_id, offer=offer, listing=listing,
@@ -129,7 +130,7 @@ DRIVE_TASK = "rights_market.exchange_drive"  # rights_market.tasks.exchange_driv
 
 def _replay(existing: Exchange, listing_id: int) -> Exchange:
     if existing.listing_id != listing_id:
-        raise Conflict("This request_key was already used for another offer.", code="idempotency_key_reused")
+        raise Conflict(_("This request_key was already used for another offer."), code="idempotency_key_reused")
     existing.replayed = True
     return existing
 
@@ -144,10 +145,10 @@ def _drive_on_commit(exchange_id: int) -> None:
 def exchange_advance(*, exchange_id: int, max_steps: int = 12) -> Outcome:
     """Run the exchange's next steps until it is fulfilled or undone (DONE), a transient failure asks to try
     later (RETRY), or another driver holds it (BUSY). Safe to call concurrently and repeatedly."""
-    for _ in range(max_steps):
+    for _step in range(max_steps):
         status = Exchange.objects.filter(pk=exchange_id).values_list("status", flat=True).first()
         if status is None:
-            raise NotFound("No such exchange.", code="exchange_not_found")
+            raise NotFound(_("No such exchange."), code="exchange_not_found")
         if status in Exchange.TERMINAL:
             return Outcome.DONE
         outcome = _STEPS[status](exchange_id)
@@ -282,7 +283,9 @@ def _fulfil_by_voucher(exchange: Exchange) -> Outcome | None:
             voucher = voucher_issue(exchange_id=locked.pk, offer=offer, accepting_brand_id=locked.accepting_brand_id)
             _fulfilled(locked, ref=f"voucher:{voucher.pk}", code=voucher.code)
     except VoucherCannotIssue as exc:  # the coupon template is sold out or gone: undo now
-        return _attempt_failed(exchange.pk, exc.message, give_up=True)
+        with translation.override("en"):  # the record of what went wrong stays English, like the logs
+            error = exc.message
+        return _attempt_failed(exchange.pk, error, give_up=True)
     except Exception as exc:
         logger.exception("voucher fulfilment of exchange %s failed", exchange.pk)
         return _attempt_failed(exchange.pk, f"{type(exc).__name__}: {exc}", give_up=False)
@@ -415,7 +418,7 @@ def _undo_refund_points(exchange_id: int, brand_schema: str) -> Outcome | None:
         if exchange.points_refunded_at is None:
             member = _member_of(exchange)
             if member is None:  # pragma: no cover - members are never deleted (PROTECT from points)
-                raise ApplicationError("The member of this exchange is gone.", code="member_not_found")
+                raise ApplicationError(_("The member of this exchange is gone."), code="member_not_found")
             points_gateway.points_refund_for_exchange(member=member, points=exchange.points,
                                                       exchange_id=exchange.pk)
             exchange.points_refunded_at = timezone.now()

@@ -18,6 +18,7 @@ from datetime import date, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, Conflict, NotFound
 from rights_market.models import ClearingLine, Statement
@@ -98,7 +99,7 @@ def statement_for_brand(*, brand, statement_id: int) -> Statement:
     statement = Statement.objects.select_related("brand_low", "brand_high", "payer", "payee") \
         .filter(pk=statement_id).first()
     if statement is None or brand.pk not in (statement.brand_low_id, statement.brand_high_id):
-        raise NotFound("No such statement.", code="statement_not_found")
+        raise NotFound(_("No such statement."), code="statement_not_found")
     return statement
 
 
@@ -107,9 +108,9 @@ def statement_confirm(*, brand, statement_id: int) -> Statement:
     with transaction.atomic():
         statement = Statement.objects.select_for_update().filter(pk=statement_id).first()
         if statement is None or brand.pk not in (statement.payer_id, statement.payee_id):
-            raise NotFound("No such statement.", code="statement_not_found")
+            raise NotFound(_("No such statement."), code="statement_not_found")
         if statement.status == Statement.Status.PAID:
-            raise Conflict("This statement is paid.", code="invalid_transition")
+            raise Conflict(_("This statement is paid."), code="invalid_transition")
         now = timezone.now()
         if brand.pk == statement.payer_id and statement.payer_confirmed_at is None:
             statement.payer_confirmed_at = now
@@ -127,9 +128,9 @@ def statement_mark_paid(*, statement_id: int) -> Statement:
     with transaction.atomic():
         statement = Statement.objects.select_for_update().filter(pk=statement_id).first()
         if statement is None:
-            raise NotFound("No such statement.", code="statement_not_found")
+            raise NotFound(_("No such statement."), code="statement_not_found")
         if statement.status != Statement.Status.CONFIRMED:
-            raise ApplicationError("Only a statement confirmed by both brands can be paid.",
+            raise ApplicationError(_("Only a statement confirmed by both brands can be paid."),
                                    code="invalid_transition", status_code=409)
         statement.status = Statement.Status.PAID
         statement.paid_at = timezone.now()
