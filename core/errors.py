@@ -14,6 +14,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_default_handler
@@ -101,11 +102,15 @@ def dependency_down(exc: BaseException | None) -> str | None:
     return None
 
 
+def _unavailable(dependency: str) -> str:
+    return gettext("Temporarily unavailable (%(dependency)s); try again shortly.") % {"dependency": dependency}
+
+
 def unavailable_response(dependency: str) -> JsonResponse:
     """503 in the error shape with Retry-After: the client may try again soon (nothing was done)."""
     from django.conf import settings
 
-    response = json_error(503, "service_unavailable", f"Temporarily unavailable ({dependency}); try again shortly.")
+    response = json_error(503, "service_unavailable", _unavailable(dependency))
     response["Retry-After"] = str(settings.EKR_UNAVAILABLE_RETRY_AFTER_SECONDS)
     return response
 
@@ -117,7 +122,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         from django.conf import settings
 
         logger.error("dependency unreachable in API view: %s (%s)", down, type(exc).__name__)
-        return Response(error_body("service_unavailable", f"Temporarily unavailable ({down}); try again shortly."),
+        return Response(error_body("service_unavailable", _unavailable(down)),
                         status=503, headers={"Retry-After": str(settings.EKR_UNAVAILABLE_RETRY_AFTER_SECONDS)})
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
@@ -133,14 +138,14 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     response = drf_default_handler(exc, context)
     if response is None:
         logger.exception("unhandled error in API view", exc_info=exc)
-        return Response(error_body("server_error", "Internal server error."), status=500)
+        return Response(error_body("server_error", gettext("Internal server error.")), status=500)
 
     code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
     if isinstance(exc, drf_exceptions.ValidationError):
         detail = exc.detail
         if isinstance(detail, dict):
             fields = _flatten(detail)
-            message = "Invalid input."
+            message = gettext("Invalid input.")
         else:
             fields = {"non_field_errors": _flatten(detail)}
             message = "; ".join(_flatten(detail)) if isinstance(detail, list) else str(detail)
