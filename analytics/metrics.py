@@ -23,6 +23,8 @@ PAID_STATUSES = ("paid", "refunding", "refunded")
 HISTORICAL_CHANNELS = ("import", "store_counter")
 
 Figures = dict  # {key: {column: int}}
+# member_snapshots counts from MemberLast for a day at most this many days before the latest activity, else scans.
+FAST_SNAPSHOT_DAYS = 7
 
 
 def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -182,11 +184,13 @@ def activity_record(day: dt.date) -> int:
     """Write analytics.ActivityDay for D: one row per member active on D, with flags
         ORDER  (a paid order on D), POINTS (points earned or redeemed on D), VISIT (a mini-program visit on D),
         ONLINE (a visit, an online paid order, or a member-card activation on D).
-    A member is *active* on D when any of ORDER, POINTS, VISIT is set. Returns the number of rows."""
+    A member is *active* on D when any of ORDER, POINTS, VISIT is set. Also refreshes analytics.MemberLast for the
+    members of D's old and new rows. Returns the number of rows."""
     start, end = day_bounds(day)
     A = ActivityDay
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM analytics_activityday WHERE day = %s", [day])
+        cursor.execute("DELETE FROM analytics_activityday WHERE day = %s RETURNING member_id", [day])
+        members = {row[0] for row in cursor.fetchall()}
         cursor.execute(f"""
             INSERT INTO analytics_activityday (member_id, day, flags)
             SELECT member_id, %(day)s, bit_or(flag) FROM (
@@ -201,8 +205,28 @@ def activity_record(day: dt.date) -> int:
                 UNION ALL
                 SELECT id, {A.ONLINE} FROM members_member
                  WHERE card_activated_at >= %(start)s AND card_activated_at < %(end)s
-            ) facts GROUP BY member_id""", {"day": day, "start": start, "end": end, "paid": PAID_STATUSES})
-        return cursor.rowcount
+            ) facts GROUP BY member_id RETURNING member_id""",
+                       {"day": day, "start": start, "end": end, "paid": PAID_STATUSES})
+        written = cursor.fetchall()
+    members.update(row[0] for row in written)
+    member_last_refresh(members)
+    return len(written)
+
+
+def member_last_refresh(member_ids) -> None:
+    """Set analytics.MemberLast of these members from their ActivityDay rows (two index probes each)."""
+    if not member_ids:
+        return
+    A = ActivityDay
+    with connection.cursor() as cursor:
+        cursor.execute(f"""
+            INSERT INTO analytics_memberlast (member_id, last_active, last_order)
+            SELECT m,
+                   (SELECT max(day) FROM analytics_activityday WHERE member_id = m AND flags & 7 <> 0),
+                   (SELECT max(day) FROM analytics_activityday WHERE member_id = m AND flags & {A.ORDER} <> 0)
+            FROM unnest(%s::bigint[]) AS m
+            ON CONFLICT (member_id) DO UPDATE
+                SET last_active = EXCLUDED.last_active, last_order = EXCLUDED.last_order""", [sorted(member_ids)])
 
 
 def online_firsts_record(day: dt.date) -> None:
@@ -250,7 +274,51 @@ def activity_flows(day: dt.date, *, quiet_days: int) -> dict:
 
 
 def member_snapshots(day: dt.date, *, lookback_days: int, quiet_days: int) -> dict:
-    """Snapshots at the end of D (not additive: a range shows the value of its last day):
+    """The snapshots of `member_snapshots_scan` (same formulas, same figures), counted from analytics.MemberLast:
+
+        active_W = members with last_active in [D-W+1, D]
+                   + members with last_active > D who have an active ActivityDay row in [D-W+1, D]
+        churned  = members with last_order in [D-lookback+1, D-quiet]
+                   + members with last_order > D whose latest purchase day <= D is in that range
+
+    The first terms are indexed range counts; the second read only the members active after D (none for the
+    newest day, a day's worth when yesterday is rebuilt). A day further back than FAST_SNAPSHOT_DAYS behind the
+    latest activity (a backfill over existing history) uses the scan instead.
+    """
+    A = ActivityDay
+    (latest,), = _rows("SELECT max(last_active) FROM analytics_memberlast", [])
+    if latest is not None and (latest - day).days > FAST_SNAPSHOT_DAYS:
+        return member_snapshots_scan(day, lookback_days=lookback_days, quiet_days=quiet_days)
+    _, end = day_bounds(day)
+    (total, birthdays), = _rows("""
+        SELECT count(*), count(*) FILTER (WHERE extract(month FROM birthday) = %s)
+        FROM members_member WHERE joined_at < %s""", [day.month, end])
+    windows = {}
+    for width in (30, 90):
+        since = day - dt.timedelta(days=width)
+        (windows[width],), = _rows("""
+            SELECT (SELECT count(*) FROM analytics_memberlast WHERE last_active > %(since)s AND last_active <= %(day)s)
+                 + (SELECT count(*) FROM analytics_memberlast l WHERE l.last_active > %(day)s
+                    AND EXISTS (SELECT 1 FROM analytics_activityday a WHERE a.member_id = l.member_id
+                                AND a.day > %(since)s AND a.day <= %(day)s AND a.flags & 7 <> 0))""",
+                                   {"since": since, "day": day})
+    bounds = {"day": day, "first": day - dt.timedelta(days=lookback_days),
+              "last": day - dt.timedelta(days=quiet_days)}
+    (churned,), = _rows(f"""
+        SELECT (SELECT count(*) FROM analytics_memberlast WHERE last_order > %(first)s AND last_order <= %(last)s)
+             + (SELECT count(*) FROM analytics_memberlast l WHERE l.last_order > %(day)s
+                AND (SELECT max(a.day) FROM analytics_activityday a WHERE a.member_id = l.member_id
+                     AND a.day <= %(day)s AND a.flags & {A.ORDER} <> 0) > %(first)s
+                AND (SELECT max(a.day) FROM analytics_activityday a WHERE a.member_id = l.member_id
+                     AND a.day <= %(day)s AND a.flags & {A.ORDER} <> 0) <= %(last)s)""", bounds)
+    return {"members_total": total, "active_30d": windows[30], "active_90d": windows[90], "churned": churned,
+            "birthdays_in_month": birthdays}
+
+
+def member_snapshots_scan(day: dt.date, *, lookback_days: int, quiet_days: int) -> dict:
+    """The reference formula of `member_snapshots`, counting distinct members over ActivityDay's windows (cost in
+    proportion to the 90/180 days of rows before D). Snapshots at the end of D (not additive: a range shows the
+    value of its last day):
 
         members_total      = members whose joined_at is before the end of D
         active_30d / 90d   = distinct members active (order, points or visit) on a day in [D-29, D] / [D-89, D]

@@ -9,6 +9,9 @@ rebuilding a day deletes its rows and inserts them again: running twice changes 
 - ActivityDay: one row per member per day they were active (an order, points earned or spent, a mini-program
   visit), with flags; the snapshots count distinct members over windows of it.
 - MemberOnline: the first day a historical member was active online (historical-member online rate).
+- MemberLast: each member's latest active day and latest purchase day in ActivityDay, kept by
+  `metrics.activity_record` for the members of the day it writes; the window snapshots are indexed range counts
+  over it, so a day's rollup does not scan the 30/90/180 days before it.
 - Watermark: the highest fact ids already seen, so a run finds late facts for old days without scanning them.
 - AnalyticsSettings: the brand's churn windows.
 """
@@ -189,3 +192,16 @@ class ActivityDay(models.Model):
 class MemberOnline(models.Model):
     member_id = models.BigIntegerField(primary_key=True)
     day = models.DateField(db_index=True)
+
+
+class MemberLast(models.Model):
+    """A member's latest day in ActivityDay with an activity (flags & 7) and with a paid order (flags & ORDER);
+    NULL when none. Derived only from ActivityDay (`metrics.member_last_refresh`)."""
+
+    member_id = models.BigIntegerField(primary_key=True)
+    last_active = models.DateField(null=True)
+    last_order = models.DateField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["last_active"], name="analytics_memberlast_act_idx"),
+                   models.Index(fields=["last_order"], name="analytics_memberlast_ord_idx")]
