@@ -1,7 +1,7 @@
 # ekr: two commands on a fresh machine.
 #   make demo   set up everything and run web + worker + beat with two demo brands
 #   make test   set up everything, lint, and run every test
-#   make lint   ruff check (the configuration is in pyproject.toml)
+#   make lint   ruff check and ruff format --check (the configuration is in pyproject.toml)
 # With DATABASE_URL / REDIS_URL unset, an embedded PostgreSQL and Redis are started from pip packages
 # (data in .data/, kept across restarts). Set them to use your own servers.
 
@@ -47,6 +47,7 @@ demo: migrate
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test: lint services browser
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -8,6 +8,7 @@ scopes every read). Figures in fen and counts in integers; rates as {"numerator"
     GET /api/v1/console/analytics/market?from&to                    (HQ)
     GET /api/v1/console/analytics/live?from&to&grain                (HQ and store managers: their shows)
 """
+
 from __future__ import annotations
 
 import csv
@@ -27,8 +28,11 @@ class RangeIn(serializers.Serializer):
     """?from=YYYY-MM-DD&to=YYYY-MM-DD&grain=day|week|month|range (named so in errors too)."""
 
     def get_fields(self):
-        return {"from": serializers.DateField(), "to": serializers.DateField(),
-                "grain": serializers.ChoiceField(choices=list(selectors.GRAINS), default="day")}
+        return {
+            "from": serializers.DateField(),
+            "to": serializers.DateField(),
+            "grain": serializers.ChoiceField(choices=list(selectors.GRAINS), default="day"),
+        }
 
 
 class FiguresIn(RangeIn):
@@ -47,24 +51,39 @@ def _int_fields(names):
 
 DERIVED = ("orders", "gmv_fen", "net_gmv_fen")
 
-FigureRowOut = type("FigureRowOut", (serializers.Serializer,), {
-    "period": serializers.DateField(help_text="First day of the period (grain range: of the range)."),
-    "key": serializers.IntegerField(allow_null=True, help_text="Franchisee, store or guide id; null for the brand."),
-    "name": serializers.CharField(),
-    **_int_fields(selectors.SALES_SUMS + DERIVED),
-    **{name: serializers.IntegerField(required=False, help_text="Not by guide.")
-       for name in selectors.STORE_SUMS if name not in selectors.SALES_SUMS},
-    "nonmember_join_rate": FractionOut(required=False, help_text="Not by guide."),
-    "__doc__": "Gross sales count on the day paid and stay there; refunds count on the day they succeed; "
-               "net_gmv_fen = gmv_fen - refunds_fen. By guide, only sales and new members.",
-})
+FigureRowOut = type(
+    "FigureRowOut",
+    (serializers.Serializer,),
+    {
+        "period": serializers.DateField(help_text="First day of the period (grain range: of the range)."),
+        "key": serializers.IntegerField(
+            allow_null=True, help_text="Franchisee, store or guide id; null for the brand."
+        ),
+        "name": serializers.CharField(),
+        **_int_fields(selectors.SALES_SUMS + DERIVED),
+        **{
+            name: serializers.IntegerField(required=False, help_text="Not by guide.")
+            for name in selectors.STORE_SUMS
+            if name not in selectors.SALES_SUMS
+        },
+        "nonmember_join_rate": FractionOut(required=False, help_text="Not by guide."),
+        "__doc__": "Gross sales count on the day paid and stay there; refunds count on the day they succeed; "
+        "net_gmv_fen = gmv_fen - refunds_fen. By guide, only sales and new members.",
+    },
+)
 
-BrandRowOut = type("BrandRowOut", (serializers.Serializer,), {
-    "period": serializers.DateField(), "as_of": serializers.DateField(help_text="Day of the snapshots."),
-    **_int_fields(selectors.BRAND_FLOW_SUMS + selectors.SNAPSHOTS + DERIVED),
-    "nonmember_join_rate": FractionOut(), "active_30d_rate": FractionOut(),
-    "birthday_reward_rate": FractionOut(allow_null=True, help_text="Monthly grain only."),
-})
+BrandRowOut = type(
+    "BrandRowOut",
+    (serializers.Serializer,),
+    {
+        "period": serializers.DateField(),
+        "as_of": serializers.DateField(help_text="Day of the snapshots."),
+        **_int_fields(selectors.BRAND_FLOW_SUMS + selectors.SNAPSHOTS + DERIVED),
+        "nonmember_join_rate": FractionOut(),
+        "active_30d_rate": FractionOut(),
+        "birthday_reward_rate": FractionOut(allow_null=True, help_text="Monthly grain only."),
+    },
+)
 
 
 class FiguresOut(serializers.Serializer):
@@ -116,8 +135,12 @@ RANGE_PARAMS = [
 def _openapi_params(extra=()):
     from drf_spectacular.utils import OpenApiParameter
 
-    return [OpenApiParameter(p["name"], p["type"], required=p["required"], description=p.get("description", ""),
-                             enum=p.get("enum")) for p in [*RANGE_PARAMS, *extra]]
+    return [
+        OpenApiParameter(
+            p["name"], p["type"], required=p["required"], description=p.get("description", ""), enum=p.get("enum")
+        )
+        for p in [*RANGE_PARAMS, *extra]
+    ]
 
 
 BY_PARAM = {"name": "by", "required": False, "type": str, "enum": list(selectors.BYS)}
@@ -173,8 +196,9 @@ class HistoricalOnlineApi(BrandStaffAPIView):
     @extend_schema(parameters=[InputSerializer], responses=OutputSerializer(many=True))
     def get(self, request):
         params = _params(self.InputSerializer, request)
-        rows = selectors.historical_online(scope=self.scope, as_of=params.get("as_of") or timezone.localdate(),
-                                           by=params["by"])
+        rows = selectors.historical_online(
+            scope=self.scope, as_of=params.get("as_of") or timezone.localdate(), by=params["by"]
+        )
         return Response({"results": self.OutputSerializer(rows, many=True).data})
 
 
@@ -206,8 +230,9 @@ class MarketApi(BrandStaffAPIView):
     @extend_schema(parameters=_openapi_params()[:2], responses=MarketOut)
     def get(self, request):
         params = _params(RangeIn, request)
-        return Response(selectors.market_figures(scope=self.scope, date_from=params["date_from"],
-                                                 date_to=params["date_to"]))
+        return Response(
+            selectors.market_figures(scope=self.scope, date_from=params["date_from"], date_to=params["date_to"])
+        )
 
 
 class LiveApi(BrandStaffAPIView):
@@ -217,5 +242,8 @@ class LiveApi(BrandStaffAPIView):
     def get(self, request):
         params = _params(RangeIn, request)
         grain = request.query_params.get("grain") or "month"
-        return Response(selectors.live_figures(scope=self.scope, date_from=params["date_from"],
-                                               date_to=params["date_to"], grain=grain))
+        return Response(
+            selectors.live_figures(
+                scope=self.scope, date_from=params["date_from"], date_to=params["date_to"], grain=grain
+            )
+        )

@@ -8,6 +8,7 @@ id, or None for the whole brand. Money is integer fen.
 Day D covers [D 00:00, D+1 00:00) Asia/Shanghai. "Paid orders" are orders with paid_at in the day whose status is
 paid, refunding or refunded (a refunded order stays in the figures of the day it was paid).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -48,8 +49,16 @@ def _by_key(rows: list[tuple], columns: tuple[str, ...]) -> Figures:
 
 # --- sales -------------------------------------------------------------------------------------------------------
 
-SALES_COLUMNS = ("orders_online", "gmv_online_fen", "orders_pos", "gmv_pos_fen", "orders_member", "gmv_member_fen",
-                 "orders_nonmember", "gmv_nonmember_fen")
+SALES_COLUMNS = (
+    "orders_online",
+    "gmv_online_fen",
+    "orders_pos",
+    "gmv_pos_fen",
+    "orders_member",
+    "gmv_member_fen",
+    "orders_nonmember",
+    "gmv_nonmember_fen",
+)
 
 
 def sales(day: dt.date, *, by: str) -> Figures:
@@ -65,7 +74,8 @@ def sales(day: dt.date, *, by: str) -> Figures:
     """
     key = {"store": "store_id", "guide": "guide_id", "brand": "NULL::bigint"}[by]
     start, end = day_bounds(day)
-    rows = _rows(f"""
+    rows = _rows(
+        f"""
         SELECT {key},
                count(*) FILTER (WHERE channel = 'online'), sum(total_fen) FILTER (WHERE channel = 'online'),
                count(*) FILTER (WHERE channel = 'pos'), sum(total_fen) FILTER (WHERE channel = 'pos'),
@@ -73,7 +83,9 @@ def sales(day: dt.date, *, by: str) -> Figures:
                count(*) FILTER (WHERE member_id IS NULL), sum(total_fen) FILTER (WHERE member_id IS NULL)
         FROM miniprograms_order
         WHERE paid_at >= %s AND paid_at < %s AND status IN %s {"AND guide_id IS NOT NULL" if by == "guide" else ""}
-        GROUP BY 1""", [start, end, PAID_STATUSES])
+        GROUP BY 1""",
+        [start, end, PAID_STATUSES],
+    )
     return _by_key(rows, SALES_COLUMNS)
 
 
@@ -86,25 +98,34 @@ def refunds(day: dt.date, *, by: str) -> Figures:
     """
     key = {"store": "o.store_id", "guide": "o.guide_id", "brand": "NULL::bigint"}[by]
     start, end = day_bounds(day)
-    rows = _rows(f"""
+    rows = _rows(
+        f"""
         SELECT {key}, count(*), sum(r.amount_fen)
         FROM miniprograms_refund r JOIN miniprograms_order o ON o.id = r.order_id
         WHERE r.status = 'succeeded' AND r.decided_at >= %s AND r.decided_at < %s
               {"AND o.guide_id IS NOT NULL" if by == "guide" else ""}
-        GROUP BY 1""", [start, end])
+        GROUP BY 1""",
+        [start, end],
+    )
     return _by_key(rows, ("refunds", "refunds_fen"))
 
 
 def coupons_used_by_store(day: dt.date) -> Figures:
     """coupons_used per store = count(paid orders of D that carry a coupon), by the order's store."""
     start, end = day_bounds(day)
-    return _by_key(_rows("""
+    return _by_key(
+        _rows(
+            """
         SELECT store_id, count(*) FROM miniprograms_order
         WHERE paid_at >= %s AND paid_at < %s AND status IN %s AND coupon_id IS NOT NULL GROUP BY 1""",
-                         [start, end, PAID_STATUSES]), ("coupons_used",))
+            [start, end, PAID_STATUSES],
+        ),
+        ("coupons_used",),
+    )
 
 
 # --- members -----------------------------------------------------------------------------------------------------
+
 
 def new_members(day: dt.date, *, by: str) -> Figures:
     """Members whose joined_at falls in D, in total (new_members) and by join channel (new_<channel>), keyed by the
@@ -117,10 +138,13 @@ def new_members(day: dt.date, *, by: str) -> Figures:
     start, end = day_bounds(day)
     channels = list(CHANNEL_COLUMNS)
     counts = ", ".join(f"count(*) FILTER (WHERE join_channel = '{c}')" for c in channels)
-    rows = _rows(f"""
+    rows = _rows(
+        f"""
         SELECT {key}, count(*), {counts} FROM members_member
         WHERE joined_at >= %s AND joined_at < %s {"AND join_guide_id IS NOT NULL" if by == "guide" else ""}
-        GROUP BY 1""", [start, end])
+        GROUP BY 1""",
+        [start, end],
+    )
     figures = _by_key(rows, ("new_members", *[CHANNEL_COLUMNS[c] for c in channels]))
     if by == "guide":  # guides carry only the total
         figures = {k: {"new_members": v["new_members"]} for k, v in figures.items()}
@@ -140,7 +164,8 @@ def nonmember_join(day: dt.date) -> Figures:
     denominators (a buyer at a store on two days counts twice).
     """
     start, end = day_bounds(day)
-    rows = _rows("""
+    rows = _rows(
+        """
         SELECT b.store_id, count(DISTINCT (b.kind, b.identity)),
                count(DISTINCT (b.kind, b.identity)) FILTER (WHERE
                    (b.kind = 'openid' AND EXISTS (SELECT 1 FROM members_member m WHERE m.openid = b.identity
@@ -148,7 +173,9 @@ def nonmember_join(day: dt.date) -> Figures:
                 OR (b.kind = 'phone' AND EXISTS (SELECT 1 FROM members_member m WHERE m.phone_hash = b.identity
                                                  AND m.joined_at >= b.bought_at AND m.joined_at < %s)))
         FROM miniprograms_nonmemberbuyer b
-        WHERE b.day = %s GROUP BY 1""", [end, end, day])
+        WHERE b.day = %s GROUP BY 1""",
+        [end, end, day],
+    )
     del start
     return _by_key(rows, ("nonmember_buyers", "nonmember_buyers_joined"))
 
@@ -167,13 +194,18 @@ def historical_members(day: dt.date) -> Figures:
     Cumulative rate at D = sum(historical_online, days <= D) / sum(historical_new, days <= D).
     """
     start, end = day_bounds(day)
-    new = _rows("""
+    new = _rows(
+        """
         SELECT store_id, count(*) FROM members_member
         WHERE joined_at >= %s AND joined_at < %s AND join_channel IN %s GROUP BY 1""",
-                [start, end, HISTORICAL_CHANNELS])
-    online = _rows("""
+        [start, end, HISTORICAL_CHANNELS],
+    )
+    online = _rows(
+        """
         SELECT m.store_id, count(*) FROM analytics_memberonline f JOIN members_member m ON m.id = f.member_id
-        WHERE f.day = %s GROUP BY 1""", [day])
+        WHERE f.day = %s GROUP BY 1""",
+        [day],
+    )
     figures = _by_key(new, ("historical_new",))
     for key, value in _by_key(online, ("historical_online",)).items():
         figures.setdefault(key, {}).update(value)
@@ -191,7 +223,8 @@ def activity_record(day: dt.date) -> int:
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM analytics_activityday WHERE day = %s RETURNING member_id", [day])
         members = {row[0] for row in cursor.fetchall()}
-        cursor.execute(f"""
+        cursor.execute(
+            f"""
             INSERT INTO analytics_activityday (member_id, day, flags)
             SELECT member_id, %(day)s, bit_or(flag) FROM (
                 SELECT member_id, {A.ORDER} | CASE WHEN channel = 'online' THEN {A.ONLINE} ELSE 0 END AS flag
@@ -206,7 +239,8 @@ def activity_record(day: dt.date) -> int:
                 SELECT id, {A.ONLINE} FROM members_member
                  WHERE card_activated_at >= %(start)s AND card_activated_at < %(end)s
             ) facts GROUP BY member_id RETURNING member_id""",
-                       {"day": day, "start": start, "end": end, "paid": PAID_STATUSES})
+            {"day": day, "start": start, "end": end, "paid": PAID_STATUSES},
+        )
         written = cursor.fetchall()
     members.update(row[0] for row in written)
     member_last_refresh(members)
@@ -219,57 +253,69 @@ def member_last_refresh(member_ids) -> None:
         return
     A = ActivityDay
     with connection.cursor() as cursor:
-        cursor.execute(f"""
+        cursor.execute(
+            f"""
             INSERT INTO analytics_memberlast (member_id, last_active, last_order)
             SELECT m,
                    (SELECT max(day) FROM analytics_activityday WHERE member_id = m AND flags & 7 <> 0),
                    (SELECT max(day) FROM analytics_activityday WHERE member_id = m AND flags & {A.ORDER} <> 0)
             FROM unnest(%s::bigint[]) AS m
             ON CONFLICT (member_id) DO UPDATE
-                SET last_active = EXCLUDED.last_active, last_order = EXCLUDED.last_order""", [sorted(member_ids)])
+                SET last_active = EXCLUDED.last_active, last_order = EXCLUDED.last_order""",
+            [sorted(member_ids)],
+        )
 
 
 def online_firsts_record(day: dt.date) -> None:
     """Keep analytics.MemberOnline: the earliest day a historical member was active online. Idempotent (LEAST)."""
     with connection.cursor() as cursor:
-        cursor.execute(f"""
+        cursor.execute(
+            f"""
             INSERT INTO analytics_memberonline (member_id, day)
             SELECT a.member_id, a.day FROM analytics_activityday a JOIN members_member m ON m.id = a.member_id
             WHERE a.day = %s AND a.flags & {ActivityDay.ONLINE} <> 0 AND m.join_channel IN %s
             ON CONFLICT (member_id) DO UPDATE SET day = LEAST(analytics_memberonline.day, EXCLUDED.day)""",
-                       [day, HISTORICAL_CHANNELS])
+            [day, HISTORICAL_CHANNELS],
+        )
 
 
 def activity_flows(day: dt.date, *, quiet_days: int) -> dict:
     """Brand flows of D from ActivityDay (call `activity_record` for D and the days before it first):
 
-        visitors        = members with a mini-program visit on D
-        active_members  = members active on D (order, points or visit)
-        reactivated     = members who bought on D, had bought before, and whose latest earlier purchase day p
-                          has D - p > quiet_days (the brand's churn_quiet_days)
-        birthday_buyers = members with a birthday in D's month who bought on D and not earlier in that month (the
-                          brand's birthday reward is the birthday-month points multiplier, points.services.rules;
-                          summed over a month: the members who used it that month)
+    visitors        = members with a mini-program visit on D
+    active_members  = members active on D (order, points or visit)
+    reactivated     = members who bought on D, had bought before, and whose latest earlier purchase day p
+                      has D - p > quiet_days (the brand's churn_quiet_days)
+    birthday_buyers = members with a birthday in D's month who bought on D and not earlier in that month (the
+                      brand's birthday reward is the birthday-month points multiplier, points.services.rules;
+                      summed over a month: the members who used it that month)
     """
     A = ActivityDay
     first_of_month = day.replace(day=1)
-    (visitors, active), = _rows(f"""
+    ((visitors, active),) = _rows(
+        f"""
         SELECT count(*) FILTER (WHERE flags & {A.VISIT} <> 0), count(*) FILTER (WHERE flags & 7 <> 0)
-        FROM analytics_activityday WHERE day = %s""", [day])
-    (reactivated,), = _rows(f"""
+        FROM analytics_activityday WHERE day = %s""",
+        [day],
+    )
+    ((reactivated,),) = _rows(
+        f"""
         SELECT count(*) FROM analytics_activityday a
         WHERE a.day = %(day)s AND a.flags & {A.ORDER} <> 0
           AND EXISTS (SELECT 1 FROM analytics_activityday p WHERE p.member_id = a.member_id
                       AND p.day < %(day)s AND p.flags & {A.ORDER} <> 0)
           AND NOT EXISTS (SELECT 1 FROM analytics_activityday p WHERE p.member_id = a.member_id
                           AND p.day >= %(since)s AND p.day < %(day)s AND p.flags & {A.ORDER} <> 0)""",
-                           {"day": day, "since": day - dt.timedelta(days=quiet_days)})
-    (birthday,), = _rows(f"""
+        {"day": day, "since": day - dt.timedelta(days=quiet_days)},
+    )
+    ((birthday,),) = _rows(
+        f"""
         SELECT count(*) FROM analytics_activityday a JOIN members_member m ON m.id = a.member_id
         WHERE a.day = %(day)s AND a.flags & {A.ORDER} <> 0 AND extract(month FROM m.birthday) = %(month)s
           AND NOT EXISTS (SELECT 1 FROM analytics_activityday p WHERE p.member_id = a.member_id
                           AND p.day >= %(first)s AND p.day < %(day)s AND p.flags & {A.ORDER} <> 0)""",
-                         {"day": day, "month": day.month, "first": first_of_month})
+        {"day": day, "month": day.month, "first": first_of_month},
+    )
     return {"visitors": visitors, "active_members": active, "reactivated": reactivated, "birthday_buyers": birthday}
 
 
@@ -286,33 +332,45 @@ def member_snapshots(day: dt.date, *, lookback_days: int, quiet_days: int) -> di
     latest activity (a backfill over existing history) uses the scan instead.
     """
     A = ActivityDay
-    (latest,), = _rows("SELECT max(last_active) FROM analytics_memberlast", [])
+    ((latest,),) = _rows("SELECT max(last_active) FROM analytics_memberlast", [])
     if latest is not None and (latest - day).days > FAST_SNAPSHOT_DAYS:
         return member_snapshots_scan(day, lookback_days=lookback_days, quiet_days=quiet_days)
     _, end = day_bounds(day)
-    (total, birthdays), = _rows("""
+    ((total, birthdays),) = _rows(
+        """
         SELECT count(*), count(*) FILTER (WHERE extract(month FROM birthday) = %s)
-        FROM members_member WHERE joined_at < %s""", [day.month, end])
+        FROM members_member WHERE joined_at < %s""",
+        [day.month, end],
+    )
     windows = {}
     for width in (30, 90):
         since = day - dt.timedelta(days=width)
-        (windows[width],), = _rows("""
+        ((windows[width],),) = _rows(
+            """
             SELECT (SELECT count(*) FROM analytics_memberlast WHERE last_active > %(since)s AND last_active <= %(day)s)
                  + (SELECT count(*) FROM analytics_memberlast l WHERE l.last_active > %(day)s
                     AND EXISTS (SELECT 1 FROM analytics_activityday a WHERE a.member_id = l.member_id
                                 AND a.day > %(since)s AND a.day <= %(day)s AND a.flags & 7 <> 0))""",
-                                   {"since": since, "day": day})
-    bounds = {"day": day, "first": day - dt.timedelta(days=lookback_days),
-              "last": day - dt.timedelta(days=quiet_days)}
-    (churned,), = _rows(f"""
+            {"since": since, "day": day},
+        )
+    bounds = {"day": day, "first": day - dt.timedelta(days=lookback_days), "last": day - dt.timedelta(days=quiet_days)}
+    ((churned,),) = _rows(
+        f"""
         SELECT (SELECT count(*) FROM analytics_memberlast WHERE last_order > %(first)s AND last_order <= %(last)s)
              + (SELECT count(*) FROM analytics_memberlast l WHERE l.last_order > %(day)s
                 AND (SELECT max(a.day) FROM analytics_activityday a WHERE a.member_id = l.member_id
                      AND a.day <= %(day)s AND a.flags & {A.ORDER} <> 0) > %(first)s
                 AND (SELECT max(a.day) FROM analytics_activityday a WHERE a.member_id = l.member_id
-                     AND a.day <= %(day)s AND a.flags & {A.ORDER} <> 0) <= %(last)s)""", bounds)
-    return {"members_total": total, "active_30d": windows[30], "active_90d": windows[90], "churned": churned,
-            "birthdays_in_month": birthdays}
+                     AND a.day <= %(day)s AND a.flags & {A.ORDER} <> 0) <= %(last)s)""",
+        bounds,
+    )
+    return {
+        "members_total": total,
+        "active_30d": windows[30],
+        "active_90d": windows[90],
+        "churned": churned,
+        "birthdays_in_month": birthdays,
+    }
 
 
 def member_snapshots_scan(day: dt.date, *, lookback_days: int, quiet_days: int) -> dict:
@@ -328,57 +386,87 @@ def member_snapshots_scan(day: dt.date, *, lookback_days: int, quiet_days: int) 
         birthdays_in_month = members (joined by the end of D) with a birthday in D's month
     """
     _, end = day_bounds(day)
-    (total, birthdays), = _rows("""
+    ((total, birthdays),) = _rows(
+        """
         SELECT count(*), count(*) FILTER (WHERE extract(month FROM birthday) = %s)
-        FROM members_member WHERE joined_at < %s""", [day.month, end])
-    (active_30, active_90), = _rows("""
+        FROM members_member WHERE joined_at < %s""",
+        [day.month, end],
+    )
+    ((active_30, active_90),) = _rows(
+        """
         SELECT count(DISTINCT member_id) FILTER (WHERE day > %s), count(DISTINCT member_id)
         FROM analytics_activityday WHERE day > %s AND day <= %s AND flags & 7 <> 0""",
-                                    [day - dt.timedelta(days=30), day - dt.timedelta(days=90), day])
-    (churned,), = _rows(f"""
+        [day - dt.timedelta(days=30), day - dt.timedelta(days=90), day],
+    )
+    ((churned,),) = _rows(
+        f"""
         SELECT count(*) FROM (
             SELECT member_id, max(day) AS last FROM analytics_activityday
             WHERE day > %s AND day <= %s AND flags & {ActivityDay.ORDER} <> 0 GROUP BY member_id) t
-        WHERE t.last <= %s""", [day - dt.timedelta(days=lookback_days), day, day - dt.timedelta(days=quiet_days)])
-    return {"members_total": total, "active_30d": active_30, "active_90d": active_90, "churned": churned,
-            "birthdays_in_month": birthdays}
+        WHERE t.last <= %s""",
+        [day - dt.timedelta(days=lookback_days), day, day - dt.timedelta(days=quiet_days)],
+    )
+    return {
+        "members_total": total,
+        "active_30d": active_30,
+        "active_90d": active_90,
+        "churned": churned,
+        "birthdays_in_month": birthdays,
+    }
 
 
 # --- points, coupons, rights market ------------------------------------------------------------------------------
 
+
 def points_and_coupons(day: dt.date) -> dict:
     """Brand figures of D:
 
-        points_earned   = sum(amount) of points entries of kind earn created on D
-        points_redeemed = -sum(amount) of kind redeem                  points_expired = -sum(amount) of kind expire
-        coupons_issued  = coupons created on D                         coupons_used   = coupons with used_at on D
+    points_earned   = sum(amount) of points entries of kind earn created on D
+    points_redeemed = -sum(amount) of kind redeem                  points_expired = -sum(amount) of kind expire
+    coupons_issued  = coupons created on D                         coupons_used   = coupons with used_at on D
     """
     start, end = day_bounds(day)
-    (earned, redeemed, expired), = _rows("""
+    ((earned, redeemed, expired),) = _rows(
+        """
         SELECT sum(amount) FILTER (WHERE kind = 'earn'), -sum(amount) FILTER (WHERE kind = 'redeem'),
                -sum(amount) FILTER (WHERE kind = 'expire')
-        FROM points_pointsentry WHERE created_at >= %s AND created_at < %s""", [start, end])
-    (issued,), = _rows("SELECT count(*) FROM miniprograms_coupon WHERE created_at >= %s AND created_at < %s",
-                       [start, end])
-    (used,), = _rows("SELECT count(*) FROM miniprograms_coupon WHERE used_at >= %s AND used_at < %s", [start, end])
-    return {"points_earned": int(earned or 0), "points_redeemed": int(redeemed or 0),
-            "points_expired": int(expired or 0), "coupons_issued": issued, "coupons_used": used}
+        FROM points_pointsentry WHERE created_at >= %s AND created_at < %s""",
+        [start, end],
+    )
+    ((issued,),) = _rows(
+        "SELECT count(*) FROM miniprograms_coupon WHERE created_at >= %s AND created_at < %s", [start, end]
+    )
+    ((used,),) = _rows("SELECT count(*) FROM miniprograms_coupon WHERE used_at >= %s AND used_at < %s", [start, end])
+    return {
+        "points_earned": int(earned or 0),
+        "points_redeemed": int(redeemed or 0),
+        "points_expired": int(expired or 0),
+        "coupons_issued": issued,
+        "coupons_used": used,
+    }
 
 
 def market(day: dt.date, *, brand_id: int) -> dict:
     """Rights-market exchanges fulfilled on D (public rows, read from the brand's schema), both directions:
 
-        market_accepted        = exchanges by this brand's members (accepting brand = us)
-        market_accepted_points = sum(points) they spent
-        market_issued          = exchanges of our offers by other brands' members (issuer = us)
-        market_issued_settlement_fen = sum(settlement_price_fen) we are owed for them
+    market_accepted        = exchanges by this brand's members (accepting brand = us)
+    market_accepted_points = sum(points) they spent
+    market_issued          = exchanges of our offers by other brands' members (issuer = us)
+    market_issued_settlement_fen = sum(settlement_price_fen) we are owed for them
     """
     start, end = day_bounds(day)
-    (accepted, points, issued, settlement), = _rows("""
+    ((accepted, points, issued, settlement),) = _rows(
+        """
         SELECT count(*) FILTER (WHERE accepting_brand_id = %(b)s), sum(points) FILTER (WHERE accepting_brand_id = %(b)s),
                count(*) FILTER (WHERE issuer_id = %(b)s), sum(settlement_price_fen) FILTER (WHERE issuer_id = %(b)s)
         FROM public.rights_market_exchange
         WHERE status = 'fulfilled' AND fulfilled_at >= %(s)s AND fulfilled_at < %(e)s
-          AND (accepting_brand_id = %(b)s OR issuer_id = %(b)s)""", {"b": brand_id, "s": start, "e": end})
-    return {"market_accepted": accepted, "market_accepted_points": int(points or 0), "market_issued": issued,
-            "market_issued_settlement_fen": int(settlement or 0)}
+          AND (accepting_brand_id = %(b)s OR issuer_id = %(b)s)""",
+        {"b": brand_id, "s": start, "e": end},
+    )
+    return {
+        "market_accepted": accepted,
+        "market_accepted_points": int(points or 0),
+        "market_issued": issued,
+        "market_issued_settlement_fen": int(settlement or 0),
+    }

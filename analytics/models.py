@@ -15,6 +15,7 @@ rebuilding a day deletes its rows and inserts them again: running twice changes 
 - Watermark: the highest fact ids already seen, so a run finds late facts for old days without scanning them.
 - AnalyticsSettings: the brand's churn windows.
 """
+
 from __future__ import annotations
 
 from django.db import models
@@ -25,19 +26,25 @@ class AnalyticsSettings(models.Model):
     """The brand's analytics settings: one row (pk=1), created with defaults on first read."""
 
     churn_lookback_days = models.PositiveSmallIntegerField(
-        default=180, help_text="A churned member bought within this many days before ...")
+        default=180, help_text="A churned member bought within this many days before ..."
+    )
     churn_quiet_days = models.PositiveSmallIntegerField(
-        default=90, help_text="... but not in the last this many days. Also the gap that makes a buyer reactivated.")
+        default=90, help_text="... but not in the last this many days. Also the gap that makes a buyer reactivated."
+    )
     recompute_days = models.PositiveSmallIntegerField(
-        default=2, help_text="Each run rebuilds this many most recent days (today included).")
+        default=2, help_text="Each run rebuilds this many most recent days (today included)."
+    )
 
     class Meta:
         verbose_name_plural = "analytics settings"
         constraints = [
             models.CheckConstraint(name="analytics_settings_singleton", condition=Q(id=1)),
-            models.CheckConstraint(name="analytics_settings_windows",
-                                   condition=Q(churn_lookback_days__gt=models.F("churn_quiet_days"))
-                                   & Q(churn_quiet_days__gte=1) & Q(recompute_days__gte=1)),
+            models.CheckConstraint(
+                name="analytics_settings_windows",
+                condition=Q(churn_lookback_days__gt=models.F("churn_quiet_days"))
+                & Q(churn_quiet_days__gte=1)
+                & Q(recompute_days__gte=1),
+            ),
         ]
 
 
@@ -68,14 +75,30 @@ class SalesFigures(models.Model):
 
 
 CHANNEL_COLUMNS = {  # members.Member.Channel value -> rollup column
-    "mini_program": "new_mini_program", "store_counter": "new_store_counter", "store_qr": "new_store_qr",
-    "guide_share": "new_guide_share", "live_stream": "new_live_stream", "rights_market": "new_rights_market",
-    "card": "new_card", "import": "new_import",
+    "mini_program": "new_mini_program",
+    "store_counter": "new_store_counter",
+    "store_qr": "new_store_qr",
+    "guide_share": "new_guide_share",
+    "live_stream": "new_live_stream",
+    "rights_market": "new_rights_market",
+    "card": "new_card",
+    "import": "new_import",
 }
 
 
-SALES_COLUMNS = ("orders_online", "gmv_online_fen", "orders_pos", "gmv_pos_fen", "orders_member", "gmv_member_fen",
-                 "orders_nonmember", "gmv_nonmember_fen", "refunds", "refunds_fen", "new_members")
+SALES_COLUMNS = (
+    "orders_online",
+    "gmv_online_fen",
+    "orders_pos",
+    "gmv_pos_fen",
+    "orders_member",
+    "gmv_member_fen",
+    "orders_nonmember",
+    "gmv_nonmember_fen",
+    "refunds",
+    "refunds_fen",
+    "new_members",
+)
 
 
 class MemberFigures(models.Model):
@@ -99,8 +122,11 @@ class MemberFigures(models.Model):
         abstract = True
 
 
-STORE_COLUMNS = SALES_COLUMNS + tuple(CHANNEL_COLUMNS.values()) + (
-    "nonmember_buyers", "nonmember_buyers_joined", "historical_new", "historical_online", "coupons_used")
+STORE_COLUMNS = (
+    SALES_COLUMNS
+    + tuple(CHANNEL_COLUMNS.values())
+    + ("nonmember_buyers", "nonmember_buyers_joined", "historical_new", "historical_online", "coupons_used")
+)
 
 
 class StoreDay(SalesFigures, MemberFigures):
@@ -162,8 +188,9 @@ class BrandDay(SalesFigures, MemberFigures):
     visitors = models.IntegerField(default=0, help_text="Members who opened the mini-program that day.")
     active_members = models.IntegerField(default=0)
     reactivated = models.IntegerField(default=0)
-    birthday_buyers = models.IntegerField(default=0, help_text="Members buying in their birthday month, first "
-                                                              "time that month.")
+    birthday_buyers = models.IntegerField(
+        default=0, help_text="Members buying in their birthday month, first time that month."
+    )
     # snapshots at the day's end
     members_total = models.IntegerField(default=0)
     active_30d = models.IntegerField(default=0)
@@ -203,5 +230,7 @@ class MemberLast(models.Model):
     last_order = models.DateField(null=True)
 
     class Meta:
-        indexes = [models.Index(fields=["last_active"], name="analytics_memberlast_act_idx"),
-                   models.Index(fields=["last_order"], name="analytics_memberlast_ord_idx")]
+        indexes = [
+            models.Index(fields=["last_active"], name="analytics_memberlast_act_idx"),
+            models.Index(fields=["last_order"], name="analytics_memberlast_ord_idx"),
+        ]

@@ -15,6 +15,7 @@ Promises:
 - Snapshot figures (members total, active 30/90, churned) of a past day are taken when that day is rebuilt; a
   late fact corrects its own day's snapshot, not those of the days after it (`analytics_backfill` re-derives them).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,10 +34,8 @@ RUN_DAY = "run_day"
 
 # (watermark source, table, SQL giving the day a new row belongs to)
 LATE_SOURCES = (
-    ("orders", "miniprograms_order",
-     "(paid_at AT TIME ZONE 'Asia/Shanghai')::date", "paid_at IS NOT NULL"),
-    ("refunds", "miniprograms_refund",
-     "(decided_at AT TIME ZONE 'Asia/Shanghai')::date", "status = 'succeeded'"),
+    ("orders", "miniprograms_order", "(paid_at AT TIME ZONE 'Asia/Shanghai')::date", "paid_at IS NOT NULL"),
+    ("refunds", "miniprograms_refund", "(decided_at AT TIME ZONE 'Asia/Shanghai')::date", "status = 'succeeded'"),
     ("members", "members_member", "(joined_at AT TIME ZONE 'Asia/Shanghai')::date", "TRUE"),
     ("nonmember_buyers", "miniprograms_nonmemberbuyer", "day", "TRUE"),
 )
@@ -68,37 +67,65 @@ def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None, refresh
 
     joins, historical = metrics.nonmember_join(day), metrics.historical_members(day)
     stores: dict = {}
-    for figures in (metrics.sales(day, by="store"), metrics.refunds(day, by="store"),
-                    metrics.new_members(day, by="store"), joins, historical, metrics.coupons_used_by_store(day)):
+    for figures in (
+        metrics.sales(day, by="store"),
+        metrics.refunds(day, by="store"),
+        metrics.new_members(day, by="store"),
+        joins,
+        historical,
+        metrics.coupons_used_by_store(day),
+    ):
         _merge(stores, figures)
     stores.pop(None, None)  # members who joined with no store count only for the brand
     franchisees = dict(_store_franchisees(stores.keys()))
     StoreDay.objects.filter(day=day).delete()
-    StoreDay.objects.bulk_create([StoreDay(day=day, store_id=store_id, franchisee_id=franchisees.get(store_id),
-                                           **values) for store_id, values in stores.items()], batch_size=1000)
+    StoreDay.objects.bulk_create(
+        [
+            StoreDay(day=day, store_id=store_id, franchisee_id=franchisees.get(store_id), **values)
+            for store_id, values in stores.items()
+        ],
+        batch_size=1000,
+    )
 
     guides: dict = {}
-    for figures in (metrics.sales(day, by="guide"), metrics.refunds(day, by="guide"),
-                    metrics.new_members(day, by="guide")):
+    for figures in (
+        metrics.sales(day, by="guide"),
+        metrics.refunds(day, by="guide"),
+        metrics.new_members(day, by="guide"),
+    ):
         _merge(guides, figures)
     guides.pop(None, None)
     guide_stores = _guide_stores(guides.keys())
     GuideDay.objects.filter(day=day).delete()
-    GuideDay.objects.bulk_create([GuideDay(day=day, guide_id=guide_id, store_id=guide_stores[guide_id][0],
-                                           franchisee_id=guide_stores[guide_id][1], **values)
-                                  for guide_id, values in guides.items()], batch_size=1000)
+    GuideDay.objects.bulk_create(
+        [
+            GuideDay(
+                day=day,
+                guide_id=guide_id,
+                store_id=guide_stores[guide_id][0],
+                franchisee_id=guide_stores[guide_id][1],
+                **values,
+            )
+            for guide_id, values in guides.items()
+        ],
+        batch_size=1000,
+    )
 
     brand: dict = {}
-    for figures in (metrics.sales(day, by="brand"), metrics.refunds(day, by="brand"),
-                    metrics.new_members(day, by="brand")):
+    for figures in (
+        metrics.sales(day, by="brand"),
+        metrics.refunds(day, by="brand"),
+        metrics.new_members(day, by="brand"),
+    ):
         brand.update(figures.get(None, {}))
     for column in ("nonmember_buyers", "nonmember_buyers_joined", "historical_new", "historical_online"):
         brand[column] = sum(values.get(column, 0) for values in [*joins.values(), *historical.values()])
     brand.update(metrics.points_and_coupons(day))
     brand.update(metrics.market(day, brand_id=_brand_id()))
     brand.update(metrics.activity_flows(day, quiet_days=config.churn_quiet_days))
-    brand.update(metrics.member_snapshots(day, lookback_days=config.churn_lookback_days,
-                                          quiet_days=config.churn_quiet_days))
+    brand.update(
+        metrics.member_snapshots(day, lookback_days=config.churn_lookback_days, quiet_days=config.churn_quiet_days)
+    )
     BrandDay.objects.filter(day=day).delete()
     BrandDay.objects.create(day=day, rolled_up_at=timezone.now(), **brand)
     if refresh_month:
@@ -111,15 +138,20 @@ def month_refresh(month: dt.date) -> None:
     franchisee (and the guide's store) as on the month's last rolled-up day."""
     end = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
     with connection.cursor() as cursor:
-        for table, key, extra, columns in (("storemonth", "store_id", ["franchisee_id"], STORE_COLUMNS),
-                                            ("guidemonth", "guide_id", ["store_id", "franchisee_id"], SALES_COLUMNS)):
+        for table, key, extra, columns in (
+            ("storemonth", "store_id", ["franchisee_id"], STORE_COLUMNS),
+            ("guidemonth", "guide_id", ["store_id", "franchisee_id"], SALES_COLUMNS),
+        ):
             source = table.replace("month", "day")
             latest = ", ".join(f"(array_agg({c} ORDER BY day DESC))[1]" for c in extra)
             cursor.execute(f"DELETE FROM analytics_{table} WHERE month = %s", [month])
-            cursor.execute(f"""
+            cursor.execute(
+                f"""
                 INSERT INTO analytics_{table} (month, {key}, {", ".join(extra)}, {", ".join(columns)})
                 SELECT %s, {key}, {latest}, {", ".join(f"sum({c})" for c in columns)}
-                FROM analytics_{source} WHERE day >= %s AND day < %s GROUP BY {key}""", [month, month, end])
+                FROM analytics_{source} WHERE day >= %s AND day < %s GROUP BY {key}""",
+                [month, month, end],
+            )
 
 
 def months_refresh(days) -> None:
@@ -142,8 +174,12 @@ def _store_franchisees(store_ids) -> list[tuple[int, int | None]]:
 def _guide_stores(guide_ids) -> dict[int, tuple[int, int | None]]:
     from members.models import Guide
 
-    return {pk: (store_id, franchisee_id) for pk, store_id, franchisee_id in
-            Guide.objects.filter(pk__in=list(guide_ids)).values_list("pk", "store_id", "store__franchisee_id")}
+    return {
+        pk: (store_id, franchisee_id)
+        for pk, store_id, franchisee_id in Guide.objects.filter(pk__in=list(guide_ids)).values_list(
+            "pk", "store_id", "store__franchisee_id"
+        )
+    }
 
 
 def _late_days(before: dt.date) -> tuple[set[dt.date], dict[str, int]]:
@@ -159,8 +195,10 @@ def _late_days(before: dt.date) -> tuple[set[dt.date], dict[str, int]]:
             if source not in marks:  # first run: history is analytics_backfill's job
                 continue
             since = max(marks[source] - WATERMARK_OVERLAP, 0)
-            cursor.execute(f"SELECT DISTINCT {day_sql} FROM {table} WHERE id > %s AND id <= %s AND {condition} "
-                           f"AND {day_sql} < %s", [since, top, before])
+            cursor.execute(
+                f"SELECT DISTINCT {day_sql} FROM {table} WHERE id > %s AND id <= %s AND {condition} AND {day_sql} < %s",
+                [since, top, before],
+            )
             days.update(row[0] for row in cursor.fetchall() if row[0] is not None)
     return days, new_marks
 

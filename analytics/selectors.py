@@ -22,6 +22,7 @@ the last rollup run (`freshness()`); periods are days, weeks starting on Monday,
 "range", period = its first day).
 Rates are exact fractions; a denominator of 0 means "no data", never a rate of 0.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -43,15 +44,28 @@ def _period(grain: str, date_from: dt.date, column: str):
     if grain == "range":
         return Value(date_from, output_field=DateField())
     return GRAINS[grain](column)
+
+
 BYS = ("brand", "franchisee", "store", "guide")
 MAX_DAYS = 3 * 366
 MAX_DAILY_BREAKDOWN_DAYS = 93  # per-store or per-guide figures day by day: a quarter at most (CSV: the same)
 
 SALES_SUMS = SALES_COLUMNS
 STORE_SUMS = STORE_COLUMNS
-BRAND_FLOW_SUMS = (*STORE_SUMS, "points_earned", "points_redeemed", "points_expired", "coupons_issued",
-                                "market_accepted", "market_accepted_points", "market_issued",
-                                "market_issued_settlement_fen", "visitors", "reactivated", "birthday_buyers")
+BRAND_FLOW_SUMS = (
+    *STORE_SUMS,
+    "points_earned",
+    "points_redeemed",
+    "points_expired",
+    "coupons_issued",
+    "market_accepted",
+    "market_accepted_points",
+    "market_issued",
+    "market_issued_settlement_fen",
+    "visitors",
+    "reactivated",
+    "birthday_buyers",
+)
 SNAPSHOTS = ("members_total", "active_30d", "active_90d", "churned", "birthdays_in_month")
 
 
@@ -132,8 +146,9 @@ def _month_split(date_from: dt.date, date_to: dt.date) -> tuple[list[dt.date], l
     return full, partial
 
 
-def sales_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date, grain: str = "day",
-                  by: str = "brand") -> list[dict]:
+def sales_figures(
+    *, scope: StaffScope, date_from: dt.date, date_to: dt.date, grain: str = "day", by: str = "brand"
+) -> list[dict]:
     """See the module docstring. Rows are ordered by period, then key. By month, whole months are read from
     StoreMonth / GuideMonth and partial months from the day tables."""
     span = range_check(date_from=date_from, date_to=date_to, grain=grain, by=by)
@@ -154,16 +169,22 @@ def sales_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date, gr
     if span.grain in ("month", "range") and month_qs is not None:
         full, partial = _month_split(span.date_from, span.date_to)
         if full:
-            querysets.append(month_qs.filter(month__in=full).annotate(
-                period=F("month") if span.grain == "month" else _period("range", span.date_from, "month")))
+            querysets.append(
+                month_qs.filter(month__in=full).annotate(
+                    period=F("month") if span.grain == "month" else _period("range", span.date_from, "month")
+                )
+            )
         if partial:  # the edges, in one query
             edges = Q()
             for first, last in partial:
                 edges |= Q(day__gte=first, day__lte=last)
             querysets.append(day_qs.filter(edges).annotate(period=_period(span.grain, span.date_from, "day")))
     else:
-        querysets.append(day_qs.filter(day__gte=span.date_from, day__lte=span.date_to)
-                         .annotate(period=_period(span.grain, span.date_from, "day")))
+        querysets.append(
+            day_qs.filter(day__gte=span.date_from, day__lte=span.date_to).annotate(
+                period=_period(span.grain, span.date_from, "day")
+            )
+        )
     rows: dict[tuple, dict] = {}
     for qs in querysets:
         for r in qs.values(*group).annotate(**aggregates).order_by():
@@ -182,19 +203,28 @@ def brand_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date, gr
     _hq_only(scope)
     span = range_check(date_from=date_from, date_to=date_to, grain=grain)
     days = BrandDay.objects.filter(day__gte=span.date_from, day__lte=span.date_to)
-    sums = list(days.annotate(period=_period(span.grain, span.date_from, "day")).values("period")
-                .annotate(last_day=Max("day"), **{c: Sum(c) for c in BRAND_FLOW_SUMS}).order_by("period"))
+    sums = list(
+        days.annotate(period=_period(span.grain, span.date_from, "day"))
+        .values("period")
+        .annotate(last_day=Max("day"), **{c: Sum(c) for c in BRAND_FLOW_SUMS})
+        .order_by("period")
+    )
     last_days = {r["last_day"] for r in sums}
     snapshots = {d["day"]: d for d in BrandDay.objects.filter(day__in=last_days).values("day", *SNAPSHOTS)}
     out = []
     for r in sums:
         snap = snapshots.get(r["last_day"], {})
-        row = {"period": r["period"], "as_of": r["last_day"], **{c: int(r[c] or 0) for c in BRAND_FLOW_SUMS},
-               **{c: snap.get(c, 0) for c in SNAPSHOTS}}
+        row = {
+            "period": r["period"],
+            "as_of": r["last_day"],
+            **{c: int(r[c] or 0) for c in BRAND_FLOW_SUMS},
+            **{c: snap.get(c, 0) for c in SNAPSHOTS},
+        }
         row = _derive(row)
         row["active_30d_rate"] = fraction(row["active_30d"], row["members_total"])
-        row["birthday_reward_rate"] = fraction(row["birthday_buyers"], row["birthdays_in_month"]) \
-            if span.grain == "month" else None
+        row["birthday_reward_rate"] = (
+            fraction(row["birthday_buyers"], row["birthdays_in_month"]) if span.grain == "month" else None
+        )
         out.append(row)
     return out
 
@@ -202,8 +232,8 @@ def brand_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date, gr
 def historical_online(*, scope: StaffScope, as_of: dt.date, by: str = "store") -> list[dict]:
     """Historical-member online rate per store (or for the brand, by="brand"; a manager's brand is their stores):
 
-        cumulative = sum(historical_online, days <= as_of) / sum(historical_new, days <= as_of)
-        month      = sum(historical_online, as_of's month up to as_of) / cumulative denominator at as_of
+    cumulative = sum(historical_online, days <= as_of) / sum(historical_new, days <= as_of)
+    month      = sum(historical_online, as_of's month up to as_of) / cumulative denominator at as_of
     """
     if by not in ("store", "brand"):
         raise ApplicationError(_("Invalid breakdown."), code="invalid_range", fields={"by": ["store or brand"]})
@@ -215,16 +245,33 @@ def historical_online(*, scope: StaffScope, as_of: dt.date, by: str = "store") -
     qs = qs.filter(day__lte=as_of)
     first = as_of.replace(day=1)
     group = ["store_id"] if by == "store" else []
-    rows = qs.values(*group).annotate(new=Sum("historical_new"), online=Sum("historical_online"),
-                                      month=Sum("historical_online", filter=Q(day__gte=first)))
-    rows = list(rows.order_by(*group)) if group else [qs.aggregate(new=Sum("historical_new"),
-                                                                   online=Sum("historical_online"),
-                                                                   month=Sum("historical_online",
-                                                                             filter=Q(day__gte=first)))]
+    rows = qs.values(*group).annotate(
+        new=Sum("historical_new"),
+        online=Sum("historical_online"),
+        month=Sum("historical_online", filter=Q(day__gte=first)),
+    )
+    rows = (
+        list(rows.order_by(*group))
+        if group
+        else [
+            qs.aggregate(
+                new=Sum("historical_new"),
+                online=Sum("historical_online"),
+                month=Sum("historical_online", filter=Q(day__gte=first)),
+            )
+        ]
+    )
     names = _names("store", {r["store_id"] for r in rows}) if by == "store" else {}
-    return [{"key": r.get("store_id"), "name": names.get(r.get("store_id"), ""), "as_of": as_of,
-             "cumulative": fraction(r["online"], r["new"]), "month": fraction(r["month"], r["new"])}
-            for r in rows]
+    return [
+        {
+            "key": r.get("store_id"),
+            "name": names.get(r.get("store_id"), ""),
+            "as_of": as_of,
+            "cumulative": fraction(r["online"], r["new"]),
+            "month": fraction(r["month"], r["new"]),
+        }
+        for r in rows
+    ]
 
 
 def market_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date) -> dict:
@@ -238,14 +285,24 @@ def market_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date) -
     from tenants.models import Brand
 
     totals = BrandDay.objects.filter(day__gte=date_from, day__lte=date_to).aggregate(
-        accepted=Sum("market_accepted"), accepted_points=Sum("market_accepted_points"),
-        issued=Sum("market_issued"), issued_settlement_fen=Sum("market_issued_settlement_fen"))
+        accepted=Sum("market_accepted"),
+        accepted_points=Sum("market_accepted_points"),
+        issued=Sum("market_issued"),
+        issued_settlement_fen=Sum("market_issued_settlement_fen"),
+    )
     brand = Brand.objects.get(schema_name=connection.schema_name)
-    return {"as_accepting_brand": {"exchanges": totals["accepted"] or 0, "points": totals["accepted_points"] or 0,
-                                   "roi": roi_accepting(brand=brand)},
-            "as_issuer": {"exchanges": totals["issued"] or 0,
-                          "settlement_fen": totals["issued_settlement_fen"] or 0,
-                          "roi": roi_issuer(brand=brand)}}
+    return {
+        "as_accepting_brand": {
+            "exchanges": totals["accepted"] or 0,
+            "points": totals["accepted_points"] or 0,
+            "roi": roi_accepting(brand=brand),
+        },
+        "as_issuer": {
+            "exchanges": totals["issued"] or 0,
+            "settlement_fen": totals["issued_settlement_fen"] or 0,
+            "roi": roi_issuer(brand=brand),
+        },
+    }
 
 
 def _periods(date_from: dt.date, date_to: dt.date, grain: str) -> list[tuple[dt.date, dt.date]]:
@@ -267,14 +324,23 @@ def _periods(date_from: dt.date, date_to: dt.date, grain: str) -> list[tuple[dt.
 
 
 def _live_row(m) -> dict:
-    return {"rooms": m.rooms, "unique_viewers": m.unique_viewers, "member_viewers": m.member_viewers,
-            "non_member_viewers": m.non_member_viewers, "peak_concurrent": m.peak_concurrent,
-            "watch_seconds_total": m.watch_seconds_total, "average_watch_seconds": m.average_watch_seconds,
-            "new_members": m.new_members, "orders_during_show": m.orders_during_show,
-            "gmv_during_show_fen": m.gmv_during_show_fen, "orders_post_show": m.orders_post_show,
-            "gmv_post_show_fen": m.gmv_post_show_fen,
-            "like_rate": fraction(m.likers, m.viewer_shows), "interaction_rate": fraction(m.interactors, m.viewer_shows),
-            "reactivation_rate": fraction(m.reactivated_members, m.lapsed_member_viewers)}
+    return {
+        "rooms": m.rooms,
+        "unique_viewers": m.unique_viewers,
+        "member_viewers": m.member_viewers,
+        "non_member_viewers": m.non_member_viewers,
+        "peak_concurrent": m.peak_concurrent,
+        "watch_seconds_total": m.watch_seconds_total,
+        "average_watch_seconds": m.average_watch_seconds,
+        "new_members": m.new_members,
+        "orders_during_show": m.orders_during_show,
+        "gmv_during_show_fen": m.gmv_during_show_fen,
+        "orders_post_show": m.orders_post_show,
+        "gmv_post_show_fen": m.gmv_post_show_fen,
+        "like_rate": fraction(m.likers, m.viewer_shows),
+        "interaction_rate": fraction(m.interactors, m.viewer_shows),
+        "reactivation_rate": fraction(m.reactivated_members, m.lapsed_member_viewers),
+    }
 
 
 def live_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date, grain: str = "month") -> dict:
@@ -287,13 +353,21 @@ def live_figures(*, scope: StaffScope, date_from: dt.date, date_to: dt.date, gra
         from livestream.selectors import rooms_for_scope
     except ImportError:
         return {"available": False, "periods": [], "rooms": []}
-    periods = [{"period": first, **_live_row(live.period_metrics(scope=scope, date_from=first, date_to=last))}
-               for first, last in _periods(span.date_from, span.date_to, span.grain)]
+    periods = [
+        {"period": first, **_live_row(live.period_metrics(scope=scope, date_from=first, date_to=last))}
+        for first, last in _periods(span.date_from, span.date_to, span.grain)
+    ]
     total = live.period_metrics(scope=scope, date_from=span.date_from, date_to=span.date_to)
     rooms = rooms_for_scope(scope).filter(pk__in=total.room_ids).order_by("start_at", "pk")
-    return {"available": True, "total": _live_row(total), "periods": periods,
-            "rooms": [{"room_id": room.pk, "name": getattr(room, "name", ""), **_live_row(live.room_metrics(room))}
-                      for room in rooms]}
+    return {
+        "available": True,
+        "total": _live_row(total),
+        "periods": periods,
+        "rooms": [
+            {"room_id": room.pk, "name": getattr(room, "name", ""), **_live_row(live.room_metrics(room))}
+            for room in rooms
+        ],
+    }
 
 
 def freshness() -> dict:

@@ -1,4 +1,5 @@
 """Analytics tasks: thin, each runs in the brand it was queued for (core.tasks.BrandTask)."""
+
 from celery import shared_task
 
 from analytics.rollup import rollup_run

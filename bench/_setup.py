@@ -1,4 +1,5 @@
 """Shared set-up for bench scripts: Django on the local settings (embedded services when unset)."""
+
 import os
 import sys
 from pathlib import Path

@@ -17,6 +17,7 @@ its own (`<db>_bench_analytics`), then:
    window snapshots (from analytics.MemberLast) and of the same figures by the reference scan of ActivityDay.
 The machine is shared: read the ratios, not the absolute times.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,8 +62,13 @@ def _ensure_database() -> None:
     import psycopg2
 
     cfg = dj_database_url.parse(os.environ["DATABASE_URL"])
-    params = {"dbname": "postgres", "user": cfg.get("USER"), "password": cfg.get("PASSWORD"),
-              "host": cfg.get("HOST"), "port": cfg.get("PORT")}
+    params = {
+        "dbname": "postgres",
+        "user": cfg.get("USER"),
+        "password": cfg.get("PASSWORD"),
+        "host": cfg.get("HOST"),
+        "port": cfg.get("PORT"),
+    }
     conn = psycopg2.connect(**{k: v for k, v in params.items() if v})
     conn.autocommit = True
     with conn.cursor() as cur:
@@ -83,13 +89,28 @@ from django.db import connection  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 
 SH = ZoneInfo("Asia/Shanghai")
-CHANNELS = ["mini_program", "store_counter", "store_qr", "guide_share", "live_stream", "rights_market", "card",
-            "import"]
+CHANNELS = [
+    "mini_program",
+    "store_counter",
+    "store_qr",
+    "guide_share",
+    "live_stream",
+    "rights_market",
+    "card",
+    "import",
+]
 CHANNEL_WEIGHTS = [30, 20, 15, 15, 5, 3, 2, 10]
 
 
-_FILLERS = {"character varying": "", "text": "", "integer": 0, "bigint": 0, "smallint": 0, "boolean": False,
-            "jsonb": "{}"}
+_FILLERS = {
+    "character varying": "",
+    "text": "",
+    "integer": 0,
+    "bigint": 0,
+    "smallint": 0,
+    "boolean": False,
+    "jsonb": "{}",
+}
 _required_cache: dict[str, list[tuple[str, object]]] = {}
 
 
@@ -99,11 +120,17 @@ def _required_extras(table: str, columns: list[str]) -> list[tuple[str, object]]
     key = f"{table}:{','.join(columns)}"
     if key not in _required_cache:
         with connection.cursor() as cursor:
-            cursor.execute("""SELECT column_name, data_type FROM information_schema.columns
+            cursor.execute(
+                """SELECT column_name, data_type FROM information_schema.columns
                               WHERE table_schema = current_schema() AND table_name = %s AND is_nullable = 'NO'
-                                AND column_default IS NULL""", [table])
-            _required_cache[key] = [(name, _FILLERS.get(kind, "")) for name, kind in cursor.fetchall()
-                                    if name not in columns and name != "id"]
+                                AND column_default IS NULL""",
+                [table],
+            )
+            _required_cache[key] = [
+                (name, _FILLERS.get(kind, ""))
+                for name, kind in cursor.fetchall()
+                if name not in columns and name != "id"
+            ]
     return _required_cache[key]
 
 
@@ -133,20 +160,77 @@ def _moment(day: dt.date, rng: random.Random) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=SH) + dt.timedelta(seconds=seconds)
 
 
-MEMBER_COLUMNS = ["id", "openid", "phone", "phone_hash", "name", "gender", "birthday", "status", "joined_at",
-                  "join_channel", "join_store_id", "join_guide_id", "store_id", "guide_id", "earned_points_12m",
-                  "spent_fen_12m", "card_id", "card_state", "card_activated_at", "updated_at"]
-ORDER_COLUMNS = ["id", "number", "channel", "store_id", "member_id", "guide_id", "status", "subtotal_fen",
-                 "discount_fen", "total_fen", "fulfilment", "fulfilment_status", "delivery_address", "receipt_no",
-                 "buyer_phone_hash", "appid", "prepay_id", "transaction_id", "created_at", "paid_at"]
+MEMBER_COLUMNS = [
+    "id",
+    "openid",
+    "phone",
+    "phone_hash",
+    "name",
+    "gender",
+    "birthday",
+    "status",
+    "joined_at",
+    "join_channel",
+    "join_store_id",
+    "join_guide_id",
+    "store_id",
+    "guide_id",
+    "earned_points_12m",
+    "spent_fen_12m",
+    "card_id",
+    "card_state",
+    "card_activated_at",
+    "updated_at",
+]
+ORDER_COLUMNS = [
+    "id",
+    "number",
+    "channel",
+    "store_id",
+    "member_id",
+    "guide_id",
+    "status",
+    "subtotal_fen",
+    "discount_fen",
+    "total_fen",
+    "fulfilment",
+    "fulfilment_status",
+    "delivery_address",
+    "receipt_no",
+    "buyer_phone_hash",
+    "appid",
+    "prepay_id",
+    "transaction_id",
+    "created_at",
+    "paid_at",
+]
 
 
 def _member_row(mid: int, *, joined: dt.datetime, channel: str, store: int, phone_hash: str, rng, card_at=None):
     birthday = dt.date(1970 + rng.randrange(40), rng.randrange(1, 13), rng.randrange(1, 29))
     online = channel not in ("import", "store_counter")
-    return (mid, f"ob-{mid}" if online else None, "", phone_hash, "", "unknown", birthday, "active", joined.isoformat(),
-            channel, store, None, store, None, 0, 0, "", "activated" if card_at else "none",
-            card_at.isoformat() if card_at else None, joined.isoformat())
+    return (
+        mid,
+        f"ob-{mid}" if online else None,
+        "",
+        phone_hash,
+        "",
+        "unknown",
+        birthday,
+        "active",
+        joined.isoformat(),
+        channel,
+        store,
+        None,
+        store,
+        None,
+        0,
+        0,
+        "",
+        "activated" if card_at else "none",
+        card_at.isoformat() if card_at else None,
+        joined.isoformat(),
+    )
 
 
 def generate(*, stores: int, members: int, orders: int, days: int, visit_rate: float, seed: int = 7) -> dict:
@@ -155,17 +239,39 @@ def generate(*, stores: int, members: int, orders: int, days: int, visit_rate: f
     today = dt.date.today()
     first = today - dt.timedelta(days=days)
     franchisees = max(stores // 10, 1)
-    _copy("members_franchisee", ["id", "name", "contact_name", "created_at"],
-          ((i, f"F{i}", "", dt.datetime.now(SH).isoformat()) for i in range(1, franchisees + 1)))
-    _copy("members_store", ["id", "code", "name", "city", "region", "address", "kind", "franchisee_id", "status",
-                            "created_at"],
-          ((i, f"S{i:04d}", f"Store {i}", "", "", "", "direct" if i % 5 == 0 else "franchise",
-            None if i % 5 == 0 else 1 + i % franchisees, "open", dt.datetime.now(SH).isoformat())
-           for i in range(1, stores + 1)))
+    _copy(
+        "members_franchisee",
+        ["id", "name", "contact_name", "created_at"],
+        ((i, f"F{i}", "", dt.datetime.now(SH).isoformat()) for i in range(1, franchisees + 1)),
+    )
+    _copy(
+        "members_store",
+        ["id", "code", "name", "city", "region", "address", "kind", "franchisee_id", "status", "created_at"],
+        (
+            (
+                i,
+                f"S{i:04d}",
+                f"Store {i}",
+                "",
+                "",
+                "",
+                "direct" if i % 5 == 0 else "franchise",
+                None if i % 5 == 0 else 1 + i % franchisees,
+                "open",
+                dt.datetime.now(SH).isoformat(),
+            )
+            for i in range(1, stores + 1)
+        ),
+    )
     guides = stores * 2
-    _copy("members_guide", ["id", "name", "phone", "employee_no", "store_id", "active", "created_at"],
-          ((i, f"G{i}", "", f"E{i}", 1 + (i - 1) // 2, True, dt.datetime.now(SH).isoformat())
-           for i in range(1, guides + 1)))
+    _copy(
+        "members_guide",
+        ["id", "name", "phone", "employee_no", "store_id", "active", "created_at"],
+        (
+            (i, f"G{i}", "", f"E{i}", 1 + (i - 1) // 2, True, dt.datetime.now(SH).isoformat())
+            for i in range(1, guides + 1)
+        ),
+    )
     for table in ("members_franchisee", "members_store", "members_guide"):
         _setval(table)
 
@@ -178,8 +284,15 @@ def generate(*, stores: int, members: int, orders: int, days: int, visit_rate: f
                 joined = _moment(first + dt.timedelta(days=rng.randrange(days)), rng)
             channel = rng.choices(CHANNELS, CHANNEL_WEIGHTS)[0]
             card_at = joined + dt.timedelta(days=rng.randrange(1, 60)) if rng.random() < 0.2 else None
-            yield _member_row(mid, joined=joined, channel=channel, store=rng.randrange(1, stores + 1),
-                              phone_hash=f"m{mid}", rng=rng, card_at=card_at)
+            yield _member_row(
+                mid,
+                joined=joined,
+                channel=channel,
+                store=rng.randrange(1, stores + 1),
+                phone_hash=f"m{mid}",
+                rng=rng,
+                card_at=card_at,
+            )
 
     made = {"members": 0, "orders": 0, "refunds": 0, "nonmember_buyers": 0, "visits": 0, "joins": 0}
     chunk = 100_000
@@ -213,10 +326,20 @@ def generate(*, stores: int, members: int, orders: int, days: int, visit_rate: f
                     phone_hash = f"nm{oid}"
                     buyers.append((oid, store, day, "phone", phone_hash, paid.isoformat()))
                     if rng.random() < 0.12:  # joins at the counter later that day
-                        joined = min(paid + dt.timedelta(minutes=rng.randrange(5, 90)),
-                                     dt.datetime.combine(day, dt.time(23, 59), tzinfo=SH))
-                        joins.append(_member_row(next_member, joined=joined, channel="store_counter", store=store,
-                                                 phone_hash=phone_hash, rng=rng))
+                        joined = min(
+                            paid + dt.timedelta(minutes=rng.randrange(5, 90)),
+                            dt.datetime.combine(day, dt.time(23, 59), tzinfo=SH),
+                        )
+                        joins.append(
+                            _member_row(
+                                next_member,
+                                joined=joined,
+                                channel="store_counter",
+                                store=store,
+                                phone_hash=phone_hash,
+                                rng=rng,
+                            )
+                        )
                         next_member += 1
                 else:
                     buyers.append((oid, store, day, "receipt", f"{store}:{receipt}", paid.isoformat()))
@@ -224,17 +347,53 @@ def generate(*, stores: int, members: int, orders: int, days: int, visit_rate: f
             if rng.random() < 0.02:
                 status = "refunded"
                 decided = paid + dt.timedelta(days=rng.randrange(0, 5), hours=1)
-                refunds.append((oid, oid, f"RF{oid}", total, "", "succeeded", "", paid.isoformat(),
-                                decided.isoformat()))
-            order_rows.append((oid, f"B{oid}", "online" if online else "pos", store, member, guide, status, total, 0,
-                               total, "pickup" if online else "in_store", "picked_up", "{}", receipt, phone_hash,
-                               "", "", "", paid.isoformat(), paid.isoformat()))
+                refunds.append(
+                    (oid, oid, f"RF{oid}", total, "", "succeeded", "", paid.isoformat(), decided.isoformat())
+                )
+            order_rows.append(
+                (
+                    oid,
+                    f"B{oid}",
+                    "online" if online else "pos",
+                    store,
+                    member,
+                    guide,
+                    status,
+                    total,
+                    0,
+                    total,
+                    "pickup" if online else "in_store",
+                    "picked_up",
+                    "{}",
+                    receipt,
+                    phone_hash,
+                    "",
+                    "",
+                    "",
+                    paid.isoformat(),
+                    paid.isoformat(),
+                )
+            )
         made["orders"] += _copy("miniprograms_order", ORDER_COLUMNS, order_rows)
-        made["nonmember_buyers"] += _copy("miniprograms_nonmemberbuyer",
-                                          ["order_id", "store_id", "day", "kind", "identity", "bought_at"], buyers)
+        made["nonmember_buyers"] += _copy(
+            "miniprograms_nonmemberbuyer", ["order_id", "store_id", "day", "kind", "identity", "bought_at"], buyers
+        )
         made["joins"] += _copy("members_member", MEMBER_COLUMNS, joins)
-        made["refunds"] += _copy("miniprograms_refund", ["id", "order_id", "number", "amount_fen", "reason", "status",
-                                                         "wechat_refund_id", "created_at", "decided_at"], refunds)
+        made["refunds"] += _copy(
+            "miniprograms_refund",
+            [
+                "id",
+                "order_id",
+                "number",
+                "amount_fen",
+                "reason",
+                "status",
+                "wechat_refund_id",
+                "created_at",
+                "decided_at",
+            ],
+            refunds,
+        )
         visitors = rng.sample(range(1, members + 1), min(members, int(members * visit_rate)))
         made["visits"] += _copy("members_membervisit", ["member_id", "day"], ((m, day) for m in visitors))
     for table in ("members_member", "miniprograms_order", "miniprograms_refund"):
@@ -245,6 +404,7 @@ def generate(*, stores: int, members: int, orders: int, days: int, visit_rate: f
 
 
 # --- the dashboard, two ways --------------------------------------------------------------------------------------
+
 
 def dashboard_from_rollups(scope, date_from, date_to):
     from analytics import selectors
@@ -314,14 +474,20 @@ def check_same_figures(scope, date_from, date_to) -> None:
     brand, stores = dashboard_from_rollups(scope, date_from, date_to)
     raw = dashboard_from_raw(date_from, date_to)
     months = {name: [r for r in rows if r[0] is not None] for name, rows in raw.items()}
-    roll = {"gmv": sum(r["gmv_fen"] for r in brand), "refunds": sum(r["refunds_fen"] for r in brand),
-            "new": sum(r["new_members"] for r in brand), "buyers": sum(r["nonmember_buyers"] for r in brand),
-            "joined": sum(r["nonmember_buyers_joined"] for r in brand)}
-    direct = {"gmv": sum((r[3] or 0) + (r[5] or 0) for r in months["sales by month; by store"]),
-              "refunds": sum(r[3] or 0 for r in months["refunds by month; by store"]),
-              "new": sum(r[3] for r in months["new members by month; by store; and channel"]),
-              "buyers": sum(r[2] for r in months["non-member buyers and joins by month; by store"]),
-              "joined": sum(r[3] for r in months["non-member buyers and joins by month; by store"])}
+    roll = {
+        "gmv": sum(r["gmv_fen"] for r in brand),
+        "refunds": sum(r["refunds_fen"] for r in brand),
+        "new": sum(r["new_members"] for r in brand),
+        "buyers": sum(r["nonmember_buyers"] for r in brand),
+        "joined": sum(r["nonmember_buyers_joined"] for r in brand),
+    }
+    direct = {
+        "gmv": sum((r[3] or 0) + (r[5] or 0) for r in months["sales by month; by store"]),
+        "refunds": sum(r[3] or 0 for r in months["refunds by month; by store"]),
+        "new": sum(r[3] for r in months["new members by month; by store; and channel"]),
+        "buyers": sum(r[2] for r in months["non-member buyers and joins by month; by store"]),
+        "joined": sum(r[3] for r in months["non-member buyers and joins by month; by store"]),
+    }
     store_gmv = {r["key"]: r["gmv_fen"] for r in stores}
     raw_store_gmv = {r[1]: (r[3] or 0) + (r[5] or 0) for r in raw["sales by month; by store"] if r[0] is None}
     print(f"  same figures both ways: {roll == direct and store_gmv == raw_store_gmv}  {roll}")
@@ -329,8 +495,9 @@ def check_same_figures(scope, date_from, date_to) -> None:
         print(f"  raw: {direct}")
 
 
-def nightly(day: dt.date, *, rows: int, stores: int, members: int, start_id: int,
-            rng: random.Random) -> tuple[float, float]:
+def nightly(
+    day: dt.date, *, rows: int, stores: int, members: int, start_id: int, rng: random.Random
+) -> tuple[float, float]:
     """Add `rows` orders (and their non-member buyers) on `day`, then time rollup_day(day); also times the
     window snapshots alone (members active 30/90 days, churned)."""
     from analytics.rollup import rollup_day
@@ -341,8 +508,30 @@ def nightly(day: dt.date, *, rows: int, stores: int, members: int, start_id: int
         paid = _moment(day, rng)
         store = rng.randrange(1, stores + 1)
         member = rng.randrange(1, members + 1) if rng.random() < 0.7 else None
-        order_rows.append((oid, f"N{oid}", "pos", store, member, None, "paid", 1000, 0, 1000, "in_store", "picked_up",
-                           "{}", f"N{oid}", "", "", "", "", paid.isoformat(), paid.isoformat()))
+        order_rows.append(
+            (
+                oid,
+                f"N{oid}",
+                "pos",
+                store,
+                member,
+                None,
+                "paid",
+                1000,
+                0,
+                1000,
+                "in_store",
+                "picked_up",
+                "{}",
+                f"N{oid}",
+                "",
+                "",
+                "",
+                "",
+                paid.isoformat(),
+                paid.isoformat(),
+            )
+        )
         if member is None:
             buyers.append((oid, store, day, "receipt", f"{store}:N{oid}", paid.isoformat()))
     _copy("miniprograms_order", ORDER_COLUMNS, order_rows)
@@ -371,11 +560,15 @@ def main() -> None:
     parser.add_argument("--visit-rate", type=float, default=0.01, help="Share of members visiting each day.")
     parser.add_argument("--repeat", type=int, default=30, help="Dashboard reads from the rollups.")
     parser.add_argument("--raw-repeat", type=int, default=5, help="Dashboard reads from raw orders.")
-    parser.add_argument("--day-orders", type=int, default=0, help="Nightly: rows of the new day (default: the "
-                                                                   "average day), then 4x.")
+    parser.add_argument(
+        "--day-orders", type=int, default=0, help="Nightly: rows of the new day (default: the average day), then 4x."
+    )
     parser.add_argument("--no-migrate", action="store_true", help="With --reuse: take the database as it is.")
-    parser.add_argument("--reuse", action="store_true", help="Reuse the brand of the same size if it exists "
-                                                             "(its rollups are rebuilt if incomplete).")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="Reuse the brand of the same size if it exists (its rollups are rebuilt if incomplete).",
+    )
     args = parser.parse_args()
 
     from core.permissions import StaffScope
@@ -400,13 +593,16 @@ def main() -> None:
     today = dt.date.today()
     date_from, date_to = today - dt.timedelta(days=args.days), today - dt.timedelta(days=1)
     scope = StaffScope(user_id=0, franchisee_id=None)
-    print(f"bench/analytics: {args.stores} stores, {args.members:,} members, {args.orders:,} orders over "
-          f"{args.days} days (database {DB_NAME}, brand {slug})")
+    print(
+        f"bench/analytics: {args.stores} stores, {args.members:,} members, {args.orders:,} orders over "
+        f"{args.days} days (database {DB_NAME}, brand {slug})"
+    )
     with schema_context(brand.schema_name):
         if fresh:
             t0 = time.perf_counter()
-            made = generate(stores=args.stores, members=args.members, orders=args.orders, days=args.days,
-                            visit_rate=args.visit_rate)
+            made = generate(
+                stores=args.stores, members=args.members, orders=args.orders, days=args.days, visit_rate=args.visit_rate
+            )
             print(f"generated with COPY in {time.perf_counter() - t0:.1f}s: {made}")
         from analytics.models import BrandDay, StoreMonth
         from analytics.rollup import rollup_range
@@ -422,9 +618,13 @@ def main() -> None:
         rolled = timed(lambda: dashboard_from_rollups(scope, date_from, date_to), args.repeat)
         raw = timed(lambda: dashboard_from_raw(date_from, date_to), args.raw_repeat)
         print("one-year dashboard (the brand by month + every store over the year):")
-        print(f"  from rollups:    p50 {pct(rolled, .5):8.1f} ms   p99 {pct(rolled, .99):8.1f} ms   "
-              f"({args.repeat} reads)")
-        print(f"  from raw orders: p50 {pct(raw, .5):8.1f} ms   p99 {pct(raw, .99):8.1f} ms   ({args.raw_repeat} reads)")
+        print(
+            f"  from rollups:    p50 {pct(rolled, 0.5):8.1f} ms   p99 {pct(rolled, 0.99):8.1f} ms   "
+            f"({args.repeat} reads)"
+        )
+        print(
+            f"  from raw orders: p50 {pct(raw, 0.5):8.1f} ms   p99 {pct(raw, 0.99):8.1f} ms   ({args.raw_repeat} reads)"
+        )
         print(f"  rollups are {statistics.median(raw) / statistics.median(rolled):.0f}x faster (median vs median)")
 
         rng = random.Random(11)
@@ -433,12 +633,20 @@ def main() -> None:
             cursor.execute("SELECT coalesce(max(id), 0) FROM miniprograms_order")
             next_id = cursor.fetchone()[0] + 1
         small = nightly(today, rows=base, stores=args.stores, members=args.members, start_id=next_id, rng=rng)
-        large = nightly(today + dt.timedelta(days=1), rows=4 * base, stores=args.stores, members=args.members,
-                        start_id=next_id + base, rng=rng)
+        large = nightly(
+            today + dt.timedelta(days=1),
+            rows=4 * base,
+            stores=args.stores,
+            members=args.members,
+            start_id=next_id + base,
+            rng=rng,
+        )
         print("nightly rollup of one new day (rollup_day):")
         for rows, (total, snap, scan) in ((base, small), (4 * base, large)):
-            print(f"  {rows:>9,} orders: {total:8.1f} ms, of which {snap:6.1f} ms window snapshots (scanning the "
-                  f"windows instead: {scan:6.1f} ms); the rest {(total - snap) / rows * 1000:.1f} ms per 1,000 orders")
+            print(
+                f"  {rows:>9,} orders: {total:8.1f} ms, of which {snap:6.1f} ms window snapshots (scanning the "
+                f"windows instead: {scan:6.1f} ms); the rest {(total - snap) / rows * 1000:.1f} ms per 1,000 orders"
+            )
         from analytics.metrics import member_last_refresh
 
         with connection.cursor() as cursor:  # leave the year as it was (so --reuse measures the same data)

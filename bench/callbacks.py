@@ -9,6 +9,7 @@ answering "success" through the same middleware on the same server. Then one Cel
 1 unless --worker-concurrency) drains the queued events: events per second processed end to end (each handler
 run makes a member in the brand's schema). Bounded to ~2 minutes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,7 @@ os.environ["DATABASE_URL"] = _db._replace(path="/" + BENCH_DB).geturl()
 _redis = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ["REDIS_URL"] = _redis.rsplit("/", 1)[0] + "/" + os.environ.get("EKR_BENCH_REDIS_DB", "13")
 os.environ.pop("CELERY_BROKER_URL", None)
-os.environ.update(DJANGO_DEBUG="0", EKR_LOG_LEVEL="WARNING",
-                  EKR_CALLBACK_HANDLER_MODULES="bench.callbacks_handlers")
+os.environ.update(DJANGO_DEBUG="0", EKR_LOG_LEVEL="WARNING", EKR_CALLBACK_HANDLER_MODULES="bench.callbacks_handlers")
 
 import django  # noqa: E402
 
@@ -64,8 +64,13 @@ def log(message: str) -> None:
 
 def recreate_database() -> None:
     db = settings.DATABASES["default"]
-    params = {"dbname": "postgres", "user": db.get("USER") or "postgres", "password": db.get("PASSWORD") or "",
-              "host": db.get("HOST") or "", "port": db.get("PORT") or ""}
+    params = {
+        "dbname": "postgres",
+        "user": db.get("USER") or "postgres",
+        "password": db.get("PASSWORD") or "",
+        "host": db.get("HOST") or "",
+        "port": db.get("PORT") or "",
+    }
     conn = psycopg2.connect(**{k: v for k, v in params.items() if v != ""})
     conn.autocommit = True
     with conn.cursor() as cur:
@@ -96,9 +101,28 @@ def free_port() -> int:
 def start_gunicorn(port: int) -> subprocess.Popen:
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.settings_callbacks")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "ekr.wsgi", "-k", "gthread", "-w", "2", "--threads", "8",
-         "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "512"],
-        cwd=ROOT, env=env, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "ekr.wsgi",
+            "-k",
+            "gthread",
+            "-w",
+            "2",
+            "--threads",
+            "8",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "--backlog",
+            "512",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -114,8 +138,9 @@ def start_gunicorn(port: int) -> subprocess.Popen:
 def request(port: int, method: str, path: str, body: bytes, conn: http.client.HTTPConnection | None = None):
     own = conn is None
     conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request(method, path, body=body, headers={"Host": f"{SLUG}.{settings.EKR_BASE_DOMAIN}",
-                                                   "Content-Type": "text/xml"})
+    conn.request(
+        method, path, body=body, headers={"Host": f"{SLUG}.{settings.EKR_BASE_DOMAIN}", "Content-Type": "text/xml"}
+    )
     response = conn.getresponse()
     data = response.read()
     if own:
@@ -144,17 +169,21 @@ def build_events(count: int, sender: int) -> list[tuple[str, bytes]]:
     events = []
     for n in range(count):
         ts, nonce = str(int(time.time())), uuid.uuid4().hex[:10]
-        xml = (f"<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[o{sender:02d}x{n:06d}"
-               f"{uuid.uuid4().hex[:8]}]]></FromUserName><CreateTime>{ts}</CreateTime><MsgType><![CDATA[event]]>"
-               f"</MsgType><Event><![CDATA[ekr_bench_card]]></Event><CardId><![CDATA[pBenchCard]]></CardId>"
-               f"<UserCardCode><![CDATA[{n:012d}]]></UserCardCode></xml>")
+        xml = (
+            f"<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[o{sender:02d}x{n:06d}"
+            f"{uuid.uuid4().hex[:8]}]]></FromUserName><CreateTime>{ts}</CreateTime><MsgType><![CDATA[event]]>"
+            f"</MsgType><Event><![CDATA[ekr_bench_card]]></Event><CardId><![CDATA[pBenchCard]]></CardId>"
+            f"<UserCardCode><![CDATA[{n:012d}]]></UserCardCode></xml>"
+        )
         envelope = crypto.encrypt_message(xml, nonce, ts)
         encrypt = envelope.split("<Encrypt><![CDATA[")[1].split("]]>")[0]
         msg_signature = envelope.split("<MsgSignature><![CDATA[")[1].split("]]>")[0]
         signer = WeChatSigner()
         signer.add_data(TOKEN, ts, nonce)
-        path = (f"/wechat/callback/{APPID}/?signature={signer.signature}&timestamp={ts}&nonce={nonce}"
-                f"&openid=o&encrypt_type=aes&msg_signature={msg_signature}")
+        path = (
+            f"/wechat/callback/{APPID}/?signature={signer.signature}&timestamp={ts}&nonce={nonce}"
+            f"&openid=o&encrypt_type=aes&msg_signature={msg_signature}"
+        )
         body = f"<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
         events.append((path, body.encode()))
     return events
@@ -202,10 +231,14 @@ def summary(rounds: list[dict], cpu_seconds: float) -> dict:
     latencies = sorted(x for r in rounds for x in r["latencies"])
     failed = sum(r["failed"] for r in rounds)
     ok = len(latencies) - failed
-    return {"ok": ok, "failed": failed, "per_s": ok / sum(r["elapsed"] for r in rounds),
-            "p50_ms": 1000 * latencies[len(latencies) // 2] if latencies else 0,
-            "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)] if latencies else 0,
-            "cpu_ms": 1000 * cpu_seconds / max(ok, 1)}
+    return {
+        "ok": ok,
+        "failed": failed,
+        "per_s": ok / sum(r["elapsed"] for r in rounds),
+        "p50_ms": 1000 * latencies[len(latencies) // 2] if latencies else 0,
+        "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)] if latencies else 0,
+        "cpu_ms": 1000 * cpu_seconds / max(ok, 1),
+    }
 
 
 def drain_with_one_worker(expected: int, concurrency: int) -> dict:
@@ -217,9 +250,26 @@ def drain_with_one_worker(expected: int, concurrency: int) -> dict:
     log_path.parent.mkdir(exist_ok=True)
     with open(log_path, "wb") as out:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "ekr", "worker", "--pool=prefork", f"--concurrency={concurrency}",
-             "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "ekr",
+                "worker",
+                "--pool=prefork",
+                f"--concurrency={concurrency}",
+                "--loglevel=WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=dict(os.environ),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 45
         rows = CallbackEvent.objects.filter(kind="event.ekr_bench_card")
@@ -236,8 +286,13 @@ def drain_with_one_worker(expected: int, concurrency: int) -> dict:
     with connection.cursor() as cur:
         cur.execute(f'SELECT count(*) FROM "{SLUG}".members_member')
         members = cur.fetchone()[0]
-    return {"done": done, "expected": expected, "seconds": seconds, "per_s": done / seconds if done else 0,
-            "members": members}
+    return {
+        "done": done,
+        "expected": expected,
+        "seconds": seconds,
+        "per_s": done / seconds if done else 0,
+        "members": members,
+    }
 
 
 def main() -> None:
@@ -263,9 +318,11 @@ def main() -> None:
         from callbacks.models import CallbackEvent
 
         warm = CallbackEvent.objects.filter(kind="event.ekr_bench_card").count()
-        log(f"{args.senders} concurrent senders, {args.seconds:.0f} s each in {ROUNDS} alternating rounds, gunicorn "
+        log(
+            f"{args.senders} concurrent senders, {args.seconds:.0f} s each in {ROUNDS} alternating rounds, gunicorn "
             f"gthread 2 workers x 8 threads, {os.cpu_count()} CPUs (senders on the same machine), load average "
-            f"{os.getloadavg()[0]:.1f}")
+            f"{os.getloadavg()[0]:.1f}"
+        )
         # alternate short rounds so that both see the same background load of a shared machine
         bare_iters, real_iters = [iter(w) for w in bare_work], [iter(w) for w in work]
         bare_rounds, real_rounds, bare_cpu, real_cpu = [], [], 0.0, 0.0
@@ -284,23 +341,35 @@ def main() -> None:
         server.wait(timeout=20)
     stored = CallbackEvent.objects.filter(kind="event.ekr_bench_card").count()
     rejected = CallbackEvent.objects.filter(status="rejected").count()
-    log(f"bare view 'success'   : {bare['per_s']:8.0f} req/s   p50 {bare['p50_ms']:6.1f} ms   "
-        f"p99 {bare['p99_ms']:6.1f} ms   failed {bare['failed']}   server CPU {bare['cpu_ms']:.2f} ms/req")
-    log(f"encrypted callbacks   : {real['per_s']:8.0f} req/s   p50 {real['p50_ms']:6.1f} ms   "
+    log(
+        f"bare view 'success'   : {bare['per_s']:8.0f} req/s   p50 {bare['p50_ms']:6.1f} ms   "
+        f"p99 {bare['p99_ms']:6.1f} ms   failed {bare['failed']}   server CPU {bare['cpu_ms']:.2f} ms/req"
+    )
+    log(
+        f"encrypted callbacks   : {real['per_s']:8.0f} req/s   p50 {real['p50_ms']:6.1f} ms   "
         f"p99 {real['p99_ms']:6.1f} ms   failed {real['failed']}   server CPU {real['cpu_ms']:.2f} ms/req   stored {stored - warm} (+{warm} warm-up),"
-        f" rejected {rejected}")
-    log(f"ratio callbacks/bare  : {real['per_s'] / bare['per_s']:.2f} x throughput, "
-        f"{real['p99_ms'] / bare['p99_ms']:.2f} x p99   (aim: >= 0.50 x; p99 well under WeChat's 5 s)")
+        f" rejected {rejected}"
+    )
+    log(
+        f"ratio callbacks/bare  : {real['per_s'] / bare['per_s']:.2f} x throughput, "
+        f"{real['p99_ms'] / bare['p99_ms']:.2f} x p99   (aim: >= 0.50 x; p99 well under WeChat's 5 s)"
+    )
     from callbacks.services import callbacks_sweep
 
     swept = sum(callbacks_sweep(received_after=0, batch=100_000).values())  # what beat's sweeper would queue
-    log(f"draining {stored} stored events ({swept} queued by the sweeper, the rest by the receiver) with one "
-        f"worker (prefork, concurrency {args.worker_concurrency}) ...")
+    log(
+        f"draining {stored} stored events ({swept} queued by the sweeper, the rest by the receiver) with one "
+        f"worker (prefork, concurrency {args.worker_concurrency}) ..."
+    )
     drain = drain_with_one_worker(stored, args.worker_concurrency)
-    log(f"processed end to end  : {drain['per_s']:8.0f} events/s   ({drain['done']}/{drain['expected']} done in "
-        f"{drain['seconds']:.1f} s; {drain['members']} members created)")
-    log(f"ratio processed/accepted: {drain['per_s'] / real['per_s']:.2f}   total bench time "
-        f"{time.monotonic() - t0:.0f} s")
+    log(
+        f"processed end to end  : {drain['per_s']:8.0f} events/s   ({drain['done']}/{drain['expected']} done in "
+        f"{drain['seconds']:.1f} s; {drain['members']} members created)"
+    )
+    log(
+        f"ratio processed/accepted: {drain['per_s'] / real['per_s']:.2f}   total bench time "
+        f"{time.monotonic() - t0:.0f} s"
+    )
 
 
 if __name__ == "__main__":

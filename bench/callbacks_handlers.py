@@ -1,4 +1,5 @@
 """The bench's callback handler: a card event makes (or finds) a member, as the members app will."""
+
 from callbacks.registry import register
 
 

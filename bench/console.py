@@ -15,6 +15,7 @@ ids given and render the rows in a one-line template: no scope, no selectors, no
 more than its twin (totals, per store, new members, refunds waiting, the analytics rollups): the twin renders the
 chart's rows only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,13 @@ def _ensure_database(url: str, *, fresh: bool = False) -> None:
     import psycopg2
 
     cfg = dj_database_url.parse(url)
-    conn = psycopg2.connect(dbname="postgres", user=cfg.get("USER") or "postgres", password=cfg.get("PASSWORD") or "",
-                            host=cfg.get("HOST") or "", port=cfg.get("PORT") or "")
+    conn = psycopg2.connect(
+        dbname="postgres",
+        user=cfg.get("USER") or "postgres",
+        password=cfg.get("PASSWORD") or "",
+        host=cfg.get("HOST") or "",
+        port=cfg.get("PORT") or "",
+    )
     conn.autocommit = True
     with conn.cursor() as cur:
         if fresh:
@@ -78,9 +84,12 @@ def seed(*, members: int, orders: int, stores: int) -> tuple[list[int], str]:
 
     mine = Franchisee.objects.create(name="bench franchisee")
     other = Franchisee.objects.create(name="others")
-    store_objs = Store.objects.bulk_create([
-        Store(code=f"B{n:04d}", name=f"门店{n}", kind="franchise", franchisee=mine if n < MANAGED_STORES else other)
-        for n in range(stores)])
+    store_objs = Store.objects.bulk_create(
+        [
+            Store(code=f"B{n:04d}", name=f"门店{n}", kind="franchise", franchisee=mine if n < MANAGED_STORES else other)
+            for n in range(stores)
+        ]
+    )
     store_ids = [s.pk for s in store_objs]
     tier = CardLevel.objects.create(name="普通会员", rank=1)
     user = get_user_model().objects.create_user(username="bench-manager", password=uuid.uuid4().hex)
@@ -90,9 +99,17 @@ def seed(*, members: int, orders: int, stores: int) -> tuple[list[int], str]:
     batch = []
     for i in range(members):
         phone = f"139{i:08d}"
-        batch.append(Member(phone=phone, phone_hash=phone_hash(phone),
-                            name=f"会员{i}", store_id=store_ids[i % stores], tier=tier,
-                            joined_at=now - dt.timedelta(minutes=i), join_channel="import"))
+        batch.append(
+            Member(
+                phone=phone,
+                phone_hash=phone_hash(phone),
+                name=f"会员{i}",
+                store_id=store_ids[i % stores],
+                tier=tier,
+                joined_at=now - dt.timedelta(minutes=i),
+                join_channel="import",
+            )
+        )
         if len(batch) == 5000:
             Member.objects.bulk_create(batch)
             batch = []
@@ -103,9 +120,21 @@ def seed(*, members: int, orders: int, stores: int) -> tuple[list[int], str]:
     for i in range(orders):
         paid = now - dt.timedelta(seconds=i * 30 * 86400 // max(orders, 1))
         total = 1000 + (i * 37) % 50000
-        batch.append(Order(number=f"B{i:012d}", channel="pos", store_id=store_ids[i % stores], status="paid",
-                           subtotal_fen=total, total_fen=total, fulfilment="in_store", fulfilment_status="picked_up",
-                           receipt_no=f"R{i}", created_at=paid, paid_at=paid))
+        batch.append(
+            Order(
+                number=f"B{i:012d}",
+                channel="pos",
+                store_id=store_ids[i % stores],
+                status="paid",
+                subtotal_fen=total,
+                total_fen=total,
+                fulfilment="in_store",
+                fulfilment_status="picked_up",
+                receipt_no=f"R{i}",
+                created_at=paid,
+                paid_at=paid,
+            )
+        )
         if len(batch) == 5000:
             Order.objects.bulk_create(batch)
             batch = []
@@ -120,8 +149,11 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--stores", type=int, default=100)
     parser.add_argument("--requests", type=int, default=200, help="per page (and as many for its bare twin)")
-    parser.add_argument("--fresh", action="store_true", help="drop the bench database first (after migrations were "
-                        "renumbered, or to start from an empty disk)")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="drop the bench database first (after migrations were renumbered, or to start from an empty disk)",
+    )
     args = parser.parse_args()
 
     url = _bench_database_url()
@@ -159,11 +191,15 @@ def main() -> None:
         client.force_login(user)
     connection.set_schema_to_public()
     stores = ",".join(map(str, managed))
-    pages = [("dashboard", "/console/?days=7", f"/bench/bare/dashboard?stores={stores}"),
-             ("members", "/console/members/", f"/bench/bare/members?stores={stores}"),
-             ("orders", "/console/orders/", f"/bench/bare/orders?stores={stores}")]
-    print(f"brand {slug}: {args.members} members, {args.orders} orders, {args.stores} stores "
-          f"({MANAGED_STORES} the manager's); {args.requests} requests per page and per bare view")
+    pages = [
+        ("dashboard", "/console/?days=7", f"/bench/bare/dashboard?stores={stores}"),
+        ("members", "/console/members/", f"/bench/bare/members?stores={stores}"),
+        ("orders", "/console/orders/", f"/bench/bare/orders?stores={stores}"),
+    ]
+    print(
+        f"brand {slug}: {args.members} members, {args.orders} orders, {args.stores} stores "
+        f"({MANAGED_STORES} the manager's); {args.requests} requests per page and per bare view"
+    )
     print(f"{'page':10} {'console p50':>12} {'p95':>9} {'bare p50':>10} {'p95':>9} {'ratio p50':>10} {'ratio p95':>10}")
     for name, page, bare in pages:
         for warm in (page, bare):  # first request of each: template compilation, connection

@@ -9,6 +9,7 @@ conditional UPDATE in order_place) and, when that succeeds, pays it through the 
 same run, the bare reservation statement alone on a hot row with the same threads. Asserts exactly `units` paid
 orders and stock never below zero (sampled throughout, and the database's check constraint).
 """
+
 import argparse
 import os
 import re
@@ -25,8 +26,11 @@ from ekr.devservices import load_service_env
 
 load_service_env(Path(__file__).resolve().parent.parent)  # the embedded servers when DATABASE_URL is unset
 _url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/ekr")
-os.environ["DATABASE_URL"] = re.sub(r"/([^/?]+)(\?|$)", r"/\1_bench_shops\2", _url, count=1) \
-    if not _url.rstrip("/").endswith("_bench_shops") else _url
+os.environ["DATABASE_URL"] = (
+    re.sub(r"/([^/?]+)(\?|$)", r"/\1_bench_shops\2", _url, count=1)
+    if not _url.rstrip("/").endswith("_bench_shops")
+    else _url
+)
 if os.environ.get("REDIS_URL"):
     os.environ["REDIS_URL"] = os.environ["REDIS_URL"].rsplit("/", 1)[0] + "/5"
 
@@ -41,8 +45,13 @@ from django_tenants.utils import schema_context  # noqa: E402
 
 def recreate_database() -> None:
     db = settings.DATABASES["default"]
-    params = {"dbname": "postgres", "user": db.get("USER"), "password": db.get("PASSWORD"),
-              "host": db.get("HOST"), "port": db.get("PORT")}
+    params = {
+        "dbname": "postgres",
+        "user": db.get("USER"),
+        "password": db.get("PASSWORD"),
+        "host": db.get("HOST"),
+        "port": db.get("PORT"),
+    }
     conn = psycopg2.connect(**{k: v for k, v in params.items() if v})
     conn.autocommit = True
     with conn.cursor() as cur:
@@ -69,8 +78,7 @@ def provision(units: int, buyers: int):
         product = Product.objects.create(name="Limited tea")
         sku = Sku.objects.create(product=product, code="LIMITED", price_fen=9900)
         entry = ShopSku.objects.create(shop=shop, sku=sku, stock=units)
-        hot = ShopSku.objects.create(shop=Shop.objects.create(store=store, name="SQL only"), sku=sku,
-                                     stock=10 ** 9)
+        hot = ShopSku.objects.create(shop=Shop.objects.create(store=store, name="SQL only"), sku=sku, stock=10**9)
         Member.objects.bulk_create([Member(openid=f"o-flash-{i}") for i in range(buyers)])
         members = list(Member.objects.order_by("pk"))
     return brand, app, shop, sku, entry, hot, members
@@ -79,11 +87,21 @@ def provision(units: int, buyers: int):
 def notification(app, order):
     from miniprograms.payments.wechatpay_v2 import sign
 
-    data = {"appid": app.appid, "mch_id": app.mch_id, "nonce_str": uuid.uuid4().hex, "result_code": "SUCCESS",
-            "return_code": "SUCCESS", "openid": order.member.openid, "trade_type": "JSAPI",
-            "total_fee": str(order.total_fen), "cash_fee": str(order.total_fen), "fee_type": "CNY",
-            "transaction_id": "4200" + uuid.uuid4().hex[:20], "out_trade_no": order.number,
-            "time_end": timezone.localtime(timezone.now()).strftime("%Y%m%d%H%M%S")}
+    data = {
+        "appid": app.appid,
+        "mch_id": app.mch_id,
+        "nonce_str": uuid.uuid4().hex,
+        "result_code": "SUCCESS",
+        "return_code": "SUCCESS",
+        "openid": order.member.openid,
+        "trade_type": "JSAPI",
+        "total_fee": str(order.total_fen),
+        "cash_fee": str(order.total_fen),
+        "fee_type": "CNY",
+        "transaction_id": "4200" + uuid.uuid4().hex[:20],
+        "out_trade_no": order.number,
+        "time_end": timezone.localtime(timezone.now()).strftime("%Y%m%d%H%M%S"),
+    }
     data["sign"] = sign(data, app.mch_key, "MD5")
     return data
 
@@ -101,8 +119,10 @@ def main() -> None:
     connection.close()
     call_command("bootstrap", verbosity=0)
     brand, app, shop, sku, entry, hot, members = provision(args.units, args.buyers)
-    print(f"provisioned database {settings.DATABASES['default']['NAME']}, brand {brand.schema_name}, "
-          f"{args.buyers} buyers, {args.units} units in {time.perf_counter() - t0:.1f}s")
+    print(
+        f"provisioned database {settings.DATABASES['default']['NAME']}, brand {brand.schema_name}, "
+        f"{args.buyers} buyers, {args.units} units in {time.perf_counter() - t0:.1f}s"
+    )
 
     from core.errors import Conflict
     from miniprograms.models import Order, ShopSku
@@ -132,8 +152,9 @@ def main() -> None:
                             return
                         member = queue.pop()
                     try:
-                        order = order_place(member=member, shop=shop, items=[{"sku_id": sku.pk, "quantity": 1}],
-                                            appid=app.appid)
+                        order = order_place(
+                            member=member, shop=shop, items=[{"sku_id": sku.pk, "quantity": 1}], appid=app.appid
+                        )
                     except Conflict as exc:
                         count(exc.code)
                         continue
@@ -190,10 +211,14 @@ def main() -> None:
     print(f"flash sale: {args.buyers} buyers, {args.threads} threads, {args.units} units of one SKU")
     print(f"  outcomes: {dict(sorted(outcomes.items()))}")
     print(f"  paid orders: {paid}; stock left: {final_stock}; lowest stock seen: {min_stock[0]}")
-    print(f"  {elapsed:.2f}s: {args.buyers / elapsed:.0f} order attempts/s, {paid / elapsed:.0f} paid orders/s "
-          f"(place + pay notification)")
-    print(f"  bare reservation statement (UPDATE .. SET stock = stock - 1 WHERE id = .. AND stock >= 1), "
-          f"{args.threads} threads on one hot row, autocommit: {executed[0] / sql_elapsed:.0f} statements/s")
+    print(
+        f"  {elapsed:.2f}s: {args.buyers / elapsed:.0f} order attempts/s, {paid / elapsed:.0f} paid orders/s "
+        f"(place + pay notification)"
+    )
+    print(
+        f"  bare reservation statement (UPDATE .. SET stock = stock - 1 WHERE id = .. AND stock >= 1), "
+        f"{args.threads} threads on one hot row, autocommit: {executed[0] / sql_elapsed:.0f} statements/s"
+    )
     assert paid == args.units, f"expected exactly {args.units} paid orders, got {paid}"
     assert final_stock == 0 and min_stock[0] >= 0
     assert outcomes.get("paid") == args.units and outcomes.get("out_of_stock") == args.buyers - args.units

@@ -20,6 +20,7 @@ INSERT ... SELECT of as many coupons in one statement.
 Uses its own database (<db>_bench_live, recreated) and Redis db (EKR_BENCH_REDIS_DB, default 14, flushed). The
 machine may be busy: read ratios, not absolute figures.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,8 +72,13 @@ def log(message: str) -> None:
 
 def recreate_database() -> None:
     db = settings.DATABASES["default"]
-    params = {"dbname": "postgres", "user": db.get("USER") or "postgres", "password": db.get("PASSWORD") or "",
-              "host": db.get("HOST") or "", "port": db.get("PORT") or ""}
+    params = {
+        "dbname": "postgres",
+        "user": db.get("USER") or "postgres",
+        "password": db.get("PASSWORD") or "",
+        "host": db.get("HOST") or "",
+        "port": db.get("PORT") or "",
+    }
     conn = psycopg2.connect(**{k: v for k, v in params.items() if v != ""})
     conn.autocommit = True
     with conn.cursor() as cur:
@@ -103,9 +109,15 @@ def make_room(schema: str) -> int:
 
     with schema_context(schema):
         now = timezone.now()
-        room = LiveRoom.objects.create(source="external", name="Bench show", external_url="https://example.com/l",
-                                       start_at=now, end_at=now + dt.timedelta(hours=2), status="live",
-                                       started_at=now)
+        room = LiveRoom.objects.create(
+            source="external",
+            name="Bench show",
+            external_url="https://example.com/l",
+            start_at=now,
+            end_at=now + dt.timedelta(hours=2),
+            status="live",
+            started_at=now,
+        )
         LiveRoomStats.objects.create(room=room)
         return room.pk
 
@@ -174,8 +186,14 @@ def run_threads(work: list, threads: int, seconds: float, call) -> dict:
     elapsed = time.monotonic() - started
     flat = sorted(x for per in latencies for x in per)
     p99 = flat[min(len(flat) - 1, int(len(flat) * 0.99))] if flat else 0.0
-    return {"elapsed": elapsed, "requests": len(flat), "events": sum(events), "failed": sum(failures),
-            "events_per_s": sum(events) / elapsed, "p99_ms": p99 * 1000}
+    return {
+        "elapsed": elapsed,
+        "requests": len(flat),
+        "events": sum(events),
+        "failed": sum(failures),
+        "events_per_s": sum(events) / elapsed,
+        "p99_ms": p99 * 1000,
+    }
 
 
 def bench_service(schema: str, room_id: int, work: list, threads: int, seconds: float) -> dict:
@@ -216,9 +234,29 @@ def bench_http(schema: str, room_id: int, work: list, threads: int, seconds: flo
     from members.mp_auth import member_token_issue
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "ekr.wsgi", "-k", "gthread", "-w", "2", "--threads",
-                             "8", "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "512"],
-                            cwd=ROOT, env=dict(os.environ), start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "ekr.wsgi",
+            "-k",
+            "gthread",
+            "-w",
+            "2",
+            "--threads",
+            "8",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "--backlog",
+            "512",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ),
+        start_new_session=True,
+    )
     tokens: dict[str, str] = {}
     host = f"{SLUG}.{settings.EKR_BASE_DOMAIN}"
     path = f"/api/v1/mp/live/rooms/{room_id}/events"
@@ -243,9 +281,12 @@ def bench_http(schema: str, room_id: int, work: list, threads: int, seconds: flo
             conn = state.get("conn") or http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             state["conn"] = conn
             try:
-                conn.request("POST", path, body=json.dumps({"events": item[2]}),
-                             headers={"Host": host, "Content-Type": "application/json",
-                                      "Authorization": f"Bearer {token}"})
+                conn.request(
+                    "POST",
+                    path,
+                    body=json.dumps({"events": item[2]}),
+                    headers={"Host": host, "Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+                )
                 response = conn.getresponse()
                 response.read()
             except (OSError, http.client.HTTPException):
@@ -271,8 +312,13 @@ def bench_fold(schema: str, room_id: int) -> dict:
         folded = room_fold(room_id=room_id)
         elapsed = time.monotonic() - started
         viewers = LiveViewer.objects.filter(room_id=room_id).count()
-    return {"pending": pending, "folded": folded, "elapsed": elapsed, "viewers": viewers,
-            "entries_per_s": folded / elapsed if elapsed else 0.0}
+    return {
+        "pending": pending,
+        "folded": folded,
+        "elapsed": elapsed,
+        "viewers": viewers,
+        "entries_per_s": folded / elapsed if elapsed else 0.0,
+    }
 
 
 def bench_coupons(schema: str, count: int) -> dict:
@@ -285,19 +331,39 @@ def bench_coupons(schema: str, count: int) -> dict:
 
     with schema_context(schema):
         now = timezone.now()
-        template = CouponTemplate.objects.create(name="Post-show", kind="amount_off", amount_off_fen=1000,
-                                                 total_stock=count * 3, claimable=False)
-        room = LiveRoom.objects.create(source="external", name="Ended bench show", external_url="https://e.x/l",
-                                       start_at=now - dt.timedelta(hours=2), end_at=now, status="ended",
-                                       started_at=now - dt.timedelta(hours=2), ended_at=now, coupon_state="issuing")
+        template = CouponTemplate.objects.create(
+            name="Post-show", kind="amount_off", amount_off_fen=1000, total_stock=count * 3, claimable=False
+        )
+        room = LiveRoom.objects.create(
+            source="external",
+            name="Ended bench show",
+            external_url="https://e.x/l",
+            start_at=now - dt.timedelta(hours=2),
+            end_at=now,
+            status="ended",
+            started_at=now - dt.timedelta(hours=2),
+            ended_at=now,
+            coupon_state="issuing",
+        )
         LiveRoomStats.objects.create(room=room)
         room.coupon_templates.set([template])
         log(f"  making {count} members and viewers ...")
-        members = Member.objects.bulk_create([Member(openid=f"o-cpn-{i:06d}") for i in range(count)],
-                                             batch_size=5000)
-        LiveViewer.objects.bulk_create([LiveViewer(room=room, openid=m.openid, member=m, was_member=True,
-                                                   first_seen_at=now, last_seen_at=now, watch_seconds=600)
-                                        for m in members], batch_size=5000)
+        members = Member.objects.bulk_create([Member(openid=f"o-cpn-{i:06d}") for i in range(count)], batch_size=5000)
+        LiveViewer.objects.bulk_create(
+            [
+                LiveViewer(
+                    room=room,
+                    openid=m.openid,
+                    member=m,
+                    was_member=True,
+                    first_seen_at=now,
+                    last_seen_at=now,
+                    watch_seconds=600,
+                )
+                for m in members
+            ],
+            batch_size=5000,
+        )
         started = time.monotonic()
         runs = 0
         while post_show_coupons_step(room_id=room.pk) == "issuing":  # what each worker task run does
@@ -307,11 +373,13 @@ def bench_coupons(schema: str, count: int) -> dict:
 
         started = time.monotonic()
         with connection.cursor() as cursor:
-            cursor.execute(f"""INSERT INTO {Coupon._meta.db_table} (template_id, member_id, status, source, issue_key,
+            cursor.execute(
+                f"""INSERT INTO {Coupon._meta.db_table} (template_id, member_id, status, source, issue_key,
                                    valid_until, created_at)
                                SELECT %s, member_id, 'available', 'auto', 'bare', %s, now()
                                FROM {LiveViewer._meta.db_table} WHERE room_id = %s""",
-                           [template.pk, now + dt.timedelta(hours=72), room.pk])
+                [template.pk, now + dt.timedelta(hours=72), room.pk],
+            )
         bare = time.monotonic() - started
     return {"issued": issued, "elapsed": elapsed, "task_runs": runs + 1, "bare": bare}
 
@@ -326,8 +394,10 @@ def main() -> None:
     parser.add_argument("--http", action="store_true")
     args = parser.parse_args()
 
-    log(f"live bench: {args.viewers} viewers, {args.show_seconds} s of show, {args.threads} threads, "
-        f"at most {args.seconds} s per measurement")
+    log(
+        f"live bench: {args.viewers} viewers, {args.show_seconds} s of show, {args.threads} threads, "
+        f"at most {args.seconds} s per measurement"
+    )
     brand = provision()
     schema = brand.schema_name
     work = show_requests(args.viewers, args.show_seconds)
@@ -339,24 +409,34 @@ def main() -> None:
     ekr = bench_service(schema, room_id, work, args.threads, args.seconds)
     connection.set_schema_to_public()
     for name, r in (("baseline INCR+PFADD", baseline), ("ekr events_ingest", ekr)):
-        log(f"  {name:22s} {r['events_per_s']:9.0f} events/s  p99 {r['p99_ms']:6.2f} ms  "
-            f"({r['requests']} requests, {r['failed']} failed, {r['elapsed']:.1f} s)")
-    log(f"  ratio ekr/baseline: {ekr['events_per_s'] / baseline['events_per_s']:.2f}x (aim >= 0.3x), "
-        f"p99 {ekr['p99_ms']:.1f} ms (aim < 50 ms)")
+        log(
+            f"  {name:22s} {r['events_per_s']:9.0f} events/s  p99 {r['p99_ms']:6.2f} ms  "
+            f"({r['requests']} requests, {r['failed']} failed, {r['elapsed']:.1f} s)"
+        )
+    log(
+        f"  ratio ekr/baseline: {ekr['events_per_s'] / baseline['events_per_s']:.2f}x (aim >= 0.3x), "
+        f"p99 {ekr['p99_ms']:.1f} ms (aim < 50 ms)"
+    )
     if args.http:
         http_room = make_room(schema)
         via_http = bench_http(schema, http_room, work, args.threads, args.seconds)
-        log(f"  {'ekr over HTTP':22s} {via_http['events_per_s']:9.0f} events/s  p99 {via_http['p99_ms']:6.2f} ms  "
+        log(
+            f"  {'ekr over HTTP':22s} {via_http['events_per_s']:9.0f} events/s  p99 {via_http['p99_ms']:6.2f} ms  "
             f"({via_http['requests']} requests, {via_http['failed']} failed) = "
-            f"{via_http['events_per_s'] / baseline['events_per_s']:.2f}x baseline")
+            f"{via_http['events_per_s'] / baseline['events_per_s']:.2f}x baseline"
+        )
     fold = bench_fold(schema, room_id)
-    log(f"  fold: {fold['folded']} stream entries -> {fold['viewers']} viewer rows in {fold['elapsed']:.2f} s "
+    log(
+        f"  fold: {fold['folded']} stream entries -> {fold['viewers']} viewer rows in {fold['elapsed']:.2f} s "
         f"({fold['entries_per_s']:.0f} entries/s; the show produces "
-        f"{len(work) / args.show_seconds:.0f} a second)")
+        f"{len(work) / args.show_seconds:.0f} a second)"
+    )
     coupons = bench_coupons(schema, args.coupon_viewers)
-    log(f"  post-show coupons: {coupons['issued']} issued in {coupons['elapsed']:.2f} s over {coupons['task_runs']} "
+    log(
+        f"  post-show coupons: {coupons['issued']} issued in {coupons['elapsed']:.2f} s over {coupons['task_runs']} "
         f"task runs ({coupons['issued'] / coupons['elapsed']:.0f}/s); bare INSERT ... SELECT of as many: "
-        f"{coupons['bare']:.2f} s")
+        f"{coupons['bare']:.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ Baselines, same brands, same 32 threads:
 Uses a database and a Redis db of its own (`<db>_bench_market`, Redis db 11), migrated on first use; the
 brands it makes are dropped at the end.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,8 +59,13 @@ def _ensure_database() -> None:
     import psycopg2
 
     cfg = dj_database_url.parse(os.environ["DATABASE_URL"])
-    params = {"dbname": "postgres", "user": cfg.get("USER"), "password": cfg.get("PASSWORD"),
-              "host": cfg.get("HOST"), "port": cfg.get("PORT")}
+    params = {
+        "dbname": "postgres",
+        "user": cfg.get("USER"),
+        "password": cfg.get("PASSWORD"),
+        "host": cfg.get("HOST"),
+        "port": cfg.get("PORT"),
+    }
     conn = psycopg2.connect(**{k: v for k, v in params.items() if v})
     conn.autocommit = True
     with conn.cursor() as cur:
@@ -97,16 +103,22 @@ def provision(members: int):
     issuer = brand_create(slug=f"benchiss{tag}", name="Bench issuer")
     acceptors = [brand_create(slug=f"benchacc{i}{tag}", name=f"Bench acceptor {i}") for i in range(3)]
     connection.set_schema_to_public()
-    offer = offer_publish(issuer=issuer, total_stock=10_000_000, kind="coupon", title="Bench coupon",
-                          face_value_fen=1000, settlement_price_fen=100, per_member_limit=30000)
+    offer = offer_publish(
+        issuer=issuer,
+        total_stock=10_000_000,
+        kind="coupon",
+        title="Bench coupon",
+        face_value_fen=1000,
+        settlement_price_fen=100,
+        per_member_limit=30000,
+    )
     listings = {b.pk: listing_create(brand=b, offer_id=offer.pk, points_price=1) for b in acceptors}
     people = []
     for i in range(members):
         brand = acceptors[i % 3]
         with schema_context(brand.schema_name):
             member = Member.objects.create(openid=f"bench-{tag}-{i}")
-            points_earn(member=member, points=10_000_000, idempotency_key=f"bench-seed-{member.pk}",
-                        reason="bench")
+            points_earn(member=member, points=10_000_000, idempotency_key=f"bench-seed-{member.pk}", reason="bench")
         people.append((brand, member))
     connection.set_schema_to_public()
     return issuer, acceptors, offer, listings, people
@@ -132,13 +144,33 @@ def drop(brands) -> None:
 
 
 def start_worker(concurrency: int) -> subprocess.Popen:
-    log = open(ROOT / ".data" / "bench-market-worker.log", "wb") if (ROOT / ".data").is_dir() \
+    log = (
+        open(ROOT / ".data" / "bench-market-worker.log", "wb")
+        if (ROOT / ".data").is_dir()
         else open("/tmp/bench-market-worker.log", "wb")
+    )
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "ekr", "worker", "--loglevel=WARNING",
-                             "--pool=prefork", f"--concurrency={concurrency}", "--without-gossip",
-                             "--without-mingle", "--without-heartbeat"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "ekr",
+            "worker",
+            "--loglevel=WARNING",
+            "--pool=prefork",
+            f"--concurrency={concurrency}",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     import redis
     from celery import current_app
 
@@ -202,9 +234,11 @@ def end_to_end(listings, people, run_id: str):
     def one(index, n, brand, member):
         client = APIClient(HTTP_HOST=f"{brand.slug}.{django.conf.settings.EKR_BASE_DOMAIN}")
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens[index]}")
-        response = client.post("/api/v1/market/mp/exchanges",
-                               {"listing_id": listings[brand.pk].pk, "request_key": f"{run_id}-{index}-{n}"},
-                               format="json")
+        response = client.post(
+            "/api/v1/market/mp/exchanges",
+            {"listing_id": listings[brand.pk].pk, "request_key": f"{run_id}-{index}-{n}"},
+            format="json",
+        )
         if response.status_code != 202:
             raise RuntimeError(f"redeem answered {response.status_code}: {response.content[:200]}")
         exchange_id = response.json()["id"]
@@ -225,8 +259,9 @@ def end_to_end(listings, people, run_id: str):
 def inline(listings, people, run_id: str):
     def one(index, n, brand, member):
         with schema_context(brand.schema_name):
-            exchange = svc.exchange_request(brand=brand, member=member, listing_id=listings[brand.pk].pk,
-                                            request_key=f"{run_id}-{index}-{n}")
+            exchange = svc.exchange_request(
+                brand=brand, member=member, listing_id=listings[brand.pk].pk, request_key=f"{run_id}-{index}-{n}"
+            )
         connection.set_schema_to_public()
         if svc.exchange_advance(exchange_id=exchange.pk) != svc.Outcome.DONE:
             raise RuntimeError("not done")
@@ -250,19 +285,27 @@ def bare_sql(issuer, offer, people):
             fake_exchange = -next(counter) - index * 10**7
         now = timezone.now()
         with transaction.atomic(), connection.cursor() as cur:
-            cur.execute(f'UPDATE "{brand.schema_name}".{account_table} SET balance = balance - 1, updated_at = %s '
-                        "WHERE member_id = %s AND balance >= 1 RETURNING balance", [now, member.pk])
+            cur.execute(
+                f'UPDATE "{brand.schema_name}".{account_table} SET balance = balance - 1, updated_at = %s '
+                "WHERE member_id = %s AND balance >= 1 RETURNING balance",
+                [now, member.pk],
+            )
             assert cur.fetchone()
         with transaction.atomic(), connection.cursor() as cur:
-            cur.execute("UPDATE rights_market_offer SET remaining_stock = remaining_stock - 1 "
-                        "WHERE id = %s AND remaining_stock > 0 RETURNING remaining_stock", [offer.pk])
+            cur.execute(
+                "UPDATE rights_market_offer SET remaining_stock = remaining_stock - 1 "
+                "WHERE id = %s AND remaining_stock > 0 RETURNING remaining_stock",
+                [offer.pk],
+            )
             assert cur.fetchone()
         with transaction.atomic(), connection.cursor() as cur:
-            cur.execute(f'INSERT INTO "{issuer.schema_name}".{voucher_table} (exchange_id, offer_id, '
-                        "accepting_brand_id, code, title, kind, face_value_fen, valid_until, status, "
-                        "claim_made_member, order_amount_fen, created_at) "
-                        "VALUES (%s, %s, %s, %s, 'bench', 'coupon', 1000, %s, 'issued', false, 0, %s)",
-                        [fake_exchange, offer.pk, brand.pk, uuid.uuid4().hex[:20], now, now])
+            cur.execute(
+                f'INSERT INTO "{issuer.schema_name}".{voucher_table} (exchange_id, offer_id, '
+                "accepting_brand_id, code, title, kind, face_value_fen, valid_until, status, "
+                "claim_made_member, order_amount_fen, created_at) "
+                "VALUES (%s, %s, %s, %s, 'bench', 'coupon', 1000, %s, 'issued', false, 0, %s)",
+                [fake_exchange, offer.pk, brand.pk, uuid.uuid4().hex[:20], now, now],
+            )
 
     return one
 
@@ -273,9 +316,11 @@ def pct(values: list[float], p: float) -> float:
 
 
 def line(name: str, count: int, latencies: list[float], wall: float) -> str:
-    return (f"  {name:<34} {count:6d} redemptions  {count / wall:8.1f}/s   "
-            f"p50 {pct(latencies, 50) * 1000:7.1f} ms   p99 {pct(latencies, 99) * 1000:7.1f} ms   "
-            f"(mean {statistics.fmean(latencies) * 1000:.1f} ms)")
+    return (
+        f"  {name:<34} {count:6d} redemptions  {count / wall:8.1f}/s   "
+        f"p50 {pct(latencies, 50) * 1000:7.1f} ms   p99 {pct(latencies, 99) * 1000:7.1f} ms   "
+        f"(mean {statistics.fmean(latencies) * 1000:.1f} ms)"
+    )
 
 
 def main() -> None:
@@ -297,19 +342,26 @@ def main() -> None:
         stop_worker(worker)
     inl = run_threads(people, args.seconds / 2, inline(listings, people, run_id + "i"))
     bare = run_threads(people, args.seconds / 2, bare_sql(issuer, offer, people))
-    server_side = [(f - r).total_seconds() for r, f in Exchange.objects.filter(
-        offer=offer, status=Exchange.Status.FULFILLED, request_key__startswith=run_id + "-")
-        .values_list("requested_at", "fulfilled_at")]
+    server_side = [
+        (f - r).total_seconds()
+        for r, f in Exchange.objects.filter(
+            offer=offer, status=Exchange.Status.FULFILLED, request_key__startswith=run_id + "-"
+        ).values_list("requested_at", "fulfilled_at")
+    ]
     fulfilled = Exchange.objects.filter(offer=offer, status=Exchange.Status.FULFILLED).count()
     open_or_undone = Exchange.objects.filter(offer=offer).exclude(status=Exchange.Status.FULFILLED).count()
     drop([issuer, *acceptors])
 
-    print(f"bench/market ({args.members} members across 3 brands, one offer of a 4th; "
-          f"worker concurrency {args.worker_concurrency}; {os.cpu_count()} CPUs; setup {setup_s:.1f} s)")
+    print(
+        f"bench/market ({args.members} members across 3 brands, one offer of a 4th; "
+        f"worker concurrency {args.worker_concurrency}; {os.cpu_count()} CPUs; setup {setup_s:.1f} s)"
+    )
     print("  request -> fulfilled voucher, each member waits for its own before the next:")
     print(line("end to end (API + Celery worker)", *e2e))
-    print(f"  {'  same, server clock (requested_at -> fulfilled_at)':<54} p50 {pct(server_side, 50) * 1000:7.1f} ms   "
-          f"p99 {pct(server_side, 99) * 1000:7.1f} ms")
+    print(
+        f"  {'  same, server clock (requested_at -> fulfilled_at)':<54} p50 {pct(server_side, 50) * 1000:7.1f} ms   "
+        f"p99 {pct(server_side, 99) * 1000:7.1f} ms"
+    )
     print(line("baseline: same steps inline", *inl))
     print(line("baseline: bare SQL of the steps", *bare))
     print(f"  check: {fulfilled} exchanges fulfilled, {open_or_undone} not fulfilled")

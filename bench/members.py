@@ -7,6 +7,7 @@ Runs with ekr.settings.local against a database of its own (<name>_bench_members
 use, so the shared dev database is never touched) on a fresh brand `benchmembers<random>`. The look-up goes
 through the real staff API (`GET /api/v1/staff/members?phone=`) served by gunicorn, authenticated by session.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,13 @@ def _ensure_database(url: str) -> None:
     import psycopg2
 
     cfg = dj_database_url.parse(url)
-    conn = psycopg2.connect(dbname="postgres", user=cfg.get("USER") or "postgres", password=cfg.get("PASSWORD") or "",
-                            host=cfg.get("HOST") or "", port=cfg.get("PORT") or "")
+    conn = psycopg2.connect(
+        dbname="postgres",
+        user=cfg.get("USER") or "postgres",
+        password=cfg.get("PASSWORD") or "",
+        host=cfg.get("HOST") or "",
+        port=cfg.get("PORT") or "",
+    )
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [cfg["NAME"]])
@@ -59,8 +65,10 @@ def make_csv(rows: int) -> bytes:
     out = io.StringIO()
     out.write("phone,name,gender,birthday,joined_at\n")
     for i in range(rows):
-        out.write(f"139{i:08d},会员{i},{'女' if i % 2 else '男'},{1960 + i % 45}-{1 + i % 12:02d}-{1 + i % 28:02d},"
-                  f"20{10 + i % 14}-0{1 + i % 9}-1{i % 10} 10:{i % 60:02d}:00\n")
+        out.write(
+            f"139{i:08d},会员{i},{'女' if i % 2 else '男'},{1960 + i % 45}-{1 + i % 12:02d}-{1 + i % 28:02d},"
+            f"20{10 + i % 14}-0{1 + i % 9}-1{i % 10} 10:{i % 60:02d}:00\n"
+        )
         if rnd.random() < 0:  # keep the generator deterministic
             break
     return out.getvalue().encode()
@@ -148,11 +156,11 @@ def main() -> None:
     with schema_context(slug):
         # --- baseline: bare COPY of the same rows into a plain table with the same columns ---------------------
         with connection.cursor() as cur:
-            cur.execute("CREATE TABLE bench_copy (phone text, name text, gender text, birthday date, "
-                        "joined_at timestamp)")
+            cur.execute(
+                "CREATE TABLE bench_copy (phone text, name text, gender text, birthday date, joined_at timestamp)"
+            )
             t0 = time.perf_counter()
-            cur.cursor.copy_expert("COPY bench_copy FROM STDIN WITH (FORMAT csv, HEADER true)",
-                                   io.BytesIO(content))
+            cur.cursor.copy_expert("COPY bench_copy FROM STDIN WITH (FORMAT csv, HEADER true)", io.BytesIO(content))
             copy_s = time.perf_counter() - t0
             cur.execute("DROP TABLE bench_copy")
         copy_rate = args.rows / copy_s
@@ -160,7 +168,7 @@ def main() -> None:
         # --- the import (as the worker runs it, in-process here) -----------------------------------------------
         imp = member_import_create(filename="bench.csv")
         for seq, start in enumerate(range(0, len(content), CHUNK_MAX_BYTES)):
-            member_import_chunk_add(member_import=imp, seq=seq, data=content[start:start + CHUNK_MAX_BYTES])
+            member_import_chunk_add(member_import=imp, seq=seq, data=content[start : start + CHUNK_MAX_BYTES])
         member_import_start(member_import=imp)  # on_commit would queue the task: run it here instead
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t0 = time.perf_counter()
@@ -178,10 +186,10 @@ def main() -> None:
         assert imp.rows_updated == args.rows and Member.objects.count() == args.rows
 
         # Python heap peak (tracemalloc slows the run, so on a slice: memory is bounded by the batch, not the file)
-        small = content[:content.index(b"\n", len(content) // 20) + 1]
+        small = content[: content.index(b"\n", len(content) // 20) + 1]
         imp_small = member_import_create(filename="bench-slice.csv")
         for seq, start in enumerate(range(0, len(small), CHUNK_MAX_BYTES)):
-            member_import_chunk_add(member_import=imp_small, seq=seq, data=small[start:start + CHUNK_MAX_BYTES])
+            member_import_chunk_add(member_import=imp_small, seq=seq, data=small[start : start + CHUNK_MAX_BYTES])
         member_import_start(member_import=imp_small)
         tracemalloc.start()
         member_import_run(import_id=imp_small.pk)
@@ -189,13 +197,17 @@ def main() -> None:
         tracemalloc.stop()
 
         print()
-        print(f"import   {args.rows} rows in {import_s:6.2f}s = {import_rate:8.0f} rows/s "
-              f"(peak RSS {rss_after / 1024:.0f} MB, +{(rss_after - rss_before) / 1024:.0f} MB during the run)")
+        print(
+            f"import   {args.rows} rows in {import_s:6.2f}s = {import_rate:8.0f} rows/s "
+            f"(peak RSS {rss_after / 1024:.0f} MB, +{(rss_after - rss_before) / 1024:.0f} MB during the run)"
+        )
         print(f"COPY     {args.rows} rows in {copy_s:6.2f}s = {copy_rate:8.0f} rows/s (bare COPY, same rows)")
         print(f"ratio    import / COPY = {import_rate / copy_rate:.3f} (COPY is {copy_rate / import_rate:.1f}x faster)")
         print(f"re-run   {args.rows} updates in {rerun_s:6.2f}s = {args.rows / rerun_s:8.0f} rows/s (same file again)")
-        print(f"memory   tracemalloc Python peak of an import run: {traced_peak / 1e6:.1f} MB "
-              f"(batches of 5000 rows; independent of file size)")
+        print(
+            f"memory   tracemalloc Python peak of an import run: {traced_peak / 1e6:.1f} MB "
+            f"(batches of 5000 rows; independent of file size)"
+        )
 
         # --- look-up by phone ---------------------------------------------------------------------------------
         from django.contrib.auth import get_user_model
@@ -221,8 +233,9 @@ def main() -> None:
     db = settings.DATABASES["default"]
 
     def select_worker(n: int):
-        conn = psycopg2.connect(dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"], host=db["HOST"],
-                                port=db["PORT"] or None)
+        conn = psycopg2.connect(
+            dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"], host=db["HOST"], port=db["PORT"] or None
+        )
         conn.autocommit = True
         cur = conn.cursor()
         cur.execute(f'SET search_path = "{slug}"')
@@ -239,9 +252,26 @@ def main() -> None:
     port = random.randint(20000, 40000)
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="ekr.settings.local", EKR_LOG_LEVEL="WARNING")
     server = subprocess.Popen(
-        [str(Path(sys.executable)), "-m", "gunicorn", "ekr.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-         "--threads", "4", "--worker-class", "gthread", "--log-level", "warning"],
-        cwd=ROOT, env=env, start_new_session=True)
+        [
+            str(Path(sys.executable)),
+            "-m",
+            "gunicorn",
+            "ekr.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--worker-class",
+            "gthread",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
     host = f"{slug}.{settings.EKR_BASE_DOMAIN}"
     try:
         for _ in range(100):
@@ -271,12 +301,18 @@ def main() -> None:
         server.wait(timeout=20)
 
     print()
-    print(f"look-up by phone, {args.clients} concurrent clients, {args.seconds:.0f}s each "
-          f"(machine: {os.cpu_count()} CPUs; clients, gunicorn 2x4 and PostgreSQL share them)")
-    print(f"API      GET /api/v1/staff/members?phone=  {api[0]:8.0f} req/s  p50 {api[1]:6.2f} ms  "
-          f"p99 {api[2]:6.2f} ms  errors {api[3]}")
-    print(f"SELECT   indexed phone_hash look-up         {sel[0]:8.0f} q/s    p50 {sel[1]:6.2f} ms  "
-          f"p99 {sel[2]:6.2f} ms  errors {sel[3]}")
+    print(
+        f"look-up by phone, {args.clients} concurrent clients, {args.seconds:.0f}s each "
+        f"(machine: {os.cpu_count()} CPUs; clients, gunicorn 2x4 and PostgreSQL share them)"
+    )
+    print(
+        f"API      GET /api/v1/staff/members?phone=  {api[0]:8.0f} req/s  p50 {api[1]:6.2f} ms  "
+        f"p99 {api[2]:6.2f} ms  errors {api[3]}"
+    )
+    print(
+        f"SELECT   indexed phone_hash look-up         {sel[0]:8.0f} q/s    p50 {sel[1]:6.2f} ms  "
+        f"p99 {sel[2]:6.2f} ms  errors {sel[3]}"
+    )
     print(f"ratio    API / SELECT throughput = {api[0] / sel[0]:.3f}; p99 API / SELECT = {api[2] / sel[2]:.1f}x")
 
 

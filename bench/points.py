@@ -9,6 +9,7 @@ its own (`benchpoints<random>`), so it never touches the dev database. Each clie
 connection; clients 0..N-1 work on members 0..N-1 (no two clients on one member), except the last line, where
 all 32 race on ONE member (row-lock contention). Bounded: about 14 phases of --seconds each, plus set-up.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,8 +59,10 @@ CREATE TABLE IF NOT EXISTS bench_bare_entry (
 """
 BARE_EARN = "UPDATE bench_bare_account SET balance = balance + %s WHERE id = %s RETURNING balance"
 BARE_REDEEM = "UPDATE bench_bare_account SET balance = balance - %s WHERE id = %s AND balance >= %s RETURNING balance"
-BARE_INSERT = ("INSERT INTO bench_bare_entry (account_id, amount, balance_after, idempotency_key, created_at) "
-               "VALUES (%s, %s, %s, %s, now())")
+BARE_INSERT = (
+    "INSERT INTO bench_bare_entry (account_id, amount, balance_after, idempotency_key, created_at) "
+    "VALUES (%s, %s, %s, %s, now())"
+)
 
 
 def run_clients(clients: int, seconds: float, make_client) -> tuple[float, list[float], int]:
@@ -115,12 +118,20 @@ def ekr_client_factory(brand, members, op_name: str, run_id: str, shared_member:
         member = members[0] if shared_member else members[index]
         prefix = f"{run_id}:{op_name}:{index}:"
         if op_name == "earn":
+
             def op(n: int) -> None:
-                points_earn(member=member, points=10, idempotency_key=prefix + str(n), reason="bench order",
-                            reference=f"o{index}-{n}")
+                points_earn(
+                    member=member,
+                    points=10,
+                    idempotency_key=prefix + str(n),
+                    reason="bench order",
+                    reference=f"o{index}-{n}",
+                )
         else:
+
             def op(n: int) -> None:
                 points_redeem(member=member, points=1, idempotency_key=prefix + str(n), reason="bench coupon")
+
         return op, connection.close
 
     return make
@@ -180,11 +191,21 @@ def setup(seconds: float):
         points_earn(member=member, points=FUNDING, idempotency_key=f"fund-{member.pk}", reason="bench funding")
     with connection.cursor() as cursor:
         cursor.execute(BARE_TABLES)
-        cursor.executemany("INSERT INTO bench_bare_account (id, balance) VALUES (%s, %s)",
-                           [(i, FUNDING) for i in range(max(CLIENTS))])
+        cursor.executemany(
+            "INSERT INTO bench_bare_account (id, balance) VALUES (%s, %s)", [(i, FUNDING) for i in range(max(CLIENTS))]
+        )
     db = settings.DATABASES["default"]
-    dsn = {k: v for k, v in {"dbname": db["NAME"], "user": db.get("USER"), "password": db.get("PASSWORD"),
-                              "host": db.get("HOST"), "port": db.get("PORT")}.items() if v}
+    dsn = {
+        k: v
+        for k, v in {
+            "dbname": db["NAME"],
+            "user": db.get("USER"),
+            "password": db.get("PASSWORD"),
+            "host": db.get("HOST"),
+            "port": db.get("PORT"),
+        }.items()
+        if v
+    }
     connection.set_schema_to_public()
     return brand, members, dsn
 
@@ -226,12 +247,17 @@ def main() -> int:
     wall = time.perf_counter()
     brand, members, dsn = setup(args.seconds)
     run_id = uuid.uuid4().hex[:8]
-    print(f"brand {brand.schema_name}, {len(members)} members funded with {FUNDING} points; "
-          f"{args.seconds:.0f} s per phase\n", flush=True)
+    print(
+        f"brand {brand.schema_name}, {len(members)} members funded with {FUNDING} points; "
+        f"{args.seconds:.0f} s per phase\n",
+        flush=True,
+    )
 
     plan = [(op, clients, False) for clients in CLIENTS for op in ("earn", "redeem")] + [("redeem", 32, True)]
-    header = f"{'operation':<8} {'clients':>7} {'members':>7} {'ekr ops/s':>10} {'bare ops/s':>11} " \
-             f"{'ratio':>6} {'ekr p50 ms':>11} {'ekr p99 ms':>11} {'bare p99 ms':>12} {'failed':>6}"
+    header = (
+        f"{'operation':<8} {'clients':>7} {'members':>7} {'ekr ops/s':>10} {'bare ops/s':>11} "
+        f"{'ratio':>6} {'ekr p50 ms':>11} {'ekr p99 ms':>11} {'bare p99 ms':>12} {'failed':>6}"
+    )
     print(header)
     print("-" * len(header))
     ratios = []
@@ -252,13 +278,18 @@ def main() -> int:
         p50 = statistics.median(ekr_lat) * 1000
         p99 = statistics.quantiles(ekr_lat, n=100)[98] * 1000 if len(ekr_lat) > 100 else max(ekr_lat) * 1000
         bare_p99 = statistics.quantiles(bare_lat, n=100)[98] * 1000 if len(bare_lat) > 100 else max(bare_lat) * 1000
-        print(f"{op_name:<8} {clients:>7} {1 if shared else clients:>7} {ekr_rate:>10.0f} {bare_rate:>11.0f} "
-              f"{ratio:>6.2f} {p50:>11.2f} {p99:>11.2f} {bare_p99:>12.2f} {ekr_failed:>6}", flush=True)
+        print(
+            f"{op_name:<8} {clients:>7} {1 if shared else clients:>7} {ekr_rate:>10.0f} {bare_rate:>11.0f} "
+            f"{ratio:>6.2f} {p50:>11.2f} {p99:>11.2f} {bare_p99:>12.2f} {ekr_failed:>6}",
+            flush=True,
+        )
 
     problems, entries = invariants_check(brand, members)
     print(f"\nratio ekr/bare: min {min(ratios):.2f}, median {statistics.median(ratios):.2f} (aim: >= 0.50)")
-    print(f"invariants over {entries} entries (balance >= 0, balance == sum(entries) == sum(lot remaining), "
-          f"debits == lot uses, keys unique): {'OK' if not problems else 'FAILED'}")
+    print(
+        f"invariants over {entries} entries (balance >= 0, balance == sum(entries) == sum(lot remaining), "
+        f"debits == lot uses, keys unique): {'OK' if not problems else 'FAILED'}"
+    )
     for problem in problems:
         print("  " + problem)
     print(f"total {time.perf_counter() - wall:.0f} s")

@@ -6,6 +6,7 @@ Both ways run in the same process against the same database, one after the other
 noisy machine. Brands made here are dropped at the end. Cloning is tenants.cloning.schema_clone; migrating
 is django-tenants' create_schema replaying every migration.
 """
+
 import argparse
 import statistics
 import time
@@ -61,11 +62,17 @@ def main() -> None:
 
 def report(count, one_clone, one_migrate, many_clone, many_migrate) -> None:
     print("bench/provision (seconds; brand row + domain + schema with every table)")
-    print(f"  one brand   clone {one_clone:7.3f}   migrate {one_migrate:7.3f}   migrate/clone {one_migrate / one_clone:5.1f}x")
-    print(f"  {count} brands   clone {sum(many_clone):7.2f}   migrate {sum(many_migrate):7.2f}   "
-          f"migrate/clone {sum(many_migrate) / sum(many_clone):5.1f}x")
-    print(f"  per brand median   clone {statistics.median(many_clone):.3f}   migrate {statistics.median(many_migrate):.3f}",
-          flush=True)
+    print(
+        f"  one brand   clone {one_clone:7.3f}   migrate {one_migrate:7.3f}   migrate/clone {one_migrate / one_clone:5.1f}x"
+    )
+    print(
+        f"  {count} brands   clone {sum(many_clone):7.2f}   migrate {sum(many_migrate):7.2f}   "
+        f"migrate/clone {sum(many_migrate) / sum(many_clone):5.1f}x"
+    )
+    print(
+        f"  per brand median   clone {statistics.median(many_clone):.3f}   migrate {statistics.median(many_migrate):.3f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Runs every bench script in turn (make bench)."""
+
 import subprocess
 import sys
 from pathlib import Path

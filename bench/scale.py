@@ -15,6 +15,7 @@ Its own database (`<db>_bench_scale`, dropped and made anew) on the same server.
   each quarter, and the cost of a brand's first queries on a connection (catalogue look-ups) against its second.
 Profile a phase with: .venv/bin/python -m cProfile -s cumtime bench/scale.py --brands 50 | head -40
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,8 +75,10 @@ from tenants.services import brand_create  # noqa: E402
 
 def tenths(values: list[float]) -> str:
     n = max(len(values) // 10, 1)
-    return (f"first tenth median {statistics.median(values[:n]):.3f} s, middle {statistics.median(values[len(values) // 2 - n // 2:][:n]):.3f} s, "
-            f"last tenth {statistics.median(values[-n:]):.3f} s")
+    return (
+        f"first tenth median {statistics.median(values[:n]):.3f} s, middle {statistics.median(values[len(values) // 2 - n // 2 :][:n]):.3f} s, "
+        f"last tenth {statistics.median(values[-n:]):.3f} s"
+    )
 
 
 def provision(count: int) -> list[str]:
@@ -86,8 +89,11 @@ def provision(count: int) -> list[str]:
         times.append(time.perf_counter() - start)
         schemas.append(brand.schema_name)
         connection.set_schema_to_public()
-    print(f"provisioning {count} brands: {sum(times):.1f} s in all; {tenths(times)}; "
-          f"max {max(times):.3f} s (aim < 0.5 s each, flat)", flush=True)
+    print(
+        f"provisioning {count} brands: {sum(times):.1f} s in all; {tenths(times)}; "
+        f"max {max(times):.3f} s (aim < 0.5 s each, flat)",
+        flush=True,
+    )
     return schemas
 
 
@@ -98,8 +104,11 @@ def newest_leaf():
     tenant_apps = {name.rsplit(".", 1)[-1] for name in settings.TENANT_APPS if not name.startswith(("django.", "axes"))}
     for key in sorted(loader.graph.leaf_nodes()):
         migration = loader.graph.nodes[key]
-        if key[0] in tenant_apps and any(isinstance(op, CreateModel) for op in migration.operations) \
-                and all(getattr(op, "reduces_to_sql", False) for op in migration.operations):
+        if (
+            key[0] in tenant_apps
+            and any(isinstance(op, CreateModel) for op in migration.operations)
+            and all(getattr(op, "reduces_to_sql", False) for op in migration.operations)
+        ):
             return migration, loader
     raise SystemExit("no brand-app leaf migration that creates a table")
 
@@ -113,8 +122,10 @@ def undo_everywhere(schemas: list[str]) -> str:
     for schema in schemas:
         _apply(schema, applied[schema], statements, [])
         with connection.cursor() as cursor:
-            cursor.execute(f'DELETE FROM "{schema}".django_migrations WHERE app = %s AND name = %s',
-                           [migration.app_label, migration.name])
+            cursor.execute(
+                f'DELETE FROM "{schema}".django_migrations WHERE app = %s AND name = %s',
+                [migration.app_label, migration.name],
+            )
     return f"{migration.app_label}.{migration.name}"
 
 
@@ -132,9 +143,11 @@ def migrations(schemas: list[str], sample: int) -> None:
     call_command("migrate_schemas", verbosity=0)
     noop = time.perf_counter() - start
     base = standard_per_brand(schemas[:sample])
-    print(f"no-op migrate_schemas over {len(schemas)} brands: {noop:.1f} s (aim < 60 s at 500); standard "
-          f"executor {base:.2f} s a brand -> {base * len(every):.1f} s for all; ratio {base * len(every) / noop:.1f}x",
-          flush=True)
+    print(
+        f"no-op migrate_schemas over {len(schemas)} brands: {noop:.1f} s (aim < 60 s at 500); standard "
+        f"executor {base:.2f} s a brand -> {base * len(every):.1f} s for all; ratio {base * len(every) / noop:.1f}x",
+        flush=True,
+    )
 
     name = undo_everywhere(every)
     start = time.perf_counter()
@@ -142,17 +155,25 @@ def migrations(schemas: list[str], sample: int) -> None:
     one = time.perf_counter() - start
     undo_everywhere(schemas[:sample])
     base = standard_per_brand(schemas[:sample])
-    print(f"one migration ({name}) over {len(schemas)} brands: {one:.1f} s (aim < 300 s at 500); standard "
-          f"executor {base:.2f} s a brand -> {base * len(every):.1f} s for all; ratio {base * len(every) / one:.1f}x",
-          flush=True)
+    print(
+        f"one migration ({name}) over {len(schemas)} brands: {one:.1f} s (aim < 300 s at 500); standard "
+        f"executor {base:.2f} s a brand -> {base * len(every):.1f} s for all; ratio {base * len(every) / one:.1f}x",
+        flush=True,
+    )
 
 
 def _serve(schema: str) -> None:
     """What a request to a brand does to the catalogue: the tables a member's home page reads."""
     connection.set_schema(schema)
     with connection.cursor() as cursor:
-        for table in ("members_member", "members_store", "points_pointsaccount", "miniprograms_order",
-                      "miniprograms_shop", "miniprograms_coupon"):
+        for table in (
+            "members_member",
+            "members_store",
+            "points_pointsaccount",
+            "miniprograms_order",
+            "miniprograms_shop",
+            "miniprograms_coupon",
+        ):
             cursor.execute(f"SELECT count(*) FROM {table}")
 
 
@@ -179,11 +200,16 @@ def backend_memory(schemas: list[str]) -> None:
         if i % quarter == 0 or i == len(schemas):
             connection.set_schema_to_public()
             marks.append(f"{i}: {memory_mb():.1f} MB")
-    print(f"backend memory after serving brands on one connection (start {start_mb:.1f} MB): " + ", ".join(marks),
-          flush=True)
-    print(f"a brand's first queries on a connection: median {statistics.median(firsts) * 1000:.2f} ms, its "
-          f"second: {statistics.median(seconds) * 1000:.2f} ms (catalogue cost "
-          f"{statistics.median(firsts) / statistics.median(seconds):.1f}x)", flush=True)
+    print(
+        f"backend memory after serving brands on one connection (start {start_mb:.1f} MB): " + ", ".join(marks),
+        flush=True,
+    )
+    print(
+        f"a brand's first queries on a connection: median {statistics.median(firsts) * 1000:.2f} ms, its "
+        f"second: {statistics.median(seconds) * 1000:.2f} ms (catalogue cost "
+        f"{statistics.median(firsts) / statistics.median(seconds):.1f}x)",
+        flush=True,
+    )
     connection.close()
 
 
@@ -214,8 +240,11 @@ def nightly(schemas: list[str]) -> None:
         minutes = [0] * max(window // 60, 1)
         for schema in schemas:
             minutes[min(spread_seconds(schema, window) // 60, len(minutes) - 1)] += 1
-        print(f"{name}: {sum(times):.2f} s for {len(schemas)} brands (slowest brand {max(times) * 1000:.0f} ms); "
-              f"window {window} s: brands per minute min {min(minutes)}, max {max(minutes)}", flush=True)
+        print(
+            f"{name}: {sum(times):.2f} s for {len(schemas)} brands (slowest brand {max(times) * 1000:.0f} ms); "
+            f"window {window} s: brands per minute min {min(minutes)}, max {max(minutes)}",
+            flush=True,
+        )
     connection.set_schema_to_public()
     print(f"one nightly cycle of every per-brand job, {len(schemas)} brands, one process: {total:.1f} s", flush=True)
 
@@ -242,22 +271,28 @@ def big_brand(stores: int, shops: int, skus: int) -> None:
     connection.set_schema_to_public()
     with schema_context(brand.schema_name):
         start = time.perf_counter()
-        Store.objects.bulk_create([Store(code=f"S{i:06d}", name=f"Store {i}") for i in range(stores)],
-                                  batch_size=5000)
+        Store.objects.bulk_create([Store(code=f"S{i:06d}", name=f"Store {i}") for i in range(stores)], batch_size=5000)
         store_ids = list(Store.objects.values_list("pk", flat=True))
-        Shop.objects.bulk_create([Shop(store_id=store_ids[i % len(store_ids)], name=f"Shop {i}")
-                                  for i in range(shops)], batch_size=5000)
+        Shop.objects.bulk_create(
+            [Shop(store_id=store_ids[i % len(store_ids)], name=f"Shop {i}") for i in range(shops)], batch_size=5000
+        )
         products = Product.objects.bulk_create([Product(name=f"P{i}") for i in range(max(skus // 5, 1))])
-        Sku.objects.bulk_create([Sku(product=products[i % len(products)], code=f"K{i:06d}", price_fen=100 + i)
-                                 for i in range(skus)], batch_size=5000)
+        Sku.objects.bulk_create(
+            [Sku(product=products[i % len(products)], code=f"K{i:06d}", price_fen=100 + i) for i in range(skus)],
+            batch_size=5000,
+        )
         with connection.cursor() as cursor:
-            cursor.execute("""INSERT INTO miniprograms_shopsku (shop_id, sku_id, stock, on_sale)
+            cursor.execute(
+                """INSERT INTO miniprograms_shopsku (shop_id, sku_id, stock, on_sale)
                               SELECT s.id, k.id, 10, true FROM miniprograms_shop s
                               JOIN miniprograms_sku k ON k.id %% %s = s.id %% %s""",
-                           [max(skus // 50, 1), max(skus // 50, 1)])
+                [max(skus // 50, 1), max(skus // 50, 1)],
+            )
             cursor.execute("ANALYZE")
-        print(f"big brand: {stores} stores, {shops} shops, {skus} SKUs, generated in "
-              f"{time.perf_counter() - start:.1f} s", flush=True)
+        print(
+            f"big brand: {stores} stores, {shops} shops, {skus} SKUs, generated in {time.perf_counter() - start:.1f} s",
+            flush=True,
+        )
 
         def new_product(tag: str) -> Product:
             product = Product.objects.create(name=f"New {tag}")
@@ -273,14 +308,19 @@ def big_brand(stores: int, shops: int, skus: int) -> None:
         bare_product = new_product("b")
         start = time.perf_counter()
         with connection.cursor() as cursor:
-            cursor.execute("""INSERT INTO miniprograms_shopsku (shop_id, sku_id, stock, on_sale)
+            cursor.execute(
+                """INSERT INTO miniprograms_shopsku (shop_id, sku_id, stock, on_sale)
                               SELECT s.id, k.id, 5, true FROM miniprograms_shop s CROSS JOIN miniprograms_sku k
                               WHERE k.product_id = %s
                               ON CONFLICT (shop_id, sku_id) DO UPDATE SET stock = 5, on_sale = true""",
-                           [bare_product.pk])
+                [bare_product.pk],
+            )
         bare_push = time.perf_counter() - start
-        print(f"push of a 3-SKU product to {push.done_shops} shops ({push.written} shop SKUs): {ekr_push:.2f} s; "
-              f"one bare upsert: {bare_push:.2f} s; ratio {bare_push / ekr_push:.2f}", flush=True)
+        print(
+            f"push of a 3-SKU product to {push.done_shops} shops ({push.written} shop SKUs): {ekr_push:.2f} s; "
+            f"one bare upsert: {bare_push:.2f} s; ratio {bare_push / ekr_push:.2f}",
+            flush=True,
+        )
 
         member = Member.objects.create(openid="o-bench-big")
         shop_ids = list(Shop.objects.values_list("pk", flat=True))
@@ -296,17 +336,23 @@ def big_brand(stores: int, shops: int, skus: int) -> None:
     with schema_context(brand.schema_name), connection.cursor() as cursor:
         for shop_id in sample:
             t0 = time.perf_counter()
-            cursor.execute("""SELECT ss.sku_id, k.code, p.id, p.name, k.attributes, COALESCE(ss.price_fen, k.price_fen),
+            cursor.execute(
+                """SELECT ss.sku_id, k.code, p.id, p.name, k.attributes, COALESCE(ss.price_fen, k.price_fen),
                                      k.price_fen, ss.stock
                               FROM miniprograms_shopsku ss JOIN miniprograms_sku k ON k.id = ss.sku_id
                               JOIN miniprograms_product p ON p.id = k.product_id
                               WHERE ss.shop_id = %s AND ss.on_sale AND k.active AND p.active
-                              ORDER BY p.id, k.id""", [shop_id])
+                              ORDER BY p.id, k.id""",
+                [shop_id],
+            )
             cursor.fetchall()
             bare.append(time.perf_counter() - t0)
-    print(f"a shop's catalog (about 50 SKUs) among {len(shop_ids)} shops: API p50 "
-          f"{statistics.median(api) * 1000:.1f} ms, p99 {_percentile(api, 0.99) * 1000:.1f} ms; bare SQL p50 "
-          f"{statistics.median(bare) * 1000:.2f} ms, p99 {_percentile(bare, 0.99) * 1000:.2f} ms", flush=True)
+    print(
+        f"a shop's catalog (about 50 SKUs) among {len(shop_ids)} shops: API p50 "
+        f"{statistics.median(api) * 1000:.1f} ms, p99 {_percentile(api, 0.99) * 1000:.1f} ms; bare SQL p50 "
+        f"{statistics.median(bare) * 1000:.2f} ms, p99 {_percentile(bare, 0.99) * 1000:.2f} ms",
+        flush=True,
+    )
 
 
 def big_member_base(members: int, tagged: int, reassign: int) -> None:
@@ -329,20 +375,31 @@ def big_member_base(members: int, tagged: int, reassign: int) -> None:
     with schema_context(brand.schema_name):
         start = time.perf_counter()
         franchisees = Franchisee.objects.bulk_create([Franchisee(name=f"F{i}") for i in range(25)])
-        stores = Store.objects.bulk_create([Store(code=f"M{i:04d}", name=f"S{i}", kind="franchise",
-                                                  franchisee=franchisees[i % 25]) for i in range(500)])
-        guides = Guide.objects.bulk_create([Guide(name=f"G{i}", employee_no=f"E{i:05d}", store=stores[i % 500])
-                                            for i in range(1000)])
+        stores = Store.objects.bulk_create(
+            [
+                Store(code=f"M{i:04d}", name=f"S{i}", kind="franchise", franchisee=franchisees[i % 25])
+                for i in range(500)
+            ]
+        )
+        guides = Guide.objects.bulk_create(
+            [Guide(name=f"G{i}", employee_no=f"E{i:05d}", store=stores[i % 500]) for i in range(1000)]
+        )
         with connection.cursor() as cursor:
-            cursor.execute("""
+            cursor.execute(
+                """
                 INSERT INTO members_member (openid, phone, phone_hash, name, gender, status, joined_at, join_channel,
                     store_id, guide_id, earned_points_12m, spent_fen_12m, card_id, card_state, updated_at)
                 SELECT 'o' || i, '', md5(i::text), 'm' || i, 'unknown', 'active', now() - (i %% 900) * interval '1 day',
                     'mini_program', %s + i %% 500, %s + i %% 1000, 0, 0, '', 'none', now()
-                FROM generate_series(1, %s) AS i""", [stores[0].pk, guides[0].pk, members])
+                FROM generate_series(1, %s) AS i""",
+                [stores[0].pk, guides[0].pk, members],
+            )
             tag = Tag.objects.create(name="big tag")
-            cursor.execute("""INSERT INTO members_membertag (member_id, tag_id, created_at)
-                              SELECT id, %s, now() FROM members_member ORDER BY id LIMIT %s""", [tag.pk, tagged])
+            cursor.execute(
+                """INSERT INTO members_membertag (member_id, tag_id, created_at)
+                              SELECT id, %s, now() FROM members_member ORDER BY id LIMIT %s""",
+                [tag.pk, tagged],
+            )
             cursor.execute("ANALYZE")
         phones = {}
         for member_id in rng.sample(list(Member.objects.values_list("pk", flat=True)[:200_000]), 200):
@@ -355,8 +412,10 @@ def big_member_base(members: int, tagged: int, reassign: int) -> None:
         StaffProfile.objects.create(user=manager, franchisee=franchisees[3])
         if hasattr(StaffProfile, "role"):  # HQ is an explicit grant where that has landed
             StaffProfile.objects.create(user=hq, role="hq")
-        print(f"member base: {members} members, a tag of {tagged}, generated in {time.perf_counter() - start:.1f} s",
-              flush=True)
+        print(
+            f"member base: {members} members, a tag of {tagged}, generated in {time.perf_counter() - start:.1f} s",
+            flush=True,
+        )
 
     host = f"bigmembers.{settings.EKR_BASE_DOMAIN}"
     hq_client, manager_client = Client(HTTP_HOST=host), Client(HTTP_HOST=host)
@@ -373,22 +432,39 @@ def big_member_base(members: int, tagged: int, reassign: int) -> None:
         return out
 
     def report(name: str, api: list[float], bare: list[float]) -> None:
-        print(f"{name}: API p50 {statistics.median(api) * 1000:.1f} ms, p99 {_percentile(api, 0.99) * 1000:.1f} ms;"
-              f" bare SQL p50 {statistics.median(bare) * 1000:.2f} ms, p99 {_percentile(bare, 0.99) * 1000:.2f} ms",
-              flush=True)
+        print(
+            f"{name}: API p50 {statistics.median(api) * 1000:.1f} ms, p99 {_percentile(api, 0.99) * 1000:.1f} ms;"
+            f" bare SQL p50 {statistics.median(bare) * 1000:.2f} ms, p99 {_percentile(bare, 0.99) * 1000:.2f} ms",
+            flush=True,
+        )
 
     phone_list = list(phones)
     api = timed(lambda: _ok(hq_client.get("/api/v1/staff/members", {"phone": rng.choice(phone_list)})), 200)
     with schema_context(brand.schema_name), connection.cursor() as cursor:
-        bare = timed(lambda: (cursor.execute("SELECT * FROM members_member WHERE phone_hash = %s",
-                                             [phone_hash(rng.choice(phone_list))]), cursor.fetchall()), 200)
+        bare = timed(
+            lambda: (
+                cursor.execute(
+                    "SELECT * FROM members_member WHERE phone_hash = %s", [phone_hash(rng.choice(phone_list))]
+                ),
+                cursor.fetchall(),
+            ),
+            200,
+        )
     report("phone look-up", api, bare)
 
     api = timed(lambda: _ok(manager_client.get("/api/v1/staff/members")), 100)
     with schema_context(brand.schema_name), connection.cursor() as cursor:
-        bare = timed(lambda: (cursor.execute(
-            "SELECT m.* FROM members_member m JOIN members_store s ON s.id = m.store_id WHERE s.franchisee_id = %s "
-            "ORDER BY m.id DESC LIMIT 20", [franchisees[3].pk]), cursor.fetchall()), 100)
+        bare = timed(
+            lambda: (
+                cursor.execute(
+                    "SELECT m.* FROM members_member m JOIN members_store s ON s.id = m.store_id WHERE s.franchisee_id = %s "
+                    "ORDER BY m.id DESC LIMIT 20",
+                    [franchisees[3].pk],
+                ),
+                cursor.fetchall(),
+            ),
+            100,
+        )
     report("a store manager's member list, first page", api, bare)
 
     def tag_pages() -> None:
@@ -400,9 +476,17 @@ def big_member_base(members: int, tagged: int, reassign: int) -> None:
 
     api = timed(tag_pages, 30)
     with schema_context(brand.schema_name), connection.cursor() as cursor:
-        bare = timed(lambda: (cursor.execute(
-            "SELECT m.* FROM members_member m JOIN members_membertag t ON t.member_id = m.id WHERE t.tag_id = %s "
-            "ORDER BY m.id DESC LIMIT 100", [tag.pk]), cursor.fetchall()), 30)
+        bare = timed(
+            lambda: (
+                cursor.execute(
+                    "SELECT m.* FROM members_member m JOIN members_membertag t ON t.member_id = m.id WHERE t.tag_id = %s "
+                    "ORDER BY m.id DESC LIMIT 100",
+                    [tag.pk],
+                ),
+                cursor.fetchall(),
+            ),
+            30,
+        )
     report(f"five pages of a tag with {tagged} members", api, bare)
 
     with schema_context(brand.schema_name):
@@ -410,8 +494,9 @@ def big_member_base(members: int, tagged: int, reassign: int) -> None:
         first = list(Member.objects.order_by("pk").values_list("pk", flat=True)[:reassign])
         Member.objects.filter(pk__in=first).update(guide=source, store=source.store)  # a guide with `reassign`
         t0 = time.perf_counter()
-        moved = guide_members_reassign(members=Member.objects.filter(guide=source), from_guide=source,
-                                       to_guide=target, reason="bench")
+        moved = guide_members_reassign(
+            members=Member.objects.filter(guide=source), from_guide=source, to_guide=target, reason="bench"
+        )
         took = time.perf_counter() - t0
     print(f"moving {moved} members to another guide: {took:.2f} s", flush=True)
 

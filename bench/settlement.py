@@ -18,6 +18,7 @@ Baselines, same lines, same run:
 Uses a database of its own (`<db>_bench_settlement`), migrated on first use; the rows it makes are deleted at
 the end.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,8 +59,13 @@ def _ensure_database() -> None:
     import psycopg2
 
     cfg = dj_database_url.parse(os.environ["DATABASE_URL"])
-    params = {"dbname": "postgres", "user": cfg.get("USER"), "password": cfg.get("PASSWORD"),
-              "host": cfg.get("HOST"), "port": cfg.get("PORT")}
+    params = {
+        "dbname": "postgres",
+        "user": cfg.get("USER"),
+        "password": cfg.get("PASSWORD"),
+        "host": cfg.get("HOST"),
+        "port": cfg.get("PORT"),
+    }
     conn = psycopg2.connect(**{k: v for k, v in params.items() if v})
     conn.autocommit = True
     with conn.cursor() as cur:
@@ -89,8 +95,9 @@ BATCH = 5000
 
 
 def make_brands(n: int, tag: str) -> list[Brand]:
-    return Brand.objects.bulk_create([Brand(slug=f"bs{tag}{i}", name=f"Bench {i}", schema_name=f"bs{tag}{i}")
-                                      for i in range(n)])
+    return Brand.objects.bulk_create(
+        [Brand(slug=f"bs{tag}{i}", name=f"Bench {i}", schema_name=f"bs{tag}{i}") for i in range(n)]
+    )
 
 
 def make_pairs(brands: list[Brand], partners: int, rng: random.Random) -> list[tuple[Brand, Brand]]:
@@ -107,26 +114,72 @@ def make_pairs(brands: list[Brand], partners: int, rng: random.Random) -> list[t
 
 def make_lines(pairs, n: int, month: date, rng: random.Random, tag: str) -> int:
     issuers = sorted({p[0] for p in pairs}, key=lambda b: b.pk)
-    offers = {o.issuer_id: o for o in Offer.objects.bulk_create([
-        Offer(issuer=b, kind="coupon", title=f"Bench {b.slug}", face_value_fen=1000, total_stock=10_000_000,
-              remaining_stock=10_000_000, settlement_price_fen=100 + b.pk % 400, status="live", source_ref=tag)
-        for b in issuers])}
-    listings = {(i.pk, a.pk): listing for (i, a), listing in zip(pairs, Listing.objects.bulk_create([
-        Listing(brand=a, offer=offers[i.pk], points_price=100) for i, a in pairs]), strict=True)}
+    offers = {
+        o.issuer_id: o
+        for o in Offer.objects.bulk_create(
+            [
+                Offer(
+                    issuer=b,
+                    kind="coupon",
+                    title=f"Bench {b.slug}",
+                    face_value_fen=1000,
+                    total_stock=10_000_000,
+                    remaining_stock=10_000_000,
+                    settlement_price_fen=100 + b.pk % 400,
+                    status="live",
+                    source_ref=tag,
+                )
+                for b in issuers
+            ]
+        )
+    }
+    listings = {
+        (i.pk, a.pk): listing
+        for (i, a), listing in zip(
+            pairs,
+            Listing.objects.bulk_create([Listing(brand=a, offer=offers[i.pk], points_price=100) for i, a in pairs]),
+            strict=True,
+        )
+    }
     at = timezone.make_aware(timezone.datetime.combine(month, timezone.datetime.min.time())) + timedelta(days=3)
     made = 0
     while made < n:
         size = min(BATCH, n - made)
         chosen = [rng.choice(pairs) for _ in range(size)]
-        exchanges = Exchange.objects.bulk_create([
-            Exchange(accepting_brand=a, issuer=i, offer=offers[i.pk], listing=listings[(i.pk, a.pk)],
-                     member_id=made + j + 1, request_key=f"b{tag}{made + j}", points=100,
-                     settlement_price_fen=offers[i.pk].settlement_price_fen, status="fulfilled", requested_at=at,
-                     fulfilled_at=at, fulfilment_ref=f"voucher:{made + j}", updated_at=at)
-            for j, (i, a) in enumerate(chosen)])
-        ClearingLine.objects.bulk_create([
-            ClearingLine(exchange=e, payer_id=e.accepting_brand_id, payee_id=e.issuer_id, offer_id=e.offer_id,
-                         amount_fen=e.settlement_price_fen, month=month, created_at=at) for e in exchanges])
+        exchanges = Exchange.objects.bulk_create(
+            [
+                Exchange(
+                    accepting_brand=a,
+                    issuer=i,
+                    offer=offers[i.pk],
+                    listing=listings[(i.pk, a.pk)],
+                    member_id=made + j + 1,
+                    request_key=f"b{tag}{made + j}",
+                    points=100,
+                    settlement_price_fen=offers[i.pk].settlement_price_fen,
+                    status="fulfilled",
+                    requested_at=at,
+                    fulfilled_at=at,
+                    fulfilment_ref=f"voucher:{made + j}",
+                    updated_at=at,
+                )
+                for j, (i, a) in enumerate(chosen)
+            ]
+        )
+        ClearingLine.objects.bulk_create(
+            [
+                ClearingLine(
+                    exchange=e,
+                    payer_id=e.accepting_brand_id,
+                    payee_id=e.issuer_id,
+                    offer_id=e.offer_id,
+                    amount_fen=e.settlement_price_fen,
+                    month=month,
+                    created_at=at,
+                )
+                for e in exchanges
+            ]
+        )
         made += size
     return made
 
@@ -186,20 +239,26 @@ def main() -> None:
         assert again == [] and attached == args.lines + late_n
         with transaction.atomic(), connection.cursor() as cursor:
             started = time.perf_counter()
-            cursor.execute(f"UPDATE {ClearingLine._meta.db_table} SET statement_id = NULL WHERE payer_id = ANY(%s)",
-                           [ids])
+            cursor.execute(
+                f"UPDATE {ClearingLine._meta.db_table} SET statement_id = NULL WHERE payer_id = ANY(%s)", [ids]
+            )
             write_s = time.perf_counter() - started
         net = sum(s.total_fen for s in statements)
         gross = sum(r[2] or 0 for r in bare_rows) + sum(r[3] or 0 for r in bare_rows)
-        print(f"settlement: {args.brands} brands, {len(pairs) // 2} pairs, {args.lines} lines "
-              f"(seeded in {seed_s:.1f} s)")
-        print(f"  close month       {close_s:8.3f} s  {len(statements)} statements, "
-              f"{args.lines / close_s:,.0f} lines/s, {close_s / len(statements) * 1000:.2f} ms/pair")
+        print(
+            f"settlement: {args.brands} brands, {len(pairs) // 2} pairs, {args.lines} lines (seeded in {seed_s:.1f} s)"
+        )
+        print(
+            f"  close month       {close_s:8.3f} s  {len(statements)} statements, "
+            f"{args.lines / close_s:,.0f} lines/s, {close_s / len(statements) * 1000:.2f} ms/pair"
+        )
         print(f"  bare read         {bare_s:8.3f} s  (baseline; close = {close_s / bare_s:,.1f}x)")
         print(f"  bare write        {write_s:8.3f} s  (baseline, {attached} lines; close = {close_s / write_s:,.1f}x)")
         print(f"  close again       {again_s:8.3f} s  (nothing changes)")
-        print(f"  late lines        {late_s:8.3f} s  {late_n} lines of the closed month into {len(late)} "
-              f"statements of the next")
+        print(
+            f"  late lines        {late_s:8.3f} s  {late_n} lines of the closed month into {len(late)} "
+            f"statements of the next"
+        )
         print(f"  gross {gross / 100:,.2f} yuan netted to {net / 100:,.2f} yuan payable")
     finally:
         cleanup(ids)

@@ -1,4 +1,5 @@
 """Brand-host URLs for the bench: the real ones plus a bare view that answers "success" and does nothing else."""
+
 from django.http import HttpResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt

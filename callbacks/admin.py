@@ -1,4 +1,5 @@
 """The inbox in admin: all brands in the ops admin, a brand's own rows in its HQ admin. Read-only, with replay."""
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,24 @@ class CallbackEventAdminBase(ReadOnlyModelAdmin):
     date_hierarchy = "received_at"
     actions = ["replay"]
     show_full_result_count = False
-    fields = ["brand", "appid", "source", "kind", "status", "attempts", "dedup_key", "received_at", "queued_at",
-              "started_at", "next_attempt_at", "processed_at", "remote_addr", "last_error_shown", "payload_shown",
-              "raw"]
+    fields = [
+        "brand",
+        "appid",
+        "source",
+        "kind",
+        "status",
+        "attempts",
+        "dedup_key",
+        "received_at",
+        "queued_at",
+        "started_at",
+        "next_attempt_at",
+        "processed_at",
+        "remote_addr",
+        "last_error_shown",
+        "payload_shown",
+        "raw",
+    ]
     readonly_fields = fields
 
     @admin.display(description="error")
@@ -43,8 +59,11 @@ class CallbackEventAdminBase(ReadOnlyModelAdmin):
         ids = list(queryset.values_list("id", flat=True))
         count = callbacks_replay(event_ids=ids, brand=self.replay_brand(request))
         skipped = len(ids) - count
-        messages.success(request, f"Queued {count} callback(s) again."
-                         + (f" {skipped} skipped (done, rejected or still in progress)." if skipped else ""))
+        messages.success(
+            request,
+            f"Queued {count} callback(s) again."
+            + (f" {skipped} skipped (done, rejected or still in progress)." if skipped else ""),
+        )
 
 
 @admin.register(CallbackEvent, site=ops_admin)

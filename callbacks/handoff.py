@@ -7,6 +7,7 @@ sweeper queues it a little later: the inbox row, not this thread, is what makes 
 The hand-off only moves items; what sending a batch means (publishing, marking rows queued) is the `send`
 function callbacks.services gives it, so this module imports nothing of the app.
 """
+
 from __future__ import annotations
 
 import logging
@@ -101,4 +102,3 @@ class BrokerHandoff:
             except queue.Empty:
                 return dropped
             dropped += 1
-

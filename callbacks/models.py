@@ -3,6 +3,7 @@
 A row is written before WeChat gets its answer, and processed later by Celery in the brand's schema. Rows that
 failed verification are kept too (status `rejected`, with the reason) as evidence; they are never processed.
 """
+
 from __future__ import annotations
 
 from django.db import models
@@ -25,8 +26,9 @@ class CallbackEvent(models.Model):
         REJECTED = "rejected", "Rejected (failed verification)"
 
     # Null only for rejected rows whose appid is unknown or belongs to another brand than the host's.
-    brand = models.ForeignKey("tenants.Brand", on_delete=models.PROTECT, null=True, blank=True,
-                              related_name="callback_events")
+    brand = models.ForeignKey(
+        "tenants.Brand", on_delete=models.PROTECT, null=True, blank=True, related_name="callback_events"
+    )
     appid = models.CharField(max_length=64, db_index=True)
     source = models.CharField(max_length=16, choices=Source.choices)
     kind = models.CharField(max_length=64, db_index=True, help_text="e.g. event.user_get_card, text, pay.notify")
@@ -48,16 +50,21 @@ class CallbackEvent(models.Model):
         ordering = ["-id"]
         verbose_name = "WeChat callback"
         constraints = [
-            models.UniqueConstraint(fields=["appid", "dedup_key"], condition=Q(dedup_key__isnull=False),
-                                    name="callbacks_event_unique_dedup"),
+            models.UniqueConstraint(
+                fields=["appid", "dedup_key"], condition=Q(dedup_key__isnull=False), name="callbacks_event_unique_dedup"
+            ),
             models.CheckConstraint(
                 condition=Q(status="rejected") | (Q(brand__isnull=False) & Q(dedup_key__isnull=False)),
-                name="callbacks_event_accepted_has_brand_and_key"),
+                name="callbacks_event_accepted_has_brand_and_key",
+            ),
         ]
         indexes = [
             # The sweeper's scans: rows not finished, by status and age.
-            models.Index(fields=["status", "received_at"], name="callbacks_status_received",
-                         condition=Q(status__in=["received", "queued", "processing", "failed"])),
+            models.Index(
+                fields=["status", "received_at"],
+                name="callbacks_status_received",
+                condition=Q(status__in=["received", "queued", "processing", "failed"]),
+            ),
             models.Index(fields=["brand", "-id"], name="callbacks_brand_recent"),
         ]
 

@@ -27,6 +27,7 @@ Raising makes the attempt fail (retried with backoff, dead after EKR_CALLBACK_MA
 `IgnoreEvent` marks the event ignored (nothing to do); `PermanentFailure` marks it dead at once (a retry cannot
 help, e.g. a pay notification whose amount does not match the order: ops look at it).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -60,7 +61,8 @@ def register(kind: str, *, queue: str | None = None) -> Callable[[Handler], Hand
         existing = _handlers.get(kind)
         if existing is not None and _qualname(existing) != _qualname(fn):
             raise ImproperlyConfigured(
-                f"callback kind {kind!r} already handled by {_qualname(existing)}; cannot add {_qualname(fn)}")
+                f"callback kind {kind!r} already handled by {_qualname(existing)}; cannot add {_qualname(fn)}"
+            )
         _handlers[kind] = fn
         if queue:
             _queues[kind] = queue

@@ -9,6 +9,7 @@ Raw Redis keys carry the brand's schema (SECURITY.md). Redis unreachable: in saf
 ciphertext) the check is skipped with a warning; in plaintext mode the callback is refused with 503, and WeChat
 retries it.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """Reads for the callback receiver."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -6,8 +7,7 @@ from django.conf import settings
 from core.process_cache import BoundedTTLCache
 from tenants.models import WeChatApp
 
-_apps: BoundedTTLCache[WeChatApp] = BoundedTTLCache(max_entries=5_000,
-                                                     ttl=lambda: settings.EKR_TENANT_CACHE_SECONDS)
+_apps: BoundedTTLCache[WeChatApp] = BoundedTTLCache(max_entries=5_000, ttl=lambda: settings.EKR_TENANT_CACHE_SECONDS)
 
 
 def wechat_app_for_callback(appid: str) -> WeChatApp | None:

@@ -8,6 +8,7 @@ The promises:
   together, so a duplicate or redelivered task, or a worker killed mid-handler, cannot make an event take effect
   twice. A claim left behind by a dead worker is unlocked; the sweeper gives it back to the queue.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,14 +43,23 @@ PROCESS_TASK = "callbacks.process"  # callbacks.tasks.process_callbacks, named: 
 
 # --- receiving ------------------------------------------------------------------------------------------------
 
-def callback_receive(*, app: WeChatApp, source: str, kind: str, dedup_key: str, payload: dict[str, Any],
-                     remote_addr: str | None = None) -> tuple[CallbackEvent, bool]:
+
+def callback_receive(
+    *, app: WeChatApp, source: str, kind: str, dedup_key: str, payload: dict[str, Any], remote_addr: str | None = None
+) -> tuple[CallbackEvent, bool]:
     """Store a verified callback and queue it after commit. Returns (row, created); a second delivery of the same
     event returns the first row and queues nothing. A kind without a handler is stored as `ignored`."""
     handled = registry.handler_for(kind) is not None
-    event = CallbackEvent(brand_id=app.brand_id, appid=app.appid, source=source, kind=kind, dedup_key=dedup_key,
-                          payload=_clean_json(payload), remote_addr=remote_addr,
-                          status=Status.RECEIVED if handled else Status.IGNORED)
+    event = CallbackEvent(
+        brand_id=app.brand_id,
+        appid=app.appid,
+        source=source,
+        kind=kind,
+        dedup_key=dedup_key,
+        payload=_clean_json(payload),
+        remote_addr=remote_addr,
+        status=Status.RECEIVED if handled else Status.IGNORED,
+    )
     if not handled:
         event.last_error = "no handler registered for this kind"
     event.full_clean(exclude=["brand"], validate_unique=False, validate_constraints=False)
@@ -67,8 +77,17 @@ def callback_receive(*, app: WeChatApp, source: str, kind: str, dedup_key: str, 
     return event, True
 
 
-def callback_reject(*, appid: str, brand: Brand | None, source: str, kind: str, code: str, message: str,
-                    raw: bytes | str, remote_addr: str | None = None) -> CallbackEvent | None:
+def callback_reject(
+    *,
+    appid: str,
+    brand: Brand | None,
+    source: str,
+    kind: str,
+    code: str,
+    message: str,
+    raw: bytes | str,
+    remote_addr: str | None = None,
+) -> CallbackEvent | None:
     """Keep a refused request as evidence (never processed; no dedup key, so it never blocks a real event).
 
     Bounded: at most EKR_CALLBACK_REJECTS_PER_MINUTE rows per (sender address, appid) a minute (beyond that
@@ -78,10 +97,16 @@ def callback_reject(*, appid: str, brand: Brand | None, source: str, kind: str, 
         logger.warning("rejected callbacks from %s for %s over the limit; not stored", remote_addr, appid[:64])
         return None
     if isinstance(raw, bytes):
-        raw = raw[:RAW_KEPT_CHARS * 4].decode("utf-8", "replace")
+        raw = raw[: RAW_KEPT_CHARS * 4].decode("utf-8", "replace")
     return CallbackEvent.objects.create(
-        brand=brand, appid=appid[:64], source=source, kind=kind[:64], dedup_key=None, status=Status.REJECTED,
-        last_error=f"{code}: {message}"[:2000], raw=raw[:RAW_KEPT_CHARS].replace("\x00", "\ufffd"),
+        brand=brand,
+        appid=appid[:64],
+        source=source,
+        kind=kind[:64],
+        dedup_key=None,
+        status=Status.REJECTED,
+        last_error=f"{code}: {message}"[:2000],
+        raw=raw[:RAW_KEPT_CHARS].replace("\x00", "\ufffd"),
         remote_addr=remote_addr,
     )
 
@@ -114,8 +139,11 @@ def callbacks_rejected_purge(*, older_than_days: int | None = None, batch: int =
     cutoff = timezone.now() - timedelta(days=days)
     total = 0
     while True:
-        ids = list(CallbackEvent.objects.filter(status=Status.REJECTED, received_at__lt=cutoff)
-                   .order_by("id").values_list("id", flat=True)[:batch])
+        ids = list(
+            CallbackEvent.objects.filter(status=Status.REJECTED, received_at__lt=cutoff)
+            .order_by("id")
+            .values_list("id", flat=True)[:batch]
+        )
         if not ids:
             return total
         total += CallbackEvent.objects.filter(id__in=ids, status=Status.REJECTED).delete()[0]
@@ -142,7 +170,8 @@ def events_mark_queued(*, event_ids: list[int]) -> None:
     """Rows still `received` become `queued` (a worker may have claimed one already: then it is left alone)."""
     if event_ids:
         CallbackEvent.objects.filter(id__in=event_ids, status=Status.RECEIVED).update(
-            status=Status.QUEUED, queued_at=timezone.now())
+            status=Status.QUEUED, queued_at=timezone.now()
+        )
 
 
 def events_send(items: Iterable[tuple[int, str, str]], *, producer: Any = None) -> list[int]:
@@ -154,7 +183,7 @@ def events_send(items: Iterable[tuple[int, str, str]], *, producer: Any = None) 
     sent: list[int] = []
     for (schema, _queue), members in groups.items():
         for start in range(0, len(members), MESSAGE_BATCH):
-            chunk = members[start:start + MESSAGE_BATCH]
+            chunk = members[start : start + MESSAGE_BATCH]
             ids = [event_id for event_id, _ in chunk]
             if not events_publish(event_ids=ids, schema=schema, kind=chunk[0][1], producer=producer):
                 return sent
@@ -178,6 +207,7 @@ _handoff = handoff.BrokerHandoff(send=_handoff_send)
 
 # --- processing -----------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Outcome:
     status: str  # done, ignored, failed, dead, or skipped (not claimable: done already, or someone else has it)
@@ -193,8 +223,7 @@ def callback_process(*, event_id: int) -> Outcome:
     lease, schema = claim
     if connection.schema_name == schema:
         return _attempt(event_id, lease)
-    logger.warning("callback %s processed from schema %s; switching to %s", event_id, connection.schema_name,
-                   schema)
+    logger.warning("callback %s processed from schema %s; switching to %s", event_id, connection.schema_name, schema)
     with schema_context(schema):
         return _attempt(event_id, lease)
 
@@ -209,7 +238,8 @@ def _claim(event_id: int) -> tuple[datetime, str] | None:
             f"UPDATE {CallbackEvent._meta.db_table} AS e SET status = %s, attempts = e.attempts + 1, "
             f"started_at = %s, next_attempt_at = NULL FROM {Brand._meta.db_table} AS b "
             f"WHERE e.id = %s AND e.status = ANY(%s) AND b.id = e.brand_id RETURNING b.schema_name",
-            [Status.PROCESSING, lease, event_id, [str(s) for s in CLAIMABLE]])
+            [Status.PROCESSING, lease, event_id, [str(s) for s in CLAIMABLE]],
+        )
         row = cursor.fetchone()
     return (lease, row[0]) if row else None
 
@@ -273,8 +303,11 @@ def retry_delay(attempts: int) -> float:
 
 def _locked_lease(event_id: int, lease: datetime) -> CallbackEvent | None:
     """The row, locked, if this attempt still owns it (a sweeper may have handed it to another attempt)."""
-    return (CallbackEvent.objects.select_for_update()
-            .filter(id=event_id, status=Status.PROCESSING, started_at=lease).first())
+    return (
+        CallbackEvent.objects.select_for_update()
+        .filter(id=event_id, status=Status.PROCESSING, started_at=lease)
+        .first()
+    )
 
 
 def _save_status(event: CallbackEvent, status: str, note: str) -> None:
@@ -289,16 +322,29 @@ def _save_status(event: CallbackEvent, status: str, note: str) -> None:
 
 
 def _handler_event(event: CallbackEvent) -> dict[str, Any]:
-    return {"id": event.id, "appid": event.appid, "kind": event.kind, "brand_id": event.brand_id,
-            "schema_name": connection.schema_name, "payload": event.payload, "received_at": event.received_at,
-            "attempt": event.attempts}
+    return {
+        "id": event.id,
+        "appid": event.appid,
+        "kind": event.kind,
+        "brand_id": event.brand_id,
+        "schema_name": connection.schema_name,
+        "payload": event.payload,
+        "received_at": event.received_at,
+        "attempt": event.attempts,
+    }
 
 
 # --- sweeping and replaying -----------------------------------------------------------------------------------
 
-def callbacks_sweep(*, received_after: float | None = None, queued_stale: float | None = None,
-                    processing_stale: float | None = None, failed_grace: float | None = None,
-                    batch: int = 500) -> dict[str, int]:
+
+def callbacks_sweep(
+    *,
+    received_after: float | None = None,
+    queued_stale: float | None = None,
+    processing_stale: float | None = None,
+    failed_grace: float | None = None,
+    batch: int = 500,
+) -> dict[str, int]:
     """Queue again what would otherwise wait forever: rows received but never queued (broker down at commit),
     queued long ago (message lost), left `processing` by a dead worker (no lock held any more), or failed past
     their retry time (retry message lost). Rows a live worker holds are skipped. Returns counts per status."""
@@ -308,14 +354,20 @@ def callbacks_sweep(*, received_after: float | None = None, queued_stale: float 
     def ago(seconds: float | None, default: float) -> datetime:
         return now - timedelta(seconds=default if seconds is None else seconds)
 
-    due = (Q(status=Status.RECEIVED, received_at__lt=ago(received_after, s.EKR_CALLBACK_SWEEP_RECEIVED_AFTER))
-           | Q(status=Status.QUEUED, queued_at__lt=ago(queued_stale, s.EKR_CALLBACK_SWEEP_QUEUED_STALE))
-           | Q(status=Status.PROCESSING, started_at__lt=ago(processing_stale, s.EKR_CALLBACK_SWEEP_PROCESSING_STALE))
-           | Q(status=Status.FAILED, next_attempt_at__lt=ago(failed_grace, s.EKR_CALLBACK_SWEEP_FAILED_GRACE)))
+    due = (
+        Q(status=Status.RECEIVED, received_at__lt=ago(received_after, s.EKR_CALLBACK_SWEEP_RECEIVED_AFTER))
+        | Q(status=Status.QUEUED, queued_at__lt=ago(queued_stale, s.EKR_CALLBACK_SWEEP_QUEUED_STALE))
+        | Q(status=Status.PROCESSING, started_at__lt=ago(processing_stale, s.EKR_CALLBACK_SWEEP_PROCESSING_STALE))
+        | Q(status=Status.FAILED, next_attempt_at__lt=ago(failed_grace, s.EKR_CALLBACK_SWEEP_FAILED_GRACE))
+    )
     counts: dict[str, int] = {}
     with transaction.atomic():
-        rows = list(CallbackEvent.objects.select_for_update(skip_locked=True, of=("self",))
-                    .select_related("brand").filter(due).order_by("id")[:batch])
+        rows = list(
+            CallbackEvent.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("brand")
+            .filter(due)
+            .order_by("id")[:batch]
+        )
         sent = set(events_send((row.id, row.brand.schema_name, row.kind) for row in rows))
         for row in rows:
             if row.id in sent:
@@ -337,8 +389,7 @@ def callbacks_replay(*, event_ids: Iterable[int], brand: Brand | None = None) ->
         for row in locked:
             row.status, row.attempts, row.last_error = Status.RECEIVED, 0, ""
             row.next_attempt_at = row.queued_at = row.processed_at = None
-            row.save(update_fields=["status", "attempts", "last_error", "next_attempt_at", "queued_at",
-                                    "processed_at"])
+            row.save(update_fields=["status", "attempts", "last_error", "next_attempt_at", "queued_at", "processed_at"])
         items = [(row.id, row.brand.schema_name, row.kind) for row in locked]
         # published now, not by the hand-off thread: a management command exits right after
         transaction.on_commit(lambda: events_mark_queued(event_ids=events_send(items)))

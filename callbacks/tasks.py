@@ -4,6 +4,7 @@
 with its worker is delivered again, and each row's claim makes the second run a no-op for what the first
 committed. A message carries one or more events of one brand (several when they arrived together).
 """
+
 from __future__ import annotations
 
 from celery import shared_task
@@ -21,8 +22,9 @@ def process_callbacks(event_ids: list[int]) -> list[str]:
             # A failed attempt comes back after its backoff; if this message is lost the sweeper re-queues the
             # row once next_attempt_at is past.
             queue = registry.queue_for(outcome.kind) if outcome.kind else None
-            process_callbacks.apply_async(args=[[event_id]], countdown=outcome.retry_in,
-                                          **({"queue": queue} if queue else {}))
+            process_callbacks.apply_async(
+                args=[[event_id]], countdown=outcome.retry_in, **({"queue": queue} if queue else {})
+            )
     return statuses
 
 

@@ -1,5 +1,6 @@
 """WeChat callback URLs, mounted on the platform host and on every brand host. The trailing slash is optional:
 an APPEND_SLASH redirect would lose a POST."""
+
 from django.urls import re_path
 
 from callbacks import views

@@ -17,6 +17,7 @@
 
 Every refusal is a `CallbackRejected` carrying the HTTP status, a stable code and a message.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -103,8 +104,9 @@ def parse_xml(body: bytes | str) -> dict[str, Any]:
     return fields
 
 
-def verify_message(app: WeChatApp, query: Mapping[str, str], body: bytes, *, now: float,
-                   max_skew: int) -> dict[str, Any]:
+def verify_message(
+    app: WeChatApp, query: Mapping[str, str], body: bytes, *, now: float, max_skew: int
+) -> dict[str, Any]:
     """A verified message or event (decrypted in safe and compatible modes)."""
     encrypted = query.get("encrypt_type", "raw").lower() == "aes"
     if encrypted:
@@ -123,8 +125,9 @@ def verify_message(app: WeChatApp, query: Mapping[str, str], body: bytes, *, now
         message = parse_xml(decrypt(app, ciphertext))
     else:
         if app.aes_key:  # the operator chose safe mode: a request parameter cannot downgrade it
-            raise CallbackRejected(403, "plaintext_refused",
-                                   "This app has an EncodingAESKey: only encrypted callbacks are accepted.")
+            raise CallbackRejected(
+                403, "plaintext_refused", "This app has an EncodingAESKey: only encrypted callbacks are accepted."
+            )
         check_plain_signature(app, query)
         check_timestamp(query.get("timestamp"), now=now, max_skew=max_skew)
         message = parse_xml(body)
@@ -159,8 +162,9 @@ def message_dedup_key(message: Mapping[str, Any]) -> str:
     msg_id = message.get("MsgId")
     if isinstance(msg_id, str) and msg_id.strip():
         return _bounded(f"msg:{msg_id.strip()}")
-    parts = [message.get(name) for name in ("FromUserName", "CreateTime", "Event", "UserCardCode", "CardId",
-                                            "OutTradeNo")]
+    parts = [
+        message.get(name) for name in ("FromUserName", "CreateTime", "Event", "UserCardCode", "CardId", "OutTradeNo")
+    ]
     return _bounded("evt:" + ":".join(p.strip() if isinstance(p, str) else "" for p in parts))
 
 
@@ -170,8 +174,7 @@ def _bounded(key: str) -> str:
     return key[:4] + "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
-def verify_pay_notification(app: WeChatApp, body: bytes, *, now: float, max_age: int,
-                            max_skew: int) -> dict[str, Any]:
+def verify_pay_notification(app: WeChatApp, body: bytes, *, now: float, max_age: int, max_skew: int) -> dict[str, Any]:
     """A verified WeChat Pay v2 payment notification (the fields as strings)."""
     if not app.mch_id or not app.mch_key:
         raise CallbackRejected(404, "no_merchant", "This app has no WeChat Pay merchant.")
@@ -182,8 +185,9 @@ def verify_pay_notification(app: WeChatApp, body: bytes, *, now: float, max_age:
         raise CallbackRejected(400, "pay_return_fail", f"return_code is {params.get('return_code')!r}.")
     claimed_type = params.get("sign_type") or WeChatApp.PaySignType.MD5
     if claimed_type != app.pay_sign_type:
-        raise CallbackRejected(403, "bad_sign_type",
-                               f"sign_type {claimed_type} but the merchant uses {app.pay_sign_type}.")
+        raise CallbackRejected(
+            403, "bad_sign_type", f"sign_type {claimed_type} but the merchant uses {app.pay_sign_type}."
+        )
     unsigned = {k: v for k, v in params.items() if k != "sign"}
     if app.pay_sign_type == WeChatApp.PaySignType.HMAC_SHA256:
         expected = calculate_signature_hmac(unsigned, app.mch_key)
@@ -214,8 +218,9 @@ def pay_dedup_key(params: Mapping[str, Any]) -> str:
     return _bounded(f"pay:{params['out_trade_no']}:{params.get('transaction_id') or '-'}")
 
 
-def verify_pay_v3_notification(client: PartnerClient, headers: Mapping[str, str], body: bytes, *, appid: str,
-                               now: float, max_skew: int) -> VerifiedNotification:
+def verify_pay_v3_notification(
+    client: PartnerClient, headers: Mapping[str, str], body: bytes, *, appid: str, now: float, max_skew: int
+) -> VerifiedNotification:
     """A verified, decrypted WeChat Pay v3 notification for the mini-program `appid` (NotificationRefused)."""
     notification = verify_notification(client, headers, body, now=now, max_skew=max_skew)
     resource = notification.resource

@@ -2,6 +2,7 @@
 
 Mounted on the platform host and on every brand host; on a brand host an appid of another brand is a 404.
 """
+
 from __future__ import annotations
 
 import time
@@ -41,15 +42,24 @@ def _app_for(request: HttpRequest, appid: str) -> WeChatApp:
     return app
 
 
-def _reject(request: HttpRequest, appid: str, app: WeChatApp | None, source: str, kind: str,
-            exc: CallbackRejected) -> CallbackRejected:
+def _reject(
+    request: HttpRequest, appid: str, app: WeChatApp | None, source: str, kind: str, exc: CallbackRejected
+) -> CallbackRejected:
     """Keep the refusal (bounded) and return what to answer: the refusal, or 429 once this sender and appid
     have been refused too often this minute."""
     # A 404 keeps no brand: the appid is unknown, or another brand's posted to this host.
     brand = app.brand if app is not None and exc.status != 404 else None
     raw = b"" if exc.code == "body_too_large" else request.body
-    kept = callback_reject(appid=appid, brand=brand, source=source, kind=kind, code=exc.code, message=exc.message,
-                           raw=raw, remote_addr=client_ip(request) or None)
+    kept = callback_reject(
+        appid=appid,
+        brand=brand,
+        source=source,
+        kind=kind,
+        code=exc.code,
+        message=exc.message,
+        raw=raw,
+        remote_addr=client_ip(request) or None,
+    )
     if kept is None:
         return CallbackRejected(429, "too_many_rejections", "Too many refused callbacks; slow down.")
     return exc
@@ -61,8 +71,9 @@ def _check_size(request: HttpRequest) -> None:
     except ValueError:
         length = 0
     if length > settings.EKR_CALLBACK_MAX_BODY_BYTES:
-        raise CallbackRejected(413, "body_too_large", f"Callbacks are at most {settings.EKR_CALLBACK_MAX_BODY_BYTES} "
-                                                      "bytes.")
+        raise CallbackRejected(
+            413, "body_too_large", f"Callbacks are at most {settings.EKR_CALLBACK_MAX_BODY_BYTES} bytes."
+        )
 
 
 @csrf_exempt
@@ -80,14 +91,24 @@ def message_callback(request: HttpRequest, appid: str) -> HttpResponse:
             return HttpResponse(echo, content_type="text/plain; charset=utf-8")
         _check_size(request)
         message = verification.verify_message(app, request.GET, request.body, now=now, max_skew=skew)
-        nonce_remember(app=app, timestamp=request.GET.get("timestamp", ""), nonce=request.GET.get("nonce", ""),
-                       body=request.body, body_signed=request.GET.get("encrypt_type", "").lower() == "aes")
+        nonce_remember(
+            app=app,
+            timestamp=request.GET.get("timestamp", ""),
+            nonce=request.GET.get("nonce", ""),
+            body=request.body,
+            body_signed=request.GET.get("encrypt_type", "").lower() == "aes",
+        )
     except CallbackRejected as exc:
         exc = _reject(request, appid, app, CallbackEvent.Source.MESSAGE, kind, exc)
         return json_error(exc.status, exc.code, exc.message)
-    callback_receive(app=app, source=CallbackEvent.Source.MESSAGE, kind=verification.message_kind(message),
-                     dedup_key=verification.message_dedup_key(message), payload=message,
-                     remote_addr=client_ip(request) or None)
+    callback_receive(
+        app=app,
+        source=CallbackEvent.Source.MESSAGE,
+        kind=verification.message_kind(message),
+        dedup_key=verification.message_dedup_key(message),
+        payload=message,
+        remote_addr=client_ip(request) or None,
+    )
     return HttpResponse("success", content_type="text/plain; charset=utf-8")
 
 
@@ -101,20 +122,28 @@ def pay_notify(request: HttpRequest, appid: str) -> HttpResponse:
         app = _app_for(request, appid)
         _check_size(request)
         params = verification.verify_pay_notification(
-            app, request.body, now=time.time(), max_age=settings.EKR_CALLBACK_PAY_MAX_AGE_SECONDS,
-            max_skew=settings.EKR_CALLBACK_MAX_SKEW_SECONDS)
+            app,
+            request.body,
+            now=time.time(),
+            max_age=settings.EKR_CALLBACK_PAY_MAX_AGE_SECONDS,
+            max_skew=settings.EKR_CALLBACK_MAX_SKEW_SECONDS,
+        )
     except CallbackRejected as exc:
         exc = _reject(request, appid, app, CallbackEvent.Source.PAY, "pay.notify", exc)
         return _pay_answer(exc.status, "FAIL", exc.code)
-    callback_receive(app=app, source=CallbackEvent.Source.PAY, kind="pay.notify",
-                     dedup_key=verification.pay_dedup_key(params), payload=params,
-                     remote_addr=client_ip(request) or None)
+    callback_receive(
+        app=app,
+        source=CallbackEvent.Source.PAY,
+        kind="pay.notify",
+        dedup_key=verification.pay_dedup_key(params),
+        payload=params,
+        remote_addr=client_ip(request) or None,
+    )
     return HttpResponse(PAY_SUCCESS, content_type="text/xml; charset=utf-8")
 
 
 def _pay_answer(status: int, code: str, message: str) -> HttpResponse:
-    body = (f"<xml><return_code><![CDATA[{code}]]></return_code>"
-            f"<return_msg><![CDATA[{message}]]></return_msg></xml>")
+    body = f"<xml><return_code><![CDATA[{code}]]></return_code><return_msg><![CDATA[{message}]]></return_msg></xml>"
     return HttpResponse(body, status=status, content_type="text/xml; charset=utf-8")
 
 
@@ -136,11 +165,18 @@ def pay_notify_v3(request: HttpRequest, appid: str) -> HttpResponse:
         try:
             client = provider_client()
         except ProviderNotConfigured:
-            raise CallbackRejected(404, "no_service_provider", "No WeChat Pay service provider is configured.") from None
+            raise CallbackRejected(
+                404, "no_service_provider", "No WeChat Pay service provider is configured."
+            ) from None
         try:
             notification = verification.verify_pay_v3_notification(
-                client, request.headers, request.body, appid=app.appid, now=time.time(),
-                max_skew=settings.EKR_CALLBACK_MAX_SKEW_SECONDS)
+                client,
+                request.headers,
+                request.body,
+                appid=app.appid,
+                now=time.time(),
+                max_skew=settings.EKR_CALLBACK_MAX_SKEW_SECONDS,
+            )
         except NotificationRefused as exc:
             raise CallbackRejected(exc.status, exc.code, exc.message) from None
         kind = next((k for prefix, k in PAY_V3_KINDS.items() if notification.event_type.startswith(prefix)), "")
@@ -149,11 +185,19 @@ def pay_notify_v3(request: HttpRequest, appid: str) -> HttpResponse:
     except CallbackRejected as exc:
         _reject(request, appid, app, CallbackEvent.Source.PAY, kind, exc)
         return _v3_answer(exc.status, exc.code)
-    callback_receive(app=app, source=CallbackEvent.Source.PAY, kind=kind,
-                     dedup_key=verification.pay_v3_dedup_key(notification),
-                     payload={"id": notification.id, "event_type": notification.event_type,
-                              "create_time": notification.create_time, "resource": notification.resource},
-                     remote_addr=request.META.get("REMOTE_ADDR"))
+    callback_receive(
+        app=app,
+        source=CallbackEvent.Source.PAY,
+        kind=kind,
+        dedup_key=verification.pay_v3_dedup_key(notification),
+        payload={
+            "id": notification.id,
+            "event_type": notification.event_type,
+            "create_time": notification.create_time,
+            "resource": notification.resource,
+        },
+        remote_addr=request.META.get("REMOTE_ADDR"),
+    )
     return HttpResponse(status=204)
 
 

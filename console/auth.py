@@ -1,4 +1,5 @@
 """Console log-in: brand users of this schema (HQ, store managers, guides), django-axes lockout like the admin."""
+
 from __future__ import annotations
 
 from django.conf import settings

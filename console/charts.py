@@ -1,4 +1,5 @@
 """Charts drawn on the server as SVG geometry (no JavaScript, no chart library): the template draws the shapes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,12 +44,29 @@ def bar_chart(values: list[int], labels: list[str], titles: list[str], line: lis
     bars = []
     for i, (value, label, title) in enumerate(zip(values, labels, titles, strict=True)):
         height = max(1.0, plot_h * value / top)
-        bars.append(Bar(x=round(PAD_LEFT + i * slot + slot * 0.15, 1), y=round(baseline - height, 1),
-                        width=round(slot * 0.7, 1), height=round(height, 1), label=label, value=value, title=title))
+        bars.append(
+            Bar(
+                x=round(PAD_LEFT + i * slot + slot * 0.15, 1),
+                y=round(baseline - height, 1),
+                width=round(slot * 0.7, 1),
+                height=round(height, 1),
+                label=label,
+                value=value,
+                title=title,
+            )
+        )
     points = ""
     if line:
         line_top = max(line) if max(line) > 0 else 1
-        points = " ".join(f"{round(PAD_LEFT + i * slot + slot / 2, 1)},{round(baseline - plot_h * v / line_top, 1)}"
-                          for i, v in enumerate(line))
-    return BarChart(width=WIDTH, height=HEIGHT, bars=bars, baseline=baseline, line_points=points,
-                    max_value=max(values) if values else 0)
+        points = " ".join(
+            f"{round(PAD_LEFT + i * slot + slot / 2, 1)},{round(baseline - plot_h * v / line_top, 1)}"
+            for i, v in enumerate(line)
+        )
+    return BarChart(
+        width=WIDTH,
+        height=HEIGHT,
+        bars=bars,
+        baseline=baseline,
+        line_points=points,
+        max_value=max(values) if values else 0,
+    )

@@ -1,4 +1,5 @@
 """Money as people type it in the console: yuan with at most two decimals, turned into integer fen exactly."""
+
 from __future__ import annotations
 
 from core.errors import ApplicationError

@@ -1,5 +1,6 @@
 """Reads the console's pages put together. Each starts from an app's scoped selector (members.selectors,
 miniprograms.selectors): a store manager's figures cover only their franchisee's stores."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -67,30 +68,63 @@ def dashboard(*, scope: StaffScope, filters: DashboardFilter, now: dt.datetime |
     now = now or timezone.now()
     since = period_start(filters.days, now=now)
     store_ids = _store_ids(scope, filters)
-    sold = _narrow(orders_for_scope(scope).prefetch_related(None), store_ids) \
-        .filter(paid_at__gte=since, paid_at__lte=now, status__in=SOLD)
-    per_day = {row["day"]: row for row in sold.annotate(day=TruncDate("paid_at", tzinfo=local_tz()))
-               .values("day").annotate(sales_fen=Sum("total_fen"), orders=Count("id")).order_by("day")}
-    joined = dict(_narrow(members_for_scope(scope), store_ids).filter(joined_at__gte=since, joined_at__lte=now)
-                  .annotate(day=TruncDate("joined_at", tzinfo=local_tz())).values("day")
-                  .annotate(n=Count("id")).order_by("day").values_list("day", "n"))
+    sold = _narrow(orders_for_scope(scope).prefetch_related(None), store_ids).filter(
+        paid_at__gte=since, paid_at__lte=now, status__in=SOLD
+    )
+    per_day = {
+        row["day"]: row
+        for row in sold.annotate(day=TruncDate("paid_at", tzinfo=local_tz()))
+        .values("day")
+        .annotate(sales_fen=Sum("total_fen"), orders=Count("id"))
+        .order_by("day")
+    }
+    joined = dict(
+        _narrow(members_for_scope(scope), store_ids)
+        .filter(joined_at__gte=since, joined_at__lte=now)
+        .annotate(day=TruncDate("joined_at", tzinfo=local_tz()))
+        .values("day")
+        .annotate(n=Count("id"))
+        .order_by("day")
+        .values_list("day", "n")
+    )
     first = since.date()
     days = []
     for n in range(filters.days):
         day = first + dt.timedelta(days=n)
         row = per_day.get(day, {})
-        days.append({"day": day, "sales_fen": int(row.get("sales_fen") or 0), "orders": int(row.get("orders") or 0),
-                     "new_members": joined.get(day, 0)})
-    stores = [{"store_id": r["store_id"], "code": r["store__code"], "name": r["store__name"],
-               "sales_fen": int(r["sales_fen"] or 0), "orders": r["orders"]}
-              for r in sold.values("store_id", "store__code", "store__name")
-              .annotate(sales_fen=Sum("total_fen"), orders=Count("id")).order_by("-sales_fen", "store__code")[:20]]
+        days.append(
+            {
+                "day": day,
+                "sales_fen": int(row.get("sales_fen") or 0),
+                "orders": int(row.get("orders") or 0),
+                "new_members": joined.get(day, 0),
+            }
+        )
+    stores = [
+        {
+            "store_id": r["store_id"],
+            "code": r["store__code"],
+            "name": r["store__name"],
+            "sales_fen": int(r["sales_fen"] or 0),
+            "orders": r["orders"],
+        }
+        for r in sold.values("store_id", "store__code", "store__name")
+        .annotate(sales_fen=Sum("total_fen"), orders=Count("id"))
+        .order_by("-sales_fen", "store__code")[:20]
+    ]
     refunds = Refund.objects.filter(status=Refund.Status.REQUESTED)
     if not scope.is_hq:
         refunds = refunds.filter(order__store__franchisee_id=scope.franchisee_id)
     refunds = _narrow(refunds, store_ids, "order__store_id")
-    return Dashboard(since=since, sales_fen=sum(d["sales_fen"] for d in days), orders=sum(d["orders"] for d in days),
-                     new_members=sum(d["new_members"] for d in days), refunds_waiting=refunds.count(), days=days, stores=stores)
+    return Dashboard(
+        since=since,
+        sales_fen=sum(d["sales_fen"] for d in days),
+        orders=sum(d["orders"] for d in days),
+        new_members=sum(d["new_members"] for d in days),
+        refunds_waiting=refunds.count(),
+        days=days,
+        stores=stores,
+    )
 
 
 def refunds_waiting_for_scope(scope: StaffScope) -> QuerySet[Refund]:
@@ -102,14 +136,21 @@ def keyset_page(qs: QuerySet, *, before: int | None, size: int = 20) -> tuple[li
     """A page of a newest-first (-id) queryset: rows with id < before, and the `before` of the next page."""
     if before:
         qs = qs.filter(pk__lt=before)
-    rows = list(qs.order_by("-pk")[:size + 1])
+    rows = list(qs.order_by("-pk")[: size + 1])
     more = len(rows) > size
     rows = rows[:size]
     return rows, (rows[-1].pk if more and rows else None)
 
 
-__all__ = ["PERIODS", "Dashboard", "DashboardFilter", "dashboard", "keyset_page", "period_start",
-           "refunds_waiting_for_scope"]
+__all__ = [
+    "PERIODS",
+    "Dashboard",
+    "DashboardFilter",
+    "dashboard",
+    "keyset_page",
+    "period_start",
+    "refunds_waiting_for_scope",
+]
 
 
 def member_import_percent(imp) -> int:
@@ -141,11 +182,17 @@ def analytics_panel(*, scope: StaffScope, filters: DashboardFilter, now: dt.date
     today = timezone.localtime(now or timezone.now(), local_tz()).date()
     if filters.store_id:
         store = store_get_for_scope(scope, filters.store_id)
-        rows = [r for r in sales_figures(scope=scope, date_from=since.date(), date_to=today, by="store")
-                if r["key"] == store.pk]
+        rows = [
+            r
+            for r in sales_figures(scope=scope, date_from=since.date(), date_to=today, by="store")
+            if r["key"] == store.pk
+        ]
     elif filters.franchisee_id and scope.is_hq:
-        rows = [r for r in sales_figures(scope=scope, date_from=since.date(), date_to=today, by="franchisee")
-                if r["key"] == filters.franchisee_id]
+        rows = [
+            r
+            for r in sales_figures(scope=scope, date_from=since.date(), date_to=today, by="franchisee")
+            if r["key"] == filters.franchisee_id
+        ]
     else:
         rows = sales_figures(scope=scope, date_from=since.date(), date_to=today, by="brand")
     per_day = {r["period"].date() if hasattr(r["period"], "date") else r["period"]: r for r in rows}
@@ -153,8 +200,14 @@ def analytics_panel(*, scope: StaffScope, filters: DashboardFilter, now: dt.date
     for n in range(filters.days):
         day = since.date() + dt.timedelta(days=n)
         row = per_day.get(day, {})
-        days.append({"day": day, "gmv_member_fen": row.get("gmv_member_fen", 0),
-                     "gmv_nonmember_fen": row.get("gmv_nonmember_fen", 0), "orders": row.get("orders", 0)})
+        days.append(
+            {
+                "day": day,
+                "gmv_member_fen": row.get("gmv_member_fen", 0),
+                "gmv_nonmember_fen": row.get("gmv_nonmember_fen", 0),
+                "orders": row.get("orders", 0),
+            }
+        )
         for column in STORE_COLUMNS:
             totals[column] += row.get(column, 0)
     totals["gmv_fen"] = totals["gmv_online_fen"] + totals["gmv_pos_fen"]

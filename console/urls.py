@@ -1,4 +1,5 @@
 """The console's pages, under /console/ on a brand's host."""
+
 from django.urls import include, path, re_path
 
 from console.views import (
@@ -36,8 +37,11 @@ urlpatterns = [
     path("orders/", orders.OrderListView.as_view(), name="orders"),
     path("orders/<int:order_id>/", orders.OrderDetailView.as_view(), name="order"),
     path("orders/<int:order_id>/fulfilment", orders.OrderFulfilmentView.as_view(), name="order_fulfilment"),
-    re_path(r"^refunds/(?P<refund_id>[0-9]+)/(?P<decision>approve|reject)$", orders.RefundDecideView.as_view(),
-            name="refund_decide"),
+    re_path(
+        r"^refunds/(?P<refund_id>[0-9]+)/(?P<decision>approve|reject)$",
+        orders.RefundDecideView.as_view(),
+        name="refund_decide",
+    ),
     path("shops/", shops.ShopListView.as_view(), name="shops"),
     path("shops/<int:shop_id>/", shops.ShopDetailView.as_view(), name="shop"),
     path("shops/<int:shop_id>/open", shops.ShopOpenView.as_view(), name="shop_open"),

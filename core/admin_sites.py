@@ -3,6 +3,7 @@
 They are separate registries so that a public model (the brand registry, WeChat apps) can never appear in a
 brand's admin, and a brand model never in the ops admin.
 """
+
 from django.contrib.admin import AdminSite, ModelAdmin
 from django.db import connection
 from django.utils.translation import gettext as _

@@ -1,9 +1,10 @@
 """API tokens over HTTP, on every host (a brand's users on the brand's host, ops users on the platform host).
 
-    POST /api/v1/auth/tokens                 {username, password, name?} -> 201 {id, token, prefix}: shown once
-    GET  /api/v1/auth/tokens                 the caller's own tokens (prefix, name, dates; never the secret)
-    POST /api/v1/auth/tokens/<id>/revoke     revoke one of the caller's tokens
+POST /api/v1/auth/tokens                 {username, password, name?} -> 201 {id, token, prefix}: shown once
+GET  /api/v1/auth/tokens                 the caller's own tokens (prefix, name, dates; never the secret)
+POST /api/v1/auth/tokens/<id>/revoke     revoke one of the caller's tokens
 """
+
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
@@ -21,8 +22,9 @@ from core.views import BaseAPIView
 class IsUser(BasePermission):
     def has_permission(self, request, view):
         user = getattr(request, "user", None)
-        return bool(user is not None and user.is_authenticated and not getattr(user, "is_member", False)
-                    and user.is_active)
+        return bool(
+            user is not None and user.is_authenticated and not getattr(user, "is_member", False) and user.is_active
+        )
 
 
 class TokenOutputSerializer(serializers.ModelSerializer):
@@ -54,20 +56,23 @@ class ApiTokenListCreateApi(BaseAPIView):
 
     def get_authenticators(self):
         # Issuing takes a username and password in the body, not a header (and never HTTP Basic).
-        return [] if getattr(self, "request", None) is not None and self.request.method == "POST" else \
-            super().get_authenticators()
+        return (
+            []
+            if getattr(self, "request", None) is not None and self.request.method == "POST"
+            else super().get_authenticators()
+        )
 
     @extend_schema(responses={200: TokenListSerializer})
     def get(self, request):
-        return Response({"results": TokenOutputSerializer(ApiToken.objects.filter(user=request.user),
-                                                          many=True).data})
+        return Response({"results": TokenOutputSerializer(ApiToken.objects.filter(user=request.user), many=True).data})
 
     @extend_schema(request=TokenIssueInputSerializer, responses={201: TokenIssuedSerializer})
     def post(self, request):
         data = self.TokenIssueInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(request._request, username=data.validated_data["username"],
-                            password=data.validated_data["password"])  # axes counts failures and locks out
+        user = authenticate(
+            request._request, username=data.validated_data["username"], password=data.validated_data["password"]
+        )  # axes counts failures and locks out
         if user is None or not user.is_active:
             raise exceptions.AuthenticationFailed("Wrong username or password.")
         token, raw = api_token_issue(user=user, name=data.validated_data["name"])

@@ -4,6 +4,7 @@ EKR_TRUSTED_PROXY_HEADER (a META name such as HTTP_X_FORWARDED_FOR) is read only
 the nearest EKR_TRUSTED_PROXY_COUNT proxies appended (counted from the right) is believed: whatever a client
 puts at the left of X-Forwarded-For is never taken. Used by login lockout (axes), rate limits and logs.
 """
+
 from __future__ import annotations
 
 import ipaddress

@@ -3,6 +3,7 @@
 `EncryptedTextField` stores ciphertext; reading it gives the plaintext back. `keyed_hash` gives a stable HMAC for
 columns that must be searched without being readable (phone numbers, PIPL art. 51).
 """
+
 from __future__ import annotations
 
 import base64

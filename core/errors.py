@@ -6,6 +6,7 @@ Codes are stable strings a mini-program can switch on. Messages are for people: 
 gettext_lazy, values as %-style named placeholders in `params`, and they are rendered (translated, then filled in)
 when read, in the language of the request (zh-hans by default, English on Accept-Language: en).
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,8 +29,15 @@ class ApplicationError(Exception):
     code = "invalid"
     status_code = 400
 
-    def __init__(self, message: Any, *, code: str | None = None, status_code: int | None = None,
-                 fields: dict[str, Any] | None = None, params: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        message: Any,
+        *,
+        code: str | None = None,
+        status_code: int | None = None,
+        fields: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ):
         super().__init__(message)
         self.raw_message = message
         self.params = params or {}
@@ -64,8 +72,9 @@ def error_body(code: str, message: str, fields: dict[str, Any] | None = None) ->
 
 
 def json_error(status_code: int, code: str, message: str, fields: dict[str, Any] | None = None) -> JsonResponse:
-    return JsonResponse(error_body(code, message, fields), status=status_code,
-                        json_dumps_params={"ensure_ascii": False})
+    return JsonResponse(
+        error_body(code, message, fields), status=status_code, json_dumps_params={"ensure_ascii": False}
+    )
 
 
 _DRF_CODES = {
@@ -122,8 +131,11 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         from django.conf import settings
 
         logger.error("dependency unreachable in API view: %s (%s)", down, type(exc).__name__)
-        return Response(error_body("service_unavailable", _unavailable(down)),
-                        status=503, headers={"Retry-After": str(settings.EKR_UNAVAILABLE_RETRY_AFTER_SECONDS)})
+        return Response(
+            error_body("service_unavailable", _unavailable(down)),
+            status=503,
+            headers={"Retry-After": str(settings.EKR_UNAVAILABLE_RETRY_AFTER_SECONDS)},
+        )
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):

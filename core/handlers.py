@@ -1,5 +1,6 @@
 """Django-level error views: the same JSON shape as the API, never an HTML debug page. Messages in the request's
 language (zh-hans unless the caller asks for English)."""
+
 import sys
 
 from django.utils.translation import gettext as _
@@ -36,7 +37,10 @@ def login_locked_out(request, original_response=None, credentials=None):
     """axes' lockout answer (AXES_LOCKOUT_CALLABLE): 429 in the error shape, with Retry-After."""
     from django.conf import settings
 
-    response = json_error(429, "locked_out", "Too many failed logins for this account; try again later or ask "
-                                             "the platform's operations team to unlock it.")
+    response = json_error(
+        429,
+        "locked_out",
+        "Too many failed logins for this account; try again later or ask the platform's operations team to unlock it.",
+    )
     response["Retry-After"] = str(int(float(settings.AXES_COOLOFF_TIME) * 3600))
     return response

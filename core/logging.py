@@ -1,4 +1,5 @@
 """Request id and schema in every log line."""
+
 from __future__ import annotations
 
 import contextvars

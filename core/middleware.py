@@ -42,6 +42,5 @@ class BodySizeMiddleware:
         except ValueError:
             return json_error(400, "malformed_request", "Content-Length is not a number.")
         if length > settings.EKR_MAX_BODY_BYTES:
-            return json_error(413, "payload_too_large",
-                              f"Request body is over {settings.EKR_MAX_BODY_BYTES} bytes.")
+            return json_error(413, "payload_too_large", f"Request body is over {settings.EKR_MAX_BODY_BYTES} bytes.")
         return self.get_response(request)

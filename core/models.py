@@ -3,6 +3,7 @@
 The raw token (`ekr_<prefix>_<secret>`) is shown once. Only a keyed SHA-256 (HMAC with EKR_FIELD_KEY) of the
 secret is kept: checking a token costs one HMAC, not a password hash, so requests with any token are cheap.
 """
+
 from django.conf import settings
 from django.db import models
 

@@ -1,5 +1,6 @@
 """One check for every path that sets a password (ops admin form, create_brand, guide logins): Django's
 validators (settings.AUTH_PASSWORD_VALIDATORS), and never an empty password."""
+
 from __future__ import annotations
 
 from django.contrib.auth.backends import ModelBackend

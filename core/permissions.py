@@ -12,6 +12,7 @@
 A store manager's scope (their franchisee's stores) is resolved by `staff_scope(request)`, which list and detail
 querysets go through (members.selectors.stores_for_scope and friends).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,8 +42,11 @@ class IsPlatformOps(BasePermission):
 def _brand_user(request) -> bool:
     user = getattr(request, "user", None)
     return bool(
-        _on_brand_host() and user is not None and getattr(user, "is_authenticated", False)
-        and not getattr(user, "is_member", False) and user.is_active
+        _on_brand_host()
+        and user is not None
+        and getattr(user, "is_authenticated", False)
+        and not getattr(user, "is_member", False)
+        and user.is_active
     )
 
 
@@ -95,8 +99,13 @@ def staff_scope(request) -> StaffScope:
     from django.contrib.auth import get_user_model
 
     # One query: the user's franchisee (store manager) and guide link, if any.
-    row = get_user_model().objects.filter(pk=request.user.id).values(
-        "staff_profile__franchisee_id", "staff_profile__role", "guide__id", "guide__active").first() or {}
+    row = (
+        get_user_model()
+        .objects.filter(pk=request.user.id)
+        .values("staff_profile__franchisee_id", "staff_profile__role", "guide__id", "guide__active")
+        .first()
+        or {}
+    )
     guide_id = row.get("guide__id")
     if guide_id is not None and not row.get("guide__active"):
         guide_id = -1  # an inactive guide's login: still not staff, and sees nothing

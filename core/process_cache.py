@@ -4,6 +4,7 @@ Web and worker processes keep a few look-ups in memory (host -> brand, appid -> 
 and hosts or appids that anyone can send, such a cache must stay bounded whatever arrives: a flood of unknown
 keys evicts the least recently used entries, never grows the process, and never evicts everything at once.
 """
+
 from __future__ import annotations
 
 import threading

@@ -2,6 +2,7 @@
 
 Keys carry the schema, so one brand's traffic never spends another brand's budget.
 """
+
 from __future__ import annotations
 
 from django.db import connection

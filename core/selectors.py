@@ -1,4 +1,5 @@
 """Reads every app shares."""
+
 from __future__ import annotations
 
 from django.db.models import QuerySet
@@ -9,12 +10,26 @@ from core.errors import NotFound
 
 # The messages get_in_scope can raise, listed so makemessages keeps them in the catalog; they are translated when
 # the error is rendered (the `what` of every caller is one of these).
-NO_SUCH = [gettext_noop("No such POS key."), gettext_noop("No such SKU."), gettext_noop("No such campaign."),
-           gettext_noop("No such category."), gettext_noop("No such coupon template."), gettext_noop("No such guide."),
-           gettext_noop("No such import."), gettext_noop("No such live goods."), gettext_noop("No such live room."),
-           gettext_noop("No such member."), gettext_noop("No such order."), gettext_noop("No such product."),
-           gettext_noop("No such push."), gettext_noop("No such refund."), gettext_noop("No such shop."),
-           gettext_noop("No such store."), gettext_noop("No such tag."), gettext_noop("No such tier.")]
+NO_SUCH = [
+    gettext_noop("No such POS key."),
+    gettext_noop("No such SKU."),
+    gettext_noop("No such campaign."),
+    gettext_noop("No such category."),
+    gettext_noop("No such coupon template."),
+    gettext_noop("No such guide."),
+    gettext_noop("No such import."),
+    gettext_noop("No such live goods."),
+    gettext_noop("No such live room."),
+    gettext_noop("No such member."),
+    gettext_noop("No such order."),
+    gettext_noop("No such product."),
+    gettext_noop("No such push."),
+    gettext_noop("No such refund."),
+    gettext_noop("No such shop."),
+    gettext_noop("No such store."),
+    gettext_noop("No such tag."),
+    gettext_noop("No such tier."),
+]
 
 _translated = lazy(gettext, str)
 

@@ -8,6 +8,7 @@
 - `fan_out_to_brands` is the beat entry point for per-brand jobs: one message per active brand, spread over a
   window so 500 brands do not all fire in the same second.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,13 +32,15 @@ def current_schema() -> str:
 class BrandTask(Task):
     """Runs in the schema it was queued from (or the one named with `schema=` in `apply_async`)."""
 
-    def apply_async(self, args=None, kwargs=None, task_id=None, producer=None, link=None, link_error=None,
-                    shadow=None, **options):
+    def apply_async(
+        self, args=None, kwargs=None, task_id=None, producer=None, link=None, link_error=None, shadow=None, **options
+    ):
         schema = options.pop("schema", None) or current_schema()
         headers = dict(options.pop("headers", None) or {})
         headers[SCHEMA_HEADER] = schema
-        return super().apply_async(args, kwargs, task_id, producer, link, link_error, shadow,
-                                   headers=headers, **options)
+        return super().apply_async(
+            args, kwargs, task_id, producer, link, link_error, shadow, headers=headers, **options
+        )
 
     def _schema_of_request(self) -> str | None:
         request = self.request
@@ -141,8 +144,11 @@ def fan_out_to_brands(task_name: str, window_seconds: int = 300, kwargs: dict | 
     Brand = get_tenant_model()  # the tenant registry, named by settings: core imports no app
     task = current_app.tasks[task_name]
     count = 0
-    for schema in Brand.objects.exclude(schema_name="public").filter(status=Brand.Status.ACTIVE) \
-            .values_list("schema_name", flat=True):
+    for schema in (
+        Brand.objects.exclude(schema_name="public")
+        .filter(status=Brand.Status.ACTIVE)
+        .values_list("schema_name", flat=True)
+    ):
         task.apply_async(kwargs=kwargs or {}, schema=schema, countdown=spread_seconds(schema, window_seconds))
         count += 1
     return count

@@ -3,6 +3,7 @@
 HTTP Basic is not accepted by the staff, guide and ops APIs (it cost a password hash per request): a Basic
 header is answered 401 with `WWW-Authenticate: Token`, pointing scripts at tokens.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -27,8 +28,9 @@ def api_token_issue(*, user, name: str = "", expires_at=None) -> tuple[ApiToken,
     """A new token for `user`; returns (row, raw token). The raw token is never stored or shown again."""
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(user=user, name=name[:64], prefix=prefix, expires_at=expires_at,
-                                    key_hash=keyed_hash(secret, purpose=PURPOSE))
+    token = ApiToken.objects.create(
+        user=user, name=name[:64], prefix=prefix, expires_at=expires_at, key_hash=keyed_hash(secret, purpose=PURPOSE)
+    )
     return token, f"ekr_{prefix}_{secret}"
 
 
@@ -47,8 +49,9 @@ def api_token_check(raw: str):
         return None
     # One conditional UPDATE on every request (the same query count whatever the last use), a row written at most
     # every LAST_USED_RESOLUTION.
-    ApiToken.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION),
-                            pk=token.pk).update(last_used_at=now)
+    ApiToken.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION), pk=token.pk
+    ).update(last_used_at=now)
     return token.user
 
 

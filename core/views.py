@@ -10,6 +10,7 @@
 - PlatformOpsAPIView: the platform's ops staff, on the platform host.
 - PublicAPIView: no identity needed (e.g. starting a mini-program session).
 """
+
 from __future__ import annotations
 
 from rest_framework.authentication import SessionAuthentication

@@ -1,4 +1,5 @@
 """ASGI entry point. Request handling stays synchronous: async ORM calls lose the tenant (django-tenants #518)."""
+
 import os
 
 from django.core.asgi import get_asgi_application

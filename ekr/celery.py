@@ -1,4 +1,5 @@
 """The Celery app. Tasks are tenant-aware through core.tasks.BrandTask (the app's default task class)."""
+
 import os
 import sys
 
@@ -25,4 +26,3 @@ if _started_by_celery():
     refuse_unsafe_start()
 
 app.autodiscover_tasks()
-

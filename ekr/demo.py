@@ -1,4 +1,5 @@
 """Demo data: two brands a newcomer can click through. Every write goes through the apps' services."""
+
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
@@ -11,12 +12,24 @@ from tenants.services import brand_create, wechat_app_add
 OPS_LOGIN = ("ops", "ops-demo-2026")
 
 DEMO_BRANDS = [
-    {"slug": "yunshang", "name": "云裳 Yunshang", "industry": Brand.Industry.APPAREL,
-     "admin": ("hq", "yunshang-hq-2026"), "manager": ("manager", "yunshang-mgr-2026"),
-     "appid": "wx5e1a0c0ffee00001", "franchisee": "杭州锦程服饰有限公司"},
-    {"slug": "huayan", "name": "花颜 Huayan", "industry": Brand.Industry.BEAUTY,
-     "admin": ("hq", "huayan-hq-2026"), "manager": ("manager", "huayan-mgr-2026"),
-     "appid": "wx5e1a0c0ffee00002", "franchisee": "成都蓉美商贸有限公司"},
+    {
+        "slug": "yunshang",
+        "name": "云裳 Yunshang",
+        "industry": Brand.Industry.APPAREL,
+        "admin": ("hq", "yunshang-hq-2026"),
+        "manager": ("manager", "yunshang-mgr-2026"),
+        "appid": "wx5e1a0c0ffee00001",
+        "franchisee": "杭州锦程服饰有限公司",
+    },
+    {
+        "slug": "huayan",
+        "name": "花颜 Huayan",
+        "industry": Brand.Industry.BEAUTY,
+        "admin": ("hq", "huayan-hq-2026"),
+        "manager": ("manager", "huayan-mgr-2026"),
+        "appid": "wx5e1a0c0ffee00002",
+        "franchisee": "成都蓉美商贸有限公司",
+    },
 ]
 
 
@@ -28,12 +41,22 @@ def seed_demo(*, stdout=None) -> None:
     for spec in DEMO_BRANDS:
         brand = Brand.objects.filter(slug=spec["slug"]).first()
         if brand is None:
-            brand = brand_create(slug=spec["slug"], name=spec["name"], industry=spec["industry"],
-                                 admin_username=spec["admin"][0], admin_password=spec["admin"][1])
+            brand = brand_create(
+                slug=spec["slug"],
+                name=spec["name"],
+                industry=spec["industry"],
+                admin_username=spec["admin"][0],
+                admin_password=spec["admin"][1],
+            )
         if not WeChatApp.objects.filter(appid=spec["appid"]).exists():
-            wechat_app_add(brand=brand, appid=spec["appid"], secret=f"demo-secret-{spec['slug']}",
-                           token=f"demotoken{spec['slug']}", aes_key=("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"),
-                           name=f"{spec['name']} 小程序")
+            wechat_app_add(
+                brand=brand,
+                appid=spec["appid"],
+                secret=f"demo-secret-{spec['slug']}",
+                token=f"demotoken{spec['slug']}",
+                aes_key=("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"),
+                name=f"{spec['name']} 小程序",
+            )
         with schema_context(brand.schema_name):
             seed_brand(brand=brand, spec=spec)
         if stdout:
@@ -51,9 +74,16 @@ def seed_market() -> None:
     acceptor = Brand.objects.get(slug=DEMO_BRANDS[1]["slug"])
     offer = Offer.objects.filter(issuer=issuer, source_ref="demo:welcome-coupon").first()
     if offer is None:
-        offer = offer_publish(issuer=issuer, total_stock=500, kind=Offer.Kind.COUPON, title="云裳 满300减50 券",
-                              description="云裳全国门店及小程序可用", face_value_fen=5_000,
-                              settlement_price_fen=800, source_ref="demo:welcome-coupon")
+        offer = offer_publish(
+            issuer=issuer,
+            total_stock=500,
+            kind=Offer.Kind.COUPON,
+            title="云裳 满300减50 券",
+            description="云裳全国门店及小程序可用",
+            face_value_fen=5_000,
+            settlement_price_fen=800,
+            source_ref="demo:welcome-coupon",
+        )
     if not Listing.objects.filter(brand=acceptor, offer=offer).exists():
         listing_create(brand=acceptor, offer_id=offer.pk, points_price=500)
 
@@ -101,27 +131,47 @@ def _seed_people_and_sales(*, spec: dict, franchisee) -> None:
     card_level_create(name="钻石卡", rank=3, threshold_points=8000, threshold_spent_fen=800_000, points_multiplier="2")
     stores, guides = [], []
     for code, name, city, region, kind in _STORES:
-        store = store_create(code=code, name=f"{spec['name'].split()[0]}{name}", city=city, region=region,
-                             kind=kind, franchisee=franchisee if kind == "franchise" else None,
-                             opened_on=dt.date(2019, 5, 1))
+        store = store_create(
+            code=code,
+            name=f"{spec['name'].split()[0]}{name}",
+            city=city,
+            region=region,
+            kind=kind,
+            franchisee=franchisee if kind == "franchise" else None,
+            opened_on=dt.date(2019, 5, 1),
+        )
         stores.append(store)
         for n in range(2):
-            guides.append(guide_create(store=store, name=rng.choice(_SURNAMES) + rng.choice(_GIVEN),
-                                       employee_no=f"{code}-G{n + 1}"))
+            guides.append(
+                guide_create(
+                    store=store, name=rng.choice(_SURNAMES) + rng.choice(_GIVEN), employee_no=f"{code}-G{n + 1}"
+                )
+            )
     for i in range(40):
         guide = rng.choice(guides)
         member, _ = member_register(
-            openid=f"demo-{spec['slug']}-{i:03d}", phone=f"139{rng.randrange(10**8):08d}",
+            openid=f"demo-{spec['slug']}-{i:03d}",
+            phone=f"139{rng.randrange(10**8):08d}",
             name=rng.choice(_SURNAMES) + rng.choice(_GIVEN) + rng.choice(_GIVEN),
             birthday=dt.date(rng.randrange(1975, 2004), rng.randrange(1, 13), rng.randrange(1, 28)),
-            store_code=guide.store.code, guide_id=guide.pk)
+            store_code=guide.store.code,
+            guide_id=guide.pk,
+        )
         for j in range(rng.randrange(0, 4)):
-            points_earn(member=member, points=rng.randrange(50, 900), idempotency_key=f"demo:{member.pk}:{j}",
-                        reason="门店消费 (demo)")
-    product = product_create(name=f"{spec['name'].split()[0]} 经典款", description="demo product", skus=[
-        {"code": f"{spec['slug'].upper()}-001-S", "price_fen": 29_900, "attributes": {"size": "S"}},
-        {"code": f"{spec['slug'].upper()}-001-M", "price_fen": 29_900, "attributes": {"size": "M"}},
-    ])
+            points_earn(
+                member=member,
+                points=rng.randrange(50, 900),
+                idempotency_key=f"demo:{member.pk}:{j}",
+                reason="门店消费 (demo)",
+            )
+    product = product_create(
+        name=f"{spec['name'].split()[0]} 经典款",
+        description="demo product",
+        skus=[
+            {"code": f"{spec['slug'].upper()}-001-S", "price_fen": 29_900, "attributes": {"size": "S"}},
+            {"code": f"{spec['slug'].upper()}-001-M", "price_fen": 29_900, "attributes": {"size": "M"}},
+        ],
+    )
     for store in stores:
         shop = shop_create(store=store, name=f"{store.name} 小程序店")
         for sku in product.skus.all():

@@ -10,6 +10,7 @@ so a machine with its own servers just sets DATABASE_URL and REDIS_URL and never
     python -m ekr.devservices status
     python -m ekr.devservices env      # prints the exports, for shells
 """
+
 from __future__ import annotations
 
 import os
@@ -98,14 +99,22 @@ def start_redis(root: Path, port: int | None = None, *, name: str = "redis") -> 
     subprocess.run(
         [
             redis_server_binary(),
-            "--port", str(port),
-            "--bind", "127.0.0.1",
-            "--dir", str(folder),
-            "--daemonize", "yes",
-            "--pidfile", str(folder / "redis.pid"),
-            "--logfile", str(folder / "redis.log"),
-            "--appendonly", "yes",
-            "--save", "",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(folder),
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(folder / "redis.pid"),
+            "--logfile",
+            str(folder / "redis.log"),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
         ],
         check=True,
     )

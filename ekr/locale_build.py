@@ -3,6 +3,7 @@
 Uses GNU msgfmt (Django's compilemessages) when it is installed, else the pure-Python polib, so a fresh machine
 without gettext's tools still gets a Chinese console. A .mo newer than its .po is left alone.
 """
+
 from __future__ import annotations
 
 import shutil

@@ -4,6 +4,7 @@ wsgi, asgi, the Celery worker and beat, and manage.py call `refuse_unsafe_start(
 forgotten DJANGO_SETTINGS_MODULE falls back to `ekr.settings.local`, whose secret key is public (anyone could
 forge member tokens with it). Local development means the base domain is localhost (or *.localhost).
 """
+
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
@@ -36,4 +37,5 @@ def refuse_unsafe_start() -> None:
         raise ImproperlyConfigured(
             f"Refusing to start with {', '.join(problems)} for {settings.EKR_BASE_DOMAIN!r} "
             f"(settings {settings.SETTINGS_MODULE}); set DJANGO_SETTINGS_MODULE=ekr.settings.production and the "
-            "secrets, or use a localhost base domain for development.")
+            "secrets, or use a localhost base domain for development."
+        )

@@ -1,4 +1,5 @@
 """URL pieces and error handlers both the platform and the brand hosts use."""
+
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 

@@ -1,4 +1,5 @@
 """The platform host (the bare EKR_BASE_DOMAIN): ops admin and platform APIs."""
+
 from django.urls import include, path
 
 from core.admin_sites import ops_admin

@@ -1,5 +1,6 @@
 """A brand's host (`<slug>.<EKR_BASE_DOMAIN>`): HQ admin, the web console, mini-program and staff APIs, WeChat
 callbacks."""
+
 from django.urls import include, path
 
 from console.urls import i18n_urlpatterns as console_i18n

@@ -1,5 +1,6 @@
 """The brand's HQ admin for live rooms, goods and settings. Rooms and goods change at WeChat through the console
 API (services); here HQ reads them, and edits the settings."""
+
 from django.contrib import admin
 
 from core.admin_sites import ReadOnlyModelAdmin, brand_admin

@@ -1,4 +1,5 @@
 """Registers the live follow event into the WeChat callback pipeline (callbacks.registry)."""
+
 from callbacks.registry import register
 
 

@@ -13,6 +13,7 @@ average of rates):
 - Viewers come from ekr's own audience events (livestream.services.audience), folded into LiveViewer: until the
   fold has run, the live figures are in `audience.room_live_counters`.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -76,8 +77,12 @@ class LiveMetrics:
 
     def as_dict(self) -> dict:
         data = asdict(self)
-        data.update(average_watch_seconds=self.average_watch_seconds, like_rate=self.like_rate,
-                    interaction_rate=self.interaction_rate, reactivation_rate=self.reactivation_rate)
+        data.update(
+            average_watch_seconds=self.average_watch_seconds,
+            like_rate=self.like_rate,
+            interaction_rate=self.interaction_rate,
+            reactivation_rate=self.reactivation_rate,
+        )
         return data
 
 
@@ -93,19 +98,24 @@ def _viewer_figures(room: LiveRoom) -> dict:
     """unique viewers = LiveViewer rows of the room (one per openid); member viewers = those who were members when
     first seen; likers = likes > 0; interactors = likes, comments, shares or product clicks > 0; total watch."""
     return LiveViewer.objects.filter(room=room).aggregate(
-        viewers=Count("pk"), members=Count("pk", filter=Q(was_member=True)),
-        watch=Sum("watch_seconds", default=0), likers=Count("pk", filter=Q(likes__gt=0)),
-        interactors=Count("pk", filter=Q(likes__gt=0) | Q(comments__gt=0) | Q(shares__gt=0)
-                          | Q(product_clicks__gt=0)))
+        viewers=Count("pk"),
+        members=Count("pk", filter=Q(was_member=True)),
+        watch=Sum("watch_seconds", default=0),
+        likers=Count("pk", filter=Q(likes__gt=0)),
+        interactors=Count("pk", filter=Q(likes__gt=0) | Q(comments__gt=0) | Q(shares__gt=0) | Q(product_clicks__gt=0)),
+    )
 
 
 def _orders_during(room: LiveRoom) -> tuple[int, int]:
     """Orders during the show = paid orders attributed to the room (LiveOrder: the buyer was watching within the
     attribution window) and placed within the show's window; GMV = their total_fen."""
     start, end = _window(room)
-    row = Order.objects.filter(pk__in=LiveOrder.objects.filter(room=room).values("order_id"),
-                               created_at__gte=start, created_at__lte=end, paid_at__isnull=False) \
-        .aggregate(n=Count("pk"), gmv=Sum("total_fen", default=0))
+    row = Order.objects.filter(
+        pk__in=LiveOrder.objects.filter(room=room).values("order_id"),
+        created_at__gte=start,
+        created_at__lte=end,
+        paid_at__isnull=False,
+    ).aggregate(n=Count("pk"), gmv=Sum("total_fen", default=0))
     return row["n"], row["gmv"]
 
 
@@ -114,9 +124,12 @@ def _orders_post_show(room: LiveRoom) -> tuple[int, int]:
     the room's post-show coupons (issue key "live:<room>"); GMV = their total_fen."""
     if room.ended_at is None:
         return 0, 0
-    row = Order.objects.filter(coupon__issue_key=f"live:{room.pk}", created_at__gt=room.ended_at,
-                               created_at__lte=room.ended_at + POST_SHOW, paid_at__isnull=False) \
-        .aggregate(n=Count("pk"), gmv=Sum("total_fen", default=0))
+    row = Order.objects.filter(
+        coupon__issue_key=f"live:{room.pk}",
+        created_at__gt=room.ended_at,
+        created_at__lte=room.ended_at + POST_SHOW,
+        paid_at__isnull=False,
+    ).aggregate(n=Count("pk"), gmv=Sum("total_fen", default=0))
     return row["n"], row["gmv"]
 
 
@@ -125,9 +138,14 @@ def _reactivation(room: LiveRoom, lookback_days: int) -> tuple[int, int]:
     start, end = _window(room)
     paid = Order.objects.filter(member_id=OuterRef("member_id"), paid_at__isnull=False)
     lapsed = LiveViewer.objects.filter(room=room, was_member=True, member__isnull=False).exclude(
-        Exists(paid.filter(paid_at__gte=start - dt.timedelta(days=lookback_days), paid_at__lt=start)))
-    row = lapsed.aggregate(lapsed=Count("pk"), back=Count(
-        "pk", filter=Q(Exists(paid.filter(paid_at__gte=start, paid_at__lte=(room.ended_at or end) + POST_SHOW)))))
+        Exists(paid.filter(paid_at__gte=start - dt.timedelta(days=lookback_days), paid_at__lt=start))
+    )
+    row = lapsed.aggregate(
+        lapsed=Count("pk"),
+        back=Count(
+            "pk", filter=Q(Exists(paid.filter(paid_at__gte=start, paid_at__lte=(room.ended_at or end) + POST_SHOW)))
+        ),
+    )
     return row["lapsed"], row["back"]
 
 
@@ -169,19 +187,25 @@ def rooms_metrics(rooms: QuerySet[LiveRoom]) -> LiveMetrics:
     rooms = list(rooms.select_related("stats").order_by("start_at", "pk"))
     for room in rooms:
         _add_room(m, room, lookback)
-    m.unique_viewers = LiveViewer.objects.filter(room_id__in=m.room_ids).values("openid").distinct().count() \
-        if m.room_ids else 0
+    m.unique_viewers = (
+        LiveViewer.objects.filter(room_id__in=m.room_ids).values("openid").distinct().count() if m.room_ids else 0
+    )
     return m
 
 
-def period_metrics(*, scope: StaffScope, date_from: dt.date, date_to: dt.date, store_id: int | None = None,
-                   brand_rooms_only: bool = False) -> LiveMetrics:
+def period_metrics(
+    *,
+    scope: StaffScope,
+    date_from: dt.date,
+    date_to: dt.date,
+    store_id: int | None = None,
+    brand_rooms_only: bool = False,
+) -> LiveMetrics:
     """The shows the caller may see that started between two Asia/Shanghai dates (inclusive), optionally one
     store's or only brand (HQ) rooms."""
     start = dt.datetime.combine(date_from, dt.time.min, tzinfo=SHANGHAI)
     end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min, tzinfo=SHANGHAI)
-    rooms = rooms_for_scope(scope).filter(start_at__gte=start, start_at__lt=end) \
-        .exclude(status=LiveRoom.Status.DRAFT)
+    rooms = rooms_for_scope(scope).filter(start_at__gte=start, start_at__lt=end).exclude(status=LiveRoom.Status.DRAFT)
     if store_id is not None:
         rooms = rooms.filter(store_id=store_id)
     if brand_rooms_only:

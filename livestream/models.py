@@ -5,6 +5,7 @@ post-show coupons. Brand schema.
 Invariants in the database: one WeChat room id per room, one viewer row per (room, openid), one attribution per
 order, one join per member, one follow record per (room, openid, action, time).
 """
+
 from __future__ import annotations
 
 from django.db import models
@@ -19,12 +20,15 @@ class LiveSettings(models.Model):
     """The brand's live settings (one row; see livestream.selectors.live_settings)."""
 
     store_managers_may_create_rooms = models.BooleanField(
-        default=False, help_text="Store managers may create rooms for their own stores.")
+        default=False, help_text="Store managers may create rooms for their own stores."
+    )
     reactivation_lookback_days = models.PositiveIntegerField(
-        default=180, help_text="A viewer is an old customer to reactivate when they paid no order this many days "
-                               "before the show.")
+        default=180,
+        help_text="A viewer is an old customer to reactivate when they paid no order this many days before the show.",
+    )
     external_end_grace_minutes = models.PositiveIntegerField(
-        default=30, help_text="An external room ends this long after its planned end.")
+        default=30, help_text="An external room ends this long after its planned end."
+    )
 
     class Meta:
         verbose_name_plural = "live settings"
@@ -52,10 +56,12 @@ class LiveRoom(models.Model):
 
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.WECHAT_LIVE)
     name = models.CharField(max_length=34)
-    store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
-                              help_text="Empty: a brand room (HQ).")
-    shop = models.ForeignKey(Shop, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
-                             help_text="The shop viewers buy in.")
+    store = models.ForeignKey(
+        Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+", help_text="Empty: a brand room (HQ)."
+    )
+    shop = models.ForeignKey(
+        Shop, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", help_text="The shop viewers buy in."
+    )
     anchor_name = models.CharField(max_length=30, blank=True)
     anchor_wechat = models.CharField(max_length=64, blank=True)
     room_type = models.PositiveSmallIntegerField(default=0, help_text="WeChat: 0 phone, 1 push stream.")
@@ -90,8 +96,9 @@ class LiveRoom(models.Model):
         ordering = ["-id"]
         constraints = [
             models.CheckConstraint(name="liveroom_ends_after_start", condition=Q(end_at__gt=models.F("start_at"))),
-            models.CheckConstraint(name="liveroom_external_has_url",
-                                   condition=~Q(source="external") | ~Q(external_url="")),
+            models.CheckConstraint(
+                name="liveroom_external_has_url", condition=~Q(source="external") | ~Q(external_url="")
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "start_at"], name="liveroom_status_idx"),
@@ -153,8 +160,11 @@ class LiveFollow(models.Model):
     live_status = models.PositiveSmallIntegerField(null=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["wechat_room_id", "openid", "action", "followed_at"],
-                                               name="livefollow_once")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["wechat_room_id", "openid", "action", "followed_at"], name="livefollow_once"
+            )
+        ]
 
 
 class LiveViewer(models.Model):

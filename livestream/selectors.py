@@ -1,6 +1,7 @@
 """Reads about live rooms, scoped once: HQ sees every room and goods; a store manager only the rooms and goods of
 their franchisee's stores (another franchisee's id is a 404, as everywhere). Members see upcoming and live rooms
 of the brand and of their home store."""
+
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
@@ -42,8 +43,9 @@ def rooms_for_member(member: Member | None) -> QuerySet[LiveRoom]:
     where = Q(store__isnull=True)
     if member is not None and member.store_id:
         where |= Q(store_id=member.store_id)
-    return LiveRoom.objects.select_related("store").filter(where, status__in=VISIBLE_TO_MEMBERS) \
-        .order_by("start_at", "id")
+    return (
+        LiveRoom.objects.select_related("store").filter(where, status__in=VISIBLE_TO_MEMBERS).order_by("start_at", "id")
+    )
 
 
 def room_get_for_member(member: Member | None, room_id) -> LiveRoom:

@@ -1,4 +1,5 @@
 """Live tasks. Thin: load, call a service. Every task runs in the brand's schema it was queued from."""
+
 from celery import shared_task
 
 from core.tasks import BrandTask
@@ -10,8 +11,12 @@ def sync_rooms() -> dict:
     from livestream.services.sync import rooms_sync
 
     result = rooms_sync()
-    return {"changed": result.changed, "ended": result.ended, "goods_changed": result.goods_changed,
-            "error": result.error}
+    return {
+        "changed": result.changed,
+        "ended": result.ended,
+        "goods_changed": result.goods_changed,
+        "error": result.error,
+    }
 
 
 @shared_task(base=BrandTask, name="livestream.end_of_show", acks_late=True, reject_on_worker_lost=True)

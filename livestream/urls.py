@@ -20,7 +20,6 @@ urlpatterns = [
     path("console/live/metrics", staff.PeriodMetricsApi.as_view()),
     path("console/live/goods", staff.GoodsListCreateApi.as_view()),
     path("console/live/goods/<int:goods_id>", staff.GoodsDetailApi.as_view()),
-    re_path(r"^console/live/goods/(?P<goods_id>[0-9]+)/(?P<action>audit|reset-audit)$",
-            staff.GoodsAuditApi.as_view()),
+    re_path(r"^console/live/goods/(?P<goods_id>[0-9]+)/(?P<action>audit|reset-audit)$", staff.GoodsAuditApi.as_view()),
     path("console/live/settings", staff.LiveSettingsApi.as_view()),
 ]

@@ -4,6 +4,7 @@ WeChat's live errcodes become ekr error codes.
 
 Money: WeChat wants yuan with two decimals; ekr keeps fen. `fen_to_yuan` is the only conversion.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -18,8 +19,15 @@ from core.errors import ApplicationError
 
 GETLIVEINFO_MAX_LIMIT = 100
 # getliveinfo live_status -> LiveRoom.Status
-LIVE_STATUS = {101: "live", 102: "upcoming", 103: "ended", 104: "banned", 105: "paused", 106: "abnormal",
-               107: "expired"}
+LIVE_STATUS = {
+    101: "live",
+    102: "upcoming",
+    103: "ended",
+    104: "banned",
+    105: "paused",
+    106: "abnormal",
+    107: "expired",
+}
 EMPTY_LIST = 9410000
 ALREADY_PUSHED_TODAY = 9410005
 NOT_LIVE = 9410006
@@ -57,8 +65,9 @@ class WeChatLive(BaseWeChatAPI):
     def live_info(self, start: int = 0, limit: int = GETLIVEINFO_MAX_LIMIT) -> dict:
         """Rooms and their live_status, a page at a time. 9410000 (no rooms) is an empty page, not an error."""
         try:
-            return self._post("wxa/business/getliveinfo",
-                              data={"start": start, "limit": min(limit, GETLIVEINFO_MAX_LIMIT)})
+            return self._post(
+                "wxa/business/getliveinfo", data={"start": start, "limit": min(limit, GETLIVEINFO_MAX_LIMIT)}
+            )
         except WeChatClientException as exc:
             if exc.errcode == EMPTY_LIST:
                 return {"errcode": 0, "room_info": [], "total": 0}
@@ -66,8 +75,10 @@ class WeChatLive(BaseWeChatAPI):
 
     def replays(self, room_id: int, start: int = 0, limit: int = GETLIVEINFO_MAX_LIMIT) -> dict:
         try:
-            return self._post("wxa/business/getliveinfo", data={"action": "get_replay", "room_id": room_id,
-                                                                "start": start, "limit": limit})
+            return self._post(
+                "wxa/business/getliveinfo",
+                data={"action": "get_replay", "room_id": room_id, "start": start, "limit": limit},
+            )
         except WeChatClientException as exc:
             if exc.errcode == EMPTY_LIST:
                 return {"errcode": 0, "live_replay": [], "total": 0}
@@ -136,8 +147,11 @@ ERRORS: dict[int, tuple[str, int, Any]] = {
     300033: ("live_room_goods_limit", 409, _("The room's goods limit is reached.")),
     300034: ("live_anchor_name_length", 400, _("The anchor's name length is not accepted.")),
     300035: ("live_anchor_not_found", 400, _("No such WeChat account for the anchor.")),
-    300036: ("live_anchor_not_verified", 409,
-             "The anchor's WeChat account is not real-name verified: scan the QR code to verify, then retry."),
+    300036: (
+        "live_anchor_not_verified",
+        409,
+        "The anchor's WeChat account is not real-name verified: scan the QR code to verify, then retry.",
+    ),
     9410000: ("live_empty", 404, _("WeChat has no rooms.")),
     9410001: ("live_rooms_unavailable", 502, _("WeChat could not list the rooms.")),
     9410002: ("live_goods_unavailable", 502, _("WeChat could not list the goods.")),
@@ -145,16 +159,27 @@ ERRORS: dict[int, tuple[str, int, Any]] = {
     9410004: ("live_followers_unavailable", 502, _("WeChat could not list the followers.")),
     9410005: ("live_already_pushed_today", 409, _("Followers were already told about a show today.")),
     9410006: ("live_not_live", 409, _("The room is not live; followers can only be told once it is.")),
-    268489001: ("live_permission_missing", 403,
-                "This mini-program has no live permission (WeChat stopped granting it); use an external room."),
+    268489001: (
+        "live_permission_missing",
+        403,
+        "This mini-program has no live permission (WeChat stopped granting it); use an external room.",
+    ),
 }
 
 
 class LiveWeChatError(ApplicationError):
     """A WeChat live call failed; `errcode` is WeChat's."""
 
-    def __init__(self, message: str, *, code: str, status_code: int, errcode: int | None,
-                 fields: dict | None = None, params: dict | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        status_code: int,
+        errcode: int | None,
+        fields: dict | None = None,
+        params: dict | None = None,
+    ):
         super().__init__(message, code=code, status_code=status_code, fields=fields, params=params)
         self.errcode = errcode
 
@@ -170,10 +195,12 @@ def live_error(exc: Exception) -> LiveWeChatError:
                 fields["qrcode_url"] = exc.response.json().get("qrcode_url", "")
             except Exception:  # no body to read: the message still tells the user what to do
                 fields["qrcode_url"] = ""
-        return LiveWeChatError(message, code=code, status_code=status, errcode=errcode, fields=fields,
-                               params={"errcode": errcode})
-    return LiveWeChatError(_("WeChat answered without an errcode."), code="wechat_unavailable", status_code=502,
-                           errcode=None)
+        return LiveWeChatError(
+            message, code=code, status_code=status, errcode=errcode, fields=fields, params={"errcode": errcode}
+        )
+    return LiveWeChatError(
+        _("WeChat answered without an errcode."), code="wechat_unavailable", status_code=502, errcode=None
+    )
 
 
 def live_api(app=None) -> WeChatLive:
@@ -182,8 +209,11 @@ def live_api(app=None) -> WeChatLive:
     from tenants.wechat import wechat_api
 
     if app is None:
-        app = WeChatApp.objects.select_related("brand").filter(
-            brand__schema_name=connection.schema_name, kind=WeChatApp.Kind.MINIPROGRAM).first()
+        app = (
+            WeChatApp.objects.select_related("brand")
+            .filter(brand__schema_name=connection.schema_name, kind=WeChatApp.Kind.MINIPROGRAM)
+            .first()
+        )
     if app is None:
         raise ApplicationError(_("The brand has no mini-program."), code="no_miniprogram", status_code=409)
     return wechat_api(app, WeChatLive)
@@ -209,6 +239,7 @@ def media_upload(api: WeChatLive, content: bytes, filename: str = "image.jpg") -
     result = live_call(api._client.media.upload, "image", (filename, io.BytesIO(content)))
     media_id = result.get("media_id") if isinstance(result, dict) else None
     if not media_id:
-        raise LiveWeChatError(_("WeChat answered without a media_id."), code="wechat_unavailable", status_code=502,
-                              errcode=None)
+        raise LiveWeChatError(
+            _("WeChat answered without a media_id."), code="wechat_unavailable", status_code=502, errcode=None
+        )
     return media_id

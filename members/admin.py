@@ -1,4 +1,5 @@
 """The brand's HQ admin (core.admin_sites.brand_admin). Phones are shown masked, never in full in lists."""
+
 from django.contrib import admin, messages
 
 from core.admin_sites import brand_admin
@@ -100,15 +101,44 @@ class GuideAssignmentInline(admin.TabularInline):
 class MemberAdmin(admin.ModelAdmin):
     """Read mostly: changes of guide and tier go through the services (history), so they are read-only here."""
 
-    list_display = ["id", "name", "phone_masked", "tier", "store", "guide", "join_channel", "joined_at",
-                    "card_state", "status"]
+    list_display = [
+        "id",
+        "name",
+        "phone_masked",
+        "tier",
+        "store",
+        "guide",
+        "join_channel",
+        "joined_at",
+        "card_state",
+        "status",
+    ]
     list_filter = ["status", "tier", "join_channel", "card_state"]
     list_select_related = ["tier", "store", "guide"]
     search_fields = ["=openid", "name"]
     show_full_result_count = False
-    fields = ["name", "phone_masked", "gender", "birthday", "status", "openid", "unionid", "joined_at",
-              "join_channel", "join_store", "join_guide", "store", "guide", "tier", "tier_since", "tier_review_at",
-              "card_id", "card_code", "card_state", "card_activated_at"]
+    fields = [
+        "name",
+        "phone_masked",
+        "gender",
+        "birthday",
+        "status",
+        "openid",
+        "unionid",
+        "joined_at",
+        "join_channel",
+        "join_store",
+        "join_guide",
+        "store",
+        "guide",
+        "tier",
+        "tier_since",
+        "tier_review_at",
+        "card_id",
+        "card_code",
+        "card_state",
+        "card_activated_at",
+    ]
     readonly_fields = [f for f in fields if f not in ("name", "gender", "status")]
     inlines = [TierChangeInline, GuideAssignmentInline]
 
@@ -138,10 +168,31 @@ class MemberImportErrorInline(admin.TabularInline):
 
 @admin.register(MemberImport, site=brand_admin)
 class MemberImportAdmin(admin.ModelAdmin):
-    list_display = ["id", "filename", "status", "rows_processed", "rows_created", "rows_updated", "rows_failed",
-                    "created_at", "finished_at"]
-    readonly_fields = ["filename", "encoding", "status", "size_bytes", "rows_processed", "rows_created",
-                       "rows_updated", "rows_failed", "error", "created_by_id", "started_at", "finished_at"]
+    list_display = [
+        "id",
+        "filename",
+        "status",
+        "rows_processed",
+        "rows_created",
+        "rows_updated",
+        "rows_failed",
+        "created_at",
+        "finished_at",
+    ]
+    readonly_fields = [
+        "filename",
+        "encoding",
+        "status",
+        "size_bytes",
+        "rows_processed",
+        "rows_created",
+        "rows_updated",
+        "rows_failed",
+        "error",
+        "created_by_id",
+        "started_at",
+        "finished_at",
+    ]
     inlines = [MemberImportErrorInline]
     actions = ["rerun"]
 

@@ -4,6 +4,7 @@ A handler is a members service declared with `@card_event("<WeChat event name>")
 takes the parsed event (wechatpy's keys: FromUserName, CreateTime, Event, CardId, UserCardCode, UnionId ...), runs
 in the brand's schema inside the pipeline's transaction, is idempotent (a retried event changes nothing) and
 returns the Member or None. The decorator registers it as the callback kind "event.<name>"."""
+
 from __future__ import annotations
 
 import functools

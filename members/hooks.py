@@ -10,6 +10,7 @@ those apps fill these hooks in their `AppConfig.ready()` (as apps fill the callb
 - Member registered: points registers the sign-up bonus. Hooks run inside the registration's transaction, in
   the order they were registered, and must be idempotent per member (registration may be retried).
 """
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,5 +1,6 @@
 """The brand's people: franchisees, stores, guides, store managers, members, tiers, tags, the member card and
 member imports. Brand schema. Invariants live in the database (unique and check constraints)."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -17,9 +18,12 @@ class Franchisee(models.Model):
     name = models.CharField(max_length=100)
     contact_name = models.CharField(max_length=50, blank=True)
     wechatpay_sub_mchid = models.CharField(
-        max_length=32, blank=True, validators=[RegexValidator(r"^[0-9]{6,32}$", "A sub-merchant id is digits.")],
+        max_length=32,
+        blank=True,
+        validators=[RegexValidator(r"^[0-9]{6,32}$", "A sub-merchant id is digits.")],
         help_text="WeChat Pay v3: the franchisee's own sub-merchant; its stores' orders pay into it. "
-                  "Empty: the brand's default.")
+        "Empty: the brand's default.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -43,15 +47,16 @@ class StaffProfile(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.NONE)
-    franchisee = models.ForeignKey(Franchisee, on_delete=models.PROTECT, null=True, blank=True,
-                                   related_name="managers")
+    franchisee = models.ForeignKey(Franchisee, on_delete=models.PROTECT, null=True, blank=True, related_name="managers")
 
     class Meta:
         constraints = [
-            models.CheckConstraint(name="staff_hq_has_no_franchisee",
-                                   condition=~Q(role="hq") | Q(franchisee__isnull=True)),
-            models.CheckConstraint(name="staff_manager_has_franchisee",
-                                   condition=~Q(role="store_manager") | Q(franchisee__isnull=False)),
+            models.CheckConstraint(
+                name="staff_hq_has_no_franchisee", condition=~Q(role="hq") | Q(franchisee__isnull=True)
+            ),
+            models.CheckConstraint(
+                name="staff_manager_has_franchisee", condition=~Q(role="store_manager") | Q(franchisee__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -78,8 +83,7 @@ class Store(models.Model):
     region = models.CharField(max_length=50, blank=True)
     address = models.CharField(max_length=200, blank=True)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.DIRECT)
-    franchisee = models.ForeignKey(Franchisee, on_delete=models.PROTECT, null=True, blank=True,
-                                   related_name="stores")
+    franchisee = models.ForeignKey(Franchisee, on_delete=models.PROTECT, null=True, blank=True, related_name="stores")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     opened_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -106,11 +110,17 @@ class Guide(models.Model):
     employee_no = models.CharField(max_length=32, unique=True)
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="guides")
     active = models.BooleanField(default=True)
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                related_name="guide",
-                                help_text="The guide's own login: sees only their attributed orders and commission.")
-    openid = models.CharField(max_length=64, blank=True,
-                              help_text="The guide's openid in the brand's mini-program: commission is paid there.")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="guide",
+        help_text="The guide's own login: sees only their attributed orders and commission.",
+    )
+    openid = models.CharField(
+        max_length=64, blank=True, help_text="The guide's openid in the brand's mini-program: commission is paid there."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -158,8 +168,10 @@ class CardLevel(models.Model):
     def is_met_by(self, *, earned_points_12m: int, spent_fen_12m: int) -> bool:
         if self.threshold_points == 0 and self.threshold_spent_fen == 0:
             return True
-        return bool((self.threshold_points and earned_points_12m >= self.threshold_points)
-                    or (self.threshold_spent_fen and spent_fen_12m >= self.threshold_spent_fen))
+        return bool(
+            (self.threshold_points and earned_points_12m >= self.threshold_points)
+            or (self.threshold_spent_fen and spent_fen_12m >= self.threshold_spent_fen)
+        )
 
 
 class Tag(models.Model):
@@ -333,7 +345,8 @@ class MemberImport(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADING)
     size_bytes = models.PositiveBigIntegerField(default=0)
     lines_received = models.PositiveIntegerField(
-        default=0, help_text="Line breaks in the chunks uploaded so far: the rows to expect, for a progress bar.")
+        default=0, help_text="Line breaks in the chunks uploaded so far: the rows to expect, for a progress bar."
+    )
     rows_processed = models.PositiveIntegerField(default=0)
     rows_created = models.PositiveIntegerField(default=0)
     rows_updated = models.PositiveIntegerField(default=0)

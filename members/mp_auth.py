@@ -5,6 +5,7 @@
 A token issued on brand A's host is refused (401) on brand B's host: the schema in the token must be the schema
 the request was routed to.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

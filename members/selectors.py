@@ -1,6 +1,7 @@
 """Reads about members, stores and guides. Staff scoping is written here once: every staff list and detail goes
 through `*_for_scope` / `*_get_for_scope`, so a store manager only ever reaches their franchisee's rows and an id
 of another franchisee is a 404 (core.errors.NotFound), never the object."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -36,6 +37,7 @@ def phone_hash(phone: str) -> str:
 
 # --- scope ------------------------------------------------------------------------------------------------------
 
+
 def stores_for_scope(scope: StaffScope) -> QuerySet[Store]:
     qs = Store.objects.select_related("franchisee")
     return qs if scope.is_hq else qs.filter(franchisee_id=scope.franchisee_id)
@@ -60,11 +62,13 @@ def guide_get_for_scope(scope: StaffScope, guide_id) -> Guide:
 
 
 def member_get_for_scope(scope: StaffScope, member_id) -> Member:
-    return get_in_scope(members_for_scope(scope).select_related("tier", "guide", "store", "join_store"), member_id,
-                "member")
+    return get_in_scope(
+        members_for_scope(scope).select_related("tier", "guide", "store", "join_store"), member_id, "member"
+    )
 
 
 # --- member search ----------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class MemberFilters:
@@ -116,6 +120,7 @@ def member_by_phone(phone: str) -> Member | None:
 
 # --- tiers, points, card ------------------------------------------------------------------------------------------
 
+
 def card_levels() -> list[CardLevel]:
     return list(CardLevel.objects.order_by("rank"))
 
@@ -142,8 +147,10 @@ def member_trailing_12m(member: Member, *, now: dt.datetime | None = None) -> tu
     """(points earned, fen spent) over the trailing 12 months, from the tier inputs points and miniprograms
     register (the points ledger and the paid orders)."""
     since = (now or timezone.now()) - dt.timedelta(days=365)
-    return (hooks.tier_input_read(hooks.EARNED_POINTS, member=member, since=since),
-            hooks.tier_input_read(hooks.SPENT_FEN, member=member, since=since))
+    return (
+        hooks.tier_input_read(hooks.EARNED_POINTS, member=member, since=since),
+        hooks.tier_input_read(hooks.SPENT_FEN, member=member, since=since),
+    )
 
 
 def card_template_active() -> CardTemplate | None:

@@ -1,5 +1,6 @@
 """Thin tasks: each loads what it needs and calls a service. All run in the brand schema they were queued from
 (core.tasks.BrandTask)."""
+
 from __future__ import annotations
 
 from celery import shared_task
@@ -8,15 +9,17 @@ from members.services import cards, imports, tiers
 from tenants.wechat import WeChatUnavailable
 
 
-@shared_task(name="members.card_update", autoretry_for=(WeChatUnavailable, ConnectionError), max_retries=5,
-             retry_backoff=True)
+@shared_task(
+    name="members.card_update", autoretry_for=(WeChatUnavailable, ConnectionError), max_retries=5, retry_backoff=True
+)
 def member_card_update(member_id: int) -> bool:
     """Push the member's points and tier to their WeChat card (coalesced: see services.cards)."""
     return cards.member_card_push(member_id=member_id) is not None
 
 
-@shared_task(name="members.card_activate", autoretry_for=(WeChatUnavailable, ConnectionError), max_retries=5,
-             retry_backoff=True)
+@shared_task(
+    name="members.card_activate", autoretry_for=(WeChatUnavailable, ConnectionError), max_retries=5, retry_backoff=True
+)
 def member_card_activate(member_id: int) -> None:
     cards.member_card_activate(member_id=member_id)
 

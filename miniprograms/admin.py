@@ -1,4 +1,5 @@
 """The brand's HQ admin for the shops app: POS keys can be listed and revoked (never created or read back here)."""
+
 from django.contrib import admin
 
 from core.admin_sites import brand_admin
@@ -12,8 +13,16 @@ class PosApiKeyAdmin(admin.ModelAdmin):
     list_filter = ["active"]
     list_select_related = ["store"]
     search_fields = ["prefix", "store__code", "label"]
-    readonly_fields = ["store", "prefix", "label", "active", "created_at", "created_by_id", "revoked_at",
-                       "revoked_by_id"]
+    readonly_fields = [
+        "store",
+        "prefix",
+        "label",
+        "active",
+        "created_at",
+        "created_by_id",
+        "revoked_at",
+        "revoked_by_id",
+    ]
     exclude = ["key_hash"]
     actions = ["revoke"]
 

@@ -9,5 +9,6 @@ class MiniprogramsConfig(AppConfig):
         from members import hooks
         from miniprograms.selectors import member_spent_fen_since
 
-        hooks.tier_input_register(hooks.SPENT_FEN, lambda member, since: member_spent_fen_since(
-            member=member, since=since))
+        hooks.tier_input_register(
+            hooks.SPENT_FEN, lambda member, since: member_spent_fen_since(member=member, since=since)
+        )

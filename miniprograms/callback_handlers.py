@@ -1,4 +1,5 @@
 """WeChat callbacks the shops app handles (callbacks.registry)."""
+
 from callbacks.registry import PermanentFailure, register
 from miniprograms.services.payments import REJECTED, order_mark_paid_from_notification
 

@@ -8,6 +8,7 @@
   inside `order_place`'s transaction, after the order and its lines are saved. A hook that raises rolls the order
   back, so hooks only write their own rows and keep to the database.
 """
+
 from __future__ import annotations
 
 import datetime as dt

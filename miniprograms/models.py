@@ -4,6 +4,7 @@ payment and refunds, coupons, POS receipts and guide attribution with commission
 Money is integer fen. Invariants are database constraints: stock never below zero, coupon issues never above
 the total, one order per (store, POS receipt), one commission per (order, guide).
 """
+
 from __future__ import annotations
 
 from django.db import models
@@ -13,6 +14,7 @@ from django.utils import timezone
 from members.models import Guide, Member, Store
 
 # --- catalog ---------------------------------------------------------------------------------------------------
+
 
 class Category(models.Model):
     name = models.CharField(max_length=50)
@@ -62,6 +64,7 @@ class Sku(models.Model):
 
 # --- shops -----------------------------------------------------------------------------------------------------
 
+
 class Shop(models.Model):
     """A store's shop in the brand's mini-program. A store may run several (one for coupons, one for promotions)."""
 
@@ -93,8 +96,9 @@ class ShopSku(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["shop", "sku"], name="shopsku_once"),
             models.CheckConstraint(name="shopsku_stock_not_negative", condition=Q(stock__gte=0)),
-            models.CheckConstraint(name="shopsku_price_positive",
-                                   condition=Q(price_fen__isnull=True) | Q(price_fen__gt=0)),
+            models.CheckConstraint(
+                name="shopsku_price_positive", condition=Q(price_fen__isnull=True) | Q(price_fen__gt=0)
+            ),
         ]
 
     @property
@@ -103,6 +107,7 @@ class ShopSku(models.Model):
 
 
 # --- coupons ---------------------------------------------------------------------------------------------------
+
 
 class CouponTemplate(models.Model):
     class Kind(models.TextChoices):
@@ -166,8 +171,11 @@ class Coupon(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(fields=["template", "member", "issue_key"], name="coupon_issue_once",
-                                    condition=Q(issue_key__isnull=False)),
+            models.UniqueConstraint(
+                fields=["template", "member", "issue_key"],
+                name="coupon_issue_once",
+                condition=Q(issue_key__isnull=False),
+            ),
         ]
         indexes = [
             models.Index(fields=["member", "status"], name="coupon_member_status_idx"),
@@ -177,6 +185,7 @@ class Coupon(models.Model):
 
 
 # --- orders ----------------------------------------------------------------------------------------------------
+
 
 class Order(models.Model):
     class Channel(models.TextChoices):
@@ -220,8 +229,7 @@ class Order(models.Model):
     # above what was paid (the order's total: a payment of any other amount is refused).
     refunded_fen = models.PositiveIntegerField(default=0)
     fulfilment = models.CharField(max_length=16, choices=Fulfilment.choices, default=Fulfilment.PICKUP)
-    fulfilment_status = models.CharField(max_length=20, choices=FulfilmentStatus.choices,
-                                         default=FulfilmentStatus.NONE)
+    fulfilment_status = models.CharField(max_length=20, choices=FulfilmentStatus.choices, default=FulfilmentStatus.NONE)
     delivery_address = models.JSONField(default=dict, blank=True)
     # POS: the store's receipt number; non-member buyers by phone hash only (PIPL: no phone in clear here).
     receipt_no = models.CharField(max_length=64, null=True, blank=True)
@@ -241,12 +249,18 @@ class Order(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(fields=["coupon"], name="order_coupon_one_live_order",
-                                    condition=Q(coupon__isnull=False) & ~Q(status__in=["cancelled", "refunded"])),
-            models.UniqueConstraint(fields=["store", "receipt_no"], name="order_receipt_once",
-                                    condition=Q(receipt_no__isnull=False)),
-            models.CheckConstraint(name="order_total_is_subtotal_minus_discount",
-                                   condition=Q(total_fen=F("subtotal_fen") - F("discount_fen"))),
+            models.UniqueConstraint(
+                fields=["coupon"],
+                name="order_coupon_one_live_order",
+                condition=Q(coupon__isnull=False) & ~Q(status__in=["cancelled", "refunded"]),
+            ),
+            models.UniqueConstraint(
+                fields=["store", "receipt_no"], name="order_receipt_once", condition=Q(receipt_no__isnull=False)
+            ),
+            models.CheckConstraint(
+                name="order_total_is_subtotal_minus_discount",
+                condition=Q(total_fen=F("subtotal_fen") - F("discount_fen")),
+            ),
             models.CheckConstraint(name="order_refunded_within_paid", condition=Q(refunded_fen__lte=F("total_fen"))),
         ]
         indexes = [
@@ -280,8 +294,9 @@ class OrderLine(models.Model):
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(name="orderline_quantity_positive", condition=Q(quantity__gt=0)),
-            models.CheckConstraint(name="orderline_refunded_within_quantity",
-                                   condition=Q(refunded_quantity__lte=F("quantity"))),
+            models.CheckConstraint(
+                name="orderline_refunded_within_quantity", condition=Q(refunded_quantity__lte=F("quantity"))
+            ),
         ]
 
 
@@ -334,8 +349,7 @@ class Refund(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["decided_at"], name="refund_decided_idx",
-                                condition=Q(status="succeeded"))]
+        indexes = [models.Index(fields=["decided_at"], name="refund_decided_idx", condition=Q(status="succeeded"))]
 
 
 class RefundLine(models.Model):
@@ -356,6 +370,7 @@ class RefundLine(models.Model):
 
 # --- POS -------------------------------------------------------------------------------------------------------
 
+
 class PosApiKey(models.Model):
     """A store system's key for POST /api/v1/pos/orders. Only the SHA-256 of the key is kept. A key records sales
     of its own store only, for members in its franchisee's scope; staff list and revoke keys, a few per store."""
@@ -375,6 +390,7 @@ class PosApiKey(models.Model):
 
 
 # --- guides ----------------------------------------------------------------------------------------------------
+
 
 class GuideShareCode(models.Model):
     """A mini-program code a guide shares: scene id -> (guide, shop or product)."""
@@ -407,9 +423,12 @@ class CommissionRule(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(name="commission_rule_one_target",
-                                   condition=(Q(product__isnull=False, category__isnull=True)
-                                              | Q(product__isnull=True, category__isnull=False))),
+            models.CheckConstraint(
+                name="commission_rule_one_target",
+                condition=(
+                    Q(product__isnull=False, category__isnull=True) | Q(product__isnull=True, category__isnull=False)
+                ),
+            ),
             models.CheckConstraint(name="commission_rate_range", condition=Q(rate_bp__lte=10000)),
         ]
 
@@ -427,8 +446,9 @@ class CommissionEntry(models.Model):
     # Taken back by refunds, in proportion to what each refunded (REVERSED once all of it is).
     reversed_fen = models.PositiveIntegerField(default=0)
     # The monthly payout that paid it; taken back after that: a clawback from the guide's next payout.
-    payout = models.ForeignKey("CommissionPayout", on_delete=models.PROTECT, null=True, blank=True,
-                               related_name="entries")
+    payout = models.ForeignKey(
+        "CommissionPayout", on_delete=models.PROTECT, null=True, blank=True, related_name="entries"
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     payable_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now)
@@ -436,8 +456,11 @@ class CommissionEntry(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["status", "payable_at"], name="commission_due_idx")]
-        constraints = [models.CheckConstraint(name="commission_reversed_within_amount",
-                                              condition=Q(reversed_fen__lte=F("amount_fen")))]
+        constraints = [
+            models.CheckConstraint(
+                name="commission_reversed_within_amount", condition=Q(reversed_fen__lte=F("amount_fen"))
+            )
+        ]
 
 
 class CommissionPayout(models.Model):
@@ -474,8 +497,10 @@ class CommissionPayout(models.Model):
         ordering = ["-month", "id"]
         constraints = [
             models.UniqueConstraint(fields=["guide", "month"], name="payout_once_per_guide_month"),
-            models.CheckConstraint(name="payout_amount_is_commission_less_clawback",
-                                   condition=Q(amount_fen=F("commission_fen") - F("clawback_fen"))),
+            models.CheckConstraint(
+                name="payout_amount_is_commission_less_clawback",
+                condition=Q(amount_fen=F("commission_fen") - F("clawback_fen")),
+            ),
         ]
 
 
@@ -486,8 +511,9 @@ class CommissionClawback(models.Model):
     entry = models.ForeignKey(CommissionEntry, on_delete=models.PROTECT, related_name="clawbacks")
     refund = models.OneToOneField(Refund, on_delete=models.PROTECT, null=True, related_name="+")
     amount_fen = models.PositiveIntegerField()
-    payout = models.ForeignKey(CommissionPayout, on_delete=models.PROTECT, null=True, blank=True,
-                               related_name="clawbacks")
+    payout = models.ForeignKey(
+        CommissionPayout, on_delete=models.PROTECT, null=True, blank=True, related_name="clawbacks"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -518,6 +544,7 @@ class NonMemberBuyer(models.Model):
 
 # --- HQ pushes to many shops -----------------------------------------------------------------------------------
 
+
 class ShopPush(models.Model):
     """HQ putting a product (and optionally a price and a stock) on every shop, or on a list of shops, as a
     background job: shops are taken in id order in batches, each batch in one transaction with the progress, so a
@@ -545,5 +572,7 @@ class ShopPush(models.Model):
         ordering = ["-id"]
         constraints = [
             models.CheckConstraint(name="shoppush_progress_bounded", condition=Q(done_shops__lte=F("total_shops"))),
-            models.CheckConstraint(name="shoppush_stock_not_negative", condition=Q(stock__isnull=True) | Q(stock__gte=0)),
+            models.CheckConstraint(
+                name="shoppush_stock_not_negative", condition=Q(stock__isnull=True) | Q(stock__gte=0)
+            ),
         ]

@@ -1,6 +1,7 @@
 """Reads of the shops app, already scoped. Staff reads take a core.permissions.StaffScope: a store manager reaches
 only their franchisee's stores, shops and orders; another franchisee's id is a 404, never the object. Member reads
 take the member; guide reads take the guide."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -27,6 +28,7 @@ from miniprograms.models import (
 
 # --- shops and catalog -----------------------------------------------------------------------------------------
 
+
 def shops_for_scope(scope: StaffScope) -> QuerySet[Shop]:
     qs = Shop.objects.select_related("store")
     return qs if scope.is_hq else qs.filter(store__franchisee_id=scope.franchisee_id)
@@ -52,8 +54,11 @@ def shop_get_open(shop_id) -> Shop:
 
 def shop_catalog(*, shop: Shop) -> QuerySet[ShopSku]:
     """What a shop sells, with that shop's price and stock."""
-    return (ShopSku.objects.filter(shop=shop, on_sale=True, sku__active=True, sku__product__active=True)
-            .select_related("sku", "sku__product", "sku__product__category").order_by("sku__product_id", "sku_id"))
+    return (
+        ShopSku.objects.filter(shop=shop, on_sale=True, sku__active=True, sku__product__active=True)
+        .select_related("sku", "sku__product", "sku__product__category")
+        .order_by("sku__product_id", "sku_id")
+    )
 
 
 def products_list() -> QuerySet[Product]:
@@ -61,6 +66,7 @@ def products_list() -> QuerySet[Product]:
 
 
 # --- orders ----------------------------------------------------------------------------------------------------
+
 
 def _orders() -> QuerySet[Order]:
     return Order.objects.select_related("shop", "store").prefetch_related("lines", "events", "refunds__lines")
@@ -96,6 +102,7 @@ def refund_get_for_scope(scope: StaffScope, refund_id) -> Refund:
 
 # --- coupons ---------------------------------------------------------------------------------------------------
 
+
 def coupons_for_member(member: Member) -> QuerySet[Coupon]:
     return Coupon.objects.filter(member=member).select_related("template")
 
@@ -105,6 +112,7 @@ def coupon_templates_claimable() -> QuerySet[CouponTemplate]:
 
 
 # --- guides ----------------------------------------------------------------------------------------------------
+
 
 def guide_for_scope(scope: StaffScope, guide_id) -> Guide:
     qs = Guide.objects.select_related("store")
@@ -117,9 +125,12 @@ def guide_attributed(*, member: Member, at=None) -> Guide | None:
     """The guide of the member's last touch within the attribution window, or None."""
     at = at or timezone.now()
     since = at - timedelta(days=settings.MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS)
-    touch = (GuideTouch.objects.filter(member=member, touched_at__gte=since, touched_at__lte=at,
-                                       guide__active=True)
-             .select_related("guide").order_by("-touched_at", "-id").first())
+    touch = (
+        GuideTouch.objects.filter(member=member, touched_at__gte=since, touched_at__lte=at, guide__active=True)
+        .select_related("guide")
+        .order_by("-touched_at", "-id")
+        .first()
+    )
     return touch.guide if touch else None
 
 
@@ -136,17 +147,30 @@ def commission_report(*, scope: StaffScope, since=None, until=None) -> list[dict
         qs = qs.filter(created_at__gte=since)
     if until:
         qs = qs.filter(created_at__lt=until)
-    rows = (qs.values("store_id", "store__code", "store__name")
-            .annotate(orders=Count("id"), sales_fen=Sum("order__total_fen"),
-                      pending_fen=Sum("amount_fen", filter=Q(status=CommissionEntry.Status.PENDING)),
-                      payable_fen=Sum("amount_fen", filter=Q(status=CommissionEntry.Status.PAYABLE)),
-                      reversed_fen=Sum("amount_fen", filter=Q(status=CommissionEntry.Status.REVERSED)))
-            .order_by("store__code"))
-    return [{"store_id": r["store_id"], "store_code": r["store__code"], "store_name": r["store__name"],
-             "orders": r["orders"], "sales_fen": r["sales_fen"] or 0, "pending_fen": r["pending_fen"] or 0,
-             "payable_fen": r["payable_fen"] or 0, "reversed_fen": r["reversed_fen"] or 0} for r in rows]
-
-
+    rows = (
+        qs.values("store_id", "store__code", "store__name")
+        .annotate(
+            orders=Count("id"),
+            sales_fen=Sum("order__total_fen"),
+            pending_fen=Sum("amount_fen", filter=Q(status=CommissionEntry.Status.PENDING)),
+            payable_fen=Sum("amount_fen", filter=Q(status=CommissionEntry.Status.PAYABLE)),
+            reversed_fen=Sum("amount_fen", filter=Q(status=CommissionEntry.Status.REVERSED)),
+        )
+        .order_by("store__code")
+    )
+    return [
+        {
+            "store_id": r["store_id"],
+            "store_code": r["store__code"],
+            "store_name": r["store__name"],
+            "orders": r["orders"],
+            "sales_fen": r["sales_fen"] or 0,
+            "pending_fen": r["pending_fen"] or 0,
+            "payable_fen": r["payable_fen"] or 0,
+            "reversed_fen": r["reversed_fen"] or 0,
+        }
+        for r in rows
+    ]
 
 
 def member_spent_fen_since(*, member, since) -> int:
@@ -154,7 +178,7 @@ def member_spent_fen_since(*, member, since) -> int:
     Tier thresholds on amount spent count this."""
     from django.db.models import Sum
 
-    total = Order.objects.filter(member_id=member.pk, paid_at__gte=since,
-                                 status__in=[Order.Status.PAID, Order.Status.REFUNDING]) \
-        .aggregate(total=Sum("total_fen"))["total"]
+    total = Order.objects.filter(
+        member_id=member.pk, paid_at__gte=since, status__in=[Order.Status.PAID, Order.Status.REFUNDING]
+    ).aggregate(total=Sum("total_fen"))["total"]
     return int(total or 0)

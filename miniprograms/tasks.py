@@ -1,4 +1,5 @@
 """Periodic jobs of the shops app, one message per brand (core.fan_out_to_brands). Thin: they call services."""
+
 from celery import shared_task
 
 from core.tasks import BrandTask
@@ -37,16 +38,28 @@ def shop_push_run(push_id: int) -> int:
     return push.done_shops
 
 
-@shared_task(base=BrandTask, name="miniprograms.order_close_at_gateway", autoretry_for=(Exception,),
-             retry_backoff=30, retry_backoff_max=1800, max_retries=20)
+@shared_task(
+    base=BrandTask,
+    name="miniprograms.order_close_at_gateway",
+    autoretry_for=(Exception,),
+    retry_backoff=30,
+    retry_backoff_max=1800,
+    max_retries=20,
+)
 def order_close_at_gateway(order_id: int) -> str:
     from miniprograms.services.payments import order_gateway_close
 
     return order_gateway_close(order_id=order_id)
 
 
-@shared_task(base=BrandTask, name="miniprograms.refund_send", autoretry_for=(Exception,),
-             retry_backoff=30, retry_backoff_max=1800, max_retries=20)
+@shared_task(
+    base=BrandTask,
+    name="miniprograms.refund_send",
+    autoretry_for=(Exception,),
+    retry_backoff=30,
+    retry_backoff_max=1800,
+    max_retries=20,
+)
 def refund_send(refund_id: int) -> str:
     from miniprograms.services.refunds import refund_automatic_send
 

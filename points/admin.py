@@ -1,4 +1,5 @@
 """HQ admin: earning rules are edited here; the ledger is read-only (changes go through points.services)."""
+
 from django.contrib import admin
 
 from core.admin_sites import ReadOnlyModelAdmin, brand_admin
@@ -7,8 +8,18 @@ from points.models import Campaign, PointsAccount, PointsEntry, PointsPolicy, St
 
 @admin.register(PointsEntry, site=brand_admin)
 class PointsEntryAdmin(ReadOnlyModelAdmin):
-    list_display = ["id", "created_at", "member_id", "kind", "amount", "balance_after", "shortfall", "reference",
-                    "reason", "actor"]
+    list_display = [
+        "id",
+        "created_at",
+        "member_id",
+        "kind",
+        "amount",
+        "balance_after",
+        "shortfall",
+        "reference",
+        "reason",
+        "actor",
+    ]
     list_filter = ["kind"]
     search_fields = ["reference", "idempotency_key"]
     list_select_related = ["actor"]
@@ -23,8 +34,14 @@ class PointsAccountAdmin(ReadOnlyModelAdmin):
 
 @admin.register(PointsPolicy, site=brand_admin)
 class PointsPolicyAdmin(admin.ModelAdmin):
-    list_display = ["points_per_yuan_pct", "expiry_mode", "expiry_months", "signup_bonus_points",
-                    "birthday_month_multiplier_pct", "updated_at"]
+    list_display = [
+        "points_per_yuan_pct",
+        "expiry_mode",
+        "expiry_months",
+        "signup_bonus_points",
+        "birthday_month_multiplier_pct",
+        "updated_at",
+    ]
 
     def has_add_permission(self, request):
         return not PointsPolicy.objects.exists()

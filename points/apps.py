@@ -8,8 +8,9 @@ class PointsConfig(AppConfig):
         from members import hooks
         from points.selectors import balance_of, points_earned_since
 
-        hooks.tier_input_register(hooks.EARNED_POINTS, lambda member, since: points_earned_since(
-            member=member, since=since))
+        hooks.tier_input_register(
+            hooks.EARNED_POINTS, lambda member, since: points_earned_since(member=member, since=since)
+        )
         hooks.points_balance_reader_register(lambda member: balance_of(member=member))
         hooks.member_registered_subscribe(_signup_bonus)
 

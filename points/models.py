@@ -10,6 +10,7 @@ Invariants (held by the database, checked by tests/points/test_properties.py):
 
 Writes go through points.services only; rows here are never saved by views, admin or signals.
 """
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -45,8 +46,9 @@ class PointsEntry(models.Model):
     # Indexes are chosen for the write path: (member, -id) serves the member's ledger; no FK-only indexes
     # (entries are never deleted, so nothing looks them up by account or actor).
     account = models.ForeignKey(PointsAccount, on_delete=models.PROTECT, related_name="entries", db_index=False)
-    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="points_entries",
-                               db_index=False)
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.PROTECT, related_name="points_entries", db_index=False
+    )
     kind = models.CharField(max_length=8, choices=Kind.choices)
     amount = models.BigIntegerField(help_text="Signed: positive credits, negative debits.")
     balance_after = models.BigIntegerField()
@@ -54,10 +56,19 @@ class PointsEntry(models.Model):
     fingerprint = models.CharField(max_length=64, help_text="sha256 of the request's parameters.")
     reference = models.CharField(max_length=64, blank=True, help_text="e.g. the order id.")
     reason = models.CharField(max_length=200, blank=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                              related_name="+", db_index=False, help_text="Staff user behind an adjustment.")
-    shortfall = models.BigIntegerField(default=0, help_text="Reverse: points already spent, not reclaimed. "
-                                                            "Restore: points whose lot expired meanwhile.")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        help_text="Staff user behind an adjustment.",
+    )
+    shortfall = models.BigIntegerField(
+        default=0,
+        help_text="Reverse: points already spent, not reclaimed. Restore: points whose lot expired meanwhile.",
+    )
     created_at = models.DateTimeField()
 
     class Meta:
@@ -68,18 +79,27 @@ class PointsEntry(models.Model):
             models.Index(fields=["reference"], name="points_entry_reference", condition=~Q(reference="")),
         ]
         constraints = [
-            models.CheckConstraint(name="points_entry_sign_by_kind", condition=(
-                Q(kind="earn", amount__gt=0) | Q(kind="redeem", amount__lt=0) | Q(kind="expire", amount__lt=0)
-                | Q(kind="adjust", amount__lt=0) | Q(kind="adjust", amount__gt=0)
-                | Q(kind="reverse", amount__lte=0) | Q(kind="restore", amount__gte=0)
-            )),
-            models.CheckConstraint(name="points_entry_shortfall", condition=(
-                Q(shortfall=0) | Q(kind="reverse", shortfall__gt=0) | Q(kind="restore", shortfall__gt=0)
-            )),
+            models.CheckConstraint(
+                name="points_entry_sign_by_kind",
+                condition=(
+                    Q(kind="earn", amount__gt=0)
+                    | Q(kind="redeem", amount__lt=0)
+                    | Q(kind="expire", amount__lt=0)
+                    | Q(kind="adjust", amount__lt=0)
+                    | Q(kind="adjust", amount__gt=0)
+                    | Q(kind="reverse", amount__lte=0)
+                    | Q(kind="restore", amount__gte=0)
+                ),
+            ),
+            models.CheckConstraint(
+                name="points_entry_shortfall",
+                condition=(Q(shortfall=0) | Q(kind="reverse", shortfall__gt=0) | Q(kind="restore", shortfall__gt=0)),
+            ),
             models.CheckConstraint(name="points_entry_balance_after_gte_0", condition=Q(balance_after__gte=0)),
-            models.CheckConstraint(name="points_entry_adjust_has_actor_reason", condition=(
-                ~Q(kind="adjust") | (Q(actor__isnull=False) & ~Q(reason=""))
-            )),
+            models.CheckConstraint(
+                name="points_entry_adjust_has_actor_reason",
+                condition=(~Q(kind="adjust") | (Q(actor__isnull=False) & ~Q(reason=""))),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -98,13 +118,13 @@ class PointsLot(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["account", "expires_at", "id"], name="points_lot_open",
-                         condition=Q(remaining__gt=0)),
+            models.Index(fields=["account", "expires_at", "id"], name="points_lot_open", condition=Q(remaining__gt=0)),
             models.Index(fields=["expires_at"], name="points_lot_due", condition=Q(remaining__gt=0)),
         ]
         constraints = [
-            models.CheckConstraint(name="points_lot_remaining_in_range",
-                                   condition=Q(remaining__gte=0) & Q(remaining__lte=F("amount"))),
+            models.CheckConstraint(
+                name="points_lot_remaining_in_range", condition=Q(remaining__gte=0) & Q(remaining__lte=F("amount"))
+            ),
             models.CheckConstraint(name="points_lot_amount_gt_0", condition=Q(amount__gt=0)),
         ]
 
@@ -140,6 +160,7 @@ class PointsLotReturn(models.Model):
 
 # --- Earning rules -------------------------------------------------------------------------------------------
 
+
 class PointsPolicy(models.Model):
     """The brand's earning and expiry rules: one row (pk=1), created with defaults on first read.
 
@@ -157,7 +178,8 @@ class PointsPolicy(models.Model):
     expiry_months = models.PositiveSmallIntegerField(default=12)
     signup_bonus_points = models.PositiveIntegerField(default=0)
     birthday_month_multiplier_pct = models.PositiveIntegerField(
-        default=100, help_text="Applies to orders paid in the member's birthday month; 100 = no bonus.")
+        default=100, help_text="Applies to orders paid in the member's birthday month; 100 = no bonus."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -165,8 +187,9 @@ class PointsPolicy(models.Model):
         constraints = [
             models.CheckConstraint(name="points_policy_singleton", condition=Q(id=1)),
             models.CheckConstraint(name="points_policy_months", condition=Q(expiry_months__gte=1)),
-            models.CheckConstraint(name="points_policy_birthday_pct",
-                                   condition=Q(birthday_month_multiplier_pct__gte=100)),
+            models.CheckConstraint(
+                name="points_policy_birthday_pct", condition=Q(birthday_month_multiplier_pct__gte=100)
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,4 +1,5 @@
 """Reads about points: querysets already scoped, no side effects."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,10 +30,15 @@ def points_summary(*, member: Member, now: datetime, days: int = EXPIRING_SOON_D
     """Balance, and what of it expires before `now + days` (lots not yet expired by the daily run included)."""
     until = now + timedelta(days=days)
     balance = PointsAccount.objects.filter(member=member).values_list("balance", flat=True).first() or 0
-    lots = list(PointsLot.objects.filter(account__member=member, remaining__gt=0, expires_at__lte=until)
-                .values("expires_at").annotate(points=Sum("remaining")).order_by("expires_at"))
-    return PointsSummary(balance=balance, expiring_points=sum(lot["points"] for lot in lots), expiring_until=until,
-                         expiring_lots=lots)
+    lots = list(
+        PointsLot.objects.filter(account__member=member, remaining__gt=0, expires_at__lte=until)
+        .values("expires_at")
+        .annotate(points=Sum("remaining"))
+        .order_by("expires_at")
+    )
+    return PointsSummary(
+        balance=balance, expiring_points=sum(lot["points"] for lot in lots), expiring_until=until, expiring_lots=lots
+    )
 
 
 def points_entries_of_member(*, member: Member) -> QuerySet[PointsEntry]:
@@ -46,8 +52,9 @@ def balance_of(*, member: Member) -> int:
 
 def points_earned_since(*, member: Member, since: datetime) -> int:
     """Points earned (kind earn, before any spending) since `since`: what tier thresholds count."""
-    total = PointsEntry.objects.filter(member_id=member.pk, kind=PointsEntry.Kind.EARN, created_at__gte=since) \
-        .aggregate(total=Sum("amount"))["total"]
+    total = PointsEntry.objects.filter(
+        member_id=member.pk, kind=PointsEntry.Kind.EARN, created_at__gte=since
+    ).aggregate(total=Sum("amount"))["total"]
     return int(total or 0)
 
 
@@ -67,12 +74,16 @@ def points_entries_in_period(*, scope: StaffScope, first_day: date, last_day: da
     if not scope.is_hq:
         raise NotFound(_("Not found."))
     if last_day < first_day:
-        raise ApplicationError(_("The period ends before it starts."), code="invalid_period",
-                               fields={"end": ["before start"]})
+        raise ApplicationError(
+            _("The period ends before it starts."), code="invalid_period", fields={"end": ["before start"]}
+        )
     if (last_day - first_day).days >= MAX_EXPORT_DAYS:
-        raise ApplicationError(_("Export at most %(max_days)s days at once."), params={"max_days": MAX_EXPORT_DAYS}, code="period_too_long",
-                               fields={"end": [f"at most {MAX_EXPORT_DAYS} days after start"]})
+        raise ApplicationError(
+            _("Export at most %(max_days)s days at once."),
+            params={"max_days": MAX_EXPORT_DAYS},
+            code="period_too_long",
+            fields={"end": [f"at most {MAX_EXPORT_DAYS} days after start"]},
+        )
     start = datetime.combine(first_day, time.min, tzinfo=SHANGHAI)
     end = datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=SHANGHAI)
-    return PointsEntry.objects.filter(created_at__gte=start, created_at__lt=end).select_related("actor") \
-        .order_by("id")
+    return PointsEntry.objects.filter(created_at__gte=start, created_at__lt=end).select_related("actor").order_by("id")

@@ -1,4 +1,5 @@
 """Points tasks: thin, each runs in the brand it was queued for (core.tasks.BrandTask)."""
+
 from celery import shared_task
 from django.utils import timezone
 

@@ -1,5 +1,6 @@
 """Ops admin for the public market rows. Exchanges, lines and statements are read-only here: they change only
 through services (the state machine, settlement)."""
+
 from django import forms
 from django.contrib import admin
 
@@ -9,8 +10,9 @@ from rights_market.models import ClearingLine, Exchange, Listing, Offer, Provide
 
 
 class ProviderForm(forms.ModelForm):
-    api_key = forms.CharField(widget=forms.PasswordInput(render_value=False), required=False,
-                              help_text="Leave empty to keep the current key.")
+    api_key = forms.CharField(
+        widget=forms.PasswordInput(render_value=False), required=False, help_text="Leave empty to keep the current key."
+    )
 
     class Meta:
         model = Provider

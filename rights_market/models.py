@@ -9,6 +9,7 @@ Rules held by the database:
 - One clearing line per exchange (UNIQUE), one statement per brand pair and month (UNIQUE on the ordered pair),
   its payable amount the net of both directions (CHECK).
 """
+
 from __future__ import annotations
 
 from django.db import models
@@ -31,8 +32,9 @@ class Provider(models.Model):
     class Meta:
         ordering = ["slug"]
         constraints = [
-            models.CheckConstraint(name="market_provider_timeout", condition=Q(timeout_seconds__gt=0)
-                                   & Q(timeout_seconds__lte=60)),
+            models.CheckConstraint(
+                name="market_provider_timeout", condition=Q(timeout_seconds__gt=0) & Q(timeout_seconds__lte=60)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -66,17 +68,22 @@ class Offer(models.Model):
     valid_until = models.DateTimeField(null=True, blank=True)
     voucher_valid_days = models.PositiveSmallIntegerField(default=30, help_text="A voucher's life after issue.")
     min_tier_rank = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text="The member's tier rank in the accepting brand must be at least this "
-                                         "(members.CardLevel.rank); empty: any member, with or without a tier.")
-    eligible_cities = models.JSONField(default=list, blank=True,
-                                       help_text="Cities of the member's home store; empty: any.")
+        null=True,
+        blank=True,
+        help_text="The member's tier rank in the accepting brand must be at least this "
+        "(members.CardLevel.rank); empty: any member, with or without a tier.",
+    )
+    eligible_cities = models.JSONField(
+        default=list, blank=True, help_text="Cities of the member's home store; empty: any."
+    )
     eligible_brand_ids = models.JSONField(default=list, blank=True, help_text="Accepting brands; empty: any.")
     settlement_price_fen = models.PositiveBigIntegerField(default=0, help_text="0: a pure traffic swap.")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT, db_index=True)
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, null=True, blank=True, related_name="offers")
     provider_sku = models.CharField(max_length=64, blank=True)
-    source_ref = models.CharField(max_length=64, blank=True,
-                                  help_text="The issuer's own object, e.g. 'coupon_template:12' (brand schema).")
+    source_ref = models.CharField(
+        max_length=64, blank=True, help_text="The issuer's own object, e.g. 'coupon_template:12' (brand schema)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -84,16 +91,22 @@ class Offer(models.Model):
         ordering = ["-id"]
         indexes = [models.Index(fields=["status", "-id"], name="market_offer_status_idx")]
         constraints = [
-            models.CheckConstraint(name="market_offer_stock_in_range",
-                                   condition=Q(remaining_stock__gte=0) & Q(remaining_stock__lte=F("total_stock"))),
+            models.CheckConstraint(
+                name="market_offer_stock_in_range",
+                condition=Q(remaining_stock__gte=0) & Q(remaining_stock__lte=F("total_stock")),
+            ),
             models.CheckConstraint(name="market_offer_limit_gte_1", condition=Q(per_member_limit__gte=1)),
-            models.CheckConstraint(name="market_offer_virtual_has_provider",
-                                   condition=~Q(kind="virtual") | (Q(provider__isnull=False) & ~Q(provider_sku=""))),
-            models.CheckConstraint(name="market_offer_validity",
-                                   condition=Q(valid_from__isnull=True) | Q(valid_until__isnull=True)
-                                   | Q(valid_until__gt=F("valid_from"))),
-            models.UniqueConstraint(fields=["issuer", "source_ref"], condition=~Q(source_ref=""),
-                                    name="market_offer_source_once"),
+            models.CheckConstraint(
+                name="market_offer_virtual_has_provider",
+                condition=~Q(kind="virtual") | (Q(provider__isnull=False) & ~Q(provider_sku="")),
+            ),
+            models.CheckConstraint(
+                name="market_offer_validity",
+                condition=Q(valid_from__isnull=True) | Q(valid_until__isnull=True) | Q(valid_until__gt=F("valid_from")),
+            ),
+            models.UniqueConstraint(
+                fields=["issuer", "source_ref"], condition=~Q(source_ref=""), name="market_offer_source_once"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -110,9 +123,12 @@ class Listing(models.Model):
     brand = models.ForeignKey("tenants.Brand", on_delete=models.PROTECT, related_name="market_listings")
     offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="listings")
     points_price = models.PositiveIntegerField()
-    eligible_tier_ids = models.JSONField(default=list, blank=True,
-                                         help_text="Ids of this brand's own tiers (members.CardLevel in its "
-                                                   "schema) whose members may redeem; empty: any.")
+    eligible_tier_ids = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Ids of this brand's own tiers (members.CardLevel in its "
+        "schema) whose members may redeem; empty: any.",
+    )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.LISTED)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -164,8 +180,9 @@ class Exchange(models.Model):
     undo_reason = models.CharField(max_length=32, blank=True)
     attempts = models.PositiveIntegerField(default=0, help_text="Fulfilment attempts.")
     last_error = models.CharField(max_length=300, blank=True)
-    fulfilment_ref = models.CharField(max_length=64, blank=True,
-                                      help_text="'voucher:<id>' in the issuer's schema or 'provider:<reference>'.")
+    fulfilment_ref = models.CharField(
+        max_length=64, blank=True, help_text="'voucher:<id>' in the issuer's schema or 'provider:<reference>'."
+    )
     fulfilment_code = EncryptedTextField(blank=True, help_text="Voucher or provider code; encrypted at rest.")
     updated_at = models.DateTimeField(db_index=True)
 
@@ -174,18 +191,23 @@ class Exchange(models.Model):
         indexes = [
             models.Index(fields=["accepting_brand", "member_id", "-id"], name="market_exchange_member_idx"),
             models.Index(fields=["issuer", "-id"], name="market_exchange_issuer_idx"),
-            models.Index(fields=["updated_at"], name="market_exchange_open_idx",
-                         condition=~Q(status__in=["fulfilled", "undone"])),
+            models.Index(
+                fields=["updated_at"], name="market_exchange_open_idx", condition=~Q(status__in=["fulfilled", "undone"])
+            ),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["accepting_brand", "member_id", "request_key"],
-                                    name="market_exchange_request_once"),
+            models.UniqueConstraint(
+                fields=["accepting_brand", "member_id", "request_key"], name="market_exchange_request_once"
+            ),
             models.CheckConstraint(name="market_exchange_points_gt_0", condition=Q(points__gt=0)),
-            models.CheckConstraint(name="market_exchange_fulfilled_has_ref",
-                                   condition=~Q(status="fulfilled") | ~Q(fulfilment_ref="")),
-            models.CheckConstraint(name="market_exchange_fulfilled_not_undone",
-                                   condition=~Q(status="fulfilled") | (Q(stock_released_at__isnull=True)
-                                                                       & Q(points_refunded_at__isnull=True))),
+            models.CheckConstraint(
+                name="market_exchange_fulfilled_has_ref", condition=~Q(status="fulfilled") | ~Q(fulfilment_ref="")
+            ),
+            models.CheckConstraint(
+                name="market_exchange_fulfilled_not_undone",
+                condition=~Q(status="fulfilled")
+                | (Q(stock_released_at__isnull=True) & Q(points_refunded_at__isnull=True)),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -227,8 +249,12 @@ class Statement(models.Model):
     brand_high = models.ForeignKey("tenants.Brand", on_delete=models.PROTECT, related_name="+")
     low_owes_fen = models.BigIntegerField(default=0, help_text="Lines where brand_low is the payer.")
     high_owes_fen = models.BigIntegerField(default=0, help_text="Lines where brand_high is the payer.")
-    payer = models.ForeignKey("tenants.Brand", on_delete=models.PROTECT, related_name="+",
-                              help_text="Who pays the net amount (brand_low when it is 0).")
+    payer = models.ForeignKey(
+        "tenants.Brand",
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Who pays the net amount (brand_low when it is 0).",
+    )
     payee = models.ForeignKey("tenants.Brand", on_delete=models.PROTECT, related_name="+")
     month = models.DateField(help_text="First day of the month.")
     total_fen = models.BigIntegerField(default=0, help_text="The net payable amount.")
@@ -244,16 +270,31 @@ class Statement(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["brand_low", "brand_high", "month"], name="market_statement_pair_once"),
             models.CheckConstraint(name="market_statement_pair_ordered", condition=Q(brand_low__lt=F("brand_high"))),
-            models.CheckConstraint(name="market_statement_netted", condition=(
-                Q(payer=F("brand_low"), payee=F("brand_high"), total_fen=F("low_owes_fen") - F("high_owes_fen"),
-                  total_fen__gte=0)
-                | Q(payer=F("brand_high"), payee=F("brand_low"), total_fen=F("high_owes_fen") - F("low_owes_fen"),
-                    total_fen__gt=0))),
-            models.CheckConstraint(name="market_statement_confirmed_by_both",
-                                   condition=Q(status="open") | (Q(payer_confirmed_at__isnull=False)
-                                                                 & Q(payee_confirmed_at__isnull=False))),
-            models.CheckConstraint(name="market_statement_paid_at",
-                                   condition=~Q(status="paid") | Q(paid_at__isnull=False)),
+            models.CheckConstraint(
+                name="market_statement_netted",
+                condition=(
+                    Q(
+                        payer=F("brand_low"),
+                        payee=F("brand_high"),
+                        total_fen=F("low_owes_fen") - F("high_owes_fen"),
+                        total_fen__gte=0,
+                    )
+                    | Q(
+                        payer=F("brand_high"),
+                        payee=F("brand_low"),
+                        total_fen=F("high_owes_fen") - F("low_owes_fen"),
+                        total_fen__gt=0,
+                    )
+                ),
+            ),
+            models.CheckConstraint(
+                name="market_statement_confirmed_by_both",
+                condition=Q(status="open")
+                | (Q(payer_confirmed_at__isnull=False) & Q(payee_confirmed_at__isnull=False)),
+            ),
+            models.CheckConstraint(
+                name="market_statement_paid_at", condition=~Q(status="paid") | Q(paid_at__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -268,12 +309,15 @@ class ClearingLine(models.Model):
     payee = models.ForeignKey("tenants.Brand", on_delete=models.PROTECT, related_name="+")
     offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="+")
     amount_fen = models.PositiveBigIntegerField()
-    month = models.DateField(help_text="Month the exchange was fulfilled in; a line closed late is on a later "
-                                       "month's statement.")
+    month = models.DateField(
+        help_text="Month the exchange was fulfilled in; a line closed late is on a later month's statement."
+    )
     statement = models.ForeignKey(Statement, on_delete=models.PROTECT, null=True, blank=True, related_name="lines")
     created_at = models.DateTimeField()
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["payer", "payee", "month"], name="market_line_pair_month_idx"),
-                   models.Index(fields=["month"], name="market_line_unsettled_idx", condition=Q(statement=None))]
+        indexes = [
+            models.Index(fields=["payer", "payee", "month"], name="market_line_pair_month_idx"),
+            models.Index(fields=["month"], name="market_line_unsettled_idx", condition=Q(statement=None)),
+        ]

@@ -2,6 +2,7 @@
 
 Every call is keyed on the exchange id, so running a step twice debits or gives back once.
 """
+
 from __future__ import annotations
 
 from points.selectors import balance_of
@@ -30,8 +31,13 @@ def points_balance(*, member) -> int:
 
 def points_debit_for_exchange(*, member, points: int, exchange_id: int):
     """Debit the member for the exchange. Raises InsufficientPoints (nothing written) if the balance is short."""
-    return points_redeem(member=member, points=points, idempotency_key=debit_key(exchange_id),
-                         reason=DEBIT_REASON, reference=f"market:{exchange_id}")
+    return points_redeem(
+        member=member,
+        points=points,
+        idempotency_key=debit_key(exchange_id),
+        reason=DEBIT_REASON,
+        reference=f"market:{exchange_id}",
+    )
 
 
 def points_refund_for_exchange(*, member, points: int, exchange_id: int):
@@ -41,5 +47,6 @@ def points_refund_for_exchange(*, member, points: int, exchange_id: int):
 
     if PointsEntry.objects.filter(idempotency_key=legacy_refund_key(exchange_id)).exists():
         return None  # given back before this change, as a fresh lot
-    return points_restore_to_lots(member=member, debit_key=debit_key(exchange_id),
-                                  idempotency_key=refund_key(exchange_id), reason=REFUND_REASON)
+    return points_restore_to_lots(
+        member=member, debit_key=debit_key(exchange_id), idempotency_key=refund_key(exchange_id), reason=REFUND_REASON
+    )

@@ -13,6 +13,7 @@ idempotent on `reference` (the exchange), so a retry after a timeout gets the sa
 Errors: `ProviderUnavailable` (timeout, connection, 5xx, bad signature: try again later) and `ProviderRejected`
 (4xx: the provider said no; the exchange is undone).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -96,11 +97,15 @@ class JsonHttpProvider:
     def _call(self, method: str, path: str, payload: dict | None) -> dict:
         body = "" if payload is None else json.dumps(payload, separators=(",", ":"), sort_keys=True)
         ts = str(int(time.time()))
-        headers = {"Content-Type": "application/json", "X-Ekr-Timestamp": ts,
-                   "X-Ekr-Signature": sign(self.key, ts, method, path, body)}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Ekr-Timestamp": ts,
+            "X-Ekr-Signature": sign(self.key, ts, method, path, body),
+        }
         try:
-            response = self.session.request(method, self.base_url + path, data=body.encode() or None,
-                                            headers=headers, timeout=self.timeout)
+            response = self.session.request(
+                method, self.base_url + path, data=body.encode() or None, headers=headers, timeout=self.timeout
+            )
         except requests.RequestException as exc:
             raise ProviderUnavailable(f"{type(exc).__name__}") from exc
         self._verify(response)

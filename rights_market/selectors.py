@@ -1,6 +1,7 @@
 """Scoped reads of the rights market. Every selector takes the brand whose staff or member is asking and
 returns only that brand's side: the catalogue shows terms and remaining stock, never issuers' sales; an issuer
 sees exchanges of its offers without the accepting brand's member ids."""
+
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
@@ -10,9 +11,12 @@ from rights_market.models import Exchange, Listing, Offer, Statement
 
 def catalogue_for_brand(*, brand) -> QuerySet[Offer]:
     """Live offers of other brands that `brand` may list."""
-    return (Offer.objects.filter(status=Offer.Status.LIVE).exclude(issuer=brand)
-            .filter(Q(eligible_brand_ids=[]) | Q(eligible_brand_ids__contains=[brand.pk]))
-            .select_related("issuer"))
+    return (
+        Offer.objects.filter(status=Offer.Status.LIVE)
+        .exclude(issuer=brand)
+        .filter(Q(eligible_brand_ids=[]) | Q(eligible_brand_ids__contains=[brand.pk]))
+        .select_related("issuer")
+    )
 
 
 def offers_of_issuer(*, brand) -> QuerySet[Offer]:
@@ -43,8 +47,11 @@ def exchanges_accepted_by(*, brand) -> QuerySet[Exchange]:
 
 def exchanges_issued_by(*, brand) -> QuerySet[Exchange]:
     """Exchanges of `brand`'s offers. Callers must not show member_id (another brand's member)."""
-    return Exchange.objects.filter(issuer=brand).select_related("offer", "accepting_brand") \
+    return (
+        Exchange.objects.filter(issuer=brand)
+        .select_related("offer", "accepting_brand")
         .defer("member_id", "request_key", "fulfilment_code")
+    )
 
 
 def statements_of_brand(*, brand) -> QuerySet[Statement]:
@@ -63,9 +70,11 @@ def voucher_state(voucher) -> str:
 def voucher_exchanges_of_member(*, brand, member_id: int) -> QuerySet[Exchange]:
     """The exchanges in which a member of `brand` won a market voucher (their vouchers live in each issuer's
     schema: `vouchers_for_exchanges`)."""
-    return (exchanges_of_member(brand=brand, member_id=member_id)
-            .filter(status=Exchange.Status.FULFILLED, fulfilment_ref__startswith="voucher:")
-            .select_related("issuer"))
+    return (
+        exchanges_of_member(brand=brand, member_id=member_id)
+        .filter(status=Exchange.Status.FULFILLED, fulfilment_ref__startswith="voucher:")
+        .select_related("issuer")
+    )
 
 
 def vouchers_for_exchanges(exchanges) -> dict[int, object]:
@@ -78,8 +87,14 @@ def vouchers_for_exchanges(exchanges) -> dict[int, object]:
     found: dict[int, Voucher] = {}
     for issuer in {e.issuer for e in exchanges}:
         with schema_context(issuer.schema_name):
-            found.update({v.exchange_id: v for v in Voucher.objects.filter(
-                exchange_id__in=[e.pk for e in exchanges if e.issuer_id == issuer.pk])})
+            found.update(
+                {
+                    v.exchange_id: v
+                    for v in Voucher.objects.filter(
+                        exchange_id__in=[e.pk for e in exchanges if e.issuer_id == issuer.pk]
+                    )
+                }
+            )
     return found
 
 

@@ -1,5 +1,6 @@
 """Celery tasks of the rights market. Thin: each calls one service. All run in the public schema (the services
 enter the brands' schemas step by step)."""
+
 from __future__ import annotations
 
 from celery import shared_task
@@ -7,7 +8,7 @@ from django.conf import settings
 
 
 def _retry_countdown(attempt: int) -> int:
-    return min(2 ** attempt, settings.EKR_MARKET_RETRY_MAX_SECONDS)
+    return min(2**attempt, settings.EKR_MARKET_RETRY_MAX_SECONDS)
 
 
 @shared_task(name="rights_market.exchange_drive", bind=True)
@@ -17,8 +18,9 @@ def exchange_drive(self, exchange_id: int, attempt: int = 0) -> str:
 
     outcome = exchange_advance(exchange_id=exchange_id)
     if outcome == Outcome.RETRY:
-        exchange_drive.apply_async(args=[exchange_id, attempt + 1], schema="public",
-                                   countdown=_retry_countdown(attempt))
+        exchange_drive.apply_async(
+            args=[exchange_id, attempt + 1], schema="public", countdown=_retry_countdown(attempt)
+        )
     return outcome.value
 
 

@@ -1,4 +1,5 @@
 """Rights market URLs on a brand's host, under /api/v1/market/."""
+
 from django.urls import path
 
 from rights_market.api import member, staff
@@ -36,8 +37,7 @@ urlpatterns = [
     path("exchanges", exchanges_by_side, name="market-exchanges"),
     path("statements", staff.StatementListApi.as_view(), name="market-statements"),
     path("statements/<int:statement_id>.csv", staff.StatementCsvApi.as_view(), name="market-statement-csv"),
-    path("statements/<int:statement_id>/confirm", staff.StatementConfirmApi.as_view(),
-         name="market-statement-confirm"),
+    path("statements/<int:statement_id>/confirm", staff.StatementConfirmApi.as_view(), name="market-statement-confirm"),
     # mini-program members
     path("mp/listings", member.MemberListingListApi.as_view(), name="market-mp-listings"),
     path("mp/exchanges", member.MemberExchangeListCreateApi.as_view(), name="market-mp-exchanges"),

@@ -1,4 +1,5 @@
 """Rights market URLs on the platform host, under /api/v1/ops/market/."""
+
 from django.urls import path
 
 from rights_market.api import ops

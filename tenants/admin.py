@@ -76,9 +76,13 @@ class BrandAdmin(admin.ModelAdmin):
         if change:
             obj.save(update_fields=["name", "industry"])
             return
-        created = brand_create(slug=obj.slug, name=obj.name, industry=obj.industry,
-                               admin_username=form.cleaned_data.get("admin_username") or None,
-                               admin_password=form.cleaned_data.get("admin_password") or None)
+        created = brand_create(
+            slug=obj.slug,
+            name=obj.name,
+            industry=obj.industry,
+            admin_username=form.cleaned_data.get("admin_username") or None,
+            admin_password=form.cleaned_data.get("admin_password") or None,
+        )
         obj.pk = created.pk
 
     def get_queryset(self, request):
@@ -110,8 +114,22 @@ class WeChatAppForm(forms.ModelForm):
 
     class Meta:
         model = WeChatApp
-        fields = ["brand", "kind", "name", "appid", "secret", "token", "aes_key", "mch_id", "mch_key",
-                  "mch_cert_pem", "mch_cert_key_pem", "pay_sign_type", "pay_api", "sub_mchid"]
+        fields = [
+            "brand",
+            "kind",
+            "name",
+            "appid",
+            "secret",
+            "token",
+            "aes_key",
+            "mch_id",
+            "mch_key",
+            "mch_cert_pem",
+            "mch_cert_key_pem",
+            "pay_sign_type",
+            "pay_api",
+            "sub_mchid",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -155,8 +173,17 @@ class WeChatPayProviderForm(forms.ModelForm):
 
     class Meta:
         model = WeChatPayProvider
-        fields = ["name", "sp_mchid", "sp_appid", "merchant_serial_no", "merchant_private_key", "apiv3_key",
-                  "wechatpay_public_key_id", "wechatpay_public_key", "active"]
+        fields = [
+            "name",
+            "sp_mchid",
+            "sp_appid",
+            "merchant_serial_no",
+            "merchant_private_key",
+            "apiv3_key",
+            "wechatpay_public_key_id",
+            "wechatpay_public_key",
+            "active",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -188,8 +215,15 @@ class PlatformCertificateInline(admin.TabularInline):
 @admin.register(WeChatPayProvider, site=ops_admin)
 class WeChatPayProviderAdmin(admin.ModelAdmin):
     form = WeChatPayProviderForm
-    list_display = ["sp_mchid", "name", "sp_appid", "merchant_serial_no", "wechatpay_public_key_id", "active",
-                    "updated_at"]
+    list_display = [
+        "sp_mchid",
+        "name",
+        "sp_appid",
+        "merchant_serial_no",
+        "wechatpay_public_key_id",
+        "active",
+        "updated_at",
+    ]
     inlines = [PlatformCertificateInline]
 
     def save_model(self, request, obj, form, change):

@@ -15,6 +15,7 @@ namespace, and replays it as plain DDL in one transaction:
 Everything is generated with `search_path` set to the template alone, so references inside the definitions are
 unqualified and resolve to the new schema when replayed there.
 """
+
 from __future__ import annotations
 
 import threading
@@ -50,23 +51,31 @@ def _build_plan(cursor, source: str) -> ClonePlan:
     cursor.execute(f"SET LOCAL search_path = {_q(source)}")
     cursor.execute("SELECT oid FROM pg_namespace WHERE nspname = %s", [source])
     nsp = cursor.fetchone()[0]
-    cursor.execute("SELECT relname FROM pg_class WHERE relnamespace = %s AND relkind IN ('r', 'p') ORDER BY relname",
-                   [nsp])
+    cursor.execute(
+        "SELECT relname FROM pg_class WHERE relnamespace = %s AND relkind IN ('r', 'p') ORDER BY relname", [nsp]
+    )
     tables = tuple(row[0] for row in cursor.fetchall())
     cursor.execute(
         """SELECT c.relname, con.conname, pg_get_constraintdef(con.oid), con.contype
            FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
            WHERE con.connamespace = %s AND con.contype IN ('p', 'u', 'c', 'x', 'f')
-           ORDER BY con.contype = 'f', c.relname, con.conname""", [nsp])
-    constraints = tuple(f"ALTER TABLE {_q(table)} ADD CONSTRAINT {_q(name)} {definition}"
-                        for table, name, definition, _ in cursor.fetchall())
+           ORDER BY con.contype = 'f', c.relname, con.conname""",
+        [nsp],
+    )
+    constraints = tuple(
+        f"ALTER TABLE {_q(table)} ADD CONSTRAINT {_q(name)} {definition}"
+        for table, name, definition, _ in cursor.fetchall()
+    )
     cursor.execute(
         """SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
            WHERE ic.relnamespace = %s AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid)
-           ORDER BY ic.relname""", [nsp])
+           ORDER BY ic.relname""",
+        [nsp],
+    )
     indexes = tuple(row[0] for row in cursor.fetchall())
-    cursor.execute("SELECT pg_get_functiondef(p.oid) FROM pg_proc p WHERE p.pronamespace = %s ORDER BY p.proname",
-                   [nsp])
+    cursor.execute(
+        "SELECT pg_get_functiondef(p.oid) FROM pg_proc p WHERE p.pronamespace = %s ORDER BY p.proname", [nsp]
+    )
     qualified = (f"{_q(source)}.", f"{source}.")
     functions = []
     for (definition,) in cursor.fetchall():
@@ -76,7 +85,9 @@ def _build_plan(cursor, source: str) -> ClonePlan:
         functions.append(head + "\n" + body)
     cursor.execute(
         """SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-           WHERE c.relnamespace = %s AND NOT t.tgisinternal ORDER BY t.tgname""", [nsp])
+           WHERE c.relnamespace = %s AND NOT t.tgisinternal ORDER BY t.tgname""",
+        [nsp],
+    )
     triggers = tuple(row[0] for row in cursor.fetchall())
     data_tables = []
     for table in tables:
@@ -85,8 +96,11 @@ def _build_plan(cursor, source: str) -> ClonePlan:
             data_tables.append(table)
     cursor.execute(
         """SELECT c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-           WHERE c.relnamespace = %s AND a.attidentity <> '' AND NOT a.attisdropped""", [nsp])
+           WHERE c.relnamespace = %s AND a.attidentity <> '' AND NOT a.attisdropped""",
+        [nsp],
+    )
     identity_columns = tuple((table, column) for table, column in cursor.fetchall())
+
     def unqualified(statements) -> tuple[str, ...]:
         # pg_get_indexdef / triggerdef qualify relation names whatever the search_path: drop the template's name so
         # the statement lands in the schema it is replayed in.
@@ -97,8 +111,15 @@ def _build_plan(cursor, source: str) -> ClonePlan:
             out.append(statement)
         return tuple(out)
 
-    return ClonePlan(tables, unqualified(constraints), unqualified(indexes), tuple(functions), unqualified(triggers),
-                     tuple(data_tables), identity_columns)
+    return ClonePlan(
+        tables,
+        unqualified(constraints),
+        unqualified(indexes),
+        tuple(functions),
+        unqualified(triggers),
+        tuple(data_tables),
+        identity_columns,
+    )
 
 
 def schema_clone(*, source: str, target: str) -> None:
@@ -113,14 +134,22 @@ def schema_clone(*, source: str, target: str) -> None:
                 _plans[key] = plan
         src, dst = _q(source), _q(target)
         script = [f"CREATE SCHEMA {dst}", f"SET LOCAL search_path = {dst}, public"]
-        script += [f"CREATE TABLE {dst}.{_q(table)} (LIKE {src}.{_q(table)} INCLUDING DEFAULTS INCLUDING IDENTITY "
-                   f"INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMMENTS)" for table in plan.tables]
+        script += [
+            f"CREATE TABLE {dst}.{_q(table)} (LIKE {src}.{_q(table)} INCLUDING DEFAULTS INCLUDING IDENTITY "
+            f"INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMMENTS)"
+            for table in plan.tables
+        ]
         script += plan.functions + plan.constraints + plan.indexes + plan.triggers
-        script += [f"INSERT INTO {dst}.{_q(table)} OVERRIDING SYSTEM VALUE SELECT * FROM {src}.{_q(table)}"
-                   for table in plan.data_tables]
-        script += [f"SELECT setval(pg_get_serial_sequence('{dst}.{_q(table)}', '{column}'), "
-                   f"(SELECT max({_q(column)}) FROM {dst}.{_q(table)}))"
-                   for table, column in plan.identity_columns if table in plan.data_tables]
+        script += [
+            f"INSERT INTO {dst}.{_q(table)} OVERRIDING SYSTEM VALUE SELECT * FROM {src}.{_q(table)}"
+            for table in plan.data_tables
+        ]
+        script += [
+            f"SELECT setval(pg_get_serial_sequence('{dst}.{_q(table)}', '{column}'), "
+            f"(SELECT max({_q(column)}) FROM {dst}.{_q(table)}))"
+            for table, column in plan.identity_columns
+            if table in plan.data_tables
+        ]
         # One round trip: the statements are ours (names quoted, definitions from the catalogue), no user input.
         cursor.execute(";\n".join(script))
     connection.set_schema_to_public()  # SET LOCAL ended with the transaction; make django-tenants agree

@@ -4,6 +4,7 @@
   the HQ role (HQ is an explicit grant, never inferred). Hooks run inside the brand's schema and must be
   idempotent per user.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -30,7 +30,8 @@ class BrandMiddleware(TenantMainMiddleware):
             return HttpResponse(
                 "<!doctype html><title>Suspended</title><h1>This brand is suspended</h1>"
                 "<p>Contact the platform operator.</p>",
-                status=403, content_type="text/html; charset=utf-8",
+                status=403,
+                content_type="text/html; charset=utf-8",
             )
         brand.domain_url = hostname
         request.tenant = brand

@@ -17,6 +17,7 @@ A group whose plan holds an operation that is not plain SQL (RunPython), a non-a
 step falls back to django-tenants' standard executor for that group: correct, only slower. The public schema
 always goes the standard way.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,13 +46,14 @@ def applied_by_schema(schemas: list[str], *, chunk: int = 200) -> dict[str, Appl
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT table_schema FROM information_schema.tables WHERE table_name = 'django_migrations' "
-            "AND table_schema = ANY(%s)", [schemas])
+            "AND table_schema = ANY(%s)",
+            [schemas],
+        )
         present = [row[0] for row in cursor.fetchall()]
         rows: dict[str, set] = defaultdict(set)
         for start in range(0, len(present), chunk):
-            part = present[start:start + chunk]
-            sql = " UNION ALL ".join(
-                f"SELECT %s, app, name FROM {_quote(schema)}.django_migrations" for schema in part)
+            part = present[start : start + chunk]
+            sql = " UNION ALL ".join(f"SELECT %s, app, name FROM {_quote(schema)}.django_migrations" for schema in part)
             cursor.execute(sql, part)
             for schema, app, name in cursor.fetchall():
                 rows[schema].add((app, name))
@@ -71,8 +73,13 @@ def _plain_sql(plan) -> bool:
 
 def _dsn() -> dict:
     db = settings.DATABASES["default"]
-    dsn = {"dbname": db["NAME"], "user": db.get("USER") or None, "password": db.get("PASSWORD") or None,
-           "host": db.get("HOST") or None, "port": db.get("PORT") or None}
+    dsn = {
+        "dbname": db["NAME"],
+        "user": db.get("USER") or None,
+        "password": db.get("PASSWORD") or None,
+        "host": db.get("HOST") or None,
+        "port": db.get("PORT") or None,
+    }
     return {key: value for key, value in dsn.items() if value}
 
 
@@ -90,8 +97,8 @@ def _apply(schema: str, expected: Applied, statements: list[str], records: list[
             for statement in statements:
                 cursor.execute(statement)
             cursor.executemany(
-                f"INSERT INTO {_quote(schema)}.django_migrations (app, name, applied) VALUES (%s, %s, now())",
-                records)
+                f"INSERT INTO {_quote(schema)}.django_migrations (app, name, applied) VALUES (%s, %s, now())", records
+            )
     finally:
         conn.close()
 
@@ -125,7 +132,8 @@ class SharedPlanExecutor(MigrationExecutor):
         if int(self.options.get("verbosity", 1)) >= 1:
             self.logger_write(
                 f"[shared_plan] {len(tenants)} schema(s) in {len(groups)} group(s), {changed} changed, "
-                f"{time.monotonic() - started:.1f}s")
+                f"{time.monotonic() - started:.1f}s"
+            )
 
     def logger_write(self, message: str) -> None:
         import sys

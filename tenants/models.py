@@ -1,4 +1,5 @@
 """The platform's registry of brands (tenants), their host names and their WeChat apps. Public schema only."""
+
 from __future__ import annotations
 
 import re
@@ -11,8 +12,19 @@ from django_tenants.models import DomainMixin, TenantMixin
 from core.crypto import EncryptedTextField, mask
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9]{1,39}$")
-RESERVED_SLUGS = {"public", "www", "admin", "api", "static", "media", "platform", "template", "brand_template",
-                  "pg_catalog", "information_schema"}
+RESERVED_SLUGS = {
+    "public",
+    "www",
+    "admin",
+    "api",
+    "static",
+    "media",
+    "platform",
+    "template",
+    "brand_template",
+    "pg_catalog",
+    "information_schema",
+}
 
 
 class Brand(TenantMixin):
@@ -31,7 +43,8 @@ class Brand(TenantMixin):
 
     name = models.CharField(max_length=100)
     slug = models.CharField(
-        max_length=40, unique=True,
+        max_length=40,
+        unique=True,
         validators=[RegexValidator(SLUG_RE, "Lowercase letters and digits, starting with a letter, 2-40 long.")],
     )
     industry = models.CharField(max_length=16, choices=Industry.choices, default=Industry.OTHER)
@@ -90,8 +103,11 @@ class WeChatApp(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.MINIPROGRAM)
     name = models.CharField(max_length=100, blank=True)
     appid = models.CharField(
-        max_length=32, unique=True,
-        validators=[RegexValidator(r"^wx[0-9a-zA-Z]{8,30}$", "A WeChat appid looks like wx followed by 16 hex digits.")],
+        max_length=32,
+        unique=True,
+        validators=[
+            RegexValidator(r"^wx[0-9a-zA-Z]{8,30}$", "A WeChat appid looks like wx followed by 16 hex digits.")
+        ],
     )
     secret = EncryptedTextField()
     token = EncryptedTextField(help_text="Message token for callback signatures.")
@@ -105,9 +121,12 @@ class WeChatApp(models.Model):
     # so switching v2 -> v3 leaves orders in flight on v2.
     pay_api = models.CharField(max_length=16, choices=PayApi.choices, default=PayApi.V2)
     sub_mchid = models.CharField(
-        max_length=32, blank=True, validators=[RegexValidator(r"^[0-9]{6,32}$", "A sub-merchant id is digits.")],
+        max_length=32,
+        blank=True,
+        validators=[RegexValidator(r"^[0-9]{6,32}$", "A sub-merchant id is digits.")],
         help_text="Pay v3 (service provider): the brand's default sub-merchant; a franchisee may have its own. "
-                  "The sub_appid is this mini-program's appid.")
+        "The sub_appid is this mini-program's appid.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -140,8 +159,9 @@ class WeChatPayProvider(models.Model):
     own key is either its public key (with its id) or the platform certificates the periodic task downloads."""
 
     name = models.CharField(max_length=100, blank=True)
-    sp_mchid = models.CharField(max_length=32, unique=True,
-                                validators=[RegexValidator(r"^[0-9]{6,32}$", "A merchant id is digits.")])
+    sp_mchid = models.CharField(
+        max_length=32, unique=True, validators=[RegexValidator(r"^[0-9]{6,32}$", "A merchant id is digits.")]
+    )
     sp_appid = models.CharField(max_length=32, validators=[RegexValidator(r"^wx[0-9a-zA-Z]{8,30}$", "wx...")])
     merchant_private_key = EncryptedTextField(help_text="apiclient_key.pem of the service provider.")
     merchant_serial_no = models.CharField(max_length=64, help_text="Serial number of the merchant certificate.")
@@ -153,8 +173,11 @@ class WeChatPayProvider(models.Model):
 
     class Meta:
         verbose_name = "WeChat Pay service provider"
-        constraints = [models.UniqueConstraint(fields=["active"], condition=models.Q(active=True),
-                                               name="wechatpay_one_active_provider")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["active"], condition=models.Q(active=True), name="wechatpay_one_active_provider"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name or 'service provider'} {self.sp_mchid}"
@@ -190,8 +213,7 @@ class WeChatPayPlatformCertificate(models.Model):
 
     class Meta:
         ordering = ["-expires_at"]
-        constraints = [models.UniqueConstraint(fields=["provider", "serial_no"],
-                                               name="wechatpay_certificate_once")]
+        constraints = [models.UniqueConstraint(fields=["provider", "serial_no"], name="wechatpay_certificate_once")]
 
     def __str__(self) -> str:
         return self.serial_no

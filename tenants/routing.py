@@ -1,4 +1,5 @@
 """Host -> brand, with a small per-process cache so a request costs at most one registry look-up."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -9,7 +10,8 @@ from tenants.models import Brand, Domain
 # Unknown hosts are cached too (anyone can send any Host header): the bound keeps a flood from growing the
 # process, and known brands, being asked for all the time, stay in it.
 _cache: BoundedTTLCache[Brand | None] = BoundedTTLCache(
-    max_entries=10_000, ttl=lambda: settings.EKR_TENANT_CACHE_SECONDS)
+    max_entries=10_000, ttl=lambda: settings.EKR_TENANT_CACHE_SECONDS
+)
 
 
 def tenant_cache_clear() -> None:

@@ -1,4 +1,5 @@
 """Every write to the brand registry: provisioning, suspension, WeChat apps."""
+
 from __future__ import annotations
 
 import logging
@@ -31,9 +32,15 @@ def platform_ensure() -> Brand:
     return platform
 
 
-def brand_create(*, slug: str, name: str, industry: str = Brand.Industry.OTHER,
-                 admin_username: str | None = None, admin_password: str | None = None,
-                 extra_domains: tuple[str, ...] = ()) -> Brand:
+def brand_create(
+    *,
+    slug: str,
+    name: str,
+    industry: str = Brand.Industry.OTHER,
+    admin_username: str | None = None,
+    admin_password: str | None = None,
+    extra_domains: tuple[str, ...] = (),
+) -> Brand:
     """Provision a brand: schema (cloned from the migrated template), domain and its first HQ admin.
 
     Cloning the template (tenants.cloning) copies tables, constraints, indexes, triggers and the migration
@@ -46,8 +53,11 @@ def brand_create(*, slug: str, name: str, industry: str = Brand.Industry.OTHER,
 
         password_validate(admin_password, get_user_model()(username=admin_username))
     if not schema_exists(settings.TENANT_BASE_SCHEMA):
-        raise ApplicationError(_("The template schema is missing: run `python manage.py migrate_schemas` first."),
-                               code="template_missing", status_code=500)
+        raise ApplicationError(
+            _("The template schema is missing: run `python manage.py migrate_schemas` first."),
+            code="template_missing",
+            status_code=500,
+        )
     brand = Brand(slug=slug, name=name, industry=industry, schema_name=slug)
     brand.full_clean()
     with transaction.atomic():
@@ -99,16 +109,38 @@ def brand_resume(*, brand: Brand) -> Brand:
     return _brand_status_set(brand=brand, status=Brand.Status.ACTIVE)
 
 
-def wechat_app_add(*, brand: Brand, appid: str, secret: str, token: str, aes_key: str = "",
-                   kind: str = WeChatApp.Kind.MINIPROGRAM, name: str = "", mch_id: str = "", mch_key: str = "",
-                   pay_sign_type: str = WeChatApp.PaySignType.MD5, mch_cert_pem: str = "",
-                   mch_cert_key_pem: str = "") -> WeChatApp:
+def wechat_app_add(
+    *,
+    brand: Brand,
+    appid: str,
+    secret: str,
+    token: str,
+    aes_key: str = "",
+    kind: str = WeChatApp.Kind.MINIPROGRAM,
+    name: str = "",
+    mch_id: str = "",
+    mch_key: str = "",
+    pay_sign_type: str = WeChatApp.PaySignType.MD5,
+    mch_cert_pem: str = "",
+    mch_cert_key_pem: str = "",
+) -> WeChatApp:
     """Register a brand's WeChat app. An appid already registered (to any brand) is a Conflict."""
     if WeChatApp.objects.filter(appid=appid).exists():
         raise Conflict(_("appid %(appid)s is already registered."), params={"appid": appid}, code="appid_taken")
-    app = WeChatApp(brand=brand, appid=appid, secret=secret, token=token, aes_key=aes_key, kind=kind, name=name,
-                    mch_id=mch_id, mch_key=mch_key, pay_sign_type=pay_sign_type, mch_cert_pem=mch_cert_pem,
-                    mch_cert_key_pem=mch_cert_key_pem)
+    app = WeChatApp(
+        brand=brand,
+        appid=appid,
+        secret=secret,
+        token=token,
+        aes_key=aes_key,
+        kind=kind,
+        name=name,
+        mch_id=mch_id,
+        mch_key=mch_key,
+        pay_sign_type=pay_sign_type,
+        mch_cert_pem=mch_cert_pem,
+        mch_cert_key_pem=mch_cert_key_pem,
+    )
     app.full_clean()
     app.save()
     return app

@@ -1,4 +1,5 @@
 """Platform (public schema) periodic jobs of the registry."""
+
 from __future__ import annotations
 
 from celery import shared_task

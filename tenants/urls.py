@@ -1,4 +1,5 @@
 """Platform ops API (public host)."""
+
 from django.urls import path
 
 from tenants.api.views import BrandListApi

@@ -9,6 +9,7 @@ What a failed WeChat call means to ekr is decided here, once (`wechat_errors`):
   error from requests/urllib3) raises WeChatUnavailable: a task retries it, a client gets a 502;
 - any other errcode raises what the caller asks for (`refused`), else wechatpy's WeChatClientException as is.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
@@ -41,8 +42,11 @@ def _unreachable(exc: Exception) -> bool:
 
 
 @contextmanager
-def wechat_errors(meanings: Mapping[int, Callable[[int], Exception]] | None = None, *,
-                  refused: Callable[[int], Exception] | None = None) -> Iterator[None]:
+def wechat_errors(
+    meanings: Mapping[int, Callable[[int], Exception]] | None = None,
+    *,
+    refused: Callable[[int], Exception] | None = None,
+) -> Iterator[None]:
     """Around one WeChat call: turns what went wrong into ekr's errors (see the module docstring). `meanings` and
     `refused` take the errcode and return the error to raise."""
     try:
@@ -65,7 +69,7 @@ def _rebase(url: str) -> str:
     base = settings.WECHAT_API_BASE_URL
     if not base.endswith("/"):
         base += "/"
-    return base + url[len(_WECHAT_DEFAULT):] if url.startswith(_WECHAT_DEFAULT) else url
+    return base + url[len(_WECHAT_DEFAULT) :] if url.startswith(_WECHAT_DEFAULT) else url
 
 
 class EkrWeChatClient(WeChatClient):
@@ -93,21 +97,28 @@ def wechat_client(app: WeChatApp) -> EkrWeChatClient:
 
 
 def _invalid_code(errcode: int) -> ApplicationError:
-    return ApplicationError("The login code is invalid or was already used.", code="invalid_code",
-                            fields={"code": [f"WeChat errcode {errcode}"]})
+    return ApplicationError(
+        "The login code is invalid or was already used.",
+        code="invalid_code",
+        fields={"code": [f"WeChat errcode {errcode}"]},
+    )
 
 
 _LOGIN_CODE_MEANINGS = {
-    40029: _invalid_code, 40163: _invalid_code, 40226: _invalid_code,  # invalid, already used, blocked user
-    45011: lambda errcode: ApplicationError("Too many logins; try again in a minute.", code="throttled",
-                                            status_code=429),
+    40029: _invalid_code,
+    40163: _invalid_code,
+    40226: _invalid_code,  # invalid, already used, blocked user
+    45011: lambda errcode: ApplicationError(
+        "Too many logins; try again in a minute.", code="throttled", status_code=429
+    ),
 }
 
 
 def code_to_session(app: WeChatApp, code: str) -> dict:
     """jscode2session: {'openid', 'session_key', 'unionid'?}. A bad code is a 400; WeChat down is a 502."""
-    with wechat_errors(_LOGIN_CODE_MEANINGS, refused=lambda errcode: WeChatUnavailable(
-            f"WeChat answered errcode {errcode}.")):
+    with wechat_errors(
+        _LOGIN_CODE_MEANINGS, refused=lambda errcode: WeChatUnavailable(f"WeChat answered errcode {errcode}.")
+    ):
         result = wechat_client(app).wxa.code_to_session(code)
     if not isinstance(result, dict) or "openid" not in result:
         raise WeChatUnavailable(_("WeChat answered without an openid."))
@@ -121,12 +132,16 @@ def phone_from_code(app: WeChatApp, code: str) -> str:
     A number whose watermark names another app is refused: the code was issued to someone else's mini-program.
     """
     try:
-        result = wechat_client(app).post(_rebase(_WECHAT_DEFAULT + "wxa/business/getuserphonenumber"),
-                                         data={"code": code})
+        result = wechat_client(app).post(
+            _rebase(_WECHAT_DEFAULT + "wxa/business/getuserphonenumber"), data={"code": code}
+        )
     except WeChatClientException as exc:
         if exc.errcode in (40029, 40163, 40226, 40013):
-            raise ApplicationError(_("The phone-number code is invalid or was already used."), code="invalid_phone_code",
-                                   fields={"phone_code": [f"WeChat errcode {exc.errcode}"]}) from exc
+            raise ApplicationError(
+                _("The phone-number code is invalid or was already used."),
+                code="invalid_phone_code",
+                fields={"phone_code": [f"WeChat errcode {exc.errcode}"]},
+            ) from exc
         raise WeChatUnavailable(_("WeChat answered errcode %(errcode)s."), params={"errcode": exc.errcode}) from exc
     except Exception as exc:
         raise WeChatUnavailable(_("WeChat could not be reached.")) from exc
@@ -135,8 +150,11 @@ def phone_from_code(app: WeChatApp, code: str) -> str:
         raise WeChatUnavailable(_("WeChat answered without a phone number."))
     watermark = info.get("watermark") or {}
     if watermark.get("appid") and watermark["appid"] != app.appid:
-        raise ApplicationError(_("The phone-number code belongs to another mini-program."), code="invalid_phone_code",
-                               fields={"phone_code": ["issued to another app"]})
+        raise ApplicationError(
+            _("The phone-number code belongs to another mini-program."),
+            code="invalid_phone_code",
+            fields={"phone_code": ["issued to another app"]},
+        )
     return str(info["purePhoneNumber"])
 
 

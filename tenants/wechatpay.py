@@ -10,6 +10,7 @@ AES-256-GCM resources with the APIv3 key. What this module changes, by subclassi
 What it adds for notifications: `WECHATPAY/SIGNTEST/` probes and timestamps far from now are refused before any
 key is used (the package looks at neither).
 """
+
 from __future__ import annotations
 
 import json
@@ -45,11 +46,15 @@ class _Core(Core):
 
     def __init__(self, *, provider: WeChatPayProvider, certificates: list):
         self._stored_certificates = certificates
-        super().__init__(mchid=provider.sp_mchid, cert_serial_no=provider.merchant_serial_no,
-                         private_key=provider.merchant_private_key, apiv3_key=provider.apiv3_key,
-                         public_key=provider.wechatpay_public_key or None,
-                         public_key_id=provider.wechatpay_public_key_id or None,
-                         timeout=settings.WECHAT_HTTP_TIMEOUT)
+        super().__init__(
+            mchid=provider.sp_mchid,
+            cert_serial_no=provider.merchant_serial_no,
+            private_key=provider.merchant_private_key,
+            apiv3_key=provider.apiv3_key,
+            public_key=provider.wechatpay_public_key or None,
+            public_key_id=provider.wechatpay_public_key_id or None,
+            timeout=settings.WECHAT_HTTP_TIMEOUT,
+        )
         self._certificates = list(certificates)
         self._gate_way = settings.WECHATPAY_API_BASE_URL.rstrip("/")
 
@@ -135,6 +140,7 @@ def _loaded(rows: list[WeChatPayPlatformCertificate]) -> list:
 
 # --- notifications --------------------------------------------------------------------------------------------
 
+
 class NotificationRefused(Exception):
     def __init__(self, status: int, code: str, message: str):
         super().__init__(message)
@@ -149,8 +155,9 @@ class VerifiedNotification:
     resource: dict[str, Any]  # decrypted
 
 
-def verify_notification(client: PartnerClient, headers: Mapping[str, str], body: bytes, *, now: float,
-                        max_skew: int) -> VerifiedNotification:
+def verify_notification(
+    client: PartnerClient, headers: Mapping[str, str], body: bytes, *, now: float, max_skew: int
+) -> VerifiedNotification:
     """A notification WeChat Pay signed and encrypted for this service provider, or NotificationRefused.
     Order of checks: probe, timestamp, signature type, known serial, signature, decryption, merchant."""
     signature = headers.get("Wechatpay-Signature") or ""
@@ -169,9 +176,13 @@ def verify_notification(client: PartnerClient, headers: Mapping[str, str], body:
     serial = headers.get("Wechatpay-Serial") or ""
     if not client.core.knows_serial(serial):
         raise NotificationRefused(401, "unknown_serial", f"No WeChat Pay key with serial {serial[:64]!r}.")
-    signed = {"Wechatpay-Signature": signature, "Wechatpay-Timestamp": str(timestamp),
-              "Wechatpay-Nonce": headers.get("Wechatpay-Nonce") or "", "Wechatpay-Serial": serial,
-              "Wechatpay-Signature-Type": SIGNATURE_TYPE}
+    signed = {
+        "Wechatpay-Signature": signature,
+        "Wechatpay-Timestamp": str(timestamp),
+        "Wechatpay-Nonce": headers.get("Wechatpay-Nonce") or "",
+        "Wechatpay-Serial": serial,
+        "Wechatpay-Signature-Type": SIGNATURE_TYPE,
+    }
     try:
         text = body.decode("utf-8")
         if not client.core._verify_signature(signed, text):
@@ -186,17 +197,24 @@ def verify_notification(client: PartnerClient, headers: Mapping[str, str], body:
     resource = _decrypt(client, envelope.get("resource"))
     if resource.get("sp_mchid") != client.provider.sp_mchid:
         raise NotificationRefused(403, "merchant_mismatch", "sp_mchid is not this service provider's.")
-    return VerifiedNotification(id=str(envelope.get("id") or ""), event_type=str(envelope.get("event_type") or ""),
-                                create_time=str(envelope.get("create_time") or ""), resource=resource)
+    return VerifiedNotification(
+        id=str(envelope.get("id") or ""),
+        event_type=str(envelope.get("event_type") or ""),
+        create_time=str(envelope.get("create_time") or ""),
+        resource=resource,
+    )
 
 
 def _decrypt(client: PartnerClient, resource: Any) -> dict[str, Any]:
     if not isinstance(resource, dict) or resource.get("algorithm") != "AEAD_AES_256_GCM":
         raise NotificationRefused(400, "bad_resource", "The resource is not AEAD_AES_256_GCM.")
     try:
-        plain = aes_decrypt(nonce=str(resource.get("nonce") or ""), ciphertext=str(resource.get("ciphertext") or ""),
-                            associated_data=str(resource.get("associated_data") or ""),
-                            apiv3_key=client.core._apiv3_key)
+        plain = aes_decrypt(
+            nonce=str(resource.get("nonce") or ""),
+            ciphertext=str(resource.get("ciphertext") or ""),
+            associated_data=str(resource.get("associated_data") or ""),
+            apiv3_key=client.core._apiv3_key,
+        )
         data = json.loads(plain) if plain else None
     except (ValueError, TypeError):
         data = None
@@ -207,6 +225,7 @@ def _decrypt(client: PartnerClient, resource: Any) -> dict[str, Any]:
 
 # --- platform certificates ------------------------------------------------------------------------------------
 
+
 def platform_certificates_refresh() -> int:
     """Download WeChat Pay's platform certificates (/v3/certificates), decrypt them with the APIv3 key, check the
     answer's signature with them, and store the new ones. Old ones stay until they expire (rotation overlaps).
@@ -216,19 +235,27 @@ def platform_certificates_refresh() -> int:
         return 0
     client = PartnerClient(provider=provider, certificates=_loaded(_valid_certificate_rows(provider)))
     path = "/v3/certificates"
-    authorization = build_authorization(path, "GET", provider.sp_mchid, provider.merchant_serial_no,
-                                        client.core._private_key)
+    authorization = build_authorization(
+        path, "GET", provider.sp_mchid, provider.merchant_serial_no, client.core._private_key
+    )
     # The package's Core.request hides the answer's headers, which the signature check below needs.
-    response = requests.get(client.core._gate_way + path, timeout=settings.WECHAT_HTTP_TIMEOUT,
-                            headers={"Authorization": authorization, "Accept": "application/json"})
+    response = requests.get(
+        client.core._gate_way + path,
+        timeout=settings.WECHAT_HTTP_TIMEOUT,
+        headers={"Authorization": authorization, "Accept": "application/json"},
+    )
     if response.status_code != 200:
         raise RuntimeError(f"/v3/certificates answered {response.status_code}")
     text = response.text
     rows = []
     for item in json.loads(text).get("data") or []:
         encrypted = item.get("encrypt_certificate") or {}
-        pem = aes_decrypt(nonce=encrypted.get("nonce", ""), ciphertext=encrypted.get("ciphertext", ""),
-                          associated_data=encrypted.get("associated_data", ""), apiv3_key=provider.apiv3_key)
+        pem = aes_decrypt(
+            nonce=encrypted.get("nonce", ""),
+            ciphertext=encrypted.get("ciphertext", ""),
+            associated_data=encrypted.get("associated_data", ""),
+            apiv3_key=provider.apiv3_key,
+        )
         certificate = load_certificate(pem or "")
         if certificate is None or format(certificate.serial_number, "X") != str(item.get("serial_no", "")).upper():
             raise RuntimeError("a platform certificate does not decrypt or does not match its serial")
@@ -241,9 +268,14 @@ def platform_certificates_refresh() -> int:
     with transaction.atomic():
         for serial, pem, certificate in rows:
             _, new = WeChatPayPlatformCertificate.objects.get_or_create(
-                provider=provider, serial_no=serial,
-                defaults={"certificate_pem": pem, "effective_at": certificate.not_valid_before_utc,
-                          "expires_at": certificate.not_valid_after_utc})
+                provider=provider,
+                serial_no=serial,
+                defaults={
+                    "certificate_pem": pem,
+                    "effective_at": certificate.not_valid_before_utc,
+                    "expires_at": certificate.not_valid_after_utc,
+                },
+            )
             created += int(new)
     provider_client_cache_clear()
     return created

@@ -5,6 +5,7 @@ Most tests use the `db` fixture (each test in a transaction rolled back at the e
 committed (a worker, concurrent threads, a live HTTP server) use `committed_db` and a brand of their own from
 `new_brand` so they see a clean schema and leave the shared brands alone.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,13 @@ BRAND_PASSWORD = "hq-password-1"
 
 def _admin_dsn() -> dict:
     db = settings.DATABASES["default"]
-    return {"dbname": "postgres", "user": db.get("USER") or "postgres", "password": db.get("PASSWORD") or "",
-            "host": db.get("HOST") or "", "port": db.get("PORT") or ""}
+    return {
+        "dbname": "postgres",
+        "user": db.get("USER") or "postgres",
+        "password": db.get("PASSWORD") or "",
+        "host": db.get("HOST") or "",
+        "port": db.get("PORT") or "",
+    }
 
 
 def _recreate_database(name: str) -> None:
@@ -73,10 +79,16 @@ def django_db_setup(django_db_blocker, redis_client, fake_wechat):
         from tenants.services import brand_create, wechat_app_add
 
         for slug in ("alpha", "beta"):
-            brand = brand_create(slug=slug, name=slug.title(), admin_username=f"{slug}-hq",
-                                 admin_password=BRAND_PASSWORD)
-            wechat_app_add(brand=brand, appid=f"wx{slug}000000000001", secret=f"{slug}-secret",
-                           token=f"{slug}token", aes_key=("k" * 43))
+            brand = brand_create(
+                slug=slug, name=slug.title(), admin_username=f"{slug}-hq", admin_password=BRAND_PASSWORD
+            )
+            wechat_app_add(
+                brand=brand,
+                appid=f"wx{slug}000000000001",
+                secret=f"{slug}-secret",
+                token=f"{slug}token",
+                aes_key=("k" * 43),
+            )
         connection.set_schema_to_public()
     yield
 
@@ -113,8 +125,13 @@ def new_brand(committed_db):
         slug = f"{prefix}{uuid.uuid4().hex[:10]}"
         brand = brand_create(slug=slug, name=slug, admin_username="hq", admin_password=BRAND_PASSWORD)
         if with_app:
-            wechat_app_add(brand=brand, appid=f"wx{slug[:10]}{uuid.uuid4().hex[:8]}", secret="s3cret",
-                           token="tok", aes_key="k" * 43)
+            wechat_app_add(
+                brand=brand,
+                appid=f"wx{slug[:10]}{uuid.uuid4().hex[:8]}",
+                secret="s3cret",
+                token="tok",
+                aes_key="k" * 43,
+            )
         connection.set_schema_to_public()
         return brand
 
@@ -151,6 +168,7 @@ def celery_worker_process(django_db_setup, fake_wechat):
 
 
 # --- WeChat Pay APIv3 (service provider): key pairs the suite generates, the fake signs with ------------------
+
 
 @pytest.fixture(scope="session")
 def wechatpay_v3_keys(fake_wechat):

@@ -1,4 +1,5 @@
 """Small tools the tests share: a host-aware API client and a real Celery worker process."""
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,9 @@ class BrandClient(APIClient):
         """Log in as a brand (or ops) user the way scripts do: exchange the password for an API token on this
         host once, then send `Authorization: Token ...`. A refused login leaves a token that every view refuses."""
         self.credentials()
-        response = self.post("/api/v1/auth/tokens", {"username": username, "password": password, "name": "tests"},
-                             format="json")
+        response = self.post(
+            "/api/v1/auth/tokens", {"username": username, "password": password, "name": "tests"}, format="json"
+        )
         token = response.json()["token"] if response.status_code == 201 else "ekr_refused_login"
         self.credentials(HTTP_AUTHORIZATION=f"Token {token}")
         return self
@@ -63,14 +65,27 @@ class WorkerProcess:
 
     def start(self) -> None:
         env = dict(os.environ, DJANGO_SETTINGS_MODULE="ekr.settings.test", PYTHONUNBUFFERED="1")
-        cmd = [sys.executable, "-m", "celery", "-A", "ekr", "worker", "--loglevel=INFO", "--pool=prefork",
-               f"--concurrency={self.concurrency}", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "ekr",
+            "worker",
+            "--loglevel=INFO",
+            "--pool=prefork",
+            f"--concurrency={self.concurrency}",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
         if self.queues:
             cmd += ["-Q", self.queues]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 60) -> None:

@@ -13,6 +13,7 @@ a service that queues its own app's task names it (core.tasks.enqueue("members.c
 
 Imports under `if TYPE_CHECKING:` are type hints, never run, and are not counted.
 """
+
 from __future__ import annotations
 
 import ast
@@ -85,7 +86,7 @@ def _imported_names(node: ast.Import | ast.ImportFrom, module: str, is_package: 
     base = node.module or ""
     if node.level:  # relative: resolve against the importing module's package
         package = module.split(".") if is_package else module.split(".")[:-1]
-        package = package[:len(package) - (node.level - 1)]
+        package = package[: len(package) - (node.level - 1)]
         base = ".".join(package + ([node.module] if node.module else []))
     return [f"{base}.{alias.name}" for alias in node.names]
 
@@ -142,8 +143,9 @@ def upward(found: list[Use]) -> list[str]:
         if there > here:
             wrong.append(f"{use.where}: {use.module} imports {use.target} ({use.target_app} is above {use.app})")
         elif there == here:
-            wrong.append(f"{use.where}: {use.module} imports {use.target} ({use.app} and {use.target_app} are on "
-                         f"one level)")
+            wrong.append(
+                f"{use.where}: {use.module} imports {use.target} ({use.app} and {use.target_app} are on one level)"
+            )
     return wrong
 
 
@@ -194,8 +196,11 @@ def circles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 def _describe(component: list[str], found: list[Use], key) -> str:
     inside = set(component)
-    lines = [f"{u.where}: {u.module} -> {u.target}" for u in found if key(u.module) in inside
-             and key(u.target) in inside and key(u.module) != key(u.target)]
+    lines = [
+        f"{u.where}: {u.module} -> {u.target}"
+        for u in found
+        if key(u.module) in inside and key(u.target) in inside and key(u.module) != key(u.target)
+    ]
     return " <-> ".join(component) + "\n    " + "\n    ".join(sorted(set(lines)))
 
 
@@ -205,8 +210,11 @@ def found() -> list[Use]:
 
 
 def test_every_app_is_placed_in_a_level():
-    ours = {config.name.split(".")[0] for config in django_apps.get_app_configs()
-            if (ROOT / config.name.split(".")[0]).is_dir()}
+    ours = {
+        config.name.split(".")[0]
+        for config in django_apps.get_app_configs()
+        if (ROOT / config.name.split(".")[0]).is_dir()
+    }
     assert ours - set(LEVEL_OF) == set()
 
 
@@ -245,11 +253,16 @@ def test_the_checks_see_what_they_are_meant_to(tmp_path):
         "def f():\n"
         "    from points.services import points_earn\n"
         "class M(models.Model):\n"
-        "    o = models.ForeignKey('miniprograms.Order', on_delete=models.PROTECT)\n")
+        "    o = models.ForeignKey('miniprograms.Order', on_delete=models.PROTECT)\n"
+    )
     sources["members.other"].write_text("def g():\n    from members.sample import f\n")
     found = uses(sources)
     targets = sorted((u.module, u.target) for u in found)
-    assert targets == [("members.other", "members.sample"), ("members.sample", "members.other"),
-                       ("members.sample", "miniprograms.models"), ("members.sample", "points")]
+    assert targets == [
+        ("members.other", "members.sample"),
+        ("members.sample", "members.other"),
+        ("members.sample", "miniprograms.models"),
+        ("members.sample", "points"),
+    ]
     assert len(upward(found)) == 2
     assert circles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]

@@ -1,5 +1,6 @@
 """Settings are stated once: the beat schedule in one dict of real tasks, and no module restates a default with
 `getattr(settings, "X", default)`."""
+
 from __future__ import annotations
 
 import ast
@@ -21,14 +22,24 @@ def test_every_beat_entry_names_a_registered_task():
             assert entry["kwargs"]["window_seconds"] > 0
 
     assert [(name, task) for name, task in named if task not in current_app.tasks] == []
-    assert {task for _, task in named} >= {"members.tier_downgrade_due", "points.expire_due", "callbacks.sweep",
-                                           "miniprograms.cancel_unpaid_orders", "rights_market.exchanges_resume_stuck"}
+    assert {task for _, task in named} >= {
+        "members.tier_downgrade_due",
+        "points.expire_due",
+        "callbacks.sweep",
+        "miniprograms.cancel_unpaid_orders",
+        "rights_market.exchanges_resume_stuck",
+    }
 
 
 def _restated_defaults(source: str) -> list[int]:
-    return [node.lineno for node in ast.walk(ast.parse(source))
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "getattr" and len(node.args) == 3
-            and getattr(node.args[0], "id", None) == "settings"]
+    return [
+        node.lineno
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", None) == "getattr"
+        and len(node.args) == 3
+        and getattr(node.args[0], "id", None) == "settings"
+    ]
 
 
 def test_no_module_restates_a_setting_default():

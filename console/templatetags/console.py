@@ -1,4 +1,5 @@
 """Template filters of the console: money from integer fen, percentages."""
+
 from __future__ import annotations
 
 from django import template

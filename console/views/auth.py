@@ -1,5 +1,6 @@
 """Log in and out. The same brand users as the admin and the staff API (this brand's schema only: sessions are
 host-only), the same django-axes lockout. A guide always lands on their own page, never on a staff page."""
+
 from __future__ import annotations
 
 from django.contrib.auth import views as auth_views
@@ -26,7 +27,8 @@ class LoginView(auth_views.LoginView):
             return reverse("console:guide_home")
         wanted = self.request.POST.get("next") or self.request.GET.get("next") or ""
         if wanted.startswith("/console/") and url_has_allowed_host_and_scheme(
-                wanted, allowed_hosts={self.request.get_host()}, require_https=self.request.is_secure()):
+            wanted, allowed_hosts={self.request.get_host()}, require_https=self.request.is_secure()
+        ):
             return wanted
         return reverse("console:dashboard")
 

@@ -7,6 +7,7 @@ page passes to the apps' scoped selectors.
 - An id outside the caller's scope (core.errors.NotFound, Http404): the 404 page, never the object.
 - A broken business rule (core.errors.ApplicationError) on a form: the page again with the service's message.
 """
+
 from __future__ import annotations
 
 from urllib.parse import urlencode
@@ -56,8 +57,11 @@ class ConsoleView(View):
             return render_error(request, 404)
         except ApplicationError as exc:
             if self.json_errors:
-                return JsonResponse(error_body(exc.code, _(exc.message), exc.fields), status=exc.status_code,
-                                    json_dumps_params={"ensure_ascii": False})
+                return JsonResponse(
+                    error_body(exc.code, _(exc.message), exc.fields),
+                    status=exc.status_code,
+                    json_dumps_params={"ensure_ascii": False},
+                )
             if exc.status_code == 403:
                 return render_error(request, 403)
             messages.error(request, _(exc.message))

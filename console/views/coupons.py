@@ -1,6 +1,7 @@
 """Coupons (HQ, as in the API): templates, granting to the members of a tag or a list of phones / member ids,
 and their use. Writes through miniprograms.services.coupons; a grant carries a key made when the form was shown,
 so submitting the same form twice grants nothing twice."""
+
 from __future__ import annotations
 
 import uuid
@@ -31,8 +32,12 @@ def _templates_with_use():
 
 class CouponListView(HQView):
     def get(self, request):
-        return self.page("console/coupons/list.html", section="coupons", templates=_templates_with_use(),
-                         kinds=CouponTemplate.Kind.values)
+        return self.page(
+            "console/coupons/list.html",
+            section="coupons",
+            templates=_templates_with_use(),
+            kinds=CouponTemplate.Kind.values,
+        )
 
     def post(self, request):
         kind = request.POST.get("kind", "")
@@ -45,12 +50,16 @@ class CouponListView(HQView):
         elif kind == CouponTemplate.Kind.PERCENT_OFF:
             percent_off = int_or_none(request.POST.get("percent_off")) or 0
         template = coupon_template_create(
-            name=request.POST.get("name", "").strip()[:100], kind=kind, total_stock=total,
-            amount_off_fen=amount_off, percent_off=percent_off,
+            name=request.POST.get("name", "").strip()[:100],
+            kind=kind,
+            total_stock=total,
+            amount_off_fen=amount_off,
+            percent_off=percent_off,
             threshold_fen=fen_from_yuan(request.POST.get("threshold", ""), blank_is_none=True) or 0,
             per_member_limit=int_or_none(request.POST.get("per_member_limit")) or 1,
             valid_hours=int_or_none(request.POST.get("valid_hours")) or 72,
-            claimable=request.POST.get("claimable") == "1")
+            claimable=request.POST.get("claimable") == "1",
+        )
         messages.success(request, _("Coupon created."))
         return HttpResponseRedirect(reverse("console:coupon", args=[template.pk]))
 
@@ -60,8 +69,14 @@ class CouponDetailView(HQView):
         template = _templates_with_use().filter(pk=template_id).first()
         if template is None:
             raise NotFound("No such coupon.")
-        return self.page("console/coupons/detail.html", section="coupons", template=template, tags=Tag.objects.all(),
-                         grant_key=uuid.uuid4().hex, recent=template.coupons.order_by("-id")[:20])
+        return self.page(
+            "console/coupons/detail.html",
+            section="coupons",
+            template=template,
+            tags=Tag.objects.all(),
+            grant_key=uuid.uuid4().hex,
+            recent=template.coupons.order_by("-id")[:20],
+        )
 
     def post(self, request, template_id: int):
         """Grant to a tag's members or to a list (one phone or member id a line)."""
@@ -73,7 +88,9 @@ class CouponDetailView(HQView):
             raise ApplicationError("Reload the page and try again.")
         tag_id = int_or_none(request.POST.get("tag_id"))
         if tag_id:
-            member_ids = list(MemberTag.objects.filter(tag_id=tag_id).values_list("member_id", flat=True)[:MAX_LIST + 1])
+            member_ids = list(
+                MemberTag.objects.filter(tag_id=tag_id).values_list("member_id", flat=True)[: MAX_LIST + 1]
+            )
         else:
             member_ids = []
             for line in request.POST.get("members", "").split():
@@ -88,6 +105,9 @@ class CouponDetailView(HQView):
             raise ApplicationError(_("At most %(n)d members at once.") % {"n": MAX_LIST})
         member_ids = list(members_for_scope(self.scope).filter(pk__in=member_ids).values_list("pk", flat=True))
         result = coupons_auto_issue(template=template, member_ids=member_ids, issue_key=f"console:{key}")
-        messages.success(request, _("Granted %(issued)d, skipped %(skipped)d (already had it, limit or stock).")
-                         % {"issued": result.issued, "skipped": result.skipped})
+        messages.success(
+            request,
+            _("Granted %(issued)d, skipped %(skipped)d (already had it, limit or stock).")
+            % {"issued": result.issued, "skipped": result.skipped},
+        )
         return HttpResponseRedirect(reverse("console:coupon", args=[template.pk]))

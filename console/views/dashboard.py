@@ -1,4 +1,5 @@
 """Dashboard: today / 7 / 30 days for the caller's stores (HQ: the brand, filterable by franchisee and store)."""
+
 from __future__ import annotations
 
 from django.utils import formats
@@ -23,24 +24,44 @@ class DashboardView(ConsoleView):
         figures = dashboard(scope=self.scope, filters=filters)
         labels = [formats.date_format(d["day"], "n/j") for d in figures.days]
         chart = bar_chart(
-            [d["sales_fen"] for d in figures.days], labels,
-            [_("%(day)s: %(sales)s, %(orders)s orders") % {"day": label, "sales": yuan(d["sales_fen"]),
-                                                            "orders": d["orders"]}
-             for label, d in zip(labels, figures.days, strict=True)],
-            line=[d["orders"] for d in figures.days])
+            [d["sales_fen"] for d in figures.days],
+            labels,
+            [
+                _("%(day)s: %(sales)s, %(orders)s orders")
+                % {"day": label, "sales": yuan(d["sales_fen"]), "orders": d["orders"]}
+                for label, d in zip(labels, figures.days, strict=True)
+            ],
+            line=[d["orders"] for d in figures.days],
+        )
         members_chart = bar_chart(
-            [d["new_members"] for d in figures.days], labels,
-            [_("%(day)s: %(n)s new members") % {"day": label, "n": d["new_members"]}
-             for label, d in zip(labels, figures.days, strict=True)])
+            [d["new_members"] for d in figures.days],
+            labels,
+            [
+                _("%(day)s: %(n)s new members") % {"day": label, "n": d["new_members"]}
+                for label, d in zip(labels, figures.days, strict=True)
+            ],
+        )
         panel = analytics_panel(scope=self.scope, filters=filters)
         gmv_chart = bar_chart(
-            [d["gmv_member_fen"] + d["gmv_nonmember_fen"] for d in panel.days], labels,
-            [_("%(day)s: members %(member)s, non-members %(other)s") % {
-                "day": label, "member": yuan(d["gmv_member_fen"]), "other": yuan(d["gmv_nonmember_fen"])}
-             for label, d in zip(labels, panel.days, strict=True)],
-            line=[d["gmv_member_fen"] for d in panel.days])
-        return self.page("console/dashboard.html", section="dashboard", figures=figures, chart=chart,
-                         members_chart=members_chart, panel=panel, gmv_chart=gmv_chart,
-                         filters=filters, periods=PERIODS,
-                         stores=stores_for_scope(self.scope),
-                         franchisees=Franchisee.objects.all() if self.scope.is_hq else [])
+            [d["gmv_member_fen"] + d["gmv_nonmember_fen"] for d in panel.days],
+            labels,
+            [
+                _("%(day)s: members %(member)s, non-members %(other)s")
+                % {"day": label, "member": yuan(d["gmv_member_fen"]), "other": yuan(d["gmv_nonmember_fen"])}
+                for label, d in zip(labels, panel.days, strict=True)
+            ],
+            line=[d["gmv_member_fen"] for d in panel.days],
+        )
+        return self.page(
+            "console/dashboard.html",
+            section="dashboard",
+            figures=figures,
+            chart=chart,
+            members_chart=members_chart,
+            panel=panel,
+            gmv_chart=gmv_chart,
+            filters=filters,
+            periods=PERIODS,
+            stores=stores_for_scope(self.scope),
+            franchisees=Franchisee.objects.all() if self.scope.is_hq else [],
+        )

@@ -1,4 +1,5 @@
 """The brand host's 404 handler: the console's page under /console/, the JSON error shape everywhere else."""
+
 from __future__ import annotations
 
 from console.views.base import render_error

@@ -1,5 +1,6 @@
 """Member imports (HQ): upload a CSV, watch a progress bar (htmx polls the import's counters, committed batch by
 batch by the Celery run), download the per-row error report as CSV. members.services.imports does the work."""
+
 from __future__ import annotations
 
 import csv
@@ -26,17 +27,23 @@ from members.services.imports import CHUNK_MAX_BYTES
 class ImportListView(HQView):
     def get(self, request):
         imports, next_before = keyset_page(MemberImport.objects.all(), before=int_or_none(request.GET.get("before")))
-        return self.page("console/members/imports.html", section="members", imports=imports,
-                         next_before=next_before, encodings=MemberImport.Encoding.choices,
-                         max_kb=CHUNK_MAX_BYTES // 1024)
+        return self.page(
+            "console/members/imports.html",
+            section="members",
+            imports=imports,
+            next_before=next_before,
+            encodings=MemberImport.Encoding.choices,
+            max_kb=CHUNK_MAX_BYTES // 1024,
+        )
 
     def post(self, request):
         """Without JavaScript: the whole file in one form post (up to the request size limit)."""
         upload = request.FILES.get("file")
         if upload is None:
             raise ApplicationError("Choose a CSV file.")
-        imp = member_import_from_bytes(filename=upload.name, content=upload.read(), encoding=_encoding(request),
-                                       created_by_id=request.user.id)
+        imp = member_import_from_bytes(
+            filename=upload.name, content=upload.read(), encoding=_encoding(request), created_by_id=request.user.id
+        )
         return HttpResponseRedirect(reverse("console:import", args=[imp.pk]))
 
 
@@ -54,11 +61,20 @@ class ImportOpenView(HQView):
     json_errors = True
 
     def post(self, request):
-        imp = member_import_create(filename=request.POST.get("filename", "import.csv"), encoding=_encoding(request),
-                                   created_by_id=request.user.id)
-        return JsonResponse({"id": imp.pk, "chunk_bytes": CHUNK_MAX_BYTES,
-                             "chunk_url": reverse("console:import_chunk", args=[imp.pk, 0])[:-1] + "{seq}",
-                             "start_url": reverse("console:import_start", args=[imp.pk])}, status=201)
+        imp = member_import_create(
+            filename=request.POST.get("filename", "import.csv"),
+            encoding=_encoding(request),
+            created_by_id=request.user.id,
+        )
+        return JsonResponse(
+            {
+                "id": imp.pk,
+                "chunk_bytes": CHUNK_MAX_BYTES,
+                "chunk_url": reverse("console:import_chunk", args=[imp.pk, 0])[:-1] + "{seq}",
+                "start_url": reverse("console:import_start", args=[imp.pk]),
+            },
+            status=201,
+        )
 
 
 class ImportChunkView(HQView):
@@ -85,8 +101,13 @@ class ImportDetailView(HQView):
     def get(self, request, import_id: int):
         imp = member_import_get(import_id)
         template = "console/members/import_progress.html" if request.htmx else "console/members/import.html"
-        return self.page(template, section="members", imp=imp, percent=member_import_percent(imp),
-                         finished=imp.status in (MemberImport.Status.DONE, MemberImport.Status.FAILED))
+        return self.page(
+            template,
+            section="members",
+            imp=imp,
+            percent=member_import_percent(imp),
+            finished=imp.status in (MemberImport.Status.DONE, MemberImport.Status.FAILED),
+        )
 
 
 class ImportErrorsView(HQView):

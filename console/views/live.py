@@ -1,5 +1,6 @@
 """Live rooms: the caller's shows (a store manager's stores' rooms, HQ every room) and one show's metrics, as
 livestream.metrics defines them once. Reads through livestream.selectors (scoped)."""
+
 from __future__ import annotations
 
 from console.selectors import keyset_page

@@ -1,5 +1,6 @@
 """Members: exact phone search (phones masked in lists), a member's card, tier, points and orders; tags; the
 exclusive guide. Reads through members.selectors (scoped), writes through members.services."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -29,28 +30,42 @@ from points.selectors import points_entries_of_member
 class MemberListView(ConsoleView):
     def get(self, request):
         phone = request.GET.get("phone", "").strip()
-        filters = MemberFilters(phone=phone or None, tag_id=int_or_none(request.GET.get("tag")),
-                                store_id=int_or_none(request.GET.get("store")))
+        filters = MemberFilters(
+            phone=phone or None,
+            tag_id=int_or_none(request.GET.get("tag")),
+            store_id=int_or_none(request.GET.get("store")),
+        )
         if filters.store_id:  # a store outside the scope is a 404, not an empty list
             store_get_for_scope(self.scope, filters.store_id)
         qs = member_search(scope=self.scope, filters=filters)
         members, next_before = keyset_page(qs, before=int_or_none(request.GET.get("before")))
         query = request.GET.copy()
         query.pop("before", None)
-        return self.page("console/members/list.html", section="members", members=members, next_before=next_before,
-                         phone=phone, filters=filters, tags=Tag.objects.all(),
-                         stores=stores_for_scope(self.scope), query=query.urlencode())
+        return self.page(
+            "console/members/list.html",
+            section="members",
+            members=members,
+            next_before=next_before,
+            phone=phone,
+            filters=filters,
+            tags=Tag.objects.all(),
+            stores=stores_for_scope(self.scope),
+            query=query.urlencode(),
+        )
 
 
 class MemberDetailView(ConsoleView):
     def get(self, request, member_id: int):
         member = member_get_for_scope(self.scope, member_id)
         return self.page(
-            "console/members/detail.html", section="members", member=member,
+            "console/members/detail.html",
+            section="members",
+            member=member,
             balance=member_points_balance(member),
             ledger=points_entries_of_member(member=member).order_by("-id")[:20],
             orders=orders_for_member(member).prefetch_related(None).order_by("-id")[:20],
-            member_tags=member.tags.all(), tags=Tag.objects.all(),
+            member_tags=member.tags.all(),
+            tags=Tag.objects.all(),
             guides=guides_for_scope(self.scope).filter(active=True),
             tier_history=member.tier_history.select_related("to_level")[:10],
             guide_history=member.guide_history.select_related("to_guide")[:10],
@@ -64,8 +79,9 @@ class MemberGuideView(ConsoleView):
         member = member_get_for_scope(self.scope, member_id)
         guide_id = int_or_none(request.POST.get("guide_id"))
         guide = guide_get_for_scope(self.scope, guide_id) if guide_id else None
-        member_guide_assign(member=member, guide=guide, reason=_("changed in the console")[:100],
-                            changed_by_id=request.user.id)
+        member_guide_assign(
+            member=member, guide=guide, reason=_("changed in the console")[:100], changed_by_id=request.user.id
+        )
         messages.success(request, _("Exclusive guide saved."))
         return HttpResponseRedirect(reverse("console:member", args=[member.pk]))
 

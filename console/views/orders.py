@@ -1,5 +1,6 @@
 """Orders: list with filters, an order's lines and events, its fulfilment steps and refund requests to approve or
 reject. Reads through miniprograms.selectors (scoped), writes through miniprograms.services."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -42,25 +43,40 @@ class OrderListView(ConsoleView):
         orders, next_before = keyset_page(qs, before=int_or_none(request.GET.get("before")))
         query = request.GET.copy()
         query.pop("before", None)
-        return self.page("console/orders/list.html", section="orders", orders=orders, next_before=next_before,
-                         query=query.urlencode(), status=status, channel=channel, store_id=store_id, number=number,
-                         statuses=Order.Status.values, channels=Order.Channel.values,
-                         stores=stores_for_scope(self.scope))
+        return self.page(
+            "console/orders/list.html",
+            section="orders",
+            orders=orders,
+            next_before=next_before,
+            query=query.urlencode(),
+            status=status,
+            channel=channel,
+            store_id=store_id,
+            number=number,
+            statuses=Order.Status.values,
+            channels=Order.Channel.values,
+            stores=stores_for_scope(self.scope),
+        )
 
 
 class OrderDetailView(ConsoleView):
     def get(self, request, order_id: int):
         order = order_get_for_scope(self.scope, order_id)
-        return self.page("console/orders/detail.html", section="orders", order=order,
-                         next_steps=order_fulfilment_next(order=order),
-                         refunds=order.refunds.order_by("-id"))
+        return self.page(
+            "console/orders/detail.html",
+            section="orders",
+            order=order,
+            next_steps=order_fulfilment_next(order=order),
+            refunds=order.refunds.order_by("-id"),
+        )
 
 
 class OrderFulfilmentView(ConsoleView):
     def post(self, request, order_id: int):
         order = order_get_for_scope(self.scope, order_id)
-        order_fulfilment_advance(order=order, to_status=request.POST.get("status", ""),
-                                 note=request.POST.get("note", "")[:200])
+        order_fulfilment_advance(
+            order=order, to_status=request.POST.get("status", ""), note=request.POST.get("note", "")[:200]
+        )
         messages.success(request, _("Fulfilment step saved."))
         return HttpResponseRedirect(reverse("console:order", args=[order.pk]))
 

@@ -1,5 +1,6 @@
 """Store POS keys: create (the key is shown once, only its hash is kept), list, revoke. Scoped to the caller's
 stores: a key of another franchisee's store is the 404 page."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -18,8 +19,14 @@ class PosKeyListView(ConsoleView):
     def get(self, request, created_key: str | None = None, store=None):
         stores = stores_for_scope(self.scope)
         keys = PosApiKey.objects.filter(store__in=stores).select_related("store").order_by("store__code", "-id")
-        return self.page("console/pos/list.html", section="pos", keys=keys, created_key=created_key,
-                         created_store=store, stores=stores)
+        return self.page(
+            "console/pos/list.html",
+            section="pos",
+            keys=keys,
+            created_key=created_key,
+            created_store=store,
+            stores=stores,
+        )
 
     def post(self, request):
         store = store_get_for_scope(self.scope, int_or_none(request.POST.get("store_id")))

@@ -1,5 +1,6 @@
 """Shops: each store's mini-program shops, open or closed; a shop's assortment with its prices and stock.
 Reads through miniprograms.selectors (scoped), writes through miniprograms.services.catalog."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -17,8 +18,9 @@ from miniprograms.services.catalog import shop_sku_set, shop_update
 
 class ShopListView(ConsoleView):
     def get(self, request):
-        return self.page("console/shops/list.html", section="shops",
-                         shops=shops_for_scope(self.scope).order_by("store__code", "id"))
+        return self.page(
+            "console/shops/list.html", section="shops", shops=shops_for_scope(self.scope).order_by("store__code", "id")
+        )
 
 
 class ShopOpenView(ConsoleView):
@@ -47,7 +49,12 @@ class ShopDetailView(ConsoleView):
         stock = int_or_none(request.POST.get("stock"))
         if stock is not None and stock < 0:
             raise ApplicationError("Stock cannot be negative.")
-        shop_sku_set(shop=shop, sku=sku, price_fen=fen_from_yuan(request.POST.get("price", ""), blank_is_none=True),
-                     stock=stock, on_sale=request.POST.get("on_sale") == "1")
+        shop_sku_set(
+            shop=shop,
+            sku=sku,
+            price_fen=fen_from_yuan(request.POST.get("price", ""), blank_is_none=True),
+            stock=stock,
+            on_sale=request.POST.get("on_sale") == "1",
+        )
         messages.success(request, _("Saved %(sku)s.") % {"sku": sku.code})
         return HttpResponseRedirect(reverse("console:shop", args=[shop.pk]))

@@ -1,6 +1,7 @@
 """Settings shared by every environment. Everything that differs comes from environment variables, read with
 django-environ (`env.int("X", default=...)`): each default is stated here once, and code reads `settings.X`
 without restating it. A value starting with `$` names another variable; write `\\$` for a literal `$`."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -137,7 +138,9 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "ekr.wsgi.application"
 
-_db = dj_database_url.parse(env.str("DATABASE_URL", default="postgresql://postgres@127.0.0.1:5432/ekr"), conn_max_age=60)
+_db = dj_database_url.parse(
+    env.str("DATABASE_URL", default="postgresql://postgres@127.0.0.1:5432/ekr"), conn_max_age=60
+)
 _db["ENGINE"] = "django_tenants.postgresql_backend"
 # A persistent connection is checked before a request reuses it: after a PostgreSQL restart a thread's first
 # request reconnects instead of failing with a 500.
@@ -233,8 +236,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / ".data" / "celerybeat-schedule")
 def _every_brand(task_name: str, schedule, window_seconds: int) -> dict:
     """A beat entry for a per-brand job: core.fan_out_to_brands queues `task_name` once in each active brand's
     schema, each brand at its own offset within `window_seconds`."""
-    return {"task": "core.fan_out_to_brands", "schedule": schedule,
-            "kwargs": {"task_name": task_name, "window_seconds": window_seconds}}
+    return {
+        "task": "core.fan_out_to_brands",
+        "schedule": schedule,
+        "kwargs": {"task_name": task_name, "window_seconds": window_seconds},
+    }
 
 
 # Every periodic job, in one place. Platform jobs run in the public schema; per-brand ones fan out.
@@ -257,8 +263,10 @@ CELERY_BEAT_SCHEDULE = {
     # rights_market: re-drive stuck exchanges; close last month's statements daily at 03:10 (idempotent, so
     # running every day keeps late lines on the open statement)
     "rights-market-resume-stuck": {"task": "rights_market.exchanges_resume_stuck", "schedule": 60.0},
-    "rights-market-close-statements": {"task": "rights_market.statements_close_last_month",
-                                       "schedule": crontab(hour=3, minute=10)},
+    "rights-market-close-statements": {
+        "task": "rights_market.statements_close_last_month",
+        "schedule": crontab(hour=3, minute=10),
+    },
     # livestream: WeChat sends no room status callback: poll room status and goods audits every minute (a no-op
     # for brands without active rooms); also folds audiences and resumes stalled post-show coupon issues
     "livestream-sync-rooms": _every_brand("livestream.sync_rooms", 60.0, 30),
@@ -302,15 +310,19 @@ EKR_PRIVATE_DIR = env.str("EKR_PRIVATE_DIR", default="")
 # The platform's public base URL (how WeChat reaches us, e.g. https://ekr.example.com). Unset: derived from
 # EKR_BASE_DOMAIN for local development only; production refuses to start payments without it.
 EKR_PUBLIC_BASE_URL = env.str("EKR_PUBLIC_BASE_URL", default="").rstrip("/")
-if not EKR_PUBLIC_BASE_URL and (EKR_BASE_DOMAIN in ("localhost", "127.0.0.1") or EKR_BASE_DOMAIN.endswith(".localhost")):
+if not EKR_PUBLIC_BASE_URL and (
+    EKR_BASE_DOMAIN in ("localhost", "127.0.0.1") or EKR_BASE_DOMAIN.endswith(".localhost")
+):
     EKR_PUBLIC_BASE_URL = f"http://{EKR_BASE_DOMAIN}:8000"
 # Where WeChat Pay v2 posts notifications (the callbacks app's pay endpoint on the platform host); derived from
 # the public base URL unless set. Empty: payments refuse to start (payments.base.notify_url).
 WECHATPAY_NOTIFY_URL = env.str("WECHATPAY_NOTIFY_URL", default="") or (
-    f"{EKR_PUBLIC_BASE_URL}/wechat/pay/notify/{{appid}}/" if EKR_PUBLIC_BASE_URL else "")
+    f"{EKR_PUBLIC_BASE_URL}/wechat/pay/notify/{{appid}}/" if EKR_PUBLIC_BASE_URL else ""
+)
 # Where WeChat Pay APIv3 (service-provider mode) posts payment and refund notifications; derived likewise.
 WECHATPAY_V3_NOTIFY_URL = env.str("WECHATPAY_V3_NOTIFY_URL", default="") or (
-    f"{EKR_PUBLIC_BASE_URL}/wechat/pay/v3/notify/{{appid}}/" if EKR_PUBLIC_BASE_URL else "")
+    f"{EKR_PUBLIC_BASE_URL}/wechat/pay/v3/notify/{{appid}}/" if EKR_PUBLIC_BASE_URL else ""
+)
 
 # --- callbacks -------------------------------------------------------------------------------------------------
 # WeChat callbacks (callbacks app). A timestamp further than this from now is refused.

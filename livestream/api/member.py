@@ -1,5 +1,6 @@
 """Mini-program API for live rooms: upcoming and live rooms of the brand and of the member's store (a session
 without membership sees the brand's rooms), and the audience events of a room."""
+
 from __future__ import annotations
 
 import contextlib
@@ -42,8 +43,9 @@ class RoomEventsApi(MemberAPIView):
         if not room_open_for_events(room_id):
             raise_room_closed(room_id)
         data = request.data if isinstance(request.data, dict) else {}
-        result = events_ingest(room_id=room_id, openid=request.user.openid, events=data.get("events"),
-                               share=data.get("share"))
+        result = events_ingest(
+            room_id=room_id, openid=request.user.openid, events=data.get("events"), share=data.get("share")
+        )
         if result.fold_due:
             fold_soon(room_id)
         return Response({"accepted": result.accepted, "concurrent": result.concurrent}, status=202)

@@ -1,6 +1,7 @@
 """Brand console API for live rooms and goods (HQ and store managers). Every read goes through a selector that
 takes `self.scope`: a store manager reaches only their franchisee's rooms and goods (others are 404), and creates
 rooms only for their own stores, only when HQ allowed it. Settings are HQ's."""
+
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
@@ -50,8 +51,9 @@ class RoomListCreateApi(BrandStaffAPIView):
         feeds_image = serializers.CharField(required=False, max_length=3_000_000)
 
     def get(self, request):
-        return paginated_response(self, selectors.rooms_for_scope(self.scope)
-                                  .prefetch_related("coupon_templates"), StaffRoomOut)
+        return paginated_response(
+            self, selectors.rooms_for_scope(self.scope).prefetch_related("coupon_templates"), StaffRoomOut
+        )
 
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -65,8 +67,11 @@ class RoomListCreateApi(BrandStaffAPIView):
             shop = Shop.objects.filter(pk=shop_id).first()
             if shop is None or (not self.scope.is_hq and shop.store.franchisee_id != self.scope.franchisee_id):
                 raise ApplicationError(_("No such shop."), code="not_found", status_code=404)
-        images = {k: room_services.decode_image(values.pop(f"{k}_image"), f"{k}_image")
-                  for k in ("cover", "share", "feeds") if values.get(f"{k}_image")}
+        images = {
+            k: room_services.decode_image(values.pop(f"{k}_image"), f"{k}_image")
+            for k in ("cover", "share", "feeds")
+            if values.get(f"{k}_image")
+        }
         for k in ("cover", "share", "feeds"):
             values.pop(f"{k}_image", None)
         room = room_services.room_create(scope=self.scope, store=store, shop=shop, images=images, **values)
@@ -110,8 +115,7 @@ class RoomPublishApi(BrandStaffAPIView):
 
 class RoomGoodsApi(BrandStaffAPIView):
     class InputSerializer(serializers.Serializer):
-        goods_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1,
-                                          max_length=200)
+        goods_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=200)
 
     def post(self, request, room_id: int):
         room = selectors.room_get_for_scope(self.scope, room_id)

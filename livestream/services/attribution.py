@@ -3,6 +3,7 @@ hooks of miniprograms (order placed) and members (join channel, member registere
 
 "From a room" means: the openid sent audience events to the room within EKR_LIVE_ATTRIBUTION_SECONDS before
 (the viewer key the events endpoint refreshes, livestream.services.audience.viewer_last_room)."""
+
 from __future__ import annotations
 
 from livestream.models import LiveJoin, LiveOrder, LiveRoom, LiveViewer
@@ -17,9 +18,15 @@ def order_attribute(order) -> LiveOrder | None:
     if last is None or not LiveRoom.objects.filter(pk=last[0]).exists():
         return None
     room_id, guide_id, sharer_member_id = last
-    row, _ = LiveOrder.objects.get_or_create(order=order, defaults={
-        "room_id": room_id, "sharer_guide_id": guide_id, "sharer_member_id": sharer_member_id,
-        "created_at": order.created_at})
+    row, _ = LiveOrder.objects.get_or_create(
+        order=order,
+        defaults={
+            "room_id": room_id,
+            "sharer_guide_id": guide_id,
+            "sharer_member_id": sharer_member_id,
+            "created_at": order.created_at,
+        },
+    )
     return row
 
 

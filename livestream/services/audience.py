@@ -15,6 +15,7 @@ move the cursor, commit; only then trim the stream up to the cursor. A fold kill
 where it was (the entries are folded by the next run); killed after commit, the cursor skips them. So every
 acknowledged event is folded exactly once. Every key carries the brand's schema.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -29,8 +30,16 @@ from core.redis_client import redis_client
 from livestream.models import LiveRoom, LiveRoomStats, LiveViewer
 
 # Event types and their one-letter codes in the stream.
-CODES = {"enter": "e", "heartbeat": "h", "leave": "x", "like": "l", "comment": "c", "share": "s",
-         "product_click": "p", "add_to_cart": "a"}
+CODES = {
+    "enter": "e",
+    "heartbeat": "h",
+    "leave": "x",
+    "like": "l",
+    "comment": "c",
+    "share": "s",
+    "product_click": "p",
+    "add_to_cart": "a",
+}
 PRESENCE_SECONDS = 45  # a viewer without a heartbeat for this long is gone (heartbeats every 15 s)
 WATCH_GAP_SECONDS = 45  # a gap between two events longer than this is not watch time
 OPENID_MAX = 64
@@ -38,9 +47,15 @@ OPENID_MAX = 64
 
 def keys(schema: str, room_id: int, openid: str = "") -> dict[str, str]:
     base = f"ekr:{schema}:live:{room_id}"
-    return {"rate": f"{base}:rl:{openid}", "stream": f"{base}:stream", "uv": f"{base}:uv",
-            "counters": f"{base}:counters", "presence": f"{base}:presence", "fold": f"{base}:fold-pending",
-            "viewer": f"ekr:{schema}:live:viewer:{openid}"}
+    return {
+        "rate": f"{base}:rl:{openid}",
+        "stream": f"{base}:stream",
+        "uv": f"{base}:uv",
+        "counters": f"{base}:counters",
+        "presence": f"{base}:presence",
+        "fold": f"{base}:fold-pending",
+        "viewer": f"ekr:{schema}:live:viewer:{openid}",
+    }
 
 
 _INGEST = """
@@ -92,8 +107,13 @@ def encode_events(events, *, max_events: int, max_likes: int) -> tuple[str, list
     if not isinstance(events, list) or not events:
         raise ApplicationError(_("Send a non-empty list of events."), fields={"events": ["required"]})
     if len(events) > max_events:
-        raise ApplicationError(_("At most %(max_events)s events per request."), params={"max_events": max_events}, code="too_many_events",
-                               status_code=413, fields={"events": [f"at most {max_events}"]})
+        raise ApplicationError(
+            _("At most %(max_events)s events per request."),
+            params={"max_events": max_events},
+            code="too_many_events",
+            status_code=413,
+            fields={"events": [f"at most {max_events}"]},
+        )
     parts: list[str] = []
     totals = [0, 0, 0, 0, 0]
     for i, event in enumerate(events):
@@ -126,8 +146,9 @@ def events_ingest(*, room_id: int, openid: str, events, share: dict | None = Non
     """Acknowledge a batch of audience events from one viewer (member or not). Raises 429 throttled past the
     viewer's rate, 503 when the room's stream is full (nothing is dropped silently), 400/413 on bad input. What
     returns normally is in the stream and will be folded."""
-    encoded, totals = encode_events(events, max_events=settings.EKR_LIVE_EVENTS_PER_BATCH,
-                                    max_likes=settings.EKR_LIVE_LIKES_PER_EVENT)
+    encoded, totals = encode_events(
+        events, max_events=settings.EKR_LIVE_EVENTS_PER_BATCH, max_likes=settings.EKR_LIVE_LIKES_PER_EVENT
+    )
     if not openid or len(openid) > OPENID_MAX:
         raise ApplicationError(_("No viewer."), code="not_authenticated", status_code=401)
     share = share if isinstance(share, dict) else {}
@@ -137,18 +158,30 @@ def events_ingest(*, room_id: int, openid: str, events, share: dict | None = Non
     k = keys(connection.schema_name, room_id, openid)
     result = _script()(
         keys=[k["rate"], k["stream"], k["uv"], k["counters"], k["presence"], k["viewer"], k["fold"]],
-        args=[openid, settings.EKR_LIVE_REQUESTS_PER_MINUTE, 60, encoded, len(events), *totals, presence,
-              guide_id or "", sharer_member_id or "", room_id, settings.EKR_LIVE_ATTRIBUTION_SECONDS,
-              settings.EKR_LIVE_STREAM_CAP, PRESENCE_SECONDS])
+        args=[
+            openid,
+            settings.EKR_LIVE_REQUESTS_PER_MINUTE,
+            60,
+            encoded,
+            len(events),
+            *totals,
+            presence,
+            guide_id or "",
+            sharer_member_id or "",
+            room_id,
+            settings.EKR_LIVE_ATTRIBUTION_SECONDS,
+            settings.EKR_LIVE_STREAM_CAP,
+            PRESENCE_SECONDS,
+        ],
+    )
     if result[0] == -1:
-        raise ApplicationError(_("Too many events; slow down."), code="throttled", status_code=429,
-                               fields={"retry_after": int(result[1])})
+        raise ApplicationError(
+            _("Too many events; slow down."), code="throttled", status_code=429, fields={"retry_after": int(result[1])}
+        )
     if result[0] == -2:
-        raise ApplicationError(_("The room is busy; send again in a few seconds."), code="live_busy",
-                               status_code=503)
+        raise ApplicationError(_("The room is busy; send again in a few seconds."), code="live_busy", status_code=503)
     stream_id = result[0].decode() if isinstance(result[0], bytes) else str(result[0])
-    return Ingested(stream_id=stream_id, accepted=len(events), concurrent=int(result[2]),
-                    fold_due=bool(result[1]))
+    return Ingested(stream_id=stream_id, accepted=len(events), concurrent=int(result[2]), fold_due=bool(result[1]))
 
 
 _scripts: dict[int, object] = {}
@@ -185,12 +218,19 @@ def room_live_counters(room_id: int) -> dict:
     pipe.hgetall(k["counters"])
     uv, concurrent, counters = pipe.execute()
     counters = {key.decode(): int(value) for key, value in counters.items()}
-    return {"viewers": uv, "concurrent": concurrent, "peak_concurrent": counters.get("peak", 0),
-            **{name: counters.get(name, 0) for name in ("events", "likes", "comments", "shares", "product_clicks",
-                                                        "cart_adds")}}
+    return {
+        "viewers": uv,
+        "concurrent": concurrent,
+        "peak_concurrent": counters.get("peak", 0),
+        **{
+            name: counters.get(name, 0)
+            for name in ("events", "likes", "comments", "shares", "product_clicks", "cart_adds")
+        },
+    }
 
 
 # --- fold ---------------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class _Viewer:
@@ -261,12 +301,12 @@ def _fold_batch(*, room_id: int, max_entries: int) -> tuple[int, str | None]:
         batch: dict[str, list[tuple[int, str, int | None, int | None]]] = {}
         for raw_id, fields in entries:
             f = {key.decode(): value.decode() for key, value in fields.items()}
-            batch.setdefault(f["o"], []).append((_ms(raw_id.decode()), f["e"], int(f["g"]) if f["g"] else None,
-                                                  int(f["m"]) if f["m"] else None))
+            batch.setdefault(f["o"], []).append(
+                (_ms(raw_id.decode()), f["e"], int(f["g"]) if f["g"] else None, int(f["m"]) if f["m"] else None)
+            )
         existing = {v.openid: v for v in LiveViewer.objects.filter(room_id=room_id, openid__in=list(batch))}
         new_openids = [o for o in batch if o not in existing]
-        members = dict(Member.objects.filter(openid__in=new_openids).values_list("openid", "pk")) \
-            if new_openids else {}
+        members = dict(Member.objects.filter(openid__in=new_openids).values_list("openid", "pk")) if new_openids else {}
         rows = []
         sums = [0, 0, 0, 0, 0]
         for openid, items in batch.items():
@@ -280,23 +320,38 @@ def _fold_batch(*, room_id: int, max_entries: int) -> tuple[int, str | None]:
                 v.guide = v.guide or guide
                 v.member = v.member or member
             sums = [a + b for a, b in zip(sums, (v.likes, v.comments, v.shares, v.clicks, v.carts), strict=True)]
-            rows.append((room_id, openid, members.get(openid) if old is None else old.member_id,
-                         old.was_member if old else openid in members,
-                         old.first_seen_at if old else _dt(v.first_ms), _dt(v.last_ms),
-                         (old.watch_seconds if old else 0) + v.watch_ms // 1000, v.present,
-                         (old.likes if old else 0) + v.likes, (old.comments if old else 0) + v.comments,
-                         (old.shares if old else 0) + v.shares, (old.product_clicks if old else 0) + v.clicks,
-                         (old.cart_adds if old else 0) + v.carts,
-                         (old.sharer_guide_id if old and old.sharer_guide_id else v.guide),
-                         (old.sharer_member_id if old and old.sharer_member_id else v.member)))
+            rows.append(
+                (
+                    room_id,
+                    openid,
+                    members.get(openid) if old is None else old.member_id,
+                    old.was_member if old else openid in members,
+                    old.first_seen_at if old else _dt(v.first_ms),
+                    _dt(v.last_ms),
+                    (old.watch_seconds if old else 0) + v.watch_ms // 1000,
+                    v.present,
+                    (old.likes if old else 0) + v.likes,
+                    (old.comments if old else 0) + v.comments,
+                    (old.shares if old else 0) + v.shares,
+                    (old.product_clicks if old else 0) + v.clicks,
+                    (old.cart_adds if old else 0) + v.carts,
+                    (old.sharer_guide_id if old and old.sharer_guide_id else v.guide),
+                    (old.sharer_member_id if old and old.sharer_member_id else v.member),
+                )
+            )
         _upsert_viewers(rows)
         last_id = entries[-1][0].decode()
         peak = int(client.hget(k["counters"], "peak") or 0)
         LiveRoomStats.objects.filter(pk=room_id).update(
-            folded_until=last_id, events=stats.events + len(entries), likes=stats.likes + sums[0],
-            comments=stats.comments + sums[1], shares=stats.shares + sums[2],
-            product_clicks=stats.product_clicks + sums[3], cart_adds=stats.cart_adds + sums[4],
-            peak_concurrent=max(stats.peak_concurrent, peak))
+            folded_until=last_id,
+            events=stats.events + len(entries),
+            likes=stats.likes + sums[0],
+            comments=stats.comments + sums[1],
+            shares=stats.shares + sums[2],
+            product_clicks=stats.product_clicks + sums[3],
+            cart_adds=stats.cart_adds + sums[4],
+            peak_concurrent=max(stats.peak_concurrent, peak),
+        )
     return len(entries), last_id
 
 
@@ -330,5 +385,8 @@ def room_accepts_events(room: LiveRoom) -> bool:
 
     if room.is_active:
         return True
-    return room.status == LiveRoom.Status.ENDED and room.ended_at is not None and \
-        room.ended_at >= timezone.now() - dt.timedelta(minutes=10)
+    return (
+        room.status == LiveRoom.Status.ENDED
+        and room.ended_at is not None
+        and room.ended_at >= timezone.now() - dt.timedelta(minutes=10)
+    )

@@ -1,4 +1,5 @@
 """Followers of the brand's WeChat live rooms, from the wxalive_follow_notify event (callback pipeline)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -8,18 +9,26 @@ from django.db import IntegrityError, transaction
 from livestream.models import LiveFollow, LiveRoom
 
 
-def follow_record(*, wechat_room_id: int, openid: str, action: str, at: dt.datetime,
-                  live_status: int | None = None) -> tuple[LiveFollow, bool]:
+def follow_record(
+    *, wechat_room_id: int, openid: str, action: str, at: dt.datetime, live_status: int | None = None
+) -> tuple[LiveFollow, bool]:
     """Store one follow or unfollow. The same (room, openid, action, time) delivered again returns the first row
     (a unique constraint decides, also under concurrent deliveries). Returns (row, created)."""
     room = LiveRoom.objects.filter(wechat_room_id=wechat_room_id).first()
     try:
         with transaction.atomic():
-            return LiveFollow.objects.create(room=room, wechat_room_id=wechat_room_id, openid=openid,
-                                             action=action, followed_at=at, live_status=live_status), True
+            return LiveFollow.objects.create(
+                room=room,
+                wechat_room_id=wechat_room_id,
+                openid=openid,
+                action=action,
+                followed_at=at,
+                live_status=live_status,
+            ), True
     except IntegrityError:
-        return LiveFollow.objects.get(wechat_room_id=wechat_room_id, openid=openid, action=action,
-                                      followed_at=at), False
+        return LiveFollow.objects.get(
+            wechat_room_id=wechat_room_id, openid=openid, action=action, followed_at=at
+        ), False
 
 
 def follow_from_payload(payload: dict) -> tuple[LiveFollow, bool]:
@@ -38,6 +47,3 @@ def follow_from_payload(payload: dict) -> tuple[LiveFollow, bool]:
     if not openid:
         raise PermanentFailure("wxalive_follow_notify without an openid")
     return follow_record(wechat_room_id=room_id, openid=openid, action=action, at=at, live_status=live_status)
-
-
-

@@ -1,5 +1,6 @@
 """Live goods in the brand's WeChat goods warehouse: add (submitted for audit), withdraw the audit, audit again,
 update, delete, and read audit states back. Prices are fen here; `fen_to_yuan` converts for WeChat."""
+
 from __future__ import annotations
 
 from django.db import transaction
@@ -21,8 +22,7 @@ WAREHOUSE_PAGE = 20  # getgoodswarehouse takes at most 20 ids
 
 
 def _wechat_goods(goods: LiveGoods) -> dict:
-    info = {"name": goods.name, "priceType": goods.price_type, "price": fen_to_yuan(goods.price_fen),
-            "url": goods.url}
+    info = {"name": goods.name, "priceType": goods.price_type, "price": fen_to_yuan(goods.price_fen), "url": goods.url}
     if goods.cover_media_id:
         info["coverImgUrl"] = goods.cover_media_id
     if goods.price_type != LiveGoods.PriceType.FIXED:
@@ -32,19 +32,41 @@ def _wechat_goods(goods: LiveGoods) -> dict:
 
 def _check_prices(*, price_type: int, price_fen: int, price2_fen: int) -> None:
     if price_type == LiveGoods.PriceType.RANGE and not price2_fen > price_fen:
-        raise ApplicationError(_("A price range needs a higher second price."), code="live_price_invalid",
-                               fields={"price2_fen": ["must be above price_fen"]})
+        raise ApplicationError(
+            _("A price range needs a higher second price."),
+            code="live_price_invalid",
+            fields={"price2_fen": ["must be above price_fen"]},
+        )
     if price_type == LiveGoods.PriceType.DISCOUNT and not 0 < price2_fen < price_fen:
-        raise ApplicationError(_("The discounted price must be below the original."), code="live_price_invalid",
-                               fields={"price2_fen": ["must be below price_fen"]})
+        raise ApplicationError(
+            _("The discounted price must be below the original."),
+            code="live_price_invalid",
+            fields={"price2_fen": ["must be below price_fen"]},
+        )
 
 
-def goods_add(*, name: str, price_fen: int, url: str, cover_image: bytes, price_type: int = 1,
-              price2_fen: int = 0, store: Store | None = None, product: Product | None = None) -> LiveGoods:
+def goods_add(
+    *,
+    name: str,
+    price_fen: int,
+    url: str,
+    cover_image: bytes,
+    price_type: int = 1,
+    price2_fen: int = 0,
+    store: Store | None = None,
+    product: Product | None = None,
+) -> LiveGoods:
     """Add goods to the warehouse; WeChat submits them for audit at once (audit_status 1)."""
     _check_prices(price_type=price_type, price_fen=price_fen, price2_fen=price2_fen)
-    goods = LiveGoods(name=name, price_fen=price_fen, price2_fen=price2_fen, price_type=price_type, url=url,
-                      store=store, product=product)
+    goods = LiveGoods(
+        name=name,
+        price_fen=price_fen,
+        price2_fen=price2_fen,
+        price_type=price_type,
+        url=url,
+        store=store,
+        product=product,
+    )
     goods.full_clean(exclude=["cover_media_id"])
     api = live_api()
     goods.cover_media_id = media_upload(api, cover_image, "goods.jpg")
@@ -83,8 +105,11 @@ def goods_update(*, goods: LiveGoods, **changes) -> LiveGoods:
     allowed = {"name", "price_fen", "price2_fen", "price_type", "url"}
     unknown = set(changes) - allowed
     if unknown:
-        raise ApplicationError(_("Some fields cannot be edited."), code="not_editable",
-                               fields={k: ["not editable"] for k in sorted(unknown)})
+        raise ApplicationError(
+            _("Some fields cannot be edited."),
+            code="not_editable",
+            fields={k: ["not editable"] for k in sorted(unknown)},
+        )
     if goods.audit_status == LiveGoods.Audit.IN_REVIEW:
         raise Conflict(_("These goods are in review."), code="live_audit_state")
     for key, value in changes.items():
@@ -115,9 +140,11 @@ def goods_delete(*, goods: LiveGoods) -> None:
 def goods_sync_audit() -> int:
     """Read audit states of goods not yet decided (not reviewed or in review) back from WeChat; returns how many
     changed. Called by the periodic sync."""
-    pending = list(LiveGoods.objects.filter(wechat_goods_id__isnull=False,
-                                            audit_status__in=[LiveGoods.Audit.NOT_REVIEWED,
-                                                              LiveGoods.Audit.IN_REVIEW]).order_by("pk"))
+    pending = list(
+        LiveGoods.objects.filter(
+            wechat_goods_id__isnull=False, audit_status__in=[LiveGoods.Audit.NOT_REVIEWED, LiveGoods.Audit.IN_REVIEW]
+        ).order_by("pk")
+    )
     if not pending:
         return 0
     api = live_api()
@@ -125,7 +152,7 @@ def goods_sync_audit() -> int:
     changed = 0
     ids = list(by_wechat)
     for start in range(0, len(ids), WAREHOUSE_PAGE):
-        result = live_call(api.goods_warehouse, ids[start:start + WAREHOUSE_PAGE])
+        result = live_call(api.goods_warehouse, ids[start : start + WAREHOUSE_PAGE])
         for row in result.get("goods", []):
             goods = by_wechat.get(int(row.get("goods_id", 0)))
             status = int(row.get("audit_status", -1))

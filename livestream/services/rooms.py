@@ -1,5 +1,6 @@
 """Rooms: create (WeChat live or external), publish to WeChat, edit, delete, add goods, share code, tell the
 followers. Database writes are short transactions; WeChat is called outside them (never holding row locks)."""
+
 from __future__ import annotations
 
 import base64
@@ -44,17 +45,32 @@ def _check_may_create(*, scope: StaffScope, store: Store | None) -> None:
     if store is None:
         raise ApplicationError(_("Only HQ creates brand rooms."), code="permission_denied", status_code=403)
     if not live_settings().store_managers_may_create_rooms:
-        raise ApplicationError(_("HQ has not allowed store managers to create rooms."), code="permission_denied",
-                               status_code=403)
+        raise ApplicationError(
+            _("HQ has not allowed store managers to create rooms."), code="permission_denied", status_code=403
+        )
     if store.franchisee_id != scope.franchisee_id:  # the view resolves the store in scope; belt and braces
         raise ApplicationError(_("Not your store."), code="permission_denied", status_code=403)
 
 
-def room_create(*, scope: StaffScope, source: str, name: str, start_at: dt.datetime, end_at: dt.datetime,
-                store: Store | None = None, shop: Shop | None = None, anchor_name: str = "",
-                anchor_wechat: str = "", room_type: int = 0, close_like: bool = False, close_goods: bool = False,
-                close_comment: bool = False, external_url: str = "", min_watch_seconds: int = 60,
-                images: dict[str, bytes] | None = None) -> LiveRoom:
+def room_create(
+    *,
+    scope: StaffScope,
+    source: str,
+    name: str,
+    start_at: dt.datetime,
+    end_at: dt.datetime,
+    store: Store | None = None,
+    shop: Shop | None = None,
+    anchor_name: str = "",
+    anchor_wechat: str = "",
+    room_type: int = 0,
+    close_like: bool = False,
+    close_goods: bool = False,
+    close_comment: bool = False,
+    external_url: str = "",
+    min_watch_seconds: int = 60,
+    images: dict[str, bytes] | None = None,
+) -> LiveRoom:
     """Create a room. An external room is upcoming at once. A WeChat room uploads its three images (cover,
     share, feeds) and is created at WeChat; if WeChat refuses (e.g. 300036 anchor not real-name verified, with the
     QR code to scan in `fields.qrcode_url`), the room stays a draft and the error is raised: retry with
@@ -67,20 +83,37 @@ def room_create(*, scope: StaffScope, source: str, name: str, start_at: dt.datet
         images = images or {}
         missing = [k for k in ("cover", "share", "feeds") if k not in images]
         if missing:
-            raise ApplicationError(_("A WeChat room needs cover, share and feeds images."),
-                                   fields={f"{k}_image": ["required"] for k in missing})
+            raise ApplicationError(
+                _("A WeChat room needs cover, share and feeds images."),
+                fields={f"{k}_image": ["required"] for k in missing},
+            )
         if not anchor_name or not anchor_wechat:
-            raise ApplicationError(_("A WeChat room needs the anchor."),
-                                   fields={"anchor_wechat": ["required"], "anchor_name": ["required"]})
+            raise ApplicationError(
+                _("A WeChat room needs the anchor."),
+                fields={"anchor_wechat": ["required"], "anchor_name": ["required"]},
+            )
         api = live_api()
         media = {f"{k}_media_id": media_upload(api, images[k], f"{k}.jpg") for k in ("cover", "share", "feeds")}
     with transaction.atomic():
-        room = LiveRoom(source=source, name=name, store=store, shop=shop, anchor_name=anchor_name,
-                        anchor_wechat=anchor_wechat, room_type=room_type, close_like=close_like,
-                        close_goods=close_goods, close_comment=close_comment, start_at=start_at, end_at=end_at,
-                        external_url=external_url, min_watch_seconds=min_watch_seconds, created_by_id=scope.user_id,
-                        status=LiveRoom.Status.UPCOMING if source == LiveRoom.Source.EXTERNAL
-                        else LiveRoom.Status.DRAFT, **media)
+        room = LiveRoom(
+            source=source,
+            name=name,
+            store=store,
+            shop=shop,
+            anchor_name=anchor_name,
+            anchor_wechat=anchor_wechat,
+            room_type=room_type,
+            close_like=close_like,
+            close_goods=close_goods,
+            close_comment=close_comment,
+            start_at=start_at,
+            end_at=end_at,
+            external_url=external_url,
+            min_watch_seconds=min_watch_seconds,
+            created_by_id=scope.user_id,
+            status=LiveRoom.Status.UPCOMING if source == LiveRoom.Source.EXTERNAL else LiveRoom.Status.DRAFT,
+            **media,
+        )
         room.full_clean()
         room.save()
         LiveRoomStats.objects.create(room=room)
@@ -90,16 +123,24 @@ def room_create(*, scope: StaffScope, source: str, name: str, start_at: dt.datet
 
 
 def _wechat_room(room: LiveRoom) -> dict:
-    return {"name": room.name, "coverImg": room.cover_media_id, "startTime": int(room.start_at.timestamp()),
-            "endTime": int(room.end_at.timestamp()), "anchorName": room.anchor_name,
-            "anchorWechat": room.anchor_wechat, "shareImg": room.share_media_id, "feedsImg": room.feeds_media_id,
-            "type": room.room_type, "closeLike": int(room.close_like), "closeGoods": int(room.close_goods),
-            "closeComment": int(room.close_comment)}
+    return {
+        "name": room.name,
+        "coverImg": room.cover_media_id,
+        "startTime": int(room.start_at.timestamp()),
+        "endTime": int(room.end_at.timestamp()),
+        "anchorName": room.anchor_name,
+        "anchorWechat": room.anchor_wechat,
+        "shareImg": room.share_media_id,
+        "feedsImg": room.feeds_media_id,
+        "type": room.room_type,
+        "closeLike": int(room.close_like),
+        "closeGoods": int(room.close_goods),
+        "closeComment": int(room.close_comment),
+    }
 
 
 def _record_error(room: LiveRoom, exc: LiveWeChatError) -> None:
-    LiveRoom.objects.filter(pk=room.pk).update(last_error=f"{exc.code}: {exc.message}"[:300],
-                                               updated_at=timezone.now())
+    LiveRoom.objects.filter(pk=room.pk).update(last_error=f"{exc.code}: {exc.message}"[:300], updated_at=timezone.now())
 
 
 def room_publish(*, room: LiveRoom) -> LiveRoom:
@@ -123,8 +164,19 @@ def room_publish(*, room: LiveRoom) -> LiveRoom:
     return room
 
 
-EDITABLE = {"name", "start_at", "end_at", "anchor_name", "anchor_wechat", "close_like", "close_goods",
-            "close_comment", "external_url", "min_watch_seconds", "shop"}
+EDITABLE = {
+    "name",
+    "start_at",
+    "end_at",
+    "anchor_name",
+    "anchor_wechat",
+    "close_like",
+    "close_goods",
+    "close_comment",
+    "external_url",
+    "min_watch_seconds",
+    "shop",
+}
 
 
 def room_update(*, room: LiveRoom, **changes) -> LiveRoom:
@@ -132,8 +184,11 @@ def room_update(*, room: LiveRoom, **changes) -> LiveRoom:
     WeChat first; ekr's row changes only if WeChat accepted."""
     unknown = set(changes) - EDITABLE
     if unknown:
-        raise ApplicationError(_("Some fields cannot be edited."), code="not_editable",
-                               fields={k: ["not editable"] for k in sorted(unknown)})
+        raise ApplicationError(
+            _("Some fields cannot be edited."),
+            code="not_editable",
+            fields={k: ["not editable"] for k in sorted(unknown)},
+        )
     if room.status not in (LiveRoom.Status.DRAFT, LiveRoom.Status.UPCOMING):
         raise Conflict(_("Only a room that has not started can be edited."), code="live_room_state")
     for key, value in changes.items():
@@ -169,8 +224,11 @@ def room_goods_add(*, room: LiveRoom, goods: list[LiveGoods]) -> LiveRoom:
             raise Conflict(_("Publish the room to WeChat first."), code="live_room_state")
         not_approved = [g.pk for g in goods if g.audit_status != LiveGoods.Audit.APPROVED or not g.wechat_goods_id]
         if not_approved:
-            raise Conflict(_("Only approved goods can go in a room."), code="live_goods_not_approved",
-                           fields={"goods_ids": not_approved})
+            raise Conflict(
+                _("Only approved goods can go in a room."),
+                code="live_goods_not_approved",
+                fields={"goods_ids": not_approved},
+            )
         live_call(live_api().room_add_goods, room.wechat_room_id, [g.wechat_goods_id for g in goods])
     with transaction.atomic():
         room.goods.add(*goods)
@@ -184,8 +242,11 @@ def room_share_code(*, room: LiveRoom) -> dict:
     if not room.wechat_room_id:
         raise Conflict(_("Publish the room to WeChat first."), code="live_room_state")
     result = live_call(live_api().room_shared_code, room.wechat_room_id)
-    return {"cdn_url": result.get("cdnUrl", ""), "page_path": result.get("pagePath", ""),
-            "poster_url": result.get("posterUrl", "")}
+    return {
+        "cdn_url": result.get("cdnUrl", ""),
+        "page_path": result.get("pagePath", ""),
+        "poster_url": result.get("posterUrl", ""),
+    }
 
 
 def room_push_followers(*, room: LiveRoom) -> dict:
@@ -209,7 +270,7 @@ def room_push_followers(*, room: LiveRoom) -> dict:
         return {"pushed": 0, "message_ids": []}
     try:
         for start in range(0, len(openids), 1000):
-            result = live_call(api.push_message, room.wechat_room_id, openids[start:start + 1000])
+            result = live_call(api.push_message, room.wechat_room_id, openids[start : start + 1000])
             message_ids.append(result.get("message_id"))
     except LiveWeChatError as exc:
         state = {ALREADY_PUSHED_TODAY: "already_pushed_today", NOT_LIVE: "not_live"}.get(exc.errcode, "failed")

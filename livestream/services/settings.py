@@ -1,4 +1,5 @@
 """The brand's live settings."""
+
 from __future__ import annotations
 
 from django.db import transaction

@@ -1,5 +1,6 @@
 """The end of a show, one task run at a time: fold what is left of the audience, then a few batches of post-show
 coupons. `end_of_show_step` says whether another run is needed."""
+
 from __future__ import annotations
 
 from livestream.models import LiveRoom

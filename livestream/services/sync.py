@@ -2,6 +2,7 @@
 100) for its WeChat rooms, and the clock moves external rooms (live at start, ended at end + grace). Goods audit
 states are read back in the same run. A room that reaches `ended` gets its end-of-show job (fold the audience,
 issue post-show coupons) queued once, after commit."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,8 +34,14 @@ class SyncResult:
     error: str = ""
 
 
-def room_set_status(*, room_id: int, status: str, wechat_status: int | None = None,
-                    now: dt.datetime | None = None, ended_at: dt.datetime | None = None) -> bool:
+def room_set_status(
+    *,
+    room_id: int,
+    status: str,
+    wechat_status: int | None = None,
+    now: dt.datetime | None = None,
+    ended_at: dt.datetime | None = None,
+) -> bool:
     """Move a room to `status` (True if it changed). Reaching `ended` stamps ended_at and queues the end-of-show
     job after commit, once: only the transaction that moves the row to ended queues it."""
     now = now or timezone.now()
@@ -64,8 +71,10 @@ def room_set_status(*, room_id: int, status: str, wechat_status: int | None = No
 
 
 def _sync_wechat_rooms(result: SyncResult) -> None:
-    rooms = {r.wechat_room_id: r for r in rooms_to_sync().filter(source=LiveRoom.Source.WECHAT_LIVE,
-                                                                  wechat_room_id__isnull=False)}
+    rooms = {
+        r.wechat_room_id: r
+        for r in rooms_to_sync().filter(source=LiveRoom.Source.WECHAT_LIVE, wechat_room_id__isnull=False)
+    }
     if not rooms:
         return
     api = live_api()
@@ -80,8 +89,11 @@ def _sync_wechat_rooms(result: SyncResult) -> None:
             break
     for wechat_id, room in rooms.items():
         status = LIVE_STATUS.get(seen.get(wechat_id))
-        if status and status != room.status and room_set_status(room_id=room.pk, status=status,
-                                                                 wechat_status=seen[wechat_id]):
+        if (
+            status
+            and status != room.status
+            and room_set_status(room_id=room.pk, status=status, wechat_status=seen[wechat_id])
+        ):
             result.changed.append(room.pk)
             if status == LiveRoom.Status.ENDED:
                 result.ended.append(room.pk)

@@ -1,4 +1,5 @@
 """The base view of every mini-program member endpoint, in every app above members."""
+
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _

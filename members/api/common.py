@@ -1,4 +1,5 @@
 """What the staff views share beyond core.views: the raw-bytes upload of import chunks."""
+
 from __future__ import annotations
 
 from rest_framework.parsers import BaseParser

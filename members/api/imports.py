@@ -1,4 +1,5 @@
 """Staff API (HQ) for member imports: create, upload chunks, start, watch progress, read the error report."""
+
 from __future__ import annotations
 
 from rest_framework import serializers
@@ -14,8 +15,21 @@ from members.services import member_import_chunk_add, member_import_create, memb
 class ImportOutput(serializers.ModelSerializer):
     class Meta:
         model = MemberImport
-        fields = ["id", "filename", "encoding", "status", "size_bytes", "rows_processed", "rows_created",
-                  "rows_updated", "rows_failed", "error", "created_at", "started_at", "finished_at"]
+        fields = [
+            "id",
+            "filename",
+            "encoding",
+            "status",
+            "size_bytes",
+            "rows_processed",
+            "rows_created",
+            "rows_updated",
+            "rows_failed",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
 
 
 class MemberImportListApi(BrandHQAPIView):

@@ -1,5 +1,6 @@
 """Staff API for franchisees, stores and guides. Every queryset comes from a members.selectors *_for_scope
 function: a store manager sees only their franchisee's rows; another franchisee's id is a 404."""
+
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
@@ -52,8 +53,7 @@ class FranchiseeListApi(BrandHQAPIView):
 class StoreOutput(serializers.ModelSerializer):
     class Meta:
         model = Store
-        fields = ["id", "code", "name", "city", "region", "address", "kind", "franchisee_id", "status",
-                  "opened_on"]
+        fields = ["id", "code", "name", "city", "region", "address", "kind", "franchisee_id", "status", "opened_on"]
 
 
 class StoreListApi(BrandStaffAPIView):
@@ -170,8 +170,10 @@ class GuideDetailApi(BrandStaffAPIView):
     def get(self, request, guide_id):
         guide = guide_get_for_scope(self.scope, guide_id)
         data = GuideOutput(guide).data
-        data["moves"] = [{"from_store_id": m.from_store_id, "to_store_id": m.to_store_id, "moved_at": m.moved_at}
-                         for m in guide.moves.all()]
+        data["moves"] = [
+            {"from_store_id": m.from_store_id, "to_store_id": m.to_store_id, "moved_at": m.moved_at}
+            for m in guide.moves.all()
+        ]
         return Response(data)
 
     def patch(self, request, guide_id):
@@ -193,8 +195,12 @@ class GuideMoveApi(BrandStaffAPIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         store = store_get_for_scope(self.scope, data.validated_data["store_id"])
-        guide = guide_move(guide=guide, to_store=store, moved_by_id=request.user.id,
-                           members_follow=data.validated_data["members_follow"])
+        guide = guide_move(
+            guide=guide,
+            to_store=store,
+            moved_by_id=request.user.id,
+            members_follow=data.validated_data["members_follow"],
+        )
         return Response(GuideOutput(guide).data)
 
 
@@ -226,7 +232,11 @@ class GuideMembersReassignApi(BrandStaffAPIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         to_guide = guide_get_for_scope(self.scope, data.validated_data["to_guide_id"])
-        moved = guide_members_reassign(members=members_for_scope(self.scope), from_guide=from_guide,
-                                       to_guide=to_guide, reason=data.validated_data["reason"],
-                                       changed_by_id=request.user.id)
+        moved = guide_members_reassign(
+            members=members_for_scope(self.scope),
+            from_guide=from_guide,
+            to_guide=to_guide,
+            reason=data.validated_data["reason"],
+            changed_by_id=request.user.id,
+        )
         return Response({"moved": moved}, status=status.HTTP_200_OK)

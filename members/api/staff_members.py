@@ -1,4 +1,5 @@
 """Staff API for members, tags and tiers. Scoped through members.selectors like every staff view."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -31,8 +32,21 @@ class MemberListOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Member
-        fields = ["id", "name", "phone", "gender", "birthday", "status", "joined_at", "join_channel", "tier",
-                  "store", "guide", "tags", "card_state"]
+        fields = [
+            "id",
+            "name",
+            "phone",
+            "gender",
+            "birthday",
+            "status",
+            "joined_at",
+            "join_channel",
+            "tier",
+            "store",
+            "guide",
+            "tags",
+            "card_state",
+        ]
 
     def get_tier(self, m: Member):
         return {"id": m.tier_id, "name": m.tier.name} if m.tier_id else None
@@ -66,10 +80,17 @@ class MemberSearchApi(BrandStaffAPIView):
         params = self.FilterSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         v = params.validated_data
-        filters = MemberFilters(phone=v.get("phone"), name=v.get("name"), tier_id=v.get("tier"),
-                                store_id=v.get("store"), guide_id=v.get("guide"), tag_id=v.get("tag"),
-                                birthday_month=v.get("birthday_month"), joined_from=v.get("joined_from"),
-                                joined_to=v.get("joined_to"))
+        filters = MemberFilters(
+            phone=v.get("phone"),
+            name=v.get("name"),
+            tier_id=v.get("tier"),
+            store_id=v.get("store"),
+            guide_id=v.get("guide"),
+            tag_id=v.get("tag"),
+            birthday_month=v.get("birthday_month"),
+            joined_from=v.get("joined_from"),
+            joined_to=v.get("joined_to"),
+        )
         qs = member_search(scope=self.scope, filters=filters).prefetch_related("tags")
         return self.paginated(qs, MemberListOutput)
 
@@ -106,8 +127,9 @@ class MemberGuideAssignApi(BrandStaffAPIView):
         data.is_valid(raise_exception=True)
         guide_id = data.validated_data["guide_id"]
         guide = guide_get_for_scope(self.scope, guide_id) if guide_id is not None else None
-        member = member_guide_assign(member=member, guide=guide, reason=data.validated_data["reason"],
-                                     changed_by_id=request.user.id)
+        member = member_guide_assign(
+            member=member, guide=guide, reason=data.validated_data["reason"], changed_by_id=request.user.id
+        )
         return Response({"id": member.pk, "guide_id": member.guide_id, "store_id": member.store_id})
 
 
@@ -157,8 +179,7 @@ class TagMembersApi(BrandStaffAPIView):
     a member the caller may see, else 404 and nothing changes."""
 
     class InputSerializer(serializers.Serializer):
-        member_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1,
-                                           max_length=5000)
+        member_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=5000)
         remove = serializers.BooleanField(default=False)
 
     def post(self, request, tag_id):
@@ -168,8 +189,11 @@ class TagMembersApi(BrandStaffAPIView):
         wanted = set(data.validated_data["member_ids"])
         visible = set(members_for_scope(self.scope).filter(id__in=wanted).values_list("id", flat=True))
         if visible != wanted:
-            raise NotFound(_("Some members do not exist."), code="not_found",
-                           fields={"member_ids": [str(i) for i in sorted(wanted - visible)[:50]]})
+            raise NotFound(
+                _("Some members do not exist."),
+                code="not_found",
+                fields={"member_ids": [str(i) for i in sorted(wanted - visible)[:50]]},
+            )
         if data.validated_data["remove"]:
             return Response({"removed": members_untag(tag=tag, member_ids=visible)})
         return Response({"added": members_tag(tag=tag, member_ids=visible)})
@@ -191,7 +215,9 @@ class CardLevelListApi(BrandStaffAPIView):
         rank = serializers.IntegerField(min_value=0, max_value=1000)
         threshold_points = serializers.IntegerField(min_value=0, default=0)
         threshold_spent_fen = serializers.IntegerField(min_value=0, default=0)
-        points_multiplier = serializers.DecimalField(max_digits=4, decimal_places=2, min_value=Decimal("0.01"), default=Decimal("1"))
+        points_multiplier = serializers.DecimalField(
+            max_digits=4, decimal_places=2, min_value=Decimal("0.01"), default=Decimal("1")
+        )
         benefits = serializers.CharField(required=False, default="", allow_blank=True)
 
     def get(self, request):

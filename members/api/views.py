@@ -1,4 +1,5 @@
 """Mini-program API: session, registration and the member's own profile."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -29,8 +30,12 @@ class MemberSessionStartApi(PublicAPIView):
         member_id = serializers.IntegerField(allow_null=True)
 
     def post(self, request):
-        rate_limit_hit(scope="mp-session", key=client_ip(request) or "-",
-                       limit=settings.EKR_MP_SESSION_RATE_PER_MINUTE, window_seconds=60)
+        rate_limit_hit(
+            scope="mp-session",
+            key=client_ip(request) or "-",
+            limit=settings.EKR_MP_SESSION_RATE_PER_MINUTE,
+            window_seconds=60,
+        )
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = member_session_start(**data.validated_data)
@@ -55,8 +60,14 @@ class MeOutputSerializer(serializers.Serializer):
         level = member.tier
         if level is None:
             return None
-        return {"id": level.pk, "name": level.name, "rank": level.rank, "benefits": level.benefits,
-                "points_multiplier": str(level.points_multiplier), "since": member.tier_since}
+        return {
+            "id": level.pk,
+            "name": level.name,
+            "rank": level.rank,
+            "benefits": level.benefits,
+            "points_multiplier": str(level.points_multiplier),
+            "since": member.tier_since,
+        }
 
     def get_points_balance(self, member: Member) -> int:
         return member_points_balance(member)
@@ -68,8 +79,12 @@ class MeOutputSerializer(serializers.Serializer):
         return {"id": guide.pk, "name": guide.name, "store": {"code": guide.store.code, "name": guide.store.name}}
 
     def get_card(self, member: Member):
-        return {"state": member.card_state, "card_id": member.card_id or None, "code": member.card_code,
-                "membership_number": member.membership_number}
+        return {
+            "state": member.card_state,
+            "card_id": member.card_id or None,
+            "code": member.card_code,
+            "membership_number": member.membership_number,
+        }
 
 
 def _me(member: Member) -> Member:
@@ -92,8 +107,9 @@ class MemberRegisterApi(MemberAPIView):
         gender = serializers.ChoiceField(choices=Member.Gender.choices, required=False, default="unknown")
         store_code = serializers.CharField(max_length=32, required=False, allow_blank=True, allow_null=True)
         guide_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-        channel = serializers.ChoiceField(choices=[c for c in Member.Channel.choices if c[0] != "import"],
-                                          required=False, allow_null=True)
+        channel = serializers.ChoiceField(
+            choices=[c for c in Member.Channel.choices if c[0] != "import"], required=False, allow_null=True
+        )
         ignore_unknown_links = serializers.BooleanField(required=False, default=False)
 
     def post(self, request):
@@ -112,8 +128,9 @@ class MemberRegisterApi(MemberAPIView):
         elif code is not None:
             fields.setdefault("phone", "")
         member, created = member_register(openid=principal.openid, unionid=principal.unionid, **fields)
-        return Response(MeOutputSerializer(_me(member)).data,
-                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(
+            MeOutputSerializer(_me(member)).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
 
 
 class MeApi(MemberAPIView):
@@ -134,8 +151,11 @@ class MeApi(MemberAPIView):
         if unknown:
             from core.errors import ApplicationError
 
-            raise ApplicationError(_("Some fields cannot be edited."), code="not_editable",
-                                   fields={k: ["not editable by the member"] for k in sorted(unknown)})
+            raise ApplicationError(
+                _("Some fields cannot be edited."),
+                code="not_editable",
+                fields={k: ["not editable by the member"] for k in sorted(unknown)},
+            )
         data = self.PatchSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         member = member_profile_update(member=member, **data.validated_data)

@@ -5,6 +5,7 @@ schema in it) with SET NX and queues the update task with a short countdown; lat
 nothing. The task deletes the key before it reads the member, so a change after that read queues a new update.
 The key expires on its own, so a task lost with Redis leaves the member updatable by the next change.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -40,8 +41,9 @@ def member_card_sync_request(*, member: Member) -> bool:
     if member.card_state != Member.CardState.ACTIVATED or not member.card_code:
         return False
 
-    enqueue_coalesced("members.card_update", name=CARD_SYNC, object_id=member.pk,
-                      delay=settings.EKR_MEMBER_CARD_SYNC_DELAY_SECONDS)
+    enqueue_coalesced(
+        "members.card_update", name=CARD_SYNC, object_id=member.pk, delay=settings.EKR_MEMBER_CARD_SYNC_DELAY_SECONDS
+    )
     return True
 
 
@@ -58,11 +60,15 @@ def member_card_push(*, member_id: int) -> dict | None:
         return None
     with wechat_errors():  # WeChat busy or unreachable: WeChatUnavailable, which the task retries
         return wechat_client(app).card.update_membercard(
-            code=member.card_code, card_id=member.card_id, bonus=member_points_balance(member),
-            custom_field_value1=member.tier.name if member.tier else "")
+            code=member.card_code,
+            card_id=member.card_id,
+            bonus=member_points_balance(member),
+            custom_field_value1=member.tier.name if member.tier else "",
+        )
 
 
 # --- card events (declared to the callback pipeline with @card_event) -----------------------------------------
+
 
 def _event_member(event: dict) -> Member | None:
     code = event.get("UserCardCode") or ""
@@ -96,12 +102,17 @@ def card_event_user_get_card(event: dict) -> Member | None:
         entry = card_level_entry()
         now = timezone.now()
         member = Member.objects.create(
-            openid=openid, unionid=event.get("UnionId") or None, join_channel=Member.Channel.CARD, joined_at=now,
-            tier=entry, tier_since=now if entry else None,
+            openid=openid,
+            unionid=event.get("UnionId") or None,
+            join_channel=Member.Channel.CARD,
+            joined_at=now,
+            tier=entry,
+            tier_since=now if entry else None,
         )
         if entry is not None:
-            TierChange.objects.create(member=member, to_level=entry, kind=TierChange.Kind.INITIAL,
-                                      reason="received the member card")
+            TierChange.objects.create(
+                member=member, to_level=entry, kind=TierChange.Kind.INITIAL, reason="received the member card"
+            )
     if member.card_code == code and member.card_state != Member.CardState.DELETED:
         return member
     member.card_id, member.card_code, member.card_state = card_id, code, Member.CardState.RECEIVED
@@ -157,8 +168,12 @@ def member_card_activate(*, member_id: int) -> Member | None:
     with wechat_errors():  # WeChat busy or unreachable: WeChatUnavailable, which the task retries
         form = _form_values(client.card.get_membercard_user_info(member.card_id, member.card_code))
         client.card.activate_membercard(
-            member.membership_number, member.card_code, card_id=member.card_id,
-            init_bonus=member_points_balance(member), init_custom_field_value1=member.tier.name if member.tier else "")
+            member.membership_number,
+            member.card_code,
+            card_id=member.card_id,
+            init_bonus=member_points_balance(member),
+            init_custom_field_value1=member.tier.name if member.tier else "",
+        )
     return _member_card_activated(member_id=member_id, form=form)
 
 

@@ -4,6 +4,7 @@ A row becomes a StagedRow (the phone normalised, hashed and encrypted; store, gu
 through Lookups) or a ValueError naming every problem in it. A whole file that cannot be read (encoding, header)
 raises ImportFailed. members.services.imports stages the rows and writes them with SQL.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -19,19 +20,45 @@ from members.selectors import phone_hash, phone_normalize
 
 # Column names as brands' old CRMs export them -> ours.
 COLUMN_ALIASES = {
-    "phone": "phone", "mobile": "phone", "手机": "phone", "手机号": "phone", "手机号码": "phone",
-    "name": "name", "姓名": "name",
-    "gender": "gender", "性别": "gender",
-    "birthday": "birthday", "生日": "birthday", "出生日期": "birthday",
-    "joined_at": "joined_at", "入会时间": "joined_at", "注册时间": "joined_at",
-    "store_code": "store_code", "门店编码": "store_code", "门店代码": "store_code",
-    "guide_employee_no": "guide_employee_no", "导购工号": "guide_employee_no",
-    "tier": "tier", "等级": "tier", "会员等级": "tier",
+    "phone": "phone",
+    "mobile": "phone",
+    "手机": "phone",
+    "手机号": "phone",
+    "手机号码": "phone",
+    "name": "name",
+    "姓名": "name",
+    "gender": "gender",
+    "性别": "gender",
+    "birthday": "birthday",
+    "生日": "birthday",
+    "出生日期": "birthday",
+    "joined_at": "joined_at",
+    "入会时间": "joined_at",
+    "注册时间": "joined_at",
+    "store_code": "store_code",
+    "门店编码": "store_code",
+    "门店代码": "store_code",
+    "guide_employee_no": "guide_employee_no",
+    "导购工号": "guide_employee_no",
+    "tier": "tier",
+    "等级": "tier",
+    "会员等级": "tier",
 }
 REQUIRED_COLUMNS = ("phone", "name")
-GENDERS = {"": "unknown", "男": "male", "m": "male", "male": "male", "1": "male",
-           "女": "female", "f": "female", "female": "female", "2": "female",
-           "未知": "unknown", "unknown": "unknown", "0": "unknown"}
+GENDERS = {
+    "": "unknown",
+    "男": "male",
+    "m": "male",
+    "male": "male",
+    "1": "male",
+    "女": "female",
+    "f": "female",
+    "female": "female",
+    "2": "female",
+    "未知": "unknown",
+    "unknown": "unknown",
+    "0": "unknown",
+}
 
 
 class ImportFailed(Exception):
@@ -55,8 +82,10 @@ class StagedRow(NamedTuple):
     def merged_with(self, later: StagedRow) -> StagedRow:
         """This row and a later one for the same phone, as if imported one after the other: the later one's
         values win where it has any; the earliest joining date is kept."""
-        merged = {name: new if new not in (None, "", "unknown") else old
-                  for name, old, new in zip(self._fields, self, later, strict=True)}
+        merged = {
+            name: new if new not in (None, "", "unknown") else old
+            for name, old, new in zip(self._fields, self, later, strict=True)
+        }
         joined = [d for d in (self.joined_at, later.joined_at) if d is not None]
         merged["joined_at"] = min(joined) if joined else None
         return StagedRow(**merged)
@@ -74,6 +103,7 @@ class Lookups:
 
 # --- the file -------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Lines:
     """Decodes line by line; a line that does not decode is remembered (its row is reported) not fatal."""
@@ -87,7 +117,7 @@ class Lines:
         for line in self.raw:
             self.number += 1
             if self.number == 1 and self.encoding == "utf-8" and line.startswith(codecs.BOM_UTF8):
-                line = line[len(codecs.BOM_UTF8):]
+                line = line[len(codecs.BOM_UTF8) :]
             try:
                 yield line.decode(self.encoding)
             except UnicodeDecodeError:
@@ -99,14 +129,19 @@ def probe_encoding(lines: list[bytes], encoding: str) -> None:
     """The first 64 KB must decode: a file in another encoding fails at once, not with 100k row errors."""
     for number, line in enumerate(lines, start=1):
         if number == 1 and line.startswith(codecs.BOM_UTF8):
-            line = line[len(codecs.BOM_UTF8):]
+            line = line[len(codecs.BOM_UTF8) :]
         try:
             line.decode(encoding)
         except UnicodeDecodeError as exc:
-            hint = (" Save it as 'CSV UTF-8', or start the import with encoding 'gb18030' if it came from Excel "
-                    "or a Chinese CRM." if encoding == "utf-8" else " Check the encoding chosen for the import.")
-            raise ImportFailed(f"The file is not valid {encoding.upper()} (line {number}, byte {exc.start + 1})."
-                               + hint) from None
+            hint = (
+                " Save it as 'CSV UTF-8', or start the import with encoding 'gb18030' if it came from Excel "
+                "or a Chinese CRM."
+                if encoding == "utf-8"
+                else " Check the encoding chosen for the import."
+            )
+            raise ImportFailed(
+                f"The file is not valid {encoding.upper()} (line {number}, byte {exc.start + 1})." + hint
+            ) from None
 
 
 def header_columns(row: list[str]) -> dict[str, int]:
@@ -119,12 +154,15 @@ def header_columns(row: list[str]) -> dict[str, int]:
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         found = ", ".join(repr(c.strip()) for c in row[:20]) or "nothing"
-        raise ImportFailed(f"Missing required column(s): {', '.join(missing)}. The header has: {found}. "
-                           f"Accepted names: " + ", ".join(sorted(COLUMN_ALIASES)) + ".")
+        raise ImportFailed(
+            f"Missing required column(s): {', '.join(missing)}. The header has: {found}. "
+            f"Accepted names: " + ", ".join(sorted(COLUMN_ALIASES)) + "."
+        )
     return columns
 
 
 # --- one row --------------------------------------------------------------------------------------------------
+
 
 def parse_date(value: str) -> dt.date:
     value = value.strip()
@@ -204,6 +242,15 @@ def parse_row(values: list[str], columns: dict[str, int], width: int, look: Look
             problems.append(f"tier: unknown tier '{get('tier')[:50]}'")
     if problems:
         raise ValueError("; ".join(problems))
-    return StagedRow(phone_hash=phone_hash(phone), phone=encrypt(phone), name=name, gender=gender,
-                     birthday=birthday, joined_at=joined_at, join_store_id=store_id, guide_id=guide_id,
-                     store_id=guide_store_id or store_id, tier_id=tier_id)
+    return StagedRow(
+        phone_hash=phone_hash(phone),
+        phone=encrypt(phone),
+        name=name,
+        gender=gender,
+        birthday=birthday,
+        joined_at=joined_at,
+        join_store_id=store_id,
+        guide_id=guide_id,
+        store_id=guide_store_id or store_id,
+        tier_id=tier_id,
+    )

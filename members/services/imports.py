@@ -10,6 +10,7 @@ Reading the file (encoding, header, rows) is members.services.import_parsing; th
 stages each batch with COPY and writes it with one SQL upsert. The tier history of imported members is written
 by members.services.tiers, like every other tier change.
 """
+
 from __future__ import annotations
 
 import csv
@@ -47,9 +48,11 @@ ENCODING_PROBE_BYTES = 64 * 1024
 
 # --- upload -----------------------------------------------------------------------------------------------------
 
+
 @transaction.atomic
-def member_import_create(*, filename: str, encoding: str = MemberImport.Encoding.UTF8,
-                         created_by_id: int | None = None) -> MemberImport:
+def member_import_create(
+    *, filename: str, encoding: str = MemberImport.Encoding.UTF8, created_by_id: int | None = None
+) -> MemberImport:
     imp = MemberImport(filename=filename[:200], encoding=encoding, created_by_id=created_by_id)
     imp.full_clean()
     imp.save()
@@ -65,12 +68,18 @@ def member_import_chunk_add(*, member_import: MemberImport, seq: int, data: byte
     if not data:
         raise ApplicationError(_("Empty chunk."), code="empty_chunk")
     if len(data) > CHUNK_MAX_BYTES:
-        raise ApplicationError(_("A chunk is at most %(max_bytes)s bytes."), params={"max_bytes": CHUNK_MAX_BYTES}, code="chunk_too_large",
-                               status_code=413)
+        raise ApplicationError(
+            _("A chunk is at most %(max_bytes)s bytes."),
+            params={"max_bytes": CHUNK_MAX_BYTES},
+            code="chunk_too_large",
+            status_code=413,
+        )
     existing = MemberImportChunk.objects.filter(member_import=imp, seq=seq).first()
     if existing is not None:
         if bytes(existing.data) != data:
-            raise Conflict(_("Chunk %(seq)s was already sent with other content."), params={"seq": seq}, code="chunk_conflict")
+            raise Conflict(
+                _("Chunk %(seq)s was already sent with other content."), params={"seq": seq}, code="chunk_conflict"
+            )
         return imp
     if imp.size_bytes + len(data) > FILE_MAX_BYTES:
         raise ApplicationError(_("The file is too large."), code="file_too_large", status_code=413)
@@ -93,7 +102,9 @@ def member_import_start(*, member_import: MemberImport) -> MemberImport:
         raise ApplicationError(_("Upload the file first."), code="import_empty")
     if seqs != list(range(len(seqs))):
         missing = sorted(set(range(max(seqs) + 1)) - set(seqs))
-        raise ApplicationError(_("Chunks missing: %(missing)s."), code="chunks_missing", params={"missing": missing[:20]})
+        raise ApplicationError(
+            _("Chunks missing: %(missing)s."), code="chunks_missing", params={"missing": missing[:20]}
+        )
     imp.status = MemberImport.Status.QUEUED
     imp.save(update_fields=["status"])
     enqueue("members.import_run", imp.pk)
@@ -109,23 +120,32 @@ def member_import_rerun(*, member_import: MemberImport) -> MemberImport:
         raise Conflict(_("This import is not finished."), code="import_running")
     imp.errors.all().delete()
     MemberImport.objects.filter(pk=imp.pk).update(
-        status=MemberImport.Status.QUEUED, rows_processed=0, rows_created=0, rows_updated=0, rows_failed=0,
-        error="", started_at=None, finished_at=None)
+        status=MemberImport.Status.QUEUED,
+        rows_processed=0,
+        rows_created=0,
+        rows_updated=0,
+        rows_failed=0,
+        error="",
+        started_at=None,
+        finished_at=None,
+    )
     enqueue("members.import_run", imp.pk)
     imp.refresh_from_db()
     return imp
 
 
-def member_import_from_bytes(*, filename: str, content: bytes, encoding: str = MemberImport.Encoding.UTF8,
-                             created_by_id: int | None = None) -> MemberImport:
+def member_import_from_bytes(
+    *, filename: str, content: bytes, encoding: str = MemberImport.Encoding.UTF8, created_by_id: int | None = None
+) -> MemberImport:
     """Create, upload and queue in one go (admin, scripts)."""
     imp = member_import_create(filename=filename, encoding=encoding, created_by_id=created_by_id)
     for seq, start in enumerate(range(0, max(len(content), 1), CHUNK_MAX_BYTES)):
-        member_import_chunk_add(member_import=imp, seq=seq, data=content[start:start + CHUNK_MAX_BYTES])
+        member_import_chunk_add(member_import=imp, seq=seq, data=content[start : start + CHUNK_MAX_BYTES])
     return member_import_start(member_import=imp)
 
 
 # --- reading the file ---------------------------------------------------------------------------------------------
+
 
 def _byte_lines(imp: MemberImport) -> Iterator[bytes]:
     rest = b""
@@ -193,8 +213,15 @@ def _copy_text(rows: list[StagedRow]) -> io.StringIO:
 
 
 @transaction.atomic
-def _import_batch(*, imp: MemberImport, rows: dict[str, StagedRow], duplicates: int,
-                  errors: list[tuple[int, str]], consumed: int, entry_tier_id: int | None) -> None:
+def _import_batch(
+    *,
+    imp: MemberImport,
+    rows: dict[str, StagedRow],
+    duplicates: int,
+    errors: list[tuple[int, str]],
+    consumed: int,
+    entry_tier_id: int | None,
+) -> None:
     created = updated = 0
     if rows:
         with connection.cursor() as cursor:
@@ -212,22 +239,29 @@ def _import_batch(*, imp: MemberImport, rows: dict[str, StagedRow], duplicates: 
             written = cursor.fetchall()
         created = sum(1 for _, inserted, _, _ in written if inserted)
         updated = len(written) - created
-        member_tiers_moved(moves=[
-            TierMove(member_id=member_id, from_level_id=before, to_level_id=after, first=inserted)
-            for member_id, inserted, before, after in written if after is not None and after != before
-        ], reason=f"import #{imp.pk}")
+        member_tiers_moved(
+            moves=[
+                TierMove(member_id=member_id, from_level_id=before, to_level_id=after, first=inserted)
+                for member_id, inserted, before, after in written
+                if after is not None and after != before
+            ],
+            reason=f"import #{imp.pk}",
+        )
     imp_now = MemberImport.objects.filter(pk=imp.pk).values_list("rows_failed", flat=True)[0]
     keep = max(0, ERRORS_KEPT - imp_now)
     MemberImportError.objects.bulk_create(
         [MemberImportError(member_import=imp, row_number=n, message=m[:300]) for n, m in errors[:keep]]
     )
     MemberImport.objects.filter(pk=imp.pk).update(
-        rows_processed=F("rows_processed") + consumed, rows_created=F("rows_created") + created,
-        rows_updated=F("rows_updated") + updated + duplicates, rows_failed=F("rows_failed") + len(errors),
+        rows_processed=F("rows_processed") + consumed,
+        rows_created=F("rows_created") + created,
+        rows_updated=F("rows_updated") + updated + duplicates,
+        rows_failed=F("rows_failed") + len(errors),
     )
 
 
 # --- the run ----------------------------------------------------------------------------------------------------
+
 
 def _lookups_load() -> Lookups:
     entry = card_level_entry()
@@ -251,8 +285,9 @@ def member_import_run(*, import_id: int, batch_rows: int = BATCH_ROWS) -> Member
     imp = MemberImport.objects.filter(pk=import_id).first()
     if imp is None or imp.status not in (MemberImport.Status.QUEUED, MemberImport.Status.RUNNING):
         return imp
-    MemberImport.objects.filter(pk=imp.pk).update(status=MemberImport.Status.RUNNING,
-                                                  started_at=imp.started_at or timezone.now())
+    MemberImport.objects.filter(pk=imp.pk).update(
+        status=MemberImport.Status.RUNNING, started_at=imp.started_at or timezone.now()
+    )
     imp.refresh_from_db()
     raw = _byte_lines(imp)
     probe: list[bytes] = []
@@ -321,9 +356,16 @@ def member_import_run(*, import_id: int, batch_rows: int = BATCH_ROWS) -> Member
         if problem is not None:
             errors.append((row_start, problem))
         if consumed >= batch_rows:
-            _import_batch(imp=imp, rows=rows, duplicates=duplicates, errors=errors, consumed=consumed,
-                          entry_tier_id=look.entry_tier_id)
+            _import_batch(
+                imp=imp,
+                rows=rows,
+                duplicates=duplicates,
+                errors=errors,
+                consumed=consumed,
+                entry_tier_id=look.entry_tier_id,
+            )
             rows, duplicates, errors, consumed = {}, 0, [], 0
-    _import_batch(imp=imp, rows=rows, duplicates=duplicates, errors=errors, consumed=consumed,
-                  entry_tier_id=look.entry_tier_id)
+    _import_batch(
+        imp=imp, rows=rows, duplicates=duplicates, errors=errors, consumed=consumed, entry_tier_id=look.entry_tier_id
+    )
     return _finish(imp, MemberImport.Status.DONE)

@@ -1,4 +1,5 @@
 """Mini-program sessions: a wx.login() code for an ekr session token."""
+
 from __future__ import annotations
 
 from django.core.cache import cache
@@ -22,12 +23,17 @@ def member_session_start(*, appid: str, code: str) -> dict:
     records their visit of the day (members.services.visits). The WeChat
     session_key is kept server-side only (cache, keyed by schema) and never returned or logged.
     """
-    app = WeChatApp.objects.select_related("brand").filter(
-        appid=appid, brand__schema_name=connection.schema_name, kind=WeChatApp.Kind.MINIPROGRAM
-    ).first()
+    app = (
+        WeChatApp.objects.select_related("brand")
+        .filter(appid=appid, brand__schema_name=connection.schema_name, kind=WeChatApp.Kind.MINIPROGRAM)
+        .first()
+    )
     if app is None:
-        raise NotFound(_("This brand has no mini-program with that appid."), code="unknown_appid",
-                       fields={"appid": ["unknown for this brand"]})
+        raise NotFound(
+            _("This brand has no mini-program with that appid."),
+            code="unknown_appid",
+            fields={"appid": ["unknown for this brand"]},
+        )
     if not code or len(code) > 128:
         raise ApplicationError(_("A login code is required."), code="invalid_code", fields={"code": ["required"]})
     result = code_to_session(app, code)
@@ -48,16 +54,20 @@ def member_phone_prove(*, appid: str, code: str) -> str:
     """
     from members.selectors import phone_normalize
 
-    app = WeChatApp.objects.select_related("brand").filter(
-        appid=appid, brand__schema_name=connection.schema_name, kind=WeChatApp.Kind.MINIPROGRAM
-    ).first()
+    app = (
+        WeChatApp.objects.select_related("brand")
+        .filter(appid=appid, brand__schema_name=connection.schema_name, kind=WeChatApp.Kind.MINIPROGRAM)
+        .first()
+    )
     if app is None:
         raise NotFound(_("This brand has no mini-program with that appid."), code="unknown_appid")
     if not code or len(code) > 128:
-        raise ApplicationError(_("A phone-number code is required."), code="invalid_phone_code",
-                               fields={"phone_code": ["required"]})
+        raise ApplicationError(
+            _("A phone-number code is required."), code="invalid_phone_code", fields={"phone_code": ["required"]}
+        )
     try:
         return phone_normalize(phone_from_code(app, code))
     except ValueError as exc:
-        raise ApplicationError(_("WeChat vouched for a phone ekr cannot use."), code="invalid_phone",
-                               fields={"phone_code": [str(exc)]}) from exc
+        raise ApplicationError(
+            _("WeChat vouched for a phone ekr cannot use."), code="invalid_phone", fields={"phone_code": [str(exc)]}
+        ) from exc

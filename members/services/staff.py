@@ -1,4 +1,5 @@
 """Staff roles: HQ and store managers are explicit grants on members.StaffProfile (default deny)."""
+
 from __future__ import annotations
 
 from django.db import transaction
@@ -13,8 +14,9 @@ def staff_role_grant(*, user, role: str, franchisee: Franchisee | None = None) -
     """Give `user` a role: `hq` (the whole brand; no franchisee), `store_manager` (one franchisee) or `none`.
     Granting the same role again changes nothing."""
     if role == StaffProfile.Role.STORE_MANAGER and franchisee is None:
-        raise ApplicationError(_("A store manager needs a franchisee."), code="franchisee_required",
-                               fields={"franchisee_id": ["required"]})
+        raise ApplicationError(
+            _("A store manager needs a franchisee."), code="franchisee_required", fields={"franchisee_id": ["required"]}
+        )
     if role != StaffProfile.Role.STORE_MANAGER:
         franchisee = None
     profile, _created = StaffProfile.objects.select_for_update().get_or_create(user=user)

@@ -1,4 +1,5 @@
 """Tiers (CardLevel): upgrades as soon as a threshold is met, downgrades on the tier anniversary."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -36,24 +37,38 @@ def one_year_after(moment: dt.datetime) -> dt.datetime:
 
 
 @transaction.atomic
-def card_level_create(*, name: str, rank: int, threshold_points: int = 0, threshold_spent_fen: int = 0,
-                      points_multiplier: Decimal | str = "1", benefits: str = "") -> CardLevel:
+def card_level_create(
+    *,
+    name: str,
+    rank: int,
+    threshold_points: int = 0,
+    threshold_spent_fen: int = 0,
+    points_multiplier: Decimal | str = "1",
+    benefits: str = "",
+) -> CardLevel:
     if CardLevel.objects.filter(rank=rank).exists():
-        raise Conflict(_("A tier with rank %(rank)s exists."), params={"rank": rank}, code="rank_taken", fields={"rank": ["taken"]})
-    level = CardLevel(name=name, rank=rank, threshold_points=threshold_points,
-                      threshold_spent_fen=threshold_spent_fen, points_multiplier=Decimal(str(points_multiplier)),
-                      benefits=benefits)
+        raise Conflict(
+            _("A tier with rank %(rank)s exists."), params={"rank": rank}, code="rank_taken", fields={"rank": ["taken"]}
+        )
+    level = CardLevel(
+        name=name,
+        rank=rank,
+        threshold_points=threshold_points,
+        threshold_spent_fen=threshold_spent_fen,
+        points_multiplier=Decimal(str(points_multiplier)),
+        benefits=benefits,
+    )
     level.full_clean()
     level.save()
     return level
 
 
-def _tier_change(*, member: Member, to_level: CardLevel | None, kind: str, reason: str,
-                 now: dt.datetime) -> None:
+def _tier_change(*, member: Member, to_level: CardLevel | None, kind: str, reason: str, now: dt.datetime) -> None:
     """Write the history row, move the member (already locked) and ask for a card update."""
 
-    TierChange.objects.create(member=member, from_level_id=member.tier_id, to_level=to_level, kind=kind,
-                              reason=reason[:200], created_at=now)
+    TierChange.objects.create(
+        member=member, from_level_id=member.tier_id, to_level=to_level, kind=kind, reason=reason[:200], created_at=now
+    )
     member.tier = to_level
     member.tier_since = now
     member.tier_review_at = one_year_after(now) if to_level is not None else None
@@ -70,12 +85,20 @@ def member_tiers_moved(*, moves: Sequence[TierMove], reason: str, now: dt.dateti
         return 0
     now = now or timezone.now()
     with connection.cursor() as cursor:  # one round trip for a batch of thousands
-        cursor.execute(_MOVED_SQL, {
-            "ids": [m.member_id for m in moves], "from": [m.from_level_id for m in moves],
-            "to": [m.to_level_id for m in moves], "first": [m.first for m in moves],
-            "initial": TierChange.Kind.INITIAL, "other": TierChange.Kind.IMPORT, "reason": reason[:200],
-            "now": now, "review": one_year_after(now),
-        })
+        cursor.execute(
+            _MOVED_SQL,
+            {
+                "ids": [m.member_id for m in moves],
+                "from": [m.from_level_id for m in moves],
+                "to": [m.to_level_id for m in moves],
+                "first": [m.first for m in moves],
+                "initial": TierChange.Kind.INITIAL,
+                "other": TierChange.Kind.IMPORT,
+                "reason": reason[:200],
+                "now": now,
+                "review": one_year_after(now),
+            },
+        )
     return len(moves)
 
 
@@ -107,8 +130,7 @@ def member_tier_evaluate(*, member: Member, earned_points_12m: int, spent_fen_12
     member.save(update_fields=["earned_points_12m", "spent_fen_12m", "updated_at"])
     target = card_level_for(earned_points_12m=member.earned_points_12m, spent_fen_12m=member.spent_fen_12m)
     if target is not None and _rank(target) > _rank(member.tier):
-        _tier_change(member=member, to_level=target, kind=TierChange.Kind.UPGRADE, reason=reason,
-                     now=timezone.now())
+        _tier_change(member=member, to_level=target, kind=TierChange.Kind.UPGRADE, reason=reason, now=timezone.now())
     return member
 
 
@@ -119,8 +141,9 @@ def member_tier_evaluate_request(*, member: Member) -> None:
     """After points are earned (or an order is paid): re-check the member's tier from their trailing 12 months,
     in a task a moment after commit. Coalesced: a burst of earnings costs one evaluation."""
 
-    enqueue_coalesced("members.tier_refresh", name=TIER_EVAL, object_id=member.pk,
-                      delay=settings.EKR_MEMBER_TIER_EVAL_DELAY_SECONDS)
+    enqueue_coalesced(
+        "members.tier_refresh", name=TIER_EVAL, object_id=member.pk, delay=settings.EKR_MEMBER_TIER_EVAL_DELAY_SECONDS
+    )
 
 
 def member_tier_refresh(*, member_id: int) -> Member | None:
@@ -130,8 +153,12 @@ def member_tier_refresh(*, member_id: int) -> Member | None:
     if member is None:
         return None
     earned, spent = member_trailing_12m(member)
-    return member_tier_evaluate(member=member, earned_points_12m=earned, spent_fen_12m=spent,
-                                reason="trailing 12 months reached the tier's threshold")
+    return member_tier_evaluate(
+        member=member,
+        earned_points_12m=earned,
+        spent_fen_12m=spent,
+        reason="trailing 12 months reached the tier's threshold",
+    )
 
 
 @transaction.atomic
@@ -139,8 +166,7 @@ def member_tier_set(*, member: Member, level: CardLevel, reason: str) -> Member:
     """HQ sets a tier by hand (a complaint, a VIP). Counts as a change like any other."""
     member = Member.objects.select_for_update().get(pk=member.pk)
     if member.tier_id != level.pk:
-        _tier_change(member=member, to_level=level, kind=TierChange.Kind.MANUAL, reason=reason,
-                     now=timezone.now())
+        _tier_change(member=member, to_level=level, kind=TierChange.Kind.MANUAL, reason=reason, now=timezone.now())
     return member
 
 
@@ -155,8 +181,13 @@ def member_tier_review(*, member_id: int, now: dt.datetime | None = None) -> Mem
     earned, spent = member_trailing_12m(member)
     target = card_level_for(earned_points_12m=earned, spent_fen_12m=spent)
     if _rank(target) < _rank(member.tier):
-        _tier_change(member=member, to_level=target, kind=TierChange.Kind.DOWNGRADE,
-                     reason=f"anniversary review: {earned} points, {spent} fen in 12 months", now=now)
+        _tier_change(
+            member=member,
+            to_level=target,
+            kind=TierChange.Kind.DOWNGRADE,
+            reason=f"anniversary review: {earned} points, {spent} fen in 12 months",
+            now=now,
+        )
     else:
         review = member.tier_review_at
         while review <= now:
@@ -172,8 +203,11 @@ def tier_downgrade_due(*, now: dt.datetime | None = None, batch: int = 500) -> i
     reviewed = 0
     last_id = 0
     while True:
-        ids = list(Member.objects.filter(tier_review_at__lte=now, id__gt=last_id).order_by("id")
-                   .values_list("id", flat=True)[:batch])
+        ids = list(
+            Member.objects.filter(tier_review_at__lte=now, id__gt=last_id)
+            .order_by("id")
+            .values_list("id", flat=True)[:batch]
+        )
         if not ids:
             return reviewed
         for member_id in ids:

@@ -1,4 +1,5 @@
 """Mini-program visits: one row per member per day (the fact analytics counts as online activity)."""
+
 from __future__ import annotations
 
 import datetime as dt

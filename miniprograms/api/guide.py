@@ -1,4 +1,5 @@
 """A shopping guide's own view (GuideAPIView): the orders attributed to them and their commission, nothing else."""
+
 from __future__ import annotations
 
 from rest_framework import serializers

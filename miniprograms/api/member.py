@@ -1,6 +1,7 @@
 """Mini-program API (members): browse shops and catalogs, place, pay, cancel and refund orders, coupons, guide
 touches. Browsing needs a session; ordering needs a registered member. A member only ever reaches their own
 orders and coupons (another member's id is a 404)."""
+
 from __future__ import annotations
 
 from rest_framework import serializers, status
@@ -29,8 +30,9 @@ class ShopListApi(MemberAPIView):
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        return self.paginated(selectors.shops_browse(**filters.validated_data), ShopOut,
-                              ordering=("store_code_order", "id"))
+        return self.paginated(
+            selectors.shops_browse(**filters.validated_data), ShopOut, ordering=("store_code_order", "id")
+        )
 
 
 class ShopCatalogApi(MemberAPIView):
@@ -53,8 +55,9 @@ class OrderListCreateApi(MemberAPIView):
         shop_id = serializers.IntegerField(min_value=1)
         items = Item(many=True, allow_empty=False, max_length=50)
         coupon_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-        fulfilment = serializers.ChoiceField(choices=[Order.Fulfilment.PICKUP, Order.Fulfilment.DELIVERY],
-                                             default=Order.Fulfilment.PICKUP)
+        fulfilment = serializers.ChoiceField(
+            choices=[Order.Fulfilment.PICKUP, Order.Fulfilment.DELIVERY], default=Order.Fulfilment.PICKUP
+        )
         delivery_address = serializers.DictField(required=False, default=dict)
 
     def get(self, request):
@@ -84,16 +87,16 @@ class OrderPayApi(MemberAPIView):
     def post(self, request, order_id: int):
         member = self.member_or_404()
         order = selectors.order_get_for_member(member, order_id)
-        params = order_prepay(member=member, order=order, openid=request.user.openid,
-                              client_ip=request_client_ip(request))
+        params = order_prepay(
+            member=member, order=order, openid=request.user.openid, client_ip=request_client_ip(request)
+        )
         return Response({"request_payment": params})
 
 
 class OrderCancelApi(MemberAPIView):
     def post(self, request, order_id: int):
         member = self.member_or_404()
-        order_cancel(order_id=selectors.order_get_for_member(member, order_id).pk, reason="by member",
-                     member=member)
+        order_cancel(order_id=selectors.order_get_for_member(member, order_id).pk, reason="by member", member=member)
         return Response(OrderOut(selectors.order_get_for_member(member, order_id)).data)
 
 
@@ -122,8 +125,10 @@ class OrderRefundRequestApi(MemberAPIView):
         data.is_valid(raise_exception=True)
         order = selectors.order_get_for_member(member, order_id)
         refund = refund_request(member=member, order_id=order.pk, **data.validated_data)
-        return Response({"refund_id": refund.pk, "status": refund.status, "amount_fen": refund.amount_fen},
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            {"refund_id": refund.pk, "status": refund.status, "amount_fen": refund.amount_fen},
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class CouponListApi(MemberAPIView):

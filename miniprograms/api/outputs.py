@@ -1,4 +1,5 @@
 """Output shapes shared by the shops API views."""
+
 from rest_framework import serializers
 
 

@@ -1,5 +1,6 @@
 """Commission payouts: HQ drafts a month, approves and pays each guide's payout (console); a guide reads their own
 statements (guide login)."""
+
 from __future__ import annotations
 
 from rest_framework import serializers, status
@@ -86,8 +87,9 @@ class PayoutPayApi(BrandHQAPIView):
     def post(self, request, payout_id: int):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        payout = commission_payout_pay(payout=_payout(payout_id), actor_id=request.user.id,
-                                       method=data.validated_data["method"])
+        payout = commission_payout_pay(
+            payout=_payout(payout_id), actor_id=request.user.id, method=data.validated_data["method"]
+        )
         return Response(PayoutOut(payout).data)
 
 

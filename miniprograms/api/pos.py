@@ -1,4 +1,5 @@
 """POST /api/v1/pos/orders: store systems send receipts in batches with `Authorization: PosKey <key>`."""
+
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
@@ -65,8 +66,9 @@ class PosOrdersApi(BaseAPIView):
             sold_at = serializers.DateTimeField(required=False)
             member_id = serializers.IntegerField(min_value=1, required=False)
             phone = serializers.CharField(max_length=20, required=False)
-            openid = serializers.CharField(max_length=64, required=False,
-                                           help_text="The payer's openid in the brand's mini-program, when known.")
+            openid = serializers.CharField(
+                max_length=64, required=False, help_text="The payer's openid in the brand's mini-program, when known."
+            )
             discount_fen = serializers.IntegerField(min_value=0, required=False, default=0)
             coupon_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
             lines = Line(many=True, allow_empty=False, max_length=200)

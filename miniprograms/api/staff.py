@@ -2,6 +2,7 @@
 manager reaches only their franchisee's stores, shops, orders, refunds and guides (others are 404). Catalog,
 pushes and coupon templates are HQ's. Lists are cursor pages (core.pagination); a row outside the caller's reach
 is a 404 through core.selectors.get_in_scope; answers go through Output serializers."""
+
 from __future__ import annotations
 
 from rest_framework import serializers, status
@@ -122,8 +123,9 @@ class ProductPushApi(BrandHQAPIView):
     """POST /api/v1/console/products/<id>/push {shop_ids, stock?, price_fen?}: onto many shops at once."""
 
     class InputSerializer(serializers.Serializer):
-        shop_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False,
-                                         max_length=5000)
+        shop_ids = serializers.ListField(
+            child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=5000
+        )
         stock = serializers.IntegerField(min_value=0, required=False, allow_null=True)
         price_fen = serializers.IntegerField(min_value=1, required=False, allow_null=True)
 
@@ -139,8 +141,7 @@ class ProductPushAllApi(BrandHQAPIView):
     shop (or to the listed ones), for brands with thousands of shops. 202 with the job; poll it for progress."""
 
     class InputSerializer(serializers.Serializer):
-        shop_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False,
-                                         allow_empty=False)
+        shop_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, allow_empty=False)
         stock = serializers.IntegerField(min_value=0, required=False, allow_null=True)
         price_fen = serializers.IntegerField(min_value=1, required=False, allow_null=True)
 
@@ -176,8 +177,9 @@ class OrderFulfilmentApi(BrandStaffAPIView):
         order = selectors.order_get_for_scope(self.scope, order_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        order = order_fulfilment_advance(order=order, to_status=data.validated_data["status"],
-                                         note=data.validated_data["note"])
+        order = order_fulfilment_advance(
+            order=order, to_status=data.validated_data["status"], note=data.validated_data["note"]
+        )
         return Response(StaffOrderOut(selectors.order_get_for_scope(self.scope, order.pk)).data)
 
 
@@ -254,8 +256,9 @@ class GuideShareCodeApi(BrandStaffAPIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         shop = selectors.shop_get_for_scope(self.scope, values["shop_id"]) if values.get("shop_id") else None
-        product = get_in_scope(Product.objects.all(), values["product_id"], "product") \
-            if values.get("product_id") else None
+        product = (
+            get_in_scope(Product.objects.all(), values["product_id"], "product") if values.get("product_id") else None
+        )
         result = guide_share_code_create(guide=guide, shop=shop, product=product, page=values["page"])
         return Response(result, status=status.HTTP_201_CREATED)
 

@@ -6,6 +6,7 @@ Which gateway: an order's payment stays with the gateway and merchant that creat
 pay_mchid, stamped at its first prepay by `order_payment_route_stamp`), so a brand can move from v2 to v3 with
 orders in flight. An order not stamped yet follows the mini-program's `pay_api`; for v3 the store's franchisee's
 sub-merchant, else the brand's default. The factory is payments.gateways."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -44,8 +45,9 @@ def notify_url(appid: str) -> str:
 
     template = settings.WECHATPAY_NOTIFY_URL
     if not template:
-        raise PaymentUnavailable(_("Payments are not configured: set EKR_PUBLIC_BASE_URL."), code="payment_not_configured",
-                                 status_code=503)
+        raise PaymentUnavailable(
+            _("Payments are not configured: set EKR_PUBLIC_BASE_URL."), code="payment_not_configured", status_code=503
+        )
     return template.format(appid=appid)
 
 
@@ -91,8 +93,16 @@ class PaymentGateway(Protocol):
     name: str  # WeChatApp.PayApi value
     mchid: str  # the merchant paid (v3: the sub-merchant)
 
-    def create_prepay(self, *, out_trade_no: str, total_fen: int, description: str, openid: str,
-                      client_ip: str = "", time_expire: datetime | None = None) -> PrepayResult:
+    def create_prepay(
+        self,
+        *,
+        out_trade_no: str,
+        total_fen: int,
+        description: str,
+        openid: str,
+        client_ip: str = "",
+        time_expire: datetime | None = None,
+    ) -> PrepayResult:
         """A prepay the buyer can pay until `time_expire` (aware datetime; the gateway refuses payment after it)."""
         ...
 
@@ -104,7 +114,8 @@ class PaymentGateway(Protocol):
         unreachable raises PaymentUnavailable."""
         ...
 
-    def refund(self, *, out_trade_no: str, out_refund_no: str, total_fen: int, refund_fen: int,
-               reason: str = "") -> RefundResult: ...
+    def refund(
+        self, *, out_trade_no: str, out_refund_no: str, total_fen: int, refund_fen: int, reason: str = ""
+    ) -> RefundResult: ...
 
     def verify_notification(self, data: dict) -> PaymentNotification: ...

@@ -1,5 +1,6 @@
 """Which gateway pays: the one factory orders and refunds call. It sits above the interface (payments.base) and
 its implementations, which never import it. See payments.base for which gateway and merchant an order uses."""
+
 from __future__ import annotations
 
 from django.db import connection
@@ -13,16 +14,18 @@ from tenants.wechatpay import ProviderNotConfigured, provider_client
 
 
 def _app(appid: str) -> WeChatApp:
-    app = WeChatApp.objects.select_related("brand").filter(appid=appid,
-                                                          brand__schema_name=connection.schema_name).first()
+    app = (
+        WeChatApp.objects.select_related("brand").filter(appid=appid, brand__schema_name=connection.schema_name).first()
+    )
     if app is None:
         raise _not_configured()
     return app
 
 
 def _not_configured() -> ApplicationError:
-    return ApplicationError("This mini-program has no WeChat Pay merchant.", code="payment_not_configured",
-                            status_code=409)
+    return ApplicationError(
+        "This mini-program has no WeChat Pay merchant.", code="payment_not_configured", status_code=409
+    )
 
 
 def _build(app: WeChatApp, api: str, mchid: str) -> PaymentGateway:

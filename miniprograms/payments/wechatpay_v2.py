@@ -4,6 +4,7 @@ Beyond wechatpy: the sign type is the merchant's configured one for requests, wx
 responses and notifications; every signature is compared in constant time; notifications must name our appid
 and mch_id and must not be far in the past or the future. Base URL from settings.WECHATPAY_API_BASE_URL.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -116,8 +117,14 @@ class WeChatPayV2Gateway:
         self.app = app
         self.sign_type = app.pay_sign_type
         cert, key = client_cert_files(app)  # wechatpy sends it with every call; refunds require it
-        self.client = _Client(app.appid, api_key=app.mch_key, mch_id=app.mch_id, mch_cert=cert, mch_key=key,
-                              timeout=settings.WECHAT_HTTP_TIMEOUT)
+        self.client = _Client(
+            app.appid,
+            api_key=app.mch_key,
+            mch_id=app.mch_id,
+            mch_cert=cert,
+            mch_key=key,
+            timeout=settings.WECHAT_HTTP_TIMEOUT,
+        )
 
     # --- requests ---
     def _post(self, endpoint: str, data: dict) -> dict:
@@ -127,22 +134,36 @@ class WeChatPayV2Gateway:
         try:
             result = self.client.post(endpoint, data=data)
         except WeChatPayException as exc:
-            raise PaymentUnavailable(_("WeChat Pay refused: %(code)s %(message)s"),
-                                     params={"code": exc.errcode or exc.return_code,
-                                             "message": exc.errmsg or exc.return_msg},
-                                     fields={"wechat": [str(exc.errcode or exc.return_code)]}) from exc
+            raise PaymentUnavailable(
+                _("WeChat Pay refused: %(code)s %(message)s"),
+                params={"code": exc.errcode or exc.return_code, "message": exc.errmsg or exc.return_msg},
+                fields={"wechat": [str(exc.errcode or exc.return_code)]},
+            ) from exc
         except Exception as exc:  # network errors
             raise PaymentUnavailable(_("WeChat Pay could not be reached.")) from exc
         if not isinstance(result, dict) or not signature_ok(result, self.app.mch_key, self.sign_type):
             raise PaymentUnavailable(_("WeChat Pay answered with a bad signature."))
         return result
 
-    def create_prepay(self, *, out_trade_no: str, total_fen: int, description: str, openid: str,
-                      client_ip: str = "", time_expire: datetime | None = None) -> PrepayResult:
+    def create_prepay(
+        self,
+        *,
+        out_trade_no: str,
+        total_fen: int,
+        description: str,
+        openid: str,
+        client_ip: str = "",
+        time_expire: datetime | None = None,
+    ) -> PrepayResult:
         request = {
-            "trade_type": "JSAPI", "body": description[:120], "out_trade_no": out_trade_no,
-            "total_fee": int(total_fen), "fee_type": "CNY", "openid": openid,
-            "spbill_create_ip": client_ip or "127.0.0.1", "notify_url": notify_url(self.app.appid),
+            "trade_type": "JSAPI",
+            "body": description[:120],
+            "out_trade_no": out_trade_no,
+            "total_fee": int(total_fen),
+            "fee_type": "CNY",
+            "openid": openid,
+            "spbill_create_ip": client_ip or "127.0.0.1",
+            "notify_url": notify_url(self.app.appid),
         }
         if time_expire is not None:
             request["time_expire"] = _format_time(time_expire)
@@ -150,8 +171,13 @@ class WeChatPayV2Gateway:
         prepay_id = result.get("prepay_id") or ""
         if not prepay_id:
             raise PaymentUnavailable(_("WeChat Pay answered without a prepay_id."))
-        params = {"appId": self.app.appid, "timeStamp": str(int(time.time())), "nonceStr": secrets.token_hex(16),
-                  "package": f"prepay_id={prepay_id}", "signType": self.sign_type}
+        params = {
+            "appId": self.app.appid,
+            "timeStamp": str(int(time.time())),
+            "nonceStr": secrets.token_hex(16),
+            "package": f"prepay_id={prepay_id}",
+            "signType": self.sign_type,
+        }
         params["paySign"] = sign(params, self.app.mch_key, self.sign_type)
         del params["appId"]  # wx.requestPayment takes the rest; appId is implied by the mini-program
         return PrepayResult(prepay_id=prepay_id, request_payment=params)
@@ -160,9 +186,13 @@ class WeChatPayV2Gateway:
         result = self._post("pay/orderquery", {"out_trade_no": out_trade_no})
         state = result.get("trade_state", "")
         fee = result.get("total_fee")
-        return QueryResult(out_trade_no=out_trade_no, paid=state == "SUCCESS", state=state,
-                           transaction_id=result.get("transaction_id", ""),
-                           total_fen=int(fee) if fee not in (None, "") else None)
+        return QueryResult(
+            out_trade_no=out_trade_no,
+            paid=state == "SUCCESS",
+            state=state,
+            transaction_id=result.get("transaction_id", ""),
+            total_fen=int(fee) if fee not in (None, "") else None,
+        )
 
     def close(self, *, out_trade_no: str) -> None:
         try:
@@ -175,22 +205,37 @@ class WeChatPayV2Gateway:
                 raise OrderPaidAtGateway(_("The order was paid before it could be closed.")) from exc
             raise
 
-    def refund(self, *, out_trade_no: str, out_refund_no: str, total_fen: int, refund_fen: int,
-               reason: str = "") -> RefundResult:
+    def refund(
+        self, *, out_trade_no: str, out_refund_no: str, total_fen: int, refund_fen: int, reason: str = ""
+    ) -> RefundResult:
         # WeChat refuses refunds without the merchant's client certificate (WeChatApp.mch_cert_pem / key).
-        result = self._post("secapi/pay/refund", {
-            "out_trade_no": out_trade_no, "out_refund_no": out_refund_no, "total_fee": int(total_fen),
-            "refund_fee": int(refund_fen), "refund_desc": reason[:80],
-        })
+        result = self._post(
+            "secapi/pay/refund",
+            {
+                "out_trade_no": out_trade_no,
+                "out_refund_no": out_refund_no,
+                "total_fee": int(total_fen),
+                "refund_fee": int(refund_fen),
+                "refund_desc": reason[:80],
+            },
+        )
         return RefundResult(out_refund_no=out_refund_no, refund_id=result.get("refund_id", ""))
 
     def transfer(self, *, partner_trade_no: str, openid: str, amount_fen: int, description: str) -> str:
         """企业付款到零钱: pay `amount_fen` to `openid`; WeChat pays a partner_trade_no once. Returns payment_no."""
-        result = self._post("mmpaymkttransfers/promotion/transfers", {
-            "mch_appid": self.app.appid, "mchid": self.app.mch_id, "partner_trade_no": partner_trade_no,
-            "openid": openid, "check_name": "NO_CHECK", "amount": int(amount_fen), "desc": description[:100],
-            "spbill_create_ip": "127.0.0.1",
-        })
+        result = self._post(
+            "mmpaymkttransfers/promotion/transfers",
+            {
+                "mch_appid": self.app.appid,
+                "mchid": self.app.mch_id,
+                "partner_trade_no": partner_trade_no,
+                "openid": openid,
+                "check_name": "NO_CHECK",
+                "amount": int(amount_fen),
+                "desc": description[:100],
+                "spbill_create_ip": "127.0.0.1",
+            },
+        )
         return str(result.get("payment_no", ""))
 
     # --- notifications ---
@@ -209,10 +254,15 @@ class WeChatPayV2Gateway:
         now = timezone.now()
         if paid_at is None or paid_at < now - NOTIFY_MAX_AGE or paid_at > now + NOTIFY_MAX_FUTURE:
             raise InvalidNotification(_("The notification's time is far from now."), code="stale_notification")
-        return PaymentNotification(out_trade_no=str(data.get("out_trade_no", "")),
-                                   transaction_id=str(data.get("transaction_id", "")), total_fen=total_fen,
-                                   paid_at=paid_at, appid=self.app.appid, openid=str(data.get("openid", "")),
-                                   raw=data)
+        return PaymentNotification(
+            out_trade_no=str(data.get("out_trade_no", "")),
+            transaction_id=str(data.get("transaction_id", "")),
+            total_fen=total_fen,
+            paid_at=paid_at,
+            appid=self.app.appid,
+            openid=str(data.get("openid", "")),
+            raw=data,
+        )
 
 
 def _format_time(value: datetime) -> str:

@@ -1,5 +1,6 @@
 """Catalog and shops: categories, products with SKUs, shops per store, a shop's assortment (price override and
 stock per SKU), and HQ pushing a product to many shops at once."""
+
 from __future__ import annotations
 
 from django.db import connection, transaction
@@ -19,8 +20,14 @@ def category_create(*, name: str, parent: Category | None = None, sort: int = 0)
 
 
 @transaction.atomic
-def product_create(*, name: str, skus: list[dict], category: Category | None = None, description: str = "",
-                   image_urls: list[str] | None = None) -> Product:
+def product_create(
+    *,
+    name: str,
+    skus: list[dict],
+    category: Category | None = None,
+    description: str = "",
+    image_urls: list[str] | None = None,
+) -> Product:
     """A product with its SKUs (each: code, price_fen, barcode?, attributes?). SKU codes are unique."""
     if not skus:
         raise ApplicationError(_("A product needs at least one SKU."), fields={"skus": ["required"]})
@@ -28,8 +35,13 @@ def product_create(*, name: str, skus: list[dict], category: Category | None = N
     product.full_clean()
     product.save()
     for item in skus:
-        sku = Sku(product=product, code=item["code"], price_fen=item["price_fen"],
-                  barcode=item.get("barcode", ""), attributes=item.get("attributes") or {})
+        sku = Sku(
+            product=product,
+            code=item["code"],
+            price_fen=item["price_fen"],
+            barcode=item.get("barcode", ""),
+            attributes=item.get("attributes") or {},
+        )
         sku.full_clean()
         sku.save()
     return product
@@ -63,8 +75,9 @@ _UNSET = object()
 
 
 @transaction.atomic
-def shop_sku_set(*, shop: Shop, sku: Sku, price_fen=_UNSET, stock: int | None = None,
-                 on_sale: bool | None = None) -> ShopSku:
+def shop_sku_set(
+    *, shop: Shop, sku: Sku, price_fen=_UNSET, stock: int | None = None, on_sale: bool | None = None
+) -> ShopSku:
     """Put a SKU on a shop's shelf or change it there: price override (None: list price), stock (absolute),
     on sale. Setting the stock is for stock-taking; orders move it only by conditional UPDATEs."""
     entry, _ = ShopSku.objects.select_for_update().get_or_create(shop=shop, sku=sku)
@@ -100,14 +113,23 @@ def shop_skus_upsert(*, product_id: int, shop_ids: list[int], stock: int | None,
     Shops that already carry a SKU keep their stock unless `stock` is given and their price unless `price_fen`
     is. Returns the number of shop SKUs written."""
     with connection.cursor() as cursor:
-        cursor.execute(_PUSH_UPSERT, {"product_id": product_id, "shop_ids": list(shop_ids), "stock": stock,
-                                      "price_fen": price_fen, "set_price": price_fen is not None})
+        cursor.execute(
+            _PUSH_UPSERT,
+            {
+                "product_id": product_id,
+                "shop_ids": list(shop_ids),
+                "stock": stock,
+                "price_fen": price_fen,
+                "set_price": price_fen is not None,
+            },
+        )
         return cursor.rowcount
 
 
 @transaction.atomic
-def product_push_to_shops(*, product: Product, shop_ids: list[int], stock: int | None = None,
-                          price_fen: int | None = None) -> int:
+def product_push_to_shops(
+    *, product: Product, shop_ids: list[int], stock: int | None = None, price_fen: int | None = None
+) -> int:
     """HQ puts every active SKU of `product` on many shops' shelves at once (optionally with a stock and a price
     override for all), in one transaction. Shops that already carry a SKU keep their stock unless `stock` is
     given. Returns the number of shop SKUs written. For every shop of a big brand, see `shop_push_start`."""

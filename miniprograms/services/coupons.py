@@ -3,6 +3,7 @@ total stock enforced under concurrency; discount at checkout; return on cancella
 
 An issue locks the member row (so one member's concurrent claims queue up and the per-member count is exact) and
 then takes one from the template by a conditional UPDATE (issued_count < total_stock)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,13 +21,31 @@ from miniprograms.models import Coupon, CouponTemplate
 
 
 @transaction.atomic
-def coupon_template_create(*, name: str, kind: str, total_stock: int, amount_off_fen: int = 0,
-                           percent_off: int = 0, threshold_fen: int = 0, per_member_limit: int = 1,
-                           valid_hours: int = 72, claimable: bool = True, product_ids: list[int] | None = None,
-                           shop_ids: list[int] | None = None) -> CouponTemplate:
-    template = CouponTemplate(name=name, kind=kind, total_stock=total_stock, amount_off_fen=amount_off_fen,
-                              percent_off=percent_off, threshold_fen=threshold_fen,
-                              per_member_limit=per_member_limit, valid_hours=valid_hours, claimable=claimable)
+def coupon_template_create(
+    *,
+    name: str,
+    kind: str,
+    total_stock: int,
+    amount_off_fen: int = 0,
+    percent_off: int = 0,
+    threshold_fen: int = 0,
+    per_member_limit: int = 1,
+    valid_hours: int = 72,
+    claimable: bool = True,
+    product_ids: list[int] | None = None,
+    shop_ids: list[int] | None = None,
+) -> CouponTemplate:
+    template = CouponTemplate(
+        name=name,
+        kind=kind,
+        total_stock=total_stock,
+        amount_off_fen=amount_off_fen,
+        percent_off=percent_off,
+        threshold_fen=threshold_fen,
+        per_member_limit=per_member_limit,
+        valid_hours=valid_hours,
+        claimable=claimable,
+    )
     template.full_clean()
     template.save()
     if product_ids:
@@ -49,13 +68,20 @@ def _issue(*, template_id: int, member: Member, source: str, issue_key: str | No
         held = Coupon.objects.filter(template_id=template_id, member=member).count()
         if held >= template.per_member_limit:
             raise Conflict(_("You already have as many of this coupon as allowed."), code="coupon_limit_reached")
-        taken = CouponTemplate.objects.filter(pk=template_id, issued_count__lt=F("total_stock")) \
-            .update(issued_count=F("issued_count") + 1)
+        taken = CouponTemplate.objects.filter(pk=template_id, issued_count__lt=F("total_stock")).update(
+            issued_count=F("issued_count") + 1
+        )
         if not taken:
             raise Conflict(_("This coupon is all gone."), code="coupon_sold_out")
         now = timezone.now()
-        coupon = Coupon(template=template, member=member, source=source, issue_key=issue_key, created_at=now,
-                        valid_until=now + timedelta(hours=template.valid_hours))
+        coupon = Coupon(
+            template=template,
+            member=member,
+            source=source,
+            issue_key=issue_key,
+            created_at=now,
+            valid_until=now + timedelta(hours=template.valid_hours),
+        )
         coupon.full_clean(validate_constraints=False)
         coupon.save()
         return coupon
@@ -82,8 +108,9 @@ def coupon_template_reserve(*, template_id: int) -> CouponTemplate:
     template = CouponTemplate.objects.filter(pk=template_id, active=True).first()
     if template is None:
         raise NotFound(_("No such coupon."), code="coupon_template_not_found")
-    taken = CouponTemplate.objects.filter(pk=template_id, issued_count__lt=F("total_stock")) \
-        .update(issued_count=F("issued_count") + 1)
+    taken = CouponTemplate.objects.filter(pk=template_id, issued_count__lt=F("total_stock")).update(
+        issued_count=F("issued_count") + 1
+    )
     if not taken:
         raise Conflict(_("This coupon is all gone."), code="coupon_sold_out")
     return template
@@ -98,8 +125,15 @@ def coupon_issue_reserved(*, template_id: int, member: Member, issue_key: str, v
         existing = Coupon.objects.filter(template_id=template_id, member=member, issue_key=issue_key).first()
         if existing:
             return existing
-        coupon = Coupon(template_id=template_id, member=member, source=Coupon.Source.MARKET, issue_key=issue_key,
-                        code=code, valid_until=valid_until, created_at=timezone.now())
+        coupon = Coupon(
+            template_id=template_id,
+            member=member,
+            source=Coupon.Source.MARKET,
+            issue_key=issue_key,
+            code=code,
+            valid_until=valid_until,
+            created_at=timezone.now(),
+        )
         coupon.full_clean(validate_constraints=False, validate_unique=False)
         coupon.save(force_insert=True)
         return coupon
@@ -128,23 +162,22 @@ def coupons_auto_issue(*, template: CouponTemplate, member_ids: list[int], issue
 
 # --- checkout --------------------------------------------------------------------------------------------------
 
+
 def coupon_unusable_error(coupon: Coupon) -> Conflict | None:
     """Why the coupon cannot be used now (409 coupon_unusable, the reason in the message and fields), or None."""
     if coupon.status == Coupon.Status.USED:
-        return Conflict("This coupon was already used.", code="coupon_unusable",
-                        fields={"coupon": ["used"]})
+        return Conflict("This coupon was already used.", code="coupon_unusable", fields={"coupon": ["used"]})
     if coupon.status != Coupon.Status.AVAILABLE:
-        return Conflict(f"This coupon is {coupon.status}.", code="coupon_unusable",
-                        fields={"coupon": [coupon.status]})
+        return Conflict(f"This coupon is {coupon.status}.", code="coupon_unusable", fields={"coupon": [coupon.status]})
     if coupon.valid_until <= timezone.now():
         until = timezone.localtime(coupon.valid_until).strftime("%Y-%m-%d %H:%M")
-        return Conflict(f"This coupon expired at {until}.", code="coupon_unusable",
-                        fields={"coupon": ["expired"]})
+        return Conflict(f"This coupon expired at {until}.", code="coupon_unusable", fields={"coupon": ["expired"]})
     return None
 
 
-def coupon_discount(*, coupon: Coupon, lines: list[dict], shop_id: int | None = None,
-                    store_id: int | None = None) -> list[int]:
+def coupon_discount(
+    *, coupon: Coupon, lines: list[dict], shop_id: int | None = None, store_id: int | None = None
+) -> list[int]:
     """Per-line discount in fen for `lines` ({product_id, total_fen}) bought in a mini-program shop (`shop_id`)
     or at a store's counter (`store_id`: valid if the template names no shop or a shop of that store); raises
     if the coupon does not apply."""
@@ -180,21 +213,23 @@ def coupon_use(*, coupon_id: int, member: Member) -> None:
     """Take the member's coupon, once, while valid (409 coupon_unusable, saying why). Subscribers of
     miniprograms.hooks hear of it in this transaction."""
     now = timezone.now()
-    used = Coupon.objects.filter(pk=coupon_id, member=member, status=Coupon.Status.AVAILABLE,
-                                 valid_until__gt=now) \
-        .update(status=Coupon.Status.USED, used_at=now)
+    used = Coupon.objects.filter(
+        pk=coupon_id, member=member, status=Coupon.Status.AVAILABLE, valid_until__gt=now
+    ).update(status=Coupon.Status.USED, used_at=now)
     if not used:
         coupon = Coupon.objects.filter(pk=coupon_id, member=member).first()
         error = coupon_unusable_error(coupon) if coupon is not None else None
         raise error or Conflict("This coupon cannot be used.", code="coupon_unusable")
-    coupon_changed_notify(Coupon(pk=coupon_id, member=member, status=Coupon.Status.USED, used_at=now),
-                          used=True, at=now)
+    coupon_changed_notify(
+        Coupon(pk=coupon_id, member=member, status=Coupon.Status.USED, used_at=now), used=True, at=now
+    )
 
 
 def coupon_return(*, coupon_id: int) -> None:
     """Give a used coupon back (order cancelled or refunded). It keeps its original validity."""
-    returned = Coupon.objects.filter(pk=coupon_id, status=Coupon.Status.USED) \
-        .update(status=Coupon.Status.AVAILABLE, used_at=None)
+    returned = Coupon.objects.filter(pk=coupon_id, status=Coupon.Status.USED).update(
+        status=Coupon.Status.AVAILABLE, used_at=None
+    )
     if returned:
         coupon_changed_notify(Coupon.objects.get(pk=coupon_id), used=False, at=timezone.now())
 
@@ -216,13 +251,15 @@ def coupons_issue_batch(*, template_id: int, member_ids: list[int], issue_key: s
     coupon_table = Coupon._meta.db_table
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT id FROM {member_table} WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE",
-                           [list(member_ids)])
+            cursor.execute(
+                f"SELECT id FROM {member_table} WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE", [list(member_ids)]
+            )
         template = CouponTemplate.objects.select_for_update().filter(pk=template_id, active=True).first()
         if template is None or template.issued_count >= template.total_stock:
             return 0
         with connection.cursor() as cursor:
-            cursor.execute(f"""
+            cursor.execute(
+                f"""
                 WITH held AS (
                     SELECT member_id, count(*) AS n FROM {coupon_table}
                     WHERE member_id = ANY(%(ids)s) AND template_id = %(t)s GROUP BY member_id
@@ -238,8 +275,16 @@ def coupons_issue_batch(*, template_id: int, member_ids: list[int], issue_key: s
                     RETURNING 1
                 )
                 SELECT count(*) FROM inserted
-            """, {"ids": list(member_ids), "t": template_id, "limit": template.per_member_limit,
-                  "left": template.total_stock - template.issued_count, "key": issue_key, "until": valid_until})
+            """,
+                {
+                    "ids": list(member_ids),
+                    "t": template_id,
+                    "limit": template.per_member_limit,
+                    "left": template.total_stock - template.issued_count,
+                    "key": issue_key,
+                    "until": valid_until,
+                },
+            )
             issued = cursor.fetchone()[0]
         if issued:
             CouponTemplate.objects.filter(pk=template_id).update(issued_count=F("issued_count") + issued)

@@ -2,6 +2,7 @@
 the mini-program through a guide's code; the last touch within the window wins at order time), and the
 commission ledger: credited once when an attributed order is paid (pending), payable once the return window has
 passed, reversed on a refund."""
+
 from __future__ import annotations
 
 import base64
@@ -21,8 +22,9 @@ from miniprograms.models import CommissionEntry, CommissionRule, GuideShareCode,
 
 @transaction.atomic
 def commission_rule_set(*, rate_bp: int, product: Product | None = None, category=None) -> CommissionRule:
-    rule = CommissionRule.objects.filter(product=product, category=category).first() or \
-        CommissionRule(product=product, category=category)
+    rule = CommissionRule.objects.filter(product=product, category=category).first() or CommissionRule(
+        product=product, category=category
+    )
     rule.rate_bp = rate_bp
     rule.full_clean()
     rule.save()
@@ -35,8 +37,9 @@ def commission_for_order(*, order: Order) -> int:
     product_ids = {ln.sku.product_id for ln in lines}
     category_ids = {ln.sku.product.category_id for ln in lines if ln.sku.product.category_id}
     by_product = dict(CommissionRule.objects.filter(product_id__in=product_ids).values_list("product_id", "rate_bp"))
-    by_category = dict(CommissionRule.objects.filter(category_id__in=category_ids)
-                       .values_list("category_id", "rate_bp"))
+    by_category = dict(
+        CommissionRule.objects.filter(category_id__in=category_ids).values_list("category_id", "rate_bp")
+    )
     total = 0
     for ln in lines:
         rate = by_product.get(ln.sku.product_id, by_category.get(ln.sku.product.category_id, 0))
@@ -54,16 +57,23 @@ def commission_credit_for_order(*, order: Order) -> CommissionEntry | None:
     existing = CommissionEntry.objects.filter(order=order).first()
     if existing:
         return existing
-    entry = CommissionEntry(guide_id=order.guide_id, order=order, store_id=order.store_id, amount_fen=amount,
-                            payable_at=(order.paid_at or timezone.now())
-                            + timedelta(days=settings.MINIPROGRAMS_RETURN_WINDOW_DAYS))
+    entry = CommissionEntry(
+        guide_id=order.guide_id,
+        order=order,
+        store_id=order.store_id,
+        amount_fen=amount,
+        payable_at=(order.paid_at or timezone.now()) + timedelta(days=settings.MINIPROGRAMS_RETURN_WINDOW_DAYS),
+    )
     entry.save()
     return entry
 
 
 def commission_reverse_for_order(*, order: Order) -> int:
-    return CommissionEntry.objects.filter(order=order).exclude(status=CommissionEntry.Status.REVERSED) \
+    return (
+        CommissionEntry.objects.filter(order=order)
+        .exclude(status=CommissionEntry.Status.REVERSED)
         .update(status=CommissionEntry.Status.REVERSED, reversed_fen=F("amount_fen"))
+    )
 
 
 def commission_reverse_for_refund(*, order: Order, refunded_after_fen: int, refund=None) -> int:
@@ -74,8 +84,11 @@ def commission_reverse_for_refund(*, order: Order, refunded_after_fen: int, refu
     entry = CommissionEntry.objects.select_for_update(of=("self",)).select_related("payout").filter(order=order).first()
     if entry is None or order.total_fen <= 0:
         return 0
-    target = entry.amount_fen if refunded_after_fen >= order.total_fen \
+    target = (
+        entry.amount_fen
+        if refunded_after_fen >= order.total_fen
         else entry.amount_fen * refunded_after_fen // order.total_fen
+    )
     taken = max(0, target - entry.reversed_fen)
     if taken:
         entry.reversed_fen += taken
@@ -92,15 +105,17 @@ def commission_reverse_for_refund(*, order: Order, refunded_after_fen: int, refu
 def commissions_mark_payable(*, now=None) -> int:
     """Pending commissions whose return window has passed become payable (orders in refund wait)."""
     now = now or timezone.now()
-    return CommissionEntry.objects.filter(status=CommissionEntry.Status.PENDING, payable_at__lte=now,
-                                          order__status=Order.Status.PAID) \
-        .update(status=CommissionEntry.Status.PAYABLE)
+    return CommissionEntry.objects.filter(
+        status=CommissionEntry.Status.PENDING, payable_at__lte=now, order__status=Order.Status.PAID
+    ).update(status=CommissionEntry.Status.PAYABLE)
 
 
 # --- share codes and touches -----------------------------------------------------------------------------------
 
-def guide_share_code_create(*, guide: Guide, shop: Shop | None = None, product: Product | None = None,
-                            page: str = "") -> dict:
+
+def guide_share_code_create(
+    *, guide: Guide, shop: Shop | None = None, product: Product | None = None, page: str = ""
+) -> dict:
     """A mini-program code for the guide's share of a shop or a product: {scene, image_base64}."""
     if not guide.active:
         raise ApplicationError(_("This guide is inactive."), code="guide_inactive", status_code=409)
@@ -109,8 +124,11 @@ def guide_share_code_create(*, guide: Guide, shop: Shop | None = None, product: 
     from tenants.models import WeChatApp
     from tenants.wechat import WeChatUnavailable, wechat_client, wechat_errors
 
-    app = WeChatApp.objects.select_related("brand").filter(brand__schema_name=connection.schema_name,
-                                                          kind=WeChatApp.Kind.MINIPROGRAM).first()
+    app = (
+        WeChatApp.objects.select_related("brand")
+        .filter(brand__schema_name=connection.schema_name, kind=WeChatApp.Kind.MINIPROGRAM)
+        .first()
+    )
     if app is None:
         raise ApplicationError(_("The brand has no mini-program."), code="no_miniprogram", status_code=409)
     with transaction.atomic():
@@ -133,5 +151,3 @@ def guide_touch_record(*, member: Member, scene: str) -> GuideTouch:
     touch = GuideTouch(member=member, guide=code.guide, share_code=code)
     touch.save()
     return touch
-
-

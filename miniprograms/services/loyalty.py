@@ -1,5 +1,6 @@
 """The one place the shops app calls the points ledger and the members' tier rules: earn on a paid order, reverse
 on a refund. Keyed by the order number, so a retry earns or reverses nothing twice."""
+
 from __future__ import annotations
 
 from miniprograms.models import Order
@@ -12,10 +13,14 @@ def points_for_paid_order(*, order: Order) -> None:
 
     member = order.member
     tier = member.tier
-    facts = OrderFacts(paid_fen=order.total_fen, paid_at=order.paid_at, store_code=order.store.code,
-                       tier_code=str(tier.pk) if tier else None,
-                       tier_multiplier_pct=int(tier.points_multiplier * 100) if tier else 100,
-                       birthday_month=member.birthday.month if member.birthday else None)
+    facts = OrderFacts(
+        paid_fen=order.total_fen,
+        paid_at=order.paid_at,
+        store_code=order.store.code,
+        tier_code=str(tier.pk) if tier else None,
+        tier_multiplier_pct=int(tier.points_multiplier * 100) if tier else 100,
+        birthday_month=member.birthday.month if member.birthday else None,
+    )
     points_earn_for_order(member=member, order_id=order.number, order=facts)
     from members.services import member_tier_evaluate_request
 
@@ -27,12 +32,14 @@ def points_reverse_for_order(*, order: Order) -> None:
         return
     from points.services import points_reverse_for_reference
 
-    points_reverse_for_reference(member=order.member, reference=order.number,
-                                 idempotency_key=f"order:{order.number}:refund", reason="refund")
+    points_reverse_for_reference(
+        member=order.member, reference=order.number, idempotency_key=f"order:{order.number}:refund", reason="refund"
+    )
 
 
-def points_reverse_for_refund(*, order: Order, refund_number: str, refunded_before_fen: int,
-                              refunded_after_fen: int) -> None:
+def points_reverse_for_refund(
+    *, order: Order, refund_number: str, refunded_before_fen: int, refunded_after_fen: int
+) -> None:
     """Take back the points the order earned in proportion to this refund (the share of the order's total it moves
     from `refunded_before_fen` to `refunded_after_fen`; the last refund takes all that is left). Keyed by the
     refund number: a retry reverses nothing twice."""
@@ -46,10 +53,19 @@ def points_reverse_for_refund(*, order: Order, refund_number: str, refunded_befo
     if refunded_after_fen >= order.total_fen:
         points = None  # all that is not reversed yet
     else:
-        earned = PointsEntry.objects.filter(member_id=order.member_id, kind="earn", reference=order.number) \
-            .aggregate(n=Sum("amount"))["n"] or 0
+        earned = (
+            PointsEntry.objects.filter(member_id=order.member_id, kind="earn", reference=order.number).aggregate(
+                n=Sum("amount")
+            )["n"]
+            or 0
+        )
         points = earned * refunded_after_fen // order.total_fen - earned * refunded_before_fen // order.total_fen
         if points <= 0:
             return
-    points_reverse_for_reference(member=order.member, reference=order.number,
-                                 idempotency_key=f"refund:{refund_number}", reason="refund", points=points)
+    points_reverse_for_reference(
+        member=order.member,
+        reference=order.number,
+        idempotency_key=f"refund:{refund_number}",
+        reason="refund",
+        points=points,
+    )

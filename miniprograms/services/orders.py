@@ -1,5 +1,6 @@
 """Orders: placing one from a cart (price and discount snapshot, stock reserved by conditional UPDATE), cancelling
 (stock and coupon given back), the periodic cancellation of unpaid orders, and fulfilment statuses."""
+
 from __future__ import annotations
 
 import logging
@@ -27,7 +28,7 @@ MAX_QUANTITY = 99
 
 def order_number_new() -> str:
     """22 characters, time-ordered, unguessable tail; also WeChat Pay's out_trade_no (at most 32)."""
-    return f"{timezone.now():%y%m%d%H%M%S}{secrets.randbelow(10 ** 10):010d}"
+    return f"{timezone.now():%y%m%d%H%M%S}{secrets.randbelow(10**10):010d}"
 
 
 def order_event_add(*, order: Order, status: str, note: str = "") -> OrderEvent:
@@ -43,14 +44,25 @@ def _cart(items: list[dict]) -> dict[int, int]:
     for item in items:
         cart[int(item["sku_id"])] = cart.get(int(item["sku_id"]), 0) + int(item["quantity"])
     if len(cart) > MAX_LINES or any(q < 1 or q > MAX_QUANTITY for q in cart.values()):
-        raise ApplicationError(_("At most %(max_lines)s lines of 1 to %(max_quantity)s each."), params={"max_lines": MAX_LINES, "max_quantity": MAX_QUANTITY},
-                               fields={"items": ["out of range"]})
+        raise ApplicationError(
+            _("At most %(max_lines)s lines of 1 to %(max_quantity)s each."),
+            params={"max_lines": MAX_LINES, "max_quantity": MAX_QUANTITY},
+            fields={"items": ["out of range"]},
+        )
     return cart
 
 
 @transaction.atomic
-def order_place(*, member: Member, shop: Shop, items: list[dict], appid: str = "", coupon_id: int | None = None,
-                fulfilment: str = Order.Fulfilment.PICKUP, delivery_address: dict | None = None) -> Order:
+def order_place(
+    *,
+    member: Member,
+    shop: Shop,
+    items: list[dict],
+    appid: str = "",
+    coupon_id: int | None = None,
+    fulfilment: str = Order.Fulfilment.PICKUP,
+    delivery_address: dict | None = None,
+) -> Order:
     """Place an order for `items` ([{sku_id, quantity}]) in `shop` at that shop's prices now, with the coupon's
     discount. Stock is reserved here (409 out_of_stock if any line lacks it; nothing is reserved then) and held
     until payment or until the order is cancelled (unpaid orders after MINIPROGRAMS_UNPAID_ORDER_MINUTES)."""
@@ -63,15 +75,26 @@ def order_place(*, member: Member, shop: Shop, items: list[dict], appid: str = "
     if fulfilment == Order.Fulfilment.DELIVERY and not delivery_address:
         raise ApplicationError(_("A delivery needs an address."), fields={"delivery_address": ["required"]})
     cart = _cart(items)
-    entries = {e.sku_id: e for e in ShopSku.objects.select_related("sku", "sku__product")
-               .filter(shop=shop, sku_id__in=cart, on_sale=True, sku__active=True, sku__product__active=True)}
+    entries = {
+        e.sku_id: e
+        for e in ShopSku.objects.select_related("sku", "sku__product").filter(
+            shop=shop, sku_id__in=cart, on_sale=True, sku__active=True, sku__product__active=True
+        )
+    }
     missing = sorted(set(cart) - set(entries))
     if missing:
         raise NotFound(_("Not sold in this shop."), code="sku_not_in_shop", fields={"items": missing})
 
-    lines = [{"entry": entries[sku_id], "product_id": entries[sku_id].sku.product_id, "quantity": qty,
-              "unit": entries[sku_id].effective_price_fen, "total_fen": entries[sku_id].effective_price_fen * qty}
-             for sku_id, qty in sorted(cart.items())]
+    lines = [
+        {
+            "entry": entries[sku_id],
+            "product_id": entries[sku_id].sku.product_id,
+            "quantity": qty,
+            "unit": entries[sku_id].effective_price_fen,
+            "total_fen": entries[sku_id].effective_price_fen * qty,
+        }
+        for sku_id, qty in sorted(cart.items())
+    ]
     discounts = [0] * len(lines)
     coupon = None
     if coupon_id is not None:
@@ -90,19 +113,42 @@ def order_place(*, member: Member, shop: Shop, items: list[dict], appid: str = "
     now = timezone.now()
     subtotal = sum(ln["total_fen"] for ln in lines)
     discount = sum(discounts)
-    order = Order(number=order_number_new(), channel=Order.Channel.ONLINE, shop=shop, store=shop.store,
-                  member=member, guide=guide_attributed(member=member, at=now), coupon=coupon, appid=appid,
-                  subtotal_fen=subtotal, discount_fen=discount, total_fen=subtotal - discount,
-                  fulfilment=fulfilment, delivery_address=delivery_address or {}, created_at=now,
-                  expires_at=now + timedelta(minutes=settings.MINIPROGRAMS_UNPAID_ORDER_MINUTES))
+    order = Order(
+        number=order_number_new(),
+        channel=Order.Channel.ONLINE,
+        shop=shop,
+        store=shop.store,
+        member=member,
+        guide=guide_attributed(member=member, at=now),
+        coupon=coupon,
+        appid=appid,
+        subtotal_fen=subtotal,
+        discount_fen=discount,
+        total_fen=subtotal - discount,
+        fulfilment=fulfilment,
+        delivery_address=delivery_address or {},
+        created_at=now,
+        expires_at=now + timedelta(minutes=settings.MINIPROGRAMS_UNPAID_ORDER_MINUTES),
+    )
     order.full_clean(validate_constraints=False)
     order.save()
-    OrderLine.objects.bulk_create([
-        OrderLine(order=order, sku=ln["entry"].sku, shop_sku=ln["entry"], product_name=ln["entry"].sku.product.name,
-                  sku_code=ln["entry"].sku.code, attributes=ln["entry"].sku.attributes, unit_price_fen=ln["unit"],
-                  quantity=ln["quantity"], discount_fen=d, total_fen=ln["total_fen"] - d)
-        for ln, d in zip(lines, discounts, strict=True)
-    ])
+    OrderLine.objects.bulk_create(
+        [
+            OrderLine(
+                order=order,
+                sku=ln["entry"].sku,
+                shop_sku=ln["entry"],
+                product_name=ln["entry"].sku.product.name,
+                sku_code=ln["entry"].sku.code,
+                attributes=ln["entry"].sku.attributes,
+                unit_price_fen=ln["unit"],
+                quantity=ln["quantity"],
+                discount_fen=d,
+                total_fen=ln["total_fen"] - d,
+            )
+            for ln, d in zip(lines, discounts, strict=True)
+        ]
+    )
     order_event_add(order=order, status="placed")
     hooks.order_placed_notify(order)  # e.g. livestream's attribution to a live room
     return order
@@ -144,10 +190,14 @@ def order_cancel(*, order_id: int, reason: str, member: Member | None = None) ->
 # --- fulfilment ------------------------------------------------------------------------------------------------
 
 _NEXT = {
-    Order.Fulfilment.PICKUP: {Order.FulfilmentStatus.PREPARING: {Order.FulfilmentStatus.READY_FOR_PICKUP},
-                              Order.FulfilmentStatus.READY_FOR_PICKUP: {Order.FulfilmentStatus.PICKED_UP}},
-    Order.Fulfilment.DELIVERY: {Order.FulfilmentStatus.PREPARING: {Order.FulfilmentStatus.SHIPPED},
-                                Order.FulfilmentStatus.SHIPPED: {Order.FulfilmentStatus.DELIVERED}},
+    Order.Fulfilment.PICKUP: {
+        Order.FulfilmentStatus.PREPARING: {Order.FulfilmentStatus.READY_FOR_PICKUP},
+        Order.FulfilmentStatus.READY_FOR_PICKUP: {Order.FulfilmentStatus.PICKED_UP},
+    },
+    Order.Fulfilment.DELIVERY: {
+        Order.FulfilmentStatus.PREPARING: {Order.FulfilmentStatus.SHIPPED},
+        Order.FulfilmentStatus.SHIPPED: {Order.FulfilmentStatus.DELIVERED},
+    },
 }
 
 
@@ -167,8 +217,12 @@ def order_fulfilment_advance(*, order: Order, to_status: str, note: str = "") ->
         raise Conflict(_("Only a paid order is fulfilled."), code="order_not_paid")
     allowed = _NEXT.get(order.fulfilment, {}).get(order.fulfilment_status, set())
     if to_status not in allowed:
-        raise Conflict(_("Cannot go from %(fulfilment_status)s to %(to_status)s."), params={"fulfilment_status": order.fulfilment_status, "to_status": to_status}, code="bad_transition",
-                       fields={"status": [f"allowed: {sorted(allowed)}"]})
+        raise Conflict(
+            _("Cannot go from %(fulfilment_status)s to %(to_status)s."),
+            params={"fulfilment_status": order.fulfilment_status, "to_status": to_status},
+            code="bad_transition",
+            fields={"status": [f"allowed: {sorted(allowed)}"]},
+        )
     order.fulfilment_status = to_status
     order.save(update_fields=["fulfilment_status"])
     order_event_add(order=order, status=to_status, note=note)

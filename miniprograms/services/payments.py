@@ -1,5 +1,6 @@
 """Paying an order: the prepay for wx.requestPayment, and marking an order paid from a verified notification (or
 from a query when the notification was lost) exactly once, with points and guide commission once."""
+
 from __future__ import annotations
 
 import logging
@@ -35,9 +36,14 @@ def order_prepay(*, member: Member, order: Order, openid: str, client_ip: str = 
         raise Conflict(_("This order cannot be paid any more."), code="order_not_payable")
     # WeChat refuses the payment after time_expire: an order cancelled for not being paid is never paid later.
     order = order_payment_route_stamp(order=order)
-    result = gateway_for_order(order).create_prepay(out_trade_no=order.number, total_fen=order.total_fen,
-                                                    description=f"{order.store.name} {order.number}",
-                                                    openid=openid, client_ip=client_ip, time_expire=order.expires_at)
+    result = gateway_for_order(order).create_prepay(
+        out_trade_no=order.number,
+        total_fen=order.total_fen,
+        description=f"{order.store.name} {order.number}",
+        openid=openid,
+        client_ip=client_ip,
+        time_expire=order.expires_at,
+    )
     Order.objects.filter(pk=order.pk).update(prepay_id=result.prepay_id)
     return result.request_payment
 
@@ -63,8 +69,9 @@ REFUNDING = "refunding"  # paid after the order was cancelled: the money goes ba
 
 
 @transaction.atomic
-def order_mark_paid(*, out_trade_no: str, transaction_id: str, total_fen: int, paid_at: datetime | None,
-                    appid: str) -> str:
+def order_mark_paid(
+    *, out_trade_no: str, transaction_id: str, total_fen: int, paid_at: datetime | None, appid: str
+) -> str:
     """Mark the order paid once. Locks the order; a second call (duplicate notification) changes nothing and
     returns "duplicate"; an amount other than the order's total, another app's order, or an order no longer
     awaiting payment changes nothing and returns "rejected". On "paid": points earned and guide commission
@@ -73,8 +80,12 @@ def order_mark_paid(*, out_trade_no: str, transaction_id: str, total_fen: int, p
     A real payment (the order's amount) for a cancelled order is refunded automatically: the order stays
     cancelled, records the transaction and an event saying why, and an automatic Refund is sent to WeChat after
     commit (returns "refunding"; the same payment again is "duplicate")."""
-    order = Order.objects.select_for_update(of=("self",)).select_related("member", "member__tier", "store") \
-        .filter(number=out_trade_no).first()
+    order = (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("member", "member__tier", "store")
+        .filter(number=out_trade_no)
+        .first()
+    )
     if order is None or (order.appid and order.appid != appid):
         logger.warning("pay notification for unknown order %s", out_trade_no)
         return REJECTED
@@ -84,8 +95,9 @@ def order_mark_paid(*, out_trade_no: str, transaction_id: str, total_fen: int, p
         if order.status == Order.Status.CANCELLED and not order.transaction_id and int(total_fen) == order.total_fen:
             _refund_paid_after_cancel(order=order, transaction_id=transaction_id, paid_at=paid_at)
             return REFUNDING
-        logger.error("order %s: payment %s reported while %s; needs a manual refund", order.number, transaction_id,
-                     order.status)
+        logger.error(
+            "order %s: payment %s reported while %s; needs a manual refund", order.number, transaction_id, order.status
+        )
         return REJECTED
     if int(total_fen) != order.total_fen:
         logger.error("order %s: notified amount %s != total %s; ignored", order.number, total_fen, order.total_fen)
@@ -111,10 +123,17 @@ def _refund_paid_after_cancel(*, order: Order, transaction_id: str, paid_at: dat
     order.transaction_id = transaction_id
     order.paid_at = paid_at or timezone.now()
     order.save(update_fields=["transaction_id", "paid_at"])
-    why = (f"paid ({transaction_id}) after the order was cancelled at "
-           f"{timezone.localtime(order.cancelled_at):%Y-%m-%d %H:%M:%S}; refunded automatically")
-    refund = Refund(order=order, kind=Refund.Kind.PAID_AFTER_CANCEL, number="R" + order_number_new(),
-                    amount_fen=order.total_fen, reason=why[:200])
+    why = (
+        f"paid ({transaction_id}) after the order was cancelled at "
+        f"{timezone.localtime(order.cancelled_at):%Y-%m-%d %H:%M:%S}; refunded automatically"
+    )
+    refund = Refund(
+        order=order,
+        kind=Refund.Kind.PAID_AFTER_CANCEL,
+        number="R" + order_number_new(),
+        amount_fen=order.total_fen,
+        reason=why[:200],
+    )
     refund.full_clean(validate_constraints=False)
     refund.save()
     order_event_add(order=order, status="paid_after_cancel", note=why[:200])
@@ -132,8 +151,13 @@ def order_mark_paid_from_notification(*, data: dict) -> str:
     except (InvalidNotification, ApplicationError) as exc:
         logger.warning("pay notification refused: %s", exc)
         return REJECTED
-    return order_mark_paid(out_trade_no=notification.out_trade_no, transaction_id=notification.transaction_id,
-                           total_fen=notification.total_fen, paid_at=notification.paid_at, appid=notification.appid)
+    return order_mark_paid(
+        out_trade_no=notification.out_trade_no,
+        transaction_id=notification.transaction_id,
+        total_fen=notification.total_fen,
+        paid_at=notification.paid_at,
+        appid=notification.appid,
+    )
 
 
 def order_paid_at_gateway(*, order: Order) -> bool:
@@ -141,8 +165,13 @@ def order_paid_at_gateway(*, order: Order) -> bool:
     result = gateway_for_order(order).query(out_trade_no=order.number)
     if not result.paid or result.total_fen is None:
         return False
-    return order_mark_paid(out_trade_no=order.number, transaction_id=result.transaction_id,
-                           total_fen=result.total_fen, paid_at=None, appid=order.appid) in (PAID, DUPLICATE)
+    return order_mark_paid(
+        out_trade_no=order.number,
+        transaction_id=result.transaction_id,
+        total_fen=result.total_fen,
+        paid_at=None,
+        appid=order.appid,
+    ) in (PAID, DUPLICATE)
 
 
 def order_mark_paid_from_v3_notification(*, appid: str, resource: dict) -> str:
@@ -159,8 +188,13 @@ def order_mark_paid_from_v3_notification(*, appid: str, resource: dict) -> str:
     except (InvalidNotification, ApplicationError) as exc:
         logger.warning("v3 pay notification refused: %s", exc)
         return REJECTED
-    return order_mark_paid(out_trade_no=notification.out_trade_no, transaction_id=notification.transaction_id,
-                           total_fen=notification.total_fen, paid_at=notification.paid_at, appid=notification.appid)
+    return order_mark_paid(
+        out_trade_no=notification.out_trade_no,
+        transaction_id=notification.transaction_id,
+        total_fen=notification.total_fen,
+        paid_at=notification.paid_at,
+        appid=notification.appid,
+    )
 
 
 def orders_cancel_expired(*, now=None, limit: int = 500) -> int:
@@ -168,8 +202,11 @@ def orders_cancel_expired(*, now=None, limit: int = 500) -> int:
     is first looked up at WeChat Pay: if it was paid after all, it is marked paid instead (a late or lost
     notification); if WeChat cannot be reached it is left for the next run."""
     now = now or timezone.now()
-    ids = list(Order.objects.filter(status=Order.Status.PENDING_PAYMENT, expires_at__lt=now)
-               .order_by("expires_at").values_list("pk", flat=True)[:limit])
+    ids = list(
+        Order.objects.filter(status=Order.Status.PENDING_PAYMENT, expires_at__lt=now)
+        .order_by("expires_at")
+        .values_list("pk", flat=True)[:limit]
+    )
     cancelled = 0
     for order_id in ids:
         order = Order.objects.get(pk=order_id)

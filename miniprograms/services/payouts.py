@@ -3,6 +3,7 @@ before, less clawbacks (commission a refund took back after it had been paid). H
 payout (its amount is then fixed), and pays it: a WeChat Pay transfer to the guide's openid (called after commit,
 keyed by the payout's number, so a retry never pays twice) or marked paid offline. The payout, its entries and
 clawbacks are the statement the guide sees."""
+
 from __future__ import annotations
 
 import logging
@@ -28,8 +29,9 @@ def _month_end(month: date) -> datetime:
 
 
 def _totals(payout: CommissionPayout) -> None:
-    commission = CommissionEntry.objects.filter(payout=payout) \
-        .aggregate(n=Sum(F("amount_fen") - F("reversed_fen")))["n"] or 0
+    commission = (
+        CommissionEntry.objects.filter(payout=payout).aggregate(n=Sum(F("amount_fen") - F("reversed_fen")))["n"] or 0
+    )
     clawback = CommissionClawback.objects.filter(payout=payout).aggregate(n=Sum("amount_fen"))["n"] or 0
     payout.commission_fen, payout.clawback_fen = commission, clawback
     payout.amount_fen = commission - clawback
@@ -42,8 +44,7 @@ def commission_payouts_prepare(*, month: date) -> list[CommissionPayout]:
     already drafted for the month is left as is: running it twice makes nothing twice."""
     month = month.replace(day=1)
     end = _month_end(month)
-    due = CommissionEntry.objects.filter(status=CommissionEntry.Status.PAYABLE, payout__isnull=True,
-                                         payable_at__lt=end)
+    due = CommissionEntry.objects.filter(status=CommissionEntry.Status.PAYABLE, payout__isnull=True, payable_at__lt=end)
     made = []
     for guide_id in sorted(set(due.values_list("guide_id", flat=True))):
         if CommissionPayout.objects.filter(guide_id=guide_id, month=month).exists():
@@ -53,8 +54,9 @@ def commission_payouts_prepare(*, month: date) -> list[CommissionPayout]:
         due.filter(guide_id=guide_id).update(payout=payout)
         _totals(payout)
         room = payout.commission_fen
-        for clawback in CommissionClawback.objects.select_for_update().filter(guide_id=guide_id,
-                                                                             payout__isnull=True).order_by("id"):
+        for clawback in (
+            CommissionClawback.objects.select_for_update().filter(guide_id=guide_id, payout__isnull=True).order_by("id")
+        ):
             if clawback.amount_fen > room:
                 break
             room -= clawback.amount_fen
@@ -77,8 +79,9 @@ def commission_payout_approve(*, payout: CommissionPayout, actor_id: int) -> Com
     _totals(payout)
     payout.status = CommissionPayout.Status.APPROVED
     payout.approved_by_id, payout.approved_at = actor_id, timezone.now()
-    payout.save(update_fields=["commission_fen", "clawback_fen", "amount_fen", "status", "approved_by_id",
-                               "approved_at"])
+    payout.save(
+        update_fields=["commission_fen", "clawback_fen", "amount_fen", "status", "approved_by_id", "approved_at"]
+    )
     return payout
 
 
@@ -109,15 +112,17 @@ def commission_payout_pay(*, payout: CommissionPayout, actor_id: int, method: st
     from miniprograms.payments import PaymentUnavailable, gateway_for
     from tenants.models import WeChatApp
 
-    app = WeChatApp.objects.filter(brand__schema_name=connection.schema_name,
-                                   kind=WeChatApp.Kind.MINIPROGRAM).first()
+    app = WeChatApp.objects.filter(brand__schema_name=connection.schema_name, kind=WeChatApp.Kind.MINIPROGRAM).first()
     if app is None:
         raise Conflict("The brand has no mini-program.", code="no_miniprogram")
     gateway = gateway_for(app.appid, api=WeChatApp.PayApi.V2)
     try:
-        payment_no = gateway.transfer(partner_trade_no=payout.number, openid=payout.guide.openid,
-                                      amount_fen=payout.amount_fen,
-                                      description=f"commission {payout.month:%Y-%m}")
+        payment_no = gateway.transfer(
+            partner_trade_no=payout.number,
+            openid=payout.guide.openid,
+            amount_fen=payout.amount_fen,
+            description=f"commission {payout.month:%Y-%m}",
+        )
     except PaymentUnavailable as exc:
         CommissionPayout.objects.filter(pk=payout.pk).update(last_error=str(exc)[:200])
         logger.warning("payout %s: WeChat transfer failed: %s", payout.number, exc)

@@ -6,6 +6,7 @@ transaction as the job's progress. Promises: a batch is applied at most once eve
 (the job row is locked and its `last_shop_id` moves with the batch); a worker killed midway loses only its open
 batch, and the next delivery resumes after the last committed one.
 """
+
 from __future__ import annotations
 
 from django.db import transaction
@@ -28,8 +29,14 @@ def _target_shops(push: ShopPush):
 
 
 @transaction.atomic
-def shop_push_start(*, product: Product, shop_ids: list[int] | None = None, price_fen: int | None = None,
-                    stock: int | None = None, user_id: int | None = None) -> ShopPush:
+def shop_push_start(
+    *,
+    product: Product,
+    shop_ids: list[int] | None = None,
+    price_fen: int | None = None,
+    stock: int | None = None,
+    user_id: int | None = None,
+) -> ShopPush:
     """Record a push of `product` to `shop_ids` (None: every shop) and queue it. Unknown shop ids are a 404."""
     if shop_ids is not None:
         shop_ids = sorted(set(shop_ids))
@@ -57,11 +64,13 @@ def shop_push_run(*, push_id: int, batch: int = BATCH_SHOPS, max_batches: int | 
             push = ShopPush.objects.select_for_update().get(pk=push_id)
             if push.status == ShopPush.Status.DONE:
                 return push
-            ids = list(_target_shops(push).filter(pk__gt=push.last_shop_id).order_by("pk")
-                       .values_list("pk", flat=True)[:batch])
+            ids = list(
+                _target_shops(push).filter(pk__gt=push.last_shop_id).order_by("pk").values_list("pk", flat=True)[:batch]
+            )
             if ids:
-                push.written += shop_skus_upsert(product_id=push.product_id, shop_ids=ids, stock=push.stock,
-                                                 price_fen=push.price_fen)
+                push.written += shop_skus_upsert(
+                    product_id=push.product_id, shop_ids=ids, stock=push.stock, price_fen=push.price_fen
+                )
                 push.last_shop_id = ids[-1]
                 push.done_shops = min(push.done_shops + len(ids), push.total_shops)
                 push.status = ShopPush.Status.RUNNING

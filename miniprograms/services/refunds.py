@@ -9,6 +9,7 @@ given back when the whole order is refunded. The sum of an order's refunds never
 Order.refunded_fen (requests not rejected) moves by one conditional UPDATE, under a database CHECK.
 
 Lock order: the order, then its refunds, then order lines, then shelf stock (as order placement)."""
+
 from __future__ import annotations
 
 import logging
@@ -40,8 +41,15 @@ def _line_share(line: OrderLine, before: int, after: int) -> int:
 
 
 @transaction.atomic
-def refund_request(*, member: Member, order_id: int, reason: str = "", lines: list[dict] | None = None,
-                   amount_fen: int | None = None, return_goods: bool = False) -> Refund:
+def refund_request(
+    *,
+    member: Member,
+    order_id: int,
+    reason: str = "",
+    lines: list[dict] | None = None,
+    amount_fen: int | None = None,
+    return_goods: bool = False,
+) -> Refund:
     """Ask for a refund of the member's paid online order: of `lines` ([{line_id, quantity}]; their share of what
     was paid), of `amount_fen`, or (neither) of everything not refunded yet. 409 `refund_exceeds_paid` when the
     order's refunds would add up to more than was paid, `refund_exceeds_quantity` for more units than bought;
@@ -73,40 +81,53 @@ def refund_request(*, member: Member, order_id: int, reason: str = "", lines: li
                 raise ApplicationError("Refund at least one unit.", fields={"lines": [line_id]})
             wanted[line_id] = wanted.get(line_id, 0) + quantity
     else:  # everything not refunded yet
-        wanted = {pk: ln.quantity - ln.refunded_quantity for pk, ln in by_id.items()
-                  if ln.quantity > ln.refunded_quantity}
+        wanted = {
+            pk: ln.quantity - ln.refunded_quantity for pk, ln in by_id.items() if ln.quantity > ln.refunded_quantity
+        }
     refund_lines = []
     for line_id, quantity in sorted(wanted.items()):
         line = by_id[line_id]
         if line.refunded_quantity + quantity > line.quantity:
-            raise Conflict("More units than were bought.", code="refund_exceeds_quantity",
-                           fields={"lines": [line_id]})
-        refund_lines.append((line, quantity, _line_share(line, line.refunded_quantity,
-                                                         line.refunded_quantity + quantity)))
+            raise Conflict("More units than were bought.", code="refund_exceeds_quantity", fields={"lines": [line_id]})
+        refund_lines.append(
+            (line, quantity, _line_share(line, line.refunded_quantity, line.refunded_quantity + quantity))
+        )
     if amount_fen is None:
         amount_fen = sum(share for _, _, share in refund_lines) if lines else order.total_fen - order.refunded_fen
-    if amount_fen <= 0 or not Order.objects.filter(pk=order.pk, status=Order.Status.PAID,
-                                                   refunded_fen__lte=F("total_fen") - amount_fen) \
-            .update(refunded_fen=F("refunded_fen") + amount_fen):
-        raise Conflict("The order's refunds would exceed what was paid.", code="refund_exceeds_paid",
-                       fields={"amount_fen": [f"at most {order.total_fen - order.refunded_fen}"]})
+    if amount_fen <= 0 or not Order.objects.filter(
+        pk=order.pk, status=Order.Status.PAID, refunded_fen__lte=F("total_fen") - amount_fen
+    ).update(refunded_fen=F("refunded_fen") + amount_fen):
+        raise Conflict(
+            "The order's refunds would exceed what was paid.",
+            code="refund_exceeds_paid",
+            fields={"amount_fen": [f"at most {order.total_fen - order.refunded_fen}"]},
+        )
     # The order's row is ours now: the lines can only have changed before (a request that got in first).
     for line, quantity, _ in refund_lines:
-        if not OrderLine.objects.filter(pk=line.pk, refunded_quantity=line.refunded_quantity) \
-                .update(refunded_quantity=F("refunded_quantity") + quantity):
+        if not OrderLine.objects.filter(pk=line.pk, refunded_quantity=line.refunded_quantity).update(
+            refunded_quantity=F("refunded_quantity") + quantity
+        ):
             raise Conflict("The order changed meanwhile; ask again.", code="refund_conflict")
-    refund = Refund(order=order, number="R" + order_number_new(), amount_fen=amount_fen, reason=reason,
-                    return_goods=return_goods)
+    refund = Refund(
+        order=order, number="R" + order_number_new(), amount_fen=amount_fen, reason=reason, return_goods=return_goods
+    )
     refund.full_clean(validate_constraints=False)
     refund.save()
-    RefundLine.objects.bulk_create([RefundLine(refund=refund, order_line=line, quantity=quantity, amount_fen=share)
-                                    for line, quantity, share in refund_lines])
+    RefundLine.objects.bulk_create(
+        [
+            RefundLine(refund=refund, order_line=line, quantity=quantity, amount_fen=share)
+            for line, quantity, share in refund_lines
+        ]
+    )
     order.refresh_from_db(fields=["refunded_fen"])
     if order.refunded_fen == order.total_fen:
         order.status = Order.Status.REFUNDING
         order.save(update_fields=["status"])
-    order_event_add(order=order, status="return_requested" if return_goods else "refund_requested",
-                    note=f"{refund.number} {amount_fen} {reason}"[:200])
+    order_event_add(
+        order=order,
+        status="return_requested" if return_goods else "refund_requested",
+        note=f"{refund.number} {amount_fen} {reason}"[:200],
+    )
     return refund
 
 
@@ -179,9 +200,13 @@ def refund_send(*, refund_id: int) -> Refund:
         return refund
     order = refund.order
     try:
-        result = gateway_for_order(order).refund(out_trade_no=order.number, out_refund_no=refund.number,
-                                                 total_fen=order.total_fen, refund_fen=refund.amount_fen,
-                                                 reason=refund.reason)
+        result = gateway_for_order(order).refund(
+            out_trade_no=order.number,
+            out_refund_no=refund.number,
+            total_fen=order.total_fen,
+            refund_fen=refund.amount_fen,
+            reason=refund.reason,
+        )
     except ApplicationError as exc:
         with transaction.atomic():
             locked = Refund.objects.select_for_update().get(pk=refund_id)
@@ -200,9 +225,12 @@ def refunds_send_stuck(*, now=None, older_than: timedelta = timedelta(minutes=5)
     WeChat's answer), with their own out_refund_no, so WeChat refunds each once. Returns those now refunded; one
     WeChat still refuses stays `failed` for staff to retry. Returns waiting for their goods are left alone."""
     now = now or timezone.now()
-    ids = list(Refund.objects.filter(status=Refund.Status.APPROVED, decided_at__lt=now - older_than)
-               .exclude(return_goods=True, goods_received_at__isnull=True)
-               .order_by("decided_at").values_list("pk", flat=True)[:limit])
+    ids = list(
+        Refund.objects.filter(status=Refund.Status.APPROVED, decided_at__lt=now - older_than)
+        .exclude(return_goods=True, goods_received_at__isnull=True)
+        .order_by("decided_at")
+        .values_list("pk", flat=True)[:limit]
+    )
     sent = 0
     for refund_id in ids:
         try:
@@ -216,8 +244,7 @@ def refunds_send_stuck(*, now=None, older_than: timedelta = timedelta(minutes=5)
 def _refund_apply(*, refund_id: int, wechat_refund_id: str) -> Refund:
     refund = Refund.objects.get(pk=refund_id)
     order, refund = _lock(refund, {Refund.Status.APPROVED, Refund.Status.FAILED})
-    before = Refund.objects.filter(order=order, status=Refund.Status.SUCCEEDED) \
-        .aggregate(n=Sum("amount_fen"))["n"] or 0
+    before = Refund.objects.filter(order=order, status=Refund.Status.SUCCEEDED).aggregate(n=Sum("amount_fen"))["n"] or 0
     after = before + refund.amount_fen
     refund.status = Refund.Status.SUCCEEDED
     refund.wechat_refund_id = wechat_refund_id
@@ -229,8 +256,9 @@ def _refund_apply(*, refund_id: int, wechat_refund_id: str) -> Refund:
             if rl.order_line.shop_sku_id:
                 stock_put_back(shop_sku_id=rl.order_line.shop_sku_id, quantity=rl.quantity)
     commission_reverse_for_refund(order=order, refunded_after_fen=after, refund=refund)
-    points_reverse_for_refund(order=order, refund_number=refund.number, refunded_before_fen=before,
-                              refunded_after_fen=after)
+    points_reverse_for_refund(
+        order=order, refund_number=refund.number, refunded_before_fen=before, refunded_after_fen=after
+    )
     if after >= order.total_fen:
         if order.coupon_id:
             coupon_return(coupon_id=order.coupon_id)
@@ -277,8 +305,13 @@ def refund_outcome_from_v3_notification(*, appid: str, resource: dict) -> str:
         return REJECTED
     order = refund.order
     amount = resource.get("amount") or {}
-    if (order.appid != appid or order.pay_gateway != WeChatApp.PayApi.V3 or order.pay_mchid != resource.get("sub_mchid")
-            or order.number != resource.get("out_trade_no") or amount.get("refund") != refund.amount_fen):
+    if (
+        order.appid != appid
+        or order.pay_gateway != WeChatApp.PayApi.V3
+        or order.pay_mchid != resource.get("sub_mchid")
+        or order.number != resource.get("out_trade_no")
+        or amount.get("refund") != refund.amount_fen
+    ):
         return REJECTED
     status = resource.get("refund_status")
     if status == "SUCCESS":
@@ -300,9 +333,13 @@ def refund_automatic_send(*, refund_id: int) -> str:
     if refund.status != Refund.Status.REQUESTED or refund.kind == Refund.Kind.REQUESTED:
         return "skipped"
     order = refund.order
-    result = gateway_for_order(order).refund(out_trade_no=order.number, out_refund_no=refund.number,
-                                                 total_fen=order.total_fen, refund_fen=refund.amount_fen,
-                                                 reason="order cancelled before payment")
+    result = gateway_for_order(order).refund(
+        out_trade_no=order.number,
+        out_refund_no=refund.number,
+        total_fen=order.total_fen,
+        refund_fen=refund.amount_fen,
+        reason="order cancelled before payment",
+    )
     with transaction.atomic():
         refund = Refund.objects.select_for_update().get(pk=refund_id)
         if refund.status != Refund.Status.REQUESTED:

@@ -1,4 +1,5 @@
 """Points API on a brand's host: the member's own points (mini-program) and the HQ console."""
+
 from __future__ import annotations
 
 import csv
@@ -51,8 +52,18 @@ class StaffEntryOutput(serializers.ModelSerializer):
 
     class Meta:
         model = PointsEntry
-        fields = ["id", "kind", "amount", "balance_after", "shortfall", "reason", "reference", "idempotency_key",
-                  "actor", "created_at"]
+        fields = [
+            "id",
+            "kind",
+            "amount",
+            "balance_after",
+            "shortfall",
+            "reason",
+            "reference",
+            "idempotency_key",
+            "actor",
+            "created_at",
+        ]
 
 
 def _page(view, queryset, serializer_class) -> Response:
@@ -60,6 +71,7 @@ def _page(view, queryset, serializer_class) -> Response:
 
 
 # --- mini-program --------------------------------------------------------------------------------------------
+
 
 class MemberPointsApi(MemberAPIView):
     """GET /api/v1/mp/points: my balance and what expires in the next 30 days."""
@@ -78,6 +90,7 @@ class MemberPointsEntriesApi(MemberAPIView):
 
 # --- HQ console ----------------------------------------------------------------------------------------------
 # Reading a ledger: HQ, or the store manager of the member's franchisee. Changing it: HQ only.
+
 
 class StaffMemberPointsApi(BrandStaffAPIView):
     """GET /api/v1/staff/points/members/<id>: a member's balance and what expires soon."""
@@ -111,8 +124,12 @@ class StaffPointsAdjustApi(BrandHQAPIView):
         data.is_valid(raise_exception=True)
         member = member_for_staff(scope=self.scope, member_id=member_id)
         entry = points_adjust(
-            member=member, points=data.validated_data["points"], reason=data.validated_data["reason"],
-            actor=request.user, idempotency_key=f"staff-adjust:{data.validated_data['idempotency_key']}")
+            member=member,
+            points=data.validated_data["points"],
+            reason=data.validated_data["reason"],
+            actor=request.user,
+            idempotency_key=f"staff-adjust:{data.validated_data['idempotency_key']}",
+        )
         code = status.HTTP_200_OK if entry.replayed else status.HTTP_201_CREATED
         entry = PointsEntry.objects.select_related("actor").get(pk=entry.pk)
         return Response(StaffEntryOutput(entry).data, status=code)
@@ -126,17 +143,30 @@ class StaffPointsExportApi(BrandHQAPIView):
         start = serializers.DateField()
         end = serializers.DateField()
 
-    COLUMNS = ["id", "created_at", "member_id", "kind", "amount", "balance_after", "shortfall", "reference",
-               "reason", "actor", "idempotency_key"]
+    COLUMNS = [
+        "id",
+        "created_at",
+        "member_id",
+        "kind",
+        "amount",
+        "balance_after",
+        "shortfall",
+        "reference",
+        "reason",
+        "actor",
+        "idempotency_key",
+    ]
 
     def get(self, request):
         data = self.InputSerializer(data=request.query_params)
         data.is_valid(raise_exception=True)
-        entries = points_entries_in_period(scope=self.scope, first_day=data.validated_data["start"],
-                                           last_day=data.validated_data["end"])
+        entries = points_entries_in_period(
+            scope=self.scope, first_day=data.validated_data["start"], last_day=data.validated_data["end"]
+        )
         filename = f"points-{data.validated_data['start']}-{data.validated_data['end']}.csv"
-        response = StreamingHttpResponse(_csv_rows(entries, self.COLUMNS, connection.schema_name),
-                                         content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(
+            _csv_rows(entries, self.COLUMNS, connection.schema_name), content_type="text/csv; charset=utf-8"
+        )
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
 
@@ -157,10 +187,21 @@ def _csv_rows(entries, columns: list[str], schema: str) -> Iterator[str]:
     yield "\ufeff" + writer.writerow(columns)  # BOM: Excel opens UTF-8 (Chinese reasons) correctly
     with schema_context(schema):  # streamed after the view returned: name the brand's schema again
         for entry in entries.iterator(chunk_size=2000):
-            yield writer.writerow([
-                entry.id, timezone.localtime(entry.created_at, SHANGHAI).isoformat(), entry.member_id, entry.kind,
-                entry.amount, entry.balance_after, entry.shortfall, _cell(entry.reference), _cell(entry.reason),
-                _cell(entry.actor.username if entry.actor else ""), _cell(entry.idempotency_key)])
+            yield writer.writerow(
+                [
+                    entry.id,
+                    timezone.localtime(entry.created_at, SHANGHAI).isoformat(),
+                    entry.member_id,
+                    entry.kind,
+                    entry.amount,
+                    entry.balance_after,
+                    entry.shortfall,
+                    _cell(entry.reference),
+                    _cell(entry.reason),
+                    _cell(entry.actor.username if entry.actor else ""),
+                    _cell(entry.idempotency_key),
+                ]
+            )
 
 
 class StaffPointsPreviewApi(BrandHQAPIView):
@@ -173,11 +214,13 @@ class StaffPointsPreviewApi(BrandHQAPIView):
         store_code = serializers.CharField(max_length=32, required=False, allow_null=True, default=None)
         tier_code = serializers.CharField(max_length=32, required=False, allow_null=True, default=None)
         tier_multiplier_pct = serializers.IntegerField(min_value=0, max_value=10_000, default=100)
-        birthday_month = serializers.IntegerField(min_value=1, max_value=12, required=False, allow_null=True,
-                                                  default=None)
+        birthday_month = serializers.IntegerField(
+            min_value=1, max_value=12, required=False, allow_null=True, default=None
+        )
         campaign_id = serializers.IntegerField(required=False, allow_null=True, default=None)
-        policy_changes = serializers.DictField(child=serializers.IntegerField(min_value=0, max_value=100_000),
-                                               required=False, default=dict)
+        policy_changes = serializers.DictField(
+            child=serializers.IntegerField(min_value=0, max_value=100_000), required=False, default=dict
+        )
 
     class OutputSerializer(serializers.Serializer):
         class Breakdown(serializers.Serializer):
@@ -199,8 +242,10 @@ class StaffPointsPreviewApi(BrandHQAPIView):
         values = dict(data.validated_data)
         campaign_id = values.pop("campaign_id")
         policy_changes = values.pop("policy_changes")
-        campaign = None if campaign_id is None else get_in_scope(Campaign.objects.all(), campaign_id, "campaign",
-                                                                 code="campaign_not_found")
+        campaign = (
+            None
+            if campaign_id is None
+            else get_in_scope(Campaign.objects.all(), campaign_id, "campaign", code="campaign_not_found")
+        )
         preview = earning_preview(order=OrderFacts(**values), campaign=campaign, policy_changes=policy_changes)
         return Response(self.OutputSerializer(preview).data)
-

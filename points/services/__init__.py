@@ -23,6 +23,7 @@ Earning rules (points.services.rules):
 Expiry (points.services.expiry):
     lot_expiry_for(*, earned_at, policy=None)
 """
+
 from points.services.expiry import lot_expiry_for  # noqa: F401
 from points.services.ledger import (  # noqa: F401
     InsufficientPoints,

@@ -3,6 +3,7 @@
 Points earned on day D expire at the end of D + N months, or at the end of the year after D's year, by the brand
 policy. The ledger (crediting a lot) and the earning rules both read it; it imports neither.
 """
+
 from __future__ import annotations
 
 import calendar

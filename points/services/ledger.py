@@ -12,6 +12,7 @@ How correctness comes from the database, not from Python:
   taken the whole transaction is rolled back and the first entry for the key is returned (or 409 if it was
   written for other parameters).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,6 +54,7 @@ class _KeyTaken(Exception):
 
 # --- building blocks -----------------------------------------------------------------------------------------
 
+
 def request_fingerprint(operation: str, **params: Any) -> str:
     """A stable hash of what was asked, so that a key reused for other parameters is told apart (409)."""
     canonical = json.dumps({"op": operation, **params}, sort_keys=True, default=str, separators=(",", ":"))
@@ -62,13 +64,17 @@ def request_fingerprint(operation: str, **params: Any) -> str:
 def _entry_validate(**fields: Any) -> None:
     """full_clean on the entry to be written (lengths, choices, required fields); raises ValidationError."""
     PointsEntry(balance_after=0, fingerprint="0" * 64, created_at=timezone.now(), **fields).full_clean(
-        exclude=["account", "member", "actor"], validate_unique=False, validate_constraints=False)
+        exclude=["account", "member", "actor"], validate_unique=False, validate_constraints=False
+    )
 
 
 def _points_check(points: int) -> None:
     if isinstance(points, bool) or not isinstance(points, int) or not 0 < points <= MAX_POINTS_PER_ENTRY:
-        raise ApplicationError(_("Points must be a positive whole number."), code="invalid_points",
-                               fields={"points": [f"a whole number from 1 to {MAX_POINTS_PER_ENTRY}"]})
+        raise ApplicationError(
+            _("Points must be a positive whole number."),
+            code="invalid_points",
+            fields={"points": [f"a whole number from 1 to {MAX_POINTS_PER_ENTRY}"]},
+        )
 
 
 def _replay(idempotency_key: str, fingerprint: str) -> PointsEntry | None:
@@ -77,8 +83,11 @@ def _replay(idempotency_key: str, fingerprint: str) -> PointsEntry | None:
     if entry is None:
         return None
     if entry.fingerprint != fingerprint:
-        raise Conflict(_("This idempotency key was already used for a different request."),
-                       code="idempotency_key_reused", fields={"idempotency_key": ["already used"]})
+        raise Conflict(
+            _("This idempotency key was already used for a different request."),
+            code="idempotency_key_reused",
+            fields={"idempotency_key": ["already used"]},
+        )
     entry.replayed = True
     return entry
 
@@ -151,6 +160,7 @@ _CREDIT_ENTRY = _entry_insert_sql(f""", lot AS (
         )
         SELECT id, %(amount)s FROM e""")
 
+
 def _take_from_lots_ctes(entry_source: str) -> str:
     """CTEs taking %(points)s from the account's open lots, oldest expiry first (NULL = never, last), with one
     lot use per lot for the entry `entry_source` yields. They read at most %(window)s lots (the partial index
@@ -175,50 +185,106 @@ def _take_from_lots_ctes(entry_source: str) -> str:
 
 
 # The entry, then its lots, in one statement.
-_DEBIT_ENTRY = _entry_insert_sql(", " + _take_from_lots_ctes("e") + """
-        SELECT (SELECT id FROM e), (SELECT COALESCE(SUM(n), 0) FROM lots)""")
+_DEBIT_ENTRY = _entry_insert_sql(
+    ", "
+    + _take_from_lots_ctes("e")
+    + """
+        SELECT (SELECT id FROM e), (SELECT COALESCE(SUM(n), 0) FROM lots)"""
+)
 
 # More lots for an entry already written (a member with more than LOT_WINDOW small lots).
-_TAKE_MORE = "WITH " + _take_from_lots_ctes("(SELECT %(entry)s::bigint AS id)") + \
-    " SELECT COALESCE(SUM(n), 0) FROM lots"
+_TAKE_MORE = (
+    "WITH " + _take_from_lots_ctes("(SELECT %(entry)s::bigint AS id)") + " SELECT COALESCE(SUM(n), 0) FROM lots"
+)
 
 LOT_WINDOW = 32
 
-_TYPES = {"account": "bigint", "member": "bigint", "kind": "varchar", "amount": "bigint", "balance": "bigint",
-          "key": "varchar", "fp": "varchar", "reference": "varchar", "reason": "varchar", "actor": "integer",
-          "shortfall": "bigint", "now": "timestamptz", "expires_at": "timestamptz", "points": "bigint",
-          "window": "bigint"}
+_TYPES = {
+    "account": "bigint",
+    "member": "bigint",
+    "kind": "varchar",
+    "amount": "bigint",
+    "balance": "bigint",
+    "key": "varchar",
+    "fp": "varchar",
+    "reference": "varchar",
+    "reason": "varchar",
+    "actor": "integer",
+    "shortfall": "bigint",
+    "now": "timestamptz",
+    "expires_at": "timestamptz",
+    "points": "bigint",
+    "window": "bigint",
+}
 _CREDIT_ACCOUNT_STMT = PreparedStatement(_CREDIT_ACCOUNT, _TYPES)
 _CREDIT_ENTRY_STMT = PreparedStatement(_CREDIT_ENTRY, _TYPES)
 _DEBIT_ACCOUNT_STMT = PreparedStatement(_DEBIT_ACCOUNT, _TYPES)
 _DEBIT_ENTRY_STMT = PreparedStatement(_DEBIT_ENTRY, _TYPES)
 
 
-def _credit(*, member, kind: str, points: int, key: str, fp: str, reference: str, reason: str,
-            expires_at: datetime | str | None, actor_id: int | None) -> PointsEntry:
+def _credit(
+    *,
+    member,
+    kind: str,
+    points: int,
+    key: str,
+    fp: str,
+    reference: str,
+    reason: str,
+    expires_at: datetime | str | None,
+    actor_id: int | None,
+) -> PointsEntry:
     now = timezone.now()
     with connection.cursor() as cursor:
         _CREDIT_ACCOUNT_STMT.execute(cursor, {"member": member.pk, "points": points, "now": now})
         account_id, balance, expiry_mode, expiry_months = cursor.fetchone()
         if expires_at == BY_POLICY:
-            policy = PointsPolicy(expiry_mode=expiry_mode, expiry_months=expiry_months) if expiry_mode \
-                else PointsPolicy()
+            policy = (
+                PointsPolicy(expiry_mode=expiry_mode, expiry_months=expiry_months) if expiry_mode else PointsPolicy()
+            )
             expires_at = lot_expiry_for(earned_at=now, policy=policy)
-        _CREDIT_ENTRY_STMT.execute(cursor, {
-            "account": account_id, "member": member.pk, "kind": kind, "amount": points, "balance": balance,
-            "key": key, "fp": fp, "reference": reference, "reason": reason, "actor": actor_id, "shortfall": 0,
-            "now": now, "expires_at": expires_at})
+        _CREDIT_ENTRY_STMT.execute(
+            cursor,
+            {
+                "account": account_id,
+                "member": member.pk,
+                "kind": kind,
+                "amount": points,
+                "balance": balance,
+                "key": key,
+                "fp": fp,
+                "reference": reference,
+                "reason": reason,
+                "actor": actor_id,
+                "shortfall": 0,
+                "now": now,
+                "expires_at": expires_at,
+            },
+        )
         row = cursor.fetchone()
     if row is None:
         raise _KeyTaken
     _card_sync_on_commit(member, earned=kind == Kind.EARN)
-    return PointsEntry(id=row[0], account_id=account_id, member_id=member.pk, kind=kind, amount=points,
-                       balance_after=balance, idempotency_key=key, fingerprint=fp, reference=reference,
-                       reason=reason, actor_id=actor_id, shortfall=0, created_at=now)
+    return PointsEntry(
+        id=row[0],
+        account_id=account_id,
+        member_id=member.pk,
+        kind=kind,
+        amount=points,
+        balance_after=balance,
+        idempotency_key=key,
+        fingerprint=fp,
+        reference=reference,
+        reason=reason,
+        actor_id=actor_id,
+        shortfall=0,
+        created_at=now,
+    )
 
 
-def _debit(*, member, kind: str, points: int, key: str, fp: str, reference: str, reason: str,
-           actor_id: int | None) -> PointsEntry:
+def _debit(
+    *, member, kind: str, points: int, key: str, fp: str, reference: str, reason: str, actor_id: int | None
+) -> PointsEntry:
     now = timezone.now()
     with connection.cursor() as cursor:
         _DEBIT_ACCOUNT_STMT.execute(cursor, {"points": points, "now": now, "member": member.pk})
@@ -226,23 +292,51 @@ def _debit(*, member, kind: str, points: int, key: str, fp: str, reference: str,
         if row is None:
             raise InsufficientPoints(_("Not enough points."), fields={"points": ["more than the balance"]})
         account_id, balance = row
-        _DEBIT_ENTRY_STMT.execute(cursor, {
-            "account": account_id, "member": member.pk, "kind": kind, "amount": -points, "balance": balance,
-            "key": key, "fp": fp, "reference": reference, "reason": reason, "actor": actor_id, "shortfall": 0,
-            "now": now, "points": points, "window": LOT_WINDOW})
+        _DEBIT_ENTRY_STMT.execute(
+            cursor,
+            {
+                "account": account_id,
+                "member": member.pk,
+                "kind": kind,
+                "amount": -points,
+                "balance": balance,
+                "key": key,
+                "fp": fp,
+                "reference": reference,
+                "reason": reason,
+                "actor": actor_id,
+                "shortfall": 0,
+                "now": now,
+                "points": points,
+                "window": LOT_WINDOW,
+            },
+        )
         entry_id, from_lots = cursor.fetchone()
         if entry_id is None:
             raise _KeyTaken
         if from_lots < points:
-            cursor.execute(_TAKE_MORE, {"account": account_id, "entry": entry_id, "points": points - from_lots,
-                                        "window": None})
+            cursor.execute(
+                _TAKE_MORE, {"account": account_id, "entry": entry_id, "points": points - from_lots, "window": None}
+            )
             from_lots += cursor.fetchone()[0]
     if from_lots != points:  # balance and lots disagree: refuse rather than write a ledger that does not add up
         raise ApplicationError(_("Points lots do not cover the balance."), code="ledger_mismatch", status_code=500)
     _card_sync_on_commit(member)
-    return PointsEntry(id=entry_id, account_id=account_id, member_id=member.pk, kind=kind, amount=-points,
-                       balance_after=balance, idempotency_key=key, fingerprint=fp, reference=reference,
-                       reason=reason, actor_id=actor_id, shortfall=0, created_at=now)
+    return PointsEntry(
+        id=entry_id,
+        account_id=account_id,
+        member_id=member.pk,
+        kind=kind,
+        amount=-points,
+        balance_after=balance,
+        idempotency_key=key,
+        fingerprint=fp,
+        reference=reference,
+        reason=reason,
+        actor_id=actor_id,
+        shortfall=0,
+        created_at=now,
+    )
 
 
 def _debit_or_replay(*, key: str, fp: str, debit: Callable[[], PointsEntry]) -> PointsEntry:
@@ -257,66 +351,136 @@ def _debit_or_replay(*, key: str, fp: str, debit: Callable[[], PointsEntry]) -> 
 
 # --- the interface -------------------------------------------------------------------------------------------
 
-def points_earn(*, member, points: int, idempotency_key: str, reason: str, reference: str = "",
-                expires_at: datetime | None = None) -> PointsEntry:
+
+def points_earn(
+    *, member, points: int, idempotency_key: str, reason: str, reference: str = "", expires_at: datetime | None = None
+) -> PointsEntry:
     """Credit `points` (> 0) as a new lot expiring at `expires_at` (None: the brand's expiry policy from now).
 
     The same key again returns the first entry and changes nothing (entry.replayed is True); the same key for
     other parameters raises Conflict (409).
     """
-    fp = request_fingerprint("earn", member=member.pk, points=points, reference=reference, reason=reason,
-                             expires_at=expires_at)
-    return _earn(member=member, points=points, idempotency_key=idempotency_key, fingerprint=fp, reason=reason,
-                 reference=reference, expires_at=expires_at or BY_POLICY)
+    fp = request_fingerprint(
+        "earn", member=member.pk, points=points, reference=reference, reason=reason, expires_at=expires_at
+    )
+    return _earn(
+        member=member,
+        points=points,
+        idempotency_key=idempotency_key,
+        fingerprint=fp,
+        reason=reason,
+        reference=reference,
+        expires_at=expires_at or BY_POLICY,
+    )
 
 
-def _earn(*, member, points: int, idempotency_key: str, fingerprint: str, reason: str, reference: str,
-          expires_at: datetime | str | None) -> PointsEntry:
+def _earn(
+    *,
+    member,
+    points: int,
+    idempotency_key: str,
+    fingerprint: str,
+    reason: str,
+    reference: str,
+    expires_at: datetime | str | None,
+) -> PointsEntry:
     _points_check(points)
-    _entry_validate(kind=Kind.EARN, amount=points, idempotency_key=idempotency_key, reference=reference,
-                    reason=reason)
-    return _idempotent(idempotency_key, fingerprint, lambda: _credit(
-        member=member, kind=Kind.EARN, points=points, key=idempotency_key, fp=fingerprint, reference=reference,
-        reason=reason, expires_at=expires_at, actor_id=None))
+    _entry_validate(kind=Kind.EARN, amount=points, idempotency_key=idempotency_key, reference=reference, reason=reason)
+    return _idempotent(
+        idempotency_key,
+        fingerprint,
+        lambda: _credit(
+            member=member,
+            kind=Kind.EARN,
+            points=points,
+            key=idempotency_key,
+            fp=fingerprint,
+            reference=reference,
+            reason=reason,
+            expires_at=expires_at,
+            actor_id=None,
+        ),
+    )
 
 
 def points_redeem(*, member, points: int, idempotency_key: str, reason: str, reference: str = "") -> PointsEntry:
     """Debit `points` (> 0), oldest-expiring lots first. Raises InsufficientPoints (409) if the balance is short;
     nothing is recorded then, so the same key may be tried again later."""
     _points_check(points)
-    _entry_validate(kind=Kind.REDEEM, amount=-points, idempotency_key=idempotency_key, reference=reference,
-                    reason=reason)
+    _entry_validate(
+        kind=Kind.REDEEM, amount=-points, idempotency_key=idempotency_key, reference=reference, reason=reason
+    )
     fp = request_fingerprint("redeem", member=member.pk, points=points, reference=reference, reason=reason)
-    return _debit_or_replay(key=idempotency_key, fp=fp, debit=lambda: _debit(
-        member=member, kind=Kind.REDEEM, points=points, key=idempotency_key, fp=fp, reference=reference,
-        reason=reason, actor_id=None))
+    return _debit_or_replay(
+        key=idempotency_key,
+        fp=fp,
+        debit=lambda: _debit(
+            member=member,
+            kind=Kind.REDEEM,
+            points=points,
+            key=idempotency_key,
+            fp=fp,
+            reference=reference,
+            reason=reason,
+            actor_id=None,
+        ),
+    )
 
 
-def points_adjust(*, member, points: int, idempotency_key: str, actor, reason: str,
-                  expires_at: datetime | None = None) -> PointsEntry:
+def points_adjust(
+    *, member, points: int, idempotency_key: str, actor, reason: str, expires_at: datetime | None = None
+) -> PointsEntry:
     """A staff correction: `points` > 0 credits a lot (expiring by the brand policy unless `expires_at`),
     `points` < 0 debits like a redemption (never below zero). `actor` (the staff user) and `reason` are kept
     on the entry, with its time, as the audit record."""
     if not isinstance(points, int) or points == 0:
-        raise ApplicationError(_("An adjustment is a non-zero whole number of points."), code="invalid_points",
-                               fields={"points": ["non-zero whole number"]})
+        raise ApplicationError(
+            _("An adjustment is a non-zero whole number of points."),
+            code="invalid_points",
+            fields={"points": ["non-zero whole number"]},
+        )
     _points_check(abs(points))
     if not reason or not reason.strip():
-        raise ApplicationError(_("An adjustment needs a reason."), code="reason_required",
-                               fields={"reason": ["required"]})
+        raise ApplicationError(
+            _("An adjustment needs a reason."), code="reason_required", fields={"reason": ["required"]}
+        )
     if actor is None or not actor.pk:
         raise ApplicationError(_("An adjustment needs the staff user who made it."), code="actor_required")
     _entry_validate(kind=Kind.ADJUST, amount=points, idempotency_key=idempotency_key, reason=reason)
-    fp = request_fingerprint("adjust", member=member.pk, points=points, actor=actor.pk, reason=reason,
-                             expires_at=expires_at)
+    fp = request_fingerprint(
+        "adjust", member=member.pk, points=points, actor=actor.pk, reason=reason, expires_at=expires_at
+    )
     if points > 0:
         lot_expires_at = expires_at or BY_POLICY
-        return _idempotent(idempotency_key, fp, lambda: _credit(
-            member=member, kind=Kind.ADJUST, points=points, key=idempotency_key, fp=fp, reference="",
-            reason=reason, expires_at=lot_expires_at, actor_id=actor.pk))
-    return _debit_or_replay(key=idempotency_key, fp=fp, debit=lambda: _debit(
-        member=member, kind=Kind.ADJUST, points=-points, key=idempotency_key, fp=fp, reference="",
-        reason=reason, actor_id=actor.pk))
+        return _idempotent(
+            idempotency_key,
+            fp,
+            lambda: _credit(
+                member=member,
+                kind=Kind.ADJUST,
+                points=points,
+                key=idempotency_key,
+                fp=fp,
+                reference="",
+                reason=reason,
+                expires_at=lot_expires_at,
+                actor_id=actor.pk,
+            ),
+        )
+    return _debit_or_replay(
+        key=idempotency_key,
+        fp=fp,
+        debit=lambda: _debit(
+            member=member,
+            kind=Kind.ADJUST,
+            points=-points,
+            key=idempotency_key,
+            fp=fp,
+            reference="",
+            reason=reason,
+            actor_id=actor.pk,
+        ),
+    )
 
 
 def _account_lock(member_id: int) -> PointsAccount | None:
@@ -332,16 +496,20 @@ def _entry_append(entry: PointsEntry) -> PointsEntry:
 def _balance_debit(*, account: PointsAccount, points: int, now: datetime) -> int:
     """Debit an account whose row lock we hold; returns the new balance."""
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {ACCOUNT} SET balance = balance - %s, updated_at = %s "
-                       f"WHERE id = %s AND balance >= %s RETURNING balance", [points, now, account.pk, points])
+        cursor.execute(
+            f"UPDATE {ACCOUNT} SET balance = balance - %s, updated_at = %s "
+            f"WHERE id = %s AND balance >= %s RETURNING balance",
+            [points, now, account.pk, points],
+        )
         row = cursor.fetchone()
     if row is None:  # pragma: no cover - lots are part of the balance, so this cannot happen
         raise ApplicationError(_("Points lots do not cover the balance."), code="ledger_mismatch", status_code=500)
     return row[0]
 
 
-def points_reverse_for_reference(*, member, reference: str, idempotency_key: str, reason: str,
-                                 points: int | None = None) -> PointsEntry | None:
+def points_reverse_for_reference(
+    *, member, reference: str, idempotency_key: str, reason: str, points: int | None = None
+) -> PointsEntry | None:
     """Take back what `reference` (an order) earned, e.g. on a refund: all that is not yet reversed, or at most
     `points` for a partial refund.
 
@@ -352,10 +520,12 @@ def points_reverse_for_reference(*, member, reference: str, idempotency_key: str
     if points is not None:
         _points_check(points)
     if not reference:
-        raise ApplicationError(_("A reversal needs the reference (order) to reverse."), code="reference_required",
-                               fields={"reference": ["required"]})
-    _entry_validate(kind=Kind.REVERSE, amount=0, idempotency_key=idempotency_key, reference=reference,
-                    reason=reason)
+        raise ApplicationError(
+            _("A reversal needs the reference (order) to reverse."),
+            code="reference_required",
+            fields={"reference": ["required"]},
+        )
+    _entry_validate(kind=Kind.REVERSE, amount=0, idempotency_key=idempotency_key, reference=reference, reason=reason)
     fp = request_fingerprint("reverse", member=member.pk, reference=reference, points=points, reason=reason)
 
     def write() -> PointsEntry | None:
@@ -365,11 +535,15 @@ def points_reverse_for_reference(*, member, reference: str, idempotency_key: str
         replayed = _replay(idempotency_key, fp)
         if replayed is not None:
             return replayed
-        lots = list(PointsLot.objects.select_for_update().filter(
-            account=account, entry__kind=Kind.EARN, entry__reference=reference).order_by("id"))
+        lots = list(
+            PointsLot.objects.select_for_update()
+            .filter(account=account, entry__kind=Kind.EARN, entry__reference=reference)
+            .order_by("id")
+        )
         earned = sum(lot.amount for lot in lots)
-        before = PointsEntry.objects.filter(account=account, kind=Kind.REVERSE, reference=reference) \
-            .values_list("amount", "shortfall")
+        before = PointsEntry.objects.filter(account=account, kind=Kind.REVERSE, reference=reference).values_list(
+            "amount", "shortfall"
+        )
         already = sum(-amount + shortfall for amount, shortfall in before)
         target = earned - already if points is None else min(points, earned - already)
         if target <= 0:
@@ -378,10 +552,21 @@ def points_reverse_for_reference(*, member, reference: str, idempotency_key: str
         taken = _lots_take(lots, target)
         reclaimed = sum(n for _, n in taken)
         balance = _balance_debit(account=account, points=reclaimed, now=now) if reclaimed else account.balance
-        entry = _entry_append(PointsEntry(
-            account=account, member_id=member.pk, kind=Kind.REVERSE, amount=-reclaimed, balance_after=balance,
-            idempotency_key=idempotency_key, fingerprint=fp, reference=reference, reason=reason,
-            shortfall=target - reclaimed, created_at=now))
+        entry = _entry_append(
+            PointsEntry(
+                account=account,
+                member_id=member.pk,
+                kind=Kind.REVERSE,
+                amount=-reclaimed,
+                balance_after=balance,
+                idempotency_key=idempotency_key,
+                fingerprint=fp,
+                reference=reference,
+                reason=reason,
+                shortfall=target - reclaimed,
+                created_at=now,
+            )
+        )
         _lot_uses_write(entry, taken)
         _card_sync_on_commit(member)
         return entry
@@ -408,8 +593,9 @@ def points_restore_to_lots(*, member, debit_key: str, idempotency_key: str, reas
     nothing to give back (no such debit, or all of it returned before).
     """
     if not debit_key:
-        raise ApplicationError(_("Name the debit to give back."), code="reference_required",
-                               fields={"debit_key": ["required"]})
+        raise ApplicationError(
+            _("Name the debit to give back."), code="reference_required", fields={"debit_key": ["required"]}
+        )
     _entry_validate(kind=Kind.RESTORE, amount=0, idempotency_key=idempotency_key, reason=reason)
     fp = request_fingerprint("restore", member=member.pk, debit_key=debit_key, reason=reason)
 
@@ -420,16 +606,19 @@ def points_restore_to_lots(*, member, debit_key: str, idempotency_key: str, reas
         replayed = _replay(idempotency_key, fp)
         if replayed is not None:
             return replayed
-        debit = PointsEntry.objects.filter(account=account, idempotency_key=debit_key, amount__lt=0,
-                                           kind__in=[Kind.REDEEM, Kind.ADJUST]).first()
+        debit = PointsEntry.objects.filter(
+            account=account, idempotency_key=debit_key, amount__lt=0, kind__in=[Kind.REDEEM, Kind.ADJUST]
+        ).first()
         if debit is None:
             return None
         uses = list(PointsLotUse.objects.filter(entry=debit, returned__isnull=True).order_by("lot_id", "id"))
         if not uses:
             return None
         now = timezone.now()
-        lots = {lot.pk: lot for lot in PointsLot.objects.select_for_update().filter(
-            pk__in=[use.lot_id for use in uses]).order_by("id")}
+        lots = {
+            lot.pk: lot
+            for lot in PointsLot.objects.select_for_update().filter(pk__in=[use.lot_id for use in uses]).order_by("id")
+        }
         back = [use for use in uses if lots[use.lot_id].expires_at is None or lots[use.lot_id].expires_at > now]
         restored = sum(use.amount for use in back)
         for use in back:
@@ -437,16 +626,32 @@ def points_restore_to_lots(*, member, debit_key: str, idempotency_key: str, reas
         balance = account.balance
         if restored:
             with connection.cursor() as cursor:
-                cursor.execute(f"UPDATE {ACCOUNT} SET balance = balance + %s, updated_at = %s WHERE id = %s "
-                               f"RETURNING balance", [restored, now, account.pk])
+                cursor.execute(
+                    f"UPDATE {ACCOUNT} SET balance = balance + %s, updated_at = %s WHERE id = %s RETURNING balance",
+                    [restored, now, account.pk],
+                )
                 balance = cursor.fetchone()[0]
-        entry = _entry_append(PointsEntry(
-            account=account, member_id=member.pk, kind=Kind.RESTORE, amount=restored, balance_after=balance,
-            idempotency_key=idempotency_key, fingerprint=fp, reference=debit.reference, reason=reason,
-            shortfall=sum(use.amount for use in uses) - restored, created_at=now))
-        PointsLotReturn.objects.bulk_create([
-            PointsLotReturn(entry=entry, use=use, lot_id=use.lot_id, amount=use.amount, restored=use in back)
-            for use in uses])
+        entry = _entry_append(
+            PointsEntry(
+                account=account,
+                member_id=member.pk,
+                kind=Kind.RESTORE,
+                amount=restored,
+                balance_after=balance,
+                idempotency_key=idempotency_key,
+                fingerprint=fp,
+                reference=debit.reference,
+                reason=reason,
+                shortfall=sum(use.amount for use in uses) - restored,
+                created_at=now,
+            )
+        )
+        PointsLotReturn.objects.bulk_create(
+            [
+                PointsLotReturn(entry=entry, use=use, lot_id=use.lot_id, amount=use.amount, restored=use in back)
+                for use in uses
+            ]
+        )
         _card_sync_on_commit(member)
         return entry
 
@@ -484,16 +689,23 @@ def _lot_uses_write(entry: PointsEntry, taken: list[tuple[PointsLot, int]]) -> N
 def points_expire_due(*, now: datetime) -> int:
     """Expire every lot of the current brand due at `now`: one expire entry per account, each account in its
     own short transaction. Safe to run twice or concurrently (a lot is expired once). Returns entries written."""
-    account_ids = list(PointsLot.objects.filter(remaining__gt=0, expires_at__lte=now)
-                       .values_list("account_id", flat=True).distinct().order_by("account_id"))
+    account_ids = list(
+        PointsLot.objects.filter(remaining__gt=0, expires_at__lte=now)
+        .values_list("account_id", flat=True)
+        .distinct()
+        .order_by("account_id")
+    )
     return sum(1 for account_id in account_ids if _account_expire(account_id=account_id, now=now) is not None)
 
 
 def _account_expire(*, account_id: int, now: datetime) -> PointsEntry | None:
     with transaction.atomic():
         account = PointsAccount.objects.select_for_update().select_related("member").get(pk=account_id)
-        lots = list(PointsLot.objects.select_for_update()
-                    .filter(account=account, remaining__gt=0, expires_at__lte=now).order_by("id"))
+        lots = list(
+            PointsLot.objects.select_for_update()
+            .filter(account=account, remaining__gt=0, expires_at__lte=now)
+            .order_by("id")
+        )
         total = sum(lot.remaining for lot in lots)
         if total == 0:
             return None
@@ -502,9 +714,19 @@ def _account_expire(*, account_id: int, now: datetime) -> PointsEntry | None:
         written_at = timezone.now()
         taken = _lots_take(lots, total)
         balance = _balance_debit(account=account, points=total, now=written_at)
-        entry = _entry_append(PointsEntry(
-            account=account, member_id=account.member_id, kind=Kind.EXPIRE, amount=-total, balance_after=balance,
-            idempotency_key=key, fingerprint=fp, reason="expired", created_at=written_at))
+        entry = _entry_append(
+            PointsEntry(
+                account=account,
+                member_id=account.member_id,
+                kind=Kind.EXPIRE,
+                amount=-total,
+                balance_after=balance,
+                idempotency_key=key,
+                fingerprint=fp,
+                reason="expired",
+                created_at=written_at,
+            )
+        )
         _lot_uses_write(entry, taken)
         _card_sync_on_commit(account.member)
         return entry

@@ -6,6 +6,7 @@ when search_path changes (PREPARE documentation, since 9.3). Like `SET search_pa
 pooling (a transaction-mode pooler would hand the statement to another session); SECURITY.md already requires
 session pooling.
 """
+
 from __future__ import annotations
 
 import itertools

@@ -13,6 +13,7 @@ Dates are Asia/Shanghai dates.
 Expiry: points earned on day D expire at the end of D + N months (Asia/Shanghai), or at the end of the year
 after D's year, by the brand policy.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -57,27 +58,37 @@ class EarningBreakdown:
 
 def campaign_applies(campaign: Campaign, order: OrderFacts) -> bool:
     day = local_date(order.paid_at)
-    return (campaign.starts_on <= day <= campaign.ends_on
-            and (not campaign.store_codes or order.store_code in campaign.store_codes)
-            and (not campaign.tier_codes or order.tier_code in campaign.tier_codes))
+    return (
+        campaign.starts_on <= day <= campaign.ends_on
+        and (not campaign.store_codes or order.store_code in campaign.store_codes)
+        and (not campaign.tier_codes or order.tier_code in campaign.tier_codes)
+    )
 
 
-def points_for_order(*, order: OrderFacts, policy: PointsPolicy, store_rate_pct: int | None,
-                     campaigns: Iterable[Campaign]) -> EarningBreakdown:
+def points_for_order(
+    *, order: OrderFacts, policy: PointsPolicy, store_rate_pct: int | None, campaigns: Iterable[Campaign]
+) -> EarningBreakdown:
     """The rules as a pure function (no database): what `order` earns under these rules."""
     _order_check(order)
     rate = store_rate_pct if store_rate_pct is not None else policy.points_per_yuan_pct
-    best = max((c for c in campaigns if campaign_applies(c, order)), key=lambda c: (c.multiplier_pct, -(c.pk or 0)),
-               default=None)
+    best = max(
+        (c for c in campaigns if campaign_applies(c, order)),
+        key=lambda c: (c.multiplier_pct, -(c.pk or 0)),
+        default=None,
+    )
     campaign_pct = best.multiplier_pct if best else HUNDRED
     in_birthday_month = order.birthday_month is not None and order.birthday_month == local_date(order.paid_at).month
     birthday_pct = policy.birthday_month_multiplier_pct if in_birthday_month else HUNDRED
     numerator = order.paid_fen * rate * order.tier_multiplier_pct * campaign_pct * birthday_pct
     return EarningBreakdown(
-        points=numerator // HUNDRED ** 5, points_per_yuan_pct=rate,
+        points=numerator // HUNDRED**5,
+        points_per_yuan_pct=rate,
         rate_source="store" if store_rate_pct is not None else "brand",
-        tier_multiplier_pct=order.tier_multiplier_pct, campaign_multiplier_pct=campaign_pct,
-        campaign_id=best.pk if best else None, birthday_multiplier_pct=birthday_pct)
+        tier_multiplier_pct=order.tier_multiplier_pct,
+        campaign_multiplier_pct=campaign_pct,
+        campaign_id=best.pk if best else None,
+        birthday_multiplier_pct=birthday_pct,
+    )
 
 
 def _order_check(order: OrderFacts) -> None:
@@ -107,13 +118,17 @@ def _active_campaigns_on(day: date) -> list[Campaign]:
 def earning_for_order(*, order: OrderFacts, policy: PointsPolicy | None = None) -> EarningBreakdown:
     """What `order` earns under the rules switched on now."""
     _order_check(order)
-    return points_for_order(order=order, policy=policy or policy_get(),
-                            store_rate_pct=_store_rate_pct(order.store_code),
-                            campaigns=_active_campaigns_on(local_date(order.paid_at)))
+    return points_for_order(
+        order=order,
+        policy=policy or policy_get(),
+        store_rate_pct=_store_rate_pct(order.store_code),
+        campaigns=_active_campaigns_on(local_date(order.paid_at)),
+    )
 
 
-def earning_preview(*, order: OrderFacts, campaign: Campaign | None = None,
-                    policy_changes: dict | None = None) -> dict[str, EarningBreakdown]:
+def earning_preview(
+    *, order: OrderFacts, campaign: Campaign | None = None, policy_changes: dict | None = None
+) -> dict[str, EarningBreakdown]:
     """What a sample order earns now ("current") and with a rule not yet switched on ("proposed"): a draft or
     inactive `campaign` taken as active, and/or `policy_changes` (field -> value) to the brand policy."""
     _order_check(order)
@@ -121,12 +136,12 @@ def earning_preview(*, order: OrderFacts, campaign: Campaign | None = None,
     policy = policy_get()
     if policy_changes:
         policy = replace_fields(policy, policy_changes)
-    campaigns = [c for c in _active_campaigns_on(local_date(order.paid_at))
-                 if campaign is None or c.pk != campaign.pk]
+    campaigns = [c for c in _active_campaigns_on(local_date(order.paid_at)) if campaign is None or c.pk != campaign.pk]
     if campaign is not None:
         campaigns.append(campaign)
-    proposed = points_for_order(order=order, policy=policy, store_rate_pct=_store_rate_pct(order.store_code),
-                                campaigns=campaigns)
+    proposed = points_for_order(
+        order=order, policy=policy, store_rate_pct=_store_rate_pct(order.store_code), campaigns=campaigns
+    )
     return {"current": current, "proposed": proposed}
 
 
@@ -137,8 +152,11 @@ def replace_fields(policy: PointsPolicy, changes: dict) -> PointsPolicy:
     """An unsaved copy of `policy` with `changes`, validated like a save would be."""
     unknown = set(changes) - set(PREVIEWABLE_POLICY_FIELDS)
     if unknown:
-        raise ApplicationError(_("Only rates can be previewed."), code="invalid_policy_change",
-                               fields={name: ["cannot be previewed"] for name in sorted(unknown)})
+        raise ApplicationError(
+            _("Only rates can be previewed."),
+            code="invalid_policy_change",
+            fields={name: ["cannot be previewed"] for name in sorted(unknown)},
+        )
     draft = PointsPolicy(**{f.attname: getattr(policy, f.attname) for f in PointsPolicy._meta.concrete_fields})
     for name, value in changes.items():
         setattr(draft, name, value)
@@ -158,8 +176,15 @@ def points_earn_for_order(*, member, order_id: str, order: OrderFacts) -> Points
     breakdown = earning_for_order(order=order, policy=policy)
     if breakdown.points == 0:
         return None
-    return _earn(member=member, points=breakdown.points, idempotency_key=key, fingerprint=fp, reason="order",
-                 reference=str(order_id), expires_at=lot_expiry_for(earned_at=order.paid_at, policy=policy))
+    return _earn(
+        member=member,
+        points=breakdown.points,
+        idempotency_key=key,
+        fingerprint=fp,
+        reason="order",
+        reference=str(order_id),
+        expires_at=lot_expiry_for(earned_at=order.paid_at, policy=policy),
+    )
 
 
 def points_signup_bonus_grant(*, member) -> PointsEntry | None:
@@ -170,7 +195,12 @@ def points_signup_bonus_grant(*, member) -> PointsEntry | None:
         return None
     key = f"signup:{member.pk}"
     fp = request_fingerprint("signup", member=member.pk)
-    return _earn(member=member, points=bonus, idempotency_key=key, fingerprint=fp, reason="sign-up bonus",
-                 reference="", expires_at=lot_expiry_for(earned_at=timezone.now(), policy=policy))
-
-
+    return _earn(
+        member=member,
+        points=bonus,
+        idempotency_key=key,
+        fingerprint=fp,
+        reason="sign-up bonus",
+        reference="",
+        expires_at=lot_expiry_for(earned_at=timezone.now(), policy=policy),
+    )

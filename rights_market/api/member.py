@@ -1,5 +1,6 @@
 """Mini-program members on their brand's host: what they can redeem, redeeming, their exchanges, and claiming a
 market voucher of this brand."""
+
 from __future__ import annotations
 
 from rest_framework import serializers, status
@@ -68,8 +69,12 @@ class MemberExchangeListCreateApi(MemberAPIView):
 class MemberExchangeDetailApi(MemberAPIView):
     def get(self, request, exchange_id: int):
         member = self.member_or_404()
-        exchange = get_in_scope(selectors.exchanges_of_member(brand=request.tenant, member_id=member.pk),
-                                exchange_id, "exchange", code="exchange_not_found")
+        exchange = get_in_scope(
+            selectors.exchanges_of_member(brand=request.tenant, member_id=member.pk),
+            exchange_id,
+            "exchange",
+            code="exchange_not_found",
+        )
         return Response(ExchangeOutput(exchange).data)
 
 
@@ -94,8 +99,9 @@ class VoucherClaimApi(MemberAPIView):
 
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        voucher = voucher_claim(code=data.validated_data["code"], openid=request.user.openid,
-                                unionid=request.user.unionid)
+        voucher = voucher_claim(
+            code=data.validated_data["code"], openid=request.user.openid, unionid=request.user.unionid
+        )
         return Response(self.OutputSerializer(voucher).data)
 
 
@@ -152,8 +158,9 @@ class MemberWonVoucherListApi(MemberAPIView):
 
     def get(self, request):
         member = self.member_or_404()
-        return self.paginated(selectors.voucher_exchanges_of_member(brand=request.tenant, member_id=member.pk),
-                              WonVoucherOutput)
+        return self.paginated(
+            selectors.voucher_exchanges_of_member(brand=request.tenant, member_id=member.pk), WonVoucherOutput
+        )
 
 
 class MemberClaimedVoucherListApi(MemberAPIView):

@@ -1,4 +1,5 @@
 """Platform ops on the platform host: every statement, marking one paid, exchanges needing attention."""
+
 from __future__ import annotations
 
 from rest_framework import serializers
@@ -12,8 +13,9 @@ from rights_market.services import settlement
 
 class OpsStatementListApi(PlatformOpsAPIView):
     def get(self, request):
-        return self.paginated(Statement.objects.select_related("payer", "payee"), StatementOutput,
-                              ordering=("-month", "id"))
+        return self.paginated(
+            Statement.objects.select_related("payer", "payee"), StatementOutput, ordering=("-month", "id")
+        )
 
 
 class OpsStatementPaidApi(PlatformOpsAPIView):
@@ -35,5 +37,6 @@ class OpsOpenExchangeListApi(PlatformOpsAPIView):
         updated_at = serializers.DateTimeField()
 
     def get(self, request):
-        return self.paginated(Exchange.objects.exclude(status__in=Exchange.TERMINAL), self.OutputSerializer,
-                              ordering=("updated_at", "id"))
+        return self.paginated(
+            Exchange.objects.exclude(status__in=Exchange.TERMINAL), self.OutputSerializer, ordering=("updated_at", "id")
+        )

@@ -1,5 +1,6 @@
 """Brand staff on their own host: publishing (issuer), browsing and listing (accepting), their side of
 exchanges and statements, ROI, and stores taking vouchers. Each view acts for `request.tenant` only."""
+
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
@@ -20,18 +21,52 @@ class OfferTermsSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Offer
-        fields = ["id", "issuer_id", "issuer_name", "kind", "title", "description", "image_url", "face_value_fen",
-                  "remaining_stock", "per_member_limit", "valid_from", "valid_until", "min_tier_rank",
-                  "eligible_cities", "settlement_price_fen", "status"]
+        fields = [
+            "id",
+            "issuer_id",
+            "issuer_name",
+            "kind",
+            "title",
+            "description",
+            "image_url",
+            "face_value_fen",
+            "remaining_stock",
+            "per_member_limit",
+            "valid_from",
+            "valid_until",
+            "min_tier_rank",
+            "eligible_cities",
+            "settlement_price_fen",
+            "status",
+        ]
 
 
 class OwnOfferSerializer(serializers.ModelSerializer):
     class Meta:
         model = Offer
-        fields = ["id", "kind", "title", "description", "image_url", "face_value_fen", "total_stock",
-                  "remaining_stock", "per_member_limit", "valid_from", "valid_until", "voucher_valid_days",
-                  "min_tier_rank", "eligible_cities", "eligible_brand_ids", "settlement_price_fen", "status",
-                  "provider_id", "provider_sku", "source_ref", "created_at"]
+        fields = [
+            "id",
+            "kind",
+            "title",
+            "description",
+            "image_url",
+            "face_value_fen",
+            "total_stock",
+            "remaining_stock",
+            "per_member_limit",
+            "valid_from",
+            "valid_until",
+            "voucher_valid_days",
+            "min_tier_rank",
+            "eligible_cities",
+            "eligible_brand_ids",
+            "settlement_price_fen",
+            "status",
+            "provider_id",
+            "provider_sku",
+            "source_ref",
+            "created_at",
+        ]
 
 
 class OfferInput(serializers.Serializer):
@@ -46,8 +81,7 @@ class OfferInput(serializers.Serializer):
     valid_until = serializers.DateTimeField(required=False, allow_null=True)
     voucher_valid_days = serializers.IntegerField(min_value=1, max_value=3650, default=30)
     min_tier_rank = serializers.IntegerField(min_value=0, max_value=32767, required=False, allow_null=True)
-    eligible_cities = serializers.ListField(child=serializers.CharField(max_length=50), max_length=200,
-                                            default=list)
+    eligible_cities = serializers.ListField(child=serializers.CharField(max_length=50), max_length=200, default=list)
     eligible_brand_ids = serializers.ListField(child=serializers.IntegerField(), max_length=500, default=list)
     settlement_price_fen = serializers.IntegerField(min_value=0, default=0)
     provider_slug = serializers.CharField(max_length=40, required=False, allow_blank=True)
@@ -75,8 +109,9 @@ class OfferBatchPublishApi(BrandHQAPIView):
 
     class InputSerializer(serializers.Serializer):
         templates = OfferInput(many=True, allow_empty=False, max_length=100, required=False)
-        coupon_template_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False,
-                                                    max_length=100, required=False)
+        coupon_template_ids = serializers.ListField(
+            child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=100, required=False
+        )
         settlement_price_fen = serializers.IntegerField(min_value=0, default=0)
         stock_per_template = serializers.IntegerField(min_value=1, required=False)
 
@@ -91,8 +126,11 @@ class OfferBatchPublishApi(BrandHQAPIView):
         given = data.validated_data
         if given.get("coupon_template_ids"):
             offers = catalogue.offers_publish_coupon_templates(
-                issuer=request.tenant, template_ids=given["coupon_template_ids"],
-                settlement_price_fen=given["settlement_price_fen"], stock_per_template=given.get("stock_per_template"))
+                issuer=request.tenant,
+                template_ids=given["coupon_template_ids"],
+                settlement_price_fen=given["settlement_price_fen"],
+                stock_per_template=given.get("stock_per_template"),
+            )
         else:
             offers = catalogue.offers_publish_batch(issuer=request.tenant, templates=given["templates"])
         return Response(OwnOfferSerializer(offers, many=True).data, status=status.HTTP_201_CREATED)
@@ -149,8 +187,9 @@ class ListingListCreateApi(BrandHQAPIView):
     class InputSerializer(serializers.Serializer):
         offer_id = serializers.IntegerField()
         points_price = serializers.IntegerField(min_value=1, max_value=100_000_000)
-        eligible_tier_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), max_length=50,
-                                                 required=False, default=list)
+        eligible_tier_ids = serializers.ListField(
+            child=serializers.IntegerField(min_value=1), max_length=50, required=False, default=list
+        )
 
     def get(self, request):
         return self.paginated(selectors.listings_of_brand(brand=request.tenant), ListingOutput)
@@ -231,8 +270,9 @@ class StatementOutput(serializers.Serializer):
 
 class StatementListApi(BrandHQAPIView):
     def get(self, request):
-        return self.paginated(selectors.statements_of_brand(brand=request.tenant), StatementOutput,
-                              ordering=("-month", "id"))
+        return self.paginated(
+            selectors.statements_of_brand(brand=request.tenant), StatementOutput, ordering=("-month", "id")
+        )
 
 
 class StatementCsvApi(BrandHQAPIView):
@@ -286,7 +326,11 @@ class VoucherUseApi(BrandStaffAPIView):
 
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        if not self.scope.is_hq and not Store.objects.filter(
-                code=data.validated_data["store_code"], franchisee_id=self.scope.franchisee_id).exists():
+        if (
+            not self.scope.is_hq
+            and not Store.objects.filter(
+                code=data.validated_data["store_code"], franchisee_id=self.scope.franchisee_id
+            ).exists()
+        ):
             raise NotFound(_("No such store."), code="store_not_found")
         return Response(self.OutputSerializer(voucher_use(**data.validated_data)).data)

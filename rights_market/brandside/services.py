@@ -9,6 +9,7 @@ miniprograms.hooks in the app's ready()).
 Callers must already be in the issuer's schema (rights_market.services.exchanges enters it for the fulfil step;
 the API runs on the issuer's host).
 """
+
 from __future__ import annotations
 
 import secrets
@@ -54,21 +55,34 @@ def voucher_issue(*, exchange_id: int, offer, accepting_brand_id: int) -> Vouche
     valid_until = now + timedelta(days=offer.voucher_valid_days)
     if offer.valid_until and offer.valid_until > now:
         valid_until = max(valid_until, offer.valid_until)
-    voucher = Voucher(exchange_id=exchange_id, offer_id=offer.pk, accepting_brand_id=accepting_brand_id,
-                      code=voucher_code_new(), title=offer.title, kind=offer.kind,
-                      face_value_fen=offer.face_value_fen, valid_until=valid_until, created_at=now,
-                      coupon_template_id=template_id)
+    voucher = Voucher(
+        exchange_id=exchange_id,
+        offer_id=offer.pk,
+        accepting_brand_id=accepting_brand_id,
+        code=voucher_code_new(),
+        title=offer.title,
+        kind=offer.kind,
+        face_value_fen=offer.face_value_fen,
+        valid_until=valid_until,
+        created_at=now,
+        coupon_template_id=template_id,
+    )
     # unique and check constraints are the database's to enforce (a racing duplicate fails the INSERT)
-    voucher.full_clean(exclude=["claimed_member", "used_store", "coupon_template", "coupon"], validate_unique=False,
-                       validate_constraints=False)
+    voucher.full_clean(
+        exclude=["claimed_member", "used_store", "coupon_template", "coupon"],
+        validate_unique=False,
+        validate_constraints=False,
+    )
     with transaction.atomic():
         if template_id is not None:
             try:
                 coupon_template_reserve(template_id=template_id)
             except ApplicationError as exc:
                 # the inner error is a param, so it is rendered (translated) together with this one
-                raise VoucherCannotIssue(_("Coupon template %(template_id)s: %(message)s"),
-                                         params={"template_id": template_id, "message": exc}) from exc
+                raise VoucherCannotIssue(
+                    _("Coupon template %(template_id)s: %(message)s"),
+                    params={"template_id": template_id, "message": exc},
+                ) from exc
         voucher.save(force_insert=True)
     return voucher
 
@@ -79,9 +93,13 @@ def _coupon_for_claim(voucher: Voucher) -> None:
 
     if voucher.coupon_template_id is None or voucher.coupon_id is not None or voucher.status != Voucher.Status.ISSUED:
         return
-    voucher.coupon = coupon_issue_reserved(template_id=voucher.coupon_template_id, member=voucher.claimed_member,
-                                           issue_key=f"market:{voucher.exchange_id}",
-                                           valid_until=voucher.valid_until, code=voucher.code)
+    voucher.coupon = coupon_issue_reserved(
+        template_id=voucher.coupon_template_id,
+        member=voucher.claimed_member,
+        issue_key=f"market:{voucher.exchange_id}",
+        valid_until=voucher.valid_until,
+        code=voucher.code,
+    )
     voucher.save(update_fields=["coupon"])
 
 
@@ -90,10 +108,12 @@ def voucher_follow_coupon(coupon, used: bool, at) -> None:
     back (order cancelled or refunded), it is to be used again. Idempotent."""
     if used:
         Voucher.objects.filter(coupon_id=coupon.pk, status=Voucher.Status.ISSUED).update(
-            status=Voucher.Status.USED, used_at=at)
+            status=Voucher.Status.USED, used_at=at
+        )
     else:
         Voucher.objects.filter(coupon_id=coupon.pk, status=Voucher.Status.USED).update(
-            status=Voucher.Status.ISSUED, used_at=None, used_store=None, order_amount_fen=0)
+            status=Voucher.Status.ISSUED, used_at=None, used_store=None, order_amount_fen=0
+        )
 
 
 def voucher_claim(*, code: str, openid: str, unionid: str = "") -> Voucher:
@@ -113,7 +133,11 @@ def voucher_claim(*, code: str, openid: str, unionid: str = "") -> Voucher:
                 return voucher
             raise Conflict(_("This voucher was already claimed."), code="voucher_claimed")
         if voucher.status != Voucher.Status.ISSUED:
-            raise Conflict(_("This voucher is %(status)s and cannot be claimed."), params={"status": voucher.status}, code=f"voucher_{voucher.status}")
+            raise Conflict(
+                _("This voucher is %(status)s and cannot be claimed."),
+                params={"status": voucher.status},
+                code=f"voucher_{voucher.status}",
+            )
         if voucher.valid_until <= timezone.now():
             raise Conflict(_("This voucher has expired."), code="voucher_expired")
         made = member is None
@@ -154,7 +178,8 @@ def voucher_use(*, code: str, store_code: str, order_amount_fen: int = 0) -> Vou
 
             coupon_use(coupon_id=found["coupon_id"], member=Member(pk=found["claimed_member_id"]))
             Voucher.objects.filter(pk=found["pk"]).update(used_store=store, order_amount_fen=order_amount_fen)
-        elif not Voucher.objects.filter(pk=found["pk"], status=Voucher.Status.ISSUED, valid_until__gt=now) \
-                .update(status=Voucher.Status.USED, used_at=now, used_store=store, order_amount_fen=order_amount_fen):
+        elif not Voucher.objects.filter(pk=found["pk"], status=Voucher.Status.ISSUED, valid_until__gt=now).update(
+            status=Voucher.Status.USED, used_at=now, used_store=store, order_amount_fen=order_amount_fen
+        ):
             raise Conflict(_("This voucher is used, void or expired."), code="voucher_not_usable")
         return Voucher.objects.get(pk=found["pk"])

@@ -14,6 +14,7 @@ Promises:
 - An exchange ends fulfilled or fully undone: never points taken without stock, or stock without a benefit.
 - Lock order: exchange row, then the brand's rows (points account / voucher), then MemberTake, then the offer.
 """
+
 from __future__ import annotations
 
 import logging
@@ -47,6 +48,7 @@ class Outcome(str, Enum):
 
 
 # --- request -------------------------------------------------------------------------------------------------
+
 
 def offer_eligibility_error(*, offer: Offer, brand_id: int, member, listing: Listing | None = None) -> str | None:
     """Why `member` (of brand `brand_id`, in the current schema) may not take `offer`, or None.
@@ -85,8 +87,9 @@ def exchange_request(*, brand, member, listing_id: int, request_key: str) -> Exc
     existing = Exchange.objects.filter(accepting_brand=brand, member_id=member.pk, request_key=request_key).first()
     if existing is not None:
         return _replay(existing, listing_id)
-    listing = Listing.objects.select_related("offer").filter(pk=listing_id, brand=brand,
-                                                              status=Listing.Status.LISTED).first()
+    listing = (
+        Listing.objects.select_related("offer").filter(pk=listing_id, brand=brand, status=Listing.Status.LISTED).first()
+    )
     if listing is None:
         raise NotFound(_("No such offer here."), code="listing_not_found")
     offer = listing.offer
@@ -97,26 +100,38 @@ def exchange_request(*, brand, member, listing_id: int, request_key: str) -> Exc
         raise ApplicationError(_("This offer is not available to you."), code=reason, status_code=409)
     if offer.remaining_stock <= 0:
         raise Conflict(_("Sold out."), code="sold_out")
-    taken = MemberTake.objects.filter(offer=offer, brand=brand, member_id=member.pk) \
-        .values_list("taken", flat=True).first() or 0
+    taken = (
+        MemberTake.objects.filter(offer=offer, brand=brand, member_id=member.pk).values_list("taken", flat=True).first()
+        or 0
+    )
     if taken >= offer.per_member_limit:
         raise Conflict(_("You already have as many as one member may take."), code="member_limit_reached")
     balance = points_gateway.points_balance(member=member)
     if balance < listing.points_price:  # the worker's debit still guards a race with another spend
         raise points_gateway.InsufficientPoints(
-            _("This needs %(points_price)s points; you have %(balance)s."), params={"points_price": listing.points_price, "balance": balance},
-            fields={"points": [f"needs {listing.points_price}, balance {balance}"]})
+            _("This needs %(points_price)s points; you have %(balance)s."),
+            params={"points_price": listing.points_price, "balance": balance},
+            fields={"points": [f"needs {listing.points_price}, balance {balance}"]},
+        )
     now = timezone.now()
-    exchange = Exchange(accepting_brand=brand, issuer_id=offer.issuer_id, offer=offer, listing=listing,
-                        member_id=member.pk, request_key=request_key, points=listing.points_price,
-                        settlement_price_fen=offer.settlement_price_fen, requested_at=now, updated_at=now)
+    exchange = Exchange(
+        accepting_brand=brand,
+        issuer_id=offer.issuer_id,
+        offer=offer,
+        listing=listing,
+        member_id=member.pk,
+        request_key=request_key,
+        points=listing.points_price,
+        settlement_price_fen=offer.settlement_price_fen,
+        requested_at=now,
+        updated_at=now,
+    )
     exchange.full_clean(validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
             exchange.save(force_insert=True)
     except IntegrityError:
-        existing = Exchange.objects.filter(accepting_brand=brand, member_id=member.pk,
-                                           request_key=request_key).first()
+        existing = Exchange.objects.filter(accepting_brand=brand, member_id=member.pk, request_key=request_key).first()
         if existing is None:
             raise
         return _replay(existing, listing_id)
@@ -142,6 +157,7 @@ def _drive_on_commit(exchange_id: int) -> None:
 
 # --- driving ---------------------------------------------------------------------------------------------------
 
+
 def exchange_advance(*, exchange_id: int, max_steps: int = 12) -> Outcome:
     """Run the exchange's next steps until it is fulfilled or undone (DONE), a transient failure asks to try
     later (RETRY), or another driver holds it (BUSY). Safe to call concurrently and repeatedly."""
@@ -159,8 +175,9 @@ def exchange_advance(*, exchange_id: int, max_steps: int = 12) -> Outcome:
 
 def _locked(exchange_id: int, status: str) -> Exchange | None:
     """The exchange, row-locked, if it is still in `status` and no one else holds it. Inside a transaction."""
-    return Exchange.objects.select_for_update(skip_locked=True, of=("self",)).filter(
-        pk=exchange_id, status=status).first()
+    return (
+        Exchange.objects.select_for_update(skip_locked=True, of=("self",)).filter(pk=exchange_id, status=status).first()
+    )
 
 
 def _busy_or_moved(exchange_id: int, status: str) -> Outcome | None:
@@ -190,8 +207,7 @@ def _member_of(exchange: Exchange):
 
 
 def _step_debit(exchange_id: int) -> Outcome | None:
-    brand_schema = Exchange.objects.filter(pk=exchange_id).values_list("accepting_brand__schema_name",
-                                                                       flat=True).get()
+    brand_schema = Exchange.objects.filter(pk=exchange_id).values_list("accepting_brand__schema_name", flat=True).get()
     with schema_context(brand_schema), transaction.atomic():
         exchange = _locked(exchange_id, S.REQUESTED)
         if exchange is None:
@@ -237,8 +253,13 @@ def _stock_take(exchange: Exchange) -> None:
     conditional statement; both or neither (savepoint). Raises _NoStock."""
     now = timezone.now()
     limit = Offer.objects.filter(pk=exchange.offer_id).values_list("per_member_limit", flat=True).get()
-    params = {"offer": exchange.offer_id, "brand": exchange.accepting_brand_id, "member": exchange.member_id,
-              "limit": limit, "now": now}
+    params = {
+        "offer": exchange.offer_id,
+        "brand": exchange.accepting_brand_id,
+        "member": exchange.member_id,
+        "limit": limit,
+        "now": now,
+    }
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_TAKE_SQL, params)
         if cursor.fetchone() is None:
@@ -366,19 +387,34 @@ def _fulfilled(exchange: Exchange, *, ref: str, code: str) -> None:
     exchange.fulfilment_ref = ref
     exchange.fulfilment_code = code
     _save(exchange, "status", "fulfilled_at", "fulfilment_ref", "fulfilment_code")
-    line = ClearingLine(exchange=exchange, payer_id=exchange.accepting_brand_id, payee_id=exchange.issuer_id,
-                        offer_id=exchange.offer_id, amount_fen=exchange.settlement_price_fen,
-                        month=timezone.localdate(now).replace(day=1), created_at=now)
+    line = ClearingLine(
+        exchange=exchange,
+        payer_id=exchange.accepting_brand_id,
+        payee_id=exchange.issuer_id,
+        offer_id=exchange.offer_id,
+        amount_fen=exchange.settlement_price_fen,
+        month=timezone.localdate(now).replace(day=1),
+        created_at=now,
+    )
     line.full_clean(exclude=["exchange", "statement"], validate_unique=False, validate_constraints=False)
     line.save(force_insert=True)
 
 
 # --- undo ------------------------------------------------------------------------------------------------------
 
+
 def _step_undo(exchange_id: int) -> Outcome | None:
-    row = Exchange.objects.filter(pk=exchange_id).values(
-        "stock_taken_at", "stock_released_at", "points_debited_at", "points_refunded_at",
-        "accepting_brand__schema_name").get()
+    row = (
+        Exchange.objects.filter(pk=exchange_id)
+        .values(
+            "stock_taken_at",
+            "stock_released_at",
+            "points_debited_at",
+            "points_refunded_at",
+            "accepting_brand__schema_name",
+        )
+        .get()
+    )
     if row["stock_taken_at"] and not row["stock_released_at"]:
         return _undo_release_stock(exchange_id)
     if row["points_debited_at"] and not row["points_refunded_at"]:
@@ -401,10 +437,15 @@ def _undo_release_stock(exchange_id: int) -> Outcome | None:
         if exchange is None:
             return _busy_or_moved(exchange_id, S.UNDOING)
         if exchange.stock_released_at is None:
-            MemberTake.objects.filter(offer_id=exchange.offer_id, brand_id=exchange.accepting_brand_id,
-                                      member_id=exchange.member_id, taken__gt=0).update(taken=F("taken") - 1)
-            Offer.objects.filter(pk=exchange.offer_id).update(remaining_stock=F("remaining_stock") + 1,
-                                                              updated_at=timezone.now())
+            MemberTake.objects.filter(
+                offer_id=exchange.offer_id,
+                brand_id=exchange.accepting_brand_id,
+                member_id=exchange.member_id,
+                taken__gt=0,
+            ).update(taken=F("taken") - 1)
+            Offer.objects.filter(pk=exchange.offer_id).update(
+                remaining_stock=F("remaining_stock") + 1, updated_at=timezone.now()
+            )
             exchange.stock_released_at = timezone.now()
             _save(exchange, "stock_released_at")
     return None
@@ -419,8 +460,7 @@ def _undo_refund_points(exchange_id: int, brand_schema: str) -> Outcome | None:
             member = _member_of(exchange)
             if member is None:  # pragma: no cover - members are never deleted (PROTECT from points)
                 raise ApplicationError(_("The member of this exchange is gone."), code="member_not_found")
-            points_gateway.points_refund_for_exchange(member=member, points=exchange.points,
-                                                      exchange_id=exchange.pk)
+            points_gateway.points_refund_for_exchange(member=member, points=exchange.points, exchange_id=exchange.pk)
             exchange.points_refunded_at = timezone.now()
             _save(exchange, "points_refunded_at")
     return None
@@ -436,11 +476,16 @@ _STEPS = {
 
 # --- the sweeper -----------------------------------------------------------------------------------------------
 
+
 def exchanges_stuck(*, older_than_seconds: float) -> list[int]:
     """Ids of exchanges not fulfilled or undone whose last change is older than `older_than_seconds`."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    return list(Exchange.objects.exclude(status__in=Exchange.TERMINAL).filter(updated_at__lte=cutoff)
-                .order_by("updated_at").values_list("pk", flat=True)[:1000])
+    return list(
+        Exchange.objects.exclude(status__in=Exchange.TERMINAL)
+        .filter(updated_at__lte=cutoff)
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:1000]
+    )
 
 
 def exchanges_resume_stuck(*, older_than_seconds: float | None = None) -> int:

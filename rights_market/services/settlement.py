@@ -12,6 +12,7 @@ Promises:
   attached) in its own short transaction, so a crash half-way leaves whole pairs done and the next run finishes
   the rest; two runs at once close each pair once (the statement's UNIQUE pair and month).
 """
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -86,18 +87,21 @@ def statements_close_month(*, month: date | None) -> list[Statement]:
         pairs = cursor.fetchall()
     made: list[int] = []
     for start in range(0, len(pairs), PAIRS_PER_TRANSACTION):
-        batch = pairs[start:start + PAIRS_PER_TRANSACTION]
+        batch = pairs[start : start + PAIRS_PER_TRANSACTION]
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_CLOSE_SQL, {"lows": [p[0] for p in batch], "highs": [p[1] for p in batch],
-                                        "month": month, "now": timezone.now()})
+            cursor.execute(
+                _CLOSE_SQL,
+                {"lows": [p[0] for p in batch], "highs": [p[1] for p in batch], "month": month, "now": timezone.now()},
+            )
             made.extend(cursor.fetchone()[0] or [])
     return list(Statement.objects.filter(pk__in=made).order_by("brand_low_id", "brand_high_id"))
 
 
 def statement_for_brand(*, brand, statement_id: int) -> Statement:
     """The statement, if `brand` is one of its pair; anyone else is told there is no such statement."""
-    statement = Statement.objects.select_related("brand_low", "brand_high", "payer", "payee") \
-        .filter(pk=statement_id).first()
+    statement = (
+        Statement.objects.select_related("brand_low", "brand_high", "payer", "payee").filter(pk=statement_id).first()
+    )
     if statement is None or brand.pk not in (statement.brand_low_id, statement.brand_high_id):
         raise NotFound(_("No such statement."), code="statement_not_found")
     return statement
@@ -130,8 +134,9 @@ def statement_mark_paid(*, statement_id: int) -> Statement:
         if statement is None:
             raise NotFound(_("No such statement."), code="statement_not_found")
         if statement.status != Statement.Status.CONFIRMED:
-            raise ApplicationError(_("Only a statement confirmed by both brands can be paid."),
-                                   code="invalid_transition", status_code=409)
+            raise ApplicationError(
+                _("Only a statement confirmed by both brands can be paid."), code="invalid_transition", status_code=409
+            )
         statement.status = Statement.Status.PAID
         statement.paid_at = timezone.now()
         statement.full_clean(validate_unique=False)

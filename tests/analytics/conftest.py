@@ -1,5 +1,6 @@
 """Hand-made facts for the analytics tests: stores of two franchisees, guides, store managers, and helpers that
 write orders, refunds, members and visits at chosen Asia/Shanghai times."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -38,8 +39,9 @@ def build_world(brand):
         m2 = users.objects.create_user(username="am2", password=PW)
         StaffProfile.objects.create(user=m1, franchisee=f1)
         StaffProfile.objects.create(user=m2, franchisee=f2)
-    return SimpleNamespace(brand=brand, schema=brand.schema_name, f1=f1, f2=f2, s0=s0, s1=s1, s2=s2, g1=g1, g2=g2,
-                           m1=m1, m2=m2)
+    return SimpleNamespace(
+        brand=brand, schema=brand.schema_name, f1=f1, f2=f2, s0=s0, s1=s1, s2=s2, g1=g1, g2=g2, m1=m1, m2=m2
+    )
 
 
 @pytest.fixture
@@ -52,23 +54,61 @@ def world_b(brand_b):
     return build_world(brand_b)
 
 
-def member(*, joined: dt.datetime, channel: str = "mini_program", store=None, join_store=None, guide=None,
-           openid: str | None = None, phone_hash: str | None = None, birthday: dt.date | None = None, **extra):
+def member(
+    *,
+    joined: dt.datetime,
+    channel: str = "mini_program",
+    store=None,
+    join_store=None,
+    guide=None,
+    openid: str | None = None,
+    phone_hash: str | None = None,
+    birthday: dt.date | None = None,
+    **extra,
+):
     from members.models import Member
 
-    return Member.objects.create(openid=openid, phone_hash=phone_hash, joined_at=joined, join_channel=channel,
-                                 store=store, join_store=join_store, join_guide=guide, birthday=birthday, **extra)
+    return Member.objects.create(
+        openid=openid,
+        phone_hash=phone_hash,
+        joined_at=joined,
+        join_channel=channel,
+        store=store,
+        join_store=join_store,
+        join_guide=guide,
+        birthday=birthday,
+        **extra,
+    )
 
 
-def order(*, store, paid: dt.datetime | None, total: int = 1000, channel: str = "pos", member=None, guide=None,
-          status: str = "paid", coupon=None):
+def order(
+    *,
+    store,
+    paid: dt.datetime | None,
+    total: int = 1000,
+    channel: str = "pos",
+    member=None,
+    guide=None,
+    status: str = "paid",
+    coupon=None,
+):
     from miniprograms.models import Order
 
     n = next(_seq)
     return Order.objects.create(
-        number=f"T{uuid.uuid4().hex[:12]}{n}", channel=channel, store=store, member=member, guide=guide,
-        status=status, subtotal_fen=total, total_fen=total, coupon=coupon,
-        receipt_no=f"R{n}" if channel == "pos" else None, created_at=paid or at(D), paid_at=paid)
+        number=f"T{uuid.uuid4().hex[:12]}{n}",
+        channel=channel,
+        store=store,
+        member=member,
+        guide=guide,
+        status=status,
+        subtotal_fen=total,
+        total_fen=total,
+        coupon=coupon,
+        receipt_no=f"R{n}" if channel == "pos" else None,
+        created_at=paid or at(D),
+        paid_at=paid,
+    )
 
 
 def nonmember_sale(*, store, paid: dt.datetime, kind: str, identity: str = "", total: int = 500):
@@ -77,8 +117,9 @@ def nonmember_sale(*, store, paid: dt.datetime, kind: str, identity: str = "", t
 
     o = order(store=store, paid=paid, total=total)
     identity = identity or f"{store.pk}:{o.receipt_no}"
-    NonMemberBuyer.objects.create(order=o, store=store, day=paid.astimezone(SH).date(), kind=kind,
-                                  identity=identity, bought_at=paid)
+    NonMemberBuyer.objects.create(
+        order=o, store=store, day=paid.astimezone(SH).date(), kind=kind, identity=identity, bought_at=paid
+    )
     return o
 
 
@@ -87,9 +128,14 @@ def refund(*, order, decided: dt.datetime, amount: int | None = None):
 
     order.status = "refunded"
     order.save(update_fields=["status"])
-    return Refund.objects.create(order=order, number=f"R{uuid.uuid4().hex[:12]}",
-                                 amount_fen=amount if amount is not None else order.total_fen,
-                                 status="succeeded", created_at=decided, decided_at=decided)
+    return Refund.objects.create(
+        order=order,
+        number=f"R{uuid.uuid4().hex[:12]}",
+        amount_fen=amount if amount is not None else order.total_fen,
+        status="succeeded",
+        created_at=decided,
+        decided_at=decided,
+    )
 
 
 def visit(member_obj, day: dt.date):

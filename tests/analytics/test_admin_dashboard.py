@@ -1,4 +1,5 @@
 """The HQ admin dashboard: figures from the rollups, charts drawn by the vendored Chart.js (no CDN)."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,7 @@ def test_hq_dashboard_shows_the_rollups_and_embeds_chart_data(world, world_b, cl
     html = response.content.decode()
     data = json.loads(re.search(r'id="ekr-chart-data"[^>]*>(.*?)</script>', html, re.S).group(1))
     assert data["labels"] == ["2026-03-10", "2026-03-11", "2026-03-12"]
-    assert data["gmv_online"] == [10.0, 0, 0] and data["gmv_pos"] == [56.0, 0, 0]   # brand A only
+    assert data["gmv_online"] == [10.0, 0, 0] and data["gmv_pos"] == [56.0, 0, 0]  # brand A only
     assert data["refunds"] == [0, 0, 50.0]
     assert data["join_rate"] == [50.0, None, None]
     assert '<b id="kpi-gmv">66</b>' in html

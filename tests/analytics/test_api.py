@@ -1,5 +1,6 @@
 """The analytics API: values from the rollups, rates as fractions, two brands and two store managers isolated,
 CSV export, OpenAPI."""
+
 from __future__ import annotations
 
 import csv
@@ -87,8 +88,7 @@ def test_two_store_managers_see_only_their_franchisees_stores_and_guides(seeded,
         assert {r["key"] for r in by_guide} == {guide.pk}
         total = client.get("/api/v1/console/analytics/figures", {**RANGE, "grain": "month"}).json()["results"]
         assert total[0]["gmv_fen"] == gmv
-        by_franchisee = client.get("/api/v1/console/analytics/figures",
-                                   {**RANGE, "by": "franchisee"}).json()["results"]
+        by_franchisee = client.get("/api/v1/console/analytics/figures", {**RANGE, "by": "franchisee"}).json()["results"]
         assert {r["key"] for r in by_franchisee} == {store.franchisee_id}
         assert client.get("/api/v1/console/analytics/brand", RANGE).status_code == 403
         assert client.get("/api/v1/console/analytics/market", RANGE).status_code == 403
@@ -106,8 +106,9 @@ def test_two_brands_are_isolated(seeded, client_for):
 
 def test_csv_export_has_a_column_per_figure_and_two_per_rate(seeded, client_for):
     world, _ = seeded
-    response = manager(client_for, world, world.m1).get("/api/v1/console/analytics/figures.csv",
-                                                          {**RANGE, "by": "store"})
+    response = manager(client_for, world, world.m1).get(
+        "/api/v1/console/analytics/figures.csv", {**RANGE, "by": "store"}
+    )
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
@@ -121,22 +122,35 @@ def test_historical_online_rate_endpoint(world, client_for):
         member(joined=at(D), channel="import", store=world.s1)
         member(joined=at(D), channel="import", store=world.s2)
         rollup_range(D, D)
-    response = manager(client_for, world, world.m1).get("/api/v1/console/analytics/historical-online",
-                                                          {"as_of": str(D)})
-    assert response.json()["results"] == [{"key": world.s1.pk, "name": "A1 One", "as_of": str(D),
-                                           "cumulative": {"numerator": 1, "denominator": 2},
-                                           "month": {"numerator": 1, "denominator": 2}}]
-    brand = hq(client_for, world).get("/api/v1/console/analytics/historical-online",
-                                      {"as_of": str(D), "by": "brand"}).json()["results"]
+    response = manager(client_for, world, world.m1).get(
+        "/api/v1/console/analytics/historical-online", {"as_of": str(D)}
+    )
+    assert response.json()["results"] == [
+        {
+            "key": world.s1.pk,
+            "name": "A1 One",
+            "as_of": str(D),
+            "cumulative": {"numerator": 1, "denominator": 2},
+            "month": {"numerator": 1, "denominator": 2},
+        }
+    ]
+    brand = (
+        hq(client_for, world)
+        .get("/api/v1/console/analytics/historical-online", {"as_of": str(D), "by": "brand"})
+        .json()["results"]
+    )
     assert brand[0]["cumulative"] == {"numerator": 1, "denominator": 3}
 
 
 def test_bad_ranges_are_400_in_the_one_error_shape(world, client_for):
     client = hq(client_for, world)
-    cases = [({"from": "2026-03-10"}, "to"), ({"from": "2026-03-10", "to": "2026-03-01"}, "to"),
-             ({"from": "2020-01-01", "to": "2026-01-01"}, "to"),
-             ({"from": "2026-01-01", "to": "2026-12-31", "by": "store"}, "grain"),
-             ({**RANGE, "by": "planet"}, "by")]
+    cases = [
+        ({"from": "2026-03-10"}, "to"),
+        ({"from": "2026-03-10", "to": "2026-03-01"}, "to"),
+        ({"from": "2020-01-01", "to": "2026-01-01"}, "to"),
+        ({"from": "2026-01-01", "to": "2026-12-31", "by": "store"}, "grain"),
+        ({**RANGE, "by": "planet"}, "by"),
+    ]
     for params, field in cases:
         response = client.get("/api/v1/console/analytics/figures", params)
         assert response.status_code == 400, (params, response.content)
@@ -162,15 +176,19 @@ def test_openapi_documents_the_analytics_endpoints(client_for, world):
     response = client_for(world.brand).get("/api/schema/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     text = response.content.decode()
-    for path in ("/api/v1/console/analytics/figures", "/api/v1/console/analytics/brand",
-                 "/api/v1/console/analytics/figures.csv"):
+    for path in (
+        "/api/v1/console/analytics/figures",
+        "/api/v1/console/analytics/brand",
+        "/api/v1/console/analytics/figures.csv",
+    ):
         assert path in text
     assert "nonmember_join_rate" in text
 
 
 def test_range_grain_gives_one_row_per_store_over_the_whole_range(seeded, client_for):
     world, _ = seeded
-    response = hq(client_for, world).get("/api/v1/console/analytics/figures",
-                                         {"from": "2026-02-15", "to": "2026-04-10", "grain": "range", "by": "store"})
+    response = hq(client_for, world).get(
+        "/api/v1/console/analytics/figures", {"from": "2026-02-15", "to": "2026-04-10", "grain": "range", "by": "store"}
+    )
     rows = {r["key"]: (r["period"], r["gmv_fen"], r["refunds_fen"]) for r in response.json()["results"]}
     assert rows == {world.s1.pk: ("2026-02-15", 1600, 0), world.s2.pk: ("2026-02-15", 5000, 5000)}

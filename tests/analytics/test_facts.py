@@ -1,5 +1,6 @@
 """The facts analytics needs, written by the apps that own them: a member's visit (members) and a non-member
 buyer's identity (miniprograms)."""
+
 from __future__ import annotations
 
 from django_tenants.utils import schema_context
@@ -34,17 +35,23 @@ def test_pos_sales_without_a_member_keep_the_buyers_identity(world):
         Sku.objects.create(product=Product.objects.create(name="Tea"), code="TEA-2", price_fen=800)
         known = member(joined=at(D), openid="o-known", store=world.s1)  # in the POS store's franchisee scope
         line = [{"sku_code": "TEA-2", "quantity": 1, "unit_price_fen": 800}]
-        results = pos_orders_record(store=world.s1, receipts=[
-            {"receipt_no": "1", "sold_at": at(D, 10), "openid": "o-stranger", "lines": line},
-            {"receipt_no": "2", "sold_at": at(D, 11), "phone": "13800138001", "lines": line},
-            {"receipt_no": "3", "sold_at": at(D, 23, 30), "lines": line},
-            {"receipt_no": "4", "sold_at": at(D, 12), "openid": "o-known", "lines": line},
-            {"receipt_no": "3", "sold_at": at(D, 23, 30), "lines": line},                 # sent again
-        ])
+        results = pos_orders_record(
+            store=world.s1,
+            receipts=[
+                {"receipt_no": "1", "sold_at": at(D, 10), "openid": "o-stranger", "lines": line},
+                {"receipt_no": "2", "sold_at": at(D, 11), "phone": "13800138001", "lines": line},
+                {"receipt_no": "3", "sold_at": at(D, 23, 30), "lines": line},
+                {"receipt_no": "4", "sold_at": at(D, 12), "openid": "o-known", "lines": line},
+                {"receipt_no": "3", "sold_at": at(D, 23, 30), "lines": line},  # sent again
+            ],
+        )
         assert [r.status for r in results] == ["created"] * 4 + ["duplicate"]
         rows = {b.order.receipt_no: (b.kind, b.day, b.store_id) for b in NonMemberBuyer.objects.select_related("order")}
-        assert rows == {"1": ("openid", D, world.s1.pk), "2": ("phone", D, world.s1.pk),
-                        "3": ("receipt", D, world.s1.pk)}
+        assert rows == {
+            "1": ("openid", D, world.s1.pk),
+            "2": ("phone", D, world.s1.pk),
+            "3": ("receipt", D, world.s1.pk),
+        }
         assert NonMemberBuyer.objects.get(order__receipt_no="3").identity == f"{world.s1.pk}:3"
         from miniprograms.models import Order
 

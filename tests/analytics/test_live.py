@@ -1,5 +1,6 @@
 """Live metrics through analytics: livestream.metrics' figures per show and per period, rates as fractions,
 scoped like the console (a store manager sees their stores' shows only)."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,5 @@
 """Each formula of analytics.metrics on hand-made facts (the rollup stores exactly what they return)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,12 +19,12 @@ def test_sales_split_online_pos_member_nonmember_by_store_guide_and_brand(world)
     with schema_context(world.schema):
         alice = member(joined=at(D - 30 * ONE), openid="o-alice")
         order(store=world.s1, paid=at(D, 9), total=1000, channel="online", member=alice, guide=world.g1)
-        order(store=world.s1, paid=at(D, 10), total=500)                                  # POS, non-member
-        order(store=world.s1, paid=at(D, 23, 30), total=300, member=alice)                 # 15:30 UTC: still D
+        order(store=world.s1, paid=at(D, 10), total=500)  # POS, non-member
+        order(store=world.s1, paid=at(D, 23, 30), total=300, member=alice)  # 15:30 UTC: still D
         order(store=world.s2, paid=at(D, 11), total=700, guide=world.g2)
         order(store=world.s1, paid=None, total=9999, channel="online", member=alice, status="pending_payment")
         order(store=world.s1, paid=at(D, 12), total=8888, channel="online", member=alice, status="cancelled")
-        order(store=world.s1, paid=at(D + ONE, 0, 30), total=4444)                         # the next day
+        order(store=world.s1, paid=at(D + ONE, 0, 30), total=4444)  # the next day
 
         rollup_day(D)
 
@@ -69,14 +70,16 @@ def test_nonmember_join_rate_counts_distinct_buyers_who_joined_that_same_day_aft
         # s1 on D+1: one more buyer, who does not join
         nonmember_sale(store=world.s1, paid=at(D + ONE, 10), kind="phone", identity="h-day-two")
 
-        assert metrics.nonmember_join(D) == {world.s1.pk: {"nonmember_buyers": 4, "nonmember_buyers_joined": 2},
-                                             world.s2.pk: {"nonmember_buyers": 1, "nonmember_buyers_joined": 0}}
+        assert metrics.nonmember_join(D) == {
+            world.s1.pk: {"nonmember_buyers": 4, "nonmember_buyers_joined": 2},
+            world.s2.pk: {"nonmember_buyers": 1, "nonmember_buyers_joined": 0},
+        }
         # the member who joined the next day is not counted on that day either
-        assert metrics.nonmember_join(D + ONE) == {world.s1.pk: {"nonmember_buyers": 1,
-                                                                 "nonmember_buyers_joined": 0}}
+        assert metrics.nonmember_join(D + ONE) == {world.s1.pk: {"nonmember_buyers": 1, "nonmember_buyers_joined": 0}}
         rollup_range(D, D + ONE)
         over_range = StoreDay.objects.filter(store_id=world.s1.pk, day__range=(D, D + ONE)).aggregate(
-            n=Sum("nonmember_buyers_joined"), d=Sum("nonmember_buyers"))
+            n=Sum("nonmember_buyers_joined"), d=Sum("nonmember_buyers")
+        )
         assert over_range == {"n": 2, "d": 5}
         assert BrandDay.objects.get(day=D).nonmember_buyers == 5
 
@@ -109,27 +112,29 @@ def test_historical_member_online_rate_cumulative_and_per_month(world):
     with schema_context(world.schema):
         joined = D - 10 * ONE
         imported = member(joined=at(joined), channel="import", store=world.s1)
-        member(joined=at(joined), channel="import", store=world.s1)                      # never online
+        member(joined=at(joined), channel="import", store=world.s1)  # never online
         counter = member(joined=at(joined), channel="store_counter", store=world.s1)
-        newcomer = member(joined=at(joined), channel="mini_program", store=world.s1)      # not historical
+        newcomer = member(joined=at(joined), channel="mini_program", store=world.s1)  # not historical
         visit(imported, D)
-        visit(imported, D + ONE)                                                          # second time: not new
+        visit(imported, D + ONE)  # second time: not new
         visit(newcomer, D)
-        counter.card_activated_at = at(D + 25 * ONE)                                      # next month
+        counter.card_activated_at = at(D + 25 * ONE)  # next month
         counter.save(update_fields=["card_activated_at"])
 
         rollup_range(joined, D + 25 * ONE)
 
         def rate(upto):
             agg = StoreDay.objects.filter(store_id=world.s1.pk, day__lte=upto).aggregate(
-                n=Sum("historical_online"), d=Sum("historical_new"))
+                n=Sum("historical_online"), d=Sum("historical_new")
+            )
             return agg["n"], agg["d"]
 
         assert rate(D - ONE) == (0, 3)
         assert rate(D + 24 * ONE) == (1, 3)
         assert rate(D + 25 * ONE) == (2, 3)
         april = StoreDay.objects.filter(store_id=world.s1.pk, day__year=2026, day__month=4).aggregate(
-            n=Sum("historical_online"))
+            n=Sum("historical_online")
+        )
         assert april["n"] == 1
 
 
@@ -138,17 +143,17 @@ def test_active_churned_reactivated_and_birthday_snapshots(world):
 
     with schema_context(world.schema):
         old = D - 400 * ONE
-        back = member(joined=at(old), openid="o-back", birthday=dt.date(1990, 3, 2))   # buys D-100 and D
-        gone = member(joined=at(old), openid="o-gone")                                 # bought D-120 only
-        lost = member(joined=at(old), openid="o-lost")                                 # bought D-200 only
+        back = member(joined=at(old), openid="o-back", birthday=dt.date(1990, 3, 2))  # buys D-100 and D
+        gone = member(joined=at(old), openid="o-gone")  # bought D-120 only
+        lost = member(joined=at(old), openid="o-lost")  # bought D-200 only
         visitor = member(joined=at(old), openid="o-visit", birthday=dt.date(1991, 3, 30))
         earner = member(joined=at(old), openid="o-earn")
-        member(joined=at(D + ONE), openid="o-later", birthday=dt.date(1992, 3, 1))      # joins after D
+        member(joined=at(D + ONE), openid="o-later", birthday=dt.date(1992, 3, 1))  # joins after D
         days = {D - 200 * ONE: [lost], D - 120 * ONE: [gone], D - 100 * ONE: [back], D: [back]}
         for day, buyers in days.items():
             for who in buyers:
                 order(store=world.s1, paid=at(day), member=who)
-        order(store=world.s1, paid=at(D + ONE), member=back)                           # same month again
+        order(store=world.s1, paid=at(D + ONE), member=back)  # same month again
         visit(visitor, D - 20 * ONE)
         entry = points_earn(member=earner, points=10, idempotency_key="x", reason="t")
 
@@ -159,14 +164,14 @@ def test_active_churned_reactivated_and_birthday_snapshots(world):
 
         snap = metrics.member_snapshots(D, lookback_days=180, quiet_days=90)
         assert snap["members_total"] == 5
-        assert snap["active_30d"] == 2          # back (D), visitor (D-20)
+        assert snap["active_30d"] == 2  # back (D), visitor (D-20)
         assert snap["active_90d"] == 2
-        assert snap["churned"] == 1             # gone: last bought 120 days ago; lost is beyond 180
+        assert snap["churned"] == 1  # gone: last bought 120 days ago; lost is beyond 180
         assert snap["birthdays_in_month"] == 2  # back, visitor (o-later joined after D)
         flows = metrics.activity_flows(D, quiet_days=90)
-        assert flows["reactivated"] == 1        # back: previous purchase 100 days before
+        assert flows["reactivated"] == 1  # back: previous purchase 100 days before
         assert flows["birthday_buyers"] == 1
-        assert metrics.activity_flows(D + ONE, quiet_days=90)["birthday_buyers"] == 0   # already this month
+        assert metrics.activity_flows(D + ONE, quiet_days=90)["birthday_buyers"] == 0  # already this month
         assert metrics.activity_flows(D + ONE, quiet_days=90)["reactivated"] == 0
         assert metrics.activity_flows(D - 100 * ONE, quiet_days=90)["reactivated"] == 0  # a first purchase
 
@@ -184,24 +189,51 @@ def test_points_coupons_and_market_figures(world, brand_a, brand_b):
         points_earn(member=who, points=100, idempotency_key="e1", reason="t")
         points_redeem(member=who, points=30, idempotency_key="r1", reason="t")
         template = CouponTemplate.objects.create(name="5 off", kind="amount_off", amount_off_fen=500, total_stock=9)
-        Coupon.objects.create(template=template, member=who, source="grant", valid_until=at(today + ONE),
-                              created_at=timezone.now())
-        Coupon.objects.create(template=template, member=who, source="grant", valid_until=at(today + ONE),
-                              created_at=at(today - ONE), status="used", used_at=timezone.now())
+        Coupon.objects.create(
+            template=template, member=who, source="grant", valid_until=at(today + ONE), created_at=timezone.now()
+        )
+        Coupon.objects.create(
+            template=template,
+            member=who,
+            source="grant",
+            valid_until=at(today + ONE),
+            created_at=at(today - ONE),
+            status="used",
+            used_at=timezone.now(),
+        )
         figures = metrics.points_and_coupons(today)
-        assert figures == {"points_earned": 100, "points_redeemed": 30, "points_expired": 0,
-                           "coupons_issued": 1, "coupons_used": 1}
+        assert figures == {
+            "points_earned": 100,
+            "points_redeemed": 30,
+            "points_expired": 0,
+            "coupons_issued": 1,
+            "coupons_used": 1,
+        }
 
     now = timezone.now()
     theirs = Offer.objects.create(issuer=brand_b, kind="coupon", title="B's", total_stock=5, remaining_stock=3)
     ours = Offer.objects.create(issuer=brand_a, kind="coupon", title="A's", total_stock=5, remaining_stock=3)
     for offer, accepting, points, price in ((theirs, brand_a, 300, 0), (ours, brand_b, 200, 150)):
         listing = Listing.objects.create(brand=accepting, offer=offer, points_price=points)
-        Exchange.objects.create(accepting_brand=accepting, issuer=offer.issuer, offer=offer, listing=listing,
-                                member_id=1, request_key="k", points=points, settlement_price_fen=price,
-                                status="fulfilled", requested_at=now, fulfilled_at=now, fulfilment_ref="voucher:1",
-                                updated_at=now)
+        Exchange.objects.create(
+            accepting_brand=accepting,
+            issuer=offer.issuer,
+            offer=offer,
+            listing=listing,
+            member_id=1,
+            request_key="k",
+            points=points,
+            settlement_price_fen=price,
+            status="fulfilled",
+            requested_at=now,
+            fulfilled_at=now,
+            fulfilment_ref="voucher:1",
+            updated_at=now,
+        )
     with schema_context(world.schema):
         assert metrics.market(today, brand_id=brand_a.pk) == {
-            "market_accepted": 1, "market_accepted_points": 300, "market_issued": 1,
-            "market_issued_settlement_fen": 150}
+            "market_accepted": 1,
+            "market_accepted_points": 300,
+            "market_issued": 1,
+            "market_issued_settlement_fen": 150,
+        }

@@ -1,5 +1,6 @@
 """The rollup job: idempotent, incremental from watermarks, corrects past days on late facts, never overlaps
 itself, and runs per brand through beat's fan-out on a real worker."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,9 +33,11 @@ def _snapshot(day):
     def strip(row):
         return {k: v for k, v in model_to_dict(row).items() if k not in ("id", "rolled_up_at")}
 
-    return ([strip(r) for r in StoreDay.objects.filter(day=day).order_by("store_id")],
-            [strip(r) for r in GuideDay.objects.filter(day=day).order_by("guide_id")],
-            [strip(r) for r in BrandDay.objects.filter(day=day)])
+    return (
+        [strip(r) for r in StoreDay.objects.filter(day=day).order_by("store_id")],
+        [strip(r) for r in GuideDay.objects.filter(day=day).order_by("guide_id")],
+        [strip(r) for r in BrandDay.objects.filter(day=day)],
+    )
 
 
 def test_rebuilding_a_day_twice_leaves_the_same_rows(world):
@@ -78,9 +81,17 @@ def test_a_pos_batch_sent_days_late_corrects_the_day_it_was_sold(world):
         rollup_run(now=at(D + 4 * ONE, 9))
         assert StoreDay.objects.get(day=D, store_id=world.s1.pk).orders_pos == 1
 
-        results = pos_orders_record(store=world.s1, receipts=[{
-            "receipt_no": "LATE-1", "sold_at": at(D, 15), "phone": "13800138000",
-            "lines": [{"sku_code": "TEA-1", "quantity": 2, "unit_price_fen": 800}]}])
+        results = pos_orders_record(
+            store=world.s1,
+            receipts=[
+                {
+                    "receipt_no": "LATE-1",
+                    "sold_at": at(D, 15),
+                    "phone": "13800138000",
+                    "lines": [{"sku_code": "TEA-1", "quantity": 2, "unit_price_fen": 800}],
+                }
+            ],
+        )
         assert results[0].status == "created"
         result = rollup_run(now=at(D + 4 * ONE, 10))
 
@@ -131,6 +142,7 @@ def test_the_rollup_task_runs_in_each_brand_on_a_real_worker(new_brand, celery_w
     fan_out_to_brands.delay("analytics.rollup", window_seconds=1)
 
     for i, brand in enumerate(brands):
+
         def rolled(brand=brand):
             with schema_context(brand.schema_name):
                 return BrandDay.objects.filter(day=today).first()
@@ -152,8 +164,11 @@ def test_backfill_command_rebuilds_a_range_with_a_progress_bar(world, capsys):
     captured = capsys.readouterr()
     assert "3/3 days" in captured.err and "3 days rebuilt" in captured.out
     with schema_context(world.schema):
-        assert sorted(BrandDay.objects.values_list("day", "gmv_pos_fen")) == [(D, 700), (D + ONE, 0),
-                                                                             (D + 2 * ONE, 300)]
+        assert sorted(BrandDay.objects.values_list("day", "gmv_pos_fen")) == [
+            (D, 700),
+            (D + ONE, 0),
+            (D + 2 * ONE, 300),
+        ]
     with pytest.raises(CommandError):
         call_command("analytics_backfill", "--brand", world.brand.slug, "--from", str(D), "--to", str(D - ONE))
 
@@ -173,8 +188,10 @@ def test_month_tables_follow_their_days_including_late_facts(world):
         assert StoreMonth.objects.get(month=march[0], store_id=world.s1.pk).gmv_pos_fen == 1000
 
         def by_month(date_from, date_to, by="store"):
-            return {(r["period"], r["key"]): (r["gmv_fen"], r["refunds_fen"]) for r in selectors.sales_figures(
-                scope=hq, date_from=date_from, date_to=date_to, grain="month", by=by)}
+            return {
+                (r["period"], r["key"]): (r["gmv_fen"], r["refunds_fen"])
+                for r in selectors.sales_figures(scope=hq, date_from=date_from, date_to=date_to, grain="month", by=by)
+            }
 
         assert by_month(*march) == {(march[0], world.s1.pk): (1000, 0), (march[0], world.s2.pk): (400, 0)}
         assert by_month(*march, by="guide") == {(march[0], world.g2.pk): (400, 0)}
@@ -183,12 +200,14 @@ def test_month_tables_follow_their_days_including_late_facts(world):
 
         rollup_run(now=at(dt.date(2026, 4, 2), 8))
         refund(order=sale, decided=at(dt.date(2026, 4, 3), 9))
-        order(store=world.s1, paid=at(D, 11), total=50)           # a POS receipt for March, sent in April
+        order(store=world.s1, paid=at(D, 11), total=50)  # a POS receipt for March, sent in April
         rollup_run(now=at(dt.date(2026, 4, 3), 10))
 
         assert by_month(march[0], dt.date(2026, 4, 30)) == {
-            (march[0], world.s1.pk): (1050, 0), (march[0], world.s2.pk): (400, 0),
-            (dt.date(2026, 4, 1), world.s1.pk): (0, 1000)}
+            (march[0], world.s1.pk): (1050, 0),
+            (march[0], world.s2.pk): (400, 0),
+            (dt.date(2026, 4, 1), world.s1.pk): (0, 1000),
+        }
 
 
 def test_a_periodic_run_skips_while_a_backfill_holds_the_brands_lock(new_brand):

@@ -1,6 +1,7 @@
 """The window snapshots (active 30/90, churned) counted from analytics.MemberLast equal the reference formula that
 scans ActivityDay's windows, on every day (including days rebuilt after later activity), and MemberLast follows
 rebuilt days both ways (a fact added, a fact gone) without changing when a day is rolled up again."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -21,10 +22,19 @@ def _world(world):
     later activity so that D's figures must ignore it. Returns the days that have facts."""
     old = at(D - 400 * ONE)
     plan = {  # member -> (order days, visit days), as offsets from D
-        "edge30": ([], [-29]), "out30": ([], [-30]), "edge90": ([-89], []), "out90": ([], [-90, 3]),
-        "churn_edge": ([-90], []), "quiet_edge": ([-89], []), "look_edge": ([-179], []), "look_out": ([-180], []),
-        "churn_then_back": ([-120, 2], []), "old_then_back": ([-200, 1], [5]), "recent": ([-5, -1, 0], [-3]),
-        "later_only": ([4], [6]), "twice_late": ([-100, 0, 1], [-40]),
+        "edge30": ([], [-29]),
+        "out30": ([], [-30]),
+        "edge90": ([-89], []),
+        "out90": ([], [-90, 3]),
+        "churn_edge": ([-90], []),
+        "quiet_edge": ([-89], []),
+        "look_edge": ([-179], []),
+        "look_out": ([-180], []),
+        "churn_then_back": ([-120, 2], []),
+        "old_then_back": ([-200, 1], [5]),
+        "recent": ([-5, -1, 0], [-3]),
+        "later_only": ([4], [6]),
+        "twice_late": ([-100, 0, 1], [-40]),
     }
     days: set[dt.date] = set()
     for name, (orders, visits) in plan.items():
@@ -49,8 +59,9 @@ def test_snapshots_from_member_last_equal_the_scan_on_every_day(world, monkeypat
 
         back = MemberLast.objects.get(member_id=Member.objects.get(openid="o-churn_then_back").pk)
         assert (back.last_active, back.last_order) == (D + 2 * ONE, D + 2 * ONE)
-        assert not MemberLast.objects.filter(member_id=Member.objects.get(openid="o-card").pk,
-                                             last_active__isnull=False).exists()
+        assert not MemberLast.objects.filter(
+            member_id=Member.objects.get(openid="o-card").pk, last_active__isnull=False
+        ).exists()
 
         fast = metrics.member_snapshots(D, lookback_days=180, quiet_days=90)
         assert fast == metrics.member_snapshots_scan(D, lookback_days=180, quiet_days=90)
@@ -62,8 +73,9 @@ def test_snapshots_from_member_last_equal_the_scan_on_every_day(world, monkeypat
         monkeypatch.setattr(metrics, "FAST_SNAPSHOT_DAYS", 10_000)  # every day through MemberLast, however old
         for day in [D + i * ONE for i in range(-200, 10)]:
             for lookback, quiet in ((180, 90), (60, 7)):
-                assert (metrics.member_snapshots(day, lookback_days=lookback, quiet_days=quiet)
-                        == metrics.member_snapshots_scan(day, lookback_days=lookback, quiet_days=quiet)), day
+                assert metrics.member_snapshots(
+                    day, lookback_days=lookback, quiet_days=quiet
+                ) == metrics.member_snapshots_scan(day, lookback_days=lookback, quiet_days=quiet), day
 
 
 def test_rolling_up_again_is_idempotent_and_a_vanished_fact_moves_member_last_back(world):
@@ -73,9 +85,13 @@ def test_rolling_up_again_is_idempotent_and_a_vanished_fact_moves_member_last_ba
             rollup_day(day)
 
         def state():
-            return (sorted(MemberLast.objects.values_list("member_id", "last_active", "last_order")),
-                    [{k: v for k, v in model_to_dict(r).items() if k not in ("id", "rolled_up_at")}
-                     for r in BrandDay.objects.order_by("day")])
+            return (
+                sorted(MemberLast.objects.values_list("member_id", "last_active", "last_order")),
+                [
+                    {k: v for k, v in model_to_dict(r).items() if k not in ("id", "rolled_up_at")}
+                    for r in BrandDay.objects.order_by("day")
+                ],
+            )
 
         first = state()
         for day in sorted(days):

@@ -22,8 +22,9 @@ def plain_a(brand_a):
     from tenants.models import WeChatApp
     from tenants.services import wechat_app_add
 
-    app = wechat_app_add(brand=brand_a, appid="wxalphaplain000001", secret="s", token="plaintoken",
-                         kind=WeChatApp.Kind.OFFICIAL_ACCOUNT)
+    app = wechat_app_add(
+        brand=brand_a, appid="wxalphaplain000001", secret="s", token="plaintoken", kind=WeChatApp.Kind.OFFICIAL_ACCOUNT
+    )
     return WeChatSender(app.appid, app.token, "")
 
 

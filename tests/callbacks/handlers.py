@@ -7,6 +7,7 @@ brands a test prepared with `effect_table_create`), so a test can count effects 
     "fail:<n>"         raise on the first n attempts
     "block-first"      on the first attempt, after writing, wait (at most 60 s) until the test calls `release`
 """
+
 from __future__ import annotations
 
 import time
@@ -22,15 +23,18 @@ EFFECT_KIND = "event.ekr_test_effect"
 
 def effect_table_create(schema: str) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(f'CREATE TABLE IF NOT EXISTS "{schema}".cb_test_effect '
-                       "(id serial PRIMARY KEY, event_id bigint NOT NULL, schema_name text NOT NULL)")
+        cursor.execute(
+            f'CREATE TABLE IF NOT EXISTS "{schema}".cb_test_effect '
+            "(id serial PRIMARY KEY, event_id bigint NOT NULL, schema_name text NOT NULL)"
+        )
 
 
 def effects(schema: str, event_id: int | None = None) -> list[tuple[int, str]]:
     with connection.cursor() as cursor:
         sql = f'SELECT event_id, schema_name FROM "{schema}".cb_test_effect'
-        cursor.execute(sql + (" WHERE event_id = %s" if event_id else "") + " ORDER BY id",
-                       [event_id] if event_id else [])
+        cursor.execute(
+            sql + (" WHERE event_id = %s" if event_id else "") + " ORDER BY id", [event_id] if event_id else []
+        )
         return list(cursor.fetchall())
 
 
@@ -50,8 +54,9 @@ def release(schema: str, event_id: int) -> None:
 @register(EFFECT_KIND)
 def effect(event: dict) -> None:
     with connection.cursor() as cursor:  # unqualified: lands in the schema the handler runs in
-        cursor.execute("INSERT INTO cb_test_effect (event_id, schema_name) VALUES (%s, current_schema())",
-                       [event["id"]])
+        cursor.execute(
+            "INSERT INTO cb_test_effect (event_id, schema_name) VALUES (%s, current_schema())", [event["id"]]
+        )
     key = str(event["payload"].get("EventKey") or "")
     if key.startswith("sleep-first:") and event["attempt"] == 1:
         redis.Redis.from_url(settings.REDIS_URL).set(started_key(event["schema_name"], event["id"]), 1, ex=300)

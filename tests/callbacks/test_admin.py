@@ -1,4 +1,5 @@
 """The inbox in admin: ops see every brand's callbacks; a brand's HQ only its own."""
+
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model

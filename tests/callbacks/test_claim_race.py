@@ -4,6 +4,7 @@ started together by a barrier): exactly one claim wins, the handler runs once, a
 To make "the same moment" exact rather than likely, the test holds the row's lock while the workers start, and
 lets go only once every worker is waiting on it (seen in pg_stat_activity): every worker has then read the row as
 claimable before any claim commits, the interleaving a read-then-update claim gets wrong."""
+
 from __future__ import annotations
 
 import threading
@@ -23,8 +24,10 @@ WORKERS = 6
 def _waiting_on_a_lock() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_stat_clear_snapshot()")  # inside a transaction the view is a snapshot
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                       "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
         return cursor.fetchone()[0]
 
 
@@ -62,9 +65,15 @@ def _race(event_id: int) -> list[str]:
 def test_workers_racing_for_one_event_claim_it_once(new_brand, status):
     brand = new_brand("race")
     effect_table_create(brand.schema_name)
-    event = CallbackEvent.objects.create(brand=brand, appid=brand.wechat_apps.first().appid, source="message",
-                                         kind=EFFECT_KIND, dedup_key=uuid.uuid4().hex, status=status,
-                                         payload={"FromUserName": "o-race"})
+    event = CallbackEvent.objects.create(
+        brand=brand,
+        appid=brand.wechat_apps.first().appid,
+        source="message",
+        kind=EFFECT_KIND,
+        dedup_key=uuid.uuid4().hex,
+        status=status,
+        payload={"FromUserName": "o-race"},
+    )
 
     outcomes = _race(event.id)
 

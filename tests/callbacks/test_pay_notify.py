@@ -1,4 +1,5 @@
 """WeChat Pay v2 notifications: the merchant key's signature with the configured sign type, WeChat Pay's XML."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -28,8 +29,16 @@ def pay_handler():
 def pay_app(brand, sign_type="MD5", suffix="1"):
     from tenants.services import wechat_app_add
 
-    return wechat_app_add(brand=brand, appid=f"wx{brand.slug}pay00000{suffix}", secret="s", token="t",
-                          aes_key="k" * 43, mch_id=MCH_ID, mch_key=MCH_KEY, pay_sign_type=sign_type)
+    return wechat_app_add(
+        brand=brand,
+        appid=f"wx{brand.slug}pay00000{suffix}",
+        secret="s",
+        token="t",
+        aes_key="k" * 43,
+        mch_id=MCH_ID,
+        mch_key=MCH_KEY,
+        pay_sign_type=sign_type,
+    )
 
 
 def notify(client, app, **kwargs):

@@ -1,4 +1,5 @@
 """Processing in-process: the handler runs once, in the brand's schema; retries, dead, ignore, replay, sweep."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -26,8 +27,7 @@ def receive(client, sender, **xml_fields) -> CallbackEvent:
     return CallbackEvent.objects.filter(appid=sender.appid).order_by("-id").first()
 
 
-def test_the_handler_runs_once_in_the_brands_schema(effect_tables, sender_a, sender_b, client_for, brand_a,
-                                                   brand_b):
+def test_the_handler_runs_once_in_the_brands_schema(effect_tables, sender_a, sender_b, client_for, brand_a, brand_b):
     event = receive(client_for(brand_a), sender_a)
     assert callback_process(event_id=event.id).status == "done"
     assert callback_process(event_id=event.id).status == "skipped"  # a duplicate message or redelivery
@@ -61,8 +61,7 @@ def test_kind_whose_handler_went_away_is_ignored_at_processing(sender_a, client_
     assert event.status == Status.IGNORED
 
 
-def test_failure_retries_with_backoff_then_dies_with_its_error(effect_tables, sender_a, client_for, brand_a,
-                                                              settings):
+def test_failure_retries_with_backoff_then_dies_with_its_error(effect_tables, sender_a, client_for, brand_a, settings):
     settings.EKR_CALLBACK_MAX_ATTEMPTS = 3
     settings.EKR_CALLBACK_RETRY_BASE_SECONDS = 10
     event = receive(client_for(brand_a), sender_a, EventKey="fail:99")
@@ -141,8 +140,9 @@ def test_sweeper_requeues_what_would_wait_forever(sender_a, client_for, brand_a,
     CallbackEvent.objects.filter(id=never_queued.id).update(received_at=long_ago)
     CallbackEvent.objects.filter(id=orphaned.id).update(status=Status.PROCESSING, started_at=long_ago)
     CallbackEvent.objects.filter(id=failed_lost.id).update(status=Status.FAILED, next_attempt_at=long_ago)
-    CallbackEvent.objects.filter(id=failed_waiting.id).update(status=Status.FAILED,
-                                                              next_attempt_at=timezone.now() + timedelta(minutes=5))
+    CallbackEvent.objects.filter(id=failed_waiting.id).update(
+        status=Status.FAILED, next_attempt_at=timezone.now() + timedelta(minutes=5)
+    )
     CallbackEvent.objects.filter(id=done.id).update(status=Status.DONE, received_at=long_ago)
     sent = []
     monkeypatch.setattr("callbacks.services.events_publish", lambda **kw: sent.extend(kw["event_ids"]) or True)
@@ -153,16 +153,14 @@ def test_sweeper_requeues_what_would_wait_forever(sender_a, client_for, brand_a,
     assert CallbackEvent.objects.get(id=fresh.id).status == Status.RECEIVED
 
 
-def test_sweeper_stops_when_the_broker_is_down_and_leaves_rows_as_they_were(sender_a, client_for, brand_a,
-                                                                            monkeypatch):
+def test_sweeper_stops_when_the_broker_is_down_and_leaves_rows_as_they_were(sender_a, client_for, brand_a, monkeypatch):
     event = receive(client_for(brand_a), sender_a)
     monkeypatch.setattr("callbacks.services.events_publish", lambda **kw: False)
     assert callbacks_sweep(received_after=0) == {}
     assert CallbackEvent.objects.get(id=event.id).status == Status.RECEIVED
 
 
-def test_replay_dead_events_after_a_fix(effect_tables, sender_a, sender_b, client_for, brand_a, brand_b,
-                                        settings):
+def test_replay_dead_events_after_a_fix(effect_tables, sender_a, sender_b, client_for, brand_a, brand_b, settings):
     from tests.callbacks.handlers import effect
 
     settings.EKR_CALLBACK_MAX_ATTEMPTS = 1

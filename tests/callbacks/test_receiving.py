@@ -1,4 +1,5 @@
 """Messages and events over HTTP as WeChat sends them: verified, stored once, answered; bad input refused."""
+
 from __future__ import annotations
 
 import time
@@ -95,8 +96,12 @@ def test_dedup_uses_msgid_then_sender_time_event_and_card_code(plain_a, client_f
     ]:
         assert post_xml(client, *plain_a.plain(xml)).status_code == 200
     keys = sorted(CallbackEvent.objects.filter(appid=plain_a.appid).values_list("dedup_key", flat=True))
-    assert keys == ["evt:oUser0001:1700000001:user_get_card:c1::", "evt:oUser0001:1700000001:user_get_card:c2::",
-                    "msg:9001", "msg:9002"]
+    assert keys == [
+        "evt:oUser0001:1700000001:user_get_card:c1::",
+        "evt:oUser0001:1700000001:user_get_card:c2::",
+        "msg:9001",
+        "msg:9002",
+    ]
 
 
 def test_unknown_appid_is_404_and_kept_without_brand(client_for, brand_a):
@@ -143,8 +148,11 @@ def test_tampered_ciphertext_is_403(sender_a, client_for, brand_a):
 @pytest.mark.parametrize("crypto_for", ["other_key", "other_appid"])
 def test_ciphertext_not_sealed_for_this_app_is_refused(crypto_for, sender_a, client_for, brand_a):
     # signed with the right token (so msg_signature matches) but encrypted with another key or for another appid
-    crypto = (WeChatCrypto(sender_a.token, "j" * 43, sender_a.appid) if crypto_for == "other_key"
-              else WeChatCrypto(sender_a.token, sender_a.aes_key, "wxsomeoneelse0001"))
+    crypto = (
+        WeChatCrypto(sender_a.token, "j" * 43, sender_a.appid)
+        if crypto_for == "other_key"
+        else WeChatCrypto(sender_a.token, sender_a.aes_key, "wxsomeoneelse0001")
+    )
     path, body = sender_a.safe(event_xml(event=EFFECT), crypto=crypto)
     response = post_xml(client_for(brand_a), path, body)
     assert response.status_code == 403
@@ -167,15 +175,21 @@ def test_timestamp_within_the_window_is_accepted(sender_a, client_for, brand_a, 
     assert post_xml(client_for(brand_a), path, body).status_code == 200
 
 
-@pytest.mark.parametrize("body,code", [
-    ("this is not xml", "not_xml"),
-    ("", "not_xml"),
-    ('{"json": true}', "not_xml"),
-    ("<root><a>1</a></root>", "not_wechat_xml"),
-    ("<xml><FromUserName>o</FromUserName></xml>", "not_wechat_message"),
-    ('<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
-     "<xml><ToUserName>&b;</ToUserName></xml>", "not_xml"),
-])
+@pytest.mark.parametrize(
+    "body,code",
+    [
+        ("this is not xml", "not_xml"),
+        ("", "not_xml"),
+        ('{"json": true}', "not_xml"),
+        ("<root><a>1</a></root>", "not_wechat_xml"),
+        ("<xml><FromUserName>o</FromUserName></xml>", "not_wechat_message"),
+        (
+            '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+            "<xml><ToUserName>&b;</ToUserName></xml>",
+            "not_xml",
+        ),
+    ],
+)
 def test_a_body_that_is_not_wechat_xml_is_400(body, code, plain_a, client_for, brand_a):
     path, _ = plain_a.plain("")
     response = post_xml(client_for(brand_a), path, body)

@@ -1,4 +1,5 @@
 """With a real Celery worker: processed once in the brand's schema; a worker SIGKILLed mid-event; Redis down."""
+
 from __future__ import annotations
 
 import socket
@@ -58,8 +59,7 @@ def test_worker_processes_each_event_once_in_its_brands_schema(celery_worker_pro
     assert not CallbackEvent.objects.filter(appid=sender_b.appid).exclude(status=Status.REJECTED).exists()
 
 
-def test_duplicate_task_messages_run_the_handler_once(celery_worker_process, effect_brand, client_for,
-                                                      redis_client):
+def test_duplicate_task_messages_run_the_handler_once(celery_worker_process, effect_brand, client_for, redis_client):
     brand, sender = effect_brand()
     # given the first run inside its handler (holding the claim), blocked until the test releases it
     assert post_event(client_for, brand, sender, EventKey="block-first").status_code == 200
@@ -84,8 +84,9 @@ def test_duplicate_task_messages_run_the_handler_once(celery_worker_process, eff
     assert CallbackEvent.objects.get(id=event.id).attempts == 1
 
 
-def test_worker_killed_mid_event_takes_effect_exactly_once(celery_worker_process, effect_brand, client_for,
-                                                           redis_client):
+def test_worker_killed_mid_event_takes_effect_exactly_once(
+    celery_worker_process, effect_brand, client_for, redis_client
+):
     brand, sender = effect_brand()
     # given a handler that has written its effect and is still running when the worker dies
     assert post_event(client_for, brand, sender, EventKey="sleep-first:60").status_code == 200
@@ -97,15 +98,20 @@ def test_worker_killed_mid_event_takes_effect_exactly_once(celery_worker_process
     assert status_of(event.id) == Status.PROCESSING
     # when the worker is back and the sweeper (beat, every minute; called here) hands the orphan back
     celery_worker_process.restart()
-    wait_until(lambda: callbacks_sweep(processing_stale=0).get(Status.PROCESSING) == 1, timeout=20,
-               message="sweeper to take back the orphaned claim")
+    wait_until(
+        lambda: callbacks_sweep(processing_stale=0).get(Status.PROCESSING) == 1,
+        timeout=20,
+        message="sweeper to take back the orphaned claim",
+    )
     wait_status(event.id, Status.DONE)
     assert effects(brand.schema_name) == [(event.id, brand.schema_name)]
     assert CallbackEvent.objects.get(id=event.id).attempts == 2
     # and the killed message, delivered again later (acks_late, visibility timeout), changes nothing
     result = process_callbacks.apply_async(args=[[event.id]], schema=brand.schema_name)
-    wait_until(lambda: f"{result.id}] succeeded" in celery_worker_process.log_path.read_text(errors="replace"),
-               message="redelivered message consumed")
+    wait_until(
+        lambda: f"{result.id}] succeeded" in celery_worker_process.log_path.read_text(errors="replace"),
+        message="redelivered message consumed",
+    )
     assert f"{result.id}] succeeded in" in celery_worker_process.log_path.read_text()
     assert "['skipped']" in celery_worker_process.log_path.read_text().split(f"{result.id}] succeeded in")[1][:80]
     assert effects(brand.schema_name) == [(event.id, brand.schema_name)]
@@ -173,8 +179,9 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_redis_down_callbacks_are_answered_kept_and_processed_when_it_is_back(throwaway_broker, effect_brand,
-                                                                               client_for):
+def test_redis_down_callbacks_are_answered_kept_and_processed_when_it_is_back(
+    throwaway_broker, effect_brand, client_for
+):
     brand, sender = effect_brand()
     worker = throwaway_broker.start_worker()
     # the set-up works: an event before the outage is processed through this broker
@@ -199,9 +206,14 @@ def test_redis_down_callbacks_are_answered_kept_and_processed_when_it_is_back(th
 
     # when Redis is back and the sweeper runs (beat; called here)
     throwaway_broker.start()
-    wait_until(lambda: sum(callbacks_sweep(received_after=0).values()) or
-               not CallbackEvent.objects.filter(id__in=ids, status=Status.RECEIVED).exists(),
-               timeout=20, message="sweeper to queue the kept callbacks")
+    wait_until(
+        lambda: (
+            sum(callbacks_sweep(received_after=0).values())
+            or not CallbackEvent.objects.filter(id__in=ids, status=Status.RECEIVED).exists()
+        ),
+        timeout=20,
+        message="sweeper to queue the kept callbacks",
+    )
     for event_id in ids:
         wait_status(event_id, Status.DONE, timeout=60)
     assert sorted(e for e, _ in effects(brand.schema_name)) == sorted([first.id, *ids])

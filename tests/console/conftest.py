@@ -11,6 +11,7 @@ production.
 
 A failed browser test leaves a screenshot of its page in test-artifacts/console/ (git-ignored).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -37,9 +38,16 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "console"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run",
-                  "--host-resolver-rules=MAP *.localhost 127.0.0.1"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--host-resolver-rules=MAP *.localhost 127.0.0.1",
+]
 NO_BROWSER = (
     "No Chromium for the console's browser tests. Get one with `make browser`, which tries "
     "`.venv/bin/python -m playwright install chromium` and then the OS package (as root: `apt-get install "
@@ -121,9 +129,12 @@ def browse(request, committed_db, chromium, live_http):
     contexts = []
 
     def open_page(brand, *, width: int = 1280, height: int = 900, locale: str = "zh-CN"):
-        context = chromium.new_context(base_url=f"http://{brand.slug}.localhost:{live_http}",
-                                       viewport={"width": width, "height": height}, locale=locale,
-                                       accept_downloads=True)
+        context = chromium.new_context(
+            base_url=f"http://{brand.slug}.localhost:{live_http}",
+            viewport={"width": width, "height": height},
+            locale=locale,
+            accept_downloads=True,
+        )
         context.set_default_timeout(15_000)
         contexts.append(context)
         return context.new_page()
@@ -165,23 +176,30 @@ def console_world(django_db_setup, django_db_blocker, fake_wechat):
     with django_db_blocker.unblock():
         slug = f"con{uuid.uuid4().hex[:8]}"
         brand = brand_create(slug=slug, name="云裳测试", admin_username="hq", admin_password=BRAND_PASSWORD)
-        wechat_app_add(brand=brand, appid=f"wxc{uuid.uuid4().hex[:15]}", secret="s3cret", token="tok",
-                       aes_key="k" * 43)
+        wechat_app_add(brand=brand, appid=f"wxc{uuid.uuid4().hex[:15]}", secret="s3cret", token="tok", aes_key="k" * 43)
         connection.set_schema_to_public()
         world = build_world(brand, fake_wechat)
         with schema_context(brand.schema_name):
             from members.models import Member
             from miniprograms.services.pos import pos_orders_record
 
-            Member.objects.filter(pk=world.alice.pk).update(store=world.s1, phone="13800138000",
-                                                            phone_hash=phone_hash("13800138000"))
+            Member.objects.filter(pk=world.alice.pk).update(
+                store=world.s1, phone="13800138000", phone_hash=phone_hash("13800138000")
+            )
             Member.objects.filter(pk=world.bob.pk).update(store=world.s2)
             guide_login_grant(guide=world.guide, username="guide1", password="guide-password-1")
             now = timezone.now()
             for store, days_ago, fen in ((world.s1, 0, 12_300), (world.s1, 2, 45_600), (world.s2, 1, 99_900)):
-                pos_orders_record(store=store, receipts=[{
-                    "receipt_no": f"R{store.code}{days_ago}", "sold_at": now - dt.timedelta(days=days_ago),
-                    "lines": [{"sku_code": world.sku.code, "unit_price_fen": fen, "quantity": 1}]}])
+                pos_orders_record(
+                    store=store,
+                    receipts=[
+                        {
+                            "receipt_no": f"R{store.code}{days_ago}",
+                            "sold_at": now - dt.timedelta(days=days_ago),
+                            "lines": [{"sku_code": world.sku.code, "unit_price_fen": fen, "quantity": 1}],
+                        }
+                    ],
+                )
             # the analytics app's hourly rollup, for the days with sales
             from analytics.rollup import rollup_day
 
@@ -189,8 +207,9 @@ def console_world(django_db_setup, django_db_blocker, fake_wechat):
             for days_ago in range(3):
                 rollup_day(today - dt.timedelta(days=days_ago))
         connection.set_schema_to_public()
-    return SimpleNamespace(**vars(world), hq_password=BRAND_PASSWORD, manager_password=PW,
-                           guide_password="guide-password-1")
+    return SimpleNamespace(
+        **vars(world), hq_password=BRAND_PASSWORD, manager_password=PW, guide_password="guide-password-1"
+    )
 
 
 def paid_order_with_refund_request(w, fake):
@@ -205,8 +224,9 @@ def paid_order_with_refund_request(w, fake):
 
     fake.merchant(w.app.mch_id, MCH_KEY, w.app.appid)
     with schema_context(w.schema):
-        order = order_place(member=w.alice, shop=w.shop1, items=[{"sku_id": w.sku.pk, "quantity": 2}],
-                            appid=w.app.appid)
+        order = order_place(
+            member=w.alice, shop=w.shop1, items=[{"sku_id": w.sku.pk, "quantity": 2}], appid=w.app.appid
+        )
         order_prepay(member=w.alice, order=order, openid=w.alice.openid)
         assert order_mark_paid_from_notification(data=fake.pay_notification(order.number)) == "paid"
         refund = refund_request(member=w.alice, order_id=order.pk, reason="尺码不合适")

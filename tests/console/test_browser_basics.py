@@ -1,4 +1,5 @@
 """The console in a real browser: log-in, language, who may open what, the dashboard's chart, the phone width."""
+
 from __future__ import annotations
 
 from django_tenants.utils import schema_context
@@ -19,8 +20,12 @@ def test_manager_logs_in_to_a_chinese_dashboard_with_a_chart(browse, console_wor
     assert page.get_by_test_id("kpi-sales").inner_text() == "¥579.00"
     assert page.get_by_test_id("kpi-orders").inner_text() == "2"
     # and the chart has a bar per day, two of them taller than the empty days' 1 px
-    heights = [float(h) for h in page.locator("[data-testid=sales-chart] svg rect.bar").evaluate_all(
-        "bars => bars.map(b => b.getBBox().height)")]
+    heights = [
+        float(h)
+        for h in page.locator("[data-testid=sales-chart] svg rect.bar").evaluate_all(
+            "bars => bars.map(b => b.getBBox().height)"
+        )
+    ]
     assert len(heights) == 7
     drawn = [h for h in heights if h > 1]
     assert len(drawn) == 2
@@ -28,12 +33,14 @@ def test_manager_logs_in_to_a_chinese_dashboard_with_a_chart(browse, console_wor
     assert page.locator("[data-testid=sales-chart] svg polyline").count() == 1
     # and new members per day: Alice (S1) joined today; Bob is F2's
     joined = page.locator("[data-testid=members-chart] svg rect.bar").evaluate_all(
-        "bars => bars.map(b => Number(b.dataset.value))")
+        "bars => bars.map(b => Number(b.dataset.value))"
+    )
     assert joined == [0, 0, 0, 0, 0, 0, 1]
     # and the analytics app's rollups for the same stores: GMV per day, non-members' here (POS without a member)
     assert page.get_by_test_id("an-gmv").inner_text() == "¥579.00"
     gmv = page.locator("[data-testid=gmv-chart] rect.bar").evaluate_all(
-        "bars => bars.map(b => Number(b.dataset.value))")
+        "bars => bars.map(b => Number(b.dataset.value))"
+    )
     assert gmv == [0, 0, 0, 0, 45_600, 0, 12_300]
 
 
@@ -97,8 +104,14 @@ def test_guide_lands_on_their_own_page_and_cannot_open_staff_pages(browse, conso
     login(page, "guide1", console_world.guide_password, next_path="/console/members/")
     assert page.url.endswith("/console/me/")
     assert page.get_by_test_id("guide-home").is_visible()
-    for path in ("/console/", "/console/members/", f"/console/members/{console_world.alice.pk}/",
-                 "/console/orders/", "/console/pos-keys/", "/console/guides/"):
+    for path in (
+        "/console/",
+        "/console/members/",
+        f"/console/members/{console_world.alice.pk}/",
+        "/console/orders/",
+        "/console/pos-keys/",
+        "/console/guides/",
+    ):
         response = page.goto(path)
         assert response.status == 403, path
         assert page.get_by_test_id("forbidden").is_visible()
@@ -144,10 +157,21 @@ def test_every_staff_page_fits_a_375_px_phone(browse, console_world):
     login(page, "hq", console_world.hq_password)
     with schema_context(console_world.schema):
         order = Order.objects.filter(store=console_world.s1).first()
-    paths = ["/console/members/", f"/console/members/{console_world.alice.pk}/", "/console/members/imports/",
-             "/console/orders/", f"/console/orders/{order.pk}/", "/console/shops/",
-             f"/console/shops/{console_world.shop1.pk}/", "/console/coupons/", "/console/guides/",
-             f"/console/guides/{console_world.guide.pk}/", "/console/pos-keys/", "/console/market/", "/console/live/"]
+    paths = [
+        "/console/members/",
+        f"/console/members/{console_world.alice.pk}/",
+        "/console/members/imports/",
+        "/console/orders/",
+        f"/console/orders/{order.pk}/",
+        "/console/shops/",
+        f"/console/shops/{console_world.shop1.pk}/",
+        "/console/coupons/",
+        "/console/guides/",
+        f"/console/guides/{console_world.guide.pk}/",
+        "/console/pos-keys/",
+        "/console/market/",
+        "/console/live/",
+    ]
     too_wide = {}
     for path in paths:
         assert page.goto(path).status == 200, path

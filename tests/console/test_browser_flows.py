@@ -1,4 +1,5 @@
 """End-to-end flows in the browser: a refund approved by the store manager, a member import watched to 100 %."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,9 +48,11 @@ def test_manager_of_another_franchisee_cannot_see_or_decide_the_refund(browse, c
     page.goto("/console/orders/?refunds=1")
     assert order.number not in page.content()
     # a forged form post to the approve URL is a 404 too, and nothing changes
-    status = page.evaluate("""async (url) => (await fetch(url, {method: 'POST', headers: {'X-CSRFToken':
+    status = page.evaluate(
+        """async (url) => (await fetch(url, {method: 'POST', headers: {'X-CSRFToken':
         document.querySelector('[name=csrfmiddlewaretoken]').value}})).status""",
-                           f"/console/refunds/{refund.pk}/approve")
+        f"/console/refunds/{refund.pk}/approve",
+    )
     assert status == 404
     with schema_context(console_world.schema):
         refund.refresh_from_db()
@@ -70,8 +73,9 @@ def _csv(rows: int, bad_every: int) -> tuple[bytes, list[int]]:
 
 
 @pytest.mark.worker
-def test_member_import_uploads_in_chunks_progress_reaches_100_and_the_error_report_downloads(browse, console_world,
-                                                                           celery_worker_process):
+def test_member_import_uploads_in_chunks_progress_reaches_100_and_the_error_report_downloads(
+    browse, console_world, celery_worker_process
+):
     # over 1 MB: the page's script sends it in two chunks; six batches of 5,000 rows at the worker
     content, bad_lines = _csv(30_000, bad_every=3000)
     assert len(content) > CHUNK_MAX_BYTES
@@ -79,7 +83,8 @@ def test_member_import_uploads_in_chunks_progress_reaches_100_and_the_error_repo
     login(page, "hq", console_world.hq_password)
     page.goto("/console/members/imports/")
     page.get_by_test_id("import-file").set_input_files(
-        files=[{"name": "会员.csv", "mimeType": "text/csv", "buffer": content}])
+        files=[{"name": "会员.csv", "mimeType": "text/csv", "buffer": content}]
+    )
     page.click("form button[type=submit].primary")
     page.wait_for_url("**/console/members/imports/*/")
     # every value the bar shows, as htmx swaps it in
@@ -87,8 +92,9 @@ def test_member_import_uploads_in_chunks_progress_reaches_100_and_the_error_repo
                                 .getAttribute('aria-valuenow')];
         document.body.addEventListener('htmx:afterSwap', () => window.seen.push(
             document.querySelector('[data-testid=import-bar]').getAttribute('aria-valuenow'))); }""")
-    page.wait_for_function("document.querySelector('[data-testid=import-percent]').innerText === '100%'",
-                           timeout=120_000)
+    page.wait_for_function(
+        "document.querySelector('[data-testid=import-percent]').innerText === '100%'", timeout=120_000
+    )
     seen = [int(v) for v in page.evaluate("window.seen")]
     assert seen == sorted(seen) and seen[-1] == 100
     assert page.locator("[data-testid=import-bar] > div").evaluate("d => d.style.width") == "100%"
@@ -103,8 +109,11 @@ def test_member_import_uploads_in_chunks_progress_reaches_100_and_the_error_repo
     assert all("phone" in line for line in report[1:])
     with schema_context(console_world.schema):
         imp = MemberImport.objects.order_by("-id").first()
-        assert (imp.rows_processed, imp.rows_created, imp.rows_failed) == (30_000, 30_000 - len(bad_lines),
-                                                                           len(bad_lines))
+        assert (imp.rows_processed, imp.rows_created, imp.rows_failed) == (
+            30_000,
+            30_000 - len(bad_lines),
+            len(bad_lines),
+        )
         assert imp.size_bytes == len(content) and imp.chunks.count() == 2
         assert Member.objects.filter(name="会员1").exists()
 
@@ -116,13 +125,15 @@ def test_manager_closes_and_reopens_a_shop_in_place(browse, console_world):
     page.evaluate("window.sameDocument = true")
     row = page.locator(f"#shop-{console_world.shop1.pk}")
     row.get_by_test_id("shop-toggle").click()
-    page.wait_for_function(f"document.querySelector('#shop-{console_world.shop1.pk} [data-testid=shop-state]')"
-                           ".innerText === '已关闭'")
+    page.wait_for_function(
+        f"document.querySelector('#shop-{console_world.shop1.pk} [data-testid=shop-state]').innerText === '已关闭'"
+    )
     assert page.evaluate("window.sameDocument") is True  # htmx swapped the row; no page load
     with schema_context(console_world.schema):
         assert Shop.objects.get(pk=console_world.shop1.pk).is_open is False
     row.get_by_test_id("shop-toggle").click()
-    page.wait_for_function(f"document.querySelector('#shop-{console_world.shop1.pk} [data-testid=shop-state]')"
-                           ".innerText === '营业中'")
+    page.wait_for_function(
+        f"document.querySelector('#shop-{console_world.shop1.pk} [data-testid=shop-state]').innerText === '营业中'"
+    )
     with schema_context(console_world.schema):
         assert Shop.objects.get(pk=console_world.shop1.pk).is_open is True

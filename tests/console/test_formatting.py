@@ -1,4 +1,5 @@
 """Money from fen, the server-drawn chart, the period's start in Asia/Shanghai, the .po compile fallback."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,8 +15,10 @@ from console.templatetags.console import percent, yuan
 from ekr import locale_build
 
 
-@pytest.mark.parametrize(("fen", "shown"), [(0, "¥0.00"), (5, "¥0.05"), (12345, "¥123.45"), (123456789, "¥1,234,567.89"),
-                                             (-250, "-¥2.50"), (None, "—")])
+@pytest.mark.parametrize(
+    ("fen", "shown"),
+    [(0, "¥0.00"), (5, "¥0.05"), (12345, "¥123.45"), (123456789, "¥1,234,567.89"), (-250, "-¥2.50"), (None, "—")],
+)
 def test_yuan_from_integer_fen(fen, shown):
     assert yuan(fen) == shown
 
@@ -53,7 +56,12 @@ def test_po_files_compile_without_msgfmt(tmp_path, monkeypatch):
     with open(target / "django.mo", "rb") as mo:
         catalogue = gettext.GNUTranslations(mo)
     assert catalogue.gettext("Dashboard") == "概览"
-    assert catalogue.ngettext("This account is locked for %(hours)s hour. Try again later or ask HQ.",
-                              "This account is locked for %(hours)s hours. Try again later or ask HQ.", 2) \
+    assert (
+        catalogue.ngettext(
+            "This account is locked for %(hours)s hour. Try again later or ask HQ.",
+            "This account is locked for %(hours)s hours. Try again later or ask HQ.",
+            2,
+        )
         == "该账号已锁定 %(hours)s 小时。请稍后再试或联系总部。"
+    )
     assert locale_build.compile_all(quiet=True) == 0

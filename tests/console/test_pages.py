@@ -1,5 +1,6 @@
 """Console pages through Django's test client (no browser): each page reaches only the caller's scope and writes
 through the services. Two store managers of different franchisees, two brands."""
+
 from __future__ import annotations
 
 import re
@@ -31,8 +32,9 @@ def test_manager_closes_their_shop_and_sets_price_and_stock(world):
     m1 = logged_in(world.brand, "m1")
     response = m1.post(f"/console/shops/{world.shop1.pk}/open", {"open": "0"})
     assert response.status_code == 302
-    response = m1.post(f"/console/shops/{world.shop1.pk}/", {"sku_code": world.sku.code, "price": "8.50",
-                                                              "stock": "5", "on_sale": "1"})
+    response = m1.post(
+        f"/console/shops/{world.shop1.pk}/", {"sku_code": world.sku.code, "price": "8.50", "stock": "5", "on_sale": "1"}
+    )
     assert response.status_code == 302
     with schema_context(world.schema):
         assert Shop.objects.get(pk=world.shop1.pk).is_open is False
@@ -51,8 +53,11 @@ def test_manager_closes_their_shop_and_sets_price_and_stock(world):
 @pytest.mark.parametrize("price", ["8.505", "abc", "-1"])
 def test_a_price_that_is_not_yuan_is_refused_with_a_message(world, price):
     m1 = logged_in(world.brand, "m1")
-    response = m1.post(f"/console/shops/{world.shop1.pk}/", {"sku_code": world.sku.code, "price": price},
-                       HTTP_REFERER=f"http://{world.brand.slug}.localhost/console/shops/{world.shop1.pk}/")
+    response = m1.post(
+        f"/console/shops/{world.shop1.pk}/",
+        {"sku_code": world.sku.code, "price": price},
+        HTTP_REFERER=f"http://{world.brand.slug}.localhost/console/shops/{world.shop1.pk}/",
+    )
     assert response.status_code == 302
     page = m1.get(response["Location"]).content.decode()
     assert "价格以元为单位，最多两位小数。" in page  # noqa: RUF001
@@ -62,12 +67,13 @@ def test_a_price_that_is_not_yuan_is_refused_with_a_message(world, price):
 
 def test_member_search_is_exact_on_phone_and_masks_it(world):
     with schema_context(world.schema):
-        Member.objects.filter(pk=world.alice.pk).update(phone="13800138000", phone_hash=phone_hash("13800138000"),
-                                                        store=world.s1)
+        Member.objects.filter(pk=world.alice.pk).update(
+            phone="13800138000", phone_hash=phone_hash("13800138000"), store=world.s1
+        )
         Member.objects.filter(pk=world.bob.pk).update(store=world.s2)
     client = hq(world)
     page = client.get("/console/members/", {"phone": "13800138000"}).content.decode()
-    table = page[page.index('data-testid="member-list"'):page.index("</table>")]
+    table = page[page.index('data-testid="member-list"') : page.index("</table>")]
     assert "Alice" in table and "Bob" not in table
     assert "*******8000" in table and "13800138000" not in table
     assert "Alice" not in client.get("/console/members/", {"phone": "1380013800"}).content.decode()
@@ -100,8 +106,10 @@ def test_coupons_are_hq_only_and_a_grant_form_sent_twice_grants_once(world):
         Member.objects.get(pk=world.alice.pk).tags.add(tag)
         Member.objects.get(pk=world.bob.pk).tags.add(tag)
     client = hq(world)
-    response = client.post("/console/coupons/", {"name": "¥5 off", "kind": "amount_off", "amount_off": "5",
-                                                 "total_stock": "100", "threshold": "20.00"})
+    response = client.post(
+        "/console/coupons/",
+        {"name": "¥5 off", "kind": "amount_off", "amount_off": "5", "total_stock": "100", "threshold": "20.00"},
+    )
     assert response.status_code == 302
     template_id = int(re.search(r"/console/coupons/(\d+)/", response["Location"]).group(1))
     page = client.get(f"/console/coupons/{template_id}/").content.decode()
@@ -124,13 +132,20 @@ def test_guides_move_within_scope_get_a_login_and_a_share_code(world, fake_wecha
     m1 = logged_in(world.brand, "m1")
     # moving a guide to the other franchisee's store: 404, the guide stays
     assert m1.post(f"/console/guides/{world.guide.pk}/move", {"store_id": world.s2.pk}).status_code == 404
-    response = m1.post(f"/console/guides/{world.guide.pk}/login", {"username": "g-one", "password": "short"},
-                       HTTP_REFERER=f"http://{world.brand.slug}.localhost/console/guides/{world.guide.pk}/")
+    response = m1.post(
+        f"/console/guides/{world.guide.pk}/login",
+        {"username": "g-one", "password": "short"},
+        HTTP_REFERER=f"http://{world.brand.slug}.localhost/console/guides/{world.guide.pk}/",
+    )
     assert response.status_code == 302
     with schema_context(world.schema):
         assert Guide.objects.get(pk=world.guide.pk).user is None  # the password validators said no
-    assert m1.post(f"/console/guides/{world.guide.pk}/login",
-                   {"username": "g-one", "password": "guide-password-9"}).status_code == 302
+    assert (
+        m1.post(
+            f"/console/guides/{world.guide.pk}/login", {"username": "g-one", "password": "guide-password-9"}
+        ).status_code
+        == 302
+    )
     page = m1.post(f"/console/guides/{world.guide.pk}/share", {"shop_id": world.shop1.pk}).content.decode()
     assert 'data-testid="share-qr"' in page and "data:image/jpeg;base64," in page
     assert m1.post(f"/console/guides/{world.guide.pk}/share", {"shop_id": world.shop2.pk}).status_code == 404
@@ -157,8 +172,9 @@ def test_pos_key_is_shown_once_and_only_for_own_stores(world):
 
 def test_a_manager_revokes_their_stores_key_and_not_another_franchisees(world):
     m1, m2 = logged_in(world.brand, "m1"), logged_in(world.brand, "m2")
-    raw = re.search(r'data-testid="pos-key">([^<]+)<',
-                    m1.post("/console/pos-keys/", {"store_id": world.s1.pk}).content.decode()).group(1)
+    raw = re.search(
+        r'data-testid="pos-key">([^<]+)<', m1.post("/console/pos-keys/", {"store_id": world.s1.pk}).content.decode()
+    ).group(1)
     with schema_context(world.schema):
         key_id = PosApiKey.objects.get(prefix=raw.split(".")[0]).pk
 
@@ -203,9 +219,9 @@ def test_rights_market_page_shows_hq_its_own_side_only(world, world_b):
     listing_make(world.brand, theirs, points_price=300)
     offer_make(world_b.brand, title="Beta secret offer")
     page = hq(world).get("/console/market/").content.decode()
-    offers = page[page.index('data-testid="market-offers"'):page.index('data-testid="market-listings"')]
+    offers = page[page.index('data-testid="market-offers"') : page.index('data-testid="market-listings"')]
     assert own.title in offers and "¥10.00" in offers and "Beta" not in offers
-    listings = page[page.index('data-testid="market-listings"'):page.index('data-testid="market-statements"')]
+    listings = page[page.index('data-testid="market-listings"') : page.index('data-testid="market-statements"')]
     assert "Beta tea voucher" in listings and "300" in listings and "Beta secret offer" not in page
     assert logged_in(world.brand, "m1").get("/console/market/").status_code == 403
 
@@ -234,8 +250,10 @@ def test_fulfilment_steps_follow_the_service_and_stay_in_scope(world, fake_wecha
     assert m1.post(f"/console/orders/{order.pk}/fulfilment", {"status": "ready_for_pickup"}).status_code == 302
     # a step the service does not allow from here is refused with its message; the other manager gets 404
     m1.post(f"/console/orders/{order.pk}/fulfilment", {"status": "delivered"})
-    assert logged_in(world.brand, "m2").post(f"/console/orders/{order.pk}/fulfilment",
-                                             {"status": "picked_up"}).status_code == 404
+    assert (
+        logged_in(world.brand, "m2").post(f"/console/orders/{order.pk}/fulfilment", {"status": "picked_up"}).status_code
+        == 404
+    )
     with schema_context(world.schema):
         order.refresh_from_db()
         assert order.fulfilment_status == Order.FulfilmentStatus.READY_FOR_PICKUP
@@ -258,10 +276,16 @@ def test_live_rooms_are_scoped_and_show_their_metrics(world):
 
     now = timezone.now()
     with schema_context(world.schema):
-        mine = LiveRoom.objects.create(name="S1 新品直播", store=world.s1, start_at=now, end_at=now + dt.timedelta(hours=2),
-                                       status=LiveRoom.Status.LIVE)
-        theirs = LiveRoom.objects.create(name="S2 直播", store=world.s2, start_at=now,
-                                         end_at=now + dt.timedelta(hours=2))
+        mine = LiveRoom.objects.create(
+            name="S1 新品直播",
+            store=world.s1,
+            start_at=now,
+            end_at=now + dt.timedelta(hours=2),
+            status=LiveRoom.Status.LIVE,
+        )
+        theirs = LiveRoom.objects.create(
+            name="S2 直播", store=world.s2, start_at=now, end_at=now + dt.timedelta(hours=2)
+        )
     m1 = logged_in(world.brand, "m1")
     listing = m1.get("/console/live/").content.decode()
     assert mine.name in listing and theirs.name not in listing and "进行中" in listing

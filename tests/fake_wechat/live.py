@@ -7,6 +7,7 @@ Program it:
     fake.live_set_audit(goods_id, 2)                               # what getgoodswarehouse reports
     fake.live_state()["followers"] = [{"openid": ..., "room_id": ..., ...}]
 """
+
 from __future__ import annotations
 
 import json
@@ -20,9 +21,20 @@ TOKEN_ERROR = (40001, "invalid credential, access_token is invalid or not latest
 
 
 def _state(fake: FakeWeChat) -> dict:
-    return fake.state.setdefault("live", {"rooms": {}, "goods": {}, "media": set(), "next_room": 1,
-                                          "next_goods": 1001, "unverified_anchors": set(), "followers": [],
-                                          "pushed": set(), "no_permission": False})
+    return fake.state.setdefault(
+        "live",
+        {
+            "rooms": {},
+            "goods": {},
+            "media": set(),
+            "next_room": 1,
+            "next_goods": 1001,
+            "unverified_anchors": set(),
+            "followers": [],
+            "pushed": set(),
+            "no_permission": False,
+        },
+    )
 
 
 def _live_set_status(self: FakeWeChat, room_id: int, status: int) -> None:
@@ -63,8 +75,20 @@ def media_upload(fake: FakeWeChat, query: dict, body: bytes):
     return 200, {"type": query["type"], "media_id": media_id, "created_at": int(time.time())}
 
 
-_ROOM_FIELDS = ("name", "coverImg", "startTime", "endTime", "anchorName", "anchorWechat", "shareImg", "feedsImg",
-                "type", "closeLike", "closeGoods", "closeComment")
+_ROOM_FIELDS = (
+    "name",
+    "coverImg",
+    "startTime",
+    "endTime",
+    "anchorName",
+    "anchorWechat",
+    "shareImg",
+    "feedsImg",
+    "type",
+    "closeLike",
+    "closeGoods",
+    "closeComment",
+)
 
 
 def _check_room(fake: FakeWeChat, data: dict):
@@ -87,8 +111,11 @@ def _check_room(fake: FakeWeChat, data: dict):
     if not re.fullmatch(r"[A-Za-z][-_A-Za-z0-9]{5,19}", data["anchorWechat"] or ""):
         return err(300030, "anchorWechat invalid")
     if data["anchorWechat"] in live["unverified_anchors"]:
-        return 200, {"errcode": 300036, "errmsg": "anchor not real-name verified",
-                     "qrcode_url": f"https://res.wx.qq.com/fake-realname/{data['anchorWechat']}.png"}
+        return 200, {
+            "errcode": 300036,
+            "errmsg": "anchor not real-name verified",
+            "qrcode_url": f"https://res.wx.qq.com/fake-realname/{data['anchorWechat']}.png",
+        }
     return None
 
 
@@ -168,8 +195,11 @@ def room_shared_code(fake: FakeWeChat, query: dict, body: bytes):
     if room_id not in _state(fake)["rooms"]:
         return err(300022, "room not found")
     page = f"plugin-private://wx2b03c6e691cd7370/pages/live-player-plugin?room_id={room_id}"
-    return ok(cdnUrl=f"https://res.wx.qq.com/fake-live/{room_id}.jpg", pagePath=page,
-              posterUrl=f"https://res.wx.qq.com/fake-live/{room_id}-poster.jpg")
+    return ok(
+        cdnUrl=f"https://res.wx.qq.com/fake-live/{room_id}.jpg",
+        pagePath=page,
+        posterUrl=f"https://res.wx.qq.com/fake-live/{room_id}-poster.jpg",
+    )
 
 
 @route("POST", "/wxa/business/getliveinfo")
@@ -187,19 +217,36 @@ def live_info(fake: FakeWeChat, query: dict, body: bytes):
             return err(300022, "room not found")
         if room["live_status"] != 103:
             return err(9410000, "no replay")
-        replay = [{"expire_time": "2030-01-01T00:00:00Z", "create_time": "2026-01-01T00:00:00Z",
-                   "media_url": f"https://res.wx.qq.com/fake-replay/{room['roomid']}.m3u8"}]
+        replay = [
+            {
+                "expire_time": "2030-01-01T00:00:00Z",
+                "create_time": "2026-01-01T00:00:00Z",
+                "media_url": f"https://res.wx.qq.com/fake-replay/{room['roomid']}.m3u8",
+            }
+        ]
         return ok(live_replay=replay, total=1)
     rooms = sorted(live["rooms"].values(), key=lambda r: -r["roomid"])
     if not rooms:
         return err(9410000, "room list is empty")
-    page = rooms[start:start + limit]
-    info = [{"name": r["name"], "roomid": r["roomid"], "cover_img": "https://res.wx.qq.com/c.jpg",
-             "share_img": "https://res.wx.qq.com/s.jpg", "live_status": r["live_status"],
-             "start_time": int(r["startTime"]), "end_time": int(r["endTime"]), "anchor_name": r["anchorName"],
-             "goods": [{"goods_id": g} for g in r["goods"]], "live_type": r["type"],
-             "close_like": r["closeLike"], "close_goods": r["closeGoods"], "close_comment": r["closeComment"]}
-            for r in page]
+    page = rooms[start : start + limit]
+    info = [
+        {
+            "name": r["name"],
+            "roomid": r["roomid"],
+            "cover_img": "https://res.wx.qq.com/c.jpg",
+            "share_img": "https://res.wx.qq.com/s.jpg",
+            "live_status": r["live_status"],
+            "start_time": int(r["startTime"]),
+            "end_time": int(r["endTime"]),
+            "anchor_name": r["anchorName"],
+            "goods": [{"goods_id": g} for g in r["goods"]],
+            "live_type": r["type"],
+            "close_like": r["closeLike"],
+            "close_goods": r["closeGoods"],
+            "close_comment": r["closeComment"],
+        }
+        for r in page
+    ]
     return ok(room_info=info, total=len(rooms))
 
 
@@ -325,10 +372,21 @@ def goods_warehouse(fake: FakeWeChat, query: dict, body: bytes):
     if not ids or len(ids) > 20:
         return err(300024, "goods_ids must hold 1 to 20 ids")
     goods = [_state(fake)["goods"].get(int(g)) for g in ids]
-    found = [{"goods_id": g["goods_id"], "cover_img_url": "https://res.wx.qq.com/g.jpg", "name": g["name"],
-              "price": g["price"], "url": g["url"], "price_type": g.get("priceType", 1),
-              "price2": g.get("price2", 0), "audit_status": g["audit_status"], "third_party_tag": 2}
-             for g in goods if g is not None]
+    found = [
+        {
+            "goods_id": g["goods_id"],
+            "cover_img_url": "https://res.wx.qq.com/g.jpg",
+            "name": g["name"],
+            "price": g["price"],
+            "url": g["url"],
+            "price_type": g.get("priceType", 1),
+            "price2": g.get("price2", 0),
+            "audit_status": g["audit_status"],
+            "third_party_tag": 2,
+        }
+        for g in goods
+        if g is not None
+    ]
     return ok(goods=found, total=len(found))
 
 
@@ -342,7 +400,7 @@ def followers(fake: FakeWeChat, query: dict, body: bytes):
         return err(9410004, "limit must be 1 to 2000")
     start = int(data.get("page_break", 0) or 0)
     everyone = _state(fake)["followers"]
-    page = everyone[start:start + limit]
+    page = everyone[start : start + limit]
     next_break = start + len(page) if start + len(page) < len(everyone) else 0
     return ok(followers=page, page_break=next_break)
 
@@ -363,4 +421,4 @@ def push_message(fake: FakeWeChat, query: dict, body: bytes):
         if (room["roomid"], today) in live["pushed"]:
             return err(9410005, "already pushed today")
         live["pushed"].add((room["roomid"], today))
-    return ok(message_id=secrets.randbelow(10 ** 9))
+    return ok(message_id=secrets.randbelow(10**9))

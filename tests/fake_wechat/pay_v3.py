@@ -14,6 +14,7 @@ Program it:
     headers, body = fake.pay_v3_notification(out_trade_no)        # what WeChat posts once the buyer paid
     headers, body = fake.pay_v3_refund_notification(out_refund_no)
 """
+
 from __future__ import annotations
 
 import base64
@@ -43,8 +44,12 @@ def rsa_sign(private_key, message: str) -> str:
 def aes_encrypt(apiv3_key: str, plaintext: str, associated_data: str) -> dict:
     nonce = secrets.token_hex(6)  # 12 characters, as WeChat's
     data = AESGCM(apiv3_key.encode()).encrypt(nonce.encode(), plaintext.encode(), associated_data.encode())
-    return {"algorithm": "AEAD_AES_256_GCM", "ciphertext": base64.b64encode(data).decode(),
-            "associated_data": associated_data, "nonce": nonce}
+    return {
+        "algorithm": "AEAD_AES_256_GCM",
+        "ciphertext": base64.b64encode(data).decode(),
+        "associated_data": associated_data,
+        "nonce": nonce,
+    }
 
 
 def _now_rfc3339() -> str:
@@ -53,15 +58,21 @@ def _now_rfc3339() -> str:
 
 # --- programming -------------------------------------------------------------------------------------------------
 
+
 def _keys(self: FakeWeChat, platform_key, serial: str, certificates: list | None = None) -> None:
     self.pay_v3_platform = {"key": platform_key, "serial": serial, "certificates": list(certificates or [])}
 
 
-def _provider(self: FakeWeChat, sp_mchid: str, sp_appid: str, merchant_public_pem: str, merchant_serial: str,
-              apiv3_key: str) -> None:
+def _provider(
+    self: FakeWeChat, sp_mchid: str, sp_appid: str, merchant_public_pem: str, merchant_serial: str, apiv3_key: str
+) -> None:
     self.state.setdefault("v3_providers", {})[sp_mchid] = {
-        "appid": sp_appid, "public_key": load_pem_public_key(merchant_public_pem.encode()),
-        "serial": merchant_serial, "apiv3_key": apiv3_key, "sub_merchants": {}}
+        "appid": sp_appid,
+        "public_key": load_pem_public_key(merchant_public_pem.encode()),
+        "serial": merchant_serial,
+        "apiv3_key": apiv3_key,
+        "sub_merchants": {},
+    }
 
 
 def _sub_merchant(self: FakeWeChat, sub_mchid: str, sub_appid: str, sp_mchid: str | None = None) -> None:
@@ -70,14 +81,26 @@ def _sub_merchant(self: FakeWeChat, sub_mchid: str, sub_appid: str, sp_mchid: st
     provider["sub_merchants"].setdefault(sub_mchid, set()).add(sub_appid)
 
 
-def _signed_headers(fake: FakeWeChat, body: bytes, *, key=None, serial: str | None = None,
-                    timestamp: int | None = None, nonce: str | None = None) -> dict:
+def _signed_headers(
+    fake: FakeWeChat,
+    body: bytes,
+    *,
+    key=None,
+    serial: str | None = None,
+    timestamp: int | None = None,
+    nonce: str | None = None,
+) -> dict:
     platform = fake.pay_v3_platform
     timestamp = int(time.time()) if timestamp is None else timestamp
     nonce = nonce or secrets.token_hex(16)
     signature = rsa_sign(key or platform["key"], f"{timestamp}\n{nonce}\n{body.decode()}\n")
-    return {"Wechatpay-Timestamp": str(timestamp), "Wechatpay-Nonce": nonce, "Wechatpay-Signature": signature,
-            "Wechatpay-Serial": serial or platform["serial"], "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048"}
+    return {
+        "Wechatpay-Timestamp": str(timestamp),
+        "Wechatpay-Nonce": nonce,
+        "Wechatpay-Signature": signature,
+        "Wechatpay-Serial": serial or platform["serial"],
+        "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
+    }
 
 
 def _answer(fake: FakeWeChat, status: int, payload: dict | None):
@@ -90,8 +113,11 @@ def _answer(fake: FakeWeChat, status: int, payload: dict | None):
 
 def _error(status: int, code: str, message: str):
     # WeChat's errors are not signed; the client does not check them.
-    return status, json.dumps({"code": code, "message": message}).encode(), {
-        "Content-Type": "application/json; charset=utf-8"}
+    return (
+        status,
+        json.dumps({"code": code, "message": message}).encode(),
+        {"Content-Type": "application/json; charset=utf-8"},
+    )
 
 
 def _authenticate(fake: FakeWeChat, request, body: bytes):
@@ -113,8 +139,9 @@ def _authenticate(fake: FakeWeChat, request, body: bytes):
         return None, _error(401, "SIGN_ERROR", "请求已过期")
     message = f"{request.method}\n{request.path}\n{timestamp}\n{fields.get('nonce_str', '')}\n{body.decode()}\n"
     try:
-        provider["public_key"].verify(base64.b64decode(fields.get("signature", "")), message.encode(), PKCS1v15(),
-                                      SHA256())
+        provider["public_key"].verify(
+            base64.b64decode(fields.get("signature", "")), message.encode(), PKCS1v15(), SHA256()
+        )
     except (InvalidSignature, ValueError):
         return None, _error(401, "SIGN_ERROR", "签名错误")
     return (fields["mchid"], provider), None
@@ -143,6 +170,7 @@ def _orders(fake: FakeWeChat) -> dict:
 
 # --- endpoints -----------------------------------------------------------------------------------------------
 
+
 @route("POST", "/v3/pay/partner/transactions/jsapi", prefix=True)
 def jsapi(fake: FakeWeChat, query: dict, body: bytes, *, request):
     who, fail = _authenticate(fake, request, body)
@@ -152,8 +180,11 @@ def jsapi(fake: FakeWeChat, query: dict, body: bytes, *, request):
     data = _json(body)
     if data is None:
         return _error(400, "PARAM_ERROR", "请求体不是合法的JSON")
-    missing = [k for k in ("sp_appid", "sp_mchid", "sub_mchid", "description", "out_trade_no", "notify_url",
-                           "amount", "payer") if not data.get(k)]
+    missing = [
+        k
+        for k in ("sp_appid", "sp_mchid", "sub_mchid", "description", "out_trade_no", "notify_url", "amount", "payer")
+        if not data.get(k)
+    ]
     if missing:
         return _error(400, "PARAM_ERROR", f"缺少参数 {','.join(missing)}")
     if data["sp_mchid"] != sp_mchid or data["sp_appid"] != provider["appid"]:
@@ -180,22 +211,37 @@ def jsapi(fake: FakeWeChat, query: dict, body: bytes, *, request):
             return _error(400, "INVALID_REQUEST", "商户订单号重复")
         prepay_id = existing["prepay_id"] if existing else "wx" + secrets.token_hex(14)
         _orders(fake)[key] = {
-            "sp_mchid": sp_mchid, "sp_appid": provider["appid"], "sub_mchid": data["sub_mchid"],
-            "sub_appid": data.get("sub_appid"), "out_trade_no": data["out_trade_no"],
-            "total": int(data["amount"]["total"]), "openid": data["payer"].get("sub_openid", ""),
-            "trade_state": "NOTPAY", "prepay_id": prepay_id, "transaction_id": "", "success_time": "",
-            "time_expire": data.get("time_expire"), "notify_url": data["notify_url"], "refunds": {},
-            "description": data["description"]}
+            "sp_mchid": sp_mchid,
+            "sp_appid": provider["appid"],
+            "sub_mchid": data["sub_mchid"],
+            "sub_appid": data.get("sub_appid"),
+            "out_trade_no": data["out_trade_no"],
+            "total": int(data["amount"]["total"]),
+            "openid": data["payer"].get("sub_openid", ""),
+            "trade_state": "NOTPAY",
+            "prepay_id": prepay_id,
+            "transaction_id": "",
+            "success_time": "",
+            "time_expire": data.get("time_expire"),
+            "notify_url": data["notify_url"],
+            "refunds": {},
+            "description": data["description"],
+        }
     return _answer(fake, 200, {"prepay_id": prepay_id})
 
 
 def _order_view(order: dict) -> dict:
-    view = {"sp_appid": order["sp_appid"], "sp_mchid": order["sp_mchid"], "sub_mchid": order["sub_mchid"],
-            "out_trade_no": order["out_trade_no"], "trade_state": order["trade_state"],
-            "trade_state_desc": order["trade_state"], "trade_type": "JSAPI",
-            "amount": {"total": order["total"], "payer_total": order["total"], "currency": "CNY",
-                       "payer_currency": "CNY"},
-            "payer": {"sub_openid": order["openid"]}}
+    view = {
+        "sp_appid": order["sp_appid"],
+        "sp_mchid": order["sp_mchid"],
+        "sub_mchid": order["sub_mchid"],
+        "out_trade_no": order["out_trade_no"],
+        "trade_state": order["trade_state"],
+        "trade_state_desc": order["trade_state"],
+        "trade_type": "JSAPI",
+        "amount": {"total": order["total"], "payer_total": order["total"], "currency": "CNY", "payer_currency": "CNY"},
+        "payer": {"sub_openid": order["openid"]},
+    }
     if order.get("sub_appid"):
         view["sub_appid"] = order["sub_appid"]
     if order["transaction_id"]:
@@ -225,7 +271,7 @@ def close_order(fake: FakeWeChat, query: dict, body: bytes, *, request):
     path = urlparse(request.path).path
     if not path.endswith("/close"):
         return _error(404, "NOT_FOUND", "no such API")
-    number = path[:-len("/close")].rsplit("/", 1)[-1]
+    number = path[: -len("/close")].rsplit("/", 1)[-1]
     data = _json(body) or {}
     with fake.lock:
         order = _orders(fake).get((data.get("sub_mchid", ""), number))
@@ -261,17 +307,37 @@ def refund(fake: FakeWeChat, query: dict, body: bytes, *, request):
             refunded = sum(r["refund"] for r in order["refunds"].values())
             if int(amount["refund"]) <= 0 or refunded + int(amount["refund"]) > order["total"]:
                 return _error(403, "NOT_ENOUGH", "申请退款金额超过订单可退金额")
-            existing = {"refund_id": "5030" + secrets.token_hex(10), "out_refund_no": data["out_refund_no"],
-                        "refund": int(amount["refund"]), "status": "PROCESSING", "notify_url": data.get("notify_url"),
-                        "create_time": _now_rfc3339()}
+            existing = {
+                "refund_id": "5030" + secrets.token_hex(10),
+                "out_refund_no": data["out_refund_no"],
+                "refund": int(amount["refund"]),
+                "status": "PROCESSING",
+                "notify_url": data.get("notify_url"),
+                "create_time": _now_rfc3339(),
+            }
             order["refunds"][data["out_refund_no"]] = existing
             order["trade_state"] = "REFUND"
-    return _answer(fake, 200, {
-        "refund_id": existing["refund_id"], "out_refund_no": existing["out_refund_no"],
-        "transaction_id": order["transaction_id"], "out_trade_no": order["out_trade_no"], "channel": "ORIGINAL",
-        "user_received_account": "支付用户零钱", "create_time": existing["create_time"], "status": existing["status"],
-        "amount": {"total": order["total"], "refund": existing["refund"], "payer_total": order["total"],
-                   "payer_refund": existing["refund"], "currency": "CNY"}})
+    return _answer(
+        fake,
+        200,
+        {
+            "refund_id": existing["refund_id"],
+            "out_refund_no": existing["out_refund_no"],
+            "transaction_id": order["transaction_id"],
+            "out_trade_no": order["out_trade_no"],
+            "channel": "ORIGINAL",
+            "user_received_account": "支付用户零钱",
+            "create_time": existing["create_time"],
+            "status": existing["status"],
+            "amount": {
+                "total": order["total"],
+                "refund": existing["refund"],
+                "payer_total": order["total"],
+                "payer_refund": existing["refund"],
+                "currency": "CNY",
+            },
+        },
+    )
 
 
 @route("GET", "/v3/certificates", prefix=True)
@@ -282,22 +348,48 @@ def certificates(fake: FakeWeChat, query: dict, body: bytes, *, request):
     _, provider = who
     data = []
     for serial, pem, not_before, not_after in fake.pay_v3_platform["certificates"]:
-        data.append({"serial_no": serial, "effective_time": not_before, "expire_time": not_after,
-                     "encrypt_certificate": {**aes_encrypt(provider["apiv3_key"], pem, "certificate"),
-                                             "algorithm": "AEAD_AES_256_GCM"}})
+        data.append(
+            {
+                "serial_no": serial,
+                "effective_time": not_before,
+                "expire_time": not_after,
+                "encrypt_certificate": {
+                    **aes_encrypt(provider["apiv3_key"], pem, "certificate"),
+                    "algorithm": "AEAD_AES_256_GCM",
+                },
+            }
+        )
     return _answer(fake, 200, {"data": data})
 
 
 # --- notifications -------------------------------------------------------------------------------------------
 
-def _notification(fake: FakeWeChat, event_type: str, resource_type: str, resource: dict, associated: str, *,
-                  apiv3_key: str | None, sign_key, serial: str | None, timestamp: int | None,
-                  signature: str | None) -> tuple[dict, bytes]:
+
+def _notification(
+    fake: FakeWeChat,
+    event_type: str,
+    resource_type: str,
+    resource: dict,
+    associated: str,
+    *,
+    apiv3_key: str | None,
+    sign_key,
+    serial: str | None,
+    timestamp: int | None,
+    signature: str | None,
+) -> tuple[dict, bytes]:
     provider = fake.state["v3_providers"][resource["sp_mchid"]]
-    envelope = {"id": secrets.token_hex(16), "create_time": _now_rfc3339(), "resource_type": "encrypt-resource",
-                "event_type": event_type, "summary": "支付成功" if event_type.startswith("TRANS") else "退款状态变更",
-                "resource": {**aes_encrypt(apiv3_key or provider["apiv3_key"], json.dumps(resource, ensure_ascii=False),
-                                           associated), "original_type": resource_type}}
+    envelope = {
+        "id": secrets.token_hex(16),
+        "create_time": _now_rfc3339(),
+        "resource_type": "encrypt-resource",
+        "event_type": event_type,
+        "summary": "支付成功" if event_type.startswith("TRANS") else "退款状态变更",
+        "resource": {
+            **aes_encrypt(apiv3_key or provider["apiv3_key"], json.dumps(resource, ensure_ascii=False), associated),
+            "original_type": resource_type,
+        },
+    }
     body = json.dumps(envelope, ensure_ascii=False).encode()
     headers = _signed_headers(fake, body, key=sign_key, serial=serial, timestamp=timestamp)
     if signature is not None:
@@ -305,21 +397,42 @@ def _notification(fake: FakeWeChat, event_type: str, resource_type: str, resourc
     return headers, body
 
 
-def _pay_notification(self: FakeWeChat, out_trade_no: str, *, sub_mchid: str | None = None, total: int | None = None,
-                      apiv3_key: str | None = None, sign_key=None, serial: str | None = None,
-                      timestamp: int | None = None, signature: str | None = None) -> tuple[dict, bytes]:
+def _pay_notification(
+    self: FakeWeChat,
+    out_trade_no: str,
+    *,
+    sub_mchid: str | None = None,
+    total: int | None = None,
+    apiv3_key: str | None = None,
+    sign_key=None,
+    serial: str | None = None,
+    timestamp: int | None = None,
+    signature: str | None = None,
+) -> tuple[dict, bytes]:
     """The signed, encrypted TRANSACTION.SUCCESS WeChat posts once the buyer paid (the order is paid here)."""
-    order = next(o for (sub, no), o in _orders(self).items()
-                 if no == out_trade_no and (sub_mchid is None or sub == sub_mchid))
+    order = next(
+        o for (sub, no), o in _orders(self).items() if no == out_trade_no and (sub_mchid is None or sub == sub_mchid)
+    )
     with self.lock:
         if order["trade_state"] == "NOTPAY":
-            order.update(trade_state="SUCCESS", transaction_id="4200" + secrets.token_hex(12),
-                         success_time=_now_rfc3339())
+            order.update(
+                trade_state="SUCCESS", transaction_id="4200" + secrets.token_hex(12), success_time=_now_rfc3339()
+            )
     resource = _order_view(order)
     if total is not None:
         resource["amount"] = dict(resource["amount"], total=total, payer_total=total)
-    return _notification(self, "TRANSACTION.SUCCESS", "transaction", resource, "transaction", apiv3_key=apiv3_key,
-                         sign_key=sign_key, serial=serial, timestamp=timestamp, signature=signature)
+    return _notification(
+        self,
+        "TRANSACTION.SUCCESS",
+        "transaction",
+        resource,
+        "transaction",
+        apiv3_key=apiv3_key,
+        sign_key=sign_key,
+        serial=serial,
+        timestamp=timestamp,
+        signature=signature,
+    )
 
 
 def _refund_notification(self: FakeWeChat, out_refund_no: str, *, status: str = "SUCCESS", **kwargs):
@@ -332,14 +445,31 @@ def _refund_notification(self: FakeWeChat, out_refund_no: str, *, status: str = 
         raise KeyError(out_refund_no)
     with self.lock:
         refund_row["status"] = status
-    resource = {"sp_mchid": order["sp_mchid"], "sub_mchid": order["sub_mchid"], "out_trade_no": order["out_trade_no"],
-                "transaction_id": order["transaction_id"], "out_refund_no": out_refund_no,
-                "refund_id": refund_row["refund_id"], "refund_status": status, "success_time": _now_rfc3339(),
-                "user_received_account": "支付用户零钱",
-                "amount": {"total": order["total"], "refund": refund_row["refund"], "payer_total": order["total"],
-                           "payer_refund": refund_row["refund"]}}
-    return _notification(self, f"REFUND.{status}", "refund", resource, "refund", **{
-        "apiv3_key": None, "sign_key": None, "serial": None, "timestamp": None, "signature": None, **kwargs})
+    resource = {
+        "sp_mchid": order["sp_mchid"],
+        "sub_mchid": order["sub_mchid"],
+        "out_trade_no": order["out_trade_no"],
+        "transaction_id": order["transaction_id"],
+        "out_refund_no": out_refund_no,
+        "refund_id": refund_row["refund_id"],
+        "refund_status": status,
+        "success_time": _now_rfc3339(),
+        "user_received_account": "支付用户零钱",
+        "amount": {
+            "total": order["total"],
+            "refund": refund_row["refund"],
+            "payer_total": order["total"],
+            "payer_refund": refund_row["refund"],
+        },
+    }
+    return _notification(
+        self,
+        f"REFUND.{status}",
+        "refund",
+        resource,
+        "refund",
+        **{"apiv3_key": None, "sign_key": None, "serial": None, "timestamp": None, "signature": None, **kwargs},
+    )
 
 
 FakeWeChat.pay_v3_keys = _keys

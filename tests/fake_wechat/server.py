@@ -11,6 +11,7 @@ Add an endpoint with `@route("GET", "/path")` on a function (fake, query, body) 
 such handlers (and any with `wants_request = True`) also get `request=` (method, raw path with query, headers).
 WeChat Pay APIv3 lives in tests/fake_wechat/pay_v3.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -165,6 +166,7 @@ class FakeWeChat:
 
 # --- endpoints -----------------------------------------------------------------------------------------------
 
+
 @route("GET", "/cgi-bin/token")
 def token(fake: FakeWeChat, query: dict, body: bytes):
     appid, secret = query.get("appid", ""), query.get("secret", "")
@@ -208,13 +210,20 @@ def get_user_phone_number(fake: FakeWeChat, query: dict, body: bytes):
             return err(40029, "invalid code")
         fake.used_codes.add(code)
     phone, issued_to = entry if isinstance(entry, tuple) else (entry, appid)
-    return ok(phone_info={"phoneNumber": phone, "purePhoneNumber": phone, "countryCode": "86",
-                          "watermark": {"timestamp": int(_time.time()), "appid": issued_to}})
+    return ok(
+        phone_info={
+            "phoneNumber": phone,
+            "purePhoneNumber": phone,
+            "countryCode": "86",
+            "watermark": {"timestamp": int(_time.time()), "appid": issued_to},
+        }
+    )
 
 
 # --- WeChat Pay v2 (XML, signed with the merchant's API key) ---------------------------------------------------
 # Program it with `fake.merchant(mch_id, key, appid)`; `fake.pay_notification(out_trade_no)` builds the signed
 # notification WeChat would post once the buyer paid (and marks the order paid at the fake).
+
 
 def _pay_sign(params: dict, key: str, sign_type: str = "MD5") -> str:
     import hashlib
@@ -261,8 +270,9 @@ def _fake_merchant(self, mch_id: str, key: str, appid: str) -> None:
     self.state.setdefault("merchants", {})[mch_id] = {"key": key, "appid": appid}
 
 
-def _fake_pay_notification(self, out_trade_no: str, *, total_fee: int | None = None, sign_key: str | None = None,
-                           time_end: str | None = None) -> dict:
+def _fake_pay_notification(
+    self, out_trade_no: str, *, total_fee: int | None = None, sign_key: str | None = None, time_end: str | None = None
+) -> dict:
     """The notification WeChat posts for a paid order (as the parsed XML dict); marks it paid here."""
     import time as _time
 
@@ -270,19 +280,32 @@ def _fake_pay_notification(self, out_trade_no: str, *, total_fee: int | None = N
     merchant = self.state["merchants"][order["mch_id"]]
     if order["trade_state"] == "CLOSED":
         raise AssertionError(f"fake wechat: order {out_trade_no} is closed and cannot be paid")
-    if order.get("time_expire") and order["trade_state"] == "NOTPAY" and \
-            _time.strftime("%Y%m%d%H%M%S", _time.gmtime(_time.time() + 8 * 3600)) > order["time_expire"]:
+    if (
+        order.get("time_expire")
+        and order["trade_state"] == "NOTPAY"
+        and _time.strftime("%Y%m%d%H%M%S", _time.gmtime(_time.time() + 8 * 3600)) > order["time_expire"]
+    ):
         raise AssertionError(f"fake wechat: order {out_trade_no} expired at {order['time_expire']}")
     with self.lock:
         if order["trade_state"] != "SUCCESS":
             order["trade_state"] = "SUCCESS"
             order["transaction_id"] = "4200" + secrets.token_hex(12)
-    data = {"appid": order["appid"], "mch_id": order["mch_id"], "nonce_str": secrets.token_hex(8),
-            "result_code": "SUCCESS", "return_code": "SUCCESS", "openid": order["openid"], "trade_type": "JSAPI",
-            "bank_type": "CMC", "total_fee": str(order["total_fee"] if total_fee is None else total_fee),
-            "fee_type": "CNY", "cash_fee": str(order["total_fee"]), "transaction_id": order["transaction_id"],
-            "out_trade_no": out_trade_no,
-            "time_end": time_end or _time.strftime("%Y%m%d%H%M%S", _time.gmtime(_time.time() + 8 * 3600))}
+    data = {
+        "appid": order["appid"],
+        "mch_id": order["mch_id"],
+        "nonce_str": secrets.token_hex(8),
+        "result_code": "SUCCESS",
+        "return_code": "SUCCESS",
+        "openid": order["openid"],
+        "trade_type": "JSAPI",
+        "bank_type": "CMC",
+        "total_fee": str(order["total_fee"] if total_fee is None else total_fee),
+        "fee_type": "CNY",
+        "cash_fee": str(order["total_fee"]),
+        "transaction_id": order["transaction_id"],
+        "out_trade_no": out_trade_no,
+        "time_end": time_end or _time.strftime("%Y%m%d%H%M%S", _time.gmtime(_time.time() + 8 * 3600)),
+    }
     if order["sign_type"] != "MD5":
         data["sign_type"] = order["sign_type"]
     data["sign"] = _pay_sign(data, sign_key or merchant["key"], order["sign_type"])
@@ -298,8 +321,11 @@ def pay_unifiedorder(fake: FakeWeChat, query: dict, body: bytes):
     data, fail = _pay_request(fake, body)
     if fail:
         return fail
-    missing = [k for k in ("body", "out_trade_no", "total_fee", "spbill_create_ip", "notify_url", "trade_type",
-                           "nonce_str") if not data.get(k)]
+    missing = [
+        k
+        for k in ("body", "out_trade_no", "total_fee", "spbill_create_ip", "notify_url", "trade_type", "nonce_str")
+        if not data.get(k)
+    ]
     if data.get("trade_type") == "JSAPI" and not data.get("openid"):
         missing.append("openid")
     if missing:
@@ -309,19 +335,44 @@ def pay_unifiedorder(fake: FakeWeChat, query: dict, body: bytes):
     with fake.lock:
         existing = orders.get(data["out_trade_no"])
         if existing and existing["trade_state"] == "SUCCESS":
-            return _pay_reply(fake, data["mch_id"], sign_type, {"result_code": "FAIL", "err_code": "ORDERPAID",
-                                                                "err_code_des": "order paid"})
+            return _pay_reply(
+                fake,
+                data["mch_id"],
+                sign_type,
+                {"result_code": "FAIL", "err_code": "ORDERPAID", "err_code_des": "order paid"},
+            )
         if existing and existing["total_fee"] != int(data["total_fee"]):
-            return _pay_reply(fake, data["mch_id"], sign_type, {"result_code": "FAIL", "err_code": "INVALID_REQUEST",
-                                                                "err_code_des": "out_trade_no reused"})
+            return _pay_reply(
+                fake,
+                data["mch_id"],
+                sign_type,
+                {"result_code": "FAIL", "err_code": "INVALID_REQUEST", "err_code_des": "out_trade_no reused"},
+            )
         prepay_id = existing["prepay_id"] if existing else "wx" + secrets.token_hex(14)
-        orders[data["out_trade_no"]] = {"appid": data["appid"], "mch_id": data["mch_id"], "openid": data["openid"],
-                                        "total_fee": int(data["total_fee"]), "trade_state": "NOTPAY",
-                                        "prepay_id": prepay_id, "sign_type": sign_type, "transaction_id": "",
-                                        "refunds": {}, "time_expire": data.get("time_expire", "")}
-    return _pay_reply(fake, data["mch_id"], sign_type, {
-        "appid": data["appid"], "mch_id": data["mch_id"], "result_code": "SUCCESS", "prepay_id": prepay_id,
-        "trade_type": "JSAPI"})
+        orders[data["out_trade_no"]] = {
+            "appid": data["appid"],
+            "mch_id": data["mch_id"],
+            "openid": data["openid"],
+            "total_fee": int(data["total_fee"]),
+            "trade_state": "NOTPAY",
+            "prepay_id": prepay_id,
+            "sign_type": sign_type,
+            "transaction_id": "",
+            "refunds": {},
+            "time_expire": data.get("time_expire", ""),
+        }
+    return _pay_reply(
+        fake,
+        data["mch_id"],
+        sign_type,
+        {
+            "appid": data["appid"],
+            "mch_id": data["mch_id"],
+            "result_code": "SUCCESS",
+            "prepay_id": prepay_id,
+            "trade_type": "JSAPI",
+        },
+    )
 
 
 @route("POST", "/pay/orderquery")
@@ -332,12 +383,26 @@ def pay_orderquery(fake: FakeWeChat, query: dict, body: bytes):
     order = fake.state.get("pay_orders", {}).get(data.get("out_trade_no", ""))
     sign_type = data.get("sign_type", "MD5")
     if order is None:
-        return _pay_reply(fake, data["mch_id"], sign_type, {"result_code": "FAIL", "err_code": "ORDERNOTEXIST",
-                                                            "err_code_des": "order does not exist"})
-    return _pay_reply(fake, data["mch_id"], sign_type, {
-        "appid": data["appid"], "mch_id": data["mch_id"], "result_code": "SUCCESS",
-        "trade_state": order["trade_state"], "out_trade_no": data["out_trade_no"],
-        "total_fee": str(order["total_fee"]), "transaction_id": order["transaction_id"]})
+        return _pay_reply(
+            fake,
+            data["mch_id"],
+            sign_type,
+            {"result_code": "FAIL", "err_code": "ORDERNOTEXIST", "err_code_des": "order does not exist"},
+        )
+    return _pay_reply(
+        fake,
+        data["mch_id"],
+        sign_type,
+        {
+            "appid": data["appid"],
+            "mch_id": data["mch_id"],
+            "result_code": "SUCCESS",
+            "trade_state": order["trade_state"],
+            "out_trade_no": data["out_trade_no"],
+            "total_fee": str(order["total_fee"]),
+            "transaction_id": order["transaction_id"],
+        },
+    )
 
 
 @route("POST", "/pay/closeorder")
@@ -348,15 +413,24 @@ def pay_closeorder(fake: FakeWeChat, query: dict, body: bytes):
     sign_type = data.get("sign_type", "MD5")
     order = fake.state.get("pay_orders", {}).get(data.get("out_trade_no", ""))
     if order is None:
-        return _pay_reply(fake, data["mch_id"], sign_type, {"result_code": "FAIL", "err_code": "ORDERNOTEXIST",
-                                                            "err_code_des": "order does not exist"})
+        return _pay_reply(
+            fake,
+            data["mch_id"],
+            sign_type,
+            {"result_code": "FAIL", "err_code": "ORDERNOTEXIST", "err_code_des": "order does not exist"},
+        )
     with fake.lock:
         if order["trade_state"] in ("SUCCESS", "REFUND"):
-            return _pay_reply(fake, data["mch_id"], sign_type, {"result_code": "FAIL", "err_code": "ORDERPAID",
-                                                                "err_code_des": "order paid"})
+            return _pay_reply(
+                fake,
+                data["mch_id"],
+                sign_type,
+                {"result_code": "FAIL", "err_code": "ORDERPAID", "err_code_des": "order paid"},
+            )
         order["trade_state"] = "CLOSED"
-    return _pay_reply(fake, data["mch_id"], sign_type, {"appid": data["appid"], "mch_id": data["mch_id"],
-                                                        "result_code": "SUCCESS"})
+    return _pay_reply(
+        fake, data["mch_id"], sign_type, {"appid": data["appid"], "mch_id": data["mch_id"], "result_code": "SUCCESS"}
+    )
 
 
 @route("POST", "/secapi/pay/refund")
@@ -367,18 +441,38 @@ def pay_refund(fake: FakeWeChat, query: dict, body: bytes):
     sign_type = data.get("sign_type", "MD5")
     order = fake.state.get("pay_orders", {}).get(data.get("out_trade_no", ""))
     if order is None or order["trade_state"] not in ("SUCCESS", "REFUND"):
-        return _pay_reply(fake, data["mch_id"], sign_type, {"result_code": "FAIL", "err_code": "ORDERNOTEXIST",
-                                                            "err_code_des": "order not paid"})
+        return _pay_reply(
+            fake,
+            data["mch_id"],
+            sign_type,
+            {"result_code": "FAIL", "err_code": "ORDERNOTEXIST", "err_code_des": "order not paid"},
+        )
     if int(data.get("total_fee", 0)) != order["total_fee"] or int(data.get("refund_fee", 0)) > order["total_fee"]:
-        return _pay_reply(fake, data["mch_id"], sign_type, {"result_code": "FAIL", "err_code": "INVALID_REQUEST",
-                                                            "err_code_des": "fee mismatch"})
+        return _pay_reply(
+            fake,
+            data["mch_id"],
+            sign_type,
+            {"result_code": "FAIL", "err_code": "INVALID_REQUEST", "err_code_des": "fee mismatch"},
+        )
     with fake.lock:
         refund_id = order["refunds"].setdefault(data["out_refund_no"], "5030" + secrets.token_hex(10))
         order["trade_state"] = "REFUND"
-    return _pay_reply(fake, data["mch_id"], sign_type, {
-        "appid": data["appid"], "mch_id": data["mch_id"], "result_code": "SUCCESS", "out_trade_no": data["out_trade_no"],
-        "out_refund_no": data["out_refund_no"], "refund_id": refund_id, "refund_fee": data["refund_fee"],
-        "total_fee": data["total_fee"], "cash_fee": data["total_fee"]})
+    return _pay_reply(
+        fake,
+        data["mch_id"],
+        sign_type,
+        {
+            "appid": data["appid"],
+            "mch_id": data["mch_id"],
+            "result_code": "SUCCESS",
+            "out_trade_no": data["out_trade_no"],
+            "out_refund_no": data["out_refund_no"],
+            "refund_id": refund_id,
+            "refund_fee": data["refund_fee"],
+            "total_fee": data["total_fee"],
+            "cash_fee": data["total_fee"],
+        },
+    )
 
 
 @route("POST", "/mmpaymkttransfers/promotion/transfers")
@@ -395,16 +489,31 @@ def pay_transfer(fake: FakeWeChat, query: dict, body: bytes):
     if merchant is None or data.get("sign") != _pay_sign(data, merchant["key"], sign_type):
         return 200, _xml({"return_code": "FAIL", "return_msg": "mchid or sign invalid"})
     if data.get("mch_appid") != merchant["appid"] or not data.get("openid") or int(data.get("amount", 0)) < 30:
-        return _pay_reply(fake, data["mchid"], sign_type, {"result_code": "FAIL", "err_code": "PARAM_ERROR",
-                                                           "err_code_des": "bad parameters"})
+        return _pay_reply(
+            fake,
+            data["mchid"],
+            sign_type,
+            {"result_code": "FAIL", "err_code": "PARAM_ERROR", "err_code_des": "bad parameters"},
+        )
     with fake.lock:
         transfers = fake.state.setdefault("transfers", {})
-        first = transfers.setdefault(data["partner_trade_no"], {
-            "payment_no": "1000" + secrets.token_hex(10), "openid": data["openid"], "amount": int(data["amount"])})
-    return _pay_reply(fake, data["mchid"], sign_type, {
-        "mch_appid": data["mch_appid"], "mchid": data["mchid"], "result_code": "SUCCESS",
-        "partner_trade_no": data["partner_trade_no"], "payment_no": first["payment_no"],
-        "payment_time": "2026-01-01 00:00:00"})
+        first = transfers.setdefault(
+            data["partner_trade_no"],
+            {"payment_no": "1000" + secrets.token_hex(10), "openid": data["openid"], "amount": int(data["amount"])},
+        )
+    return _pay_reply(
+        fake,
+        data["mchid"],
+        sign_type,
+        {
+            "mch_appid": data["mch_appid"],
+            "mchid": data["mchid"],
+            "result_code": "SUCCESS",
+            "partner_trade_no": data["partner_trade_no"],
+            "payment_no": first["payment_no"],
+            "payment_time": "2026-01-01 00:00:00",
+        },
+    )
 
 
 @route("POST", "/wxa/getwxacodeunlimit")

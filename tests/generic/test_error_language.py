@@ -1,5 +1,6 @@
 """The messages our services raise speak the request's language: Chinese (zh-hans) by default, English on
 `Accept-Language: en`, always in the one error shape and with the same stable code (issue 13, "Language")."""
+
 from __future__ import annotations
 
 import uuid
@@ -41,7 +42,8 @@ def test_a_members_error_with_its_value_in_the_message(brand_a, client_for):
     assert client.post("/api/v1/staff/tags", {"name": "VIP"}, format="json").status_code == 201
 
     chinese, english = in_both_languages(
-        lambda **extra: client.post("/api/v1/staff/tags", {"name": "VIP"}, format="json", **extra))
+        lambda **extra: client.post("/api/v1/staff/tags", {"name": "VIP"}, format="json", **extra)
+    )
 
     assert chinese == (409, error("tag_exists", "标签“VIP”已存在。", {"name": ["taken"]}))
     assert english == (409, error("tag_exists", "Tag 'VIP' exists.", {"name": ["taken"]}))
@@ -51,7 +53,8 @@ def test_a_points_error(brand_a, client_for):
     client = hq(client_for, brand_a)
 
     chinese, english = in_both_languages(
-        lambda **extra: client.get("/api/v1/staff/points/entries.csv?start=2026-11-30&end=2026-11-01", **extra))
+        lambda **extra: client.get("/api/v1/staff/points/entries.csv?start=2026-11-30&end=2026-11-01", **extra)
+    )
 
     assert chinese == (400, error("invalid_period", "结束时间早于开始时间。", {"end": ["before start"]}))
     assert english == (400, error("invalid_period", "The period ends before it starts.", {"end": ["before start"]}))
@@ -62,7 +65,8 @@ def test_a_miniprograms_error(brand_a, client_for):
     order = {"shop_id": 999999, "items": [{"sku_id": 1, "quantity": 1}]}
 
     chinese, english = in_both_languages(
-        lambda **extra: client.post("/api/v1/mp/orders", order, format="json", **extra))
+        lambda **extra: client.post("/api/v1/mp/orders", order, format="json", **extra)
+    )
 
     assert chinese == (404, error("not_found", "没有这个店铺。"))
     assert english == (404, error("not_found", "No such shop."))
@@ -72,8 +76,11 @@ def test_a_rights_market_error_with_two_values_in_the_message(brand_a, brand_b, 
     listing = listing_make(brand_b, offer_make(brand_a), points_price=100)
     client = member(client_for, brand_b, points=99)
 
-    chinese, english = in_both_languages(lambda **extra: client.post(
-        "/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "k"}, format="json", **extra))
+    chinese, english = in_both_languages(
+        lambda **extra: client.post(
+            "/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "k"}, format="json", **extra
+        )
+    )
 
     fields = {"points": ["needs 100, balance 99"]}
     assert chinese == (409, error("insufficient_points", "兑换需要 100 积分，您当前有 99 积分。", fields))  # noqa: RUF001
@@ -82,6 +89,5 @@ def test_a_rights_market_error_with_two_values_in_the_message(brand_a, brand_b, 
 
 def test_an_unknown_language_falls_back_to_chinese(brand_a, client_for):
     client = hq(client_for, brand_a)
-    response = client.get("/api/v1/staff/points/entries.csv?start=2026-11-30&end=2026-11-01",
-                          HTTP_ACCEPT_LANGUAGE="fr")
+    response = client.get("/api/v1/staff/points/entries.csv?start=2026-11-30&end=2026-11-01", HTTP_ACCEPT_LANGUAGE="fr")
     assert response.json()["error"]["message"] == "结束时间早于开始时间。"

@@ -8,6 +8,7 @@ calls the route for brand A objects owned by franchisee F1 and member Alice, as:
 - brand B's HQ on brand B's host with the same ids: never any of brand A's marked data (the ids name B's own
   rows there, which B may see).
 """
+
 from __future__ import annotations
 
 import re
@@ -36,24 +37,28 @@ CASES: dict[str, tuple[str, str, callable]] = {
     "api/v1/staff/members/<int:member_id>/tier": ("staff", "POST", lambda w: {"member_id": w.alice.pk}),
     "api/v1/staff/points/members/<int:member_id>": ("staff", "GET", lambda w: {"member_id": w.alice.pk}),
     "api/v1/staff/points/members/<int:member_id>/entries": ("staff", "GET", lambda w: {"member_id": w.alice.pk}),
-    "api/v1/staff/points/members/<int:member_id>/adjustments": ("staff", "POST",
-                                                               lambda w: {"member_id": w.alice.pk}),
+    "api/v1/staff/points/members/<int:member_id>/adjustments": ("staff", "POST", lambda w: {"member_id": w.alice.pk}),
     "api/v1/mp/orders/<int:order_id>": ("member", "GET", lambda w: {"order_id": w.order.pk}),
     "api/v1/mp/orders/<int:order_id>/pay": ("member", "POST", lambda w: {"order_id": w.order.pk}),
     "api/v1/mp/orders/<int:order_id>/cancel": ("member", "POST", lambda w: {"order_id": w.order.pk}),
     "api/v1/mp/orders/<int:order_id>/refund": ("member", "POST", lambda w: {"order_id": w.order.pk}),
     "api/v1/console/shops/<int:shop_id>": ("staff", "PATCH", lambda w: {"shop_id": w.shop1.pk}),
-    "api/v1/console/shops/<int:shop_id>/skus/<int:sku_id>": ("staff", "PUT",
-                                                            lambda w: {"shop_id": w.shop1.pk, "sku_id": w.sku.pk}),
+    "api/v1/console/shops/<int:shop_id>/skus/<int:sku_id>": (
+        "staff",
+        "PUT",
+        lambda w: {"shop_id": w.shop1.pk, "sku_id": w.sku.pk},
+    ),
     "api/v1/console/orders/<int:order_id>/fulfilment": ("staff", "POST", lambda w: {"order_id": w.order.pk}),
     "api/v1/console/refunds/<int:refund_id>/approve": ("staff", "POST", lambda w: {"refund_id": w.refund.pk}),
     "api/v1/console/refunds/<int:refund_id>/reject": ("staff", "POST", lambda w: {"refund_id": w.refund.pk}),
-    "api/v1/console/refunds/<int:refund_id>/goods-received": ("staff", "POST",
-                                                               lambda w: {"refund_id": w.refund.pk}),
+    "api/v1/console/refunds/<int:refund_id>/goods-received": ("staff", "POST", lambda w: {"refund_id": w.refund.pk}),
     "api/v1/console/guides/<int:guide_id>/share-codes": ("staff", "POST", lambda w: {"guide_id": w.guide.pk}),
     "api/v1/console/stores/<int:store_id>/pos-keys": ("staff", "GET", lambda w: {"store_id": w.s1.pk}),
     "api/v1/console/stores/<int:store_id>/pos-keys/<int:key_id>/revoke": (
-        "staff", "POST", lambda w: {"store_id": w.s1.pk, "key_id": w.pos_key_id}),
+        "staff",
+        "POST",
+        lambda w: {"store_id": w.s1.pk, "key_id": w.pos_key_id},
+    ),
     "api/v1/auth/tokens/<int:token_id>/revoke": ("staff", "POST", lambda w: {"token_id": w.m1_token_id}),
     # livestream: a store's room and goods belong to that store's franchisee
     "api/v1/console/live/rooms/<int:room_id>": ("staff", "GET", lambda w: {"room_id": w.room_id}),
@@ -66,31 +71,45 @@ CASES: dict[str, tuple[str, str, callable]] = {
     "api/v1/console/live/rooms/<int:room_id>/metrics": ("staff", "GET", lambda w: {"room_id": w.room_id}),
     "api/v1/console/live/goods/<int:goods_id>": ("staff", "GET", lambda w: {"goods_id": w.goods_id}),
     "api/v1/^console/live/goods/(?P<goods_id>[0-9]+)/(?P<action>audit|reset-audit)$": (
-        "staff", "POST", lambda w: {"goods_id": w.goods_id, "action": "audit"}),
+        "staff",
+        "POST",
+        lambda w: {"goods_id": w.goods_id, "action": "audit"},
+    ),
 }
 
 # Routes with an id this test does not exercise yet, and why. Adding a route to ekr without a case or an entry
 # here fails the test.
 NOT_YET_COVERED = {
     # HQ-only routes (no franchisee or member owner; the HQ-only permission is tested per app)
-    "api/v1/staff/tags/<int:tag_id>/members", "api/v1/staff/member-imports/<int:import_id>",
-    "api/v1/staff/member-imports/<int:import_id>/chunks/<int:seq>", "api/v1/staff/member-imports/<int:import_id>/start",
-    "api/v1/staff/member-imports/<int:import_id>/errors", "api/v1/console/products/<int:product_id>/push",
-    "api/v1/console/products/<int:product_id>/push-all", "api/v1/console/shop-pushes/<int:push_id>",
+    "api/v1/staff/tags/<int:tag_id>/members",
+    "api/v1/staff/member-imports/<int:import_id>",
+    "api/v1/staff/member-imports/<int:import_id>/chunks/<int:seq>",
+    "api/v1/staff/member-imports/<int:import_id>/start",
+    "api/v1/staff/member-imports/<int:import_id>/errors",
+    "api/v1/console/products/<int:product_id>/push",
+    "api/v1/console/products/<int:product_id>/push-all",
+    "api/v1/console/shop-pushes/<int:push_id>",
     "api/v1/console/coupon-templates/<int:template_id>/grant",
     "api/v1/console/commission-payouts/<int:payout_id>/approve",
     "api/v1/console/commission-payouts/<int:payout_id>/pay",
-    "api/v1/market/offers/<int:offer_id>/restock", "api/v1/market/offers/<int:offer_id>/pause",
-    "api/v1/market/offers/<int:offer_id>/resume", "api/v1/market/offers/<int:offer_id>/end",
-    "api/v1/market/listings/<int:listing_id>/delist", "api/v1/market/statements/<int:statement_id>.csv",
-    "api/v1/market/statements/<int:statement_id>/confirm", "api/v1/ops/market/statements/<int:statement_id>/paid",
+    "api/v1/market/offers/<int:offer_id>/restock",
+    "api/v1/market/offers/<int:offer_id>/pause",
+    "api/v1/market/offers/<int:offer_id>/resume",
+    "api/v1/market/offers/<int:offer_id>/end",
+    "api/v1/market/listings/<int:listing_id>/delist",
+    "api/v1/market/statements/<int:statement_id>.csv",
+    "api/v1/market/statements/<int:statement_id>/confirm",
+    "api/v1/ops/market/statements/<int:statement_id>/paid",
     # public catalogue reads (no owner: any member of the brand may read them), live rooms a member watches
-    "api/v1/mp/live/rooms/<int:room_id>", "api/v1/mp/live/rooms/<int:room_id>/events",
-    "api/v1/mp/shops/<int:shop_id>/catalog", "api/v1/mp/coupon-templates/<int:template_id>/claim",
+    "api/v1/mp/live/rooms/<int:room_id>",
+    "api/v1/mp/live/rooms/<int:room_id>/events",
+    "api/v1/mp/shops/<int:shop_id>/catalog",
+    "api/v1/mp/coupon-templates/<int:template_id>/claim",
     # needs a whole cross-brand exchange to exist (covered by tests/rights_market/test_api.py's isolation tests)
     "api/v1/market/mp/exchanges/<int:exchange_id>",
     # WeChat callbacks: the id is an appid, checked against the host's brand (tests/callbacks)
-    r"^wechat/callback/(?P<appid>[^/]{1,64})/?$", r"^wechat/pay/notify/(?P<appid>[^/]{1,64})/?$",
+    r"^wechat/callback/(?P<appid>[^/]{1,64})/?$",
+    r"^wechat/pay/notify/(?P<appid>[^/]{1,64})/?$",
     r"^wechat/pay/v3/notify/(?P<appid>[^/]{1,64})/?$",
 }
 CONSOLE_PAGES = re.compile(r"^console/")  # the server-rendered console: session logins, covered in tests/console
@@ -104,8 +123,11 @@ def _routes(urlconf: str):
             else:
                 yield prefix + str(p.pattern)
 
-    return [r for r in walk(get_resolver(urlconf).url_patterns)
-            if ("<" in r or "(?P" in r) and not r.startswith("admin/") and not CONSOLE_PAGES.match(r)]
+    return [
+        r
+        for r in walk(get_resolver(urlconf).url_patterns)
+        if ("<" in r or "(?P" in r) and not r.startswith("admin/") and not CONSOLE_PAGES.match(r)
+    ]
 
 
 def test_every_route_with_an_id_has_a_case():
@@ -132,9 +154,17 @@ def world(brand_a, brand_b, fake_wechat, client_for):
         Member.objects.filter(pk=w.alice.pk).update(store=w.s1, name=f"Alice {MARK}")
         w.s1.name = f"F1 {MARK}"
         w.s1.save(update_fields=["name"])
-        w.order = Order.objects.create(number=f"N{MARK}", store=w.s1, shop=w.shop1, member=w.alice, appid=w.app.appid,
-                                       status=Order.Status.REFUNDING, subtotal_fen=1000, total_fen=1000,
-                                       delivery_address={"note": MARK})
+        w.order = Order.objects.create(
+            number=f"N{MARK}",
+            store=w.s1,
+            shop=w.shop1,
+            member=w.alice,
+            appid=w.app.appid,
+            status=Order.Status.REFUNDING,
+            subtotal_fen=1000,
+            total_fen=1000,
+            delivery_address={"note": MARK},
+        )
         w.refund = Refund.objects.create(order=w.order, number=f"R{MARK}", amount_fen=1000, reason=MARK)
         raw = pos_api_key_create(store=w.s1)
         from miniprograms.models import PosApiKey
@@ -146,9 +176,15 @@ def world(brand_a, brand_b, fake_wechat, client_for):
         from livestream.models import LiveGoods, LiveRoom
 
         now = timezone.now()
-        w.room_id = LiveRoom.objects.create(name=f"Room {MARK}", store=w.s1, shop=w.shop1, source="external",
-                                            external_url="https://example.com/live", start_at=now,
-                                            end_at=now + timezone.timedelta(hours=1)).pk
+        w.room_id = LiveRoom.objects.create(
+            name=f"Room {MARK}",
+            store=w.s1,
+            shop=w.shop1,
+            source="external",
+            external_url="https://example.com/live",
+            start_at=now,
+            end_at=now + timezone.timedelta(hours=1),
+        ).pk
         w.goods_id = LiveGoods.objects.create(store=w.s1, name=f"G {MARK}", price_fen=100, url="pages/p?id=1").pk
     w.clients = {
         "owner_staff": client_for(brand_a).as_staff("m1", PW),

@@ -1,4 +1,5 @@
 """Defect 15: scripts use API tokens (per user, revocable, a keyed hash at rest); HTTP Basic leaves the staff API."""
+
 import base64
 
 from core.models import ApiToken
@@ -6,8 +7,9 @@ from core.tokens import api_token_check
 
 
 def _issue(client, username="alpha-hq", password="hq-password-1"):
-    return client.post("/api/v1/auth/tokens", {"username": username, "password": password, "name": "script"},
-                       format="json")
+    return client.post(
+        "/api/v1/auth/tokens", {"username": username, "password": password, "name": "script"}, format="json"
+    )
 
 
 def test_a_token_is_issued_once_works_and_is_stored_only_as_a_keyed_hash(brand_a, in_schema, client_for):

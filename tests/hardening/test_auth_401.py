@@ -1,4 +1,5 @@
 """Defect 14: a wrong login on the staff API is a 401 with WWW-Authenticate, in the error shape (not a 403)."""
+
 import base64
 
 

@@ -1,4 +1,5 @@
 """Defect 5: an app with an EncodingAESKey never accepts plaintext; a signed nonce cannot carry another body."""
+
 from urllib.parse import parse_qs, urlparse
 
 from callbacks.models import CallbackEvent
@@ -34,8 +35,9 @@ def test_the_same_nonce_with_another_body_is_refused(plain_a, client_for, brand_
     response = post_xml(client_for(brand_a), path, forged)
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "nonce_reused"
-    assert list(CallbackEvent.objects.filter(appid=plain_a.appid).exclude(status="rejected")
-                .values_list("dedup_key", flat=True)) == ["msg:77002"]
+    assert list(
+        CallbackEvent.objects.filter(appid=plain_a.appid).exclude(status="rejected").values_list("dedup_key", flat=True)
+    ) == ["msg:77002"]
 
 
 def test_the_replay_memory_is_per_app(plain_a, sender_b, client_for, brand_a, brand_b):  # noqa: F811
@@ -44,6 +46,7 @@ def test_the_replay_memory_is_per_app(plain_a, sender_b, client_for, brand_a, br
     assert post_xml(client_for(brand_a), path, body).status_code == 200
     query = parse_qs(urlparse(path).query)
     other = WeChatSender(sender_b.appid, sender_b.token, sender_b.aes_key)
-    path_b, body_b = other.safe(event_xml(msg_type="text", msg_id="77005", Content="b"),
-                                timestamp=int(query["timestamp"][0]))
+    path_b, body_b = other.safe(
+        event_xml(msg_type="text", msg_id="77005", Content="b"), timestamp=int(query["timestamp"][0])
+    )
     assert post_xml(client_for(brand_b), path_b, body_b).status_code == 200

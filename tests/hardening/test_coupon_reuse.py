@@ -1,4 +1,5 @@
 """Defect 10: a coupon given back (cancelled or refunded order) can really be used again; a used one cannot."""
+
 import pytest
 from django_tenants.utils import schema_context
 
@@ -24,8 +25,11 @@ def _setup(w, client_for):
 
 
 def _order(w, client, coupon_id):
-    return client.post("/api/v1/mp/orders", {"shop_id": w.shop.pk, "items": [{"sku_id": w.sku.pk, "quantity": 1}],
-                                             "coupon_id": coupon_id}, format="json")
+    return client.post(
+        "/api/v1/mp/orders",
+        {"shop_id": w.shop.pk, "items": [{"sku_id": w.sku.pk, "quantity": 1}], "coupon_id": coupon_id},
+        format="json",
+    )
 
 
 def test_a_coupon_returned_by_a_cancelled_order_is_used_again(world, client_for):

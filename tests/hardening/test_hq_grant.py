@@ -1,4 +1,5 @@
 """Defect 3: HQ is an explicit grant on the staff profile; a user without one sees nothing."""
+
 import importlib
 
 from django.apps import apps as django_apps

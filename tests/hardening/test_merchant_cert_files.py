@@ -1,5 +1,6 @@
 """Defect 11: the merchant's key is written only into a private directory, created safely, never through a
 path another user prepared."""
+
 import os
 import stat
 import tempfile

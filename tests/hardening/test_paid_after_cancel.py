@@ -1,4 +1,5 @@
 """Defect 4: a cancelled or expired order cannot be paid, and a payment that still arrives is refunded."""
+
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,8 +23,9 @@ def world(brand_a, fake_wechat):
 
 def _prepaid(w, client_for):
     client = client_for(w.brand).as_member(w.tokens[w.alice.pk])
-    order_id = client.post("/api/v1/mp/orders", {"shop_id": w.shop.pk, "items": [{"sku_id": w.sku.pk, "quantity": 2}]},
-                           format="json").json()["id"]
+    order_id = client.post(
+        "/api/v1/mp/orders", {"shop_id": w.shop.pk, "items": [{"sku_id": w.sku.pk, "quantity": 2}]}, format="json"
+    ).json()["id"]
     assert client.post(f"/api/v1/mp/orders/{order_id}/pay").status_code == 200
     with schema_context(w.schema):
         return Order.objects.get(pk=order_id)

@@ -1,4 +1,5 @@
 """Defect 2: Django's password validators run on every path that sets a password; an empty one never works."""
+
 import uuid
 
 import pytest
@@ -21,8 +22,9 @@ def test_create_brand_refuses_a_weak_admin_password_and_creates_nothing(db, pass
 
 def test_the_create_brand_command_refuses_a_one_letter_password(db):
     with pytest.raises(CommandError):
-        call_command("create_brand", "--slug", "weakcmd", "--name", "W", "--admin-username", "boss",
-                     "--admin-password", "x")
+        call_command(
+            "create_brand", "--slug", "weakcmd", "--name", "W", "--admin-username", "boss", "--admin-password", "x"
+        )
     assert not Brand.objects.filter(slug="weakcmd").exists()
 
 
@@ -34,10 +36,18 @@ def test_the_ops_admin_form_refuses_an_empty_password(db, client_for):
     client = client_for(None)
     client.post("/admin/login/?next=/admin/", {"username": "ops-pw", "password": "ops-password-1"})
     for password in ("", "abc"):
-        response = client.post("/admin/tenants/brand/add/", {"slug": "weakform", "name": "W", "industry": "other",
-                                                             "admin_username": "first", "admin_password": password,
-                                                             "domains-TOTAL_FORMS": "0",
-                                                             "domains-INITIAL_FORMS": "0"})
+        response = client.post(
+            "/admin/tenants/brand/add/",
+            {
+                "slug": "weakform",
+                "name": "W",
+                "industry": "other",
+                "admin_username": "first",
+                "admin_password": password,
+                "domains-TOTAL_FORMS": "0",
+                "domains-INITIAL_FORMS": "0",
+            },
+        )
         assert response.status_code == 200  # the form again, with the error
         assert "admin_password" in response.context["adminform"].form.errors
     assert not Brand.objects.filter(slug="weakform").exists()
@@ -50,8 +60,9 @@ def test_a_guide_login_with_an_empty_password_is_refused(brand_a, in_schema, cli
         guide = guide_create(store=store_create(code="PW1", name="pw"), name="G", employee_no="E-PW")
     client = client_for(brand_a).as_staff("alpha-hq", "hq-password-1")
     for password in ("", "short"):
-        response = client.post(f"/api/v1/staff/guides/{guide.pk}/login", {"username": "g-pw", "password": password},
-                               format="json")
+        response = client.post(
+            f"/api/v1/staff/guides/{guide.pk}/login", {"username": "g-pw", "password": password}, format="json"
+        )
         assert response.status_code == 400, response.content
         assert response.json()["error"]["fields"]["password"]
 

@@ -1,4 +1,5 @@
 """Defect 17: `migrate_schemas` alone registers the platform host (as `bootstrap` does)."""
+
 from django.conf import settings
 from django.core.management import call_command
 

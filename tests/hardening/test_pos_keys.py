@@ -1,4 +1,5 @@
 """Defect 6: a POS key records sales only for its store's scope, capped, and keys are listed, revoked, limited."""
+
 import pytest
 from django_tenants.utils import schema_context
 
@@ -29,18 +30,27 @@ def _pos(w, client_for, store):
 
 
 def _receipt(w, no, quantity=1, price=1000, **extra):
-    return {"receipt_no": no, "lines": [{"sku_code": w.sku.code, "quantity": quantity, "unit_price_fen": price}],
-            **extra}
+    return {
+        "receipt_no": no,
+        "lines": [{"sku_code": w.sku.code, "quantity": quantity, "unit_price_fen": price}],
+        **extra,
+    }
 
 
 def test_a_key_cannot_mint_points_for_another_franchisees_member(world, client_for):
     pos, _ = _pos(world, client_for, world.s1)
-    results = pos.post("/api/v1/pos/orders", {"receipts": [
-        _receipt(world, "A1", member_id=world.alice.pk),
-        _receipt(world, "B1", member_id=world.bob.pk),  # bob belongs to franchisee 2
-        _receipt(world, "N1", member_id=987654),  # nobody
-        _receipt(world, "B2", phone="13800138002"),  # bob's phone: not matched out of scope
-    ]}, format="json").json()["results"]
+    results = pos.post(
+        "/api/v1/pos/orders",
+        {
+            "receipts": [
+                _receipt(world, "A1", member_id=world.alice.pk),
+                _receipt(world, "B1", member_id=world.bob.pk),  # bob belongs to franchisee 2
+                _receipt(world, "N1", member_id=987654),  # nobody
+                _receipt(world, "B2", phone="13800138002"),  # bob's phone: not matched out of scope
+            ]
+        },
+        format="json",
+    ).json()["results"]
     assert [r["status"] for r in results] == ["created", "error", "error", "created"]
     # an id elsewhere and an id nowhere get the same answer
     assert results[1]["error"] == results[2]["error"]
@@ -53,8 +63,11 @@ def test_a_key_cannot_mint_points_for_another_franchisees_member(world, client_f
 def test_a_line_over_the_cap_is_refused(world, client_for, settings):
     settings.EKR_POS_MAX_LINE_FEN = 100_000
     pos, _ = _pos(world, client_for, world.s1)
-    results = pos.post("/api/v1/pos/orders", {"receipts": [
-        _receipt(world, "BIG", quantity=9999, price=100_000, member_id=world.alice.pk)]}, format="json").json()
+    results = pos.post(
+        "/api/v1/pos/orders",
+        {"receipts": [_receipt(world, "BIG", quantity=9999, price=100_000, member_id=world.alice.pk)]},
+        format="json",
+    ).json()
     assert results["results"][0]["error"]["code"] == "line_over_cap"
     with schema_context(world.schema):
         assert not Order.objects.filter(receipt_no="BIG").exists()

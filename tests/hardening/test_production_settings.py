@@ -1,5 +1,6 @@
 """Defect 8: production settings are strict, and every entry point refuses the development key or DEBUG
 outside local development."""
+
 import os
 import subprocess
 import sys
@@ -30,8 +31,13 @@ def test_a_forgotten_settings_module_does_not_serve_a_real_domain(entry):
 
 
 def test_debug_with_a_real_key_is_refused_too():
-    result = _run(ENTRY_POINTS["wsgi"], EKR_BASE_DOMAIN="shop.example.com", DJANGO_DEBUG="true",
-                  DJANGO_SECRET_KEY="x" * 50, EKR_FIELD_KEY="y" * 50)
+    result = _run(
+        ENTRY_POINTS["wsgi"],
+        EKR_BASE_DOMAIN="shop.example.com",
+        DJANGO_DEBUG="true",
+        DJANGO_SECRET_KEY="x" * 50,
+        EKR_FIELD_KEY="y" * 50,
+    )
     assert result.returncode != 0 and "DEBUG" in result.stderr
 
 
@@ -41,11 +47,17 @@ def test_local_development_still_starts():
 
 
 def test_production_settings_are_strict():
-    code = ("from django.conf import settings as s; "
-            "print(s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, "
-            "s.SESSION_COOKIE_SECURE, s.SECURE_PROXY_SSL_HEADER)")
-    base = dict(DJANGO_SETTINGS_MODULE="ekr.settings.production", DJANGO_SECRET_KEY="x" * 50,
-                EKR_FIELD_KEY="y" * 50, EKR_BASE_DOMAIN="shop.example.com")
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, "
+        "s.SESSION_COOKIE_SECURE, s.SECURE_PROXY_SSL_HEADER)"
+    )
+    base = dict(
+        DJANGO_SETTINGS_MODULE="ekr.settings.production",
+        DJANGO_SECRET_KEY="x" * 50,
+        EKR_FIELD_KEY="y" * 50,
+        EKR_BASE_DOMAIN="shop.example.com",
+    )
     direct = _run([sys.executable, "-c", code], **base)
     assert direct.returncode == 0, direct.stderr
     assert direct.stdout.split() == ["True", "31536000", "True", "True", "None"]

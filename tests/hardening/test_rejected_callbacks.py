@@ -1,5 +1,6 @@
 """Defect 9: refused callbacks cannot grow without bound: rate-limited per sender and appid, bodies capped,
 old rows purged by a beat job."""
+
 import uuid
 from datetime import timedelta
 
@@ -53,8 +54,9 @@ def test_old_refusals_are_purged_and_nothing_else(brand_a, client_for):
     old, new = CallbackEvent.objects.filter(appid=appid).order_by("id")
     past = timezone.now() - timedelta(days=settings.EKR_CALLBACK_REJECTED_RETENTION_DAYS + 1)
     CallbackEvent.objects.filter(pk=old.pk).update(received_at=past)
-    kept = CallbackEvent.objects.create(brand=brand_a, appid=appid, source="message", kind="text", dedup_key="msg:keep",
-                                        status="done", payload={})
+    kept = CallbackEvent.objects.create(
+        brand=brand_a, appid=appid, source="message", kind="text", dedup_key="msg:keep", status="done", payload={}
+    )
     CallbackEvent.objects.filter(pk=kept.pk).update(received_at=past)
 
     assert callbacks_rejected_purge() == 1

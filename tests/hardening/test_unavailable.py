@@ -1,5 +1,6 @@
 """Defect 16: connection health checks; PostgreSQL or Redis unreachable is a 503 with Retry-After in the error
 shape, never a 500; the health endpoint reports each dependency."""
+
 import socket
 
 import psycopg2
@@ -44,8 +45,9 @@ def _assert_503(response):
 
 
 def test_redis_down_is_a_503_with_retry_after(brand_a, client_for, redis_down):
-    response = client_for(brand_a).post("/api/v1/mp/session", {"appid": "wxalpha000000000001", "code": "c"},
-                                        format="json")
+    response = client_for(brand_a).post(
+        "/api/v1/mp/session", {"appid": "wxalpha000000000001", "code": "c"}, format="json"
+    )
     _assert_503(response)
 
 
@@ -79,8 +81,12 @@ def test_a_killed_persistent_connection_is_replaced_not_a_500(committed_db, clie
         assert client.get("/api/v1/health").status_code == 200
         pid = conn.connection.info.backend_pid  # the persistent connection the next request would reuse
         db = conn.settings_dict
-        admin = psycopg2.connect(dbname=db["NAME"], user=db.get("USER") or "postgres",
-                                 host=db.get("HOST") or None, port=db.get("PORT") or None)
+        admin = psycopg2.connect(
+            dbname=db["NAME"],
+            user=db.get("USER") or "postgres",
+            host=db.get("HOST") or None,
+            port=db.get("PORT") or None,
+        )
         admin.autocommit = True
         with admin.cursor() as cur:  # what a PostgreSQL restart does to every open connection
             cur.execute("SELECT pg_terminate_backend(%s)", [pid])

@@ -1,5 +1,6 @@
 """Post-show coupons: once per viewer who watched long enough, valid 72 hours from the end; re-runs and runs cut
 short issue nothing twice; stock holds; not-yet-members get theirs when they join within the 72 hours."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -31,8 +32,10 @@ def test_viewers_who_watched_long_enough_get_each_coupon_once(world):
         assert end_of_show_step(room_id=room.pk)["state"] == "done"
 
         coupons = list(_coupons(room).order_by("template_id"))
-        assert [(c.member_id, c.template_id, c.source) for c in coupons] == \
-            [(world.alice.pk, t1.pk, "auto"), (world.alice.pk, t2.pk, "auto")]
+        assert [(c.member_id, c.template_id, c.source) for c in coupons] == [
+            (world.alice.pk, t1.pk, "auto"),
+            (world.alice.pk, t2.pk, "auto"),
+        ]
         assert all(c.valid_until == room.ended_at + dt.timedelta(hours=72) for c in coupons)
         t1.refresh_from_db()
         assert t1.issued_count == 1

@@ -1,5 +1,6 @@
 """The audience endpoint: batches acknowledged in one Redis round trip, limits and error shapes, the fold into
 PostgreSQL exactly once (also when a fold dies before or after its commit), attribution of orders and joins."""
+
 from __future__ import annotations
 
 import pytest
@@ -39,15 +40,30 @@ def visitor(world, openid: str) -> BrandClient:
 
 def test_a_batch_is_acknowledged_and_counted_live(world, room, member_client):
     alice = member_client(world, world.alice)
-    response = post(alice, room["id"], [{"type": "enter"}, {"type": "like", "count": 12}, {"type": "comment"},
-                                        {"type": "product_click", "goods_id": 3}])
+    response = post(
+        alice,
+        room["id"],
+        [
+            {"type": "enter"},
+            {"type": "like", "count": 12},
+            {"type": "comment"},
+            {"type": "product_click", "goods_id": 3},
+        ],
+    )
     assert response.status_code == 202, response.content
     assert response.json() == {"accepted": 4, "concurrent": 1}
     post(visitor(world, "o-visitor-1"), room["id"], [{"type": "heartbeat"}])
     with schema_context(world.schema):
         live = room_live_counters(room["id"])
-    assert (live["viewers"], live["concurrent"], live["peak_concurrent"], live["likes"], live["comments"],
-            live["product_clicks"], live["events"]) == (2, 2, 2, 12, 1, 1, 5)
+    assert (
+        live["viewers"],
+        live["concurrent"],
+        live["peak_concurrent"],
+        live["likes"],
+        live["comments"],
+        live["product_clicks"],
+        live["events"],
+    ) == (2, 2, 2, 12, 1, 1, 5)
 
 
 def test_fold_makes_one_viewer_row_each_with_watch_time_from_heartbeats(world, room):
@@ -56,8 +72,9 @@ def test_fold_makes_one_viewer_row_each_with_watch_time_from_heartbeats(world, r
         client = redis_client()
         t0 = 1_800_000_000_000
         for i in range(9):  # enter, then a heartbeat every 15 s for two minutes
-            client.xadd(k["stream"], {"o": "o-watch", "e": "e" if i == 0 else "h", "g": "7", "m": ""},
-                        id=f"{t0 + i * 15000}-0")
+            client.xadd(
+                k["stream"], {"o": "o-watch", "e": "e" if i == 0 else "h", "g": "7", "m": ""}, id=f"{t0 + i * 15000}-0"
+            )
         client.xadd(k["stream"], {"o": "o-watch", "e": "x", "g": "", "m": ""}, id=f"{t0 + 125000}-0")
         client.xadd(k["stream"], {"o": "o-watch", "e": "e;l3", "g": "", "m": ""}, id=f"{t0 + 300000}-0")
         client.xadd(k["stream"], {"o": "o-other", "e": "h;c;s", "g": "", "m": "5"}, id=f"{t0 + 300000}-1")
@@ -76,8 +93,7 @@ def test_fold_makes_one_viewer_row_each_with_watch_time_from_heartbeats(world, r
         assert LiveRoomStats.objects.get(pk=room["id"]).events == 12
 
 
-def test_a_fold_that_dies_before_commit_loses_nothing_and_after_commit_counts_nothing_twice(world, room,
-                                                                                            member_client):
+def test_a_fold_that_dies_before_commit_loses_nothing_and_after_commit_counts_nothing_twice(world, room, member_client):
     alice = member_client(world, world.alice)
     for _ in range(3):
         assert post(alice, room["id"], [{"type": "like", "count": 2}]).status_code == 202
@@ -111,8 +127,9 @@ def test_limits_and_error_shapes(world, room, member_client, settings):
     garbage = alice.post(f"/api/v1/mp/live/rooms/{room['id']}/events", "{", content_type="application/json")
     assert garbage.status_code == 400 and garbage.json()["error"]["code"] == "malformed_request"
     assert post(alice, 999999, [{"type": "heartbeat"}]).status_code == 404
-    anonymous = BrandClient(world.brand).post(f"/api/v1/mp/live/rooms/{room['id']}/events",
-                                              {"events": [{"type": "heartbeat"}]}, format="json")
+    anonymous = BrandClient(world.brand).post(
+        f"/api/v1/mp/live/rooms/{room['id']}/events", {"events": [{"type": "heartbeat"}]}, format="json"
+    )
     assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "not_authenticated"
     with schema_context(world.schema):
         assert redis_client().xlen(keys(world.schema, room["id"])["stream"]) == 0  # nothing refused was kept
@@ -147,8 +164,7 @@ def test_an_ended_show_takes_no_more_events(world, room, member_client):
     from livestream.api import member as member_api
 
     with schema_context(world.schema):
-        LiveRoom.objects.filter(pk=room["id"]).update(status="ended",
-                                                      ended_at=timezone.now() - dt.timedelta(hours=1))
+        LiveRoom.objects.filter(pk=room["id"]).update(status="ended", ended_at=timezone.now() - dt.timedelta(hours=1))
     member_api._room_cache.clear()
     closed = post(member_client(world, world.alice), room["id"], [{"type": "heartbeat"}])
     assert closed.status_code == 409 and closed.json()["error"]["code"] == "live_room_closed"
@@ -167,19 +183,28 @@ def test_two_brands_keep_separate_audiences(world, world_b, hq, member_client):
         assert room_live_counters(b["id"])["likes"] == 1
         assert room_live_counters(a["id"])["likes"] == (1 if a["id"] == b["id"] else 0)
     token_a = world.tokens[world.alice.pk]
-    cross = BrandClient(world_b.brand).as_member(token_a).post(f"/api/v1/mp/live/rooms/{b['id']}/events",
-                                                               {"events": [{"type": "like"}]}, format="json")
+    cross = (
+        BrandClient(world_b.brand)
+        .as_member(token_a)
+        .post(f"/api/v1/mp/live/rooms/{b['id']}/events", {"events": [{"type": "like"}]}, format="json")
+    )
     assert cross.status_code == 401
 
 
 def test_an_order_from_the_room_carries_room_and_sharer(world, room, member_client):
     alice = member_client(world, world.alice)
     assert post(alice, room["id"], [{"type": "enter"}], share={"guide_id": world.guide.pk}).status_code == 202
-    placed = alice.post("/api/v1/mp/orders", {"shop_id": world.shop.pk, "items": [{"sku_id": world.sku.pk,
-                                                                                    "quantity": 1}]}, format="json")
+    placed = alice.post(
+        "/api/v1/mp/orders",
+        {"shop_id": world.shop.pk, "items": [{"sku_id": world.sku.pk, "quantity": 1}]},
+        format="json",
+    )
     assert placed.status_code == 201, placed.content
-    bob_order = member_client(world, world.bob).post("/api/v1/mp/orders", {
-        "shop_id": world.shop.pk, "items": [{"sku_id": world.sku.pk, "quantity": 1}]}, format="json")
+    bob_order = member_client(world, world.bob).post(
+        "/api/v1/mp/orders",
+        {"shop_id": world.shop.pk, "items": [{"sku_id": world.sku.pk, "quantity": 1}]},
+        format="json",
+    )
     with schema_context(world.schema):
         row = LiveOrder.objects.get(order_id=placed.json()["id"])
         assert (row.room_id, row.sharer_guide_id, row.sharer_member_id) == (room["id"], world.guide.pk, None)

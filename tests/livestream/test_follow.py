@@ -1,4 +1,5 @@
 """wxalive_follow_notify arrives through the callback pipeline and is stored once, also when delivered twice."""
+
 from __future__ import annotations
 
 from django.db import connection
@@ -12,12 +13,14 @@ from tests.callbacks.conftest import post_xml, sender_for
 
 
 def follow_xml(*, openid: str, room_id: int, action: str = "add_follow", at: int = 1767225600) -> str:
-    return ("<xml><ToUserName><![CDATA[gh_brand]]></ToUserName>"
-            f"<FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{at}</CreateTime>"
-            "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[wxalive_follow_notify]]></Event>"
-            f"<FollowNotify><room_id>{room_id}</room_id><user_openid><![CDATA[{openid}]]></user_openid>"
-            f"<time>{at}</time><live_status>102</live_status><action><![CDATA[{action}]]></action>"
-            "</FollowNotify></xml>")
+    return (
+        "<xml><ToUserName><![CDATA[gh_brand]]></ToUserName>"
+        f"<FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{at}</CreateTime>"
+        "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[wxalive_follow_notify]]></Event>"
+        f"<FollowNotify><room_id>{room_id}</room_id><user_openid><![CDATA[{openid}]]></user_openid>"
+        f"<time>{at}</time><live_status>102</live_status><action><![CDATA[{action}]]></action>"
+        "</FollowNotify></xml>"
+    )
 
 
 def test_follow_event_posted_twice_is_stored_once(brand_a, client_for):
@@ -34,8 +37,12 @@ def test_follow_event_posted_twice_is_stored_once(brand_a, client_for):
     assert callback_process(event_id=events.get().id).status == "done"
     with schema_context(brand_a.schema_name):
         follow = LiveFollow.objects.get()
-        assert (follow.wechat_room_id, follow.openid, follow.action, follow.live_status) == \
-            (77, "o-follow-1", "add_follow", 102)
+        assert (follow.wechat_room_id, follow.openid, follow.action, follow.live_status) == (
+            77,
+            "o-follow-1",
+            "add_follow",
+            102,
+        )
 
 
 def test_the_same_follow_with_another_create_time_is_still_one_row(brand_a):
@@ -49,5 +56,7 @@ def test_the_same_follow_with_another_create_time_is_still_one_row(brand_a):
         assert LiveFollow.objects.filter(openid="o-follow-2").count() == 1
         unfollow = xmltodict.parse(follow_xml(openid="o-follow-2", room_id=78, action="del_follow"))["xml"]
         follow_from_payload(unfollow)
-        assert sorted(LiveFollow.objects.filter(openid="o-follow-2").values_list("action", flat=True)) == \
-            ["add_follow", "del_follow"]
+        assert sorted(LiveFollow.objects.filter(openid="o-follow-2").values_list("action", flat=True)) == [
+            "add_follow",
+            "del_follow",
+        ]

@@ -1,4 +1,5 @@
 """Live metrics, each checked against a show whose every figure is known."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -15,9 +16,18 @@ from tests.livestream.factories import coupon_template, ended_room, viewer
 
 
 def order(world, member, *, at, total=10000, paid=True, coupon=None):
-    return Order.objects.create(number=uuid.uuid4().hex[:20], shop=world.shop, store=world.shop.store, member=member,
-                                subtotal_fen=total, total_fen=total, created_at=at, paid_at=at if paid else None,
-                                status="paid" if paid else "pending_payment", coupon=coupon)
+    return Order.objects.create(
+        number=uuid.uuid4().hex[:20],
+        shop=world.shop,
+        store=world.shop.store,
+        member=member,
+        subtotal_fen=total,
+        total_fen=total,
+        created_at=at,
+        paid_at=at if paid else None,
+        status="paid" if paid else "pending_payment",
+        coupon=coupon,
+    )
 
 
 def test_every_metric_of_one_show(world):
@@ -43,9 +53,14 @@ def test_every_metric_of_one_show(world):
         LiveOrder.objects.create(order=during, room=room, sharer_guide_id=world.guide.pk)
         unpaid = order(world, world.bob, at=start + dt.timedelta(minutes=40), paid=False)
         LiveOrder.objects.create(order=unpaid, room=room)
-        coupon = Coupon.objects.create(template=template, member=world.alice, source="auto",
-                                       issue_key=f"live:{room.pk}", valid_until=end + dt.timedelta(hours=72),
-                                       status="used")
+        coupon = Coupon.objects.create(
+            template=template,
+            member=world.alice,
+            source="auto",
+            issue_key=f"live:{room.pk}",
+            valid_until=end + dt.timedelta(hours=72),
+            status="used",
+        )
         order(world, world.alice, at=end + dt.timedelta(hours=5), total=8000, coupon=coupon)
         order(world, carol, at=end + dt.timedelta(hours=80))  # after the 72 hours: not reactivated
 
@@ -92,8 +107,9 @@ def test_period_metrics_over_the_api_are_scoped(world, world_b, hq, manager):
     refused = manager(world, "m1").get(f"/api/v1/console/live/metrics{query}&store_id={world.s2.pk}")
     assert refused.status_code == 404
     assert manager(world, "m2").get(f"/api/v1/console/live/rooms/{mine.pk}/metrics").status_code == 404
-    assert hq(world).get("/api/v1/console/live/metrics" + query + "&brand_rooms_only=true").json()["room_ids"] == \
-        [brand.pk]
+    assert hq(world).get("/api/v1/console/live/metrics" + query + "&brand_rooms_only=true").json()["room_ids"] == [
+        brand.pk
+    ]
     assert hq(world_b).get("/api/v1/console/live/metrics" + query).json()["rooms"] == 0
     bad = hq(world).get(f"/api/v1/console/live/metrics?date_from={day}&date_to={day - dt.timedelta(days=2)}")
     assert bad.status_code == 400 and bad.json()["error"]["fields"] == {"date_to": ["before date_from"]}

@@ -1,5 +1,6 @@
 """Races for real (own connections, a barrier): two folds of one room, two post-show issues of one room, and a
 member claiming the same template while the post-show issue runs."""
+
 from __future__ import annotations
 
 import threading
@@ -48,8 +49,11 @@ def test_two_folds_of_one_room_count_each_event_once(new_brand):
             redis_client().xadd(stream, {"o": f"o-r{i % 300}", "e": "h;l2", "g": "", "m": ""})
     connection.set_schema_to_public()
 
-    folded = race(brand.schema_name, lambda: room_fold(room_id=room.pk, max_entries=500),
-                  lambda: room_fold(room_id=room.pk, max_entries=500))
+    folded = race(
+        brand.schema_name,
+        lambda: room_fold(room_id=room.pk, max_entries=500),
+        lambda: room_fold(room_id=room.pk, max_entries=500),
+    )
 
     assert sum(folded) == 3000
     with schema_context(brand.schema_name):
@@ -71,10 +75,12 @@ def test_two_issues_and_a_claim_racing_issue_each_coupon_once(new_brand):
         claimer = Member.objects.get(pk=member_ids[0])
     connection.set_schema_to_public()
 
-    race(brand.schema_name,
-         lambda: post_show_coupons_step(room_id=room.pk, batch_size=50, max_batches=100),
-         lambda: post_show_coupons_step(room_id=room.pk, batch_size=50, max_batches=100),
-         lambda: coupon_claim(member=claimer, template_id=template.pk))
+    race(
+        brand.schema_name,
+        lambda: post_show_coupons_step(room_id=room.pk, batch_size=50, max_batches=100),
+        lambda: post_show_coupons_step(room_id=room.pk, batch_size=50, max_batches=100),
+        lambda: coupon_claim(member=claimer, template_id=template.pk),
+    )
 
     with schema_context(brand.schema_name):
         live = Coupon.objects.filter(template=template, issue_key=f"live:{room.pk}")

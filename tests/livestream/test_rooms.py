@@ -1,5 +1,6 @@
 """Rooms and goods against the fake WeChat: creation (and the anchor's real-name QR code), goods audit, errcodes
 in the one error shape, status sync (9410000 is an empty list), pushing to followers, external rooms."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -51,8 +52,10 @@ def test_unverified_anchor_gets_the_qr_code_and_the_draft_can_be_published_later
     fake_wechat.live_state()["unverified_anchors"].clear()  # the anchor scanned the code
     published = hq(world).post(f"/api/v1/console/live/rooms/{room_id}/publish")
     assert published.status_code == 200 and published.json()["status"] == "upcoming"
-    assert hq(world).post(f"/api/v1/console/live/rooms/{room_id}/publish").json()["wechat_room_id"] == \
-        published.json()["wechat_room_id"]  # publishing again changes nothing
+    assert (
+        hq(world).post(f"/api/v1/console/live/rooms/{room_id}/publish").json()["wechat_room_id"]
+        == published.json()["wechat_room_id"]
+    )  # publishing again changes nothing
     assert len(fake_wechat.calls_to("/wxaapi/broadcast/room/create")) == 2
 
 
@@ -83,16 +86,23 @@ def test_missing_images_are_field_errors_not_500(world, hq):
 def test_goods_go_through_audit_and_into_the_room(world, hq, fake_wechat):
     client = hq(world)
     room = client.post("/api/v1/console/live/rooms", room_payload(), format="json").json()
-    goods = client.post("/api/v1/console/live/goods", {"name": "Green tea", "price_fen": 1990, "url":
-                        f"pages/shop/product?id={world.product.pk}", "cover_image": IMAGE,
-                        "product_id": world.product.pk}, format="json")
+    goods = client.post(
+        "/api/v1/console/live/goods",
+        {
+            "name": "Green tea",
+            "price_fen": 1990,
+            "url": f"pages/shop/product?id={world.product.pk}",
+            "cover_image": IMAGE,
+            "product_id": world.product.pk,
+        },
+        format="json",
+    )
     assert goods.status_code == 201, goods.content
     goods = goods.json()
     sent = _body(fake_wechat.calls_to("/wxaapi/broadcast/goods/add")[0])["goodsInfo"]
     assert sent["price"] == 19.9 and sent["priceType"] == 1 and goods["audit_status"] == 1
 
-    refused = client.post(f"/api/v1/console/live/rooms/{room['id']}/goods", {"goods_ids": [goods["id"]]},
-                          format="json")
+    refused = client.post(f"/api/v1/console/live/rooms/{room['id']}/goods", {"goods_ids": [goods["id"]]}, format="json")
     assert (refused.status_code, refused.json()["error"]["code"]) == (409, "live_goods_not_approved")
     in_review = client.delete(f"/api/v1/console/live/goods/{goods['id']}")
     assert (in_review.status_code, in_review.json()["error"]["code"]) == (409, "live_goods_in_review")
@@ -101,15 +111,24 @@ def test_goods_go_through_audit_and_into_the_room(world, hq, fake_wechat):
     with schema_context(world.schema):
         assert rooms_sync().goods_changed == 1
         assert LiveGoods.objects.get(pk=goods["id"]).audit_status == 2
-    added = client.post(f"/api/v1/console/live/rooms/{room['id']}/goods", {"goods_ids": [goods["id"]]},
-                        format="json")
+    added = client.post(f"/api/v1/console/live/rooms/{room['id']}/goods", {"goods_ids": [goods["id"]]}, format="json")
     assert added.status_code == 200 and added.json()["goods_ids"] == [goods["id"]]
     assert fake_wechat.live_state()["rooms"][room["wechat_room_id"]]["goods"] == [goods["wechat_goods_id"]]
 
 
 def test_goods_prices_checked_before_wechat(world, hq, fake_wechat):
-    response = hq(world).post("/api/v1/console/live/goods", {"name": "Tea set", "price_fen": 1000, "price_type": 3,
-                              "price2_fen": 1200, "url": "pages/p", "cover_image": IMAGE}, format="json")
+    response = hq(world).post(
+        "/api/v1/console/live/goods",
+        {
+            "name": "Tea set",
+            "price_fen": 1000,
+            "price_type": 3,
+            "price2_fen": 1200,
+            "url": "pages/p",
+            "cover_image": IMAGE,
+        },
+        format="json",
+    )
     assert (response.status_code, response.json()["error"]["code"]) == (400, "live_price_invalid")
     assert fake_wechat.calls_to("/wxaapi/broadcast/goods/add") == []
 
@@ -124,7 +143,8 @@ def test_status_sync_moves_rooms_and_an_empty_list_is_not_an_error(world, hq, fa
         fake_wechat.live_set_status(room["wechat_room_id"], 103)
         assert rooms_sync().ended == [room["id"]]
         assert LiveRoom.objects.get(pk=room["id"]).replay_urls == [
-            f"https://res.wx.qq.com/fake-replay/{room['wechat_room_id']}.m3u8"]
+            f"https://res.wx.qq.com/fake-replay/{room['wechat_room_id']}.m3u8"
+        ]
         fake_wechat.live_state()["rooms"].clear()  # WeChat answers 9410000 (no rooms at all)
         calls = len(fake_wechat.calls_to("/wxa/business/getliveinfo"))
         result = rooms_sync()  # the later room is still active: WeChat is asked, answers 9410000
@@ -142,8 +162,10 @@ def test_sync_without_active_rooms_makes_no_wechat_call(world, fake_wechat):
 def test_push_to_followers_once_a_day_and_only_while_live(world, hq, fake_wechat):
     client = hq(world)
     room = client.post("/api/v1/console/live/rooms", room_payload(), format="json").json()
-    fake_wechat.live_state()["followers"] = [{"openid": f"o-f{i}", "subscribe_time": 1, "room_status": 102,
-                                              "room_id": room["wechat_room_id"]} for i in range(3)]
+    fake_wechat.live_state()["followers"] = [
+        {"openid": f"o-f{i}", "subscribe_time": 1, "room_status": 102, "room_id": room["wechat_room_id"]}
+        for i in range(3)
+    ]
     not_live = client.post(f"/api/v1/console/live/rooms/{room['id']}/push")
     assert (not_live.status_code, not_live.json()["error"]["code"]) == (409, "live_not_live")
     assert client.get(f"/api/v1/console/live/rooms/{room['id']}").json()["push_state"] == "not_live"

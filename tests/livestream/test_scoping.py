@@ -1,4 +1,5 @@
 """Who sees and does what: two brands, two store managers of different franchisees, members of two stores."""
+
 from __future__ import annotations
 
 from django_tenants.utils import schema_context
@@ -18,10 +19,18 @@ def test_store_managers_create_rooms_only_when_allowed_and_only_for_their_stores
     refused = m1.post("/api/v1/console/live/rooms", body, format="json")
     assert (refused.status_code, refused.json()["error"]["code"]) == (403, "permission_denied")
 
-    assert manager(world, "m1").patch("/api/v1/console/live/settings", {"store_managers_may_create_rooms": True},
-                                      format="json").status_code == 403  # settings are HQ's
-    assert hq(world).patch("/api/v1/console/live/settings", {"store_managers_may_create_rooms": True},
-                           format="json").json()["store_managers_may_create_rooms"] is True
+    assert (
+        manager(world, "m1")
+        .patch("/api/v1/console/live/settings", {"store_managers_may_create_rooms": True}, format="json")
+        .status_code
+        == 403
+    )  # settings are HQ's
+    assert (
+        hq(world)
+        .patch("/api/v1/console/live/settings", {"store_managers_may_create_rooms": True}, format="json")
+        .json()["store_managers_may_create_rooms"]
+        is True
+    )
 
     created = m1.post("/api/v1/console/live/rooms", body, format="json")
     assert created.status_code == 201 and created.json()["store_id"] == world.s1.pk
@@ -33,16 +42,25 @@ def test_store_managers_create_rooms_only_when_allowed_and_only_for_their_stores
 
 def test_two_store_managers_see_only_their_rooms(world, hq, manager):
     _allow_managers(world)
-    r1 = manager(world, "m1").post("/api/v1/console/live/rooms", clean(external_payload(store_id=world.s1.pk)),
-                                   format="json").json()
-    r2 = manager(world, "m2").post("/api/v1/console/live/rooms", clean(external_payload(store_id=world.s2.pk)),
-                                   format="json").json()
+    r1 = (
+        manager(world, "m1")
+        .post("/api/v1/console/live/rooms", clean(external_payload(store_id=world.s1.pk)), format="json")
+        .json()
+    )
+    r2 = (
+        manager(world, "m2")
+        .post("/api/v1/console/live/rooms", clean(external_payload(store_id=world.s2.pk)), format="json")
+        .json()
+    )
     brand_room = hq(world).post("/api/v1/console/live/rooms", clean(external_payload()), format="json").json()
 
     assert [r["id"] for r in manager(world, "m1").get("/api/v1/console/live/rooms").json()["results"]] == [r1["id"]]
     assert [r["id"] for r in manager(world, "m2").get("/api/v1/console/live/rooms").json()["results"]] == [r2["id"]]
-    assert {r["id"] for r in hq(world).get("/api/v1/console/live/rooms").json()["results"]} == \
-        {r1["id"], r2["id"], brand_room["id"]}
+    assert {r["id"] for r in hq(world).get("/api/v1/console/live/rooms").json()["results"]} == {
+        r1["id"],
+        r2["id"],
+        brand_room["id"],
+    }
     for path in (f"/api/v1/console/live/rooms/{r2['id']}", f"/api/v1/console/live/rooms/{brand_room['id']}"):
         assert manager(world, "m1").get(path).status_code == 404
     assert manager(world, "m1").post(f"/api/v1/console/live/rooms/{r2['id']}/end").status_code == 404
@@ -69,14 +87,23 @@ def test_members_see_brand_rooms_and_their_own_stores(world, hq, manager, member
     with schema_context(world.schema):
         world.alice.store = world.s1
         world.alice.save(update_fields=["store"])
-    brand_room = hq(world).post("/api/v1/console/live/rooms", clean(external_payload(name="Brand show")),
-                                format="json").json()
-    s1_room = manager(world, "m1").post("/api/v1/console/live/rooms",
-                                        clean(external_payload(name="S1 show", store_id=world.s1.pk)),
-                                        format="json").json()
-    s2_room = manager(world, "m2").post("/api/v1/console/live/rooms",
-                                        clean(external_payload(name="S2 show", store_id=world.s2.pk)),
-                                        format="json").json()
+    brand_room = (
+        hq(world).post("/api/v1/console/live/rooms", clean(external_payload(name="Brand show")), format="json").json()
+    )
+    s1_room = (
+        manager(world, "m1")
+        .post(
+            "/api/v1/console/live/rooms", clean(external_payload(name="S1 show", store_id=world.s1.pk)), format="json"
+        )
+        .json()
+    )
+    s2_room = (
+        manager(world, "m2")
+        .post(
+            "/api/v1/console/live/rooms", clean(external_payload(name="S2 show", store_id=world.s2.pk)), format="json"
+        )
+        .json()
+    )
 
     alice = member_client(world, world.alice).get("/api/v1/mp/live/rooms").json()["results"]
     bob = member_client(world, world.bob).get("/api/v1/mp/live/rooms").json()["results"]

@@ -1,5 +1,6 @@
 """With a real Celery worker: a WeChat room's life against the fake (create, goods audit, status sync through the
 beat's per-brand fan-out, ended), and the end-of-show job queued once."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,9 +24,17 @@ def test_room_lifecycle_against_the_fake(new_brand, client_for, fake_wechat, cel
     world = build_world(brand, fake_wechat)
     hq = client_for(brand).as_staff("hq", BRAND_PASSWORD)
     room = hq.post("/api/v1/console/live/rooms", room_payload(), format="json").json()
-    goods = hq.post("/api/v1/console/live/goods", {"name": "Green tea", "price_fen": 1990, "url": "pages/p?id=1",
-                                                  "cover_image": IMAGE, "product_id": world.product.pk},
-                    format="json").json()
+    goods = hq.post(
+        "/api/v1/console/live/goods",
+        {
+            "name": "Green tea",
+            "price_fen": 1990,
+            "url": "pages/p?id=1",
+            "cover_image": IMAGE,
+            "product_id": world.product.pk,
+        },
+        format="json",
+    ).json()
     assert room["status"] == "upcoming" and goods["audit_status"] == 1
 
     fake_wechat.live_set_audit(goods["wechat_goods_id"], 2)
@@ -36,17 +45,23 @@ def test_room_lifecycle_against_the_fake(new_brand, client_for, fake_wechat, cel
             return LiveGoods.objects.get(pk=goods["id"]).audit_status == 2
 
     wait_until(goods_approved, timeout=30, message="goods audit synced")
-    assert hq.post(f"/api/v1/console/live/rooms/{room['id']}/goods", {"goods_ids": [goods["id"]]},
-                   format="json").status_code == 200
+    assert (
+        hq.post(
+            f"/api/v1/console/live/rooms/{room['id']}/goods", {"goods_ids": [goods["id"]]}, format="json"
+        ).status_code
+        == 200
+    )
 
     def status_is(expected):
         def check():
             with schema_context(brand.schema_name):
                 return LiveRoom.objects.get(pk=room["id"]).status == expected
+
         return check
 
-    fake_wechat.live_state()["followers"] = [{"openid": "o-fan", "subscribe_time": 1, "room_status": 102,
-                                              "room_id": room["wechat_room_id"]}]
+    fake_wechat.live_state()["followers"] = [
+        {"openid": "o-fan", "subscribe_time": 1, "room_status": 102, "room_id": room["wechat_room_id"]}
+    ]
     fake_wechat.live_set_status(room["wechat_room_id"], 101)
     _sync()
     wait_until(status_is("live"), timeout=30, message="room live")

@@ -1,4 +1,5 @@
 """Fixtures for the members tests: one brand's stores, franchisees, guides, store managers and tiers."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,8 +48,9 @@ def build_world(brand, prefix: str = "") -> World:
     StaffProfile.objects.create(user=m1, franchisee=f1)
     StaffProfile.objects.create(user=m2, franchisee=f2)
     silver = card_level_create(name="Silver", rank=1)
-    gold = card_level_create(name="Gold", rank=2, threshold_points=1000, threshold_spent_fen=100_000,
-                             points_multiplier="1.5")
+    gold = card_level_create(
+        name="Gold", rank=2, threshold_points=1000, threshold_spent_fen=100_000, points_multiplier="1.5"
+    )
     platinum = card_level_create(name="Platinum", rank=3, threshold_points=5000, points_multiplier="2")
     return World(brand, f1, f2, hq_store, s1, s2, g0, g1, g2, m1, m2, silver, gold, platinum)
 

@@ -1,4 +1,5 @@
 """Member-card endpoints of the fake WeChat, in WeChat's formats (card/membercard/*)."""
+
 from __future__ import annotations
 
 import json
@@ -38,5 +39,10 @@ def membercard_userinfo(fake: FakeWeChat, query: dict, body: bytes):
     if error:
         return error
     form = fake.state.get("card_forms", {}).get(data.get("code"), [])
-    return ok(openid="o-card", nickname="n", bonus=0, user_card_status="NORMAL",
-              user_info={"common_field_list": form, "custom_field_list": []})
+    return ok(
+        openid="o-card",
+        nickname="n",
+        bonus=0,
+        user_card_status="NORMAL",
+        user_info={"common_field_list": form, "custom_field_list": []},
+    )

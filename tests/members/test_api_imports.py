@@ -13,11 +13,13 @@ def test_import_api_is_hq_only_and_reports_bad_input(world, client_for):
     import_id = hq.post("/api/v1/staff/member-imports", {"filename": "x.csv"}, format="json").json()["id"]
     response = hq.post(f"/api/v1/staff/member-imports/{import_id}/start")
     assert response.status_code == 400 and response.json()["error"]["code"] == "import_empty"
-    response = hq.put(f"/api/v1/staff/member-imports/{import_id}/chunks/0", b"x" * (950 * 1024),
-                      content_type="text/csv")
+    response = hq.put(
+        f"/api/v1/staff/member-imports/{import_id}/chunks/0", b"x" * (950 * 1024), content_type="text/csv"
+    )
     assert response.status_code == 413
-    response = hq.put(f"/api/v1/staff/member-imports/{import_id}/chunks/0", b"phone,name\n13800000001,a\n",
-                      content_type="text/csv")
+    response = hq.put(
+        f"/api/v1/staff/member-imports/{import_id}/chunks/0", b"phone,name\n13800000001,a\n", content_type="text/csv"
+    )
     assert response.status_code == 200 and response.json()["size_bytes"] == 25
     with mock.patch("members.tasks.member_import_run.apply_async"):
         response = hq.post(f"/api/v1/staff/member-imports/{import_id}/start")

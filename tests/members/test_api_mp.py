@@ -18,8 +18,9 @@ def mp(world, client_for):
 
 def test_register_then_register_again_returns_the_same_member(mp, world):
     client = mp("o-1")
-    first = client.post("/api/v1/mp/members", {"phone": "13800138000", "name": "Mei", "store_code": world.s1.code},
-                        format="json")
+    first = client.post(
+        "/api/v1/mp/members", {"phone": "13800138000", "name": "Mei", "store_code": world.s1.code}, format="json"
+    )
     assert first.status_code == 201, first.content
     again = client.post("/api/v1/mp/members", {"phone": "13800138000", "name": "Mei"}, format="json")
     assert again.status_code == 200
@@ -50,25 +51,32 @@ def test_me_before_registering_is_404_not_a_member(mp):
 
 def test_unknown_store_code_is_a_field_error_unless_ignored(mp):
     client = mp("o-1")
-    response = client.post("/api/v1/mp/members", {"phone": "13800138000", "store_code": "NOPE", "guide_id": 424242},
-                           format="json")
+    response = client.post(
+        "/api/v1/mp/members", {"phone": "13800138000", "store_code": "NOPE", "guide_id": 424242}, format="json"
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "unknown_link"
     assert set(error["fields"]) == {"store_code", "guide_id"}
     assert client.get("/api/v1/mp/me").status_code == 404
 
-    response = client.post("/api/v1/mp/members", {"phone": "13800138000", "store_code": "NOPE",
-                                                  "ignore_unknown_links": True}, format="json")
+    response = client.post(
+        "/api/v1/mp/members",
+        {"phone": "13800138000", "store_code": "NOPE", "ignore_unknown_links": True},
+        format="json",
+    )
     assert response.status_code == 201
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({"phone": "12"}, "phone"),
-    ({"name": "no phone"}, "phone"),
-    ({"phone": "13800138000", "birthday": "1990-13-40"}, "birthday"),
-    ({"phone": "13800138000", "gender": "robot"}, "gender"),
-])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"phone": "12"}, "phone"),
+        ({"name": "no phone"}, "phone"),
+        ({"phone": "13800138000", "birthday": "1990-13-40"}, "birthday"),
+        ({"phone": "13800138000", "gender": "robot"}, "gender"),
+    ],
+)
 def test_bad_registration_input_is_400_in_the_error_shape(mp, payload, field):
     response = mp("o-1").post("/api/v1/mp/members", payload, format="json")
     assert response.status_code == 400

@@ -47,9 +47,14 @@ def test_store_managers_see_only_their_franchisee(staff, world, people):
     assert ids(hq.get("/api/v1/staff/members")) == {m.pk for m in people.values()}
 
 
-@pytest.mark.parametrize("path", [
-    "/api/v1/staff/stores/{s2}", "/api/v1/staff/guides/{g2}", "/api/v1/staff/members/{f2}",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/staff/stores/{s2}",
+        "/api/v1/staff/guides/{g2}",
+        "/api/v1/staff/members/{f2}",
+    ],
+)
 def test_another_franchisees_ids_are_404(staff, world, people, path):
     url = path.format(s2=world.s2.pk, g2=world.g2.pk, f2=people["f2"].pk)
     response = staff("m1").get(url)
@@ -61,12 +66,22 @@ def test_another_franchisees_ids_are_404(staff, world, people, path):
 def test_manager_cannot_change_another_franchisees_objects(staff, world, people):
     m1 = staff("m1")
     assert m1.patch(f"/api/v1/staff/stores/{world.s2.pk}", {"name": "x"}, format="json").status_code == 404
-    assert m1.post(f"/api/v1/staff/members/{people['f1'].pk}/guide", {"guide_id": world.g2.pk},
-                   format="json").status_code == 404
-    assert m1.post(f"/api/v1/staff/guides/{world.g2.pk}/reassign-members", {"to_guide_id": world.g1.pk},
-                   format="json").status_code == 404
-    assert m1.post("/api/v1/staff/guides", {"store_id": world.s2.pk, "name": "x", "employee_no": "X1"},
-                   format="json").status_code == 404
+    assert (
+        m1.post(f"/api/v1/staff/members/{people['f1'].pk}/guide", {"guide_id": world.g2.pk}, format="json").status_code
+        == 404
+    )
+    assert (
+        m1.post(
+            f"/api/v1/staff/guides/{world.g2.pk}/reassign-members", {"to_guide_id": world.g1.pk}, format="json"
+        ).status_code
+        == 404
+    )
+    assert (
+        m1.post(
+            "/api/v1/staff/guides", {"store_id": world.s2.pk, "name": "x", "employee_no": "X1"}, format="json"
+        ).status_code
+        == 404
+    )
     assert Member.objects.get(pk=people["f1"].pk).guide_id == world.g1.pk
 
 
@@ -83,16 +98,16 @@ def test_store_codes_are_unique(staff, world):
     response = staff("hq").post("/api/v1/staff/stores", {"code": world.s1.code, "name": "dup"}, format="json")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "store_code_taken"
-    response = staff("hq").post("/api/v1/staff/stores", {"code": "Z1", "name": "z", "kind": "franchise"},
-                                format="json")
+    response = staff("hq").post("/api/v1/staff/stores", {"code": "Z1", "name": "z", "kind": "franchise"}, format="json")
     assert response.status_code == 400  # a franchise store needs its franchisee
 
 
 def test_search_filters(staff, world, people):
     hq = staff("hq")
     tag = tag_create(name="VIP")
-    assert hq.post(f"/api/v1/staff/tags/{tag.pk}/members", {"member_ids": [people["f1"].pk]},
-                   format="json").json() == {"added": 1}
+    assert hq.post(f"/api/v1/staff/tags/{tag.pk}/members", {"member_ids": [people["f1"].pk]}, format="json").json() == {
+        "added": 1
+    }
     assert ids(hq.get("/api/v1/staff/members", {"phone": "138 0000 0002"})) == {people["f1"].pk}
     assert ids(hq.get("/api/v1/staff/members", {"phone": "not-a-phone"})) == set()
     assert ids(hq.get("/api/v1/staff/members", {"name": "Fe"})) == {people["f2"].pk}
@@ -141,14 +156,23 @@ def test_cursor_pagination(staff, world, register):
 
 def test_member_detail_has_tier_and_guide_history(staff, world, people):
     hq = staff("hq")
-    response = hq.post(f"/api/v1/staff/members/{people['f1'].pk}/tier", {"tier_id": world.gold.pk,
-                                                                         "reason": "VIP complaint"}, format="json")
+    response = hq.post(
+        f"/api/v1/staff/members/{people['f1'].pk}/tier",
+        {"tier_id": world.gold.pk, "reason": "VIP complaint"},
+        format="json",
+    )
     assert response.status_code == 200
-    assert staff("m1").post(f"/api/v1/staff/members/{people['f1'].pk}/tier",
-                            {"tier_id": world.gold.pk, "reason": "x"}, format="json").status_code == 403
+    assert (
+        staff("m1")
+        .post(f"/api/v1/staff/members/{people['f1'].pk}/tier", {"tier_id": world.gold.pk, "reason": "x"}, format="json")
+        .status_code
+        == 403
+    )
     detail = hq.get(f"/api/v1/staff/members/{people['f1'].pk}").json()
-    assert [(h["kind"], h["to"]) for h in detail["tier_history"]] == [("manual", world.gold.pk),
-                                                                       ("initial", world.silver.pk)]
+    assert [(h["kind"], h["to"]) for h in detail["tier_history"]] == [
+        ("manual", world.gold.pk),
+        ("initial", world.silver.pk),
+    ]
     assert detail["guide_history"][0]["to"] == world.g1.pk
 
 
@@ -157,16 +181,20 @@ def test_bulk_reassign_by_a_manager(staff, world, register, people):
 
     other = guide_create(store=world.s1, name="New", employee_no="E009")
     register("o-f1b", "13800000009", guide_id=world.g1.pk)
-    response = staff("m1").post(f"/api/v1/staff/guides/{world.g1.pk}/reassign-members",
-                                {"to_guide_id": other.pk, "reason": "left the company"}, format="json")
+    response = staff("m1").post(
+        f"/api/v1/staff/guides/{world.g1.pk}/reassign-members",
+        {"to_guide_id": other.pk, "reason": "left the company"},
+        format="json",
+    )
     assert response.json() == {"moved": 2}
     assert Member.objects.filter(guide=world.g1).count() == 0
 
 
 def test_bulk_tagging_with_an_id_out_of_scope_changes_nothing(staff, world, people):
     tag = Tag.objects.create(name="Sale")
-    response = staff("m1").post(f"/api/v1/staff/tags/{tag.pk}/members",
-                                {"member_ids": [people["f1"].pk, people["f2"].pk]}, format="json")
+    response = staff("m1").post(
+        f"/api/v1/staff/tags/{tag.pk}/members", {"member_ids": [people["f1"].pk, people["f2"].pk]}, format="json"
+    )
     assert response.status_code == 404
     assert tag.members.count() == 0
     assert staff("m1").post("/api/v1/staff/tags", {"name": "x"}, format="json").status_code == 403
@@ -177,10 +205,16 @@ def test_guide_move_keeps_history(staff, world):
     response = hq.post(f"/api/v1/staff/guides/{world.g1.pk}/move", {"store_id": world.hq_store.pk}, format="json")
     assert response.status_code == 200
     moves = hq.get(f"/api/v1/staff/guides/{world.g1.pk}").json()["moves"]
-    assert [(m["from_store_id"], m["to_store_id"]) for m in moves] == [(world.s1.pk, world.hq_store.pk),
-                                                                       (None, world.s1.pk)]
-    assert staff("m1").post(f"/api/v1/staff/guides/{world.g1.pk}/move", {"store_id": world.s1.pk},
-                            format="json").status_code == 404  # no longer theirs
+    assert [(m["from_store_id"], m["to_store_id"]) for m in moves] == [
+        (world.s1.pk, world.hq_store.pk),
+        (None, world.s1.pk),
+    ]
+    assert (
+        staff("m1")
+        .post(f"/api/v1/staff/guides/{world.g1.pk}/move", {"store_id": world.s1.pk}, format="json")
+        .status_code
+        == 404
+    )  # no longer theirs
 
 
 def test_other_brand_staff_see_nothing_of_brand_a(world, people, brand_b, client_for):

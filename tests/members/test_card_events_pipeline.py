@@ -1,4 +1,5 @@
 """Card events arrive through the WeChat callback pipeline (callbacks app) and reach the members handlers, once."""
+
 from django.db import connection
 from django_tenants.utils import schema_context
 
@@ -14,8 +15,9 @@ def test_user_get_card_posted_by_wechat_links_the_card_to_the_member(brand_a, cl
     with schema_context(brand_a.schema_name):
         member, _ = member_register(openid="o-card-pipe", phone="13600000001")
     sender = sender_for(brand_a)
-    path, body = sender.safe(event_xml(event="user_get_card", from_user="o-card-pipe", CardId="pCARD1",
-                                       UserCardCode="CODE-PIPE-1"))
+    path, body = sender.safe(
+        event_xml(event="user_get_card", from_user="o-card-pipe", CardId="pCARD1", UserCardCode="CODE-PIPE-1")
+    )
 
     first = post_xml(client_for(brand_a), path, body)
     again = post_xml(client_for(brand_a), path, body)  # WeChat's retry of the same event

@@ -20,8 +20,16 @@ def card(world):
 
 
 def event(name: str, openid: str, code: str = "C-1", **extra) -> dict:
-    return {"ToUserName": "gh_1", "FromUserName": openid, "CreateTime": "1700000000", "MsgType": "event",
-            "Event": name, "CardId": CARD_ID, "UserCardCode": code, **extra}
+    return {
+        "ToUserName": "gh_1",
+        "FromUserName": openid,
+        "CreateTime": "1700000000",
+        "MsgType": "event",
+        "Event": name,
+        "CardId": CARD_ID,
+        "UserCardCode": code,
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -64,8 +72,12 @@ def test_events_for_another_card_are_ignored(world, card):
 def test_submit_then_activate_through_wechat(world, card, register, fake_wechat, django_capture_on_commit_callbacks):
     member = register("o-1", "13800138000")
     CARD_EVENT_HANDLERS["user_get_card"](event("user_get_card", "o-1"))
-    fake_wechat.state["card_forms"] = {"C-1": [{"name": "USER_FORM_INFO_FLAG_NAME", "value": "Mei"},
-                                               {"name": "USER_FORM_INFO_FLAG_BIRTHDAY", "value": "1990-05-01"}]}
+    fake_wechat.state["card_forms"] = {
+        "C-1": [
+            {"name": "USER_FORM_INFO_FLAG_NAME", "value": "Mei"},
+            {"name": "USER_FORM_INFO_FLAG_BIRTHDAY", "value": "1990-05-01"},
+        ]
+    }
     with mock.patch("members.tasks.member_card_activate.apply_async") as queued:
         with django_capture_on_commit_callbacks(execute=True):
             CARD_EVENT_HANDLERS["submit_membercard_user_info"](event("submit_membercard_user_info", "o-1"))
@@ -101,8 +113,9 @@ def test_ten_changes_queue_one_card_update(world, carded, django_capture_on_comm
     assert _redis().exists(coalesce_key("alpha", CARD_SYNC, carded.pk))
 
 
-def test_the_update_sends_current_points_and_tier_then_opens_the_window(world, carded, fake_wechat,
-                                                                        django_capture_on_commit_callbacks):
+def test_the_update_sends_current_points_and_tier_then_opens_the_window(
+    world, carded, fake_wechat, django_capture_on_commit_callbacks
+):
     with mock.patch("members.tasks.member_card_update.apply_async") as queued:
         with django_capture_on_commit_callbacks(execute=True):
             member_tier_evaluate(member=carded, earned_points_12m=2000, spent_fen_12m=0, reason="order")

@@ -1,4 +1,5 @@
 """An import's tier history is the one members.services.tiers writes: the tier year starts when the tier does."""
+
 from datetime import timedelta
 
 import pytest

@@ -10,7 +10,7 @@ HEADER = "手机号,姓名,性别,生日,入会时间,门店编码,导购工号,
 def run(content: bytes, encoding: str = "utf-8", batch_rows: int = 5000, chunk: int = 100_000) -> MemberImport:
     imp = member_import_create(filename="crm.csv", encoding=encoding)
     for seq, start in enumerate(range(0, len(content), chunk)):
-        member_import_chunk_add(member_import=imp, seq=seq, data=content[start:start + chunk])
+        member_import_chunk_add(member_import=imp, seq=seq, data=content[start : start + chunk])
     member_import_start(member_import=imp)
     return member_import_run(import_id=imp.pk, batch_rows=batch_rows)
 
@@ -20,18 +20,22 @@ def errors(imp):
 
 
 def test_import_creates_members_and_reports_bad_rows(world):
-    csv = (HEADER
-           + "13800000001,王芳,女,1990-05-01,2019-03-04 10:00:00,F101,E001,Gold\n"
-           + "138-0000-0002,李雷,男,1988/01/02,2020-01-01,HQ01,,\n"
-           + "12345,Bad Phone,,,,,,\n"
-           + "13800000004,Unknown store,,,,NOPE,,\n"
-           + "\n"
-           + '13800000005,"Quoted, name",,,,,,\n').encode()
+    csv = (
+        HEADER
+        + "13800000001,王芳,女,1990-05-01,2019-03-04 10:00:00,F101,E001,Gold\n"
+        + "138-0000-0002,李雷,男,1988/01/02,2020-01-01,HQ01,,\n"
+        + "12345,Bad Phone,,,,,,\n"
+        + "13800000004,Unknown store,,,,NOPE,,\n"
+        + "\n"
+        + '13800000005,"Quoted, name",,,,,,\n'
+    ).encode()
     imp = run(csv)
     assert imp.status == "done", imp.error
     assert (imp.rows_processed, imp.rows_created, imp.rows_updated, imp.rows_failed) == (5, 3, 0, 2)
-    assert errors(imp) == [(4, "phone: not a mainland China mobile number (11 digits starting with 1)"),
-                           (5, "store_code: unknown store 'NOPE'")]
+    assert errors(imp) == [
+        (4, "phone: not a mainland China mobile number (11 digits starting with 1)"),
+        (5, "store_code: unknown store 'NOPE'"),
+    ]
     fang = member_by_phone("13800000001")
     assert (fang.name, fang.gender, str(fang.birthday)) == ("王芳", "female", "1990-05-01")
     assert fang.guide == world.g1 and fang.store == world.s1 and fang.join_store == world.s1
@@ -56,7 +60,9 @@ def test_rerun_updates_instead_of_duplicating(world):
     assert fang.tier == world.gold and fang.guide == world.g2 and fang.store == world.s2
     assert fang.joined_at.year == 2019
     assert [(c.kind, c.to_level_id) for c in TierChange.objects.filter(member=fang).order_by("id")] == [
-        ("initial", world.silver.pk), ("import", world.gold.pk)]
+        ("initial", world.silver.pk),
+        ("import", world.gold.pk),
+    ]
 
 
 def test_a_registered_member_is_updated_by_phone(world, register):
@@ -110,8 +116,10 @@ def test_empty_file_and_utf8_bom(world):
 
 def test_row_with_too_many_fields_and_bad_dates(world):
     imp = run(b"phone,name,birthday\n13800000001,a,b,c\n13800000002,b,1990-02-30\n")
-    assert [m for _, m in errors(imp)] == ["4 fields but the header has 3",
-                                           "birthday: '1990-02-30' is not a date (YYYY-MM-DD)"]
+    assert [m for _, m in errors(imp)] == [
+        "4 fields but the header has 3",
+        "birthday: '1990-02-30' is not a date (YYYY-MM-DD)",
+    ]
 
 
 def test_a_resumed_import_skips_committed_rows(world):

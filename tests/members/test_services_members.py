@@ -19,8 +19,7 @@ from members.services import (
 
 def test_registration_stores_phone_encrypted_with_a_keyed_hash(world):
     # when
-    member, created = member_register(openid="o-1", phone="+86 138-0013-8000", name="Mei",
-                                      store_code=world.s1.code)
+    member, created = member_register(openid="o-1", phone="+86 138-0013-8000", name="Mei", store_code=world.s1.code)
     # then
     assert created
     from django.db import connection
@@ -54,8 +53,9 @@ def test_unknown_store_code_and_guide_are_field_errors_unless_ignored(world):
     assert set(info.value.fields) == {"store_code", "guide_id"}
     assert not Member.objects.filter(openid="o-1").exists()
 
-    member, created = member_register(openid="o-1", phone="13800138000", store_code="NOPE", guide_id=999999,
-                                      ignore_unknown_links=True)
+    member, created = member_register(
+        openid="o-1", phone="13800138000", store_code="NOPE", guide_id=999999, ignore_unknown_links=True
+    )
     assert created and member.store is None and member.guide is None
 
 
@@ -74,8 +74,9 @@ def test_a_phone_of_another_openid_is_a_conflict(world, register):
 
 
 def test_an_imported_member_is_claimed_by_registration_with_the_same_phone(world):
-    imported = Member.objects.create(phone="13800138000", phone_hash=phone_hash("13800138000"), name="Old",
-                                     join_channel=Member.Channel.IMPORT)
+    imported = Member.objects.create(
+        phone="13800138000", phone_hash=phone_hash("13800138000"), name="Old", join_channel=Member.Channel.IMPORT
+    )
     member, created = member_register(openid="o-9", phone="13800138000", name="New", phone_verified=True)
     assert member.pk == imported.pk
     assert Member.objects.get(pk=imported.pk).openid == "o-9"
@@ -84,8 +85,9 @@ def test_an_imported_member_is_claimed_by_registration_with_the_same_phone(world
 
 
 def test_a_typed_phone_never_claims_an_imported_member(world):
-    imported = Member.objects.create(phone="13800138000", phone_hash=phone_hash("13800138000"), name="Old",
-                                     join_channel=Member.Channel.IMPORT)
+    imported = Member.objects.create(
+        phone="13800138000", phone_hash=phone_hash("13800138000"), name="Old", join_channel=Member.Channel.IMPORT
+    )
     with pytest.raises(Conflict) as info:
         member_register(openid="o-9", phone="13800138000", name="New")
     assert info.value.code == "phone_verification_required"
@@ -116,8 +118,9 @@ def test_guide_reassignment_keeps_history_and_bulk_moves_a_departing_guides_memb
     member_guide_assign(member=members[0], guide=world.g0, reason="customer asked")
     assert Member.objects.get(pk=members[0].pk).store == world.hq_store
 
-    moved = guide_members_reassign(members=Member.objects.all(), from_guide=world.g1, to_guide=world.g0,
-                                   reason="guide left")
+    moved = guide_members_reassign(
+        members=Member.objects.all(), from_guide=world.g1, to_guide=world.g0, reason="guide left"
+    )
     assert moved == 2
     assert set(Member.objects.filter(guide=world.g0).values_list("id", flat=True)) == {m.pk for m in members}
     assert Member.objects.get(pk=other.pk).guide == world.g2
@@ -129,7 +132,9 @@ def test_guide_moves_store_with_history(world):
     guide = guide_move(guide=world.g1, to_store=world.hq_store)
     assert guide.store == world.hq_store
     assert [(m.from_store_id, m.to_store_id) for m in guide.moves.order_by("id")] == [
-        (None, world.s1.pk), (world.s1.pk, world.hq_store.pk)]
+        (None, world.s1.pk),
+        (world.s1.pk, world.hq_store.pk),
+    ]
 
 
 def test_bulk_tagging_is_idempotent(world, register):

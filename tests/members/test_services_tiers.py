@@ -14,8 +14,12 @@ def test_upgrade_is_immediate_and_recorded(world, register):
     member.refresh_from_db()
     assert member.tier == world.gold
     change = TierChange.objects.filter(member=member).first()
-    assert (change.kind, change.from_level, change.to_level, change.reason) == ("upgrade", world.silver,
-                                                                                 world.gold, "order 2")
+    assert (change.kind, change.from_level, change.to_level, change.reason) == (
+        "upgrade",
+        world.silver,
+        world.gold,
+        "order 2",
+    )
     assert member.tier_review_at == one_year_after(member.tier_since)
 
 

@@ -1,4 +1,5 @@
 """Earning points re-checks the member's tier: upgrade as soon as the trailing 12 months meet a threshold."""
+
 from django.db import connection
 
 from core.redis_client import redis_client as _redis

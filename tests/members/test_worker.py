@@ -1,5 +1,6 @@
 """With a real Celery worker process: the import runs in the brand's schema with progress, and a burst of card
 changes reaches WeChat as one call."""
+
 import pytest
 from django_tenants.utils import schema_context
 
@@ -13,15 +14,19 @@ def test_import_uploaded_in_chunks_runs_in_the_worker(new_brand, client_for, cel
     brand = new_brand("imp")
     hq = client_for(brand).as_staff("hq", BRAND_PASSWORD)
     rows = "".join(f"1381{i:07d},Member {i},,,,,,\n" for i in range(3000))
-    content = ("phone,name,gender,birthday,joined_at,store_code,guide_employee_no,tier\n" + rows
-               + "bad,row,,,,,,\n").encode()
+    content = (
+        "phone,name,gender,birthday,joined_at,store_code,guide_employee_no,tier\n" + rows + "bad,row,,,,,,\n"
+    ).encode()
     created = hq.post("/api/v1/staff/member-imports", {"filename": "crm.csv"}, format="json")
     assert created.status_code == 201, created.content
     import_id = created.json()["id"]
     size = 40_000
     for seq, start in enumerate(range(0, len(content), size)):
-        response = hq.put(f"/api/v1/staff/member-imports/{import_id}/chunks/{seq}", content[start:start + size],
-                          content_type="text/csv")
+        response = hq.put(
+            f"/api/v1/staff/member-imports/{import_id}/chunks/{seq}",
+            content[start : start + size],
+            content_type="text/csv",
+        )
         assert response.status_code == 200, response.content
     assert hq.post(f"/api/v1/staff/member-imports/{import_id}/start").status_code == 202
 
@@ -33,8 +38,9 @@ def test_import_uploaded_in_chunks_runs_in_the_worker(new_brand, client_for, cel
     assert body["status"] == "done", body
     assert (body["rows_processed"], body["rows_created"], body["rows_failed"]) == (3001, 3000, 1)
     errors = hq.get(f"/api/v1/staff/member-imports/{import_id}/errors").json()["results"]
-    assert errors == [{"row_number": 3002, "message": "phone: not a mainland China mobile number "
-                                                      "(11 digits starting with 1)"}]
+    assert errors == [
+        {"row_number": 3002, "message": "phone: not a mainland China mobile number (11 digits starting with 1)"}
+    ]
     with schema_context(brand.schema_name):
         from members.models import Member
 
@@ -62,8 +68,9 @@ def test_ten_card_changes_in_a_second_cost_one_wechat_call(new_brand, fake_wecha
             from members.services import member_card_sync_request
 
             CardTemplate.objects.create(card_id="pCARDworker")
-            member = Member.objects.create(openid="o-w", card_id="pCARDworker", card_code=f"W-{brand.slug}",
-                                           card_state="activated")
+            member = Member.objects.create(
+                openid="o-w", card_id="pCARDworker", card_code=f"W-{brand.slug}", card_state="activated"
+            )
             for _ in range(10):
                 member_card_sync_request(member=member)
     finally:

@@ -1,5 +1,6 @@
 """Fixtures for the shops tests: a brand world (merchant account on its mini-program, franchisees, stores, shops,
 a product on sale, members with session tokens)."""
+
 from __future__ import annotations
 
 import uuid
@@ -47,11 +48,30 @@ def build_world(brand, fake, *, stock: int = 10, price_fen: int = 1000, sign_typ
         m2 = users.objects.create_user(username="m2", password=PW)
         StaffProfile.objects.create(user=m1, franchisee=f1)
         StaffProfile.objects.create(user=m2, franchisee=f2)
-    tokens = {m.pk: member_token_issue(schema=brand.schema_name, appid=app.appid, openid=m.openid)
-              for m in (alice, bob)}
-    return SimpleNamespace(brand=brand, app=app, f1=f1, f2=f2, hq_store=hq_store, s1=s1, s2=s2, shop=shop,
-                           shop1=shop1, shop2=shop2, category=category, product=product, sku=sku, entry=entry,
-                           alice=alice, bob=bob, guide=guide, tokens=tokens, schema=brand.schema_name)
+    tokens = {
+        m.pk: member_token_issue(schema=brand.schema_name, appid=app.appid, openid=m.openid) for m in (alice, bob)
+    }
+    return SimpleNamespace(
+        brand=brand,
+        app=app,
+        f1=f1,
+        f2=f2,
+        hq_store=hq_store,
+        s1=s1,
+        s2=s2,
+        shop=shop,
+        shop1=shop1,
+        shop2=shop2,
+        category=category,
+        product=product,
+        sku=sku,
+        entry=entry,
+        alice=alice,
+        bob=bob,
+        guide=guide,
+        tokens=tokens,
+        schema=brand.schema_name,
+    )
 
 
 @pytest.fixture

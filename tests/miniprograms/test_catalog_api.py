@@ -39,11 +39,13 @@ def test_store_manager_edits_only_their_franchisees_shops(world, manager_client)
     m1 = manager_client(world, "m1")
 
     listed = m1.get("/api/v1/console/shops").json()["results"]
-    own = m1.put(f"/api/v1/console/shops/{world.shop1.pk}/skus/{world.sku.pk}", {"stock": 5, "price_fen": 800},
-                 format="json")
+    own = m1.put(
+        f"/api/v1/console/shops/{world.shop1.pk}/skus/{world.sku.pk}", {"stock": 5, "price_fen": 800}, format="json"
+    )
     other = m1.put(f"/api/v1/console/shops/{world.shop2.pk}/skus/{world.sku.pk}", {"stock": 5}, format="json")
-    other_patch = manager_client(world, "m2").patch(f"/api/v1/console/shops/{world.shop1.pk}", {"is_open": False},
-                                                    format="json")
+    other_patch = manager_client(world, "m2").patch(
+        f"/api/v1/console/shops/{world.shop1.pk}", {"is_open": False}, format="json"
+    )
 
     assert [s["id"] for s in listed] == [world.shop1.pk]
     assert own.status_code == 200 and own.json()["stock"] == 5 and own.json()["price_fen"] == 800
@@ -54,20 +56,35 @@ def test_store_manager_edits_only_their_franchisees_shops(world, manager_client)
 def test_store_manager_cannot_create_products_or_push(world, manager_client):
     m1 = manager_client(world, "m1")
     assert m1.post("/api/v1/console/products", {}, format="json").status_code == 403
-    assert m1.post(f"/api/v1/console/products/{world.product.pk}/push", {"shop_ids": [world.shop1.pk]},
-                   format="json").status_code == 403
+    assert (
+        m1.post(
+            f"/api/v1/console/products/{world.product.pk}/push", {"shop_ids": [world.shop1.pk]}, format="json"
+        ).status_code
+        == 403
+    )
 
 
 def test_hq_creates_product_and_pushes_it_to_many_shops(world, hq_client):
     hq = hq_client(world)
-    created = hq.post("/api/v1/console/products", {
-        "name": "Oolong", "category_id": world.category.pk,
-        "skus": [{"code": "OO-1", "price_fen": 2500, "attributes": {"size": "100g"}},
-                 {"code": "OO-2", "price_fen": 4500}]}, format="json")
+    created = hq.post(
+        "/api/v1/console/products",
+        {
+            "name": "Oolong",
+            "category_id": world.category.pk,
+            "skus": [
+                {"code": "OO-1", "price_fen": 2500, "attributes": {"size": "100g"}},
+                {"code": "OO-2", "price_fen": 4500},
+            ],
+        },
+        format="json",
+    )
     product_id = created.json()["id"]
 
-    pushed = hq.post(f"/api/v1/console/products/{product_id}/push",
-                     {"shop_ids": [world.shop.pk, world.shop1.pk, world.shop2.pk], "stock": 20}, format="json")
+    pushed = hq.post(
+        f"/api/v1/console/products/{product_id}/push",
+        {"shop_ids": [world.shop.pk, world.shop1.pk, world.shop2.pk], "stock": 20},
+        format="json",
+    )
 
     assert created.status_code == 201
     assert pushed.json() == {"written": 6}
@@ -76,8 +93,8 @@ def test_hq_creates_product_and_pushes_it_to_many_shops(world, hq_client):
 
 
 def test_bad_input_gets_validation_error_shape(world, hq_client):
-    response = hq_client(world).post("/api/v1/console/products", {"name": "X", "skus": [{"code": "A",
-                                                                                         "price_fen": -1}]},
-                                     format="json")
+    response = hq_client(world).post(
+        "/api/v1/console/products", {"name": "X", "skus": [{"code": "A", "price_fen": -1}]}, format="json"
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "validation_error" and "skus" in response.json()["error"]["fields"]

@@ -1,4 +1,5 @@
 """Many threads, each with its own database connection, racing on committed data in a brand of their own."""
+
 from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier
 
@@ -61,13 +62,13 @@ def test_last_units_exactly_n_orders_never_negative(racing_world):
 def test_last_coupons_and_per_member_limit_under_concurrency(racing_world):
     w = racing_world
     with schema_context(w.schema):
-        template = coupon_template_create(name="5 off", kind="amount_off", amount_off_fen=500, total_stock=7,
-                                          per_member_limit=2)
+        template = coupon_template_create(
+            name="5 off", kind="amount_off", amount_off_fen=500, total_stock=7, per_member_limit=2
+        )
 
     results = race(w.schema, lambda m: coupon_claim(member=m, template_id=template.pk) and "ok", w.buyers)
     # one member hammering a limit of 2
-    same = race(w.schema, lambda _: coupon_claim(member=w.alice, template_id=template.pk) and "ok",
-                list(range(10)))
+    same = race(w.schema, lambda _: coupon_claim(member=w.alice, template_id=template.pk) and "ok", list(range(10)))
 
     with schema_context(w.schema):
         assert results.count("ok") == 7 and results.count("coupon_sold_out") == THREADS - 7
@@ -75,8 +76,9 @@ def test_last_coupons_and_per_member_limit_under_concurrency(racing_world):
         assert Coupon.objects.filter(template=template).count() == 7
         assert same.count("ok") == 0  # sold out already; the limit is exercised below
 
-        roomy = coupon_template_create(name="roomy", kind="percent_off", percent_off=10, total_stock=1000,
-                                       per_member_limit=2)
+        roomy = coupon_template_create(
+            name="roomy", kind="percent_off", percent_off=10, total_stock=1000, per_member_limit=2
+        )
     limited = race(w.schema, lambda _: coupon_claim(member=w.alice, template_id=roomy.pk) and "ok", list(range(10)))
     with schema_context(w.schema):
         assert limited.count("ok") == 2 and limited.count("coupon_limit_reached") == 8

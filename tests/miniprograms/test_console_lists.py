@@ -1,4 +1,5 @@
 """Console lists are cursor pages (never cut silently), and the split refund decisions keep their answers."""
+
 import pytest
 from django_tenants.utils import schema_context
 
@@ -35,8 +36,11 @@ def test_shops_are_paged_and_scoped(world, world_b, hq_client, manager_client):
 def test_products_are_paged(world, hq_client):
     client = hq_client(world)
     for n in range(3):
-        created = client.post("/api/v1/console/products", {"name": f"P{n}", "skus": [
-            {"code": f"P{n}-A", "price_fen": 100 + n}]}, format="json")
+        created = client.post(
+            "/api/v1/console/products",
+            {"name": f"P{n}", "skus": [{"code": f"P{n}-A", "price_fen": 100 + n}]},
+            format="json",
+        )
         assert created.status_code == 201
 
     rows = _walk(client, "/api/v1/console/products")
@@ -46,12 +50,18 @@ def test_products_are_paged(world, hq_client):
 
 
 def test_a_shop_sku_answer_is_the_shop_price(world, manager_client):
-    response = manager_client(world, "m1").put(f"/api/v1/console/shops/{world.shop1.pk}/skus/{world.sku.pk}",
-                                               {"stock": 7, "price_fen": None}, format="json")
+    response = manager_client(world, "m1").put(
+        f"/api/v1/console/shops/{world.shop1.pk}/skus/{world.sku.pk}", {"stock": 7, "price_fen": None}, format="json"
+    )
 
     assert response.status_code == 200
-    assert response.json() == {"shop_id": world.shop1.pk, "sku_id": world.sku.pk, "price_fen": None, "stock": 7,
-                               "on_sale": True}
+    assert response.json() == {
+        "shop_id": world.shop1.pk,
+        "sku_id": world.sku.pk,
+        "price_fen": None,
+        "stock": 7,
+        "on_sale": True,
+    }
 
 
 def test_a_member_walks_the_shops_in_store_code_order(world, world_b, member_client):

@@ -1,4 +1,5 @@
 """A guide's own login sees only the orders and commission attributed to them, and is never staff."""
+
 from datetime import timedelta
 
 from django.utils import timezone
@@ -9,10 +10,19 @@ from miniprograms.models import CommissionEntry, Order
 
 
 def _attributed_order(w, guide, number: str, total_fen: int = 5_000) -> Order:
-    order = Order.objects.create(number=number, store=w.s1, member=w.alice, guide=guide, status=Order.Status.PAID,
-                                 subtotal_fen=total_fen, total_fen=total_fen, paid_at=timezone.now())
-    CommissionEntry.objects.create(guide=guide, order=order, store=w.s1, amount_fen=total_fen // 10,
-                                   payable_at=timezone.now() + timedelta(days=7))
+    order = Order.objects.create(
+        number=number,
+        store=w.s1,
+        member=w.alice,
+        guide=guide,
+        status=Order.Status.PAID,
+        subtotal_fen=total_fen,
+        total_fen=total_fen,
+        paid_at=timezone.now(),
+    )
+    CommissionEntry.objects.create(
+        guide=guide, order=order, store=w.s1, amount_fen=total_fen // 10, payable_at=timezone.now() + timedelta(days=7)
+    )
     return order
 
 
@@ -24,8 +34,11 @@ def _guides_with_logins(w, manager_client):
     # the store manager of the guides' franchisee gives each a login
     manager = manager_client(w, "m1")
     for guide, username in ((w.guide, "guide-g"), (other, "guide-h")):
-        response = manager.post(f"/api/v1/staff/guides/{guide.pk}/login",
-                                {"username": username, "password": "guide-pass-123"}, format="json")
+        response = manager.post(
+            f"/api/v1/staff/guides/{guide.pk}/login",
+            {"username": username, "password": "guide-pass-123"},
+            format="json",
+        )
         assert response.status_code == 200, response.content
     return mine
 
@@ -49,14 +62,19 @@ def test_a_guide_is_not_staff_and_staff_are_not_guides(world, client_for, manage
 
     for path in ("/api/v1/console/orders", "/api/v1/staff/members", "/api/v1/staff/stores"):
         assert guide.get(path).status_code == 403, path
-    assert guide.post("/admin/login/?next=/admin/", {"username": "guide-g", "password": "guide-pass-123"}) \
-        .status_code == 200  # not let into the HQ admin
+    assert (
+        guide.post("/admin/login/?next=/admin/", {"username": "guide-g", "password": "guide-pass-123"}).status_code
+        == 200
+    )  # not let into the HQ admin
     assert hq_client(world).get("/api/v1/guide/orders").status_code == 403
 
 
 def test_another_franchisees_manager_cannot_give_a_guide_a_login(world, manager_client):
-    response = manager_client(world, "m2").post(f"/api/v1/staff/guides/{world.guide.pk}/login",
-                                                {"username": "sneaky", "password": "guide-pass-123"}, format="json")
+    response = manager_client(world, "m2").post(
+        f"/api/v1/staff/guides/{world.guide.pk}/login",
+        {"username": "sneaky", "password": "guide-pass-123"},
+        format="json",
+    )
     assert response.status_code == 404
 
 

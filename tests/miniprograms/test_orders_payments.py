@@ -14,9 +14,11 @@ pytestmark = pytest.mark.django_db
 
 
 def place(client, w, qty=2, shop=None, **extra):
-    return client.post("/api/v1/mp/orders", {"shop_id": (shop or w.shop).pk,
-                                             "items": [{"sku_id": w.sku.pk, "quantity": qty}], **extra},
-                       format="json")
+    return client.post(
+        "/api/v1/mp/orders",
+        {"shop_id": (shop or w.shop).pk, "items": [{"sku_id": w.sku.pk, "quantity": qty}], **extra},
+        format="json",
+    )
 
 
 def stock(w, entry=None):
@@ -41,8 +43,9 @@ def test_out_of_stock_reserves_nothing(world, member_client):
 
 
 def test_bad_cart_is_400_with_fields(world, member_client):
-    response = member_client(world, world.alice).post("/api/v1/mp/orders", {"shop_id": world.shop.pk,
-                                                                            "items": []}, format="json")
+    response = member_client(world, world.alice).post(
+        "/api/v1/mp/orders", {"shop_id": world.shop.pk, "items": []}, format="json"
+    )
     assert response.status_code == 400 and "items" in response.json()["error"]["fields"]
 
 
@@ -64,8 +67,12 @@ def test_store_managers_see_only_their_franchisees_orders(world, member_client, 
     m2 = manager_client(world, "m2").get("/api/v1/console/orders").json()["results"]
 
     assert [o["id"] for o in m1] == [order_id] and m2 == []
-    assert manager_client(world, "m2").post(f"/api/v1/console/orders/{order_id}/fulfilment",
-                                            {"status": "ready_for_pickup"}, format="json").status_code == 404
+    assert (
+        manager_client(world, "m2")
+        .post(f"/api/v1/console/orders/{order_id}/fulfilment", {"status": "ready_for_pickup"}, format="json")
+        .status_code
+        == 404
+    )
 
 
 def test_cancel_releases_stock(world, member_client):
@@ -80,10 +87,12 @@ def test_cancel_releases_stock(world, member_client):
 
 def test_expired_unpaid_orders_are_cancelled_and_stock_released(world):
     with schema_context(world.schema):
-        order = order_place(member=world.alice, shop=world.shop, items=[{"sku_id": world.sku.pk, "quantity": 5}],
-                            appid=world.app.appid)
-        later = order_place(member=world.bob, shop=world.shop, items=[{"sku_id": world.sku.pk, "quantity": 1}],
-                            appid=world.app.appid)
+        order = order_place(
+            member=world.alice, shop=world.shop, items=[{"sku_id": world.sku.pk, "quantity": 5}], appid=world.app.appid
+        )
+        later = order_place(
+            member=world.bob, shop=world.shop, items=[{"sku_id": world.sku.pk, "quantity": 1}], appid=world.app.appid
+        )
         # the second order was placed 20 minutes after the first: it expires 20 minutes later
         Order.objects.filter(pk=later.pk).update(expires_at=later.expires_at + timedelta(minutes=20))
         assert ShopSku.objects.get(pk=world.entry.pk).stock == 4
@@ -124,8 +133,9 @@ def test_pay_returns_signed_request_payment_params(world, member_client, fake_we
     assert params["package"].startswith("prepay_id=wx") and params["signType"] == "MD5"
     from tests.fake_wechat.server import _pay_sign
 
-    assert params["paySign"] == _pay_sign({"appId": world.app.appid, **{k: v for k, v in params.items()
-                                                                        if k != "paySign"}}, "k" * 32)
+    assert params["paySign"] == _pay_sign(
+        {"appId": world.app.appid, **{k: v for k, v in params.items() if k != "paySign"}}, "k" * 32
+    )
     sent = fake_wechat.calls_to("/pay/unifiedorder")[0][3].decode()
     assert "<total_fee>2000</total_fee>" in sent and world.alice.openid in sent
 

@@ -1,5 +1,6 @@
 """Partial refunds (by line and quantity, by amount, the rest), each its own out_refund_no; points, commission,
 coupon and stock back in proportion, once; after-sales steps the member sees; returns of goods."""
+
 import pytest
 import xmltodict
 from django_tenants.utils import schema_context
@@ -27,12 +28,20 @@ def two_line_order(world, member_client, fake_wechat):
         entry2 = ShopSku.objects.create(shop=world.shop, sku=sku2, stock=10)
         template = coupon_template_create(name="10% off", kind="percent_off", percent_off=10, total_stock=10)
         commission_rule_set(category=world.category, rate_bp=1000)
-        guide_touch_record(member=world.alice, scene=guide_share_code_create(guide=world.guide,
-                                                                             shop=world.shop)["scene"])
+        guide_touch_record(
+            member=world.alice, scene=guide_share_code_create(guide=world.guide, shop=world.shop)["scene"]
+        )
     client = member_client(world, world.alice)
     coupon_id = client.post(f"/api/v1/mp/coupon-templates/{template.pk}/claim").json()["id"]
-    order = client.post("/api/v1/mp/orders", {"shop_id": world.shop.pk, "coupon_id": coupon_id, "items": [
-        {"sku_id": world.sku.pk, "quantity": 3}, {"sku_id": sku2.pk, "quantity": 1}]}, format="json").json()
+    order = client.post(
+        "/api/v1/mp/orders",
+        {
+            "shop_id": world.shop.pk,
+            "coupon_id": coupon_id,
+            "items": [{"sku_id": world.sku.pk, "quantity": 3}, {"sku_id": sku2.pk, "quantity": 1}],
+        },
+        format="json",
+    ).json()
     assert client.post(f"/api/v1/mp/orders/{order['id']}/pay").status_code == 200
     with schema_context(world.schema):
         number = Order.objects.get(pk=order["id"]).number
@@ -41,12 +50,20 @@ def two_line_order(world, member_client, fake_wechat):
         assert [e.amount for e in PointsEntry.objects.filter(reference=number)] == [31]
     lines = {ln["sku_id"]: ln for ln in order["lines"]}
     assert (order["total_fen"], lines[world.sku.pk]["total_fen"], lines[sku2.pk]["total_fen"]) == (3150, 2700, 450)
-    return {"id": order["id"], "number": number, "coupon_id": coupon_id, "entry2": entry2,
-            "line1": lines[world.sku.pk]["id"], "line2": lines[sku2.pk]["id"], "client": client}
+    return {
+        "id": order["id"],
+        "number": number,
+        "coupon_id": coupon_id,
+        "entry2": entry2,
+        "line1": lines[world.sku.pk]["id"],
+        "line2": lines[sku2.pk]["id"],
+        "client": client,
+    }
 
 
-def test_refund_by_line_then_by_amount_then_the_rest_reverses_in_proportion_once(world, hq_client, fake_wechat,
-                                                                                 two_line_order, member_client):
+def test_refund_by_line_then_by_amount_then_the_rest_reverses_in_proportion_once(
+    world, hq_client, fake_wechat, two_line_order, member_client
+):
     o, hq = two_line_order, hq_client(world)
     client, url = o["client"], f"/api/v1/mp/orders/{o['id']}/refund"
 
@@ -83,10 +100,15 @@ def test_refund_by_line_then_by_amount_then_the_rest_reverses_in_proportion_once
     # then three refunds, each its own out_refund_no, adding up to what was paid; everything back exactly once
     assert again.status_code == 409
     with schema_context(world.schema):
-        numbers = [Refund.objects.get(pk=pk).number for pk in
-                   (first.json()["refund_id"], second["refund_id"], rest["refund_id"])]
-        assert refunds_sent(fake_wechat) == [(numbers[0], "3150", "900"), (numbers[1], "3150", "100"),
-                                             (numbers[2], "3150", "2150")]
+        numbers = [
+            Refund.objects.get(pk=pk).number
+            for pk in (first.json()["refund_id"], second["refund_id"], rest["refund_id"])
+        ]
+        assert refunds_sent(fake_wechat) == [
+            (numbers[0], "3150", "900"),
+            (numbers[1], "3150", "100"),
+            (numbers[2], "3150", "2150"),
+        ]
         order = Order.objects.get(pk=o["id"])
         assert (order.status, order.refunded_fen) == ("refunded", 3150)
         assert sorted(e.amount for e in PointsEntry.objects.filter(reference=o["number"])) == [-22, -8, -1, 31]
@@ -97,8 +119,11 @@ def test_refund_by_line_then_by_amount_then_the_rest_reverses_in_proportion_once
         assert ShopSku.objects.get(pk=o["entry2"].pk).stock == 10
         assert list(OrderLine.objects.filter(order=order).values_list("refunded_quantity", flat=True)) == [3, 1]
     detail = client.get(f"/api/v1/mp/orders/{o['id']}").json()
-    assert [(r["amount_fen"], r["after_sales_status"]) for r in detail["refunds"]] == \
-        [(2150, "refunded"), (100, "refunded"), (900, "refunded")]
+    assert [(r["amount_fen"], r["after_sales_status"]) for r in detail["refunds"]] == [
+        (2150, "refunded"),
+        (100, "refunded"),
+        (900, "refunded"),
+    ]
     assert detail["refunded_fen"] == 3150
 
 
@@ -116,31 +141,34 @@ def test_rejected_partial_refund_gives_its_units_and_amount_back(world, hq_clien
         assert (order.status, order.refunded_fen) == ("paid", 0)
         assert OrderLine.objects.get(pk=o["line2"]).refunded_quantity == 0
     assert refunds_sent(fake_wechat) == []
-    assert o["client"].post(url, {"lines": [{"line_id": o["line2"], "quantity": 1}]},
-                            format="json").status_code == 201
+    assert o["client"].post(url, {"lines": [{"line_id": o["line2"], "quantity": 1}]}, format="json").status_code == 201
 
 
-def test_return_of_goods_steps_the_member_sees(world, member_client, hq_client, manager_client, world_b,
-                                               fake_wechat):
+def test_return_of_goods_steps_the_member_sees(world, member_client, hq_client, manager_client, world_b, fake_wechat):
     client = member_client(world, world.alice)
-    order_id = client.post("/api/v1/mp/orders", {"shop_id": world.shop.pk, "items": [
-        {"sku_id": world.sku.pk, "quantity": 2}]}, format="json").json()["id"]
+    order_id = client.post(
+        "/api/v1/mp/orders",
+        {"shop_id": world.shop.pk, "items": [{"sku_id": world.sku.pk, "quantity": 2}]},
+        format="json",
+    ).json()["id"]
     client.post(f"/api/v1/mp/orders/{order_id}/pay")
     with schema_context(world.schema):
         number = Order.objects.get(pk=order_id).number
         assert order_mark_paid_from_notification(data=fake_wechat.pay_notification(number)) == "paid"
     hq = hq_client(world)
     for step in ("ready_for_pickup", "picked_up"):
-        assert hq.post(f"/api/v1/console/orders/{order_id}/fulfilment", {"status": step},
-                       format="json").status_code == 200
+        assert (
+            hq.post(f"/api/v1/console/orders/{order_id}/fulfilment", {"status": step}, format="json").status_code == 200
+        )
 
     def seen():
         detail = client.get(f"/api/v1/mp/orders/{order_id}").json()
         return detail["status"], [r["after_sales_status"] for r in detail["refunds"]]
 
     # when the member sends the goods back
-    refund_id = client.post(f"/api/v1/mp/orders/{order_id}/refund", {"return_goods": True, "reason": "too sweet"},
-                            format="json").json()["refund_id"]
+    refund_id = client.post(
+        f"/api/v1/mp/orders/{order_id}/refund", {"return_goods": True, "reason": "too sweet"}, format="json"
+    ).json()["refund_id"]
     assert seen() == ("refunding", ["return_requested"])
     # approval authorises the return; no money moves yet
     assert hq.post(f"/api/v1/console/refunds/{refund_id}/approve").json()["status"] == "approved"

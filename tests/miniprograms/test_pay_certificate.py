@@ -1,4 +1,5 @@
 """WeChat Pay refunds need the merchant's client certificate: stored encrypted, handed to wechatpy as files."""
+
 import os
 import stat
 

@@ -1,5 +1,6 @@
 """WeChat Pay APIv3, service-provider mode: prepay, notifications, close, refunds, routing to sub-merchants, and
 moving a brand from v2 to v3 with orders in flight. Against the fake WeChat Pay, signed with the suite's keys."""
+
 from __future__ import annotations
 
 import base64
@@ -36,8 +37,9 @@ def process_all(appid: str) -> list[str]:
     return outcomes
 
 
-def test_v3_order_from_prepay_to_paid_to_partial_refund(world, member_client, fake_wechat, wechatpay_v3,
-                                                         wechatpay_v3_keys):
+def test_v3_order_from_prepay_to_paid_to_partial_refund(
+    world, member_client, fake_wechat, wechatpay_v3, wechatpay_v3_keys
+):
     subs = switch_to_v3(world, fake_wechat)
     client = member_client(world, world.alice)
     order_id = place(client, world).json()["id"]
@@ -49,8 +51,9 @@ def test_v3_order_from_prepay_to_paid_to_partial_refund(world, member_client, fa
     assert response.status_code == 200 and params["signType"] == "RSA"
     assert (order.pay_gateway, order.pay_mchid) == ("wxpay_v3", subs["brand"])
     message = f"{world.app.appid}\n{params['timeStamp']}\n{params['nonceStr']}\n{params['package']}\n"
-    wechatpay_v3_keys.merchant_key.public_key().verify(base64.b64decode(params["paySign"]), message.encode(),
-                                                       PKCS1v15(), SHA256())
+    wechatpay_v3_keys.merchant_key.public_key().verify(
+        base64.b64decode(params["paySign"]), message.encode(), PKCS1v15(), SHA256()
+    )
     sent = json.loads(fake_wechat.calls_to("/v3/pay/partner/transactions/jsapi")[0][3])
     assert sent["sub_mchid"] == subs["brand"] and sent["sub_appid"] == world.app.appid
     assert sent["payer"] == {"sub_openid": world.alice.openid} and sent["amount"] == {"total": 2000, "currency": "CNY"}
@@ -68,20 +71,28 @@ def test_v3_order_from_prepay_to_paid_to_partial_refund(world, member_client, fa
 
         # partial refund: 3 yuan of 20, then the rest; never more than what is left
         gateway = gateway_for_order(order)
-        first = gateway.refund(out_trade_no=order.number, out_refund_no="R1" + order.number, total_fen=2000,
-                               refund_fen=300, reason="one item")
-        second = gateway.refund(out_trade_no=order.number, out_refund_no="R2" + order.number, total_fen=2000,
-                                refund_fen=1700)
+        first = gateway.refund(
+            out_trade_no=order.number,
+            out_refund_no="R1" + order.number,
+            total_fen=2000,
+            refund_fen=300,
+            reason="one item",
+        )
+        second = gateway.refund(
+            out_trade_no=order.number, out_refund_no="R2" + order.number, total_fen=2000, refund_fen=1700
+        )
         with pytest.raises(PaymentUnavailable) as too_much:
-            gateway.refund(out_trade_no=order.number, out_refund_no="R3" + order.number, total_fen=2000,
-                           refund_fen=1)
+            gateway.refund(out_trade_no=order.number, out_refund_no="R3" + order.number, total_fen=2000, refund_fen=1)
         Refund.objects.create(order=order, number="R1" + order.number, amount_fen=300, status="succeeded")
     assert first.status == "PROCESSING" and first.refund_id.startswith("5030") and second.refund_id != first.refund_id
     assert too_much.value.fields == {"wechat": ["NOT_ENOUGH"]}
     refunds = fake_wechat.pay_v3_orders[(subs["brand"], order.number)]["refunds"]
     assert {k: v["refund"] for k, v in refunds.items()} == {"R1" + order.number: 300, "R2" + order.number: 1700}
     assert json.loads(fake_wechat.calls_to("/v3/refund/domestic/refunds")[0][3])["amount"] == {
-        "refund": 300, "total": 2000, "currency": "CNY"}
+        "refund": 300,
+        "total": 2000,
+        "currency": "CNY",
+    }
 
     # the refund's notification confirms it once
     headers, body = fake_wechat.pay_v3_refund_notification("R1" + order.number)
@@ -94,8 +105,9 @@ def test_v3_order_from_prepay_to_paid_to_partial_refund(world, member_client, fa
         assert order.events.filter(status="refund_confirmed").count() == 1
 
 
-def test_whole_refund_of_a_v3_order_goes_through_the_same_refund_flow(world, member_client, hq_client, fake_wechat,
-                                                                      wechatpay_v3):
+def test_whole_refund_of_a_v3_order_goes_through_the_same_refund_flow(
+    world, member_client, hq_client, fake_wechat, wechatpay_v3
+):
     subs = switch_to_v3(world, fake_wechat)
     client = member_client(world, world.alice)
     order_id = place(client, world).json()["id"]
@@ -119,8 +131,10 @@ def test_two_franchisees_sub_merchants_receive_their_own_orders(world, member_cl
 
         ShopSku.objects.create(shop=world.shop2, sku=world.sku, stock=10)
     client = member_client(world, world.alice)
-    ids = {name: place(client, world, shop=shop).json()["id"]
-           for name, shop in (("f1", world.shop1), ("f2", world.shop2), ("brand", world.shop))}
+    ids = {
+        name: place(client, world, shop=shop).json()["id"]
+        for name, shop in (("f1", world.shop1), ("f2", world.shop2), ("brand", world.shop))
+    }
     for order_id in ids.values():
         assert pay(client, order_id).status_code == 200
 
@@ -131,8 +145,9 @@ def test_two_franchisees_sub_merchants_receive_their_own_orders(world, member_cl
 
     # a notification naming f2's sub-merchant for f1's order is refused by the handler; the right one pays it
     f1_number = orders["f1"].number
-    fake_wechat.pay_v3_orders[(subs["f2"], f1_number)] = dict(fake_wechat.pay_v3_orders[(subs["f1"], f1_number)],
-                                                              sub_mchid=subs["f2"])
+    fake_wechat.pay_v3_orders[(subs["f2"], f1_number)] = dict(
+        fake_wechat.pay_v3_orders[(subs["f1"], f1_number)], sub_mchid=subs["f2"]
+    )
     notify(world.app.appid, *fake_wechat.pay_v3_notification(f1_number, sub_mchid=subs["f2"]))
     assert process_all(world.app.appid) == ["dead"]
     assert order_of(world, ids["f1"]).status == "pending_payment"
@@ -151,8 +166,10 @@ def test_moving_a_brand_from_v2_to_v3_keeps_orders_in_flight_on_v2(world, member
     pay(client, v3_order)
     pay(client, v2_order)  # paying again stays with the gateway that created the payment
 
-    assert (order_of(world, v2_order).pay_gateway, order_of(world, v2_order).pay_mchid) == ("wxpay_v2",
-                                                                                           world.app.mch_id)
+    assert (order_of(world, v2_order).pay_gateway, order_of(world, v2_order).pay_mchid) == (
+        "wxpay_v2",
+        world.app.mch_id,
+    )
     assert order_of(world, v3_order).pay_gateway == "wxpay_v3" and order_of(world, v3_order).pay_mchid == subs["brand"]
     assert len(fake_wechat.calls_to("/pay/unifiedorder")) == 2
     assert len(fake_wechat.calls_to("/v3/pay/partner/transactions/jsapi")) == 1
@@ -183,8 +200,9 @@ def test_close_an_unpaid_v3_order_and_a_paid_one_is_refused(world, member_client
     assert pay(client, unpaid).json()["error"]["code"] == "payment_unavailable"  # closed at WeChat
 
 
-def test_badly_signed_requests_are_refused_like_wechat(world, member_client, fake_wechat, wechatpay_v3,
-                                                       wechatpay_v3_keys):
+def test_badly_signed_requests_are_refused_like_wechat(
+    world, member_client, fake_wechat, wechatpay_v3, wechatpay_v3_keys
+):
     switch_to_v3(world, fake_wechat)
     # the platform's key was replaced in the registry, but WeChat knows the old one
     from tenants.models import WeChatPayProvider
@@ -204,8 +222,9 @@ def test_badly_signed_requests_are_refused_like_wechat(world, member_client, fak
     assert fake_wechat.pay_v3_orders == {}
 
 
-def test_answers_not_signed_by_wechat_pay_are_refused(world, member_client, fake_wechat, wechatpay_v3,
-                                                      wechatpay_v3_keys):
+def test_answers_not_signed_by_wechat_pay_are_refused(
+    world, member_client, fake_wechat, wechatpay_v3, wechatpay_v3_keys
+):
     switch_to_v3(world, fake_wechat)
     real = fake_wechat.pay_v3_platform["key"]
     fake_wechat.pay_v3_platform["key"] = wechatpay_v3_keys.stranger_key  # a man in the middle answers
@@ -248,8 +267,9 @@ def test_expired_v3_order_paid_at_wechat_is_marked_paid_by_query(world, member_c
     assert order_of(world, paid_id).transaction_id.startswith("4200")
 
 
-def test_refund_notification_of_another_sub_merchant_or_amount_changes_nothing(world, member_client, fake_wechat,
-                                                                                wechatpay_v3):
+def test_refund_notification_of_another_sub_merchant_or_amount_changes_nothing(
+    world, member_client, fake_wechat, wechatpay_v3
+):
     subs = switch_to_v3(world, fake_wechat)
     client = member_client(world, world.alice)
     order_id = place(client, world).json()["id"]
@@ -258,8 +278,9 @@ def test_refund_notification_of_another_sub_merchant_or_amount_changes_nothing(w
     notify(world.app.appid, *fake_wechat.pay_v3_notification(order.number))
     process_all(world.app.appid)
     with schema_context(world.schema):
-        gateway_for_order(order).refund(out_trade_no=order.number, out_refund_no="RX" + order.number,
-                                        total_fen=2000, refund_fen=500)
+        gateway_for_order(order).refund(
+            out_trade_no=order.number, out_refund_no="RX" + order.number, total_fen=2000, refund_fen=500
+        )
         Refund.objects.create(order=order, number="RX" + order.number, amount_fen=400, status="succeeded")
     # WeChat reports 500 refunded where ekr asked for 400 (ekr's row): refused
     notify(world.app.appid, *fake_wechat.pay_v3_refund_notification("RX" + order.number))

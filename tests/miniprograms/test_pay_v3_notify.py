@@ -1,6 +1,7 @@
 """WeChat Pay APIv3 notifications at /wechat/pay/v3/notify/<appid>/: signature over timestamp, nonce and body with
 the key its serial names, no probes, no stale timestamps, AES-256-GCM with the APIv3 key; stored once in the inbox
 and processed once. Anything refused changes nothing (a `rejected` row is kept as evidence)."""
+
 from __future__ import annotations
 
 import threading
@@ -25,8 +26,7 @@ def _prepaid_order(w, fake) -> Order:
     from miniprograms.services.payments import order_prepay
 
     with schema_context(w.schema):
-        order = order_place(member=w.alice, shop=w.shop, items=[{"sku_id": w.sku.pk, "quantity": 2}],
-                            appid=w.app.appid)
+        order = order_place(member=w.alice, shop=w.shop, items=[{"sku_id": w.sku.pk, "quantity": 2}], appid=w.app.appid)
         order_prepay(member=w.alice, order=order, openid=w.alice.openid)
         return Order.objects.get(pk=order.pk)
 
@@ -60,8 +60,10 @@ def test_a_signed_notification_is_stored_once_answered_204_and_pays_once(v3_orde
     assert [a.status_code for a in answers] == [204, 204] and answers[0].content == b""
     [event] = accepted(w.app.appid)
     assert (event.kind, event.source, event.status) == ("pay.v3.transaction", "pay", "received")
-    assert event.payload["resource"]["out_trade_no"] == order.number and event.payload["event_type"] == \
-        "TRANSACTION.SUCCESS"
+    assert (
+        event.payload["resource"]["out_trade_no"] == order.number
+        and event.payload["event_type"] == "TRANSACTION.SUCCESS"
+    )
     assert event.dedup_key == f"pay3:{order.number}:{event.payload['resource']['transaction_id']}"
     assert callback_process(event_id=event.id).status == "done"
     assert status_of(w, order) == "paid"
@@ -97,15 +99,22 @@ def _forge(fake, keys, number, case):
     raise AssertionError(case)
 
 
-CASES = {"edited_body": "bad_signature", "stranger_key": "bad_signature", "unknown_serial": "unknown_serial",
-         "wrong_apiv3_key": "decrypt_failed", "stale": "stale_timestamp", "future": "stale_timestamp",
-         "signtest_probe": "signtest_probe", "no_signature": "missing_signature", "other_provider": "merchant_mismatch"}
+CASES = {
+    "edited_body": "bad_signature",
+    "stranger_key": "bad_signature",
+    "unknown_serial": "unknown_serial",
+    "wrong_apiv3_key": "decrypt_failed",
+    "stale": "stale_timestamp",
+    "future": "stale_timestamp",
+    "signtest_probe": "signtest_probe",
+    "no_signature": "missing_signature",
+    "other_provider": "merchant_mismatch",
+}
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_forged_stale_and_wrongly_keyed_notifications_change_nothing(case, v3_order, fake_wechat,
-                                                                     wechatpay_v3_keys):
+def test_forged_stale_and_wrongly_keyed_notifications_change_nothing(case, v3_order, fake_wechat, wechatpay_v3_keys):
     w, order = v3_order
     headers, body = _forge(fake_wechat, wechatpay_v3_keys, order.number, case)
 
@@ -170,8 +179,9 @@ def test_platform_certificates_are_downloaded_rotated_and_used(world, fake_wecha
         new_row = certificate_for(new_key)
         fake_wechat.pay_v3_keys(new_key, new_row[0], certificates=[keys.certificate_row, new_row])
         assert platform_certificates_refresh() == 1 and platform_certificates_refresh() == 0
-        assert set(WeChatPayPlatformCertificate.objects.filter(provider=provider).values_list(
-            "serial_no", flat=True)) == {old_serial, new_row[0]}
+        assert set(
+            WeChatPayPlatformCertificate.objects.filter(provider=provider).values_list("serial_no", flat=True)
+        ) == {old_serial, new_row[0]}
 
         assert notify(world.app.appid, *fake_wechat.pay_v3_notification(order.number)).status_code == 204
         old = fake_wechat.pay_v3_notification(order.number, sign_key=keys.platform_key, serial=old_serial)
@@ -187,8 +197,9 @@ def test_platform_certificates_are_downloaded_rotated_and_used(world, fake_wecha
         fake_wechat.pay_v3_platform = saved
 
 
-def test_the_same_notification_delivered_20_times_at_once_takes_effect_once(new_brand, fake_wechat,
-                                                                             wechatpay_v3_keys, monkeypatch):
+def test_the_same_notification_delivered_20_times_at_once_takes_effect_once(
+    new_brand, fake_wechat, wechatpay_v3_keys, monkeypatch
+):
     # given: a committed brand with a prepaid v3 order; stored events are not handed to the broker, so that a
     # Celery worker another test left running does not take the event before the 20 workers below race for it
     monkeypatch.setattr(callback_services._handoff, "submit", lambda item: None)
@@ -235,8 +246,9 @@ def test_the_same_notification_delivered_20_times_at_once_takes_effect_once(new_
     connection.set_schema_to_public()
 
 
-def test_the_order_lock_alone_makes_20_concurrent_v3_notifications_pay_once(new_brand, fake_wechat,
-                                                                            wechatpay_v3_keys, monkeypatch):
+def test_the_order_lock_alone_makes_20_concurrent_v3_notifications_pay_once(
+    new_brand, fake_wechat, wechatpay_v3_keys, monkeypatch
+):
     """Beneath the inbox: the handler's service itself, 20 times at once on the same resource (the stored event
     is not handed to the broker: a worker left running by another test would pay the order first)."""
     monkeypatch.setattr(callback_services._handoff, "submit", lambda item: None)

@@ -23,15 +23,20 @@ def test_pos_batch_is_idempotent_per_receipt_with_members_and_non_members(world,
         Member.objects.filter(pk__in=[world.alice.pk, world.bob.pk]).update(store=world.s1)  # in s1's scope
     pos = client_for(world.brand)
     pos.credentials(HTTP_AUTHORIZATION=f"PosKey {key}")
-    batch = {"receipts": [receipt(world, "R1", member_id=world.alice.pk),
-                          receipt(world, "R2", phone="+86 138-0013-8000", discount_fen=300),
-                          receipt(world, "R3", phone="13900000000"),
-                          receipt(world, "R4")]}
+    batch = {
+        "receipts": [
+            receipt(world, "R1", member_id=world.alice.pk),
+            receipt(world, "R2", phone="+86 138-0013-8000", discount_fen=300),
+            receipt(world, "R3", phone="13900000000"),
+            receipt(world, "R4"),
+        ]
+    }
 
     first = pos.post("/api/v1/pos/orders", batch, format="json").json()["results"]
     second = pos.post("/api/v1/pos/orders", batch, format="json").json()["results"]
-    reused = pos.post("/api/v1/pos/orders", {"receipts": [receipt(world, "R1", discount_fen=1)]},
-                      format="json").json()["results"]
+    reused = pos.post("/api/v1/pos/orders", {"receipts": [receipt(world, "R1", discount_fen=1)]}, format="json").json()[
+        "results"
+    ]
 
     assert [r["status"] for r in first] == ["created"] * 4
     assert [r["status"] for r in second] == ["duplicate"] * 4
@@ -54,8 +59,9 @@ def test_pos_key_is_per_store_and_per_brand(world, world_b, client_for):
     wrong = client_for(world.brand)
     wrong.credentials(HTTP_AUTHORIZATION=f"PosKey {key[:-2]}xx")
 
-    assert other_brand.post("/api/v1/pos/orders", {"receipts": [receipt(world, "R1")]},
-                            format="json").status_code == 401
+    assert (
+        other_brand.post("/api/v1/pos/orders", {"receipts": [receipt(world, "R1")]}, format="json").status_code == 401
+    )
     assert wrong.post("/api/v1/pos/orders", {"receipts": [receipt(world, "R1")]}, format="json").status_code == 401
     assert client_for(world.brand).post("/api/v1/pos/orders", {}, format="json").status_code in (401, 403)
 
@@ -70,16 +76,20 @@ def test_pos_bad_input_is_400(world, client_for):
 
 
 def test_guide_share_code_via_wxacode_and_touch_attributes_order(world, manager_client, member_client, fake_wechat):
-    made = manager_client(world, "m1").post(f"/api/v1/console/guides/{world.guide.pk}/share-codes",
-                                            {"shop_id": world.shop1.pk}, format="json")
-    denied = manager_client(world, "m2").post(f"/api/v1/console/guides/{world.guide.pk}/share-codes",
-                                              {"shop_id": world.shop1.pk}, format="json")
+    made = manager_client(world, "m1").post(
+        f"/api/v1/console/guides/{world.guide.pk}/share-codes", {"shop_id": world.shop1.pk}, format="json"
+    )
+    denied = manager_client(world, "m2").post(
+        f"/api/v1/console/guides/{world.guide.pk}/share-codes", {"shop_id": world.shop1.pk}, format="json"
+    )
     scene = made.json()["scene"]
     client = member_client(world, world.alice)
     touched = client.post("/api/v1/mp/guide-touches", {"scene": scene}, format="json")
-    order = client.post("/api/v1/mp/orders", {"shop_id": world.shop1.pk, "items": [{"sku_id": world.sku.pk,
-                                                                                    "quantity": 1}]},
-                        format="json").json()
+    order = client.post(
+        "/api/v1/mp/orders",
+        {"shop_id": world.shop1.pk, "items": [{"sku_id": world.sku.pk, "quantity": 1}]},
+        format="json",
+    ).json()
 
     assert made.status_code == 201 and base64.b64decode(made.json()["image_base64"]).endswith(scene.encode())
     assert denied.status_code == 404
@@ -89,15 +99,20 @@ def test_guide_share_code_via_wxacode_and_touch_attributes_order(world, manager_
         assert Order.objects.get(pk=order["id"]).guide_id == world.guide.pk
 
 
-def test_fulfilment_statuses_seen_by_member_and_commission_report(world, member_client, manager_client,
-                                                                   fake_wechat):
+def test_fulfilment_statuses_seen_by_member_and_commission_report(world, member_client, manager_client, fake_wechat):
     client = member_client(world, world.alice)
-    order_id = client.post("/api/v1/mp/orders", {"shop_id": world.shop1.pk, "items": [{"sku_id": world.sku.pk,
-                                                                                       "quantity": 1}]},
-                           format="json").json()["id"]
+    order_id = client.post(
+        "/api/v1/mp/orders",
+        {"shop_id": world.shop1.pk, "items": [{"sku_id": world.sku.pk, "quantity": 1}]},
+        format="json",
+    ).json()["id"]
     m1 = manager_client(world, "m1")
-    assert m1.post(f"/api/v1/console/orders/{order_id}/fulfilment", {"status": "ready_for_pickup"},
-                   format="json").status_code == 409  # not paid yet
+    assert (
+        m1.post(
+            f"/api/v1/console/orders/{order_id}/fulfilment", {"status": "ready_for_pickup"}, format="json"
+        ).status_code
+        == 409
+    )  # not paid yet
     client.post(f"/api/v1/mp/orders/{order_id}/pay")
     with schema_context(world.schema):
         order_mark_paid_from_notification(data=fake_wechat.pay_notification(Order.objects.get(pk=order_id).number))

@@ -1,6 +1,7 @@
 """Money paths at the edges: a WeChat refund that fails and is approved again; refunds of goods already picked up,
 of a commission already payable, of an order whose coupon expired since; the expiry job when WeChat's order query
 fails."""
+
 from datetime import timedelta
 
 import pytest
@@ -24,9 +25,11 @@ pytestmark = pytest.mark.django_db
 
 
 def paid_order(w, client, fake, qty=2, **extra):
-    order_id = client.post("/api/v1/mp/orders", {"shop_id": w.shop.pk, "items": [{"sku_id": w.sku.pk,
-                                                                                   "quantity": qty}], **extra},
-                           format="json").json()["id"]
+    order_id = client.post(
+        "/api/v1/mp/orders",
+        {"shop_id": w.shop.pk, "items": [{"sku_id": w.sku.pk, "quantity": qty}], **extra},
+        format="json",
+    ).json()["id"]
     assert client.post(f"/api/v1/mp/orders/{order_id}/pay").status_code == 200
     with schema_context(w.schema):
         data = fake.pay_notification(Order.objects.get(pk=order_id).number)
@@ -45,8 +48,9 @@ def refunds_sent(fake) -> list[tuple[str, str, str]]:
     return [(s["out_refund_no"], s["total_fee"], s["refund_fee"]) for s in sent]
 
 
-def test_wechat_refund_failure_leaves_it_failed_and_the_retry_applies_it_once(world, member_client, hq_client,
-                                                                                fake_wechat):
+def test_wechat_refund_failure_leaves_it_failed_and_the_retry_applies_it_once(
+    world, member_client, hq_client, fake_wechat
+):
     client = member_client(world, world.alice)
     order_id = paid_order(world, client, fake_wechat)
     refund_id = ask_refund(world, client, order_id)
@@ -78,14 +82,16 @@ def test_wechat_refund_failure_leaves_it_failed_and_the_retry_applies_it_once(wo
     assert hq_client(world).post(f"/api/v1/console/refunds/{refund_id}/approve").status_code == 409
 
 
-def test_refund_of_goods_already_picked_up_does_not_restock(world, member_client, hq_client, manager_client,
-                                                            fake_wechat):
+def test_refund_of_goods_already_picked_up_does_not_restock(
+    world, member_client, hq_client, manager_client, fake_wechat
+):
     client = member_client(world, world.alice)
     order_id = paid_order(world, client, fake_wechat, qty=3)
     hq = hq_client(world)
     for step in ("ready_for_pickup", "picked_up"):
-        assert hq.post(f"/api/v1/console/orders/{order_id}/fulfilment", {"status": step},
-                       format="json").status_code == 200
+        assert (
+            hq.post(f"/api/v1/console/orders/{order_id}/fulfilment", {"status": step}, format="json").status_code == 200
+        )
     refund_id = ask_refund(world, client, order_id)
 
     assert hq.post(f"/api/v1/console/refunds/{refund_id}/approve").json()["status"] == "succeeded"
@@ -101,8 +107,9 @@ def test_refund_of_goods_already_picked_up_does_not_restock(world, member_client
 def test_refund_after_the_commission_became_payable_reverses_it(world, member_client, hq_client, fake_wechat):
     with schema_context(world.schema):
         commission_rule_set(product=world.product, rate_bp=1000)
-        guide_touch_record(member=world.alice, scene=guide_share_code_create(guide=world.guide,
-                                                                             shop=world.shop)["scene"])
+        guide_touch_record(
+            member=world.alice, scene=guide_share_code_create(guide=world.guide, shop=world.shop)["scene"]
+        )
     client = member_client(world, world.alice)
     order_id = paid_order(world, client, fake_wechat)
     with schema_context(world.schema):
@@ -120,8 +127,9 @@ def test_refund_after_the_commission_became_payable_reverses_it(world, member_cl
         assert commissions_mark_payable(now=timezone.now() + timedelta(days=30)) == 0
 
 
-def test_refund_gives_back_a_coupon_that_expired_since_but_it_stays_unusable(world, member_client, hq_client,
-                                                                            fake_wechat):
+def test_refund_gives_back_a_coupon_that_expired_since_but_it_stays_unusable(
+    world, member_client, hq_client, fake_wechat
+):
     with schema_context(world.schema):
         template = coupon_template_create(name="3 off", kind="amount_off", amount_off_fen=300, total_stock=5)
     client = member_client(world, world.alice)
@@ -139,16 +147,21 @@ def test_refund_gives_back_a_coupon_that_expired_since_but_it_stays_unusable(wor
         assert refunds_sent(fake_wechat) == [(Refund.objects.get(pk=refund_id).number, "1700", "1700")]
         coupon = Coupon.objects.get(pk=coupon_id)
         assert coupon.valid_until == expired_at  # the refund does not extend it
-    again = client.post("/api/v1/mp/orders", {"shop_id": world.shop.pk, "coupon_id": coupon_id,
-                                              "items": [{"sku_id": world.sku.pk, "quantity": 2}]}, format="json")
+    again = client.post(
+        "/api/v1/mp/orders",
+        {"shop_id": world.shop.pk, "coupon_id": coupon_id, "items": [{"sku_id": world.sku.pk, "quantity": 2}]},
+        format="json",
+    )
     assert again.status_code == 409 and again.json()["error"]["code"] == "coupon_unusable"
 
 
 def test_expiry_job_leaves_the_order_when_wechat_cannot_say_whether_it_was_paid(world, member_client, fake_wechat):
     client = member_client(world, world.alice)
-    order_id = client.post("/api/v1/mp/orders", {"shop_id": world.shop.pk, "items": [{"sku_id": world.sku.pk,
-                                                                                       "quantity": 4}]},
-                           format="json").json()["id"]
+    order_id = client.post(
+        "/api/v1/mp/orders",
+        {"shop_id": world.shop.pk, "items": [{"sku_id": world.sku.pk, "quantity": 4}]},
+        format="json",
+    ).json()["id"]
     assert client.post(f"/api/v1/mp/orders/{order_id}/pay").status_code == 200  # a prepay exists at WeChat
     later = timezone.now() + timedelta(minutes=31)
     fake_wechat.fail_next("/pay/orderquery", _xml({"return_code": "FAIL", "return_msg": "system busy"}))

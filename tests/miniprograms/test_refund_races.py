@@ -1,5 +1,6 @@
 """Refunds on committed data: two refunds racing for the last fen (threads with their own connections), the
 database check behind it, and WeChat's refund API called after commit with no row of the order locked."""
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django_tenants.utils import schema_context
@@ -18,8 +19,9 @@ def paid(new_brand, fake_wechat):
     brand = new_brand("refund")
     world = build_world(brand, fake_wechat)
     with schema_context(world.schema):
-        order = order_place(member=world.alice, shop=world.shop, appid=world.app.appid,
-                            items=[{"sku_id": world.sku.pk, "quantity": 2}])
+        order = order_place(
+            member=world.alice, shop=world.shop, appid=world.app.appid, items=[{"sku_id": world.sku.pk, "quantity": 2}]
+        )
         order_prepay(member=world.alice, order=order, openid=world.alice.openid)
         assert order_mark_paid_from_notification(data=fake_wechat.pay_notification(order.number)) == "paid"
     world.order = order
@@ -31,8 +33,9 @@ def test_two_refunds_racing_for_the_last_fen_only_one_wins(paid):
     with schema_context(w.schema):
         refund_request(member=w.alice, order_id=w.order.pk, amount_fen=1999)
 
-    results = race(w.schema, lambda _: refund_request(member=w.alice, order_id=w.order.pk, amount_fen=1) and "ok",
-                   [0, 1])
+    results = race(
+        w.schema, lambda _: refund_request(member=w.alice, order_id=w.order.pk, amount_fen=1) and "ok", [0, 1]
+    )
 
     with schema_context(w.schema):
         assert sorted(results) == ["ok", "refund_exceeds_paid"]

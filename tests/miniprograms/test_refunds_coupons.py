@@ -17,9 +17,11 @@ pytestmark = pytest.mark.django_db
 
 
 def paid_order(w, client, fake, **extra):
-    order_id = client.post("/api/v1/mp/orders", {"shop_id": w.shop.pk, "items": [{"sku_id": w.sku.pk,
-                                                                                   "quantity": 2}], **extra},
-                           format="json").json()["id"]
+    order_id = client.post(
+        "/api/v1/mp/orders",
+        {"shop_id": w.shop.pk, "items": [{"sku_id": w.sku.pk, "quantity": 2}], **extra},
+        format="json",
+    ).json()["id"]
     client.post(f"/api/v1/mp/orders/{order_id}/pay")
     with schema_context(w.schema):
         data = fake.pay_notification(Order.objects.get(pk=order_id).number)
@@ -29,8 +31,9 @@ def paid_order(w, client, fake, **extra):
 
 def test_coupon_discount_at_checkout_and_returned_on_refund(world, member_client, hq_client, fake_wechat):
     with schema_context(world.schema):
-        template = coupon_template_create(name="10% off", kind="percent_off", percent_off=10, total_stock=10,
-                                          threshold_fen=1500)
+        template = coupon_template_create(
+            name="10% off", kind="percent_off", percent_off=10, total_stock=10, threshold_fen=1500
+        )
         commission_rule_set(category=world.category, rate_bp=500)
         scene = guide_share_code_create(guide=world.guide, shop=world.shop)["scene"]
         guide_touch_record(member=world.alice, scene=scene)
@@ -68,9 +71,11 @@ def test_coupon_discount_at_checkout_and_returned_on_refund(world, member_client
 
 def test_store_manager_of_other_franchisee_cannot_approve(world, member_client, manager_client, fake_wechat):
     client = member_client(world, world.alice)
-    order_id = client.post("/api/v1/mp/orders", {"shop_id": world.shop1.pk, "items": [{"sku_id": world.sku.pk,
-                                                                                       "quantity": 1}]},
-                           format="json").json()["id"]
+    order_id = client.post(
+        "/api/v1/mp/orders",
+        {"shop_id": world.shop1.pk, "items": [{"sku_id": world.sku.pk, "quantity": 1}]},
+        format="json",
+    ).json()["id"]
     client.post(f"/api/v1/mp/orders/{order_id}/pay")
     with schema_context(world.schema):
         order_mark_paid_from_notification(data=fake_wechat.pay_notification(Order.objects.get(pk=order_id).number))
@@ -85,21 +90,26 @@ def test_store_manager_of_other_franchisee_cannot_approve(world, member_client, 
 
 def test_unpaid_order_cannot_be_refunded(world, member_client):
     client = member_client(world, world.alice)
-    order_id = client.post("/api/v1/mp/orders", {"shop_id": world.shop.pk, "items": [{"sku_id": world.sku.pk,
-                                                                                      "quantity": 1}]},
-                           format="json").json()["id"]
+    order_id = client.post(
+        "/api/v1/mp/orders",
+        {"shop_id": world.shop.pk, "items": [{"sku_id": world.sku.pk, "quantity": 1}]},
+        format="json",
+    ).json()["id"]
     response = client.post(f"/api/v1/mp/orders/{order_id}/refund")
     assert response.status_code == 409 and response.json()["error"]["code"] == "order_not_refundable"
 
 
 def test_coupon_threshold_not_reached_is_rejected(world, member_client):
     with schema_context(world.schema):
-        template = coupon_template_create(name="big", kind="amount_off", amount_off_fen=500, total_stock=5,
-                                          threshold_fen=5000)
+        template = coupon_template_create(
+            name="big", kind="amount_off", amount_off_fen=500, total_stock=5, threshold_fen=5000
+        )
         coupon = coupon_claim(member=world.alice, template_id=template.pk)
     response = member_client(world, world.alice).post(
-        "/api/v1/mp/orders", {"shop_id": world.shop.pk, "items": [{"sku_id": world.sku.pk, "quantity": 1}],
-                              "coupon_id": coupon.pk}, format="json")
+        "/api/v1/mp/orders",
+        {"shop_id": world.shop.pk, "items": [{"sku_id": world.sku.pk, "quantity": 1}], "coupon_id": coupon.pk},
+        format="json",
+    )
     assert response.status_code == 400 and response.json()["error"]["code"] == "coupon_not_applicable"
     with schema_context(world.schema):
         assert ShopSku.objects.get(pk=world.entry.pk).stock == 10
@@ -107,8 +117,9 @@ def test_coupon_threshold_not_reached_is_rejected(world, member_client):
 
 def test_auto_issue_after_live_show_is_idempotent_and_valid_72h(world):
     with schema_context(world.schema):
-        template = coupon_template_create(name="live", kind="amount_off", amount_off_fen=300, total_stock=1,
-                                          claimable=False)
+        template = coupon_template_create(
+            name="live", kind="amount_off", amount_off_fen=300, total_stock=1, claimable=False
+        )
         first = coupons_auto_issue(template=template, member_ids=[world.alice.pk, world.bob.pk], issue_key="live:9")
         second = coupons_auto_issue(template=template, member_ids=[world.alice.pk], issue_key="live:9")
         coupon = Coupon.objects.get(template=template)
@@ -118,8 +129,8 @@ def test_auto_issue_after_live_show_is_idempotent_and_valid_72h(world):
 
 def test_claim_of_non_claimable_template_is_404_and_coupons_are_per_brand(world, world_b, member_client):
     with schema_context(world.schema):
-        template = coupon_template_create(name="staff only", kind="amount_off", amount_off_fen=300, total_stock=5,
-                                          claimable=False)
-    assert member_client(world, world.alice).post(
-        f"/api/v1/mp/coupon-templates/{template.pk}/claim").status_code == 404
+        template = coupon_template_create(
+            name="staff only", kind="amount_off", amount_off_fen=300, total_stock=5, claimable=False
+        )
+    assert member_client(world, world.alice).post(f"/api/v1/mp/coupon-templates/{template.pk}/claim").status_code == 404
     assert member_client(world_b, world_b.alice).get("/api/v1/mp/coupons").json()["results"] == []

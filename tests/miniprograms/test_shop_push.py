@@ -1,6 +1,7 @@
 """HQ pushes a product to many shops: one set-based statement per batch, as a background job with progress that
 resumes where it stopped; re-running a batch is harmless (the upsert is idempotent) and runs are serialised on
 the job row."""
+
 from __future__ import annotations
 
 import threading
@@ -30,8 +31,7 @@ def _product(code: str, skus: int = 2) -> Product:
 def test_a_push_keeps_a_shops_stock_and_price_unless_given(world):
     with schema_context(world.schema):
         # shop1 carries the SKU at 900 fen with 10 in stock; the flagship at the list price
-        written = product_push_to_shops(product=world.product, shop_ids=[world.shop.pk, world.shop1.pk,
-                                                                         world.shop2.pk])
+        written = product_push_to_shops(product=world.product, shop_ids=[world.shop.pk, world.shop1.pk, world.shop2.pk])
         kept = ShopSku.objects.get(shop=world.shop1, sku=world.sku)
         new = ShopSku.objects.get(shop=world.shop2, sku=world.sku)
         product_push_to_shops(product=world.product, shop_ids=[world.shop1.pk], stock=3, price_fen=777)
@@ -91,8 +91,9 @@ def test_two_runs_racing_for_one_push_finish_it_with_consistent_progress(committ
 
 
 @pytest.mark.worker
-def test_hq_pushes_to_every_shop_through_the_api_and_a_worker(committed_db, new_brand, fake_wechat, client_for,
-                                                                celery_worker_process):
+def test_hq_pushes_to_every_shop_through_the_api_and_a_worker(
+    committed_db, new_brand, fake_wechat, client_for, celery_worker_process
+):
     brand = new_brand("push")
     w = build_world(brand, fake_wechat)
     with schema_context(w.schema):
@@ -102,11 +103,13 @@ def test_hq_pushes_to_every_shop_through_the_api_and_a_worker(committed_db, new_
     manager = client_for(brand).as_staff("m1", "manager-password-1")
 
     refused = manager.post(f"/api/v1/console/products/{product.pk}/push-all", {"stock": 2}, format="json")
-    started = hq.post(f"/api/v1/console/products/{product.pk}/push-all", {"stock": 2, "price_fen": 990},
-                      format="json")
+    started = hq.post(f"/api/v1/console/products/{product.pk}/push-all", {"stock": 2, "price_fen": 990}, format="json")
     push_id = started.json()["id"]
-    done = wait_until(lambda: (r := hq.get(f"/api/v1/console/shop-pushes/{push_id}").json())["status"] == "done"
-                      and r, timeout=60, message="the push to finish")
+    done = wait_until(
+        lambda: (r := hq.get(f"/api/v1/console/shop-pushes/{push_id}").json())["status"] == "done" and r,
+        timeout=60,
+        message="the push to finish",
+    )
 
     assert refused.status_code == 403
     assert started.status_code == 202 and started.json()["total_shops"] == 28

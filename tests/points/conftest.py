@@ -1,4 +1,5 @@
 """Fixtures for points tests: a member of brand alpha, with the test running in alpha's schema."""
+
 from __future__ import annotations
 
 import uuid

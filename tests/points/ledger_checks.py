@@ -1,4 +1,5 @@
 """The ledger's invariants, as the tests check them against the database."""
+
 from __future__ import annotations
 
 from django.db.models import Sum
@@ -19,10 +20,17 @@ def ledger_invariants_assert(member) -> int:
     debits = PointsEntry.objects.filter(member=member, amount__lt=0).annotate(used=Sum("lot_uses__amount"))
     for entry in debits:
         assert entry.used == -entry.amount, (entry.kind, entry.amount, entry.used)
-    earned = dict(PointsEntry.objects.filter(member=member, kind="earn").exclude(reference="")
-                  .values_list("reference").annotate(s=Sum("amount")))
-    reversed_ = PointsEntry.objects.filter(member=member, kind="reverse").values_list("reference") \
+    earned = dict(
+        PointsEntry.objects.filter(member=member, kind="earn")
+        .exclude(reference="")
+        .values_list("reference")
+        .annotate(s=Sum("amount"))
+    )
+    reversed_ = (
+        PointsEntry.objects.filter(member=member, kind="reverse")
+        .values_list("reference")
         .annotate(s=Sum("shortfall") - Sum("amount"))
+    )
     for reference, total in reversed_:
         assert 0 < total <= earned.get(reference, 0), (reference, total, earned.get(reference))
     last = PointsEntry.objects.filter(member=member).order_by("-id").first()

@@ -1,4 +1,5 @@
 """Points API: the member's own points, the HQ console; two brands, two roles, one error shape."""
+
 from __future__ import annotations
 
 import csv
@@ -33,10 +34,22 @@ def alpha_member(brand_a):
     with schema_context(brand_a.schema_name):
         member = Member.objects.create(openid="o-api-1")
         now = timezone.now()
-        points_earn(member=member, points=70, idempotency_key="api-e1", reason="order", reference="A1",
-                    expires_at=now + 10 * DAY)
-        points_earn(member=member, points=30, idempotency_key="api-e2", reason="order", reference="A2",
-                    expires_at=now + 40 * DAY)
+        points_earn(
+            member=member,
+            points=70,
+            idempotency_key="api-e1",
+            reason="order",
+            reference="A1",
+            expires_at=now + 10 * DAY,
+        )
+        points_earn(
+            member=member,
+            points=30,
+            idempotency_key="api-e2",
+            reason="order",
+            reference="A2",
+            expires_at=now + 40 * DAY,
+        )
         points_redeem(member=member, points=20, idempotency_key="api-r1", reason="coupon")
     return member
 
@@ -61,6 +74,7 @@ def store_manager_client(brand_a, client_for):
 
 
 # --- member ------------------------------------------------------------------------------------------------
+
 
 def test_member_sees_balance_and_what_expires_within_30_days(member_client):
     response = member_client.get("/api/v1/mp/points")
@@ -121,6 +135,7 @@ def test_staff_cannot_use_member_endpoints(hq_client):
 
 # --- HQ console --------------------------------------------------------------------------------------------
 
+
 def test_hq_reads_a_members_ledger_with_audit_fields(hq_client, alpha_member, django_assert_max_num_queries):
     with django_assert_max_num_queries(8):
         response = hq_client.get(f"/api/v1/staff/points/members/{alpha_member.pk}/entries")
@@ -150,8 +165,9 @@ def test_brand_a_staff_cannot_read_brand_b_ledgers(brand_a, brand_b, client_for)
         assert_error(response, 404, "member_not_found")
 
 
-def test_store_managers_read_only_their_franchisees_members_and_change_nothing(brand_a, store_manager_client,
-                                                                               alpha_member):
+def test_store_managers_read_only_their_franchisees_members_and_change_nothing(
+    brand_a, store_manager_client, alpha_member
+):
     from members.models import Store
 
     with schema_context(brand_a.schema_name):
@@ -164,16 +180,21 @@ def test_store_managers_read_only_their_franchisees_members_and_change_nothing(b
     assert own.status_code == 200, own.content
     assert [e["idempotency_key"] for e in own.json()["results"]] == ["own-e1"]
     # a member outside the manager's franchisee does not exist for them
-    assert_error(store_manager_client.get(f"/api/v1/staff/points/members/{alpha_member.pk}/entries"), 404,
-                 "member_not_found")
-    assert_error(store_manager_client.get(f"/api/v1/staff/points/members/{alpha_member.pk}"), 404,
-                 "member_not_found")
+    assert_error(
+        store_manager_client.get(f"/api/v1/staff/points/members/{alpha_member.pk}/entries"), 404, "member_not_found"
+    )
+    assert_error(store_manager_client.get(f"/api/v1/staff/points/members/{alpha_member.pk}"), 404, "member_not_found")
     # changing a ledger and exporting the brand's entries stay with HQ
-    assert_error(store_manager_client.get("/api/v1/staff/points/entries.csv?start=2026-01-01&end=2026-01-31"),
-                 403, "permission_denied")
-    response = store_manager_client.post(f"/api/v1/staff/points/members/{own_member.pk}/adjustments",
-                                         {"points": 5, "reason": "x", "idempotency_key": "adj-store-1"},
-                                         format="json")
+    assert_error(
+        store_manager_client.get("/api/v1/staff/points/entries.csv?start=2026-01-01&end=2026-01-31"),
+        403,
+        "permission_denied",
+    )
+    response = store_manager_client.post(
+        f"/api/v1/staff/points/members/{own_member.pk}/adjustments",
+        {"points": 5, "reason": "x", "idempotency_key": "adj-store-1"},
+        format="json",
+    )
     assert_error(response, 403, "permission_denied")
 
 
@@ -187,8 +208,12 @@ def test_hq_adjusts_with_reason_and_a_retry_changes_nothing(brand_a, hq_client, 
     assert first.status_code == 201, first.content
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
     entry = first.json()
-    assert (entry["kind"], entry["amount"], entry["actor"], entry["reason"]) == ("adjust", -30, "alpha-hq",
-                                                                               "双倍积分误发")
+    assert (entry["kind"], entry["amount"], entry["actor"], entry["reason"]) == (
+        "adjust",
+        -30,
+        "alpha-hq",
+        "双倍积分误发",
+    )
     with schema_context(brand_a.schema_name):
         assert PointsEntry.objects.filter(member=alpha_member, kind="adjust").count() == 1
         assert alpha_member.points_account.balance == 50
@@ -198,8 +223,9 @@ def test_adjust_same_key_other_points_is_409(hq_client, alpha_member):
     url = f"/api/v1/staff/points/members/{alpha_member.pk}/adjustments"
     hq_client.post(url, {"points": 5, "reason": "goodwill", "idempotency_key": "adj-00000002"}, format="json")
 
-    response = hq_client.post(url, {"points": 6, "reason": "goodwill", "idempotency_key": "adj-00000002"},
-                              format="json")
+    response = hq_client.post(
+        url, {"points": 6, "reason": "goodwill", "idempotency_key": "adj-00000002"}, format="json"
+    )
 
     assert_error(response, 409, "idempotency_key_reused")
 
@@ -207,19 +233,21 @@ def test_adjust_same_key_other_points_is_409(hq_client, alpha_member):
 def test_adjust_below_zero_is_409_and_changes_nothing(hq_client, alpha_member):
     url = f"/api/v1/staff/points/members/{alpha_member.pk}/adjustments"
 
-    response = hq_client.post(url, {"points": -81, "reason": "x", "idempotency_key": "adj-00000003"},
-                              format="json")
+    response = hq_client.post(url, {"points": -81, "reason": "x", "idempotency_key": "adj-00000003"}, format="json")
 
     assert_error(response, 409, "insufficient_points")
     assert hq_client.get(f"/api/v1/staff/points/members/{alpha_member.pk}").json()["balance"] == 80
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"points": "many", "reason": "x", "idempotency_key": "adj-00000004"}, "points"),
-    ({"points": 5, "idempotency_key": "adj-00000004"}, "reason"),
-    ({"points": 5, "reason": "x", "idempotency_key": "bad key!"}, "idempotency_key"),
-    ({"points": 5, "reason": "x"}, "idempotency_key"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"points": "many", "reason": "x", "idempotency_key": "adj-00000004"}, "points"),
+        ({"points": 5, "idempotency_key": "adj-00000004"}, "reason"),
+        ({"points": 5, "reason": "x", "idempotency_key": "bad key!"}, "idempotency_key"),
+        ({"points": 5, "reason": "x"}, "idempotency_key"),
+    ],
+)
 def test_adjust_bad_input_is_400_in_the_error_shape(hq_client, alpha_member, body, field):
     response = hq_client.post(f"/api/v1/staff/points/members/{alpha_member.pk}/adjustments", body, format="json")
     error = assert_error(response, 400, "validation_error")
@@ -227,22 +255,29 @@ def test_adjust_bad_input_is_400_in_the_error_shape(hq_client, alpha_member, bod
 
 
 def test_adjust_zero_points_is_400(hq_client, alpha_member):
-    response = hq_client.post(f"/api/v1/staff/points/members/{alpha_member.pk}/adjustments",
-                              {"points": 0, "reason": "x", "idempotency_key": "adj-00000005"}, format="json")
+    response = hq_client.post(
+        f"/api/v1/staff/points/members/{alpha_member.pk}/adjustments",
+        {"points": 0, "reason": "x", "idempotency_key": "adj-00000005"},
+        format="json",
+    )
     assert_error(response, 400, "invalid_points")
 
 
 def test_adjust_unknown_member_is_404(hq_client):
-    response = hq_client.post("/api/v1/staff/points/members/987654/adjustments",
-                              {"points": 5, "reason": "x", "idempotency_key": "adj-00000006"}, format="json")
+    response = hq_client.post(
+        "/api/v1/staff/points/members/987654/adjustments",
+        {"points": 5, "reason": "x", "idempotency_key": "adj-00000006"},
+        format="json",
+    )
     assert_error(response, 404, "member_not_found")
 
 
 def test_csv_export_of_a_period(brand_a, hq_client, alpha_member):
     with schema_context(brand_a.schema_name):
         actor = get_user_model().objects.get(username="alpha-hq")
-        points_adjust(member=alpha_member, points=1, idempotency_key="adj-formula", actor=actor,
-                      reason="=HYPERLINK(\"http://x\")")
+        points_adjust(
+            member=alpha_member, points=1, idempotency_key="adj-formula", actor=actor, reason='=HYPERLINK("http://x")'
+        )
     today = timezone.localdate()
 
     response = hq_client.get(f"/api/v1/staff/points/entries.csv?start={today - DAY}&end={today}")
@@ -262,22 +297,35 @@ def test_csv_export_of_a_period(brand_a, hq_client, alpha_member):
     assert body.strip().count("\n") == 0  # the header only
 
 
-@pytest.mark.parametrize("query, code", [
-    ("start=2026-02-01&end=2026-01-01", "invalid_period"),
-    ("start=2024-01-01&end=2026-01-01", "period_too_long"),
-    ("start=yesterday&end=2026-01-01", "validation_error"),
-    ("", "validation_error"),
-])
+@pytest.mark.parametrize(
+    "query, code",
+    [
+        ("start=2026-02-01&end=2026-01-01", "invalid_period"),
+        ("start=2024-01-01&end=2026-01-01", "period_too_long"),
+        ("start=yesterday&end=2026-01-01", "validation_error"),
+        ("", "validation_error"),
+    ],
+)
 def test_csv_export_bad_period_is_400(hq_client, query, code):
     assert_error(hq_client.get(f"/api/v1/staff/points/entries.csv?{query}"), 400, code)
 
 
 def test_preview_shows_an_inactive_campaign_before_it_is_switched_on(brand_a, hq_client):
     with schema_context(brand_a.schema_name):
-        campaign = Campaign.objects.create(name="Double 11", multiplier_pct=200, starts_on="2026-11-11",
-                                           ends_on="2026-11-11", store_codes=["SH01"], is_active=False)
-    order = {"paid_fen": 12_345, "paid_at": "2026-11-11T20:00:00+08:00", "store_code": "SH01",
-             "campaign_id": campaign.pk}
+        campaign = Campaign.objects.create(
+            name="Double 11",
+            multiplier_pct=200,
+            starts_on="2026-11-11",
+            ends_on="2026-11-11",
+            store_codes=["SH01"],
+            is_active=False,
+        )
+    order = {
+        "paid_fen": 12_345,
+        "paid_at": "2026-11-11T20:00:00+08:00",
+        "store_code": "SH01",
+        "campaign_id": campaign.pk,
+    }
 
     response = hq_client.post("/api/v1/staff/points/preview", order, format="json")
 
@@ -293,9 +341,11 @@ def test_preview_bad_input_is_400(hq_client):
     response = hq_client.post("/api/v1/staff/points/preview", {"paid_fen": -1, "paid_at": "x"}, format="json")
     error = assert_error(response, 400, "validation_error")
     assert {"paid_fen", "paid_at"} <= set(error["fields"])
-    response = hq_client.post("/api/v1/staff/points/preview",
-                              {"paid_fen": 100, "paid_at": "2026-01-01T00:00:00Z",
-                               "policy_changes": {"expiry_months": 1}}, format="json")
+    response = hq_client.post(
+        "/api/v1/staff/points/preview",
+        {"paid_fen": 100, "paid_at": "2026-01-01T00:00:00Z", "policy_changes": {"expiry_months": 1}},
+        format="json",
+    )
     assert_error(response, 400, "invalid_policy_change")
 
 

@@ -1,4 +1,5 @@
 """Races with real commits: threads with their own database connections on a brand of their own."""
+
 from __future__ import annotations
 
 import threading
@@ -65,8 +66,10 @@ def funded_member(new_brand):
 
 def test_200_redemptions_race_for_50_points_and_exactly_50_succeed(funded_member):
     brand, member = funded_member
-    jobs = [lambda i=i: points_redeem(member=member, points=1, idempotency_key=f"race-{i}", reason="coupon")
-            for i in range(200)]
+    jobs = [
+        lambda i=i: points_redeem(member=member, points=1, idempotency_key=f"race-{i}", reason="coupon")
+        for i in range(200)
+    ]
 
     results = race(brand, jobs)
 

@@ -1,4 +1,5 @@
 """Two brands on one database session: the ledger's prepared statements write to the brand in use."""
+
 from __future__ import annotations
 
 from django_tenants.utils import schema_context
@@ -25,8 +26,11 @@ def test_prepared_statements_follow_the_brand_on_the_same_connection(brand_a, br
 
     # then: each brand's tables hold only its own rows
     with schema_context(brand_a.schema_name):
-        assert sorted(PointsEntry.objects.values_list("idempotency_key", "amount")) == \
-            [("iso-1", 10), ("iso-2", -1), ("iso-3", 30)]
+        assert sorted(PointsEntry.objects.values_list("idempotency_key", "amount")) == [
+            ("iso-1", 10),
+            ("iso-2", -1),
+            ("iso-3", 30),
+        ]
         assert PointsLot.objects.filter(account__member__openid="o-iso-a").count() == 2
     with schema_context(brand_b.schema_name):
         assert sorted(PointsEntry.objects.values_list("idempotency_key", "amount")) == [("iso-1", 20), ("iso-2", -2)]

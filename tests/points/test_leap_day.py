@@ -1,4 +1,5 @@
 """Points earned on 29 February: when they expire under each policy, and the expiry run on the day."""
+
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,16 +13,18 @@ SH = ZoneInfo("Asia/Shanghai")
 LEAP_DAY = datetime(2024, 2, 29, 21, 30, tzinfo=SH)  # 13:30 UTC: the same day in both zones
 
 
-@pytest.mark.parametrize("mode, months, expires", [
-    ("months", 12, datetime(2025, 3, 1, tzinfo=SH)),  # 28 Feb 2025 is the last day they count
-    ("months", 1, datetime(2024, 3, 30, tzinfo=SH)),
-    ("months", 48, datetime(2028, 3, 1, tzinfo=SH)),  # 29 Feb 2028 exists: through that day
-    ("end_of_next_year", 12, datetime(2026, 1, 1, tzinfo=SH)),
-])
+@pytest.mark.parametrize(
+    "mode, months, expires",
+    [
+        ("months", 12, datetime(2025, 3, 1, tzinfo=SH)),  # 28 Feb 2025 is the last day they count
+        ("months", 1, datetime(2024, 3, 30, tzinfo=SH)),
+        ("months", 48, datetime(2028, 3, 1, tzinfo=SH)),  # 29 Feb 2028 exists: through that day
+        ("end_of_next_year", 12, datetime(2026, 1, 1, tzinfo=SH)),
+    ],
+)
 def test_points_earned_on_29_february_expire_at_the_policys_day(member, mode, months, expires):
     PointsPolicy.objects.update_or_create(pk=1, defaults={"expiry_mode": mode, "expiry_months": months})
-    entry = points_earn_for_order(member=member, order_id="LEAP-1", order=OrderFacts(paid_fen=12_300,
-                                                                                     paid_at=LEAP_DAY))
+    entry = points_earn_for_order(member=member, order_id="LEAP-1", order=OrderFacts(paid_fen=12_300, paid_at=LEAP_DAY))
     assert entry.amount == 123
     assert member.points_account.lots.get().expires_at == expires
 

@@ -1,4 +1,5 @@
 """The ledger services: earn, redeem, adjust, reverse, expire; idempotency; append-only rows."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -61,8 +62,9 @@ def test_same_key_with_other_parameters_is_a_conflict(member, change):
     points_earn(member=member, points=50, idempotency_key="k-fp", reason="order", reference="o-3")
 
     with pytest.raises(Conflict) as caught:
-        points_earn(member=member, idempotency_key="k-fp", **{"points": 50, "reason": "order",
-                                                              "reference": "o-3", **change})
+        points_earn(
+            member=member, idempotency_key="k-fp", **{"points": 50, "reason": "order", "reference": "o-3", **change}
+        )
 
     assert caught.value.status_code == 409 and caught.value.code == "idempotency_key_reused"
     assert PointsAccount.objects.get(member=member).balance == 50
@@ -176,8 +178,14 @@ def test_reverse_after_spending_records_shortfall_instead_of_going_negative(memb
 
 def test_reverse_does_not_touch_other_orders_lots(member):
     points_earn(member=member, points=100, idempotency_key="order:1:earn", reason="order", reference="1")
-    points_earn(member=member, points=500, idempotency_key="order:2:earn", reason="order", reference="2",
-                expires_at=timezone.now() + 400 * DAY)
+    points_earn(
+        member=member,
+        points=500,
+        idempotency_key="order:2:earn",
+        reason="order",
+        reference="2",
+        expires_at=timezone.now() + 400 * DAY,
+    )
     points_redeem(member=member, points=100, idempotency_key="r-1", reason="coupon")  # takes order 1's lot
 
     entry = points_reverse_for_reference(member=member, reference="1", idempotency_key="refund:1", reason="refund")
@@ -229,8 +237,10 @@ def test_expire_due_expires_only_due_lots_once(member):
 def test_entries_cannot_be_updated_or_deleted_even_with_raw_sql(member):
     entry = points_earn(member=member, points=10, idempotency_key="k-immutable", reason="a")
 
-    for sql in ("UPDATE points_pointsentry SET amount = 1000 WHERE id = %s",
-                "DELETE FROM points_pointsentry WHERE id = %s"):
+    for sql in (
+        "UPDATE points_pointsentry SET amount = 1000 WHERE id = %s",
+        "DELETE FROM points_pointsentry WHERE id = %s",
+    ):
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute(sql, [entry.pk])

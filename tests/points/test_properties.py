@@ -1,5 +1,6 @@
 """Property-based: random sequences of earn, redeem, adjust, expire, reverse and retries keep the ledger's
 invariants after every step, and agree with a small in-memory model of the lots."""
+
 from __future__ import annotations
 
 import itertools
@@ -106,15 +107,33 @@ def test_random_sequences_keep_the_invariants(make_member, hq_user, ops):
             _, points, days = op
             reference = f"order-{orders}"
             orders += 1
-            call = (points_earn, dict(member=member, points=points, idempotency_key=key, reason="order",
-                                      reference=reference, expires_at=start + (today + days) * DAY))
+            call = (
+                points_earn,
+                dict(
+                    member=member,
+                    points=points,
+                    idempotency_key=key,
+                    reason="order",
+                    reference=reference,
+                    expires_at=start + (today + days) * DAY,
+                ),
+            )
             model.credit(points, today + days, reference)
         elif op[0] == "redeem":
             call = (points_redeem, dict(member=member, points=op[1], idempotency_key=key, reason="coupon"))
         elif op[0] == "adjust":
             _, points, days = op
-            call = (points_adjust, dict(member=member, points=points, idempotency_key=key, actor=hq_user,
-                                        reason="fix", expires_at=start + (today + days) * DAY))
+            call = (
+                points_adjust,
+                dict(
+                    member=member,
+                    points=points,
+                    idempotency_key=key,
+                    actor=hq_user,
+                    reason="fix",
+                    expires_at=start + (today + days) * DAY,
+                ),
+            )
             if points > 0:
                 model.credit(points, today + days)
         elif op[0] == "expire":
@@ -123,8 +142,10 @@ def test_random_sequences_keep_the_invariants(make_member, hq_user, ops):
             model.expire(today)
         elif op[0] == "reverse":
             reference = f"order-{op[1] % max(orders, 1)}"
-            call = (points_reverse_for_reference, dict(member=member, reference=reference, idempotency_key=key,
-                                                      reason="refund", points=op[2]))
+            call = (
+                points_reverse_for_reference,
+                dict(member=member, reference=reference, idempotency_key=key, reason="refund", points=op[2]),
+            )
             expected_reverse = model.reverse(reference, op[2])
         else:  # retry the previous call with the same key: nothing may change
             if last_call is None:

@@ -1,4 +1,5 @@
 """Earning rules (rates, tiers, campaigns, birthdays, sign-up, one rounding rule) and the expiry policy."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -54,10 +55,18 @@ def test_store_override_replaces_the_brand_rate(alpha):
 
 
 def test_campaigns_apply_by_date_store_and_tier_and_do_not_stack(alpha):
-    Campaign.objects.create(name="618", multiplier_pct=200, starts_on=date(2026, 6, 18), ends_on=date(2026, 6, 18),
-                            is_active=True)
-    Campaign.objects.create(name="Gold at SH01", multiplier_pct=300, starts_on=date(2026, 6, 1),
-                            ends_on=date(2026, 6, 30), store_codes=["SH01"], tier_codes=["gold"], is_active=True)
+    Campaign.objects.create(
+        name="618", multiplier_pct=200, starts_on=date(2026, 6, 18), ends_on=date(2026, 6, 18), is_active=True
+    )
+    Campaign.objects.create(
+        name="Gold at SH01",
+        multiplier_pct=300,
+        starts_on=date(2026, 6, 1),
+        ends_on=date(2026, 6, 30),
+        store_codes=["SH01"],
+        tier_codes=["gold"],
+        is_active=True,
+    )
     Campaign.objects.create(name="Off", multiplier_pct=1000, starts_on=date(2026, 6, 1), ends_on=date(2026, 6, 30))
 
     assert earning_for_order(order=order()).points == 199  # 99.99 yuan x 2 = 199.98
@@ -77,18 +86,31 @@ def test_birthday_month_multiplier(alpha):
 
 def test_pure_rules_multiply_everything_then_floor():
     policy = PointsPolicy(points_per_yuan_pct=100, birthday_month_multiplier_pct=150)
-    campaign = Campaign(pk=7, name="c", multiplier_pct=200, starts_on=date(2026, 6, 1), ends_on=date(2026, 6, 30),
-                        store_codes=[], tier_codes=[])
+    campaign = Campaign(
+        pk=7,
+        name="c",
+        multiplier_pct=200,
+        starts_on=date(2026, 6, 1),
+        ends_on=date(2026, 6, 30),
+        store_codes=[],
+        tier_codes=[],
+    )
 
-    result = points_for_order(order=order(paid_fen=333, tier_multiplier_pct=120, birthday_month=6), policy=policy,
-                              store_rate_pct=None, campaigns=[campaign])
+    result = points_for_order(
+        order=order(paid_fen=333, tier_multiplier_pct=120, birthday_month=6),
+        policy=policy,
+        store_rate_pct=None,
+        campaigns=[campaign],
+    )
 
     assert result.points == 3.33 * 1.2 * 2 * 1.5 // 1 == 11
     assert result.campaign_id == 7
 
 
-@pytest.mark.parametrize("changes", [{"paid_fen": -1}, {"birthday_month": 13}, {"tier_multiplier_pct": -5},
-                                     {"paid_at": datetime(2026, 1, 1)}])
+@pytest.mark.parametrize(
+    "changes",
+    [{"paid_fen": -1}, {"birthday_month": 13}, {"tier_multiplier_pct": -5}, {"paid_at": datetime(2026, 1, 1)}],
+)
 def test_invalid_orders_are_refused(alpha, changes):
     with pytest.raises(ApplicationError) as caught:
         earning_for_order(order=order(**changes))
@@ -96,8 +118,9 @@ def test_invalid_orders_are_refused(alpha, changes):
 
 
 def test_preview_of_an_inactive_campaign_and_a_new_rate_changes_nothing(alpha):
-    draft = Campaign.objects.create(name="draft", multiplier_pct=300, starts_on=date(2026, 6, 1),
-                                    ends_on=date(2026, 6, 30), is_active=False)
+    draft = Campaign.objects.create(
+        name="draft", multiplier_pct=300, starts_on=date(2026, 6, 1), ends_on=date(2026, 6, 30), is_active=False
+    )
 
     preview = earning_preview(order=order(), campaign=draft, policy_changes={"points_per_yuan_pct": 200})
 
@@ -109,12 +132,14 @@ def test_preview_of_an_inactive_campaign_and_a_new_rate_changes_nothing(alpha):
 
 def test_order_earning_is_idempotent_even_if_rules_change_and_reversible(member):
     first = points_earn_for_order(member=member, order_id="SO-1", order=order())
-    Campaign.objects.create(name="now", multiplier_pct=200, starts_on=date(2026, 6, 1), ends_on=date(2026, 6, 30),
-                            is_active=True)
+    Campaign.objects.create(
+        name="now", multiplier_pct=200, starts_on=date(2026, 6, 1), ends_on=date(2026, 6, 30), is_active=True
+    )
 
     again = points_earn_for_order(member=member, order_id="SO-1", order=order())
-    refund = points_reverse_for_reference(member=member, reference="SO-1", idempotency_key="refund:SO-1",
-                                          reason="refund")
+    refund = points_reverse_for_reference(
+        member=member, reference="SO-1", idempotency_key="refund:SO-1", reason="refund"
+    )
 
     assert again.pk == first.pk and first.amount == 99 and again.replayed
     assert refund.amount == -99
@@ -137,13 +162,21 @@ def test_signup_bonus_is_granted_once(member):
     assert PointsEntry.objects.filter(member=member).count() == 1
 
 
-@pytest.mark.parametrize("mode, months, earned, expires", [
-    ("months", 12, datetime(2026, 3, 15, 23, 59, tzinfo=SH), datetime(2027, 3, 16, tzinfo=SH)),
-    ("months", 1, datetime(2026, 1, 31, 8, 0, tzinfo=SH), datetime(2026, 3, 1, tzinfo=SH)),  # Feb 28, end of day
-    ("end_of_next_year", 12, datetime(2026, 1, 1, 0, 0, tzinfo=SH), datetime(2028, 1, 1, tzinfo=SH)),
-    ("end_of_next_year", 12, datetime(2026, 12, 31, 16, 30, tzinfo=ZoneInfo("UTC")), datetime(2029, 1, 1, tzinfo=SH)),
-    ("never", 12, datetime(2026, 1, 1, tzinfo=SH), None),
-])
+@pytest.mark.parametrize(
+    "mode, months, earned, expires",
+    [
+        ("months", 12, datetime(2026, 3, 15, 23, 59, tzinfo=SH), datetime(2027, 3, 16, tzinfo=SH)),
+        ("months", 1, datetime(2026, 1, 31, 8, 0, tzinfo=SH), datetime(2026, 3, 1, tzinfo=SH)),  # Feb 28, end of day
+        ("end_of_next_year", 12, datetime(2026, 1, 1, 0, 0, tzinfo=SH), datetime(2028, 1, 1, tzinfo=SH)),
+        (
+            "end_of_next_year",
+            12,
+            datetime(2026, 12, 31, 16, 30, tzinfo=ZoneInfo("UTC")),
+            datetime(2029, 1, 1, tzinfo=SH),
+        ),
+        ("never", 12, datetime(2026, 1, 1, tzinfo=SH), None),
+    ],
+)
 def test_expiry_policy(mode, months, earned, expires):
     policy = PointsPolicy(expiry_mode=mode, expiry_months=months)
     assert lot_expiry_for(earned_at=earned, policy=policy) == expires

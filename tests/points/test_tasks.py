@@ -1,4 +1,5 @@
 """The daily expiry run, through beat's fan-out and a real Celery worker, in each brand's own schema."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -31,15 +32,26 @@ def test_expiry_task_runs_in_every_brand_schema(new_brand, celery_worker_process
     for brand in brands:
         with schema_context(brand.schema_name):
             member = Member.objects.create(openid="o-exp")
-            points_earn(member=member, points=40, idempotency_key="due", reason="order",
-                        expires_at=timezone.now() - timedelta(minutes=1))
-            points_earn(member=member, points=15, idempotency_key="later", reason="order",
-                        expires_at=timezone.now() + timedelta(days=3))
+            points_earn(
+                member=member,
+                points=40,
+                idempotency_key="due",
+                reason="order",
+                expires_at=timezone.now() - timedelta(minutes=1),
+            )
+            points_earn(
+                member=member,
+                points=15,
+                idempotency_key="later",
+                reason="order",
+                expires_at=timezone.now() + timedelta(days=3),
+            )
             members.append(member)
 
     fan_out_to_brands.delay("points.expire_due", window_seconds=1)
 
     for brand, member in zip(brands, members):
+
         def expired(brand=brand):
             with schema_context(brand.schema_name):
                 return PointsEntry.objects.filter(kind="expire").first()

@@ -1,4 +1,5 @@
 """Fixtures for the rights market: the fake provider on loopback."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,5 +18,10 @@ def fake_provider():
 def provider_row(db, fake_provider):
     from rights_market.models import Provider
 
-    return Provider.objects.create(name="Fake video", slug="fakevideo", base_url=fake_provider.base_url,
-                                   api_key=fake_provider.key, timeout_seconds=1.0)
+    return Provider.objects.create(
+        name="Fake video",
+        slug="fakevideo",
+        base_url=fake_provider.base_url,
+        api_key=fake_provider.key,
+        timeout_seconds=1.0,
+    )

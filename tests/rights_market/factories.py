@@ -1,4 +1,5 @@
 """Plain builders for rights market tests (work under `db` and `committed_db`)."""
+
 from __future__ import annotations
 
 import uuid
@@ -48,8 +49,7 @@ def exchange_requested(brand, member, listing, *, key: str | None = None) -> Exc
     from rights_market.services.exchanges import exchange_request
 
     with schema_context(brand.schema_name):
-        return exchange_request(brand=brand, member=member, listing_id=listing.pk,
-                                request_key=key or uuid.uuid4().hex)
+        return exchange_request(brand=brand, member=member, listing_id=listing.pk, request_key=key or uuid.uuid4().hex)
 
 
 def all_rows(client, url: str) -> list[dict]:

@@ -4,6 +4,7 @@
 issue). Checks every request's signature and signs every answer. Issuing is idempotent on reference; `issued`
 counts distinct codes ever created, `calls` every request.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,9 +68,10 @@ class FakeProvider:
                         if fake.mode == "reject":
                             return self._answer(422, {"error": "out of stock"})
                         data = json.loads(raw)
-                        entry = fake.codes.setdefault(data["reference"], {
-                            "reference": data["reference"], "code": uuid.uuid4().hex[:12].upper(),
-                            "status": "issued"})
+                        entry = fake.codes.setdefault(
+                            data["reference"],
+                            {"reference": data["reference"], "code": uuid.uuid4().hex[:12].upper(), "status": "issued"},
+                        )
                         return self._answer(200, entry)
                     entry = fake.codes.get(parts[1]) if len(parts) >= 2 else None
                     if entry is None:

@@ -1,4 +1,5 @@
 """The market's APIs, each with two brands (alpha issues, beta accepts) and two identities where it matters."""
+
 from __future__ import annotations
 
 import uuid
@@ -18,14 +19,21 @@ from rights_market.services.settlement import statements_close_month
 from tests.conftest import BRAND_PASSWORD
 from tests.rights_market.factories import all_rows, listing_make, member_make, offer_make
 
-OFFER = {"kind": "coupon", "title": "30 off 100", "face_value_fen": 3000, "total_stock": 50,
-         "settlement_price_fen": 500, "per_member_limit": 2}
+OFFER = {
+    "kind": "coupon",
+    "title": "30 off 100",
+    "face_value_fen": 3000,
+    "total_stock": 50,
+    "settlement_price_fen": 500,
+    "per_member_limit": 2,
+}
 
 
 @pytest.fixture
 def hq(client_for):
     def make(brand):
         return client_for(brand).as_staff(f"{brand.slug}-hq", BRAND_PASSWORD)
+
     return make
 
 
@@ -40,6 +48,7 @@ def member_client(client_for):
         member = member_make(brand, points=points, openid=openid) if register else None
         connection.set_schema_to_public()
         return client_for(brand).as_member(token_for(brand, openid)), member
+
     return make
 
 
@@ -51,8 +60,9 @@ class TestPublishing:
         assert Offer.objects.get(pk=offer_id).issuer_id == brand_a.pk
 
         assert hq(brand_b).post(f"/api/v1/market/offers/{offer_id}/pause").status_code == 404
-        assert hq(brand_b).post(f"/api/v1/market/offers/{offer_id}/restock", {"add": 5},
-                                format="json").status_code == 404
+        assert (
+            hq(brand_b).post(f"/api/v1/market/offers/{offer_id}/restock", {"add": 5}, format="json").status_code == 404
+        )
         assert offer_id not in [o["id"] for o in all_rows(hq(brand_b), "/api/v1/market/offers")]
 
         assert hq(brand_a).post(f"/api/v1/market/offers/{offer_id}/pause").json()["status"] == "paused"
@@ -76,25 +86,53 @@ class TestPublishing:
         from miniprograms.services.coupons import coupon_template_create
 
         with schema_context(brand_a.schema_name):
-            t1 = coupon_template_create(name="满300减50", kind="amount_off", total_stock=100, amount_off_fen=5_000,
-                                        threshold_fen=30_000, valid_hours=72)
-            t2 = coupon_template_create(name="满500减100", kind="amount_off", total_stock=40, amount_off_fen=10_000,
-                                        valid_hours=24 * 30, per_member_limit=2)
-        response = hq(brand_a).post("/api/v1/market/offers/batch", {
-            "coupon_template_ids": [t1.pk, t2.pk], "settlement_price_fen": 300, "stock_per_template": 60,
-        }, format="json")
+            t1 = coupon_template_create(
+                name="满300减50",
+                kind="amount_off",
+                total_stock=100,
+                amount_off_fen=5_000,
+                threshold_fen=30_000,
+                valid_hours=72,
+            )
+            t2 = coupon_template_create(
+                name="满500减100",
+                kind="amount_off",
+                total_stock=40,
+                amount_off_fen=10_000,
+                valid_hours=24 * 30,
+                per_member_limit=2,
+            )
+        response = hq(brand_a).post(
+            "/api/v1/market/offers/batch",
+            {
+                "coupon_template_ids": [t1.pk, t2.pk],
+                "settlement_price_fen": 300,
+                "stock_per_template": 60,
+            },
+            format="json",
+        )
 
         assert response.status_code == 201, response.content
-        offers = {o.source_ref: o for o in Offer.objects.filter(issuer=brand_a, source_ref__startswith="coupon_template:")}
+        offers = {
+            o.source_ref: o for o in Offer.objects.filter(issuer=brand_a, source_ref__startswith="coupon_template:")
+        }
         first, second = offers[f"coupon_template:{t1.pk}"], offers[f"coupon_template:{t2.pk}"]
-        assert (first.title, first.face_value_fen, first.total_stock, first.voucher_valid_days) == \
-            ("满300减50", 5_000, 60, 3)
+        assert (first.title, first.face_value_fen, first.total_stock, first.voucher_valid_days) == (
+            "满300减50",
+            5_000,
+            60,
+            3,
+        )
         assert (second.total_stock, second.per_member_limit, second.settlement_price_fen) == (40, 2, 300)
         # publishing again is refused, and another brand's template ids mean nothing on its host
         again = hq(brand_a).post("/api/v1/market/offers/batch", {"coupon_template_ids": [t1.pk]}, format="json")
         assert again.status_code == 409
-        assert hq(brand_b).post("/api/v1/market/offers/batch", {"coupon_template_ids": [t2.pk + 10_000]},
-                                format="json").status_code == 404
+        assert (
+            hq(brand_b)
+            .post("/api/v1/market/offers/batch", {"coupon_template_ids": [t2.pk + 10_000]}, format="json")
+            .status_code
+            == 404
+        )
 
     def test_batch_needs_one_kind_of_input(self, brand_a, hq):
         response = hq(brand_a).post("/api/v1/market/offers/batch", {}, format="json")
@@ -116,13 +154,13 @@ class TestBrowsingAndListing:
 
     def test_listing_and_delisting_are_per_brand(self, brand_a, brand_b, hq):
         offer = offer_make(brand_a)
-        created = hq(brand_b).post("/api/v1/market/listings", {"offer_id": offer.pk, "points_price": 900},
-                                   format="json")
+        created = hq(brand_b).post(
+            "/api/v1/market/listings", {"offer_id": offer.pk, "points_price": 900}, format="json"
+        )
         assert created.status_code == 201
         listing_id = created.json()["id"]
         assert hq(brand_a).post(f"/api/v1/market/listings/{listing_id}/delist").status_code == 404
-        own = hq(brand_a).post("/api/v1/market/listings", {"offer_id": offer.pk, "points_price": 1},
-                               format="json")
+        own = hq(brand_a).post("/api/v1/market/listings", {"offer_id": offer.pk, "points_price": 1}, format="json")
         assert own.status_code == 404  # an issuer does not list its own offer
         assert listing_id not in [r["id"] for r in all_rows(hq(brand_a), "/api/v1/market/listings")]
         assert hq(brand_b).post(f"/api/v1/market/listings/{listing_id}/delist").json()["status"] == "delisted"
@@ -137,12 +175,14 @@ class TestRedeeming:
 
         listed = all_rows(client, "/api/v1/market/mp/listings")
         assert [r["id"] for r in listed] == [listing.pk]
-        response = client.post("/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "r1"},
-                               format="json")
+        response = client.post(
+            "/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "r1"}, format="json"
+        )
         assert response.status_code == 202, response.content
         exchange_id = response.json()["id"]
-        again = client.post("/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "r1"},
-                            format="json")
+        again = client.post(
+            "/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "r1"}, format="json"
+        )
         assert (again.status_code, again.json()["id"]) == (200, exchange_id)
         exchange_advance(exchange_id=exchange_id)
 
@@ -151,37 +191,44 @@ class TestRedeeming:
         assert other.get(f"/api/v1/market/mp/exchanges/{exchange_id}").status_code == 404
         assert all_rows(other, "/api/v1/market/mp/exchanges") == []
 
-    def test_a_member_short_of_points_is_refused_at_once_in_the_error_shape(self, brand_a, brand_b,
-                                                                             member_client):
+    def test_a_member_short_of_points_is_refused_at_once_in_the_error_shape(self, brand_a, brand_b, member_client):
         listing = listing_make(brand_b, offer_make(brand_a), points_price=100)
         client, member = member_client(brand_b, points=99)
-        response = client.post("/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "p"},
-                               format="json")
+        response = client.post(
+            "/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "p"}, format="json"
+        )
         assert response.status_code == 409, response.content
         error = response.json()["error"]
         assert error["code"] == "insufficient_points" and "100" in error["message"]
         assert error["fields"] == {"points": ["needs 100, balance 99"]}
         assert not Exchange.objects.filter(accepting_brand=brand_b, member_id=member.pk).exists()
 
-    def test_a_member_of_one_brand_cannot_redeem_on_or_through_another(self, brand_a, brand_b, member_client,
-                                                                       client_for):
+    def test_a_member_of_one_brand_cannot_redeem_on_or_through_another(
+        self, brand_a, brand_b, member_client, client_for
+    ):
         listing = listing_make(brand_b, offer_make(brand_a), points_price=100)
         alpha_client, _ = member_client(brand_a, points=300)
         # alpha's member cannot use beta's listing on alpha's host ...
-        response = alpha_client.post("/api/v1/market/mp/exchanges",
-                                     {"listing_id": listing.pk, "request_key": "x"}, format="json")
+        response = alpha_client.post(
+            "/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "x"}, format="json"
+        )
         assert response.status_code == 404
         # ... nor take their alpha token to beta's host
         beta_host = client_for(brand_b).as_member(alpha_client._credentials["HTTP_AUTHORIZATION"].split()[1])
-        assert beta_host.post("/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "x"},
-                              format="json").status_code == 401
+        assert (
+            beta_host.post(
+                "/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "x"}, format="json"
+            ).status_code
+            == 401
+        )
         assert not Exchange.objects.filter(listing=listing).exists()
 
     def test_staff_see_their_side_and_the_issuer_never_sees_member_ids(self, brand_a, brand_b, hq, member_client):
         listing = listing_make(brand_b, offer_make(brand_a), points_price=100)
         client, member = member_client(brand_b, points=300)
-        exchange_id = client.post("/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "k"},
-                                  format="json").json()["id"]
+        exchange_id = client.post(
+            "/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "k"}, format="json"
+        ).json()["id"]
         accepting = all_rows(hq(brand_b), "/api/v1/market/exchanges")
         assert [(r["id"], r["member_id"]) for r in accepting] == [(exchange_id, member.pk)]
         issuing = all_rows(hq(brand_a), "/api/v1/market/exchanges?side=issuing")
@@ -201,13 +248,15 @@ class TestVouchers:
     def voucher_code(self, brand_a, brand_b, member_client):
         listing = listing_make(brand_b, offer_make(brand_a), points_price=100)
         client, _ = member_client(brand_b, points=300)
-        exchange_id = client.post("/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "v"},
-                                  format="json").json()["id"]
+        exchange_id = client.post(
+            "/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "v"}, format="json"
+        ).json()["id"]
         exchange_advance(exchange_id=exchange_id)
         return client.get(f"/api/v1/market/mp/exchanges/{exchange_id}").json()["code"]
 
-    def test_claiming_makes_a_member_of_the_issuer_with_channel_rights_market(self, brand_a, brand_b,
-                                                                              voucher_code, member_client):
+    def test_claiming_makes_a_member_of_the_issuer_with_channel_rights_market(
+        self, brand_a, brand_b, voucher_code, member_client
+    ):
         newcomer, _ = member_client(brand_a, register=False)
         claimed = newcomer.post("/api/v1/market/mp/vouchers/claim", {"code": voucher_code}, format="json")
         assert claimed.status_code == 200, claimed.content
@@ -218,36 +267,50 @@ class TestVouchers:
             assert member.phone == "" and member.name == ""  # nothing of the accepting brand's member
         connection.set_schema_to_public()
         someone_else, _ = member_client(brand_a)
-        assert someone_else.post("/api/v1/market/mp/vouchers/claim", {"code": voucher_code},
-                                 format="json").status_code == 409
+        assert (
+            someone_else.post("/api/v1/market/mp/vouchers/claim", {"code": voucher_code}, format="json").status_code
+            == 409
+        )
         beta_member, _ = member_client(brand_b)  # the voucher is not in beta's schema
-        assert beta_member.post("/api/v1/market/mp/vouchers/claim", {"code": voucher_code},
-                                format="json").status_code == 404
+        assert (
+            beta_member.post("/api/v1/market/mp/vouchers/claim", {"code": voucher_code}, format="json").status_code
+            == 404
+        )
 
     def test_a_member_sees_their_vouchers_in_both_brands_mini_programs(self, brand_a, brand_b, member_client, hq):
         listing = listing_make(brand_b, offer_make(brand_a), points_price=100)
         winner, _ = member_client(brand_b, points=300)
         other, _ = member_client(brand_b, points=300)
-        exchange_id = winner.post("/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "w"},
-                                  format="json").json()["id"]
+        exchange_id = winner.post(
+            "/api/v1/market/mp/exchanges", {"listing_id": listing.pk, "request_key": "w"}, format="json"
+        ).json()["id"]
         exchange_advance(exchange_id=exchange_id)
         [won] = all_rows(winner, "/api/v1/market/mp/vouchers/won")
         assert (won["exchange_id"], won["issuer_id"], won["state"], won["claimed"]) == (
-            exchange_id, brand_a.pk, "issued", False)
+            exchange_id,
+            brand_a.pk,
+            "issued",
+            False,
+        )
         assert all_rows(other, "/api/v1/market/mp/vouchers/won") == []
         assert all_rows(other, "/api/v1/market/mp/vouchers/claimed") == []
 
         at_alpha, _ = member_client(brand_a, register=False)
-        assert at_alpha.post("/api/v1/market/mp/vouchers/claim", {"code": won["code"]},
-                             format="json").status_code == 200
+        assert (
+            at_alpha.post("/api/v1/market/mp/vouchers/claim", {"code": won["code"]}, format="json").status_code == 200
+        )
         [claimed] = all_rows(at_alpha, "/api/v1/market/mp/vouchers/claimed")
         assert (claimed["code"], claimed["state"]) == (won["code"], "issued")
         assert all_rows(at_alpha, "/api/v1/market/mp/vouchers/won") == []  # won at beta, not here
         with schema_context(brand_a.schema_name):
             Store.objects.create(code="A002", name="Alpha Two")
         connection.set_schema_to_public()
-        assert hq(brand_a).post("/api/v1/market/vouchers/use", {"code": won["code"], "store_code": "A002"},
-                                format="json").status_code == 200
+        assert (
+            hq(brand_a)
+            .post("/api/v1/market/vouchers/use", {"code": won["code"], "store_code": "A002"}, format="json")
+            .status_code
+            == 200
+        )
         assert all_rows(winner, "/api/v1/market/mp/vouchers/won")[0]["state"] == "used"
         assert all_rows(at_alpha, "/api/v1/market/mp/vouchers/claimed")[0]["state"] == "used"
         with schema_context(brand_a.schema_name):
@@ -321,5 +384,6 @@ class TestPaging:
         ops = client_for(None).as_staff(ops_user.username, "ops-password-1")
         open_rows = all_rows(ops, "/api/v1/ops/market/exchanges/open?page_size=2")
         assert [r["id"] for r in open_rows] == [e.pk for e in exchanges]  # oldest first, none cut
-        assert all_rows(hq(brand_b), "/api/v1/market/exchanges/accepting?page_size=2") == \
-            all_rows(hq(brand_b), "/api/v1/market/exchanges?page_size=3")
+        assert all_rows(hq(brand_b), "/api/v1/market/exchanges/accepting?page_size=2") == all_rows(
+            hq(brand_b), "/api/v1/market/exchanges?page_size=3"
+        )

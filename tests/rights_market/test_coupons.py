@@ -1,5 +1,6 @@
 """A voucher from a coupon template becomes a real coupon of the issuer's shops: claimed in the issuer's
 mini-program, used there or at a store's POS by code, with the template's rules; the voucher follows it."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -33,15 +34,23 @@ def world(brand_a, fake_wechat):
 @pytest.fixture
 def template(world):
     with schema_context(world.schema):
-        return coupon_template_create(name="满20减10", kind="amount_off", amount_off_fen=1000, threshold_fen=2000,
-                                      total_stock=3, per_member_limit=1, valid_hours=24 * 7)
+        return coupon_template_create(
+            name="满20减10",
+            kind="amount_off",
+            amount_off_fen=1000,
+            threshold_fen=2000,
+            total_stock=3,
+            per_member_limit=1,
+            valid_hours=24 * 7,
+        )
 
 
 def won_voucher(brand_a, brand_b, template, *, stock=None) -> Voucher:
     """A member of beta wins a voucher from alpha's template through the market."""
     with schema_context(brand_a.schema_name):
-        [offer] = offers_publish_coupon_templates(issuer=brand_a, template_ids=[template.pk],
-                                                  settlement_price_fen=300, stock_per_template=stock)
+        [offer] = offers_publish_coupon_templates(
+            issuer=brand_a, template_ids=[template.pk], settlement_price_fen=300, stock_per_template=stock
+        )
     listing = listing_make(brand_b, offer, points_price=100)
     exchange = exchange_requested(brand_b, member_make(brand_b, points=100), listing)
     exchange_advance(exchange_id=exchange.pk)
@@ -52,8 +61,7 @@ def won_voucher(brand_a, brand_b, template, *, stock=None) -> Voucher:
 
 
 def receipt(world, no, **extra):
-    return {"receipt_no": no, "lines": [{"sku_code": world.sku.code, "quantity": 2, "unit_price_fen": 1500}],
-            **extra}
+    return {"receipt_no": no, "lines": [{"sku_code": world.sku.code, "quantity": 2, "unit_price_fen": 1500}], **extra}
 
 
 def test_claim_makes_a_coupon_of_the_template_owned_by_the_claimer(brand_a, brand_b, world, template):
@@ -63,7 +71,12 @@ def test_claim_makes_a_coupon_of_the_template_owned_by_the_claimer(brand_a, bran
         claimed = voucher_claim(code=voucher.code.lower(), openid="o-newcomer")
         coupon = Coupon.objects.get(pk=claimed.coupon_id)
         assert (coupon.member_id, coupon.template_id, coupon.code, coupon.source, coupon.status) == (
-            claimed.claimed_member_id, template.pk, voucher.code, "market", "available")
+            claimed.claimed_member_id,
+            template.pk,
+            voucher.code,
+            "market",
+            "available",
+        )
         assert coupon.valid_until == voucher.valid_until
         assert claimed.claimed_member.join_channel == "rights_market"
         again = voucher_claim(code=voucher.code, openid="o-newcomer")  # claiming again: the same coupon
@@ -75,8 +88,11 @@ def test_used_at_the_issuers_pos_by_code_with_the_templates_rules_once(brand_a, 
     voucher = won_voucher(brand_a, brand_b, template)
     with schema_context(world.schema):
         claimed = voucher_claim(code=voucher.code, openid="o-pos")
-        too_small = {"receipt_no": "R0", "coupon_code": voucher.code,
-                     "lines": [{"sku_code": world.sku.code, "quantity": 1, "unit_price_fen": 1500}]}
+        too_small = {
+            "receipt_no": "R0",
+            "coupon_code": voucher.code,
+            "lines": [{"sku_code": world.sku.code, "quantity": 1, "unit_price_fen": 1500}],
+        }
         [small] = pos_orders_record(store=world.s1, receipts=[too_small])
         assert (small.status, small.error["code"]) == ("error", "coupon_not_applicable")  # threshold 20 yuan
 
@@ -92,7 +108,10 @@ def test_used_at_the_issuers_pos_by_code_with_the_templates_rules_once(brand_a, 
         assert (dup.status, dup.order_id) == ("duplicate", first.order_id)
         [second] = pos_orders_record(store=world.s2, receipts=[receipt(world, "R2", coupon_code=voucher.code)])
         assert (second.status, second.error["code"], second.error["fields"]) == (
-            "error", "coupon_unusable", {"coupon": ["used"]})
+            "error",
+            "coupon_unusable",
+            {"coupon": ["used"]},
+        )
         assert "already used" in second.error["message"]
 
 
@@ -101,8 +120,9 @@ def test_a_coupon_of_one_member_is_not_used_for_another(brand_a, brand_b, world,
     with schema_context(world.schema):
         voucher_claim(code=voucher.code, openid="o-holder")
         Member.objects.filter(pk=world.bob.pk).update(store=world.s1)  # bob is in the POS store's scope
-        [result] = pos_orders_record(store=world.s1, receipts=[
-            receipt(world, "R9", coupon_code=voucher.code, member_id=world.bob.pk)])
+        [result] = pos_orders_record(
+            store=world.s1, receipts=[receipt(world, "R9", coupon_code=voucher.code, member_id=world.bob.pk)]
+        )
         assert (result.status, result.error["code"]) == ("error", "coupon_not_yours")
         assert Coupon.objects.get(code=voucher.code).status == "available"
 
@@ -112,8 +132,9 @@ def test_used_in_the_issuers_shop_and_given_back_when_the_order_is_cancelled(bra
     with schema_context(world.schema):
         claimed = voucher_claim(code=voucher.code, openid="o-shop")
         member = claimed.claimed_member
-        order = order_place(member=member, shop=world.shop, items=[{"sku_id": world.sku.pk, "quantity": 2}],
-                            coupon_id=claimed.coupon_id)
+        order = order_place(
+            member=member, shop=world.shop, items=[{"sku_id": world.sku.pk, "quantity": 2}], coupon_id=claimed.coupon_id
+        )
         assert (order.subtotal_fen, order.discount_fen) == (3000, 1000)
         voucher.refresh_from_db()
         assert voucher.status == "used"
@@ -132,8 +153,12 @@ def test_an_expired_coupon_is_refused_with_its_date(brand_a, brand_b, world, tem
         assert (result.error["code"], result.error["fields"]) == ("coupon_unusable", {"coupon": ["expired"]})
         assert "expired at" in result.error["message"]
         with pytest.raises(ApplicationError) as exc:
-            order_place(member=claimed.claimed_member, shop=world.shop,
-                        items=[{"sku_id": world.sku.pk, "quantity": 2}], coupon_id=claimed.coupon_id)
+            order_place(
+                member=claimed.claimed_member,
+                shop=world.shop,
+                items=[{"sku_id": world.sku.pk, "quantity": 2}],
+                coupon_id=claimed.coupon_id,
+            )
         assert exc.value.fields == {"coupon": ["expired"]}
 
 

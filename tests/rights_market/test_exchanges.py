@@ -1,4 +1,5 @@
 """The exchange state machine, step by step, in one test transaction (alpha issues, beta accepts)."""
+
 from __future__ import annotations
 
 import pytest
@@ -199,8 +200,11 @@ def test_eligibility_by_tier_rank_and_city(brand_a, brand_b):
     offer = offer_make(brand_a, min_tier_rank=2, eligible_cities=["上海"])
     listing = listing_make(brand_b, offer)
     assert exchange_requested(brand_b, gold_sh, listing).status == S.REQUESTED
-    for member, code in ((gold_bj, "city_not_eligible"), (silver_sh, "tier_not_eligible"),
-                         (no_tier, "tier_not_eligible")):
+    for member, code in (
+        (gold_bj, "city_not_eligible"),
+        (silver_sh, "tier_not_eligible"),
+        (no_tier, "tier_not_eligible"),
+    ):
         with pytest.raises(ApplicationError) as exc:
             exchange_requested(brand_b, member, listing)
         assert exc.value.code == code
@@ -281,8 +285,10 @@ def test_undo_returns_points_to_their_own_lots_with_their_expiry(brand_b, setup,
     exchange.refresh_from_db()
     assert (exchange.status, exchange.undo_reason) == (S.UNDONE, "fulfilment_failed")
     with schema_context(brand_b.schema_name):
-        lots = {lot.entry.idempotency_key: (lot.remaining, lot.expires_at)
-                for lot in PointsLot.objects.select_related("entry").filter(account__member=member)}
+        lots = {
+            lot.entry.idempotency_key: (lot.remaining, lot.expires_at)
+            for lot in PointsLot.objects.select_related("entry").filter(account__member=member)
+        }
         assert lots == {"lot-soon": (60, soon), "lot-late": (80, late)}
         restore = PointsEntry.objects.get(member=member, kind="restore")
         assert (restore.amount, restore.shortfall, restore.reference) == (100, 0, f"market:{exchange.pk}")
@@ -290,12 +296,19 @@ def test_undo_returns_points_to_their_own_lots_with_their_expiry(brand_b, setup,
         # again, under the same or another key: nothing more comes back
         from points.services import points_restore_to_lots
 
-        again = points_restore_to_lots(member=member, debit_key=f"market-exchange-{exchange.pk}",
-                                       idempotency_key=f"market-restore-{exchange.pk}",
-                                       reason="rights market exchange undone")
+        again = points_restore_to_lots(
+            member=member,
+            debit_key=f"market-exchange-{exchange.pk}",
+            idempotency_key=f"market-restore-{exchange.pk}",
+            reason="rights market exchange undone",
+        )
         assert again.pk == restore.pk and again.replayed
-        assert points_restore_to_lots(member=member, debit_key=f"market-exchange-{exchange.pk}",
-                                      idempotency_key="other-key", reason="x") is None
+        assert (
+            points_restore_to_lots(
+                member=member, debit_key=f"market-exchange-{exchange.pk}", idempotency_key="other-key", reason="x"
+            )
+            is None
+        )
         assert ledger_invariants_assert(member) == 140
 
 
@@ -310,8 +323,13 @@ def test_restore_leaves_points_of_a_lot_that_expired_meanwhile_expired(brand_b):
 
     member = member_make(brand_b)
     with schema_context(brand_b.schema_name):
-        short = points_earn(member=member, points=30, idempotency_key="short", reason="seed",
-                            expires_at=timezone.now() + timedelta(days=1))
+        short = points_earn(
+            member=member,
+            points=30,
+            idempotency_key="short",
+            reason="seed",
+            expires_at=timezone.now() + timedelta(days=1),
+        )
         points_earn(member=member, points=50, idempotency_key="long", reason="seed")
         points_redeem(member=member, points=70, idempotency_key="spend", reason="test")
         PointsLot.objects.filter(entry=short).update(expires_at=timezone.now() - timedelta(seconds=1))

@@ -2,6 +2,7 @@
 market, beta lists it, beta's members spend beta's points on it, claim it in alpha's mini-program (becoming
 alpha's members), use it at alpha's store counter (POS, by code) and in alpha's shop; both sides see ROI from
 that real use, and the month's netted statement is the same file for both."""
+
 from __future__ import annotations
 
 import csv
@@ -38,8 +39,9 @@ def test_publish_list_exchange_claim_use_roi_statement(brand_a, brand_b, fake_we
     hq_b = client_for(brand_b).as_staff("beta-hq", BRAND_PASSWORD)
 
     def member_at(world, openid):
-        return client_for(world.brand).as_member(member_token_issue(schema=world.schema, appid=world.app.appid,
-                                                                    openid=openid))
+        return client_for(world.brand).as_member(
+            member_token_issue(schema=world.schema, appid=world.app.appid, openid=openid)
+        )
 
     def pos(world, key, receipt):
         client = client_for(world.brand)
@@ -49,12 +51,24 @@ def test_publish_list_exchange_claim_use_roi_statement(brand_a, brand_b, fake_we
         return response.json()["results"][0]
 
     # alpha publishes a coupon template (10 off 20) in one click; beta lists it for 200 of its points
-    template = hq_a.post("/api/v1/console/coupon-templates", {
-        "name": "满20减10", "kind": "amount_off", "amount_off_fen": 1000, "threshold_fen": 2000, "total_stock": 10,
-        "valid_hours": 24 * 14}, format="json")
+    template = hq_a.post(
+        "/api/v1/console/coupon-templates",
+        {
+            "name": "满20减10",
+            "kind": "amount_off",
+            "amount_off_fen": 1000,
+            "threshold_fen": 2000,
+            "total_stock": 10,
+            "valid_hours": 24 * 14,
+        },
+        format="json",
+    )
     assert template.status_code == 201, template.content
-    [offer] = hq_a.post("/api/v1/market/offers/batch", {"coupon_template_ids": [template.json()["id"]],
-                                                        "settlement_price_fen": 300}, format="json").json()
+    [offer] = hq_a.post(
+        "/api/v1/market/offers/batch",
+        {"coupon_template_ids": [template.json()["id"]], "settlement_price_fen": 300},
+        format="json",
+    ).json()
     assert offer["id"] in [o["id"] for o in all_rows(hq_b, "/api/v1/market/catalogue")]
     listing = hq_b.post("/api/v1/market/listings", {"offer_id": offer["id"], "points_price": 200}, format="json")
     assert listing.status_code == 201, listing.content
@@ -63,8 +77,11 @@ def test_publish_list_exchange_claim_use_roi_statement(brand_a, brand_b, fake_we
     at_beta = {m.pk: client_for(brand_b).as_member(wb.tokens[m.pk]) for m in (wb.alice, wb.bob)}
     codes = {}
     for member_id, client in at_beta.items():
-        response = client.post("/api/v1/market/mp/exchanges", {"listing_id": listing.json()["id"],
-                                                                "request_key": f"loop-{member_id}"}, format="json")
+        response = client.post(
+            "/api/v1/market/mp/exchanges",
+            {"listing_id": listing.json()["id"], "request_key": f"loop-{member_id}"},
+            format="json",
+        )
         assert response.status_code == 202, response.content
         exchange_advance(exchange_id=response.json()["id"])
         [won] = all_rows(client, "/api/v1/market/mp/vouchers/won")
@@ -80,7 +97,11 @@ def test_publish_list_exchange_claim_use_roi_statement(brand_a, brand_b, fake_we
         alpha_ids[member_id] = claimed["member_id"]
         [coupon] = client.get("/api/v1/mp/coupons").json()["results"]
         assert (coupon["code"], coupon["source"], coupon["amount_off_fen"], coupon["threshold_fen"]) == (
-            codes[member_id], "market", 1000, 2000)
+            codes[member_id],
+            "market",
+            1000,
+            2000,
+        )
         coupons[member_id] = coupon["id"]
 
     # alice uses hers at alpha's store counter, by code; then buys again there within 30 days (and after)
@@ -97,14 +118,24 @@ def test_publish_list_exchange_claim_use_roi_statement(brand_a, brand_b, fake_we
     pos(wa, pos_a, {"receipt_no": "A-4", "sold_at": (timezone.now() + timedelta(days=40)).isoformat(), **later})
 
     # bob uses his in alpha's shop and pays
-    order = at_alpha[wb.bob.pk].post("/api/v1/mp/orders", {
-        "shop_id": wa.shop.pk, "items": [{"sku_id": wa.sku.pk, "quantity": 2}], "coupon_id": coupons[wb.bob.pk]},
-        format="json")
+    order = at_alpha[wb.bob.pk].post(
+        "/api/v1/mp/orders",
+        {"shop_id": wa.shop.pk, "items": [{"sku_id": wa.sku.pk, "quantity": 2}], "coupon_id": coupons[wb.bob.pk]},
+        format="json",
+    )
     assert order.status_code == 201, order.content
     assert (order.json()["discount_fen"], order.json()["total_fen"]) == (1000, 2000)
     with schema_context(wa.schema):
-        assert order_mark_paid(out_trade_no=order.json()["number"], transaction_id="wx-loop-1", total_fen=2000,
-                               paid_at=None, appid=wa.app.appid) == "paid"
+        assert (
+            order_mark_paid(
+                out_trade_no=order.json()["number"],
+                transaction_id="wx-loop-1",
+                total_fen=2000,
+                paid_at=None,
+                appid=wa.app.appid,
+            )
+            == "paid"
+        )
     connection.set_schema_to_public()
 
     # beta's alice comes back to a beta store within 30 days (her home store: a POS key records sales only for
@@ -112,32 +143,64 @@ def test_publish_list_exchange_claim_use_roi_statement(brand_a, brand_b, fake_we
     with schema_context(wb.schema):
         Member.objects.filter(pk=wb.alice.pk).update(store=wb.s1)
     connection.set_schema_to_public()
-    assert pos(wb, pos_b, {"receipt_no": "B-1", "member_id": wb.alice.pk, "sold_at": (
-        timezone.now() + timedelta(days=3)).isoformat(), "lines": [{"sku_code": wb.sku.code, "quantity": 1,
-                                                                    "unit_price_fen": 800}]})["status"] == "created"
+    assert (
+        pos(
+            wb,
+            pos_b,
+            {
+                "receipt_no": "B-1",
+                "member_id": wb.alice.pk,
+                "sold_at": (timezone.now() + timedelta(days=3)).isoformat(),
+                "lines": [{"sku_code": wb.sku.code, "quantity": 1, "unit_price_fen": 800}],
+            },
+        )["status"]
+        == "created"
+    )
     for client in at_beta.values():  # beta's mini-program shows the vouchers used
         assert all_rows(client, "/api/v1/market/mp/vouchers/won")[0]["state"] == "used"
 
     # ROI, issuer side: 2 used, sales on them 2000 + 2000, 2 new members who paid 2000 + 1500 + 2000 in 30 days
     [roi_a] = hq_a.get("/api/v1/market/roi/issuer").json()["offers"]
-    assert {k: roi_a[k] for k in ("redemptions", "vouchers_used", "sales_fen", "new_members",
-                                  "new_members_sales_30d_fen", "settlement_received_fen",
-                                  "cost_per_new_member_fen")} == {
-        "redemptions": 2, "vouchers_used": 2, "sales_fen": 4000, "new_members": 2,
-        "new_members_sales_30d_fen": 5500, "settlement_received_fen": 600, "cost_per_new_member_fen": 700}
+    assert {
+        k: roi_a[k]
+        for k in (
+            "redemptions",
+            "vouchers_used",
+            "sales_fen",
+            "new_members",
+            "new_members_sales_30d_fen",
+            "settlement_received_fen",
+            "cost_per_new_member_fen",
+        )
+    } == {
+        "redemptions": 2,
+        "vouchers_used": 2,
+        "sales_fen": 4000,
+        "new_members": 2,
+        "new_members_sales_30d_fen": 5500,
+        "settlement_received_fen": 600,
+        "cost_per_new_member_fen": 700,
+    }
     # ... accepting side: 2 redemptions, 400 points, 1 of 2 came back (800 fen)
     roi_b = hq_b.get("/api/v1/market/roi/accepting").json()
     assert (roi_b["redemptions"], roi_b["points_spent"], roi_b["members_redeemed"], roi_b["members_came_back"]) == (
-        2, 400, 2, 1)
+        2,
+        400,
+        2,
+        1,
+    )
     assert (roi_b["redeemers"]["orders_30d"], roi_b["redeemers"]["sales_30d_fen"]) == (1, 800)
     assert hq_b.get("/api/v1/market/roi/issuer").json()["offers"] == []
 
     # the month's statement: beta pays alpha 600, the same CSV on both hosts
     [statement] = statements_close_month(month=timezone.localdate().replace(day=1))
     assert (statement.payer_id, statement.payee_id, statement.total_fen, statement.line_count) == (
-        brand_b.pk, brand_a.pk, 600, 2)
-    files = [hq.get(f"/api/v1/market/statements/{statement.pk}.csv").content.decode("utf-8-sig")
-             for hq in (hq_a, hq_b)]
+        brand_b.pk,
+        brand_a.pk,
+        600,
+        2,
+    )
+    files = [hq.get(f"/api/v1/market/statements/{statement.pk}.csv").content.decode("utf-8-sig") for hq in (hq_a, hq_b)]
     assert files[0] == files[1]
     rows = list(csv.reader(io.StringIO(files[0])))
     assert ["net payable (yuan)", "6.00", "payer", "Beta", "payee", "Alpha"] in rows

@@ -1,4 +1,5 @@
 """Virtual goods through the JSON-over-HTTP provider adapter, against a fake provider on loopback."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,8 +14,14 @@ S = Exchange.Status
 
 @pytest.fixture
 def virtual(brand_a, brand_b, provider_row):
-    offer = offer_make(brand_a, stock=5, kind=Offer.Kind.VIRTUAL, title="Video VIP month",
-                       provider_slug=provider_row.slug, provider_sku="vip-1m")
+    offer = offer_make(
+        brand_a,
+        stock=5,
+        kind=Offer.Kind.VIRTUAL,
+        title="Video VIP month",
+        provider_slug=provider_row.slug,
+        provider_sku="vip-1m",
+    )
     listing = listing_make(brand_b, offer, points_price=200)
     member = member_make(brand_b, points=500)
     return offer, listing, member

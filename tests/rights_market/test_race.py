@@ -1,6 +1,7 @@
 """1,000 members of three brands race for the last 10 units, each request and its steps driven at once from one
 of 32 threads with its own database connection (started together by a barrier), on committed data: asks race
 the drives, so request-time checks meet a stock that is being taken."""
+
 from __future__ import annotations
 
 import random
@@ -54,8 +55,11 @@ def test_1000_members_race_for_the_last_10_units(new_brand, monkeypatch):
     offer = offer_make(issuer, stock=UNITS, per_member_limit=1)
     listings = {b.pk: listing_make(b, offer, points_price=100 + 50 * i) for i, b in enumerate(acceptors)}
     per_brand = [MEMBERS // 3 + (1 if i < MEMBERS % 3 else 0) for i in range(3)]
-    jobs = [(brand, member_id, "race") for brand, n in zip(acceptors, per_brand) for member_id in
-            _members_with_points(brand, n)]
+    jobs = [
+        (brand, member_id, "race")
+        for brand, n in zip(acceptors, per_brand)
+        for member_id in _members_with_points(brand, n)
+    ]
     connection.set_schema_to_public()
     initial = _total_balance(acceptors)
     assert initial == MEMBERS * START_POINTS
@@ -82,8 +86,9 @@ def test_1000_members_race_for_the_last_10_units(new_brand, monkeypatch):
         try:
             with schema_context(brand.schema_name):
                 member = Member.objects.get(pk=member_id)
-                exchange = svc.exchange_request(brand=brand, member=member, listing_id=listings[brand.pk].pk,
-                                                request_key=key)
+                exchange = svc.exchange_request(
+                    brand=brand, member=member, listing_id=listings[brand.pk].pk, request_key=key
+                )
         except ApplicationError as exc:
             return exc.code
         finally:
@@ -103,7 +108,7 @@ def test_1000_members_race_for_the_last_10_units(new_brand, monkeypatch):
             connections.close_all()
 
     # a tenth of the first brand's members ask twice, with two keys, from two threads
-    twice = [(brand, member_id, "race-again") for brand, member_id, _ in jobs[:MEMBERS // 10]]
+    twice = [(brand, member_id, "race-again") for brand, member_id, _ in jobs[: MEMBERS // 10]]
     all_jobs = jobs + twice
     random.shuffle(all_jobs)
 
@@ -113,8 +118,9 @@ def test_1000_members_race_for_the_last_10_units(new_brand, monkeypatch):
     watcher.start()
     try:
         with ThreadPoolExecutor(max_workers=THREADS) as pool:
-            outcomes = [o for chunk in pool.map(in_thread, [all_jobs[i::THREADS] for i in range(THREADS)])
-                        for o in chunk]
+            outcomes = [
+                o for chunk in pool.map(in_thread, [all_jobs[i::THREADS] for i in range(THREADS)]) for o in chunk
+            ]
     finally:
         racing.clear()
         watcher.join()

@@ -1,5 +1,6 @@
 """Monthly settlement: one netted statement per brand pair, closed once; late lines go to the next month; only
 the pair's two brands see (and download) it."""
+
 from __future__ import annotations
 
 import csv
@@ -48,7 +49,11 @@ def test_a_pair_nets_both_directions_into_one_payable_amount(brand_a, brand_b):
     assert (statement.brand_low_id, statement.brand_high_id) == (low.pk, high.pk)
     assert (statement.low_owes_fen, statement.high_owes_fen) == (owes[low.pk], owes[high.pk])
     assert (statement.payer_id, statement.payee_id, statement.total_fen, statement.line_count) == (
-        brand_b.pk, brand_a.pk, 400, 5)
+        brand_b.pk,
+        brand_a.pk,
+        400,
+        5,
+    )
     assert ClearingLine.objects.filter(statement=statement).count() == 5
 
 
@@ -93,8 +98,11 @@ def test_a_third_brand_cannot_read_the_pairs_statement(brand_a, brand_b, gamma, 
 
     files = {}
     for brand in (brand_a, brand_b):
-        response = client_for(brand).as_staff(f"{brand.slug}-hq", BRAND_PASSWORD).get(
-            f"/api/v1/market/statements/{statement.pk}.csv")
+        response = (
+            client_for(brand)
+            .as_staff(f"{brand.slug}-hq", BRAND_PASSWORD)
+            .get(f"/api/v1/market/statements/{statement.pk}.csv")
+        )
         assert response.status_code == 200, response.content
         assert response["Content-Type"].startswith("text/csv")
         files[brand.slug] = response.content.decode("utf-8-sig")
@@ -102,16 +110,35 @@ def test_a_third_brand_cannot_read_the_pairs_statement(brand_a, brand_b, gamma, 
     rows = list(csv.reader(io.StringIO(files["alpha"])))
     summary = {row[0]: row[1:] for row in rows[:7]}
     assert summary["net payable (yuan)"] == ["5.00", "payer", "Beta", "payee", "Alpha"]
-    header = rows.index(["line", "exchange", "fulfilled_at", "line_month", "offer", "offer_title", "payer",
-                         "payee", "amount_yuan", "amount_fen"])
-    lines = rows[header + 1:]
-    assert sorted((r[6], r[7], r[9]) for r in lines) == [("Alpha", "Beta", "100"), ("Beta", "Alpha", "300"),
-                                                         ("Beta", "Alpha", "300")]
+    header = rows.index(
+        [
+            "line",
+            "exchange",
+            "fulfilled_at",
+            "line_month",
+            "offer",
+            "offer_title",
+            "payer",
+            "payee",
+            "amount_yuan",
+            "amount_fen",
+        ]
+    )
+    lines = rows[header + 1 :]
+    assert sorted((r[6], r[7], r[9]) for r in lines) == [
+        ("Alpha", "Beta", "100"),
+        ("Beta", "Alpha", "300"),
+        ("Beta", "Alpha", "300"),
+    ]
 
     # a statement of another pair is not found from alpha's host (nor is it listed there)
-    other = Statement.objects.create(brand_low_id=min(brand_b.pk, gamma.pk), brand_high_id=max(brand_b.pk, gamma.pk),
-                                     payer_id=min(brand_b.pk, gamma.pk), payee_id=max(brand_b.pk, gamma.pk),
-                                     month=NOV)
+    other = Statement.objects.create(
+        brand_low_id=min(brand_b.pk, gamma.pk),
+        brand_high_id=max(brand_b.pk, gamma.pk),
+        payer_id=min(brand_b.pk, gamma.pk),
+        payee_id=max(brand_b.pk, gamma.pk),
+        month=NOV,
+    )
     hq = client_for(brand_a).as_staff("alpha-hq", BRAND_PASSWORD)
     refused = hq.get(f"/api/v1/market/statements/{other.pk}.csv")
     assert (refused.status_code, refused.json()["error"]["code"]) == (404, "statement_not_found")

@@ -1,4 +1,5 @@
 """Exchanges driven by a real Celery worker process: end to end, and a worker killed mid-exchange."""
+
 from __future__ import annotations
 
 import psycopg2
@@ -22,8 +23,13 @@ def _status(exchange_id: int) -> str:
 
 def _raw_connection():
     db = settings.DATABASES["default"]
-    params = {"dbname": db["NAME"], "user": db.get("USER"), "password": db.get("PASSWORD"),
-              "host": db.get("HOST"), "port": db.get("PORT")}
+    params = {
+        "dbname": db["NAME"],
+        "user": db.get("USER"),
+        "password": db.get("PASSWORD"),
+        "host": db.get("HOST"),
+        "port": db.get("PORT"),
+    }
     return psycopg2.connect(**{k: v for k, v in params.items() if v})
 
 
@@ -77,8 +83,7 @@ def test_worker_killed_mid_fulfilment_resumes_once(new_brand, celery_worker_proc
 
         def worker_waits_on_lock() -> bool:
             with ops.cursor() as cur:
-                cur.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = %s::regclass",
-                            [table])
+                cur.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = %s::regclass", [table])
                 return cur.fetchone()[0] > 0
 
         wait_until(worker_waits_on_lock, timeout=30, message="the worker blocked in the fulfil step")
@@ -87,8 +92,9 @@ def test_worker_killed_mid_fulfilment_resumes_once(new_brand, celery_worker_proc
         # when: the worker dies (SIGKILL) mid-step; its database session goes with it
         celery_worker_process.kill()
         with ops.cursor() as cur:  # what the server does when it notices the client is gone
-            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE NOT granted AND relation = %s::regclass",
-                        [table])
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE NOT granted AND relation = %s::regclass", [table]
+            )
         wait_until(lambda: not worker_waits_on_lock(), timeout=10, message="the dead session ended")
         blocker.rollback()
         assert _status(exchange.pk) == S.STOCK_TAKEN  # nothing of the step was committed

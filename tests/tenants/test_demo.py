@@ -1,4 +1,5 @@
 """`make demo`'s data: two brands with stores, members, points, shops and a market listing; safe to run twice."""
+
 from django_tenants.utils import schema_context
 
 from ekr.demo import DEMO_BRANDS, seed_demo

@@ -1,4 +1,5 @@
 """One JSON error shape for every client mistake: never HTML, never a 500."""
+
 import json
 
 import pytest
@@ -44,8 +45,9 @@ def test_wrong_content_type_is_a_415(api):
 
 def test_body_over_one_megabyte_is_a_413(api):
     big = json.dumps({"appid": "x", "code": "y" * (1024 * 1024 + 10)})
-    _assert_error_shape(api.post("/api/v1/mp/session", data=big, content_type="application/json"), 413,
-                        "payload_too_large")
+    _assert_error_shape(
+        api.post("/api/v1/mp/session", data=big, content_type="application/json"), 413, "payload_too_large"
+    )
 
 
 def test_missing_fields_are_named(api):

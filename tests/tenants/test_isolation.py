@@ -1,4 +1,5 @@
 """Nothing of brand A is visible or writable from brand B: ORM, API, admin, cache, tasks."""
+
 import uuid
 
 import pytest
@@ -40,8 +41,7 @@ class TestStaffApi:
         assert refused.status_code == 401, refused.content  # a wrong login is a 401 (issue 14)
         assert refused.json()["error"]["code"] == "not_authenticated"
         # beta's own HQ login works there, so the refusal is about the credentials, not the URL
-        assert client_for(brand_b).as_staff("beta-hq", BRAND_PASSWORD).get("/api/v1/staff/members") \
-            .status_code == 200
+        assert client_for(brand_b).as_staff("beta-hq", BRAND_PASSWORD).get("/api/v1/staff/members").status_code == 200
 
     def test_ops_api_is_not_reachable_from_a_brand_host(self, brand_a, client_for):
         response = client_for(brand_a).as_staff("alpha-hq", BRAND_PASSWORD).get("/api/v1/ops/brands")
@@ -181,12 +181,16 @@ class TestTasks:
         finally:
             before_task_publish.disconnect(record)
         # then one message per active brand, in its own schema, none for beta or the platform
-        active = set(Brand.objects.filter(status=Brand.Status.ACTIVE).exclude(schema_name="public")
-                     .values_list("schema_name", flat=True))
+        active = set(
+            Brand.objects.filter(status=Brand.Status.ACTIVE)
+            .exclude(schema_name="public")
+            .values_list("schema_name", flat=True)
+        )
         schemas = [schema for schema, _ in published]
         assert "alpha" in active and "beta" not in active
         assert sorted(schemas) == sorted(active) and count == len(active)
         assert all(eta for _, eta in published)  # each at its offset in the window
+
 
 class TestBruteForce:
     def test_repeated_failed_logins_lock_the_account_out(self, brand_a, client_for):
@@ -208,10 +212,16 @@ class TestOpsAdminProvisioning:
         client = client_for(None)
         client.post("/admin/login/?next=/admin/", {"username": "ops3", "password": "ops-password-1"})
         slug = f"adm{uuid.uuid4().hex[:8]}"
-        response = client.post("/admin/tenants/brand/add/", {
-            "slug": slug, "name": "Made in admin", "industry": "home",
-            "admin_username": "first", "admin_password": "first-password-1",
-        })
+        response = client.post(
+            "/admin/tenants/brand/add/",
+            {
+                "slug": slug,
+                "name": "Made in admin",
+                "industry": "home",
+                "admin_username": "first",
+                "admin_password": "first-password-1",
+            },
+        )
         assert response.status_code == 302, response.content[:2000]
         brand = Brand.objects.get(slug=slug)
         with schema_context(brand.schema_name):

@@ -1,5 +1,6 @@
 """`migrate_schemas` applies a migration plan rendered once to every brand at the same state, each brand in one
 transaction, so an interrupted run finishes when run again (tenants/migration_executor.py)."""
+
 from __future__ import annotations
 
 import pytest
@@ -40,8 +41,11 @@ def test_brands_behind_are_brought_level_with_the_template(committed_db, new_bra
     for brand in (first, second):
         _undo(brand.schema_name, app, previous)
         with connection.cursor() as cursor:  # as if the model had never existed there
-            cursor.execute(f'DELETE FROM "{brand.schema_name}".auth_permission WHERE content_type_id IN ('
-                           f'SELECT id FROM "{brand.schema_name}".django_content_type WHERE app_label = %s)', [app])
+            cursor.execute(
+                f'DELETE FROM "{brand.schema_name}".auth_permission WHERE content_type_id IN ('
+                f'SELECT id FROM "{brand.schema_name}".django_content_type WHERE app_label = %s)',
+                [app],
+            )
             cursor.execute(f'DELETE FROM "{brand.schema_name}".django_content_type WHERE app_label = %s', [app])
     assert (app, name) not in applied_by_schema([first.schema_name])[first.schema_name]
 
@@ -49,8 +53,9 @@ def test_brands_behind_are_brought_level_with_the_template(committed_db, new_bra
 
     with connection.cursor() as cursor:  # post_migrate ran in each brand: content types are back
         for brand in (first, second):
-            cursor.execute(f'SELECT count(*) FROM "{brand.schema_name}".django_content_type WHERE app_label = %s',
-                           [app])
+            cursor.execute(
+                f'SELECT count(*) FROM "{brand.schema_name}".django_content_type WHERE app_label = %s', [app]
+            )
             assert cursor.fetchone()[0] > 0
 
     applied = applied_by_schema([first.schema_name, second.schema_name, "brand_template"])

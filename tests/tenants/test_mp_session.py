@@ -1,4 +1,5 @@
 """POST /api/v1/mp/session: wx.login() code for an ekr session token, through wechatpy and the fake WeChat."""
+
 import time
 
 import pytest
@@ -23,7 +24,7 @@ def test_a_good_code_gives_a_token_naming_brand_and_openid(brand_a, client_for, 
     claims = signing.loads(body["token"], salt=SALT)
     assert claims["s"] == "alpha" and claims["o"] == "o-alpha-1"
     # the call went to WeChat's jscode2session with the app's secret, via wechatpy
-    (_, _, query, _), = fake_wechat.calls_to("/sns/jscode2session")
+    ((_, _, query, _),) = fake_wechat.calls_to("/sns/jscode2session")
     assert query["appid"] == APPID_A and query["secret"] == "alpha-secret" and query["js_code"] == "c-1"
 
 
@@ -94,8 +95,9 @@ class TestMemberToken:
         from django.db import connection
         from rest_framework.test import APIRequestFactory
 
-        request = APIRequestFactory().get("/x", HTTP_AUTHORIZATION=f"Bearer {token}",
-                                          HTTP_HOST=f"{brand.slug}.localhost")
+        request = APIRequestFactory().get(
+            "/x", HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_HOST=f"{brand.slug}.localhost"
+        )
         connection.set_tenant(brand)
         try:
             return probe_view(request)
@@ -138,10 +140,15 @@ def test_logins_are_rate_limited_per_address_and_brand(brand_a, brand_b, client_
     for key in redis_client.scan_iter("ekr:rl:*"):
         redis_client.delete(key)
     client = client_for(brand_a)
-    codes = [client.post("/api/v1/mp/session", {"appid": APPID_A, "code": "x"}, format="json",
-                         REMOTE_ADDR="10.9.9.9").status_code for _ in range(4)]
+    codes = [
+        client.post(
+            "/api/v1/mp/session", {"appid": APPID_A, "code": "x"}, format="json", REMOTE_ADDR="10.9.9.9"
+        ).status_code
+        for _ in range(4)
+    ]
     assert codes == [400, 400, 400, 429]
     # another brand's budget is its own
-    other = client_for(brand_b).post("/api/v1/mp/session", {"appid": APPID_A, "code": "x"}, format="json",
-                                     REMOTE_ADDR="10.9.9.9")
+    other = client_for(brand_b).post(
+        "/api/v1/mp/session", {"appid": APPID_A, "code": "x"}, format="json", REMOTE_ADDR="10.9.9.9"
+    )
     assert other.status_code == 404

@@ -1,4 +1,5 @@
 """Per-process caches stay bounded with 500 brands and with whatever hosts and appids anyone sends."""
+
 from __future__ import annotations
 
 import uuid
@@ -33,8 +34,9 @@ def test_entries_expire_and_a_zero_ttl_caches_nothing():
     assert len(cache) == 1  # nothing new stored while the ttl is 0
 
 
-def test_a_flood_of_unknown_hosts_keeps_the_routing_cache_bounded_and_the_brand_in_it(db, brand_a, settings,
-                                                                                      django_assert_num_queries):
+def test_a_flood_of_unknown_hosts_keeps_the_routing_cache_bounded_and_the_brand_in_it(
+    db, brand_a, settings, django_assert_num_queries
+):
     settings.EKR_TENANT_CACHE_SECONDS = 60  # the tests run without the cache; production has it
     routing.tenant_cache_clear()
     host = f"{brand_a.slug}.localhost"

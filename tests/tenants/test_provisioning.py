@@ -1,4 +1,5 @@
 """Provisioning brands by cloning the migrated template; commands; the WeChat app registry."""
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -16,8 +17,19 @@ def _applied_migrations(schema: str) -> set[tuple[str, str]]:
 
 
 def test_create_brand_command_makes_schema_domain_and_hq_admin(committed_db, capsys):
-    call_command("create_brand", "--slug", "cmdbrand1", "--name", "Cmd Brand", "--industry", "beauty",
-                 "--admin-username", "boss", "--admin-password", "pass-word-1")
+    call_command(
+        "create_brand",
+        "--slug",
+        "cmdbrand1",
+        "--name",
+        "Cmd Brand",
+        "--industry",
+        "beauty",
+        "--admin-username",
+        "boss",
+        "--admin-password",
+        "pass-word-1",
+    )
 
     brand = Brand.objects.get(slug="cmdbrand1")
     assert brand.schema_name == "cmdbrand1" and brand.industry == "beauty" and brand.is_active
@@ -93,9 +105,23 @@ def test_an_appid_belongs_to_one_brand(db, brand_b):
 
 
 def test_add_wechat_app_command_masks_the_secret(db, brand_b, capsys):
-    call_command("add_wechat_app", "--brand", "beta", "--appid", "wxbeta0000000000099", "--secret",
-                 "super-secret-value", "--token", "tkn", "--aes-key", "a" * 43, "--mch-id", "1900000109",
-                 "--mch-key", "m" * 32)
+    call_command(
+        "add_wechat_app",
+        "--brand",
+        "beta",
+        "--appid",
+        "wxbeta0000000000099",
+        "--secret",
+        "super-secret-value",
+        "--token",
+        "tkn",
+        "--aes-key",
+        "a" * 43,
+        "--mch-id",
+        "1900000109",
+        "--mch-key",
+        "m" * 32,
+    )
     out = capsys.readouterr().out
     assert "super-secret-value" not in out and "alue" in out
     assert WeChatApp.objects.get(appid="wxbeta0000000000099").mch_id == "1900000109"
@@ -103,8 +129,19 @@ def test_add_wechat_app_command_masks_the_secret(db, brand_b, capsys):
 
 def test_add_wechat_app_command_refuses_a_bad_aes_key(db, brand_b):
     with pytest.raises(CommandError):
-        call_command("add_wechat_app", "--brand", "beta", "--appid", "wxbeta0000000000098", "--secret", "s",
-                     "--token", "t", "--aes-key", "short")
+        call_command(
+            "add_wechat_app",
+            "--brand",
+            "beta",
+            "--appid",
+            "wxbeta0000000000098",
+            "--secret",
+            "s",
+            "--token",
+            "t",
+            "--aes-key",
+            "short",
+        )
 
 
 def _structure(schema: str):
@@ -113,17 +150,25 @@ def _structure(schema: str):
         cursor.execute(
             """SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attidentity
                FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-               WHERE n.nspname = %s AND a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'i')""", [schema])
+               WHERE n.nspname = %s AND a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'i')""",
+            [schema],
+        )
         columns = set(cursor.fetchall())
         cursor.execute(
             """SELECT con.conname, con.contype, pg_get_constraintdef(con.oid) FROM pg_constraint con
-               JOIN pg_namespace n ON n.oid = con.connamespace WHERE n.nspname = %s""", [schema])
-        constraints = {(name, kind, definition.replace(f"{schema}.", "")) for name, kind, definition in cursor.fetchall()}
+               JOIN pg_namespace n ON n.oid = con.connamespace WHERE n.nspname = %s""",
+            [schema],
+        )
+        constraints = {
+            (name, kind, definition.replace(f"{schema}.", "")) for name, kind, definition in cursor.fetchall()
+        }
         cursor.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", [schema])
         indexes = {row[0] for row in cursor.fetchall()}
         cursor.execute(
             """SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-               JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND NOT t.tgisinternal""", [schema])
+               JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND NOT t.tgisinternal""",
+            [schema],
+        )
         triggers = {row[0] for row in cursor.fetchall()}
     return columns, constraints, indexes, triggers
 

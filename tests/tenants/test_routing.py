@@ -1,4 +1,5 @@
 """Routing by host: brands, the platform, unknown hosts and suspended brands."""
+
 from tenants.models import Brand
 from tenants.services import brand_resume, brand_suspend
 

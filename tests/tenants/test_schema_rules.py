@@ -1,6 +1,7 @@
 """Rules that let brands spread over several database machines (docs/scaling.md): a brand's schema never points
 into the public schema or another brand's tables through a foreign key, the public schema never points into a
 brand's, and every table of ours has a bigint primary key."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,8 +9,19 @@ from django.apps import apps
 from django.conf import settings
 from django.db import connection
 
-OUR_PACKAGES = {"tenants", "core", "callbacks", "members", "points", "miniprograms", "rights_market", "livestream",
-                "analytics", "console", "ekr"}
+OUR_PACKAGES = {
+    "tenants",
+    "core",
+    "callbacks",
+    "members",
+    "points",
+    "miniprograms",
+    "rights_market",
+    "livestream",
+    "analytics",
+    "console",
+    "ekr",
+}
 
 
 def _our_labels() -> set[str]:
@@ -17,8 +29,11 @@ def _our_labels() -> set[str]:
 
 
 def _our_tables() -> set[str]:
-    return {model._meta.db_table for model in apps.get_models(include_auto_created=True)
-            if model._meta.app_label in _our_labels()}
+    return {
+        model._meta.db_table
+        for model in apps.get_models(include_auto_created=True)
+        if model._meta.app_label in _our_labels()
+    }
 
 
 def _app_label(dotted: str) -> str:
@@ -38,32 +53,41 @@ def _foreign_keys():
 
 def test_brand_tables_point_only_at_brand_tables():
     tenant_labels = _labels(settings.TENANT_APPS)
-    wrong = [f"{model._meta.label}.{field.name} -> {field.related_model._meta.label}"
-             for model, field in _foreign_keys()
-             if model._meta.app_label in tenant_labels and model._meta.app_label in _our_labels()
-             and field.related_model._meta.app_label not in tenant_labels]
+    wrong = [
+        f"{model._meta.label}.{field.name} -> {field.related_model._meta.label}"
+        for model, field in _foreign_keys()
+        if model._meta.app_label in tenant_labels
+        and model._meta.app_label in _our_labels()
+        and field.related_model._meta.app_label not in tenant_labels
+    ]
     assert wrong == [], "brand-schema models with a foreign key outside the brand schema: " + ", ".join(wrong)
 
 
 def test_public_tables_point_only_at_public_tables():
     shared_only = _labels(settings.SHARED_APPS) - _labels(settings.TENANT_APPS)
-    wrong = [f"{model._meta.label}.{field.name} -> {field.related_model._meta.label}"
-             for model, field in _foreign_keys()
-             if model._meta.app_label in shared_only and field.related_model._meta.app_label not in shared_only
-             and field.related_model._meta.app_label not in ("contenttypes", "auth")]
+    wrong = [
+        f"{model._meta.label}.{field.name} -> {field.related_model._meta.label}"
+        for model, field in _foreign_keys()
+        if model._meta.app_label in shared_only
+        and field.related_model._meta.app_label not in shared_only
+        and field.related_model._meta.app_label not in ("contenttypes", "auth")
+    ]
     assert wrong == [], "public models with a foreign key into a brand schema: " + ", ".join(wrong)
 
 
 @pytest.mark.parametrize("schema", ["brand_template", "public"])
 def test_every_table_of_ours_has_a_bigint_primary_key(db, schema):
     with connection.cursor() as cur:
-        cur.execute("""
+        cur.execute(
+            """
             SELECT c.relname, format_type(a.atttypid, a.atttypmod)
             FROM pg_index i
             JOIN pg_class c ON c.oid = i.indrelid
             JOIN pg_namespace n ON n.oid = c.relnamespace
             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey)
-            WHERE i.indisprimary AND n.nspname = %s""", [schema])
+            WHERE i.indisprimary AND n.nspname = %s""",
+            [schema],
+        )
         rows = cur.fetchall()
     ours = [(table, kind) for table, kind in rows if table in _our_tables()]
     assert len(ours) > 5, f"found too few of our tables in {schema}: {ours}"

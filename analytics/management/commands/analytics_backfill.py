@@ -1,7 +1,8 @@
 """Rebuild a brand's analytics rollups for a range of days, oldest first, with a progress bar.
 
-    manage.py analytics_backfill --brand alpha --from 2025-01-01 --to 2025-12-31
+manage.py analytics_backfill --brand alpha --from 2025-01-01 --to 2025-12-31
 """
+
 from __future__ import annotations
 
 import sys
@@ -21,8 +22,9 @@ def progress_bar(stream, started: float):
         filled = width * done // total
         elapsed = time.monotonic() - started
         eta = elapsed / done * (total - done) if done else 0
-        stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} days "
-                     f"{elapsed:5.1f}s elapsed, ~{eta:5.1f}s left")
+        stream.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} days {elapsed:5.1f}s elapsed, ~{eta:5.1f}s left"
+        )
         if done == total:
             stream.write("\n")
         stream.flush()

@@ -1,9 +1,10 @@
 """Queue dead, failed or ignored WeChat callbacks again, after a fix.
 
-    manage.py replay_callbacks --id 12 --id 13
-    manage.py replay_callbacks --status dead --brand alpha --kind event.user_get_card --since 2025-01-01
-    manage.py replay_callbacks --status dead --dry-run
+manage.py replay_callbacks --id 12 --id 13
+manage.py replay_callbacks --status dead --brand alpha --kind event.user_get_card --since 2025-01-01
+manage.py replay_callbacks --status dead --dry-run
 """
+
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError

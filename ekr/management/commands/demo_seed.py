@@ -1,4 +1,5 @@
 """Two demo brands with real-looking data, a platform ops login, and the URLs to try. Safe to run again."""
+
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connection
@@ -24,7 +25,9 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("ekr demo"))
         self.stdout.write(f"  platform ops admin  http://{base}:{port}/admin/   {OPS_LOGIN[0]} / {OPS_LOGIN[1]}")
         for brand in DEMO_BRANDS:
-            self.stdout.write(f"  {brand['name']:<14} http://{brand['slug']}.{base}:{port}/admin/   "
-                              f"{brand['admin'][0]} / {brand['admin'][1]}   "
-                              f"store manager: {brand['manager'][0]} / {brand['manager'][1]}")
+            self.stdout.write(
+                f"  {brand['name']:<14} http://{brand['slug']}.{base}:{port}/admin/   "
+                f"{brand['admin'][0]} / {brand['admin'][1]}   "
+                f"store manager: {brand['manager'][0]} / {brand['manager'][1]}"
+            )
         self.stdout.write(f"  API docs            http://{DEMO_BRANDS[0]['slug']}.{base}:{port}/api/docs/")

@@ -37,9 +37,19 @@ class Command(BaseCommand):
                 except OSError as exc:
                     raise CommandError(f"cannot read {o[option]}: {exc}") from exc
         try:
-            app = wechat_app_add(brand=brand, appid=o["appid"], secret=o["secret"], token=o["token"],
-                                 aes_key=o["aes_key"], kind=o["kind"], name=o["name"], mch_id=o["mch_id"],
-                                 mch_key=o["mch_key"], pay_sign_type=o["pay_sign_type"], **pems)
+            app = wechat_app_add(
+                brand=brand,
+                appid=o["appid"],
+                secret=o["secret"],
+                token=o["token"],
+                aes_key=o["aes_key"],
+                kind=o["kind"],
+                name=o["name"],
+                mch_id=o["mch_id"],
+                mch_key=o["mch_key"],
+                pay_sign_type=o["pay_sign_type"],
+                **pems,
+            )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         except ValidationError as exc:

@@ -20,9 +20,14 @@ class Command(BaseCommand):
         if bool(o["admin_username"]) != bool(o["admin_password"]):
             raise CommandError("--admin-username and --admin-password go together.")
         try:
-            brand = brand_create(slug=o["slug"], name=o["name"], industry=o["industry"],
-                                 admin_username=o["admin_username"], admin_password=o["admin_password"],
-                                 extra_domains=tuple(o["domain"]))
+            brand = brand_create(
+                slug=o["slug"],
+                name=o["name"],
+                industry=o["industry"],
+                admin_username=o["admin_username"],
+                admin_password=o["admin_password"],
+                extra_domains=tuple(o["domain"]),
+            )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         except Exception as exc:

@@ -4,6 +4,7 @@ A full run (no --schema) migrates public, every brand, and then the template (cr
 brand provisioned after an upgrade is cloned from an up-to-date template. Any run that migrates public also
 registers the platform host (the bare EKR_BASE_DOMAIN), so `migrate_schemas` alone is as good as `bootstrap`.
 """
+
 from django.conf import settings
 from django.db import connection
 from django_tenants.management.commands.migrate_schemas import MigrateSchemasCommand
