@@ -491,7 +491,17 @@ class CommissionPayout(models.Model):
     paid_by_id = models.BigIntegerField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=200, blank=True)
+    # WeChat Pay v3 商家转账: the bill of the current attempt (out_bill_no from the number and the attempt; a new
+    # attempt only after WeChat said FAIL), its state and what the guide confirms receipt with.
+    transfer_attempt = models.PositiveSmallIntegerField(default=0)
+    transfer_bill_no = models.CharField(max_length=64, blank=True)
+    transfer_state = models.CharField(max_length=24, blank=True)
+    transfer_package_info = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    @property
+    def out_bill_no(self) -> str:
+        return self.number if self.transfer_attempt <= 1 else f"{self.number}N{self.transfer_attempt}"
 
     class Meta:
         ordering = ["-month", "id"]
