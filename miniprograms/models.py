@@ -499,10 +499,6 @@ class CommissionPayout(models.Model):
     transfer_package_info = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
-    @property
-    def out_bill_no(self) -> str:
-        return self.number if self.transfer_attempt <= 1 else f"{self.number}N{self.transfer_attempt}"
-
     class Meta:
         ordering = ["-month", "id"]
         constraints = [
@@ -512,6 +508,10 @@ class CommissionPayout(models.Model):
                 condition=Q(amount_fen=F("commission_fen") - F("clawback_fen")),
             ),
         ]
+
+    @property
+    def out_bill_no(self) -> str:
+        return self.number if self.transfer_attempt <= 1 else f"{self.number}N{self.transfer_attempt}"
 
 
 class CommissionClawback(models.Model):

@@ -84,7 +84,7 @@ def transfer_bills(fake: FakeWeChat, query: dict, body: bytes, *, request):
     with fake.lock:
         bill = _bills(fake).get(key)
         if bill is not None and (bill["openid"], bill["transfer_amount"]) != (data["openid"], data["transfer_amount"]):
-            return _error(400, "INVALID_REQUEST", "商户单号重复，请求参数与原单据不一致")
+            return _error(400, "INVALID_REQUEST", "商户单号重复 请求参数与原单据不一致")
         if bill is None:
             state = fake.state.get("transfer_state", "WAIT_USER_CONFIRM")
             now = _now_rfc3339()
@@ -105,7 +105,7 @@ def transfer_bills(fake: FakeWeChat, query: dict, body: bytes, *, request):
             _bills(fake)[key] = bill
         if fake.state.get("transfer_lose_answers"):
             fake.state["transfer_lose_answers"] -= 1
-            return _error(500, "SYSTEM_ERROR", "系统错误，请稍后重试")
+            return _error(500, "SYSTEM_ERROR", "系统错误 请稍后重试")
     answer = {k: bill[k] for k in ("out_bill_no", "transfer_bill_no", "create_time", "state")}
     if bill["state"] == "WAIT_USER_CONFIRM":
         answer["package_info"] = bill["package_info"]

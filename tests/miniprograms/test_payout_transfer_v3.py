@@ -10,8 +10,12 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from miniprograms.models import CommissionEntry, CommissionPayout
-from miniprograms.services.guides import commission_rule_set, commissions_mark_payable, guide_touch_record
-from miniprograms.services.guides import guide_share_code_create
+from miniprograms.services.guides import (
+    commission_rule_set,
+    commissions_mark_payable,
+    guide_share_code_create,
+    guide_touch_record,
+)
 from miniprograms.services.payouts import commission_payout_transfers_refresh
 from tests.fake_wechat.transfer_v3 import BILLS
 from tests.miniprograms.test_commission_payouts import _paid
