@@ -289,6 +289,9 @@ class OrderLine(models.Model):
     discount_fen = models.PositiveIntegerField(default=0)
     total_fen = models.PositiveIntegerField()
     refunded_quantity = models.PositiveIntegerField(default=0, help_text="Refunded or being refunded.")
+    commission_fen = models.PositiveIntegerField(
+        default=0, help_text="The guide's commission on this line, at its own rate (set when it is credited)."
+    )
 
     class Meta:
         ordering = ["id"]

@@ -240,6 +240,20 @@ def refunds_send_stuck(*, now=None, older_than: timedelta = timedelta(minutes=5)
     return sent
 
 
+def _every_line_refunded(*, order: Order, refunded_fen: int) -> bool:
+    """The coupon's rule, as shops have it: its discount is spread over the lines (each line's price after the
+    discount is what a refund of it returns), so the coupon itself comes back only once every paid line is refunded
+    (all units, in refunds that succeeded) or all the money is; a partial refund keeps it used."""
+    if refunded_fen >= order.total_fen:
+        return True
+    succeeded: dict[int, int] = {}
+    for line_id, quantity in RefundLine.objects.filter(
+        refund__order=order, refund__status=Refund.Status.SUCCEEDED
+    ).values_list("order_line_id", "quantity"):
+        succeeded[line_id] = succeeded.get(line_id, 0) + quantity
+    return all(succeeded.get(line.pk, 0) >= line.quantity for line in order.lines.all())
+
+
 @transaction.atomic
 def _refund_apply(*, refund_id: int, wechat_refund_id: str) -> Refund:
     refund = Refund.objects.get(pk=refund_id)
@@ -259,9 +273,10 @@ def _refund_apply(*, refund_id: int, wechat_refund_id: str) -> Refund:
     points_reverse_for_refund(
         order=order, refund_number=refund.number, refunded_before_fen=before, refunded_after_fen=after
     )
+    if order.coupon_id and _every_line_refunded(order=order, refunded_fen=after):
+        returned = coupon_return(coupon_id=order.coupon_id)
+        order_event_add(order=order, status="coupon_returned" if returned else "coupon_expired", note=refund.number)
     if after >= order.total_fen:
-        if order.coupon_id:
-            coupon_return(coupon_id=order.coupon_id)
         order.status = Order.Status.REFUNDED
         order.save(update_fields=["status"])
     order_event_add(order=order, status="refunded", note=f"{refund.number} {refund.amount_fen}")
