@@ -349,10 +349,22 @@ class Refund(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     decided_at = models.DateTimeField(null=True, blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
+    # WeChat Pay v3 REFUND.ABNORMAL: the refund is applied in ekr (goods, points, commission) but the money did not
+    # reach the member (their card was closed ...) and waits at WeChat until staff resolve it.
+    abnormal_at = models.DateTimeField(null=True, blank=True)
+    abnormal_resolved_at = models.DateTimeField(null=True, blank=True)
+    abnormal_resolution = models.CharField(max_length=24, blank=True)
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["decided_at"], name="refund_decided_idx", condition=Q(status="succeeded"))]
+        indexes = [
+            models.Index(fields=["decided_at"], name="refund_decided_idx", condition=Q(status="succeeded")),
+            models.Index(
+                fields=["abnormal_at"],
+                name="refund_abnormal_open_idx",
+                condition=Q(abnormal_at__isnull=False, abnormal_resolved_at__isnull=True),
+            ),
+        ]
 
 
 class RefundLine(models.Model):
