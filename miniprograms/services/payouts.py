@@ -38,33 +38,55 @@ def _totals(payout: CommissionPayout) -> None:
     payout.amount_fen = commission - clawback
 
 
+_ATTACH_SQL = f"""
+    UPDATE {CommissionEntry._meta.db_table} SET payout_id = %(payout)s
+    WHERE guide_id = %(guide)s AND status = %(payable)s AND payout_id IS NULL AND payable_at < %(end)s
+    RETURNING amount_fen - reversed_fen
+"""
+
+
 @transaction.atomic
 def commission_payouts_prepare(*, month: date) -> list[CommissionPayout]:
     """Draft `month`'s payout of each guide with commission payable before the month ended and not in a payout
-    yet, less their open clawbacks (as many as the commission covers; the rest waits for a later payout). A guide
-    already drafted for the month is left as is: running it twice makes nothing twice."""
+    yet, less their open clawbacks (as many as the commission covers, oldest first; the rest waits for a later
+    payout). A guide already drafted for the month is left as is: running it twice makes nothing twice.
+
+    A few statements for the month and three per guide: the payout row, the entries attached to it (their
+    commission summed from exactly the rows attached, so a refund committed meanwhile is either in the sum or
+    not attached), its totals."""
     month = month.replace(day=1)
     end = _month_end(month)
     due = CommissionEntry.objects.filter(status=CommissionEntry.Status.PAYABLE, payout__isnull=True, payable_at__lt=end)
+    guide_ids = sorted(set(due.values_list("guide_id", flat=True)))
+    drafted = set(
+        CommissionPayout.objects.filter(month=month, guide_id__in=guide_ids).values_list("guide_id", flat=True)
+    )
+    todo = [g for g in guide_ids if g not in drafted]
+    open_clawbacks: dict[int, list[CommissionClawback]] = {}
+    for clawback in (
+        CommissionClawback.objects.select_for_update().filter(guide_id__in=todo, payout__isnull=True).order_by("id")
+    ):
+        open_clawbacks.setdefault(clawback.guide_id, []).append(clawback)
     made = []
-    for guide_id in sorted(set(due.values_list("guide_id", flat=True))):
-        if CommissionPayout.objects.filter(guide_id=guide_id, month=month).exists():
-            continue
+    for guide_id in todo:
         payout = CommissionPayout(guide_id=guide_id, month=month, number="P" + order_number_new())
+        payout.full_clean(validate_unique=False, validate_constraints=False)
         payout.save()
-        due.filter(guide_id=guide_id).update(payout=payout)
-        _totals(payout)
-        room = payout.commission_fen
-        for clawback in (
-            CommissionClawback.objects.select_for_update().filter(guide_id=guide_id, payout__isnull=True).order_by("id")
-        ):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _ATTACH_SQL,
+                {"payout": payout.pk, "guide": guide_id, "payable": CommissionEntry.Status.PAYABLE, "end": end},
+            )
+            commission = sum(row[0] for row in cursor.fetchall())
+        room, taken = commission, []
+        for clawback in open_clawbacks.get(guide_id, []):
             if clawback.amount_fen > room:
                 break
             room -= clawback.amount_fen
-            clawback.payout = payout
-            clawback.save(update_fields=["payout"])
-        _totals(payout)
-        payout.full_clean(validate_constraints=False)
+            taken.append(clawback.pk)
+        if taken:
+            CommissionClawback.objects.filter(pk__in=taken).update(payout=payout)
+        payout.commission_fen, payout.clawback_fen, payout.amount_fen = commission, commission - room, room
         payout.save(update_fields=["commission_fen", "clawback_fen", "amount_fen"])
         made.append(payout)
     return made
