@@ -3,9 +3,10 @@ own out_refund_no. The member asks (optionally returning the goods); staff appro
 through WeChat Pay's refund API after the database transaction commits, never while a row is locked; a WeChat
 failure leaves the refund `failed`, and approving it again sends the same out_refund_no (WeChat refunds it once).
 
-On success, once per refund: the points and the guide's commission go back in proportion to the amount, the
-refunded quantities go back on the shelf when the goods never left the store (or came back), and the coupon is
-given back when the whole order is refunded. The sum of an order's refunds never exceeds what was paid:
+On success, once per refund: the points go back in proportion to the amount, the guide's commission at each
+refunded line's own rate (an amount-only refund: in proportion), the refunded quantities go back on the shelf when
+the goods never left the store (or came back), and the coupon (its discount spread over the lines' prices) is
+given back once every paid line is refunded, while it is still valid. The sum of an order's refunds never exceeds what was paid:
 Order.refunded_fen (requests not rejected) moves by one conditional UPDATE, under a database CHECK.
 
 Lock order: the order, then its refunds, then order lines, then shelf stock (as order placement)."""
