@@ -151,7 +151,7 @@ def commission_payout_pay(*, payout: CommissionPayout, actor_id: int, method: st
     if not payout.guide.openid:
         raise Conflict(_("The guide has no openid to be paid at."), code="guide_without_openid")
     app = _miniprogram()
-    if app.mch_apiv3_key:
+    if app.mch_apiv3_key or payout.transfer_attempt:  # once a v3 bill exists, never a second way of paying
         return commission_payout_transfer_send(payout=payout, actor_id=actor_id)
     from miniprograms.payments import PaymentUnavailable, gateway_for
     from tenants.models import WeChatApp
