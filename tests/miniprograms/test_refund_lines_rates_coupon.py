@@ -138,3 +138,15 @@ def test_a_coupon_whose_validity_passed_is_not_given_back(world, hq_client, two_
         format="json",
     )
     assert reuse.status_code == 409
+
+
+def test_refund_errors_speak_chinese_and_english_on_request(world, two_rates):
+    o = two_rates
+    url = f"/api/v1/mp/orders/{o['id']}/refund"
+    too_many = {"lines": [{"line_id": o["line2"], "quantity": 3}]}
+    chinese = o["client"].post(url, too_many, format="json").json()["error"]
+    english = o["client"].post(url, too_many, format="json", HTTP_ACCEPT_LANGUAGE="en").json()["error"]
+    assert (chinese["code"], chinese["message"]) == ("refund_exceeds_quantity", "退货数量超过了购买数量。")
+    assert english["message"] == "More units than were bought."
+    too_much = o["client"].post(url, {"amount_fen": 3601}, format="json").json()["error"]
+    assert too_much["message"] == "退款总额将超过实付金额。"
