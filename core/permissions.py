@@ -90,22 +90,41 @@ class StaffScope:
         return not self.is_hq and self.guide_id is None and self.franchisee_id not in (None, NO_FRANCHISEE)
 
 
+# The user's reverse one-to-one relations a scope is read from (members.StaffProfile.user, members.Guide.user).
+# core.tokens joins them into the token look-up, so a token-authenticated request reads its scope with no query.
+SCOPE_RELATIONS = ("staff_profile", "guide")
+
+
+def _scope_row(user) -> dict:
+    """The scope's inputs: from the relations already loaded with the user (core.tokens), else one query."""
+    from django.contrib.auth import get_user_model
+
+    model = get_user_model()
+    if isinstance(user, model) and all(getattr(model, name).is_cached(user) for name in SCOPE_RELATIONS):
+        profile = getattr(user, "staff_profile", None)
+        guide = getattr(user, "guide", None)
+        return {
+            "staff_profile__franchisee_id": profile.franchisee_id if profile else None,
+            "staff_profile__role": profile.role if profile else None,
+            "guide__id": guide.pk if guide else None,
+            "guide__active": guide.active if guide else None,
+        }
+    # One query: the user's franchisee (store manager) and guide link, if any.
+    return (
+        model.objects.filter(pk=user.id)
+        .values("staff_profile__franchisee_id", "staff_profile__role", "guide__id", "guide__active")
+        .first()
+        or {}
+    )
+
+
 def staff_scope(request) -> StaffScope:
     """The scope of the brand user behind `request`: HQ only with the HQ role on the staff profile, a store manager
     with a franchisee, a guide with a guide link; anybody else sees nothing (default deny)."""
     cached = getattr(request, "_ekr_staff_scope", None)
     if cached is not None:
         return cached
-    from django.contrib.auth import get_user_model
-
-    # One query: the user's franchisee (store manager) and guide link, if any.
-    row = (
-        get_user_model()
-        .objects.filter(pk=request.user.id)
-        .values("staff_profile__franchisee_id", "staff_profile__role", "guide__id", "guide__active")
-        .first()
-        or {}
-    )
+    row = _scope_row(request.user)
     guide_id = row.get("guide__id")
     if guide_id is not None and not row.get("guide__active"):
         guide_id = -1  # an inactive guide's login: still not staff, and sees nothing

@@ -12,7 +12,14 @@ from core.errors import NotFound
 from core.selectors import get_in_scope
 from core.views import BrandHQAPIView, BrandStaffAPIView
 from members.models import CardLevel, Member, Tag
-from members.selectors import MemberFilters, guide_get_for_scope, member_get_for_scope, member_search, members_for_scope
+from members.selectors import (
+    MemberFilters,
+    guide_get_for_scope,
+    member_get_for_scope,
+    member_search,
+    members_for_scope,
+    members_with_tag_names,
+)
 from members.services import (
     card_level_create,
     member_guide_assign,
@@ -58,7 +65,8 @@ class MemberListOutput(serializers.ModelSerializer):
         return {"id": m.guide_id, "name": m.guide.name} if m.guide_id else None
 
     def get_tags(self, m: Member):
-        return [t.name for t in m.tags.all()]
+        names = getattr(m, "tag_names", None)  # members.selectors.members_with_tag_names
+        return list(names) if names is not None else [t.name for t in m.tags.all()]
 
 
 class MemberSearchApi(BrandStaffAPIView):
@@ -91,7 +99,7 @@ class MemberSearchApi(BrandStaffAPIView):
             joined_from=v.get("joined_from"),
             joined_to=v.get("joined_to"),
         )
-        qs = member_search(scope=self.scope, filters=filters).prefetch_related("tags")
+        qs = members_with_tag_names(member_search(scope=self.scope, filters=filters))
         return self.paginated(qs, MemberListOutput)
 
 
