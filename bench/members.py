@@ -177,15 +177,14 @@ def bench_import(slug: str, content: bytes, rows: int, workers: int, profile: Pa
     from members.models import Member, MemberImport
     from members.services.imports import member_import_from_bytes, member_import_rerun
 
-    with schema_context(slug):
-        with connection.cursor() as cur:
-            cur.execute(
-                "CREATE TABLE bench_copy (phone text, name text, gender text, birthday date, joined_at timestamp)"
-            )
-            t0 = time.perf_counter()
-            cur.cursor.copy_expert("COPY bench_copy FROM STDIN WITH (FORMAT csv, HEADER true)", io.BytesIO(content))
-            copy_s = time.perf_counter() - t0
-            cur.execute("DROP TABLE bench_copy")
+    with schema_context(slug), connection.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE bench_copy (phone text, name text, gender text, birthday date, joined_at timestamp)"
+        )
+        t0 = time.perf_counter()
+        cur.cursor.copy_expert("COPY bench_copy FROM STDIN WITH (FORMAT csv, HEADER true)", io.BytesIO(content))
+        copy_s = time.perf_counter() - t0
+        cur.execute("DROP TABLE bench_copy")
     connection.close()
 
     worker = subprocess.Popen(
