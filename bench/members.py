@@ -178,9 +178,7 @@ def bench_import(slug: str, content: bytes, rows: int, workers: int, profile: Pa
     from members.services.imports import member_import_from_bytes, member_import_rerun
 
     with schema_context(slug), connection.cursor() as cur:
-        cur.execute(
-            "CREATE TABLE bench_copy (phone text, name text, gender text, birthday date, joined_at timestamp)"
-        )
+        cur.execute("CREATE TABLE bench_copy (phone text, name text, gender text, birthday date, joined_at timestamp)")
         t0 = time.perf_counter()
         cur.cursor.copy_expert("COPY bench_copy FROM STDIN WITH (FORMAT csv, HEADER true)", io.BytesIO(content))
         copy_s = time.perf_counter() - t0
