@@ -23,6 +23,10 @@ PHONE_HASH_PURPOSE = "member-phone"
 
 def phone_normalize(raw: str) -> str:
     """'+86 138-0013-8000' -> '13800138000'. Mainland mobiles only; raises ValueError otherwise."""
+    if (
+        type(raw) is str and len(raw) == 11 and raw.isdigit() and raw[0] == "1" and raw.isascii()
+    ):  # already normalised: the common case
+        return raw
     digits = "".join(ch for ch in str(raw) if ch.isdigit())
     if len(digits) == 13 and digits.startswith("86"):
         digits = digits[2:]
