@@ -1,6 +1,6 @@
 """bench/members: the member import and the staff look-up by phone, each beside baselines measured in the same run.
 
-    .venv/bin/python bench/members.py [--rows 200000] [--clients 20] [--seconds 10] [--workers 2] [--profile DIR]
+    .venv/bin/python bench/members.py [--rows 200000] [--clients 20] [--seconds 10] [--workers 1] [--profile DIR]
 
 Run small while the machine is busy: .venv/bin/python bench/members.py --rows 20000 --clients 8 --seconds 6
 
@@ -13,8 +13,8 @@ Its own database (<db>_bench_members) and Redis db 12 (bench/_owndb.py), a fresh
 - **Look-up by phone**: `GET /api/v1/staff/members?phone=` served by gunicorn (gthread, 2 workers x 4 threads),
   authenticated by an API token, beside a plain Django view of the same rows through the ORM, no DRF and none of
   our layers (bench/urls_members.py, served by the same gunicorn), and beside the bare indexed SELECT on the phone
-  hash over psycopg2. `--clients` keep-alive clients each; the API and the plain view alternate in rounds so both
-  see the same machine.
+  hash over psycopg2. `--clients` keep-alive clients; the API and the plain view alternate in one-second blocks
+  (`--seconds` of each), so both see the same machine; then the bare SELECT with as many clients.
 
 Figures judged (bench/_report.py): look-up throughput API / plain view (aim >= 0.8), API p99 (< 50 ms), import
 rows/s (>= 50,000) and its ratio to COPY.
@@ -236,6 +236,15 @@ def bench_import(slug: str, content: bytes, rows: int, workers: int, profile: Pa
     return {"copy": rows / copy_s, "import": rows / import_s, "import_s": import_s, "rerun": rows / rerun_s}
 
 
+def seed_members(slug: str, content: bytes) -> None:
+    """The members for a look-up-only run, imported in-process."""
+    from members.services.imports import member_import_from_bytes, member_import_run
+
+    with schema_context(slug):
+        member_import_run(import_id=member_import_from_bytes(filename="seed.csv", content=content).pk)
+    connection.close()
+
+
 def wait_done(pk: int, model, timeout: float = 1800):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -247,6 +256,21 @@ def wait_done(pk: int, model, timeout: float = 1800):
 
 
 # --- look-up ----------------------------------------------------------------------------------------------------
+
+
+def tree_cpu_seconds(root_pid: int) -> float:
+    """User+system CPU of a process and its children (gunicorn master and workers), from /proc."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == root_pid or int(fields[1]) == root_pid:  # fields[1]: parent pid
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def start_gunicorn(port: int, host: str) -> subprocess.Popen:
@@ -339,15 +363,17 @@ def bench_lookup(slug: str, rows: int, clients: int, seconds: float, profile: Pa
     api, plain = http_worker("/api/v1/staff/members"), http_worker("/bench/plain/members")
     server = start_gunicorn(port, host)
     try:
-        for make in (api, plain):  # warm-up and a correctness check
+        for make in (api, plain):  # warm-up and a correctness check of both
             for n in range(clients):
                 make(n)()
         sel = [run_clients(clients, seconds, select_worker)]
-        api_runs, plain_runs = [], []
-        rounds = 3
-        for _ in range(rounds):
-            plain_runs.append(run_clients(clients, seconds / rounds, plain))
-            api_runs.append(run_clients(clients, seconds / rounds, api))
+        runs: dict[str, list[dict]] = {"api": [], "plain": []}
+        cpu = {"api": 0.0, "plain": 0.0}
+        for block in range(max(2, round(seconds))):  # one-second blocks, alternating which path goes first
+            for name in ("api", "plain") if block % 2 else ("plain", "api"):
+                before = tree_cpu_seconds(server.pid)
+                runs[name].append(run_clients(clients, 1.0, api if name == "api" else plain))
+                cpu[name] += tree_cpu_seconds(server.pid) - before
         if profile:
             spy = py_spy_start(server.pid, profile / "lookup.raw", seconds)
             time.sleep(1)
@@ -357,7 +383,10 @@ def bench_lookup(slug: str, rows: int, clients: int, seconds: float, profile: Pa
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
-    return {"select": summary(sel), "api": summary(api_runs), "plain": summary(plain_runs)}
+    api_s, plain_s = summary(runs["api"]), summary(runs["plain"])
+    served = {name: sum(len(r["lat"]) for r in rs) for name, rs in runs.items()}
+    cpu_ms = {name: 1000 * cpu[name] / max(served[name], 1) for name in cpu}
+    return {"select": summary(sel), "api": api_s, "plain": plain_s, "cpu_ms": cpu_ms}
 
 
 def main() -> None:
@@ -365,8 +394,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes for the import")
+    parser.add_argument("--workers", type=int, default=1, help="Celery worker processes for the import")
     parser.add_argument("--profile", type=Path, help="write py-spy profiles of both paths here")
+    parser.add_argument("--only", choices=("import", "lookup"), help="run one of the two paths")
     args = parser.parse_args()
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
@@ -378,6 +408,11 @@ def main() -> None:
 
     slug = f"benchmembers{uuid.uuid4().hex[:6]}"
     brand_create(slug=slug, name="bench members", admin_username="bench-hq", admin_password=uuid.uuid4().hex)
+    from members.services import card_level_create
+
+    with schema_context(slug):  # tiers as a brand has them: every imported member gets the entry tier
+        card_level_create(name="银卡", rank=1)
+        card_level_create(name="金卡", rank=2, threshold_points=2000)
     connection.set_schema_to_public()
     content = make_csv(args.rows)
     print(
@@ -387,14 +422,23 @@ def main() -> None:
         flush=True,
     )
 
-    imp = bench_import(slug, content, args.rows, args.workers, args.profile)
-    print(
-        f"import   {args.rows} rows in {imp['import_s']:6.2f}s = {imp['import']:8.0f} rows/s ({args.workers} workers)"
-    )
-    print(f"COPY     {imp['copy']:8.0f} rows/s (bare COPY of the same CSV into a plain table)")
-    print(f"re-run   {imp['rerun']:8.0f} rows/s (the same file again: every row an update)")
-    print(f"ratio    import / COPY = {imp['import'] / imp['copy']:.3f}", flush=True)
-
+    if args.only != "lookup":
+        imp = bench_import(slug, content, args.rows, args.workers, args.profile)
+        print(
+            f"import   {args.rows} rows in {imp['import_s']:6.2f}s = {imp['import']:8.0f} rows/s ({args.workers} workers)"
+        )
+        print(f"COPY     {imp['copy']:8.0f} rows/s (bare COPY of the same CSV into a plain table)")
+        print(f"re-run   {imp['rerun']:8.0f} rows/s (the same file again: every row an update)")
+        print(f"ratio    import / COPY = {imp['import'] / imp['copy']:.3f}", flush=True)
+        rate = imp["import"]
+        figure(
+            f"member import, {args.rows} rows", measured=round(rate), aim=">= 50000", unit="rows/s", ok=rate >= 50000
+        )
+        figure("member import vs COPY", measured=imp["import"] / imp["copy"], aim="(info)", unit="x COPY", ok=True)
+    else:
+        seed_members(slug, content)
+    if args.only == "import":
+        return
     look = bench_lookup(slug, args.rows, args.clients, args.seconds, args.profile)
     print()
     for name, (rate, p50, p99, errors) in (
@@ -405,13 +449,15 @@ def main() -> None:
         print(f"{name} {rate:8.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  errors {errors}")
     ratio = look["api"][0] / look["plain"][0]
     print(f"ratio    API / plain view = {ratio:.3f}; API / bare SELECT = {look['api'][0] / look['select'][0]:.3f}")
+    cpu_ms = look["cpu_ms"]
+    print(
+        f"server CPU per request (gunicorn, less sensitive to a busy machine): API {cpu_ms['api']:.2f} ms, "
+        f"plain view {cpu_ms['plain']:.2f} ms; plain / API = {cpu_ms['plain'] / cpu_ms['api']:.3f}"
+    )
 
     figure("staff phone look-up vs plain view", measured=ratio, aim=">= 0.8", unit="x", ok=ratio >= 0.8)
     p99 = look["api"][2]
     figure(f"staff phone look-up p99, {args.clients} clients", measured=p99, aim="< 50", unit="ms", ok=p99 < 50)
-    rate = imp["import"]
-    figure(f"member import, {args.rows} rows", measured=round(rate), aim=">= 50000", unit="rows/s", ok=rate >= 50000)
-    figure("member import vs COPY", measured=imp["import"] / imp["copy"], aim="(info)", unit="x COPY", ok=True)
 
 
 if __name__ == "__main__":

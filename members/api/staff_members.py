@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from core.crypto import mask
 from core.errors import NotFound
 from core.selectors import get_in_scope
 from core.views import BrandHQAPIView, BrandStaffAPIView
@@ -16,9 +17,9 @@ from members.selectors import (
     MemberFilters,
     guide_get_for_scope,
     member_get_for_scope,
+    member_rows,
     member_search,
     members_for_scope,
-    members_with_tag_names,
 )
 from members.services import (
     card_level_create,
@@ -65,8 +66,39 @@ class MemberListOutput(serializers.ModelSerializer):
         return {"id": m.guide_id, "name": m.guide.name} if m.guide_id else None
 
     def get_tags(self, m: Member):
-        names = getattr(m, "tag_names", None)  # members.selectors.members_with_tag_names
-        return list(names) if names is not None else [t.name for t in m.tags.all()]
+        return [t.name for t in m.tags.all()]
+
+
+class MemberRowOutput(serializers.Serializer):
+    """A row of members.selectors.member_rows, rendered as MemberListOutput renders a member."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    phone = serializers.SerializerMethodField()
+    gender = serializers.CharField()
+    birthday = serializers.DateField()
+    status = serializers.CharField()
+    joined_at = serializers.DateTimeField()
+    join_channel = serializers.CharField()
+    tier = serializers.SerializerMethodField()
+    store = serializers.SerializerMethodField()
+    guide = serializers.SerializerMethodField()
+    tags = serializers.ListField(child=serializers.CharField(), source="tag_names")
+    card_state = serializers.CharField()
+
+    def get_phone(self, row) -> str:
+        return mask(row["phone"])
+
+    def get_tier(self, row):
+        return {"id": row["tier_id"], "name": row["tier__name"]} if row["tier_id"] else None
+
+    def get_store(self, row):
+        if not row["store_id"]:
+            return None
+        return {"id": row["store_id"], "code": row["store__code"], "name": row["store__name"]}
+
+    def get_guide(self, row):
+        return {"id": row["guide_id"], "name": row["guide__name"]} if row["guide_id"] else None
 
 
 class MemberSearchApi(BrandStaffAPIView):
@@ -99,8 +131,7 @@ class MemberSearchApi(BrandStaffAPIView):
             joined_from=v.get("joined_from"),
             joined_to=v.get("joined_to"),
         )
-        qs = members_with_tag_names(member_search(scope=self.scope, filters=filters))
-        return self.paginated(qs, MemberListOutput)
+        return self.paginated(member_rows(member_search(scope=self.scope, filters=filters)), MemberRowOutput)
 
 
 class MemberDetailApi(BrandStaffAPIView):
