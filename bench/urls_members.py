@@ -12,6 +12,7 @@ import hmac
 
 from django.http import JsonResponse
 from django.urls import path
+from django.utils import timezone
 
 from core.crypto import keyed_hash
 from core.models import ApiToken
@@ -40,7 +41,7 @@ def plain_member_by_phone(request):
             "gender": m.gender,
             "birthday": m.birthday,
             "status": m.status,
-            "joined_at": m.joined_at,
+            "joined_at": timezone.localtime(m.joined_at),  # shown in Asia/Shanghai, as the API does
             "join_channel": m.join_channel,
             "tier": {"id": m.tier_id, "name": m.tier.name} if m.tier_id else None,
             "store": {"id": m.store_id, "code": m.store.code, "name": m.store.name} if m.store_id else None,

@@ -168,7 +168,9 @@ _STAGE_COLUMNS = StagedRow._fields
 _UPSERT = """
 WITH prev AS (
     SELECT m.id, m.phone_hash, m.tier_id, m.guide_id
-    FROM members_member m JOIN members_import_stage s ON s.phone_hash = m.phone_hash
+    FROM members_import_stage s CROSS JOIN LATERAL (
+        SELECT id, phone_hash, tier_id, guide_id FROM members_member WHERE phone_hash = s.phone_hash LIMIT 1
+    ) m  -- one blind-index probe per row, whatever the planner thinks of the brand's size
 ), up AS (
     INSERT INTO members_member (phone, phone_hash, name, gender, birthday, status, joined_at, join_channel,
         join_store_id, join_guide_id, store_id, guide_id, tier_id, tier_since, tier_review_at,
@@ -259,6 +261,7 @@ def _import_batch(
                 f"COPY members_import_stage ({', '.join(_STAGE_COLUMNS)}) FROM STDIN WITH (FORMAT csv)",
                 _copy_text(seal_rows(list(rows.values()))),
             )
+            cursor.execute("ANALYZE members_import_stage")  # a temp table has no statistics until analysed
             now = timezone.now()  # a tier set by this batch starts its year now (members.services.tiers)
             cursor.execute(
                 _UPSERT,
