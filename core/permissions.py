@@ -90,32 +90,21 @@ class StaffScope:
         return not self.is_hq and self.guide_id is None and self.franchisee_id not in (None, NO_FRANCHISEE)
 
 
-# The user's reverse one-to-one relations a scope is read from (members.StaffProfile.user, members.Guide.user).
-# core.tokens joins them into the token look-up, so a token-authenticated request reads its scope with no query.
-SCOPE_RELATIONS = ("staff_profile", "guide")
+# What a scope is read from: the user's staff profile (members.StaffProfile.user) and guide link (members.Guide.user).
+SCOPE_FIELDS = ("staff_profile__franchisee_id", "staff_profile__role", "guide__id", "guide__active")
+# core.tokens reads SCOPE_FIELDS in the token look-up and leaves them on the user here: the scope costs no query.
+SCOPE_ROW_ATTR = "_ekr_scope_row"
 
 
 def _scope_row(user) -> dict:
-    """The scope's inputs: from the relations already loaded with the user (core.tokens), else one query."""
+    """The scope's inputs: as loaded with the user's token (core.tokens), else one query."""
+    row = getattr(user, SCOPE_ROW_ATTR, None)
+    if row is not None:
+        return row
     from django.contrib.auth import get_user_model
 
-    model = get_user_model()
-    if isinstance(user, model) and all(getattr(model, name).is_cached(user) for name in SCOPE_RELATIONS):
-        profile = getattr(user, "staff_profile", None)
-        guide = getattr(user, "guide", None)
-        return {
-            "staff_profile__franchisee_id": profile.franchisee_id if profile else None,
-            "staff_profile__role": profile.role if profile else None,
-            "guide__id": guide.pk if guide else None,
-            "guide__active": guide.active if guide else None,
-        }
     # One query: the user's franchisee (store manager) and guide link, if any.
-    return (
-        model.objects.filter(pk=user.id)
-        .values("staff_profile__franchisee_id", "staff_profile__role", "guide__id", "guide__active")
-        .first()
-        or {}
-    )
+    return get_user_model().objects.filter(pk=user.id).values(*SCOPE_FIELDS).first() or {}
 
 
 def staff_scope(request) -> StaffScope:
