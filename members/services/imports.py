@@ -7,7 +7,10 @@ instead of duplicating them. A bad row is reported with its line number and the 
 wrong encoding or without the required columns fails at once with a message that says so.
 
 Reading the file (encoding, header, rows) is members.services.import_parsing; this module stores the chunks,
-stages each batch with COPY and writes it with one SQL upsert. The tier history of imported members is written
+seals each batch (phones hashed and encrypted in bulk), stages it with COPY and writes it with one SQL upsert. On
+the worker a writer thread with its own connection writes batch n while the task parses batch n+1 (parsing in
+Python and writing in PostgreSQL use two cores); batches still commit one at a time in file order. A row that
+changes nothing of its member writes nothing (a re-run of the same file is cheap). The tier history of imported members is written
 by members.services.tiers, like every other tier change.
 """
 
