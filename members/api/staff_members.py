@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from core.crypto import mask
 from core.errors import NotFound
 from core.selectors import get_in_scope
+from core.serializer_reuse import validated
 from core.views import BrandHQAPIView, BrandStaffAPIView
 from members.models import CardLevel, Member, Tag
 from members.selectors import (
@@ -72,6 +73,8 @@ class MemberListOutput(serializers.ModelSerializer):
 class MemberRowOutput(serializers.Serializer):
     """A row of members.selectors.member_rows, rendered as MemberListOutput renders a member."""
 
+    reusable = True  # reads nothing but the row: one shared instance renders every page (core.serializer_reuse)
+
     id = serializers.IntegerField()
     name = serializers.CharField()
     phone = serializers.SerializerMethodField()
@@ -117,9 +120,7 @@ class MemberSearchApi(BrandStaffAPIView):
         joined_to = serializers.DateField(required=False)
 
     def get(self, request):
-        params = self.FilterSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        v = params.validated_data
+        v = validated(self.FilterSerializer, request.query_params)  # 400 naming each bad field
         filters = MemberFilters(
             phone=v.get("phone"),
             name=v.get("name"),
