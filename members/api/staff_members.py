@@ -5,12 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from core.errors import NotFound
 from core.selectors import get_in_scope
 from core.views import BrandHQAPIView, BrandStaffAPIView
+from members.api.staff import GuideStoreOutput
 from members.models import CardLevel, Member, Tag
 from members.selectors import MemberFilters, guide_get_for_scope, member_get_for_scope, member_search, members_for_scope
 from members.services import (
@@ -21,6 +23,11 @@ from members.services import (
     members_untag,
     tag_create,
 )
+
+
+class IdNameOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
 
 
 class MemberListOutput(serializers.ModelSerializer):
@@ -48,16 +55,19 @@ class MemberListOutput(serializers.ModelSerializer):
             "card_state",
         ]
 
+    @extend_schema_field(IdNameOutput(allow_null=True))
     def get_tier(self, m: Member):
         return {"id": m.tier_id, "name": m.tier.name} if m.tier_id else None
 
+    @extend_schema_field(GuideStoreOutput(allow_null=True))
     def get_store(self, m: Member):
         return {"id": m.store_id, "code": m.store.code, "name": m.store.name} if m.store_id else None
 
+    @extend_schema_field(IdNameOutput(allow_null=True))
     def get_guide(self, m: Member):
         return {"id": m.guide_id, "name": m.guide.name} if m.guide_id else None
 
-    def get_tags(self, m: Member):
+    def get_tags(self, m: Member) -> list[str]:
         return [t.name for t in m.tags.all()]
 
 
@@ -76,6 +86,7 @@ class MemberSearchApi(BrandStaffAPIView):
         joined_from = serializers.DateField(required=False)
         joined_to = serializers.DateField(required=False)
 
+    @extend_schema(responses=MemberListOutput(many=True))
     def get(self, request):
         params = self.FilterSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -95,9 +106,40 @@ class MemberSearchApi(BrandStaffAPIView):
         return self.paginated(qs, MemberListOutput)
 
 
+class TierChangeOutput(serializers.Serializer):
+    _from = serializers.IntegerField(allow_null=True, label="from")
+    to = serializers.IntegerField(allow_null=True)
+    kind = serializers.CharField()
+    reason = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class GuideChangeOutput(serializers.Serializer):
+    _from = serializers.IntegerField(allow_null=True)
+    to = serializers.IntegerField(allow_null=True)
+    reason = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+# "from" is a Python keyword: the field is declared as `_from` and renamed.
+for _output in (TierChangeOutput, GuideChangeOutput):
+    _output._declared_fields["from"] = _output._declared_fields.pop("_from")
+
+
+class MemberDetailOutput(MemberListOutput):
+    join_store_id = serializers.IntegerField(allow_null=True)
+    join_guide_id = serializers.IntegerField(allow_null=True)
+    tier_history = TierChangeOutput(many=True)
+    guide_history = GuideChangeOutput(many=True)
+
+    class Meta(MemberListOutput.Meta):
+        fields = [*MemberListOutput.Meta.fields, "join_store_id", "join_guide_id", "tier_history", "guide_history"]
+
+
 class MemberDetailApi(BrandStaffAPIView):
     """GET /api/v1/staff/members/<id>: the member with tier history and guide history."""
 
+    @extend_schema(responses=MemberDetailOutput)
     def get(self, request, member_id):
         member = member_get_for_scope(self.scope, member_id)
         data = MemberListOutput(member).data
@@ -121,6 +163,12 @@ class MemberGuideAssignApi(BrandStaffAPIView):
         guide_id = serializers.IntegerField(allow_null=True)
         reason = serializers.CharField(max_length=100, default="reassigned by staff")
 
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        guide_id = serializers.IntegerField(allow_null=True)
+        store_id = serializers.IntegerField(allow_null=True)
+
+    @extend_schema(responses=OutputSerializer)
     def post(self, request, member_id):
         member = member_get_for_scope(self.scope, member_id)
         data = self.InputSerializer(data=request.data)
@@ -140,6 +188,11 @@ class MemberTierSetApi(BrandHQAPIView):
         tier_id = serializers.IntegerField()
         reason = serializers.CharField(max_length=200)
 
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        tier_id = serializers.IntegerField(allow_null=True)
+
+    @extend_schema(responses=OutputSerializer)
     def post(self, request, member_id):
         member = member_get_for_scope(self.scope, member_id)
         data = self.InputSerializer(data=request.data)
@@ -165,9 +218,11 @@ class TagListApi(BrandStaffAPIView):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=50)
 
+    @extend_schema(responses=TagOutput(many=True))
     def get(self, request):
         return self.paginated(Tag.objects.all(), TagOutput)
 
+    @extend_schema(responses={201: TagOutput})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -182,6 +237,11 @@ class TagMembersApi(BrandStaffAPIView):
         member_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=5000)
         remove = serializers.BooleanField(default=False)
 
+    class OutputSerializer(serializers.Serializer):
+        added = serializers.IntegerField(required=False, help_text="When tagging: members newly tagged.")
+        removed = serializers.IntegerField(required=False, help_text="When untagging (`remove`): members untagged.")
+
+    @extend_schema(responses=OutputSerializer)
     def post(self, request, tag_id):
         tag = get_in_scope(Tag.objects.all(), tag_id, "tag")
         data = self.InputSerializer(data=request.data)
@@ -209,6 +269,7 @@ class CardLevelListApi(BrandStaffAPIView):
     """GET /api/v1/staff/card-levels; POST (HQ) adds a tier."""
 
     hq_methods = ("POST",)
+    pagination_class = None  # the whole list (a brand has a few tiers), not a page
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=50)
@@ -220,9 +281,11 @@ class CardLevelListApi(BrandStaffAPIView):
         )
         benefits = serializers.CharField(required=False, default="", allow_blank=True)
 
+    @extend_schema(responses=CardLevelOutput(many=True))
     def get(self, request):
         return Response(CardLevelOutput(CardLevel.objects.order_by("rank"), many=True).data)
 
+    @extend_schema(responses={201: CardLevelOutput})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
