@@ -100,6 +100,10 @@ class EkrAutoSchema(AutoSchema):
                 responses[code] = self._get_response_for_code(error(_DEFAULT_ERRORS[code]), code, direction=direction)
         return dict(sorted(responses.items()))
 
+    def _get_paginator(self):
+        # Only GET lists are cursor pages; a list a POST answers with (a batch just made) is a plain array.
+        return super()._get_paginator() if self.method == "GET" else None
+
     def get_tags(self) -> list[str]:
         # /api/v1/<audience>/...: mp, staff, console, guide, pos, market, ops, auth, health
         tokens = [t for t in self._tokenize_path() if t != "v1"]

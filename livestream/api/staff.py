@@ -10,6 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from core.errors import ApplicationError
+from core.fields import BusinessDateTimeField
 from core.openapi import error
 from core.pagination import paginated_response
 from core.views import BrandHQAPIView, BrandStaffAPIView
@@ -49,8 +50,8 @@ class RoomListCreateApi(BrandStaffAPIView):
         name = serializers.CharField(min_length=3, max_length=34)
         store_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
         shop_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-        start_at = serializers.DateTimeField()
-        end_at = serializers.DateTimeField()
+        start_at = BusinessDateTimeField()
+        end_at = BusinessDateTimeField()
         anchor_name = serializers.CharField(max_length=30, required=False, default="")
         anchor_wechat = serializers.CharField(max_length=64, required=False, default="")
         room_type = serializers.ChoiceField(choices=[0, 1], required=False, default=0)
@@ -101,8 +102,8 @@ class RoomListCreateApi(BrandStaffAPIView):
 class RoomDetailApi(BrandStaffAPIView):
     class PatchSerializer(serializers.Serializer):
         name = serializers.CharField(min_length=3, max_length=34, required=False)
-        start_at = serializers.DateTimeField(required=False)
-        end_at = serializers.DateTimeField(required=False)
+        start_at = BusinessDateTimeField(required=False)
+        end_at = BusinessDateTimeField(required=False)
         anchor_name = serializers.CharField(max_length=30, required=False)
         anchor_wechat = serializers.CharField(max_length=64, required=False)
         close_like = serializers.BooleanField(required=False)

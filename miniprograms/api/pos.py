@@ -7,6 +7,7 @@ from rest_framework import authentication, exceptions, serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
+from core.fields import BusinessDateTimeField
 from core.views import BaseAPIView, BrandStaffAPIView
 from members.selectors import store_get_for_scope
 from miniprograms.api.outputs import PosKeyOut
@@ -63,7 +64,7 @@ class PosOrdersApi(BaseAPIView):
                 unit_price_fen = serializers.IntegerField(min_value=0)
 
             receipt_no = serializers.CharField(max_length=64)
-            sold_at = serializers.DateTimeField(required=False)
+            sold_at = BusinessDateTimeField(required=False)
             member_id = serializers.IntegerField(min_value=1, required=False)
             phone = serializers.CharField(max_length=20, required=False)
             openid = serializers.CharField(

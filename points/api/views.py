@@ -14,6 +14,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from core.fields import BusinessDateTimeField
 from core.pagination import paginated_response
 from core.selectors import get_in_scope
 from core.views import BrandHQAPIView, BrandStaffAPIView
@@ -218,7 +219,7 @@ class StaffPointsPreviewApi(BrandHQAPIView):
 
     class InputSerializer(serializers.Serializer):
         paid_fen = serializers.IntegerField(min_value=0, max_value=10**10)
-        paid_at = serializers.DateTimeField()
+        paid_at = BusinessDateTimeField()
         store_code = serializers.CharField(max_length=32, required=False, allow_null=True, default=None)
         tier_code = serializers.CharField(max_length=32, required=False, allow_null=True, default=None)
         tier_multiplier_pct = serializers.IntegerField(min_value=0, max_value=10_000, default=100)

@@ -10,6 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from core.errors import NotFound
+from core.fields import BusinessDateTimeField
 from core.views import BrandHQAPIView, BrandStaffAPIView
 from rights_market import roi, selectors
 from rights_market.models import Offer
@@ -79,8 +80,8 @@ class OfferInput(serializers.Serializer):
     face_value_fen = serializers.IntegerField(min_value=0, default=0)
     total_stock = serializers.IntegerField(min_value=1, max_value=10_000_000)
     per_member_limit = serializers.IntegerField(min_value=1, max_value=100, default=1)
-    valid_from = serializers.DateTimeField(required=False, allow_null=True)
-    valid_until = serializers.DateTimeField(required=False, allow_null=True)
+    valid_from = BusinessDateTimeField(required=False, allow_null=True)
+    valid_until = BusinessDateTimeField(required=False, allow_null=True)
     voucher_valid_days = serializers.IntegerField(min_value=1, max_value=3650, default=30)
     min_tier_rank = serializers.IntegerField(min_value=0, max_value=32767, required=False, allow_null=True)
     eligible_cities = serializers.ListField(child=serializers.CharField(max_length=50), max_length=200, default=list)

@@ -19,10 +19,15 @@ METHODS = ("get", "post", "put", "patch", "delete")
 ERROR_REF = "#/components/schemas/Error"
 
 
-def _schema(tmp_path, urlconf: str) -> dict:
-    out = tmp_path / f"{urlconf}.yml"
-    call_command("spectacular", "--validate", "--fail-on-warn", "--urlconf", urlconf, "--file", str(out))
-    return yaml.safe_load(out.read_text())
+@pytest.fixture(scope="module")
+def schemas(tmp_path_factory) -> dict[str, dict]:
+    """Each URL conf's schema, generated once: `call_command` raises on any warning, error or invalid schema."""
+    out = {}
+    for urlconf in URLCONFS:
+        path = tmp_path_factory.mktemp("schema") / f"{urlconf}.yml"
+        call_command("spectacular", "--validate", "--fail-on-warn", "--urlconf", urlconf, "--file", str(path))
+        out[urlconf] = yaml.safe_load(path.read_text())
+    return out
 
 
 def _operations(schema: dict):
@@ -33,10 +38,10 @@ def _operations(schema: dict):
 
 
 @pytest.mark.parametrize("urlconf", URLCONFS)
-def test_schema_generates_without_warnings_and_validates(tmp_path, urlconf):
+def test_schema_generates_without_warnings_and_validates(schemas, urlconf):
     # given every view of the URL conf / when the schema is generated with warnings as errors / then it is
     # written (call_command raises on any warning, error or validation failure)
-    schema = _schema(tmp_path, urlconf)
+    schema = schemas[urlconf]
     assert schema["openapi"].startswith("3.")
     assert schema["components"]["schemas"]["Error"]["properties"]["error"]["$ref"] == "#/components/schemas/ErrorDetail"
     detail = schema["components"]["schemas"]["ErrorDetail"]
@@ -44,8 +49,8 @@ def test_schema_generates_without_warnings_and_validates(tmp_path, urlconf):
 
 
 @pytest.mark.parametrize("urlconf", URLCONFS)
-def test_every_operation_documents_success_and_errors(tmp_path, urlconf):
-    schema = _schema(tmp_path, urlconf)
+def test_every_operation_documents_success_and_errors(schemas, urlconf):
+    schema = schemas[urlconf]
     operations = list(_operations(schema))
     assert len(operations) > (100 if urlconf == "ekr.urls_tenants" else 5)
     problems = []
@@ -80,3 +85,12 @@ def test_each_host_serves_its_own_schema(client_for, brand_a):
     platform_paths, brand_paths = set(platform.json()["paths"]), set(brand.json()["paths"])
     assert "/api/v1/ops/brands" in platform_paths and "/api/v1/mp/me" not in platform_paths
     assert "/api/v1/mp/me" in brand_paths and "/api/v1/ops/brands" not in brand_paths
+
+
+def test_a_list_answered_by_a_post_is_a_plain_array_not_a_page(schemas):
+    # found by the fuzzer: POST /api/v1/market/offers/batch answers a list, the schema said a cursor page
+    schema = schemas["ekr.urls_tenants"]
+    created = schema["paths"]["/api/v1/market/offers/batch"]["post"]["responses"]["201"]
+    assert created["content"]["application/json"]["schema"]["type"] == "array"
+    listed = schema["paths"]["/api/v1/market/offers"]["get"]["responses"]["200"]
+    assert listed["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/PaginatedOwnOfferList"
