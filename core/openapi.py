@@ -4,7 +4,7 @@ What every view gets without saying it (`EkrAutoSchema`, the DEFAULT_SCHEMA_CLAS
 - its request body from its own `InputSerializer` (POST, PUT) or `PatchSerializer` (PATCH), and its query
   parameters from its `FilterSerializer` (GET), unless `extend_schema(request=..., parameters=...)` says otherwise;
 - its error responses, all in the one shape of core.errors (`Error` below): 401 and 403 unless the view is
-  public, 400 where it reads a body or query parameters, 409 and 413 where it writes, 404 and 503 everywhere
+  public, 400 where it reads a body or query parameters (a page size too), 409 and 413 where it writes, 404 and 503 everywhere
   (an unknown host, an id outside the caller's scope; PostgreSQL or Redis unreachable);
 - cursor-page wrapping of a list response (`extend_schema(responses=Out(many=True))` on a view answering with
   `self.paginated(...)`), with its `cursor` and `page_size` parameters.
@@ -87,7 +87,7 @@ class EkrAutoSchema(AutoSchema):
             codes += ["401", "403"]
         if self.method in _WRITES:
             codes += ["400", "409", "413"]
-        elif self.get_override_parameters():  # query parameters it validates
+        elif self.get_override_parameters() or self._get_pagination_parameters():  # query parameters it checks
             codes.append("400")
         return sorted(codes)
 

@@ -76,8 +76,8 @@ class MemberSearchApi(BrandStaffAPIView):
     Cursor pages, newest first."""
 
     class FilterSerializer(serializers.Serializer):
-        phone = serializers.CharField(max_length=20, required=False)
-        name = serializers.CharField(max_length=50, required=False)
+        phone = serializers.CharField(max_length=20, required=False, allow_blank=True)  # empty: no filter
+        name = serializers.CharField(max_length=50, required=False, allow_blank=True)
         tier = serializers.IntegerField(required=False, min_value=1)
         store = serializers.IntegerField(required=False, min_value=1)
         guide = serializers.IntegerField(required=False, min_value=1)

@@ -26,8 +26,8 @@ class ShopListApi(MemberAPIView):
     """GET /api/v1/mp/shops?city=&store_code="""
 
     class FilterSerializer(serializers.Serializer):
-        city = serializers.CharField(max_length=50, required=False, default="")
-        store_code = serializers.CharField(max_length=32, required=False, default="")
+        city = serializers.CharField(max_length=50, required=False, default="", allow_blank=True)
+        store_code = serializers.CharField(max_length=32, required=False, default="", allow_blank=True)
 
     @extend_schema(responses=ShopOut(many=True))
     def get(self, request):

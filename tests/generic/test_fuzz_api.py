@@ -8,7 +8,8 @@ that exist (invalid requests get generated ids). Each answer must be:
   dependency is down) (`no_server_error` below);
 - a status code, a content type and a body the schema documents for that operation (status_code_conformance,
   content_type_conformance, response_schema_conformance);
-- every 4xx in the one error shape {"error": {"code", "message", "fields"}} (`error_shape` below).
+- every 4xx in the one error shape {"error": {"code", "message", "fields"}} (`error_shape` below);
+- an invalid request (one that violates the schema) is refused with a 4xx (negative_data_rejection).
 
 The budget is bounded and reproducible: EXAMPLES examples per operation and generation mode, derandomized, no
 shrinking. Each request runs in the view's own savepoint, rolled back after it, so every example starts from the
@@ -36,6 +37,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -75,7 +77,7 @@ def no_server_error(ctx, response, case):
     return True
 
 
-CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
+CHECKS = [negative_data_rejection, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 @contextmanager

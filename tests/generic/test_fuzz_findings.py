@@ -49,3 +49,24 @@ def test_a_live_room_far_in_the_past_is_a_400(hq):
     )
     assert response.status_code == 400, response.content
     assert "start_at" in response.json()["error"]["fields"]
+
+
+@pytest.mark.parametrize("page_size", ["1.9", "0", "101", "-3", "²", "abc"])
+def test_a_page_size_that_is_not_1_to_100_is_a_400(hq, page_size):
+    # DRF quietly used the default page size for these (schemathesis: "schema-violating request accepted")
+    response = hq.get("/api/v1/staff/tags", {"page_size": page_size})
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "validation_error" and list(error["fields"]) == ["page_size"]
+
+
+def test_a_page_size_in_range_sizes_the_page(hq, brand_a):
+    from django_tenants.utils import schema_context
+
+    from members.models import Tag
+
+    with schema_context(brand_a.schema_name):
+        Tag.objects.bulk_create([Tag(name=f"t{i}") for i in range(3)])
+    page = hq.get("/api/v1/staff/tags", {"page_size": "2"}).json()
+    assert len(page["results"]) == 2 and page["next"]
+    assert len(hq.get("/api/v1/staff/tags", {"page_size": "100"}).json()["results"]) == 3
