@@ -19,7 +19,8 @@ shop price), --rooms live rooms (brand's and the member's store's, one of anothe
 Profile (what the issue-17 note quotes), while the bench runs, of one gunicorn worker:
     .venv/bin/py-spy record -o /tmp/reads.svg --pid <gunicorn worker pid> --duration 10 [--format raw]
 or in-process, without a server:
-    .venv/bin/python bench/reads.py --profile me|points|catalog|rooms   (cProfile over 2,000 test-client GETs)
+    .venv/bin/python bench/reads.py --profile me|points|catalog|rooms   (cProfile over 2,000 test-client GETs;
+                                                                         me-plain etc.: the plain view)
 """
 
 from __future__ import annotations
@@ -255,9 +256,13 @@ def profile(which: str, world: dict, count: int = 2000) -> None:
 
     from django.test import Client
 
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings_reads"
+    settings.ROOT_URLCONF = "bench.urls_reads"
     client = Client(HTTP_HOST=f"{world['slug']}.{settings.EKR_BASE_DOMAIN}")
     auth = {"HTTP_AUTHORIZATION": f"Bearer {world['token']}"}
-    path = {name: ours for name, ours, _ in endpoints(world["shop_id"])}[which]
+    paths = {name: ours for name, ours, _ in endpoints(world["shop_id"])}
+    paths.update({f"{name}-plain": plain for name, _, plain in endpoints(world["shop_id"])})
+    path = paths[which]
     for _ in range(50):
         assert client.get(path, **auth).status_code == 200
     profiler = cProfile.Profile()
@@ -268,6 +273,7 @@ def profile(which: str, world: dict, count: int = 2000) -> None:
     profiler.disable()
     log(f"{which}: {count} GETs in process, {1e3 * (time.perf_counter() - started) / count:.2f} ms each (profiled)")
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
 
 def main() -> None:

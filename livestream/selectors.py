@@ -4,7 +4,7 @@ of the brand and of their home store."""
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Subquery
 
 from core.permissions import StaffScope
 from core.selectors import get_in_scope
@@ -43,9 +43,15 @@ def rooms_for_member(member: Member | None) -> QuerySet[LiveRoom]:
     where = Q(store__isnull=True)
     if member is not None and member.store_id:
         where |= Q(store_id=member.store_id)
-    return (
-        LiveRoom.objects.select_related("store").filter(where, status__in=VISIBLE_TO_MEMBERS).order_by("start_at", "id")
-    )
+    return LiveRoom.objects.filter(where, status__in=VISIBLE_TO_MEMBERS).order_by("start_at", "id")
+
+
+def rooms_for_session(openid: str) -> QuerySet[LiveRoom]:
+    """`rooms_for_member` of the member of `openid` (none: the brand's rooms only) in one statement: the member's
+    home store is a subquery, not a read of its own."""
+    home = Member.objects.filter(openid=openid).values("store_id")[:1]
+    where = Q(store__isnull=True) | Q(store_id=Subquery(home))
+    return LiveRoom.objects.filter(where, status__in=VISIBLE_TO_MEMBERS).order_by("start_at", "id")
 
 
 def room_get_for_member(member: Member | None, room_id) -> LiveRoom:

@@ -8,9 +8,9 @@ import contextlib
 from django.utils.translation import gettext_lazy as _
 from rest_framework.response import Response
 
-from core.pagination import paginated_response
+from core.pagination import paginated_rows
 from livestream import selectors
-from livestream.api.outputs import RoomOut
+from livestream.api.outputs import ROOM_VALUES, RoomOut, room_row_out
 from members.api.base import MemberAPIView
 
 
@@ -18,7 +18,8 @@ class MemberRoomListApi(MemberAPIView):
     """GET /api/v1/mp/live/rooms"""
 
     def get(self, request):
-        return paginated_response(self, selectors.rooms_for_member(request.user.member()), RoomOut)
+        rooms = selectors.rooms_for_session(request.user.openid).values(*ROOM_VALUES)
+        return paginated_rows(self, rooms, room_row_out)
 
 
 class MemberRoomDetailApi(MemberAPIView):

@@ -13,7 +13,7 @@ from core.ratelimit import rate_limit_hit
 from core.views import PublicAPIView
 from members.api.base import MemberAPIView
 from members.models import Member
-from members.selectors import member_points_balance
+from members.selectors import member_points_balance, member_profile_of, member_profiles
 from members.services import member_phone_prove, member_profile_update, member_register, member_session_start
 
 
@@ -70,7 +70,8 @@ class MeOutputSerializer(serializers.Serializer):
         }
 
     def get_points_balance(self, member: Member) -> int:
-        return member_points_balance(member)
+        balance = getattr(member, "points_balance_now", None)  # read with the member (member_profiles)
+        return member_points_balance(member) if balance is None else balance
 
     def get_guide(self, member: Member):
         guide = member.guide
@@ -88,7 +89,7 @@ class MeOutputSerializer(serializers.Serializer):
 
 
 def _me(member: Member) -> Member:
-    return Member.objects.select_related("tier", "guide__store").get(pk=member.pk)
+    return member_profiles().get(pk=member.pk)
 
 
 class MemberRegisterApi(MemberAPIView):
@@ -143,7 +144,10 @@ class MeApi(MemberAPIView):
         birthday = serializers.DateField(required=False)
 
     def get(self, request):
-        return Response(MeOutputSerializer(_me(self.member_or_404())).data)
+        member = member_profile_of(request.user.openid)  # one statement: the member, tier, guide, balance
+        if member is None:
+            raise self.not_a_member()
+        return Response(MeOutputSerializer(member).data)
 
     def patch(self, request):
         member = self.member_or_404()

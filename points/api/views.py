@@ -19,6 +19,7 @@ from members.api.base import MemberAPIView
 from points.models import Campaign, PointsEntry
 from points.selectors import (
     member_for_staff,
+    member_points_summary,
     points_entries_in_period,
     points_entries_of_member,
     points_summary,
@@ -77,7 +78,9 @@ class MemberPointsApi(MemberAPIView):
     """GET /api/v1/mp/points: my balance and what expires in the next 30 days."""
 
     def get(self, request):
-        summary = points_summary(member=self.member_or_404(), now=timezone.now())
+        summary = member_points_summary(openid=request.user.openid, now=timezone.now())
+        if summary is None:
+            raise self.not_a_member()
         return Response(SummaryOutput(summary).data)
 
 
