@@ -9,6 +9,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from core.client_ip import client_ip
+from core.outputs import datetime_text
 from core.ratelimit import rate_limit_hit
 from core.views import PublicAPIView
 from members.api.base import MemberAPIView
@@ -42,50 +43,39 @@ class MemberSessionStartApi(PublicAPIView):
         return Response(self.OutputSerializer(result).data)
 
 
-class MeOutputSerializer(serializers.Serializer):
-    """What a member sees of themselves: the phone masked, tier, points, exclusive guide, card state."""
-
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    phone = serializers.CharField(source="phone_masked")
-    gender = serializers.CharField()
-    birthday = serializers.DateField(allow_null=True)
-    joined_at = serializers.DateTimeField()
-    tier = serializers.SerializerMethodField()
-    points_balance = serializers.SerializerMethodField()
-    guide = serializers.SerializerMethodField()
-    card = serializers.SerializerMethodField()
-
-    def get_tier(self, member: Member):
-        level = member.tier
-        if level is None:
-            return None
-        return {
+def me_out(member: Member) -> dict:
+    """What a member sees of themselves: the phone masked, tier, points, exclusive guide, card state. A function,
+    not a serializer: the mini-program reads it on every launch. `member` comes from `member_profiles()`."""
+    level, guide = member.tier, member.guide
+    balance = getattr(member, "points_balance_now", None)  # read with the member (member_profiles)
+    return {
+        "id": member.pk,
+        "name": member.name,
+        "phone": member.phone_masked,
+        "gender": member.gender,
+        "birthday": member.birthday.isoformat() if member.birthday else None,
+        "joined_at": datetime_text(member.joined_at),
+        "tier": None
+        if level is None
+        else {
             "id": level.pk,
             "name": level.name,
             "rank": level.rank,
             "benefits": level.benefits,
             "points_multiplier": str(level.points_multiplier),
             "since": member.tier_since,
-        }
-
-    def get_points_balance(self, member: Member) -> int:
-        balance = getattr(member, "points_balance_now", None)  # read with the member (member_profiles)
-        return member_points_balance(member) if balance is None else balance
-
-    def get_guide(self, member: Member):
-        guide = member.guide
-        if guide is None:
-            return None
-        return {"id": guide.pk, "name": guide.name, "store": {"code": guide.store.code, "name": guide.store.name}}
-
-    def get_card(self, member: Member):
-        return {
+        },
+        "points_balance": member_points_balance(member) if balance is None else balance,
+        "guide": None
+        if guide is None
+        else {"id": guide.pk, "name": guide.name, "store": {"code": guide.store.code, "name": guide.store.name}},
+        "card": {
             "state": member.card_state,
             "card_id": member.card_id or None,
             "code": member.card_code,
             "membership_number": member.membership_number,
-        }
+        },
+    }
 
 
 def _me(member: Member) -> Member:
@@ -129,9 +119,7 @@ class MemberRegisterApi(MemberAPIView):
         elif code is not None:
             fields.setdefault("phone", "")
         member, created = member_register(openid=principal.openid, unionid=principal.unionid, **fields)
-        return Response(
-            MeOutputSerializer(_me(member)).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        )
+        return Response(me_out(_me(member)), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class MeApi(MemberAPIView):
@@ -147,7 +135,7 @@ class MeApi(MemberAPIView):
         member = member_profile_of(request.user.openid)  # one statement: the member, tier, guide, balance
         if member is None:
             raise self.not_a_member()
-        return Response(MeOutputSerializer(member).data)
+        return Response(me_out(member))
 
     def patch(self, request):
         member = self.member_or_404()
@@ -163,4 +151,4 @@ class MeApi(MemberAPIView):
         data = self.PatchSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         member = member_profile_update(member=member, **data.validated_data)
-        return Response(MeOutputSerializer(_me(member)).data)
+        return Response(me_out(_me(member)))

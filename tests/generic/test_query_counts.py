@@ -16,6 +16,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tenants.utils import schema_context
+from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 
 from livestream.api.outputs import ROOM_VALUES, RoomOut, room_row_out
 from livestream.models import LiveRoom
@@ -24,7 +26,10 @@ from members.mp_auth import member_token_issue
 from miniprograms import selectors as shop_selectors
 from miniprograms.api.outputs import CatalogItemOut, catalog_item_out
 from miniprograms.models import Category, Product, Shop, ShopSku, Sku
+from points.api.views import summary_out
+from points.selectors import member_points_summary
 from points.services import points_earn
+from points.services.expiry import SHANGHAI
 
 pytestmark = pytest.mark.django_db
 
@@ -91,6 +96,13 @@ def test_me_is_one_statement(member):
 
     assert body["tier"]["name"] == "T2" and body["guide"]["store"]["code"] == "QC1"
     assert body["points_balance"] == 100 and body["phone"] == "*******8001"
+    assert body["joined_at"].endswith("+08:00") and body["tier"]["since"].endswith("Z")  # as the serializer wrote
+    assert body["card"] == {
+        "state": "none",
+        "card_id": None,
+        "code": None,
+        "membership_number": body["card"]["membership_number"],
+    }
 
 
 def test_points_is_two_statements(member):
@@ -99,6 +111,7 @@ def test_points_is_two_statements(member):
 
     assert body["balance"] == 100
     assert [lot["points"] for lot in body["expiring_lots"]] == [10, 20, 30, 40]
+    assert body["expiring_until"].endswith("+08:00") and body["expiring_lots"][0]["expires_at"].endswith("+08:00")
 
 
 def test_catalog_is_two_statements_for_any_number_of_products(member, world):
@@ -124,6 +137,24 @@ def test_catalog_rows_are_written_as_the_serializer_writes_them(world):
         slow = CatalogItemOut(shop_selectors.shop_catalog(shop=shop), many=True).data
 
     assert fast == [dict(item) for item in slow] and len(fast) == 12
+
+
+def test_points_summary_is_written_as_the_serializer_wrote_it(world):
+    class ExpiringLot(serializers.Serializer):
+        expires_at = serializers.DateTimeField(default_timezone=SHANGHAI)
+        points = serializers.IntegerField()
+
+    class SummaryOutput(serializers.Serializer):  # what /mp/points answered with before summary_out
+        balance = serializers.IntegerField()
+        expiring_points = serializers.IntegerField()
+        expiring_until = serializers.DateTimeField(default_timezone=SHANGHAI)
+        expiring_lots = ExpiringLot(many=True)
+
+    with schema_context(world["brand"].schema_name):
+        summary = member_points_summary(openid="o-qc-1", now=timezone.now())
+
+    assert JSONRenderer().render(summary_out(summary)) == JSONRenderer().render(SummaryOutput(summary).data)
+    assert len(summary.expiring_lots) == 4
 
 
 def test_room_rows_are_written_as_the_serializer_writes_them(world):
