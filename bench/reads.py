@@ -21,6 +21,7 @@ Profile (what the issue-17 note quotes), while the bench runs, of one gunicorn w
 or in-process, without a server:
     .venv/bin/python bench/reads.py --profile me|points|catalog|rooms   (cProfile over 2,000 test-client GETs;
                                                                          me-plain etc.: the plain view)
+    .venv/bin/python bench/reads.py --profile cpu   (process CPU per request, ours and plain, in process)
 """
 
 from __future__ import annotations
@@ -276,6 +277,27 @@ def profile(which: str, world: dict, count: int = 2000) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
 
+def cpu_compare(world: dict, count: int = 1000) -> None:
+    """Process CPU per request of ours and the plain view, in process (Django test client), alternating blocks."""
+    from django.test import Client
+
+    settings.ROOT_URLCONF = "bench.urls_reads"
+    client = Client(HTTP_HOST=f"{world['slug']}.{settings.EKR_BASE_DOMAIN}")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {world['token']}"}
+    for name, ours, plain in endpoints(world["shop_id"]):
+        spent = {"ours": 0.0, "plain": 0.0}
+        for _ in range(5):
+            for side, path in (("ours", ours), ("plain", plain)):
+                started = time.process_time()
+                for _ in range(count // 5):
+                    client.get(path, **auth)
+                spent[side] += time.process_time() - started
+        log(
+            f"{name:<8} CPU per request in process: ours {1e3 * spent['ours'] / count:.2f} ms, plain "
+            f"{1e3 * spent['plain'] / count:.2f} ms ({spent['ours'] / spent['plain']:.2f} x)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=8.0, help="each side's total time per endpoint")
@@ -288,6 +310,9 @@ def main() -> None:
     t0 = time.monotonic()
     log(f"provisioning database {BENCH_DB}: a brand, a member, {args.products} products, {args.rooms} rooms ...")
     world = provision(args.products, args.rooms)
+    if args.profile == "cpu":
+        cpu_compare(world)
+        return
     if args.profile:
         profile(args.profile, world)
         return

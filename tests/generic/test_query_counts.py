@@ -130,6 +130,30 @@ def test_live_rooms_is_one_statement(member):
     assert sorted(room["name"] for room in body["results"]) == ["QC room 0", "QC room 1", "QC room 3", "QC room 4"]
 
 
+def test_live_rooms_follow_the_home_store_of_this_brands_member_only(world, brand_b, client_for):
+    # given the same openid registered in brand B with a home store that has a room there
+    with schema_context(brand_b.schema_name):
+        b_store = Store.objects.create(code="QC1", name="B store")
+        Member.objects.create(openid="o-qc-1", store=b_store)
+        now = timezone.now()
+        LiveRoom.objects.create(
+            name="B room", store=b_store, status="live", start_at=now, end_at=now + timedelta(hours=1)
+        )
+    b_token = member_token_issue(schema=brand_b.schema_name, appid="wxbeta0000000000001", openid="o-qc-1")
+    stranger = member_token_issue(schema=world["brand"].schema_name, appid="wxalpha000000000001", openid="o-nobody")
+
+    # when each asks its own brand for the rooms
+    on_a = client_for(world["brand"]).as_member(world["token"]).get("/api/v1/mp/live/rooms").json()["results"]
+    on_b = client_for(brand_b).as_member(b_token).get("/api/v1/mp/live/rooms").json()["results"]
+    not_member = client_for(world["brand"]).as_member(stranger).get("/api/v1/mp/live/rooms").json()["results"]
+
+    # then each brand's member sees their brand's rooms and their own home store's, a session without membership
+    # only the brand's
+    assert sorted(r["name"] for r in on_a) == ["QC room 0", "QC room 1", "QC room 3", "QC room 4"]
+    assert [r["name"] for r in on_b] == ["B room"]
+    assert sorted(r["name"] for r in not_member) == ["QC room 0", "QC room 3"]
+
+
 def test_catalog_rows_are_written_as_the_serializer_writes_them(world):
     with schema_context(world["brand"].schema_name):
         shop = Shop.objects.get(pk=world["shop"].pk)
