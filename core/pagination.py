@@ -47,3 +47,13 @@ def paginated_response(view, queryset, serializer_class, *, ordering: tuple[str,
     if getattr(serializer_class, "reusable", False):
         return paginator.get_paginated_response(represent(serializer_class, page))
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+def paginated_rows(view, queryset, shape, *, ordering: tuple[str, ...] | None = None):
+    """`paginated_response` for a `.values()` queryset: each row of the page given to `shape(row) -> dict` (the
+    cursor fields must be among the values)."""
+    paginator = NewestFirstCursorPagination()
+    if ordering:
+        paginator.ordering = ordering
+    page = paginator.paginate_queryset(queryset, view.request, view=view)
+    return paginator.get_paginated_response([shape(row) for row in page])

@@ -4,7 +4,8 @@ those apps fill these hooks in their `AppConfig.ready()` (as apps fill the callb
 - Tier inputs: the tier rules need figures other apps keep. points registers `"earned_points"` (points earned
   since a moment), miniprograms registers `"spent_fen"` (fen paid in orders since a moment). A figure nobody
   registered reads as 0.
-- The points balance a member card shows: points registers the reader.
+- The points balance a member card shows: points registers the reader, and the same balance as an expression
+  over a Member queryset's rows (`OuterRef("pk")`), so a read of the member can carry it in the same statement.
 - Join channel: when a registration names no channel, resolvers registered here may name one from what they
   know of the openid (livestream: the openid was just watching a live room -> "live_stream"). First answer wins.
 - Member registered: points registers the sign-up bonus. Hooks run inside the registration's transaction, in
@@ -18,6 +19,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from django.db.models import Expression
+
     from members.models import Member
 
 TierInput = Callable[["Member", dt.datetime], int]
@@ -28,6 +31,7 @@ SPENT_FEN = "spent_fen"
 
 _tier_inputs: dict[str, TierInput] = {}
 _balance_reader: list[Callable[[Member], int]] = []
+_balance_expression: list[Callable[[], Expression]] = []
 _on_registered: list[MemberHook] = []
 _join_channel_resolvers: list[Callable[[str], str | None]] = []
 
@@ -48,6 +52,18 @@ def points_balance_reader_register(reader: Callable[[Member], int]) -> None:
 
 def points_balance_read(member: Member) -> int:
     return int(_balance_reader[0](member)) if _balance_reader else 0
+
+
+def points_balance_expression_register(expression: Callable[[], Expression]) -> None:
+    """`expression()` is the balance of the member of each row of a Member queryset (0 before any entry)."""
+    _balance_expression[:] = [expression]
+
+
+def points_balance_expression() -> Expression:
+    """For `Member.objects.annotate(x=points_balance_expression())`: the balance, or 0 when nobody registered."""
+    from django.db.models import BigIntegerField, Value
+
+    return _balance_expression[0]() if _balance_expression else Value(0, output_field=BigIntegerField())
 
 
 def member_registered_subscribe(hook: MemberHook) -> None:

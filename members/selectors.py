@@ -171,6 +171,19 @@ def card_level_for(*, earned_points_12m: int, spent_fen_12m: int) -> CardLevel |
     return best
 
 
+def member_profiles() -> QuerySet[Member]:
+    """Members with what their own profile shows, read in one statement: tier, exclusive guide and the guide's
+    store, and the points balance as `points_balance_now` (the expression points fills in members.hooks)."""
+    return Member.objects.select_related("tier", "guide__store").annotate(
+        points_balance_now=hooks.points_balance_expression()
+    )
+
+
+def member_profile_of(openid: str) -> Member | None:
+    """The member of `openid` (this brand's), with `member_profiles()`'s extras; None: not registered."""
+    return member_profiles().filter(openid=openid).first()
+
+
 def member_points_balance(member: Member) -> int:
     """The member's points balance (read through the hook points fills)."""
     return hooks.points_balance_read(member)

@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.permissions import StaffScope
@@ -58,6 +59,23 @@ def shop_catalog(*, shop: Shop) -> QuerySet[ShopSku]:
         ShopSku.objects.filter(shop=shop, on_sale=True, sku__active=True, sku__product__active=True)
         .select_related("sku", "sku__product", "sku__product__category")
         .order_by("sku__product_id", "sku_id")
+    )
+
+
+def shop_catalog_rows(*, shop: Shop) -> QuerySet[dict]:
+    """`shop_catalog` as `.values()` rows in one statement, no model instances: what api.outputs.catalog_item_out
+    shapes (`price_fen` is the shop's override or None, `list_price_fen` the SKU's)."""
+    return shop_catalog(shop=shop).values(
+        "sku_id",
+        "price_fen",
+        "stock",
+        sku_code=F("sku__code"),
+        product_id=F("sku__product_id"),
+        product_name=F("sku__product__name"),
+        category=Coalesce(F("sku__product__category__name"), Value("")),
+        image_urls=F("sku__product__image_urls"),
+        attributes=F("sku__attributes"),
+        list_price_fen=F("sku__price_fen"),
     )
 
 

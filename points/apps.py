@@ -6,12 +6,13 @@ class PointsConfig(AppConfig):
 
     def ready(self) -> None:
         from members import hooks
-        from points.selectors import balance_of, points_earned_since
+        from points.selectors import balance_expression, balance_of, points_earned_since
 
         hooks.tier_input_register(
             hooks.EARNED_POINTS, lambda member, since: points_earned_since(member=member, since=since)
         )
         hooks.points_balance_reader_register(lambda member: balance_of(member=member))
+        hooks.points_balance_expression_register(balance_expression)
         hooks.member_registered_subscribe(_signup_bonus)
 
 

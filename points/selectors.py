@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import QuerySet, Sum
+from django.db.models import BigIntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, NotFound
@@ -28,14 +29,29 @@ class PointsSummary:
 
 def points_summary(*, member: Member, now: datetime, days: int = EXPIRING_SOON_DAYS) -> PointsSummary:
     """Balance, and what of it expires before `now + days` (lots not yet expired by the daily run included)."""
-    until = now + timedelta(days=days)
-    balance = PointsAccount.objects.filter(member=member).values_list("balance", flat=True).first() or 0
-    lots = list(
-        PointsLot.objects.filter(account__member=member, remaining__gt=0, expires_at__lte=until)
-        .values("expires_at")
-        .annotate(points=Sum("remaining"))
-        .order_by("expires_at")
-    )
+    account = PointsAccount.objects.filter(member=member).values_list("pk", "balance").first()
+    account_id, balance = account if account is not None else (None, 0)
+    return _summary(account_id, balance, now + timedelta(days=days))
+
+
+def member_points_summary(*, openid: str, now: datetime, days: int = EXPIRING_SOON_DAYS) -> PointsSummary | None:
+    """`points_summary` of the member of `openid` (None: no member has it), in two statements: the member with its
+    account's id and balance, then the lots expiring soon (not even that before the member's first entry)."""
+    row = Member.objects.filter(openid=openid).values_list("points_account__pk", "points_account__balance").first()
+    if row is None:
+        return None
+    return _summary(row[0], row[1] or 0, now + timedelta(days=days))
+
+
+def _summary(account_id: int | None, balance: int, until: datetime) -> PointsSummary:
+    lots = []
+    if account_id is not None:
+        lots = list(
+            PointsLot.objects.filter(account_id=account_id, remaining__gt=0, expires_at__lte=until)
+            .values("expires_at")
+            .annotate(points=Sum("remaining"))
+            .order_by("expires_at")
+        )
     return PointsSummary(
         balance=balance, expiring_points=sum(lot["points"] for lot in lots), expiring_until=until, expiring_lots=lots
     )
@@ -43,6 +59,12 @@ def points_summary(*, member: Member, now: datetime, days: int = EXPIRING_SOON_D
 
 def points_entries_of_member(*, member: Member) -> QuerySet[PointsEntry]:
     return PointsEntry.objects.filter(member=member)
+
+
+def balance_expression() -> Coalesce:
+    """The balance of the member of each row of a Member queryset, 0 before their first entry (members.hooks)."""
+    balance = PointsAccount.objects.filter(member_id=OuterRef("pk")).values("balance")[:1]
+    return Coalesce(Subquery(balance), Value(0), output_field=BigIntegerField())
 
 
 def balance_of(*, member: Member) -> int:

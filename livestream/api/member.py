@@ -11,9 +11,9 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from core.openapi import error
-from core.pagination import paginated_response
+from core.pagination import paginated_response, paginated_rows
 from livestream import selectors
-from livestream.api.outputs import RoomOut
+from livestream.api.outputs import ROOM_VALUES, RoomOut, room_row_out
 from members.api.base import MemberAPIView
 
 
@@ -22,7 +22,8 @@ class MemberRoomListApi(MemberAPIView):
 
     @extend_schema(responses=RoomOut(many=True))
     def get(self, request):
-        return paginated_response(self, selectors.rooms_for_member(request.user.member()), RoomOut)
+        rooms = selectors.rooms_for_session(request.user.openid).values(*ROOM_VALUES)
+        return paginated_rows(self, rooms, room_row_out)
 
 
 class MemberRoomDetailApi(MemberAPIView):

@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from core.outputs import datetime_text
+
 
 class RoomOut(serializers.Serializer):
     id = serializers.IntegerField()
@@ -15,6 +17,17 @@ class RoomOut(serializers.Serializer):
     ended_at = serializers.DateTimeField(allow_null=True)
     external_url = serializers.CharField()
     wechat_room_id = serializers.IntegerField(allow_null=True)
+
+
+ROOM_VALUES = tuple(RoomOut._declared_fields)
+_ROOM_DATETIMES = ("start_at", "end_at", "started_at", "ended_at")
+
+
+def room_row_out(row: dict) -> dict:
+    """A `.values(*ROOM_VALUES)` row as RoomOut writes the room (the members' list: no serializer per row)."""
+    for key in _ROOM_DATETIMES:
+        row[key] = datetime_text(row[key])
+    return row
 
 
 class StaffRoomOut(RoomOut):

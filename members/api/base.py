@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
+from core.errors import NotFound
 from core.permissions import IsMember
 from core.views import BaseAPIView
 from members.mp_auth import MemberTokenAuthentication
@@ -14,9 +15,11 @@ class MemberAPIView(BaseAPIView):
     permission_classes = [IsMember]
 
     def member_or_404(self):
-        from core.errors import NotFound
-
         member = self.request.user.member()
         if member is None:
-            raise NotFound(_("Register as a member first."), code="not_a_member")
+            raise self.not_a_member()
         return member
+
+    def not_a_member(self) -> NotFound:
+        """The 404 of a session whose openid has not registered (yet)."""
+        return NotFound(_("Register as a member first."), code="not_a_member")

@@ -11,11 +11,12 @@ from rest_framework.response import Response
 
 from core.client_ip import client_ip
 from core.openapi import error
+from core.outputs import datetime_text
 from core.ratelimit import rate_limit_hit
 from core.views import PublicAPIView
 from members.api.base import MemberAPIView
 from members.models import Member
-from members.selectors import member_points_balance
+from members.selectors import member_points_balance, member_profile_of, member_profiles
 from members.services import member_phone_prove, member_profile_update, member_register, member_session_start
 
 
@@ -79,55 +80,57 @@ class MeCardSerializer(serializers.Serializer):
 
 
 class MeOutputSerializer(serializers.Serializer):
-    """What a member sees of themselves: the phone masked, tier, points, exclusive guide, card state."""
+    """The contract of `me_out()` (the OpenAPI document; tests/generic/test_query_counts.py checks they agree)."""
 
     id = serializers.IntegerField()
     name = serializers.CharField()
-    phone = serializers.CharField(source="phone_masked")
+    phone = serializers.CharField(help_text="Masked.")
     gender = serializers.CharField()
     birthday = serializers.DateField(allow_null=True)
     joined_at = serializers.DateTimeField()
-    tier = serializers.SerializerMethodField()
-    points_balance = serializers.SerializerMethodField()
-    guide = serializers.SerializerMethodField()
-    card = serializers.SerializerMethodField()
+    tier = MeTierSerializer(allow_null=True)
+    points_balance = serializers.IntegerField()
+    guide = MeGuideSerializer(allow_null=True)
+    card = MeCardSerializer()
 
-    @extend_schema_field(MeTierSerializer(allow_null=True))
-    def get_tier(self, member: Member):
-        level = member.tier
-        if level is None:
-            return None
-        return {
+
+def me_out(member: Member) -> dict:
+    """What a member sees of themselves: the phone masked, tier, points, exclusive guide, card state. A function,
+    not a serializer: the mini-program reads it on every launch. `member` comes from `member_profiles()`."""
+    level, guide = member.tier, member.guide
+    balance = getattr(member, "points_balance_now", None)  # read with the member (member_profiles)
+    return {
+        "id": member.pk,
+        "name": member.name,
+        "phone": member.phone_masked,
+        "gender": member.gender,
+        "birthday": member.birthday.isoformat() if member.birthday else None,
+        "joined_at": datetime_text(member.joined_at),
+        "tier": None
+        if level is None
+        else {
             "id": level.pk,
             "name": level.name,
             "rank": level.rank,
             "benefits": level.benefits,
             "points_multiplier": str(level.points_multiplier),
             "since": member.tier_since,
-        }
-
-    def get_points_balance(self, member: Member) -> int:
-        return member_points_balance(member)
-
-    @extend_schema_field(MeGuideSerializer(allow_null=True))
-    def get_guide(self, member: Member):
-        guide = member.guide
-        if guide is None:
-            return None
-        return {"id": guide.pk, "name": guide.name, "store": {"code": guide.store.code, "name": guide.store.name}}
-
-    @extend_schema_field(MeCardSerializer)
-    def get_card(self, member: Member):
-        return {
+        },
+        "points_balance": member_points_balance(member) if balance is None else balance,
+        "guide": None
+        if guide is None
+        else {"id": guide.pk, "name": guide.name, "store": {"code": guide.store.code, "name": guide.store.name}},
+        "card": {
             "state": member.card_state,
             "card_id": member.card_id or None,
             "code": member.card_code,
             "membership_number": member.membership_number,
-        }
+        },
+    }
 
 
 def _me(member: Member) -> Member:
-    return Member.objects.select_related("tier", "guide__store").get(pk=member.pk)
+    return member_profiles().get(pk=member.pk)
 
 
 class MemberRegisterApi(MemberAPIView):
@@ -175,9 +178,7 @@ class MemberRegisterApi(MemberAPIView):
         elif code is not None:
             fields.setdefault("phone", "")
         member, created = member_register(openid=principal.openid, unionid=principal.unionid, **fields)
-        return Response(
-            MeOutputSerializer(_me(member)).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        )
+        return Response(me_out(_me(member)), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class MeApi(MemberAPIView):
@@ -191,7 +192,10 @@ class MeApi(MemberAPIView):
 
     @extend_schema(responses=MeOutputSerializer)
     def get(self, request):
-        return Response(MeOutputSerializer(_me(self.member_or_404())).data)
+        member = member_profile_of(request.user.openid)  # one statement: the member, tier, guide, balance
+        if member is None:
+            raise self.not_a_member()
+        return Response(me_out(member))
 
     @extend_schema(responses=MeOutputSerializer)
     def patch(self, request):
@@ -208,4 +212,4 @@ class MeApi(MemberAPIView):
         data = self.PatchSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         member = member_profile_update(member=member, **data.validated_data)
-        return Response(MeOutputSerializer(_me(member)).data)
+        return Response(me_out(_me(member)))

@@ -13,7 +13,7 @@ from core.openapi import error
 from core.pagination import paginated_response
 from members.api.base import MemberAPIView
 from miniprograms import selectors
-from miniprograms.api.outputs import CatalogItemOut, CouponOut, OrderOut, ShopOut
+from miniprograms.api.outputs import CouponOut, OrderOut, ShopOut, catalog_item_out
 from miniprograms.models import Order
 from miniprograms.services.coupons import coupon_claim
 from miniprograms.services.guides import guide_touch_record
@@ -48,8 +48,8 @@ class ShopCatalogApi(MemberAPIView):
     @extend_schema(responses=OutputSerializer)
     def get(self, request, shop_id: int):
         shop = selectors.shop_get_open(shop_id)
-        items = selectors.shop_catalog(shop=shop)
-        return Response({"shop": ShopOut(shop).data, "results": CatalogItemOut(items, many=True).data})
+        items = [catalog_item_out(row) for row in selectors.shop_catalog_rows(shop=shop)]
+        return Response({"shop": ShopOut(shop).data, "results": items})
 
 
 class OrderListCreateApi(MemberAPIView):

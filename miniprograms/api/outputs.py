@@ -40,6 +40,22 @@ class CatalogItemOut(serializers.Serializer):
     stock = serializers.IntegerField()
 
 
+def catalog_item_out(row: dict) -> dict:
+    """A `selectors.shop_catalog_rows` row as CatalogItemOut writes the ShopSku (the hot path: no serializer)."""
+    return {
+        "sku_id": row["sku_id"],
+        "sku_code": row["sku_code"],
+        "product_id": row["product_id"],
+        "product_name": row["product_name"],
+        "category": row["category"],
+        "image_urls": row["image_urls"],
+        "attributes": row["attributes"],
+        "price_fen": row["list_price_fen"] if row["price_fen"] is None else row["price_fen"],
+        "list_price_fen": row["list_price_fen"],
+        "stock": row["stock"],
+    }
+
+
 class OrderLineOut(serializers.Serializer):
     id = serializers.IntegerField()
     sku_id = serializers.IntegerField()

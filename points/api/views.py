@@ -15,13 +15,16 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from core.fields import BusinessDateTimeField
+from core.outputs import datetime_text
 from core.pagination import paginated_response
 from core.selectors import get_in_scope
 from core.views import BrandHQAPIView, BrandStaffAPIView
 from members.api.base import MemberAPIView
 from points.models import Campaign, PointsEntry
 from points.selectors import (
+    PointsSummary,
     member_for_staff,
+    member_points_summary,
     points_entries_in_period,
     points_entries_of_member,
     points_summary,
@@ -30,15 +33,18 @@ from points.services import OrderFacts, earning_preview, points_adjust
 from points.services.expiry import SHANGHAI
 
 
-class SummaryOutput(serializers.Serializer):
-    class ExpiringLot(serializers.Serializer):
-        expires_at = serializers.DateTimeField(default_timezone=SHANGHAI)
-        points = serializers.IntegerField()
-
-    balance = serializers.IntegerField()
-    expiring_points = serializers.IntegerField()
-    expiring_until = serializers.DateTimeField(default_timezone=SHANGHAI)
-    expiring_lots = ExpiringLot(many=True)
+def summary_out(summary: PointsSummary) -> dict:
+    """A member's balance and what expires soon, datetimes in Asia/Shanghai (a function, not a serializer: the
+    mini-program reads it on every screen)."""
+    return {
+        "balance": summary.balance,
+        "expiring_points": summary.expiring_points,
+        "expiring_until": datetime_text(summary.expiring_until, SHANGHAI),
+        "expiring_lots": [
+            {"expires_at": datetime_text(lot["expires_at"], SHANGHAI), "points": lot["points"]}
+            for lot in summary.expiring_lots
+        ],
+    }
 
 
 class MemberEntryOutput(serializers.ModelSerializer):
@@ -81,8 +87,10 @@ class MemberPointsApi(MemberAPIView):
 
     @extend_schema(responses=SummaryOutput)
     def get(self, request):
-        summary = points_summary(member=self.member_or_404(), now=timezone.now())
-        return Response(SummaryOutput(summary).data)
+        summary = member_points_summary(openid=request.user.openid, now=timezone.now())
+        if summary is None:
+            raise self.not_a_member()
+        return Response(summary_out(summary))
 
 
 class MemberPointsEntriesApi(MemberAPIView):
@@ -103,7 +111,7 @@ class StaffMemberPointsApi(BrandStaffAPIView):
     @extend_schema(responses=SummaryOutput)
     def get(self, request, member_id: int):
         member = member_for_staff(scope=self.scope, member_id=member_id)
-        return Response(SummaryOutput(points_summary(member=member, now=timezone.now())).data)
+        return Response(summary_out(points_summary(member=member, now=timezone.now())))
 
 
 class StaffMemberPointsEntriesApi(BrandStaffAPIView):
