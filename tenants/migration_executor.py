@@ -83,6 +83,19 @@ def _dsn() -> dict:
     return {key: value for key, value in dsn.items() if value}
 
 
+def _collect_sql(executor: DjangoMigrationExecutor, plan) -> list[str]:
+    """The SQL of `plan`, rendered from the state of what the schema has applied. (Django's loader.collect_sql
+    starts from the first migration's own ancestors only, so a plan spanning apps -- points 0004 then
+    miniprograms 0011 -- fails on models of the other app: KeyError.)"""
+    state = executor._create_project_state(with_applied_migrations=True)
+    statements: list[str] = []
+    for migration, _backwards in plan:
+        with executor.connection.schema_editor(collect_sql=True, atomic=migration.atomic) as editor:
+            state = migration.apply(state, editor, collect_sql=True)
+        statements.extend(editor.collected_sql)
+    return statements
+
+
 def _only_comments(sql: str) -> bool:
     """True for the `-- MIGRATION NOW PERFORMS OPERATION THAT CANNOT BE WRITTEN AS SQL` lines collect_sql adds;
     a statement that merely starts with a comment (a RunSQL script) is kept."""
@@ -162,7 +175,7 @@ class SharedPlanExecutor(MigrationExecutor):
             return 0
         if not _plain_sql(plan):
             return self._standard(schemas)
-        statements = [s for s in executor.loader.collect_sql(plan) if not _only_comments(s)]
+        statements = [s for s in _collect_sql(executor, plan) if not _only_comments(s)]
         records = [(migration.app_label, migration.name) for migration, _ in plan]
         workers = int(os.environ.get("EKR_MIGRATE_PARALLEL") or os.cpu_count() or 2)
         connection.set_schema_to_public()

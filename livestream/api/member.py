@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from core.openapi import error
-from core.pagination import paginated_response, paginated_rows
+from core.pagination import paginated_rows
 from livestream import selectors
 from livestream.api.outputs import ROOM_VALUES, RoomOut, room_row_out
 from members.api.base import MemberAPIView

@@ -13,7 +13,7 @@ from core.openapi import error
 from core.pagination import paginated_response
 from members.api.base import MemberAPIView
 from miniprograms import selectors
-from miniprograms.api.outputs import CouponOut, OrderOut, ShopOut, catalog_item_out
+from miniprograms.api.outputs import CatalogItemOut, CouponOut, OrderOut, ShopOut, catalog_item_out
 from miniprograms.models import Order
 from miniprograms.services.coupons import coupon_claim
 from miniprograms.services.guides import guide_touch_record

@@ -33,6 +33,19 @@ from points.services import OrderFacts, earning_preview, points_adjust
 from points.services.expiry import SHANGHAI
 
 
+class SummaryOutput(serializers.Serializer):
+    """The contract of `summary_out()` (the OpenAPI document; tests/generic/test_query_counts.py checks they agree)."""
+
+    class ExpiringLot(serializers.Serializer):
+        expires_at = serializers.DateTimeField(default_timezone=SHANGHAI)
+        points = serializers.IntegerField()
+
+    balance = serializers.IntegerField()
+    expiring_points = serializers.IntegerField()
+    expiring_until = serializers.DateTimeField(default_timezone=SHANGHAI)
+    expiring_lots = ExpiringLot(many=True)
+
+
 def summary_out(summary: PointsSummary) -> dict:
     """A member's balance and what expires soon, datetimes in Asia/Shanghai (a function, not a serializer: the
     mini-program reads it on every screen)."""

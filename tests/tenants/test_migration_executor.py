@@ -94,6 +94,7 @@ def test_brands_migrating_in_parallel_share_the_ledger_functions(committed_db, n
     brands = [new_brand("par", with_app=False) for _ in range(4)]
     for brand in brands:
         _undo(brand.schema_name, "points", "0003_restore_to_lots")
+        _undo(brand.schema_name, "miniprograms", "0010_commission_payouts")  # a plan spanning two apps
     with connection.cursor() as cursor:  # as on a database that never had them (the template gets them back)
         cursor.execute(
             "SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
@@ -102,6 +103,7 @@ def test_brands_migrating_in_parallel_share_the_ledger_functions(committed_db, n
         for (signature,) in cursor.fetchall():
             cursor.execute(f"DROP FUNCTION {signature}")
     _undo("brand_template", "points", "0003_restore_to_lots")
+    _undo("brand_template", "miniprograms", "0010_commission_payouts")
     monkeypatch.setenv("EKR_MIGRATE_PARALLEL", "4")
 
     # when: they migrate at the same time
@@ -113,6 +115,7 @@ def test_brands_migrating_in_parallel_share_the_ledger_functions(committed_db, n
 
     applied = applied_by_schema([b.schema_name for b in brands] + ["brand_template"])
     assert all(("points", "0004_ledger_functions") in applied[schema] for schema in applied)
+    assert len(set(applied.values())) == 1  # the brands are level with the template, miniprograms included
     for n, brand in enumerate(brands):
         connection.set_tenant(brand)
         member = Member.objects.create(openid=f"o-par-{n}")
