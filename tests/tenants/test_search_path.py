@@ -1,91 +1,90 @@
-"""The database backend sends `SET search_path` only when the path changes (core/postgresql_backend), and never
-leaves a statement running on a path a rollback undid."""
+"""core.db_backend: `SET search_path` is sent only when the session has another one, and never trusted inside a
+transaction or after a rollback. Committed data on one connection, as a web thread or a worker has it."""
 
 from __future__ import annotations
 
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
-from django_tenants.utils import schema_context
 
 from members.models import Member
 
 
-def _sets(queries) -> list[str]:
-    return [q["sql"] for q in queries if q["sql"].startswith("SET search_path")]
+def _sets(queries: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SET search_path")]
 
 
-def _names() -> list[str]:
-    return list(Member.objects.order_by("pk").values_list("openid", flat=True))
+def _session_path() -> str:
+    with connection.connection.cursor() as raw:  # the driver's cursor: no search_path handling of ours
+        raw.execute("SHOW search_path")
+        return raw.fetchone()[0]
 
 
-def test_switching_away_and_back_sends_the_path_again_only_when_it_changed(brand_a, brand_b):
-    with schema_context(brand_a.schema_name):
-        Member.objects.create(openid="only-in-a")
-    with schema_context(brand_b.schema_name):
-        Member.objects.create(openid="only-in-b")
-    connection.set_tenant(brand_a)
-    _names()  # the path of brand A is on the connection now
-    with CaptureQueriesContext(connection) as queries:
-        # a request's middleware: public, then its brand; a saga step entering and leaving a schema
-        connection.set_schema_to_public()
-        connection.set_tenant(brand_a)
-        seen_a = _names()
-        with schema_context(brand_b.schema_name):
-            seen_b = _names()
-        seen_a_again = _names()
+@pytest.fixture
+def two_brands(new_brand):
+    a, b = new_brand("spa", with_app=False), new_brand("spb", with_app=False)
+    for brand, openid in ((a, "o-in-a"), (b, "o-in-b")):
+        connection.set_tenant(brand)
+        Member.objects.create(openid=openid)
     connection.set_schema_to_public()
-    assert "only-in-a" in seen_a and "only-in-b" not in seen_a
-    assert "only-in-b" in seen_b and "only-in-a" not in seen_b
-    assert seen_a_again == seen_a
-    assert _sets(queries) == [
-        f'SET search_path = "{brand_b.schema_name}","public"',
-        f'SET search_path = "{brand_a.schema_name}","public"',
-    ]
+    return a, b
 
 
-def _path_in_use() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('search_path')")
-        return cursor.fetchone()[0]
+def test_the_same_brand_again_sends_no_set(two_brands):
+    a, _ = two_brands
+    connection.set_tenant(a)
+    list(Member.objects.values_list("openid", flat=True))  # the session now has a's path
+
+    with CaptureQueriesContext(connection) as queries:
+        connection.set_tenant(a)  # the next request of this thread, same brand
+        openids = list(Member.objects.values_list("openid", flat=True))
+
+    assert openids == ["o-in-a"]
+    assert _sets(queries) == []
 
 
-def test_a_path_set_in_a_rolled_back_transaction_is_sent_again(committed_db):
-    from tenants.models import Brand
+def test_another_brand_sends_the_set_and_sees_only_its_rows(two_brands):
+    a, b = two_brands
+    connection.set_tenant(a)
+    list(Member.objects.all())
 
-    alpha, beta = Brand.objects.get(slug="alpha"), Brand.objects.get(slug="beta")
-    connection.set_tenant(alpha)
-    assert _path_in_use() == "alpha, public"  # sent in autocommit: it stays
-    try:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            connection.set_tenant(beta)
-            assert _path_in_use() == "beta, public"  # sent inside the transaction ...
-            raise RuntimeError("roll back")  # ... and undone with it: the connection is on alpha's path again
-        connection.set_tenant(beta)  # e.g. the next request of this thread, for the same brand
-        with CaptureQueriesContext(connection) as queries:
-            in_use = _path_in_use()  # its path must go out again
-        assert in_use == "beta, public"
-        assert _sets(queries) == ['SET search_path = "beta","public"']
-    finally:
-        connection.set_schema_to_public()
+    with CaptureQueriesContext(connection) as queries:
+        connection.set_tenant(b)
+        in_b = list(Member.objects.values_list("openid", flat=True))
+        connection.set_tenant(a)
+        in_a = list(Member.objects.values_list("openid", flat=True))
+
+    assert (in_b, in_a) == (["o-in-b"], ["o-in-a"])
+    assert len(_sets(queries)) == 2
+    assert _session_path().startswith(a.schema_name)
 
 
-def test_a_rollback_keeps_a_path_sent_before_its_transaction(committed_db):
-    """A refused order (a flash sale's usual answer) rolls back; the brand's path, sent before, still holds."""
-    from tenants.models import Brand
+def test_a_set_undone_by_a_rollback_is_sent_again(two_brands):
+    a, b = two_brands
+    connection.set_tenant(a)
+    list(Member.objects.all())
 
-    alpha = Brand.objects.get(slug="alpha")
-    connection.set_tenant(alpha)
-    try:
-        assert _path_in_use() == "alpha, public"  # sent in autocommit
-        with CaptureQueriesContext(connection) as queries:
-            with pytest.raises(RuntimeError), transaction.atomic():
-                _names()
-                raise RuntimeError("out of stock")
-            connection.set_schema_to_public()  # the request ends ...
-            connection.set_tenant(alpha)  # ... and the next one is for the same brand
-            in_use = _path_in_use()
-        assert in_use == "alpha, public"
-        assert _sets(queries) == []
-    finally:
-        connection.set_schema_to_public()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        connection.set_tenant(b)
+        list(Member.objects.all())  # SET search_path to b inside the transaction ...
+        raise RuntimeError  # ... which PostgreSQL undoes with it
+    assert _session_path().startswith(a.schema_name)
+
+    connection.set_tenant(b)
+    openids = list(Member.objects.values_list("openid", flat=True))
+
+    assert openids == ["o-in-b"]
+    assert _session_path().startswith(b.schema_name)
+
+
+def test_inside_a_transaction_the_set_is_always_sent(two_brands):
+    a, _ = two_brands
+    connection.set_tenant(a)
+    list(Member.objects.all())
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        connection.set_tenant(a)
+        openids = list(Member.objects.values_list("openid", flat=True))
+
+    assert openids == ["o-in-a"]
+    assert len(_sets(queries)) == 1  # a SET LOCAL may be in force in a transaction: never skipped there
