@@ -239,6 +239,20 @@ def stop_group(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+def group_cpu(proc: subprocess.Popen) -> float:
+    """User + system CPU seconds of the live processes in `proc`'s process group (a server and its workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == proc.pid:  # pgrp (the group leader is the process we started)
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 class Client:
     """One member's keep-alive HTTP connection to the bench server."""
 
@@ -414,19 +428,25 @@ def main() -> None:
     run_id = uuid.uuid4().hex[:8]
     port = free_port()
     server = start_gunicorn(port)
+    cpu = {}
     try:
         worker = start_worker(args.worker_concurrency)
         try:
+            web0, worker0 = group_cpu(server), group_cpu(worker)
             e2e = run_threads(people, args.seconds, end_to_end(port, listings, people, run_id))
+            cpu["e2e web"], cpu["e2e worker"] = group_cpu(server) - web0, group_cpu(worker) - worker0
         finally:
             stop_worker(worker)
         half = args.seconds / 2
+        web0 = group_cpu(server)
         drf = run_threads(
             people, half, requests_only(port, listings, people, run_id + "d", "/api/v1/market/mp/exchanges")
         )
+        web1 = group_cpu(server)
         plain = run_threads(
             people, half, requests_only(port, listings, people, run_id + "p", "/bench/bare/market/redeem")
         )
+        cpu["drf"], cpu["plain"] = web1 - web0, group_cpu(server) - web1
     finally:
         stop_group(server)
     _owndb.reset_redis()  # the requests of the request-only rounds were queued for no worker
@@ -453,9 +473,17 @@ def main() -> None:
         f"  {'  same, server clock (requested_at -> fulfilled_at)':<54} p50 {pct(server_side, 50) * 1000:7.1f} ms   "
         f"p99 {pct(server_side, 99) * 1000:7.1f} ms"
     )
+    print(
+        f"  {'  CPU a redemption: web (gunicorn)':<54} {cpu['e2e web'] / e2e[0] * 1000:7.1f} ms   "
+        f"worker {cpu['e2e worker'] / e2e[0] * 1000:7.1f} ms (load-independent-ish: PostgreSQL not counted)"
+    )
     print("  the redemption request alone over HTTP (no worker):")
     print(line("our endpoint (DRF)", *drf))
     print(line("baseline: plain Django view", *plain))
+    print(
+        f"  {'  web CPU a request: DRF endpoint':<54} {cpu['drf'] / drf[0] * 1000:7.1f} ms   "
+        f"plain view {cpu['plain'] / plain[0] * 1000:7.1f} ms"
+    )
     print(line("baseline: same steps inline", *inl))
     print(line("baseline: bare SQL of the steps", *bare))
     print(f"  check: {fulfilled} driven exchanges fulfilled, {open_or_undone} not fulfilled")

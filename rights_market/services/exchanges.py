@@ -24,6 +24,7 @@ from enum import Enum
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django_tenants.utils import schema_context
@@ -88,8 +89,17 @@ def exchange_request(*, brand, member, listing_id: int, request_key: str) -> Exc
     existing = Exchange.objects.filter(accepting_brand=brand, member_id=member.pk, request_key=request_key).first()
     if existing is not None:
         return _replay(existing, listing_id)
+    # the listing with its offer, the member's count taken and their balance: one read
     listing = (
-        Listing.objects.select_related("offer").filter(pk=listing_id, brand=brand, status=Listing.Status.LISTED).first()
+        Listing.objects.select_related("offer")
+        .filter(pk=listing_id, brand=brand, status=Listing.Status.LISTED)
+        .annotate(
+            member_taken=Subquery(
+                MemberTake.objects.filter(offer=OuterRef("offer"), brand=brand, member_id=member.pk).values("taken")[:1]
+            ),
+            member_balance=points_gateway.points_balance_subquery(member.pk),
+        )
+        .first()
     )
     if listing is None:
         raise NotFound(_("No such offer here."), code="listing_not_found")
@@ -101,13 +111,9 @@ def exchange_request(*, brand, member, listing_id: int, request_key: str) -> Exc
         raise ApplicationError(_("This offer is not available to you."), code=reason, status_code=409)
     if offer.remaining_stock <= 0:
         raise Conflict(_("Sold out."), code="sold_out")
-    taken = (
-        MemberTake.objects.filter(offer=offer, brand=brand, member_id=member.pk).values_list("taken", flat=True).first()
-        or 0
-    )
-    if taken >= offer.per_member_limit:
+    if (listing.member_taken or 0) >= offer.per_member_limit:
         raise Conflict(_("You already have as many as one member may take."), code="member_limit_reached")
-    balance = points_gateway.points_balance(member=member)
+    balance = listing.member_balance or 0
     if balance < listing.points_price:  # the worker's debit still guards a race with another spend
         raise points_gateway.InsufficientPoints(
             _("This needs %(points_price)s points; you have %(balance)s."),
@@ -187,6 +193,20 @@ def exchange_advance(*, exchange_id: int, max_steps: int = 12) -> Outcome:
     head = _head(exchange_id)
     if head is None:
         raise NotFound(_("No such exchange."), code="exchange_not_found")
+    # The steps run on the accepting brand's search path (its schema, then public): the debit and a refund need
+    # it, and the public steps find their tables through it, so the connection switches schemas only for the
+    # issuer's voucher, not back and forth for every step.
+    with _in_schema(head["accepting_brand__schema_name"]):
+        return _advance(exchange_id, head, max_steps)
+
+
+def _in_schema(schema_name: str):
+    """schema_context(schema_name), or nothing if the connection is in that schema already (no search path
+    change to send)."""
+    return nullcontext() if connection.schema_name == schema_name else schema_context(schema_name)
+
+
+def _advance(exchange_id: int, head: dict, max_steps: int) -> Outcome:
     for _step in range(max_steps):
         status = head["status"]
         if status in Exchange.TERMINAL:
@@ -239,7 +259,7 @@ def _member_of(exchange: Exchange):
 
 def _step_debit(exchange_id: int, head: dict | None = None) -> Outcome | str | None:
     brand_schema = (head or _head(exchange_id))["accepting_brand__schema_name"]
-    with schema_context(brand_schema), transaction.atomic():
+    with _in_schema(brand_schema), transaction.atomic():
         exchange = _locked(exchange_id, S.REQUESTED)
         if exchange is None:
             return _busy_or_moved(exchange_id, S.REQUESTED)
@@ -338,7 +358,7 @@ def _fulfil_by_voucher(exchange_id: int, issuer_schema: str) -> Outcome | str | 
     from rights_market.brandside.services import VoucherCannotIssue, voucher_issue
 
     try:
-        with schema_context(issuer_schema), transaction.atomic():
+        with _in_schema(issuer_schema), transaction.atomic():
             locked = (
                 Exchange.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("offer")
@@ -503,7 +523,7 @@ def _undo_release_stock(exchange_id: int) -> Outcome | None:
 
 
 def _undo_refund_points(exchange_id: int, brand_schema: str) -> Outcome | None:
-    with schema_context(brand_schema), transaction.atomic():
+    with _in_schema(brand_schema), transaction.atomic():
         exchange = _locked(exchange_id, S.UNDOING)
         if exchange is None:
             return _busy_or_moved(exchange_id, S.UNDOING)
