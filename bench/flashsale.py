@@ -5,6 +5,9 @@
 
 Runs on a database and a Redis db of its own (`<db>_bench_flashsale`, Redis db 2; bench/_owndb.py), migrated
 when behind, and a brand it provisions and drops at the end.
+Then the order create endpoint over HTTP (gunicorn; `--http-seconds`) beside a plain Django view placing the same
+order through the ORM (bench/urls_flashsale.py), on a SKU with stock to spare: orders/s and web CPU an order.
+
 A pool of threads, each with its own connection, makes every buyer place an order (stock reserved by the
 conditional UPDATE in order_place) and, when that succeeds, pays it through the WeChat Pay notification service
 (a notification signed with the merchant key, verified, the order locked and marked paid once). Then, in the
@@ -89,12 +92,62 @@ def notification(app, order):
     return data
 
 
+def http_orders(args, brand, app, hot, members) -> dict[str, tuple[int, float, float]]:
+    """Orders of one unit of a SKU with stock to spare over HTTP (gunicorn 2 x 8 gthread), `http_threads` clients
+    each with its own member and keep-alive connection: our endpoint, then the plain view (bench/urls_flashsale.py).
+    Returns {round: (orders, seconds, web CPU seconds)}."""
+    from _http import Client, free_port, group_cpu, start_gunicorn, stop_group
+    from django.conf import settings
+
+    from members.mp_auth import member_token_issue
+
+    host = f"{brand.slug}.{settings.EKR_BASE_DOMAIN}"
+    buyers = members[: args.http_threads]
+    tokens = [member_token_issue(schema=brand.schema_name, appid=app.appid, openid=m.openid) for m in buyers]
+    body = {"shop_id": hot.shop_id, "items": [{"sku_id": hot.sku_id, "quantity": 1}]}
+    port = free_port()
+    server = start_gunicorn(port, "bench.settings_flashsale")
+    results = {}
+    try:
+        for name, path in (
+            ("HTTP order create, our endpoint (DRF)", "/api/v1/mp/orders"),
+            ("HTTP, plain view", "/bench/bare/orders"),
+        ):
+            done = [0] * len(buyers)
+            deadline = [0.0]
+            gate = threading.Barrier(len(buyers) + 1)
+
+            def client_loop(i, path=path, done=done, deadline=deadline, gate=gate):
+                client = Client(port, host, tokens[i])
+                gate.wait()
+                while time.perf_counter() < deadline[0]:
+                    status, data = client.post(path, body)
+                    if status != 201:
+                        raise RuntimeError(f"{path} answered {status}: {str(data)[:200]}")
+                    done[i] += 1
+
+            threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(len(buyers))]
+            for t in threads:
+                t.start()
+            cpu0, began = group_cpu(server), time.perf_counter()
+            deadline[0] = began + args.http_seconds
+            gate.wait()
+            for t in threads:
+                t.join()
+            results[name] = (sum(done), time.perf_counter() - began, group_cpu(server) - cpu0)
+    finally:
+        stop_group(server)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--buyers", type=int, default=1000)
     parser.add_argument("--units", type=int, default=100)
     parser.add_argument("--threads", type=int, default=48)
     parser.add_argument("--sql-seconds", type=float, default=5.0)
+    parser.add_argument("--http-seconds", type=float, default=8.0, help="each HTTP round (0: none)")
+    parser.add_argument("--http-threads", type=int, default=16)
     parser.add_argument("--profile", action="store_true", help="buyers on one thread under cProfile")
     args = parser.parse_args()
 
@@ -199,6 +252,7 @@ def main() -> None:
     with ThreadPoolExecutor(max_workers=args.threads) as pool:
         list(pool.map(sql_loop, range(args.threads)))
     sql_elapsed = time.perf_counter() - sql_start
+    http = http_orders(args, brand, app, hot, members) if args.http_seconds else None
     drop(brand)
     _owndb.reset_redis()
 
@@ -217,6 +271,20 @@ def main() -> None:
     assert final_stock == 0 and min_stock[0] >= 0
     assert outcomes.get("paid") == args.units and outcomes.get("out_of_stock") == args.buyers - args.units
     print("OK: exactly", paid, "paid orders, stock never negative")
+    if http:
+        for name, (count, wall, cpu) in http.items():
+            print(
+                f"  {name:<40} {count:6d} orders {count / wall:8.1f}/s   web CPU {cpu / max(count, 1) * 1000:6.1f} ms "
+                "an order"
+            )
+        drf, plain = (http[k][0] / http[k][1] for k in ("HTTP order create, our endpoint (DRF)", "HTTP, plain view"))
+        figure(
+            f"order create over HTTP: DRF vs plain Django view, {args.http_threads} clients",
+            measured=drf / plain,
+            aim=">= 0.8",
+            unit="x plain view",
+            ok=drf / plain >= 0.8,
+        )
     ratio = (args.buyers / elapsed) / (executed[0] / sql_elapsed)
     figure(
         f"flash sale attempts vs bare reservation, {args.threads} threads",

@@ -25,10 +25,7 @@ behind; the brands it makes are dropped at the end. Judged figures go through be
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _owndb
+from _http import Client, free_port, group_cpu, start_gunicorn, stop_group
 
 DB_NAME = _owndb.use("market", redis_db=11)
 
@@ -186,102 +184,15 @@ def run_threads(people, seconds: float, one) -> tuple[int, list[float], float]:
     return len(latencies), latencies, time.monotonic() - began
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_gunicorn(port: int) -> subprocess.Popen:
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.settings_market")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "ekr.wsgi",
-            "-k",
-            "gthread",
-            "-w",
-            "2",
-            "--threads",
-            "8",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "--backlog",
-            "512",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/api/v1/health", headers={"Host": f"platform.{django.conf.settings.EKR_BASE_DOMAIN}"})
-            conn.getresponse().read()
-            return proc
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("gunicorn did not start")
-
-
-def stop_group(proc: subprocess.Popen) -> None:
-    import signal
-
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
-def group_cpu(proc: subprocess.Popen) -> float:
-    """User + system CPU seconds of the live processes in `proc`'s process group (a server and its workers)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == proc.pid:  # pgrp (the group leader is the process we started)
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
-
-
-class Client:
-    """One member's keep-alive HTTP connection to the bench server."""
-
-    def __init__(self, port: int, brand, token: str):
-        self.port, self.host, self.token = port, f"{brand.slug}.{django.conf.settings.EKR_BASE_DOMAIN}", token
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-
-    def post(self, path: str, body: dict) -> tuple[int, dict]:
-        headers = {"Host": self.host, "Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
-        for attempt in (1, 2):
-            try:
-                self.conn.request("POST", path, body=json.dumps(body), headers=headers)
-                response = self.conn.getresponse()
-                return response.status, json.loads(response.read())
-            except (OSError, http.client.HTTPException):
-                self.conn.close()
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                if attempt == 2:
-                    raise
-        raise AssertionError
-
-
 def requests_only(port: int, listings, people, run_id: str, path: str):
     """The redemption request alone, over HTTP, to `path` (no worker: the exchanges stay requested)."""
     tokens = [member_token_issue(schema=b.schema_name, appid=f"wx{b.slug}", openid=m.openid) for b, m in people]
     clients = {}
 
     def one(index, n, brand, member):
-        client = clients.get(index) or clients.setdefault(index, Client(port, brand, tokens[index]))
+        client = clients.get(index) or clients.setdefault(
+            index, Client(port, f"{brand.slug}.{django.conf.settings.EKR_BASE_DOMAIN}", tokens[index])
+        )
         status, data = client.post(path, {"listing_id": listings[brand.pk].pk, "request_key": f"{run_id}-{index}-{n}"})
         if status != 202:
             raise RuntimeError(f"{path} answered {status}: {str(data)[:200]}")
@@ -297,7 +208,9 @@ def end_to_end(port: int, listings, people, run_id: str):
     table = Exchange._meta.db_table
 
     def one(index, n, brand, member):
-        client = clients.get(index) or clients.setdefault(index, Client(port, brand, tokens[index]))
+        client = clients.get(index) or clients.setdefault(
+            index, Client(port, f"{brand.slug}.{django.conf.settings.EKR_BASE_DOMAIN}", tokens[index])
+        )
         status, data = client.post(
             "/api/v1/market/mp/exchanges", {"listing_id": listings[brand.pk].pk, "request_key": f"{run_id}-{index}-{n}"}
         )
@@ -427,7 +340,7 @@ def main() -> None:
         return
     run_id = uuid.uuid4().hex[:8]
     port = free_port()
-    server = start_gunicorn(port)
+    server = start_gunicorn(port, "bench.settings_market")
     cpu = {}
     try:
         worker = start_worker(args.worker_concurrency)

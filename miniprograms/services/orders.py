@@ -156,7 +156,7 @@ def _order_write(*, member, shop, lines, discounts, coupon, appid, fulfilment, d
         exclude=["shop", "store", "member", "guide", "coupon"], validate_unique=False, validate_constraints=False
     )
     order.save(force_insert=True)
-    OrderLine.objects.bulk_create(
+    created = OrderLine.objects.bulk_create(
         [
             OrderLine(
                 order=order,
@@ -173,9 +173,21 @@ def _order_write(*, member, shop, lines, discounts, coupon, appid, fulfilment, d
             for ln, d in zip(lines, discounts, strict=True)
         ]
     )
-    order_event_add(order=order, status="placed")
+    placed = order_event_add(order=order, status="placed")
     hooks.order_placed_notify(order)  # e.g. livestream's attribution to a live room
+    _as_read_back(order, lines=created, events=[placed])
     return order
+
+
+def _as_read_back(order: Order, *, lines: list[OrderLine], events: list[OrderEvent]) -> None:
+    """Attach what was just written (lines in id order, the first event, no refunds) as the order's prefetched
+    relations, as the member's order selector would read them back: the caller can render the new order without
+    a second round of queries."""
+    for name, rows in (("lines", lines), ("events", events), ("refunds", [])):
+        rows_qs = getattr(order, name).all()
+        rows_qs._result_cache, rows_qs._prefetch_done = list(rows), True
+        order._prefetched_objects_cache = getattr(order, "_prefetched_objects_cache", {})
+        order._prefetched_objects_cache[name] = rows_qs
 
 
 def _release(order: Order) -> None:

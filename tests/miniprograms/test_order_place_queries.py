@@ -37,3 +37,27 @@ def test_placing_runs_no_lookup_per_foreign_key(world, brand_a):
         assert not [s for s in sqls if s.startswith('SELECT 1 AS "a"')]  # no FK or unique look-ups
         assert len(sqls) <= 9, sqls
         assert (order.total_fen, ShopSku.objects.get(pk=world.entry.pk).stock) == (1000, 0)
+
+
+def test_the_placed_order_is_answered_as_it_reads_back_without_reading_it_again(world, brand_a, member_client):
+    alice = member_client(world, world.alice)
+    with schema_context(brand_a.schema_name):
+        ShopSku.objects.filter(pk=world.entry.pk).update(stock=5)
+    body = {"shop_id": world.shop.pk, "items": [{"sku_id": world.sku.pk, "quantity": 2}]}
+    statements: list[str] = []
+
+    def record(execute, sql, params, many, context):  # the test client's request resets the query log
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        placed = alice.post("/api/v1/mp/orders", body, format="json")
+    assert placed.status_code == 201
+    read_back = alice.get(f"/api/v1/mp/orders/{placed.json()['id']}")
+    assert placed.json() == read_back.json()
+    assert [(ln["sku_id"], ln["quantity"], ln["total_fen"]) for ln in placed.json()["lines"]] == [
+        (world.sku.pk, 2, 2000)
+    ]
+    assert [e["status"] for e in placed.json()["events"]] == ["placed"] and placed.json()["refunds"] == []
+    reads_of_lines = [sql for sql in statements if sql.startswith('SELECT "miniprograms_orderline"')]
+    assert reads_of_lines == []  # answered from what was written
