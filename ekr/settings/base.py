@@ -214,6 +214,8 @@ SPECTACULAR_SETTINGS = {
 WECHAT_API_BASE_URL = env.str("WECHAT_API_BASE_URL", default="https://api.weixin.qq.com/")
 WECHATPAY_API_BASE_URL = env.str("WECHATPAY_API_BASE_URL", default="https://api.mch.weixin.qq.com/")
 WECHAT_HTTP_TIMEOUT = env.float("WECHAT_HTTP_TIMEOUT", default=5.0)
+# 商家转账 scene of guides' commission (佣金报酬), as registered on the merchant platform.
+WECHATPAY_TRANSFER_SCENE_ID = env.str("WECHATPAY_TRANSFER_SCENE_ID", default="1005")
 # Mini-program session tokens.
 EKR_MP_TOKEN_TTL_SECONDS = env.int("EKR_MP_TOKEN_TTL_SECONDS", default=7 * 24 * 3600)
 # Logins per client address per minute on POST /api/v1/mp/session (atomic Redis counter, per brand).
@@ -254,6 +256,8 @@ CELERY_BEAT_SCHEDULE = {
     "miniprograms-commissions-payable": _every_brand("miniprograms.commissions_mark_payable", 3600.0, 600),
     # refunds approved whose WeChat call never finished (a crash after the approval committed)
     "miniprograms-refunds-send-stuck": _every_brand("miniprograms.refunds_send_stuck", 300.0, 120),
+    # commission transfers (WeChat Pay 商家转账) waiting for the guide's confirmation or WeChat's processing
+    "miniprograms-payout-transfers-refresh": _every_brand("miniprograms.payout_transfers_refresh", 900.0, 300),
     # tenants: WeChat Pay's platform certificates for the service provider (rotation), twice a day
     "tenants-wechatpay-certificates": {"task": "tenants.wechatpay_certificates_refresh", "schedule": 12 * 3600.0},
     # callbacks: the inbox sweeper queues what the hand-off missed and gives back claims of dead workers

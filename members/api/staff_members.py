@@ -8,11 +8,20 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from core.crypto import mask
 from core.errors import NotFound
 from core.selectors import get_in_scope
+from core.serializer_reuse import validated
 from core.views import BrandHQAPIView, BrandStaffAPIView
 from members.models import CardLevel, Member, Tag
-from members.selectors import MemberFilters, guide_get_for_scope, member_get_for_scope, member_search, members_for_scope
+from members.selectors import (
+    MemberFilters,
+    guide_get_for_scope,
+    member_get_for_scope,
+    member_rows,
+    member_search,
+    members_for_scope,
+)
 from members.services import (
     card_level_create,
     member_guide_assign,
@@ -61,6 +70,40 @@ class MemberListOutput(serializers.ModelSerializer):
         return [t.name for t in m.tags.all()]
 
 
+class MemberRowOutput(serializers.Serializer):
+    """A row of members.selectors.member_rows, rendered as MemberListOutput renders a member."""
+
+    reusable = True  # reads nothing but the row: one shared instance renders every page (core.serializer_reuse)
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    phone = serializers.SerializerMethodField()
+    gender = serializers.CharField()
+    birthday = serializers.DateField()
+    status = serializers.CharField()
+    joined_at = serializers.DateTimeField()
+    join_channel = serializers.CharField()
+    tier = serializers.SerializerMethodField()
+    store = serializers.SerializerMethodField()
+    guide = serializers.SerializerMethodField()
+    tags = serializers.ListField(child=serializers.CharField(), source="tag_names")
+    card_state = serializers.CharField()
+
+    def get_phone(self, row) -> str:
+        return mask(row["phone"])
+
+    def get_tier(self, row):
+        return {"id": row["tier_id"], "name": row["tier__name"]} if row["tier_id"] else None
+
+    def get_store(self, row):
+        if not row["store_id"]:
+            return None
+        return {"id": row["store_id"], "code": row["store__code"], "name": row["store__name"]}
+
+    def get_guide(self, row):
+        return {"id": row["guide_id"], "name": row["guide__name"]} if row["guide_id"] else None
+
+
 class MemberSearchApi(BrandStaffAPIView):
     """GET /api/v1/staff/members?phone=&name=&tier=&store=&guide=&tag=&birthday_month=&joined_from=&joined_to=
     Cursor pages, newest first."""
@@ -77,9 +120,7 @@ class MemberSearchApi(BrandStaffAPIView):
         joined_to = serializers.DateField(required=False)
 
     def get(self, request):
-        params = self.FilterSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        v = params.validated_data
+        v = validated(self.FilterSerializer, request.query_params)  # 400 naming each bad field
         filters = MemberFilters(
             phone=v.get("phone"),
             name=v.get("name"),
@@ -91,8 +132,7 @@ class MemberSearchApi(BrandStaffAPIView):
             joined_from=v.get("joined_from"),
             joined_to=v.get("joined_to"),
         )
-        qs = member_search(scope=self.scope, filters=filters).prefetch_related("tags")
-        return self.paginated(qs, MemberListOutput)
+        return self.paginated(member_rows(member_search(scope=self.scope, filters=filters)), MemberRowOutput)
 
 
 class MemberDetailApi(BrandStaffAPIView):

@@ -43,11 +43,19 @@ class PayoutOut(serializers.Serializer):
     method = serializers.CharField()
     paid_at = serializers.DateTimeField(allow_null=True)
     last_error = serializers.CharField()
+    transfer_out_bill_no = serializers.SerializerMethodField()
+    transfer_state = serializers.CharField(help_text="WeChat's state of the 商家转账 bill; blank when none was sent.")
+
+    def get_transfer_out_bill_no(self, payout) -> str:
+        return payout.out_bill_no if payout.transfer_attempt else ""
 
 
 class PayoutStatementOut(PayoutOut):
     entries = PayoutEntryOut(many=True)
     clawbacks = PayoutClawbackOut(many=True)
+    transfer_package_info = serializers.CharField(
+        help_text="While WAIT_USER_CONFIRM: the package for wx.requestMerchantTransfer, to confirm receipt."
+    )
 
 
 def _payout(payout_id: int) -> CommissionPayout:

@@ -15,6 +15,7 @@ from miniprograms import selectors
 from miniprograms.api.outputs import (
     CouponOut,
     CouponTemplateCreatedOut,
+    RefundAbnormalOut,
     RefundDecisionOut,
     ShopOut,
     ShopPushOut,
@@ -27,7 +28,13 @@ from miniprograms.services.coupons import coupon_grant, coupon_template_create
 from miniprograms.services.guides import guide_share_code_create
 from miniprograms.services.orders import order_fulfilment_advance
 from miniprograms.services.pushes import shop_push_start
-from miniprograms.services.refunds import refund_approve, refund_goods_received, refund_reject
+from miniprograms.services.refunds import (
+    AbnormalResolution,
+    refund_abnormal_resolve,
+    refund_approve,
+    refund_goods_received,
+    refund_reject,
+)
 
 
 class ShopListCreateApi(BrandStaffAPIView):
@@ -207,6 +214,28 @@ class RefundRejectApi(BrandStaffAPIView):
         note = request.data.get("note", "")
         note = note[:200] if isinstance(note, str) else ""
         return Response(RefundDecisionOut(refund_reject(refund=refund, actor_id=request.user.id, note=note)).data)
+
+
+class RefundAbnormalListApi(BrandStaffAPIView):
+    """GET /api/v1/console/refunds/abnormal: refunds WeChat Pay reported ABNORMAL, not resolved yet (in scope)."""
+
+    def get(self, request):
+        return self.paginated(selectors.refunds_abnormal_for_scope(self.scope), RefundAbnormalOut)
+
+
+class RefundAbnormalResolveApi(BrandStaffAPIView):
+    """POST /api/v1/console/refunds/<id>/abnormal-resolve {resolution: merchant_bank_card | offline, note?}"""
+
+    class InputSerializer(serializers.Serializer):
+        resolution = serializers.ChoiceField(choices=AbnormalResolution.CHOICES)
+        note = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+
+    def post(self, request, refund_id: int):
+        refund = selectors.refund_get_for_scope(self.scope, refund_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        refund = refund_abnormal_resolve(refund=refund, actor_id=request.user.id, **data.validated_data)
+        return Response(RefundDecisionOut(refund).data)
 
 
 class CouponTemplateCreateApi(BrandHQAPIView):
