@@ -1,8 +1,13 @@
 """bench/flashsale: 1,000 concurrent buyers for the last 100 units of one SKU.
 
     .venv/bin/python bench/flashsale.py [--buyers 1000] [--units 100] [--threads 48]
+    .venv/bin/python bench/flashsale.py --profile     # cProfile of the same buyers on one thread, top 30
 
-Runs on a database of its own (<name>_bench_shops, recreated and migrated each run) and a brand it provisions.
+Runs on a database and a Redis db of its own (`<db>_bench_flashsale`, Redis db 2; bench/_owndb.py), migrated
+when behind, and a brand it provisions and drops at the end.
+Then the order create endpoint over HTTP (gunicorn; `--http-seconds`) beside a plain Django view placing the same
+order through the ORM (bench/urls_flashsale.py), on a SKU with stock to spare: orders/s and web CPU an order.
+
 A pool of threads, each with its own connection, makes every buyer place an order (stock reserved by the
 conditional UPDATE in order_place) and, when that succeeds, pays it through the WeChat Pay notification service
 (a notification signed with the merchant key, verified, the order locked and marked paid once). Then, in the
@@ -11,8 +16,6 @@ orders and stock never below zero (sampled throughout, and the database's check 
 """
 
 import argparse
-import os
-import re
 import sys
 import threading
 import time
@@ -21,44 +24,27 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ekr.devservices import load_service_env
+import _owndb
 
-load_service_env(Path(__file__).resolve().parent.parent)  # the embedded servers when DATABASE_URL is unset
-_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/ekr")
-os.environ["DATABASE_URL"] = (
-    re.sub(r"/([^/?]+)(\?|$)", r"/\1_bench_shops\2", _url, count=1)
-    if not _url.rstrip("/").endswith("_bench_shops")
-    else _url
-)
-if os.environ.get("REDIS_URL"):
-    os.environ["REDIS_URL"] = os.environ["REDIS_URL"].rsplit("/", 1)[0] + "/5"
+DB_NAME = _owndb.use("flashsale", redis_db=2)
 
-import _setup  # noqa: E402,F401
-import psycopg2  # noqa: E402
-from django.conf import settings  # noqa: E402
+from _report import figure  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 
 
-def recreate_database() -> None:
-    db = settings.DATABASES["default"]
-    params = {
-        "dbname": "postgres",
-        "user": db.get("USER"),
-        "password": db.get("PASSWORD"),
-        "host": db.get("HOST"),
-        "port": db.get("PORT"),
-    }
-    conn = psycopg2.connect(**{k: v for k, v in params.items() if v})
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [db["NAME"]])
-        cur.execute(f'DROP DATABASE IF EXISTS "{db["NAME"]}"')
-        cur.execute(f'CREATE DATABASE "{db["NAME"]}"')
-    conn.close()
+def drop(brand) -> None:
+    """Drop the run's brand (its schema and registry rows): the bench database is its own."""
+    from tenants.models import Brand, Domain, WeChatApp
+
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP SCHEMA IF EXISTS "{brand.schema_name}" CASCADE')
+    WeChatApp.objects.filter(brand=brand).delete()
+    Domain.objects.filter(tenant=brand).delete()
+    Brand.objects.filter(pk=brand.pk).delete()
 
 
 def provision(units: int, buyers: int):
@@ -106,21 +92,70 @@ def notification(app, order):
     return data
 
 
+def http_orders(args, brand, app, hot, members) -> dict[str, tuple[int, float, float]]:
+    """Orders of one unit of a SKU with stock to spare over HTTP (gunicorn 2 x 8 gthread), `http_threads` clients
+    each with its own member and keep-alive connection: our endpoint, then the plain view (bench/urls_flashsale.py).
+    Returns {round: (orders, seconds, web CPU seconds)}."""
+    from _http import Client, free_port, group_cpu, start_gunicorn, stop_group
+    from django.conf import settings
+
+    from members.mp_auth import member_token_issue
+
+    host = f"{brand.slug}.{settings.EKR_BASE_DOMAIN}"
+    buyers = members[: args.http_threads]
+    tokens = [member_token_issue(schema=brand.schema_name, appid=app.appid, openid=m.openid) for m in buyers]
+    body = {"shop_id": hot.shop_id, "items": [{"sku_id": hot.sku_id, "quantity": 1}]}
+    port = free_port()
+    server = start_gunicorn(port, "bench.settings_flashsale")
+    results = {}
+    try:
+        for name, path in (
+            ("HTTP order create, our endpoint (DRF)", "/api/v1/mp/orders"),
+            ("HTTP, plain view", "/bench/bare/orders"),
+        ):
+            done = [0] * len(buyers)
+            deadline = [0.0]
+            gate = threading.Barrier(len(buyers) + 1)
+
+            def client_loop(i, path=path, done=done, deadline=deadline, gate=gate):
+                client = Client(port, host, tokens[i])
+                gate.wait()
+                while time.perf_counter() < deadline[0]:
+                    status, data = client.post(path, body)
+                    if status != 201:
+                        raise RuntimeError(f"{path} answered {status}: {str(data)[:200]}")
+                    done[i] += 1
+
+            threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(len(buyers))]
+            for t in threads:
+                t.start()
+            cpu0, began = group_cpu(server), time.perf_counter()
+            deadline[0] = began + args.http_seconds
+            gate.wait()
+            for t in threads:
+                t.join()
+            results[name] = (sum(done), time.perf_counter() - began, group_cpu(server) - cpu0)
+    finally:
+        stop_group(server)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--buyers", type=int, default=1000)
     parser.add_argument("--units", type=int, default=100)
     parser.add_argument("--threads", type=int, default=48)
     parser.add_argument("--sql-seconds", type=float, default=5.0)
+    parser.add_argument("--http-seconds", type=float, default=8.0, help="each HTTP round (0: none)")
+    parser.add_argument("--http-threads", type=int, default=16)
+    parser.add_argument("--profile", action="store_true", help="buyers on one thread under cProfile")
     args = parser.parse_args()
 
     t0 = time.perf_counter()
-    recreate_database()
-    connection.close()
     call_command("bootstrap", verbosity=0)
     brand, app, shop, sku, entry, hot, members = provision(args.units, args.buyers)
     print(
-        f"provisioned database {settings.DATABASES['default']['NAME']}, brand {brand.schema_name}, "
+        f"provisioned database {DB_NAME}, brand {brand.schema_name}, "
         f"{args.buyers} buyers, {args.units} units in {time.perf_counter() - t0:.1f}s"
     )
 
@@ -175,8 +210,18 @@ def main() -> None:
     watcher = threading.Thread(target=sampler)
     watcher.start()
     start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=args.threads) as pool:
-        list(pool.map(buyer_thread, range(args.threads)))
+    if args.profile:  # every buyer on this one thread, under cProfile
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        buyer_thread(0)
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+    else:
+        with ThreadPoolExecutor(max_workers=args.threads) as pool:
+            list(pool.map(buyer_thread, range(args.threads)))
     elapsed = time.perf_counter() - start
     stop.set()
     watcher.join()
@@ -207,6 +252,9 @@ def main() -> None:
     with ThreadPoolExecutor(max_workers=args.threads) as pool:
         list(pool.map(sql_loop, range(args.threads)))
     sql_elapsed = time.perf_counter() - sql_start
+    http = http_orders(args, brand, app, hot, members) if args.http_seconds else None
+    drop(brand)
+    _owndb.reset_redis()
 
     print(f"flash sale: {args.buyers} buyers, {args.threads} threads, {args.units} units of one SKU")
     print(f"  outcomes: {dict(sorted(outcomes.items()))}")
@@ -223,6 +271,28 @@ def main() -> None:
     assert final_stock == 0 and min_stock[0] >= 0
     assert outcomes.get("paid") == args.units and outcomes.get("out_of_stock") == args.buyers - args.units
     print("OK: exactly", paid, "paid orders, stock never negative")
+    if http:
+        for name, (count, wall, cpu) in http.items():
+            print(
+                f"  {name:<40} {count:6d} orders {count / wall:8.1f}/s   web CPU {cpu / max(count, 1) * 1000:6.1f} ms "
+                "an order"
+            )
+        drf, plain = (http[k][0] / http[k][1] for k in ("HTTP order create, our endpoint (DRF)", "HTTP, plain view"))
+        figure(
+            f"order create over HTTP: DRF vs plain Django view, {args.http_threads} clients",
+            measured=drf / plain,
+            aim=">= 0.8",
+            unit="x plain view",
+            ok=drf / plain >= 0.8,
+        )
+    ratio = (args.buyers / elapsed) / (executed[0] / sql_elapsed)
+    figure(
+        f"flash sale attempts vs bare reservation, {args.threads} threads",
+        measured=ratio,
+        aim=">= 0.3",
+        unit="x bare",
+        ok=ratio >= 0.3,
+    )
 
 
 if __name__ == "__main__":

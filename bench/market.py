@@ -1,19 +1,25 @@
 """bench/market: rights market redemptions end to end, beside baselines measured in the same run.
 
-    .venv/bin/python bench/market.py [--seconds 20] [--members 32] [--worker-concurrency 8]
+    .venv/bin/python bench/market.py [--seconds 20] [--members 32] [--worker-concurrency 4]
+    .venv/bin/python bench/market.py --profile 300          # cProfile of the inline path, one thread, top 30
+    py-spy record -o /tmp/market-worker.svg --subprocesses --pid <celery worker pid>   # the worker, during a run
 
-End to end: 32 members of 3 accepting brands, each in its own thread, redeem one offer of a 4th brand through the
-member API (POST /api/v1/market/mp/exchanges on their brand's host) and wait until their exchange is fulfilled;
-a real Celery worker subprocess drives the steps (debit points in the member's brand, take stock, voucher in
-the issuer's schema, clearing line). Reports redemptions/s and request -> fulfilled voucher time (p50, p99).
+End to end: gunicorn (2 processes x 8 threads, gthread, bench/settings_market.py) serves the real API; 32 members
+of 3 accepting brands, each in its own thread, redeem one offer of a 4th brand (POST /api/v1/market/mp/exchanges
+on their brand's host over HTTP) and wait until their exchange is fulfilled (a plain SELECT of its status every
+10 ms on the thread's own connection); a real Celery worker subprocess drives the steps (debit points in the
+member's brand, take stock, voucher in the issuer's schema, clearing line). Reports request -> fulfilled voucher
+time (p50, p99): with every member waiting for its own before the next, 32 / throughput is the mean.
 
 Baselines, same brands, same 32 threads:
+- the redemption request alone over HTTP (no worker running): our DRF endpoint vs a plain Django function view
+  doing the same reads and writes through the ORM (bench/urls_market.py);
 - inline: the same services (request + every step) called in the member's thread: no HTTP, no broker;
 - bare SQL: only the three statements a redemption cannot do without (conditional balance UPDATE, conditional
   stock UPDATE, voucher INSERT), one transaction each: no ledger, no state machine.
 
-Uses a database and a Redis db of its own (`<db>_bench_market`, Redis db 11), migrated on first use; the
-brands it makes are dropped at the end.
+Uses a database and a Redis db of its own (`<db>_bench_market`, Redis db 11; bench/_owndb.py), migrated when
+behind; the brands it makes are dropped at the end. Judged figures go through bench/_report.figure().
 """
 
 from __future__ import annotations
@@ -27,64 +33,18 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ekr.settings.local")
-os.environ.setdefault("EKR_LOG_LEVEL", "WARNING")
-os.environ["DJANGO_DEBUG"] = "0"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _owndb
+from _http import Client, free_port, group_cpu, start_gunicorn, stop_group
 
-from ekr.devservices import load_service_env  # noqa: E402
-
-load_service_env(ROOT)
-
-
-def _own_services() -> str:
-    """Point DATABASE_URL and REDIS_URL at the bench's own database and Redis db (inherited by the worker)."""
-    db = urlsplit(os.environ["DATABASE_URL"])
-    name = db.path.lstrip("/") + os.environ.get("EKR_BENCH_DB_SUFFIX", "_bench_market")
-    os.environ["DATABASE_URL"] = urlunsplit(db._replace(path="/" + name))
-    redis = urlsplit(os.environ["REDIS_URL"])
-    os.environ["REDIS_URL"] = urlunsplit(redis._replace(path="/" + os.environ.get("EKR_BENCH_REDIS_DB", "11")))
-    os.environ.pop("CELERY_BROKER_URL", None)
-    return name
-
-
-DB_NAME = _own_services()
-
-
-def _ensure_database() -> None:
-    import dj_database_url
-    import psycopg2
-
-    cfg = dj_database_url.parse(os.environ["DATABASE_URL"])
-    params = {
-        "dbname": "postgres",
-        "user": cfg.get("USER"),
-        "password": cfg.get("PASSWORD"),
-        "host": cfg.get("HOST"),
-        "port": cfg.get("PORT"),
-    }
-    conn = psycopg2.connect(**{k: v for k, v in params.items() if v})
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME])
-        if cur.fetchone() is None:
-            cur.execute(f'CREATE DATABASE "{DB_NAME}"')
-    conn.close()
-
-
-_ensure_database()
+DB_NAME = _owndb.use("market", redis_db=11)
 
 import django  # noqa: E402
-
-django.setup()
-
+from _report import figure  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, connections  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
-from rest_framework.test import APIClient  # noqa: E402
 
 from members.mp_auth import member_token_issue  # noqa: E402
 from rights_market.brandside.models import Voucher  # noqa: E402
@@ -93,6 +53,8 @@ from rights_market.services import exchanges as svc  # noqa: E402
 from rights_market.services.catalogue import listing_create, offer_publish  # noqa: E402
 from tenants.models import Brand, Domain  # noqa: E402
 from tenants.services import brand_create  # noqa: E402
+
+ROOT = _owndb.ROOT
 
 
 def provision(members: int):
@@ -185,13 +147,7 @@ def start_worker(concurrency: int) -> subprocess.Popen:
 
 
 def stop_worker(proc: subprocess.Popen) -> None:
-    import signal
-
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+    stop_group(proc)
 
 
 def run_threads(people, seconds: float, one) -> tuple[int, list[float], float]:
@@ -228,30 +184,51 @@ def run_threads(people, seconds: float, one) -> tuple[int, list[float], float]:
     return len(latencies), latencies, time.monotonic() - began
 
 
-def end_to_end(listings, people, run_id: str):
+def requests_only(port: int, listings, people, run_id: str, path: str):
+    """The redemption request alone, over HTTP, to `path` (no worker: the exchanges stay requested)."""
     tokens = [member_token_issue(schema=b.schema_name, appid=f"wx{b.slug}", openid=m.openid) for b, m in people]
+    clients = {}
 
     def one(index, n, brand, member):
-        client = APIClient(HTTP_HOST=f"{brand.slug}.{django.conf.settings.EKR_BASE_DOMAIN}")
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens[index]}")
-        response = client.post(
-            "/api/v1/market/mp/exchanges",
-            {"listing_id": listings[brand.pk].pk, "request_key": f"{run_id}-{index}-{n}"},
-            format="json",
+        client = clients.get(index) or clients.setdefault(
+            index, Client(port, f"{brand.slug}.{django.conf.settings.EKR_BASE_DOMAIN}", tokens[index])
         )
-        if response.status_code != 202:
-            raise RuntimeError(f"redeem answered {response.status_code}: {response.content[:200]}")
-        exchange_id = response.json()["id"]
-        connection.set_schema_to_public()
+        status, data = client.post(path, {"listing_id": listings[brand.pk].pk, "request_key": f"{run_id}-{index}-{n}"})
+        if status != 202:
+            raise RuntimeError(f"{path} answered {status}: {str(data)[:200]}")
+
+    return one
+
+
+def end_to_end(port: int, listings, people, run_id: str):
+    """POST the redemption over HTTP, then wait for the exchange to be fulfilled (its status polled with a plain
+    SELECT every 10 ms on the thread's own connection: the waiting costs the machine little)."""
+    tokens = [member_token_issue(schema=b.schema_name, appid=f"wx{b.slug}", openid=m.openid) for b, m in people]
+    clients = {}
+    table = Exchange._meta.db_table
+
+    def one(index, n, brand, member):
+        client = clients.get(index) or clients.setdefault(
+            index, Client(port, f"{brand.slug}.{django.conf.settings.EKR_BASE_DOMAIN}", tokens[index])
+        )
+        status, data = client.post(
+            "/api/v1/market/mp/exchanges", {"listing_id": listings[brand.pk].pk, "request_key": f"{run_id}-{index}-{n}"}
+        )
+        if status != 202:
+            raise RuntimeError(f"redeem answered {status}: {str(data)[:200]}")
+        connection.ensure_connection()
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            status = Exchange.objects.filter(pk=exchange_id).values_list("status", flat=True).get()
-            if status == Exchange.Status.FULFILLED:
-                return
-            if status == Exchange.Status.UNDONE:
-                raise RuntimeError(f"exchange {exchange_id} undone")
-            time.sleep(0.025)  # polling is load on the same machine: keep it light
-        raise RuntimeError(f"exchange {exchange_id} not fulfilled in 60 s")
+        with connection.connection.cursor() as cur:  # the raw psycopg2 cursor: no ORM in the waiting loop
+            while time.monotonic() < deadline:
+                cur.execute(f"SELECT status FROM public.{table} WHERE id = %s", [data["id"]])
+                connection.connection.commit()
+                status = cur.fetchone()[0]
+                if status == Exchange.Status.FULFILLED:
+                    return
+                if status == Exchange.Status.UNDONE:
+                    raise RuntimeError(f"exchange {data['id']} undone")
+                time.sleep(0.010)
+        raise RuntimeError(f"exchange {data['id']} not fulfilled in 60 s")
 
     return one
 
@@ -323,48 +300,129 @@ def line(name: str, count: int, latencies: list[float], wall: float) -> str:
     )
 
 
+def profile_inline(listings, people, count: int) -> None:
+    """cProfile of `count` inline redemptions by one member, one thread (after a warm-up)."""
+    import cProfile
+    import pstats
+
+    one = inline(listings, people, uuid.uuid4().hex[:8])
+    brand, member = people[0]
+    for n in range(20):
+        one(0, n, brand, member)
+    profiler = cProfile.Profile()
+    began = time.perf_counter()
+    profiler.enable()
+    for n in range(count):
+        one(0, 100 + n, brand, member)
+    profiler.disable()
+    print(f"inline, one thread: {(time.perf_counter() - began) / count * 1000:.2f} ms a redemption (under cProfile)")
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--members", type=int, default=32)
-    parser.add_argument("--worker-concurrency", type=int, default=8)
+    parser.add_argument("--worker-concurrency", type=int, default=4)
+    parser.add_argument("--profile", type=int, default=0, help="profile this many inline redemptions, then stop")
     args = parser.parse_args()
 
     t0 = time.monotonic()
     call_command("bootstrap", verbosity=0)
     issuer, acceptors, offer, listings, people = provision(args.members)
     setup_s = time.monotonic() - t0
+    if args.profile:
+        try:
+            profile_inline(listings, people, args.profile)
+        finally:
+            drop([issuer, *acceptors])
+        return
     run_id = uuid.uuid4().hex[:8]
-    worker = start_worker(args.worker_concurrency)
+    port = free_port()
+    server = start_gunicorn(port, "bench.settings_market")
+    cpu = {}
     try:
-        e2e = run_threads(people, args.seconds, end_to_end(listings, people, run_id))
+        worker = start_worker(args.worker_concurrency)
+        try:
+            web0, worker0 = group_cpu(server), group_cpu(worker)
+            e2e = run_threads(people, args.seconds, end_to_end(port, listings, people, run_id))
+            cpu["e2e web"], cpu["e2e worker"] = group_cpu(server) - web0, group_cpu(worker) - worker0
+        finally:
+            stop_worker(worker)
+        half = args.seconds / 2
+        web0 = group_cpu(server)
+        drf = run_threads(
+            people, half, requests_only(port, listings, people, run_id + "d", "/api/v1/market/mp/exchanges")
+        )
+        web1 = group_cpu(server)
+        plain = run_threads(
+            people, half, requests_only(port, listings, people, run_id + "p", "/bench/bare/market/redeem")
+        )
+        cpu["drf"], cpu["plain"] = web1 - web0, group_cpu(server) - web1
     finally:
-        stop_worker(worker)
-    inl = run_threads(people, args.seconds / 2, inline(listings, people, run_id + "i"))
-    bare = run_threads(people, args.seconds / 2, bare_sql(issuer, offer, people))
+        stop_group(server)
+    _owndb.reset_redis()  # the requests of the request-only rounds were queued for no worker
+    inl = run_threads(people, half, inline(listings, people, run_id + "i"))
+    bare = run_threads(people, half, bare_sql(issuer, offer, people))
     server_side = [
         (f - r).total_seconds()
         for r, f in Exchange.objects.filter(
             offer=offer, status=Exchange.Status.FULFILLED, request_key__startswith=run_id + "-"
         ).values_list("requested_at", "fulfilled_at")
     ]
-    fulfilled = Exchange.objects.filter(offer=offer, status=Exchange.Status.FULFILLED).count()
-    open_or_undone = Exchange.objects.filter(offer=offer).exclude(status=Exchange.Status.FULFILLED).count()
+    driven = Exchange.objects.filter(offer=offer).exclude(request_key__regex=r"^[0-9a-f]{8}[dp]-")
+    fulfilled = driven.filter(status=Exchange.Status.FULFILLED).count()
+    open_or_undone = driven.exclude(status=Exchange.Status.FULFILLED).count()
     drop([issuer, *acceptors])
 
     print(
-        f"bench/market ({args.members} members across 3 brands, one offer of a 4th; "
+        f"bench/market ({args.members} members across 3 brands, one offer of a 4th; gunicorn 2x8 gthread; "
         f"worker concurrency {args.worker_concurrency}; {os.cpu_count()} CPUs; setup {setup_s:.1f} s)"
     )
     print("  request -> fulfilled voucher, each member waits for its own before the next:")
-    print(line("end to end (API + Celery worker)", *e2e))
+    print(line("end to end (HTTP API + Celery worker)", *e2e))
     print(
         f"  {'  same, server clock (requested_at -> fulfilled_at)':<54} p50 {pct(server_side, 50) * 1000:7.1f} ms   "
         f"p99 {pct(server_side, 99) * 1000:7.1f} ms"
     )
+    print(
+        f"  {'  CPU a redemption: web (gunicorn)':<54} {cpu['e2e web'] / e2e[0] * 1000:7.1f} ms   "
+        f"worker {cpu['e2e worker'] / e2e[0] * 1000:7.1f} ms (load-independent-ish: PostgreSQL not counted)"
+    )
+    print("  the redemption request alone over HTTP (no worker):")
+    print(line("our endpoint (DRF)", *drf))
+    print(line("baseline: plain Django view", *plain))
+    print(
+        f"  {'  web CPU a request: DRF endpoint':<54} {cpu['drf'] / drf[0] * 1000:7.1f} ms   "
+        f"plain view {cpu['plain'] / plain[0] * 1000:7.1f} ms"
+    )
     print(line("baseline: same steps inline", *inl))
     print(line("baseline: bare SQL of the steps", *bare))
-    print(f"  check: {fulfilled} exchanges fulfilled, {open_or_undone} not fulfilled")
+    print(f"  check: {fulfilled} driven exchanges fulfilled, {open_or_undone} not fulfilled")
+    rate = {
+        name: count / wall for name, (count, _, wall) in {"inl": inl, "bare": bare, "drf": drf, "plain": plain}.items()
+    }
+    members = f"{args.members} members"
+    figure(
+        f"redemption inline vs bare SQL, {members}",
+        measured=rate["inl"] / rate["bare"],
+        aim=">= 0.25",
+        unit="x bare",
+        ok=rate["inl"] / rate["bare"] >= 0.25,
+    )
+    p50, p99 = pct(e2e[1], 50) * 1000, pct(e2e[1], 99) * 1000
+    figure(f"redemption end to end p50, {members}", measured=p50, aim="< 250", unit="ms", ok=p50 < 250)
+    figure(f"redemption end to end p99, {members}", measured=p99, aim="< 1000", unit="ms", ok=p99 < 1000)
+    figure(
+        f"redeem request: DRF vs plain Django view, {members}",
+        measured=rate["drf"] / rate["plain"],
+        aim=">= 0.8",
+        unit="x plain view",
+        ok=rate["drf"] / rate["plain"] >= 0.8,
+    )
+    if open_or_undone:
+        raise SystemExit(f"{open_or_undone} driven exchanges were not fulfilled")
 
 
 if __name__ == "__main__":

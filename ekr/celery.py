@@ -3,7 +3,7 @@
 import os
 import sys
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ekr.settings.local")
 
@@ -11,6 +11,22 @@ from ekr.startup import refuse_unsafe_start
 
 app = Celery("ekr", task_cls="core.tasks:BrandTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Celery's Django fixup closes every database connection before and after each task unless CELERY_DB_REUSE_MAX is
+# set, so each task paid for a new PostgreSQL backend (connecting, cold catalogue caches, the search path and
+# prepared statements made again): most of a short task's time (issue 17, bench/market.py). Connections are reused
+# as in a web process instead: the fixup closes them only every 1,000 tasks, and around each task
+# close_old_connections() applies CONN_MAX_AGE and the health check exactly as around a request.
+app.conf.update(CELERY_DB_REUSE_MAX=1000)
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _connections_as_around_a_request(sender=None, **kwargs) -> None:
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return  # run in the caller's process and transaction: leave its connection alone
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 def _started_by_celery() -> bool:

@@ -29,6 +29,16 @@ def points_balance(*, member) -> int:
     return balance_of(member=member)
 
 
+def points_balance_subquery(member_id: int):
+    """The member's balance as a subquery expression (NULL before their first entry), to read along with
+    another row in one statement."""
+    from django.db.models import Subquery
+
+    from points.models import PointsAccount
+
+    return Subquery(PointsAccount.objects.filter(member_id=member_id).values("balance")[:1])
+
+
 def points_debit_for_exchange(*, member, points: int, exchange_id: int):
     """Debit the member for the exchange. Raises InsufficientPoints (nothing written) if the balance is short."""
     return points_redeem(

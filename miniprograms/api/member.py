@@ -80,8 +80,7 @@ class OrderListCreateApi(MemberAPIView):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         shop = selectors.shop_get_open(values.pop("shop_id"))
-        order = order_place(member=member, shop=shop, appid=request.user.appid, **values)
-        order = selectors.order_get_for_member(member, order.pk)
+        order = order_place(member=member, shop=shop, appid=request.user.appid, **values)  # with its lines and event
         return Response(OrderOut(order).data, status=status.HTTP_201_CREATED)
 
 

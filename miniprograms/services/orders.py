@@ -52,7 +52,6 @@ def _cart(items: list[dict]) -> dict[int, int]:
     return cart
 
 
-@transaction.atomic
 def order_place(
     *,
     member: Member,
@@ -65,7 +64,11 @@ def order_place(
 ) -> Order:
     """Place an order for `items` ([{sku_id, quantity}]) in `shop` at that shop's prices now, with the coupon's
     discount. Stock is reserved here (409 out_of_stock if any line lacks it; nothing is reserved then) and held
-    until payment or until the order is cancelled (unpaid orders after MINIPROGRAMS_UNPAID_ORDER_MINUTES)."""
+    until payment or until the order is cancelled (unpaid orders after MINIPROGRAMS_UNPAID_ORDER_MINUTES).
+
+    The cart is read and checked before any transaction opens: a line already short of stock is refused there
+    (409 out_of_stock) with one read, which is what most buyers of a flash sale get. The conditional UPDATE in
+    the transaction stays the only guard against overselling."""
     if member.status != Member.Status.ACTIVE:
         raise ApplicationError(_("This membership is disabled."), code="member_disabled", status_code=403)
     if not shop.is_open or shop.store.status != Store.Status.OPEN:
@@ -102,7 +105,24 @@ def order_place(
         if coupon is None:
             raise NotFound(_("No such coupon."), code="coupon_not_found")
         discounts = coupon_discount(coupon=coupon, shop_id=shop.pk, lines=lines)
+    for line in lines:  # short already when read: no transaction, no lock (sold out stays sold out)
+        if line["entry"].stock < line["quantity"]:
+            raise Conflict(_("Not enough stock."), code="out_of_stock", fields={"items": [line["entry"].sku_id]})
+    with transaction.atomic():
+        return _order_write(
+            member=member,
+            shop=shop,
+            lines=lines,
+            discounts=discounts,
+            coupon=coupon,
+            appid=appid,
+            fulfilment=fulfilment,
+            delivery_address=delivery_address,
+        )
 
+
+def _order_write(*, member, shop, lines, discounts, coupon, appid, fulfilment, delivery_address) -> Order:
+    """order_place's writes, in its transaction: stock, coupon, the order, its lines and first event."""
     # Lock order: ShopSku rows in ascending id, then the coupon.
     for line in sorted(lines, key=lambda ln: ln["entry"].pk):
         if not stock_take(shop_sku_id=line["entry"].pk, quantity=line["quantity"]):
@@ -130,9 +150,13 @@ def order_place(
         created_at=now,
         expires_at=now + timedelta(minutes=settings.MINIPROGRAMS_UNPAID_ORDER_MINUTES),
     )
-    order.full_clean(validate_constraints=False)
-    order.save()
-    OrderLine.objects.bulk_create(
+    # the foreign keys are rows just read and the number is unique in the database (a clash fails the INSERT):
+    # no look-up query for each
+    order.full_clean(
+        exclude=["shop", "store", "member", "guide", "coupon"], validate_unique=False, validate_constraints=False
+    )
+    order.save(force_insert=True)
+    created = OrderLine.objects.bulk_create(
         [
             OrderLine(
                 order=order,
@@ -149,9 +173,21 @@ def order_place(
             for ln, d in zip(lines, discounts, strict=True)
         ]
     )
-    order_event_add(order=order, status="placed")
+    placed = order_event_add(order=order, status="placed")
     hooks.order_placed_notify(order)  # e.g. livestream's attribution to a live room
+    _as_read_back(order, lines=created, events=[placed])
     return order
+
+
+def _as_read_back(order: Order, *, lines: list[OrderLine], events: list[OrderEvent]) -> None:
+    """Attach what was just written (lines in id order, the first event, no refunds) as the order's prefetched
+    relations, as the member's order selector would read them back: the caller can render the new order without
+    a second round of queries."""
+    for name, rows in (("lines", lines), ("events", events), ("refunds", [])):
+        rows_qs = getattr(order, name).all()
+        rows_qs._result_cache, rows_qs._prefetch_done = list(rows), True
+        order._prefetched_objects_cache = getattr(order, "_prefetched_objects_cache", {})
+        order._prefetched_objects_cache[name] = rows_qs
 
 
 def _release(order: Order) -> None:

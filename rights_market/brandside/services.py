@@ -73,16 +73,18 @@ def voucher_issue(*, exchange_id: int, offer, accepting_brand_id: int) -> Vouche
         validate_unique=False,
         validate_constraints=False,
     )
+    if template_id is None:  # one INSERT: it needs no savepoint of its own
+        voucher.save(force_insert=True)
+        return voucher
     with transaction.atomic():
-        if template_id is not None:
-            try:
-                coupon_template_reserve(template_id=template_id)
-            except ApplicationError as exc:
-                # the inner error is a param, so it is rendered (translated) together with this one
-                raise VoucherCannotIssue(
-                    _("Coupon template %(template_id)s: %(message)s"),
-                    params={"template_id": template_id, "message": exc},
-                ) from exc
+        try:
+            coupon_template_reserve(template_id=template_id)
+        except ApplicationError as exc:
+            # the inner error is a param, so it is rendered (translated) together with this one
+            raise VoucherCannotIssue(
+                _("Coupon template %(template_id)s: %(message)s"),
+                params={"template_id": template_id, "message": exc},
+            ) from exc
         voucher.save(force_insert=True)
     return voucher
 

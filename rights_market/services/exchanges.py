@@ -18,11 +18,13 @@ Promises:
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from datetime import timedelta
 from enum import Enum
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django_tenants.utils import schema_context
@@ -87,8 +89,17 @@ def exchange_request(*, brand, member, listing_id: int, request_key: str) -> Exc
     existing = Exchange.objects.filter(accepting_brand=brand, member_id=member.pk, request_key=request_key).first()
     if existing is not None:
         return _replay(existing, listing_id)
+    # the listing with its offer, the member's count taken and their balance: one read
     listing = (
-        Listing.objects.select_related("offer").filter(pk=listing_id, brand=brand, status=Listing.Status.LISTED).first()
+        Listing.objects.select_related("offer")
+        .filter(pk=listing_id, brand=brand, status=Listing.Status.LISTED)
+        .annotate(
+            member_taken=Subquery(
+                MemberTake.objects.filter(offer=OuterRef("offer"), brand=brand, member_id=member.pk).values("taken")[:1]
+            ),
+            member_balance=points_gateway.points_balance_subquery(member.pk),
+        )
+        .first()
     )
     if listing is None:
         raise NotFound(_("No such offer here."), code="listing_not_found")
@@ -100,13 +111,9 @@ def exchange_request(*, brand, member, listing_id: int, request_key: str) -> Exc
         raise ApplicationError(_("This offer is not available to you."), code=reason, status_code=409)
     if offer.remaining_stock <= 0:
         raise Conflict(_("Sold out."), code="sold_out")
-    taken = (
-        MemberTake.objects.filter(offer=offer, brand=brand, member_id=member.pk).values_list("taken", flat=True).first()
-        or 0
-    )
-    if taken >= offer.per_member_limit:
+    if (listing.member_taken or 0) >= offer.per_member_limit:
         raise Conflict(_("You already have as many as one member may take."), code="member_limit_reached")
-    balance = points_gateway.points_balance(member=member)
+    balance = listing.member_balance or 0
     if balance < listing.points_price:  # the worker's debit still guards a race with another spend
         raise points_gateway.InsufficientPoints(
             _("This needs %(points_price)s points; you have %(balance)s."),
@@ -126,9 +133,10 @@ def exchange_request(*, brand, member, listing_id: int, request_key: str) -> Exc
         requested_at=now,
         updated_at=now,
     )
-    exchange.full_clean(validate_unique=False, validate_constraints=False)
+    # the foreign keys come from rows just read and the database enforces them: no look-up per key here
+    exchange.full_clean(exclude=_EXCHANGE_FKS, validate_unique=False, validate_constraints=False)
     try:
-        with transaction.atomic():
+        with _savepoint_if_nested():
             exchange.save(force_insert=True)
     except IntegrityError:
         existing = Exchange.objects.filter(accepting_brand=brand, member_id=member.pk, request_key=request_key).first()
@@ -138,6 +146,15 @@ def exchange_request(*, brand, member, listing_id: int, request_key: str) -> Exc
     exchange.replayed = False
     _drive_on_commit(exchange.pk)
     return exchange
+
+
+_EXCHANGE_FKS = ["accepting_brand", "issuer", "offer", "listing"]
+
+
+def _savepoint_if_nested():
+    """A savepoint inside a caller's transaction (so a failed INSERT leaves it usable); in autocommit a single
+    statement is its own transaction and needs no BEGIN/COMMIT round trips."""
+    return transaction.atomic() if connection.in_atomic_block else nullcontext()
 
 
 DRIVE_TASK = "rights_market.exchange_drive"  # rights_market.tasks.exchange_drive, named: tasks import this module
@@ -158,26 +175,58 @@ def _drive_on_commit(exchange_id: int) -> None:
 # --- driving ---------------------------------------------------------------------------------------------------
 
 
+def _head(exchange_id: int) -> dict | None:
+    """What a driver needs to pick the next step: status, the two brands' schemas and the offer's kind (one read)."""
+    return (
+        Exchange.objects.filter(pk=exchange_id)
+        .values("status", "accepting_brand__schema_name", "issuer__schema_name", "offer__kind")
+        .first()
+    )
+
+
 def exchange_advance(*, exchange_id: int, max_steps: int = 12) -> Outcome:
     """Run the exchange's next steps until it is fulfilled or undone (DONE), a transient failure asks to try
-    later (RETRY), or another driver holds it (BUSY). Safe to call concurrently and repeatedly."""
+    later (RETRY), or another driver holds it (BUSY). Safe to call concurrently and repeatedly.
+
+    Each step reports the status it left the exchange in, so the driver reads the exchange once, not once per
+    step; it reads again only when a step found the exchange moved on by another driver."""
+    head = _head(exchange_id)
+    if head is None:
+        raise NotFound(_("No such exchange."), code="exchange_not_found")
+    # The steps run on the accepting brand's search path (its schema, then public): the debit and a refund need
+    # it, and the public steps find their tables through it, so the connection switches schemas only for the
+    # issuer's voucher, not back and forth for every step.
+    with _in_schema(head["accepting_brand__schema_name"]):
+        return _advance(exchange_id, head, max_steps)
+
+
+def _in_schema(schema_name: str):
+    """schema_context(schema_name), or nothing if the connection is in that schema already (no search path
+    change to send)."""
+    return nullcontext() if connection.schema_name == schema_name else schema_context(schema_name)
+
+
+def _advance(exchange_id: int, head: dict, max_steps: int) -> Outcome:
     for _step in range(max_steps):
-        status = Exchange.objects.filter(pk=exchange_id).values_list("status", flat=True).first()
-        if status is None:
-            raise NotFound(_("No such exchange."), code="exchange_not_found")
+        status = head["status"]
         if status in Exchange.TERMINAL:
             return Outcome.DONE
-        outcome = _STEPS[status](exchange_id)
-        if outcome is not None:
-            return outcome
+        result = _STEPS[status](exchange_id, head)
+        if isinstance(result, Outcome):
+            return result
+        if result is None:  # moved on by someone else: look again
+            head = _head(exchange_id)
+        else:
+            head["status"] = result
     return Outcome.RETRY
 
 
-def _locked(exchange_id: int, status: str) -> Exchange | None:
+def _locked(exchange_id: int, status: str, **annotations) -> Exchange | None:
     """The exchange, row-locked, if it is still in `status` and no one else holds it. Inside a transaction."""
-    return (
-        Exchange.objects.select_for_update(skip_locked=True, of=("self",)).filter(pk=exchange_id, status=status).first()
-    )
+    query = Exchange.objects.select_for_update(skip_locked=True, of=("self",)).filter(pk=exchange_id, status=status)
+    if annotations:
+        query = query.annotate(**annotations)
+    return query.first()
 
 
 def _busy_or_moved(exchange_id: int, status: str) -> Outcome | None:
@@ -190,7 +239,7 @@ def _save(exchange: Exchange, *fields: str) -> None:
     exchange.save(update_fields=[*fields, "updated_at"])
 
 
-def _undo_begin(exchange: Exchange, reason: str, error: str = "") -> None:
+def _undo_begin(exchange: Exchange, reason: str, error: str = "") -> str:
     exchange.status = S.UNDOING
     exchange.undo_reason = reason
     fields = ["status", "undo_reason"]
@@ -198,33 +247,60 @@ def _undo_begin(exchange: Exchange, reason: str, error: str = "") -> None:
         exchange.last_error = error[:300]
         fields.append("last_error")
     _save(exchange, *fields)
+    return S.UNDOING
 
 
 def _member_of(exchange: Exchange):
+    """The member (in the current brand schema) with what points needs of it, or None."""
     from members.models import Member
 
-    return Member.objects.filter(pk=exchange.member_id).first()
+    return Member.objects.only("pk", "status", "card_state", "card_code").filter(pk=exchange.member_id).first()
 
 
-def _step_debit(exchange_id: int) -> Outcome | None:
-    brand_schema = Exchange.objects.filter(pk=exchange_id).values_list("accepting_brand__schema_name", flat=True).get()
-    with schema_context(brand_schema), transaction.atomic():
+def _step_debit(exchange_id: int, head: dict | None = None) -> Outcome | str | None:
+    brand_schema = (head or _head(exchange_id))["accepting_brand__schema_name"]
+    with _in_schema(brand_schema), transaction.atomic():
         exchange = _locked(exchange_id, S.REQUESTED)
         if exchange is None:
             return _busy_or_moved(exchange_id, S.REQUESTED)
         member = _member_of(exchange)
         if member is None:
-            _undo_begin(exchange, "member_not_found")
-            return None
+            return _undo_begin(exchange, "member_not_found")
         try:
             points_gateway.points_debit_for_exchange(member=member, points=exchange.points, exchange_id=exchange.pk)
         except points_gateway.InsufficientPoints:
-            _undo_begin(exchange, "insufficient_points")
-            return None
+            return _undo_begin(exchange, "insufficient_points")
         exchange.status = S.POINTS_DEBITED
         exchange.points_debited_at = timezone.now()
         _save(exchange, "status", "points_debited_at")
-    return None
+    return S.POINTS_DEBITED
+
+
+# One statement takes the unit: the member's count (within the offer's per-member limit) first, then the offer's
+# stock only if the count was taken, then the exchange's status only if the stock was. Row locks come in the lock
+# order (MemberTake, then the offer) because each part reads the one before it. A count taken with no stock left
+# is rolled back with the statement's transaction (the caller raises out of it).
+_TAKE_SQL = f"""
+    WITH t AS (
+        INSERT INTO {MemberTake._meta.db_table} AS t (offer_id, brand_id, member_id, taken, limit_at_take)
+        SELECT o.id, %(brand)s, %(member)s, 1, o.per_member_limit FROM {Offer._meta.db_table} o WHERE o.id = %(offer)s
+        ON CONFLICT (offer_id, brand_id, member_id)
+        DO UPDATE SET taken = t.taken + 1, limit_at_take = EXCLUDED.limit_at_take
+        WHERE t.taken < EXCLUDED.limit_at_take
+        RETURNING t.id
+    ), o AS (
+        UPDATE {Offer._meta.db_table} SET remaining_stock = remaining_stock - 1, updated_at = %(now)s
+        WHERE id = %(offer)s AND remaining_stock > 0 AND status = 'live'
+          AND (valid_from IS NULL OR valid_from <= %(now)s) AND (valid_until IS NULL OR valid_until > %(now)s)
+          AND EXISTS (SELECT 1 FROM t)
+        RETURNING remaining_stock
+    ), e AS (
+        UPDATE {Exchange._meta.db_table} SET status = %(taken)s, stock_taken_at = %(now)s, updated_at = %(now)s
+        WHERE id = %(exchange)s AND EXISTS (SELECT 1 FROM o)
+        RETURNING id
+    )
+    SELECT EXISTS (SELECT 1 FROM t), EXISTS (SELECT 1 FROM e)
+"""
 
 
 class _NoStock(Exception):
@@ -232,85 +308,77 @@ class _NoStock(Exception):
         self.reason = reason
 
 
-_TAKE_SQL = f"""
-    INSERT INTO {MemberTake._meta.db_table} AS t (offer_id, brand_id, member_id, taken, limit_at_take)
-    VALUES (%(offer)s, %(brand)s, %(member)s, 1, %(limit)s)
-    ON CONFLICT (offer_id, brand_id, member_id)
-    DO UPDATE SET taken = t.taken + 1, limit_at_take = EXCLUDED.limit_at_take
-    WHERE t.taken < EXCLUDED.limit_at_take
-    RETURNING t.id
-"""
-_OFFER_TAKE_SQL = f"""
-    UPDATE {Offer._meta.db_table} SET remaining_stock = remaining_stock - 1, updated_at = %(now)s
-    WHERE id = %(offer)s AND remaining_stock > 0 AND status = 'live'
-      AND (valid_from IS NULL OR valid_from <= %(now)s) AND (valid_until IS NULL OR valid_until > %(now)s)
-    RETURNING remaining_stock
-"""
-
-
 def _stock_take(exchange: Exchange) -> None:
-    """One unit for the member: the member's count (limit) first, then the offer's stock, each a single
-    conditional statement; both or neither (savepoint). Raises _NoStock."""
+    """One unit for the member and the exchange moved to stock_taken, in one statement; or, with _NoStock
+    raised, nothing: the caller lets the exception roll its transaction back (a count taken without stock too)."""
     now = timezone.now()
-    limit = Offer.objects.filter(pk=exchange.offer_id).values_list("per_member_limit", flat=True).get()
     params = {
         "offer": exchange.offer_id,
         "brand": exchange.accepting_brand_id,
         "member": exchange.member_id,
-        "limit": limit,
+        "exchange": exchange.pk,
+        "taken": S.STOCK_TAKEN,
         "now": now,
     }
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(_TAKE_SQL, params)
-        if cursor.fetchone() is None:
-            raise _NoStock("member_limit_reached")
-        cursor.execute(_OFFER_TAKE_SQL, params)
-        if cursor.fetchone() is None:
-            raise _NoStock("sold_out")
+        counted, stocked = cursor.fetchone()
+    if not counted:
+        raise _NoStock("member_limit_reached")
+    if not stocked:
+        raise _NoStock("sold_out")
+    exchange.status, exchange.stock_taken_at, exchange.updated_at = S.STOCK_TAKEN, now, now
 
 
-def _step_take_stock(exchange_id: int) -> Outcome | None:
-    with transaction.atomic():
-        exchange = _locked(exchange_id, S.POINTS_DEBITED)
-        if exchange is None:
-            return _busy_or_moved(exchange_id, S.POINTS_DEBITED)
-        try:
+def _step_take_stock(exchange_id: int, head: dict | None = None) -> Outcome | str | None:
+    try:
+        with transaction.atomic():
+            exchange = _locked(exchange_id, S.POINTS_DEBITED)
+            if exchange is None:
+                return _busy_or_moved(exchange_id, S.POINTS_DEBITED)
             _stock_take(exchange)
-        except _NoStock as no:
-            _undo_begin(exchange, no.reason)
-            return None
-        exchange.status = S.STOCK_TAKEN
-        exchange.stock_taken_at = timezone.now()
-        _save(exchange, "status", "stock_taken_at")
-    return None
+    except _NoStock as no:
+        with transaction.atomic():
+            exchange = _locked(exchange_id, S.POINTS_DEBITED)
+            if exchange is None:
+                return _busy_or_moved(exchange_id, S.POINTS_DEBITED)
+            return _undo_begin(exchange, no.reason)
+    return S.STOCK_TAKEN
 
 
-def _step_fulfil(exchange_id: int) -> Outcome | None:
-    exchange = Exchange.objects.select_related("offer", "offer__provider", "issuer").get(pk=exchange_id)
-    if exchange.offer.kind == Offer.Kind.VIRTUAL:
+def _step_fulfil(exchange_id: int, head: dict | None = None) -> Outcome | str | None:
+    head = head or _head(exchange_id)
+    if head["offer__kind"] == Offer.Kind.VIRTUAL:
+        exchange = Exchange.objects.select_related("offer", "offer__provider", "issuer").get(pk=exchange_id)
         return _fulfil_by_provider(exchange)
-    return _fulfil_by_voucher(exchange)
+    return _fulfil_by_voucher(exchange_id, head["issuer__schema_name"])
 
 
-def _fulfil_by_voucher(exchange: Exchange) -> Outcome | None:
+def _fulfil_by_voucher(exchange_id: int, issuer_schema: str) -> Outcome | str | None:
     from rights_market.brandside.services import VoucherCannotIssue, voucher_issue
 
-    offer = exchange.offer
     try:
-        with schema_context(exchange.issuer.schema_name), transaction.atomic():
-            locked = _locked(exchange.pk, S.STOCK_TAKEN)
+        with _in_schema(issuer_schema), transaction.atomic():
+            locked = (
+                Exchange.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("offer")
+                .filter(pk=exchange_id, status=S.STOCK_TAKEN)
+                .first()
+            )
             if locked is None:
-                return _busy_or_moved(exchange.pk, S.STOCK_TAKEN)
-            voucher = voucher_issue(exchange_id=locked.pk, offer=offer, accepting_brand_id=locked.accepting_brand_id)
+                return _busy_or_moved(exchange_id, S.STOCK_TAKEN)
+            voucher = voucher_issue(
+                exchange_id=locked.pk, offer=locked.offer, accepting_brand_id=locked.accepting_brand_id
+            )
             _fulfilled(locked, ref=f"voucher:{voucher.pk}", code=voucher.code)
     except VoucherCannotIssue as exc:  # the coupon template is sold out or gone: undo now
         with translation.override("en"):  # the record of what went wrong stays English, like the logs
             error = exc.message
-        return _attempt_failed(exchange.pk, error, give_up=True)
+        return _attempt_failed(exchange_id, error, give_up=True)
     except Exception as exc:
-        logger.exception("voucher fulfilment of exchange %s failed", exchange.pk)
-        return _attempt_failed(exchange.pk, f"{type(exc).__name__}: {exc}", give_up=False)
-    return None
+        logger.exception("voucher fulfilment of exchange %s failed", exchange_id)
+        return _attempt_failed(exchange_id, f"{type(exc).__name__}: {exc}", give_up=False)
+    return S.FULFILLED
 
 
 def _fulfil_by_provider(exchange: Exchange) -> Outcome | None:
@@ -396,14 +464,17 @@ def _fulfilled(exchange: Exchange, *, ref: str, code: str) -> None:
         month=timezone.localdate(now).replace(day=1),
         created_at=now,
     )
-    line.full_clean(exclude=["exchange", "statement"], validate_unique=False, validate_constraints=False)
+    # its foreign keys are the locked exchange's own (the database enforces them): no look-up per key here
+    line.full_clean(
+        exclude=["exchange", "statement", "payer", "payee", "offer"], validate_unique=False, validate_constraints=False
+    )
     line.save(force_insert=True)
 
 
 # --- undo ------------------------------------------------------------------------------------------------------
 
 
-def _step_undo(exchange_id: int) -> Outcome | None:
+def _step_undo(exchange_id: int, head: dict | None = None) -> Outcome | str | None:
     row = (
         Exchange.objects.filter(pk=exchange_id)
         .values(
@@ -426,7 +497,7 @@ def _step_undo(exchange_id: int) -> Outcome | None:
         exchange.status = S.UNDONE
         exchange.undone_at = timezone.now()
         _save(exchange, "status", "undone_at")
-    return None
+    return S.UNDONE
 
 
 def _undo_release_stock(exchange_id: int) -> Outcome | None:
@@ -452,7 +523,7 @@ def _undo_release_stock(exchange_id: int) -> Outcome | None:
 
 
 def _undo_refund_points(exchange_id: int, brand_schema: str) -> Outcome | None:
-    with schema_context(brand_schema), transaction.atomic():
+    with _in_schema(brand_schema), transaction.atomic():
         exchange = _locked(exchange_id, S.UNDOING)
         if exchange is None:
             return _busy_or_moved(exchange_id, S.UNDOING)

@@ -101,3 +101,27 @@ def test_one_coupon_on_concurrent_orders_is_used_once(racing_world):
         assert results.count("ok") == 1 and results.count("coupon_unusable") == 7
         assert ShopSku.objects.get(pk=w.entry.pk).stock == 9  # the losers' reservations rolled back
         assert Order.objects.get(coupon=coupon).total_fen == 700
+
+
+def test_two_line_carts_race_for_two_short_skus_all_or_nothing(racing_world):
+    """Carts of two SKUs in either order: each order takes both units or none, never more than there is."""
+    from miniprograms.models import Sku
+
+    w = racing_world
+    with schema_context(w.schema):
+        other = Sku.objects.create(product=w.product, code="GT-SHORT", price_fen=500)
+        short = ShopSku.objects.create(shop=w.shop, sku=other, stock=6)
+
+    def buy(i):
+        pair = [{"sku_id": w.sku.pk, "quantity": 1}, {"sku_id": other.pk, "quantity": 1}]
+        order_place(member=w.buyers[i], shop=w.shop, items=pair if i % 2 else pair[::-1])
+        return "ok"
+
+    results = race(w.schema, buy, list(range(THREADS)))
+
+    with schema_context(w.schema):
+        assert results.count("ok") == 6 and results.count("out_of_stock") == THREADS - 6
+        assert ShopSku.objects.get(pk=short.pk).stock == 0
+        assert ShopSku.objects.get(pk=w.entry.pk).stock == 10 - 6  # no unit of the roomier SKU left taken
+        orders = Order.objects.filter(shop=w.shop)
+        assert orders.count() == 6 and all(o.lines.count() == 2 for o in orders)

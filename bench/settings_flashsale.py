@@ -1,0 +1,5 @@
+"""Bench-only settings for bench/flashsale.py: the production stack plus a plain Django view to compare with."""
+
+from ekr.settings.local import *  # noqa: F403
+
+ROOT_URLCONF = "bench.urls_flashsale"

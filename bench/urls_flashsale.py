@@ -1,0 +1,90 @@
+"""Brand-host URLs for bench/flashsale.py: the real ones plus a plain Django function view that places the same
+order as POST /api/v1/mp/orders (the same session check; the shop, its SKU row, the conditional stock UPDATE, the
+order, its line and first event written through the ORM in one transaction; the order and its lines in the
+answer) with no DRF, no service layer and no serializers, so the cost of our own layers shows as its own ratio."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.db.models import F
+from django.http import JsonResponse
+from django.urls import path
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from ekr.urls_tenants import urlpatterns as tenant_urlpatterns
+from members.models import Member
+from members.mp_auth import SALT
+from miniprograms.models import GuideTouch, Order, OrderEvent, OrderLine, Shop, ShopSku
+
+
+@csrf_exempt
+def bare_order(request):
+    token = request.headers["Authorization"].split()[1]
+    session = signing.loads(token, salt=SALT, max_age=settings.EKR_MP_TOKEN_TTL_SECONDS)
+    if session["s"] != request.tenant.schema_name:
+        return JsonResponse({"error": "wrong brand"}, status=401)
+    member = Member.objects.get(openid=session["o"])
+    body = json.loads(request.body)
+    item = body["items"][0]
+    shop = Shop.objects.select_related("store").get(pk=body["shop_id"], is_open=True)
+    entry = ShopSku.objects.select_related("sku", "sku__product").get(shop=shop, sku_id=item["sku_id"], on_sale=True)
+    quantity = int(item["quantity"])
+    if entry.stock < quantity:
+        return JsonResponse({"error": "out_of_stock"}, status=409)
+    now = timezone.now()
+    touch = (  # the guide the order is attributed to, as order_place reads it
+        GuideTouch.objects.filter(
+            member=member,
+            touched_at__gte=now - timedelta(days=settings.MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS),
+            touched_at__lte=now,
+            guide__active=True,
+        )
+        .select_related("guide")
+        .order_by("-touched_at", "-id")
+        .first()
+    )
+    with transaction.atomic():
+        if not ShopSku.objects.filter(pk=entry.pk, stock__gte=quantity).update(stock=F("stock") - quantity):
+            return JsonResponse({"error": "out_of_stock"}, status=409)
+        price = entry.price_fen if entry.price_fen is not None else entry.sku.price_fen
+        order = Order.objects.create(
+            number=f"{now:%y%m%d%H%M%S}{secrets.randbelow(10**10):010d}",
+            shop=shop,
+            store=shop.store,
+            member=member,
+            guide=touch.guide if touch else None,
+            appid=session["a"],
+            subtotal_fen=price * quantity,
+            total_fen=price * quantity,
+            created_at=now,
+            expires_at=now + timedelta(minutes=settings.MINIPROGRAMS_UNPAID_ORDER_MINUTES),
+        )
+        line = OrderLine.objects.create(
+            order=order,
+            sku=entry.sku,
+            shop_sku=entry,
+            product_name=entry.sku.product.name,
+            sku_code=entry.sku.code,
+            unit_price_fen=price,
+            quantity=quantity,
+            total_fen=price * quantity,
+        )
+        OrderEvent.objects.create(order=order, status="placed")
+    data = {
+        "id": order.pk,
+        "number": order.number,
+        "status": order.status,
+        "total_fen": order.total_fen,
+        "lines": [{"id": line.pk, "sku_id": line.sku_id, "quantity": line.quantity, "total_fen": line.total_fen}],
+    }
+    return JsonResponse(data, status=201)
+
+
+urlpatterns = [path("bench/bare/orders", bare_order), *tenant_urlpatterns]

@@ -1,0 +1,63 @@
+"""What placing an order costs in statements: a refused one (sold out, a flash sale's usual answer) one read."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django_tenants.utils import schema_context
+
+from core.errors import Conflict
+from miniprograms.models import Order, ShopSku
+from miniprograms.services.orders import order_place
+from tests.miniprograms.conftest import build_world
+
+
+@pytest.fixture
+def world(brand_a, fake_wechat):
+    return build_world(brand_a, fake_wechat, stock=1)
+
+
+def test_sold_out_is_refused_with_one_read_and_no_transaction(world, brand_a):
+    with schema_context(brand_a.schema_name):
+        ShopSku.objects.filter(pk=world.entry.pk).update(stock=0)
+        with CaptureQueriesContext(connection) as queries, pytest.raises(Conflict) as refused:
+            order_place(member=world.alice, shop=world.shop, items=[{"sku_id": world.sku.pk, "quantity": 1}])
+        assert refused.value.code == "out_of_stock"
+        sqls = [q["sql"] for q in queries if not q["sql"].startswith("SET search_path")]
+        assert len(sqls) == 1 and sqls[0].startswith('SELECT "miniprograms_shopsku"')
+        assert not Order.objects.exists()
+
+
+def test_placing_runs_no_lookup_per_foreign_key(world, brand_a):
+    with schema_context(brand_a.schema_name):
+        with CaptureQueriesContext(connection) as queries:
+            order = order_place(member=world.alice, shop=world.shop, items=[{"sku_id": world.sku.pk, "quantity": 1}])
+        sqls = [q["sql"] for q in queries if not q["sql"].startswith("SET search_path")]
+        assert not [s for s in sqls if s.startswith('SELECT 1 AS "a"')]  # no FK or unique look-ups
+        assert len(sqls) <= 9, sqls
+        assert (order.total_fen, ShopSku.objects.get(pk=world.entry.pk).stock) == (1000, 0)
+
+
+def test_the_placed_order_is_answered_as_it_reads_back_without_reading_it_again(world, brand_a, member_client):
+    alice = member_client(world, world.alice)
+    with schema_context(brand_a.schema_name):
+        ShopSku.objects.filter(pk=world.entry.pk).update(stock=5)
+    body = {"shop_id": world.shop.pk, "items": [{"sku_id": world.sku.pk, "quantity": 2}]}
+    statements: list[str] = []
+
+    def record(execute, sql, params, many, context):  # the test client's request resets the query log
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        placed = alice.post("/api/v1/mp/orders", body, format="json")
+    assert placed.status_code == 201
+    read_back = alice.get(f"/api/v1/mp/orders/{placed.json()['id']}")
+    assert placed.json() == read_back.json()
+    assert [(ln["sku_id"], ln["quantity"], ln["total_fen"]) for ln in placed.json()["lines"]] == [
+        (world.sku.pk, 2, 2000)
+    ]
+    assert [e["status"] for e in placed.json()["events"]] == ["placed"] and placed.json()["refunds"] == []
+    reads_of_lines = [sql for sql in statements if sql.startswith('SELECT "miniprograms_orderline"')]
+    assert reads_of_lines == []  # answered from what was written
