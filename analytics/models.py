@@ -5,7 +5,9 @@ rebuilding a day deletes its rows and inserts them again: running twice changes 
 (a refund, a POS batch sent a day late) is absorbed by rebuilding the day it belongs to.
 
 - StoreDay / GuideDay / BrandDay: additive flows of a day (sums over a range are the range's figure) and, on
-  BrandDay, the point-in-time snapshots of that day's end (members total, active 30/90, churned).
+  BrandDay, the point-in-time snapshots of that day's end (members total, active 30/90, churned, birthdays this
+  month). Snapshots are kept incrementally: a day continues from the day before (metrics.member_levels), and a
+  rebuilt past day passes its change on to the days after it (analytics.rollup).
 - ActivityDay: one row per member per day they were active (an order, points earned or spent, a mini-program
   visit), with flags; the snapshots count distinct members over windows of it.
 - MemberOnline: the first day a historical member was active online (historical-member online rate).
@@ -18,6 +20,7 @@ rebuilding a day deletes its rows and inserts them again: running twice changes 
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
@@ -197,6 +200,13 @@ class BrandDay(SalesFigures, MemberFigures):
     active_90d = models.IntegerField(default=0)
     churned = models.IntegerField(default=0)
     birthdays_in_month = models.IntegerField(default=0)
+    members_by_birth_month = ArrayField(
+        models.IntegerField(),
+        size=12,
+        null=True,
+        help_text="Members joined by the day's end with a birthday in January .. December (the level the next day "
+        "continues from; see metrics.member_levels). NULL: not known, the next day counts.",
+    )
     rolled_up_at = models.DateTimeField()
 
     class Meta:

@@ -12,8 +12,12 @@ Promises:
   a payment on the day it is paid, both inside the recomputed window.
 - Runs of one brand never overlap (a PostgreSQL advisory lock per schema): a periodic run while another run or
   a backfill holds it returns at once with skipped=True; a backfill waits for it.
-- Snapshot figures (members total, active 30/90, churned) of a past day are taken when that day is rebuilt; a
-  late fact corrects its own day's snapshot, not those of the days after it (`analytics_backfill` re-derives them).
+- Snapshot figures are kept incrementally. Member levels (members total, by birthday month) continue from the day
+  before plus the day's joins (recounted on the first of each month); the window figures (active 30/90, churned)
+  are indexed counts over analytics.MemberLast. A rebuilt past day passes its changes on to the rolled-up days
+  after it: a late member moves the levels of every later day, a late order (a POS batch) moves active 30/90,
+  churned, reactivated and birthday buyers of the days whose windows hold it, so a late fact 40 days back
+  corrects the snapshots of the 40 days since without rebuilding them, and the cost stays with the changed rows.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from analytics import metrics
@@ -31,6 +36,7 @@ from analytics.models import SALES_COLUMNS, STORE_COLUMNS, AnalyticsSettings, Br
 # Ids re-read behind each watermark: a transaction that took a lower id but committed after the last run.
 WATERMARK_OVERLAP = 2000
 RUN_DAY = "run_day"
+ONE = dt.timedelta(days=1)
 
 # (watermark source, table, SQL giving the day a new row belongs to)
 LATE_SOURCES = (
@@ -62,7 +68,14 @@ def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None, refresh
     """Rebuild the rollups of `day` (Asia/Shanghai) from the facts, and its month's StoreMonth/GuideMonth rows
     (unless the caller refreshes the months itself, once, after several days). Idempotent."""
     config = config or analytics_settings()
-    metrics.activity_record(day)
+    later = _later_window_days(day, config)
+    before: dict = {}
+
+    def remember(members):
+        before["members"] = members
+        before["figures"] = _contributions(members, later, config)
+
+    metrics.activity_record(day, before_write=remember if later else None)
     metrics.online_firsts_record(day)
 
     joins, historical = metrics.nonmember_join(day), metrics.historical_members(day)
@@ -126,8 +139,16 @@ def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None, refresh
     brand.update(
         metrics.member_snapshots(day, lookback_days=config.churn_lookback_days, quiet_days=config.churn_quiet_days)
     )
+    old = BrandDay.objects.filter(day=day).values("members_total", "members_by_birth_month").first()
+    previous = BrandDay.objects.filter(day=day - ONE).values("members_total", "members_by_birth_month").first()
+    newest = not BrandDay.objects.filter(day__gt=day).exists()
+    brand.update(metrics.member_levels(day, previous=previous, recount=day.day == 1 and newest))
     BrandDay.objects.filter(day=day).delete()
     BrandDay.objects.create(day=day, rolled_up_at=timezone.now(), **brand)
+    if old and old["members_by_birth_month"] is not None and not newest:
+        _levels_pass_on(day, old, brand)
+    if before:
+        _window_figures_pass_on(before["figures"], _contributions(before["members"], later, config))
     if refresh_month:
         month_refresh(day.replace(day=1))
 
@@ -152,6 +173,62 @@ def month_refresh(month: dt.date) -> None:
                 FROM analytics_{source} WHERE day >= %s AND day < %s GROUP BY {key}""",
                 [month, month, end],
             )
+
+
+WINDOW_FIGURES = ("active_30d", "active_90d", "churned", "reactivated", "birthday_buyers")
+
+
+def _later_window_days(day: dt.date, config: AnalyticsSettings) -> list[dt.date]:
+    """The rolled-up days after `day` whose window figures a change of `day`'s activity can move: active 30/90 days
+    after it, churned up to the lookback after it, reactivated up to the quiet days after it (< lookback)."""
+    horizon = max(config.churn_lookback_days, 90)
+    return list(
+        BrandDay.objects.filter(day__gt=day, day__lt=day + dt.timedelta(days=horizon))
+        .order_by("day")
+        .values_list("day", flat=True)
+    )
+
+
+def _contributions(members, days, config: AnalyticsSettings) -> dict:
+    return metrics.later_contributions(
+        members, days, lookback_days=config.churn_lookback_days, quiet_days=config.churn_quiet_days
+    )
+
+
+def _window_figures_pass_on(before: dict, after: dict) -> None:
+    """Add to each later day the change in what the members of a rebuilt past day contribute to its window figures
+    (active 30/90, churned, reactivated, birthday buyers): a late order 40 days back is in the snapshots of the 40
+    days after it without rebuilding them."""
+    for later_day, figures in after.items():
+        changes = {c: figures[c] - before[later_day][c] for c in WINDOW_FIGURES}
+        if any(changes.values()):
+            BrandDay.objects.filter(day=later_day).update(**{c: F(c) + n for c, n in changes.items() if n})
+
+
+def _levels_pass_on(day: dt.date, old: dict, new: dict) -> None:
+    """A rebuilt past day whose member levels moved (a late member with an earlier join day) moves those of the
+    rolled-up days that continue from it (up to the first gap) by as much."""
+    total = new["members_total"] - old["members_total"]
+    months = [n - o for n, o in zip(new["members_by_birth_month"], old["members_by_birth_month"], strict=True)]
+    if not total and not any(months):
+        return
+    last = day
+    for later_day in BrandDay.objects.filter(day__gt=day).order_by("day").values_list("day", flat=True):
+        if later_day != last + ONE:
+            break
+        last = later_day
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE analytics_brandday SET
+                members_total = members_total + %(total)s,
+                members_by_birth_month = ARRAY(
+                    SELECT a + b FROM unnest(members_by_birth_month, %(months)s::int[]) WITH ORDINALITY AS t(a, b, i)
+                    ORDER BY i),
+                birthdays_in_month = birthdays_in_month + (%(months)s::int[])[extract(month FROM day)::int]
+            WHERE day > %(day)s AND day <= %(last)s AND members_by_birth_month IS NOT NULL""",
+            {"total": total, "months": months, "day": day, "last": last},
+        )
 
 
 def months_refresh(days) -> None:
