@@ -526,6 +526,50 @@ def member_snapshots_scan(day: dt.date, *, lookback_days: int, quiet_days: int) 
     return {"active_30d": active_30, "active_90d": active_90, "churned": churned}
 
 
+# --- the day's rows of the rollups ---------------------------------------------------------------------------------
+
+
+def _merge(target: dict, figures: Figures) -> None:
+    for key, values in figures.items():
+        target.setdefault(key, {}).update(values)
+
+
+def store_day(day: dt.date) -> Figures:
+    """StoreDay's figures of D per store (key None: members who joined with no store)."""
+    stores: Figures = {}
+    for figures in (
+        sales(day, by="store"),
+        refunds(day, by="store"),
+        new_members(day, by="store"),
+        nonmember_join(day),
+        historical_members(day),
+        coupons_used_by_store(day),
+    ):
+        _merge(stores, figures)
+    return stores
+
+
+def guide_day(day: dt.date) -> Figures:
+    """GuideDay's figures of D per guide."""
+    guides: Figures = {}
+    for figures in (sales(day, by="guide"), refunds(day, by="guide"), new_members(day, by="guide")):
+        _merge(guides, figures)
+    guides.pop(None, None)
+    return guides
+
+
+def brand_day(day: dt.date, *, stores: Figures) -> dict:
+    """BrandDay's sales and member flows of D (those StoreDay has too): the brand's own sales, refunds and new
+    members (stores or not) and the stores' sums (`stores`: `store_day`, with its None key) of the non-member and
+    historical-member counts."""
+    brand: dict = {}
+    for figures in (sales(day, by="brand"), refunds(day, by="brand"), new_members(day, by="brand")):
+        brand.update(figures.get(None, {}))
+    for column in ("nonmember_buyers", "nonmember_buyers_joined", "historical_new", "historical_online"):
+        brand[column] = sum(values.get(column, 0) for values in stores.values())
+    return brand
+
+
 # --- points, coupons, rights market ------------------------------------------------------------------------------
 
 

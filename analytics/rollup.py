@@ -58,11 +58,6 @@ class RunResult:
     skipped: bool = False
 
 
-def _merge(target: dict, figures: dict) -> None:
-    for key, values in figures.items():
-        target.setdefault(key, {}).update(values)
-
-
 @transaction.atomic
 def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None, refresh_month: bool = True) -> None:
     """Rebuild the rollups of `day` (Asia/Shanghai) from the facts, and its month's StoreMonth/GuideMonth rows
@@ -78,36 +73,19 @@ def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None, refresh
     metrics.activity_record(day, before_write=remember if later else None)
     metrics.online_firsts_record(day)
 
-    joins, historical = metrics.nonmember_join(day), metrics.historical_members(day)
-    stores: dict = {}
-    for figures in (
-        metrics.sales(day, by="store"),
-        metrics.refunds(day, by="store"),
-        metrics.new_members(day, by="store"),
-        joins,
-        historical,
-        metrics.coupons_used_by_store(day),
-    ):
-        _merge(stores, figures)
-    stores.pop(None, None)  # members who joined with no store count only for the brand
-    franchisees = dict(_store_franchisees(stores.keys()))
+    stores = metrics.store_day(day)
+    franchisees = dict(_store_franchisees(k for k in stores if k is not None))
     StoreDay.objects.filter(day=day).delete()
     StoreDay.objects.bulk_create(
         [
             StoreDay(day=day, store_id=store_id, franchisee_id=franchisees.get(store_id), **values)
             for store_id, values in stores.items()
+            if store_id is not None  # members who joined with no store count only for the brand
         ],
         batch_size=1000,
     )
 
-    guides: dict = {}
-    for figures in (
-        metrics.sales(day, by="guide"),
-        metrics.refunds(day, by="guide"),
-        metrics.new_members(day, by="guide"),
-    ):
-        _merge(guides, figures)
-    guides.pop(None, None)
+    guides = metrics.guide_day(day)
     guide_stores = _guide_stores(guides.keys())
     GuideDay.objects.filter(day=day).delete()
     GuideDay.objects.bulk_create(
@@ -124,15 +102,7 @@ def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None, refresh
         batch_size=1000,
     )
 
-    brand: dict = {}
-    for figures in (
-        metrics.sales(day, by="brand"),
-        metrics.refunds(day, by="brand"),
-        metrics.new_members(day, by="brand"),
-    ):
-        brand.update(figures.get(None, {}))
-    for column in ("nonmember_buyers", "nonmember_buyers_joined", "historical_new", "historical_online"):
-        brand[column] = sum(values.get(column, 0) for values in [*joins.values(), *historical.values()])
+    brand = metrics.brand_day(day, stores=stores)
     brand.update(metrics.points_and_coupons(day))
     brand.update(metrics.market(day, brand_id=_brand_id()))
     brand.update(metrics.activity_flows(day, quiet_days=config.churn_quiet_days))

@@ -1,6 +1,6 @@
 """Reads of the analytics rollups, scoped. The interface the API, the HQ dashboard and the console use:
 
-    sales_figures(*, scope, date_from, date_to, grain="day", by="brand") -> list[dict]
+    sales_figures(*, scope, date_from, date_to, grain="day", by="brand", live_today=False) -> list[dict]
         Sales, new members, non-member join rate, historical-member flows and coupons used, per period and per
         brand / franchisee / store / guide. A store manager gets only their franchisee's stores (by="brand" is
         then the total of those stores). Each row: {"period", "key", "name", <sums>, "gmv_fen", "net_gmv_fen",
@@ -17,9 +17,10 @@
         The live-stream metrics (livestream.metrics) per show and per period, when the livestream app has landed.
     freshness() -> dict: when the rollups were last run.
 
-Reads never aggregate raw orders: every figure comes from StoreDay / GuideDay / BrandDay. Today's rows are as of
-the last rollup run (`freshness()`); periods are days, weeks starting on Monday, calendar months (Asia/Shanghai) or the whole range (grain
-"range", period = its first day).
+Reads never aggregate raw orders beyond today's: every figure comes from StoreDay / GuideDay / BrandDay (and the
+month tables). Today's rows are as of the last rollup run (`freshness()`), or, with `sales_figures(live_today=True)`
+(the console's dashboard), from today's facts by the same formulas. Periods are days, weeks starting on Monday,
+calendar months (Asia/Shanghai) or the whole range (grain "range", period = its first day).
 Rates are exact fractions; a denominator of 0 means "no data", never a rate of 0.
 """
 
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 
 from django.db.models import DateField, F, Max, Q, Sum, Value
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from analytics.models import SALES_COLUMNS, STORE_COLUMNS, BrandDay, GuideDay, GuideMonth, StoreDay, StoreMonth
@@ -147,11 +149,23 @@ def _month_split(date_from: dt.date, date_to: dt.date) -> tuple[list[dt.date], l
 
 
 def sales_figures(
-    *, scope: StaffScope, date_from: dt.date, date_to: dt.date, grain: str = "day", by: str = "brand"
+    *,
+    scope: StaffScope,
+    date_from: dt.date,
+    date_to: dt.date,
+    grain: str = "day",
+    by: str = "brand",
+    live_today: bool = False,
+    now: dt.datetime | None = None,
 ) -> list[dict]:
     """See the module docstring. Rows are ordered by period, then key. By month, whole months are read from
-    StoreMonth / GuideMonth and partial months from the day tables."""
+    StoreMonth / GuideMonth and partial months from the day tables. With `live_today`, today (if in the range) is
+    not read from its rollup (as of the last run) but from today's facts, by the same formulas (analytics.metrics):
+    the only raw rows a read aggregates are today's."""
     span = range_check(date_from=date_from, date_to=date_to, grain=grain, by=by)
+    today = timezone.localdate(now or timezone.now())
+    live = live_today and span.date_from <= today <= span.date_to
+    rolled_to = today - dt.timedelta(days=1) if live else span.date_to
     stores = _store_ids(scope)
     if by == "brand" and stores is None:
         day_qs, month_qs, key, sums = BrandDay.objects.all(), None, None, STORE_SUMS
@@ -166,8 +180,10 @@ def sales_figures(
     group = ["period"] + ([key] if key else [])
     aggregates = {c: Sum(c) for c in sums}
     querysets = []
-    if span.grain in ("month", "range") and month_qs is not None:
-        full, partial = _month_split(span.date_from, span.date_to)
+    if rolled_to < span.date_from:
+        pass  # today only
+    elif span.grain in ("month", "range") and month_qs is not None:
+        full, partial = _month_split(span.date_from, rolled_to)
         if full:
             querysets.append(
                 month_qs.filter(month__in=full).annotate(
@@ -181,7 +197,7 @@ def sales_figures(
             querysets.append(day_qs.filter(edges).annotate(period=_period(span.grain, span.date_from, "day")))
     else:
         querysets.append(
-            day_qs.filter(day__gte=span.date_from, day__lte=span.date_to).annotate(
+            day_qs.filter(day__gte=span.date_from, day__lte=rolled_to).annotate(
                 period=_period(span.grain, span.date_from, "day")
             )
         )
@@ -191,10 +207,60 @@ def sales_figures(
             target = rows.setdefault((r["period"], r[key] if key else None), dict.fromkeys(sums, 0))
             for c in sums:
                 target[c] += int(r[c] or 0)
+    if live:
+        period = _period_start(today, span)
+        for k, values in _today_figures(today, by=by, stores=stores).items():
+            target = rows.setdefault((period, k), dict.fromkeys(sums, 0))
+            for c in sums:
+                target[c] += int(values.get(c, 0))
     names = _names(by, {k for _, k in rows} if key else set())
     out = []
     for (period, k), values in sorted(rows.items(), key=lambda item: (item[0][0], item[0][1] or 0)):
         out.append(_derive({"period": period, "key": k, "name": names.get(k, "") if key else "", **values}))
+    return out
+
+
+def _period_start(day: dt.date, span: Range) -> dt.date:
+    """The first day of the period `day` falls in (weeks from Monday; "range": the range's first day)."""
+    if span.grain == "week":
+        return day - dt.timedelta(days=day.weekday())
+    if span.grain == "month":
+        return day.replace(day=1)
+    if span.grain == "range":
+        return span.date_from
+    return day
+
+
+def _today_figures(today: dt.date, *, by: str, stores: list[int] | None) -> dict:
+    """Today's partial day, from today's facts by the rollup's own formulas (analytics.metrics), keyed as `by`
+    within the caller's stores (None: all)."""
+    from analytics import metrics
+    from members.models import Guide, Store
+
+    if by == "guide":
+        guides = metrics.guide_day(today)
+        if stores is None:
+            return guides
+        home = dict(Guide.objects.filter(pk__in=list(guides)).values_list("pk", "store_id"))
+        return {g: v for g, v in guides.items() if home.get(g) in stores}
+    figures = metrics.store_day(today)
+    if by == "brand" and stores is None:
+        brand = metrics.brand_day(today, stores=figures)
+        brand["coupons_used"] = metrics.points_and_coupons(today)["coupons_used"]
+        return {None: brand}
+    figures = {k: v for k, v in figures.items() if k is not None and (stores is None or k in stores)}
+    if by == "store":
+        return figures
+    keys = (
+        dict(Store.objects.filter(pk__in=list(figures)).values_list("pk", "franchisee_id"))
+        if by == "franchisee"
+        else dict.fromkeys(figures)
+    )
+    out: dict = {}
+    for store_id, values in figures.items():
+        target = out.setdefault(keys.get(store_id), {})
+        for c, n in values.items():
+            target[c] = target.get(c, 0) + n
     return out
 
 

@@ -193,3 +193,28 @@ def test_a_late_pos_batch_40_days_back_corrects_the_window_snapshots_of_the_days
         again = _brand_rows()
         rollup_run(now=at(D, 22))
         assert _brand_rows() == again
+
+
+def test_live_today_adds_todays_facts_to_the_rollups_by_guide_and_franchisee(world):
+    from analytics import selectors
+    from core.permissions import StaffScope
+
+    hq = StaffScope(user_id=0, franchisee_id=None)
+    f1 = StaffScope(user_id=world.m1.pk, franchisee_id=world.f1.pk)
+    with schema_context(world.schema):
+        order(store=world.s1, paid=at(D - ONE), total=100, guide=world.g1)
+        rollup_day(D - ONE)
+        order(store=world.s1, paid=at(D, 8), total=20, guide=world.g1)
+        order(store=world.s2, paid=at(D, 9), total=3, guide=world.g2)
+
+        def read(scope, by, live):
+            rows = selectors.sales_figures(
+                scope=scope, date_from=D - ONE, date_to=D, grain="month", by=by, live_today=live, now=at(D, 20)
+            )
+            return [(r["key"], r["gmv_fen"]) for r in rows]
+
+        assert read(hq, "guide", False) == [(world.g1.pk, 100)]
+        assert read(hq, "guide", True) == [(world.g1.pk, 120), (world.g2.pk, 3)]
+        assert read(f1, "guide", True) == [(world.g1.pk, 120)]
+        assert read(hq, "franchisee", True) == [(world.f1.pk, 120), (world.f2.pk, 3)]
+        assert read(f1, "brand", True) == [(None, 120)]
