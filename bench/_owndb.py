@@ -8,7 +8,8 @@ Usage, first thing in a bench script (before anything imports Django or ekr's se
 `EKR_BENCH_DB_SUFFIX` / `EKR_BENCH_REDIS_DB` override the name and the Redis db (two copies of one bench at once).
 With DATABASE_URL / REDIS_URL unset, the embedded servers of `make services` are used (their addresses come from
 `.data/services.env`). The database is migrated (`migrate_schemas --shared`, then the tenant apps of the brands it
-holds) whenever its migrations are behind; `fresh=True` drops and recreates it first.
+holds, by `bootstrap`) whenever the public or the template
+schema is behind; `fresh=True` drops and recreates it first.
 """
 
 from __future__ import annotations
@@ -78,22 +79,25 @@ def use(name: str, *, redis_db: int, fresh: bool = False, debug: bool = False) -
 
 
 def _migrate() -> None:
+    """`bootstrap` (public, the brand template, every brand, the platform host) when anything is behind."""
+    from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
+    from django_tenants.utils import schema_exists
+
+    def behind() -> bool:
+        executor = MigrationExecutor(connection)
+        return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
 
     connection.set_schema_to_public()
-    executor = MigrationExecutor(connection)
-    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
-        call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
-    from tenants.models import Brand
-
-    brand = Brand.objects.exclude(schema_name="public").order_by("pk").first()
-    if brand is not None:
-        connection.set_tenant(brand)
-        executor = MigrationExecutor(connection)
-        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
-            call_command("migrate_schemas", tenant=True, interactive=False, verbosity=0)
+    stale = behind() or not schema_exists(settings.TENANT_BASE_SCHEMA)
+    if not stale:
+        connection.set_schema(settings.TENANT_BASE_SCHEMA)
+        stale = behind()
+    connection.set_schema_to_public()
+    if stale:
+        call_command("bootstrap", verbosity=0)
     connection.set_schema_to_public()
 
 

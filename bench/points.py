@@ -4,7 +4,7 @@ same run, with the same concurrency, on the same server; then the ledger's invar
 
     DJANGO_SETTINGS_MODULE=ekr.settings.local .venv/bin/python bench/points.py [--seconds 4]
 
-Runs in a database of its own (`<DATABASE_URL's name>_bench_points`, created and migrated here), on a brand of
+Runs in a database of its own (`<DATABASE_URL's name>_bench_points`, bench/_owndb.py), on a brand of
 its own (`benchpoints<random>`), so it never touches the dev database. Each client is a thread with its own
 connection; clients 0..N-1 work on members 0..N-1 (no two clients on one member), except the last line, where
 all 32 race on ONE member (row-lock contention). Bounded: about 14 phases of --seconds each, plus set-up.
@@ -13,41 +13,17 @@ all 32 race on ONE member (row-lock contention). Bounded: about 14 phases of --s
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import threading
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ekr.settings.local")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 CLIENTS = (1, 8, 32)
 FUNDING = 10_000_000
-
-
-def bench_database_url() -> str:
-    """DATABASE_URL with `_bench_points` added to the database name; the database is created if missing."""
-    import psycopg2
-
-    from ekr.devservices import load_service_env
-
-    load_service_env(ROOT)
-    url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/ekr")
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") + "_bench_points"
-    admin = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if cursor.fetchone() is None:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
-    return urlunsplit(parts._replace(path="/" + name))
 
 
 BARE_TABLES = """
@@ -169,20 +145,17 @@ def bare_client_factory(dsn: dict, schema: str, op_name: str, run_id: str, share
 
 
 def setup(seconds: float):
-    import django
+    import _owndb
 
-    os.environ["DATABASE_URL"] = bench_database_url()
-    django.setup()
+    _owndb.use("points", redis_db=5)
     from django.conf import settings
-    from django.core.management import call_command
     from django.db import connection
 
     from members.models import Member
     from points.services import points_earn
     from tenants.services import brand_create
 
-    print(f"database {settings.DATABASES['default']['NAME']}: migrating ...", flush=True)
-    call_command("bootstrap", verbosity=0)
+    print(f"database {settings.DATABASES['default']['NAME']}", flush=True)
     slug = f"benchpoints{uuid.uuid4().hex[:6]}"
     brand = brand_create(slug=slug, name="bench points")
     connection.set_tenant(brand)
@@ -285,6 +258,15 @@ def main() -> int:
         )
 
     problems, entries = invariants_check(brand, members)
+    from _report import figure
+
+    figure(
+        "points earn/redeem vs bare SQL, worst client count",
+        measured=min(ratios),
+        aim=">= 0.5",
+        unit="x",
+        ok=min(ratios) >= 0.5,
+    )
     print(f"\nratio ekr/bare: min {min(ratios):.2f}, median {statistics.median(ratios):.2f} (aim: >= 0.50)")
     print(
         f"invariants over {entries} entries (balance >= 0, balance == sum(entries) == sum(lot remaining), "

@@ -35,7 +35,9 @@ print("\n| bench | figure | measured | aim | |\n| --- | --- | --- | --- | --- |"
 for row in rows:
     measured = row["measured"]
     shown = f"{measured:.3g}" if isinstance(measured, float) else measured
-    print(f"| {row['bench']} | {row['path']} | {shown} {row['unit']} | {row['aim']} | {'ok' if row['ok'] else 'MISS'} |")
+    print(
+        f"| {row['bench']} | {row['path']} | {shown} {row['unit']} | {row['aim']} | {'ok' if row['ok'] else 'MISS'} |"
+    )
 if failed:
     print("\nbenches that failed to run: " + ", ".join(failed))
     sys.exit(1)

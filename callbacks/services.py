@@ -1,7 +1,7 @@
 """Every write to the callback inbox: receiving, rejecting, processing, sweeping and replaying.
 
 The promises:
-- A verified callback is stored once per (appid, dedup key), in the request's transaction, and queued after that
+- A verified callback is stored once per (appid, dedup key), by one INSERT (in the caller's transaction if any), and queued after that
   transaction commits. If the broker is down the row stays `received` and the sweeper queues it later.
 - Processing claims the row with a conditional UPDATE (one claimer wins), then runs the handler and flips the row
   to `done` in ONE transaction that holds the row lock: the handler's database effects and `done` commit
@@ -64,16 +64,19 @@ def callback_receive(
         event.last_error = "no handler registered for this kind"
     event.full_clean(exclude=["brand"], validate_unique=False, validate_constraints=False)
     try:
-        with transaction.atomic():
+        if connection.in_atomic_block:  # a savepoint, so that a duplicate leaves the caller's transaction usable
+            with transaction.atomic():
+                event.save()
+        else:  # one INSERT is its own transaction: no BEGIN / COMMIT round trips on WeChat's clock
             event.save()
-            if handled:
-                item = handoff.Item(event_id=event.id, schema=app.brand.schema_name, kind=kind)
-                transaction.on_commit(lambda: _handoff.submit(item))
     except IntegrityError:
         first = CallbackEvent.objects.filter(appid=app.appid, dedup_key=dedup_key).first()
         if first is None:
             raise
         return first, False
+    if handled:
+        item = handoff.Item(event_id=event.id, schema=app.brand.schema_name, kind=kind)
+        transaction.on_commit(lambda: _handoff.submit(item))  # at once when not in a transaction
     return event, True
 
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import zlib
 from typing import Any
 
@@ -103,11 +104,19 @@ def coalesce_key(schema: str, name: str, object_id: int) -> str:
     return f"ekr:{schema}:coalesce:{name}:{object_id}"
 
 
+# A run this process queued is known to be waiting until (about) its countdown ends: changes committed before then
+# are seen by it, so they need no Redis round trip. The margin covers clock skew between this host and the worker.
+COALESCE_MARGIN_SECONDS = 0.25
+_queued_until: dict[str, float] = {}
+_QUEUED_MAX = 10_000
+
+
 def enqueue_coalesced(task: Task | str, *, name: str, object_id: int, delay: float) -> None:
     """After commit, queue `task(object_id)` in `delay` seconds unless one is already waiting for this object.
 
     A burst of changes to one object costs one task run. The task calls `coalesce_release(name, object_id)`
-    first thing, so a change made while it runs queues a fresh run. The Redis key carries the schema.
+    first thing, so a change made while it runs queues a fresh run. The Redis key carries the schema. A change
+    committed while a run this process queued has not yet started costs no Redis call at all.
     """
     if isinstance(task, str):
         task = task_named(task)
@@ -115,6 +124,9 @@ def enqueue_coalesced(task: Task | str, *, name: str, object_id: int, delay: flo
 
     def schedule() -> None:
         key = coalesce_key(schema, name, object_id)
+        now = time.monotonic()
+        if _queued_until.get(key, 0.0) > now:
+            return
         client = redis_client()
         if client.set(key, "1", nx=True, ex=max(int(delay * 10), 60)):
             try:
@@ -122,12 +134,21 @@ def enqueue_coalesced(task: Task | str, *, name: str, object_id: int, delay: flo
             except Exception:
                 client.delete(key)
                 raise
+            if delay > COALESCE_MARGIN_SECONDS:
+                if len(_queued_until) >= _QUEUED_MAX:
+                    for stale in [k for k, until in _queued_until.items() if until <= now]:
+                        del _queued_until[stale]
+                    if len(_queued_until) >= _QUEUED_MAX:
+                        _queued_until.clear()
+                _queued_until[key] = now + delay - COALESCE_MARGIN_SECONDS
 
     transaction.on_commit(schedule)
 
 
 def coalesce_release(name: str, object_id: int) -> None:
-    redis_client().delete(coalesce_key(current_schema(), name, object_id))
+    key = coalesce_key(current_schema(), name, object_id)
+    _queued_until.pop(key, None)  # the run has started (here, when the task runs in this process)
+    redis_client().delete(key)
 
 
 def spread_seconds(schema: str, window: int) -> int:

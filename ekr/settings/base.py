@@ -141,7 +141,7 @@ WSGI_APPLICATION = "ekr.wsgi.application"
 _db = dj_database_url.parse(
     env.str("DATABASE_URL", default="postgresql://postgres@127.0.0.1:5432/ekr"), conn_max_age=60
 )
-_db["ENGINE"] = "django_tenants.postgresql_backend"
+_db["ENGINE"] = "core.db_backend"  # django-tenants' backend, sparing a SET search_path the session already has
 # A persistent connection is checked before a request reuses it: after a PostgreSQL restart a thread's first
 # request reconnects instead of failing with a 500.
 _db["CONN_HEALTH_CHECKS"] = True

@@ -4,13 +4,14 @@ How correctness comes from the database, not from Python:
 - A balance changes only by one statement that also takes the account's row lock: an upsert for credits,
   `UPDATE ... SET balance = balance - p WHERE ... AND balance >= p` for debits. A debit that would go negative
   matches no row; the CHECK (balance >= 0) is the last line of defence.
-- Everything else (entry, lots, lot uses) is written by the next statement, in the same transaction, after
-  that lock is held. Lots are only ever touched by a transaction holding their account's lock, so the lock
-  order is always account, then its lots; transactions touching several accounts (expiry) take them one at a
-  time, each in its own transaction.
-- The idempotency key is a UNIQUE column: the entry is inserted with ON CONFLICT DO NOTHING; when the key is
-  taken the whole transaction is rolled back and the first entry for the key is returned (or 409 if it was
-  written for other parameters).
+- Everything else (entry, lots, lot uses) is written after that lock is held, by statements that see what
+  committed before it was granted. Lots are only ever touched by a transaction holding their account's lock,
+  so the lock order is always account, then its lots; transactions touching several accounts (expiry) take
+  them one at a time, each in its own transaction.
+- Earning and redeeming, the hot path, are one call each of a SQL function (points_credit, points_debit:
+  migration 0004) doing all of the above: one round trip, atomic without a transaction of ours.
+- The idempotency key is a UNIQUE column: when the key is taken, the function's writes are undone and the
+  first entry for the key is returned (or 409 if it was written for other parameters).
 """
 
 from __future__ import annotations
@@ -22,22 +23,17 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, connection, models, transaction
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, Conflict
-from points.models import PointsAccount, PointsEntry, PointsLot, PointsLotReturn, PointsLotUse, PointsPolicy
-from points.services.expiry import lot_expiry_for
-from points.services.prepared import PreparedStatement
+from points.models import PointsAccount, PointsEntry, PointsLot, PointsLotReturn, PointsLotUse
 
 logger = logging.getLogger(__name__)
 
 ACCOUNT = PointsAccount._meta.db_table
-ENTRY = PointsEntry._meta.db_table
-LOT = PointsLot._meta.db_table
-LOT_USE = PointsLotUse._meta.db_table
-POLICY = PointsPolicy._meta.db_table
 
 MAX_POINTS_PER_ENTRY = 100_000_000
 Kind = PointsEntry.Kind
@@ -61,11 +57,20 @@ def request_fingerprint(operation: str, **params: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_ENTRY_FIELDS = {field.name: field for field in PointsEntry._meta.fields}
+
+
 def _entry_validate(**fields: Any) -> None:
-    """full_clean on the entry to be written (lengths, choices, required fields); raises ValidationError."""
-    PointsEntry(balance_after=0, fingerprint="0" * 64, created_at=timezone.now(), **fields).full_clean(
-        exclude=["account", "member", "actor"], validate_unique=False, validate_constraints=False
-    )
+    """Each given field of the entry to be written, cleaned as full_clean would (lengths, choices, required);
+    raises ValidationError. Only these fields: the rest are the ledger's own."""
+    errors = {}
+    for name, value in fields.items():
+        try:
+            _ENTRY_FIELDS[name].clean(value, None)
+        except ValidationError as exc:
+            errors[name] = exc.error_list
+    if errors:
+        raise ValidationError(errors)
 
 
 def _points_check(points: int) -> None:
@@ -93,13 +98,10 @@ def _replay(idempotency_key: str, fingerprint: str) -> PointsEntry | None:
 
 
 def _idempotent(idempotency_key: str, fingerprint: str, write: Callable[[], PointsEntry]) -> PointsEntry:
-    """Run `write` in a transaction (a savepoint inside a caller's); on a taken key return the first entry."""
+    """Run `write` (one atomic statement: a ledger function); on a taken key return the first entry."""
     try:
-        with transaction.atomic():
-            entry = write()
-    except (_KeyTaken, IntegrityError) as exc:
-        if isinstance(exc, IntegrityError) and "idempotency_key" not in str(exc):
-            raise
+        entry = write()
+    except _KeyTaken as exc:
         entry = _replay(idempotency_key, fingerprint)
         if entry is None:  # pragma: no cover - the key's owner rolled back between our conflict and our read
             raise Conflict(_("A request with this idempotency key is in progress; retry."), code="retry") from exc
@@ -120,106 +122,14 @@ def _card_sync_on_commit(member, *, earned: bool = False) -> None:
         logger.exception("member card sync request failed for member %s", member.pk)
 
 
-def _entry_insert_sql(extra_ctes: str = "") -> str:
-    return f"""
-        WITH e AS (
-            INSERT INTO {ENTRY} (account_id, member_id, kind, amount, balance_after, idempotency_key, fingerprint,
-                                 reference, reason, actor_id, shortfall, created_at)
-            VALUES (%(account)s, %(member)s, %(kind)s, %(amount)s, %(balance)s, %(key)s, %(fp)s,
-                    %(reference)s, %(reason)s, %(actor)s, %(shortfall)s, %(now)s)
-            ON CONFLICT (idempotency_key) DO NOTHING
-            RETURNING id
-        ){extra_ctes}
-    """
-
-
-# Credit the account (created on the first credit) and, in the same round trip, read the brand's expiry policy.
-_CREDIT_ACCOUNT = f"""
-    WITH account AS (
-        INSERT INTO {ACCOUNT} (member_id, balance, updated_at) VALUES (%(member)s, %(points)s, %(now)s)
-        ON CONFLICT (member_id) DO UPDATE SET balance = {ACCOUNT}.balance + EXCLUDED.balance,
-                                              updated_at = EXCLUDED.updated_at
-        RETURNING id, balance
-    )
-    SELECT account.id, account.balance, policy.expiry_mode, policy.expiry_months
-    FROM account LEFT JOIN {POLICY} policy ON policy.id = 1
-"""
+# The credit and the debit are SQL functions (migration points 0004): one statement, one round trip, atomic on its
+# own, so outside a transaction they need no BEGIN/COMMIT and inside one no savepoint (a taken key undoes the
+# function's writes in its own subtransaction and returns no entry).
+_CREDIT = "SELECT entry_id, account_id, balance FROM points_credit(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_DEBIT = "SELECT status, entry_id, account_id, balance FROM points_debit(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_LOTS_SHORT = "EKRL1"  # SQLSTATE raised by points_debit when the lots do not cover the balance
 
 BY_POLICY = "by-policy"  # expires_at: from the brand's expiry policy (None means never)
-
-_DEBIT_ACCOUNT = f"""
-    UPDATE {ACCOUNT} SET balance = balance - %(points)s, updated_at = %(now)s
-    WHERE member_id = %(member)s AND balance >= %(points)s
-    RETURNING id, balance
-"""
-
-# Credit: the entry and its lot.
-_CREDIT_ENTRY = _entry_insert_sql(f""", lot AS (
-            INSERT INTO {LOT} (account_id, entry_id, amount, remaining, expires_at, created_at)
-            SELECT %(account)s, e.id, %(amount)s, %(amount)s, %(expires_at)s, %(now)s FROM e
-        )
-        SELECT id, %(amount)s FROM e""")
-
-
-def _take_from_lots_ctes(entry_source: str) -> str:
-    """CTEs taking %(points)s from the account's open lots, oldest expiry first (NULL = never, last), with one
-    lot use per lot for the entry `entry_source` yields. They read at most %(window)s lots (the partial index
-    points_lot_open gives them in order); `lots` says how much was taken, and the caller takes the rest with no
-    window when a member has many small lots."""
-    return f"""open_lots AS (
-            SELECT id, remaining, expires_at FROM {LOT} WHERE account_id = %(account)s AND remaining > 0
-            ORDER BY expires_at ASC NULLS LAST, id LIMIT %(window)s
-        ), running AS (
-            SELECT id, remaining,
-                   SUM(remaining) OVER (ORDER BY expires_at ASC NULLS LAST, id) - remaining AS before
-            FROM open_lots
-        ), taken AS (
-            SELECT id, LEAST(remaining, %(points)s - before) AS n FROM running WHERE before < %(points)s
-        ), lots AS (
-            UPDATE {LOT} l SET remaining = l.remaining - taken.n FROM taken WHERE l.id = taken.id
-            RETURNING l.id, taken.n
-        ), uses AS (
-            INSERT INTO {LOT_USE} (entry_id, lot_id, amount) SELECT entry.id, lots.id, lots.n
-            FROM {entry_source} AS entry, lots
-        )"""
-
-
-# The entry, then its lots, in one statement.
-_DEBIT_ENTRY = _entry_insert_sql(
-    ", "
-    + _take_from_lots_ctes("e")
-    + """
-        SELECT (SELECT id FROM e), (SELECT COALESCE(SUM(n), 0) FROM lots)"""
-)
-
-# More lots for an entry already written (a member with more than LOT_WINDOW small lots).
-_TAKE_MORE = (
-    "WITH " + _take_from_lots_ctes("(SELECT %(entry)s::bigint AS id)") + " SELECT COALESCE(SUM(n), 0) FROM lots"
-)
-
-LOT_WINDOW = 32
-
-_TYPES = {
-    "account": "bigint",
-    "member": "bigint",
-    "kind": "varchar",
-    "amount": "bigint",
-    "balance": "bigint",
-    "key": "varchar",
-    "fp": "varchar",
-    "reference": "varchar",
-    "reason": "varchar",
-    "actor": "integer",
-    "shortfall": "bigint",
-    "now": "timestamptz",
-    "expires_at": "timestamptz",
-    "points": "bigint",
-    "window": "bigint",
-}
-_CREDIT_ACCOUNT_STMT = PreparedStatement(_CREDIT_ACCOUNT, _TYPES)
-_CREDIT_ENTRY_STMT = PreparedStatement(_CREDIT_ENTRY, _TYPES)
-_DEBIT_ACCOUNT_STMT = PreparedStatement(_DEBIT_ACCOUNT, _TYPES)
-_DEBIT_ENTRY_STMT = PreparedStatement(_DEBIT_ENTRY, _TYPES)
 
 
 def _credit(
@@ -235,38 +145,30 @@ def _credit(
     actor_id: int | None,
 ) -> PointsEntry:
     now = timezone.now()
+    by_policy = expires_at == BY_POLICY
     with connection.cursor() as cursor:
-        _CREDIT_ACCOUNT_STMT.execute(cursor, {"member": member.pk, "points": points, "now": now})
-        account_id, balance, expiry_mode, expiry_months = cursor.fetchone()
-        if expires_at == BY_POLICY:
-            policy = (
-                PointsPolicy(expiry_mode=expiry_mode, expiry_months=expiry_months) if expiry_mode else PointsPolicy()
-            )
-            expires_at = lot_expiry_for(earned_at=now, policy=policy)
-        _CREDIT_ENTRY_STMT.execute(
-            cursor,
-            {
-                "account": account_id,
-                "member": member.pk,
-                "kind": kind,
-                "amount": points,
-                "balance": balance,
-                "key": key,
-                "fp": fp,
-                "reference": reference,
-                "reason": reason,
-                "actor": actor_id,
-                "shortfall": 0,
-                "now": now,
-                "expires_at": expires_at,
-            },
+        cursor.execute(
+            _CREDIT,
+            [
+                member.pk,
+                kind,
+                points,
+                key,
+                fp,
+                reference,
+                reason,
+                actor_id,
+                now,
+                None if by_policy else expires_at,
+                by_policy,
+            ],
         )
-        row = cursor.fetchone()
-    if row is None:
+        entry_id, account_id, balance = cursor.fetchone()
+    if entry_id is None:
         raise _KeyTaken
     _card_sync_on_commit(member, earned=kind == Kind.EARN)
     return PointsEntry(
-        id=row[0],
+        id=entry_id,
         account_id=account_id,
         member_id=member.pk,
         kind=kind,
@@ -286,41 +188,20 @@ def _debit(
     *, member, kind: str, points: int, key: str, fp: str, reference: str, reason: str, actor_id: int | None
 ) -> PointsEntry:
     now = timezone.now()
-    with connection.cursor() as cursor:
-        _DEBIT_ACCOUNT_STMT.execute(cursor, {"points": points, "now": now, "member": member.pk})
-        row = cursor.fetchone()
-        if row is None:
-            raise InsufficientPoints(_("Not enough points."), fields={"points": ["more than the balance"]})
-        account_id, balance = row
-        _DEBIT_ENTRY_STMT.execute(
-            cursor,
-            {
-                "account": account_id,
-                "member": member.pk,
-                "kind": kind,
-                "amount": -points,
-                "balance": balance,
-                "key": key,
-                "fp": fp,
-                "reference": reference,
-                "reason": reason,
-                "actor": actor_id,
-                "shortfall": 0,
-                "now": now,
-                "points": points,
-                "window": LOT_WINDOW,
-            },
-        )
-        entry_id, from_lots = cursor.fetchone()
-        if entry_id is None:
-            raise _KeyTaken
-        if from_lots < points:
-            cursor.execute(
-                _TAKE_MORE, {"account": account_id, "entry": entry_id, "points": points - from_lots, "window": None}
-            )
-            from_lots += cursor.fetchone()[0]
-    if from_lots != points:  # balance and lots disagree: refuse rather than write a ledger that does not add up
-        raise ApplicationError(_("Points lots do not cover the balance."), code="ledger_mismatch", status_code=500)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_DEBIT, [member.pk, kind, points, key, fp, reference, reason, actor_id, now])
+            status, entry_id, account_id, balance = cursor.fetchone()
+    except DatabaseError as exc:
+        if getattr(exc.__cause__, "pgcode", None) != _LOTS_SHORT:
+            raise
+        raise ApplicationError(
+            _("Points lots do not cover the balance."), code="ledger_mismatch", status_code=500
+        ) from exc
+    if status == "insufficient":
+        raise InsufficientPoints(_("Not enough points."), fields={"points": ["more than the balance"]})
+    if status == "key_taken":
+        raise _KeyTaken
     _card_sync_on_commit(member)
     return PointsEntry(
         id=entry_id,

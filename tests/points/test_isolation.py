@@ -1,4 +1,4 @@
-"""Two brands on one database session: the ledger's prepared statements write to the brand in use."""
+"""Two brands on one database session: the ledger functions (one copy, in public) write to the brand in use."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from points.models import PointsEntry, PointsLot
 from points.services import points_earn, points_redeem
 
 
-def test_prepared_statements_follow_the_brand_on_the_same_connection(brand_a, brand_b):
-    # given: statements prepared on this session while in alpha
+def test_ledger_functions_follow_the_brand_on_the_same_connection(brand_a, brand_b):
+    # given: the functions' statements planned on this session while in alpha
     with schema_context(brand_a.schema_name):
         alice = Member.objects.create(openid="o-iso-a")
         points_earn(member=alice, points=10, idempotency_key="iso-1", reason="a")
