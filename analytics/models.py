@@ -154,7 +154,7 @@ class GuideDay(SalesFigures):
 
 
 class StoreMonth(SalesFigures, MemberFigures):
-    """StoreDay summed over a calendar month (refreshed whenever a day of the month is rebuilt), so a year per store
+    """StoreDay summed over a calendar month (moved by the difference whenever a day of it is rebuilt), so a year per store
     reads 12 rows a store instead of 365."""
 
     month = models.DateField(help_text="First day of the month.")

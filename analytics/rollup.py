@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from psycopg2.extras import execute_values
 
 from analytics import metrics
 from analytics.models import SALES_COLUMNS, STORE_COLUMNS, AnalyticsSettings, BrandDay, GuideDay, StoreDay, Watermark
@@ -59,9 +60,9 @@ class RunResult:
 
 
 @transaction.atomic
-def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None, refresh_month: bool = True) -> None:
-    """Rebuild the rollups of `day` (Asia/Shanghai) from the facts, and its month's StoreMonth/GuideMonth rows
-    (unless the caller refreshes the months itself, once, after several days). Idempotent."""
+def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None) -> None:
+    """Rebuild the rollups of `day` (Asia/Shanghai) from the facts, with its month's StoreMonth / GuideMonth rows
+    moved by the day's difference. Idempotent."""
     config = config or analytics_settings()
     later = _later_window_days(day, config)
     before: dict = {}
@@ -75,31 +76,31 @@ def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None, refresh
 
     stores = metrics.store_day(day)
     franchisees = dict(_store_franchisees(k for k in stores if k is not None))
-    StoreDay.objects.filter(day=day).delete()
-    StoreDay.objects.bulk_create(
-        [
-            StoreDay(day=day, store_id=store_id, franchisee_id=franchisees.get(store_id), **values)
+    _day_rows_replace(
+        StoreDay,
+        "store_id",
+        day,
+        {
+            store_id: ({"franchisee_id": franchisees.get(store_id)}, values)
             for store_id, values in stores.items()
             if store_id is not None  # members who joined with no store count only for the brand
-        ],
-        batch_size=1000,
+        },
+        STORE_COLUMNS,
+        ("franchisee_id",),
     )
 
     guides = metrics.guide_day(day)
     guide_stores = _guide_stores(guides.keys())
-    GuideDay.objects.filter(day=day).delete()
-    GuideDay.objects.bulk_create(
-        [
-            GuideDay(
-                day=day,
-                guide_id=guide_id,
-                store_id=guide_stores[guide_id][0],
-                franchisee_id=guide_stores[guide_id][1],
-                **values,
-            )
+    _day_rows_replace(
+        GuideDay,
+        "guide_id",
+        day,
+        {
+            guide_id: ({"store_id": guide_stores[guide_id][0], "franchisee_id": guide_stores[guide_id][1]}, values)
             for guide_id, values in guides.items()
-        ],
-        batch_size=1000,
+        },
+        SALES_COLUMNS,
+        ("store_id", "franchisee_id"),
     )
 
     brand = metrics.brand_day(day, stores=stores)
@@ -119,8 +120,41 @@ def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None, refresh
         _levels_pass_on(day, old, brand)
     if before:
         _window_figures_pass_on(before["figures"], _contributions(before["members"], later, config))
-    if refresh_month:
-        month_refresh(day.replace(day=1))
+
+
+def _day_rows_replace(
+    model, key: str, day: dt.date, rows: dict, columns: tuple[str, ...], extra_columns: tuple[str, ...]
+) -> None:
+    """Replace `day`'s rows of StoreDay / GuideDay with `rows` ({key: (extras, figures)}) and add the difference to
+    the month's StoreMonth / GuideMonth rows (their extras: as on the latest day rebuilt), in the same transaction:
+    the month stays the sum of its days at the cost of the day's rows."""
+    day_table = model._meta.db_table
+    month_table = day_table.replace("day", "month")
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {day_table} WHERE day = %s RETURNING {key}, {', '.join(columns)}", [day])
+        old = {row[0]: row[1:] for row in cursor.fetchall()}
+    model.objects.bulk_create(
+        [model(day=day, **{key: k}, **extras, **values) for k, (extras, values) in rows.items()], batch_size=1000
+    )
+    changes = []
+    for k in old.keys() | rows.keys():
+        extras, values = rows.get(k, ({}, {}))
+        was = old.get(k, (0,) * len(columns))
+        delta = [int(values.get(c, 0)) - int(w or 0) for c, w in zip(columns, was, strict=True)]
+        if any(delta) or k not in old:
+            changes.append((day.replace(day=1), k, *[extras.get(c) for c in extra_columns], *delta))
+    if not changes:
+        return
+    keep = ", ".join(f"{c} = COALESCE(EXCLUDED.{c}, {month_table}.{c})" for c in extra_columns)
+    add = ", ".join(f"{c} = {month_table}.{c} + EXCLUDED.{c}" for c in columns)
+    with connection.cursor() as cursor:
+        execute_values(
+            cursor.cursor,
+            f"""
+            INSERT INTO {month_table} (month, {key}, {", ".join(extra_columns)}, {", ".join(columns)}) VALUES %s
+            ON CONFLICT (month, {key}) DO UPDATE SET {keep}, {add}""",
+            changes,
+        )
 
 
 @transaction.atomic
@@ -271,8 +305,7 @@ def rollup_run(*, now: dt.datetime | None = None) -> RunResult:
         late, new_marks = _late_days(first)
         days = sorted(window | late)
         for day in days:
-            rollup_day(day, config=config, refresh_month=False)
-        months_refresh(days)
+            rollup_day(day, config=config)
         new_marks[RUN_DAY] = today.toordinal()
         for source, last_id in new_marks.items():
             Watermark.objects.update_or_create(source=source, defaults={"last_id": last_id})
@@ -294,10 +327,10 @@ def rollup_range(date_from: dt.date, date_to: dt.date, *, progress=None) -> int:
         cursor.execute("SELECT pg_advisory_lock(%s)", [key])
     try:
         for i, day in enumerate(days):
-            rollup_day(day, config=config, refresh_month=False)
+            rollup_day(day, config=config)
             if progress:
                 progress(i + 1, total)
-        months_refresh(days)
+        months_refresh(days)  # re-derived from the days (they follow the days already; a rebuild repairs)
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [key])

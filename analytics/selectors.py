@@ -136,6 +136,10 @@ def _derive(row: dict) -> dict:
     return row
 
 
+def _month_end(month: dt.date) -> dt.date:
+    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+
+
 def _month_split(date_from: dt.date, date_to: dt.date) -> tuple[list[dt.date], list[tuple[dt.date, dt.date]]]:
     """The calendar months wholly inside the range (read from the month tables) and the partial edges (days)."""
     full, partial = [], []
@@ -159,7 +163,8 @@ def sales_figures(
     now: dt.datetime | None = None,
 ) -> list[dict]:
     """See the module docstring. Rows are ordered by period, then key. By month, whole months are read from
-    StoreMonth / GuideMonth and partial months from the day tables. With `live_today`, today (if in the range) is
+    StoreMonth / GuideMonth; a partial month from the day tables, or, when the range holds most of it, as its month
+    row less the days outside the range (a year to yesterday reads a day of rows, not a month of them). With `live_today`, today (if in the range) is
     not read from its rollup (as of the last run) but from today's facts, by the same formulas (analytics.metrics):
     the only raw rows a read aggregates are today's."""
     span = range_check(date_from=date_from, date_to=date_to, grain=grain, by=by)
@@ -179,34 +184,47 @@ def sales_figures(
         month_qs = month_qs.filter(store_id__in=stores)
     group = ["period"] + ([key] if key else [])
     aggregates = {c: Sum(c) for c in sums}
-    querysets = []
+    querysets = []  # (queryset, +1 to add its sums or -1 to take them off)
     if rolled_to < span.date_from:
         pass  # today only
     elif span.grain in ("month", "range") and month_qs is not None:
         full, partial = _month_split(span.date_from, rolled_to)
+        days_in, days_out = Q(), Q()
+        for first, last in partial:  # a month mostly in the range: its month row less the days outside
+            month = first.replace(day=1)
+            end = _month_end(month)
+            if (last - first).days + 1 > (end - month).days + 1 - ((last - first).days + 1):
+                full.append(month)
+                if first > month:
+                    days_out |= Q(day__gte=month, day__lt=first)
+                if last < end:
+                    days_out |= Q(day__gt=last, day__lte=end)
+            else:
+                days_in |= Q(day__gte=first, day__lte=last)
+        day_period = _period(span.grain, span.date_from, "day")
         if full:
-            querysets.append(
-                month_qs.filter(month__in=full).annotate(
-                    period=F("month") if span.grain == "month" else _period("range", span.date_from, "month")
-                )
-            )
-        if partial:  # the edges, in one query
-            edges = Q()
-            for first, last in partial:
-                edges |= Q(day__gte=first, day__lte=last)
-            querysets.append(day_qs.filter(edges).annotate(period=_period(span.grain, span.date_from, "day")))
+            month_period = F("month") if span.grain == "month" else _period("range", span.date_from, "month")
+            querysets.append((month_qs.filter(month__in=full).annotate(period=month_period), 1))
+        if days_in:
+            querysets.append((day_qs.filter(days_in).annotate(period=day_period), 1))
+        if days_out:
+            querysets.append((day_qs.filter(days_out).annotate(period=day_period), -1))
     else:
         querysets.append(
-            day_qs.filter(day__gte=span.date_from, day__lte=rolled_to).annotate(
-                period=_period(span.grain, span.date_from, "day")
+            (
+                day_qs.filter(day__gte=span.date_from, day__lte=rolled_to).annotate(
+                    period=_period(span.grain, span.date_from, "day")
+                ),
+                1,
             )
         )
     rows: dict[tuple, dict] = {}
-    for qs in querysets:
+    for qs, sign in querysets:
         for r in qs.values(*group).annotate(**aggregates).order_by():
             target = rows.setdefault((r["period"], r[key] if key else None), dict.fromkeys(sums, 0))
             for c in sums:
-                target[c] += int(r[c] or 0)
+                target[c] += sign * int(r[c] or 0)
+    rows = {k: v for k, v in rows.items() if any(v.values())}  # a month row less all its days: nothing left
     if live:
         period = _period_start(today, span)
         for k, values in _today_figures(today, by=by, stores=stores).items():

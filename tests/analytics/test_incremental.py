@@ -12,8 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import schema_context
 
 from analytics import metrics
-from analytics.models import BrandDay, StoreDay, StoreMonth
-from analytics.rollup import rollup_day, rollup_range, rollup_run
+from analytics.models import BrandDay, GuideMonth, StoreDay, StoreMonth
+from analytics.rollup import months_refresh, rollup_day, rollup_range, rollup_run
 from tests.analytics.conftest import D, at, member, order, refund, visit
 
 ONE = dt.timedelta(days=1)
@@ -28,6 +28,17 @@ def _brand_rows():
         {k: v for k, v in model_to_dict(r).items() if k not in ("id", "rolled_up_at")}
         for r in BrandDay.objects.order_by("day")
     ]
+
+
+def _month_rows():
+    def strip(rows):
+        return sorted(
+            tuple(v for k, v in model_to_dict(r).items() if k != "id")
+            for r in rows
+            if any(getattr(r, c) for c in ("orders_pos", "orders_online", "refunds", "new_members"))
+        )
+
+    return strip(StoreMonth.objects.all()), strip(GuideMonth.objects.all())
 
 
 def _assert_as_the_reference_formulas(days, *, lookback=180, quiet=90):
@@ -138,6 +149,10 @@ def test_a_late_refund_40_days_back_corrects_its_day_its_month_and_the_read(worl
         assert StoreDay.objects.get(day=D - 45 * ONE, store_id=world.s1.pk).gmv_pos_fen == 3000  # the paid day kept
         month = StoreMonth.objects.get(month=late.replace(day=1), store_id=world.s1.pk)
         assert month.refunds_fen == 1200
+        # the month rows moved with their days (no refresh in the run) are the sums of their days
+        moved = _month_rows()
+        months_refresh([D - 50 * ONE + i * ONE for i in range(51)])
+        assert _month_rows() == moved
         rows = selectors.sales_figures(scope=hq, date_from=D - 50 * ONE, date_to=D, grain="range", by="guide")
         assert [(r["key"], r["gmv_fen"], r["refunds_fen"], r["net_gmv_fen"]) for r in rows] == [
             (world.g1.pk, 3000, 1200, 1800)
@@ -218,3 +233,42 @@ def test_live_today_adds_todays_facts_to_the_rollups_by_guide_and_franchisee(wor
         assert read(f1, "guide", True) == [(world.g1.pk, 120)]
         assert read(hq, "franchisee", True) == [(world.f1.pk, 120), (world.f2.pk, 3)]
         assert read(f1, "brand", True) == [(None, 120)]
+
+
+def test_month_reads_as_month_rows_less_the_days_outside_equal_the_days_summed(world):
+    from collections import defaultdict
+
+    from analytics import selectors
+    from core.permissions import StaffScope
+
+    hq = StaffScope(user_id=0, franchisee_id=None)
+    with schema_context(world.schema):
+        for i, day in enumerate([dt.date(2026, 2, 27), dt.date(2026, 3, 1), dt.date(2026, 3, 2), D, D + 20 * ONE]):
+            order(store=world.s1, paid=at(day), total=100 + i, guide=world.g1)
+            order(store=world.s2, paid=at(day, 15), total=1000 * (i + 1), guide=world.g2 if i % 2 else None)
+        sale = order(store=world.s1, paid=at(dt.date(2026, 4, 2)), total=77)
+        refund(order=sale, decided=at(dt.date(2026, 4, 3)))
+        rollup_range(dt.date(2026, 2, 20), dt.date(2026, 4, 5))
+
+        def grouped(date_from, date_to, grain, by):
+            rows = selectors.sales_figures(scope=hq, date_from=date_from, date_to=date_to, grain=grain, by=by)
+            return {(r["period"], r["key"]): (r["gmv_fen"], r["orders"], r["refunds_fen"]) for r in rows}
+
+        for date_from, date_to in [
+            (dt.date(2026, 2, 27), dt.date(2026, 3, 30)),  # March less its 31st
+            (dt.date(2026, 3, 2), dt.date(2026, 4, 3)),  # March less its 1st; April's first days
+            (dt.date(2026, 2, 1), dt.date(2026, 3, 1)),
+            (dt.date(2026, 3, 1), dt.date(2026, 3, 31)),
+        ]:
+            for by in ("store", "guide", "franchisee"):
+                days = grouped(date_from, date_to, "day", by)
+                months: dict = defaultdict(lambda: (0, 0, 0))
+                for (day, key), values in days.items():
+                    months[(day.replace(day=1), key)] = tuple(
+                        a + b for a, b in zip(months[(day.replace(day=1), key)], values)
+                    )
+                assert grouped(date_from, date_to, "month", by) == dict(months), (date_from, date_to, by)
+                total: dict = defaultdict(lambda: (0, 0, 0))
+                for (_, key), values in days.items():
+                    total[(date_from, key)] = tuple(a + b for a, b in zip(total[(date_from, key)], values))
+                assert grouped(date_from, date_to, "range", by) == dict(total), (date_from, date_to, by)
