@@ -345,19 +345,21 @@ def activity_flows(day: dt.date, *, quiet_days: int) -> dict:
     return {"visitors": visitors, "active_members": active, "reactivated": reactivated, "birthday_buyers": birthday}
 
 
-def member_levels_scan(day: dt.date) -> dict:
+def member_levels_scan(day: dt.date, *, seen: int | None = None) -> dict:
     """The reference formula of the member levels at the end of D (snapshots, not additive), counting members:
 
     members_total          = members whose joined_at is before the end of D (members are never deleted; a
                              disabled member still counts)
     members_by_birth_month = the same members by the month of their birthday, January .. December
     birthdays_in_month     = members_by_birth_month of D's month
+    (`seen`: only members with an id up to it.)
     """
     _, end = day_bounds(day)
     rows = _rows(
         """
-        SELECT extract(month FROM birthday)::int, count(*) FROM members_member WHERE joined_at < %s GROUP BY 1""",
-        [end],
+        SELECT extract(month FROM birthday)::int, count(*) FROM members_member
+        WHERE joined_at < %s AND id <= %s GROUP BY 1""",
+        [end, seen if seen is not None else 2**62],
     )
     return _levels(sum(n for _, n in rows), {month: n for month, n in rows if month}, day)
 
@@ -367,31 +369,45 @@ def _levels(total: int, months: dict[int, int] | list[int], day: dt.date) -> dic
     return {"members_total": total, "members_by_birth_month": by_month, "birthdays_in_month": by_month[day.month - 1]}
 
 
-def member_levels(day: dt.date, *, previous: dict | None, recount: bool = False) -> dict:
-    """The levels of `member_levels_scan` (same formulas), continued from the day before instead of counting every
-    member: with `previous` the levels at the end of D-1 (BrandDay of D-1),
+def member_levels(day: dt.date, *, previous: dict | None, old: dict | None = None, recount: bool = False) -> dict:
+    """The levels of `member_levels_scan` (same formulas) kept without counting every member:
 
-        members_total(D)          = members_total(D-1) + members whose joined_at is on D
-        members_by_birth_month(D) = members_by_birth_month(D-1) + those of them by month of birthday
+        levels(D) = levels(D-1) + D's joins                    (`previous`: BrandDay of D-1; D not rolled up yet)
+        levels(D) = old levels(D) + D's joins with an id above the highest member id its old row had seen
+                                                               (`old`: D's row so far, when D is rebuilt)
 
-    which reads only D's new members. Counted by the scan instead when D-1 is not known (`previous` None or its
-    months NULL) or when `recount` (the rollup recounts on the first of each month, so a birthday set after joining,
-    which no join of a day carries, is in the figures from the next month on). A late member joining on an earlier
-    day moves the levels of the days after it: analytics.rollup passes the change on to them."""
-    if recount or previous is None or previous.get("members_by_birth_month") is None:
-        return member_levels_scan(day)
+    (levels: members_total and members_by_birth_month; members_seen_id: the highest member id counted), reading only
+    D's new members. A rebuilt past day moves by the members it had not seen (a late member with an old join day);
+    the rollup passes that on to the days after it. Counted by the scan when neither row is known. What no new
+    member carries (a birthday set after joining, a join date an import moved) is caught once a month: with
+    `recount` (the rollup asks on the first of a month, once) D is counted and the difference kept in
+    `levels_adjust` ([total, January .. December], for the record) while the levels are the count."""
+    ((seen,),) = _rows("SELECT coalesce(max(id), 0) FROM members_member", [])
     start, end = day_bounds(day)
-    rows = _rows(
+    if old and old.get("members_by_birth_month") is not None and old.get("members_seen_id") is not None:
+        total, months, since = old["members_total"], list(old["members_by_birth_month"]), old["members_seen_id"]
+    elif previous is not None and previous.get("members_by_birth_month") is not None:
+        total, months, since = previous["members_total"], list(previous["members_by_birth_month"]), 0
+    else:
+        return member_levels_scan(day, seen=seen) | {"levels_adjust": None, "members_seen_id": seen}
+    for month, n in _rows(
         """
         SELECT extract(month FROM birthday)::int, count(*) FROM members_member
-        WHERE joined_at >= %s AND joined_at < %s GROUP BY 1""",
-        [start, end],
-    )
-    months = list(previous["members_by_birth_month"])
-    for month, n in rows:
+        WHERE joined_at >= %s AND joined_at < %s AND id > %s AND id <= %s GROUP BY 1""",
+        [start, end, since, seen],
+    ):
+        total += n
         if month:
             months[month - 1] += n
-    return _levels(previous["members_total"] + sum(n for _, n in rows), months, day)
+    adjust = (old or {}).get("levels_adjust")
+    if recount:
+        counted = member_levels_scan(day, seen=seen)
+        adjust = [
+            counted["members_total"] - total,
+            *(c - m for c, m in zip(counted["members_by_birth_month"], months, strict=True)),
+        ]
+        total, months = counted["members_total"], counted["members_by_birth_month"]
+    return _levels(total, months, day) | {"levels_adjust": adjust, "members_seen_id": seen}
 
 
 def later_contributions(members, days, *, lookback_days: int, quiet_days: int) -> dict[dt.date, dict[str, int]]:

@@ -207,6 +207,13 @@ class BrandDay(SalesFigures, MemberFigures):
         help_text="Members joined by the day's end with a birthday in January .. December (the level the next day "
         "continues from; see metrics.member_levels). NULL: not known, the next day counts.",
     )
+    members_seen_id = models.BigIntegerField(null=True, help_text="The highest member id the levels counted.")
+    levels_adjust = ArrayField(
+        models.IntegerField(),
+        size=13,
+        null=True,
+        help_text="On the first of a month: the monthly recount less the continued levels ([total, Jan .. Dec]).",
+    )
     rolled_up_at = models.DateTimeField()
 
     class Meta:

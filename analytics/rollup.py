@@ -60,9 +60,10 @@ class RunResult:
 
 
 @transaction.atomic
-def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None) -> None:
+def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None, recount_month_start: bool = True) -> None:
     """Rebuild the rollups of `day` (Asia/Shanghai) from the facts, with its month's StoreMonth / GuideMonth rows
-    moved by the day's difference. Idempotent."""
+    moved by the day's difference. Idempotent. `recount_month_start`: the first of a month not recounted yet is
+    (metrics.member_levels); the periodic run says no for an old day it rebuilds for a late fact."""
     config = config or analytics_settings()
     later = _later_window_days(day, config)
     before: dict = {}
@@ -110,10 +111,12 @@ def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None) -> None
     brand.update(
         metrics.member_snapshots(day, lookback_days=config.churn_lookback_days, quiet_days=config.churn_quiet_days)
     )
-    old = BrandDay.objects.filter(day=day).values("members_total", "members_by_birth_month").first()
-    previous = BrandDay.objects.filter(day=day - ONE).values("members_total", "members_by_birth_month").first()
+    levels = ("members_total", "members_by_birth_month", "levels_adjust", "members_seen_id")
+    old = BrandDay.objects.filter(day=day).values(*levels).first()
+    previous = BrandDay.objects.filter(day=day - ONE).values(*levels).first()
     newest = not BrandDay.objects.filter(day__gt=day).exists()
-    brand.update(metrics.member_levels(day, previous=previous, recount=day.day == 1 and newest))
+    recount = recount_month_start and day.day == 1 and (old is None or old["levels_adjust"] is None)
+    brand.update(metrics.member_levels(day, previous=previous, old=old, recount=recount))
     BrandDay.objects.filter(day=day).delete()
     BrandDay.objects.create(day=day, rolled_up_at=timezone.now(), **brand)
     if old and old["members_by_birth_month"] is not None and not newest:
@@ -305,7 +308,7 @@ def rollup_run(*, now: dt.datetime | None = None) -> RunResult:
         late, new_marks = _late_days(first)
         days = sorted(window | late)
         for day in days:
-            rollup_day(day, config=config)
+            rollup_day(day, config=config, recount_month_start=day in window)
         new_marks[RUN_DAY] = today.toordinal()
         for source, last_id in new_marks.items():
             Watermark.objects.update_or_create(source=source, defaults={"last_id": last_id})
