@@ -118,10 +118,21 @@ class TestMemberToken:
         assert self._call(brand_a, token[:-2] + "xx", probe_view).status_code == 401
 
     def test_expired_token_is_a_401(self, brand_a, probe_view, settings):
-        token = member_token_issue(schema="alpha", appid=APPID_A, openid="o-1")
-        settings.EKR_MP_TOKEN_TTL_SECONDS = 1
-        time.sleep(2.1)
+        from django.core import signing
+
+        from members.mp_auth import SALT
+
+        class IssuedAnHourAgo(signing.TimestampSigner):
+            def timestamp(self):
+                return signing.b62_encode(int(time.time()) - 3600)
+
+        token = IssuedAnHourAgo(salt=SALT).sign_object(
+            {"s": "alpha", "a": APPID_A, "o": "o-1", "u": ""}, serializer=signing.JSONSerializer, compress=True
+        )
+        settings.EKR_MP_TOKEN_TTL_SECONDS = 3599
         assert self._call(brand_a, token, probe_view).status_code == 401
+        settings.EKR_MP_TOKEN_TTL_SECONDS = 3700  # the same token, within its lifetime: accepted
+        assert self._call(brand_a, token, probe_view).status_code == 200
 
     def test_no_token_is_a_401(self, brand_a, probe_view):
         from django.db import connection
