@@ -474,7 +474,66 @@ def later_contributions(members, days, *, lookback_days: int, quiet_days: int) -
     return out
 
 
-def member_snapshots(day: dt.date, *, lookback_days: int, quiet_days: int) -> dict:
+def member_snapshots(day: dt.date, *, lookback_days: int, quiet_days: int, previous: dict | None = None) -> dict:
+    """The snapshots of `member_snapshots_scan`, continued from the day before when `previous` (D-1's active_30d,
+    active_90d, churned) is given, reading only the ActivityDay rows of D and of the days leaving the windows
+    (D-W, D-quiet, D-lookback), each with an indexed probe of that member's days:
+
+        active_W(D) = active_W(D-1) + members active on D and not in [D-W, D-1]
+                                    - members active on D-W and not in [D-W+1, D]
+        churned(D)  = churned(D-1)  + members who bought on D-quiet and not in (D-quiet, D]
+                                    - members who bought on D whose latest purchase before D is in
+                                      (D-1-lookback, D-1-quiet]
+                                    - members who bought on D-lookback and not in (D-lookback, D]
+
+    Without `previous`, `member_snapshots_counted`."""
+    if previous is None:
+        return member_snapshots_counted(day, lookback_days=lookback_days, quiet_days=quiet_days)
+    A = ActivityDay
+    one = dt.timedelta(days=1)
+    out = {}
+    for width in (30, 90):
+        edge = day - width * one
+        ((entering, leaving),) = _rows(
+            """
+            SELECT
+              (SELECT count(*) FROM analytics_activityday a WHERE a.day = %(day)s AND a.flags & 7 <> 0
+                AND NOT EXISTS (SELECT 1 FROM analytics_activityday p WHERE p.member_id = a.member_id
+                                AND p.day >= %(edge)s AND p.day < %(day)s AND p.flags & 7 <> 0)),
+              (SELECT count(*) FROM analytics_activityday a WHERE a.day = %(edge)s AND a.flags & 7 <> 0
+                AND NOT EXISTS (SELECT 1 FROM analytics_activityday p WHERE p.member_id = a.member_id
+                                AND p.day > %(edge)s AND p.day <= %(day)s AND p.flags & 7 <> 0))""",
+            {"day": day, "edge": edge},
+        )
+        out[f"active_{width}d"] = previous[f"active_{width}d"] + entering - leaving
+    bounds = {
+        "day": day,
+        "quiet": day - quiet_days * one,
+        "look": day - lookback_days * one,
+        "first": day - one - lookback_days * one,
+        "last": day - one - quiet_days * one,
+    }
+    ((entering, came_back, aged_out),) = _rows(
+        f"""
+        SELECT
+          (SELECT count(*) FROM analytics_activityday a WHERE a.day = %(quiet)s AND a.flags & {A.ORDER} <> 0
+            AND NOT EXISTS (SELECT 1 FROM analytics_activityday p WHERE p.member_id = a.member_id
+                            AND p.day > %(quiet)s AND p.day <= %(day)s AND p.flags & {A.ORDER} <> 0)),
+          (SELECT count(*) FROM analytics_activityday a WHERE a.day = %(day)s AND a.flags & {A.ORDER} <> 0
+            AND (SELECT max(p.day) FROM analytics_activityday p WHERE p.member_id = a.member_id
+                 AND p.day < %(day)s AND p.flags & {A.ORDER} <> 0) > %(first)s
+            AND (SELECT max(p.day) FROM analytics_activityday p WHERE p.member_id = a.member_id
+                 AND p.day < %(day)s AND p.flags & {A.ORDER} <> 0) <= %(last)s),
+          (SELECT count(*) FROM analytics_activityday a WHERE a.day = %(look)s AND a.flags & {A.ORDER} <> 0
+            AND NOT EXISTS (SELECT 1 FROM analytics_activityday p WHERE p.member_id = a.member_id
+                            AND p.day > %(look)s AND p.day <= %(day)s AND p.flags & {A.ORDER} <> 0))""",
+        bounds,
+    )
+    out["churned"] = previous["churned"] + entering - came_back - aged_out
+    return out
+
+
+def member_snapshots_counted(day: dt.date, *, lookback_days: int, quiet_days: int) -> dict:
     """The snapshots of `member_snapshots_scan` (same formulas, same figures), counted from analytics.MemberLast:
 
         active_W = members with last_active in [D-W+1, D]

@@ -108,12 +108,17 @@ def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None, recount
     brand.update(metrics.points_and_coupons(day))
     brand.update(metrics.market(day, brand_id=_brand_id()))
     brand.update(metrics.activity_flows(day, quiet_days=config.churn_quiet_days))
-    brand.update(
-        metrics.member_snapshots(day, lookback_days=config.churn_lookback_days, quiet_days=config.churn_quiet_days)
-    )
     levels = ("members_total", "members_by_birth_month", "levels_adjust", "members_seen_id")
     old = BrandDay.objects.filter(day=day).values(*levels).first()
-    previous = BrandDay.objects.filter(day=day - ONE).values(*levels).first()
+    previous = BrandDay.objects.filter(day=day - ONE).values(*levels, "active_30d", "active_90d", "churned").first()
+    brand.update(
+        metrics.member_snapshots(
+            day,
+            lookback_days=config.churn_lookback_days,
+            quiet_days=config.churn_quiet_days,
+            previous=previous,
+        )
+    )
     newest = not BrandDay.objects.filter(day__gt=day).exists()
     recount = recount_month_start and day.day == 1 and (old is None or old["levels_adjust"] is None)
     brand.update(metrics.member_levels(day, previous=previous, old=old, recount=recount))

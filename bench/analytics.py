@@ -483,8 +483,11 @@ def nightly(day: dt.date, *, rows: int, stores: int, members: int, rng: random.R
     t0 = time.perf_counter()
     rollup_day(day)
     total = (time.perf_counter() - t0) * 1000
-    t0 = time.perf_counter()
-    metrics.member_snapshots(day, lookback_days=180, quiet_days=90)
+    from analytics.models import BrandDay
+
+    previous = BrandDay.objects.filter(day=day - dt.timedelta(days=1)).values("active_30d", "active_90d", "churned")
+    t0 = time.perf_counter()  # as rollup_day takes them: continued from the day before
+    metrics.member_snapshots(day, lookback_days=180, quiet_days=90, previous=previous.first())
     snap = (time.perf_counter() - t0) * 1000
     with connection.cursor() as cursor:
         cursor.execute("SELECT member_id FROM analytics_activityday WHERE day >= %s", [day])
