@@ -572,12 +572,15 @@ def main() -> None:
         from analytics.models import BrandDay, StoreMonth
         from analytics.rollup import rollup_range
 
-        rolled = BrandDay.objects.filter(day__gte=date_from, day__lte=date_to).count()
-        if rolled < args.days or not StoreMonth.objects.exists():
+        rolled = set(BrandDay.objects.filter(day__gte=date_from, day__lte=date_to).values_list("day", flat=True))
+        missing = [date_from + dt.timedelta(days=i) for i in range(args.days)]
+        missing = [day for day in missing if day not in rolled]
+        if missing or not StoreMonth.objects.exists():  # a backfill cut short goes on from its first missing day
+            start = missing[0] if missing else date_from
             t0 = time.perf_counter()
-            rollup_range(date_from, date_to)
+            done = rollup_range(start, date_to)
             took = time.perf_counter() - t0
-            print(f"backfill of {args.days} days: {took:.1f}s ({took / args.days * 1000:.0f} ms a day)", flush=True)
+            print(f"backfill of {done} days from {start}: {took:.1f}s ({took / done * 1000:.0f} ms a day)", flush=True)
         if args.generate_only:
             return
         check_same_figures(scope, date_from, date_to)
