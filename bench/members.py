@@ -1,67 +1,66 @@
-"""bench/members: CSV import of 200,000 members and member look-up by phone under 20 concurrent clients, each
-beside a bare baseline measured in the same run (a COPY of the same rows; an indexed SELECT on the phone hash).
+"""bench/members: the member import and the staff look-up by phone, each beside baselines measured in the same run.
 
-    .venv/bin/python bench/members.py [--rows 200000] [--clients 20] [--seconds 10]
+    .venv/bin/python bench/members.py [--rows 200000] [--clients 20] [--seconds 10] [--workers 1] [--profile DIR]
 
-Runs with ekr.settings.local against a database of its own (<name>_bench_members, created and migrated on first
-use, so the shared dev database is never touched) on a fresh brand `benchmembers<random>`. The look-up goes
-through the real staff API (`GET /api/v1/staff/members?phone=`) served by gunicorn, authenticated by session.
+Run small while the machine is busy: .venv/bin/python bench/members.py --rows 20000 --clients 8 --seconds 6
+
+Its own database (<db>_bench_members) and Redis db 12 (bench/_owndb.py), a fresh brand `benchmembers<random>`.
+
+- **Import**: a CSV of `--rows` members is uploaded in chunks and imported by `--workers` real Celery worker
+  processes (the queue the API's start queues on); rows/s is the wall time from start to `done`. Baseline: a bare
+  COPY of the same CSV into a plain table with the same columns. The same file is then imported again (every row
+  an update, matched on the phone's blind index).
+- **Look-up by phone**: `GET /api/v1/staff/members?phone=` served by gunicorn (gthread, 2 workers x 4 threads),
+  authenticated by an API token, beside a plain Django view of the same rows through the ORM, no DRF and none of
+  our layers (bench/urls_members.py, served by the same gunicorn), and beside the bare indexed SELECT on the phone
+  hash over psycopg2. `--clients` keep-alive clients; the API and the plain view alternate in one-second blocks
+  (`--seconds` of each), so both see the same machine; then the bare SELECT with as many clients.
+
+Figures judged (bench/_report.py): look-up throughput API / plain view (aim >= 0.8), API p99 (< 50 ms), import
+rows/s (>= 50,000) and its ratio to COPY.
+
+Profiles. `--profile DIR` records the gunicorn workers with py-spy during one extra API round and the import
+worker(s) during the import, and writes DIR/lookup.txt and DIR/import.txt (top functions by own and total time):
+
+    .venv/bin/python bench/members.py --rows 20000 --clients 8 --seconds 6 --profile /tmp/prof-members
+
+which runs `py-spy record --pid <gunicorn master> --subprocesses --format raw --rate 200 --duration <s>` and the
+same on the Celery worker's master.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import http.client
 import io
+import json
 import os
 import random
-import resource
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-import tracemalloc
 import uuid
 from pathlib import Path
 
+import _owndb
+
+DB_NAME = _owndb.use("members", redis_db=12)
+
+from _report import figure  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+from django_tenants.utils import schema_context  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ["DJANGO_SETTINGS_MODULE"] = "ekr.settings.local"
-os.environ.setdefault("EKR_LOG_LEVEL", "WARNING")
-
-
-def _bench_database_url() -> str:
-    from ekr.devservices import load_service_env
-
-    load_service_env(ROOT)
-    url = os.environ["DATABASE_URL"]
-    base, _, name = url.rpartition("/")
-    name = name.split("?")[0]
-    return f"{base}/{name}_bench_members", name
-
-
-def _ensure_database(url: str) -> None:
-    import dj_database_url
-    import psycopg2
-
-    cfg = dj_database_url.parse(url)
-    conn = psycopg2.connect(
-        dbname="postgres",
-        user=cfg.get("USER") or "postgres",
-        password=cfg.get("PASSWORD") or "",
-        host=cfg.get("HOST") or "",
-        port=cfg.get("PORT") or "",
-    )
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [cfg["NAME"]])
-        if cur.fetchone() is None:
-            cur.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
-    conn.close()
+PY = sys.executable
 
 
 def make_csv(rows: int) -> bytes:
-    rnd = random.Random(7)
     out = io.StringIO()
     out.write("phone,name,gender,birthday,joined_at\n")
     for i in range(rows):
@@ -69,8 +68,6 @@ def make_csv(rows: int) -> bytes:
             f"139{i:08d},会员{i},{'女' if i % 2 else '男'},{1960 + i % 45}-{1 + i % 12:02d}-{1 + i % 28:02d},"
             f"20{10 + i % 14}-0{1 + i % 9}-1{i % 10} 10:{i % 60:02d}:00\n"
         )
-        if rnd.random() < 0:  # keep the generator deterministic
-            break
     return out.getvalue().encode()
 
 
@@ -79,12 +76,18 @@ def percentile(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
-def run_clients(clients: int, seconds: float, make_worker) -> tuple[float, float, float, int]:
-    """Each client loops `call()` for `seconds`; returns (req/s, p50 ms, p99 ms, errors)."""
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_clients(clients: int, seconds: float, make_worker) -> dict:
+    """Each client loops its `call()` for `seconds`; returns req/s, p50/p99 ms, errors, latencies."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors = [0] * clients
     barrier = threading.Barrier(clients + 1)
-    stop_at = [0.0]
+    stop_at = [float("inf")]
 
     def loop(n: int) -> None:
         call = make_worker(n)
@@ -101,138 +104,228 @@ def run_clients(clients: int, seconds: float, make_worker) -> tuple[float, float
     threads = [threading.Thread(target=loop, args=(n,)) for n in range(clients)]
     for t in threads:
         t.start()
-    stop_at[0] = time.perf_counter() + seconds + 0.001
-    start = time.perf_counter()
     barrier.wait()
+    start = time.perf_counter()
     stop_at[0] = start + seconds
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - start
     flat = [x for xs in latencies for x in xs]
-    return len(flat) / elapsed, statistics.median(flat) * 1000, percentile(flat, 99) * 1000, sum(errors)
+    return {"rate": len(flat) / elapsed, "lat": flat, "errors": sum(errors)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=10)
-    args = parser.parse_args()
+def summary(runs: list[dict]) -> tuple[float, float, float, int]:
+    lat = [x for r in runs for x in r["lat"]]
+    rate = sum(r["rate"] for r in runs) / len(runs)
+    return rate, statistics.median(lat) * 1000, percentile(lat, 99) * 1000, sum(r["errors"] for r in runs)
 
-    url, _ = _bench_database_url()
-    os.environ["DATABASE_URL"] = url
-    _ensure_database(url)
-    import django
 
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connection
-    from django_tenants.utils import schema_context
+# --- profiles ---------------------------------------------------------------------------------------------------
 
-    t0 = time.perf_counter()
-    call_command("bootstrap", verbosity=0)
-    print(f"database {connection.settings_dict['NAME']} migrated in {time.perf_counter() - t0:.1f}s")
 
-    from tenants.services import brand_create
+def py_spy_start(pid: int, out: Path, seconds: float) -> subprocess.Popen:
+    cmd = [
+        str(Path(PY).parent / "py-spy"),
+        "record",
+        "--pid",
+        str(pid),
+        "--subprocesses",
+        "--format",
+        "raw",
+        "--rate",
+        "200",
+        "--duration",
+        str(int(seconds)),
+        "--output",
+        str(out),
+        "--nonblocking",
+    ]
+    print("profile: " + " ".join(cmd), flush=True)
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    slug = f"benchmembers{uuid.uuid4().hex[:6]}"
-    password = uuid.uuid4().hex
-    brand_create(slug=slug, name="bench members", admin_username="bench-hq", admin_password=password)
-    print(f"brand {slug}; {args.rows} rows, {args.clients} clients, {args.seconds:.0f}s per load phase")
 
-    content = make_csv(args.rows)
-    print(f"CSV {len(content) / 1e6:.1f} MB")
+def py_spy_top(raw: Path, out: Path, n: int = 25) -> None:
+    """Own and total sample counts per function from py-spy's collapsed stacks."""
+    own: collections.Counter = collections.Counter()
+    total: collections.Counter = collections.Counter()
+    samples = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        count = int(count)
+        samples += count
+        frames = [
+            f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].split("/")[-1] + ")" if " (" in f else f
+            for f in stack.split(";")
+        ]
+        own[frames[-1]] += count
+        for f in set(frames):
+            total[f] += count
+    lines = [f"{samples} samples", "", "own %   function"]
+    lines += [f"{100 * c / samples:5.1f}   {f}" for f, c in own.most_common(n)]
+    lines += ["", "total % function"]
+    lines += [f"{100 * c / samples:5.1f}   {f}" for f, c in total.most_common(n * 2)]
+    out.write_text("\n".join(lines) + "\n")
+    print(f"profile written to {out}")
 
-    from members.models import Member
-    from members.services.imports import (
-        CHUNK_MAX_BYTES,
-        member_import_chunk_add,
-        member_import_create,
-        member_import_rerun,
-        member_import_run,
-        member_import_start,
-    )
 
-    with schema_context(slug):
-        # --- baseline: bare COPY of the same rows into a plain table with the same columns ---------------------
-        with connection.cursor() as cur:
-            cur.execute(
-                "CREATE TABLE bench_copy (phone text, name text, gender text, birthday date, joined_at timestamp)"
-            )
-            t0 = time.perf_counter()
-            cur.cursor.copy_expert("COPY bench_copy FROM STDIN WITH (FORMAT csv, HEADER true)", io.BytesIO(content))
-            copy_s = time.perf_counter() - t0
-            cur.execute("DROP TABLE bench_copy")
-        copy_rate = args.rows / copy_s
+# --- import -----------------------------------------------------------------------------------------------------
 
-        # --- the import (as the worker runs it, in-process here) -----------------------------------------------
-        imp = member_import_create(filename="bench.csv")
-        for seq, start in enumerate(range(0, len(content), CHUNK_MAX_BYTES)):
-            member_import_chunk_add(member_import=imp, seq=seq, data=content[start : start + CHUNK_MAX_BYTES])
-        member_import_start(member_import=imp)  # on_commit would queue the task: run it here instead
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def bench_import(slug: str, content: bytes, rows: int, workers: int, profile: Path | None) -> dict:
+    from members.models import Member, MemberImport
+    from members.services.imports import member_import_from_bytes, member_import_rerun
+
+    with schema_context(slug), connection.cursor() as cur:
+        cur.execute("CREATE TABLE bench_copy (phone text, name text, gender text, birthday date, joined_at timestamp)")
         t0 = time.perf_counter()
-        imp = member_import_run(import_id=imp.pk)
-        import_s = time.perf_counter() - t0
-        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        assert imp.status == "done" and imp.rows_created == args.rows, (imp.status, imp.error, imp.rows_created)
-        import_rate = args.rows / import_s
-
-        # re-run of the same file: every row updates its member (matched on the phone hash)
-        imp = member_import_rerun(member_import=imp)
-        t0 = time.perf_counter()
-        imp = member_import_run(import_id=imp.pk)
-        rerun_s = time.perf_counter() - t0
-        assert imp.rows_updated == args.rows and Member.objects.count() == args.rows
-
-        # Python heap peak (tracemalloc slows the run, so on a slice: memory is bounded by the batch, not the file)
-        small = content[: content.index(b"\n", len(content) // 20) + 1]
-        imp_small = member_import_create(filename="bench-slice.csv")
-        for seq, start in enumerate(range(0, len(small), CHUNK_MAX_BYTES)):
-            member_import_chunk_add(member_import=imp_small, seq=seq, data=small[start : start + CHUNK_MAX_BYTES])
-        member_import_start(member_import=imp_small)
-        tracemalloc.start()
-        member_import_run(import_id=imp_small.pk)
-        _, traced_peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-
-        print()
-        print(
-            f"import   {args.rows} rows in {import_s:6.2f}s = {import_rate:8.0f} rows/s "
-            f"(peak RSS {rss_after / 1024:.0f} MB, +{(rss_after - rss_before) / 1024:.0f} MB during the run)"
-        )
-        print(f"COPY     {args.rows} rows in {copy_s:6.2f}s = {copy_rate:8.0f} rows/s (bare COPY, same rows)")
-        print(f"ratio    import / COPY = {import_rate / copy_rate:.3f} (COPY is {copy_rate / import_rate:.1f}x faster)")
-        print(f"re-run   {args.rows} updates in {rerun_s:6.2f}s = {args.rows / rerun_s:8.0f} rows/s (same file again)")
-        print(
-            f"memory   tracemalloc Python peak of an import run: {traced_peak / 1e6:.1f} MB "
-            f"(batches of 5000 rows; independent of file size)"
-        )
-
-        # --- look-up by phone ---------------------------------------------------------------------------------
-        from django.contrib.auth import get_user_model
-        from django.contrib.sessions.backends.db import SessionStore
-
-        user = get_user_model().objects.get(username="bench-hq")
-        session = SessionStore()
-        session["_auth_user_id"] = str(user.pk)
-        session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-        session["_auth_user_hash"] = user.get_session_auth_hash()
-        session.save()
-        session_key = session.session_key
-        from members.selectors import phone_hash
-
-        phones = [f"139{i:08d}" for i in random.Random(1).sample(range(args.rows), 2000)]
-        hashes = [phone_hash(p) for p in phones]
+        cur.cursor.copy_expert("COPY bench_copy FROM STDIN WITH (FORMAT csv, HEADER true)", io.BytesIO(content))
+        copy_s = time.perf_counter() - t0
+        cur.execute("DROP TABLE bench_copy")
     connection.close()
 
-    import psycopg2
-    import requests
-    from django.conf import settings
+    worker = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "celery",
+            "-A",
+            "ekr",
+            "worker",
+            "-l",
+            "warning",
+            "-c",
+            str(workers),
+            "-P",
+            "prefork",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"benchmembers-{uuid.uuid4().hex[:6]}",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, DJANGO_SETTINGS_MODULE="ekr.settings.local"),
+        start_new_session=True,
+    )
+    try:
+        with schema_context(slug):
+            imp = member_import_from_bytes(filename="warm.csv", content=content[: content.index(b"\n") + 1])
+            wait_done(imp.pk, MemberImport)  # the workers are up (a header-only file)
 
+            def timed(run_start) -> tuple[MemberImport, float]:
+                t0 = time.perf_counter()
+                imp = run_start()
+                imp = wait_done(imp.pk, MemberImport)
+                return imp, time.perf_counter() - t0
+
+            spy = py_spy_start(worker.pid, profile / "import.raw", 600) if profile else None
+            imp, import_s = timed(lambda: member_import_from_bytes(filename="bench.csv", content=content))
+            if spy:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(timeout=60)
+                py_spy_top(profile / "import.raw", profile / "import.txt")
+            assert imp.status == "done" and imp.rows_created == rows, (imp.status, imp.error, imp.rows_created)
+            rerun, rerun_s = timed(lambda: member_import_rerun(member_import=imp))
+            assert rerun.rows_updated == rows and Member.objects.count() == rows, (rerun.rows_updated, rerun.error)
+        connection.close()
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+    return {"copy": rows / copy_s, "import": rows / import_s, "import_s": import_s, "rerun": rows / rerun_s}
+
+
+def seed_members(slug: str, content: bytes) -> None:
+    """The members for a look-up-only run, imported in-process."""
+    from members.services.imports import member_import_from_bytes, member_import_run
+
+    with schema_context(slug):
+        member_import_run(import_id=member_import_from_bytes(filename="seed.csv", content=content).pk)
+    connection.close()
+
+
+def wait_done(pk: int, model, timeout: float = 1800):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        imp = model.objects.get(pk=pk)
+        if imp.status in ("done", "failed"):
+            return imp
+        time.sleep(0.05)
+    raise TimeoutError(f"import {pk} still {imp.status}")
+
+
+# --- look-up ----------------------------------------------------------------------------------------------------
+
+
+def tree_cpu_seconds(root_pid: int) -> float:
+    """User+system CPU of a process and its children (gunicorn master and workers), from /proc."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == root_pid or int(fields[1]) == root_pid:  # fields[1]: parent pid
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def start_gunicorn(port: int, host: str) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "gunicorn",
+            "ekr.wsgi",
+            "-k",
+            "gthread",
+            "-w",
+            "2",
+            "--threads",
+            "4",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "--backlog",
+            "512",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, DJANGO_SETTINGS_MODULE="bench.settings_members"),
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/api/v1/health", headers={"Host": host})
+            if conn.getresponse().status == 200:
+                return proc
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("gunicorn did not start")
+
+
+def bench_lookup(slug: str, rows: int, clients: int, seconds: float, profile: Path | None) -> dict:
+    from django.contrib.auth import get_user_model
+
+    from core.tokens import api_token_issue
+    from members.selectors import phone_hash
+
+    with schema_context(slug):
+        _, token = api_token_issue(user=get_user_model().objects.get(username="bench-hq"), name="bench")
+        phones = [f"139{i:08d}" for i in random.Random(1).sample(range(rows), min(rows, 2000))]
+        hashes = [phone_hash(p) for p in phones]
+    connection.close()
     db = settings.DATABASES["default"]
 
     def select_worker(n: int):
+        import psycopg2
+
         conn = psycopg2.connect(
             dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"], host=db["HOST"], port=db["PORT"] or None
         )
@@ -247,73 +340,124 @@ def main() -> None:
 
         return call
 
-    sel = run_clients(args.clients, args.seconds, select_worker)
-
-    port = random.randint(20000, 40000)
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="ekr.settings.local", EKR_LOG_LEVEL="WARNING")
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable)),
-            "-m",
-            "gunicorn",
-            "ekr.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "--worker-class",
-            "gthread",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
+    port = free_port()
     host = f"{slug}.{settings.EKR_BASE_DOMAIN}"
-    try:
-        for _ in range(100):
-            try:
-                requests.get(f"http://127.0.0.1:{port}/api/v1/health", headers={"Host": host}, timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
+    headers = {"Host": host, "Authorization": f"Token {token}"}
 
-        def api_worker(n: int):
-            http = requests.Session()
-            http.headers["Host"] = host
-            http.cookies.set("sessionid", session_key)
+    def http_worker(path: str):
+        def make(n: int):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             rnd = random.Random(n)
 
             def call():
                 phone = rnd.choice(phones)
-                r = http.get(f"http://127.0.0.1:{port}/api/v1/staff/members", params={"phone": phone}, timeout=10)
-                assert r.status_code == 200 and len(r.json()["results"]) == 1, r.text[:200]
+                conn.request("GET", f"{path}?phone={phone}", headers=headers)
+                r = conn.getresponse()
+                body = r.read()
+                assert r.status == 200 and len(json.loads(body)["results"]) == 1, body[:200]
 
             return call
 
-        api_worker(0)()  # warm-up and a correctness check
-        api = run_clients(args.clients, args.seconds, api_worker)
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+        return make
 
+    api, plain = http_worker("/api/v1/staff/members"), http_worker("/bench/plain/members")
+    server = start_gunicorn(port, host)
+    try:
+        for make in (api, plain):  # warm-up and a correctness check of both
+            for n in range(clients):
+                make(n)()
+        sel = [run_clients(clients, seconds, select_worker)]
+        runs: dict[str, list[dict]] = {"api": [], "plain": []}
+        cpu = {"api": 0.0, "plain": 0.0}
+        for block in range(max(2, round(seconds))):  # one-second blocks, alternating which path goes first
+            for name in ("api", "plain") if block % 2 else ("plain", "api"):
+                before = tree_cpu_seconds(server.pid)
+                runs[name].append(run_clients(clients, 1.0, api if name == "api" else plain))
+                cpu[name] += tree_cpu_seconds(server.pid) - before
+        if profile:
+            spy = py_spy_start(server.pid, profile / "lookup.raw", seconds)
+            time.sleep(1)
+            run_clients(clients, seconds, api)
+            spy.wait(timeout=60)
+            py_spy_top(profile / "lookup.raw", profile / "lookup.txt")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+    api_s, plain_s = summary(runs["api"]), summary(runs["plain"])
+    served = {name: sum(len(r["lat"]) for r in rs) for name, rs in runs.items()}
+    cpu_ms = {name: 1000 * cpu[name] / max(served[name], 1) for name in cpu}
+    return {"select": summary(sel), "api": api_s, "plain": plain_s, "cpu_ms": cpu_ms}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--workers", type=int, default=1, help="Celery worker processes for the import")
+    parser.add_argument("--profile", type=Path, help="write py-spy profiles of both paths here")
+    parser.add_argument("--only", choices=("import", "lookup"), help="run one of the two paths")
+    args = parser.parse_args()
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    _owndb.reset_redis()
+    from django.core.management import call_command
+
+    call_command("bootstrap", verbosity=0)  # the brand template schema brand_create clones
+    from tenants.services import brand_create
+
+    slug = f"benchmembers{uuid.uuid4().hex[:6]}"
+    brand_create(slug=slug, name="bench members", admin_username="bench-hq", admin_password=uuid.uuid4().hex)
+    from members.services import card_level_create
+
+    with schema_context(slug):  # tiers as a brand has them: every imported member gets the entry tier
+        card_level_create(name="银卡", rank=1)
+        card_level_create(name="金卡", rank=2, threshold_points=2000)
+    connection.set_schema_to_public()
+    content = make_csv(args.rows)
+    print(
+        f"database {DB_NAME}, brand {slug}; {args.rows} rows ({len(content) / 1e6:.1f} MB CSV), "
+        f"{args.workers} import workers, {args.clients} clients, {args.seconds:.0f}s per look-up path; "
+        f"{os.cpu_count()} CPUs shared by clients, servers and PostgreSQL",
+        flush=True,
+    )
+
+    if args.only != "lookup":
+        imp = bench_import(slug, content, args.rows, args.workers, args.profile)
+        print(
+            f"import   {args.rows} rows in {imp['import_s']:6.2f}s = {imp['import']:8.0f} rows/s ({args.workers} workers)"
+        )
+        print(f"COPY     {imp['copy']:8.0f} rows/s (bare COPY of the same CSV into a plain table)")
+        print(f"re-run   {imp['rerun']:8.0f} rows/s (the same file again: every row an update)")
+        print(f"ratio    import / COPY = {imp['import'] / imp['copy']:.3f}", flush=True)
+        rate = imp["import"]
+        figure(
+            f"member import, {args.rows} rows", measured=round(rate), aim=">= 50000", unit="rows/s", ok=rate >= 50000
+        )
+        figure("member import vs COPY", measured=imp["import"] / imp["copy"], aim="(info)", unit="x COPY", ok=True)
+    else:
+        seed_members(slug, content)
+    if args.only == "import":
+        return
+    look = bench_lookup(slug, args.rows, args.clients, args.seconds, args.profile)
     print()
+    for name, (rate, p50, p99, errors) in (
+        ("API    GET /api/v1/staff/members?phone=", look["api"]),
+        ("plain  Django view, same rows, ORM     ", look["plain"]),
+        ("SELECT bare indexed phone_hash          ", look["select"]),
+    ):
+        print(f"{name} {rate:8.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  errors {errors}")
+    ratio = look["api"][0] / look["plain"][0]
+    print(f"ratio    API / plain view = {ratio:.3f}; API / bare SELECT = {look['api'][0] / look['select'][0]:.3f}")
+    cpu_ms = look["cpu_ms"]
     print(
-        f"look-up by phone, {args.clients} concurrent clients, {args.seconds:.0f}s each "
-        f"(machine: {os.cpu_count()} CPUs; clients, gunicorn 2x4 and PostgreSQL share them)"
+        f"server CPU per request (gunicorn, less sensitive to a busy machine): API {cpu_ms['api']:.2f} ms, "
+        f"plain view {cpu_ms['plain']:.2f} ms; plain / API = {cpu_ms['plain'] / cpu_ms['api']:.3f}"
     )
-    print(
-        f"API      GET /api/v1/staff/members?phone=  {api[0]:8.0f} req/s  p50 {api[1]:6.2f} ms  "
-        f"p99 {api[2]:6.2f} ms  errors {api[3]}"
-    )
-    print(
-        f"SELECT   indexed phone_hash look-up         {sel[0]:8.0f} q/s    p50 {sel[1]:6.2f} ms  "
-        f"p99 {sel[2]:6.2f} ms  errors {sel[3]}"
-    )
-    print(f"ratio    API / SELECT throughput = {api[0] / sel[0]:.3f}; p99 API / SELECT = {api[2] / sel[2]:.1f}x")
+
+    figure("staff phone look-up vs plain view", measured=ratio, aim=">= 0.8", unit="x", ok=ratio >= 0.8)
+    p99 = look["api"][2]
+    figure(f"staff phone look-up p99, {args.clients} clients", measured=p99, aim="< 50", unit="ms", ok=p99 < 50)
 
 
 if __name__ == "__main__":

@@ -22,176 +22,19 @@ the end.
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import sys
 import time
 import uuid
-from datetime import date, timedelta
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ekr.settings.local")
-os.environ.setdefault("EKR_LOG_LEVEL", "WARNING")
-os.environ["DJANGO_DEBUG"] = "0"
+import _owndb
 
-from ekr.devservices import load_service_env  # noqa: E402
+DB_NAME = _owndb.use("settlement", redis_db=12)
 
-load_service_env(ROOT)
-
-
-def _own_database() -> str:
-    db = urlsplit(os.environ["DATABASE_URL"])
-    name = db.path.lstrip("/") + os.environ.get("EKR_BENCH_DB_SUFFIX", "_bench_settlement")
-    os.environ["DATABASE_URL"] = urlunsplit(db._replace(path="/" + name))
-    redis = urlsplit(os.environ["REDIS_URL"])
-    os.environ["REDIS_URL"] = urlunsplit(redis._replace(path="/" + os.environ.get("EKR_BENCH_REDIS_DB", "12")))
-    return name
-
-
-DB_NAME = _own_database()
-
-
-def _ensure_database() -> None:
-    import dj_database_url
-    import psycopg2
-
-    cfg = dj_database_url.parse(os.environ["DATABASE_URL"])
-    params = {
-        "dbname": "postgres",
-        "user": cfg.get("USER"),
-        "password": cfg.get("PASSWORD"),
-        "host": cfg.get("HOST"),
-        "port": cfg.get("PORT"),
-    }
-    conn = psycopg2.connect(**{k: v for k, v in params.items() if v})
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME])
-        if cur.fetchone() is None:
-            cur.execute(f'CREATE DATABASE "{DB_NAME}"')
-    conn.close()
-
-
-_ensure_database()
-
-import django  # noqa: E402
-
-django.setup()
-
-from django.core.management import call_command  # noqa: E402
+from _market_seed import BARE_SQL, MONTH, NEXT, cleanup, make_brands, make_lines, make_pairs  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
-from django.utils import timezone  # noqa: E402
 
-from rights_market.models import ClearingLine, Exchange, Listing, Offer, Statement  # noqa: E402
+from rights_market.models import ClearingLine  # noqa: E402
 from rights_market.services.settlement import statements_close_month  # noqa: E402
-from tenants.models import Brand  # noqa: E402
-
-MONTH = date(2026, 10, 1)
-NEXT = date(2026, 11, 1)
-BATCH = 5000
-
-
-def make_brands(n: int, tag: str) -> list[Brand]:
-    return Brand.objects.bulk_create(
-        [Brand(slug=f"bs{tag}{i}", name=f"Bench {i}", schema_name=f"bs{tag}{i}") for i in range(n)]
-    )
-
-
-def make_pairs(brands: list[Brand], partners: int, rng: random.Random) -> list[tuple[Brand, Brand]]:
-    """Directed (issuer, acceptor) pairs: each brand trades with `partners` others, both directions."""
-    pairs = set()
-    for i, brand in enumerate(brands):
-        for k in range(1, partners // 2 + 1):
-            other = brands[(i + k * 7) % len(brands)]
-            if other.pk != brand.pk:
-                pairs.add((brand, other))
-                pairs.add((other, brand))
-    return sorted(pairs, key=lambda p: (p[0].pk, p[1].pk))
-
-
-def make_lines(pairs, n: int, month: date, rng: random.Random, tag: str) -> int:
-    issuers = sorted({p[0] for p in pairs}, key=lambda b: b.pk)
-    offers = {
-        o.issuer_id: o
-        for o in Offer.objects.bulk_create(
-            [
-                Offer(
-                    issuer=b,
-                    kind="coupon",
-                    title=f"Bench {b.slug}",
-                    face_value_fen=1000,
-                    total_stock=10_000_000,
-                    remaining_stock=10_000_000,
-                    settlement_price_fen=100 + b.pk % 400,
-                    status="live",
-                    source_ref=tag,
-                )
-                for b in issuers
-            ]
-        )
-    }
-    listings = {
-        (i.pk, a.pk): listing
-        for (i, a), listing in zip(
-            pairs,
-            Listing.objects.bulk_create([Listing(brand=a, offer=offers[i.pk], points_price=100) for i, a in pairs]),
-            strict=True,
-        )
-    }
-    at = timezone.make_aware(timezone.datetime.combine(month, timezone.datetime.min.time())) + timedelta(days=3)
-    made = 0
-    while made < n:
-        size = min(BATCH, n - made)
-        chosen = [rng.choice(pairs) for _ in range(size)]
-        exchanges = Exchange.objects.bulk_create(
-            [
-                Exchange(
-                    accepting_brand=a,
-                    issuer=i,
-                    offer=offers[i.pk],
-                    listing=listings[(i.pk, a.pk)],
-                    member_id=made + j + 1,
-                    request_key=f"b{tag}{made + j}",
-                    points=100,
-                    settlement_price_fen=offers[i.pk].settlement_price_fen,
-                    status="fulfilled",
-                    requested_at=at,
-                    fulfilled_at=at,
-                    fulfilment_ref=f"voucher:{made + j}",
-                    updated_at=at,
-                )
-                for j, (i, a) in enumerate(chosen)
-            ]
-        )
-        ClearingLine.objects.bulk_create(
-            [
-                ClearingLine(
-                    exchange=e,
-                    payer_id=e.accepting_brand_id,
-                    payee_id=e.issuer_id,
-                    offer_id=e.offer_id,
-                    amount_fen=e.settlement_price_fen,
-                    month=month,
-                    created_at=at,
-                )
-                for e in exchanges
-            ]
-        )
-        made += size
-    return made
-
-
-BARE_SQL = f"""
-    SELECT LEAST(payer_id, payee_id), GREATEST(payer_id, payee_id),
-           SUM(amount_fen) FILTER (WHERE payer_id < payee_id), SUM(amount_fen) FILTER (WHERE payer_id > payee_id),
-           COUNT(*)
-    FROM {ClearingLine._meta.db_table}
-    WHERE statement_id IS NULL AND month <= %s AND payer_id = ANY(%s)
-    GROUP BY 1, 2
-"""
 
 
 def timed(fn):
@@ -200,22 +43,12 @@ def timed(fn):
     return result, time.perf_counter() - started
 
 
-def cleanup(brand_ids: list[int]) -> None:
-    ClearingLine.objects.filter(payer_id__in=brand_ids).delete()
-    Statement.objects.filter(brand_low_id__in=brand_ids).delete()
-    Exchange.objects.filter(accepting_brand_id__in=brand_ids).delete()
-    Listing.objects.filter(brand_id__in=brand_ids).delete()
-    Offer.objects.filter(issuer_id__in=brand_ids).delete()
-    Brand.objects.filter(pk__in=brand_ids).delete()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--brands", type=int, default=500)
     parser.add_argument("--partners", type=int, default=8)
     parser.add_argument("--lines", type=int, default=40_000)
     args = parser.parse_args()
-    call_command("migrate_schemas", "--shared", verbosity=0)
     connection.set_schema_to_public()
     # a run that died before its clean-up leaves unsettled lines of its brands: settle them out of the way
     statements_close_month(month=NEXT)

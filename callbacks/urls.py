@@ -1,5 +1,9 @@
 """WeChat callback URLs, mounted on the platform host and on every brand host. The trailing slash is optional:
-an APPEND_SLASH redirect would lose a POST."""
+an APPEND_SLASH redirect would lose a POST.
+
+These are plain Django views, outside the OpenAPI contract (/api/schema/) on purpose: WeChat calls them with
+its own signed XML (messages, pay v2) or JSON (pay v3) and reads answers in its own formats, as WeChat's
+documentation defines them; no client of ours codes against them."""
 
 from django.urls import re_path
 

@@ -38,7 +38,7 @@ urlpatterns = [
     path("orders/<int:order_id>/", orders.OrderDetailView.as_view(), name="order"),
     path("orders/<int:order_id>/fulfilment", orders.OrderFulfilmentView.as_view(), name="order_fulfilment"),
     re_path(
-        r"^refunds/(?P<refund_id>[0-9]+)/(?P<decision>approve|reject)$",
+        r"^refunds/(?P<refund_id>[0-9]+)/(?P<decision>approve|reject|goods-received|abnormal-offline|abnormal-to-bank)$",
         orders.RefundDecideView.as_view(),
         name="refund_decide",
     ),

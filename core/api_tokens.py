@@ -15,6 +15,7 @@ from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 
 from core.models import ApiToken
+from core.openapi import error
 from core.tokens import ApiTokenAuthentication, api_token_issue, api_token_revoke
 from core.views import BaseAPIView
 
@@ -66,7 +67,14 @@ class ApiTokenListCreateApi(BaseAPIView):
     def get(self, request):
         return Response({"results": TokenOutputSerializer(ApiToken.objects.filter(user=request.user), many=True).data})
 
-    @extend_schema(request=TokenIssueInputSerializer, responses={201: TokenIssuedSerializer})
+    @extend_schema(
+        request=TokenIssueInputSerializer,
+        responses={
+            201: TokenIssuedSerializer,
+            401: error("Wrong username or password (`not_authenticated`)."),
+            429: error("Too many failed logins for this username (`locked_out`, with Retry-After)."),
+        },
+    )
     def post(self, request):
         data = self.TokenIssueInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -90,22 +90,30 @@ class StaffScope:
         return not self.is_hq and self.guide_id is None and self.franchisee_id not in (None, NO_FRANCHISEE)
 
 
+# What a scope is read from: the user's staff profile (members.StaffProfile.user) and guide link (members.Guide.user).
+SCOPE_FIELDS = ("staff_profile__franchisee_id", "staff_profile__role", "guide__id", "guide__active")
+# core.tokens reads SCOPE_FIELDS in the token look-up and leaves them on the user here: the scope costs no query.
+SCOPE_ROW_ATTR = "_ekr_scope_row"
+
+
+def _scope_row(user) -> dict:
+    """The scope's inputs: as loaded with the user's token (core.tokens), else one query."""
+    row = getattr(user, SCOPE_ROW_ATTR, None)
+    if row is not None:
+        return row
+    from django.contrib.auth import get_user_model
+
+    # One query: the user's franchisee (store manager) and guide link, if any.
+    return get_user_model().objects.filter(pk=user.id).values(*SCOPE_FIELDS).first() or {}
+
+
 def staff_scope(request) -> StaffScope:
     """The scope of the brand user behind `request`: HQ only with the HQ role on the staff profile, a store manager
     with a franchisee, a guide with a guide link; anybody else sees nothing (default deny)."""
     cached = getattr(request, "_ekr_staff_scope", None)
     if cached is not None:
         return cached
-    from django.contrib.auth import get_user_model
-
-    # One query: the user's franchisee (store manager) and guide link, if any.
-    row = (
-        get_user_model()
-        .objects.filter(pk=request.user.id)
-        .values("staff_profile__franchisee_id", "staff_profile__role", "guide__id", "guide__active")
-        .first()
-        or {}
-    )
+    row = _scope_row(request.user)
     guide_id = row.get("guide__id")
     if guide_id is not None and not row.get("guide__active"):
         guide_id = -1  # an inactive guide's login: still not staff, and sees nothing

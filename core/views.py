@@ -17,12 +17,14 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
-from core.pagination import paginated_response
+from core.pagination import NewestFirstCursorPagination, paginated_response
 from core.permissions import IsBrandHQ, IsBrandStaff, IsGuide, IsPlatformOps, StaffScope, staff_scope
 from core.tokens import ApiTokenAuthentication
 
 
 class BaseAPIView(APIView):
+    pagination_class = NewestFirstCursorPagination  # what `paginated()` answers with (and the schema documents)
+
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         self.on_initial(request)

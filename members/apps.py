@@ -6,6 +6,7 @@ class MembersConfig(AppConfig):
     verbose_name = "Members and stores"
 
     def ready(self):
+        from members import openapi  # noqa: F401  (registers the member token scheme with drf-spectacular)
         from members.services.staff import brand_admin_hq_grant
         from tenants import hooks as tenant_hooks
 

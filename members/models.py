@@ -244,9 +244,17 @@ class Member(models.Model):
     join_store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     join_guide = models.ForeignKey(Guide, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     # Home store: decides which franchisee's managers see the member. Follows the exclusive guide's store.
-    store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, blank=True, related_name="members")
-    guide = models.ForeignKey(Guide, on_delete=models.PROTECT, null=True, blank=True, related_name="members")
-    tier = models.ForeignKey(CardLevel, on_delete=models.PROTECT, null=True, blank=True, related_name="members")
+    # store, guide and tier are indexed by member_store_idx / member_guide_idx / member_tier_idx (field, -id), which
+    # serve every look-up a single-column index would: no second index to write on each insert (issue 17).
+    store = models.ForeignKey(
+        Store, on_delete=models.PROTECT, null=True, blank=True, related_name="members", db_index=False
+    )
+    guide = models.ForeignKey(
+        Guide, on_delete=models.PROTECT, null=True, blank=True, related_name="members", db_index=False
+    )
+    tier = models.ForeignKey(
+        CardLevel, on_delete=models.PROTECT, null=True, blank=True, related_name="members", db_index=False
+    )
     tier_since = models.DateTimeField(null=True, blank=True)
     tier_review_at = models.DateTimeField(null=True, blank=True, db_index=True)
     # Trailing-12-month figures as last reported by points/orders (member_tier_evaluate).

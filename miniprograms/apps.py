@@ -7,6 +7,7 @@ class MiniprogramsConfig(AppConfig):
 
     def ready(self) -> None:
         from members import hooks
+        from miniprograms import openapi  # noqa: F401  (registers the POS key scheme with drf-spectacular)
         from miniprograms.selectors import member_spent_fen_since
 
         hooks.tier_input_register(

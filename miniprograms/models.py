@@ -289,6 +289,9 @@ class OrderLine(models.Model):
     discount_fen = models.PositiveIntegerField(default=0)
     total_fen = models.PositiveIntegerField()
     refunded_quantity = models.PositiveIntegerField(default=0, help_text="Refunded or being refunded.")
+    commission_fen = models.PositiveIntegerField(
+        default=0, help_text="The guide's commission on this line, at its own rate (set when it is credited)."
+    )
 
     class Meta:
         ordering = ["id"]
@@ -346,10 +349,22 @@ class Refund(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     decided_at = models.DateTimeField(null=True, blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
+    # WeChat Pay v3 REFUND.ABNORMAL: the refund is applied in ekr (goods, points, commission) but the money did not
+    # reach the member (their card was closed ...) and waits at WeChat until staff resolve it.
+    abnormal_at = models.DateTimeField(null=True, blank=True)
+    abnormal_resolved_at = models.DateTimeField(null=True, blank=True)
+    abnormal_resolution = models.CharField(max_length=24, blank=True)
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["decided_at"], name="refund_decided_idx", condition=Q(status="succeeded"))]
+        indexes = [
+            models.Index(fields=["decided_at"], name="refund_decided_idx", condition=Q(status="succeeded")),
+            models.Index(
+                fields=["abnormal_at"],
+                name="refund_abnormal_open_idx",
+                condition=Q(abnormal_at__isnull=False, abnormal_resolved_at__isnull=True),
+            ),
+        ]
 
 
 class RefundLine(models.Model):
@@ -491,6 +506,12 @@ class CommissionPayout(models.Model):
     paid_by_id = models.BigIntegerField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=200, blank=True)
+    # WeChat Pay v3 商家转账: the bill of the current attempt (out_bill_no from the number and the attempt; a new
+    # attempt only after WeChat said FAIL), its state and what the guide confirms receipt with.
+    transfer_attempt = models.PositiveSmallIntegerField(default=0)
+    transfer_bill_no = models.CharField(max_length=64, blank=True)
+    transfer_state = models.CharField(max_length=24, blank=True)
+    transfer_package_info = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -502,6 +523,10 @@ class CommissionPayout(models.Model):
                 condition=Q(amount_fen=F("commission_fen") - F("clawback_fen")),
             ),
         ]
+
+    @property
+    def out_bill_no(self) -> str:
+        return self.number if self.transfer_attempt <= 1 else f"{self.number}N{self.transfer_attempt}"
 
 
 class CommissionClawback(models.Model):

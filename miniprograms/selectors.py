@@ -93,6 +93,12 @@ def orders_for_guide(guide: Guide) -> QuerySet[Order]:
     return _orders().filter(guide=guide)
 
 
+def refunds_abnormal_for_scope(scope: StaffScope) -> QuerySet[Refund]:
+    """Refunds WeChat Pay reported ABNORMAL and nobody has resolved yet: HQ sees all, a manager their stores'."""
+    qs = Refund.objects.select_related("order").filter(abnormal_at__isnull=False, abnormal_resolved_at__isnull=True)
+    return qs if scope.is_hq else qs.filter(order__store__franchisee_id=scope.franchisee_id)
+
+
 def refund_get_for_scope(scope: StaffScope, refund_id) -> Refund:
     qs = Refund.objects.select_related("order")
     if not scope.is_hq:

@@ -26,6 +26,17 @@ def refunds_send_stuck() -> int:
     return send()
 
 
+@shared_task(base=BrandTask, name="miniprograms.payout_transfers_refresh")
+def payout_transfers_refresh() -> int:
+    from core.errors import ApplicationError
+    from miniprograms.services.payouts import commission_payout_transfers_refresh as refresh
+
+    try:
+        return refresh()
+    except ApplicationError:  # the brand's merchant is not (or no longer) set up for transfers
+        return 0
+
+
 @shared_task(base=BrandTask, name="miniprograms.shop_push_run")
 def shop_push_run(push_id: int) -> int:
     from core.tasks import enqueue

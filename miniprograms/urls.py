@@ -27,6 +27,8 @@ urlpatterns = [
     path("console/refunds/<int:refund_id>/approve", staff.RefundApproveApi.as_view()),
     path("console/refunds/<int:refund_id>/reject", staff.RefundRejectApi.as_view()),
     path("console/refunds/<int:refund_id>/goods-received", staff.RefundGoodsReceivedApi.as_view()),
+    path("console/refunds/abnormal", staff.RefundAbnormalListApi.as_view()),
+    path("console/refunds/<int:refund_id>/abnormal-resolve", staff.RefundAbnormalResolveApi.as_view()),
     path("console/coupon-templates", staff.CouponTemplateCreateApi.as_view()),
     path("console/coupon-templates/<int:template_id>/grant", staff.CouponGrantApi.as_view()),
     path("console/guides/<int:guide_id>/share-codes", staff.GuideShareCodeApi.as_view()),

@@ -104,13 +104,14 @@ class BrandAdmin(admin.ModelAdmin):
 class WeChatAppForm(forms.ModelForm):
     """Secrets are write-only: blank on edit keeps the stored value; the stored value is never sent back."""
 
-    SECRET_FIELDS = ["secret", "token", "aes_key", "mch_key", "mch_cert_pem", "mch_cert_key_pem"]
+    SECRET_FIELDS = ["secret", "token", "aes_key", "mch_key", "mch_cert_pem", "mch_cert_key_pem", "mch_apiv3_key"]
     secret = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
     token = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
     aes_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
     mch_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
     mch_cert_pem = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     mch_cert_key_pem = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    mch_apiv3_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
 
     class Meta:
         model = WeChatApp
@@ -126,6 +127,9 @@ class WeChatAppForm(forms.ModelForm):
             "mch_key",
             "mch_cert_pem",
             "mch_cert_key_pem",
+            "mch_apiv3_key",
+            "mch_wechatpay_public_key",
+            "mch_wechatpay_public_key_id",
             "pay_sign_type",
             "pay_api",
             "sub_mchid",

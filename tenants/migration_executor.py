@@ -83,6 +83,12 @@ def _dsn() -> dict:
     return {key: value for key, value in dsn.items() if value}
 
 
+def _only_comments(sql: str) -> bool:
+    """True for the `-- MIGRATION NOW PERFORMS OPERATION THAT CANNOT BE WRITTEN AS SQL` lines collect_sql adds;
+    a statement that merely starts with a comment (a RunSQL script) is kept."""
+    return all(not line.strip() or line.lstrip().startswith("--") for line in sql.splitlines())
+
+
 def _apply(schema: str, expected: Applied, statements: list[str], records: list[tuple[str, str]]) -> None:
     """The collected SQL and its migration records in `schema`, in one transaction; nothing if the schema moved
     on since it was read (another run got there first)."""
@@ -169,7 +175,7 @@ class SharedPlanExecutor(MigrationExecutor):
             return 0
         if not _plain_sql(plan):
             return self._standard(schemas)
-        statements = [s for s in _collect_sql(executor, plan) if s.strip() and not s.lstrip().startswith("--")]
+        statements = [s for s in _collect_sql(executor, plan) if not _only_comments(s)]
         records = [(migration.app_label, migration.name) for migration, _ in plan]
         workers = int(os.environ.get("EKR_MIGRATE_PARALLEL") or os.cpu_count() or 2)
         connection.set_schema_to_public()

@@ -117,6 +117,11 @@ class WeChatApp(models.Model):
     mch_cert_pem = EncryptedTextField(blank=True, help_text="apiclient_cert.pem: WeChat Pay refunds need it.")
     mch_cert_key_pem = EncryptedTextField(blank=True, help_text="apiclient_key.pem, the certificate's private key.")
     pay_sign_type = models.CharField(max_length=16, choices=PaySignType.choices, default=PaySignType.MD5)
+    # The brand's own merchant on APIv3 (商家转账, e.g. guides' commission): the same mch_id and apiclient key pair
+    # as above, with its APIv3 key and WeChat Pay's public key for that merchant (public-key mode).
+    mch_apiv3_key = EncryptedTextField(blank=True, help_text="The merchant's APIv3 key (32 characters).")
+    mch_wechatpay_public_key = models.TextField(blank=True, help_text="WeChat Pay public key of the merchant (PEM).")
+    mch_wechatpay_public_key_id = models.CharField(max_length=64, blank=True, help_text="PUB_KEY_ID_...")
     # Which WeChat Pay new orders of this mini-program use. An order keeps the gateway that created its payment,
     # so switching v2 -> v3 leaves orders in flight on v2.
     pay_api = models.CharField(max_length=16, choices=PayApi.choices, default=PayApi.V2)
@@ -145,6 +150,10 @@ class WeChatApp(models.Model):
             raise ValidationError({"mch_cert_key_pem": "The client certificate and its key go together."})
         if self.mch_cert_pem and "BEGIN CERTIFICATE" not in self.mch_cert_pem:
             raise ValidationError({"mch_cert_pem": "Paste apiclient_cert.pem (PEM text)."})
+        if self.mch_apiv3_key and len(self.mch_apiv3_key.encode()) != 32:
+            raise ValidationError({"mch_apiv3_key": "The APIv3 key is 32 characters."})
+        if bool(self.mch_wechatpay_public_key) != bool(self.mch_wechatpay_public_key_id):
+            raise ValidationError({"mch_wechatpay_public_key_id": "The public key and its id go together."})
         if self.pay_api == self.PayApi.V3 and not self.sub_mchid:
             raise ValidationError({"sub_mchid": "WeChat Pay v3 needs the brand's default sub-merchant id."})
 

@@ -41,10 +41,22 @@ class ProviderNotConfigured(Exception):
     """No active WeChat Pay service provider in the registry."""
 
 
+@dataclass(frozen=True)
+class MerchantKeys:
+    """A direct merchant's APIv3 credentials, named as the provider's (what `_Core` reads)."""
+
+    sp_mchid: str
+    merchant_serial_no: str
+    merchant_private_key: str
+    apiv3_key: str
+    wechatpay_public_key: str
+    wechatpay_public_key_id: str
+
+
 class _Core(Core):
     """wechatpayv3's Core with the base URL from settings and WeChat Pay's keys from the registry."""
 
-    def __init__(self, *, provider: WeChatPayProvider, certificates: list):
+    def __init__(self, *, provider: WeChatPayProvider | MerchantKeys, certificates: list):
         self._stored_certificates = certificates
         super().__init__(
             mchid=provider.sp_mchid,
@@ -90,6 +102,46 @@ class PartnerClient(WeChatPay):
     @property
     def core(self) -> _Core:
         return self._core
+
+
+class MerchantClient(WeChatPay):
+    """wechatpayv3.WeChatPay for a brand's own (direct) merchant, for the APIs partner mode has no form of
+    (商家转账 to a user's openid). Built per call by `merchant_client`; answers verified with the merchant's
+    WeChat Pay public key."""
+
+    def __init__(self, *, keys: MerchantKeys, appid: str):
+        self._type = WeChatPayType.MINIPROG
+        self._mchid = keys.sp_mchid
+        self._appid = appid
+        self._notify_url = None
+        self._partner_mode = False
+        self._core = _Core(provider=keys, certificates=[])
+
+
+def merchant_client(app) -> MerchantClient:
+    """The APIv3 client of the brand's own merchant behind mini-program `app` (tenants.WeChatApp): its mch_id,
+    apiclient key pair (the certificate gives the serial), APIv3 key and WeChat Pay public key. Raises
+    ProviderNotConfigured when any of them is missing or does not load."""
+    from cryptography import x509
+
+    if not (
+        app.mch_id and app.mch_cert_pem and app.mch_cert_key_pem and app.mch_apiv3_key and app.mch_wechatpay_public_key
+    ):
+        raise ProviderNotConfigured("The brand's merchant has no APIv3 credentials.")
+    try:
+        serial = format(x509.load_pem_x509_certificate(app.mch_cert_pem.encode()).serial_number, "X")
+        keys = MerchantKeys(
+            sp_mchid=app.mch_id,
+            merchant_serial_no=serial,
+            merchant_private_key=app.mch_cert_key_pem,
+            apiv3_key=app.mch_apiv3_key,
+            wechatpay_public_key=app.mch_wechatpay_public_key,
+            wechatpay_public_key_id=app.mch_wechatpay_public_key_id,
+        )
+        return MerchantClient(keys=keys, appid=app.appid)
+    except Exception as exc:  # the package raises a bare Exception for a key it cannot load
+        logger.error("WeChat Pay merchant %s: %s", app.mch_id, exc)
+        raise ProviderNotConfigured("The merchant's keys do not load.") from exc
 
 
 _cache: dict[str, tuple[float, tuple, PartnerClient]] = {}

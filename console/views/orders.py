@@ -20,7 +20,13 @@ from miniprograms.selectors import (
     stores_for_scope,
 )
 from miniprograms.services.orders import order_fulfilment_advance, order_fulfilment_next
-from miniprograms.services.refunds import refund_approve, refund_reject
+from miniprograms.services.refunds import (
+    AbnormalResolution,
+    refund_abnormal_resolve,
+    refund_approve,
+    refund_goods_received,
+    refund_reject,
+)
 
 
 class OrderListView(ConsoleView):
@@ -82,14 +88,29 @@ class OrderFulfilmentView(ConsoleView):
 
 
 class RefundDecideView(ConsoleView):
+    """A refund's buttons on the order page: approve (or send a failed one again), reject, the returned goods are
+    in the store (the money goes back), and the two ways out of a refund WeChat reported abnormal. A refund outside
+    the caller's stores is a 404; WeChat failing is shown as the page's error message, the refund kept retryable."""
+
     def post(self, request, refund_id: int, decision: str):
         refund = refund_get_for_scope(self.scope, refund_id)
+        note = request.POST.get("note", "")[:200]
         if decision == "approve":
-            refund_approve(refund=refund, actor_id=request.user.id)
-            messages.success(request, _("Refund approved: the money goes back to the member."))
+            done = refund_approve(refund=refund, actor_id=request.user.id)
+            if done.status == done.Status.APPROVED:
+                messages.success(request, _("Return approved: refund once the goods are back in the store."))
+            else:
+                messages.success(request, _("Refund approved: the money goes back to the member."))
         elif decision == "reject":
-            refund_reject(refund=refund, actor_id=request.user.id, note=request.POST.get("note", "")[:200])
+            refund_reject(refund=refund, actor_id=request.user.id, note=note)
             messages.success(request, _("Refund rejected."))
+        elif decision == "goods-received":
+            refund_goods_received(refund=refund, actor_id=request.user.id)
+            messages.success(request, _("Goods received: the money goes back to the member."))
+        elif decision in ("abnormal-offline", "abnormal-to-bank"):
+            resolution = AbnormalResolution.OFFLINE if decision == "abnormal-offline" else "merchant_bank_card"
+            refund_abnormal_resolve(refund=refund, actor_id=request.user.id, resolution=resolution, note=note)
+            messages.success(request, _("Abnormal refund resolved."))
         else:
             raise ApplicationError("Unknown decision.")
         return HttpResponseRedirect(reverse("console:order", args=[refund.order_id]))

@@ -106,7 +106,11 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "core.passwords.NoEmptyPasswordBackend",  # ModelBackend that refuses an empty password
 ]
-AXES_FAILURE_LIMIT = 5
+AXES_FAILURE_LIMIT = 5  # per (username, address)
+# Per username across addresses: larger, so a guesser elsewhere cannot lock a colleague out with a few tries
+# (core.lockout.PerParameterLimitHandler gives each lockout parameter its own limit).
+EKR_LOGIN_USERNAME_FAILURE_LIMIT = env.int("EKR_LOGIN_USERNAME_FAILURE_LIMIT", default=20)
+AXES_HANDLER = "core.lockout.PerParameterLimitHandler"
 AXES_COOLOFF_TIME = 1  # hours
 # Locked per (username, address) and per username across addresses (a spread-out guess gets nowhere either).
 # Unlock for ops: `python manage.py tenant_command axes_reset_username <username> --schema=<brand slug>` (brand
@@ -198,7 +202,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.openapi.EkrAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "core.pagination.NewestFirstCursorPagination",
     "PAGE_SIZE": 20,
     "UNAUTHENTICATED_USER": None,
@@ -208,12 +212,25 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Members, points, shops, live streams and the rights market for brands selling on WeChat.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,  # request bodies get their own components (no read-only fields in them)
+    # Choice sets that share a field name ("kind", "status") get a name of their own.
+    "ENUM_NAME_OVERRIDES": {
+        "StoreKindEnum": "members.models.Store.Kind",
+        "StoreStatusEnum": "members.models.Store.Status",
+        "MemberStatusEnum": "members.models.Member.Status",
+        "OfferKindEnum": "rights_market.models.Offer.Kind",
+        "OfferStatusEnum": "rights_market.models.Offer.Status",
+        "PointsEntryKindEnum": "points.models.PointsEntry.Kind",
+        "DependencyStateEnum": ["ok", "down"],
+    },
 }
 
 # --- WeChat: reached only through wechatpy, base URLs from here so tests point them at a fake on loopback ------
 WECHAT_API_BASE_URL = env.str("WECHAT_API_BASE_URL", default="https://api.weixin.qq.com/")
 WECHATPAY_API_BASE_URL = env.str("WECHATPAY_API_BASE_URL", default="https://api.mch.weixin.qq.com/")
 WECHAT_HTTP_TIMEOUT = env.float("WECHAT_HTTP_TIMEOUT", default=5.0)
+# 商家转账 scene of guides' commission (佣金报酬), as registered on the merchant platform.
+WECHATPAY_TRANSFER_SCENE_ID = env.str("WECHATPAY_TRANSFER_SCENE_ID", default="1005")
 # Mini-program session tokens.
 EKR_MP_TOKEN_TTL_SECONDS = env.int("EKR_MP_TOKEN_TTL_SECONDS", default=7 * 24 * 3600)
 # Logins per client address per minute on POST /api/v1/mp/session (atomic Redis counter, per brand).
@@ -254,6 +271,8 @@ CELERY_BEAT_SCHEDULE = {
     "miniprograms-commissions-payable": _every_brand("miniprograms.commissions_mark_payable", 3600.0, 600),
     # refunds approved whose WeChat call never finished (a crash after the approval committed)
     "miniprograms-refunds-send-stuck": _every_brand("miniprograms.refunds_send_stuck", 300.0, 120),
+    # commission transfers (WeChat Pay 商家转账) waiting for the guide's confirmation or WeChat's processing
+    "miniprograms-payout-transfers-refresh": _every_brand("miniprograms.payout_transfers_refresh", 900.0, 300),
     # tenants: WeChat Pay's platform certificates for the service provider (rotation), twice a day
     "tenants-wechatpay-certificates": {"task": "tenants.wechatpay_certificates_refresh", "schedule": 12 * 3600.0},
     # callbacks: the inbox sweeper queues what the hand-off missed and gives back claims of dead workers

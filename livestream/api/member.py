@@ -6,8 +6,11 @@ from __future__ import annotations
 import contextlib
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.response import Response
 
+from core.openapi import error
 from core.pagination import paginated_response
 from livestream import selectors
 from livestream.api.outputs import RoomOut
@@ -17,11 +20,13 @@ from members.api.base import MemberAPIView
 class MemberRoomListApi(MemberAPIView):
     """GET /api/v1/mp/live/rooms"""
 
+    @extend_schema(responses=RoomOut(many=True))
     def get(self, request):
         return paginated_response(self, selectors.rooms_for_member(request.user.member()), RoomOut)
 
 
 class MemberRoomDetailApi(MemberAPIView):
+    @extend_schema(responses=RoomOut)
     def get(self, request, room_id: int):
         return Response(RoomOut(selectors.room_get_for_member(request.user.member(), room_id)).data)
 
@@ -37,6 +42,35 @@ class RoomEventsApi(MemberAPIView):
     write. 400/413 bad batch, 404 unknown room, 409 room closed, 429 too many events from this viewer (the
     `fields.retry_after` seconds), 503 busy (send again)."""
 
+    class EventBatchBody(serializers.Serializer):
+        """Documents the body only: it is checked in livestream.services.audience without DRF (the hot path)."""
+
+        class Event(serializers.Serializer):
+            type = serializers.ChoiceField(
+                choices=["enter", "heartbeat", "leave", "like", "comment", "share", "product_click", "add_to_cart"]
+            )
+            count = serializers.IntegerField(min_value=1, required=False, help_text="For `like`.")
+            goods_id = serializers.IntegerField(min_value=1, required=False, help_text="For product events.")
+
+        class Share(serializers.Serializer):
+            guide_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+            member_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+
+        events = Event(many=True, allow_empty=False)
+        share = Share(required=False)
+
+    class OutputSerializer(serializers.Serializer):
+        accepted = serializers.IntegerField()
+        concurrent = serializers.IntegerField()
+
+    @extend_schema(
+        request=EventBatchBody,
+        responses={
+            202: OutputSerializer,
+            429: error("Too many events from this viewer; `fields.retry_after` says when to send again."),
+            503: error("The room is busy (`live_busy`) or a dependency is down; send again."),
+        },
+    )
     def post(self, request, room_id: int):
         from livestream.services.audience import events_ingest
 

@@ -45,3 +45,67 @@ class GoodsOut(serializers.Serializer):
     url = serializers.CharField()
     wechat_goods_id = serializers.IntegerField(allow_null=True)
     audit_status = serializers.IntegerField()
+
+
+class LiveMetricsOut(serializers.Serializer):
+    """livestream.metrics.LiveMetrics.as_dict(): every formula is in that module."""
+
+    rooms = serializers.IntegerField()
+    unique_viewers = serializers.IntegerField()
+    member_viewers = serializers.IntegerField()
+    non_member_viewers = serializers.IntegerField()
+    peak_concurrent = serializers.IntegerField()
+    watch_seconds_total = serializers.IntegerField()
+    likers = serializers.IntegerField()
+    interactors = serializers.IntegerField()
+    new_members = serializers.IntegerField()
+    orders_during_show = serializers.IntegerField()
+    gmv_during_show_fen = serializers.IntegerField()
+    orders_post_show = serializers.IntegerField()
+    gmv_post_show_fen = serializers.IntegerField()
+    lapsed_member_viewers = serializers.IntegerField()
+    reactivated_members = serializers.IntegerField()
+    viewer_shows = serializers.IntegerField()
+    room_ids = serializers.ListField(child=serializers.IntegerField())
+    average_watch_seconds = serializers.IntegerField()
+    like_rate = serializers.FloatField()
+    interaction_rate = serializers.FloatField()
+    reactivation_rate = serializers.FloatField()
+
+
+class LiveCountersOut(serializers.Serializer):
+    viewers = serializers.IntegerField()
+    concurrent = serializers.IntegerField()
+    peak_concurrent = serializers.IntegerField()
+    events = serializers.IntegerField()
+    likes = serializers.IntegerField()
+    comments = serializers.IntegerField()
+    shares = serializers.IntegerField()
+    product_clicks = serializers.IntegerField()
+    cart_adds = serializers.IntegerField()
+
+
+class RoomMetricsOut(LiveMetricsOut):
+    live = LiveCountersOut(required=False, help_text="While the show runs: the live figures.")
+
+
+class ShareCodeOut(serializers.Serializer):
+    cdn_url = serializers.CharField()
+    page_path = serializers.CharField()
+    poster_url = serializers.CharField()
+
+
+class FollowersPushedOut(serializers.Serializer):
+    pushed = serializers.IntegerField()
+    message_ids = serializers.ListField(child=serializers.JSONField())
+
+
+class LiveSettingsOut(serializers.Serializer):
+    store_managers_may_create_rooms = serializers.BooleanField()
+    reactivation_lookback_days = serializers.IntegerField()
+    external_end_grace_minutes = serializers.IntegerField()
+
+
+class RoomGoodsOut(serializers.Serializer):
+    room_id = serializers.IntegerField()
+    goods_ids = serializers.ListField(child=serializers.IntegerField())

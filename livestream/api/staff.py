@@ -5,14 +5,26 @@ rooms only for their own stores, only when HQ allowed it. Settings are HQ's."""
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from core.errors import ApplicationError
+from core.fields import BusinessDateTimeField
+from core.openapi import error
 from core.pagination import paginated_response
 from core.views import BrandHQAPIView, BrandStaffAPIView
 from livestream import selectors
-from livestream.api.outputs import GoodsOut, StaffRoomOut
+from livestream.api.outputs import (
+    FollowersPushedOut,
+    GoodsOut,
+    LiveMetricsOut,
+    LiveSettingsOut,
+    RoomGoodsOut,
+    RoomMetricsOut,
+    ShareCodeOut,
+    StaffRoomOut,
+)
 from livestream.models import LiveGoods, LiveRoom
 from livestream.services import goods as goods_services
 from livestream.services import rooms as room_services
@@ -20,6 +32,8 @@ from livestream.services.coupons import room_coupons_set
 from livestream.services.sync import room_end_external
 from members.selectors import store_get_for_scope
 from miniprograms.models import Product, Shop
+
+WECHAT = error("WeChat refused or did not answer (the WeChat error is in `error.code`).")
 
 
 def _room_out(room: LiveRoom) -> dict:
@@ -36,8 +50,8 @@ class RoomListCreateApi(BrandStaffAPIView):
         name = serializers.CharField(min_length=3, max_length=34)
         store_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
         shop_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-        start_at = serializers.DateTimeField()
-        end_at = serializers.DateTimeField()
+        start_at = BusinessDateTimeField()
+        end_at = BusinessDateTimeField()
         anchor_name = serializers.CharField(max_length=30, required=False, default="")
         anchor_wechat = serializers.CharField(max_length=64, required=False, default="")
         room_type = serializers.ChoiceField(choices=[0, 1], required=False, default=0)
@@ -50,11 +64,18 @@ class RoomListCreateApi(BrandStaffAPIView):
         share_image = serializers.CharField(required=False, max_length=3_000_000)
         feeds_image = serializers.CharField(required=False, max_length=3_000_000)
 
+    @extend_schema(responses=StaffRoomOut(many=True))
     def get(self, request):
         return paginated_response(
             self, selectors.rooms_for_scope(self.scope).prefetch_related("coupon_templates"), StaffRoomOut
         )
 
+    @extend_schema(
+        responses={
+            201: StaffRoomOut,
+            502: error("WeChat refused or did not answer; the room stays a draft (`fields.room_id`)."),
+        }
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -81,8 +102,8 @@ class RoomListCreateApi(BrandStaffAPIView):
 class RoomDetailApi(BrandStaffAPIView):
     class PatchSerializer(serializers.Serializer):
         name = serializers.CharField(min_length=3, max_length=34, required=False)
-        start_at = serializers.DateTimeField(required=False)
-        end_at = serializers.DateTimeField(required=False)
+        start_at = BusinessDateTimeField(required=False)
+        end_at = BusinessDateTimeField(required=False)
         anchor_name = serializers.CharField(max_length=30, required=False)
         anchor_wechat = serializers.CharField(max_length=64, required=False)
         close_like = serializers.BooleanField(required=False)
@@ -91,15 +112,18 @@ class RoomDetailApi(BrandStaffAPIView):
         external_url = serializers.URLField(max_length=500, required=False)
         min_watch_seconds = serializers.IntegerField(min_value=0, max_value=86400, required=False)
 
+    @extend_schema(responses=StaffRoomOut)
     def get(self, request, room_id: int):
         return Response(_room_out(selectors.room_get_for_scope(self.scope, room_id)))
 
+    @extend_schema(responses={200: StaffRoomOut, 502: WECHAT})
     def patch(self, request, room_id: int):
         room = selectors.room_get_for_scope(self.scope, room_id)
         data = self.PatchSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         return Response(_room_out(room_services.room_update(room=room, **data.validated_data)))
 
+    @extend_schema(responses={204: None, 502: WECHAT})
     def delete(self, request, room_id: int):
         room_services.room_delete(room=selectors.room_get_for_scope(self.scope, room_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -108,6 +132,7 @@ class RoomDetailApi(BrandStaffAPIView):
 class RoomPublishApi(BrandStaffAPIView):
     """POST .../rooms/<id>/publish: create a draft room at WeChat again (after the anchor verified)."""
 
+    @extend_schema(request=None, responses={200: StaffRoomOut, 502: WECHAT})
     def post(self, request, room_id: int):
         room = selectors.room_get_for_scope(self.scope, room_id)
         return Response(_room_out(room_services.room_publish(room=room)))
@@ -117,6 +142,7 @@ class RoomGoodsApi(BrandStaffAPIView):
     class InputSerializer(serializers.Serializer):
         goods_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=200)
 
+    @extend_schema(responses={200: RoomGoodsOut, 502: WECHAT})
     def post(self, request, room_id: int):
         room = selectors.room_get_for_scope(self.scope, room_id)
         data = self.InputSerializer(data=request.data)
@@ -127,6 +153,7 @@ class RoomGoodsApi(BrandStaffAPIView):
 
 
 class RoomShareCodeApi(BrandStaffAPIView):
+    @extend_schema(responses={200: ShareCodeOut, 502: WECHAT})
     def get(self, request, room_id: int):
         return Response(room_services.room_share_code(room=selectors.room_get_for_scope(self.scope, room_id)))
 
@@ -134,6 +161,7 @@ class RoomShareCodeApi(BrandStaffAPIView):
 class RoomPushApi(BrandStaffAPIView):
     """POST .../rooms/<id>/push: tell the followers the show started (once a day, only while live)."""
 
+    @extend_schema(request=None, responses={200: FollowersPushedOut, 502: WECHAT})
     def post(self, request, room_id: int):
         return Response(room_services.room_push_followers(room=selectors.room_get_for_scope(self.scope, room_id)))
 
@@ -141,6 +169,7 @@ class RoomPushApi(BrandStaffAPIView):
 class RoomEndApi(BrandStaffAPIView):
     """POST .../rooms/<id>/end: end an external show now."""
 
+    @extend_schema(request=None, responses=StaffRoomOut)
     def post(self, request, room_id: int):
         return Response(_room_out(room_end_external(room=selectors.room_get_for_scope(self.scope, room_id))))
 
@@ -152,6 +181,7 @@ class RoomCouponsApi(BrandStaffAPIView):
         template_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), max_length=10)
         min_watch_seconds = serializers.IntegerField(min_value=0, max_value=86400, required=False)
 
+    @extend_schema(responses=StaffRoomOut)
     def put(self, request, room_id: int):
         room = selectors.room_get_for_scope(self.scope, room_id)
         data = self.InputSerializer(data=request.data)
@@ -170,9 +200,11 @@ class GoodsListCreateApi(BrandStaffAPIView):
         store_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
         product_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
 
+    @extend_schema(responses=GoodsOut(many=True))
     def get(self, request):
         return paginated_response(self, selectors.goods_for_scope(self.scope), GoodsOut)
 
+    @extend_schema(responses={201: GoodsOut, 502: WECHAT})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -198,15 +230,18 @@ class GoodsDetailApi(BrandStaffAPIView):
         price2_fen = serializers.IntegerField(min_value=0, max_value=10**9, required=False)
         url = serializers.CharField(max_length=300, required=False)
 
+    @extend_schema(responses=GoodsOut)
     def get(self, request, goods_id: int):
         return Response(GoodsOut(selectors.goods_get_for_scope(self.scope, goods_id)).data)
 
+    @extend_schema(responses={200: GoodsOut, 502: WECHAT})
     def patch(self, request, goods_id: int):
         goods = selectors.goods_get_for_scope(self.scope, goods_id)
         data = self.PatchSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         return Response(GoodsOut(goods_services.goods_update(goods=goods, **data.validated_data)).data)
 
+    @extend_schema(responses={204: None, 502: WECHAT})
     def delete(self, request, goods_id: int):
         goods_services.goods_delete(goods=selectors.goods_get_for_scope(self.scope, goods_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -215,6 +250,11 @@ class GoodsDetailApi(BrandStaffAPIView):
 class GoodsAuditApi(BrandStaffAPIView):
     """POST .../goods/<id>/audit (submit again) or .../goods/<id>/reset-audit (withdraw)."""
 
+    @extend_schema(
+        request=None,
+        parameters=[OpenApiParameter("action", str, OpenApiParameter.PATH, enum=["audit", "reset-audit"])],
+        responses={200: GoodsOut, 502: WECHAT},
+    )
     def post(self, request, goods_id: int, action: str):
         goods = selectors.goods_get_for_scope(self.scope, goods_id)
         if action == "audit":
@@ -233,9 +273,11 @@ class LiveSettingsApi(BrandHQAPIView):
     def _out(self, row) -> dict:
         return {k: getattr(row, k) for k in self.PatchSerializer().fields}
 
+    @extend_schema(responses=LiveSettingsOut)
     def get(self, request):
         return Response(self._out(selectors.live_settings()))
 
+    @extend_schema(responses=LiveSettingsOut)
     def patch(self, request):
         from livestream.services.settings import live_settings_update
 
@@ -247,6 +289,7 @@ class LiveSettingsApi(BrandHQAPIView):
 class RoomMetricsApi(BrandStaffAPIView):
     """GET .../rooms/<id>/metrics: the show's metrics (livestream.metrics) and, while it runs, the live figures."""
 
+    @extend_schema(responses=RoomMetricsOut)
     def get(self, request, room_id: int):
         from livestream.metrics import room_metrics
         from livestream.services.audience import room_live_counters
@@ -275,6 +318,7 @@ class PeriodMetricsApi(BrandStaffAPIView):
                 raise serializers.ValidationError({"date_to": ["at most a year after date_from"]})
             return attrs
 
+    @extend_schema(responses=LiveMetricsOut)
     def get(self, request):
         from livestream.metrics import period_metrics
 

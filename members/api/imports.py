@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -39,9 +41,11 @@ class MemberImportListApi(BrandHQAPIView):
         filename = serializers.CharField(max_length=200)
         encoding = serializers.ChoiceField(choices=MemberImport.Encoding.choices, default="utf-8")
 
+    @extend_schema(responses=ImportOutput(many=True))
     def get(self, request):
         return self.paginated(MemberImport.objects.all(), ImportOutput)
 
+    @extend_schema(responses={201: ImportOutput})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -54,6 +58,10 @@ class MemberImportChunkApi(BrandHQAPIView):
 
     parser_classes = [RawBytesParser]
 
+    @extend_schema(
+        request={"application/octet-stream": OpenApiTypes.BINARY},
+        responses=ImportOutput,
+    )
     def put(self, request, import_id, seq):
         imp = member_import_chunk_add(member_import=member_import_get(import_id), seq=seq, data=request.data)
         return Response(ImportOutput(imp).data)
@@ -62,6 +70,7 @@ class MemberImportChunkApi(BrandHQAPIView):
 class MemberImportStartApi(BrandHQAPIView):
     """POST /api/v1/staff/member-imports/<id>/start: every chunk is in; run it."""
 
+    @extend_schema(request=None, responses={202: ImportOutput})
     def post(self, request, import_id):
         imp = member_import_start(member_import=member_import_get(import_id))
         return Response(ImportOutput(imp).data, status=202)
@@ -70,6 +79,7 @@ class MemberImportStartApi(BrandHQAPIView):
 class MemberImportDetailApi(BrandHQAPIView):
     """GET /api/v1/staff/member-imports/<id>: status and progress."""
 
+    @extend_schema(responses=ImportOutput)
     def get(self, request, import_id):
         return Response(ImportOutput(member_import_get(import_id)).data)
 
@@ -81,6 +91,7 @@ class MemberImportErrorsApi(BrandHQAPIView):
         row_number = serializers.IntegerField()
         message = serializers.CharField()
 
+    @extend_schema(responses=ErrorOutput(many=True))
     def get(self, request, import_id):
         imp = member_import_get(import_id)
         return self.paginated(imp.errors.all(), self.ErrorOutput)

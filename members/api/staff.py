@@ -4,6 +4,7 @@ function: a store manager sees only their franchisee's rows; another franchisee'
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -41,9 +42,11 @@ class FranchiseeListApi(BrandHQAPIView):
         name = serializers.CharField(max_length=100)
         contact_name = serializers.CharField(max_length=50, required=False, default="", allow_blank=True)
 
+    @extend_schema(responses=FranchiseeOutput(many=True))
     def get(self, request):
         return self.paginated(Franchisee.objects.all(), FranchiseeOutput)
 
+    @extend_schema(responses={201: FranchiseeOutput})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -72,12 +75,19 @@ class StoreListApi(BrandStaffAPIView):
         status = serializers.ChoiceField(choices=Store.Status.choices, default=Store.Status.OPEN)
         opened_on = serializers.DateField(required=False, allow_null=True, default=None)
 
+    class FilterSerializer(serializers.Serializer):
+        city = serializers.CharField(max_length=50, required=False, allow_blank=True)
+
+    @extend_schema(responses=StoreOutput(many=True))
     def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
         qs = stores_for_scope(self.scope)
-        if request.query_params.get("city"):
-            qs = qs.filter(city=request.query_params["city"])
+        if filters.validated_data.get("city"):
+            qs = qs.filter(city=filters.validated_data["city"])
         return self.paginated(qs, StoreOutput)
 
+    @extend_schema(responses={201: StoreOutput})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -106,9 +116,11 @@ class StoreDetailApi(BrandStaffAPIView):
         kind = serializers.ChoiceField(choices=Store.Kind.choices, required=False)
         franchisee_id = serializers.IntegerField(required=False, allow_null=True)
 
+    @extend_schema(responses=StoreOutput)
     def get(self, request, store_id):
         return Response(StoreOutput(store_get_for_scope(self.scope, store_id)).data)
 
+    @extend_schema(responses=StoreOutput)
     def patch(self, request, store_id):
         store = store_get_for_scope(self.scope, store_id)
         data = self.PatchSerializer(data=request.data, partial=True)
@@ -120,6 +132,12 @@ class StoreDetailApi(BrandStaffAPIView):
         return Response(StoreOutput(store).data)
 
 
+class GuideStoreOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
 class GuideOutput(serializers.ModelSerializer):
     phone = serializers.CharField(source="phone_masked")
     store = serializers.SerializerMethodField()
@@ -128,6 +146,7 @@ class GuideOutput(serializers.ModelSerializer):
         model = Guide
         fields = ["id", "name", "phone", "employee_no", "store", "active"]
 
+    @extend_schema_field(GuideStoreOutput)
     def get_store(self, guide: Guide):
         return {"id": guide.store_id, "code": guide.store.code, "name": guide.store.name}
 
@@ -141,15 +160,23 @@ class GuideListApi(BrandStaffAPIView):
         employee_no = serializers.RegexField(r"^[A-Za-z0-9_-]{1,32}$")
         phone = serializers.CharField(max_length=20, required=False, default="", allow_blank=True)
 
+    class FilterSerializer(serializers.Serializer):
+        store = serializers.IntegerField(required=False, min_value=1, help_text="A store id in the caller's scope.")
+        active = serializers.ChoiceField(choices=["true", "false"], required=False)
+
+    @extend_schema(responses=GuideOutput(many=True))
     def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
         qs = guides_for_scope(self.scope)
-        store = request.query_params.get("store")
+        store = filters.validated_data.get("store")
         if store:
             qs = qs.filter(store_id=store_get_for_scope(self.scope, store).pk)
-        if request.query_params.get("active") in ("true", "false"):
-            qs = qs.filter(active=request.query_params["active"] == "true")
+        if "active" in filters.validated_data:
+            qs = qs.filter(active=filters.validated_data["active"] == "true")
         return self.paginated(qs, GuideOutput)
 
+    @extend_schema(responses={201: GuideOutput})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -157,6 +184,19 @@ class GuideListApi(BrandStaffAPIView):
         store = store_get_for_scope(self.scope, values.pop("store_id"))
         guide = guide_create(store=store, created_by_id=request.user.id, **values)
         return Response(GuideOutput(guide).data, status=201)
+
+
+class GuideMoveOutput(serializers.Serializer):
+    from_store_id = serializers.IntegerField(allow_null=True)
+    to_store_id = serializers.IntegerField()
+    moved_at = serializers.DateTimeField()
+
+
+class GuideDetailOutput(GuideOutput):
+    moves = GuideMoveOutput(many=True)
+
+    class Meta(GuideOutput.Meta):
+        fields = [*GuideOutput.Meta.fields, "moves"]
 
 
 class GuideDetailApi(BrandStaffAPIView):
@@ -167,6 +207,7 @@ class GuideDetailApi(BrandStaffAPIView):
         phone = serializers.CharField(max_length=20, required=False, allow_blank=True)
         active = serializers.BooleanField(required=False)
 
+    @extend_schema(responses=GuideDetailOutput)
     def get(self, request, guide_id):
         guide = guide_get_for_scope(self.scope, guide_id)
         data = GuideOutput(guide).data
@@ -176,6 +217,7 @@ class GuideDetailApi(BrandStaffAPIView):
         ]
         return Response(data)
 
+    @extend_schema(responses=GuideOutput)
     def patch(self, request, guide_id):
         guide = guide_get_for_scope(self.scope, guide_id)
         data = self.PatchSerializer(data=request.data, partial=True)
@@ -190,6 +232,7 @@ class GuideMoveApi(BrandStaffAPIView):
         store_id = serializers.IntegerField()
         members_follow = serializers.BooleanField(default=False)
 
+    @extend_schema(responses=GuideOutput)
     def post(self, request, guide_id):
         guide = guide_get_for_scope(self.scope, guide_id)
         data = self.InputSerializer(data=request.data)
@@ -211,6 +254,11 @@ class GuideLoginApi(BrandStaffAPIView):
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(max_length=128, write_only=True)
 
+    class OutputSerializer(serializers.Serializer):
+        guide_id = serializers.IntegerField()
+        username = serializers.CharField()
+
+    @extend_schema(responses=OutputSerializer)
     def post(self, request, guide_id):
         guide = guide_get_for_scope(self.scope, guide_id)
         data = self.InputSerializer(data=request.data)
@@ -227,6 +275,10 @@ class GuideMembersReassignApi(BrandStaffAPIView):
         to_guide_id = serializers.IntegerField()
         reason = serializers.CharField(max_length=100, default="guide reassignment")
 
+    class OutputSerializer(serializers.Serializer):
+        moved = serializers.IntegerField(help_text="How many members moved.")
+
+    @extend_schema(responses=OutputSerializer)
     def post(self, request, guide_id):
         from_guide = guide_get_for_scope(self.scope, guide_id)
         data = self.InputSerializer(data=request.data)

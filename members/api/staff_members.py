@@ -5,14 +5,25 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from core.crypto import mask
 from core.errors import NotFound
 from core.selectors import get_in_scope
+from core.serializer_reuse import validated
 from core.views import BrandHQAPIView, BrandStaffAPIView
+from members.api.staff import GuideStoreOutput
 from members.models import CardLevel, Member, Tag
-from members.selectors import MemberFilters, guide_get_for_scope, member_get_for_scope, member_search, members_for_scope
+from members.selectors import (
+    MemberFilters,
+    guide_get_for_scope,
+    member_get_for_scope,
+    member_rows,
+    member_search,
+    members_for_scope,
+)
 from members.services import (
     card_level_create,
     member_guide_assign,
@@ -21,6 +32,11 @@ from members.services import (
     members_untag,
     tag_create,
 )
+
+
+class IdNameOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
 
 
 class MemberListOutput(serializers.ModelSerializer):
@@ -48,17 +64,54 @@ class MemberListOutput(serializers.ModelSerializer):
             "card_state",
         ]
 
+    @extend_schema_field(IdNameOutput(allow_null=True))
     def get_tier(self, m: Member):
         return {"id": m.tier_id, "name": m.tier.name} if m.tier_id else None
 
+    @extend_schema_field(GuideStoreOutput(allow_null=True))
     def get_store(self, m: Member):
         return {"id": m.store_id, "code": m.store.code, "name": m.store.name} if m.store_id else None
 
+    @extend_schema_field(IdNameOutput(allow_null=True))
     def get_guide(self, m: Member):
         return {"id": m.guide_id, "name": m.guide.name} if m.guide_id else None
 
-    def get_tags(self, m: Member):
+    def get_tags(self, m: Member) -> list[str]:
         return [t.name for t in m.tags.all()]
+
+
+class MemberRowOutput(serializers.Serializer):
+    """A row of members.selectors.member_rows, rendered as MemberListOutput renders a member."""
+
+    reusable = True  # reads nothing but the row: one shared instance renders every page (core.serializer_reuse)
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    phone = serializers.SerializerMethodField()
+    gender = serializers.CharField()
+    birthday = serializers.DateField()
+    status = serializers.CharField()
+    joined_at = serializers.DateTimeField()
+    join_channel = serializers.CharField()
+    tier = serializers.SerializerMethodField()
+    store = serializers.SerializerMethodField()
+    guide = serializers.SerializerMethodField()
+    tags = serializers.ListField(child=serializers.CharField(), source="tag_names")
+    card_state = serializers.CharField()
+
+    def get_phone(self, row) -> str:
+        return mask(row["phone"])
+
+    def get_tier(self, row):
+        return {"id": row["tier_id"], "name": row["tier__name"]} if row["tier_id"] else None
+
+    def get_store(self, row):
+        if not row["store_id"]:
+            return None
+        return {"id": row["store_id"], "code": row["store__code"], "name": row["store__name"]}
+
+    def get_guide(self, row):
+        return {"id": row["guide_id"], "name": row["guide__name"]} if row["guide_id"] else None
 
 
 class MemberSearchApi(BrandStaffAPIView):
@@ -66,8 +119,8 @@ class MemberSearchApi(BrandStaffAPIView):
     Cursor pages, newest first."""
 
     class FilterSerializer(serializers.Serializer):
-        phone = serializers.CharField(max_length=20, required=False)
-        name = serializers.CharField(max_length=50, required=False)
+        phone = serializers.CharField(max_length=20, required=False, allow_blank=True)  # empty: no filter
+        name = serializers.CharField(max_length=50, required=False, allow_blank=True)
         tier = serializers.IntegerField(required=False, min_value=1)
         store = serializers.IntegerField(required=False, min_value=1)
         guide = serializers.IntegerField(required=False, min_value=1)
@@ -76,10 +129,9 @@ class MemberSearchApi(BrandStaffAPIView):
         joined_from = serializers.DateField(required=False)
         joined_to = serializers.DateField(required=False)
 
+    @extend_schema(responses=MemberListOutput(many=True))
     def get(self, request):
-        params = self.FilterSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        v = params.validated_data
+        v = validated(self.FilterSerializer, request.query_params)  # 400 naming each bad field
         filters = MemberFilters(
             phone=v.get("phone"),
             name=v.get("name"),
@@ -91,13 +143,43 @@ class MemberSearchApi(BrandStaffAPIView):
             joined_from=v.get("joined_from"),
             joined_to=v.get("joined_to"),
         )
-        qs = member_search(scope=self.scope, filters=filters).prefetch_related("tags")
-        return self.paginated(qs, MemberListOutput)
+        return self.paginated(member_rows(member_search(scope=self.scope, filters=filters)), MemberRowOutput)
+
+
+class TierChangeOutput(serializers.Serializer):
+    _from = serializers.IntegerField(allow_null=True, label="from")
+    to = serializers.IntegerField(allow_null=True)
+    kind = serializers.CharField()
+    reason = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class GuideChangeOutput(serializers.Serializer):
+    _from = serializers.IntegerField(allow_null=True)
+    to = serializers.IntegerField(allow_null=True)
+    reason = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+# "from" is a Python keyword: the field is declared as `_from` and renamed.
+for _output in (TierChangeOutput, GuideChangeOutput):
+    _output._declared_fields["from"] = _output._declared_fields.pop("_from")
+
+
+class MemberDetailOutput(MemberListOutput):
+    join_store_id = serializers.IntegerField(allow_null=True)
+    join_guide_id = serializers.IntegerField(allow_null=True)
+    tier_history = TierChangeOutput(many=True)
+    guide_history = GuideChangeOutput(many=True)
+
+    class Meta(MemberListOutput.Meta):
+        fields = [*MemberListOutput.Meta.fields, "join_store_id", "join_guide_id", "tier_history", "guide_history"]
 
 
 class MemberDetailApi(BrandStaffAPIView):
     """GET /api/v1/staff/members/<id>: the member with tier history and guide history."""
 
+    @extend_schema(responses=MemberDetailOutput)
     def get(self, request, member_id):
         member = member_get_for_scope(self.scope, member_id)
         data = MemberListOutput(member).data
@@ -121,6 +203,12 @@ class MemberGuideAssignApi(BrandStaffAPIView):
         guide_id = serializers.IntegerField(allow_null=True)
         reason = serializers.CharField(max_length=100, default="reassigned by staff")
 
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        guide_id = serializers.IntegerField(allow_null=True)
+        store_id = serializers.IntegerField(allow_null=True)
+
+    @extend_schema(responses=OutputSerializer)
     def post(self, request, member_id):
         member = member_get_for_scope(self.scope, member_id)
         data = self.InputSerializer(data=request.data)
@@ -140,6 +228,11 @@ class MemberTierSetApi(BrandHQAPIView):
         tier_id = serializers.IntegerField()
         reason = serializers.CharField(max_length=200)
 
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        tier_id = serializers.IntegerField(allow_null=True)
+
+    @extend_schema(responses=OutputSerializer)
     def post(self, request, member_id):
         member = member_get_for_scope(self.scope, member_id)
         data = self.InputSerializer(data=request.data)
@@ -165,9 +258,11 @@ class TagListApi(BrandStaffAPIView):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=50)
 
+    @extend_schema(responses=TagOutput(many=True))
     def get(self, request):
         return self.paginated(Tag.objects.all(), TagOutput)
 
+    @extend_schema(responses={201: TagOutput})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -182,6 +277,11 @@ class TagMembersApi(BrandStaffAPIView):
         member_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=5000)
         remove = serializers.BooleanField(default=False)
 
+    class OutputSerializer(serializers.Serializer):
+        added = serializers.IntegerField(required=False, help_text="When tagging: members newly tagged.")
+        removed = serializers.IntegerField(required=False, help_text="When untagging (`remove`): members untagged.")
+
+    @extend_schema(responses=OutputSerializer)
     def post(self, request, tag_id):
         tag = get_in_scope(Tag.objects.all(), tag_id, "tag")
         data = self.InputSerializer(data=request.data)
@@ -209,6 +309,7 @@ class CardLevelListApi(BrandStaffAPIView):
     """GET /api/v1/staff/card-levels; POST (HQ) adds a tier."""
 
     hq_methods = ("POST",)
+    pagination_class = None  # the whole list (a brand has a few tiers), not a page
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=50)
@@ -220,9 +321,11 @@ class CardLevelListApi(BrandStaffAPIView):
         )
         benefits = serializers.CharField(required=False, default="", allow_blank=True)
 
+    @extend_schema(responses=CardLevelOutput(many=True))
     def get(self, request):
         return Response(CardLevelOutput(CardLevel.objects.order_by("rank"), many=True).data)
 
+    @extend_schema(responses={201: CardLevelOutput})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

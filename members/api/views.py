@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from core.client_ip import client_ip
+from core.openapi import error
 from core.ratelimit import rate_limit_hit
 from core.views import PublicAPIView
 from members.api.base import MemberAPIView
@@ -29,6 +31,13 @@ class MemberSessionStartApi(PublicAPIView):
         openid = serializers.CharField()
         member_id = serializers.IntegerField(allow_null=True)
 
+    @extend_schema(
+        responses={
+            200: OutputSerializer,
+            429: error("Too many logins from this address (`rate_limited`)."),
+            502: error("WeChat did not answer or refused the code."),
+        }
+    )
     def post(self, request):
         rate_limit_hit(
             scope="mp-session",
@@ -40,6 +49,33 @@ class MemberSessionStartApi(PublicAPIView):
         data.is_valid(raise_exception=True)
         result = member_session_start(**data.validated_data)
         return Response(self.OutputSerializer(result).data)
+
+
+class MeTierSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    rank = serializers.IntegerField()
+    benefits = serializers.CharField()
+    points_multiplier = serializers.CharField(help_text='A decimal, e.g. "1.5".')
+    since = serializers.DateTimeField(allow_null=True)
+
+
+class MeGuideStoreSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+class MeGuideSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    store = MeGuideStoreSerializer()
+
+
+class MeCardSerializer(serializers.Serializer):
+    state = serializers.CharField()
+    card_id = serializers.CharField(allow_null=True)
+    code = serializers.CharField(allow_null=True)
+    membership_number = serializers.CharField()
 
 
 class MeOutputSerializer(serializers.Serializer):
@@ -56,6 +92,7 @@ class MeOutputSerializer(serializers.Serializer):
     guide = serializers.SerializerMethodField()
     card = serializers.SerializerMethodField()
 
+    @extend_schema_field(MeTierSerializer(allow_null=True))
     def get_tier(self, member: Member):
         level = member.tier
         if level is None:
@@ -72,12 +109,14 @@ class MeOutputSerializer(serializers.Serializer):
     def get_points_balance(self, member: Member) -> int:
         return member_points_balance(member)
 
+    @extend_schema_field(MeGuideSerializer(allow_null=True))
     def get_guide(self, member: Member):
         guide = member.guide
         if guide is None:
             return None
         return {"id": guide.pk, "name": guide.name, "store": {"code": guide.store.code, "name": guide.store.name}}
 
+    @extend_schema_field(MeCardSerializer)
     def get_card(self, member: Member):
         return {
             "state": member.card_state,
@@ -112,6 +151,14 @@ class MemberRegisterApi(MemberAPIView):
         )
         ignore_unknown_links = serializers.BooleanField(required=False, default=False)
 
+    @extend_schema(
+        responses={
+            200: MeOutputSerializer,
+            201: MeOutputSerializer,
+            409: error("A typed phone matches an imported member (`phone_verification_required`)."),
+            502: error("WeChat did not confirm the phone code."),
+        }
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -142,9 +189,11 @@ class MeApi(MemberAPIView):
         gender = serializers.ChoiceField(choices=Member.Gender.choices, required=False)
         birthday = serializers.DateField(required=False)
 
+    @extend_schema(responses=MeOutputSerializer)
     def get(self, request):
         return Response(MeOutputSerializer(_me(self.member_or_404())).data)
 
+    @extend_schema(responses=MeOutputSerializer)
     def patch(self, request):
         member = self.member_or_404()
         unknown = set(request.data) - set(self.PatchSerializer().fields) if isinstance(request.data, dict) else set()

@@ -1,7 +1,7 @@
 """Reading a member import file: its encoding, its header and each row, apart from the database.
 
-A row becomes a StagedRow (the phone normalised, hashed and encrypted; store, guide and tier codes resolved
-through Lookups) or a ValueError naming every problem in it. A whole file that cannot be read (encoding, header)
+A row becomes a StagedRow (the phone normalised; store, guide and tier codes resolved through Lookups) or a
+ValueError naming every problem in it; `seal_rows` then hashes and encrypts the phones of a whole batch at once. A whole file that cannot be read (encoding, header)
 raises ImportFailed. members.services.imports stages the rows and writes them with SQL.
 """
 
@@ -15,8 +15,8 @@ from typing import NamedTuple
 
 from django.utils import timezone
 
-from core.crypto import encrypt
-from members.selectors import phone_hash, phone_normalize
+from core.crypto import encrypt_many, keyed_hasher
+from members.selectors import PHONE_HASH_PURPOSE, phone_normalize
 
 # Column names as brands' old CRMs export them -> ours.
 COLUMN_ALIASES = {
@@ -68,8 +68,8 @@ class ImportFailed(Exception):
 class StagedRow(NamedTuple):
     """One member as a row of the file gives it, in the staging table's column order."""
 
-    phone_hash: str
-    phone: str  # encrypted
+    phone_hash: str  # empty until seal_rows
+    phone: str  # the normalised phone; encrypted by seal_rows
     name: str
     gender: str
     birthday: dt.date | None
@@ -99,6 +99,7 @@ class Lookups:
     guides: dict[str, tuple[int, int]]  # employee_no -> (guide id, store id)
     tiers: dict[str, int]  # tier name -> id
     entry_tier_id: int | None
+    tz: dt.tzinfo = field(default_factory=timezone.get_current_timezone)  # of dates in the file
 
 
 # --- the file -------------------------------------------------------------------------------------------------
@@ -179,20 +180,21 @@ def parse_date(value: str) -> dt.date:
     raise ValueError(f"'{value[:20]}' is not a date (YYYY-MM-DD)")
 
 
-def parse_moment(value: str) -> dt.datetime:
+def parse_moment(value: str, tz: dt.tzinfo | None = None) -> dt.datetime:
     value = value.strip()
+    tz = tz or timezone.get_current_timezone()
     if len(value) in (16, 19) and value[4] == "-" and value[10] == " ":
         try:
-            return timezone.make_aware(dt.datetime.fromisoformat(value))
+            return timezone.make_aware(dt.datetime.fromisoformat(value), tz)
         except ValueError:
             pass
     for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M"):
         try:
-            return timezone.make_aware(dt.datetime.strptime(value, fmt))
+            return timezone.make_aware(dt.datetime.strptime(value, fmt), tz)
         except ValueError:
             continue
     day = parse_date(value)
-    return timezone.make_aware(dt.datetime(day.year, day.month, day.day))
+    return timezone.make_aware(dt.datetime(day.year, day.month, day.day), tz)
 
 
 def parse_row(values: list[str], columns: dict[str, int], width: int, look: Lookups) -> StagedRow:
@@ -222,7 +224,7 @@ def parse_row(values: list[str], columns: dict[str, int], width: int, look: Look
     except ValueError as exc:
         problems.append(f"birthday: {exc}")
     try:
-        joined_at = parse_moment(get("joined_at")) if get("joined_at") else None
+        joined_at = parse_moment(get("joined_at"), look.tz) if get("joined_at") else None
     except ValueError as exc:
         problems.append(f"joined_at: {exc}")
     store_id = guide_id = guide_store_id = tier_id = None
@@ -243,8 +245,8 @@ def parse_row(values: list[str], columns: dict[str, int], width: int, look: Look
     if problems:
         raise ValueError("; ".join(problems))
     return StagedRow(
-        phone_hash=phone_hash(phone),
-        phone=encrypt(phone),
+        phone_hash="",
+        phone=phone,
         name=name,
         gender=gender,
         birthday=birthday,
@@ -254,3 +256,11 @@ def parse_row(values: list[str], columns: dict[str, int], width: int, look: Look
         store_id=guide_store_id or store_id,
         tier_id=tier_id,
     )
+
+
+def seal_rows(rows: list[StagedRow]) -> list[StagedRow]:
+    """The rows with each phone replaced by its ciphertext and its blind index (members.selectors.phone_hash) set:
+    hashed with the key derived once, encrypted in one call for the batch (core.crypto.encrypt_many)."""
+    hasher = keyed_hasher(PHONE_HASH_PURPOSE)
+    sealed = encrypt_many([row.phone for row in rows])
+    return [row._replace(phone_hash=hasher(row.phone), phone=cipher) for row, cipher in zip(rows, sealed, strict=True)]

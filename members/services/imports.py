@@ -7,7 +7,10 @@ instead of duplicating them. A bad row is reported with its line number and the 
 wrong encoding or without the required columns fails at once with a message that says so.
 
 Reading the file (encoding, header, rows) is members.services.import_parsing; this module stores the chunks,
-stages each batch with COPY and writes it with one SQL upsert. The tier history of imported members is written
+seals each batch (phones hashed and encrypted in bulk), stages it with COPY and writes it with one SQL upsert. On
+the worker a writer thread with its own connection writes batch n while the task parses batch n+1 (parsing in
+Python and writing in PostgreSQL use two cores); batches still commit one at a time in file order. A row that
+changes nothing of its member writes nothing (a re-run of the same file is cheap). The tier history of imported members is written
 by members.services.tiers, like every other tier change.
 """
 
@@ -17,6 +20,7 @@ import csv
 import io
 import logging
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -35,8 +39,9 @@ from members.services.import_parsing import (
     header_columns,
     parse_row,
     probe_encoding,
+    seal_rows,
 )
-from members.services.tiers import TierMove, member_tiers_moved
+from members.services.tiers import TierMove, member_tiers_moved, one_year_after
 
 logger = logging.getLogger(__name__)
 
@@ -166,18 +171,22 @@ _STAGE_COLUMNS = StagedRow._fields
 _UPSERT = """
 WITH prev AS (
     SELECT m.id, m.phone_hash, m.tier_id, m.guide_id
-    FROM members_member m JOIN members_import_stage s ON s.phone_hash = m.phone_hash
+    FROM members_import_stage s CROSS JOIN LATERAL (
+        SELECT id, phone_hash, tier_id, guide_id FROM members_member WHERE phone_hash = s.phone_hash LIMIT 1
+    ) m  -- one blind-index probe per row, whatever the planner thinks of the brand's size
 ), up AS (
     INSERT INTO members_member (phone, phone_hash, name, gender, birthday, status, joined_at, join_channel,
         join_store_id, join_guide_id, store_id, guide_id, tier_id, tier_since, tier_review_at,
         earned_points_12m, spent_fen_12m, card_id, card_state, updated_at)
     SELECT s.phone, s.phone_hash, COALESCE(s.name, ''), COALESCE(s.gender, 'unknown'), s.birthday, 'active', COALESCE(s.joined_at, now()), 'import',
         s.join_store_id, s.guide_id, s.store_id, s.guide_id,
-        COALESCE(s.tier_id, CASE WHEN p.id IS NULL THEN %(entry)s::bigint END), NULL, NULL,
+        t.tier_id, CASE WHEN t.tier_id IS NOT NULL THEN %(now)s::timestamptz END,
+        CASE WHEN t.tier_id IS NOT NULL THEN %(review)s::timestamptz END,
         0, 0, '', 'none', now()
-    FROM members_import_stage s LEFT JOIN prev p ON p.phone_hash = s.phone_hash
+    FROM members_import_stage s LEFT JOIN prev p ON p.phone_hash = s.phone_hash,
+        LATERAL (SELECT COALESCE(s.tier_id, CASE WHEN p.id IS NULL THEN %(entry)s::bigint END) AS tier_id) t
+    ORDER BY s.phone_hash
     ON CONFLICT (phone_hash) DO UPDATE SET
-        phone = EXCLUDED.phone,
         name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE members_member.name END,
         gender = CASE WHEN EXCLUDED.gender <> 'unknown' THEN EXCLUDED.gender ELSE members_member.gender END,
         birthday = COALESCE(EXCLUDED.birthday, members_member.birthday),
@@ -187,7 +196,24 @@ WITH prev AS (
         store_id = COALESCE(EXCLUDED.store_id, members_member.store_id),
         guide_id = COALESCE(EXCLUDED.guide_id, members_member.guide_id),
         tier_id = COALESCE(EXCLUDED.tier_id, members_member.tier_id),
+        tier_since = CASE WHEN EXCLUDED.tier_id IS DISTINCT FROM members_member.tier_id AND EXCLUDED.tier_id
+            IS NOT NULL THEN EXCLUDED.tier_since ELSE members_member.tier_since END,
+        tier_review_at = CASE WHEN EXCLUDED.tier_id IS DISTINCT FROM members_member.tier_id AND EXCLUDED.tier_id
+            IS NOT NULL THEN EXCLUDED.tier_review_at ELSE members_member.tier_review_at END,
         updated_at = now()
+    WHERE (members_member.name, members_member.gender, members_member.birthday, members_member.joined_at,
+            members_member.join_store_id, members_member.join_guide_id, members_member.store_id,
+            members_member.guide_id, members_member.tier_id)
+        IS DISTINCT FROM (
+            CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE members_member.name END,
+            CASE WHEN EXCLUDED.gender <> 'unknown' THEN EXCLUDED.gender ELSE members_member.gender END,
+            COALESCE(EXCLUDED.birthday, members_member.birthday),
+            LEAST(EXCLUDED.joined_at, members_member.joined_at),
+            COALESCE(members_member.join_store_id, EXCLUDED.join_store_id),
+            COALESCE(members_member.join_guide_id, EXCLUDED.join_guide_id),
+            COALESCE(EXCLUDED.store_id, members_member.store_id),
+            COALESCE(EXCLUDED.guide_id, members_member.guide_id),
+            COALESCE(EXCLUDED.tier_id, members_member.tier_id))
     RETURNING id, phone_hash, tier_id, guide_id, (xmax = 0) AS inserted
 ), guides AS (
     INSERT INTO members_guideassignment (member_id, from_guide_id, to_guide_id, reason, changed_at)
@@ -199,8 +225,11 @@ WITH prev AS (
 SELECT up.id, up.inserted, p.tier_id, up.tier_id
 FROM up LEFT JOIN prev p ON p.phone_hash = up.phone_hash
 """
-# Each row: (member id, inserted, tier before, tier after); the tier history is written from these. The guides
-# CTE runs although nothing reads it (PostgreSQL runs every data-modifying WITH to completion).
+# Each row written: (member id, inserted, tier before, tier after); the tier history is written from these. A
+# member the row changes nothing of is not written at all (a re-run of the same file costs no row versions) and
+# counts as updated; the phone's ciphertext is kept (same blind index, same phone). Rows go in blind-index order,
+# so two imports writing the same members lock them in the same order. The guides CTE runs although nothing reads
+# it (PostgreSQL runs every data-modifying WITH to completion).
 
 
 def _copy_text(rows: list[StagedRow]) -> io.StringIO:
@@ -233,12 +262,17 @@ def _import_batch(
             cursor.execute("TRUNCATE members_import_stage")  # nested in an outer transaction: no commit between
             cursor.cursor.copy_expert(
                 f"COPY members_import_stage ({', '.join(_STAGE_COLUMNS)}) FROM STDIN WITH (FORMAT csv)",
-                _copy_text(list(rows.values())),
+                _copy_text(seal_rows(list(rows.values()))),
             )
-            cursor.execute(_UPSERT, {"entry": entry_tier_id, "reason": f"import #{imp.pk}"})
+            cursor.execute("ANALYZE members_import_stage")  # a temp table has no statistics until analysed
+            now = timezone.now()  # a tier set by this batch starts its year now (members.services.tiers)
+            cursor.execute(
+                _UPSERT,
+                {"entry": entry_tier_id, "reason": f"import #{imp.pk}", "now": now, "review": one_year_after(now)},
+            )
             written = cursor.fetchall()
         created = sum(1 for _, inserted, _, _ in written if inserted)
-        updated = len(written) - created
+        updated = len(rows) - created
         member_tiers_moved(
             moves=[
                 TierMove(member_id=member_id, from_level_id=before, to_level_id=after, first=inserted)
@@ -246,6 +280,8 @@ def _import_batch(
                 if after is not None and after != before
             ],
             reason=f"import #{imp.pk}",
+            now=now,
+            year_restarted=True,
         )
     imp_now = MemberImport.objects.filter(pk=imp.pk).values_list("rows_failed", flat=True)[0]
     keep = max(0, ERRORS_KEPT - imp_now)
@@ -317,6 +353,23 @@ def member_import_run(*, import_id: int, batch_rows: int = BATCH_ROWS) -> Member
         return _finish(imp, MemberImport.Status.FAILED, str(exc))
 
     look = _lookups_load()
+    # Parsing (Python, this thread) and writing (PostgreSQL, through the writer's own connection) overlap; inside
+    # a transaction (tests) a second connection could not see the caller's rows, so batches are written inline.
+    writer = _BatchWriter(connection.tenant) if not connection.in_atomic_block else None
+    try:
+        return _run_rows(imp, reader, lines, header_row, columns, look, batch_rows, writer)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _run_rows(imp, reader, lines, header_row, columns, look, batch_rows, writer) -> MemberImport:
+    def write(**batch) -> None:
+        if writer is None:
+            _import_batch(**batch)
+        else:
+            writer.submit(**batch)
+
     already = imp.rows_processed  # resume: these rows were committed by an earlier run
     seen = 0
     rows: dict[str, StagedRow] = {}
@@ -349,14 +402,14 @@ def member_import_run(*, import_id: int, batch_rows: int = BATCH_ROWS) -> Member
             except ValueError as exc:
                 problem = str(exc)
             else:
-                if staged.phone_hash in rows:
+                if staged.phone in rows:  # the normalised phone (hashed and encrypted with the batch)
                     duplicates += 1
-                    staged = rows[staged.phone_hash].merged_with(staged)
-                rows[staged.phone_hash] = staged
+                    staged = rows[staged.phone].merged_with(staged)
+                rows[staged.phone] = staged
         if problem is not None:
             errors.append((row_start, problem))
         if consumed >= batch_rows:
-            _import_batch(
+            write(
                 imp=imp,
                 rows=rows,
                 duplicates=duplicates,
@@ -365,7 +418,41 @@ def member_import_run(*, import_id: int, batch_rows: int = BATCH_ROWS) -> Member
                 entry_tier_id=look.entry_tier_id,
             )
             rows, duplicates, errors, consumed = {}, 0, [], 0
-    _import_batch(
-        imp=imp, rows=rows, duplicates=duplicates, errors=errors, consumed=consumed, entry_tier_id=look.entry_tier_id
-    )
+    write(imp=imp, rows=rows, duplicates=duplicates, errors=errors, consumed=consumed, entry_tier_id=look.entry_tier_id)
+    if writer is not None:
+        writer.wait()  # the last batch is committed (or its error raised here) before the import is done
     return _finish(imp, MemberImport.Status.DONE)
+
+
+class _BatchWriter:
+    """Writes batches (`_import_batch`) on a thread of its own, with its own database connection in the same brand
+    schema, while the caller parses the next batch: the worker's Python and PostgreSQL use two cores at once.
+
+    One batch in flight: `submit` waits for the previous one first, so batches commit one after the other in file
+    order (progress, resume and "the later row wins" are as with one thread) and at most two batches are in memory.
+    A batch that fails raises from the next `submit`, `wait` or `close`; nothing after it is written."""
+
+    def __init__(self, tenant) -> None:
+        self._tenant = tenant
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="member-import")
+        self._pending: Future | None = None
+
+    def _write(self, batch: dict) -> None:
+        connection.set_tenant(self._tenant)  # this thread's connection
+        _import_batch(**batch)
+
+    def submit(self, **batch) -> None:
+        self.wait()
+        self._pending = self._pool.submit(self._write, batch)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._pool.submit(lambda: connection.close()).result()  # the thread's own connection
+            self._pool.shutdown()

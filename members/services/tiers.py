@@ -76,17 +76,21 @@ def _tier_change(*, member: Member, to_level: CardLevel | None, kind: str, reaso
     member_card_sync_request(member=member)
 
 
-def member_tiers_moved(*, moves: Sequence[TierMove], reason: str, now: dt.datetime | None = None) -> int:
+def member_tiers_moved(
+    *, moves: Sequence[TierMove], reason: str, now: dt.datetime | None = None, year_restarted: bool = False
+) -> int:
     """The history of tier changes made in bulk, as `_tier_change` writes it for one member: a TierChange each
     (kind `initial` for a first tier, `import` otherwise) and the tier year restarted (tier_since now, review a
     year later). The members already carry their new tier; no card update (imported members have no card).
-    Returns how many moves were recorded."""
+    `year_restarted`: the caller already wrote tier_since = `now` and tier_review_at = one_year_after(`now`) with
+    the tier itself (the import's upsert does, sparing a second write of every member); only the history is
+    written. Returns how many moves were recorded."""
     if not moves:
         return 0
     now = now or timezone.now()
     with connection.cursor() as cursor:  # one round trip for a batch of thousands
         cursor.execute(
-            _MOVED_SQL,
+            _HISTORY_SQL if year_restarted else _MOVED_SQL,
             {
                 "ids": [m.member_id for m in moves],
                 "from": [m.from_level_id for m in moves],
@@ -101,6 +105,13 @@ def member_tiers_moved(*, moves: Sequence[TierMove], reason: str, now: dt.dateti
         )
     return len(moves)
 
+
+_HISTORY_SQL = f"""
+INSERT INTO {TierChange._meta.db_table} (member_id, from_level_id, to_level_id, kind, reason, created_at)
+SELECT member_id, from_id, to_id, CASE WHEN first THEN %(initial)s ELSE %(other)s END, %(reason)s, %(now)s
+FROM unnest(%(ids)s::bigint[], %(from)s::bigint[], %(to)s::bigint[], %(first)s::boolean[])
+    AS m(member_id, from_id, to_id, first)
+"""
 
 _MOVED_SQL = f"""
 WITH moves AS (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 
 from core.pagination import paginated_response
@@ -32,6 +33,7 @@ class _GuidePage(GuideAPIView):
 class GuideOrderListApi(_GuidePage):
     """GET /api/v1/guide/orders: orders attributed to the calling guide (buyers shown by order, not by person)."""
 
+    @extend_schema(responses=OrderOut(many=True))
     def get(self, request):
         return self.page(selectors.orders_for_guide(self.guide()), OrderOut)
 
@@ -39,5 +41,6 @@ class GuideOrderListApi(_GuidePage):
 class GuideCommissionListApi(_GuidePage):
     """GET /api/v1/guide/commissions: the calling guide's commission ledger (pending, payable...)."""
 
+    @extend_schema(responses=CommissionOut(many=True))
     def get(self, request):
         return self.page(selectors.commissions_for_guide(self.guide()).order_by("-id"), CommissionOut)

@@ -4,10 +4,12 @@ orders and coupons (another member's id is a 404)."""
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from core.client_ip import client_ip as request_client_ip
+from core.openapi import error
 from core.pagination import paginated_response
 from members.api.base import MemberAPIView
 from miniprograms import selectors
@@ -24,9 +26,10 @@ class ShopListApi(MemberAPIView):
     """GET /api/v1/mp/shops?city=&store_code="""
 
     class FilterSerializer(serializers.Serializer):
-        city = serializers.CharField(max_length=50, required=False, default="")
-        store_code = serializers.CharField(max_length=32, required=False, default="")
+        city = serializers.CharField(max_length=50, required=False, default="", allow_blank=True)
+        store_code = serializers.CharField(max_length=32, required=False, default="", allow_blank=True)
 
+    @extend_schema(responses=ShopOut(many=True))
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -38,6 +41,11 @@ class ShopListApi(MemberAPIView):
 class ShopCatalogApi(MemberAPIView):
     """GET /api/v1/mp/shops/<id>/catalog: the shop's SKUs at its prices, with stock."""
 
+    class OutputSerializer(serializers.Serializer):
+        shop = ShopOut()
+        results = CatalogItemOut(many=True)
+
+    @extend_schema(responses=OutputSerializer)
     def get(self, request, shop_id: int):
         shop = selectors.shop_get_open(shop_id)
         items = selectors.shop_catalog(shop=shop)
@@ -60,10 +68,12 @@ class OrderListCreateApi(MemberAPIView):
         )
         delivery_address = serializers.DictField(required=False, default=dict)
 
+    @extend_schema(responses=OrderOut(many=True))
     def get(self, request):
         member = self.member_or_404()
         return paginated_response(self, selectors.orders_for_member(member), OrderOut)
 
+    @extend_schema(responses={201: OrderOut})
     def post(self, request):
         member = self.member_or_404()
         data = self.InputSerializer(data=request.data)
@@ -76,6 +86,7 @@ class OrderListCreateApi(MemberAPIView):
 
 
 class OrderDetailApi(MemberAPIView):
+    @extend_schema(responses=OrderOut)
     def get(self, request, order_id: int):
         order = selectors.order_get_for_member(self.member_or_404(), order_id)
         return Response(OrderOut(order).data)
@@ -84,6 +95,20 @@ class OrderDetailApi(MemberAPIView):
 class OrderPayApi(MemberAPIView):
     """POST /api/v1/mp/orders/<id>/pay: the signed parameters for wx.requestPayment."""
 
+    class OutputSerializer(serializers.Serializer):
+        class RequestPayment(serializers.Serializer):
+            timeStamp = serializers.CharField()
+            nonceStr = serializers.CharField()
+            package = serializers.CharField(help_text="`prepay_id=...`")
+            signType = serializers.CharField(help_text="`MD5`, `HMAC-SHA256` (v2) or `RSA` (v3).")
+            paySign = serializers.CharField()
+
+        request_payment = RequestPayment(help_text="Pass as is to wx.requestPayment.")
+
+    @extend_schema(
+        request=None,
+        responses={200: OutputSerializer, 502: error("WeChat Pay did not answer or refused the prepay.")},
+    )
     def post(self, request, order_id: int):
         member = self.member_or_404()
         order = selectors.order_get_for_member(member, order_id)
@@ -94,6 +119,7 @@ class OrderPayApi(MemberAPIView):
 
 
 class OrderCancelApi(MemberAPIView):
+    @extend_schema(request=None, responses=OrderOut)
     def post(self, request, order_id: int):
         member = self.member_or_404()
         order_cancel(order_id=selectors.order_get_for_member(member, order_id).pk, reason="by member", member=member)
@@ -119,6 +145,12 @@ class OrderRefundRequestApi(MemberAPIView):
             lines.is_valid(raise_exception=True)
             return lines.validated_data
 
+    class OutputSerializer(serializers.Serializer):
+        refund_id = serializers.IntegerField()
+        status = serializers.CharField()
+        amount_fen = serializers.IntegerField()
+
+    @extend_schema(responses={201: OutputSerializer})
     def post(self, request, order_id: int):
         member = self.member_or_404()
         data = self.InputSerializer(data=request.data)
@@ -132,11 +164,13 @@ class OrderRefundRequestApi(MemberAPIView):
 
 
 class CouponListApi(MemberAPIView):
+    @extend_schema(responses=CouponOut(many=True))
     def get(self, request):
         return self.paginated(selectors.coupons_for_member(self.member_or_404()), CouponOut)
 
 
 class CouponClaimApi(MemberAPIView):
+    @extend_schema(request=None, responses={201: CouponOut})
     def post(self, request, template_id: int):
         coupon = coupon_claim(member=self.member_or_404(), template_id=template_id)
         return Response(CouponOut(coupon).data, status=status.HTTP_201_CREATED)
@@ -148,6 +182,10 @@ class GuideTouchApi(MemberAPIView):
     class InputSerializer(serializers.Serializer):
         scene = serializers.CharField(max_length=32)
 
+    class OutputSerializer(serializers.Serializer):
+        guide_id = serializers.IntegerField(allow_null=True)
+
+    @extend_schema(responses={201: OutputSerializer})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -140,6 +140,25 @@ class ShopSkuOut(serializers.Serializer):
 class RefundDecisionOut(serializers.Serializer):
     refund_id = serializers.IntegerField(source="pk")
     status = serializers.CharField()
+    after_sales_status = serializers.SerializerMethodField()
+
+    def get_after_sales_status(self, refund) -> str:
+        from miniprograms.services.refunds import refund_after_sales_status
+
+        return refund_after_sales_status(refund)
+
+
+class RefundAbnormalOut(serializers.Serializer):
+    """A refund WeChat Pay could not pay into the member's account (REFUND.ABNORMAL), waiting to be resolved."""
+
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    order_id = serializers.IntegerField()
+    order_number = serializers.CharField(source="order.number")
+    store_id = serializers.IntegerField(source="order.store_id")
+    amount_fen = serializers.IntegerField()
+    abnormal_at = serializers.DateTimeField()
+    last_error = serializers.CharField()
 
 
 class CouponTemplateCreatedOut(serializers.Serializer):

@@ -3,10 +3,12 @@ statements (guide login)."""
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from core.errors import NotFound
+from core.openapi import error
 from core.pagination import paginated_response
 from core.views import BrandHQAPIView, GuideAPIView
 from members.models import Guide
@@ -43,11 +45,19 @@ class PayoutOut(serializers.Serializer):
     method = serializers.CharField()
     paid_at = serializers.DateTimeField(allow_null=True)
     last_error = serializers.CharField()
+    transfer_out_bill_no = serializers.SerializerMethodField()
+    transfer_state = serializers.CharField(help_text="WeChat's state of the 商家转账 bill; blank when none was sent.")
+
+    def get_transfer_out_bill_no(self, payout) -> str:
+        return payout.out_bill_no if payout.transfer_attempt else ""
 
 
 class PayoutStatementOut(PayoutOut):
     entries = PayoutEntryOut(many=True)
     clawbacks = PayoutClawbackOut(many=True)
+    transfer_package_info = serializers.CharField(
+        help_text="While WAIT_USER_CONFIRM: the package for wx.requestMerchantTransfer, to confirm receipt."
+    )
 
 
 def _payout(payout_id: int) -> CommissionPayout:
@@ -63,9 +73,14 @@ class PayoutListPrepareApi(BrandHQAPIView):
     class InputSerializer(serializers.Serializer):
         month = serializers.DateField()
 
+    class OutputSerializer(serializers.Serializer):
+        results = PayoutOut(many=True, help_text="The payouts drafted now.")
+
+    @extend_schema(responses=PayoutOut(many=True))
     def get(self, request):
         return paginated_response(self, CommissionPayout.objects.order_by("-id"), PayoutOut)
 
+    @extend_schema(responses={201: OutputSerializer})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -74,6 +89,7 @@ class PayoutListPrepareApi(BrandHQAPIView):
 
 
 class PayoutApproveApi(BrandHQAPIView):
+    @extend_schema(request=None, responses=PayoutOut)
     def post(self, request, payout_id: int):
         return Response(PayoutOut(commission_payout_approve(payout=_payout(payout_id), actor_id=request.user.id)).data)
 
@@ -84,6 +100,7 @@ class PayoutPayApi(BrandHQAPIView):
     class InputSerializer(serializers.Serializer):
         method = serializers.ChoiceField(choices=CommissionPayout.Method.choices)
 
+    @extend_schema(responses={200: PayoutOut, 502: error("WeChat Pay did not answer or refused the transfer.")})
     def post(self, request, payout_id: int):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -96,5 +113,6 @@ class PayoutPayApi(BrandHQAPIView):
 class GuidePayoutListApi(GuideAPIView):
     """GET /api/v1/guide/payouts: the calling guide's statements, with the commission and clawbacks in each."""
 
+    @extend_schema(responses=PayoutStatementOut(many=True))
     def get(self, request):
         return paginated_response(self, payouts_for_guide(Guide(pk=self.guide_id)), PayoutStatementOut)

@@ -7,6 +7,7 @@ from rest_framework import authentication, exceptions, serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
+from core.fields import BusinessDateTimeField
 from core.views import BaseAPIView, BrandStaffAPIView
 from members.selectors import store_get_for_scope
 from miniprograms.api.outputs import PosKeyOut
@@ -63,7 +64,7 @@ class PosOrdersApi(BaseAPIView):
                 unit_price_fen = serializers.IntegerField(min_value=0)
 
             receipt_no = serializers.CharField(max_length=64)
-            sold_at = serializers.DateTimeField(required=False)
+            sold_at = BusinessDateTimeField(required=False)
             member_id = serializers.IntegerField(min_value=1, required=False)
             phone = serializers.CharField(max_length=20, required=False)
             openid = serializers.CharField(
@@ -75,6 +76,16 @@ class PosOrdersApi(BaseAPIView):
 
         receipts = Receipt(many=True, allow_empty=False, max_length=MAX_BATCH)
 
+    class OutputSerializer(serializers.Serializer):
+        class Result(serializers.Serializer):
+            receipt_no = serializers.CharField()
+            status = serializers.ChoiceField(choices=["created", "duplicate", "error"])
+            order_id = serializers.IntegerField(allow_null=True)
+            error = serializers.DictField(allow_null=True, help_text="`{code, message}` when status is error.")
+
+        results = Result(many=True, help_text="One per receipt, in the order sent.")
+
+    @extend_schema(responses=OutputSerializer)
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -88,6 +99,10 @@ class PosKeyOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "prefix", "label", "active", "created_at", "revoked_at"]
 
 
+class PosKeyListOutputSerializer(serializers.Serializer):
+    results = PosKeyOutputSerializer(many=True)
+
+
 class PosKeyListCreateApi(BrandStaffAPIView):
     """GET: the store's POS keys (prefix only; the secret is never shown again). POST: a new key, shown once.
     Only stores in the caller's scope (another franchisee's store is a 404)."""
@@ -95,7 +110,7 @@ class PosKeyListCreateApi(BrandStaffAPIView):
     class PosKeyInputSerializer(serializers.Serializer):
         label = serializers.CharField(max_length=64, required=False, default="", allow_blank=True)
 
-    @extend_schema(responses={200: PosKeyOutputSerializer(many=True)})
+    @extend_schema(responses={200: PosKeyListOutputSerializer})
     def get(self, request, store_id: int):
         store = store_get_for_scope(self.scope, store_id)
         keys = PosApiKey.objects.filter(store=store).order_by("-id")

@@ -5,9 +5,11 @@ is a 404 through core.selectors.get_in_scope; answers go through Output serializ
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from core.openapi import error
 from core.selectors import get_in_scope
 from core.views import BrandHQAPIView, BrandStaffAPIView
 from members.models import Member
@@ -15,6 +17,7 @@ from miniprograms import selectors
 from miniprograms.api.outputs import (
     CouponOut,
     CouponTemplateCreatedOut,
+    RefundAbnormalOut,
     RefundDecisionOut,
     ShopOut,
     ShopPushOut,
@@ -27,7 +30,13 @@ from miniprograms.services.coupons import coupon_grant, coupon_template_create
 from miniprograms.services.guides import guide_share_code_create
 from miniprograms.services.orders import order_fulfilment_advance
 from miniprograms.services.pushes import shop_push_start
-from miniprograms.services.refunds import refund_approve, refund_goods_received, refund_reject
+from miniprograms.services.refunds import (
+    AbnormalResolution,
+    refund_abnormal_resolve,
+    refund_approve,
+    refund_goods_received,
+    refund_reject,
+)
 
 
 class ShopListCreateApi(BrandStaffAPIView):
@@ -37,9 +46,11 @@ class ShopListCreateApi(BrandStaffAPIView):
         theme = serializers.CharField(max_length=50, required=False, default="")
         is_open = serializers.BooleanField(required=False, default=True)
 
+    @extend_schema(responses=ShopOut(many=True))
     def get(self, request):
         return self.paginated(selectors.shops_for_scope(self.scope), ShopOut)
 
+    @extend_schema(responses={201: ShopOut})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -54,6 +65,7 @@ class ShopUpdateApi(BrandStaffAPIView):
         theme = serializers.CharField(max_length=50, required=False)
         is_open = serializers.BooleanField(required=False)
 
+    @extend_schema(responses=ShopOut)
     def patch(self, request, shop_id: int):
         shop = selectors.shop_get_for_scope(self.scope, shop_id)
         data = self.InputSerializer(data=request.data)
@@ -69,6 +81,7 @@ class ShopSkuSetApi(BrandStaffAPIView):
         stock = serializers.IntegerField(min_value=0, required=False)
         on_sale = serializers.BooleanField(required=False)
 
+    @extend_schema(responses=ShopSkuOut)
     def put(self, request, shop_id: int, sku_id: int):
         shop = selectors.shop_get_for_scope(self.scope, shop_id)
         sku = get_in_scope(Sku.objects.all(), sku_id, "SKU")
@@ -106,9 +119,11 @@ class ProductListCreateApi(BrandHQAPIView):
         image_urls = serializers.JSONField()
         skus = SkuOut(many=True)
 
+    @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request):
         return self.paginated(selectors.products_list(), self.OutputSerializer)
 
+    @extend_schema(responses={201: OutputSerializer})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -129,6 +144,10 @@ class ProductPushApi(BrandHQAPIView):
         stock = serializers.IntegerField(min_value=0, required=False, allow_null=True)
         price_fen = serializers.IntegerField(min_value=1, required=False, allow_null=True)
 
+    class OutputSerializer(serializers.Serializer):
+        written = serializers.IntegerField(help_text="Shop SKU rows written.")
+
+    @extend_schema(responses=OutputSerializer)
     def post(self, request, product_id: int):
         product = get_in_scope(Product.objects.all(), product_id, "product")
         data = self.InputSerializer(data=request.data)
@@ -145,6 +164,7 @@ class ProductPushAllApi(BrandHQAPIView):
         stock = serializers.IntegerField(min_value=0, required=False, allow_null=True)
         price_fen = serializers.IntegerField(min_value=1, required=False, allow_null=True)
 
+    @extend_schema(responses={202: ShopPushOut})
     def post(self, request, product_id: int):
         product = get_in_scope(Product.objects.all(), product_id, "product")
         data = self.InputSerializer(data=request.data)
@@ -156,15 +176,22 @@ class ProductPushAllApi(BrandHQAPIView):
 class ShopPushDetailApi(BrandHQAPIView):
     """GET /api/v1/console/shop-pushes/<id>: a push's progress."""
 
+    @extend_schema(responses=ShopPushOut)
     def get(self, request, push_id: int):
         return Response(ShopPushOut(get_in_scope(ShopPush.objects.all(), push_id, "push")).data)
 
 
 class OrderListApi(BrandStaffAPIView):
+    class FilterSerializer(serializers.Serializer):
+        store_id = serializers.IntegerField(min_value=1, required=False)
+
+    @extend_schema(responses=StaffOrderOut(many=True))
     def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
         qs = selectors.orders_for_scope(self.scope)
-        if request.query_params.get("store_id"):
-            qs = qs.filter(store_id=selectors.store_get_for_scope(self.scope, request.query_params["store_id"]).pk)
+        if filters.validated_data.get("store_id"):
+            qs = qs.filter(store_id=selectors.store_get_for_scope(self.scope, filters.validated_data["store_id"]).pk)
         return self.paginated(qs, StaffOrderOut)
 
 
@@ -173,6 +200,7 @@ class OrderFulfilmentApi(BrandStaffAPIView):
         status = serializers.ChoiceField(choices=[c for c, _ in Order.FulfilmentStatus.choices])
         note = serializers.CharField(max_length=200, required=False, default="")
 
+    @extend_schema(responses=StaffOrderOut)
     def post(self, request, order_id: int):
         order = selectors.order_get_for_scope(self.scope, order_id)
         data = self.InputSerializer(data=request.data)
@@ -186,6 +214,10 @@ class OrderFulfilmentApi(BrandStaffAPIView):
 class RefundApproveApi(BrandStaffAPIView):
     """POST /api/v1/console/refunds/<id>/approve: the money goes back through the payment gateway."""
 
+    @extend_schema(
+        request=None,
+        responses={200: RefundDecisionOut, 502: error("WeChat Pay did not answer or refused the refund.")},
+    )
     def post(self, request, refund_id: int):
         refund = selectors.refund_get_for_scope(self.scope, refund_id)
         return Response(RefundDecisionOut(refund_approve(refund=refund, actor_id=request.user.id)).data)
@@ -194,6 +226,10 @@ class RefundApproveApi(BrandStaffAPIView):
 class RefundGoodsReceivedApi(BrandStaffAPIView):
     """POST /api/v1/console/refunds/<id>/goods-received: the returned goods are in the store; the money goes back."""
 
+    @extend_schema(
+        request=None,
+        responses={200: RefundDecisionOut, 502: error("WeChat Pay did not answer or refused the refund.")},
+    )
     def post(self, request, refund_id: int):
         refund = selectors.refund_get_for_scope(self.scope, refund_id)
         return Response(RefundDecisionOut(refund_goods_received(refund=refund, actor_id=request.user.id)).data)
@@ -202,11 +238,40 @@ class RefundGoodsReceivedApi(BrandStaffAPIView):
 class RefundRejectApi(BrandStaffAPIView):
     """POST /api/v1/console/refunds/<id>/reject {note?}"""
 
+    class InputSerializer(serializers.Serializer):
+        note = serializers.CharField(required=False, default="", allow_blank=True, help_text="Kept to 200 chars.")
+
+    @extend_schema(responses=RefundDecisionOut)
     def post(self, request, refund_id: int):
         refund = selectors.refund_get_for_scope(self.scope, refund_id)
-        note = request.data.get("note", "")
-        note = note[:200] if isinstance(note, str) else ""
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        note = data.validated_data["note"][:200]
         return Response(RefundDecisionOut(refund_reject(refund=refund, actor_id=request.user.id, note=note)).data)
+
+
+class RefundAbnormalListApi(BrandStaffAPIView):
+    """GET /api/v1/console/refunds/abnormal: refunds WeChat Pay reported ABNORMAL, not resolved yet (in scope)."""
+
+    @extend_schema(responses=RefundAbnormalOut(many=True))
+    def get(self, request):
+        return self.paginated(selectors.refunds_abnormal_for_scope(self.scope), RefundAbnormalOut)
+
+
+class RefundAbnormalResolveApi(BrandStaffAPIView):
+    """POST /api/v1/console/refunds/<id>/abnormal-resolve {resolution: merchant_bank_card | offline, note?}"""
+
+    class InputSerializer(serializers.Serializer):
+        resolution = serializers.ChoiceField(choices=AbnormalResolution.CHOICES)
+        note = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+
+    @extend_schema(responses=RefundDecisionOut)
+    def post(self, request, refund_id: int):
+        refund = selectors.refund_get_for_scope(self.scope, refund_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        refund = refund_abnormal_resolve(refund=refund, actor_id=request.user.id, **data.validated_data)
+        return Response(RefundDecisionOut(refund).data)
 
 
 class CouponTemplateCreateApi(BrandHQAPIView):
@@ -223,6 +288,7 @@ class CouponTemplateCreateApi(BrandHQAPIView):
         product_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
         shop_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
 
+    @extend_schema(responses={201: CouponTemplateCreatedOut})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -235,6 +301,7 @@ class CouponGrantApi(BrandHQAPIView):
         member_id = serializers.IntegerField(min_value=1)
         issue_key = serializers.CharField(max_length=100)
 
+    @extend_schema(responses={201: CouponOut})
     def post(self, request, template_id: int):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -250,6 +317,11 @@ class GuideShareCodeApi(BrandStaffAPIView):
         product_id = serializers.IntegerField(min_value=1, required=False)
         page = serializers.CharField(max_length=100, required=False, default="")
 
+    class OutputSerializer(serializers.Serializer):
+        scene = serializers.CharField(help_text="The scene the mini-program code carries.")
+        image_base64 = serializers.CharField(help_text="The code's PNG, base64.")
+
+    @extend_schema(responses={201: OutputSerializer, 502: error("WeChat did not answer or refused to make the code.")})
     def post(self, request, guide_id: int):
         guide = selectors.guide_for_scope(self.scope, guide_id)
         data = self.InputSerializer(data=request.data)
@@ -264,5 +336,19 @@ class GuideShareCodeApi(BrandStaffAPIView):
 
 
 class CommissionReportApi(BrandStaffAPIView):
+    class OutputSerializer(serializers.Serializer):
+        class Row(serializers.Serializer):
+            store_id = serializers.IntegerField()
+            store_code = serializers.CharField()
+            store_name = serializers.CharField()
+            orders = serializers.IntegerField()
+            sales_fen = serializers.IntegerField()
+            pending_fen = serializers.IntegerField()
+            payable_fen = serializers.IntegerField()
+            reversed_fen = serializers.IntegerField()
+
+        results = Row(many=True, help_text="One row per store in the caller's scope.")
+
+    @extend_schema(responses=OutputSerializer)
     def get(self, request):
         return Response({"results": selectors.commission_report(scope=self.scope)})

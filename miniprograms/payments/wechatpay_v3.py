@@ -162,6 +162,22 @@ class WeChatPayV3Gateway:
             status=str(body.get("status") or ""),
         )
 
+    def abnormal_refund(self, *, refund_id: str, out_refund_no: str) -> RefundResult:
+        """发起异常退款 of a refund WeChat reported ABNORMAL: the money goes to the sub-merchant's bank account
+        (MERCHANT_BANK_CARD), for the store to pay the member. Keyed by out_refund_no at WeChat."""
+        _, body = self._call(
+            self.client.abnormal_refund,
+            refund_id=refund_id,
+            out_refund_no=out_refund_no,
+            type="MERCHANT_BANK_CARD",
+            sub_mchid=self.sub_mchid,
+        )
+        return RefundResult(
+            out_refund_no=out_refund_no,
+            refund_id=str(body.get("refund_id") or refund_id),
+            status=str(body.get("status") or ""),
+        )
+
     # --- notifications (resources already verified and decrypted by the callbacks app) ---
     def verify_notification(self, data: dict) -> PaymentNotification:
         if not isinstance(data, dict):

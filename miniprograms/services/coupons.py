@@ -225,13 +225,21 @@ def coupon_use(*, coupon_id: int, member: Member) -> None:
     )
 
 
-def coupon_return(*, coupon_id: int) -> None:
-    """Give a used coupon back (order cancelled or refunded). It keeps its original validity."""
-    returned = Coupon.objects.filter(pk=coupon_id, status=Coupon.Status.USED).update(
+def coupon_return(*, coupon_id: int, now=None) -> bool:
+    """Give a used coupon back (order cancelled, or every paid line of it refunded) with its original validity:
+    available again while it is still valid; one whose validity has passed becomes `expired` instead (not usable,
+    not shown as returned). True when the member has it back."""
+    now = now or timezone.now()
+    returned = Coupon.objects.filter(pk=coupon_id, status=Coupon.Status.USED, valid_until__gt=now).update(
         status=Coupon.Status.AVAILABLE, used_at=None
     )
     if returned:
-        coupon_changed_notify(Coupon.objects.get(pk=coupon_id), used=False, at=timezone.now())
+        coupon_changed_notify(Coupon.objects.get(pk=coupon_id), used=False, at=now)
+        return True
+    Coupon.objects.filter(pk=coupon_id, status=Coupon.Status.USED, valid_until__lte=now).update(
+        status=Coupon.Status.EXPIRED
+    )
+    return False
 
 
 def coupons_issue_batch(*, template_id: int, member_ids: list[int], issue_key: str, valid_until) -> int:

@@ -11,13 +11,22 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, NotFound
 from members.models import Guide, Member
-from miniprograms.models import CommissionEntry, CommissionRule, GuideShareCode, GuideTouch, Order, Product, Shop
+from miniprograms.models import (
+    CommissionEntry,
+    CommissionRule,
+    GuideShareCode,
+    GuideTouch,
+    Order,
+    OrderLine,
+    Product,
+    Shop,
+)
 
 
 @transaction.atomic
@@ -31,8 +40,8 @@ def commission_rule_set(*, rate_bp: int, product: Product | None = None, categor
     return rule
 
 
-def commission_for_order(*, order: Order) -> int:
-    """Sum over lines of line total x rate (a product's rule, else its category's), rounded down per line."""
+def commission_by_line(*, order: Order) -> dict[int, int]:
+    """Each line's commission: its total x its rate (the product's rule, else its category's), rounded down."""
     lines = list(order.lines.select_related("sku__product"))
     product_ids = {ln.sku.product_id for ln in lines}
     category_ids = {ln.sku.product.category_id for ln in lines if ln.sku.product.category_id}
@@ -40,23 +49,32 @@ def commission_for_order(*, order: Order) -> int:
     by_category = dict(
         CommissionRule.objects.filter(category_id__in=category_ids).values_list("category_id", "rate_bp")
     )
-    total = 0
-    for ln in lines:
-        rate = by_product.get(ln.sku.product_id, by_category.get(ln.sku.product.category_id, 0))
-        total += ln.total_fen * rate // 10000
-    return total
+    return {
+        ln.pk: ln.total_fen * by_product.get(ln.sku.product_id, by_category.get(ln.sku.product.category_id, 0)) // 10000
+        for ln in lines
+    }
+
+
+def commission_for_order(*, order: Order) -> int:
+    """Sum over lines of line total x rate (a product's rule, else its category's), rounded down per line."""
+    return sum(commission_by_line(order=order).values())
 
 
 def commission_credit_for_order(*, order: Order) -> CommissionEntry | None:
-    """Credit the attributed guide once per order (a unique constraint on the order)."""
+    """Credit the attributed guide once per order (a unique constraint on the order); each line keeps its own part
+    (OrderLine.commission_fen), which a refund of that line takes back."""
     if order.guide_id is None:
         return None
-    amount = commission_for_order(order=order)
+    by_line = commission_by_line(order=order)
+    amount = sum(by_line.values())
     if amount <= 0:
         return None
     existing = CommissionEntry.objects.filter(order=order).first()
     if existing:
         return existing
+    for line_id, fen in by_line.items():
+        if fen:
+            OrderLine.objects.filter(pk=line_id).update(commission_fen=fen)
     entry = CommissionEntry(
         guide_id=order.guide_id,
         order=order,
@@ -76,18 +94,39 @@ def commission_reverse_for_order(*, order: Order) -> int:
     )
 
 
+def _commission_refunded(*, entry: CommissionEntry, order: Order) -> int:
+    """The commission the order's succeeded refunds take back in all: for units refunded by line, each line's own
+    commission for those units (its rate, not the order's average; the last unit takes the remainder); for refunds
+    by amount, the entry in proportion to the amount. Lines credited before lines kept their commission: all by
+    amount."""
+    from miniprograms.models import Refund, RefundLine
+
+    succeeded = Refund.objects.filter(order=order, status=Refund.Status.SUCCEEDED)
+    lines = {ln.pk: ln for ln in order.lines.all()}
+    if sum(ln.commission_fen for ln in lines.values()) != entry.amount_fen:
+        refunded = succeeded.aggregate(n=Sum("amount_fen"))["n"] or 0
+        return entry.amount_fen * refunded // order.total_fen
+    units: dict[int, int] = {}
+    for line_id, quantity in RefundLine.objects.filter(refund__in=succeeded).values_list("order_line_id", "quantity"):
+        units[line_id] = units.get(line_id, 0) + quantity
+    by_line = sum(
+        lines[pk].commission_fen * min(n, lines[pk].quantity) // lines[pk].quantity for pk, n in units.items()
+    )
+    by_amount = succeeded.filter(lines__isnull=True).aggregate(n=Sum("amount_fen"))["n"] or 0
+    return min(entry.amount_fen, by_line + entry.amount_fen * by_amount // order.total_fen)
+
+
 def commission_reverse_for_refund(*, order: Order, refunded_after_fen: int, refund=None) -> int:
-    """Take back the order's commission in proportion to what has been refunded in all (`refunded_after_fen` of
-    the order's total, this refund included), rounded down until all is refunded. The caller applies each refund
-    once (under the order's lock); returns the fen taken back now. A fully reversed entry is REVERSED. Taken back
-    after the entry's payout was approved or paid: a clawback from the guide's next payout."""
+    """Take back the commission of what the order's succeeded refunds (this one included, `refunded_after_fen` in
+    all) returned: a refunded line's commission at that line's own rate, an amount in proportion; everything once
+    the whole order is refunded. The caller applies each refund once (under the order's lock); returns the fen
+    taken back now. A fully reversed entry is REVERSED. Taken back after the entry's payout was approved or paid:
+    a clawback from the guide's next payout."""
     entry = CommissionEntry.objects.select_for_update(of=("self",)).select_related("payout").filter(order=order).first()
     if entry is None or order.total_fen <= 0:
         return 0
     target = (
-        entry.amount_fen
-        if refunded_after_fen >= order.total_fen
-        else entry.amount_fen * refunded_after_fen // order.total_fen
+        entry.amount_fen if refunded_after_fen >= order.total_fen else _commission_refunded(entry=entry, order=order)
     )
     taken = max(0, target - entry.reversed_fen)
     if taken:

@@ -3,9 +3,10 @@ own out_refund_no. The member asks (optionally returning the goods); staff appro
 through WeChat Pay's refund API after the database transaction commits, never while a row is locked; a WeChat
 failure leaves the refund `failed`, and approving it again sends the same out_refund_no (WeChat refunds it once).
 
-On success, once per refund: the points and the guide's commission go back in proportion to the amount, the
-refunded quantities go back on the shelf when the goods never left the store (or came back), and the coupon is
-given back when the whole order is refunded. The sum of an order's refunds never exceeds what was paid:
+On success, once per refund: the points go back in proportion to the amount, the guide's commission at each
+refunded line's own rate (an amount-only refund: in proportion), the refunded quantities go back on the shelf when
+the goods never left the store (or came back), and the coupon (its discount spread over the lines' prices) is
+given back once every paid line is refunded, while it is still valid. The sum of an order's refunds never exceeds what was paid:
 Order.refunded_fen (requests not rejected) moves by one conditional UPDATE, under a database CHECK.
 
 Lock order: the order, then its refunds, then order lines, then shelf stock (as order placement)."""
@@ -18,6 +19,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, Conflict, NotFound
 from members.models import Member
@@ -60,25 +62,25 @@ def refund_request(
     No lock is taken before the amount is claimed: one conditional UPDATE of Order.refunded_fen decides between
     concurrent requests (the loser re-reads the winner's row and gets 409), then the lines are claimed."""
     if lines and amount_fen is not None:
-        raise ApplicationError("Refund lines or an amount, not both.", fields={"amount_fen": ["with lines"]})
+        raise ApplicationError(_("Refund lines or an amount, not both."), fields={"amount_fen": ["with lines"]})
     order = Order.objects.filter(pk=order_id, member=member).first()
     if order is None:
-        raise NotFound("No such order.")
+        raise NotFound(_("No such order."))
     if order.status != Order.Status.PAID or order.channel != Order.Channel.ONLINE:
-        raise Conflict("Only a paid online order can be refunded.", code="order_not_refundable")
+        raise Conflict(_("Only a paid online order can be refunded."), code="order_not_refundable")
     by_id = {ln.pk: ln for ln in order.lines.order_by("id")}
     if amount_fen is not None:
         wanted: dict[int, int] = {}
         if amount_fen <= 0:
-            raise ApplicationError("Refund a positive amount.", fields={"amount_fen": ["must be positive"]})
+            raise ApplicationError(_("Refund a positive amount."), fields={"amount_fen": ["must be positive"]})
     elif lines:
         wanted = {}
         for item in lines:
             line_id, quantity = int(item["line_id"]), int(item["quantity"])
             if line_id not in by_id:
-                raise NotFound("No such line in this order.", code="line_not_found", fields={"lines": [line_id]})
+                raise NotFound(_("No such line in this order."), code="line_not_found", fields={"lines": [line_id]})
             if quantity <= 0:
-                raise ApplicationError("Refund at least one unit.", fields={"lines": [line_id]})
+                raise ApplicationError(_("Refund at least one unit."), fields={"lines": [line_id]})
             wanted[line_id] = wanted.get(line_id, 0) + quantity
     else:  # everything not refunded yet
         wanted = {
@@ -88,26 +90,30 @@ def refund_request(
     for line_id, quantity in sorted(wanted.items()):
         line = by_id[line_id]
         if line.refunded_quantity + quantity > line.quantity:
-            raise Conflict("More units than were bought.", code="refund_exceeds_quantity", fields={"lines": [line_id]})
+            raise Conflict(
+                _("More units than were bought."), code="refund_exceeds_quantity", fields={"lines": [line_id]}
+            )
         refund_lines.append(
             (line, quantity, _line_share(line, line.refunded_quantity, line.refunded_quantity + quantity))
         )
     if amount_fen is None:
-        amount_fen = sum(share for _, _, share in refund_lines) if lines else order.total_fen - order.refunded_fen
+        amount_fen = (
+            sum(share for _line, _quantity, share in refund_lines) if lines else order.total_fen - order.refunded_fen
+        )
     if amount_fen <= 0 or not Order.objects.filter(
         pk=order.pk, status=Order.Status.PAID, refunded_fen__lte=F("total_fen") - amount_fen
     ).update(refunded_fen=F("refunded_fen") + amount_fen):
         raise Conflict(
-            "The order's refunds would exceed what was paid.",
+            _("The order's refunds would exceed what was paid."),
             code="refund_exceeds_paid",
             fields={"amount_fen": [f"at most {order.total_fen - order.refunded_fen}"]},
         )
     # The order's row is ours now: the lines can only have changed before (a request that got in first).
-    for line, quantity, _ in refund_lines:
+    for line, quantity, _share in refund_lines:
         if not OrderLine.objects.filter(pk=line.pk, refunded_quantity=line.refunded_quantity).update(
             refunded_quantity=F("refunded_quantity") + quantity
         ):
-            raise Conflict("The order changed meanwhile; ask again.", code="refund_conflict")
+            raise Conflict(_("The order changed meanwhile; ask again."), code="refund_conflict")
     refund = Refund(
         order=order, number="R" + order_number_new(), amount_fen=amount_fen, reason=reason, return_goods=return_goods
     )
@@ -133,7 +139,10 @@ def refund_request(
 
 def refund_after_sales_status(refund: Refund) -> str:
     """The step a member sees: return_requested or refund_requested, approved (also while WeChat is retried),
-    goods_received, refunded, or rejected."""
+    goods_received, refunded, rejected, or refund_abnormal (WeChat could not pay it into the member's account; the
+    store settles it)."""
+    if refund.abnormal_at is not None and refund.abnormal_resolved_at is None:
+        return "refund_abnormal"
     if refund.status == Refund.Status.SUCCEEDED:
         return "refunded"
     if refund.status == Refund.Status.REJECTED:
@@ -147,9 +156,9 @@ def _lock(refund: Refund, allowed: set[str]) -> tuple[Order, Refund]:
     order = Order.objects.select_for_update(of=("self",)).select_related("member", "store").get(pk=refund.order_id)
     refund = Refund.objects.select_for_update().get(pk=refund.pk)
     if refund.kind != Refund.Kind.REQUESTED:
-        raise Conflict("This refund is automatic; staff do not decide it.", code="refund_automatic")
+        raise Conflict(_("This refund is automatic; staff do not decide it."), code="refund_automatic")
     if refund.status not in allowed:
-        raise Conflict("This refund was already decided.", code="refund_decided")
+        raise Conflict(_("This refund was already decided."), code="refund_decided")
     return order, refund
 
 
@@ -182,7 +191,7 @@ def refund_goods_received(*, refund: Refund, actor_id: int) -> Refund:
     with transaction.atomic():
         order, refund = _lock(refund, {Refund.Status.APPROVED, Refund.Status.FAILED})
         if not refund.return_goods:
-            raise Conflict("This refund returns no goods.", code="refund_without_return")
+            raise Conflict(_("This refund returns no goods."), code="refund_without_return")
         if refund.goods_received_at is None:
             refund.goods_received_at = timezone.now()
             refund.save(update_fields=["goods_received_at"])
@@ -240,6 +249,20 @@ def refunds_send_stuck(*, now=None, older_than: timedelta = timedelta(minutes=5)
     return sent
 
 
+def _every_line_refunded(*, order: Order, refunded_fen: int) -> bool:
+    """The coupon's rule, as shops have it: its discount is spread over the lines (each line's price after the
+    discount is what a refund of it returns), so the coupon itself comes back only once every paid line is refunded
+    (all units, in refunds that succeeded) or all the money is; a partial refund keeps it used."""
+    if refunded_fen >= order.total_fen:
+        return True
+    succeeded: dict[int, int] = {}
+    for line_id, quantity in RefundLine.objects.filter(
+        refund__order=order, refund__status=Refund.Status.SUCCEEDED
+    ).values_list("order_line_id", "quantity"):
+        succeeded[line_id] = succeeded.get(line_id, 0) + quantity
+    return all(succeeded.get(line.pk, 0) >= line.quantity for line in order.lines.all())
+
+
 @transaction.atomic
 def _refund_apply(*, refund_id: int, wechat_refund_id: str) -> Refund:
     refund = Refund.objects.get(pk=refund_id)
@@ -259,9 +282,10 @@ def _refund_apply(*, refund_id: int, wechat_refund_id: str) -> Refund:
     points_reverse_for_refund(
         order=order, refund_number=refund.number, refunded_before_fen=before, refunded_after_fen=after
     )
+    if order.coupon_id and _every_line_refunded(order=order, refunded_fen=after):
+        returned = coupon_return(coupon_id=order.coupon_id)
+        order_event_add(order=order, status="coupon_returned" if returned else "coupon_expired", note=refund.number)
     if after >= order.total_fen:
-        if order.coupon_id:
-            coupon_return(coupon_id=order.coupon_id)
         order.status = Order.Status.REFUNDED
         order.save(update_fields=["status"])
     order_event_add(order=order, status="refunded", note=f"{refund.number} {refund.amount_fen}")
@@ -287,6 +311,7 @@ def refund_reject(*, refund: Refund, actor_id: int, note: str = "") -> Refund:
 
 
 CONFIRMED = "confirmed"
+ABNORMAL = "abnormal"
 FAILED_AT_WECHAT = "failed"
 REJECTED = "rejected"
 
@@ -294,8 +319,9 @@ REJECTED = "rejected"
 @transaction.atomic
 def refund_outcome_from_v3_notification(*, appid: str, resource: dict) -> str:
     """Record what WeChat Pay v3 says became of a refund (its resource, verified and decrypted on receipt).
-    REFUND.SUCCESS confirms it (the WeChat refund id is kept); ABNORMAL or CLOSED is logged as an error and noted on
-    the order for a person to settle (the money did not leave). A refund of another mini-program, sub-merchant or
+    REFUND.SUCCESS confirms it (the WeChat refund id is kept). ABNORMAL (the money could not reach the member's
+    account and waits at WeChat) marks the refund abnormal once, for HQ or the store's manager to resolve
+    (`refund_abnormal_resolve`); CLOSED is logged as an error and noted on the order for a person to settle. A refund of another mini-program, sub-merchant or
     amount, or an unknown one, changes nothing and returns "rejected"."""
     from tenants.models import WeChatApp
 
@@ -314,12 +340,20 @@ def refund_outcome_from_v3_notification(*, appid: str, resource: dict) -> str:
     ):
         return REJECTED
     status = resource.get("refund_status")
+    if resource.get("refund_id") and refund.wechat_refund_id != resource.get("refund_id"):
+        refund.wechat_refund_id = str(resource.get("refund_id", ""))[:64]
+        refund.save(update_fields=["wechat_refund_id"])
     if status == "SUCCESS":
-        if refund.wechat_refund_id != resource.get("refund_id", ""):
-            refund.wechat_refund_id = str(resource.get("refund_id", ""))[:64]
-            refund.save(update_fields=["wechat_refund_id"])
         order_event_add(order=order, status="refund_confirmed", note=refund.number)
         return CONFIRMED
+    if status == "ABNORMAL":
+        if refund.abnormal_at is None:
+            refund.abnormal_at = timezone.now()
+            refund.last_error = f"ABNORMAL {resource.get('user_received_account', '')}"[:200]
+            refund.save(update_fields=["abnormal_at", "last_error"])
+            order_event_add(order=order, status="refund_abnormal", note=refund.number)
+        logger.error("refund %s of order %s: WeChat Pay reports ABNORMAL", refund.number, order.number)
+        return ABNORMAL
     logger.error("refund %s of order %s: WeChat Pay reports %s", refund.number, order.number, status)
     order_event_add(order=order, status="refund_failed_at_wechat", note=f"{refund.number} {status}"[:200])
     return FAILED_AT_WECHAT
@@ -350,3 +384,48 @@ def refund_automatic_send(*, refund_id: int) -> str:
         refund.save(update_fields=["status", "wechat_refund_id", "decided_at"])
         order_event_add(order=order, status="refunded", note="automatic refund of a payment after cancellation")
     return "succeeded"
+
+
+class AbnormalResolution:
+    MERCHANT_BANK_CARD = "merchant_bank_card"  # WeChat sends the money to the merchant's bank account
+    OFFLINE = "offline"  # the store paid the member some other way
+    CHOICES = (MERCHANT_BANK_CARD, OFFLINE)
+
+
+@transaction.atomic
+def _abnormal_close(*, refund_id: int, actor_id: int, resolution: str, note: str = "") -> Refund:
+    refund = Refund.objects.select_for_update().select_related("order").get(pk=refund_id)
+    if refund.abnormal_at is None or refund.abnormal_resolved_at is not None:
+        raise Conflict(_("This refund is not waiting at WeChat."), code="refund_not_abnormal")
+    refund.abnormal_resolved_at, refund.abnormal_resolution, refund.last_error = timezone.now(), resolution, ""
+    refund.decided_by_id = actor_id
+    refund.save(update_fields=["abnormal_resolved_at", "abnormal_resolution", "last_error", "decided_by_id"])
+    event = "refund_abnormal_offline" if resolution == AbnormalResolution.OFFLINE else "refund_abnormal_to_bank"
+    order_event_add(order=refund.order, status=event, note=f"{refund.number} {note}"[:200])
+    return refund
+
+
+def refund_abnormal_resolve(*, refund: Refund, actor_id: int, resolution: str, note: str = "") -> Refund:
+    """Settle a refund WeChat reported ABNORMAL. `merchant_bank_card` asks WeChat Pay to send the money to the
+    merchant's bank account (发起异常退款, POST /v3/refund/domestic/refunds/{refund_id}/apply-abnormal-refund; the
+    store then pays the member), outside any transaction; a WeChat failure keeps it open with the error (502) and
+    it can be tried again (WeChat keys it by out_refund_no). `offline` records that the store paid the member
+    itself. 409 `refund_not_abnormal` for a refund not waiting at WeChat."""
+    if resolution not in AbnormalResolution.CHOICES:
+        raise ApplicationError(
+            _("Resolve by merchant_bank_card or offline."), fields={"resolution": list(AbnormalResolution.CHOICES)}
+        )
+    refund = Refund.objects.select_related("order").get(pk=refund.pk)
+    if refund.abnormal_at is None or refund.abnormal_resolved_at is not None:
+        raise Conflict(_("This refund is not waiting at WeChat."), code="refund_not_abnormal")
+    if resolution == AbnormalResolution.MERCHANT_BANK_CARD:
+        gateway = gateway_for_order(refund.order)
+        if not hasattr(gateway, "abnormal_refund"):
+            raise Conflict(_("Only a WeChat Pay v3 refund can be sent again."), code="refund_not_v3")
+        try:
+            gateway.abnormal_refund(refund_id=refund.wechat_refund_id, out_refund_no=refund.number)
+        except ApplicationError as exc:
+            Refund.objects.filter(pk=refund.pk).update(last_error=str(exc)[:200])
+            logger.warning("abnormal refund %s: WeChat Pay refused: %s", refund.number, exc)
+            raise
+    return _abnormal_close(refund_id=refund.pk, actor_id=actor_id, resolution=resolution, note=note)

@@ -9,9 +9,12 @@ from django.db import connection
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django_tenants.utils import schema_context
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from core.fields import BusinessDateTimeField
 from core.pagination import paginated_response
 from core.selectors import get_in_scope
 from core.views import BrandHQAPIView, BrandStaffAPIView
@@ -76,6 +79,7 @@ def _page(view, queryset, serializer_class) -> Response:
 class MemberPointsApi(MemberAPIView):
     """GET /api/v1/mp/points: my balance and what expires in the next 30 days."""
 
+    @extend_schema(responses=SummaryOutput)
     def get(self, request):
         summary = points_summary(member=self.member_or_404(), now=timezone.now())
         return Response(SummaryOutput(summary).data)
@@ -84,6 +88,7 @@ class MemberPointsApi(MemberAPIView):
 class MemberPointsEntriesApi(MemberAPIView):
     """GET /api/v1/mp/points/entries: my entries, newest first, in cursor pages."""
 
+    @extend_schema(responses=MemberEntryOutput(many=True))
     def get(self, request):
         return _page(self, points_entries_of_member(member=self.member_or_404()), MemberEntryOutput)
 
@@ -95,6 +100,7 @@ class MemberPointsEntriesApi(MemberAPIView):
 class StaffMemberPointsApi(BrandStaffAPIView):
     """GET /api/v1/staff/points/members/<id>: a member's balance and what expires soon."""
 
+    @extend_schema(responses=SummaryOutput)
     def get(self, request, member_id: int):
         member = member_for_staff(scope=self.scope, member_id=member_id)
         return Response(SummaryOutput(points_summary(member=member, now=timezone.now())).data)
@@ -103,6 +109,7 @@ class StaffMemberPointsApi(BrandStaffAPIView):
 class StaffMemberPointsEntriesApi(BrandStaffAPIView):
     """GET /api/v1/staff/points/members/<id>/entries: a member's ledger, newest first."""
 
+    @extend_schema(responses=StaffEntryOutput(many=True))
     def get(self, request, member_id: int):
         member = member_for_staff(scope=self.scope, member_id=member_id)
         return _page(self, points_entries_of_member(member=member).select_related("actor"), StaffEntryOutput)
@@ -119,6 +126,7 @@ class StaffPointsAdjustApi(BrandHQAPIView):
         reason = serializers.CharField(max_length=200)
         idempotency_key = serializers.RegexField(r"^[A-Za-z0-9._:-]{8,100}$")
 
+    @extend_schema(responses={201: StaffEntryOutput, 200: StaffEntryOutput})
     def post(self, request, member_id: int):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -139,7 +147,7 @@ class StaffPointsExportApi(BrandHQAPIView):
     """GET /api/v1/staff/points/entries.csv?start=YYYY-MM-DD&end=YYYY-MM-DD: a period's entries (Asia/Shanghai
     dates, both included), streamed as CSV, oldest first."""
 
-    class InputSerializer(serializers.Serializer):
+    class FilterSerializer(serializers.Serializer):
         start = serializers.DateField()
         end = serializers.DateField()
 
@@ -157,8 +165,9 @@ class StaffPointsExportApi(BrandHQAPIView):
         "idempotency_key",
     ]
 
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request):
-        data = self.InputSerializer(data=request.query_params)
+        data = self.FilterSerializer(data=request.query_params)
         data.is_valid(raise_exception=True)
         entries = points_entries_in_period(
             scope=self.scope, first_day=data.validated_data["start"], last_day=data.validated_data["end"]
@@ -210,7 +219,7 @@ class StaffPointsPreviewApi(BrandHQAPIView):
 
     class InputSerializer(serializers.Serializer):
         paid_fen = serializers.IntegerField(min_value=0, max_value=10**10)
-        paid_at = serializers.DateTimeField()
+        paid_at = BusinessDateTimeField()
         store_code = serializers.CharField(max_length=32, required=False, allow_null=True, default=None)
         tier_code = serializers.CharField(max_length=32, required=False, allow_null=True, default=None)
         tier_multiplier_pct = serializers.IntegerField(min_value=0, max_value=10_000, default=100)
@@ -236,6 +245,7 @@ class StaffPointsPreviewApi(BrandHQAPIView):
         current = Breakdown()
         proposed = Breakdown()
 
+    @extend_schema(responses=OutputSerializer)
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -16,7 +16,12 @@ checks both give the same instant.
 
 from django.db import migrations
 
+# Brands migrate in parallel (EKR_MIGRATE_PARALLEL): one at a time here, or a concurrent CREATE OR REPLACE of the
+# same function fails ("tuple concurrently updated", or a duplicate key in pg_proc for a new one); the lock ends
+# with the brand's migration transaction.
 FORWARD = """
+SELECT pg_advisory_xact_lock(hashtext('ekr.points.ledger_functions'));
+
 CREATE OR REPLACE FUNCTION public.points_lot_expiry(p_now timestamptz) RETURNS timestamptz
 LANGUAGE plpgsql STABLE AS $$
 DECLARE

@@ -3,6 +3,7 @@ market voucher of this brand."""
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -23,7 +24,7 @@ class MemberListingOutput(serializers.Serializer):
     face_value_fen = serializers.IntegerField(source="offer.face_value_fen")
     remaining_stock = serializers.IntegerField(source="offer.remaining_stock")
     issuer_name = serializers.CharField(source="offer.issuer.name")
-    valid_until = serializers.DateTimeField(source="offer.valid_until")
+    valid_until = serializers.DateTimeField(source="offer.valid_until", allow_null=True)
 
 
 class ExchangeOutput(serializers.Serializer):
@@ -34,7 +35,7 @@ class ExchangeOutput(serializers.Serializer):
     status = serializers.CharField()
     undo_reason = serializers.CharField()
     requested_at = serializers.DateTimeField()
-    fulfilled_at = serializers.DateTimeField()
+    fulfilled_at = serializers.DateTimeField(allow_null=True)
     code = serializers.SerializerMethodField()
 
     def get_code(self, exchange) -> str | None:
@@ -42,6 +43,7 @@ class ExchangeOutput(serializers.Serializer):
 
 
 class MemberListingListApi(MemberAPIView):
+    @extend_schema(responses=MemberListingOutput(many=True))
     def get(self, request):
         return self.paginated(selectors.listings_for_member(brand=request.tenant), MemberListingOutput)
 
@@ -53,10 +55,12 @@ class MemberExchangeListCreateApi(MemberAPIView):
         listing_id = serializers.IntegerField()
         request_key = serializers.CharField(max_length=64)
 
+    @extend_schema(responses=ExchangeOutput(many=True))
     def get(self, request):
         member = self.member_or_404()
         return self.paginated(selectors.exchanges_of_member(brand=request.tenant, member_id=member.pk), ExchangeOutput)
 
+    @extend_schema(responses={202: ExchangeOutput, 200: ExchangeOutput})
     def post(self, request):
         member = self.member_or_404()
         data = self.InputSerializer(data=request.data)
@@ -67,6 +71,7 @@ class MemberExchangeListCreateApi(MemberAPIView):
 
 
 class MemberExchangeDetailApi(MemberAPIView):
+    @extend_schema(responses=ExchangeOutput)
     def get(self, request, exchange_id: int):
         member = self.member_or_404()
         exchange = get_in_scope(
@@ -94,6 +99,7 @@ class VoucherClaimApi(MemberAPIView):
         new_member = serializers.BooleanField(source="claim_made_member")
         coupon_id = serializers.IntegerField()
 
+    @extend_schema(responses=OutputSerializer)
     def post(self, request):
         from rights_market.brandside.services import voucher_claim
 
@@ -127,7 +133,7 @@ class WonVoucherOutput(serializers.Serializer):
     valid_until = serializers.DateTimeField(source="voucher.valid_until")
     state = serializers.SerializerMethodField()
     claimed = serializers.SerializerMethodField()
-    used_at = serializers.DateTimeField(source="voucher.used_at")
+    used_at = serializers.DateTimeField(source="voucher.used_at", allow_null=True)
 
     class Meta:
         list_serializer_class = _WonVoucherList
@@ -146,7 +152,7 @@ class ClaimedVoucherOutput(serializers.Serializer):
     valid_until = serializers.DateTimeField()
     state = serializers.SerializerMethodField()
     coupon_id = serializers.IntegerField(allow_null=True)
-    used_at = serializers.DateTimeField()
+    used_at = serializers.DateTimeField(allow_null=True)
 
     def get_state(self, voucher) -> str:
         return selectors.voucher_state(voucher)
@@ -156,6 +162,7 @@ class MemberWonVoucherListApi(MemberAPIView):
     """GET: the market vouchers I won on this brand's host (as the accepting brand), newest first: code and state
     as the issuer sees it now."""
 
+    @extend_schema(responses=WonVoucherOutput(many=True))
     def get(self, request):
         member = self.member_or_404()
         return self.paginated(
@@ -167,6 +174,7 @@ class MemberClaimedVoucherListApi(MemberAPIView):
     """GET: the market vouchers I claimed on this brand's host (as the issuing brand), newest first, with the
     coupon to use at checkout or show at a store's POS."""
 
+    @extend_schema(responses=ClaimedVoucherOutput(many=True))
     def get(self, request):
         member = self.member_or_404()
         return self.paginated(selectors.vouchers_claimed_by(member_id=member.pk), ClaimedVoucherOutput)

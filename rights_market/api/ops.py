@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -12,6 +13,7 @@ from rights_market.services import settlement
 
 
 class OpsStatementListApi(PlatformOpsAPIView):
+    @extend_schema(responses=StatementOutput(many=True))
     def get(self, request):
         return self.paginated(
             Statement.objects.select_related("payer", "payee"), StatementOutput, ordering=("-month", "id")
@@ -19,6 +21,7 @@ class OpsStatementListApi(PlatformOpsAPIView):
 
 
 class OpsStatementPaidApi(PlatformOpsAPIView):
+    @extend_schema(request=None, responses=StatementOutput)
     def post(self, request, statement_id: int):
         return Response(StatementOutput(settlement.statement_mark_paid(statement_id=statement_id)).data)
 
@@ -36,6 +39,7 @@ class OpsOpenExchangeListApi(PlatformOpsAPIView):
         last_error = serializers.CharField()
         updated_at = serializers.DateTimeField()
 
+    @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request):
         return self.paginated(
             Exchange.objects.exclude(status__in=Exchange.TERMINAL), self.OutputSerializer, ordering=("updated_at", "id")

@@ -4,10 +4,13 @@ exchanges and statements, ROI, and stores taking vouchers. Each view acts for `r
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from core.errors import NotFound
+from core.fields import BusinessDateTimeField
 from core.views import BrandHQAPIView, BrandStaffAPIView
 from rights_market import roi, selectors
 from rights_market.models import Offer
@@ -77,8 +80,8 @@ class OfferInput(serializers.Serializer):
     face_value_fen = serializers.IntegerField(min_value=0, default=0)
     total_stock = serializers.IntegerField(min_value=1, max_value=10_000_000)
     per_member_limit = serializers.IntegerField(min_value=1, max_value=100, default=1)
-    valid_from = serializers.DateTimeField(required=False, allow_null=True)
-    valid_until = serializers.DateTimeField(required=False, allow_null=True)
+    valid_from = BusinessDateTimeField(required=False, allow_null=True)
+    valid_until = BusinessDateTimeField(required=False, allow_null=True)
     voucher_valid_days = serializers.IntegerField(min_value=1, max_value=3650, default=30)
     min_tier_rank = serializers.IntegerField(min_value=0, max_value=32767, required=False, allow_null=True)
     eligible_cities = serializers.ListField(child=serializers.CharField(max_length=50), max_length=200, default=list)
@@ -92,9 +95,11 @@ class OfferInput(serializers.Serializer):
 class OfferListCreateApi(BrandHQAPIView):
     """GET: the brand's own offers (with totals). POST: publish one offer, live at once."""
 
+    @extend_schema(responses=OwnOfferSerializer(many=True))
     def get(self, request):
         return self.paginated(selectors.offers_of_issuer(brand=request.tenant), OwnOfferSerializer)
 
+    @extend_schema(request=OfferInput, responses={201: OwnOfferSerializer})
     def post(self, request):
         data = OfferInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -120,6 +125,7 @@ class OfferBatchPublishApi(BrandHQAPIView):
                 raise serializers.ValidationError("Give either coupon_template_ids or templates.")
             return attrs
 
+    @extend_schema(responses={201: OwnOfferSerializer(many=True)})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -139,6 +145,7 @@ class OfferBatchPublishApi(BrandHQAPIView):
 class OfferPauseApi(BrandHQAPIView):
     """POST: a live offer stops being redeemable until resumed."""
 
+    @extend_schema(request=None, responses=OwnOfferSerializer)
     def post(self, request, offer_id: int):
         return Response(OwnOfferSerializer(catalogue.offer_pause(issuer=request.tenant, offer_id=offer_id)).data)
 
@@ -146,6 +153,7 @@ class OfferPauseApi(BrandHQAPIView):
 class OfferResumeApi(BrandHQAPIView):
     """POST: a paused (or draft) offer goes live."""
 
+    @extend_schema(request=None, responses=OwnOfferSerializer)
     def post(self, request, offer_id: int):
         return Response(OwnOfferSerializer(catalogue.offer_resume(issuer=request.tenant, offer_id=offer_id)).data)
 
@@ -153,6 +161,7 @@ class OfferResumeApi(BrandHQAPIView):
 class OfferEndApi(BrandHQAPIView):
     """POST: the offer ends for good."""
 
+    @extend_schema(request=None, responses=OwnOfferSerializer)
     def post(self, request, offer_id: int):
         return Response(OwnOfferSerializer(catalogue.offer_end(issuer=request.tenant, offer_id=offer_id)).data)
 
@@ -161,6 +170,7 @@ class OfferRestockApi(BrandHQAPIView):
     class InputSerializer(serializers.Serializer):
         add = serializers.IntegerField(min_value=1, max_value=10_000_000)
 
+    @extend_schema(responses=OwnOfferSerializer)
     def post(self, request, offer_id: int):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -171,6 +181,7 @@ class OfferRestockApi(BrandHQAPIView):
 class CatalogueApi(BrandHQAPIView):
     """GET: live offers of other brands this brand may list."""
 
+    @extend_schema(responses=OfferTermsSerializer(many=True))
     def get(self, request):
         return self.paginated(selectors.catalogue_for_brand(brand=request.tenant), OfferTermsSerializer)
 
@@ -191,9 +202,11 @@ class ListingListCreateApi(BrandHQAPIView):
             child=serializers.IntegerField(min_value=1), max_length=50, required=False, default=list
         )
 
+    @extend_schema(responses=ListingOutput(many=True))
     def get(self, request):
         return self.paginated(selectors.listings_of_brand(brand=request.tenant), ListingOutput)
 
+    @extend_schema(responses={201: ListingOutput})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -202,6 +215,7 @@ class ListingListCreateApi(BrandHQAPIView):
 
 
 class ListingDelistApi(BrandHQAPIView):
+    @extend_schema(request=None, responses=ListingOutput)
     def post(self, request, listing_id: int):
         listing = catalogue.listing_delist(brand=request.tenant, listing_id=listing_id)
         return Response(ListingOutput(listing).data)
@@ -217,7 +231,7 @@ class AcceptingExchangeOutput(serializers.Serializer):
     status = serializers.CharField()
     undo_reason = serializers.CharField()
     requested_at = serializers.DateTimeField()
-    fulfilled_at = serializers.DateTimeField()
+    fulfilled_at = serializers.DateTimeField(allow_null=True)
 
 
 class IssuingExchangeOutput(serializers.Serializer):
@@ -230,12 +244,13 @@ class IssuingExchangeOutput(serializers.Serializer):
     settlement_price_fen = serializers.IntegerField()
     status = serializers.CharField()
     requested_at = serializers.DateTimeField()
-    fulfilled_at = serializers.DateTimeField()
+    fulfilled_at = serializers.DateTimeField(allow_null=True)
 
 
 class AcceptingExchangeListApi(BrandHQAPIView):
     """GET: exchanges made by this brand's members (any issuer's offers)."""
 
+    @extend_schema(responses=AcceptingExchangeOutput(many=True))
     def get(self, request):
         return self.paginated(selectors.exchanges_accepted_by(brand=request.tenant), AcceptingExchangeOutput)
 
@@ -243,6 +258,7 @@ class AcceptingExchangeListApi(BrandHQAPIView):
 class IssuingExchangeListApi(BrandHQAPIView):
     """GET: exchanges of this brand's offers (made at any accepting brand)."""
 
+    @extend_schema(responses=IssuingExchangeOutput(many=True))
     def get(self, request):
         return self.paginated(selectors.exchanges_issued_by(brand=request.tenant), IssuingExchangeOutput)
 
@@ -263,12 +279,13 @@ class StatementOutput(serializers.Serializer):
     total_fen = serializers.IntegerField()
     line_count = serializers.IntegerField()
     status = serializers.CharField()
-    payer_confirmed_at = serializers.DateTimeField()
-    payee_confirmed_at = serializers.DateTimeField()
-    paid_at = serializers.DateTimeField()
+    payer_confirmed_at = serializers.DateTimeField(allow_null=True)
+    payee_confirmed_at = serializers.DateTimeField(allow_null=True)
+    paid_at = serializers.DateTimeField(allow_null=True)
 
 
 class StatementListApi(BrandHQAPIView):
+    @extend_schema(responses=StatementOutput(many=True))
     def get(self, request):
         return self.paginated(
             selectors.statements_of_brand(brand=request.tenant), StatementOutput, ordering=("-month", "id")
@@ -278,6 +295,7 @@ class StatementListApi(BrandHQAPIView):
 class StatementCsvApi(BrandHQAPIView):
     """GET: the statement as CSV, for either brand of the pair (any other brand: 404)."""
 
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request, statement_id: int):
         from django.http import HttpResponse
 
@@ -291,17 +309,48 @@ class StatementCsvApi(BrandHQAPIView):
 
 
 class StatementConfirmApi(BrandHQAPIView):
+    @extend_schema(request=None, responses=StatementOutput)
     def post(self, request, statement_id: int):
         statement = settlement.statement_confirm(brand=request.tenant, statement_id=statement_id)
         return Response(StatementOutput(statement).data)
 
 
 class RoiIssuerApi(BrandHQAPIView):
+    class OutputSerializer(serializers.Serializer):
+        class Offer(serializers.Serializer):
+            offer_id = serializers.IntegerField()
+            title = serializers.CharField()
+            redemptions = serializers.IntegerField()
+            vouchers_used = serializers.IntegerField()
+            sales_fen = serializers.IntegerField()
+            new_members = serializers.IntegerField()
+            new_members_sales_30d_fen = serializers.IntegerField()
+            settlement_received_fen = serializers.IntegerField()
+            cost_per_new_member_fen = serializers.IntegerField(allow_null=True)
+
+        offers = Offer(many=True, help_text="Per offer of this brand (rights_market.roi).")
+
+    @extend_schema(responses=OutputSerializer)
     def get(self, request):
         return Response({"offers": roi.roi_issuer(brand=request.tenant)})
 
 
 class RoiAcceptingApi(BrandHQAPIView):
+    class OutputSerializer(serializers.Serializer):
+        class Group(serializers.Serializer):
+            members = serializers.IntegerField()
+            orders_30d = serializers.IntegerField()
+            sales_30d_fen = serializers.IntegerField()
+            orders_per_member_30d = serializers.FloatField(allow_null=True)
+
+        redemptions = serializers.IntegerField()
+        points_spent = serializers.IntegerField()
+        members_redeemed = serializers.IntegerField()
+        members_came_back = serializers.IntegerField()
+        redeemers = Group()
+        non_redeemers = Group()
+
+    @extend_schema(responses=OutputSerializer)
     def get(self, request):
         return Response(roi.roi_accepting(brand=request.tenant))
 
@@ -320,6 +369,7 @@ class VoucherUseApi(BrandStaffAPIView):
         title = serializers.CharField()
         face_value_fen = serializers.IntegerField()
 
+    @extend_schema(responses=OutputSerializer)
     def post(self, request):
         from members.models import Store
         from rights_market.brandside.services import voucher_use

@@ -1,4 +1,5 @@
 from django.db import connection
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -6,10 +7,28 @@ from core.views import PlatformOpsAPIView, PublicAPIView
 from tenants.models import Brand
 
 
+class HealthOutput(serializers.Serializer):
+    class Checks(serializers.Serializer):
+        database = serializers.ChoiceField(choices=["ok", "down"])
+        redis = serializers.ChoiceField(choices=["ok", "down"])
+
+    status = serializers.ChoiceField(choices=["ok", "unavailable"])
+    checks = Checks()
+    schema = serializers.CharField(help_text="The schema this host is routed to.")
+
+
 class HealthApi(PublicAPIView):
     """GET /api/v1/health: each dependency (database, redis) "ok" or "down", and the schema this host is routed
     to. 200 when all answer, 503 (with Retry-After) when one does not."""
 
+    pagination_class = None
+
+    @extend_schema(
+        responses={
+            200: HealthOutput,
+            503: OpenApiResponse(HealthOutput, description="A dependency is down (not the error shape)."),
+        }
+    )
     def get(self, request):
         from django.conf import settings
 
@@ -37,11 +56,14 @@ class HealthApi(PublicAPIView):
 class BrandListApi(PlatformOpsAPIView):
     """GET /api/v1/ops/brands: the brand registry, for the platform's ops staff."""
 
+    pagination_class = None  # the whole registry
+
     class OutputSerializer(serializers.ModelSerializer):
         class Meta:
             model = Brand
             fields = ["id", "slug", "name", "industry", "status", "created_at"]
 
+    @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request):
         brands = Brand.objects.exclude(schema_name="public").order_by("slug")
         return Response(self.OutputSerializer(brands, many=True).data)

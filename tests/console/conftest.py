@@ -212,8 +212,9 @@ def console_world(django_db_setup, django_db_blocker, fake_wechat):
     )
 
 
-def paid_order_with_refund_request(w, fake):
-    """Alice pays for two of the world's SKU in S1's shop through the fake WeChat Pay, then asks for a refund."""
+def paid_order_with_refund_request(w, fake, *, return_goods: bool = False):
+    """Alice pays for two of the world's SKU in S1's shop through the fake WeChat Pay, then asks for a refund (with
+    the goods sent back, when `return_goods`: picked up first, then returned)."""
     from django_tenants.utils import schema_context
 
     from miniprograms.models import ShopSku
@@ -229,6 +230,10 @@ def paid_order_with_refund_request(w, fake):
         )
         order_prepay(member=w.alice, order=order, openid=w.alice.openid)
         assert order_mark_paid_from_notification(data=fake.pay_notification(order.number)) == "paid"
-        refund = refund_request(member=w.alice, order_id=order.pk, reason="尺码不合适")
+        if return_goods:
+            from miniprograms.models import Order
+
+            Order.objects.filter(pk=order.pk).update(fulfilment_status=Order.FulfilmentStatus.PICKED_UP)
+        refund = refund_request(member=w.alice, order_id=order.pk, reason="尺码不合适", return_goods=return_goods)
         stock = ShopSku.objects.get(shop=w.shop1, sku=w.sku).stock
     return order, refund, stock

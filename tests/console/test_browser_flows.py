@@ -137,3 +137,59 @@ def test_manager_closes_and_reopens_a_shop_in_place(browse, console_world):
     )
     with schema_context(console_world.schema):
         assert Shop.objects.get(pk=console_world.shop1.pk).is_open is True
+
+
+def test_store_manager_approves_a_return_then_marks_the_goods_received(browse, console_world, fake_wechat):
+    # given Alice picked up two teas in S1's shop and asks to send them back
+    order, refund, stock_before = paid_order_with_refund_request(console_world, fake_wechat, return_goods=True)
+    page = browse(console_world.brand)
+    login(page, "m1", console_world.manager_password)
+    page.goto(f"/console/orders/{order.pk}/")
+    assert page.get_by_test_id("refund-goods-received").count() == 0  # not before the return is approved
+    # when the manager approves the return: no money yet, the goods are awaited
+    page.get_by_test_id("refund-approve").click()
+    page.wait_for_load_state("networkidle")
+    assert "退货已同意" in page.locator(".messages").inner_text()
+    assert page.get_by_test_id(f"refund-{refund.pk}").get_by_test_id("refund-status").inner_text() == "已批准"
+    assert fake_wechat.state["pay_orders"][order.number]["refunds"] == {}
+    with schema_context(console_world.schema):
+        assert ShopSku.objects.get(shop=console_world.shop1, sku=console_world.sku).stock == stock_before
+    # when the goods are back in the store and the manager presses "goods received"
+    page.get_by_test_id("refund-goods-received").click()
+    page.wait_for_load_state("networkidle")
+    # then the money goes back through WeChat Pay once, the goods are back on the shelf, the button is gone
+    assert "已收到退货" in page.locator(".messages").inner_text()
+    assert page.get_by_test_id(f"refund-{refund.pk}").get_by_test_id("refund-status").inner_text() == "已退款"
+    assert list(fake_wechat.state["pay_orders"][order.number]["refunds"]) == [refund.number]
+    assert page.get_by_test_id("refund-goods-received").count() == 0
+    with schema_context(console_world.schema):
+        refund.refresh_from_db()
+        assert refund.status == Refund.Status.SUCCEEDED and refund.goods_received_at is not None
+        assert ShopSku.objects.get(shop=console_world.shop1, sku=console_world.sku).stock == stock_before + 2
+        assert list(Order.objects.get(pk=order.pk).events.values_list("status", flat=True))[-3:] == [
+            "refund_approved",
+            "goods_received",
+            "refunded",
+        ]
+
+
+def test_another_franchisees_manager_cannot_mark_the_goods_received(browse, console_world, fake_wechat):
+    order, refund, _ = paid_order_with_refund_request(console_world, fake_wechat, return_goods=True)
+    with schema_context(console_world.schema):
+        from miniprograms.services.refunds import refund_approve
+
+        refund_approve(refund=refund, actor_id=None)
+    page = browse(console_world.brand)
+    login(page, "m2", console_world.manager_password)
+    assert page.goto(f"/console/orders/{order.pk}/").status == 404
+    page.goto("/console/orders/")
+    status = page.evaluate(
+        """async (url) => (await fetch(url, {method: 'POST', headers: {'X-CSRFToken':
+        document.querySelector('[name=csrfmiddlewaretoken]').value}})).status""",
+        f"/console/refunds/{refund.pk}/goods-received",
+    )
+    assert status == 404
+    with schema_context(console_world.schema):
+        refund.refresh_from_db()
+        assert (refund.status, refund.goods_received_at) == (Refund.Status.APPROVED, None)
+    assert fake_wechat.state["pay_orders"][order.number]["refunds"] == {}

@@ -290,6 +290,8 @@ def refund(fake: FakeWeChat, query: dict, body: bytes, *, request):
         return fail
     sp_mchid, provider = who
     data = _json(body) or {}
+    if urlparse(request.path).path.endswith("/apply-abnormal-refund"):
+        return _abnormal_refund(fake, provider, urlparse(request.path).path.split("/")[-2], data)
     amount = data.get("amount") or {}
     if not data.get("out_refund_no") or not data.get("sub_mchid") or "refund" not in amount or "total" not in amount:
         return _error(400, "PARAM_ERROR", "缺少参数")
@@ -336,6 +338,44 @@ def refund(fake: FakeWeChat, query: dict, body: bytes, *, request):
                 "payer_refund": existing["refund"],
                 "currency": "CNY",
             },
+        },
+    )
+
+
+def _abnormal_refund(fake: FakeWeChat, provider: dict, refund_id: str, data: dict):
+    """发起异常退款 of a refund WeChat reported ABNORMAL: to the user's or the merchant's bank card. Once per
+    out_refund_no: asking again answers the same refund."""
+    if data.get("type") not in ("USER_BANK_CARD", "MERCHANT_BANK_CARD") or not data.get("out_refund_no"):
+        return _error(400, "PARAM_ERROR", "缺少参数或 type 不合法")
+    fail = _check_sub(provider, data.get("sub_mchid", ""))
+    if fail:
+        return fail
+    with fake.lock:
+        for order in _orders(fake).values():
+            row = order["refunds"].get(data["out_refund_no"])
+            if row is not None and row["refund_id"] == refund_id and order["sub_mchid"] == data["sub_mchid"]:
+                break
+        else:
+            return _error(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
+        if row["status"] not in ("ABNORMAL", "PROCESSING") or (
+            row["status"] == "PROCESSING" and not row.get("abnormal")
+        ):
+            return _error(400, "INVALID_REQUEST", "退款单状态不是异常 不能发起异常退款")
+        if row["status"] == "ABNORMAL":
+            row.update(status="PROCESSING", abnormal=data["type"])
+    return _answer(
+        fake,
+        200,
+        {
+            "refund_id": row["refund_id"],
+            "out_refund_no": row["out_refund_no"],
+            "transaction_id": order["transaction_id"],
+            "out_trade_no": order["out_trade_no"],
+            "channel": "ORIGINAL",
+            "user_received_account": "商户基本账户" if row["abnormal"] == "MERCHANT_BANK_CARD" else "用户银行卡",
+            "create_time": row["create_time"],
+            "status": row["status"],
+            "amount": {"total": order["total"], "refund": row["refund"], "currency": "CNY"},
         },
     )
 

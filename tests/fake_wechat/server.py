@@ -532,4 +532,7 @@ def wxa_code_unlimited(fake: FakeWeChat, query: dict, body: bytes):
 
 # The mini-program live endpoints (wxaapi/broadcast/*, wxa/business/*) and media upload live in their own module.
 from tests.fake_wechat import live as _live_routes  # noqa: E402,F401
-from tests.fake_wechat import pay_v3  # noqa: E402,F401  (registers the WeChat Pay APIv3 endpoints)
+from tests.fake_wechat import (  # noqa: E402  (registering the WeChat Pay APIv3 endpoints and 商家转账)
+    pay_v3,  # noqa: F401
+    transfer_v3,  # noqa: F401
+)

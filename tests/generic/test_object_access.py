@@ -52,6 +52,11 @@ CASES: dict[str, tuple[str, str, callable]] = {
     "api/v1/console/refunds/<int:refund_id>/approve": ("staff", "POST", lambda w: {"refund_id": w.refund.pk}),
     "api/v1/console/refunds/<int:refund_id>/reject": ("staff", "POST", lambda w: {"refund_id": w.refund.pk}),
     "api/v1/console/refunds/<int:refund_id>/goods-received": ("staff", "POST", lambda w: {"refund_id": w.refund.pk}),
+    "api/v1/console/refunds/<int:refund_id>/abnormal-resolve": (
+        "staff",
+        "POST",
+        lambda w: {"refund_id": w.refund.pk},
+    ),
     "api/v1/console/guides/<int:guide_id>/share-codes": ("staff", "POST", lambda w: {"guide_id": w.guide.pk}),
     "api/v1/console/stores/<int:store_id>/pos-keys": ("staff", "GET", lambda w: {"store_id": w.s1.pk}),
     "api/v1/console/stores/<int:store_id>/pos-keys/<int:key_id>/revoke": (

@@ -69,3 +69,25 @@ def test_checking_a_token_does_not_hash_a_password(brand_a, in_schema, client_fo
         assert api_token_check(raw).username == "alpha-hq"
         assert api_token_check(raw[:-1] + ("A" if raw[-1] != "A" else "B")) is None
     assert calls == []
+
+
+def test_last_used_is_written_only_when_stale(brand_a, in_schema, client_for):
+    import datetime as dt
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    raw = _issue(client_for(brand_a)).json()
+    client = client_for(brand_a)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {raw['token']}")
+    assert client.get("/api/v1/staff/stores").status_code == 200
+    with in_schema(brand_a):
+        first = ApiToken.objects.get(pk=raw["id"]).last_used_at
+    with CaptureQueriesContext(connection) as fresh:
+        assert client.get("/api/v1/staff/stores").status_code == 200
+    assert not [q for q in fresh.captured_queries if q["sql"].startswith("UPDATE")]
+    with in_schema(brand_a):
+        ApiToken.objects.filter(pk=raw["id"]).update(last_used_at=first - dt.timedelta(minutes=6))
+    assert client.get("/api/v1/staff/stores").status_code == 200
+    with in_schema(brand_a):
+        assert ApiToken.objects.get(pk=raw["id"]).last_used_at >= first

@@ -135,6 +135,7 @@ def test_member_list_query_count_does_not_grow_with_members(staff, world, regist
     hq = staff("hq")
     for i in range(3):
         register(f"o-a{i}", f"1390000000{i}", guide_id=world.g1.pk)
+    hq.get("/api/v1/staff/members")  # the token's first use writes last_used_at (then at most every 5 minutes)
     with CaptureQueriesContext(connection) as few:
         hq.get("/api/v1/staff/members")
     for i in range(3, 13):
@@ -233,3 +234,36 @@ def test_anonymous_and_members_cannot_use_staff_api(world, client_for):
     assert client_for(world.brand).get("/api/v1/staff/members").status_code in (401, 403)
     token = member_token_issue(schema="alpha", appid="wxalpha000000000001", openid="o-1")
     assert client_for(world.brand).as_member(token).get("/api/v1/staff/members").status_code in (401, 403)
+
+
+def test_phone_lookup_runs_two_statements_and_keeps_the_scope(staff, world, people):
+    """Issue 17: a token request reads token, user and scope in one statement and the page (tags included) in one;
+    last_used_at is written only when stale."""
+    hq, m2 = staff("hq"), staff("m2")
+    assert ids(hq.get("/api/v1/staff/members", {"phone": "13800000002"})) == {people["f1"].pk}  # writes last_used_at
+    with CaptureQueriesContext(connection) as queries:
+        response = hq.get("/api/v1/staff/members", {"phone": "138 0000 0002"})
+    assert ids(response) == {people["f1"].pk}
+    # not counted: routing (the host -> brand look-up is cached per process outside tests, where
+    # EKR_TENANT_CACHE_SECONDS = 0, and the search_path is set once per request)
+    statements = [
+        q["sql"]
+        for q in queries.captured_queries
+        if "tenants_domain" not in q["sql"] and not q["sql"].startswith("SET search_path")
+    ]
+    assert len(statements) == 2, statements
+    assert '"core_apitoken"' in statements[0] and '"members_staffprofile"' in statements[0]
+    assert '"members_member"' in statements[1] and '"members_tag"' in statements[1]
+    # the scope read with the token still limits a store manager to their franchisee
+    assert ids(m2.get("/api/v1/staff/members", {"phone": "13800000002"})) == set()
+    assert ids(m2.get("/api/v1/staff/members", {"phone": "13800000003"})) == {people["f2"].pk}
+
+
+def test_member_list_tags_come_in_name_order(staff, people):
+    hq = staff("hq")
+    for name in ("VIP", "Alpha"):
+        tag = hq.post("/api/v1/staff/tags", {"name": name}, format="json").json()
+        hq.post(f"/api/v1/staff/tags/{tag['id']}/members", {"member_ids": [people["f1"].pk]}, format="json")
+    rows = hq.get("/api/v1/staff/members", {"phone": "13800000002"}).json()["results"]
+    assert rows[0]["tags"] == ["Alpha", "VIP"]
+    assert hq.get("/api/v1/staff/members", {"phone": "13800000003"}).json()["results"][0]["tags"] == []

@@ -118,3 +118,34 @@ def test_a_plan_of_two_apps_that_do_not_depend_on_each_other_renders_from_the_ap
 
     # then it is the template's structure
     assert _structure(brand.schema_name) == _structure("brand_template")
+
+
+def test_brands_migrating_in_parallel_share_the_ledger_functions(committed_db, new_brand, monkeypatch):
+    # given: four brands before points 0004, which (re)creates the ledger functions in public from every brand
+    brands = [new_brand("par", with_app=False) for _ in range(4)]
+    for brand in brands:
+        _undo(brand.schema_name, "points", "0003_restore_to_lots")
+    with connection.cursor() as cursor:  # as on a database that never had them (the template gets them back)
+        cursor.execute(
+            "SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = 'public' AND p.proname IN ('points_credit', 'points_debit', 'points_lot_expiry')"
+        )
+        for (signature,) in cursor.fetchall():
+            cursor.execute(f"DROP FUNCTION {signature}")
+    _undo("brand_template", "points", "0003_restore_to_lots")
+    monkeypatch.setenv("EKR_MIGRATE_PARALLEL", "4")
+
+    # when: they migrate at the same time
+    call_command("migrate_schemas", verbosity=0)
+
+    # then: every brand applied it, and earning works in each (the one copy in public serves all)
+    from members.models import Member
+    from points.services import points_earn
+
+    applied = applied_by_schema([b.schema_name for b in brands] + ["brand_template"])
+    assert all(("points", "0004_ledger_functions") in applied[schema] for schema in applied)
+    for n, brand in enumerate(brands):
+        connection.set_tenant(brand)
+        member = Member.objects.create(openid=f"o-par-{n}")
+        assert points_earn(member=member, points=5 + n, idempotency_key="k", reason="t").balance_after == 5 + n
+    connection.set_schema_to_public()
