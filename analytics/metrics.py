@@ -11,8 +11,10 @@ paid, refunding or refunded (a refunded order stays in the figures of the day it
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections import defaultdict
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from django.db import connection
@@ -212,21 +214,30 @@ def historical_members(day: dt.date) -> Figures:
     return figures
 
 
-def activity_record(day: dt.date) -> int:
+@dataclass
+class ActivityChange:
+    """What `activity_record` changed on D: the members whose D counts differently for the window figures (active
+    or not, bought or not), and the rows written."""
+
+    rows: int = 0
+    members: set[int] = field(default_factory=set)
+
+
+def activity_record(day: dt.date, *, before_write=None) -> ActivityChange:
     """Write analytics.ActivityDay for D: one row per member active on D, with flags
         ORDER  (a paid order on D), POINTS (points earned or redeemed on D), VISIT (a mini-program visit on D),
         ONLINE (a visit, an online paid order, or a member-card activation on D).
-    A member is *active* on D when any of ORDER, POINTS, VISIT is set. Also refreshes analytics.MemberLast for the
-    members of D's old and new rows. Returns the number of rows."""
+    A member is *active* on D when any of ORDER, POINTS, VISIT is set. Refreshes analytics.MemberLast for the members
+    whose D changed (active or not, bought or not) and returns them: rebuilding an unchanged day changes nothing.
+    `before_write(members)` is called with them before anything is written (to read the state they leave)."""
     start, end = day_bounds(day)
     A = ActivityDay
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM analytics_activityday WHERE day = %s RETURNING member_id", [day])
-        members = {row[0] for row in cursor.fetchall()}
+        cursor.execute("SELECT member_id, flags FROM analytics_activityday WHERE day = %s", [day])
+        old = dict(cursor.fetchall())
         cursor.execute(
             f"""
-            INSERT INTO analytics_activityday (member_id, day, flags)
-            SELECT member_id, %(day)s, bit_or(flag) FROM (
+            SELECT member_id, bit_or(flag) FROM (
                 SELECT member_id, {A.ORDER} | CASE WHEN channel = 'online' THEN {A.ONLINE} ELSE 0 END AS flag
                   FROM miniprograms_order
                  WHERE paid_at >= %(start)s AND paid_at < %(end)s AND status IN %(paid)s AND member_id IS NOT NULL
@@ -238,13 +249,28 @@ def activity_record(day: dt.date) -> int:
                 UNION ALL
                 SELECT id, {A.ONLINE} FROM members_member
                  WHERE card_activated_at >= %(start)s AND card_activated_at < %(end)s
-            ) facts GROUP BY member_id RETURNING member_id""",
+            ) facts GROUP BY member_id""",
             {"day": day, "start": start, "end": end, "paid": PAID_STATUSES},
         )
-        written = cursor.fetchall()
-    members.update(row[0] for row in written)
-    member_last_refresh(members)
-    return len(written)
+        new = dict(cursor.fetchall())
+        changed = {m for m in old.keys() | new.keys() if _counts(old.get(m, 0)) != _counts(new.get(m, 0))}
+        if changed and before_write:
+            before_write(changed)
+        if new != old:
+            cursor.execute("DELETE FROM analytics_activityday WHERE day = %s", [day])
+            cursor.execute(
+                """
+                INSERT INTO analytics_activityday (member_id, day, flags)
+                SELECT m, %s, f FROM unnest(%s::bigint[], %s::smallint[]) AS t(m, f)""",
+                [day, list(new), list(new.values())],
+            )
+    member_last_refresh(changed)
+    return ActivityChange(rows=len(new), members=changed)
+
+
+def _counts(flags: int) -> tuple[bool, bool]:
+    """What of a member's day the window figures look at: active (order, points or visit), bought."""
+    return flags & 7 != 0, flags & ActivityDay.ORDER != 0
 
 
 def member_last_refresh(member_ids) -> None:
@@ -319,7 +345,195 @@ def activity_flows(day: dt.date, *, quiet_days: int) -> dict:
     return {"visitors": visitors, "active_members": active, "reactivated": reactivated, "birthday_buyers": birthday}
 
 
-def member_snapshots(day: dt.date, *, lookback_days: int, quiet_days: int) -> dict:
+def member_levels_scan(day: dt.date, *, seen: int | None = None) -> dict:
+    """The reference formula of the member levels at the end of D (snapshots, not additive), counting members:
+
+    members_total          = members whose joined_at is before the end of D (members are never deleted; a
+                             disabled member still counts)
+    members_by_birth_month = the same members by the month of their birthday, January .. December
+    birthdays_in_month     = members_by_birth_month of D's month
+    (`seen`: only members with an id up to it.)
+    """
+    _, end = day_bounds(day)
+    rows = _rows(
+        """
+        SELECT extract(month FROM birthday)::int, count(*) FROM members_member
+        WHERE joined_at < %s AND id <= %s GROUP BY 1""",
+        [end, seen if seen is not None else 2**62],
+    )
+    return _levels(sum(n for _, n in rows), {month: n for month, n in rows if month}, day)
+
+
+def _levels(total: int, months: dict[int, int] | list[int], day: dt.date) -> dict:
+    by_month = list(months) if isinstance(months, list) else [months.get(m, 0) for m in range(1, 13)]
+    return {"members_total": total, "members_by_birth_month": by_month, "birthdays_in_month": by_month[day.month - 1]}
+
+
+def member_levels(day: dt.date, *, previous: dict | None, old: dict | None = None, recount: bool = False) -> dict:
+    """The levels of `member_levels_scan` (same formulas) kept without counting every member:
+
+        levels(D) = levels(D-1) + D's joins                    (`previous`: BrandDay of D-1; D not rolled up yet)
+        levels(D) = old levels(D) + D's joins with an id above the highest member id its old row had seen
+                                                               (`old`: D's row so far, when D is rebuilt)
+
+    (levels: members_total and members_by_birth_month; members_seen_id: the highest member id counted), reading only
+    D's new members. A rebuilt past day moves by the members it had not seen (a late member with an old join day);
+    the rollup passes that on to the days after it. Counted by the scan when neither row is known. What no new
+    member carries (a birthday set after joining, a join date an import moved) is caught once a month: with
+    `recount` (the rollup asks on the first of a month, once) D is counted and the difference kept in
+    `levels_adjust` ([total, January .. December], for the record) while the levels are the count."""
+    ((seen,),) = _rows("SELECT coalesce(max(id), 0) FROM members_member", [])
+    start, end = day_bounds(day)
+    if old and old.get("members_by_birth_month") is not None and old.get("members_seen_id") is not None:
+        total, months, since = old["members_total"], list(old["members_by_birth_month"]), old["members_seen_id"]
+    elif previous is not None and previous.get("members_by_birth_month") is not None:
+        total, months, since = previous["members_total"], list(previous["members_by_birth_month"]), 0
+    else:
+        return member_levels_scan(day, seen=seen) | {"levels_adjust": None, "members_seen_id": seen}
+    for month, n in _rows(
+        """
+        SELECT extract(month FROM birthday)::int, count(*) FROM members_member
+        WHERE joined_at >= %s AND joined_at < %s AND id > %s AND id <= %s GROUP BY 1""",
+        [start, end, since, seen],
+    ):
+        total += n
+        if month:
+            months[month - 1] += n
+    adjust = (old or {}).get("levels_adjust")
+    if recount:
+        counted = member_levels_scan(day, seen=seen)
+        adjust = [
+            counted["members_total"] - total,
+            *(c - m for c, m in zip(counted["members_by_birth_month"], months, strict=True)),
+        ]
+        total, months = counted["members_total"], counted["members_by_birth_month"]
+    return _levels(total, months, day) | {"levels_adjust": adjust, "members_seen_id": seen}
+
+
+def later_contributions(members, days, *, lookback_days: int, quiet_days: int) -> dict[dt.date, dict[str, int]]:
+    """What `members` add, by the formulas of `member_snapshots_scan` and `activity_flows`, to each of `days`':
+
+        active_30d, active_90d, churned (snapshots) and reactivated, birthday_buyers (flows of the day)
+
+    read from their ActivityDay rows (one indexed read per member). analytics.rollup calls it before and after a
+    past day's activity changes, for the members whose day changed, and adds the difference to the later days."""
+    members, days = sorted(members), sorted(days)
+    if not members or not days:
+        return {}
+    A = ActivityDay
+    lo = days[0] - dt.timedelta(days=max(lookback_days, quiet_days, 90) + 1)
+    active: dict[int, list[dt.date]] = defaultdict(list)
+    bought: dict[int, list[dt.date]] = defaultdict(list)
+    for member_id, day, flags in _rows(
+        """
+        SELECT member_id, day, flags FROM analytics_activityday
+        WHERE member_id = ANY(%s) AND day > %s AND day <= %s ORDER BY member_id, day""",
+        [members, lo, days[-1]],
+    ):
+        if flags & 7:
+            active[member_id].append(day)
+        if flags & A.ORDER:
+            bought[member_id].append(day)
+    bought_before = {
+        row[0]
+        for row in _rows(
+            f"""
+            SELECT DISTINCT member_id FROM analytics_activityday
+            WHERE member_id = ANY(%s) AND day <= %s AND flags & {A.ORDER} <> 0""",
+            [members, lo],
+        )
+    }
+    birth_months = dict(
+        _rows("SELECT id, extract(month FROM birthday)::int FROM members_member WHERE id = ANY(%s)", [members])
+    )
+
+    def any_in(sorted_days, first, last):  # any day in [first, last]
+        i = bisect.bisect_left(sorted_days, first)
+        return i < len(sorted_days) and sorted_days[i] <= last
+
+    out = {
+        day: dict.fromkeys(("active_30d", "active_90d", "churned", "reactivated", "birthday_buyers"), 0) for day in days
+    }
+    one = dt.timedelta(days=1)
+    for m in members:
+        acts, buys = active.get(m, []), bought.get(m, [])
+        for day in days:
+            row = out[day]
+            row["active_30d"] += any_in(acts, day - 29 * one, day)
+            row["active_90d"] += any_in(acts, day - 89 * one, day)
+            i = bisect.bisect_right(buys, day)
+            last = buys[i - 1] if i else None
+            row["churned"] += bool(last and day - lookback_days * one < last <= day - quiet_days * one)
+            if last == day:
+                before = buys[i - 2] if i >= 2 else None
+                had_bought = before is not None or m in bought_before
+                row["reactivated"] += had_bought and not any_in(buys, day - quiet_days * one, day - one)
+                row["birthday_buyers"] += birth_months.get(m) == day.month and not any_in(
+                    buys, day.replace(day=1), day - one
+                )
+    return out
+
+
+def member_snapshots(day: dt.date, *, lookback_days: int, quiet_days: int, previous: dict | None = None) -> dict:
+    """The snapshots of `member_snapshots_scan`, continued from the day before when `previous` (D-1's active_30d,
+    active_90d, churned) is given, reading only the ActivityDay rows of D and of the days leaving the windows
+    (D-W, D-quiet, D-lookback), each with an indexed probe of that member's days:
+
+        active_W(D) = active_W(D-1) + members active on D and not in [D-W, D-1]
+                                    - members active on D-W and not in [D-W+1, D]
+        churned(D)  = churned(D-1)  + members who bought on D-quiet and not in (D-quiet, D]
+                                    - members who bought on D whose latest purchase before D is in
+                                      (D-1-lookback, D-1-quiet]
+                                    - members who bought on D-lookback and not in (D-lookback, D]
+
+    Without `previous`, `member_snapshots_counted`."""
+    if previous is None:
+        return member_snapshots_counted(day, lookback_days=lookback_days, quiet_days=quiet_days)
+    A = ActivityDay
+    one = dt.timedelta(days=1)
+    out = {}
+    for width in (30, 90):
+        edge = day - width * one
+        ((entering, leaving),) = _rows(
+            """
+            SELECT
+              (SELECT count(*) FROM analytics_activityday a WHERE a.day = %(day)s AND a.flags & 7 <> 0
+                AND NOT EXISTS (SELECT 1 FROM analytics_activityday p WHERE p.member_id = a.member_id
+                                AND p.day >= %(edge)s AND p.day < %(day)s AND p.flags & 7 <> 0)),
+              (SELECT count(*) FROM analytics_activityday a WHERE a.day = %(edge)s AND a.flags & 7 <> 0
+                AND NOT EXISTS (SELECT 1 FROM analytics_activityday p WHERE p.member_id = a.member_id
+                                AND p.day > %(edge)s AND p.day <= %(day)s AND p.flags & 7 <> 0))""",
+            {"day": day, "edge": edge},
+        )
+        out[f"active_{width}d"] = previous[f"active_{width}d"] + entering - leaving
+    bounds = {
+        "day": day,
+        "quiet": day - quiet_days * one,
+        "look": day - lookback_days * one,
+        "first": day - one - lookback_days * one,
+        "last": day - one - quiet_days * one,
+    }
+    ((entering, came_back, aged_out),) = _rows(
+        f"""
+        SELECT
+          (SELECT count(*) FROM analytics_activityday a WHERE a.day = %(quiet)s AND a.flags & {A.ORDER} <> 0
+            AND NOT EXISTS (SELECT 1 FROM analytics_activityday p WHERE p.member_id = a.member_id
+                            AND p.day > %(quiet)s AND p.day <= %(day)s AND p.flags & {A.ORDER} <> 0)),
+          (SELECT count(*) FROM analytics_activityday a WHERE a.day = %(day)s AND a.flags & {A.ORDER} <> 0
+            AND (SELECT max(p.day) FROM analytics_activityday p WHERE p.member_id = a.member_id
+                 AND p.day < %(day)s AND p.flags & {A.ORDER} <> 0) > %(first)s
+            AND (SELECT max(p.day) FROM analytics_activityday p WHERE p.member_id = a.member_id
+                 AND p.day < %(day)s AND p.flags & {A.ORDER} <> 0) <= %(last)s),
+          (SELECT count(*) FROM analytics_activityday a WHERE a.day = %(look)s AND a.flags & {A.ORDER} <> 0
+            AND NOT EXISTS (SELECT 1 FROM analytics_activityday p WHERE p.member_id = a.member_id
+                            AND p.day > %(look)s AND p.day <= %(day)s AND p.flags & {A.ORDER} <> 0))""",
+        bounds,
+    )
+    out["churned"] = previous["churned"] + entering - came_back - aged_out
+    return out
+
+
+def member_snapshots_counted(day: dt.date, *, lookback_days: int, quiet_days: int) -> dict:
     """The snapshots of `member_snapshots_scan` (same formulas, same figures), counted from analytics.MemberLast:
 
         active_W = members with last_active in [D-W+1, D]
@@ -335,13 +549,6 @@ def member_snapshots(day: dt.date, *, lookback_days: int, quiet_days: int) -> di
     ((latest,),) = _rows("SELECT max(last_active) FROM analytics_memberlast", [])
     if latest is not None and (latest - day).days > FAST_SNAPSHOT_DAYS:
         return member_snapshots_scan(day, lookback_days=lookback_days, quiet_days=quiet_days)
-    _, end = day_bounds(day)
-    ((total, birthdays),) = _rows(
-        """
-        SELECT count(*), count(*) FILTER (WHERE extract(month FROM birthday) = %s)
-        FROM members_member WHERE joined_at < %s""",
-        [day.month, end],
-    )
     windows = {}
     for width in (30, 90):
         since = day - dt.timedelta(days=width)
@@ -364,13 +571,7 @@ def member_snapshots(day: dt.date, *, lookback_days: int, quiet_days: int) -> di
                      AND a.day <= %(day)s AND a.flags & {A.ORDER} <> 0) <= %(last)s)""",
         bounds,
     )
-    return {
-        "members_total": total,
-        "active_30d": windows[30],
-        "active_90d": windows[90],
-        "churned": churned,
-        "birthdays_in_month": birthdays,
-    }
+    return {"active_30d": windows[30], "active_90d": windows[90], "churned": churned}
 
 
 def member_snapshots_scan(day: dt.date, *, lookback_days: int, quiet_days: int) -> dict:
@@ -378,20 +579,11 @@ def member_snapshots_scan(day: dt.date, *, lookback_days: int, quiet_days: int) 
     proportion to the 90/180 days of rows before D). Snapshots at the end of D (not additive: a range shows the
     value of its last day):
 
-        members_total      = members whose joined_at is before the end of D
         active_30d / 90d   = distinct members active (order, points or visit) on a day in [D-29, D] / [D-89, D]
         churned            = members whose latest purchase day p within [D-lookback+1, D] has D - p >= quiet_days
                              (bought in the lookback window but not in the last quiet_days days; both brand
                              settings, AnalyticsSettings, default 180 / 90)
-        birthdays_in_month = members (joined by the end of D) with a birthday in D's month
     """
-    _, end = day_bounds(day)
-    ((total, birthdays),) = _rows(
-        """
-        SELECT count(*), count(*) FILTER (WHERE extract(month FROM birthday) = %s)
-        FROM members_member WHERE joined_at < %s""",
-        [day.month, end],
-    )
     ((active_30, active_90),) = _rows(
         """
         SELECT count(DISTINCT member_id) FILTER (WHERE day > %s), count(DISTINCT member_id)
@@ -406,13 +598,51 @@ def member_snapshots_scan(day: dt.date, *, lookback_days: int, quiet_days: int) 
         WHERE t.last <= %s""",
         [day - dt.timedelta(days=lookback_days), day, day - dt.timedelta(days=quiet_days)],
     )
-    return {
-        "members_total": total,
-        "active_30d": active_30,
-        "active_90d": active_90,
-        "churned": churned,
-        "birthdays_in_month": birthdays,
-    }
+    return {"active_30d": active_30, "active_90d": active_90, "churned": churned}
+
+
+# --- the day's rows of the rollups ---------------------------------------------------------------------------------
+
+
+def _merge(target: dict, figures: Figures) -> None:
+    for key, values in figures.items():
+        target.setdefault(key, {}).update(values)
+
+
+def store_day(day: dt.date) -> Figures:
+    """StoreDay's figures of D per store (key None: members who joined with no store)."""
+    stores: Figures = {}
+    for figures in (
+        sales(day, by="store"),
+        refunds(day, by="store"),
+        new_members(day, by="store"),
+        nonmember_join(day),
+        historical_members(day),
+        coupons_used_by_store(day),
+    ):
+        _merge(stores, figures)
+    return stores
+
+
+def guide_day(day: dt.date) -> Figures:
+    """GuideDay's figures of D per guide."""
+    guides: Figures = {}
+    for figures in (sales(day, by="guide"), refunds(day, by="guide"), new_members(day, by="guide")):
+        _merge(guides, figures)
+    guides.pop(None, None)
+    return guides
+
+
+def brand_day(day: dt.date, *, stores: Figures) -> dict:
+    """BrandDay's sales and member flows of D (those StoreDay has too): the brand's own sales, refunds and new
+    members (stores or not) and the stores' sums (`stores`: `store_day`, with its None key) of the non-member and
+    historical-member counts."""
+    brand: dict = {}
+    for figures in (sales(day, by="brand"), refunds(day, by="brand"), new_members(day, by="brand")):
+        brand.update(figures.get(None, {}))
+    for column in ("nonmember_buyers", "nonmember_buyers_joined", "historical_new", "historical_online"):
+        brand[column] = sum(values.get(column, 0) for values in stores.values())
+    return brand
 
 
 # --- points, coupons, rights market ------------------------------------------------------------------------------

@@ -1,23 +1,27 @@
 """Analytics: daily rollups of the brand's facts, in the brand's schema. Written only by analytics.rollup.
 
-Every rollup row is a pure function of the facts of its day (see analytics.metrics for each formula), so
-rebuilding a day deletes its rows and inserts them again: running twice changes nothing, and a late fact
-(a refund, a POS batch sent a day late) is absorbed by rebuilding the day it belongs to.
+The flows of a rollup row are a function of the facts of its day (see analytics.metrics for each formula), so
+rebuilding a day replaces its rows: running twice changes nothing, and a late fact (a refund, a POS batch sent
+late) is absorbed by rebuilding the day it belongs to. The snapshots of BrandDay continue from the day before and
+a rebuilt day passes its change on to the days after it, so they too equal their formulas after any run.
 
 - StoreDay / GuideDay / BrandDay: additive flows of a day (sums over a range are the range's figure) and, on
-  BrandDay, the point-in-time snapshots of that day's end (members total, active 30/90, churned).
+  BrandDay, the point-in-time snapshots of that day's end (members total, active 30/90, churned, birthdays this
+  month), continued from the day before (metrics.member_levels, metrics.member_snapshots) so that a day's
+  rollup reads that day's rows, not every member.
 - ActivityDay: one row per member per day they were active (an order, points earned or spent, a mini-program
   visit), with flags; the snapshots count distinct members over windows of it.
 - MemberOnline: the first day a historical member was active online (historical-member online rate).
 - MemberLast: each member's latest active day and latest purchase day in ActivityDay, kept by
-  `metrics.activity_record` for the members of the day it writes; the window snapshots are indexed range counts
-  over it, so a day's rollup does not scan the 30/90/180 days before it.
+  `metrics.activity_record` for the members whose day changed; the window snapshots of a day whose day before is
+  not rolled up are indexed range counts over it.
 - Watermark: the highest fact ids already seen, so a run finds late facts for old days without scanning them.
 - AnalyticsSettings: the brand's churn windows.
 """
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
@@ -151,7 +155,7 @@ class GuideDay(SalesFigures):
 
 
 class StoreMonth(SalesFigures, MemberFigures):
-    """StoreDay summed over a calendar month (refreshed whenever a day of the month is rebuilt), so a year per store
+    """StoreDay summed over a calendar month (moved by the difference whenever a day of it is rebuilt), so a year per store
     reads 12 rows a store instead of 365."""
 
     month = models.DateField(help_text="First day of the month.")
@@ -197,6 +201,20 @@ class BrandDay(SalesFigures, MemberFigures):
     active_90d = models.IntegerField(default=0)
     churned = models.IntegerField(default=0)
     birthdays_in_month = models.IntegerField(default=0)
+    members_by_birth_month = ArrayField(
+        models.IntegerField(),
+        size=12,
+        null=True,
+        help_text="Members joined by the day's end with a birthday in January .. December (the level the next day "
+        "continues from; see metrics.member_levels). NULL: not known, the next day counts.",
+    )
+    members_seen_id = models.BigIntegerField(null=True, help_text="The highest member id the levels counted.")
+    levels_adjust = ArrayField(
+        models.IntegerField(),
+        size=13,
+        null=True,
+        help_text="On the first of a month: the monthly recount less the continued levels ([total, Jan .. Dec]).",
+    )
     rolled_up_at = models.DateTimeField()
 
     class Meta:

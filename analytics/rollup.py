@@ -12,8 +12,12 @@ Promises:
   a payment on the day it is paid, both inside the recomputed window.
 - Runs of one brand never overlap (a PostgreSQL advisory lock per schema): a periodic run while another run or
   a backfill holds it returns at once with skipped=True; a backfill waits for it.
-- Snapshot figures (members total, active 30/90, churned) of a past day are taken when that day is rebuilt; a
-  late fact corrects its own day's snapshot, not those of the days after it (`analytics_backfill` re-derives them).
+- Snapshot figures are kept incrementally. Member levels (members total, by birthday month) continue from the day
+  before plus the day's joins (recounted on the first of each month); the window figures (active 30/90, churned)
+  are indexed counts over analytics.MemberLast. A rebuilt past day passes its changes on to the rolled-up days
+  after it: a late member moves the levels of every later day, a late order (a POS batch) moves active 30/90,
+  churned, reactivated and birthday buyers of the days whose windows hold it, so a late fact 40 days back
+  corrects the snapshots of the 40 days since without rebuilding them, and the cost stays with the changed rows.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ import zlib
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
+from psycopg2.extras import execute_values
 
 from analytics import metrics
 from analytics.models import SALES_COLUMNS, STORE_COLUMNS, AnalyticsSettings, BrandDay, GuideDay, StoreDay, Watermark
@@ -31,6 +37,7 @@ from analytics.models import SALES_COLUMNS, STORE_COLUMNS, AnalyticsSettings, Br
 # Ids re-read behind each watermark: a transaction that took a lower id but committed after the last run.
 WATERMARK_OVERLAP = 2000
 RUN_DAY = "run_day"
+ONE = dt.timedelta(days=1)
 
 # (watermark source, table, SQL giving the day a new row belongs to)
 LATE_SOURCES = (
@@ -52,84 +59,110 @@ class RunResult:
     skipped: bool = False
 
 
-def _merge(target: dict, figures: dict) -> None:
-    for key, values in figures.items():
-        target.setdefault(key, {}).update(values)
-
-
 @transaction.atomic
-def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None, refresh_month: bool = True) -> None:
-    """Rebuild the rollups of `day` (Asia/Shanghai) from the facts, and its month's StoreMonth/GuideMonth rows
-    (unless the caller refreshes the months itself, once, after several days). Idempotent."""
+def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None, recount_month_start: bool = True) -> None:
+    """Rebuild the rollups of `day` (Asia/Shanghai) from the facts, with its month's StoreMonth / GuideMonth rows
+    moved by the day's difference. Idempotent. `recount_month_start`: the first of a month not recounted yet is
+    (metrics.member_levels); the periodic run says no for an old day it rebuilds for a late fact."""
     config = config or analytics_settings()
-    metrics.activity_record(day)
+    later = _later_window_days(day, config)
+    before: dict = {}
+
+    def remember(members):
+        before["members"] = members
+        before["figures"] = _contributions(members, later, config)
+
+    metrics.activity_record(day, before_write=remember if later else None)
     metrics.online_firsts_record(day)
 
-    joins, historical = metrics.nonmember_join(day), metrics.historical_members(day)
-    stores: dict = {}
-    for figures in (
-        metrics.sales(day, by="store"),
-        metrics.refunds(day, by="store"),
-        metrics.new_members(day, by="store"),
-        joins,
-        historical,
-        metrics.coupons_used_by_store(day),
-    ):
-        _merge(stores, figures)
-    stores.pop(None, None)  # members who joined with no store count only for the brand
-    franchisees = dict(_store_franchisees(stores.keys()))
-    StoreDay.objects.filter(day=day).delete()
-    StoreDay.objects.bulk_create(
-        [
-            StoreDay(day=day, store_id=store_id, franchisee_id=franchisees.get(store_id), **values)
+    stores = metrics.store_day(day)
+    franchisees = dict(_store_franchisees(k for k in stores if k is not None))
+    _day_rows_replace(
+        StoreDay,
+        "store_id",
+        day,
+        {
+            store_id: ({"franchisee_id": franchisees.get(store_id)}, values)
             for store_id, values in stores.items()
-        ],
-        batch_size=1000,
+            if store_id is not None  # members who joined with no store count only for the brand
+        },
+        STORE_COLUMNS,
+        ("franchisee_id",),
     )
 
-    guides: dict = {}
-    for figures in (
-        metrics.sales(day, by="guide"),
-        metrics.refunds(day, by="guide"),
-        metrics.new_members(day, by="guide"),
-    ):
-        _merge(guides, figures)
-    guides.pop(None, None)
+    guides = metrics.guide_day(day)
     guide_stores = _guide_stores(guides.keys())
-    GuideDay.objects.filter(day=day).delete()
-    GuideDay.objects.bulk_create(
-        [
-            GuideDay(
-                day=day,
-                guide_id=guide_id,
-                store_id=guide_stores[guide_id][0],
-                franchisee_id=guide_stores[guide_id][1],
-                **values,
-            )
+    _day_rows_replace(
+        GuideDay,
+        "guide_id",
+        day,
+        {
+            guide_id: ({"store_id": guide_stores[guide_id][0], "franchisee_id": guide_stores[guide_id][1]}, values)
             for guide_id, values in guides.items()
-        ],
-        batch_size=1000,
+        },
+        SALES_COLUMNS,
+        ("store_id", "franchisee_id"),
     )
 
-    brand: dict = {}
-    for figures in (
-        metrics.sales(day, by="brand"),
-        metrics.refunds(day, by="brand"),
-        metrics.new_members(day, by="brand"),
-    ):
-        brand.update(figures.get(None, {}))
-    for column in ("nonmember_buyers", "nonmember_buyers_joined", "historical_new", "historical_online"):
-        brand[column] = sum(values.get(column, 0) for values in [*joins.values(), *historical.values()])
+    brand = metrics.brand_day(day, stores=stores)
     brand.update(metrics.points_and_coupons(day))
     brand.update(metrics.market(day, brand_id=_brand_id()))
     brand.update(metrics.activity_flows(day, quiet_days=config.churn_quiet_days))
+    levels = ("members_total", "members_by_birth_month", "levels_adjust", "members_seen_id")
+    old = BrandDay.objects.filter(day=day).values(*levels).first()
+    previous = BrandDay.objects.filter(day=day - ONE).values(*levels, "active_30d", "active_90d", "churned").first()
     brand.update(
-        metrics.member_snapshots(day, lookback_days=config.churn_lookback_days, quiet_days=config.churn_quiet_days)
+        metrics.member_snapshots(
+            day,
+            lookback_days=config.churn_lookback_days,
+            quiet_days=config.churn_quiet_days,
+            previous=previous,
+        )
     )
+    newest = not BrandDay.objects.filter(day__gt=day).exists()
+    recount = recount_month_start and day.day == 1 and (old is None or old["levels_adjust"] is None)
+    brand.update(metrics.member_levels(day, previous=previous, old=old, recount=recount))
     BrandDay.objects.filter(day=day).delete()
     BrandDay.objects.create(day=day, rolled_up_at=timezone.now(), **brand)
-    if refresh_month:
-        month_refresh(day.replace(day=1))
+    if old and old["members_by_birth_month"] is not None and not newest:
+        _levels_pass_on(day, old, brand)
+    if before:
+        _window_figures_pass_on(before["figures"], _contributions(before["members"], later, config))
+
+
+def _day_rows_replace(
+    model, key: str, day: dt.date, rows: dict, columns: tuple[str, ...], extra_columns: tuple[str, ...]
+) -> None:
+    """Replace `day`'s rows of StoreDay / GuideDay with `rows` ({key: (extras, figures)}) and add the difference to
+    the month's StoreMonth / GuideMonth rows (their extras: as on the latest day rebuilt), in the same transaction:
+    the month stays the sum of its days at the cost of the day's rows."""
+    day_table = model._meta.db_table
+    month_table = day_table.replace("day", "month")
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {day_table} WHERE day = %s RETURNING {key}, {', '.join(columns)}", [day])
+        old = {row[0]: row[1:] for row in cursor.fetchall()}
+    model.objects.bulk_create(
+        [model(day=day, **{key: k}, **extras, **values) for k, (extras, values) in rows.items()], batch_size=1000
+    )
+    changes = []
+    for k in old.keys() | rows.keys():
+        extras, values = rows.get(k, ({}, {}))
+        was = old.get(k, (0,) * len(columns))
+        delta = [int(values.get(c, 0)) - int(w or 0) for c, w in zip(columns, was, strict=True)]
+        if any(delta) or k not in old:
+            changes.append((day.replace(day=1), k, *[extras.get(c) for c in extra_columns], *delta))
+    if not changes:
+        return
+    keep = ", ".join(f"{c} = COALESCE(EXCLUDED.{c}, {month_table}.{c})" for c in extra_columns)
+    add = ", ".join(f"{c} = {month_table}.{c} + EXCLUDED.{c}" for c in columns)
+    with connection.cursor() as cursor:
+        execute_values(
+            cursor.cursor,
+            f"""
+            INSERT INTO {month_table} (month, {key}, {", ".join(extra_columns)}, {", ".join(columns)}) VALUES %s
+            ON CONFLICT (month, {key}) DO UPDATE SET {keep}, {add}""",
+            changes,
+        )
 
 
 @transaction.atomic
@@ -152,6 +185,62 @@ def month_refresh(month: dt.date) -> None:
                 FROM analytics_{source} WHERE day >= %s AND day < %s GROUP BY {key}""",
                 [month, month, end],
             )
+
+
+WINDOW_FIGURES = ("active_30d", "active_90d", "churned", "reactivated", "birthday_buyers")
+
+
+def _later_window_days(day: dt.date, config: AnalyticsSettings) -> list[dt.date]:
+    """The rolled-up days after `day` whose window figures a change of `day`'s activity can move: active 30/90 days
+    after it, churned up to the lookback after it, reactivated up to the quiet days after it (< lookback)."""
+    horizon = max(config.churn_lookback_days, 90)
+    return list(
+        BrandDay.objects.filter(day__gt=day, day__lt=day + dt.timedelta(days=horizon))
+        .order_by("day")
+        .values_list("day", flat=True)
+    )
+
+
+def _contributions(members, days, config: AnalyticsSettings) -> dict:
+    return metrics.later_contributions(
+        members, days, lookback_days=config.churn_lookback_days, quiet_days=config.churn_quiet_days
+    )
+
+
+def _window_figures_pass_on(before: dict, after: dict) -> None:
+    """Add to each later day the change in what the members of a rebuilt past day contribute to its window figures
+    (active 30/90, churned, reactivated, birthday buyers): a late order 40 days back is in the snapshots of the 40
+    days after it without rebuilding them."""
+    for later_day, figures in after.items():
+        changes = {c: figures[c] - before[later_day][c] for c in WINDOW_FIGURES}
+        if any(changes.values()):
+            BrandDay.objects.filter(day=later_day).update(**{c: F(c) + n for c, n in changes.items() if n})
+
+
+def _levels_pass_on(day: dt.date, old: dict, new: dict) -> None:
+    """A rebuilt past day whose member levels moved (a late member with an earlier join day) moves those of the
+    rolled-up days that continue from it (up to the first gap) by as much."""
+    total = new["members_total"] - old["members_total"]
+    months = [n - o for n, o in zip(new["members_by_birth_month"], old["members_by_birth_month"], strict=True)]
+    if not total and not any(months):
+        return
+    last = day
+    for later_day in BrandDay.objects.filter(day__gt=day).order_by("day").values_list("day", flat=True):
+        if later_day != last + ONE:
+            break
+        last = later_day
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE analytics_brandday SET
+                members_total = members_total + %(total)s,
+                members_by_birth_month = ARRAY(
+                    SELECT a + b FROM unnest(members_by_birth_month, %(months)s::int[]) WITH ORDINALITY AS t(a, b, i)
+                    ORDER BY i),
+                birthdays_in_month = birthdays_in_month + (%(months)s::int[])[extract(month FROM day)::int]
+            WHERE day > %(day)s AND day <= %(last)s AND members_by_birth_month IS NOT NULL""",
+            {"total": total, "months": months, "day": day, "last": last},
+        )
 
 
 def months_refresh(days) -> None:
@@ -224,8 +313,7 @@ def rollup_run(*, now: dt.datetime | None = None) -> RunResult:
         late, new_marks = _late_days(first)
         days = sorted(window | late)
         for day in days:
-            rollup_day(day, config=config, refresh_month=False)
-        months_refresh(days)
+            rollup_day(day, config=config, recount_month_start=day in window)
         new_marks[RUN_DAY] = today.toordinal()
         for source, last_id in new_marks.items():
             Watermark.objects.update_or_create(source=source, defaults={"last_id": last_id})
@@ -247,10 +335,10 @@ def rollup_range(date_from: dt.date, date_to: dt.date, *, progress=None) -> int:
         cursor.execute("SELECT pg_advisory_lock(%s)", [key])
     try:
         for i, day in enumerate(days):
-            rollup_day(day, config=config, refresh_month=False)
+            rollup_day(day, config=config)
             if progress:
                 progress(i + 1, total)
-        months_refresh(days)
+        months_refresh(days)  # re-derived from the days (they follow the days already; a rebuild repairs)
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [key])

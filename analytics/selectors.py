@@ -1,6 +1,6 @@
 """Reads of the analytics rollups, scoped. The interface the API, the HQ dashboard and the console use:
 
-    sales_figures(*, scope, date_from, date_to, grain="day", by="brand") -> list[dict]
+    sales_figures(*, scope, date_from, date_to, grain="day", by="brand", live_today=False) -> list[dict]
         Sales, new members, non-member join rate, historical-member flows and coupons used, per period and per
         brand / franchisee / store / guide. A store manager gets only their franchisee's stores (by="brand" is
         then the total of those stores). Each row: {"period", "key", "name", <sums>, "gmv_fen", "net_gmv_fen",
@@ -17,9 +17,10 @@
         The live-stream metrics (livestream.metrics) per show and per period, when the livestream app has landed.
     freshness() -> dict: when the rollups were last run.
 
-Reads never aggregate raw orders: every figure comes from StoreDay / GuideDay / BrandDay. Today's rows are as of
-the last rollup run (`freshness()`); periods are days, weeks starting on Monday, calendar months (Asia/Shanghai) or the whole range (grain
-"range", period = its first day).
+Reads never aggregate raw orders beyond today's: every figure comes from StoreDay / GuideDay / BrandDay (and the
+month tables). Today's rows are as of the last rollup run (`freshness()`), or, with `sales_figures(live_today=True)`
+(the console's dashboard), from today's facts by the same formulas. Periods are days, weeks starting on Monday,
+calendar months (Asia/Shanghai) or the whole range (grain "range", period = its first day).
 Rates are exact fractions; a denominator of 0 means "no data", never a rate of 0.
 """
 
@@ -28,8 +29,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import DateField, F, Max, Q, Sum, Value
-from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
+from django.db import connection
+from django.db.models import BigIntegerField, DateField, F, Max, Q, Sum, Value
+from django.db.models.functions import Cast, TruncDay, TruncMonth, TruncWeek
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from analytics.models import SALES_COLUMNS, STORE_COLUMNS, BrandDay, GuideDay, GuideMonth, StoreDay, StoreMonth
@@ -134,6 +137,29 @@ def _derive(row: dict) -> dict:
     return row
 
 
+def _sums(qs, key: str | None, sums) -> list[tuple]:
+    """Run an aggregate `values()` queryset as plain SQL: (period, key, [sums]) per row, without Django's per-value
+    converters (a year of 500 stores is 12,000 values a read)."""
+    sql, params = qs.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        rows = cursor.fetchall()
+    at_period, at_key = names.index("period"), names.index(key) if key else None
+    at_sums = [names.index(c) for c in sums]
+    out = []
+    for row in rows:
+        period = row[at_period]
+        if isinstance(period, dt.datetime):
+            period = period.date()
+        out.append((period, row[at_key] if key else None, [row[i] or 0 for i in at_sums]))
+    return out
+
+
+def _month_end(month: dt.date) -> dt.date:
+    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+
+
 def _month_split(date_from: dt.date, date_to: dt.date) -> tuple[list[dt.date], list[tuple[dt.date, dt.date]]]:
     """The calendar months wholly inside the range (read from the month tables) and the partial edges (days)."""
     full, partial = [], []
@@ -147,11 +173,24 @@ def _month_split(date_from: dt.date, date_to: dt.date) -> tuple[list[dt.date], l
 
 
 def sales_figures(
-    *, scope: StaffScope, date_from: dt.date, date_to: dt.date, grain: str = "day", by: str = "brand"
+    *,
+    scope: StaffScope,
+    date_from: dt.date,
+    date_to: dt.date,
+    grain: str = "day",
+    by: str = "brand",
+    live_today: bool = False,
+    now: dt.datetime | None = None,
 ) -> list[dict]:
     """See the module docstring. Rows are ordered by period, then key. By month, whole months are read from
-    StoreMonth / GuideMonth and partial months from the day tables."""
+    StoreMonth / GuideMonth; a partial month from the day tables, or, when the range holds most of it, as its month
+    row less the days outside the range (a year to yesterday reads a day of rows, not a month of them). With `live_today`, today (if in the range) is
+    not read from its rollup (as of the last run) but from today's facts, by the same formulas (analytics.metrics):
+    the only raw rows a read aggregates are today's."""
     span = range_check(date_from=date_from, date_to=date_to, grain=grain, by=by)
+    today = timezone.localdate(now or timezone.now())
+    live = live_today and span.date_from <= today <= span.date_to
+    rolled_to = today - dt.timedelta(days=1) if live else span.date_to
     stores = _store_ids(scope)
     if by == "brand" and stores is None:
         day_qs, month_qs, key, sums = BrandDay.objects.all(), None, None, STORE_SUMS
@@ -164,37 +203,102 @@ def sales_figures(
         day_qs = day_qs.filter(store_id__in=stores)
         month_qs = month_qs.filter(store_id__in=stores)
     group = ["period"] + ([key] if key else [])
-    aggregates = {c: Sum(c) for c in sums}
-    querysets = []
-    if span.grain in ("month", "range") and month_qs is not None:
-        full, partial = _month_split(span.date_from, span.date_to)
+    aggregates = {c: Cast(Sum(c), BigIntegerField()) for c in sums}
+    querysets = []  # (queryset, +1 to add its sums or -1 to take them off)
+    if rolled_to < span.date_from:
+        pass  # today only
+    elif span.grain in ("month", "range") and month_qs is not None:
+        full, partial = _month_split(span.date_from, rolled_to)
+        days_in, days_out = Q(), Q()
+        for first, last in partial:  # a month mostly in the range: its month row less the days outside
+            month = first.replace(day=1)
+            end = _month_end(month)
+            if (last - first).days + 1 > (end - month).days + 1 - ((last - first).days + 1):
+                full.append(month)
+                if first > month:
+                    days_out |= Q(day__gte=month, day__lt=first)
+                if last < end:
+                    days_out |= Q(day__gt=last, day__lte=end)
+            else:
+                days_in |= Q(day__gte=first, day__lte=last)
+        day_period = _period(span.grain, span.date_from, "day")
         if full:
-            querysets.append(
-                month_qs.filter(month__in=full).annotate(
-                    period=F("month") if span.grain == "month" else _period("range", span.date_from, "month")
-                )
-            )
-        if partial:  # the edges, in one query
-            edges = Q()
-            for first, last in partial:
-                edges |= Q(day__gte=first, day__lte=last)
-            querysets.append(day_qs.filter(edges).annotate(period=_period(span.grain, span.date_from, "day")))
+            month_period = F("month") if span.grain == "month" else _period("range", span.date_from, "month")
+            querysets.append((month_qs.filter(month__in=full).annotate(period=month_period), 1))
+        if days_in:
+            querysets.append((day_qs.filter(days_in).annotate(period=day_period), 1))
+        if days_out:
+            querysets.append((day_qs.filter(days_out).annotate(period=day_period), -1))
     else:
         querysets.append(
-            day_qs.filter(day__gte=span.date_from, day__lte=span.date_to).annotate(
-                period=_period(span.grain, span.date_from, "day")
+            (
+                day_qs.filter(day__gte=span.date_from, day__lte=rolled_to).annotate(
+                    period=_period(span.grain, span.date_from, "day")
+                ),
+                1,
             )
         )
     rows: dict[tuple, dict] = {}
-    for qs in querysets:
-        for r in qs.values(*group).annotate(**aggregates).order_by():
-            target = rows.setdefault((r["period"], r[key] if key else None), dict.fromkeys(sums, 0))
+    for qs, sign in querysets:
+        for period, k, values in _sums(qs.values(*group).annotate(**aggregates).order_by(), key, sums):
+            target = rows.setdefault((period, k), dict.fromkeys(sums, 0))
+            for c, n in zip(sums, values, strict=True):
+                target[c] += sign * n
+    rows = {k: v for k, v in rows.items() if any(v.values())}  # a month row less all its days: nothing left
+    if live:
+        period = _period_start(today, span)
+        for k, values in _today_figures(today, by=by, stores=stores).items():
+            target = rows.setdefault((period, k), dict.fromkeys(sums, 0))
             for c in sums:
-                target[c] += int(r[c] or 0)
+                target[c] += int(values.get(c, 0))
     names = _names(by, {k for _, k in rows} if key else set())
     out = []
     for (period, k), values in sorted(rows.items(), key=lambda item: (item[0][0], item[0][1] or 0)):
         out.append(_derive({"period": period, "key": k, "name": names.get(k, "") if key else "", **values}))
+    return out
+
+
+def _period_start(day: dt.date, span: Range) -> dt.date:
+    """The first day of the period `day` falls in (weeks from Monday; "range": the range's first day)."""
+    if span.grain == "week":
+        return day - dt.timedelta(days=day.weekday())
+    if span.grain == "month":
+        return day.replace(day=1)
+    if span.grain == "range":
+        return span.date_from
+    return day
+
+
+def _today_figures(today: dt.date, *, by: str, stores: list[int] | None) -> dict:
+    """Today's partial day, from today's facts by the rollup's own formulas (analytics.metrics), keyed as `by`
+    within the caller's stores (None: all)."""
+    from analytics import metrics
+    from members.models import Guide, Store
+
+    if by == "guide":
+        guides = metrics.guide_day(today)
+        if stores is None:
+            return guides
+        home = dict(Guide.objects.filter(pk__in=list(guides)).values_list("pk", "store_id"))
+        return {g: v for g, v in guides.items() if home.get(g) in stores}
+    figures = metrics.store_day(today)
+    if by == "brand" and stores is None:
+        brand = metrics.brand_day(today, stores=figures)
+        brand["coupons_used"] = metrics.points_and_coupons(today)["coupons_used"]
+        return {None: brand}
+    figures = {k: v for k, v in figures.items() if k is not None and (stores is None or k in stores)}
+    if by == "store":
+        return figures
+    keys = (
+        dict(Store.objects.filter(pk__in=list(figures)).values_list("pk", "franchisee_id"))
+        if by == "franchisee"
+        else dict.fromkeys(figures)
+    )
+    out: dict = {}
+    for store_id, values in figures.items():
+        target = out.setdefault(keys.get(store_id), {})
+        for c, n in values.items():
+            target[c] = target.get(c, 0) + n
     return out
 
 

@@ -8,17 +8,15 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from core.permissions import StaffScope
 from members.selectors import members_for_scope, store_get_for_scope, stores_for_scope
-from miniprograms.models import Order, Refund
-from miniprograms.selectors import orders_for_scope
+from miniprograms.models import Refund
 
 PERIODS = (1, 7, 30)
-SOLD = (Order.Status.PAID, Order.Status.REFUNDING)
 
 
 def local_tz() -> ZoneInfo:
@@ -48,6 +46,7 @@ class Dashboard:
     refunds_waiting: int
     days: list[dict] = field(default_factory=list)  # {day, sales_fen, orders, new_members}, every day
     stores: list[dict] = field(default_factory=list)  # {store_id, code, name, sales_fen, orders}, best first
+    rows: list[dict] = field(default_factory=list)  # analytics.selectors.sales_figures per day (the panel's too)
 
 
 def _store_ids(scope: StaffScope, f: DashboardFilter) -> list[int] | None:
@@ -63,21 +62,39 @@ def _narrow(qs: QuerySet, store_ids: list[int] | None, column: str = "store_id")
     return qs if store_ids is None else qs.filter(**{f"{column}__in": store_ids})
 
 
+def _sales_rows(
+    scope: StaffScope, f: DashboardFilter, *, date_from: dt.date, date_to: dt.date, grain: str, now: dt.datetime
+) -> list[dict]:
+    """analytics.selectors.sales_figures (rollups + today's partial day) for the filter: one row per period for the
+    brand, the franchisee or the store; with grain "range" and no store filter, one row per store."""
+    from analytics.selectors import sales_figures
+
+    per_store = grain == "range" and not f.store_id
+    if f.store_id:
+        by, keep = "store", {store_get_for_scope(scope, f.store_id).pk}
+    elif per_store:
+        ids = _store_ids(scope, f)
+        by, keep = "store", (None if ids is None else set(ids))
+    elif f.franchisee_id and scope.is_hq:
+        by, keep = "franchisee", {f.franchisee_id}
+    else:
+        by, keep = "brand", None
+    rows = sales_figures(
+        scope=scope, date_from=date_from, date_to=date_to, grain=grain, by=by, live_today=True, now=now
+    )
+    return [r for r in rows if keep is None or r["key"] in keep]
+
+
 def dashboard(*, scope: StaffScope, filters: DashboardFilter, now: dt.datetime | None = None) -> Dashboard:
-    """Sales, orders, new members and waiting refunds over the period, per day and per store."""
+    """Sales (gross, on the day paid) and paid orders over the period, per day and per store, from the analytics
+    rollups and today's partial day (analytics.selectors.sales_figures: no raw orders beyond today's); new members
+    (by home store, the members the caller sees) per day; refunds waiting for a decision."""
     now = now or timezone.now()
     since = period_start(filters.days, now=now)
+    today = timezone.localtime(now, local_tz()).date()
     store_ids = _store_ids(scope, filters)
-    sold = _narrow(orders_for_scope(scope).prefetch_related(None), store_ids).filter(
-        paid_at__gte=since, paid_at__lte=now, status__in=SOLD
-    )
-    per_day = {
-        row["day"]: row
-        for row in sold.annotate(day=TruncDate("paid_at", tzinfo=local_tz()))
-        .values("day")
-        .annotate(sales_fen=Sum("total_fen"), orders=Count("id"))
-        .order_by("day")
-    }
+    rows = _sales_rows(scope, filters, date_from=since.date(), date_to=today, grain="day", now=now)
+    per_day = {r["period"]: r for r in rows}
     joined = dict(
         _narrow(members_for_scope(scope), store_ids)
         .filter(joined_at__gte=since, joined_at__lte=now)
@@ -95,22 +112,31 @@ def dashboard(*, scope: StaffScope, filters: DashboardFilter, now: dt.datetime |
         days.append(
             {
                 "day": day,
-                "sales_fen": int(row.get("sales_fen") or 0),
-                "orders": int(row.get("orders") or 0),
+                "sales_fen": row.get("gmv_fen", 0),
+                "orders": row.get("orders", 0),
                 "new_members": joined.get(day, 0),
             }
         )
+    by_store = sorted(
+        _sales_rows(scope, filters, date_from=since.date(), date_to=today, grain="range", now=now),
+        key=lambda r: (-r["gmv_fen"], r["name"]),
+    )[:20]
+    names = {
+        pk: (code, name)
+        for pk, code, name in stores_for_scope(scope)
+        .filter(pk__in=[r["key"] for r in by_store])
+        .values_list("pk", "code", "name")
+    }
     stores = [
         {
-            "store_id": r["store_id"],
-            "code": r["store__code"],
-            "name": r["store__name"],
-            "sales_fen": int(r["sales_fen"] or 0),
+            "store_id": r["key"],
+            "code": names.get(r["key"], ("", ""))[0],
+            "name": names.get(r["key"], ("", ""))[1],
+            "sales_fen": r["gmv_fen"],
             "orders": r["orders"],
         }
-        for r in sold.values("store_id", "store__code", "store__name")
-        .annotate(sales_fen=Sum("total_fen"), orders=Count("id"))
-        .order_by("-sales_fen", "store__code")[:20]
+        for r in by_store
+        if r["orders"]
     ]
     refunds = Refund.objects.filter(status=Refund.Status.REQUESTED)
     if not scope.is_hq:
@@ -124,6 +150,7 @@ def dashboard(*, scope: StaffScope, filters: DashboardFilter, now: dt.datetime |
         refunds_waiting=refunds.count(),
         days=days,
         stores=stores,
+        rows=rows,
     )
 
 
@@ -173,29 +200,20 @@ class AnalyticsPanel:
     rolled_up_at: dt.datetime | None
 
 
-def analytics_panel(*, scope: StaffScope, filters: DashboardFilter, now: dt.datetime | None = None) -> AnalyticsPanel:
-    """Figures the analytics app rolled up (hourly), for the same stores as the dashboard's live figures."""
+def analytics_panel(
+    *, scope: StaffScope, filters: DashboardFilter, now: dt.datetime | None = None, rows: list[dict] | None = None
+) -> AnalyticsPanel:
+    """The analytics figures (rollups + today's partial day) for the same stores as the dashboard; `rows`: the
+    dashboard's sales_figures rows per day, when it has them already."""
     from analytics.models import STORE_COLUMNS
-    from analytics.selectors import fraction, freshness, sales_figures
+    from analytics.selectors import fraction, freshness
 
+    now = now or timezone.now()
     since = period_start(filters.days, now=now)
-    today = timezone.localtime(now or timezone.now(), local_tz()).date()
-    if filters.store_id:
-        store = store_get_for_scope(scope, filters.store_id)
-        rows = [
-            r
-            for r in sales_figures(scope=scope, date_from=since.date(), date_to=today, by="store")
-            if r["key"] == store.pk
-        ]
-    elif filters.franchisee_id and scope.is_hq:
-        rows = [
-            r
-            for r in sales_figures(scope=scope, date_from=since.date(), date_to=today, by="franchisee")
-            if r["key"] == filters.franchisee_id
-        ]
-    else:
-        rows = sales_figures(scope=scope, date_from=since.date(), date_to=today, by="brand")
-    per_day = {r["period"].date() if hasattr(r["period"], "date") else r["period"]: r for r in rows}
+    today = timezone.localtime(now, local_tz()).date()
+    if rows is None:
+        rows = _sales_rows(scope, filters, date_from=since.date(), date_to=today, grain="day", now=now)
+    per_day = {r["period"]: r for r in rows}
     days, totals = [], dict.fromkeys(STORE_COLUMNS, 0)
     for n in range(filters.days):
         day = since.date() + dt.timedelta(days=n)

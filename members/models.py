@@ -274,6 +274,12 @@ class Member(models.Model):
             models.Index(fields=["guide", "-id"], name="member_guide_idx"),
             models.Index(fields=["tier", "-id"], name="member_tier_idx"),
             models.Index(fields=["joined_at"], name="member_joined_idx"),
+            # analytics reads a day's card activations (activity of the day) without scanning every member
+            models.Index(
+                fields=["card_activated_at"],
+                name="member_card_activated_idx",
+                condition=Q(card_activated_at__isnull=False),
+            ),
             models.Index(fields=["name"], name="member_name_idx"),
         ]
 

@@ -41,7 +41,7 @@ class DashboardView(ConsoleView):
                 for label, d in zip(labels, figures.days, strict=True)
             ],
         )
-        panel = analytics_panel(scope=self.scope, filters=filters)
+        panel = analytics_panel(scope=self.scope, filters=filters, rows=figures.rows)
         gmv_chart = bar_chart(
             [d["gmv_member_fen"] + d["gmv_nonmember_fen"] for d in panel.days],
             labels,

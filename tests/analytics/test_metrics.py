@@ -162,7 +162,7 @@ def test_active_churned_reactivated_and_birthday_snapshots(world):
         # points entries are append-only: the earner's activity is the day it was really earned
         metrics.activity_record(entry.created_at.astimezone(at(D).tzinfo).date())
 
-        snap = metrics.member_snapshots(D, lookback_days=180, quiet_days=90)
+        snap = metrics.member_snapshots(D, lookback_days=180, quiet_days=90) | metrics.member_levels_scan(D)
         assert snap["members_total"] == 5
         assert snap["active_30d"] == 2  # back (D), visitor (D-20)
         assert snap["active_90d"] == 2

@@ -70,6 +70,14 @@ def test_snapshots_from_member_last_equal_the_scan_on_every_day(world, monkeypat
         # churn_edge (-90), look_edge (-179), churn_then_back (-120, later purchase ignored); not old_then_back
         assert fast["churned"] == 3
 
+        # continued day after day from the day before: the same figures, reading only the days at the edges
+        for lookback, quiet in ((180, 90), (60, 7)):
+            previous = metrics.member_snapshots_scan(D - 201 * ONE, lookback_days=lookback, quiet_days=quiet)
+            for day in [D + i * ONE for i in range(-200, 10)]:
+                continued = metrics.member_snapshots(day, lookback_days=lookback, quiet_days=quiet, previous=previous)
+                assert continued == metrics.member_snapshots_scan(day, lookback_days=lookback, quiet_days=quiet), day
+                previous = continued
+
         monkeypatch.setattr(metrics, "FAST_SNAPSHOT_DAYS", 10_000)  # every day through MemberLast, however old
         for day in [D + i * ONE for i in range(-200, 10)]:
             for lookback, quiet in ((180, 90), (60, 7)):

@@ -89,6 +89,37 @@ def test_an_interrupted_run_leaves_each_brand_whole_and_finishes_when_run_again(
     assert _structure(blocked.schema_name) == _structure("brand_template")
 
 
+def test_a_plan_of_two_apps_that_do_not_depend_on_each_other_renders_from_the_applied_state(committed_db, new_brand):
+    # given a brand behind by the last migration of two brand apps, each changing a model made before (a column,
+    # an index), neither app's migration depending on the other's
+    loader = MigrationLoader(connection)
+    tenant_apps = {name.rsplit(".", 1)[-1] for name in settings.TENANT_APPS}
+    picks: dict[str, tuple[str, str]] = {}
+    for app, name in sorted(loader.graph.leaf_nodes()):
+        migration = loader.graph.nodes[(app, name)]
+        parents = [parent for parent in loader.graph.node_map[(app, name)].parents if parent[0] == app]
+        if (
+            app in tenant_apps
+            and app not in picks
+            and parents
+            and migration.operations
+            and not any(isinstance(op, CreateModel) for op in migration.operations)
+            and all(getattr(op, "reduces_to_sql", False) for op in migration.operations)
+        ):
+            picks[app] = (name, parents[0][1])
+    if len(picks) < 2:
+        pytest.fail("fewer than two brand apps whose last migration changes an existing model")
+    brand = new_brand("mig")
+    for app, (_name, previous) in list(picks.items())[:2]:
+        _undo(brand.schema_name, app, previous)
+
+    # when migrate_schemas brings it level (one plan holding both)
+    call_command("migrate_schemas", verbosity=0)
+
+    # then it is the template's structure
+    assert _structure(brand.schema_name) == _structure("brand_template")
+
+
 def test_brands_migrating_in_parallel_share_the_ledger_functions(committed_db, new_brand, monkeypatch):
     # given: four brands before points 0004, which (re)creates the ledger functions in public from every brand
     brands = [new_brand("par", with_app=False) for _ in range(4)]
