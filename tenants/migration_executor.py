@@ -126,19 +126,6 @@ class MigrationsFailed(Exception):
     """Some schemas could not be migrated; the others are done and a new run picks up the rest."""
 
 
-def _collect_sql(executor: DjangoMigrationExecutor, plan) -> list[str]:
-    """The SQL of `plan` (forwards), rendered from the state of every migration applied already. (Django's
-    loader.collect_sql starts from the first planned migration's own ancestors only, so a plan of two apps that do
-    not depend on each other, e.g. an index on members and a column on analytics, fails on the second.)"""
-    state = executor._create_project_state(with_applied_migrations=True)
-    statements: list[str] = []
-    for migration, _backwards in plan:
-        with executor.connection.schema_editor(collect_sql=True, atomic=migration.atomic) as schema_editor:
-            state = migration.apply(state, schema_editor, collect_sql=True)
-        statements.extend(schema_editor.collected_sql)
-    return statements
-
-
 class SharedPlanExecutor(MigrationExecutor):
     codename = "shared_plan"
 
