@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 os.environ.update(EKR_LOG_LEVEL="WARNING", EKR_CALLBACK_HANDLER_MODULES="bench.callbacks_handlers")
 
 import _owndb  # noqa: E402
+from _http import free_port, group_cpu, start_gunicorn, stop_group  # noqa: E402
 
 BENCH_DB = _owndb.use("callbacks", redis_db=13, fresh=True)
 
@@ -62,49 +62,6 @@ def provision() -> None:
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_gunicorn(port: int) -> subprocess.Popen:
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.settings_callbacks")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "ekr.wsgi",
-            "-k",
-            "gthread",
-            "-w",
-            "2",
-            "--threads",
-            "8",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "--backlog",
-            "512",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            status, _ = request(port, "GET", "/api/v1/health", b"")
-            if status == 200:
-                return proc
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("gunicorn did not start")
-
-
 def request(port: int, method: str, path: str, body: bytes, conn: http.client.HTTPConnection | None = None):
     own = conn is None
     conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -116,21 +73,6 @@ def request(port: int, method: str, path: str, body: bytes, conn: http.client.HT
     if own:
         conn.close()
     return response.status, data
-
-
-def tree_cpu_seconds(root_pid: int) -> float:
-    """User+system CPU of a process and its children (gunicorn master and workers), from /proc."""
-    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(entry) == root_pid or int(fields[1]) == root_pid:  # fields[1]: parent pid
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 def build_events(count: int, sender: int) -> list[tuple[str, bytes]]:
@@ -280,7 +222,7 @@ def main() -> None:
     log(f"provisioning database {BENCH_DB} and brand {SLUG} ...")
     provision()
     port = free_port()
-    server = start_gunicorn(port)
+    server = start_gunicorn(port, "bench.settings_callbacks")
     try:
         per_sender = 2000
         log(f"building {args.senders} x {per_sender} encrypted events ...")
@@ -313,16 +255,15 @@ def main() -> None:
         cpu = dict.fromkeys(iters, 0.0)
         for _ in range(ROUNDS):
             for side, senders in iters.items():
-                cpu0 = tree_cpu_seconds(server.pid)
+                cpu0 = group_cpu(server)
                 rounds[side].append(load(port, senders, args.seconds / ROUNDS))
-                cpu[side] += tree_cpu_seconds(server.pid) - cpu0
+                cpu[side] += group_cpu(server) - cpu0
         bare, plain, real = (summary(rounds[side], cpu[side]) for side in ("bare", "plain", "real"))
         handed_over_by = time.monotonic() + 20
         while CallbackEvent.objects.filter(status="received").exists() and time.monotonic() < handed_over_by:
             time.sleep(0.2)
     finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=20)
+        stop_group(server)
     stored = CallbackEvent.objects.filter(kind="event.ekr_bench_card").count()
     rejected = CallbackEvent.objects.filter(status="rejected").count()
     for label, side in (("bare view 'success'", bare), ("plain Django view", plain)):

@@ -70,3 +70,32 @@ def test_a_page_size_in_range_sizes_the_page(hq, brand_a):
     page = hq.get("/api/v1/staff/tags", {"page_size": "2"}).json()
     assert len(page["results"]) == 2 and page["next"]
     assert len(hq.get("/api/v1/staff/tags", {"page_size": "100"}).json()["results"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/console/live/rooms/{room}/coupons", {"template_ids": [1, 752776635230871355392]}, "template_ids"),
+        ("/api/v1/console/live/rooms", {"source": "external", "name": "x", "store_id": 2**63}, "store_id"),
+    ],
+)
+def test_an_id_beyond_bigint_is_a_400_naming_the_field(hq, path, body, field):
+    # the fuzzer's find: psycopg2 raised TypeError ("Integer exceeds 64-bit range") and the answer was a 500
+    room = hq.post(
+        "/api/v1/console/live/rooms",
+        {
+            "source": "external",
+            "name": "Big ids",
+            "start_at": "2030-01-01T10:00:00+08:00",
+            "end_at": "2030-01-01T12:00:00+08:00",
+            "external_url": "https://example.com/live",
+        },
+        format="json",
+    )
+    assert room.status_code == 201, room.content
+    method = hq.put if path.endswith("coupons") else hq.post
+    response = method(path.format(room=room.json()["id"]), body, format="json")
+
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "validation_error" and field in error["fields"]
