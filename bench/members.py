@@ -38,7 +38,6 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,6 +47,7 @@ import uuid
 from pathlib import Path
 
 import _owndb
+from _http import free_port, group_cpu, start_gunicorn, stop_group
 
 DB_NAME = _owndb.use("members", redis_db=12)
 
@@ -74,12 +74,6 @@ def make_csv(rows: int) -> bytes:
 def percentile(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_clients(clients: int, seconds: float, make_worker) -> dict:
@@ -258,58 +252,6 @@ def wait_done(pk: int, model, timeout: float = 1800):
 # --- look-up ----------------------------------------------------------------------------------------------------
 
 
-def tree_cpu_seconds(root_pid: int) -> float:
-    """User+system CPU of a process and its children (gunicorn master and workers), from /proc."""
-    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(entry) == root_pid or int(fields[1]) == root_pid:  # fields[1]: parent pid
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
-
-
-def start_gunicorn(port: int, host: str) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [
-            PY,
-            "-m",
-            "gunicorn",
-            "ekr.wsgi",
-            "-k",
-            "gthread",
-            "-w",
-            "2",
-            "--threads",
-            "4",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "--backlog",
-            "512",
-        ],
-        cwd=ROOT,
-        env=dict(os.environ, DJANGO_SETTINGS_MODULE="bench.settings_members"),
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/api/v1/health", headers={"Host": host})
-            if conn.getresponse().status == 200:
-                return proc
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("gunicorn did not start")
-
-
 def bench_lookup(slug: str, rows: int, clients: int, seconds: float, profile: Path | None) -> dict:
     from django.contrib.auth import get_user_model
 
@@ -361,7 +303,7 @@ def bench_lookup(slug: str, rows: int, clients: int, seconds: float, profile: Pa
         return make
 
     api, plain = http_worker("/api/v1/staff/members"), http_worker("/bench/plain/members")
-    server = start_gunicorn(port, host)
+    server = start_gunicorn(port, "bench.settings_members", threads=4)
     try:
         for make in (api, plain):  # warm-up and a correctness check of both
             for n in range(clients):
@@ -371,9 +313,9 @@ def bench_lookup(slug: str, rows: int, clients: int, seconds: float, profile: Pa
         cpu = {"api": 0.0, "plain": 0.0}
         for block in range(max(2, round(seconds))):  # one-second blocks, alternating which path goes first
             for name in ("api", "plain") if block % 2 else ("plain", "api"):
-                before = tree_cpu_seconds(server.pid)
+                before = group_cpu(server)
                 runs[name].append(run_clients(clients, 1.0, api if name == "api" else plain))
-                cpu[name] += tree_cpu_seconds(server.pid) - before
+                cpu[name] += group_cpu(server) - before
         if profile:
             spy = py_spy_start(server.pid, profile / "lookup.raw", seconds)
             time.sleep(1)
@@ -381,8 +323,7 @@ def bench_lookup(slug: str, rows: int, clients: int, seconds: float, profile: Pa
             spy.wait(timeout=60)
             py_spy_top(profile / "lookup.raw", profile / "lookup.txt")
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
+        stop_group(server)
     api_s, plain_s = summary(runs["api"]), summary(runs["plain"])
     served = {name: sum(len(r["lat"]) for r in rs) for name, rs in runs.items()}
     cpu_ms = {name: 1000 * cpu[name] / max(served[name], 1) for name in cpu}

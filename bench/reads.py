@@ -30,8 +30,6 @@ import argparse
 import http.client
 import json
 import os
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -44,6 +42,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("EKR_LOG_LEVEL", "WARNING")
 
 import _owndb  # noqa: E402
+from _http import free_port, group_cpu, start_gunicorn, stop_group  # noqa: E402
 
 BENCH_DB = _owndb.use("reads", redis_db=3)
 
@@ -137,28 +136,6 @@ def endpoints(shop_id: int) -> list[tuple[str, str, str]]:
 # --- server and load ---------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_gunicorn(port: int, headers: dict) -> subprocess.Popen:
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.settings_reads")
-    command = [sys.executable, "-m", "gunicorn", "ekr.wsgi", "-k", "gthread", "-w", "2", "--threads", "8"]
-    command += ["-b", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "512"]
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if get(port, "/api/v1/health", headers)[0] == 200:
-                return proc
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("gunicorn did not start")
-
-
 def get(port: int, path: str, headers: dict, conn: http.client.HTTPConnection | None = None):
     own = conn is None
     conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -168,21 +145,6 @@ def get(port: int, path: str, headers: dict, conn: http.client.HTTPConnection | 
     if own:
         conn.close()
     return response.status, data
-
-
-def tree_cpu_seconds(root_pid: int) -> float:
-    """User+system CPU of a process and its children (gunicorn master and workers), from /proc."""
-    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(entry) == root_pid or int(fields[1]) == root_pid:
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 def load(port: int, path: str, headers: dict, senders: int, seconds: float) -> dict:
@@ -318,7 +280,7 @@ def main() -> None:
         return
     headers = {"Host": f"{world['slug']}.{settings.EKR_BASE_DOMAIN}", "Authorization": f"Bearer {world['token']}"}
     port = free_port()
-    server = start_gunicorn(port, headers)
+    server = start_gunicorn(port, "bench.settings_reads")
     chosen = [e for e in endpoints(world["shop_id"]) if not args.only or e[0] in args.only.split(",")]
     results = {}
     try:
@@ -338,13 +300,12 @@ def main() -> None:
             cpu = {"ours": 0.0, "plain": 0.0}
             for _ in range(ROUNDS):
                 for side, path in (("ours", ours), ("plain", plain)):
-                    cpu0 = tree_cpu_seconds(server.pid)
+                    cpu0 = group_cpu(server)
                     rounds[side].append(load(port, path, headers, args.senders, args.seconds / ROUNDS))
-                    cpu[side] += tree_cpu_seconds(server.pid) - cpu0
+                    cpu[side] += group_cpu(server) - cpu0
             results[name] = {side: summary(rounds[side], cpu[side]) for side in rounds}
     finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=20)
+        stop_group(server)
 
     log(f"\n{os.cpu_count()} CPUs shared with the senders; gunicorn gthread 2 x 8")
     header = (
