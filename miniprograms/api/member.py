@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from core.client_ip import client_ip as request_client_ip
 from core.openapi import error
 from core.pagination import paginated_response
+from core.serializer_reuse import represent, validated
 from members.api.base import MemberAPIView
 from miniprograms import selectors
 from miniprograms.api.outputs import CatalogItemOut, CouponOut, OrderOut, ShopOut, catalog_item_out
@@ -76,19 +77,17 @@ class OrderListCreateApi(MemberAPIView):
     @extend_schema(responses={201: OrderOut})
     def post(self, request):
         member = self.member_or_404()
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
+        values = dict(validated(self.InputSerializer, request.data))  # one shared instance (core.serializer_reuse)
         shop = selectors.shop_get_open(values.pop("shop_id"))
         order = order_place(member=member, shop=shop, appid=request.user.appid, **values)  # with its lines and event
-        return Response(OrderOut(order).data, status=status.HTTP_201_CREATED)
+        return Response(represent(OrderOut, [order])[0], status=status.HTTP_201_CREATED)
 
 
 class OrderDetailApi(MemberAPIView):
     @extend_schema(responses=OrderOut)
     def get(self, request, order_id: int):
         order = selectors.order_get_for_member(self.member_or_404(), order_id)
-        return Response(OrderOut(order).data)
+        return Response(represent(OrderOut, [order])[0])
 
 
 class OrderPayApi(MemberAPIView):

@@ -102,6 +102,10 @@ class OrderEventOut(serializers.Serializer):
 
 
 class OrderOut(serializers.Serializer):
+    reusable = (
+        True  # reads nothing but the order and its rows: one shared instance renders them (core.serializer_reuse)
+    )
+
     id = serializers.IntegerField()
     number = serializers.CharField()
     channel = serializers.CharField()
