@@ -19,6 +19,7 @@ from typing import Any
 from celery import Task, shared_task
 from django.db import connection, transaction
 
+from core.process_cache import BoundedTTLCache
 from core.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
@@ -106,9 +107,9 @@ def coalesce_key(schema: str, name: str, object_id: int) -> str:
 
 # A run this process queued is known to be waiting until (about) its countdown ends: changes committed before then
 # are seen by it, so they need no Redis round trip. The margin covers clock skew between this host and the worker.
+# Values are those deadlines (monotonic); entries outlive any countdown we use and the cache is bounded.
 COALESCE_MARGIN_SECONDS = 0.25
-_queued_until: dict[str, float] = {}
-_QUEUED_MAX = 10_000
+_queued_until: BoundedTTLCache[float] = BoundedTTLCache(max_entries=10_000, ttl=lambda: 300)
 
 
 def enqueue_coalesced(task: Task | str, *, name: str, object_id: int, delay: float) -> None:
@@ -124,8 +125,7 @@ def enqueue_coalesced(task: Task | str, *, name: str, object_id: int, delay: flo
 
     def schedule() -> None:
         key = coalesce_key(schema, name, object_id)
-        now = time.monotonic()
-        if _queued_until.get(key, 0.0) > now:
+        if _queued_until.get(key, 0.0) > time.monotonic():
             return
         client = redis_client()
         if client.set(key, "1", nx=True, ex=max(int(delay * 10), 60)):
@@ -135,19 +135,14 @@ def enqueue_coalesced(task: Task | str, *, name: str, object_id: int, delay: flo
                 client.delete(key)
                 raise
             if delay > COALESCE_MARGIN_SECONDS:
-                if len(_queued_until) >= _QUEUED_MAX:
-                    for stale in [k for k, until in _queued_until.items() if until <= now]:
-                        del _queued_until[stale]
-                    if len(_queued_until) >= _QUEUED_MAX:
-                        _queued_until.clear()
-                _queued_until[key] = now + delay - COALESCE_MARGIN_SECONDS
+                _queued_until.set(key, time.monotonic() + delay - COALESCE_MARGIN_SECONDS)
 
     transaction.on_commit(schedule)
 
 
 def coalesce_release(name: str, object_id: int) -> None:
     key = coalesce_key(current_schema(), name, object_id)
-    _queued_until.pop(key, None)  # the run has started (here, when the task runs in this process)
+    _queued_until.pop(key)  # the run has started (here, when the task runs in this process)
     redis_client().delete(key)
 
 

@@ -9,7 +9,7 @@ How correctness comes from the database, not from Python:
   so the lock order is always account, then its lots; transactions touching several accounts (expiry) take
   them one at a time, each in its own transaction.
 - Earning and redeeming, the hot path, are one call each of a SQL function (points_credit, points_debit:
-  migration 0004) doing all of the above: one round trip, atomic without a transaction of ours.
+  migrations 0004 and 0005) doing all of the above: one round trip, atomic without a transaction of ours.
 - The idempotency key is a UNIQUE column: when the key is taken, the function's writes are undone and the
   first entry for the key is returned (or 409 if it was written for other parameters).
 """
@@ -45,7 +45,8 @@ class InsufficientPoints(ApplicationError):
 
 
 class _KeyTaken(Exception):
-    """Raised inside the write transaction to roll it back when the idempotency key already exists."""
+    """The idempotency key already exists: the ledger function undid its own writes, and the first entry for the
+    key is the answer."""
 
 
 # --- building blocks -----------------------------------------------------------------------------------------
@@ -122,7 +123,7 @@ def _card_sync_on_commit(member, *, earned: bool = False) -> None:
         logger.exception("member card sync request failed for member %s", member.pk)
 
 
-# The credit and the debit are SQL functions (migration points 0004): one statement, one round trip, atomic on its
+# The credit and the debit are SQL functions (points migrations 0004, 0005): one statement, one round trip, atomic on its
 # own, so outside a transaction they need no BEGIN/COMMIT and inside one no savepoint (a taken key undoes the
 # function's writes in its own subtransaction and returns no entry).
 _CREDIT = "SELECT entry_id, account_id, balance FROM points_credit(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
