@@ -230,6 +230,50 @@ def bench_import(slug: str, content: bytes, rows: int, workers: int, profile: Pa
     return {"copy": rows / copy_s, "import": rows / import_s, "import_s": import_s, "rerun": rows / rerun_s}
 
 
+def cprofile_import(slug: str, content: bytes, out: Path) -> None:
+    """The import run in this process under cProfile: the task's thread and every thread or process it writes or
+    parses on (their profiles merged), top functions printed and the stats dumped to `out` (pstats)."""
+    import cProfile
+    import pstats
+
+    from members.services import imports
+    from members.services.imports import member_import_from_bytes, member_import_run
+
+    with schema_context(slug):
+        imp = member_import_from_bytes(filename="profile.csv", content=content)
+        profiles: list[cProfile.Profile] = []
+        real_batch = imports._import_batch
+
+        def profiled_batch(**batch):  # the writer thread's share
+            prof = cProfile.Profile()
+            profiles.append(prof)
+            prof.enable()
+            try:
+                return real_batch(**batch)
+            finally:
+                prof.disable()
+
+        imports._import_batch = profiled_batch
+        main = cProfile.Profile()
+        t0 = time.perf_counter()
+        main.enable()
+        try:
+            imp = member_import_run(import_id=imp.pk)
+        finally:
+            main.disable()
+            imports._import_batch = real_batch
+        elapsed = time.perf_counter() - t0
+    connection.close()
+    stats = pstats.Stats(main)
+    for prof in profiles:
+        stats.add(prof)
+    stats.dump_stats(str(out))
+    rows = imp.rows_processed
+    print(f"cProfile: {rows} rows in {elapsed:.2f}s = {rows / elapsed:.0f} rows/s under the profiler; stats in {out}")
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(30)
+
+
 def seed_members(slug: str, content: bytes) -> None:
     """The members for a look-up-only run, imported in-process."""
     from members.services.imports import member_import_from_bytes, member_import_run
@@ -338,6 +382,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="Celery worker processes for the import")
     parser.add_argument("--profile", type=Path, help="write py-spy profiles of both paths here")
     parser.add_argument("--only", choices=("import", "lookup"), help="run one of the two paths")
+    parser.add_argument("--cprofile", type=Path, help="only profile one import in this process (pstats file)")
     args = parser.parse_args()
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
@@ -363,6 +408,9 @@ def main() -> None:
         flush=True,
     )
 
+    if args.cprofile:
+        cprofile_import(slug, content, args.cprofile)
+        return
     if args.only != "lookup":
         imp = bench_import(slug, content, args.rows, args.workers, args.profile)
         print(

@@ -51,10 +51,30 @@ def _hash_key(purpose: str, key_material: str) -> bytes:
     return hashlib.sha256(("ekr-keyed-hash:" + purpose + ":" + key_material).encode()).digest()
 
 
+def _hmac_sha256(key: bytes) -> Callable[[bytes], bytes]:
+    """`hmac.digest(key, message, "sha256")` with the keyed inner and outer states computed once (RFC 2104): two
+    hash copies a message instead of a new HMAC context, about twice as fast for short messages. `key` is at
+    most one SHA-256 block (64 bytes); every key here is 16 or 32."""
+    if len(key) > 64:
+        raise ValueError("HMAC key longer than one SHA-256 block")
+    block = key.ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+
+    def digest(message: bytes) -> bytes:
+        keyed = inner.copy()
+        keyed.update(message)
+        out = outer.copy()
+        out.update(keyed.digest())
+        return out.digest()
+
+    return digest
+
+
 def keyed_hasher(purpose: str) -> Callable[[str], str]:
     """`keyed_hash(..., purpose=purpose)` as a function with the key derived once (for hashing in bulk)."""
-    key = _hash_key(purpose, settings.EKR_FIELD_KEY)
-    return lambda value: hmac.digest(key, value.encode(), "sha256").hex()
+    digest = _hmac_sha256(_hash_key(purpose, settings.EKR_FIELD_KEY))
+    return lambda value: digest(value.encode()).hex()
 
 
 def encrypt_many(values: Sequence[str]) -> list[str]:
@@ -74,9 +94,12 @@ def encrypt_many(values: Sequence[str]) -> list[str]:
         encryptor = Cipher(algorithms.AES(encryption_key), modes.ECB()).encryptor()  # one block each: CBC
         blocks = encryptor.update(xored) + encryptor.finalize()
         head = b"\x80" + struct.pack(">Q", int(time.time()))
+        sign = _hmac_sha256(signing_key)
+        b64 = base64.urlsafe_b64encode
         for n, i in enumerate(short):
-            basic = head + ivs[16 * n : 16 * n + 16] + blocks[16 * n : 16 * n + 16]
-            out[i] = base64.urlsafe_b64encode(basic + hmac.digest(signing_key, basic, "sha256")).decode()
+            at = 16 * n
+            basic = head + ivs[at : at + 16] + blocks[at : at + 16]
+            out[i] = b64(basic + sign(basic)).decode()
     fernet = _fernet(settings.EKR_FIELD_KEY)
     for i, b in enumerate(raw):
         if len(b) >= 16:

@@ -1,13 +1,16 @@
 """Reading a member import file: its encoding, its header and each row, apart from the database.
 
 A row becomes a StagedRow (the phone normalised; store, guide and tier codes resolved through Lookups) or a
-ValueError naming every problem in it; `seal_rows` then hashes and encrypts the phones of a whole batch at once. A whole file that cannot be read (encoding, header)
-raises ImportFailed. members.services.imports stages the rows and writes them with SQL.
+ValueError naming every problem in it; `copy_text` then hashes and encrypts the phones of a whole batch at once
+and writes the rows as COPY text. `read_piece` does all of it for a piece of the file (whole lines, possibly on a
+process of its own). A whole file that cannot be read (encoding, header) raises ImportFailed.
+members.services.imports cuts the file into pieces, stages them with COPY and writes them with SQL.
 """
 
 from __future__ import annotations
 
 import codecs
+import csv
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -68,8 +71,8 @@ class ImportFailed(Exception):
 class StagedRow(NamedTuple):
     """One member as a row of the file gives it, in the staging table's column order."""
 
-    phone_hash: str  # empty until seal_rows
-    phone: str  # the normalised phone; encrypted by seal_rows
+    phone_hash: str  # empty until copy_text
+    phone: str  # the normalised phone; encrypted by copy_text
     name: str
     gender: str
     birthday: dt.date | None
@@ -185,9 +188,11 @@ def parse_moment(value: str, tz: dt.tzinfo | None = None) -> dt.datetime:
     tz = tz or timezone.get_current_timezone()
     if len(value) in (16, 19) and value[4] == "-" and value[10] == " ":
         try:
-            return timezone.make_aware(dt.datetime.fromisoformat(value), tz)
+            moment = dt.datetime.fromisoformat(value)  # 16 or 19 characters: no UTC offset, naive
         except ValueError:
             pass
+        else:
+            return moment.replace(tzinfo=tz)  # what make_aware does with a zoneinfo zone, without its checks
     for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M"):
         try:
             return timezone.make_aware(dt.datetime.strptime(value, fmt), tz)
@@ -199,68 +204,198 @@ def parse_moment(value: str, tz: dt.tzinfo | None = None) -> dt.datetime:
 
 def parse_row(values: list[str], columns: dict[str, int], width: int, look: Lookups) -> StagedRow:
     """A CSV row -> a StagedRow, or ValueError naming everything that is wrong with it."""
-    if len(values) > width:
-        raise ValueError(f"{len(values)} fields but the header has {width}")
+    count = len(values)
+    if count > width:
+        raise ValueError(f"{count} fields but the header has {width}")
 
     def get(name: str) -> str:
         index = columns.get(name)
-        return values[index].strip() if index is not None and index < len(values) else ""
+        return values[index].strip() if index is not None and index < count else ""
 
+    phone, name, gender_value = get("phone"), get("name"), get("gender")
+    birthday_value, joined_value = get("birthday"), get("joined_at")
+    store_code, guide_no, tier_name = get("store_code"), get("guide_employee_no"), get("tier")
     problems = []
-    phone = get("phone")
     try:
         phone = phone_normalize(phone)
     except ValueError as exc:
         problems.append(f"phone: {exc}" if phone else "phone: missing")
-    name = get("name")
     if len(name) > 50:
         problems.append("name: longer than 50 characters")
-    gender = GENDERS.get(get("gender").lower())
+    gender = GENDERS.get(gender_value) or GENDERS.get(gender_value.lower())
     if gender is None:
-        problems.append(f"gender: '{get('gender')[:10]}' is not 男/女/male/female")
+        problems.append(f"gender: '{gender_value[:10]}' is not 男/女/male/female")
     birthday = joined_at = None
-    try:
-        birthday = parse_date(get("birthday")) if get("birthday") else None
-    except ValueError as exc:
-        problems.append(f"birthday: {exc}")
-    try:
-        joined_at = parse_moment(get("joined_at"), look.tz) if get("joined_at") else None
-    except ValueError as exc:
-        problems.append(f"joined_at: {exc}")
+    if birthday_value:
+        try:
+            birthday = parse_date(birthday_value)
+        except ValueError as exc:
+            problems.append(f"birthday: {exc}")
+    if joined_value:
+        try:
+            joined_at = parse_moment(joined_value, look.tz)
+        except ValueError as exc:
+            problems.append(f"joined_at: {exc}")
     store_id = guide_id = guide_store_id = tier_id = None
-    if get("store_code"):
-        store_id = look.stores.get(get("store_code"))
+    if store_code:
+        store_id = look.stores.get(store_code)
         if store_id is None:
-            problems.append(f"store_code: unknown store '{get('store_code')[:32]}'")
-    if get("guide_employee_no"):
-        found = look.guides.get(get("guide_employee_no"))
+            problems.append(f"store_code: unknown store '{store_code[:32]}'")
+    if guide_no:
+        found = look.guides.get(guide_no)
         if found is None:
-            problems.append(f"guide_employee_no: unknown guide '{get('guide_employee_no')[:32]}'")
+            problems.append(f"guide_employee_no: unknown guide '{guide_no[:32]}'")
         else:
             guide_id, guide_store_id = found
-    if get("tier"):
-        tier_id = look.tiers.get(get("tier"))
+    if tier_name:
+        tier_id = look.tiers.get(tier_name)
         if tier_id is None:
-            problems.append(f"tier: unknown tier '{get('tier')[:50]}'")
+            problems.append(f"tier: unknown tier '{tier_name[:50]}'")
     if problems:
         raise ValueError("; ".join(problems))
     return StagedRow(
-        phone_hash="",
-        phone=phone,
-        name=name,
-        gender=gender,
-        birthday=birthday,
-        joined_at=joined_at,
-        join_store_id=store_id,
-        guide_id=guide_id,
-        store_id=guide_store_id or store_id,
-        tier_id=tier_id,
+        "", phone, name, gender, birthday, joined_at, store_id, guide_id, guide_store_id or store_id, tier_id
     )
 
 
-def seal_rows(rows: list[StagedRow]) -> list[StagedRow]:
-    """The rows with each phone replaced by its ciphertext and its blind index (members.selectors.phone_hash) set:
-    hashed with the key derived once, encrypted in one call for the batch (core.crypto.encrypt_many)."""
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_value(value) -> str:
+    """One value in PostgreSQL's COPY text format."""
+    if value is None:
+        return "\\N"
+    if type(value) is str:
+        return (
+            value.translate(_COPY_ESCAPES)
+            if ("\\" in value or "\t" in value or "\n" in value or "\r" in value)
+            else value
+        )
+    if type(value) is int:
+        return str(value)
+    return value.isoformat()
+
+
+def copy_text(rows: list[StagedRow]) -> str:
+    """The rows as COPY text (StagedRow's columns, tab-separated) with each phone sealed: replaced by its ciphertext
+    (core.crypto.encrypt_many, one call for the batch) and its blind index (members.selectors.phone_hash, the key
+    derived once) set."""
     hasher = keyed_hasher(PHONE_HASH_PURPOSE)
     sealed = encrypt_many([row.phone for row in rows])
-    return [row._replace(phone_hash=hasher(row.phone), phone=cipher) for row, cipher in zip(rows, sealed, strict=True)]
+    value = _copy_value
+    return "".join(
+        f"{hasher(row.phone)}\t{cipher}\t{value(row.name)}\t{row.gender}\t{value(row.birthday)}\t"
+        f"{value(row.joined_at)}\t{value(row.join_store_id)}\t{value(row.guide_id)}\t{value(row.store_id)}\t"
+        f"{value(row.tier_id)}\n"
+        for row, cipher in zip(rows, sealed, strict=True)
+    )
+
+
+# --- one piece of the file --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What every piece of one file is read with: the header's columns, its width, the look-ups, the encoding."""
+
+    columns: dict[str, int]
+    width: int
+    look: Lookups
+    encoding: str
+
+
+class Piece(NamedTuple):
+    """Whole lines of the file after its header: `first_line` is the file's line number of the first one (the
+    header is line 1). `last`: the piece ends where the file does."""
+
+    data: bytes
+    first_line: int
+    last: bool = False
+    skip: int = 0  # resuming: the piece's first `skip` rows (blank lines not counted) were committed before
+
+
+class PieceRead(NamedTuple):
+    """A piece read and sealed: one batch for members.services.imports."""
+
+    copy: str  # COPY text of its rows (copy_text), one per phone, in the order the phones first appear
+    rows: int  # lines of `copy`
+    duplicates: int  # rows merged into an earlier row of the piece with the same phone
+    errors: list[tuple[int, str]]  # (line number, message)
+    consumed: int  # rows read (blank lines not counted, skipped ones not counted)
+    seen: int  # rows read including skipped ones
+    clean: bool  # the piece ends at the end of a row, not inside a quoted field that goes on in the next piece
+
+
+def read_piece(piece: Piece, reading: Reading) -> PieceRead:
+    """Parse, merge (a phone twice: StagedRow.merged_with) and seal one piece, as reading the whole file from the
+    top would read these lines, provided the piece starts where a row starts.
+
+    `clean` says whether it also ends where a row ends: after its last line the reader is given one more, empty
+    line; outside a quoted field that is a blank row of its own, inside one it is swallowed by the field. A piece
+    that is not clean (a quoted field with line breaks cut in two, or a stray quote) is read again together with
+    the next one by the caller; the file's last piece ends the file and gets no extra line."""
+    data = piece.data
+    encoding = reading.encoding
+    bad_lines: set[int] = set()
+    try:
+        text_lines = data.decode(encoding).split("\n")
+    except UnicodeDecodeError:  # line by line: a line that does not decode is its row's error, not the piece's
+        text_lines = []
+        for number, raw in enumerate(data.split(b"\n"), start=piece.first_line):
+            try:
+                text_lines.append(raw.decode(encoding))
+            except UnicodeDecodeError:
+                bad_lines.add(number)
+                text_lines.append(raw.decode(encoding, errors="replace"))
+    tail = text_lines.pop()  # after the last line break: "" unless the file ends without one
+    lines = [line + "\n" for line in text_lines]
+    if tail:
+        lines.append(tail)
+    ends_at = len(lines)  # lines of the piece; one more (the probe for `clean`) unless it is the file's last
+    if not piece.last:
+        lines.append("\n")
+    reader = csv.reader(lines)
+    columns, width, look = reading.columns, reading.width, reading.look
+    rows: dict[str, StagedRow] = {}
+    errors: list[tuple[int, str]] = []
+    duplicates = consumed = seen = 0
+    clean = piece.last
+    offset = piece.first_line - 1
+    done = 0  # lines the reader has taken
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. an unterminated quote at the end of the file
+            values, problem = None, f"not valid CSV: {exc}"
+        else:
+            problem = None
+        row_start, done = offset + done + 1, reader.line_num
+        if done > ends_at:  # the probe line was read
+            clean = clean or (values == [] and row_start == offset + ends_at + 1)
+            if row_start > offset + ends_at:
+                break
+        if values is not None and not any(v.strip() for v in values):
+            continue  # blank line
+        seen += 1
+        if seen <= piece.skip:
+            continue
+        consumed += 1
+        if problem is None and bad_lines and any(n in bad_lines for n in range(row_start, offset + done + 1)):
+            problem = f"not valid {encoding.upper()} text"
+        if problem is None:
+            try:
+                staged = parse_row(values, columns, width, look)
+            except ValueError as exc:
+                problem = str(exc)
+            else:
+                earlier = rows.get(staged.phone)
+                if earlier is not None:
+                    duplicates += 1
+                    staged = earlier.merged_with(staged)
+                rows[staged.phone] = staged
+        if problem is not None:
+            errors.append((row_start, problem))
+    staged_rows = list(rows.values())
+    return PieceRead(copy_text(staged_rows), len(staged_rows), duplicates, errors, consumed, seen, clean)

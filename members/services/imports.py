@@ -16,12 +16,16 @@ by members.services.tiers, like every other tier change.
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
 import logging
+import multiprocessing
+import os
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -35,11 +39,13 @@ from members.services.import_parsing import (
     ImportFailed,
     Lines,
     Lookups,
+    Piece,
+    PieceRead,
+    Reading,
     StagedRow,
     header_columns,
-    parse_row,
     probe_encoding,
-    seal_rows,
+    read_piece,
 )
 from members.services.tiers import TierMove, member_tiers_moved, one_year_after
 
@@ -152,16 +158,164 @@ def member_import_from_bytes(
 # --- reading the file ---------------------------------------------------------------------------------------------
 
 
-def _byte_lines(imp: MemberImport) -> Iterator[bytes]:
-    rest = b""
+def _chunks(imp: MemberImport) -> Iterator[bytes]:
     for chunk_id in imp.chunks.order_by("seq").values_list("id", flat=True):
-        data = bytes(MemberImportChunk.objects.filter(pk=chunk_id).values_list("data", flat=True)[0])
-        lines = (rest + data).split(b"\n")
-        rest = lines.pop()
-        for line in lines:
-            yield line + b"\n"
-    if rest:
-        yield rest
+        yield bytes(MemberImportChunk.objects.filter(pk=chunk_id).values_list("data", flat=True)[0])
+
+
+def _open(imp: MemberImport) -> tuple[list[str], int, Iterator[bytes]]:
+    """(the header row, the line number the rows start on, the bytes after the header). The first 64 KB (whole
+    lines) must decode: a file in another encoding fails at once (ImportFailed), not with 100k row errors."""
+    chunks = _chunks(imp)
+    head = b""
+    complete = 0  # bytes of head up to its last line break
+    for chunk in chunks:
+        head += chunk
+        complete = head.rfind(b"\n") + 1
+        if complete >= ENCODING_PROBE_BYTES:
+            break
+    else:
+        complete = len(head)  # the whole file is in head
+    probe, size, at = [], 0, 0
+    while at < complete and size < ENCODING_PROBE_BYTES:
+        end = head.find(b"\n", at, complete) + 1 or complete
+        probe.append(head[at:end])
+        size, at = size + end - at, end
+    probe_encoding(probe, imp.encoding)
+    reader = csv.reader(iter(Lines(iter(probe), imp.encoding)))
+    try:
+        header_row = next(reader)
+    except StopIteration:
+        raise ImportFailed("The file is empty.") from None
+    except csv.Error as exc:
+        raise ImportFailed(f"The header line is not valid CSV: {exc}.") from None
+    header_bytes = sum(len(line) for line in probe[: reader.line_num])
+
+    def body() -> Iterator[bytes]:
+        yield head[header_bytes:]
+        yield from chunks
+
+    return header_row, reader.line_num + 1, body()
+
+
+def _pieces(body: Iterator[bytes], first_line: int, lines_per_piece: int) -> Iterator[Piece]:
+    """The rows' bytes in pieces of about `lines_per_piece` whole lines, each cut after a line break with an even
+    number of quote characters before it in the piece (so not inside a quoted field of a well-formed file; a
+    malformed one is caught by read_piece's `clean`). The last piece is marked."""
+    buf = b""
+    line = first_line
+    ready: Piece | None = None
+    for data in body:
+        buf += data
+        while True:
+            cut = _cut_at(buf, lines_per_piece)
+            if cut is None:
+                break
+            if ready is not None:
+                yield ready
+            ready, buf = Piece(buf[:cut], line), buf[cut:]
+            line += ready.data.count(b"\n")
+    if buf:
+        if ready is not None:
+            yield ready
+        ready = Piece(buf, line)
+    if ready is not None:
+        yield ready._replace(last=True)
+
+
+def _cut_at(buf: bytes, lines: int) -> int | None:
+    """The end of the `lines`-th line of buf, or of the first line after it outside quotes; None: read more."""
+    if buf.count(b"\n") < lines:
+        return None
+    end = -1
+    for _line in range(lines):
+        end = buf.find(b"\n", end + 1)
+    end += 1
+    quotes = buf.count(b'"', 0, end)
+    while quotes % 2:
+        more = buf.find(b"\n", end)
+        if more < 0:
+            return None
+        quotes += buf.count(b'"', end, more + 1)
+        end = more + 1
+    return end
+
+
+class _PieceReaders:
+    """Pieces read (read_piece) on worker processes, in file order, at most two per process ahead.
+
+    The processes are forked when the run starts, before its writer thread, from the task's process, so they have
+    its settings, code and look-ups without a start-up of their own. They read and seal only: they never touch the
+    database connection they inherit (and end with os._exit, which does not close it)."""
+
+    def __init__(self, reading: Reading, processes: int) -> None:
+        self._pool = ProcessPoolExecutor(
+            max_workers=processes,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_reader_start,
+            initargs=(reading,),
+        )
+        self._ahead = 2 * processes
+        # A Celery prefork worker's process counts as daemonic and multiprocessing refuses it children. These are
+        # children of this run only: they are shut down (joined) when it ends, by `close`, on every path out.
+        me = multiprocessing.current_process()
+        daemon = me._config.get("daemon")
+        me._config["daemon"] = False
+        try:
+            self._pool.submit(int).result()  # forks every process now (with "fork", all at the first submit)
+        except BaseException:
+            self._pool.shutdown(wait=True)
+            raise
+        finally:
+            me._config["daemon"] = daemon
+
+    def map(self, pieces: Iterator[Piece]) -> Iterator[tuple[Piece, Future]]:
+        window: collections.deque[tuple[Piece, Future]] = collections.deque()
+        for piece in pieces:
+            window.append((piece, self._pool.submit(_reader_read, piece)))
+            if len(window) >= self._ahead:
+                yield window.popleft()
+        while window:
+            yield window.popleft()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+_reading: Reading | None = None  # in a reader process
+
+
+def _reader_start(reading: Reading) -> None:
+    global _reading
+    _reading = reading
+
+
+def _reader_read(piece: Piece) -> PieceRead:
+    return read_piece(piece, _reading)
+
+
+def _reads(
+    pieces: Iterator[Piece], reading: Reading, readers: _PieceReaders | None, already: int
+) -> Iterator[PieceRead]:
+    """Every piece read, in file order, as one sequential read of the file would: a piece that does not end where
+    a row ends is read again with the next one (here, on this process), and so on. `already`: rows committed by an
+    earlier run of the import, skipped."""
+    dispatched = readers.map(pieces) if readers is not None else ((piece, None) for piece in pieces)
+    seen = 0
+    carry: Piece | None = None
+    for piece, pending in dispatched:
+        if carry is not None:
+            piece, pending = Piece(carry.data + piece.data, carry.first_line, piece.last), None
+        if seen < already:
+            piece, pending = piece._replace(skip=already - seen), None
+        read = pending.result() if pending is not None else read_piece(piece, reading)
+        if not read.clean:
+            carry = piece._replace(skip=0)
+            continue
+        carry = None
+        seen += read.seen
+        if read.consumed:
+            yield read
 
 
 # --- one batch ------------------------------------------------------------------------------------------------
@@ -232,28 +386,27 @@ FROM up LEFT JOIN prev p ON p.phone_hash = up.phone_hash
 # it (PostgreSQL runs every data-modifying WITH to completion).
 
 
-def _copy_text(rows: list[StagedRow]) -> io.StringIO:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    for row in rows:
-        writer.writerow(["" if v is None else (v.isoformat() if hasattr(v, "isoformat") else v) for v in row])
-    buf.seek(0)
-    return buf
-
-
 @transaction.atomic
 def _import_batch(
     *,
     imp: MemberImport,
-    rows: dict[str, StagedRow],
+    copy: str,
+    rows: int,
     duplicates: int,
     errors: list[tuple[int, str]],
     consumed: int,
     entry_tier_id: int | None,
 ) -> None:
+    """Write one batch (a piece of the file, read and sealed: `copy` holds its `rows` rows as COPY text) and count
+    it in the import's progress, in one transaction.
+
+    The commit does not wait for the WAL flush (synchronous_commit off for this transaction only): a crash of the
+    database server can lose the last batches committed, but each loses its progress with it (same transaction),
+    so the task run again redoes exactly those; the import's `done` is committed normally, after every batch."""
     created = updated = 0
     if rows:
         with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO off")
             cursor.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS members_import_stage (phone_hash text, phone text, name text, "
                 "gender text, birthday date, joined_at timestamptz, join_store_id bigint, guide_id bigint, "
@@ -261,8 +414,7 @@ def _import_batch(
             )
             cursor.execute("TRUNCATE members_import_stage")  # nested in an outer transaction: no commit between
             cursor.cursor.copy_expert(
-                f"COPY members_import_stage ({', '.join(_STAGE_COLUMNS)}) FROM STDIN WITH (FORMAT csv)",
-                _copy_text(seal_rows(list(rows.values()))),
+                f"COPY members_import_stage ({', '.join(_STAGE_COLUMNS)}) FROM STDIN", io.StringIO(copy)
             )
             cursor.execute("ANALYZE members_import_stage")  # a temp table has no statistics until analysed
             now = timezone.now()  # a tier set by this batch starts its year now (members.services.tiers)
@@ -272,7 +424,7 @@ def _import_batch(
             )
             written = cursor.fetchall()
         created = sum(1 for _, inserted, _, _ in written if inserted)
-        updated = len(rows) - created
+        updated = rows - created
         member_tiers_moved(
             moves=[
                 TierMove(member_id=member_id, from_level_id=before, to_level_id=after, first=inserted)
@@ -315,9 +467,17 @@ def _finish(imp: MemberImport, status: str, error: str = "") -> MemberImport:
     return imp
 
 
-def member_import_run(*, import_id: int, batch_rows: int = BATCH_ROWS) -> MemberImport | None:
+def member_import_run(
+    *, import_id: int, batch_rows: int = BATCH_ROWS, processes: int | None = None
+) -> MemberImport | None:
     """Run (or resume) an import. Safe to call again: a finished import is left alone and a half-done one goes
-    on after the last committed batch."""
+    on after the last committed batch.
+
+    The file is cut into pieces of about `batch_rows` lines; each is read, checked, merged and sealed
+    (import_parsing.read_piece) and then written as one batch. A file of more than two pieces is read on
+    `processes` worker processes (default settings.EKR_IMPORT_PROCESSES, 0 meaning one per CPU) while batches are
+    written in file order: the result is the one reading it on one process gives (tests/members/
+    test_import_parallel.py). A resumed run reads on this process."""
     imp = MemberImport.objects.filter(pk=import_id).first()
     if imp is None or imp.status not in (MemberImport.Status.QUEUED, MemberImport.Status.RUNNING):
         return imp
@@ -325,102 +485,40 @@ def member_import_run(*, import_id: int, batch_rows: int = BATCH_ROWS) -> Member
         status=MemberImport.Status.RUNNING, started_at=imp.started_at or timezone.now()
     )
     imp.refresh_from_db()
-    raw = _byte_lines(imp)
-    probe: list[bytes] = []
-    size = 0
-    for line in raw:
-        probe.append(line)
-        size += len(line)
-        if size >= ENCODING_PROBE_BYTES:
-            break
-
-    def chained() -> Iterator[bytes]:
-        yield from probe
-        yield from raw
-
     try:
-        probe_encoding(probe, imp.encoding)
-        lines = Lines(chained(), imp.encoding)
-        reader = csv.reader(iter(lines))
-        try:
-            header_row = next(reader)
-        except StopIteration:
-            raise ImportFailed("The file is empty.") from None
-        except csv.Error as exc:
-            raise ImportFailed(f"The header line is not valid CSV: {exc}.") from None
+        header_row, first_line, body = _open(imp)
         columns = header_columns(header_row)
     except ImportFailed as exc:
         return _finish(imp, MemberImport.Status.FAILED, str(exc))
 
     look = _lookups_load()
-    # Parsing (Python, this thread) and writing (PostgreSQL, through the writer's own connection) overlap; inside
-    # a transaction (tests) a second connection could not see the caller's rows, so batches are written inline.
+    reading = Reading(columns=columns, width=len(header_row), look=look, encoding=imp.encoding)
+    processes = processes or settings.EKR_IMPORT_PROCESSES or os.cpu_count() or 1
+    parallel = processes > 1 and imp.rows_processed == 0 and imp.lines_received > 2 * batch_rows
+    readers = _PieceReaders(reading, processes) if parallel else None  # forked before the writer thread starts
+    # Reading (Python, on this process or the readers) and writing (PostgreSQL, through the writer's own
+    # connection) overlap; inside a transaction (tests) a second connection could not see the caller's rows, so
+    # batches are written inline.
     writer = _BatchWriter(connection.tenant) if not connection.in_atomic_block else None
+    write = writer.submit if writer is not None else _import_batch
     try:
-        return _run_rows(imp, reader, lines, header_row, columns, look, batch_rows, writer)
+        for read in _reads(_pieces(body, first_line, batch_rows), reading, readers, imp.rows_processed):
+            write(
+                imp=imp,
+                copy=read.copy,
+                rows=read.rows,
+                duplicates=read.duplicates,
+                errors=read.errors,
+                consumed=read.consumed,
+                entry_tier_id=look.entry_tier_id,
+            )
+        if writer is not None:
+            writer.wait()  # the last batch is committed (or its error raised here) before the import is done
     finally:
         if writer is not None:
             writer.close()
-
-
-def _run_rows(imp, reader, lines, header_row, columns, look, batch_rows, writer) -> MemberImport:
-    def write(**batch) -> None:
-        if writer is None:
-            _import_batch(**batch)
-        else:
-            writer.submit(**batch)
-
-    already = imp.rows_processed  # resume: these rows were committed by an earlier run
-    seen = 0
-    rows: dict[str, StagedRow] = {}
-    duplicates = 0
-    errors: list[tuple[int, str]] = []
-    consumed = 0
-    first_line = lines.number + 1
-    while True:
-        try:
-            values = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:  # e.g. a NUL byte or an unterminated quote
-            values, problem = None, f"not valid CSV: {exc}"
-        else:
-            problem = None
-        row_start, row_end = first_line, lines.number
-        first_line = lines.number + 1
-        if values is not None and not any(v.strip() for v in values):
-            continue  # blank line
-        seen += 1
-        if seen <= already:
-            continue
-        consumed += 1
-        if problem is None and any(n in lines.bad_lines for n in range(row_start, row_end + 1)):
-            problem = f"not valid {imp.encoding.upper()} text"
-        if problem is None:
-            try:
-                staged = parse_row(values, columns, len(header_row), look)
-            except ValueError as exc:
-                problem = str(exc)
-            else:
-                if staged.phone in rows:  # the normalised phone (hashed and encrypted with the batch)
-                    duplicates += 1
-                    staged = rows[staged.phone].merged_with(staged)
-                rows[staged.phone] = staged
-        if problem is not None:
-            errors.append((row_start, problem))
-        if consumed >= batch_rows:
-            write(
-                imp=imp,
-                rows=rows,
-                duplicates=duplicates,
-                errors=errors,
-                consumed=consumed,
-                entry_tier_id=look.entry_tier_id,
-            )
-            rows, duplicates, errors, consumed = {}, 0, [], 0
-    write(imp=imp, rows=rows, duplicates=duplicates, errors=errors, consumed=consumed, entry_tier_id=look.entry_tier_id)
-    if writer is not None:
-        writer.wait()  # the last batch is committed (or its error raised here) before the import is done
+        if readers is not None:
+            readers.close()
     return _finish(imp, MemberImport.Status.DONE)
 
 
