@@ -33,7 +33,15 @@ from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, Conflict
 from core.tasks import enqueue
-from members.models import CardLevel, Guide, MemberImport, MemberImportChunk, MemberImportError, Store
+from members.models import (
+    CardLevel,
+    Guide,
+    MemberImport,
+    MemberImportChunk,
+    MemberImportError,
+    Store,
+    TierChange,
+)
 from members.selectors import card_level_entry
 from members.services.import_parsing import (
     ImportFailed,
@@ -199,9 +207,8 @@ def _open(imp: MemberImport) -> tuple[list[str], int, Iterator[bytes]]:
 
 
 def _pieces(body: Iterator[bytes], first_line: int, lines_per_piece: int) -> Iterator[Piece]:
-    """The rows' bytes in pieces of about `lines_per_piece` whole lines, each cut after a line break with an even
-    number of quote characters before it in the piece (so not inside a quoted field of a well-formed file; a
-    malformed one is caught by read_piece's `clean`). The last piece is marked."""
+    """The rows' bytes in pieces of about `lines_per_piece` whole lines, each cut where a row ends (`_cut_at`;
+    read_piece's `clean` checks it again). The last piece is marked."""
     buf = b""
     line = first_line
     ready: Piece | None = None
@@ -224,21 +231,28 @@ def _pieces(body: Iterator[bytes], first_line: int, lines_per_piece: int) -> Ite
 
 
 def _cut_at(buf: bytes, lines: int) -> int | None:
-    """The end of the `lines`-th line of buf, or of the first line after it outside quotes; None: read more."""
+    """Where the first row that ends on or after buf's `lines`-th line ends, as the CSV reader reads (so never
+    inside a quoted field, whatever stray quotes there are); None: read more first. Read as latin-1, every byte a
+    character: the quotes, commas and line breaks of UTF-8 and GB18030 text are single ASCII bytes that never
+    occur inside a multi-byte character, so the rows end where they end in the real encoding."""
     if buf.count(b"\n") < lines:
         return None
-    end = -1
-    for _line in range(lines):
-        end = buf.find(b"\n", end + 1)
-    end += 1
-    quotes = buf.count(b'"', 0, end)
-    while quotes % 2:
-        more = buf.find(b"\n", end)
-        if more < 0:
+    text = buf.decode("latin-1").split("\n")
+    text.pop()  # after the last line break: not a whole line
+    reader = csv.reader([line + "\n" for line in text] + ["\n"])  # one more line: a row still open takes it
+    while reader.line_num < lines:
+        try:
+            next(reader)
+        except StopIteration:
             return None
-        quotes += buf.count(b'"', end, more + 1)
-        end = more + 1
-    return end
+        except csv.Error:
+            continue  # the reader starts again on the next line, as it does when the rows are read
+    if reader.line_num > len(text):
+        return None  # a quoted field goes on past what is here
+    end = -1
+    for _line in range(reader.line_num):
+        end = buf.find(b"\n", end + 1)
+    return end + 1
 
 
 class _PieceReaders:
@@ -322,6 +336,36 @@ def _reads(
 
 _STAGE_COLUMNS = StagedRow._fields
 
+_INSERT_NEW = """
+WITH new AS (
+    INSERT INTO members_member (phone, phone_hash, name, gender, birthday, status, joined_at, join_channel,
+        join_store_id, join_guide_id, store_id, guide_id, tier_id, tier_since, tier_review_at,
+        earned_points_12m, spent_fen_12m, card_id, card_state, updated_at)
+    SELECT s.phone, s.phone_hash, COALESCE(s.name, ''), COALESCE(s.gender, 'unknown'), s.birthday, 'active',
+        COALESCE(s.joined_at, now()), 'import', s.join_store_id, s.guide_id, s.store_id, s.guide_id,
+        t.tier_id, CASE WHEN t.tier_id IS NOT NULL THEN %(now)s::timestamptz END,
+        CASE WHEN t.tier_id IS NOT NULL THEN %(review)s::timestamptz END, 0, 0, '', 'none', now()
+    FROM members_import_stage s, LATERAL (SELECT COALESCE(s.tier_id, %(entry)s::bigint) AS tier_id) t
+    ORDER BY s.phone_hash
+    ON CONFLICT (phone_hash) DO NOTHING
+    RETURNING id, phone_hash, tier_id, guide_id
+), tiers AS (
+    INSERT INTO members_tierchange (member_id, from_level_id, to_level_id, kind, reason, created_at)
+    SELECT id, NULL, tier_id, %(initial)s, %(reason)s, %(now)s FROM new WHERE tier_id IS NOT NULL
+), guides AS (
+    INSERT INTO members_guideassignment (member_id, from_guide_id, to_guide_id, reason, changed_at)
+    SELECT id, NULL, guide_id, %(reason)s, now() FROM new WHERE guide_id IS NOT NULL
+), done AS (
+    DELETE FROM members_import_stage s USING new WHERE s.phone_hash = new.phone_hash RETURNING 1
+)
+SELECT count(*) FROM done
+"""
+# First the batch's phones no member has: inserted with their history (an initial TierChange, as
+# members.services.tiers writes it for a first tier; a GuideAssignment) and taken out of the stage. Nothing is
+# probed before: the unique blind index decides, also against a member who registers at this moment (the insert
+# waits for that transaction and then leaves the phone to the upsert below). PostgreSQL runs every
+# data-modifying WITH to completion.
+
 _UPSERT = """
 WITH prev AS (
     SELECT m.id, m.phone_hash, m.tier_id, m.guide_id
@@ -379,7 +423,9 @@ WITH prev AS (
 SELECT up.id, up.inserted, p.tier_id, up.tier_id
 FROM up LEFT JOIN prev p ON p.phone_hash = up.phone_hash
 """
-# Each row written: (member id, inserted, tier before, tier after); the tier history is written from these. A
+# The phones left (members that exist, found by a second statement with a snapshot of its own, so it sees whoever
+# the insert above conflicted with). Each row written: (member id, inserted, tier before, tier after); the tier
+# history is written from these. A
 # member the row changes nothing of is not written at all (a re-run of the same file costs no row versions) and
 # counts as updated; the phone's ciphertext is kept (same blind index, same phone). Rows go in blind-index order,
 # so two imports writing the same members lock them in the same order. The guides CTE runs although nothing reads
@@ -416,14 +462,21 @@ def _import_batch(
             cursor.cursor.copy_expert(
                 f"COPY members_import_stage ({', '.join(_STAGE_COLUMNS)}) FROM STDIN", io.StringIO(copy)
             )
-            cursor.execute("ANALYZE members_import_stage")  # a temp table has no statistics until analysed
             now = timezone.now()  # a tier set by this batch starts its year now (members.services.tiers)
-            cursor.execute(
-                _UPSERT,
-                {"entry": entry_tier_id, "reason": f"import #{imp.pk}", "now": now, "review": one_year_after(now)},
-            )
-            written = cursor.fetchall()
-        created = sum(1 for _, inserted, _, _ in written if inserted)
+            params = {
+                "entry": entry_tier_id,
+                "reason": f"import #{imp.pk}",
+                "now": now,
+                "review": one_year_after(now),
+                "initial": TierChange.Kind.INITIAL,
+            }
+            cursor.execute(_INSERT_NEW, params)
+            created = cursor.fetchone()[0]
+            written = []
+            if created < rows:
+                cursor.execute(_UPSERT, params)
+                written = cursor.fetchall()
+        created += sum(1 for _, inserted, _, _ in written if inserted)
         updated = rows - created
         member_tiers_moved(
             moves=[

@@ -7,12 +7,14 @@ from members.services import member_import_chunk_add, member_import_create, memb
 HEADER = "手机号,姓名,性别,生日,入会时间,门店编码,导购工号,等级\n"
 
 
-def run(content: bytes, encoding: str = "utf-8", batch_rows: int = 5000, chunk: int = 100_000) -> MemberImport:
+def run(
+    content: bytes, encoding: str = "utf-8", batch_rows: int = 5000, chunk: int = 100_000, processes: int | None = None
+) -> MemberImport:
     imp = member_import_create(filename="crm.csv", encoding=encoding)
     for seq, start in enumerate(range(0, len(content), chunk)):
         member_import_chunk_add(member_import=imp, seq=seq, data=content[start : start + chunk])
     member_import_start(member_import=imp)
-    return member_import_run(import_id=imp.pk, batch_rows=batch_rows)
+    return member_import_run(import_id=imp.pk, batch_rows=batch_rows, processes=processes)
 
 
 def errors(imp):
