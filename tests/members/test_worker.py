@@ -90,3 +90,26 @@ def test_ten_card_changes_in_a_second_cost_one_wechat_call(new_brand, fake_wecha
     with schema_context(brand.schema_name):
         member_card_sync_request(member=member)
     wait_until(lambda: len(updates()) == 2, timeout=30, message="the second card update")
+
+
+def test_a_big_import_is_read_on_processes_forked_by_the_worker(new_brand, celery_worker_process):
+    """More than two pieces of BATCH_ROWS lines: the task forks reader processes (multiprocessing refuses children
+    to a Celery prefork process unless told otherwise) and the import completes in the worker."""
+    from members.models import Member, MemberImport
+    from members.services.imports import BATCH_ROWS, member_import_from_bytes
+
+    brand = new_brand("imw", with_app=False)
+    count = 2 * BATCH_ROWS + 500
+    rows = "".join(f"1384{i:07d},Member {i},女,1990-01-02,2019-03-04 10:00\n" for i in range(count))
+    with schema_context(brand.schema_name):
+        imp = member_import_from_bytes(
+            filename="big.csv", content=f"phone,name,gender,birthday,joined_at\n{rows}".encode()
+        )
+
+        def finished():
+            current = MemberImport.objects.get(pk=imp.pk)
+            return current if current.status in ("done", "failed") else None
+
+        done = wait_until(finished, timeout=120, message="import to finish")
+        assert (done.status, done.rows_processed, done.rows_created, done.rows_failed) == ("done", count, count, 0)
+        assert Member.objects.count() == count
