@@ -1,8 +1,10 @@
 """bench/members: the member import and the staff look-up by phone, each beside baselines measured in the same run.
 
     .venv/bin/python bench/members.py [--rows 200000] [--clients 20] [--seconds 10] [--workers 1] [--profile DIR]
+        [--only import|lookup] [--cprofile FILE]
 
 Run small while the machine is busy: .venv/bin/python bench/members.py --rows 20000 --clients 8 --seconds 6
+The import alone (issue 17's figure): .venv/bin/python bench/members.py --rows 100000 --only import
 
 Its own database (<db>_bench_members) and Redis db 12 (bench/_owndb.py), a fresh brand `benchmembers<random>`.
 
@@ -26,6 +28,12 @@ worker(s) during the import, and writes DIR/lookup.txt and DIR/import.txt (top f
 
 which runs `py-spy record --pid <gunicorn master> --subprocesses --format raw --rate 200 --duration <s>` and the
 same on the Celery worker's master.
+
+`--cprofile FILE` only imports the file once, in this process, under cProfile (the task's thread and the batches
+written on the writer thread, merged; the pieces read on the reader processes show as waits on their futures),
+prints the top functions by own and by cumulative time and dumps the pstats to FILE:
+
+    .venv/bin/python bench/members.py --rows 100000 --cprofile /tmp/import.pstats
 """
 
 from __future__ import annotations
