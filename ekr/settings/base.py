@@ -315,7 +315,8 @@ CSRF_FAILURE_VIEW = "core.handlers.csrf_failure"
 
 # --- members ---------------------------------------------------------------------------------------------------
 # Seconds a member's card update waits to gather a burst of changes into one WeChat call.
-# Member import: worker processes that read and seal a big file's pieces while batches are written (0: one per CPU).
+# Member import: worker processes that read and seal a big file's pieces while batches are written (0: one per
+# CPU, at most 4).
 EKR_IMPORT_PROCESSES = env.int("EKR_IMPORT_PROCESSES", default=0)
 EKR_MEMBER_CARD_SYNC_DELAY_SECONDS = env.float("EKR_MEMBER_CARD_SYNC_DELAY_SECONDS", default=2.0)
 # Seconds after points are earned before the member's tier is re-checked (a burst costs one check).

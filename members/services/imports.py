@@ -17,11 +17,14 @@ by members.services.tiers, like every other tier change.
 from __future__ import annotations
 
 import collections
+import contextlib
 import csv
+import ctypes
 import io
 import logging
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 
@@ -300,8 +303,18 @@ _reading: Reading | None = None  # in a reader process
 
 
 def _reader_start(reading: Reading) -> None:
+    """In a new reader process: what it reads with; it dies with the task's process (Linux's parent-death
+    signal), so a task killed by a time limit or the OOM killer leaves no reader behind, and it leaves the signals
+    a Celery worker handles to their defaults."""
     global _reading
     _reading = reading
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGQUIT):
+        signal.signal(signum, signal.SIG_DFL)
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: they end when the pool shuts down, as always
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _reader_read(piece: Piece) -> PieceRead:
@@ -528,9 +541,9 @@ def member_import_run(
 
     The file is cut into pieces of about `batch_rows` lines; each is read, checked, merged and sealed
     (import_parsing.read_piece) and then written as one batch. A file of more than two pieces is read on
-    `processes` worker processes (default settings.EKR_IMPORT_PROCESSES, 0 meaning one per CPU) while batches are
-    written in file order: the result is the one reading it on one process gives (tests/members/
-    test_import_parallel.py). A resumed run reads on this process."""
+    `processes` worker processes (default settings.EKR_IMPORT_PROCESSES, 0 meaning one per CPU up to 4: one
+    writer keeps up with no more) while batches are written in file order: the result is the one reading it on
+    one process gives (tests/members/test_import_parallel.py). A resumed run reads on this process."""
     imp = MemberImport.objects.filter(pk=import_id).first()
     if imp is None or imp.status not in (MemberImport.Status.QUEUED, MemberImport.Status.RUNNING):
         return imp
@@ -546,7 +559,7 @@ def member_import_run(
 
     look = _lookups_load()
     reading = Reading(columns=columns, width=len(header_row), look=look, encoding=imp.encoding)
-    processes = processes or settings.EKR_IMPORT_PROCESSES or os.cpu_count() or 1
+    processes = processes or settings.EKR_IMPORT_PROCESSES or min(os.cpu_count() or 1, 4)
     parallel = processes > 1 and imp.rows_processed == 0 and imp.lines_received > 2 * batch_rows
     readers = _PieceReaders(reading, processes) if parallel else None  # forked before the writer thread starts
     # Reading (Python, on this process or the readers) and writing (PostgreSQL, through the writer's own
