@@ -14,7 +14,9 @@ Promises:
   a backfill holds it returns at once with skipped=True; a backfill waits for it.
 - Snapshot figures are kept incrementally. Member levels (members total, by birthday month) continue from the day
   before plus the day's joins (recounted on the first of each month); the window figures (active 30/90, churned)
-  are indexed counts over analytics.MemberLast. A rebuilt past day passes its changes on to the rolled-up days
+  of the newest days are sums over analytics.LastDayCount (members by their last active / last order day, kept
+  with MemberLast for the members whose day changed), so the nightly run of a day reads that day's rows and not
+  those of the days leaving the windows; an older day continues from the day before. A rebuilt past day passes its changes on to the rolled-up days
   after it: a late member moves the levels of every later day, a late order (a POS batch) moves active 30/90,
   churned, reactivated and birthday buyers of the days whose windows hold it, so a late fact 40 days back
   corrects the snapshots of the 40 days since without rebuilding them, and the cost stays with the changed rows.
