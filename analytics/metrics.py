@@ -314,20 +314,28 @@ def member_last_refresh(member_ids) -> None:
         )
 
 
-def online_firsts_record(day: dt.date) -> None:
-    """Keep analytics.MemberOnline: the earliest day a historical member was active online. Idempotent (LEAST)."""
+def online_firsts_record(day: dt.date) -> set[dt.date]:
+    """Keep analytics.MemberOnline: the earliest day a historical member was active online. Idempotent (LEAST).
+    Returns the later days that lost a member's first online day to D (a late online fact): their
+    historical_online counts that member no more, so those days are to be rebuilt."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            INSERT INTO analytics_memberonline (member_id, day)
-            SELECT a.member_id, a.day FROM analytics_activityday a
-            WHERE a.day = %s AND a.flags & {ActivityDay.ONLINE} <> 0
-              -- a probe of each of the day's members, never a scan of all members (the planner, its estimate of
-              -- a day just written off, chose one: 0.5 s at 2M members)
-              AND (SELECT m.join_channel FROM members_member m WHERE m.id = a.member_id) IN %s
-            ON CONFLICT (member_id) DO UPDATE SET day = LEAST(analytics_memberonline.day, EXCLUDED.day)""",
-            [day, HISTORICAL_CHANNELS],
+            WITH firsts AS (
+                SELECT a.member_id, a.day FROM analytics_activityday a
+                WHERE a.day = %(day)s AND a.flags & {ActivityDay.ONLINE} <> 0
+                  -- a probe of each of the day's members, never a scan of all members (the planner, its estimate
+                  -- of a day just written off, chose one: 0.5 s at 2M members)
+                  AND (SELECT m.join_channel FROM members_member m WHERE m.id = a.member_id) IN %(channels)s),
+            moved AS (
+                SELECT o.day FROM analytics_memberonline o JOIN firsts f USING (member_id) WHERE o.day > %(day)s),
+            kept AS (
+                INSERT INTO analytics_memberonline (member_id, day) SELECT member_id, day FROM firsts
+                ON CONFLICT (member_id) DO UPDATE SET day = LEAST(analytics_memberonline.day, EXCLUDED.day))
+            SELECT DISTINCT day FROM moved""",
+            {"day": day, "channels": HISTORICAL_CHANNELS},
         )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def activity_flows(day: dt.date, *, quiet_days: int) -> dict:
@@ -398,22 +406,29 @@ def _levels(total: int, months: dict[int, int] | list[int], day: dt.date) -> dic
 def member_levels(day: dt.date, *, previous: dict | None, old: dict | None = None, recount: bool = False) -> dict:
     """The levels of `member_levels_scan` (same formulas) kept without counting every member:
 
-        levels(D) = levels(D-1) + D's joins                    (`previous`: BrandDay of D-1; D not rolled up yet)
+        levels(D) = levels(D-1) + D's joins (+ D's levels_adjust when D is a first of a month already recounted)
+                                                               (`previous`: BrandDay of D-1)
         levels(D) = old levels(D) + D's joins with an id above the highest member id its old row had seen
-                                                               (`old`: D's row so far, when D is rebuilt)
+                                                               (`old`: D's row so far, when D-1 is not rolled up)
 
     (levels: members_total and members_by_birth_month; members_seen_id: the highest member id counted), reading only
-    D's new members. A rebuilt past day moves by the members it had not seen (a late member with an old join day);
-    the rollup passes that on to the days after it. Counted by the scan when neither row is known. What no new
-    member carries (a birthday set after joining, a join date an import moved) is caught once a month: with
-    `recount` (the rollup asks on the first of a month, once) D is counted and the difference kept in
-    `levels_adjust` ([total, January .. December], for the record) while the levels are the count."""
+    D's new members. Continuing from D-1 counts all of D's joins again, so a member whose row committed after one
+    with a higher id (two joins racing) is counted when D is rebuilt; a rebuilt past day moves by the members it
+    had not counted (a late member with an old join day) and the rollup passes that on to the days after it.
+    Counted by the scan when neither row is known. What no new member carries (a birthday set after joining, a join
+    date an import moved) is caught once a month: with `recount` (the rollup asks on the first of a month, once) D
+    is counted and the difference kept in `levels_adjust` ([total, January .. December], for the record) while the
+    levels are the count."""
     ((seen,),) = _rows("SELECT coalesce(max(id), 0) FROM members_member", [])
     start, end = day_bounds(day)
-    if old and old.get("members_by_birth_month") is not None and old.get("members_seen_id") is not None:
-        total, months, since = old["members_total"], list(old["members_by_birth_month"]), old["members_seen_id"]
-    elif previous is not None and previous.get("members_by_birth_month") is not None:
+    adjust = (old or {}).get("levels_adjust")
+    if previous is not None and previous.get("members_by_birth_month") is not None:
         total, months, since = previous["members_total"], list(previous["members_by_birth_month"]), 0
+        if adjust is not None and not recount:
+            total += adjust[0]
+            months = [m + a for m, a in zip(months, adjust[1:], strict=True)]
+    elif old and old.get("members_by_birth_month") is not None and old.get("members_seen_id") is not None:
+        total, months, since = old["members_total"], list(old["members_by_birth_month"]), old["members_seen_id"]
     else:
         return member_levels_scan(day, seen=seen) | {"levels_adjust": None, "members_seen_id": seen}
     for month, n in _rows(
@@ -425,7 +440,6 @@ def member_levels(day: dt.date, *, previous: dict | None, old: dict | None = Non
         total += n
         if month:
             months[month - 1] += n
-    adjust = (old or {}).get("levels_adjust")
     if recount:
         counted = member_levels_scan(day, seen=seen)
         adjust = [
