@@ -6,7 +6,12 @@ Every call is keyed on the exchange id, so running a step twice debits or gives 
 from __future__ import annotations
 
 from points.selectors import balance_of
-from points.services import InsufficientPoints, points_redeem, points_restore_to_lots  # noqa: F401
+from points.services import (  # noqa: F401
+    InsufficientPoints,
+    points_balance_changed,
+    points_redeem,
+    points_restore_to_lots,
+)
 
 DEBIT_REASON = "rights market exchange"
 REFUND_REASON = "rights market exchange undone"
@@ -23,6 +28,12 @@ def refund_key(exchange_id: int) -> str:
 def legacy_refund_key(exchange_id: int) -> str:
     """The key under which undos were credited as a fresh lot before points could restore lots."""
     return f"market-undo-{exchange_id}"
+
+
+def debited_in_sql(*, member) -> None:
+    """public.market_redeem debited the member (public.points_debit, key debit_key(exchange id), reason
+    DEBIT_REASON): what points does after a debit of its own follows."""
+    points_balance_changed(member=member)
 
 
 def points_balance(*, member) -> int:

@@ -83,43 +83,15 @@ def exchange_request(*, brand, member, listing_id: int, request_key: str) -> Exc
 
     Refused at once (nothing written): not eligible (409 with the reason as code), sold out, member limit
     reached, or a balance below the points price (409 insufficient_points). The worker's debit is still the
-    guard against a concurrent spend between this check and the debit."""
-    if not request_key or len(request_key) > 64:
-        raise ApplicationError(_("request_key is required (at most 64 characters)."), code="invalid_request_key")
-    existing = Exchange.objects.filter(accepting_brand=brand, member_id=member.pk, request_key=request_key).first()
-    if existing is not None:
-        return _replay(existing, listing_id)
-    # the listing with its offer, the member's count taken and their balance: one read
-    listing = (
-        Listing.objects.select_related("offer")
-        .filter(pk=listing_id, brand=brand, status=Listing.Status.LISTED)
-        .annotate(
-            member_taken=Subquery(
-                MemberTake.objects.filter(offer=OuterRef("offer"), brand=brand, member_id=member.pk).values("taken")[:1]
-            ),
-            member_balance=points_gateway.points_balance_subquery(member.pk),
-        )
-        .first()
-    )
-    if listing is None:
-        raise NotFound(_("No such offer here."), code="listing_not_found")
+    guard against a concurrent spend between this check and the debit.
+
+    The member API redeems with rights_market.services.redeem.exchange_redeem instead (the same checks, then
+    every step in the request); this is the deferred form the worker's steps drive."""
+    checked = request_checked(brand=brand, member=member, listing_id=listing_id, request_key=request_key)
+    if isinstance(checked, Exchange):
+        return checked
+    listing = checked
     offer = listing.offer
-    if member.status != member.Status.ACTIVE:
-        raise ApplicationError(_("This membership is disabled."), code="member_disabled", status_code=403)
-    reason = offer_eligibility_error(offer=offer, brand_id=brand.pk, member=member, listing=listing)
-    if reason:
-        raise ApplicationError(_("This offer is not available to you."), code=reason, status_code=409)
-    if offer.remaining_stock <= 0:
-        raise Conflict(_("Sold out."), code="sold_out")
-    if (listing.member_taken or 0) >= offer.per_member_limit:
-        raise Conflict(_("You already have as many as one member may take."), code="member_limit_reached")
-    balance = listing.member_balance or 0
-    if balance < listing.points_price:  # the worker's debit still guards a race with another spend
-        raise points_gateway.InsufficientPoints(
-            _("This needs %(points_price)s points; you have %(balance)s."),
-            params={"points_price": listing.points_price, "balance": balance},
-            fields={"points": [f"needs {listing.points_price}, balance {balance}"]},
-        )
     now = timezone.now()
     exchange = Exchange(
         accepting_brand=brand,
@@ -139,13 +111,66 @@ def exchange_request(*, brand, member, listing_id: int, request_key: str) -> Exc
         with _savepoint_if_nested():
             exchange.save(force_insert=True)
     except IntegrityError:
-        existing = Exchange.objects.filter(accepting_brand=brand, member_id=member.pk, request_key=request_key).first()
+        existing = next(iter(_of_request_key(brand, member.pk, request_key)[:1]), None)
         if existing is None:
             raise
         return _replay(existing, listing_id)
     exchange.replayed = False
     _drive_on_commit(exchange.pk)
     return exchange
+
+
+def _of_request_key(brand, member_id: int, request_key: str):
+    """The exchange of this request key (none or one), unordered: found through the unique index, not by
+    walking the brand's exchanges newest first (Exchange's default ordering)."""
+    return Exchange.objects.filter(accepting_brand=brand, member_id=member_id, request_key=request_key).order_by()
+
+
+def request_checked(*, brand, member, listing_id: int, request_key: str) -> Listing | Exchange:
+    """What a redemption request is checked against, in one read: the listing (with its offer, the member's
+    count taken and balance), or the first exchange of this `request_key` (a replay: `replayed` is True).
+
+    Raises what the request is refused with (nothing written): invalid_request_key, listing_not_found (404),
+    member_disabled (403), the eligibility reason, sold_out, member_limit_reached, insufficient_points (409),
+    idempotency_key_reused (409: the key was used for another listing)."""
+    if not request_key or len(request_key) > 64:
+        raise ApplicationError(_("request_key is required (at most 64 characters)."), code="invalid_request_key")
+    listing = (
+        Listing.objects.select_related("offer")
+        .filter(pk=listing_id, brand=brand, status=Listing.Status.LISTED)
+        .annotate(
+            member_taken=Subquery(
+                MemberTake.objects.filter(offer=OuterRef("offer"), brand=brand, member_id=member.pk).values("taken")[:1]
+            ),
+            member_balance=points_gateway.points_balance_subquery(member.pk),
+            replay_id=Subquery(_of_request_key(brand, member.pk, request_key).values("pk")[:1]),
+        )
+        .first()
+    )
+    if listing is None or listing.replay_id is not None:
+        existing = next(iter(_of_request_key(brand, member.pk, request_key)[:1]), None)
+        if existing is not None:
+            return _replay(existing, listing_id)
+    if listing is None:
+        raise NotFound(_("No such offer here."), code="listing_not_found")
+    offer = listing.offer
+    if member.status != member.Status.ACTIVE:
+        raise ApplicationError(_("This membership is disabled."), code="member_disabled", status_code=403)
+    reason = offer_eligibility_error(offer=offer, brand_id=brand.pk, member=member, listing=listing)
+    if reason:
+        raise ApplicationError(_("This offer is not available to you."), code=reason, status_code=409)
+    if offer.remaining_stock <= 0:
+        raise Conflict(_("Sold out."), code="sold_out")
+    if (listing.member_taken or 0) >= offer.per_member_limit:
+        raise Conflict(_("You already have as many as one member may take."), code="member_limit_reached")
+    balance = listing.member_balance or 0
+    if balance < listing.points_price:  # the debit still guards a race with another spend
+        raise points_gateway.InsufficientPoints(
+            _("This needs %(points_price)s points; you have %(balance)s."),
+            params={"points_price": listing.points_price, "balance": balance},
+            fields={"points": [f"needs {listing.points_price}, balance {balance}"]},
+        )
+    return listing
 
 
 _EXCHANGE_FKS = ["accepting_brand", "issuer", "offer", "listing"]
