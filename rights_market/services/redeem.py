@@ -98,7 +98,7 @@ def _redeem(*, brand, member, listing_id: int, request_key: str) -> dict:
                 raise
             continue
         columns = ("status", "exchange_id", "voucher_id", "offer_id", "points", "issuer_id", "valid_until")
-        return {**dict(zip(columns, values)), "code": code, "now": now}
+        return {**dict(zip(columns, values, strict=True)), "code": code, "now": now}
     raise AssertionError("unreachable")  # pragma: no cover
 
 
