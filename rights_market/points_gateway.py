@@ -40,14 +40,12 @@ def points_balance(*, member) -> int:
     return balance_of(member=member)
 
 
-def points_balance_subquery(member_id: int):
-    """The member's balance as a subquery expression (NULL before their first entry), to read along with
-    another row in one statement."""
-    from django.db.models import Subquery
-
+def points_balance_sql() -> str:
+    """SQL of the member's balance (one %s: the member id; NULL before their first entry), as a scalar subquery
+    of another statement, on the current brand's ledger (unqualified: the search path's brand)."""
     from points.models import PointsAccount
 
-    return Subquery(PointsAccount.objects.filter(member_id=member_id).values("balance")[:1])
+    return f"SELECT a.balance FROM {PointsAccount._meta.db_table} a WHERE a.member_id = %s"
 
 
 def points_debit_for_exchange(*, member, points: int, exchange_id: int):
