@@ -2,24 +2,46 @@
 
     .venv/bin/python bench/market.py [--seconds 20] [--members 32] [--worker-concurrency 4]
     .venv/bin/python bench/market.py --profile 300          # cProfile of the inline path, one thread, top 30
+    py-spy record --gil --subprocesses --format raw -o /tmp/market-web.txt --pid <gunicorn master pid>  # during a run
     py-spy record -o /tmp/market-worker.svg --subprocesses --pid <celery worker pid>   # the worker, during a run
 
 End to end: gunicorn (2 processes x 8 threads, gthread, bench/settings_market.py) serves the real API; 32 members
 of 3 accepting brands, each in its own thread, redeem one offer of a 4th brand (POST /api/v1/market/mp/exchanges
 on their brand's host over HTTP) and wait until their exchange is fulfilled (a plain SELECT of its status every
-10 ms on the thread's own connection); a real Celery worker subprocess drives the steps (debit points in the
-member's brand, take stock, voucher in the issuer's schema, clearing line). Reports request -> fulfilled voucher
-time (p50, p99): with every member waiting for its own before the next, 32 / throughput is the mean.
+10 ms on the thread's own connection). A voucher offer is redeemed in the request (rights_market.services.redeem:
+one statement, public.market_redeem, debits the member in their brand, issues the voucher in the issuer's schema,
+writes the exchange fulfilled, its clearing line, the member's count and the stock); a real Celery worker
+subprocess runs for what is left to it (provider codes, coupon templates: none in this offer). Reports request ->
+fulfilled voucher time (p50, p99): with every member waiting for its own before the next, 32 / throughput is the
+mean.
 
 Baselines, same brands, same 32 threads:
 - the redemption request alone over HTTP (no worker running): our DRF endpoint vs a plain Django function view
-  doing the same reads and writes through the ORM (bench/urls_market.py);
-- inline: the same services (request + every step) called in the member's thread: no HTTP, no broker;
+  doing the same reads and writes through the ORM in one transaction (bench/urls_market.py);
+- inline: the same service the endpoint calls (exchange_redeem, then the driver if anything were left), in the
+  member's thread: no HTTP, no broker;
 - bare SQL: only the three statements a redemption cannot do without (conditional balance UPDATE, conditional
   stock UPDATE, voucher INSERT), one transaction each: no ledger, no state machine.
 
 Uses a database and a Redis db of its own (`<db>_bench_market`, Redis db 11; bench/_owndb.py), migrated when
 behind; the brands it makes are dropped at the end. Judged figures go through bench/_report.figure().
+
+Issue 17, profiles and figures (2 CPUs shared with 4 other sessions; load average 1 to 16 during the runs):
+
+- before (the worker drove four transactions a redemption: debit, stock, voucher, each re-reading and locking
+  the exchange, switching search paths; the request read the request key, then the listing, then INSERTed):
+  inline 70/s vs bare 467/s (0.149x); end to end p50 1,450 ms, p99 2,358 ms, 20/s; CPU a redemption web 8.6 ms
+  + worker 11.3 ms. cProfile, 300 inline redemptions, one thread: 18.7 ms each, 19 statements and 3 COMMITs
+  each; cumulative: exchange_advance 11.9 ms (_fulfil_by_voucher 5.3, _step_debit 3.5, _step_take_stock 1.9),
+  exchange_request 6.7 ms; QuerySet.first (ORM compile + execute) 9.0 ms of it, psycopg2 execute 4.5 ms,
+  commit 0.9 ms, SQLCompiler.as_sql 4.9 ms.
+- after public.market_redeem (one statement in the request, nothing for the worker): cProfile 14.0 ms, two
+  statements; request_checked's ORM read 8.9 ms of it (as_sql 3.0 ms: three Subquery annotations compiled per
+  call). py-spy --gil of gunicorn during the end-to-end round: request_checked 37% of the web CPU, the
+  session's Member read 16%, DRF rendering 5%.
+- after the listing read became one SQL statement written once: cProfile 3.8 ms a redemption (psycopg2 execute
+  3.1 ms of it: waiting on PostgreSQL); inline 387/s vs bare 756/s (0.51x); end to end p50 176 ms, p99 893 ms,
+  156/s; CPU a redemption web 4.1 ms, worker 0.
 """
 
 from __future__ import annotations
@@ -397,7 +419,7 @@ def main() -> None:
         f"  {'  CPU a redemption: web (gunicorn)':<54} {cpu['e2e web'] / e2e[0] * 1000:7.1f} ms   "
         f"worker {cpu['e2e worker'] / e2e[0] * 1000:7.1f} ms (load-independent-ish: PostgreSQL not counted)"
     )
-    print("  the redemption request alone over HTTP (no worker):")
+    print("  the redemption request alone over HTTP (no worker; a voucher needs none):")
     print(line("our endpoint (DRF)", *drf))
     print(line("baseline: plain Django view", *plain))
     print(
