@@ -50,8 +50,8 @@ class MemberListingListApi(MemberAPIView):
 
 class MemberExchangeListCreateApi(MemberAPIView):
     """GET: my exchanges. POST {listing_id, request_key}: redeem (202). A voucher of the issuer comes back
-    fulfilled, with its code; a provider's code or a coupon template's comes later (status stock_taken: poll the
-    exchange). The same request_key again: 200 with the first exchange."""
+    fulfilled, with its code; a provider's code comes later (status stock_taken: poll the exchange). The same
+    request_key again: 200 with the first exchange."""
 
     class InputSerializer(serializers.Serializer):
         listing_id = serializers.IntegerField()

@@ -6,9 +6,11 @@ issuer. This function does the same work as one atomic statement, called in the 
 connection is in the accepting brand's schema:
 
     debit the member (public.points_debit, on the accepting brand's ledger: the schema leading the search path),
+    for an offer published from a coupon template, take one coupon of the template's stock (as
+    miniprograms.services.coupons.coupon_template_reserve does; none left: refused as sold_out),
     issue the voucher in the issuer's schema (schema-qualified, never through the search path),
-    insert the exchange (fulfilled; or stock_taken when fulfilment is outside: a provider's code, or a coupon
-    template's stock, which the worker's fulfil step takes), the clearing line,
+    insert the exchange (fulfilled; or stock_taken for a provider's code, the one outside call, which the
+    worker's fulfil step makes after commit), the clearing line,
     then the member's count and the offer's stock (last: every redemption of the offer waits for its row, held
     from here to commit only).
 
@@ -22,7 +24,8 @@ Promises, the same as the steps':
 - Tenancy: the listing must be the calling brand's, and the accepting brand's schema must lead the search path
   (else SQLSTATE EKRM9 and nothing is written): the debit can only touch the member's own brand. The only other
   schema written is the offer's issuer's, by its name in tenants_brand: the defined cross-brand exchange.
-- Lock order as in the state machine: the points account, then MemberTake, then the offer.
+- Lock order as in the state machine: the points account, then the issuer's coupon template (as its fulfil step),
+  then MemberTake, then the offer.
 """
 
 from django.db import migrations
@@ -38,6 +41,8 @@ DECLARE
     v record;
     v_debit record;
     v_fulfil boolean;
+    v_template bigint;
+    v_taken integer;
     v_reference varchar;
 BEGIN
     SELECT l.points_price, l.offer_id, o.issuer_id, o.kind, o.title, o.face_value_fen, o.voucher_valid_days,
@@ -60,7 +65,10 @@ BEGIN
     r_offer := v.offer_id;
     r_points := v.points_price;
     r_issuer := v.issuer_id;
-    v_fulfil := v.kind <> 'virtual' AND v.source_ref NOT LIKE 'coupon_template:%';
+    v_fulfil := v.kind <> 'virtual';
+    IF v.source_ref ~ '^coupon_template:[0-9]+$' THEN  -- rights_market.brandside.services._template_id_of
+        v_template := substr(v.source_ref, 17)::bigint;
+    END IF;
     r_exchange := nextval('public.rights_market_exchange_id_seq');
     v_reference := 'market:' || r_exchange;
     BEGIN
@@ -75,6 +83,16 @@ BEGIN
         ELSIF v_debit.status <> 'ok' THEN  -- a fresh exchange id: its debit key cannot be taken
             RAISE EXCEPTION 'market_redeem: debit %', v_debit.status USING ERRCODE = 'EKRM8';
         END IF;
+        IF v_template IS NOT NULL THEN  -- one coupon of the issuer's template (miniprograms coupon_template_reserve)
+            EXECUTE format(
+                'UPDATE %I.miniprograms_coupontemplate SET issued_count = issued_count + 1 '
+                'WHERE id = $1 AND active AND issued_count < total_stock', v.issuer_schema)
+              USING v_template;
+            GET DIAGNOSTICS v_taken = ROW_COUNT;
+            IF v_taken = 0 THEN
+                RAISE EXCEPTION 'sold_out' USING ERRCODE = 'EKRM0';
+            END IF;
+        END IF;
         IF v_fulfil THEN
             r_valid_until := p_now + make_interval(days => v.voucher_valid_days);
             IF v.valid_until > p_now THEN
@@ -82,10 +100,12 @@ BEGIN
             END IF;
             EXECUTE format(
                 'INSERT INTO %I.market_brand_voucher (exchange_id, offer_id, accepting_brand_id, code, title, kind, '
-                'face_value_fen, valid_until, status, claim_made_member, order_amount_fen, created_at) '
-                'VALUES ($1, $2, $3, $4, $5, $6, $7, $8, ''issued'', false, 0, $9) RETURNING id', v.issuer_schema)
+                'face_value_fen, valid_until, status, claim_made_member, order_amount_fen, created_at, '
+                'coupon_template_id) '
+                'VALUES ($1, $2, $3, $4, $5, $6, $7, $8, ''issued'', false, 0, $9, $10) RETURNING id', v.issuer_schema)
               INTO r_voucher
-              USING r_exchange, v.offer_id, p_brand, p_code, v.title, v.kind, v.face_value_fen, r_valid_until, p_now;
+              USING r_exchange, v.offer_id, p_brand, p_code, v.title, v.kind, v.face_value_fen, r_valid_until, p_now,
+                    v_template;
         END IF;
         INSERT INTO public.rights_market_exchange (
             id, accepting_brand_id, issuer_id, offer_id, listing_id, member_id, request_key, points,

@@ -4,15 +4,17 @@
 
 The member API calls this. After the same checks as exchange_request, one statement (the SQL function
 public.market_redeem, rights_market migration 0004) debits the member in the accepting brand, issues the voucher in
-the issuer's schema, writes the exchange, its clearing line, the member's count and the offer's stock, or writes
-nothing. What is left is only what lies outside: an offer fulfilled by a provider's code, or by a coupon of the
-issuer's template, ends the call in stock_taken and its driver is queued after commit (the state machine's fulfil
-step, with its retries and its undo: stock released, points given back to their lots).
+the issuer's schema (taking one coupon of the issuer's template for an offer published from one), writes the
+exchange, its clearing line, the member's count and the offer's stock, or writes nothing. What is left is only what
+lies outside: an offer fulfilled by a provider's code ends the call in stock_taken and its driver is queued after
+commit (the state machine's fulfil step calls the provider, with its retries and its undo: stock released, points
+given back to their lots).
 
 Promises:
 - All or nothing, in one statement: there is no state between the steps for a crash to leave behind.
 - Refusals write nothing and raise what exchange_request raises: a race lost after the checks (another spend, the
-  last unit taken, the member's limit reached meanwhile) is the same 409 with the same code.
+  last unit taken, the member's limit reached meanwhile) is the same 409 with the same code; the issuer's coupon
+  template sold out or withdrawn is sold_out too (the state machine undoes such an exchange after the fact).
 - The same request_key again returns the first exchange (`replayed` True), also for two requests at once.
 - Never negative points or stock (the ledger's and the offer's conditional UPDATEs), one voucher per exchange.
 - Must run in the accepting brand's schema (the request's): the function refuses any other (nothing written).

@@ -209,3 +209,58 @@ class TestOutsideFulfilment:
             assert (restore.amount, restore.shortfall) == (200, 0)  # into the lot the debit took from
             assert ledger_invariants_assert(member) == 500
         assert not ClearingLine.objects.filter(exchange=exchange).exists()
+
+
+class TestCouponTemplateOffers:
+    """An offer published from the issuer's coupon template takes one coupon of the template's stock in the same
+    statement (in the issuer's schema); none left is a refusal with nothing written."""
+
+    @pytest.fixture
+    def template_offer(self, brand_a, brand_b):
+        from miniprograms.services.coupons import coupon_template_create
+        from rights_market.services.catalogue import offers_publish_coupon_templates
+
+        with schema_context(brand_a.schema_name):
+            template = coupon_template_create(
+                name="满20减10", kind="amount_off", amount_off_fen=1000, threshold_fen=2000, total_stock=1
+            )
+            [offer] = offers_publish_coupon_templates(
+                issuer=brand_a, template_ids=[template.pk], settlement_price_fen=300, stock_per_template=5
+            )
+        return template, offer, listing_make(brand_b, offer, points_price=100)
+
+    def test_fulfilled_in_the_request_with_the_templates_coupon_taken(self, brand_a, brand_b, template_offer):
+        from miniprograms.models import CouponTemplate
+        from rights_market.brandside.services import voucher_claim
+
+        template, offer, listing = template_offer
+        exchange = redeem(brand_b, member_make(brand_b, points=300), listing)
+        assert exchange.status == S.FULFILLED
+        with schema_context(brand_a.schema_name):
+            assert CouponTemplate.objects.get(pk=template.pk).issued_count == 1
+            voucher = Voucher.objects.get(exchange_id=exchange.pk)
+            assert voucher.coupon_template_id == template.pk
+            claimed = voucher_claim(code=voucher.code, openid="o-claimer")
+            assert claimed.coupon.template_id == template.pk and claimed.coupon.code == voucher.code
+
+    @pytest.mark.parametrize("gone", ["sold_out", "inactive"])
+    def test_the_templates_stock_gone_is_sold_out_with_nothing_written(self, brand_a, brand_b, template_offer, gone):
+        from miniprograms.models import CouponTemplate
+
+        template, offer, listing = template_offer
+        with schema_context(brand_a.schema_name):
+            if gone == "sold_out":
+                CouponTemplate.objects.filter(pk=template.pk).update(issued_count=1)
+            else:
+                CouponTemplate.objects.filter(pk=template.pk).update(active=False)
+        member = member_make(brand_b, points=300)
+        stock = Offer.objects.get(pk=offer.pk).remaining_stock
+        with pytest.raises(ApplicationError) as exc:
+            redeem(brand_b, member, listing)
+        assert (exc.value.code, exc.value.status_code) == ("sold_out", 409)
+        assert not Exchange.objects.filter(offer=offer).exists()
+        assert Offer.objects.get(pk=offer.pk).remaining_stock == stock == 1
+        assert balance_of(brand_b, member.pk) == 300
+        with schema_context(brand_a.schema_name):
+            assert not Voucher.objects.filter(offer_id=offer.pk).exists()
+            assert CouponTemplate.objects.get(pk=template.pk).issued_count == (1 if gone == "sold_out" else 0)
