@@ -109,6 +109,26 @@ def provision(members: int):
     return issuer, acceptors, offer, listings, people
 
 
+def provision_virtual(issuer, acceptors, provider) -> tuple:
+    """A virtual offer of the issuer, fulfilled by the fake provider on loopback (tests/rights_market/
+    fake_provider.py), listed by every acceptor: the one kind of redemption the worker still finishes."""
+    from rights_market.models import Provider
+
+    slug = f"bench{issuer.slug[-6:]}"
+    Provider.objects.create(name="Bench provider", slug=slug, base_url=provider.base_url, api_key=provider.key)
+    offer = offer_publish(
+        issuer=issuer,
+        total_stock=10_000_000,
+        kind="virtual",
+        title="Bench video month",
+        provider_slug=slug,
+        provider_sku="vip-1m",
+        settlement_price_fen=100,
+        per_member_limit=30000,
+    )
+    return offer, {b.pk: listing_create(brand=b, offer_id=offer.pk, points_price=1) for b in acceptors}
+
+
 def drop(brands) -> None:
     """Drop the run's brands: their market rows, schemas and registry rows (the bench database is its own)."""
     from rights_market.models import ClearingLine, Listing, MemberTake, Offer, Statement
@@ -121,6 +141,9 @@ def drop(brands) -> None:
     MemberTake.objects.filter(brand_id__in=ids).delete()
     Listing.objects.filter(brand_id__in=ids).delete()
     Offer.objects.filter(issuer_id__in=ids).delete()
+    from rights_market.models import Provider
+
+    Provider.objects.filter(slug__in=[f"bench{b.slug[-6:]}" for b in brands]).delete()
     for brand in brands:
         with connection.cursor() as cursor:
             cursor.execute(f'DROP SCHEMA IF EXISTS "{brand.schema_name}" CASCADE')
@@ -354,6 +377,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--members", type=int, default=32)
     parser.add_argument("--worker-concurrency", type=int, default=4)
+    parser.add_argument("--provider-seconds", type=float, default=5, help="end to end on a provider's offer")
     parser.add_argument("--profile", type=int, default=0, help="profile this many inline redemptions, then stop")
     args = parser.parse_args()
 
@@ -367,6 +391,10 @@ def main() -> None:
         finally:
             drop([issuer, *acceptors])
         return
+    from tests.rights_market.fake_provider import FakeProvider
+
+    provider = FakeProvider().start()
+    virtual_offer, virtual_listings = provision_virtual(issuer, acceptors, provider)
     run_id = uuid.uuid4().hex[:8]
     port = free_port()
     server = start_gunicorn(port, "bench.settings_market")
@@ -377,8 +405,14 @@ def main() -> None:
             web0, worker0 = group_cpu(server), group_cpu(worker)
             e2e = run_threads(people, args.seconds, end_to_end(port, listings, people, run_id))
             cpu["e2e web"], cpu["e2e worker"] = group_cpu(server) - web0, group_cpu(worker) - worker0
+            worker0 = group_cpu(worker)
+            virtual = run_threads(
+                people, args.provider_seconds, end_to_end(port, virtual_listings, people, run_id + "v")
+            )
+            cpu["virtual worker"] = group_cpu(worker) - worker0
         finally:
             stop_worker(worker)
+            provider.stop()
         half = args.seconds / 2
         web0 = group_cpu(server)
         drf = run_threads(
@@ -400,7 +434,13 @@ def main() -> None:
             offer=offer, status=Exchange.Status.FULFILLED, request_key__startswith=run_id + "-"
         ).values_list("requested_at", "fulfilled_at")
     ]
-    driven = Exchange.objects.filter(offer=offer).exclude(request_key__regex=r"^[0-9a-f]{8}[dp]-")
+    server_virtual = [
+        (f - r).total_seconds()
+        for r, f in Exchange.objects.filter(
+            offer=virtual_offer, status=Exchange.Status.FULFILLED, request_key__startswith=run_id + "v-"
+        ).values_list("requested_at", "fulfilled_at")
+    ]
+    driven = Exchange.objects.filter(offer__in=[offer, virtual_offer]).exclude(request_key__regex=r"^[0-9a-f]{8}[dp]-")
     fulfilled = driven.filter(status=Exchange.Status.FULFILLED).count()
     open_or_undone = driven.exclude(status=Exchange.Status.FULFILLED).count()
     drop([issuer, *acceptors])
@@ -418,6 +458,11 @@ def main() -> None:
     print(
         f"  {'  CPU a redemption: web (gunicorn)':<54} {cpu['e2e web'] / e2e[0] * 1000:7.1f} ms   "
         f"worker {cpu['e2e worker'] / e2e[0] * 1000:7.1f} ms (load-independent-ish: PostgreSQL not counted)"
+    )
+    print(line("end to end, a provider's code (by the worker)", *virtual))
+    print(
+        f"  {'  same, server clock (requested_at -> fulfilled_at)':<54} p50 {pct(server_virtual, 50) * 1000:7.1f} ms   "
+        f"p99 {pct(server_virtual, 99) * 1000:7.1f} ms   worker CPU {cpu['virtual worker'] / virtual[0] * 1000:.1f} ms"
     )
     print("  the redemption request alone over HTTP (no worker; a voucher needs none):")
     print(line("our endpoint (DRF)", *drf))
