@@ -1,5 +1,12 @@
 """Redeeming: the exchange state machine.
 
+The member API redeems with rights_market.services.redeem.exchange_redeem: the request-time checks below
+(request_checked), then every step that stays in our database in one statement (public.market_redeem), so an
+exchange starts fulfilled, or, for a provider's code, stock_taken with its driver queued. The state machine below
+drives what is left (the provider call, its retries, every undo) and every exchange made by exchange_request (its
+deferred form), with the same records and keys: either path's exchange can be finished or undone by the other's
+steps.
+
     requested --debit points (accepting brand)--> points_debited --take stock (public)--> stock_taken
         --fulfil (voucher in the issuer's schema, or provider code)--> fulfilled (+ clearing line)
     any non-terminal state --> undoing --release stock, points back to the lots they came from--> undone
