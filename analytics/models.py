@@ -261,6 +261,6 @@ class LastDayCount(models.Model):
     """Per day: the members whose MemberLast.last_active (`active`) and last_order (`ordered`) is that day. Derived
     only from MemberLast, in the statement that changes it (`metrics.member_last_refresh`); rows may hold zeros."""
 
-    day = models.DateField(primary_key=True)
+    day = models.DateField(unique=True)
     active = models.IntegerField(default=0)
     ordered = models.IntegerField(default=0)

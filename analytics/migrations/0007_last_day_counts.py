@@ -13,7 +13,8 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='LastDayCount',
             fields=[
-                ('day', models.DateField(primary_key=True, serialize=False)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('day', models.DateField(unique=True)),
                 ('active', models.IntegerField(default=0)),
                 ('ordered', models.IntegerField(default=0)),
             ],
