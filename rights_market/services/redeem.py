@@ -29,7 +29,8 @@ from django.utils.translation import gettext_lazy as _
 from core.errors import Conflict, NotFound
 from rights_market import points_gateway
 from rights_market.models import Exchange
-from rights_market.services.exchanges import _drive_on_commit, _replay, _savepoint_if_nested, request_checked
+from rights_market.services import exchanges
+from rights_market.services.exchanges import request_checked
 
 S = Exchange.Status
 
@@ -51,7 +52,7 @@ def exchange_redeem(*, brand, member, listing_id: int, request_key: str) -> Exch
     row = _redeem(brand=brand, member=member, listing_id=listing.pk, request_key=request_key)
     status, exchange_id = row["status"], row["exchange_id"]
     if status == "replay":  # a twin request committed first
-        return _replay(Exchange.objects.get(pk=exchange_id), listing_id)
+        return exchanges._replay(Exchange.objects.get(pk=exchange_id), listing_id)
     _refused(status)
     points_gateway.debited_in_sql(member=member)
     now = row["now"]
@@ -78,7 +79,7 @@ def exchange_redeem(*, brand, member, listing_id: int, request_key: str) -> Exch
         exchange.fulfilment_ref = f"voucher:{row['voucher_id']}"
         exchange.fulfilment_code = row["code"]
     else:
-        _drive_on_commit(exchange_id)
+        exchanges._drive_on_commit(exchange_id)
     exchange.replayed = False
     return exchange
 
@@ -91,7 +92,7 @@ def _redeem(*, brand, member, listing_id: int, request_key: str) -> dict:
         now = timezone.now()
         params = [brand.pk, member.pk, listing_id, request_key, points_gateway.DEBIT_REASON, code, _ENCRYPT(code), now]
         try:
-            with _savepoint_if_nested(), connection.cursor() as cursor:
+            with exchanges._savepoint_if_nested(), connection.cursor() as cursor:
                 cursor.execute(_REDEEM, params)
                 values = cursor.fetchone()
         except IntegrityError as exc:

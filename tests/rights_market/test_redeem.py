@@ -264,3 +264,24 @@ class TestCouponTemplateOffers:
         with schema_context(brand_a.schema_name):
             assert not Voucher.objects.filter(offer_id=offer.pk).exists()
             assert CouponTemplate.objects.get(pk=template.pk).issued_count == (1 if gone == "sold_out" else 0)
+
+
+def test_a_voucher_code_taken_already_is_drawn_again(brand_a, brand_b, setup, monkeypatch):
+    """Codes are random (32^12): one that collides with an existing voucher's fails the statement as a whole,
+    and the redemption is tried again with a new code."""
+    import rights_market.brandside.services as brandside
+
+    offer, listing, member = setup
+    first = redeem(brand_b, member_make(brand_b, points=250), listing, key="first")
+    with schema_context(brand_a.schema_name):
+        taken = Voucher.objects.get(exchange_id=first.pk).code
+    codes = iter([taken, "NEWCODE23456"])
+    monkeypatch.setattr(brandside, "voucher_code_new", lambda: next(codes))
+
+    exchange = redeem(brand_b, member, listing, key="second")
+
+    assert exchange.status == S.FULFILLED and exchange.fulfilment_code == "NEWCODE23456"
+    assert balance_of(brand_b, member.pk) == 150
+    assert Offer.objects.get(pk=offer.pk).remaining_stock == 1
+    with schema_context(brand_a.schema_name):
+        assert Voucher.objects.get(exchange_id=exchange.pk).code == "NEWCODE23456"
