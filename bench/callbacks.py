@@ -1,6 +1,7 @@
 """Bench: WeChat callbacks accepted over HTTP, beside a bare Django view, then processed by one worker.
 
-    .venv/bin/python bench/callbacks.py  [--seconds 15] [--senders 16] [--worker-concurrency 1]
+    .venv/bin/python bench/callbacks.py  [--seconds 15] [--senders 16] [--worker-concurrency 1] [--workers 2]
+                                         [--threads 8]
 
 Uses its own database (<db>_bench_callbacks, recreated: bench/_owndb.py) and Redis db (EKR_BENCH_REDIS_DB, default
 13, flushed); serves the app with gunicorn (2 processes x 8 threads, gthread) on 127.0.0.1; 16 concurrent senders
@@ -217,12 +218,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--senders", type=int, default=16)
     parser.add_argument("--worker-concurrency", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn processes")
+    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per process")
     args = parser.parse_args()
     t0 = time.monotonic()
     log(f"provisioning database {BENCH_DB} and brand {SLUG} ...")
     provision()
     port = free_port()
-    server = start_gunicorn(port, "bench.settings_callbacks")
+    server = start_gunicorn(port, "bench.settings_callbacks", workers=args.workers, threads=args.threads)
     try:
         per_sender = 2000
         log(f"building {args.senders} x {per_sender} encrypted events ...")
@@ -242,7 +245,7 @@ def main() -> None:
         warm = CallbackEvent.objects.filter(kind="event.ekr_bench_card").count()
         log(
             f"{args.senders} concurrent senders, {args.seconds:.0f} s each in {ROUNDS} alternating rounds, gunicorn "
-            f"gthread 2 workers x 8 threads, {os.cpu_count()} CPUs (senders on the same machine), load average "
+            f"gthread {args.workers} workers x {args.threads} threads, {os.cpu_count()} CPUs (senders on the same machine), load average "
             f"{os.getloadavg()[0]:.1f}"
         )
         # alternate short rounds so that all three see the same background load of a shared machine

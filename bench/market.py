@@ -2,24 +2,52 @@
 
     .venv/bin/python bench/market.py [--seconds 20] [--members 32] [--worker-concurrency 4]
     .venv/bin/python bench/market.py --profile 300          # cProfile of the inline path, one thread, top 30
+    py-spy record --gil --subprocesses --format raw -o /tmp/market-web.txt --pid <gunicorn master pid>  # during a run
     py-spy record -o /tmp/market-worker.svg --subprocesses --pid <celery worker pid>   # the worker, during a run
 
 End to end: gunicorn (2 processes x 8 threads, gthread, bench/settings_market.py) serves the real API; 32 members
 of 3 accepting brands, each in its own thread, redeem one offer of a 4th brand (POST /api/v1/market/mp/exchanges
 on their brand's host over HTTP) and wait until their exchange is fulfilled (a plain SELECT of its status every
-10 ms on the thread's own connection); a real Celery worker subprocess drives the steps (debit points in the
-member's brand, take stock, voucher in the issuer's schema, clearing line). Reports request -> fulfilled voucher
-time (p50, p99): with every member waiting for its own before the next, 32 / throughput is the mean.
+10 ms on the thread's own connection). A voucher offer is redeemed in the request (rights_market.services.redeem:
+one statement, public.market_redeem, debits the member in their brand, issues the voucher in the issuer's schema,
+writes the exchange fulfilled, its clearing line, the member's count and the stock); a real Celery worker
+subprocess runs for what is left to it (provider codes, coupon templates: none in this offer). Reports request ->
+fulfilled voucher time (p50, p99): with every member waiting for its own before the next, 32 / throughput is the
+mean.
 
 Baselines, same brands, same 32 threads:
 - the redemption request alone over HTTP (no worker running): our DRF endpoint vs a plain Django function view
-  doing the same reads and writes through the ORM (bench/urls_market.py);
-- inline: the same services (request + every step) called in the member's thread: no HTTP, no broker;
+  doing the same reads and writes through the ORM in one transaction (bench/urls_market.py);
+- inline: the same service the endpoint calls (exchange_redeem, then the driver if anything were left), in the
+  member's thread: no HTTP, no broker;
 - bare SQL: only the three statements a redemption cannot do without (conditional balance UPDATE, conditional
   stock UPDATE, voucher INSERT), one transaction each: no ledger, no state machine.
 
 Uses a database and a Redis db of its own (`<db>_bench_market`, Redis db 11; bench/_owndb.py), migrated when
 behind; the brands it makes are dropped at the end. Judged figures go through bench/_report.figure().
+
+Issue 17, profiles and figures (2 CPUs shared with 4 other sessions; load average 1 to 16 during the runs):
+
+- before (the worker drove four transactions a redemption: debit, stock, voucher, each re-reading and locking
+  the exchange, switching search paths; the request read the request key, then the listing, then INSERTed):
+  inline 70/s vs bare 467/s (0.149x); end to end p50 1,450 ms, p99 2,358 ms, 20/s; CPU a redemption web 8.6 ms
+  + worker 11.3 ms. cProfile, 300 inline redemptions, one thread: 18.7 ms each, 19 statements and 3 COMMITs
+  each; cumulative: exchange_advance 11.9 ms (_fulfil_by_voucher 5.3, _step_debit 3.5, _step_take_stock 1.9),
+  exchange_request 6.7 ms; QuerySet.first (ORM compile + execute) 9.0 ms of it, psycopg2 execute 4.5 ms,
+  commit 0.9 ms, SQLCompiler.as_sql 4.9 ms.
+- after public.market_redeem (one statement in the request, nothing for the worker): cProfile 14.0 ms, two
+  statements; request_checked's ORM read 8.9 ms of it (as_sql 3.0 ms: three Subquery annotations compiled per
+  call). py-spy --gil of gunicorn during the end-to-end round: request_checked 37% of the web CPU, the
+  session's Member read 16%, DRF rendering 5%.
+- after the listing read became one SQL statement written once: cProfile 3.8 ms a redemption (psycopg2 execute
+  3.1 ms of it: waiting on PostgreSQL); inline 387/s vs bare 756/s (0.51x); end to end p50 176 ms, p99 893 ms,
+  156/s; CPU a redemption web 4.1 ms, worker 0.
+- the same code, default command, load average 4 to 8: inline 376/s vs bare 623/s (0.60x); end to end p50 175 ms,
+  p99 522 ms, 185/s, web CPU 3.7 ms; DRF endpoint 182/s vs the plain Django view 71/s (2.6x: the view's ORM
+  writes are ~20 statements). A provider's offer (the worker calls the provider after the request): p50 967 ms,
+  p99 1,232 ms at 33/s with 4 worker processes, worker CPU 11.6 ms; py-spy of the worker: the state machine's
+  ORM reads and locks (_head 17%, _locked 18%, the exchange with offer and provider 12%) over the provider call
+  (11%); tasks are picked up at once (no sleep or poll in the worker; queueing behind 4 processes is the wait).
 """
 
 from __future__ import annotations
@@ -51,6 +79,7 @@ from rights_market.brandside.models import Voucher  # noqa: E402
 from rights_market.models import Exchange  # noqa: E402
 from rights_market.services import exchanges as svc  # noqa: E402
 from rights_market.services.catalogue import listing_create, offer_publish  # noqa: E402
+from rights_market.services.redeem import exchange_redeem  # noqa: E402
 from tenants.models import Brand, Domain  # noqa: E402
 from tenants.services import brand_create  # noqa: E402
 
@@ -86,6 +115,26 @@ def provision(members: int):
     return issuer, acceptors, offer, listings, people
 
 
+def provision_virtual(issuer, acceptors, provider) -> tuple:
+    """A virtual offer of the issuer, fulfilled by the fake provider on loopback (tests/rights_market/
+    fake_provider.py), listed by every acceptor: the one kind of redemption the worker still finishes."""
+    from rights_market.models import Provider
+
+    slug = f"bench{issuer.slug[-6:]}"
+    Provider.objects.create(name="Bench provider", slug=slug, base_url=provider.base_url, api_key=provider.key)
+    offer = offer_publish(
+        issuer=issuer,
+        total_stock=10_000_000,
+        kind="virtual",
+        title="Bench video month",
+        provider_slug=slug,
+        provider_sku="vip-1m",
+        settlement_price_fen=100,
+        per_member_limit=30000,
+    )
+    return offer, {b.pk: listing_create(brand=b, offer_id=offer.pk, points_price=1) for b in acceptors}
+
+
 def drop(brands) -> None:
     """Drop the run's brands: their market rows, schemas and registry rows (the bench database is its own)."""
     from rights_market.models import ClearingLine, Listing, MemberTake, Offer, Statement
@@ -98,6 +147,9 @@ def drop(brands) -> None:
     MemberTake.objects.filter(brand_id__in=ids).delete()
     Listing.objects.filter(brand_id__in=ids).delete()
     Offer.objects.filter(issuer_id__in=ids).delete()
+    from rights_market.models import Provider
+
+    Provider.objects.filter(slug__in=[f"bench{b.slug[-6:]}" for b in brands]).delete()
     for brand in brands:
         with connection.cursor() as cursor:
             cursor.execute(f'DROP SCHEMA IF EXISTS "{brand.schema_name}" CASCADE')
@@ -234,14 +286,20 @@ def end_to_end(port: int, listings, people, run_id: str):
 
 
 def inline(listings, people, run_id: str):
+    """The API's service (exchange_redeem: the checks and every step in the request), then the driver for
+    what is left (nothing for this offer's vouchers): as the endpoint and the worker would, with no HTTP."""
+
     def one(index, n, brand, member):
         with schema_context(brand.schema_name):
-            exchange = svc.exchange_request(
+            exchange = exchange_redeem(
                 brand=brand, member=member, listing_id=listings[brand.pk].pk, request_key=f"{run_id}-{index}-{n}"
             )
-        connection.set_schema_to_public()
-        if svc.exchange_advance(exchange_id=exchange.pk) != svc.Outcome.DONE:
-            raise RuntimeError("not done")
+        if exchange.status not in Exchange.TERMINAL:
+            connection.set_schema_to_public()
+            if svc.exchange_advance(exchange_id=exchange.pk) != svc.Outcome.DONE:
+                raise RuntimeError("not done")
+        if exchange.status != Exchange.Status.FULFILLED:
+            raise RuntimeError(f"exchange {exchange.pk} {exchange.status}")
 
     return one
 
@@ -325,6 +383,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--members", type=int, default=32)
     parser.add_argument("--worker-concurrency", type=int, default=4)
+    parser.add_argument("--provider-seconds", type=float, default=5, help="end to end on a provider's offer")
     parser.add_argument("--profile", type=int, default=0, help="profile this many inline redemptions, then stop")
     args = parser.parse_args()
 
@@ -338,6 +397,10 @@ def main() -> None:
         finally:
             drop([issuer, *acceptors])
         return
+    from tests.rights_market.fake_provider import FakeProvider
+
+    provider = FakeProvider().start()
+    virtual_offer, virtual_listings = provision_virtual(issuer, acceptors, provider)
     run_id = uuid.uuid4().hex[:8]
     port = free_port()
     server = start_gunicorn(port, "bench.settings_market")
@@ -348,8 +411,14 @@ def main() -> None:
             web0, worker0 = group_cpu(server), group_cpu(worker)
             e2e = run_threads(people, args.seconds, end_to_end(port, listings, people, run_id))
             cpu["e2e web"], cpu["e2e worker"] = group_cpu(server) - web0, group_cpu(worker) - worker0
+            worker0 = group_cpu(worker)
+            virtual = run_threads(
+                people, args.provider_seconds, end_to_end(port, virtual_listings, people, run_id + "v")
+            )
+            cpu["virtual worker"] = group_cpu(worker) - worker0
         finally:
             stop_worker(worker)
+            provider.stop()
         half = args.seconds / 2
         web0 = group_cpu(server)
         drf = run_threads(
@@ -371,7 +440,13 @@ def main() -> None:
             offer=offer, status=Exchange.Status.FULFILLED, request_key__startswith=run_id + "-"
         ).values_list("requested_at", "fulfilled_at")
     ]
-    driven = Exchange.objects.filter(offer=offer).exclude(request_key__regex=r"^[0-9a-f]{8}[dp]-")
+    server_virtual = [
+        (f - r).total_seconds()
+        for r, f in Exchange.objects.filter(
+            offer=virtual_offer, status=Exchange.Status.FULFILLED, request_key__startswith=run_id + "v-"
+        ).values_list("requested_at", "fulfilled_at")
+    ]
+    driven = Exchange.objects.filter(offer__in=[offer, virtual_offer]).exclude(request_key__regex=r"^[0-9a-f]{8}[dp]-")
     fulfilled = driven.filter(status=Exchange.Status.FULFILLED).count()
     open_or_undone = driven.exclude(status=Exchange.Status.FULFILLED).count()
     drop([issuer, *acceptors])
@@ -390,7 +465,12 @@ def main() -> None:
         f"  {'  CPU a redemption: web (gunicorn)':<54} {cpu['e2e web'] / e2e[0] * 1000:7.1f} ms   "
         f"worker {cpu['e2e worker'] / e2e[0] * 1000:7.1f} ms (load-independent-ish: PostgreSQL not counted)"
     )
-    print("  the redemption request alone over HTTP (no worker):")
+    print(line("end to end, a provider's code (by the worker)", *virtual))
+    print(
+        f"  {'  same, server clock (requested_at -> fulfilled_at)':<54} p50 {pct(server_virtual, 50) * 1000:7.1f} ms   "
+        f"p99 {pct(server_virtual, 99) * 1000:7.1f} ms   worker CPU {cpu['virtual worker'] / virtual[0] * 1000:.1f} ms"
+    )
+    print("  the redemption request alone over HTTP (no worker; a voucher needs none):")
     print(line("our endpoint (DRF)", *drf))
     print(line("baseline: plain Django view", *plain))
     print(

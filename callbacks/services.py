@@ -1,8 +1,10 @@
 """Every write to the callback inbox: receiving, rejecting, processing, sweeping and replaying.
 
 The promises:
-- A verified callback is stored once per (appid, dedup key), by one INSERT (in the caller's transaction if any), and queued after that
-  transaction commits. If the broker is down the row stays `received` and the sweeper queues it later.
+- A verified callback is stored once per (appid, dedup key), by one INSERT in the caller's transaction if any,
+  else by the process's inbox writer together with the rows of concurrent requests (callbacks.group_commit: one
+  statement and one commit for them all; the request returns once its row is committed). It is queued after that
+  commit. If the broker is down the row stays `received` and the sweeper queues it later.
 - Processing claims the row with a conditional UPDATE (one claimer wins), then runs the handler and flips the row
   to `done` in ONE transaction that holds the row lock: the handler's database effects and `done` commit
   together, so a duplicate or redelivered task, or a worker killed mid-handler, cannot make an event take effect
@@ -26,7 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from callbacks import handoff, registry
+from callbacks import group_commit, handoff, registry
 from callbacks.models import CallbackEvent
 from core.tasks import task_named
 from tenants.models import Brand, WeChatApp
@@ -63,11 +65,11 @@ def callback_receive(
     if not handled:
         event.last_error = "no handler registered for this kind"
     event.full_clean(exclude=["brand"], validate_unique=False, validate_constraints=False)
+    schema = app.brand.schema_name
+    if not connection.in_atomic_block:  # committed together with the rows of concurrent requests
+        return _inbox.write(event, after_commit=_handoff_after_commit(schema) if handled else None)
     try:
-        if connection.in_atomic_block:  # a savepoint, so that a duplicate leaves the caller's transaction usable
-            with transaction.atomic():
-                event.save()
-        else:  # one INSERT is its own transaction: no BEGIN / COMMIT round trips on WeChat's clock
+        with transaction.atomic():  # a savepoint, so that a duplicate leaves the caller's transaction usable
             event.save()
     except IntegrityError:
         first = CallbackEvent.objects.filter(appid=app.appid, dedup_key=dedup_key).first()
@@ -75,9 +77,14 @@ def callback_receive(
             raise
         return first, False
     if handled:
-        item = handoff.Item(event_id=event.id, schema=app.brand.schema_name, kind=kind)
-        transaction.on_commit(lambda: _handoff.submit(item))  # at once when not in a transaction
+        item = handoff.Item(event_id=event.id, schema=schema, kind=kind)
+        transaction.on_commit(lambda: _handoff.submit(item))
     return event, True
+
+
+def _handoff_after_commit(schema: str):
+    """What the inbox writer runs once a handled row is committed: hand it to the broker (never blocks)."""
+    return lambda row: _handoff.submit(handoff.Item(event_id=row.id, schema=schema, kind=row.kind))
 
 
 def callback_reject(
@@ -206,6 +213,7 @@ def _handoff_send(batch: list[handoff.Item]) -> list[int]:
 
 
 _handoff = handoff.BrokerHandoff(send=_handoff_send)
+_inbox = group_commit.InboxWriter()
 
 
 # --- processing -----------------------------------------------------------------------------------------------

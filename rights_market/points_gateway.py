@@ -6,7 +6,12 @@ Every call is keyed on the exchange id, so running a step twice debits or gives 
 from __future__ import annotations
 
 from points.selectors import balance_of
-from points.services import InsufficientPoints, points_redeem, points_restore_to_lots  # noqa: F401
+from points.services import (  # noqa: F401
+    InsufficientPoints,
+    points_balance_changed,
+    points_redeem,
+    points_restore_to_lots,
+)
 
 DEBIT_REASON = "rights market exchange"
 REFUND_REASON = "rights market exchange undone"
@@ -25,18 +30,22 @@ def legacy_refund_key(exchange_id: int) -> str:
     return f"market-undo-{exchange_id}"
 
 
+def debited_in_sql(*, member) -> None:
+    """public.market_redeem debited the member (public.points_debit, key debit_key(exchange id), reason
+    DEBIT_REASON): what points does after a debit of its own follows."""
+    points_balance_changed(member=member)
+
+
 def points_balance(*, member) -> int:
     return balance_of(member=member)
 
 
-def points_balance_subquery(member_id: int):
-    """The member's balance as a subquery expression (NULL before their first entry), to read along with
-    another row in one statement."""
-    from django.db.models import Subquery
-
+def points_balance_sql() -> str:
+    """SQL of the member's balance (one %s: the member id; NULL before their first entry), as a scalar subquery
+    of another statement, on the current brand's ledger (unqualified: the search path's brand)."""
     from points.models import PointsAccount
 
-    return Subquery(PointsAccount.objects.filter(member_id=member_id).values("balance")[:1])
+    return f"SELECT a.balance FROM {PointsAccount._meta.db_table} a WHERE a.member_id = %s"
 
 
 def points_debit_for_exchange(*, member, points: int, exchange_id: int):

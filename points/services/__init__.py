@@ -14,6 +14,8 @@ Ledger (points.services.ledger):
     points_restore_to_lots(*, member, debit_key, idempotency_key, reason) -> PointsEntry | None
         an undo: gives a debit back to the lots it took from, with their expiry; expired lots are the shortfall
     points_expire_due(*, now) -> int   (the daily task; per brand)
+    points_balance_changed(*, member) -> None
+        after public.points_debit ran inside another app's SQL function: the card update after commit
 
 Earning rules (points.services.rules):
     points_earn_for_order(*, member, order_id, order: OrderFacts) -> PointsEntry | None   key "order:<id>:earn"
@@ -28,6 +30,7 @@ from points.services.expiry import lot_expiry_for  # noqa: F401
 from points.services.ledger import (  # noqa: F401
     InsufficientPoints,
     points_adjust,
+    points_balance_changed,
     points_earn,
     points_expire_due,
     points_redeem,

@@ -123,6 +123,13 @@ def _card_sync_on_commit(member, *, earned: bool = False) -> None:
         logger.exception("member card sync request failed for member %s", member.pk)
 
 
+def points_balance_changed(*, member) -> None:
+    """For a caller that ran a ledger function (public.points_debit) inside a SQL function of its own (the rights
+    market's public.market_redeem): what a debit through this module does after its write, the member's card
+    update queued after commit."""
+    _card_sync_on_commit(member)
+
+
 # The credit and the debit are SQL functions (points migrations 0004, 0005): one statement, one round trip, atomic on its
 # own, so outside a transaction they need no BEGIN/COMMIT and inside one no savepoint (a taken key undoes the
 # function's writes in its own subtransaction and returns no entry).

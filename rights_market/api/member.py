@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from core.selectors import get_in_scope
 from members.api.base import MemberAPIView
 from rights_market import selectors
-from rights_market.services.exchanges import exchange_request
+from rights_market.services.redeem import exchange_redeem
 
 
 class MemberListingOutput(serializers.Serializer):
@@ -49,7 +49,9 @@ class MemberListingListApi(MemberAPIView):
 
 
 class MemberExchangeListCreateApi(MemberAPIView):
-    """GET: my exchanges. POST {listing_id, request_key}: redeem (202; poll the exchange for its status)."""
+    """GET: my exchanges. POST {listing_id, request_key}: redeem (202). A voucher of the issuer comes back
+    fulfilled, with its code; a provider's code comes later (status stock_taken: poll the exchange). The same
+    request_key again: 200 with the first exchange."""
 
     class InputSerializer(serializers.Serializer):
         listing_id = serializers.IntegerField()
@@ -65,7 +67,7 @@ class MemberExchangeListCreateApi(MemberAPIView):
         member = self.member_or_404()
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        exchange = exchange_request(brand=request.tenant, member=member, **data.validated_data)
+        exchange = exchange_redeem(brand=request.tenant, member=member, **data.validated_data)
         code = status.HTTP_200_OK if exchange.replayed else status.HTTP_202_ACCEPTED
         return Response(ExchangeOutput(exchange).data, status=code)
 

@@ -9,6 +9,7 @@ import pytest
 import redis
 from django.db import connection
 
+from callbacks import services
 from callbacks.models import CallbackEvent
 from callbacks.services import callbacks_sweep
 from callbacks.tasks import process_callbacks
@@ -199,8 +200,8 @@ def test_redis_down_callbacks_are_answered_kept_and_processed_when_it_is_back(
         assert (response.status_code, response.content) == (200, b"success")
         assert time.monotonic() - started < 1.0
         ids.append(CallbackEvent.objects.filter(appid=sender.appid).order_by("-id").values_list("id", flat=True)[0])
-    time.sleep(1)
-    # and kept, waiting, with nothing processed
+    # and kept, waiting, with nothing processed, once the hand-off has tried the broker and given them up
+    wait_until(lambda: services._handoff.pending() == 0, timeout=60, message="the hand-off to give up")
     assert set(CallbackEvent.objects.filter(id__in=ids).values_list("status", flat=True)) == {Status.RECEIVED}
     assert [e for e, _ in effects(brand.schema_name)] == [first.id]
 
@@ -234,5 +235,9 @@ def test_replay_command_queues_for_the_worker(celery_worker_process, effect_bran
     event = CallbackEvent.objects.get(appid=sender.appid)
     assert (event.status, event.attempts) == (Status.IGNORED, 0)
     call_command("replay_callbacks", "--id", str(event.id))
-    wait_until(lambda: CallbackEvent.objects.get(id=event.id).attempts == 1, message="replayed event processed")
+    # the claim counts the attempt before the handler runs: wait for the attempt to finish, not only to start
+    wait_until(
+        lambda: CallbackEvent.objects.filter(id=event.id, attempts=1).exclude(status=Status.PROCESSING).exists(),
+        message="replayed event processed",
+    )
     assert status_of(event.id) == Status.IGNORED

@@ -191,6 +191,27 @@ class TestRedeeming:
         assert other.get(f"/api/v1/market/mp/exchanges/{exchange_id}").status_code == 404
         assert all_rows(other, "/api/v1/market/mp/exchanges") == []
 
+    def test_a_voucher_comes_back_fulfilled_with_its_code_and_a_sold_out_offer_is_a_409(
+        self, brand_a, brand_b, member_client
+    ):
+        listing = listing_make(brand_b, offer_make(brand_a, stock=1), points_price=100)
+        client, member = member_client(brand_b, points=300)
+        late, late_member = member_client(brand_b, points=300)
+        body = {"listing_id": listing.pk, "request_key": "now"}
+        response = client.post("/api/v1/market/mp/exchanges", body, format="json")
+        assert response.status_code == 202, response.content
+        won = response.json()
+        assert (won["status"], won["points"], won["undo_reason"]) == ("fulfilled", 100, "")
+        with schema_context(brand_a.schema_name):
+            assert won["code"] == Voucher.objects.get(exchange_id=won["id"]).code
+        connection.set_schema_to_public()
+        assert client.get(f"/api/v1/market/mp/exchanges/{won['id']}").json() == won
+        again = client.post("/api/v1/market/mp/exchanges", body, format="json")  # a retry, stock now gone
+        assert (again.status_code, again.json()) == (200, won)
+        refused = late.post("/api/v1/market/mp/exchanges", body, format="json")
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "sold_out"
+        assert not Exchange.objects.filter(accepting_brand=brand_b, member_id=late_member.pk).exists()
+
     def test_a_member_short_of_points_is_refused_at_once_in_the_error_shape(self, brand_a, brand_b, member_client):
         listing = listing_make(brand_b, offer_make(brand_a), points_price=100)
         client, member = member_client(brand_b, points=99)

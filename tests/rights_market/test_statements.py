@@ -8,6 +8,7 @@ from django_tenants.utils import schema_context
 
 from rights_market.models import Exchange, Offer
 from rights_market.services.exchanges import Outcome, exchange_advance, exchange_request
+from rights_market.services.redeem import exchange_redeem
 from tests.rights_market.factories import balance_of, listing_make, member_make, offer_make
 
 
@@ -24,9 +25,9 @@ def test_a_redemption_request_reads_once_and_inserts_once(brand_a, brand_b):
         with CaptureQueriesContext(connection) as queries:
             exchange = exchange_request(brand=brand_b, member=member, listing_id=listing.pk, request_key="k")
     sqls = [s for s in _statements(queries) if not s.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
-    # the replay check, the listing with its offer + the member's count + balance, the INSERT
-    assert len(sqls) == 3, sqls
-    assert "points_pointsaccount" in sqls[1] and "rights_market_membertake" in sqls[1]
+    # the listing with its offer + the member's count + balance + the request key's exchange, the INSERT
+    assert len(sqls) == 2, sqls
+    assert all(table in sqls[0] for table in ("points_pointsaccount", "rights_market_membertake", "request_key"))
     assert exchange.status == Exchange.Status.REQUESTED and not exchange.replayed
 
 
@@ -52,3 +53,20 @@ def test_driving_a_voucher_exchange_switches_schema_only_for_the_issuer(brand_a,
     assert len(work) == 12, work
     assert balance_of(brand_b, member.pk) == 150
     assert Offer.objects.get(pk=offer.pk).remaining_stock == 2
+
+
+def test_redeeming_in_the_request_is_one_read_and_one_statement_with_no_search_path_change(brand_a, brand_b):
+    offer = offer_make(brand_a, stock=3, per_member_limit=2)
+    listing = listing_make(brand_b, offer, points_price=100)
+    member = member_make(brand_b, points=250)
+    with schema_context(brand_b.schema_name):
+        exchange_redeem(brand=brand_b, member=member, listing_id=listing.pk, request_key="warm")
+        with CaptureQueriesContext(connection) as queries:
+            exchange = exchange_redeem(brand=brand_b, member=member, listing_id=listing.pk, request_key="k")
+    sqls = [s for s in _statements(queries) if not s.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+    # the same read as a request's, then public.market_redeem: debit, voucher in brand A, exchange, line, stock
+    assert len(sqls) == 2, sqls
+    assert "market_redeem" in sqls[1]
+    assert exchange.status == Exchange.Status.FULFILLED and not exchange.replayed
+    assert balance_of(brand_b, member.pk) == 50
+    assert Offer.objects.get(pk=offer.pk).remaining_stock == 1
