@@ -6,12 +6,14 @@ where the last batch ended, and a re-run of the same file updates members (match
 instead of duplicating them. A bad row is reported with its line number and the good rows go in; a file in the
 wrong encoding or without the required columns fails at once with a message that says so.
 
-Reading the file (encoding, header, rows) is members.services.import_parsing; this module stores the chunks,
-seals each batch (phones hashed and encrypted in bulk), stages it with COPY and writes it with one SQL upsert. On
-the worker a writer thread with its own connection writes batch n while the task parses batch n+1 (parsing in
-Python and writing in PostgreSQL use two cores); batches still commit one at a time in file order. A row that
-changes nothing of its member writes nothing (a re-run of the same file is cheap). The tier history of imported members is written
-by members.services.tiers, like every other tier change.
+Reading the file (encoding, header, rows) is members.services.import_parsing; this module stores the chunks, cuts
+the file into pieces of whole rows, has each read and sealed (phones hashed and encrypted in bulk, rows turned into
+COPY text) - on worker processes forked by the task when the file is big - and writes each piece as one batch:
+staged with COPY, new phones inserted by one statement, the others upserted by a second. A writer thread with its
+own connection writes batch n while the next pieces are read (Python on the readers, PostgreSQL on the writer);
+batches still commit one at a time in file order. A row that changes nothing of its member writes nothing (a
+re-run of the same file is cheap). The tier history of imported members follows members.services.tiers: an
+initial TierChange for a new member, member_tiers_moved for the others.
 """
 
 from __future__ import annotations

@@ -235,3 +235,38 @@ def test_members_who_register_during_a_parallel_import_are_neither_duplicated_no
         assert Member.objects.exclude(name__in=("Registered", "")).count() == len(phones) - sum(
             1 for m in registered.values() if m.name == "Registered"
         )
+
+
+def test_two_brands_importing_the_same_phones_at_once_each_get_their_own_members(new_brand):
+    brands = [new_brand("imt", with_app=False) for _ in range(2)]
+    for brand in brands:
+        with schema_context(brand.schema_name):
+            build_world(brand)
+    phones = [f"1385{i:07d}" for i in range(900)]
+    barrier = threading.Barrier(len(brands))
+    failures: list[BaseException] = []
+
+    def importer(brand) -> None:
+        try:
+            content = (HEADER + "".join(f"{p},{brand.schema_name} {i},,,,,,\n" for i, p in enumerate(phones))).encode()
+            with schema_context(brand.schema_name), mock.patch.object(imports, "enqueue"):
+                barrier.wait()
+                imp = run(content, batch_rows=100, processes=2)
+                assert (imp.status, imp.rows_created) == ("done", len(phones)), imp.error
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=importer, args=(brand,)) for brand in brands]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures
+
+    for brand in brands:
+        with schema_context(brand.schema_name):
+            names = set(Member.objects.values_list("name", flat=True))
+            assert len(names) == len(phones) and all(name.startswith(f"{brand.schema_name} ") for name in names)
+            assert sorted(m.phone for m in Member.objects.all()) == phones
