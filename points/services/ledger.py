@@ -572,7 +572,7 @@ def points_expire_due(*, now: datetime) -> int:
     """Expire every lot of the current brand due at `now`: one expire entry per account, each account in its
     own short transaction. Safe to run twice or concurrently (a lot is expired once). Returns entries written."""
     account_ids = list(
-        PointsLot.objects.filter(remaining__gt=0, expires_at__lte=now)
+        PointsLot.objects.filter(is_open=True, expires_at__lte=now)
         .values_list("account_id", flat=True)
         .distinct()
         .order_by("account_id")
@@ -585,7 +585,7 @@ def _account_expire(*, account_id: int, now: datetime) -> PointsEntry | None:
         account = PointsAccount.objects.select_for_update().select_related("member").get(pk=account_id)
         lots = list(
             PointsLot.objects.select_for_update()
-            .filter(account=account, remaining__gt=0, expires_at__lte=now)
+            .filter(account=account, is_open=True, expires_at__lte=now)
             .order_by("id")
         )
         total = sum(lot.remaining for lot in lots)
