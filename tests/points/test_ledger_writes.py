@@ -181,3 +181,56 @@ def test_a_first_earn_losing_the_key_to_another_member_leaves_no_account(race_br
         assert isinstance(out["result"], Conflict)  # the key was taken for other parameters: 409
         assert not PointsAccount.objects.filter(member=other).exists()
         assert ledger_invariants_assert(member) == 60
+
+
+# --- the wrapper's quick check of an entry's fields -------------------------------------------------------------
+
+FIELD_VALUES = {
+    "kind": ["earn", PointsEntry.Kind.REDEEM, "", "bogus", "earn\x00", None, 1],
+    "idempotency_key": ["k", "k" * 128, "k" * 129, "", "k\x00", None, 5, b"k"],
+    "reference": ["", "o-1", "o" * 64, "o" * 65, "o\x00", None],
+    "reason": ["", "退款", "r" * 200, "r" * 201, "\x00", None, ["r"]],
+    "amount": [0, 1, -5, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 1.5, "3", None, True],
+}
+
+
+@pytest.mark.parametrize("name", FIELD_VALUES)
+def test_the_quick_field_check_never_passes_what_field_clean_refuses(name):
+    from django.core.exceptions import ValidationError
+
+    from points.services.ledger import _ENTRY_FIELDS, _entry_validate, _fits
+
+    field = _ENTRY_FIELDS[name]
+    passed = []
+    for value in FIELD_VALUES[name]:
+        try:
+            field.clean(value, None)
+            clean_ok = True
+        except ValidationError:
+            clean_ok = False
+        if _fits(field, value):
+            assert clean_ok, (name, value)
+            passed.append(value)
+        else:  # the slow path decides, as before
+            raised = False
+            try:
+                _entry_validate(**{name: value})
+            except ValidationError:
+                raised = True
+            assert raised is not clean_ok, (name, value)
+    assert passed  # the common values do take the quick path
+
+
+def test_the_entry_a_function_wrote_is_the_row_in_the_database(member):
+    from django.forms.models import model_to_dict
+
+    from points.services.ledger import _ENTRY_ATTNAMES
+
+    assert tuple(f.attname for f in PointsEntry._meta.concrete_fields) == _ENTRY_ATTNAMES
+    earned = points_earn(member=member, points=12, idempotency_key="row-e", reason="order", reference="o-9")
+    spent = points_redeem(member=member, points=5, idempotency_key="row-r", reason="coupon")
+
+    for entry in (earned, spent):
+        stored = PointsEntry.objects.get(pk=entry.pk)
+        assert model_to_dict(entry) == model_to_dict(stored)
+        assert entry.created_at == stored.created_at
