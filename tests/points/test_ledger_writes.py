@@ -3,9 +3,6 @@ replay, and the undo when a concurrent call takes the idempotency key after the 
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 from django.db import connection, transaction
 from django_tenants.utils import schema_context
@@ -13,6 +10,7 @@ from django_tenants.utils import schema_context
 from core.errors import Conflict
 from points.models import PointsAccount, PointsEntry
 from points.services import points_earn, points_redeem
+from tests.helpers import call_blocked_on_our_lock
 from tests.points.ledger_checks import ledger_invariants_assert
 
 
@@ -91,42 +89,6 @@ def test_a_replay_writes_nothing(member):
 # --- a concurrent call takes the key after the probe ------------------------------------------------------------
 
 
-def _blocked_call(brand, call) -> tuple[threading.Thread, dict]:
-    """Start `call` in a thread with its own connection; return once its statement waits for a lock."""
-    out: dict = {}
-    started = threading.Event()
-
-    def run() -> None:
-        try:
-            with schema_context(brand.schema_name):
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_backend_pid()")
-                    out["pid"] = cursor.fetchone()[0]
-                started.set()
-                try:
-                    out["result"] = call()
-                except Exception as exc:  # asserted on by the test
-                    out["result"] = exc
-        finally:
-            started.set()
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    assert started.wait(30)
-    deadline = time.monotonic() + 30
-    with connection.cursor() as cursor:
-        while True:  # observed, not timed: the other call is parked on a lock our open transaction holds
-            cursor.execute("SELECT pg_stat_clear_snapshot()")
-            cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [out["pid"]])
-            row = cursor.fetchone()
-            if row and row[0] == "Lock":
-                break
-            assert time.monotonic() < deadline, "the concurrent call never waited for our lock"
-            time.sleep(0.01)
-    return thread, out
-
-
 @pytest.fixture
 def race_brand(new_brand):
     from members.models import Member
@@ -144,8 +106,8 @@ def test_an_earn_racing_the_same_key_past_the_probe_gives_its_points_back(race_b
     with schema_context(brand.schema_name):
         with transaction.atomic():
             first = points_earn(member=member, points=10, idempotency_key="k", reason="order")
-            thread, out = _blocked_call(
-                brand, lambda: points_earn(member=member, points=10, idempotency_key="k", reason="order")
+            thread, out = call_blocked_on_our_lock(
+                brand.schema_name, lambda: points_earn(member=member, points=10, idempotency_key="k", reason="order")
             )
         thread.join(30)
 
@@ -159,8 +121,8 @@ def test_a_redemption_racing_the_same_key_past_the_probe_gives_its_points_back(r
     with schema_context(brand.schema_name):
         with transaction.atomic():
             first = points_redeem(member=member, points=7, idempotency_key="k", reason="coupon")
-            thread, out = _blocked_call(
-                brand, lambda: points_redeem(member=member, points=7, idempotency_key="k", reason="coupon")
+            thread, out = call_blocked_on_our_lock(
+                brand.schema_name, lambda: points_redeem(member=member, points=7, idempotency_key="k", reason="coupon")
             )
         thread.join(30)
 
@@ -173,8 +135,8 @@ def test_a_first_earn_losing_the_key_to_another_member_leaves_no_account(race_br
     with schema_context(brand.schema_name):
         with transaction.atomic():
             points_earn(member=member, points=10, idempotency_key="k", reason="order")
-            thread, out = _blocked_call(
-                brand, lambda: points_earn(member=other, points=10, idempotency_key="k", reason="order")
+            thread, out = call_blocked_on_our_lock(
+                brand.schema_name, lambda: points_earn(member=other, points=10, idempotency_key="k", reason="order")
             )
         thread.join(30)
 
