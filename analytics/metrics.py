@@ -274,35 +274,68 @@ def _counts(flags: int) -> tuple[bool, bool]:
 
 
 def member_last_refresh(member_ids) -> None:
-    """Set analytics.MemberLast of these members from their ActivityDay rows (two index probes each)."""
+    """Set analytics.MemberLast of these members from their ActivityDay rows (two index probes each), and move
+    analytics.LastDayCount by the days they leave and reach, in one statement (its sub-statements see the rows as
+    they were before it). Callers hold the brand's rollup lock (analytics.rollup: rollup_day runs only under it),
+    so no two refreshes run at once: the counts need no row locks (FOR UPDATE would dirty every row twice)."""
     if not member_ids:
         return
     A = ActivityDay
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            INSERT INTO analytics_memberlast (member_id, last_active, last_order)
-            SELECT m,
-                   (SELECT max(day) FROM analytics_activityday WHERE member_id = m AND flags & 7 <> 0),
-                   (SELECT max(day) FROM analytics_activityday WHERE member_id = m AND flags & {A.ORDER} <> 0)
-            FROM unnest(%s::bigint[]) AS m
-            ON CONFLICT (member_id) DO UPDATE
-                SET last_active = EXCLUDED.last_active, last_order = EXCLUDED.last_order""",
+            WITH m AS (SELECT DISTINCT unnest(%s::bigint[]) AS member_id),
+            old AS (
+                SELECT l.member_id, l.last_active, l.last_order FROM analytics_memberlast l
+                WHERE l.member_id IN (SELECT member_id FROM m)),
+            new AS (
+                SELECT member_id,
+                       (SELECT max(day) FROM analytics_activityday a
+                         WHERE a.member_id = m.member_id AND a.flags & 7 <> 0) AS last_active,
+                       (SELECT max(day) FROM analytics_activityday a
+                         WHERE a.member_id = m.member_id AND a.flags & {A.ORDER} <> 0) AS last_order
+                FROM m),
+            kept AS (
+                INSERT INTO analytics_memberlast (member_id, last_active, last_order)
+                SELECT member_id, last_active, last_order FROM new
+                ON CONFLICT (member_id) DO UPDATE
+                    SET last_active = EXCLUDED.last_active, last_order = EXCLUDED.last_order),
+            moves AS (
+                SELECT day, sum(a) AS a, sum(o) AS o FROM (
+                    SELECT last_active AS day, -1 AS a, 0 AS o FROM old
+                    UNION ALL SELECT last_order, 0, -1 FROM old
+                    UNION ALL SELECT last_active, 1, 0 FROM new
+                    UNION ALL SELECT last_order, 0, 1 FROM new) t
+                WHERE day IS NOT NULL GROUP BY day HAVING sum(a) <> 0 OR sum(o) <> 0)
+            INSERT INTO analytics_lastdaycount AS c (day, active, ordered)
+            SELECT day, a, o FROM moves ORDER BY day
+            ON CONFLICT (day) DO UPDATE SET active = c.active + EXCLUDED.active, ordered = c.ordered + EXCLUDED.ordered""",
             [sorted(member_ids)],
         )
 
 
-def online_firsts_record(day: dt.date) -> None:
-    """Keep analytics.MemberOnline: the earliest day a historical member was active online. Idempotent (LEAST)."""
+def online_firsts_record(day: dt.date) -> set[dt.date]:
+    """Keep analytics.MemberOnline: the earliest day a historical member was active online. Idempotent (LEAST).
+    Returns the later days that lost a member's first online day to D (a late online fact): their
+    historical_online counts that member no more, so those days are to be rebuilt."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            INSERT INTO analytics_memberonline (member_id, day)
-            SELECT a.member_id, a.day FROM analytics_activityday a JOIN members_member m ON m.id = a.member_id
-            WHERE a.day = %s AND a.flags & {ActivityDay.ONLINE} <> 0 AND m.join_channel IN %s
-            ON CONFLICT (member_id) DO UPDATE SET day = LEAST(analytics_memberonline.day, EXCLUDED.day)""",
-            [day, HISTORICAL_CHANNELS],
+            WITH firsts AS (
+                SELECT a.member_id, a.day FROM analytics_activityday a
+                WHERE a.day = %(day)s AND a.flags & {ActivityDay.ONLINE} <> 0
+                  -- a probe of each of the day's members, never a scan of all members (the planner, its estimate
+                  -- of a day just written off, chose one: 0.5 s at 2M members)
+                  AND (SELECT m.join_channel FROM members_member m WHERE m.id = a.member_id) IN %(channels)s),
+            moved AS (
+                SELECT o.day FROM analytics_memberonline o JOIN firsts f USING (member_id) WHERE o.day > %(day)s),
+            kept AS (
+                INSERT INTO analytics_memberonline (member_id, day) SELECT member_id, day FROM firsts
+                ON CONFLICT (member_id) DO UPDATE SET day = LEAST(analytics_memberonline.day, EXCLUDED.day))
+            SELECT DISTINCT day FROM moved""",
+            {"day": day, "channels": HISTORICAL_CHANNELS},
         )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def activity_flows(day: dt.date, *, quiet_days: int) -> dict:
@@ -336,8 +369,9 @@ def activity_flows(day: dt.date, *, quiet_days: int) -> dict:
     )
     ((birthday,),) = _rows(
         f"""
-        SELECT count(*) FROM analytics_activityday a JOIN members_member m ON m.id = a.member_id
-        WHERE a.day = %(day)s AND a.flags & {A.ORDER} <> 0 AND extract(month FROM m.birthday) = %(month)s
+        SELECT count(*) FROM analytics_activityday a
+        WHERE a.day = %(day)s AND a.flags & {A.ORDER} <> 0
+          AND (SELECT extract(month FROM m.birthday) FROM members_member m WHERE m.id = a.member_id) = %(month)s
           AND NOT EXISTS (SELECT 1 FROM analytics_activityday p WHERE p.member_id = a.member_id
                           AND p.day >= %(first)s AND p.day < %(day)s AND p.flags & {A.ORDER} <> 0)""",
         {"day": day, "month": day.month, "first": first_of_month},
@@ -372,22 +406,29 @@ def _levels(total: int, months: dict[int, int] | list[int], day: dt.date) -> dic
 def member_levels(day: dt.date, *, previous: dict | None, old: dict | None = None, recount: bool = False) -> dict:
     """The levels of `member_levels_scan` (same formulas) kept without counting every member:
 
-        levels(D) = levels(D-1) + D's joins                    (`previous`: BrandDay of D-1; D not rolled up yet)
+        levels(D) = levels(D-1) + D's joins (+ D's levels_adjust when D is a first of a month already recounted)
+                                                               (`previous`: BrandDay of D-1)
         levels(D) = old levels(D) + D's joins with an id above the highest member id its old row had seen
-                                                               (`old`: D's row so far, when D is rebuilt)
+                                                               (`old`: D's row so far, when D-1 is not rolled up)
 
     (levels: members_total and members_by_birth_month; members_seen_id: the highest member id counted), reading only
-    D's new members. A rebuilt past day moves by the members it had not seen (a late member with an old join day);
-    the rollup passes that on to the days after it. Counted by the scan when neither row is known. What no new
-    member carries (a birthday set after joining, a join date an import moved) is caught once a month: with
-    `recount` (the rollup asks on the first of a month, once) D is counted and the difference kept in
-    `levels_adjust` ([total, January .. December], for the record) while the levels are the count."""
+    D's new members. Continuing from D-1 counts all of D's joins again, so a member whose row committed after one
+    with a higher id (two joins racing) is counted when D is rebuilt; a rebuilt past day moves by the members it
+    had not counted (a late member with an old join day) and the rollup passes that on to the days after it.
+    Counted by the scan when neither row is known. What no new member carries (a birthday set after joining, a join
+    date an import moved) is caught once a month: with `recount` (the rollup asks on the first of a month, once) D
+    is counted and the difference kept in `levels_adjust` ([total, January .. December], for the record) while the
+    levels are the count."""
     ((seen,),) = _rows("SELECT coalesce(max(id), 0) FROM members_member", [])
     start, end = day_bounds(day)
-    if old and old.get("members_by_birth_month") is not None and old.get("members_seen_id") is not None:
-        total, months, since = old["members_total"], list(old["members_by_birth_month"]), old["members_seen_id"]
-    elif previous is not None and previous.get("members_by_birth_month") is not None:
+    adjust = (old or {}).get("levels_adjust")
+    if previous is not None and previous.get("members_by_birth_month") is not None:
         total, months, since = previous["members_total"], list(previous["members_by_birth_month"]), 0
+        if adjust is not None and not recount:
+            total += adjust[0]
+            months = [m + a for m, a in zip(months, adjust[1:], strict=True)]
+    elif old and old.get("members_by_birth_month") is not None and old.get("members_seen_id") is not None:
+        total, months, since = old["members_total"], list(old["members_by_birth_month"]), old["members_seen_id"]
     else:
         return member_levels_scan(day, seen=seen) | {"levels_adjust": None, "members_seen_id": seen}
     for month, n in _rows(
@@ -399,7 +440,6 @@ def member_levels(day: dt.date, *, previous: dict | None, old: dict | None = Non
         total += n
         if month:
             months[month - 1] += n
-    adjust = (old or {}).get("levels_adjust")
     if recount:
         counted = member_levels_scan(day, seen=seen)
         adjust = [
@@ -475,9 +515,30 @@ def later_contributions(members, days, *, lookback_days: int, quiet_days: int) -
 
 
 def member_snapshots(day: dt.date, *, lookback_days: int, quiet_days: int, previous: dict | None = None) -> dict:
-    """The snapshots of `member_snapshots_scan`, continued from the day before when `previous` (D-1's active_30d,
-    active_90d, churned) is given, reading only the ActivityDay rows of D and of the days leaving the windows
-    (D-W, D-quiet, D-lookback), each with an indexed probe of that member's days:
+    """The snapshots of `member_snapshots_scan` (active 30/90, churned at the end of D), by the cheapest way that
+    gives the same figures:
+    - D at most FAST_SNAPSHOT_DAYS before the latest activity (the nightly run, the recomputed days):
+      `member_snapshots_counted`, sums of analytics.LastDayCount plus the members active after D: the cost follows
+      the rows of D and of the days after it, not the members whose last day leaves a window;
+    - an older day (a late fact, a backfill) with `previous` (D-1's active_30d, active_90d, churned):
+      `member_snapshots_continued`, reading the rows of D and of the days leaving the windows;
+    - otherwise `member_snapshots_scan`."""
+    if _days_behind_latest(day) <= FAST_SNAPSHOT_DAYS:
+        return member_snapshots_counted(day, lookback_days=lookback_days, quiet_days=quiet_days)
+    if previous is None:
+        return member_snapshots_scan(day, lookback_days=lookback_days, quiet_days=quiet_days)
+    return member_snapshots_continued(day, lookback_days=lookback_days, quiet_days=quiet_days, previous=previous)
+
+
+def _days_behind_latest(day: dt.date) -> int:
+    ((latest,),) = _rows("SELECT max(day) FROM analytics_lastdaycount WHERE active > 0", [])
+    return 0 if latest is None else (latest - day).days
+
+
+def member_snapshots_continued(day: dt.date, *, lookback_days: int, quiet_days: int, previous: dict) -> dict:
+    """The snapshots of `member_snapshots_scan`, continued from the day before (`previous`: D-1's active_30d,
+    active_90d, churned), reading only the ActivityDay rows of D and of the days leaving the windows (D-W,
+    D-quiet, D-lookback), each with an indexed probe of that member's days:
 
         active_W(D) = active_W(D-1) + members active on D and not in [D-W, D-1]
                                     - members active on D-W and not in [D-W+1, D]
@@ -485,10 +546,7 @@ def member_snapshots(day: dt.date, *, lookback_days: int, quiet_days: int, previ
                                     - members who bought on D whose latest purchase before D is in
                                       (D-1-lookback, D-1-quiet]
                                     - members who bought on D-lookback and not in (D-lookback, D]
-
-    Without `previous`, `member_snapshots_counted`."""
-    if previous is None:
-        return member_snapshots_counted(day, lookback_days=lookback_days, quiet_days=quiet_days)
+    """
     A = ActivityDay
     one = dt.timedelta(days=1)
     out = {}
@@ -534,44 +592,49 @@ def member_snapshots(day: dt.date, *, lookback_days: int, quiet_days: int, previ
 
 
 def member_snapshots_counted(day: dt.date, *, lookback_days: int, quiet_days: int) -> dict:
-    """The snapshots of `member_snapshots_scan` (same formulas, same figures), counted from analytics.MemberLast:
+    """The snapshots of `member_snapshots_scan` (same formulas, same figures), counted from analytics.LastDayCount
+    (members by their MemberLast days) and, for the members active after D, their ActivityDay rows:
 
-        active_W = members with last_active in [D-W+1, D]
+        active_W = sum of LastDayCount.active over [D-W+1, D]
                    + members with last_active > D who have an active ActivityDay row in [D-W+1, D]
-        churned  = members with last_order in [D-lookback+1, D-quiet]
+        churned  = sum of LastDayCount.ordered over [D-lookback+1, D-quiet]
                    + members with last_order > D whose latest purchase day <= D is in that range
 
-    The first terms are indexed range counts; the second read only the members active after D (none for the
-    newest day, a day's worth when yesterday is rebuilt). A day further back than FAST_SNAPSHOT_DAYS behind the
-    latest activity (a backfill over existing history) uses the scan instead.
+    The sums read at most `lookback` rows; the second terms read only the members active after D (none for the
+    newest day, a day's worth when yesterday is rebuilt). For a day far behind the latest activity (a backfill
+    over existing history) those are many: `member_snapshots` continues or scans instead.
     """
     A = ActivityDay
-    ((latest,),) = _rows("SELECT max(last_active) FROM analytics_memberlast", [])
-    if latest is not None and (latest - day).days > FAST_SNAPSHOT_DAYS:
-        return member_snapshots_scan(day, lookback_days=lookback_days, quiet_days=quiet_days)
-    windows = {}
-    for width in (30, 90):
-        since = day - dt.timedelta(days=width)
-        ((windows[width],),) = _rows(
-            """
-            SELECT (SELECT count(*) FROM analytics_memberlast WHERE last_active > %(since)s AND last_active <= %(day)s)
-                 + (SELECT count(*) FROM analytics_memberlast l WHERE l.last_active > %(day)s
-                    AND EXISTS (SELECT 1 FROM analytics_activityday a WHERE a.member_id = l.member_id
-                                AND a.day > %(since)s AND a.day <= %(day)s AND a.flags & 7 <> 0))""",
-            {"since": since, "day": day},
-        )
-    bounds = {"day": day, "first": day - dt.timedelta(days=lookback_days), "last": day - dt.timedelta(days=quiet_days)}
-    ((churned,),) = _rows(
+    one = dt.timedelta(days=1)
+    bounds = {
+        "day": day,
+        "since30": day - 30 * one,
+        "since90": day - 90 * one,
+        "first": day - lookback_days * one,
+        "last": day - quiet_days * one,
+    }
+    ((active_30, active_90, churned),) = _rows(
         f"""
-        SELECT (SELECT count(*) FROM analytics_memberlast WHERE last_order > %(first)s AND last_order <= %(last)s)
-             + (SELECT count(*) FROM analytics_memberlast l WHERE l.last_order > %(day)s
-                AND (SELECT max(a.day) FROM analytics_activityday a WHERE a.member_id = l.member_id
-                     AND a.day <= %(day)s AND a.flags & {A.ORDER} <> 0) > %(first)s
-                AND (SELECT max(a.day) FROM analytics_activityday a WHERE a.member_id = l.member_id
-                     AND a.day <= %(day)s AND a.flags & {A.ORDER} <> 0) <= %(last)s)""",
+        WITH after AS MATERIALIZED (
+            SELECT member_id, last_active, last_order FROM analytics_memberlast WHERE last_active > %(day)s)
+        SELECT
+          (SELECT coalesce(sum(active), 0) FROM analytics_lastdaycount WHERE day > %(since30)s AND day <= %(day)s)
+          + (SELECT count(*) FROM after l
+             WHERE EXISTS (SELECT 1 FROM analytics_activityday a WHERE a.member_id = l.member_id
+                           AND a.day > %(since30)s AND a.day <= %(day)s AND a.flags & 7 <> 0)),
+          (SELECT coalesce(sum(active), 0) FROM analytics_lastdaycount WHERE day > %(since90)s AND day <= %(day)s)
+          + (SELECT count(*) FROM after l
+             WHERE EXISTS (SELECT 1 FROM analytics_activityday a WHERE a.member_id = l.member_id
+                           AND a.day > %(since90)s AND a.day <= %(day)s AND a.flags & 7 <> 0)),
+          (SELECT coalesce(sum(ordered), 0) FROM analytics_lastdaycount WHERE day > %(first)s AND day <= %(last)s)
+          + (SELECT count(*) FROM after l WHERE l.last_order > %(day)s
+             AND (SELECT max(a.day) FROM analytics_activityday a WHERE a.member_id = l.member_id
+                  AND a.day <= %(day)s AND a.flags & {A.ORDER} <> 0) > %(first)s
+             AND (SELECT max(a.day) FROM analytics_activityday a WHERE a.member_id = l.member_id
+                  AND a.day <= %(day)s AND a.flags & {A.ORDER} <> 0) <= %(last)s)""",
         bounds,
     )
-    return {"active_30d": windows[30], "active_90d": windows[90], "churned": churned}
+    return {"active_30d": int(active_30), "active_90d": int(active_90), "churned": int(churned)}
 
 
 def member_snapshots_scan(day: dt.date, *, lookback_days: int, quiet_days: int) -> dict:

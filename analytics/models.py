@@ -15,6 +15,9 @@ a rebuilt day passes its change on to the days after it, so they too equal their
 - MemberLast: each member's latest active day and latest purchase day in ActivityDay, kept by
   `metrics.activity_record` for the members whose day changed; the window snapshots of a day whose day before is
   not rolled up are indexed range counts over it.
+- LastDayCount: how many members have each day as their MemberLast.last_active / last_order, kept with MemberLast
+  in the same statement; the window snapshots of the newest days are sums of at most `lookback` of its rows, so a
+  day's rollup costs in proportion to that day's rows, not to the members whose last day leaves a window.
 - Watermark: the highest fact ids already seen, so a run finds late facts for old days without scanning them.
 - AnalyticsSettings: the brand's churn windows.
 """
@@ -252,3 +255,12 @@ class MemberLast(models.Model):
             models.Index(fields=["last_active"], name="analytics_memberlast_act_idx"),
             models.Index(fields=["last_order"], name="analytics_memberlast_ord_idx"),
         ]
+
+
+class LastDayCount(models.Model):
+    """Per day: the members whose MemberLast.last_active (`active`) and last_order (`ordered`) is that day. Derived
+    only from MemberLast, in the statement that changes it (`metrics.member_last_refresh`); rows may hold zeros."""
+
+    day = models.DateField(unique=True)
+    active = models.IntegerField(default=0)
+    ordered = models.IntegerField(default=0)

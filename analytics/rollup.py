@@ -10,11 +10,15 @@ Promises:
   cost of a run is in proportion to the rows of the days it rebuilds, not to the history.
 - Status changes of old rows are picked up through their day: a refund counts on the day it succeeds (today),
   a payment on the day it is paid, both inside the recomputed window.
+- A late online fact that moves a historical member's first online day earlier (analytics.MemberOnline) also
+  rebuilds the rolled-up day it moved from, so the member counts once, on the earlier day.
 - Runs of one brand never overlap (a PostgreSQL advisory lock per schema): a periodic run while another run or
   a backfill holds it returns at once with skipped=True; a backfill waits for it.
 - Snapshot figures are kept incrementally. Member levels (members total, by birthday month) continue from the day
   before plus the day's joins (recounted on the first of each month); the window figures (active 30/90, churned)
-  are indexed counts over analytics.MemberLast. A rebuilt past day passes its changes on to the rolled-up days
+  of the newest days are sums over analytics.LastDayCount (members by their last active / last order day, kept
+  with MemberLast for the members whose day changed), so the nightly run of a day reads that day's rows and not
+  those of the days leaving the windows; an older day continues from the day before. A rebuilt past day passes its changes on to the rolled-up days
   after it: a late member moves the levels of every later day, a late order (a POS batch) moves active 30/90,
   churned, reactivated and birthday buyers of the days whose windows hold it, so a late fact 40 days back
   corrects the snapshots of the 40 days since without rebuilding them, and the cost stays with the changed rows.
@@ -23,6 +27,7 @@ Promises:
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import zlib
 from dataclasses import dataclass, field
 
@@ -60,10 +65,14 @@ class RunResult:
 
 
 @transaction.atomic
-def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None, recount_month_start: bool = True) -> None:
+def rollup_day(
+    day: dt.date, *, config: AnalyticsSettings | None = None, recount_month_start: bool = True
+) -> set[dt.date]:
     """Rebuild the rollups of `day` (Asia/Shanghai) from the facts, with its month's StoreMonth / GuideMonth rows
     moved by the day's difference. Idempotent. `recount_month_start`: the first of a month not recounted yet is
-    (metrics.member_levels); the periodic run says no for an old day it rebuilds for a late fact."""
+    (metrics.member_levels); the periodic run says no for an old day it rebuilds for a late fact. Returns the
+    rolled-up days after `day` that are to be rebuilt because of it (a historical member's first online day moved
+    from them to `day`); `rollup_run` and `rollup_range` do."""
     config = config or analytics_settings()
     later = _later_window_days(day, config)
     before: dict = {}
@@ -73,7 +82,7 @@ def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None, recount
         before["figures"] = _contributions(members, later, config)
 
     metrics.activity_record(day, before_write=remember if later else None)
-    metrics.online_firsts_record(day)
+    moved_firsts = metrics.online_firsts_record(day)
 
     stores = metrics.store_day(day)
     franchisees = dict(_store_franchisees(k for k in stores if k is not None))
@@ -128,6 +137,7 @@ def rollup_day(day: dt.date, *, config: AnalyticsSettings | None = None, recount
         _levels_pass_on(day, old, brand)
     if before:
         _window_figures_pass_on(before["figures"], _contributions(before["members"], later, config))
+    return set(BrandDay.objects.filter(day__in=moved_firsts).values_list("day", flat=True))
 
 
 def _day_rows_replace(
@@ -311,9 +321,7 @@ def rollup_run(*, now: dt.datetime | None = None) -> RunResult:
         first = min(last_day, today) - dt.timedelta(days=config.recompute_days - 1)
         window = {first + dt.timedelta(days=i) for i in range((today - first).days + 1)}
         late, new_marks = _late_days(first)
-        days = sorted(window | late)
-        for day in days:
-            rollup_day(day, config=config, recount_month_start=day in window)
+        days = _rebuild(window | late, config=config, recount=window)
         new_marks[RUN_DAY] = today.toordinal()
         for source, last_id in new_marks.items():
             Watermark.objects.update_or_create(source=source, defaults={"last_id": last_id})
@@ -321,6 +329,24 @@ def rollup_run(*, now: dt.datetime | None = None) -> RunResult:
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def _rebuild(days, *, config: AnalyticsSettings, recount, progress=None) -> list[dt.date]:
+    """rollup_day each of `days` in order, and each later day a rebuilt day asks for (a first online day moved
+    away from it), once more after the day that asked. Returns the days rebuilt, in order."""
+    pending = sorted(set(days))
+    heapq.heapify(pending)
+    done: list[dt.date] = []
+    while pending:
+        day = heapq.heappop(pending)
+        if done and done[-1] == day:
+            continue
+        for later in rollup_day(day, config=config, recount_month_start=day in recount):
+            heapq.heappush(pending, later)
+        done.append(day)
+        if progress:
+            progress(len(done))
+    return done
 
 
 def rollup_range(date_from: dt.date, date_to: dt.date, *, progress=None) -> int:
@@ -334,11 +360,10 @@ def rollup_range(date_from: dt.date, date_to: dt.date, *, progress=None) -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s)", [key])
     try:
-        for i, day in enumerate(days):
-            rollup_day(day, config=config)
-            if progress:
-                progress(i + 1, total)
-        months_refresh(days)  # re-derived from the days (they follow the days already; a rebuild repairs)
+        done = _rebuild(
+            days, config=config, recount=set(days), progress=(lambda i: progress(i, total)) if progress else None
+        )
+        months_refresh(done)  # re-derived from the days (they follow the days already; a rebuild repairs)
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [key])

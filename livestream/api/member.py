@@ -18,12 +18,13 @@ from members.api.base import MemberAPIView
 
 
 class MemberRoomListApi(MemberAPIView):
-    """GET /api/v1/mp/live/rooms"""
+    """GET /api/v1/mp/live/rooms — upcoming and live rooms the member may watch, soonest first (cursor pages on
+    (start_at, id))."""
 
     @extend_schema(responses=RoomOut(many=True))
     def get(self, request):
         rooms = selectors.rooms_for_session(request.user.openid).values(*ROOM_VALUES)
-        return paginated_rows(self, rooms, room_row_out)
+        return paginated_rows(self, rooms, room_row_out, ordering=("start_at", "id"))
 
 
 class MemberRoomDetailApi(MemberAPIView):

@@ -10,7 +10,7 @@ from django.forms.models import model_to_dict
 from django_tenants.utils import schema_context
 
 from analytics import metrics
-from analytics.models import BrandDay, MemberLast
+from analytics.models import BrandDay, LastDayCount, MemberLast
 from analytics.rollup import rollup_day
 from tests.analytics.conftest import D, at, member, order, visit
 
@@ -74,16 +74,42 @@ def test_snapshots_from_member_last_equal_the_scan_on_every_day(world, monkeypat
         for lookback, quiet in ((180, 90), (60, 7)):
             previous = metrics.member_snapshots_scan(D - 201 * ONE, lookback_days=lookback, quiet_days=quiet)
             for day in [D + i * ONE for i in range(-200, 10)]:
-                continued = metrics.member_snapshots(day, lookback_days=lookback, quiet_days=quiet, previous=previous)
+                continued = metrics.member_snapshots_continued(
+                    day, lookback_days=lookback, quiet_days=quiet, previous=previous
+                )
                 assert continued == metrics.member_snapshots_scan(day, lookback_days=lookback, quiet_days=quiet), day
                 previous = continued
 
-        monkeypatch.setattr(metrics, "FAST_SNAPSHOT_DAYS", 10_000)  # every day through MemberLast, however old
+        # as rollup_day asks: counted near the latest activity, continued further back
+        previous = None
+        for day in [D + i * ONE for i in range(-200, 10)]:
+            snap = metrics.member_snapshots(day, lookback_days=180, quiet_days=90, previous=previous)
+            assert snap == metrics.member_snapshots_scan(day, lookback_days=180, quiet_days=90), day
+            previous = snap
+
+        monkeypatch.setattr(metrics, "FAST_SNAPSHOT_DAYS", 10_000)  # every day through LastDayCount, however old
         for day in [D + i * ONE for i in range(-200, 10)]:
             for lookback, quiet in ((180, 90), (60, 7)):
                 assert metrics.member_snapshots(
                     day, lookback_days=lookback, quiet_days=quiet
                 ) == metrics.member_snapshots_scan(day, lookback_days=lookback, quiet_days=quiet), day
+
+
+def _last_day_counts_from_member_last() -> dict:
+    counts: dict = {}
+    for last_active, last_order in MemberLast.objects.values_list("last_active", "last_order"):
+        for day, column in ((last_active, 0), (last_order, 1)):
+            if day is not None:
+                counts.setdefault(day, [0, 0])[column] += 1
+    return {day: tuple(c) for day, c in counts.items()}
+
+
+def _last_day_counts() -> dict:
+    return {
+        day: (active, ordered)
+        for day, active, ordered in LastDayCount.objects.values_list("day", "active", "ordered")
+        if active or ordered
+    }
 
 
 def test_rolling_up_again_is_idempotent_and_a_vanished_fact_moves_member_last_back(world):
@@ -102,9 +128,11 @@ def test_rolling_up_again_is_idempotent_and_a_vanished_fact_moves_member_last_ba
             )
 
         first = state()
+        assert _last_day_counts() == _last_day_counts_from_member_last() != {}
         for day in sorted(days):
             rollup_day(day)
         assert state() == first
+        assert _last_day_counts() == _last_day_counts_from_member_last()
 
         recent = MemberLast.objects.get(last_order=D)  # "recent": orders at D-5, D-1, D
         from miniprograms.models import Order
@@ -113,6 +141,7 @@ def test_rolling_up_again_is_idempotent_and_a_vanished_fact_moves_member_last_ba
         rollup_day(D)
         moved = MemberLast.objects.get(member_id=recent.member_id)
         assert (moved.last_order, moved.last_active) == (D - ONE, D - ONE)
+        assert _last_day_counts() == _last_day_counts_from_member_last()
         snap = BrandDay.objects.get(day=D)
         scan = metrics.member_snapshots_scan(D, lookback_days=180, quiet_days=90)
         assert {k: getattr(snap, k) for k in scan} == scan

@@ -111,3 +111,29 @@ def test_members_see_brand_rooms_and_their_own_stores(world, hq, manager, member
     assert {r["id"] for r in bob} == {brand_room["id"]}
     assert member_client(world, world.alice).get(f"/api/v1/mp/live/rooms/{s2_room['id']}").status_code == 404
     assert "anchor_wechat" not in alice[0]
+
+
+def test_members_page_through_rooms_soonest_first(world, hq, member_client):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    starts = [5, 1, 3, 3, 2]  # hours from now, created in this order (ids ascending): not the order shown
+    names = []
+    for i, hours in enumerate(starts):
+        start = now + dt.timedelta(hours=hours)
+        body = external_payload(
+            name=f"Show {i}", start_at=start.isoformat(), end_at=(start + dt.timedelta(hours=1)).isoformat()
+        )
+        created = hq(world).post("/api/v1/console/live/rooms", clean(body), format="json")
+        assert created.status_code == 201, created.json()
+        names.append((hours, created.json()["id"], f"Show {i}"))
+
+    alice = member_client(world, world.alice)
+    seen, url = [], "/api/v1/mp/live/rooms?page_size=2"
+    while url:
+        page = alice.get(url).json()
+        seen += [r["name"] for r in page["results"]]
+        url = page["next"]
+    assert seen == [name for _, _, name in sorted(names)]  # by start, then id; every room once

@@ -88,3 +88,49 @@ def test_inside_a_transaction_the_set_is_always_sent(two_brands):
 
     assert openids == ["o-in-a"]
     assert len(_sets(queries)) == 1  # a SET LOCAL may be in force in a transaction: never skipped there
+
+
+def _server_pid() -> int:
+    with connection.connection.cursor() as raw:
+        raw.execute("SELECT pg_backend_pid()")
+        return raw.fetchone()[0]
+
+
+def test_the_health_check_sends_nothing_and_a_terminated_session_is_replaced(committed_db):
+    import select
+
+    import psycopg2
+
+    connection.ensure_connection()
+    pid = _server_pid()
+    with CaptureQueriesContext(connection):
+        assert connection.is_usable()
+    assert _server_pid() == pid  # still the same session: the check did not reconnect
+
+    # the server ends the session (pg_terminate_backend, as a restart or an idle timeout would)
+    with psycopg2.connect(**connection.get_connection_params()) as other, other.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        assert cursor.fetchone() == (True,)
+    assert select.select([connection.connection], [], [], 10)[0]  # its FATAL message has arrived
+    assert not connection.is_usable()
+
+    # the next request's health check drops it, and the request's query runs on a new session
+    connection.health_check_done = False
+    connection.close_if_health_check_failed()
+    from tenants.models import Brand
+
+    assert Brand.objects.filter(schema_name="public").exists()
+    assert _server_pid() != pid
+
+
+def test_a_connection_left_inside_a_transaction_fails_the_health_check(committed_db):
+    connection.ensure_connection()
+    with connection.connection.cursor() as raw:
+        raw.execute("BEGIN")
+        raw.execute("SELECT 1")
+    try:
+        assert not connection.is_usable()
+    finally:
+        with connection.connection.cursor() as raw:
+            raw.execute("ROLLBACK")
+    assert connection.is_usable()
