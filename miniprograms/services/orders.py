@@ -108,8 +108,12 @@ def order_place(
     for line in lines:  # short already when read: no transaction, no lock (sold out stays sold out)
         if line["entry"].stock < line["quantity"]:
             raise Conflict(_("Not enough stock."), code="out_of_stock", fields={"items": [line["entry"].sku_id]})
+    now = timezone.now()
+    guide = guide_attributed(member=member, at=now)  # a read: before the transaction, which it would lengthen
     with transaction.atomic():
         return _order_write(
+            now=now,
+            guide=guide,
             member=member,
             shop=shop,
             lines=lines,
@@ -121,7 +125,7 @@ def order_place(
         )
 
 
-def _order_write(*, member, shop, lines, discounts, coupon, appid, fulfilment, delivery_address) -> Order:
+def _order_write(*, now, guide, member, shop, lines, discounts, coupon, appid, fulfilment, delivery_address) -> Order:
     """order_place's writes, in its transaction: the order, its lines and first event, then stock.
 
     Without a coupon the stock is taken last, right before the commit: the conditional UPDATE locks the SKU's row
@@ -133,7 +137,6 @@ def _order_write(*, member, shop, lines, discounts, coupon, appid, fulfilment, d
     Lock order: ShopSku rows in ascending id, then the coupon."""
     if coupon is not None:
         _reserve(member=member, lines=lines, coupon=coupon)
-    now = timezone.now()
     subtotal = sum(ln["total_fen"] for ln in lines)
     discount = sum(discounts)
     order = Order(
@@ -142,7 +145,7 @@ def _order_write(*, member, shop, lines, discounts, coupon, appid, fulfilment, d
         shop=shop,
         store=shop.store,
         member=member,
-        guide=guide_attributed(member=member, at=now),
+        guide=guide,
         coupon=coupon,
         appid=appid,
         subtotal_fen=subtotal,
