@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/flashsale.py [--buyers 1000] [--units 100] [--threads 48]
     .venv/bin/python bench/flashsale.py --profile     # cProfile of the same buyers on one thread, top 30
+    .venv/bin/python bench/flashsale.py --py-spy /tmp/fs.raw   # py-spy on the gunicorn workers, DRF round
+    .venv/bin/py-spy record --idle -r 200 -f raw -o /tmp/fs-buyers.raw -- .venv/bin/python bench/flashsale.py \
+        --http-seconds 0                              # where the buyers' threads wait (the SKU row, mostly)
 
 Runs on a database and a Redis db of its own (`<db>_bench_flashsale`, Redis db 2; bench/_owndb.py), migrated
 when behind, and a brand it provisions and drops at the end.
@@ -16,6 +19,7 @@ orders and stock never below zero (sampled throughout, and the database's check 
 """
 
 import argparse
+import subprocess
 import sys
 import threading
 import time
@@ -117,8 +121,14 @@ def http_orders(args, brand, app, hot, members) -> dict[str, tuple[int, float, f
             deadline = [0.0]
             gate = threading.Barrier(len(buyers) + 1)
 
-            def client_loop(i, path=path, done=done, deadline=deadline, gate=gate):
-                client = Client(port, host, tokens[i])
+            clients = [Client(port, host, token) for token in tokens]
+            for client in clients:  # warm-up: the workers import the URLconf and connect before the clock starts
+                status, data = client.post(path, body)
+                if status != 201:
+                    raise RuntimeError(f"{path} answered {status}: {str(data)[:200]}")
+
+            def client_loop(i, path=path, done=done, deadline=deadline, gate=gate, clients=clients):
+                client = clients[i]
                 gate.wait()
                 while time.perf_counter() < deadline[0]:
                     status, data = client.post(path, body)
@@ -129,12 +139,20 @@ def http_orders(args, brand, app, hot, members) -> dict[str, tuple[int, float, f
             threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(len(buyers))]
             for t in threads:
                 t.start()
+            spy = None
+            if args.py_spy and "DRF" in name:
+                seconds = str(max(int(args.http_seconds), 1))
+                spy_cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "-r", "200", "-f", "raw"]
+                spy_cmd += ["-o", args.py_spy, "--subprocesses", "-d", seconds, "-p", str(server.pid)]
+                spy = subprocess.Popen(spy_cmd, stdout=subprocess.DEVNULL)
             cpu0, began = group_cpu(server), time.perf_counter()
             deadline[0] = began + args.http_seconds
             gate.wait()
             for t in threads:
                 t.join()
             results[name] = (sum(done), time.perf_counter() - began, group_cpu(server) - cpu0)
+            if spy is not None:
+                spy.wait(timeout=60)
     finally:
         stop_group(server)
     return results
@@ -149,6 +167,7 @@ def main() -> None:
     parser.add_argument("--http-seconds", type=float, default=8.0, help="each HTTP round (0: none)")
     parser.add_argument("--http-threads", type=int, default=16)
     parser.add_argument("--profile", action="store_true", help="buyers on one thread under cProfile")
+    parser.add_argument("--py-spy", metavar="PATH", help="record the web workers during the DRF round (raw format)")
     args = parser.parse_args()
 
     t0 = time.perf_counter()

@@ -3,6 +3,11 @@ clients, beside the bare SQL they need (one conditional UPDATE and one INSERT in
 same run, with the same concurrency, on the same server; then the ledger's invariants are checked.
 
     DJANGO_SETTINGS_MODULE=ekr.settings.local .venv/bin/python bench/points.py [--seconds 4]
+    DJANGO_SETTINGS_MODULE=ekr.settings.local .venv/bin/python bench/points.py --profile   # then stops
+
+--profile: 1,000 earns and 1,000 redemptions on one member under cProfile (CPU time; top 25 by cumulative), and
+EXPLAIN (ANALYZE, WAL, BUFFERS) of one points_credit and one points_debit call beside the bare UPDATE and INSERT
+(WAL records are the steady measure of what a write costs on this busy machine; times are not).
 
 Runs in a database of its own (`<DATABASE_URL's name>_bench_points`, bench/_owndb.py), on a brand of
 its own (`benchpoints<random>`), so it never touches the dev database. Each client is a thread with its own
@@ -183,6 +188,56 @@ def setup(seconds: float):
     return brand, members, dsn
 
 
+def profile(brand, members, run_id: str, n: int = 1000) -> None:
+    """cProfile (CPU time) of `n` earns and `n` redemptions on one member, then EXPLAIN of each SQL function."""
+    import cProfile
+    import pstats
+
+    from django.db import connection
+
+    from points.services import points_earn, points_redeem
+
+    connection.set_tenant(brand)
+    member = members[0]
+
+    def ops(tag: str, count: int) -> None:
+        for i in range(count):
+            points_earn(
+                member=member, points=10, idempotency_key=f"{run_id}{tag}e{i}", reason="bench order", reference=f"o{i}"
+            )
+        for i in range(count):
+            points_redeem(member=member, points=1, idempotency_key=f"{run_id}{tag}r{i}", reason="bench coupon")
+
+    ops("warm", 100)
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    ops("prof", n)
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+    statements = [
+        (
+            "points_credit",
+            "SELECT * FROM points_credit(%s, 'earn', 10, %s, %s, 'o-x', 'bench order', NULL, now(), NULL, true)",
+            [member.pk, f"{run_id}x-e", "f" * 64],
+        ),
+        (
+            "points_debit",
+            "SELECT * FROM points_debit(%s, 'redeem', 1, %s, %s, '', 'bench coupon', NULL, now())",
+            [member.pk, f"{run_id}x-r", "f" * 64],
+        ),
+        ("bare UPDATE", BARE_EARN, [10, 0]),
+        ("bare INSERT", BARE_INSERT, [0, 10, 1, f"{run_id}x-b"]),
+    ]
+    with connection.cursor() as cursor:
+        for label, sql, params in statements:
+            cursor.execute(sql, params)  # once to plan, then explained
+            params = [f"{p}-2" if isinstance(p, str) and p.startswith(run_id) else p for p in params]
+            cursor.execute("EXPLAIN (ANALYZE, WAL, BUFFERS, COSTS OFF) " + sql, params)
+            lines = [row[0].strip() for row in cursor.fetchall()]
+            print(f"{label:<14}", " | ".join(x for x in lines if x.startswith(("WAL", "Buffers", "Execution"))))
+    connection.set_schema_to_public()
+
+
 def invariants_check(brand, members) -> tuple[list[str], int]:
     from django.db import connection
     from django.db.models import Sum
@@ -216,10 +271,14 @@ def invariants_check(brand, members) -> tuple[list[str], int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="length of each measured phase")
+    parser.add_argument("--profile", action="store_true", help="cProfile and EXPLAIN of one client, then stop")
     args = parser.parse_args()
     wall = time.perf_counter()
     brand, members, dsn = setup(args.seconds)
     run_id = uuid.uuid4().hex[:8]
+    if args.profile:
+        profile(brand, members, run_id)
+        return 0
     print(
         f"brand {brand.schema_name}, {len(members)} members funded with {FUNDING} points; "
         f"{args.seconds:.0f} s per phase\n",

@@ -1,7 +1,8 @@
 """Brand-host URLs for bench/flashsale.py: the real ones plus a plain Django function view that places the same
-order as POST /api/v1/mp/orders (the same session check; the shop, its SKU row, the conditional stock UPDATE, the
-order, its line and first event written through the ORM in one transaction; the order and its lines in the
-answer) with no DRF, no service layer and no serializers, so the cost of our own layers shows as its own ratio."""
+order as POST /api/v1/mp/orders (the same session check; the shop, its SKU row, the guide touch; the order, its
+line and first event written through the ORM in one transaction, then the conditional stock UPDATE last, as
+order_place does; the order and its lines in the answer) with no DRF, no service layer and no serializers, so the
+cost of our own layers shows as its own ratio."""
 
 from __future__ import annotations
 
@@ -50,33 +51,12 @@ def bare_order(request):
         .order_by("-touched_at", "-id")
         .first()
     )
-    with transaction.atomic():
-        if not ShopSku.objects.filter(pk=entry.pk, stock__gte=quantity).update(stock=F("stock") - quantity):
-            return JsonResponse({"error": "out_of_stock"}, status=409)
-        price = entry.price_fen if entry.price_fen is not None else entry.sku.price_fen
-        order = Order.objects.create(
-            number=f"{now:%y%m%d%H%M%S}{secrets.randbelow(10**10):010d}",
-            shop=shop,
-            store=shop.store,
-            member=member,
-            guide=touch.guide if touch else None,
-            appid=session["a"],
-            subtotal_fen=price * quantity,
-            total_fen=price * quantity,
-            created_at=now,
-            expires_at=now + timedelta(minutes=settings.MINIPROGRAMS_UNPAID_ORDER_MINUTES),
-        )
-        line = OrderLine.objects.create(
-            order=order,
-            sku=entry.sku,
-            shop_sku=entry,
-            product_name=entry.sku.product.name,
-            sku_code=entry.sku.code,
-            unit_price_fen=price,
-            quantity=quantity,
-            total_fen=price * quantity,
-        )
-        OrderEvent.objects.create(order=order, status="placed")
+    price = entry.price_fen if entry.price_fen is not None else entry.sku.price_fen
+    try:
+        with transaction.atomic():  # the writes, then the stock last (as order_place does), undone if it is short
+            order, line = _bare_order_write(session, member, shop, entry, touch, quantity, price, now)
+    except _OutOfStock:
+        return JsonResponse({"error": "out_of_stock"}, status=409)
     data = {
         "id": order.pk,
         "number": order.number,
@@ -85,6 +65,40 @@ def bare_order(request):
         "lines": [{"id": line.pk, "sku_id": line.sku_id, "quantity": line.quantity, "total_fen": line.total_fen}],
     }
     return JsonResponse(data, status=201)
+
+
+class _OutOfStock(Exception):
+    pass
+
+
+def _bare_order_write(session, member, shop, entry, touch, quantity, price, now):
+    """The order, its line and first event, then the conditional stock UPDATE (short: _OutOfStock)."""
+    order = Order.objects.create(
+        number=f"{now:%y%m%d%H%M%S}{secrets.randbelow(10**10):010d}",
+        shop=shop,
+        store=shop.store,
+        member=member,
+        guide=touch.guide if touch else None,
+        appid=session["a"],
+        subtotal_fen=price * quantity,
+        total_fen=price * quantity,
+        created_at=now,
+        expires_at=now + timedelta(minutes=settings.MINIPROGRAMS_UNPAID_ORDER_MINUTES),
+    )
+    line = OrderLine.objects.create(
+        order=order,
+        sku=entry.sku,
+        shop_sku=entry,
+        product_name=entry.sku.product.name,
+        sku_code=entry.sku.code,
+        unit_price_fen=price,
+        quantity=quantity,
+        total_fen=price * quantity,
+    )
+    OrderEvent.objects.create(order=order, status="placed")
+    if not ShopSku.objects.filter(pk=entry.pk, stock__gte=quantity).update(stock=F("stock") - quantity):
+        raise _OutOfStock
+    return order, line
 
 
 urlpatterns = [path("bench/bare/orders", bare_order), *tenant_urlpatterns]

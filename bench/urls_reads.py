@@ -103,7 +103,7 @@ def points(request):
     until = timezone.now() + timedelta(days=30)
     balance = PointsAccount.objects.filter(member_id=member_id).values_list("balance", flat=True).first() or 0
     lots = list(
-        PointsLot.objects.filter(account__member_id=member_id, remaining__gt=0, expires_at__lte=until)
+        PointsLot.objects.filter(account__member_id=member_id, is_open=True, expires_at__lte=until)
         .values("expires_at")
         .annotate(points=Sum("remaining"))
         .order_by("expires_at")

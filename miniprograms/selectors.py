@@ -39,9 +39,13 @@ def shop_get_for_scope(scope: StaffScope, shop_id) -> Shop:
     return get_in_scope(shops_for_scope(scope), shop_id, "shop")
 
 
+def _shops_open() -> QuerySet[Shop]:
+    return Shop.objects.select_related("store").filter(is_open=True, store__status=Store.Status.OPEN)
+
+
 def shops_browse(*, city: str = "", store_code: str = "") -> QuerySet[Shop]:
     """Open shops of open stores, for the mini-program: by city and/or store code."""
-    qs = Shop.objects.select_related("store").filter(is_open=True, store__status=Store.Status.OPEN)
+    qs = _shops_open()
     if city:
         qs = qs.filter(store__city=city)
     if store_code:
@@ -50,7 +54,8 @@ def shops_browse(*, city: str = "", store_code: str = "") -> QuerySet[Shop]:
 
 
 def shop_get_open(shop_id) -> Shop:
-    return get_in_scope(shops_browse(), shop_id, "shop")
+    """One open shop of an open store (each order create reads it: no browsing order to build and sort by)."""
+    return get_in_scope(_shops_open(), shop_id, "shop")
 
 
 def shop_catalog(*, shop: Shop) -> QuerySet[ShopSku]:

@@ -47,7 +47,7 @@ def _summary(account_id: int | None, balance: int, until: datetime) -> PointsSum
     lots = []
     if account_id is not None:
         lots = list(
-            PointsLot.objects.filter(account_id=account_id, remaining__gt=0, expires_at__lte=until)
+            PointsLot.objects.filter(account_id=account_id, is_open=True, expires_at__lte=until)
             .values("expires_at")
             .annotate(points=Sum("remaining"))
             .order_by("expires_at")

@@ -5,7 +5,8 @@ so it slows down as brands are added (6 s a clone at ~130 schemas here, measured
 reads the template's structure once per process and migration state, with a few catalogue queries filtered by
 namespace, and replays it as plain DDL in one transaction:
 
-- tables with their columns, defaults, identity columns and storage (`LIKE ... INCLUDING ...`, no constraints);
+- tables with their columns, defaults, identity columns, storage (`LIKE ... INCLUDING ...`, no constraints) and
+  storage parameters (e.g. the fillfactor of points_pointslot);
 - primary keys, unique, check and exclusion constraints, then foreign keys, all under their original names (so
   later migrations that name a constraint or index work on every brand);
 - the other indexes, under their original names;
@@ -30,6 +31,7 @@ _lock = threading.Lock()
 @dataclass(frozen=True)
 class ClonePlan:
     tables: tuple[str, ...]
+    table_options: dict[str, str]  # table -> its storage parameters, e.g. "fillfactor=80" (only tables that have any)
     constraints: tuple[str, ...]  # ALTER TABLE ... ADD CONSTRAINT, foreign keys last
     indexes: tuple[str, ...]
     functions: tuple[str, ...]
@@ -55,6 +57,12 @@ def _build_plan(cursor, source: str) -> ClonePlan:
         "SELECT relname FROM pg_class WHERE relnamespace = %s AND relkind IN ('r', 'p') ORDER BY relname", [nsp]
     )
     tables = tuple(row[0] for row in cursor.fetchall())
+    cursor.execute(
+        "SELECT relname, array_to_string(reloptions, ', ') FROM pg_class "
+        "WHERE relnamespace = %s AND relkind IN ('r', 'p') AND reloptions IS NOT NULL",
+        [nsp],
+    )
+    table_options = dict(cursor.fetchall())
     cursor.execute(
         """SELECT c.relname, con.conname, pg_get_constraintdef(con.oid), con.contype
            FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
@@ -113,6 +121,7 @@ def _build_plan(cursor, source: str) -> ClonePlan:
 
     return ClonePlan(
         tables,
+        table_options,
         unqualified(constraints),
         unqualified(indexes),
         tuple(functions),
@@ -137,6 +146,7 @@ def schema_clone(*, source: str, target: str) -> None:
         script += [
             f"CREATE TABLE {dst}.{_q(table)} (LIKE {src}.{_q(table)} INCLUDING DEFAULTS INCLUDING IDENTITY "
             f"INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMMENTS)"
+            + (f" WITH ({plan.table_options[table]})" if table in plan.table_options else "")
             for table in plan.tables
         ]
         script += plan.functions + plan.constraints + plan.indexes + plan.triggers

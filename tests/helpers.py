@@ -1,4 +1,5 @@
-"""Small tools the tests share: a host-aware API client and a real Celery worker process."""
+"""Small tools the tests share: a host-aware API client, a real Celery worker process, and a call parked on a
+row lock the test's own transaction holds."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -118,3 +120,44 @@ class WorkerProcess:
         self.kill()
         open(self.log_path, "wb").close()
         self.start()
+
+
+def call_blocked_on_our_lock(schema: str, call) -> tuple[threading.Thread, dict]:
+    """Start `call()` in a thread with its own connection, in `schema`; return (thread, out) once its statement
+    waits for a lock (one the caller's open transaction holds). `out["result"]` is its result or exception after
+    `thread.join()`. Ordered by observing the other backend in pg_stat_activity, not by timing."""
+    from django.db import connection
+    from django_tenants.utils import schema_context
+
+    out: dict = {}
+    started = threading.Event()
+
+    def run() -> None:
+        try:
+            with schema_context(schema):
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_backend_pid()")
+                    out["pid"] = cursor.fetchone()[0]
+                started.set()
+                try:
+                    out["result"] = call()
+                except Exception as exc:  # asserted on by the test
+                    out["result"] = exc
+        finally:
+            started.set()
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert started.wait(30) and "pid" in out
+    deadline = time.monotonic() + 30
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # a fresh view inside our transaction
+            cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [out["pid"]])
+            row = cursor.fetchone()
+            if row and row[0] == "Lock":
+                return thread, out
+            assert thread.is_alive(), f"the call ended without waiting for our lock: {out.get('result')!r}"
+            assert time.monotonic() < deadline, "the concurrent call never waited for our lock"
+            time.sleep(0.01)

@@ -108,8 +108,12 @@ def order_place(
     for line in lines:  # short already when read: no transaction, no lock (sold out stays sold out)
         if line["entry"].stock < line["quantity"]:
             raise Conflict(_("Not enough stock."), code="out_of_stock", fields={"items": [line["entry"].sku_id]})
+    now = timezone.now()
+    guide = guide_attributed(member=member, at=now)  # a read: before the transaction, which it would lengthen
     with transaction.atomic():
         return _order_write(
+            now=now,
+            guide=guide,
             member=member,
             shop=shop,
             lines=lines,
@@ -121,16 +125,18 @@ def order_place(
         )
 
 
-def _order_write(*, member, shop, lines, discounts, coupon, appid, fulfilment, delivery_address) -> Order:
-    """order_place's writes, in its transaction: stock, coupon, the order, its lines and first event."""
-    # Lock order: ShopSku rows in ascending id, then the coupon.
-    for line in sorted(lines, key=lambda ln: ln["entry"].pk):
-        if not stock_take(shop_sku_id=line["entry"].pk, quantity=line["quantity"]):
-            raise Conflict(_("Not enough stock."), code="out_of_stock", fields={"items": [line["entry"].sku_id]})
-    if coupon is not None:
-        coupon_use(coupon_id=coupon.pk, member=member)
+def _order_write(*, now, guide, member, shop, lines, discounts, coupon, appid, fulfilment, delivery_address) -> Order:
+    """order_place's writes, in its transaction: the order, its lines and first event, then stock.
 
-    now = timezone.now()
+    Without a coupon the stock is taken last, right before the commit: the conditional UPDATE locks the SKU's row
+    until the transaction ends, and in a flash sale every buyer queues on that one row, so it is held for that
+    UPDATE and the COMMIT only, not for the inserts (and the order-placed hooks) too. Short stock raises Conflict
+    and the transaction undoes what was written. With a coupon, stock and coupon are taken first, as before: the
+    coupon's row lock decides between concurrent orders using it before their INSERTs meet the order's
+    one-live-order-per-coupon constraint (which would fail as an IntegrityError, not a 409).
+    Lock order: ShopSku rows in ascending id, then the coupon."""
+    if coupon is not None:
+        _reserve(member=member, lines=lines, coupon=coupon)
     subtotal = sum(ln["total_fen"] for ln in lines)
     discount = sum(discounts)
     order = Order(
@@ -139,7 +145,7 @@ def _order_write(*, member, shop, lines, discounts, coupon, appid, fulfilment, d
         shop=shop,
         store=shop.store,
         member=member,
-        guide=guide_attributed(member=member, at=now),
+        guide=guide,
         coupon=coupon,
         appid=appid,
         subtotal_fen=subtotal,
@@ -175,8 +181,19 @@ def _order_write(*, member, shop, lines, discounts, coupon, appid, fulfilment, d
     )
     placed = order_event_add(order=order, status="placed")
     hooks.order_placed_notify(order)  # e.g. livestream's attribution to a live room
+    if coupon is None:
+        _reserve(member=member, lines=lines, coupon=None)
     _as_read_back(order, lines=created, events=[placed])
     return order
+
+
+def _reserve(*, member, lines, coupon) -> None:
+    """Take each line's stock (ShopSku rows in ascending id), then the coupon; Conflict if either is short."""
+    for line in sorted(lines, key=lambda ln: ln["entry"].pk):
+        if not stock_take(shop_sku_id=line["entry"].pk, quantity=line["quantity"]):
+            raise Conflict(_("Not enough stock."), code="out_of_stock", fields={"items": [line["entry"].sku_id]})
+    if coupon is not None:
+        coupon_use(coupon_id=coupon.pk, member=member)
 
 
 def _as_read_back(order: Order, *, lines: list[OrderLine], events: list[OrderEvent]) -> None:

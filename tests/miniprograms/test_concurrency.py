@@ -4,14 +4,15 @@ from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django_tenants.utils import schema_context
 
 from core.errors import Conflict
 from members.models import Member
-from miniprograms.models import Coupon, CouponTemplate, Order, ShopSku
+from miniprograms.models import Coupon, CouponTemplate, Order, OrderEvent, OrderLine, ShopSku
 from miniprograms.services.coupons import coupon_claim, coupon_template_create
 from miniprograms.services.orders import order_place
+from tests.helpers import call_blocked_on_our_lock
 from tests.miniprograms.conftest import build_world
 
 THREADS = 40
@@ -125,3 +126,22 @@ def test_two_line_carts_race_for_two_short_skus_all_or_nothing(racing_world):
         assert ShopSku.objects.get(pk=w.entry.pk).stock == 10 - 6  # no unit of the roomier SKU left taken
         orders = Order.objects.filter(shop=w.shop)
         assert orders.count() == 6 and all(o.lines.count() == 2 for o in orders)
+
+
+def test_a_buyer_who_read_stock_but_loses_the_row_leaves_no_order_behind(racing_world):
+    """The stock is taken after the order's INSERTs: a buyer who saw the last unit in the cart read, wrote an order
+    and then found the row taken gets out_of_stock, and the order, line and event he wrote are undone."""
+    w = racing_world
+    item = [{"sku_id": w.sku.pk, "quantity": 1}]
+    with schema_context(w.schema):
+        ShopSku.objects.filter(pk=w.entry.pk).update(stock=1)
+        with transaction.atomic():
+            mine = order_place(member=w.alice, shop=w.shop, items=item)  # holds the row until we commit
+            thread, out = call_blocked_on_our_lock(w.schema, lambda: order_place(member=w.bob, shop=w.shop, items=item))
+        thread.join(30)
+
+        assert isinstance(out["result"], Conflict) and out["result"].code == "out_of_stock"
+        assert list(Order.objects.values_list("pk", flat=True)) == [mine.pk]
+        assert list(OrderLine.objects.values_list("order_id", flat=True)) == [mine.pk]
+        assert list(OrderEvent.objects.values_list("order_id", flat=True)) == [mine.pk]
+        assert ShopSku.objects.get(pk=w.entry.pk).stock == 0

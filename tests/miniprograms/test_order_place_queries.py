@@ -39,6 +39,32 @@ def test_placing_runs_no_lookup_per_foreign_key(world, brand_a):
         assert (order.total_fen, ShopSku.objects.get(pk=world.entry.pk).stock) == (1000, 0)
 
 
+def _statement_kind(sql: str) -> str:
+    words = sql.split()
+    if words[0] in ("SAVEPOINT", "RELEASE", "ROLLBACK"):
+        return " ".join(w for w in words if not w.startswith('"'))
+    return " ".join(words[:3] if words[0] == "INSERT" else words[:2])
+
+
+def test_the_stock_row_is_locked_by_the_last_statement_before_commit(world, brand_a):
+    """The SKU's row lock (the conditional UPDATE) is what a flash sale's buyers queue on: it is taken after every
+    INSERT of the order, so it is held for the UPDATE and the COMMIT only. Pins the statements of an order."""
+    with schema_context(brand_a.schema_name):
+        with CaptureQueriesContext(connection) as queries:
+            order_place(member=world.alice, shop=world.shop, items=[{"sku_id": world.sku.pk, "quantity": 1}])
+    kinds = [_statement_kind(q["sql"]) for q in queries if not q["sql"].startswith("SET search_path")]
+    assert kinds == [
+        'SELECT "miniprograms_shopsku"."id",',  # the cart, before any transaction
+        'SELECT "miniprograms_guidetouch"."id",',  # the guide the order is attributed to, also before
+        "SAVEPOINT",  # (the test's transaction stands in for the BEGIN)
+        'INSERT INTO "miniprograms_order"',
+        'INSERT INTO "miniprograms_orderline"',
+        'INSERT INTO "miniprograms_orderevent"',
+        'UPDATE "miniprograms_shopsku"',  # the stock, last
+        "RELEASE SAVEPOINT",
+    ], kinds
+
+
 def test_the_placed_order_is_answered_as_it_reads_back_without_reading_it_again(world, brand_a, member_client):
     alice = member_client(world, world.alice)
     with schema_context(brand_a.schema_name):
