@@ -538,7 +538,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=50, help="Dashboard reads from the rollups.")
     parser.add_argument("--raw-repeat", type=int, default=3, help="Dashboard reads from raw orders.")
     parser.add_argument(
-        "--day-orders", type=int, default=10_000, help="Nightly: rows of the new day, then 4x (0: skip the nightly)."
+        "--day-orders",
+        type=int,
+        default=None,
+        help="Nightly: rows of the new day, then 4x (0: skip the nightly). Default: members / 200, at most 10,000 "
+        "(a day of 10,000 orders among 2M members; a small brand's day in the same proportion).",
     )
     parser.add_argument("--fresh", action="store_true", help="Generate again even if the brand of this size exists.")
     parser.add_argument("--generate-only", action="store_true", help="Generate and backfill, measure nothing.")
@@ -614,14 +618,19 @@ def main() -> None:
         print(f"  rollups are {ratio:.0f}x faster (median vs median)", flush=True)
         p99 = pct(rolled_ms, 0.99)
         figure("one-year dashboard from rollups, p99", measured=round(p99, 1), aim="< 100", unit="ms", ok=p99 < 100)
+        # The issue sets its aims at 500 stores, 2M members, 10M orders: at a smaller size (make bench) the raw
+        # aggregate is fast too and the ratio only shows; the full-size figures come from the command above.
+        full = args.stores >= 500 and args.members >= 2_000_000 and args.orders >= 10_000_000
         figure(
-            "one-year dashboard, raw orders / rollups (median)",
+            "one-year dashboard, raw orders / rollups (median)" + ("" if full else f", {args.orders:,} orders"),
             measured=round(ratio, 1),
-            aim=">= 50",
+            aim=">= 50" if full else "(judged at 10M orders)",
             unit="x",
-            ok=ratio >= 50,
+            ok=ratio >= 50 or not full,
         )
 
+        if args.day_orders is None:
+            args.day_orders = min(10_000, max(args.members // 200, 100))
         if args.day_orders:
             rng = random.Random(11)
             day = date_to + dt.timedelta(days=1)

@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/provision.py [--count 50]
 
-Both ways run in the same process against the same database, one after the other, so the ratio is fair on a
-noisy machine. Brands made here are dropped at the end. Cloning is tenants.cloning.schema_clone; migrating
+Both ways run in the same process against the same database (its own, `<db>_bench_provision`, bootstrapped when
+behind: bench/_owndb.py), one after the other, so the ratio is fair on a noisy machine. Brands made here are dropped at the end. Cloning is tenants.cloning.schema_clone; migrating
 is django-tenants' create_schema replaying every migration.
 """
 
@@ -12,12 +12,15 @@ import statistics
 import time
 import uuid
 
-import _setup  # noqa: F401
-from django.conf import settings
-from django.db import connection
+import _owndb
 
-from tenants.models import Brand, Domain
-from tenants.services import brand_create
+_owndb.use("provision", redis_db=15)
+
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from tenants.models import Brand, Domain  # noqa: E402
+from tenants.services import brand_create  # noqa: E402
 
 
 def provision(count: int, *, clone: bool, tag: str) -> list[float]:
