@@ -309,7 +309,8 @@ def member_last_refresh(member_ids) -> None:
                 WHERE day IS NOT NULL GROUP BY day HAVING sum(a) <> 0 OR sum(o) <> 0)
             INSERT INTO analytics_lastdaycount AS c (day, active, ordered)
             SELECT day, a, o FROM moves ORDER BY day
-            ON CONFLICT (day) DO UPDATE SET active = c.active + EXCLUDED.active, ordered = c.ordered + EXCLUDED.ordered""",
+            ON CONFLICT (day) DO UPDATE
+                SET active = c.active + EXCLUDED.active, ordered = c.ordered + EXCLUDED.ordered""",
             [sorted(member_ids)],
         )
 

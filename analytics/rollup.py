@@ -18,8 +18,8 @@ Promises:
   before plus the day's joins (recounted on the first of each month); the window figures (active 30/90, churned)
   of the newest days are sums over analytics.LastDayCount (members by their last active / last order day, kept
   with MemberLast for the members whose day changed), so the nightly run of a day reads that day's rows and not
-  those of the days leaving the windows; an older day continues from the day before. A rebuilt past day passes its changes on to the rolled-up days
-  after it: a late member moves the levels of every later day, a late order (a POS batch) moves active 30/90,
+  those of the days leaving the windows; an older day continues from the day before. A rebuilt past day passes
+  its changes on to the rolled-up days after it: a late member moves the levels of every later day, a late order (a POS batch) moves active 30/90,
   churned, reactivated and birthday buyers of the days whose windows hold it, so a late fact 40 days back
   corrects the snapshots of the 40 days since without rebuilding them, and the cost stays with the changed rows.
 """
@@ -137,6 +137,8 @@ def rollup_day(
         _levels_pass_on(day, old, brand)
     if before:
         _window_figures_pass_on(before["figures"], _contributions(before["members"], later, config))
+    if not moved_firsts:
+        return set()
     return set(BrandDay.objects.filter(day__in=moved_firsts).values_list("day", flat=True))
 
 
@@ -334,8 +336,7 @@ def rollup_run(*, now: dt.datetime | None = None) -> RunResult:
 def _rebuild(days, *, config: AnalyticsSettings, recount, progress=None) -> list[dt.date]:
     """rollup_day each of `days` in order, and each later day a rebuilt day asks for (a first online day moved
     away from it), once more after the day that asked. Returns the days rebuilt, in order."""
-    pending = sorted(set(days))
-    heapq.heapify(pending)
+    pending = sorted(set(days))  # a sorted list is a heap
     done: list[dt.date] = []
     while pending:
         day = heapq.heappop(pending)
