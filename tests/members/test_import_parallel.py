@@ -249,7 +249,7 @@ def test_two_brands_importing_the_same_phones_at_once_each_get_their_own_members
     def importer(brand) -> None:
         try:
             content = (HEADER + "".join(f"{p},{brand.schema_name} {i},,,,,,\n" for i, p in enumerate(phones))).encode()
-            with schema_context(brand.schema_name), mock.patch.object(imports, "enqueue"):
+            with schema_context(brand.schema_name):
                 barrier.wait()
                 imp = run(content, batch_rows=100, processes=2)
                 assert (imp.status, imp.rows_created) == ("done", len(phones)), imp.error
@@ -259,10 +259,13 @@ def test_two_brands_importing_the_same_phones_at_once_each_get_their_own_members
             connection.close()
 
     threads = [threading.Thread(target=importer, args=(brand,)) for brand in brands]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    # patched once, here: mock.patch in each thread is not thread-safe (threads ending out of order restore each
+    # other's mock, leaving `enqueue` a mock for every later test: the worker tests' imports never queued)
+    with mock.patch.object(imports, "enqueue"):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     assert not failures, failures
 
     for brand in brands:
