@@ -20,7 +20,7 @@ from django.db import connection
 from django_tenants.utils import schema_context
 
 from tests.fake_wechat.server import FakeWeChat
-from tests.helpers import BrandClient, WorkerProcess, wait_until
+from tests.helpers import BrandClient, WorkerProcess
 
 BRAND_PASSWORD = "hq-password-1"
 
@@ -160,15 +160,7 @@ def client_for():
 
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, fake_wechat):
-    """A real `celery worker` process on the test database and Redis. Tests may kill and restart it.
-
-    It starts on an empty queue: tasks other tests left behind (callbacks this process's hand-off sent late, some
-    with test handlers that block for a minute) would otherwise take its pool processes from this test's tasks."""
-    from callbacks.services import _handoff
-    from ekr.celery import app
-
-    wait_until(lambda: _handoff.pending() == 0, timeout=30, message="the callbacks hand-off to go idle")
-    app.control.purge()
+    """A real `celery worker` process on the test database and Redis. Tests may kill and restart it."""
     worker = WorkerProcess()
     worker.start()
     yield worker
