@@ -101,6 +101,15 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
+# Paths called machine to machine (WeChat's callbacks, which have no browser, session, login or language) are
+# served by the WSGI application with this short chain only (core/wsgi.py); the ASGI entry serves the full chain.
+EKR_LEAN_PATH_PREFIXES = ["/wechat/"]
+EKR_LEAN_MIDDLEWARE = [
+    "core.middleware.RequestIdMiddleware",
+    "tenants.middleware.BrandMiddleware",
+    "core.middleware.BodySizeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+]
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
