@@ -33,10 +33,11 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from psycopg2 import errors as pg_errors
 
 from core.errors import ApplicationError, Conflict
 from core.tasks import enqueue
@@ -661,12 +662,24 @@ def member_import_run(
             processed += read.consumed
         while in_flight:  # in file order: the first batch that failed raises its own error
             in_flight.popleft()[0].wait()
+    except OperationalError as exc:
+        if len(pool) < 2 or not isinstance(exc.__cause__, pg_errors.DeadlockDetected):
+            raise
+        deadlocked = exc
+    else:
+        deadlocked = None
     finally:
         for writer in pool:  # every thread and connection closed; a batch's error is raised above, not here
             with contextlib.suppress(Exception):
                 writer.close()
         if readers is not None:
             readers.close()
+    if deadlocked is not None:
+        # Two of this run's batches wait for each other only through a third transaction (another import of the
+        # same members at this moment: its rows lock in blind-index order, but across two of our transactions).
+        # PostgreSQL rolled one back; what is committed stands and the rest goes on with one writer.
+        logger.warning("member import %s: %s; going on with one writer", imp.pk, deadlocked)
+        return member_import_run(import_id=imp.pk, batch_rows=batch_rows, processes=processes, writers=1)
     return _finish(imp, MemberImport.Status.DONE)
 
 

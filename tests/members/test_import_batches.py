@@ -10,8 +10,9 @@ from unittest import mock
 
 import pytest
 from cryptography.fernet import Fernet
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django_tenants.utils import schema_context
+from psycopg2 import errors as pg_errors
 
 from core.crypto import _fernet_key, decrypt, encrypt_many
 from members.models import GuideAssignment, Member, MemberImport, TierChange
@@ -138,8 +139,8 @@ def test_bulk_encryption_gives_fernet_tokens_any_fernet_reads():
 @pytest.fixture
 def turns(settings):
     """Hooks on a batch's wait for the batch before it: `pause[n]` (an Event) holds the batch that starts at row n
-    before it waits; `waiting[n]` is set once it is about to wait; `committed` lists, in commit order, the row each
-    committed batch started at."""
+    before it waits; `waiting[n]` is set once it is about to wait; `failing[n]` is raised there once; `committed`
+    lists, in commit order, the row each committed batch started at."""
     settings.EKR_IMPORT_WRITERS = 2
     real = imports._wait_for_previous
     pause: dict[int, threading.Event] = {}
@@ -153,7 +154,7 @@ def turns(settings):
         if at in pause:
             assert pause[at].wait(60), f"batch at {at} paused for ever"
         if at in failing:
-            raise failing[at]
+            raise failing.pop(at)  # once
         real(imp, turn)
         transaction.on_commit(lambda: committed.append(at))
 
@@ -182,7 +183,6 @@ def test_a_batch_after_one_that_fails_commits_nothing_although_its_rows_were_wri
     assert (imp.status, imp.rows_processed, imp.rows_created) == ("running", 250, 250)
     assert Member.objects.count() == 250
 
-    failing.clear()
     pause.clear()
     imp = member_import_run(import_id=imp.pk, batch_rows=250, processes=1)  # the redelivered task
     assert (imp.status, imp.rows_processed, imp.rows_created, imp.rows_updated) == ("done", 1000, 1000, 0)
@@ -217,3 +217,17 @@ def test_a_phone_in_the_batch_before_waits_for_it_and_the_later_row_wins(brand_w
         assert (member.name, member.tier, member.guide) == (f"Again {n}", world.gold, world.g2)
         kinds = [(c.kind, c.to_level_id) for c in TierChange.objects.filter(member=member).order_by("id")]
         assert kinds == [("initial", world.silver.pk), ("import", world.gold.pk)]
+
+
+def test_a_deadlock_between_two_batches_goes_on_with_one_writer(brand_world, turns):
+    """Two imports of the same members at once can make two batches of one wait for each other through the other's
+    transaction; PostgreSQL rolls one back (its error raised as this one)."""
+    pause, waiting, committed, failing = turns
+    pause[250] = waiting[500]
+    deadlock = OperationalError("deadlock detected")
+    deadlock.__cause__ = pg_errors.DeadlockDetected("deadlock detected")
+    failing[250] = deadlock
+    imp = run(members_csv(1000), batch_rows=250, processes=1)
+    assert (imp.status, imp.rows_processed, imp.rows_created, imp.rows_updated) == ("done", 1000, 1000, 0)
+    assert committed == [0, 250, 500, 750]  # the second batch again, and on from there, once each
+    assert Member.objects.count() == 1000 and TierChange.objects.filter(kind="initial").count() == 1000
