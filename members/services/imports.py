@@ -9,9 +9,9 @@ wrong encoding or without the required columns fails at once with a message that
 Reading the file (encoding, header, rows) is members.services.import_parsing; this module stores the chunks, cuts
 the file into pieces of whole rows, has each read and sealed (phones hashed and encrypted in bulk, rows turned into
 COPY text) - on worker processes forked by the task when the file is big - and writes each piece as one batch:
-staged with COPY, new phones inserted by one statement, the others upserted by a second. A writer thread with its
-own connection writes batch n while the next pieces are read (Python on the readers, PostgreSQL on the writer);
-batches still commit one at a time in file order. A row that changes nothing of its member writes nothing (a
+staged with COPY, new phones inserted by one statement, the others upserted by a second. Writer threads with their
+own connections (two by default) write batches n and n+1 at once while the next pieces are read (Python on the
+readers, PostgreSQL on the writers); batches still commit one at a time in file order (_Turn). A row that changes nothing of its member writes nothing (a
 re-run of the same file is cheap). The tier history of imported members follows members.services.tiers: an
 initial TierChange for a new member, member_tiers_moved for the others.
 """

@@ -23,6 +23,8 @@ LOOKUPS = [
     ("member_store_idx", "SELECT 1 FROM ONLY members_member x WHERE 7 = store_id FOR KEY SHARE OF x"),
     ("member_guide_idx", "SELECT id FROM members_member WHERE guide_id = 7 ORDER BY id DESC LIMIT 20"),
     ("member_guide_idx", "SELECT 1 FROM ONLY members_member x WHERE 7 = guide_id FOR KEY SHARE OF x"),
+    ("member_tier_idx", "SELECT id FROM members_member WHERE tier_id = 7 ORDER BY id DESC LIMIT 20"),
+    ("member_tier_idx", "SELECT 1 FROM ONLY members_member x WHERE 7 = tier_id FOR KEY SHARE OF x"),
     ("member_join_store_idx", "SELECT 1 FROM ONLY members_member x WHERE 7 = join_store_id FOR KEY SHARE OF x"),
     ("member_join_guide_idx", "SELECT 1 FROM ONLY members_member x WHERE 7 = join_guide_id FOR KEY SHARE OF x"),
     (
@@ -85,3 +87,19 @@ def test_a_first_tier_and_a_later_move_are_both_found_by_level(world):
     TierChange.objects.create(member=member, from_level=world.silver, to_level=world.gold, kind="upgrade", reason="t")
     assert list(TierChange.objects.filter(from_level=world.silver).values_list("kind", flat=True)) == ["upgrade"]
     assert TierChange.objects.filter(from_level__isnull=True).count() == 1
+
+
+@pytest.mark.parametrize("column", ["store_id", "guide_id", "tier_id"])
+def test_a_home_store_guide_or_tier_index_grows_at_its_right_end_and_lists_newest_first(world, column):
+    """(column, id) ascending: a new member (the largest id) is appended at the right end of its value's range;
+    the newest-first listing reads the index backwards, no sort."""
+    index = {"store_id": "member_store_idx", "guide_id": "member_guide_idx", "tier_id": "member_tier_idx"}[column]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND indexname = %s", [index]
+        )
+        assert f"({column}, id)" in cursor.fetchone()[0]
+        cursor.execute("SET LOCAL enable_seqscan TO off")
+        cursor.execute(f"EXPLAIN SELECT id FROM members_member WHERE {column} = 7 ORDER BY id DESC LIMIT 20")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert f"Scan Backward using {index}" in plan and "Sort" not in plan, plan
