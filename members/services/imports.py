@@ -643,7 +643,7 @@ def member_import_run(
             writer = pool[seq % len(pool)]
             if len(in_flight) == len(pool):  # this writer's last batch: committed, or its error raised here
                 in_flight.popleft()[0].wait()
-            phones = {line[:64] for line in read.copy.split("\n") if line} if len(pool) > 1 else set()
+            phones = {line.partition("\t")[0] for line in read.copy.split("\n") if line} if len(pool) > 1 else set()
             for index in range(len(in_flight) - 1, -1, -1):
                 if _overlap(phones, in_flight[index][2]):  # the same phone: after that batch and those before it
                     for _ in range(index + 1):

@@ -19,7 +19,7 @@ LOOKUPS = [
     ("member_unionid_uniq", "SELECT id FROM members_member WHERE unionid = 'u-1'"),
     ("member_card_code_uniq", "SELECT id FROM members_member WHERE card_code = 'c-1'"),
     ("member_store_idx", "SELECT id FROM members_member WHERE store_id = 7 ORDER BY id DESC LIMIT 20"),
-    ("member_store_idx", "SELECT id FROM members_member WHERE store_id IN (7, 8) ORDER BY id DESC"),
+    ("member_store_idx", "SELECT id FROM members_member WHERE store_id IN (7, 8)"),
     ("member_store_idx", "SELECT 1 FROM ONLY members_member x WHERE 7 = store_id FOR KEY SHARE OF x"),
     ("member_guide_idx", "SELECT id FROM members_member WHERE guide_id = 7 ORDER BY id DESC LIMIT 20"),
     ("member_guide_idx", "SELECT 1 FROM ONLY members_member x WHERE 7 = guide_id FOR KEY SHARE OF x"),
