@@ -302,7 +302,9 @@ class Member(models.Model):
                 name="member_card_activated_idx",
                 condition=Q(card_activated_at__isnull=False),
             ),
-            models.Index(fields=["name"], name="member_name_idx"),
+            # The staff search by the start of a name (LIKE 'x%'): pattern operators, so the index serves it under any
+            # collation (a plain btree serves LIKE only under the C collation).
+            models.Index(fields=["name"], name="member_name_idx", opclasses=["varchar_pattern_ops"]),
         ]
 
     def __str__(self) -> str:

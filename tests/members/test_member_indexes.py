@@ -104,3 +104,14 @@ def test_a_home_store_guide_or_tier_index_grows_at_its_right_end_and_lists_newes
         cursor.execute(f"EXPLAIN SELECT id FROM members_member WHERE {column} = 7 ORDER BY id DESC LIMIT 20")
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert f"Scan Backward using {index}" in plan and "Sort" not in plan, plan
+
+
+def test_the_name_search_uses_the_name_index_whatever_the_collation(world):
+    """Staff search members by the start of a name (`name__startswith`, LIKE 'x%'). A plain btree serves LIKE only
+    under the C collation (this database's C.UTF-8 is not it, nor is a production zh_CN.UTF-8): the index has
+    pattern operators, so the search is an index range, not a scan of every member."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan TO off")
+        cursor.execute("SET LOCAL enable_bitmapscan TO off")
+        plan = Member.objects.filter(name__startswith="张").only("id").explain()
+    assert "member_name_idx" in plan and "Index Cond" in plan, plan
