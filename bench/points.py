@@ -217,7 +217,7 @@ def profile(brand, members, run_id: str, n: int = 1000) -> None:
     statements = [
         (
             "points_credit",
-            "SELECT * FROM points_credit(%s, 'earn', 10, %s, %s, 'o-x', 'bench order', NULL, now(), NULL, true)",
+            "SELECT * FROM points_credit(%s, 'earn', 10, %s, %s, 'o-x', 'bench order', NULL, now(), NULL, true, 60)",
             [member.pk, f"{run_id}x-e", "f" * 64],
         ),
         (

@@ -130,16 +130,32 @@ def _idempotent(idempotency_key: str, fingerprint: str, write: Callable[[], Poin
     return entry
 
 
-def _card_sync_on_commit(member, *, earned: bool = False) -> None:
-    """After commit: queue the WeChat member card update, and after an earning a tier check (both coalesced)."""
-    from members.services import member_card_sync_request, member_tier_evaluate_request
+def _card_sync_on_commit(member, *, tier_check_due: bool = False) -> None:
+    """After commit: queue the WeChat member card update (coalesced), and the tier check an earning claimed in
+    points_credit (`tier_check_due`: its account row carried no tier mark, see tier_check_mark_clear)."""
+    from members.services import member_card_sync_request, member_tier_evaluate_queue
 
     try:
         member_card_sync_request(member=member)
-        if earned:
-            member_tier_evaluate_request(member=member)
+        if tier_check_due:
+            member_tier_evaluate_queue(member_id=member.pk)
     except Exception:  # the points are committed; a failed card refresh must not turn this into a 500
-        logger.exception("member card sync request failed for member %s", member.pk)
+        logger.exception("card update or tier check request failed for member %s", member.pk)
+
+
+_TIER_MARK_CLEAR = (
+    f"UPDATE {ACCOUNT} SET tier_check_asked_at = NULL WHERE member_id = %s AND tier_check_asked_at IS NOT NULL"
+)
+
+
+def tier_check_mark_clear(*, member_id: int) -> None:
+    """The tier check's first step (members.hooks): clear the mark an earn set in points_credit (migration 0007).
+
+    An earn in flight that found the mark set holds the account's row lock; this UPDATE waits for it to commit,
+    so the figures the check reads next include it. An earn after this finds no mark and queues a check of its
+    own. Outside a transaction of the caller's, the clear commits at once (the worker runs the check so)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_TIER_MARK_CLEAR, [member_id])
 
 
 def points_balance_changed(*, member) -> None:
@@ -152,7 +168,10 @@ def points_balance_changed(*, member) -> None:
 # The credit and the debit are SQL functions (points migrations 0004-0006): one statement, one round trip, atomic on
 # its own, so outside a transaction they need no BEGIN/COMMIT and inside one no savepoint (a taken key writes
 # nothing, or has its writes undone by the function, and returns no entry).
-_CREDIT = "SELECT entry_id, account_id, balance FROM points_credit(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_CREDIT = (
+    "SELECT entry_id, account_id, balance, tier_check_due "
+    "FROM points_credit(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
 _DEBIT = "SELECT status, entry_id, account_id, balance FROM points_debit(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
 _LOTS_SHORT = "EKRL1"  # SQLSTATE raised by points_debit when the lots do not cover the balance
 
@@ -207,15 +226,22 @@ def _credit(
                 now,
                 None if by_policy else expires_at,
                 by_policy,
+                _tier_mark_ttl() if kind == Kind.EARN else None,  # earnings count toward tiers
             ],
         )
-        entry_id, account_id, balance = cursor.fetchone()
+        entry_id, account_id, balance, tier_check_due = cursor.fetchone()
     if entry_id is None:
         raise _KeyTaken
-    _card_sync_on_commit(member, earned=kind == Kind.EARN)
+    _card_sync_on_commit(member, tier_check_due=tier_check_due)
     return PointsEntry(
         entry_id, account_id, member.pk, kind, points, balance, key, fp, reference, reason, actor_id, 0, now
     )
+
+
+def _tier_mark_ttl() -> int:
+    from members.services import tier_check_mark_ttl_seconds
+
+    return tier_check_mark_ttl_seconds()
 
 
 def _debit(
