@@ -59,7 +59,11 @@ def run_clients(clients: int, seconds: float, make_client) -> tuple[float, list[
     stop_at = [0.0]
 
     def work(index: int) -> None:
-        op, close = make_client(index)
+        try:
+            op, close = make_client(index)
+        except BaseException:  # e.g. no connection left on the server: the others must not wait for this one
+            barrier.abort()
+            raise
         try:
             barrier.wait()
             mine = latencies[index]
@@ -83,7 +87,12 @@ def run_clients(clients: int, seconds: float, make_client) -> tuple[float, list[
     for thread in threads:
         thread.start()
     stop_at[0] = time.perf_counter() + seconds + 0.05
-    barrier.wait()
+    try:
+        barrier.wait()
+    except threading.BrokenBarrierError:
+        for thread in threads:
+            thread.join()
+        raise RuntimeError("a client could not start (its error is above)") from None
     started = time.perf_counter()
     for thread in threads:
         thread.join()
