@@ -2,7 +2,7 @@
 clients, beside the bare SQL they need (one conditional UPDATE and one INSERT in a transaction) measured in the
 same run, with the same concurrency, on the same server; then the ledger's invariants are checked.
 
-    DJANGO_SETTINGS_MODULE=ekr.settings.local .venv/bin/python bench/points.py [--seconds 4]
+    DJANGO_SETTINGS_MODULE=ekr.settings.local .venv/bin/python bench/points.py [--seconds 4] [--rounds 4]
     DJANGO_SETTINGS_MODULE=ekr.settings.local .venv/bin/python bench/points.py --profile   # then stops
 
 --profile: 1,000 earns and 1,000 redemptions on one member under cProfile (CPU time; top 25 by cumulative), and
@@ -13,6 +13,10 @@ Runs in a database of its own (`<DATABASE_URL's name>_bench_points`, bench/_ownd
 its own (`benchpoints<random>`), so it never touches the dev database. Each client is a thread with its own
 connection; clients 0..N-1 work on members 0..N-1 (no two clients on one member), except the last line, where
 all 32 race on ONE member (row-lock contention). Bounded: about 14 phases of --seconds each, plus set-up.
+
+Each line's --seconds per side are cut into --rounds rounds, ekr and bare taking turns (the first side alternating),
+and the ratio is of the totals: on a busy machine the load of other processes changes within seconds, and two
+back-to-back phases of 4 s each measured that change as much as the code (ratios moved by 3x from run to run).
 """
 
 from __future__ import annotations
@@ -47,15 +51,19 @@ BARE_INSERT = (
 
 
 def run_clients(clients: int, seconds: float, make_client) -> tuple[float, list[float], int]:
-    """Start `clients` threads together; each calls its op in a loop for `seconds`. Returns (ops/s, latencies,
-    failures)."""
+    """Start `clients` threads together; each calls its op in a loop for `seconds`. Returns (elapsed seconds,
+    latencies (one per op), failures)."""
     barrier = threading.Barrier(clients + 1)
     latencies: list[list[float]] = [[] for _ in range(clients)]
     failures = [0] * clients
     stop_at = [0.0]
 
     def work(index: int) -> None:
-        op, close = make_client(index)
+        try:
+            op, close = make_client(index)
+        except BaseException:  # e.g. no connection left on the server: the others must not wait for this one
+            barrier.abort()
+            raise
         try:
             barrier.wait()
             mine = latencies[index]
@@ -79,13 +87,18 @@ def run_clients(clients: int, seconds: float, make_client) -> tuple[float, list[
     for thread in threads:
         thread.start()
     stop_at[0] = time.perf_counter() + seconds + 0.05
-    barrier.wait()
+    try:
+        barrier.wait()
+    except threading.BrokenBarrierError:
+        for thread in threads:
+            thread.join()
+        raise RuntimeError("a client could not start (its error is above)") from None
     started = time.perf_counter()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
     flat = [x for per in latencies for x in per]
-    return len(flat) / elapsed, flat, sum(failures)
+    return elapsed, flat, sum(failures)
 
 
 def ekr_client_factory(brand, members, op_name: str, run_id: str, shared_member: bool):
@@ -217,7 +230,7 @@ def profile(brand, members, run_id: str, n: int = 1000) -> None:
     statements = [
         (
             "points_credit",
-            "SELECT * FROM points_credit(%s, 'earn', 10, %s, %s, 'o-x', 'bench order', NULL, now(), NULL, true)",
+            "SELECT * FROM points_credit(%s, 'earn', 10, %s, %s, 'o-x', 'bench order', NULL, now(), NULL, true, 60)",
             [member.pk, f"{run_id}x-e", "f" * 64],
         ),
         (
@@ -271,6 +284,7 @@ def invariants_check(brand, members) -> tuple[list[str], int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="length of each measured phase")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds each phase is cut into, the sides alternating")
     parser.add_argument("--profile", action="store_true", help="cProfile and EXPLAIN of one client, then stop")
     args = parser.parse_args()
     wall = time.perf_counter()
@@ -281,7 +295,7 @@ def main() -> int:
         return 0
     print(
         f"brand {brand.schema_name}, {len(members)} members funded with {FUNDING} points; "
-        f"{args.seconds:.0f} s per phase\n",
+        f"{args.seconds:.0f} s per phase and side, in {args.rounds} alternating rounds\n",
         flush=True,
     )
 
@@ -294,17 +308,22 @@ def main() -> int:
     print("-" * len(header))
     ratios = []
     for op_name, clients, shared in plan:
-        # alternate which side goes first so neither always runs on a warmer cache
-        sides = ["ekr", "bare"] if len(ratios) % 2 == 0 else ["bare", "ekr"]
-        results = {}
-        for side in sides:
-            tag = f"{run_id}-{side}-{clients}-{int(shared)}"
-            if side == "ekr":
-                factory = ekr_client_factory(brand, members, op_name, tag, shared)
-            else:
-                factory = bare_client_factory(dsn, brand.schema_name, op_name, tag, shared)
-            results[side] = run_clients(clients, args.seconds, factory)
-        (ekr_rate, ekr_lat, ekr_failed), (bare_rate, bare_lat, _) = results["ekr"], results["bare"]
+        results = {"ekr": [0.0, [], 0], "bare": [0.0, [], 0]}
+        for round_no in range(args.rounds):
+            # alternate which side goes first so neither always runs on a warmer cache or a quieter machine
+            sides = ["ekr", "bare"] if (len(ratios) + round_no) % 2 == 0 else ["bare", "ekr"]
+            for side in sides:
+                tag = f"{run_id}-{side}-{clients}-{int(shared)}-{round_no}"
+                if side == "ekr":
+                    factory = ekr_client_factory(brand, members, op_name, tag, shared)
+                else:
+                    factory = bare_client_factory(dsn, brand.schema_name, op_name, tag, shared)
+                elapsed, latencies, failed = run_clients(clients, args.seconds / args.rounds, factory)
+                results[side][0] += elapsed
+                results[side][1] += latencies
+                results[side][2] += failed
+        (ekr_time, ekr_lat, ekr_failed), (bare_time, bare_lat, _) = results["ekr"], results["bare"]
+        ekr_rate, bare_rate = len(ekr_lat) / ekr_time, len(bare_lat) / bare_time
         ratio = ekr_rate / bare_rate if bare_rate else float("nan")
         ratios.append(ratio)
         p50 = statistics.median(ekr_lat) * 1000

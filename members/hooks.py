@@ -4,6 +4,9 @@ those apps fill these hooks in their `AppConfig.ready()` (as apps fill the callb
 - Tier inputs: the tier rules need figures other apps keep. points registers `"earned_points"` (points earned
   since a moment), miniprograms registers `"spent_fen"` (fen paid in orders since a moment). A figure nobody
   registered reads as 0.
+- Tier checks asked for in another app's own write: points marks the account row an earn locks anyway
+  (points_credit) instead of asking Redis; it registers how to clear that mark, and the tier check clears every
+  registered mark first thing, before it reads the figures (members.services.tiers.member_tier_refresh).
 - The points balance a member card shows: points registers the reader, and the same balance as an expression
   over a Member queryset's rows (`OuterRef("pk")`), so a read of the member can carry it in the same statement.
 - Join channel: when a registration names no channel, resolvers registered here may name one from what they
@@ -30,6 +33,7 @@ EARNED_POINTS = "earned_points"
 SPENT_FEN = "spent_fen"
 
 _tier_inputs: dict[str, TierInput] = {}
+_tier_check_mark_clearers: list[Callable[[int], object]] = []
 _balance_reader: list[Callable[[Member], int]] = []
 _balance_expression: list[Callable[[], Expression]] = []
 _on_registered: list[MemberHook] = []
@@ -44,6 +48,18 @@ def tier_input_register(name: str, reader: TierInput) -> None:
 def tier_input_read(name: str, *, member: Member, since: dt.datetime) -> int:
     reader = _tier_inputs.get(name)
     return int(reader(member, since)) if reader is not None else 0
+
+
+def tier_check_mark_clearer_register(clear: Callable[[int], object]) -> None:
+    """`clear(member_id)` removes the app's own "tier check asked for" mark for the member, waiting for any write in
+    flight that may have found the mark set (so the figures read after it include that write)."""
+    if clear not in _tier_check_mark_clearers:
+        _tier_check_mark_clearers.append(clear)
+
+
+def tier_check_marks_clear(member_id: int) -> None:
+    for clear in _tier_check_mark_clearers:
+        clear(member_id)
 
 
 def points_balance_reader_register(reader: Callable[[Member], int]) -> None:

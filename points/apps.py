@@ -14,9 +14,16 @@ class PointsConfig(AppConfig):
         hooks.points_balance_reader_register(lambda member: balance_of(member=member))
         hooks.points_balance_expression_register(balance_expression)
         hooks.member_registered_subscribe(_signup_bonus)
+        hooks.tier_check_mark_clearer_register(_tier_check_mark_clear)
 
 
 def _signup_bonus(member) -> None:
     from points.services import points_signup_bonus_grant
 
     points_signup_bonus_grant(member=member)  # once per member (keyed), none if the brand has no bonus
+
+
+def _tier_check_mark_clear(member_id: int) -> None:
+    from points.services.ledger import tier_check_mark_clear
+
+    tier_check_mark_clear(member_id=member_id)

@@ -25,6 +25,9 @@ class PointsAccount(models.Model):
     member = models.OneToOneField("members.Member", on_delete=models.PROTECT, related_name="points_account")
     balance = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField()
+    # Set (to the database's now()) by the earn that asked for the member's tier check, cleared by that check as its
+    # first step: while set, an earn needs to ask for nothing (points_credit, migration 0007). Stale after a TTL.
+    tier_check_asked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(balance__gte=0), name="points_account_balance_gte_0")]

@@ -37,9 +37,11 @@ from members.services.stores import (
 from members.services.tiers import (
     card_level_create,
     member_tier_evaluate,
+    member_tier_evaluate_queue,
     member_tier_evaluate_request,
     member_tier_review,
     member_tier_set,
+    tier_check_mark_ttl_seconds,
     tier_downgrade_due,
 )
 from members.services.visits import member_visit_record
@@ -69,6 +71,7 @@ __all__ = [
     "member_register",
     "member_session_start",
     "member_tier_evaluate",
+    "member_tier_evaluate_queue",
     "member_tier_evaluate_request",
     "member_tier_review",
     "member_tier_set",
@@ -78,5 +81,6 @@ __all__ = [
     "store_create",
     "store_update",
     "tag_create",
+    "tier_check_mark_ttl_seconds",
     "tier_downgrade_due",
 ]

@@ -13,7 +13,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import Conflict
-from core.tasks import coalesce_release, enqueue_coalesced
+from core.tasks import coalesce_release, current_schema, enqueue_coalesced, task_named
+from members import hooks
 from members.models import CardLevel, Member, TierChange
 from members.selectors import card_level_for, member_trailing_12m
 from members.services.cards import member_card_sync_request
@@ -157,9 +158,36 @@ def member_tier_evaluate_request(*, member: Member) -> None:
     )
 
 
+def member_tier_evaluate_queue(*, member_id: int) -> None:
+    """For a write that claimed the member's tier check in its own row (points_credit's mark, cleared by
+    member_tier_refresh through hooks.tier_check_marks_clear): queue the check after commit, with no Redis call.
+    If queueing fails the marks are cleared, so the next change asks again instead of waiting for the TTL."""
+    task = task_named("members.tier_refresh")
+    schema = current_schema()
+
+    def send() -> None:
+        try:
+            task.apply_async(args=[member_id], schema=schema, countdown=settings.EKR_MEMBER_TIER_EVAL_DELAY_SECONDS)
+        except Exception:
+            hooks.tier_check_marks_clear(member_id)
+            raise
+
+    transaction.on_commit(send)
+
+
+def tier_check_mark_ttl_seconds() -> int:
+    """How long a tier check asked for in a row's mark covers later changes, should the check be lost (a crash
+    between the commit and the send): as long as a coalescing key in Redis lives."""
+    return max(int(settings.EKR_MEMBER_TIER_EVAL_DELAY_SECONDS * 10), 60)
+
+
 def member_tier_refresh(*, member_id: int) -> Member | None:
-    """Upgrade the member now if their trailing-12-month points earned or amount spent meets a higher tier."""
+    """Upgrade the member now if their trailing-12-month points earned or amount spent meets a higher tier.
+
+    First the requests are released (the Redis key, the marks of hooks.tier_check_marks_clear, which wait for an
+    earn in flight), then the figures are read: a change committed after that asks for a check of its own."""
     coalesce_release(TIER_EVAL, member_id)
+    hooks.tier_check_marks_clear(member_id)
     member = Member.objects.filter(pk=member_id).first()
     if member is None:
         return None

@@ -25,6 +25,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -52,9 +54,14 @@ class _KeyTaken(Exception):
 # --- building blocks -----------------------------------------------------------------------------------------
 
 
+# What json.dumps(x, sort_keys=True, default=str, separators=(",", ":")) builds anew on every call (any non-default
+# option makes it construct an encoder): built once, the same class with the same options, so the same text.
+_FINGERPRINT_JSON = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"))
+
+
 def request_fingerprint(operation: str, **params: Any) -> str:
     """A stable hash of what was asked, so that a key reused for other parameters is told apart (409)."""
-    canonical = json.dumps({"op": operation, **params}, sort_keys=True, default=str, separators=(",", ":"))
+    canonical = _FINGERPRINT_JSON.encode({"op": operation, **params})
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -130,16 +137,32 @@ def _idempotent(idempotency_key: str, fingerprint: str, write: Callable[[], Poin
     return entry
 
 
-def _card_sync_on_commit(member, *, earned: bool = False) -> None:
-    """After commit: queue the WeChat member card update, and after an earning a tier check (both coalesced)."""
-    from members.services import member_card_sync_request, member_tier_evaluate_request
+def _card_sync_on_commit(member, *, tier_check_due: bool = False) -> None:
+    """After commit: queue the WeChat member card update (coalesced), and the tier check an earning claimed in
+    points_credit (`tier_check_due`: its account row carried no tier mark, see tier_check_mark_clear)."""
+    from members.services import member_card_sync_request, member_tier_evaluate_queue
 
     try:
         member_card_sync_request(member=member)
-        if earned:
-            member_tier_evaluate_request(member=member)
+        if tier_check_due:
+            member_tier_evaluate_queue(member_id=member.pk)
     except Exception:  # the points are committed; a failed card refresh must not turn this into a 500
-        logger.exception("member card sync request failed for member %s", member.pk)
+        logger.exception("card update or tier check request failed for member %s", member.pk)
+
+
+_TIER_MARK_CLEAR = (
+    f"UPDATE {ACCOUNT} SET tier_check_asked_at = NULL WHERE member_id = %s AND tier_check_asked_at IS NOT NULL"
+)
+
+
+def tier_check_mark_clear(*, member_id: int) -> None:
+    """The tier check's first step (members.hooks): clear the mark an earn set in points_credit (migration 0007).
+
+    An earn in flight that found the mark set holds the account's row lock; this UPDATE waits for it to commit,
+    so the figures the check reads next include it. An earn after this finds no mark and queues a check of its
+    own. Outside a transaction of the caller's, the clear commits at once (the worker runs the check so)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_TIER_MARK_CLEAR, [member_id])
 
 
 def points_balance_changed(*, member) -> None:
@@ -152,7 +175,10 @@ def points_balance_changed(*, member) -> None:
 # The credit and the debit are SQL functions (points migrations 0004-0006): one statement, one round trip, atomic on
 # its own, so outside a transaction they need no BEGIN/COMMIT and inside one no savepoint (a taken key writes
 # nothing, or has its writes undone by the function, and returns no entry).
-_CREDIT = "SELECT entry_id, account_id, balance FROM points_credit(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_CREDIT = (
+    "SELECT entry_id, account_id, balance, tier_check_due "
+    "FROM points_credit(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
 _DEBIT = "SELECT status, entry_id, account_id, balance FROM points_debit(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
 _LOTS_SHORT = "EKRL1"  # SQLSTATE raised by points_debit when the lots do not cover the balance
 
@@ -161,6 +187,7 @@ BY_POLICY = "by-policy"  # expires_at: from the brand's expiry policy (None mean
 # The entry a ledger function wrote, built from the values we sent and it returned (no read back), positionally:
 # Model(*args) skips the keyword matching of Model(**kwargs), a fifth of the wrapper's own time. The order is the
 # model's (tests/points/test_ledger_writes.py checks it).
+_new_model = object.__new__
 _ENTRY_ATTNAMES = (
     "id",
     "account_id",
@@ -176,6 +203,19 @@ _ENTRY_ATTNAMES = (
     "shortfall",
     "created_at",
 )
+
+
+def _entry_built(values: tuple) -> PointsEntry:
+    """PointsEntry(*values) as Model.__init__ builds it (a fresh ModelState, each attname set), without its
+    per-field setattr through the field descriptors and its two signals: a tenth of the wrapper's own time. On a new
+    instance nothing is cached, so setting an attname directly is what the descriptors do; when something listens
+    to PointsEntry's pre_init or post_init, Model.__init__ builds it as before."""
+    if pre_init.has_listeners(PointsEntry) or post_init.has_listeners(PointsEntry):
+        return PointsEntry(*values)
+    entry = _new_model(PointsEntry)
+    entry._state = ModelState()
+    entry.__dict__.update(zip(_ENTRY_ATTNAMES, values, strict=True))
+    return entry
 
 
 def _credit(
@@ -207,15 +247,22 @@ def _credit(
                 now,
                 None if by_policy else expires_at,
                 by_policy,
+                _tier_mark_ttl() if kind == Kind.EARN else None,  # earnings count toward tiers
             ],
         )
-        entry_id, account_id, balance = cursor.fetchone()
+        entry_id, account_id, balance, tier_check_due = cursor.fetchone()
     if entry_id is None:
         raise _KeyTaken
-    _card_sync_on_commit(member, earned=kind == Kind.EARN)
-    return PointsEntry(
-        entry_id, account_id, member.pk, kind, points, balance, key, fp, reference, reason, actor_id, 0, now
+    _card_sync_on_commit(member, tier_check_due=tier_check_due)
+    return _entry_built(
+        (entry_id, account_id, member.pk, kind, points, balance, key, fp, reference, reason, actor_id, 0, now)
     )
+
+
+def _tier_mark_ttl() -> int:
+    from members.services import tier_check_mark_ttl_seconds
+
+    return tier_check_mark_ttl_seconds()
 
 
 def _debit(
@@ -237,8 +284,8 @@ def _debit(
     if status == "key_taken":
         raise _KeyTaken
     _card_sync_on_commit(member)
-    return PointsEntry(
-        entry_id, account_id, member.pk, kind, -points, balance, key, fp, reference, reason, actor_id, 0, now
+    return _entry_built(
+        (entry_id, account_id, member.pk, kind, -points, balance, key, fp, reference, reason, actor_id, 0, now)
     )
 
 

@@ -196,3 +196,67 @@ def test_the_entry_a_function_wrote_is_the_row_in_the_database(member):
         stored = PointsEntry.objects.get(pk=entry.pk)
         assert model_to_dict(entry) == model_to_dict(stored)
         assert entry.created_at == stored.created_at
+
+
+def test_the_entry_is_built_by_model_init_when_something_listens_to_its_signals(member):
+    from django.db.models.signals import post_init
+
+    from points.models import PointsEntry
+
+    seen = []
+
+    def listener(sender, instance, **kwargs):
+        seen.append(instance.idempotency_key)
+
+    post_init.connect(listener, sender=PointsEntry)
+    try:
+        entry = points_earn(member=member, points=3, idempotency_key="sig-e", reason="order")
+    finally:
+        post_init.disconnect(listener, sender=PointsEntry)
+
+    assert seen == ["sig-e"]  # the receiver saw the entry the earn returned, fully built
+    assert (entry.pk, entry.amount, entry._state.adding) == (
+        PointsEntry.objects.get(idempotency_key="sig-e").pk,
+        3,
+        True,
+    )
+
+
+def test_the_quickly_built_entry_is_what_model_init_builds(member):
+    from points.services.ledger import _ENTRY_ATTNAMES
+
+    entry = points_earn(member=member, points=4, idempotency_key="built-e", reason="order", reference="o-1")
+    by_init = PointsEntry(*[getattr(entry, name) for name in _ENTRY_ATTNAMES])
+
+    def fields(e):
+        return {k: v for k, v in vars(e).items() if k not in ("_state", "replayed")}
+
+    assert fields(entry) == fields(by_init)
+    assert (entry._state.adding, entry._state.db) == (by_init._state.adding, by_init._state.db)
+
+
+def test_the_fingerprint_is_the_canonical_json_it_always_was():
+    import hashlib
+    import json
+    from datetime import UTC, datetime
+
+    from points.services.ledger import request_fingerprint
+
+    cases = [
+        ("earn", {"member": 1, "points": 10, "reference": "o-1", "reason": '退款 "x"\n', "expires_at": None}),
+        (
+            "earn",
+            {
+                "member": 2,
+                "points": 5,
+                "reference": "",
+                "reason": "r",
+                "expires_at": datetime(2026, 1, 2, tzinfo=UTC),
+            },
+        ),
+        ("expire", {"account": 3, "lots": [3, 1, 2]}),
+        ("earn_order", {"member": 4, "order_id": "A1", "nested": {"b": 1, "a": [None, True, 1.5]}}),
+    ]
+    for operation, params in cases:
+        canonical = json.dumps({"op": operation, **params}, sort_keys=True, default=str, separators=(",", ":"))
+        assert request_fingerprint(operation, **params) == hashlib.sha256(canonical.encode()).hexdigest()
