@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from core.permissions import StaffScope
 from core.selectors import get_in_scope
+from core.sql_reads import JoinedRead
 from members.models import Guide, Member, Store
 from members.selectors import phone_hash, store_get_for_scope, stores_for_scope  # noqa: F401
 from miniprograms.models import (
@@ -25,6 +26,7 @@ from miniprograms.models import (
     Refund,
     Shop,
     ShopSku,
+    Sku,
 )
 
 # --- shops and catalog -----------------------------------------------------------------------------------------
@@ -56,6 +58,22 @@ def shops_browse(*, city: str = "", store_code: str = "") -> QuerySet[Shop]:
 def shop_get_open(shop_id) -> Shop:
     """One open shop of an open store (each order create reads it: no browsing order to build and sort by)."""
     return get_in_scope(_shops_open(), shop_id, "shop")
+
+
+_cart_read = JoinedRead(
+    models=[("e", ShopSku), ("s", Sku), ("p", Product)],
+    attach=[("e", "sku", "s"), ("s", "product", "p")],
+    tail='FROM {e} JOIN {s} ON s."id" = e."sku_id" JOIN {p} ON p."id" = s."product_id" '
+    'WHERE e."shop_id" = %s AND e."sku_id" = ANY(%s) AND e."on_sale" AND s."active" AND p."active"',
+)
+
+
+def shop_cart_entries(*, shop_id: int, sku_ids) -> dict[int, ShopSku]:
+    """The cart read of every order create, and the whole of a sold-out attempt in a flash sale: by SKU id, the
+    shop's entries for `sku_ids` that are on sale, of active SKUs of active products, with `sku` and `sku.product`
+    attached: `ShopSku.objects.select_related("sku", "sku__product").filter(shop=.., sku_id__in=.., on_sale=True,
+    sku__active=True, sku__product__active=True)`, in SQL written once (core.sql_reads)."""
+    return {e.sku_id: e for e in _cart_read([shop_id, list(sku_ids)])}
 
 
 def shop_catalog(*, shop: Shop) -> QuerySet[ShopSku]:
