@@ -9,8 +9,8 @@ from django_tenants.utils import schema_context
 
 from core.errors import Conflict
 from miniprograms.models import Order, ShopSku
-from miniprograms.services.orders import order_place
 from miniprograms.selectors import _cart_read
+from miniprograms.services.orders import order_place
 from tests.miniprograms.conftest import build_world
 
 
