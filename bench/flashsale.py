@@ -69,7 +69,9 @@ def provision(units: int, buyers: int):
         sku = Sku.objects.create(product=product, code="LIMITED", price_fen=9900)
         entry = ShopSku.objects.create(shop=shop, sku=sku, stock=units)
         hot = ShopSku.objects.create(shop=Shop.objects.create(store=store, name="SQL only"), sku=sku, stock=10**9)
-        bare = ShopSku.objects.create(shop=Shop.objects.create(store=store, name="Bare flash sale"), sku=sku, stock=units)
+        bare = ShopSku.objects.create(
+            shop=Shop.objects.create(store=store, name="Bare flash sale"), sku=sku, stock=units
+        )
         Member.objects.bulk_create([Member(openid=f"o-flash-{i}") for i in range(buyers)])
         members = list(Member.objects.order_by("pk"))
     return brand, app, shop, sku, entry, hot, bare, members
