@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/flashsale.py [--buyers 1000] [--units 100] [--threads 48]
     .venv/bin/python bench/flashsale.py --profile     # cProfile of the same buyers on one thread, top 30
+    .venv/bin/python bench/flashsale.py --profile --profile-cpu --profile-out /tmp/fs.prof --http-seconds 0
+                                                      # the same, timed by the thread's CPU (the GIL is the limit
+                                                      # with 48 threads; wall time is mostly the busy database)
     .venv/bin/python bench/flashsale.py --py-spy /tmp/fs.raw   # py-spy on the gunicorn workers, DRF round
     .venv/bin/py-spy record --idle -r 200 -f raw -o /tmp/fs-buyers.raw -- .venv/bin/python bench/flashsale.py \
         --http-seconds 0                              # where the buyers' threads wait (the SKU row, mostly)
@@ -14,8 +17,11 @@ order through the ORM (bench/urls_flashsale.py), on a SKU with stock to spare: o
 A pool of threads, each with its own connection, makes every buyer place an order (stock reserved by the
 conditional UPDATE in order_place) and, when that succeeds, pays it through the WeChat Pay notification service
 (a notification signed with the merchant key, verified, the order locked and marked paid once). Then, in the
-same run, the bare reservation statement alone on a hot row with the same threads. Asserts exactly `units` paid
-orders and stock never below zero (sampled throughout, and the database's check constraint).
+same run, the bare reservation statement alone on a hot row with the same threads (printed for reference), and the
+bare SQL flash sale the figure is judged against: the same buyers, threads and units doing the same essential work
+in SQL alone (read the stock; reserve it and record the order, its line and first event in one statement; mark a
+winner's order paid with its event; see BARE_PLACE). Asserts exactly `units` paid orders and stock never below zero
+(sampled throughout, and the database's check constraint), on both sides.
 """
 
 import argparse
@@ -192,7 +198,7 @@ def http_orders(args, brand, app, hot, members) -> dict[str, tuple[int, float, f
     body = {"shop_id": hot.shop_id, "items": [{"sku_id": hot.sku_id, "quantity": 1}]}
     port = free_port()
     server = start_gunicorn(port, "bench.settings_flashsale")
-    results = {}
+    results, shapes = {}, {}
     try:
         for name, path in (
             ("HTTP order create, our endpoint (DRF)", "/api/v1/mp/orders"),
@@ -207,6 +213,7 @@ def http_orders(args, brand, app, hot, members) -> dict[str, tuple[int, float, f
                 status, data = client.post(path, body)
                 if status != 201:
                     raise RuntimeError(f"{path} answered {status}: {str(data)[:200]}")
+            shapes[name] = _shape(data)
 
             def client_loop(i, path=path, done=done, deadline=deadline, gate=gate, clients=clients):
                 client = clients[i]
@@ -236,7 +243,18 @@ def http_orders(args, brand, app, hot, members) -> dict[str, tuple[int, float, f
                 spy.wait(timeout=60)
     finally:
         stop_group(server)
+    if len(set(map(repr, shapes.values()))) != 1:
+        raise RuntimeError(f"the two endpoints answer different fields: {shapes}")
     return results
+
+
+def _shape(data):
+    """The fields of an answer, nested (values left out): both endpoints must answer the same."""
+    if isinstance(data, dict):
+        return {k: _shape(v) for k, v in sorted(data.items()) if k != "attributes"}
+    if isinstance(data, list):
+        return [_shape(v) for v in data]
+    return type(data).__name__
 
 
 def main() -> None:

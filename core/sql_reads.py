@@ -21,10 +21,18 @@ class JoinedRead:
     """`models`: [(alias, model)], the first the one returned; `attach`: [(parent alias, field name, child alias)],
     parent.<field> is set to the child's instance (None when the child's id is NULL, a LEFT JOIN that found
     nothing); `tail`: the SQL after the column list, with `{alias}` standing for `"<table>" alias` and `%s` for the
-    parameters."""
+    parameters; `joined`: {alias: model} of tables the tail names whose columns are not read."""
 
-    def __init__(self, *, models: Sequence[tuple[str, type[Model]]], attach: Sequence[tuple[str, str, str]], tail: str):
+    def __init__(
+        self,
+        *,
+        models: Sequence[tuple[str, type[Model]]],
+        attach: Sequence[tuple[str, str, str]],
+        tail: str,
+        joined: dict[str, type[Model]] | None = None,
+    ):
         self.models = list(models)
+        self.joined = dict(joined or {})
         self.attach = list(attach)
         self.tail = tail
         self._sql: str | None = None
@@ -42,7 +50,7 @@ class JoinedRead:
         aliases = dict(self.models)
         self._links = [(parent, aliases[parent]._meta.get_field(name), child) for parent, name, child in self.attach]
         self._spans, self._converters = spans, converters
-        tables = {alias: f'"{model._meta.db_table}" {alias}' for alias, model in self.models}
+        tables = {alias: f'"{model._meta.db_table}" {alias}' for alias, model in [*self.models, *self.joined.items()]}
         self._sql = f"SELECT {', '.join(columns)} " + self.tail.format(**tables)
 
     @property

@@ -60,7 +60,7 @@ def test_the_stock_row_is_locked_by_the_last_statement_before_commit(world, bran
     kinds = [_statement_kind(q["sql"]) for q in queries if not q["sql"].startswith("SET search_path")]
     assert kinds == [
         'SELECT e."id",',  # the cart (selectors.shop_cart_entries), before any transaction
-        'SELECT "miniprograms_guidetouch"."id",',  # the guide the order is attributed to, also before
+        'SELECT g."id",',  # the guide the order is attributed to (selectors.guide_attributed), also before
         "SAVEPOINT",  # (the test's transaction stands in for the BEGIN)
         'INSERT INTO "miniprograms_order"',
         'INSERT INTO "miniprograms_orderline"',
