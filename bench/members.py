@@ -1,7 +1,7 @@
 """bench/members: the member import and the staff look-up by phone, each beside baselines measured in the same run.
 
     .venv/bin/python bench/members.py [--rows 200000] [--clients 20] [--seconds 10] [--workers 1] [--profile DIR]
-        [--only import|lookup] [--cprofile FILE]
+        [--only import|lookup] [--cprofile FILE] [--servers 4x2,2x8]
 
 Run small while the machine is busy: .venv/bin/python bench/members.py --rows 20000 --clients 8 --seconds 6
 The import alone (issue 17's figure): .venv/bin/python bench/members.py --rows 100000 --only import
@@ -16,10 +16,15 @@ Its own database (<db>_bench_members) and Redis db 12 (bench/_owndb.py), a fresh
   authenticated by an API token, beside a plain Django view of the same rows through the ORM, no DRF and none of
   our layers (bench/urls_members.py, served by the same gunicorn), and beside the bare indexed SELECT on the phone
   hash over psycopg2. `--clients` keep-alive clients; the API and the plain view alternate in one-second blocks
-  (`--seconds` of each), so both see the same machine; then the bare SELECT with as many clients.
+  (`--seconds` of each), so both see the same machine; then the bare SELECT with as many clients. That closed
+  loop saturates the servers, so its p99 is mostly queueing (about clients / rate). Then an open loop: requests due
+  at half the plain view's closed-loop rate of this run, evenly spaced, sent by whichever client is free, each
+  latency counted from when it was due; the API and the plain view alternate again.
+- `--servers 4x2,2x8` also serves the API from gunicorns of those shapes (processes x threads) in the same
+  alternating blocks, to choose the shape (the default one is 2 x 4).
 
-Figures judged (bench/_report.py): look-up throughput API / plain view (aim >= 0.8), API p99 (< 50 ms), import
-rows/s (>= 50,000) and its ratio to COPY.
+Figures judged (bench/_report.py): look-up throughput API / plain view (aim >= 0.8), API p99 in the closed loop
+and in the open loop (< 50 ms), import rows/s (>= 50,000) and its ratio to COPY.
 
 Profiles. `--profile DIR` records the gunicorn workers with py-spy during one extra API round and the import
 worker(s) during the import, and writes DIR/lookup.txt and DIR/import.txt (top functions by own and total time):
@@ -114,6 +119,47 @@ def run_clients(clients: int, seconds: float, make_worker) -> dict:
     elapsed = time.perf_counter() - start
     flat = [x for xs in latencies for x in xs]
     return {"rate": len(flat) / elapsed, "lat": flat, "errors": sum(errors)}
+
+
+def run_offered(rate: float, clients: int, seconds: float, make_worker) -> dict:
+    """Open loop: requests are due at a fixed `rate` (evenly spaced), sent by whichever of `clients` keep-alive
+    clients is free; a latency runs from when the request was due, so time spent waiting for a free client counts
+    (no coordinated omission). Returns what run_clients returns."""
+    due = iter([i / rate for i in range(int(rate * seconds))])
+    lock = threading.Lock()
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+    barrier = threading.Barrier(clients + 1)
+    start = [0.0]
+
+    def loop(n: int) -> None:
+        call = make_worker(n)
+        barrier.wait()
+        mine = latencies[n]
+        while True:
+            with lock:
+                at = next(due, None)
+            if at is None:
+                return
+            at += start[0]
+            wait = at - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            try:
+                call()
+            except Exception:
+                errors[n] += 1
+            mine.append(time.perf_counter() - at)
+
+    threads = [threading.Thread(target=loop, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    start[0] = time.perf_counter() + 0.05
+    barrier.wait()
+    for t in threads:
+        t.join()
+    flat = [x for xs in latencies for x in xs]
+    return {"rate": len(flat) / (time.perf_counter() - start[0]), "lat": flat, "errors": sum(errors)}
 
 
 def summary(runs: list[dict]) -> tuple[float, float, float, int]:
@@ -304,7 +350,9 @@ def wait_done(pk: int, model, timeout: float = 1800):
 # --- look-up ----------------------------------------------------------------------------------------------------
 
 
-def bench_lookup(slug: str, rows: int, clients: int, seconds: float, profile: Path | None) -> dict:
+def bench_lookup(
+    slug: str, rows: int, clients: int, seconds: float, profile: Path | None, shapes: list[tuple[int, int]] = ()
+) -> dict:
     from django.contrib.auth import get_user_model
 
     from core.tokens import api_token_issue
@@ -338,7 +386,7 @@ def bench_lookup(slug: str, rows: int, clients: int, seconds: float, profile: Pa
     host = f"{slug}.{settings.EKR_BASE_DOMAIN}"
     headers = {"Host": host, "Authorization": f"Token {token}"}
 
-    def http_worker(path: str):
+    def http_worker(path: str, port: int = port):
         def make(n: int):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             rnd = random.Random(n)
@@ -356,18 +404,35 @@ def bench_lookup(slug: str, rows: int, clients: int, seconds: float, profile: Pa
 
     api, plain = http_worker("/api/v1/staff/members"), http_worker("/bench/plain/members")
     server = start_gunicorn(port, "bench.settings_members", threads=4)
+    others = {}  # --servers: the API again on gunicorns of other shapes (processes x threads), same blocks
     try:
-        for make in (api, plain):  # warm-up and a correctness check of both
+        for workers, threads in shapes:
+            other_port = free_port()
+            others[f"api {workers}x{threads}"] = (
+                start_gunicorn(other_port, "bench.settings_members", workers=workers, threads=threads),
+                http_worker("/api/v1/staff/members", other_port),
+            )
+        paths = {"api": (server, api), "plain": (server, plain), **others}
+        for _, make in paths.values():  # warm-up and a correctness check of each
             for n in range(clients):
                 make(n)()
         sel = [run_clients(clients, seconds, select_worker)]
-        runs: dict[str, list[dict]] = {"api": [], "plain": []}
-        cpu = {"api": 0.0, "plain": 0.0}
-        for block in range(max(2, round(seconds))):  # one-second blocks, alternating which path goes first
+        runs: dict[str, list[dict]] = {name: [] for name in paths}
+        cpu = dict.fromkeys(paths, 0.0)
+        names = list(paths)
+        for block in range(max(2, round(seconds))):  # one-second blocks, each path first in turn
+            for name in names[block % len(names) :] + names[: block % len(names)]:
+                proc, make = paths[name]
+                before = group_cpu(proc)
+                runs[name].append(run_clients(clients, 1.0, make))
+                cpu[name] += group_cpu(proc) - before
+        # Then an open loop at half of what the plain view served above: the latency a staff member sees when
+        # the servers are busy but not saturated (the closed loop's p99 is mostly queueing: clients / rate).
+        offered = 0.5 * summary(runs["plain"])[0]
+        open_runs: dict[str, list[dict]] = {"api": [], "plain": []}
+        for block in range(max(2, round(seconds))):
             for name in ("api", "plain") if block % 2 else ("plain", "api"):
-                before = group_cpu(server)
-                runs[name].append(run_clients(clients, 1.0, api if name == "api" else plain))
-                cpu[name] += group_cpu(server) - before
+                open_runs[name].append(run_offered(offered, clients, 1.0, paths[name][1]))
         if profile:
             spy = py_spy_start(server.pid, profile / "lookup.raw", seconds)
             time.sleep(1)
@@ -376,10 +441,19 @@ def bench_lookup(slug: str, rows: int, clients: int, seconds: float, profile: Pa
             py_spy_top(profile / "lookup.raw", profile / "lookup.txt")
     finally:
         stop_group(server)
-    api_s, plain_s = summary(runs["api"]), summary(runs["plain"])
+        for proc, _ in others.values():
+            stop_group(proc)
     served = {name: sum(len(r["lat"]) for r in rs) for name, rs in runs.items()}
     cpu_ms = {name: 1000 * cpu[name] / max(served[name], 1) for name in cpu}
-    return {"select": summary(sel), "api": api_s, "plain": plain_s, "cpu_ms": cpu_ms}
+    return {
+        "select": summary(sel),
+        "api": summary(runs["api"]),
+        "plain": summary(runs["plain"]),
+        "cpu_ms": cpu_ms,
+        "shapes": {name: summary(runs[name]) for name in others},
+        "offered": offered,
+        "open": {name: summary(rs) for name, rs in open_runs.items()},
+    }
 
 
 def main() -> None:
@@ -391,6 +465,11 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="write py-spy profiles of both paths here")
     parser.add_argument("--only", choices=("import", "lookup"), help="run one of the two paths")
     parser.add_argument("--cprofile", type=Path, help="only profile one import in this process (pstats file)")
+    parser.add_argument(
+        "--servers",
+        default="",
+        help="also serve the look-up API on gunicorns of these shapes, e.g. 4x2,1x8 (processes x threads)",
+    )
     args = parser.parse_args()
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
@@ -436,12 +515,14 @@ def main() -> None:
         seed_members(slug, content)
     if args.only == "import":
         return
-    look = bench_lookup(slug, args.rows, args.clients, args.seconds, args.profile)
+    shapes = [tuple(int(n) for n in shape.split("x")) for shape in args.servers.split(",") if shape]
+    look = bench_lookup(slug, args.rows, args.clients, args.seconds, args.profile, shapes)
     print()
     for name, (rate, p50, p99, errors) in (
         ("API    GET /api/v1/staff/members?phone=", look["api"]),
         ("plain  Django view, same rows, ORM     ", look["plain"]),
         ("SELECT bare indexed phone_hash          ", look["select"]),
+        *((f"{name:<39}", figures) for name, figures in look["shapes"].items()),
     ):
         print(f"{name} {rate:8.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  errors {errors}")
     ratio = look["api"][0] / look["plain"][0]
@@ -452,9 +533,20 @@ def main() -> None:
         f"plain view {cpu_ms['plain']:.2f} ms; plain / API = {cpu_ms['plain'] / cpu_ms['api']:.3f}"
     )
 
+    print(f"open loop at {look['offered']:.0f} req/s (half the plain view's closed-loop rate), {args.clients} clients:")
+    for name, (rate, p50, p99, errors) in look["open"].items():
+        print(f"  {name:<6} served {rate:6.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  errors {errors}")
     figure("staff phone look-up vs plain view", measured=ratio, aim=">= 0.8", unit="x", ok=ratio >= 0.8)
     p99 = look["api"][2]
     figure(f"staff phone look-up p99, {args.clients} clients", measured=p99, aim="< 50", unit="ms", ok=p99 < 50)
+    open_p99 = look["open"]["api"][2]
+    figure(
+        "staff phone look-up p99, open loop at half the plain view's rate",
+        measured=open_p99,
+        aim="< 50",
+        unit="ms",
+        ok=open_p99 < 50,
+    )
 
 
 if __name__ == "__main__":
