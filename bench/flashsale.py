@@ -330,23 +330,25 @@ def main() -> None:
     watcher = threading.Thread(target=sampler)
     watcher.start()
     start = time.perf_counter()
-    if args.profile:  # every buyer on this one thread, under cProfile
-        import cProfile
-        import pstats
+    try:
+        if args.profile:  # every buyer on this one thread, under cProfile
+            import cProfile
+            import pstats
 
-        profiler = cProfile.Profile(time.thread_time if args.profile_cpu else time.perf_counter)
-        profiler.enable()
-        buyer_thread(0)
-        profiler.disable()
-        if args.profile_out:
-            profiler.dump_stats(args.profile_out)
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
-    else:
-        with ThreadPoolExecutor(max_workers=args.threads) as pool:
-            list(pool.map(buyer_thread, range(args.threads)))
-    elapsed = time.perf_counter() - start
-    stop.set()
-    watcher.join()
+            profiler = cProfile.Profile(time.thread_time if args.profile_cpu else time.perf_counter)
+            profiler.enable()
+            buyer_thread(0)
+            profiler.disable()
+            if args.profile_out:
+                profiler.dump_stats(args.profile_out)
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+        else:
+            with ThreadPoolExecutor(max_workers=args.threads) as pool:
+                list(pool.map(buyer_thread, range(args.threads)))
+        elapsed = time.perf_counter() - start
+    finally:  # a buyer's error ends the run instead of leaving the sampler polling forever
+        stop.set()
+        watcher.join()
 
     with schema_context(schema):
         paid = Order.objects.filter(shop=shop, status=Order.Status.PAID).count()
