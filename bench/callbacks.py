@@ -1,25 +1,32 @@
-"""Bench: WeChat callbacks accepted over HTTP, beside a bare Django view, then processed by one worker.
+"""Bench: WeChat callbacks accepted over HTTP, beside baselines on the same server, then processed by one worker.
 
     .venv/bin/python bench/callbacks.py  [--seconds 15] [--senders 16] [--worker-concurrency 1] [--workers 2]
-                                         [--threads 8]
+                                         [--threads 8] [--no-drain] [--profile real|bare|plain|empty]
 
 Uses its own database (<db>_bench_callbacks, recreated: bench/_owndb.py) and Redis db (EKR_BENCH_REDIS_DB, default
 13, flushed); serves the app with gunicorn (2 processes x 8 threads, gthread) on 127.0.0.1; 16 concurrent senders
-post encrypted (safe-mode) card events built with wechatpy, beside the same number of senders posting to two
-baselines through the same middleware on the same server: a bare view answering "success", and a plain Django view
-doing the same work with nothing of ours (signature check, decryption with wechatpy, XML parsing, one ORM INSERT of
-the inbox row) -- bench/urls_callbacks.py.
+post encrypted (safe-mode) card events built with wechatpy, in alternating rounds with the same number of senders
+posting to three baselines through the same middleware on the same server (bench/urls_callbacks.py):
+- the bare view (the aim is against it): the essential work of a callback and nothing else -- accept the body,
+  store it as one row of the inbox table with one SQL INSERT (autocommit: durable when it returns), answer;
+- a plain Django view doing our work with nothing of ours (signature check, decryption with wechatpy, XML
+  parsing, one ORM INSERT of the inbox row): the cost of our own layers;
+- an empty view answering "success" without storing anything: the server's floor, for reference.
+Then one Celery worker (prefork, concurrency 1 unless --worker-concurrency) drains the queued events: events per
+second processed end to end (each handler run makes a member in the brand's schema). Bounded to ~2 minutes.
 
-Profile of the server (the top of it is in the issue 17 note):
-    .venv/bin/py-spy record -o /tmp/cb.svg --pid <gunicorn worker pid> --duration 10   (while the bench runs) Then one Celery worker (prefork, concurrency
-1 unless --worker-concurrency) drains the queued events: events per second processed end to end (each handler
-run makes a member in the brand's schema). Bounded to ~2 minutes.
+Profile of the server: `--profile real` runs py-spy on the gunicorn master and its workers after the rounds, while
+the senders post to one side, and prints the top of the profile (GIL holders, own and inclusive):
+    .venv/bin/py-spy record --pid <gunicorn master> --subprocesses --gil --rate 250 --format raw -o <file>
+In-process (no server, no GIL contention), for one view's own CPU: cProfile.Profile(time.thread_time) around
+calls of django.core.handlers.wsgi.WSGIHandler with a built environ.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import os
 import subprocess
 import sys
@@ -145,6 +152,53 @@ def load(port: int, work: list, seconds: float) -> dict:
     return {"elapsed": elapsed, "latencies": [x for per in latencies for x in per], "failed": sum(failures)}
 
 
+def profile_server(server: subprocess.Popen, port: int, senders: list, seconds: float) -> None:
+    """py-spy on the gunicorn master and its workers (GIL holders only) while `senders` post for `seconds`; prints
+    the functions where the samples were (own) and the ones they were under (inclusive), as % of all samples."""
+    out = ROOT / ".data" / "bench-callbacks-profile.txt"
+    spy = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("py-spy")),
+            "record",
+            "--pid",
+            str(server.pid),
+            "--subprocesses",
+            "--gil",
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+            "--duration",
+            str(max(1, int(seconds))),
+            "-o",
+            str(out),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)  # py-spy attaches
+    load(port, senders, seconds)
+    spy.wait(timeout=60)
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].split("/")[-1] for f in stack.split(";")[2:]]
+        n = int(count)
+        total += n
+        if frames:
+            own[frames[-1]] = own.get(frames[-1], 0) + n
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + n
+    log(f"profile ({total} samples of GIL holders in the server; raw stacks in {out}):")
+    for title, table in (("own", own), ("inclusive", inclusive)):
+        log(f"  top by {title}:")
+        for frame, n in sorted(table.items(), key=lambda kv: -kv[1])[:30]:
+            log(f"    {100 * n / max(total, 1):5.1f}%  {frame}")
+
+
 def summary(rounds: list[dict], cpu_seconds: float) -> dict:
     latencies = sorted(x for r in rounds for x in r["latencies"])
     failed = sum(r["failed"] for r in rounds)
@@ -220,6 +274,10 @@ def main() -> None:
     parser.add_argument("--worker-concurrency", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn processes")
     parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per process")
+    parser.add_argument("--no-drain", action="store_true", help="skip the worker's part")
+    parser.add_argument(
+        "--profile", choices=["empty", "bare", "plain", "real"], help="after the rounds, py-spy the server on one side"
+    )
     args = parser.parse_args()
     t0 = time.monotonic()
     log(f"provisioning database {BENCH_DB} and brand {SLUG} ...")
@@ -230,16 +288,21 @@ def main() -> None:
         per_sender = 2000
         log(f"building {args.senders} x {per_sender} encrypted events ...")
         work = [build_events(per_sender, i) for i in range(args.senders)]
-        bare_work = [[("/bench/bare/", body) for _, body in events] for events in work]
+        bare_work = [
+            [(path.replace(f"/wechat/callback/{APPID}/", "/bench/bare/", 1), body) for path, body in events]
+            for events in work
+        ]
+        empty_work = [itertools.repeat(("/bench/empty/", events[0][1])) for events in work]
         plain_work = [
             [(path.replace("/wechat/callback/", "/bench/plain/", 1), body) for path, body in events]
             for events in build_plain(args.senders, per_sender)
         ]
         # warm up every path (connections, imports, tenant cache); warm-up events are not counted
+        load(port, [itertools.islice(w, 20) for w in empty_work], 1)
         load(port, [w[:20] for w in bare_work], 1)
         load(port, [w[:20] for w in plain_work], 1)
         load(port, [w[:20] for w in work], 1)
-        work, plain_work = [w[20:] for w in work], [w[20:] for w in plain_work]
+        work, plain_work, bare_work = ([w[20:] for w in ws] for ws in (work, plain_work, bare_work))
         from callbacks.models import CallbackEvent
 
         warm = CallbackEvent.objects.filter(kind="event.ekr_bench_card").count()
@@ -250,6 +313,7 @@ def main() -> None:
         )
         # alternate short rounds so that all three see the same background load of a shared machine
         iters = {
+            "empty": [iter(w) for w in empty_work],
             "bare": [iter(w) for w in bare_work],
             "plain": [iter(w) for w in plain_work],
             "real": [iter(w) for w in work],
@@ -261,7 +325,9 @@ def main() -> None:
                 cpu0 = group_cpu(server)
                 rounds[side].append(load(port, senders, args.seconds / ROUNDS))
                 cpu[side] += group_cpu(server) - cpu0
-        bare, plain, real = (summary(rounds[side], cpu[side]) for side in ("bare", "plain", "real"))
+        empty, bare, plain, real = (summary(rounds[side], cpu[side]) for side in ("empty", "bare", "plain", "real"))
+        if args.profile:
+            profile_server(server, port, iters[args.profile], args.seconds / ROUNDS * 2)
         handed_over_by = time.monotonic() + 20
         while CallbackEvent.objects.filter(status="received").exists() and time.monotonic() < handed_over_by:
             time.sleep(0.2)
@@ -269,7 +335,7 @@ def main() -> None:
         stop_group(server)
     stored = CallbackEvent.objects.filter(kind="event.ekr_bench_card").count()
     rejected = CallbackEvent.objects.filter(status="rejected").count()
-    for label, side in (("bare view 'success'", bare), ("plain Django view", plain)):
+    for label, side in (("empty view (floor)", empty), ("bare view, SQL INSERT", bare), ("plain Django view", plain)):
         log(
             f"{label:<22}: {side['per_s']:8.0f} req/s   p50 {side['p50_ms']:6.1f} ms   "
             f"p99 {side['p99_ms']:6.1f} ms   failed {side['failed']}   server CPU {side['cpu_ms']:.2f} ms/req"
@@ -284,6 +350,9 @@ def main() -> None:
         f"{real['p99_ms'] / bare['p99_ms']:.2f} x p99   (aim: >= 0.50 x; p99 < 50 ms)"
     )
     log(f"ratio callbacks/plain : {real['per_s'] / plain['per_s']:.2f} x throughput (the cost of our own layers)")
+    log(
+        f"ratio callbacks/empty : {real['per_s'] / empty['per_s']:.2f} x throughput (against a view that stores nothing)"
+    )
     from _report import figure
 
     figure(
@@ -307,6 +376,8 @@ def main() -> None:
         unit="ms",
         ok=real["p99_ms"] < 50,
     )
+    if args.no_drain:
+        return
     from callbacks.services import callbacks_sweep
 
     swept = sum(callbacks_sweep(received_after=0, batch=100_000).values())  # what beat's sweeper would queue

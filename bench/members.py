@@ -39,6 +39,20 @@ written on the writer thread, merged; the pieces read on the reader processes sh
 prints the top functions by own and by cumulative time and dumps the pstats to FILE:
 
     .venv/bin/python bench/members.py --rows 100000 --cprofile /tmp/import.pstats
+
+`--explain` (the PostgreSQL side) imports `--rows` in this process and prints where the CPU went, per row: this
+process (the task's thread and the writer threads' Python), the reader processes, and every PostgreSQL backend of
+the run (sampled from /proc); then, on top of those members, one batch of 5,000 new ones (rolled back) under
+EXPLAIN (ANALYZE, BUFFERS, WAL) with the foreign keys checked at once (SET CONSTRAINTS ALL IMMEDIATE: their
+triggers' times are listed), the same batch again without EXPLAIN timed by the backend's CPU (insert, then the
+foreign-key checks), and each members_member index's size:
+
+    .venv/bin/python bench/members.py --rows 200000 --explain
+
+Writers (settings.EKR_IMPORT_WRITERS, default 2; the Celery worker inherits the environment), compared in one
+sitting:
+
+    for w in 1 2 1 2; do EKR_IMPORT_WRITERS=$w .venv/bin/python bench/members.py --only import | grep -E '^(import|COPY)'; done
 """
 
 from __future__ import annotations
@@ -328,6 +342,127 @@ def cprofile_import(slug: str, content: bytes, out: Path) -> None:
     stats.sort_stats("cumulative").print_stats(30)
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def explain_import(slug: str, content: bytes, rows: int) -> None:
+    """--explain: the CPU of an in-process import, per row and per process kind; then one batch under EXPLAIN."""
+    import datetime as dt
+
+    import psycopg2
+    from django.utils import timezone
+
+    from members.models import TierChange
+    from members.selectors import card_level_entry
+    from members.services import imports
+    from members.services.import_parsing import StagedRow, copy_text
+    from members.services.tiers import one_year_after
+
+    db = settings.DATABASES["default"]
+    monitor = psycopg2.connect(
+        dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"], host=db["HOST"], port=db["PORT"] or None
+    )
+    monitor.autocommit = True
+    backends: dict[int, tuple[float, float]] = {}  # pid -> (first, last) CPU seen
+    done = threading.Event()
+
+    def sample() -> None:
+        with monitor.cursor() as cur:
+            while not done.is_set():
+                cur.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                for (pid,) in cur.fetchall():
+                    cpu = _cpu_seconds(pid)
+                    if cpu is not None:
+                        backends[pid] = (backends.get(pid, (cpu, cpu))[0], cpu)
+                time.sleep(0.02)
+
+    with schema_context(slug):
+        imp = imports.member_import_from_bytes(filename="explain.csv", content=content)
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    t0, before = time.perf_counter(), os.times()
+    with schema_context(slug):
+        imp = imports.member_import_run(import_id=imp.pk)
+    wall, after = time.perf_counter() - t0, os.times()
+    done.set()
+    sampler.join()
+    monitor.close()
+    me = after.user - before.user + after.system - before.system
+    readers = after.children_user - before.children_user + after.children_system - before.children_system
+    pg = sum(last - first for first, last in backends.values())
+    us = 1e6 / rows
+    print(
+        f"{imp.status}: {rows} rows in {wall:.2f}s = {rows / wall:.0f} rows/s. CPU per row: this process "
+        f"{me * us:.1f} us, readers {readers * us:.1f} us, PostgreSQL {pg * us:.1f} us ({len(backends)} backends); "
+        f"total {(me + readers + pg) * us:.1f} us = at most {2e6 / ((me + readers + pg) * us):.0f} rows/s on 2 cores"
+    )
+
+    n = 5000
+    tz = dt.timezone(dt.timedelta(hours=8))
+
+    def batch(prefix: str) -> str:
+        return copy_text(
+            [
+                StagedRow("", f"{prefix}{i:08d}", f"会员{i}", "female", dt.date(1980, 1, 1 + i % 28),
+                          dt.datetime(2015, 1, 1 + i % 28, 10, i % 60, tzinfo=tz), None, None, None, None)
+                for i in range(n)
+            ]
+        )  # fmt: skip
+
+    with schema_context(slug), connection.cursor() as cur:
+        now = timezone.now()
+        params = {
+            "entry": card_level_entry().pk,
+            "reason": "explain",
+            "now": now,
+            "review": one_year_after(now),
+            "initial": TierChange.Kind.INITIAL,
+        }
+        cur.execute("SELECT pg_backend_pid()")
+        pid = cur.fetchone()[0]
+        for prefix, explain in (("137", True), ("136", False)):
+            cur.execute("BEGIN")
+            cur.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS members_import_stage (phone_hash text, phone text, name text, "
+                "gender text, birthday date, joined_at timestamptz, join_store_id bigint, guide_id bigint, "
+                "store_id bigint, tier_id bigint) ON COMMIT DELETE ROWS"
+            )
+            cur.cursor.copy_expert(
+                f"COPY members_import_stage ({', '.join(StagedRow._fields)}) FROM STDIN", io.StringIO(batch(prefix))
+            )
+            if explain:
+                cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                cur.execute("EXPLAIN (ANALYZE, BUFFERS, WAL) " + imports._INSERT_NEW, params)
+                print(f"\nEXPLAIN (ANALYZE, BUFFERS, WAL) of one batch of {n} new members, foreign keys immediate:")
+                print("\n".join(row[0] for row in cur.fetchall()))
+            else:
+                c0 = _cpu_seconds(pid)
+                cur.execute(imports._INSERT_NEW, params)
+                c1 = _cpu_seconds(pid)
+                cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                c2 = _cpu_seconds(pid)
+                print(
+                    f"\nthe same without EXPLAIN, backend CPU per row: insert {1e6 * (c1 - c0) / n:.1f} us, "
+                    f"foreign-key checks {1e6 * (c2 - c1) / n:.1f} us"
+                )
+            cur.execute("ROLLBACK")
+        cur.execute(
+            "SELECT indexrelname, pg_relation_size(indexrelid) FROM pg_stat_user_indexes "
+            "WHERE schemaname = current_schema() AND relname = 'members_member' ORDER BY 2 DESC"
+        )
+        print(f"\nmembers_member indexes after {rows} imported members (bytes):")
+        for name, size in cur.fetchall():
+            print(f"  {size:>12,}  {name}")
+    connection.close()
+
+
 def seed_members(slug: str, content: bytes) -> None:
     """The members for a look-up-only run, imported in-process."""
     from members.services.imports import member_import_from_bytes, member_import_run
@@ -465,6 +600,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="write py-spy profiles of both paths here")
     parser.add_argument("--only", choices=("import", "lookup"), help="run one of the two paths")
     parser.add_argument("--cprofile", type=Path, help="only profile one import in this process (pstats file)")
+    parser.add_argument("--explain", action="store_true", help="only the CPU per row and one batch's EXPLAIN")
     parser.add_argument(
         "--servers",
         default="",
@@ -497,6 +633,9 @@ def main() -> None:
 
     if args.cprofile:
         cprofile_import(slug, content, args.cprofile)
+        return
+    if args.explain:
+        explain_import(slug, content, args.rows)
         return
     if args.only != "lookup":
         imp = bench_import(slug, content, args.rows, args.workers, args.profile)

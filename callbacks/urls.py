@@ -10,7 +10,7 @@ from django.urls import re_path
 from callbacks import views
 
 urlpatterns = [
-    re_path(r"^wechat/callback/(?P<appid>[^/]{1,64})/?$", views.message_callback, name="wechat-callback"),
-    re_path(r"^wechat/pay/notify/(?P<appid>[^/]{1,64})/?$", views.pay_notify, name="wechat-pay-notify"),
-    re_path(r"^wechat/pay/v3/notify/(?P<appid>[^/]{1,64})/?$", views.pay_notify_v3, name="wechat-pay-v3-notify"),
+    re_path(r"^callback/(?P<appid>[^/]{1,64})/?$", views.message_callback, name="wechat-callback"),
+    re_path(r"^pay/notify/(?P<appid>[^/]{1,64})/?$", views.pay_notify, name="wechat-pay-notify"),
+    re_path(r"^pay/v3/notify/(?P<appid>[^/]{1,64})/?$", views.pay_notify_v3, name="wechat-pay-v3-notify"),
 ]

@@ -104,12 +104,16 @@ def parse_xml(body: bytes | str) -> dict[str, Any]:
     return fields
 
 
+def body_signed(query: Mapping[str, str]) -> bool:
+    """Safe or compatible mode: msg_signature covers the ciphertext (plaintext mode signs no body)."""
+    return query.get("encrypt_type", "raw").lower() == "aes"
+
+
 def verify_message(
     app: WeChatApp, query: Mapping[str, str], body: bytes, *, now: float, max_skew: int
 ) -> dict[str, Any]:
     """A verified message or event (decrypted in safe and compatible modes)."""
-    encrypted = query.get("encrypt_type", "raw").lower() == "aes"
-    if encrypted:
+    if body_signed(query):
         if not app.aes_key:
             raise CallbackRejected(403, "no_aes_key", "An encrypted callback for an app without EncodingAESKey.")
         envelope = parse_xml(body)

@@ -91,13 +91,13 @@ def message_callback(request: HttpRequest, appid: str) -> HttpResponse:
             return HttpResponse(echo, content_type="text/plain; charset=utf-8")
         _check_size(request)
         message = verification.verify_message(app, request.GET, request.body, now=now, max_skew=skew)
-        nonce_remember(
-            app=app,
-            timestamp=request.GET.get("timestamp", ""),
-            nonce=request.GET.get("nonce", ""),
-            body=request.body,
-            body_signed=request.GET.get("encrypt_type", "").lower() == "aes",
-        )
+        if not verification.body_signed(request.GET):  # plaintext: the signature does not cover the body
+            nonce_remember(
+                app=app,
+                timestamp=request.GET.get("timestamp", ""),
+                nonce=request.GET.get("nonce", ""),
+                body=request.body,
+            )
     except CallbackRejected as exc:
         exc = _reject(request, appid, app, CallbackEvent.Source.MESSAGE, kind, exc)
         return json_error(exc.status, exc.code, exc.message)

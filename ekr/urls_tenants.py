@@ -10,6 +10,8 @@ from ekr.urls_common import api_docs, handler400, handler403, handler500  # noqa
 handler404 = "console.views.errors.not_found"  # the console's page under /console/, JSON elsewhere
 
 urlpatterns = [
+    # WeChat callbacks first: machine traffic, the most frequent path; other paths leave at the prefix
+    path("wechat/", include("callbacks.urls")),
     path("admin/", brand_admin.urls),
     path("console/", include("console.urls")),
     *console_i18n,
@@ -18,7 +20,6 @@ urlpatterns = [
     path("api/v1/", include("points.urls")),
     path("api/v1/", include("livestream.urls")),
     path("api/v1/", include("analytics.urls")),
-    path("", include("callbacks.urls")),  # WeChat callbacks
     path("api/v1/market/", include("rights_market.urls")),
     *api_docs,
 ]

@@ -1,6 +1,8 @@
+"""WSGI entry point: Django's handler, with the short middleware chain for WeChat's callbacks (core/wsgi.py)."""
+
 import os
 
-from django.core.wsgi import get_wsgi_application
+from core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ekr.settings.local")
 application = get_wsgi_application()

@@ -231,8 +231,10 @@ class Member(models.Model):
         ACTIVATED = "activated", "Activated"
         DELETED = "deleted", "Deleted"
 
-    openid = models.CharField(max_length=64, unique=True, null=True, blank=True)
-    unionid = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    # openid, unionid and card_code are unique where set (member_*_uniq, partial): an imported member has none of
+    # them, and a unique index over NULLs is an entry written per insert that no look-up reads (issue 17).
+    openid = models.CharField(max_length=64, null=True, blank=True)
+    unionid = models.CharField(max_length=64, null=True, blank=True)
     phone = EncryptedTextField(blank=True)
     phone_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     name = models.CharField(max_length=50, blank=True)
@@ -241,10 +243,14 @@ class Member(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     joined_at = models.DateTimeField(default=timezone.now)
     join_channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.MINI_PROGRAM)
-    join_store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    join_guide = models.ForeignKey(Guide, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    join_store = models.ForeignKey(
+        Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )  # member_join_store_idx, partial
+    join_guide = models.ForeignKey(
+        Guide, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )  # member_join_guide_idx, partial
     # Home store: decides which franchisee's managers see the member. Follows the exclusive guide's store.
-    # store, guide and tier are indexed by member_store_idx / member_guide_idx / member_tier_idx (field, -id), which
+    # store, guide and tier are indexed by member_store_idx / member_guide_idx / member_tier_idx (field, id), which
     # serve every look-up a single-column index would: no second index to write on each insert (issue 17).
     store = models.ForeignKey(
         Store, on_delete=models.PROTECT, null=True, blank=True, related_name="members", db_index=False
@@ -262,17 +268,33 @@ class Member(models.Model):
     spent_fen_12m = models.PositiveBigIntegerField(default=0)
     tags = models.ManyToManyField(Tag, through="MemberTag", related_name="members", blank=True)
     card_id = models.CharField(max_length=64, blank=True)
-    card_code = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    card_code = models.CharField(max_length=64, null=True, blank=True)
     card_state = models.CharField(max_length=16, choices=CardState.choices, default=CardState.NONE)
     card_activated_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["openid"], condition=Q(openid__isnull=False), name="member_openid_uniq"),
+            models.UniqueConstraint(fields=["unionid"], condition=Q(unionid__isnull=False), name="member_unionid_uniq"),
+            models.UniqueConstraint(
+                fields=["card_code"], condition=Q(card_code__isnull=False), name="member_card_code_uniq"
+            ),
+        ]
+        # An index on a column most members leave NULL (no home store, guide, joining store or guide) holds only
+        # the rows that have one: every look-up on it is an equality (`store_id = x`, `IN (...)`, the PROTECT and
+        # foreign-key checks when a store or guide is deleted), which implies IS NOT NULL, so the partial index
+        # serves it (tests/members/test_member_indexes.py), and inserting a member without one writes no entry.
         indexes = [
-            models.Index(fields=["store", "-id"], name="member_store_idx"),
-            models.Index(fields=["guide", "-id"], name="member_guide_idx"),
-            models.Index(fields=["tier", "-id"], name="member_tier_idx"),
+            # (field, id) ascending: a new member's entry goes at the right end of its value's range (the btree's
+            # append path, pages filled), where (field, -id) put it at the left end (half-empty pages, a split
+            # every few dozen inserts); `WHERE store_id = x ORDER BY id DESC` reads it backwards just as fast.
+            models.Index(fields=["store", "id"], name="member_store_idx", condition=Q(store__isnull=False)),
+            models.Index(fields=["guide", "id"], name="member_guide_idx", condition=Q(guide__isnull=False)),
+            models.Index(fields=["join_store"], name="member_join_store_idx", condition=Q(join_store__isnull=False)),
+            models.Index(fields=["join_guide"], name="member_join_guide_idx", condition=Q(join_guide__isnull=False)),
+            models.Index(fields=["tier", "id"], name="member_tier_idx"),
             models.Index(fields=["joined_at"], name="member_joined_idx"),
             # analytics reads a day's card activations (activity of the day) without scanning every member
             models.Index(
@@ -309,7 +331,9 @@ class GuideAssignment(models.Model):
     """History of a member's exclusive guide."""
 
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="guide_history")
-    from_guide = models.ForeignKey(Guide, on_delete=models.PROTECT, null=True, related_name="+")
+    from_guide = models.ForeignKey(
+        Guide, on_delete=models.PROTECT, null=True, related_name="+", db_index=False
+    )  # guideassignment_from_guide_idx, partial: a first assignment has none
     to_guide = models.ForeignKey(Guide, on_delete=models.PROTECT, null=True, related_name="+")
     reason = models.CharField(max_length=100)
     changed_at = models.DateTimeField(default=timezone.now)
@@ -317,6 +341,11 @@ class GuideAssignment(models.Model):
 
     class Meta:
         ordering = ["-changed_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["from_guide"], name="guideassignment_from_guide_idx", condition=Q(from_guide__isnull=False)
+            ),
+        ]
 
 
 class TierChange(models.Model):
@@ -330,7 +359,9 @@ class TierChange(models.Model):
         IMPORT = "import", "Import"
 
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="tier_history")
-    from_level = models.ForeignKey(CardLevel, on_delete=models.PROTECT, null=True, related_name="+")
+    from_level = models.ForeignKey(
+        CardLevel, on_delete=models.PROTECT, null=True, related_name="+", db_index=False
+    )  # tierchange_from_level_idx, partial: a member's first tier has none
     to_level = models.ForeignKey(CardLevel, on_delete=models.PROTECT, null=True, related_name="+")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     reason = models.CharField(max_length=200)
@@ -338,6 +369,11 @@ class TierChange(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["from_level"], name="tierchange_from_level_idx", condition=Q(from_level__isnull=False)
+            ),
+        ]
 
 
 class MemberImport(models.Model):

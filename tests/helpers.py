@@ -12,7 +12,10 @@ import time
 from pathlib import Path
 
 from django.conf import settings
-from rest_framework.test import APIClient
+from django.test.client import ClientHandler
+from rest_framework.test import APIClient, ForceAuthClientHandler
+
+from core.wsgi import LeanChainMixin, lean_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,11 +26,30 @@ def host_of(brand) -> str:
     return f"{brand.slug}.{settings.EKR_BASE_DOMAIN}"
 
 
-class BrandClient(APIClient):
-    """An APIClient whose every request carries the brand's Host header."""
+class LeanClientHandler(LeanChainMixin, ClientHandler):
+    pass
 
-    def __init__(self, brand=None, **defaults):
-        super().__init__(HTTP_HOST=host_of(brand), **defaults)
+
+class DispatchingClientHandler(ForceAuthClientHandler):
+    """The test client's handler, dispatching as ekr's WSGI application does (core.wsgi.PathDispatch): WeChat's
+    callback paths through the short middleware chain, everything else through the full one."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lean = LeanClientHandler(*args, **kwargs)
+
+    def __call__(self, environ):
+        if lean_path(environ.get("PATH_INFO", "")):
+            return self.lean(environ)
+        return super().__call__(environ)
+
+
+class BrandClient(APIClient):
+    """An APIClient whose every request carries the brand's Host header (dispatched as in production)."""
+
+    def __init__(self, brand=None, enforce_csrf_checks=False, **defaults):
+        super().__init__(enforce_csrf_checks=enforce_csrf_checks, HTTP_HOST=host_of(brand), **defaults)
+        self.handler = DispatchingClientHandler(enforce_csrf_checks)
         self.brand = brand
 
     def as_member(self, token: str) -> BrandClient:

@@ -101,6 +101,15 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
+# Paths called machine to machine (WeChat's callbacks, which have no browser, session, login or language) are
+# served by the WSGI application with this short chain only (core/wsgi.py); the ASGI entry serves the full chain.
+EKR_LEAN_PATH_PREFIXES = ["/wechat/"]
+EKR_LEAN_MIDDLEWARE = [
+    "core.middleware.RequestIdMiddleware",
+    "tenants.middleware.BrandMiddleware",
+    "core.middleware.BodySizeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+]
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -318,6 +327,9 @@ CSRF_FAILURE_VIEW = "core.handlers.csrf_failure"
 # Member import: worker processes that read and seal a big file's pieces while batches are written (0: one per
 # CPU, at most 4).
 EKR_IMPORT_PROCESSES = env.int("EKR_IMPORT_PROCESSES", default=0)
+# Member import: database connections that write batches at once (each batch still commits after the one before
+# it, in file order; members.services.imports._Turn). 1: one writer.
+EKR_IMPORT_WRITERS = env.int("EKR_IMPORT_WRITERS", default=2)
 EKR_MEMBER_CARD_SYNC_DELAY_SECONDS = env.float("EKR_MEMBER_CARD_SYNC_DELAY_SECONDS", default=2.0)
 # Seconds after points are earned before the member's tier is re-checked (a burst costs one check).
 EKR_MEMBER_TIER_EVAL_DELAY_SECONDS = env.float("EKR_MEMBER_TIER_EVAL_DELAY_SECONDS", default=1.0)

@@ -113,9 +113,9 @@ NOT_YET_COVERED = {
     # needs a whole cross-brand exchange to exist (covered by tests/rights_market/test_api.py's isolation tests)
     "api/v1/market/mp/exchanges/<int:exchange_id>",
     # WeChat callbacks: the id is an appid, checked against the host's brand (tests/callbacks)
-    r"^wechat/callback/(?P<appid>[^/]{1,64})/?$",
-    r"^wechat/pay/notify/(?P<appid>[^/]{1,64})/?$",
-    r"^wechat/pay/v3/notify/(?P<appid>[^/]{1,64})/?$",
+    r"wechat/^callback/(?P<appid>[^/]{1,64})/?$",
+    r"wechat/^pay/notify/(?P<appid>[^/]{1,64})/?$",
+    r"wechat/^pay/v3/notify/(?P<appid>[^/]{1,64})/?$",
 }
 CONSOLE_PAGES = re.compile(r"^console/")  # the server-rendered console: session logins, covered in tests/console
 

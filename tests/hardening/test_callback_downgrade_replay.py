@@ -2,6 +2,8 @@
 
 from urllib.parse import parse_qs, urlparse
 
+import pytest
+
 from callbacks.models import CallbackEvent
 from tests.callbacks.conftest import plain_a, post_xml, sender_a, sender_b  # noqa: F401  (fixtures)
 from tests.callbacks.wechat import WeChatSender, event_xml
@@ -50,3 +52,21 @@ def test_the_replay_memory_is_per_app(plain_a, sender_b, client_for, brand_a, br
         event_xml(msg_type="text", msg_id="77005", Content="b"), timestamp=int(query["timestamp"][0])
     )
     assert post_xml(client_for(brand_b), path_b, body_b).status_code == 200
+
+
+@pytest.mark.parametrize("compatible", [False, True])
+def test_safe_mode_needs_no_replay_memory(compatible, sender_a, client_for, brand_a, redis_client):  # noqa: F811
+    path, body = sender_a.safe(event_xml(event="user_get_card", UserCardCode="safe-1"), compatible=compatible)
+    query = parse_qs(urlparse(path).query)
+    # a replay of the whole request (same nonce, same body) is a duplicate: one row
+    assert [post_xml(client_for(brand_a), path, body).status_code for _ in range(2)] == [200, 200]
+    stored = CallbackEvent.objects.filter(appid=sender_a.appid).exclude(status="rejected")
+    assert list(stored.values_list("payload__UserCardCode", flat=True)) == ["safe-1"]
+    # the signed query with another ciphertext: msg_signature covers the ciphertext, so no memory is needed
+    _, other = sender_a.safe(event_xml(event="user_get_card", UserCardCode="forged"), compatible=compatible)
+    response = post_xml(client_for(brand_a), path, other)
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "bad_signature"
+    assert stored.count() == 1
+    # and none of it cost a Redis round trip
+    assert redis_client.keys(f"ekr:*:cb-nonce:{sender_a.appid}:{query['timestamp'][0]}:*") == []
