@@ -1,8 +1,9 @@
 """Brand-host URLs for bench/flashsale.py: the real ones plus a plain Django function view that places the same
-order as POST /api/v1/mp/orders (the same session check; the shop, its SKU row, the guide touch; the order, its
-line and first event written through the ORM in one transaction, then the conditional stock UPDATE last, as
-order_place does; the order and its lines in the answer) with no DRF, no service layer and no serializers, so the
-cost of our own layers shows as its own ratio."""
+order as POST /api/v1/mp/orders (the same session check; the open shop of an open store, its SKU row, the guide
+touch; the order, its line and first event written through the ORM in one transaction, the order-placed hooks, then
+the conditional stock UPDATE last, as order_place does; the same answer: the order, its lines and first event) with
+no DRF, no service layer and no serializers, so the cost of our own layers shows as its own ratio. The bench checks
+that both answer the same fields."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from ekr.urls_tenants import urlpatterns as tenant_urlpatterns
-from members.models import Member
+from members.models import Member, Store
 from members.mp_auth import SALT
+from miniprograms import hooks
 from miniprograms.models import GuideTouch, Order, OrderEvent, OrderLine, Shop, ShopSku
 
 
@@ -34,7 +36,7 @@ def bare_order(request):
     member = Member.objects.get(openid=session["o"])
     body = json.loads(request.body)
     item = body["items"][0]
-    shop = Shop.objects.select_related("store").get(pk=body["shop_id"], is_open=True)
+    shop = Shop.objects.select_related("store").get(pk=body["shop_id"], is_open=True, store__status=Store.Status.OPEN)
     entry = ShopSku.objects.select_related("sku", "sku__product").get(shop=shop, sku_id=item["sku_id"], on_sale=True)
     quantity = int(item["quantity"])
     if entry.stock < quantity:
@@ -54,17 +56,52 @@ def bare_order(request):
     price = entry.price_fen if entry.price_fen is not None else entry.sku.price_fen
     try:
         with transaction.atomic():  # the writes, then the stock last (as order_place does), undone if it is short
-            order, line = _bare_order_write(session, member, shop, entry, touch, quantity, price, now)
+            order, line, event = _bare_order_write(session, member, shop, entry, touch, quantity, price, now)
     except _OutOfStock:
         return JsonResponse({"error": "out_of_stock"}, status=409)
-    data = {
+    return JsonResponse(_order_body(order, shop, line, event), status=201)
+
+
+def _when(value):
+    return timezone.localtime(value).isoformat() if value else None
+
+
+def _order_body(order, shop, line, event) -> dict:
+    """The body our endpoint answers (api.outputs.OrderOut: every field, the lines, the first event, no refunds)."""
+    return {
         "id": order.pk,
         "number": order.number,
+        "channel": order.channel,
         "status": order.status,
+        "shop_id": order.shop_id,
+        "store_code": shop.store.code,
+        "subtotal_fen": order.subtotal_fen,
+        "discount_fen": order.discount_fen,
         "total_fen": order.total_fen,
-        "lines": [{"id": line.pk, "sku_id": line.sku_id, "quantity": line.quantity, "total_fen": line.total_fen}],
+        "refunded_fen": order.refunded_fen,
+        "coupon_id": order.coupon_id,
+        "fulfilment": order.fulfilment,
+        "fulfilment_status": order.fulfilment_status,
+        "created_at": _when(order.created_at),
+        "expires_at": _when(order.expires_at),
+        "paid_at": _when(order.paid_at),
+        "lines": [
+            {
+                "id": line.pk,
+                "sku_id": line.sku_id,
+                "sku_code": line.sku_code,
+                "product_name": line.product_name,
+                "attributes": line.attributes,
+                "unit_price_fen": line.unit_price_fen,
+                "quantity": line.quantity,
+                "discount_fen": line.discount_fen,
+                "total_fen": line.total_fen,
+                "refunded_quantity": line.refunded_quantity,
+            }
+        ],
+        "events": [{"status": event.status, "note": event.note, "created_at": _when(event.created_at)}],
+        "refunds": [],
     }
-    return JsonResponse(data, status=201)
 
 
 class _OutOfStock(Exception):
@@ -72,7 +109,8 @@ class _OutOfStock(Exception):
 
 
 def _bare_order_write(session, member, shop, entry, touch, quantity, price, now):
-    """The order, its line and first event, then the conditional stock UPDATE (short: _OutOfStock)."""
+    """The order, its line and first event, the order-placed hooks, then the conditional stock UPDATE (short:
+    _OutOfStock)."""
     order = Order.objects.create(
         number=f"{now:%y%m%d%H%M%S}{secrets.randbelow(10**10):010d}",
         shop=shop,
@@ -95,10 +133,11 @@ def _bare_order_write(session, member, shop, entry, touch, quantity, price, now)
         quantity=quantity,
         total_fen=price * quantity,
     )
-    OrderEvent.objects.create(order=order, status="placed")
+    event = OrderEvent.objects.create(order=order, status="placed")
+    hooks.order_placed_notify(order)  # what the apps above learn of a new order (livestream: from a live room?)
     if not ShopSku.objects.filter(pk=entry.pk, stock__gte=quantity).update(stock=F("stock") - quantity):
         raise _OutOfStock
-    return order, line
+    return order, line, event
 
 
 urlpatterns = [path("bench/bare/orders", bare_order), *tenant_urlpatterns]

@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from core.permissions import StaffScope
 from core.selectors import get_in_scope
-from members.models import Guide, Member, Store
+from core.sql_reads import JoinedRead
+from members.models import CardLevel, Guide, Member, Store
 from members.selectors import phone_hash, store_get_for_scope, stores_for_scope  # noqa: F401
 from miniprograms.models import (
     CommissionEntry,
@@ -25,6 +26,7 @@ from miniprograms.models import (
     Refund,
     Shop,
     ShopSku,
+    Sku,
 )
 
 # --- shops and catalog -----------------------------------------------------------------------------------------
@@ -56,6 +58,22 @@ def shops_browse(*, city: str = "", store_code: str = "") -> QuerySet[Shop]:
 def shop_get_open(shop_id) -> Shop:
     """One open shop of an open store (each order create reads it: no browsing order to build and sort by)."""
     return get_in_scope(_shops_open(), shop_id, "shop")
+
+
+_cart_read = JoinedRead(
+    models=[("e", ShopSku), ("s", Sku), ("p", Product)],
+    attach=[("e", "sku", "s"), ("s", "product", "p")],
+    tail='FROM {e} JOIN {s} ON s."id" = e."sku_id" JOIN {p} ON p."id" = s."product_id" '
+    'WHERE e."shop_id" = %s AND e."sku_id" = ANY(%s) AND e."on_sale" AND s."active" AND p."active"',
+)
+
+
+def shop_cart_entries(*, shop_id: int, sku_ids) -> dict[int, ShopSku]:
+    """The cart read of every order create, and the whole of a sold-out attempt in a flash sale: by SKU id, the
+    shop's entries for `sku_ids` that are on sale, of active SKUs of active products, with `sku` and `sku.product`
+    attached: `ShopSku.objects.select_related("sku", "sku__product").filter(shop=.., sku_id__in=.., on_sale=True,
+    sku__active=True, sku__product__active=True)`, in SQL written once (core.sql_reads)."""
+    return {e.sku_id: e for e in _cart_read([shop_id, list(sku_ids)])}
 
 
 def shop_catalog(*, shop: Shop) -> QuerySet[ShopSku]:
@@ -151,16 +169,40 @@ def guide_for_scope(scope: StaffScope, guide_id) -> Guide:
 
 
 def guide_attributed(*, member: Member, at=None) -> Guide | None:
-    """The guide of the member's last touch within the attribution window, or None."""
+    """The guide of the member's last touch within the attribution window, or None. Every order create reads it:
+    `GuideTouch.objects.filter(member=.., touched_at__gte=since, touched_at__lte=at, guide__active=True)
+    .order_by("-touched_at", "-id")`'s first guide, in SQL written once (core.sql_reads)."""
     at = at or timezone.now()
     since = at - timedelta(days=settings.MINIPROGRAMS_GUIDE_ATTRIBUTION_DAYS)
-    touch = (
-        GuideTouch.objects.filter(member=member, touched_at__gte=since, touched_at__lte=at, guide__active=True)
-        .select_related("guide")
-        .order_by("-touched_at", "-id")
-        .first()
-    )
-    return touch.guide if touch else None
+    found = _guide_attributed_read([member.pk, since, at])
+    return found[0] if found else None
+
+
+_guide_attributed_read = JoinedRead(
+    models=[("g", Guide)],
+    attach=[],
+    joined={"t": GuideTouch},
+    tail='FROM {g} JOIN {t} ON t."guide_id" = g."id" '
+    'WHERE t."member_id" = %s AND t."touched_at" >= %s AND t."touched_at" <= %s AND g."active" '
+    'ORDER BY t."touched_at" DESC, t."id" DESC LIMIT 1',
+)
+
+
+def order_lock_by_number(number: str) -> Order | None:
+    """The order numbered `number`, its row locked (FOR UPDATE OF the order alone) until the transaction ends, with
+    its member, the member's tier and its store attached: what marking it paid reads. `Order.objects
+    .select_for_update(of=("self",)).select_related("member", "member__tier", "store").filter(number=..)` in SQL
+    written once (core.sql_reads): every pay notification runs it."""
+    found = _order_lock_read([number])
+    return found[0] if found else None
+
+
+_order_lock_read = JoinedRead(
+    models=[("o", Order), ("m", Member), ("t", CardLevel), ("s", Store)],
+    attach=[("o", "member", "m"), ("m", "tier", "t"), ("o", "store", "s")],
+    tail='FROM {o} LEFT JOIN {m} ON m."id" = o."member_id" LEFT JOIN {t} ON t."id" = m."tier_id" '
+    'JOIN {s} ON s."id" = o."store_id" WHERE o."number" = %s FOR UPDATE OF o',
+)
 
 
 def commissions_for_guide(guide: Guide) -> QuerySet[CommissionEntry]:

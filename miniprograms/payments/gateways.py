@@ -6,20 +6,28 @@ from __future__ import annotations
 from django.db import connection
 
 from core.errors import ApplicationError
+from core.sql_reads import JoinedRead
 from miniprograms.payments.base import PaymentGateway
 from miniprograms.payments.wechatpay_v2 import WeChatPayV2Gateway
 from miniprograms.payments.wechatpay_v3 import WeChatPayV3Gateway
-from tenants.models import WeChatApp
+from tenants.models import Brand, WeChatApp
 from tenants.wechatpay import ProviderNotConfigured, provider_client
+
+# `WeChatApp.objects.select_related("brand").filter(appid=.., brand__schema_name=..)` (appid is unique), read on every
+# pay notification: SQL written once (core.sql_reads), and read fresh each time (a rotated merchant key counts at
+# once: no process cache of what verifies a payment).
+_app_read = JoinedRead(
+    models=[("a", WeChatApp), ("b", Brand)],
+    attach=[("a", "brand", "b")],
+    tail='FROM {a} JOIN {b} ON b."id" = a."brand_id" WHERE a."appid" = %s AND b."schema_name" = %s',
+)
 
 
 def _app(appid: str) -> WeChatApp:
-    app = (
-        WeChatApp.objects.select_related("brand").filter(appid=appid, brand__schema_name=connection.schema_name).first()
-    )
-    if app is None:
+    found = _app_read([appid, connection.schema_name])
+    if not found:
         raise _not_configured()
-    return app
+    return found[0]
 
 
 def _not_configured() -> ApplicationError:

@@ -15,8 +15,8 @@ from django.utils.translation import gettext_lazy as _
 from core.errors import ApplicationError, Conflict, NotFound
 from members.models import Member, Store
 from miniprograms import hooks
-from miniprograms.models import Coupon, Order, OrderEvent, OrderLine, Shop, ShopSku
-from miniprograms.selectors import guide_attributed
+from miniprograms.models import Coupon, Order, OrderEvent, OrderLine, Shop
+from miniprograms.selectors import guide_attributed, shop_cart_entries
 from miniprograms.services.coupons import coupon_discount, coupon_return, coupon_use
 from miniprograms.services.stock import stock_put_back, stock_take
 
@@ -78,12 +78,7 @@ def order_place(
     if fulfilment == Order.Fulfilment.DELIVERY and not delivery_address:
         raise ApplicationError(_("A delivery needs an address."), fields={"delivery_address": ["required"]})
     cart = _cart(items)
-    entries = {
-        e.sku_id: e
-        for e in ShopSku.objects.select_related("sku", "sku__product").filter(
-            shop=shop, sku_id__in=cart, on_sale=True, sku__active=True, sku__product__active=True
-        )
-    }
+    entries = shop_cart_entries(shop_id=shop.pk, sku_ids=cart)  # one statement, no ORM compile
     missing = sorted(set(cart) - set(entries))
     if missing:
         raise NotFound(_("Not sold in this shop."), code="sku_not_in_shop", fields={"items": missing})

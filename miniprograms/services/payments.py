@@ -19,6 +19,7 @@ from miniprograms.payments import (
     gateway_for_order,
     payment_route_for,
 )
+from miniprograms.selectors import order_lock_by_number
 from miniprograms.services.guides import commission_credit_for_order
 from miniprograms.services.loyalty import points_for_paid_order
 from miniprograms.services.orders import order_cancel, order_event_add
@@ -80,12 +81,7 @@ def order_mark_paid(
     A real payment (the order's amount) for a cancelled order is refunded automatically: the order stays
     cancelled, records the transaction and an event saying why, and an automatic Refund is sent to WeChat after
     commit (returns "refunding"; the same payment again is "duplicate")."""
-    order = (
-        Order.objects.select_for_update(of=("self",))
-        .select_related("member", "member__tier", "store")
-        .filter(number=out_trade_no)
-        .first()
-    )
+    order = order_lock_by_number(out_trade_no)
     if order is None or (order.appid and order.appid != appid):
         logger.warning("pay notification for unknown order %s", out_trade_no)
         return REJECTED

@@ -9,8 +9,13 @@ from django_tenants.utils import schema_context
 
 from core.errors import Conflict
 from miniprograms.models import Order, ShopSku
+from miniprograms.selectors import _cart_read
 from miniprograms.services.orders import order_place
 from tests.miniprograms.conftest import build_world
+
+
+def shop_cart_entries_sql() -> str:
+    return _cart_read.sql
 
 
 @pytest.fixture
@@ -25,7 +30,7 @@ def test_sold_out_is_refused_with_one_read_and_no_transaction(world, brand_a):
             order_place(member=world.alice, shop=world.shop, items=[{"sku_id": world.sku.pk, "quantity": 1}])
         assert refused.value.code == "out_of_stock"
         sqls = [q["sql"] for q in queries if not q["sql"].startswith("SET search_path")]
-        assert len(sqls) == 1 and sqls[0].startswith('SELECT "miniprograms_shopsku"')
+        assert len(sqls) == 1 and sqls[0].startswith(shop_cart_entries_sql().split("%s")[0])  # the cart read
         assert not Order.objects.exists()
 
 
@@ -54,8 +59,8 @@ def test_the_stock_row_is_locked_by_the_last_statement_before_commit(world, bran
             order_place(member=world.alice, shop=world.shop, items=[{"sku_id": world.sku.pk, "quantity": 1}])
     kinds = [_statement_kind(q["sql"]) for q in queries if not q["sql"].startswith("SET search_path")]
     assert kinds == [
-        'SELECT "miniprograms_shopsku"."id",',  # the cart, before any transaction
-        'SELECT "miniprograms_guidetouch"."id",',  # the guide the order is attributed to, also before
+        'SELECT e."id",',  # the cart (selectors.shop_cart_entries), before any transaction
+        'SELECT g."id",',  # the guide the order is attributed to (selectors.guide_attributed), also before
         "SAVEPOINT",  # (the test's transaction stands in for the BEGIN)
         'INSERT INTO "miniprograms_order"',
         'INSERT INTO "miniprograms_orderline"',
