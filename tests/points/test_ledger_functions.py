@@ -115,3 +115,66 @@ def test_expired_lot_is_taken_after_those_expiring_sooner(member):
         + PointsLot.objects.get(entry__idempotency_key="k-policy-never").remaining
         == 8
     )
+
+
+# `count` lots of 10 points for each of `members`, as that many earnings would leave them (an entry each, its lot,
+# the balance), written in turns (lot 1 of each member, then lot 2 of each, ...): a busy brand's lots, where a
+# member's lots are spread over the whole table.
+_BULK_EARN = """
+WITH acc AS (SELECT id, member_id FROM points_pointsaccount WHERE member_id = ANY(%(members)s)),
+e AS (
+    INSERT INTO points_pointsentry (account_id, member_id, kind, amount, balance_after, idempotency_key, fingerprint,
+                                    reference, reason, actor_id, shortfall, created_at)
+    SELECT acc.id, acc.member_id, 'earn', 10, 10 + 10 * g, 'k-bulk-' || acc.id || '-' || g, '', '', 'order', NULL, 0,
+           now()
+    FROM generate_series(1, %(count)s) g CROSS JOIN acc
+    ORDER BY g, acc.id
+    RETURNING id, account_id, created_at
+)
+INSERT INTO points_pointslot (account_id, entry_id, amount, remaining, expires_at, created_at)
+SELECT account_id, id, 10, 10, NULL, created_at FROM e ORDER BY id;
+UPDATE points_pointsaccount SET balance = balance + 10 * %(count)s WHERE member_id = ANY(%(members)s);
+"""
+
+_DEBIT_READS = (
+    "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "
+    "SELECT * FROM points_debit(%s, 'redeem', 1, %s, '', '', 'coupon', NULL, now())"
+)
+
+
+def test_a_redemption_reads_its_window_of_lots_not_all_of_them(make_member):
+    """points_debit reads at most 32 open lots through points_lot_open, in the index's order (migration 0008), so a
+    member with 3,000 open lots costs a redemption what a member with one lot costs. Left to its statistics (taken
+    when accounts had about 4 open lots) the planner fetched all of the member's open lots and sorted them, about
+    100 buffers against 34 (bench/points.py: a redemption read 6,000 lots to use one)."""
+    many, one = make_member(), make_member()
+    crowd = [make_member() for _ in range(200)]
+    for n, m in enumerate([many, one, *crowd]):  # each has an account and a first lot, expiring by the policy
+        points_earn(member=m, points=10, idempotency_key=f"k-first-{n}", reason="order")
+    with connection.cursor() as cursor:
+        cursor.execute(_BULK_EARN, {"members": [m.pk for m in crowd], "count": 3})
+        cursor.execute("ANALYZE points_pointslot")  # about 4 open lots an account
+        cursor.execute(_BULK_EARN, {"members": [many.pk], "count": 3000})  # then one member's grow
+
+    def reads(member) -> list[int]:  # buffers read by each of 8 redemptions (5 custom plans, then maybe generic)
+        found = []
+        with connection.cursor() as cursor:
+            for n in range(8):
+                cursor.execute(_DEBIT_READS, [member.pk, f"k-window-{member.pk}-{n}"])
+                plan = cursor.fetchone()[0][0]["Plan"]
+                found.append(plan["Shared Hit Blocks"] + plan["Shared Read Blocks"])
+        return found
+
+    with connection.cursor() as cursor:  # warm this session: the function compiled, the catalog cached
+        cursor.execute(_DEBIT_READS, [one.pk, "k-warm"])
+    measured = reads(many)
+    assert max(measured) <= max(reads(one)) + 10, measured
+    ledger_invariants_assert(many)
+
+
+def test_the_debit_keeps_its_plan_settings(alpha):
+    """A later CREATE OR REPLACE of points_debit must repeat migration 0008's SET clauses."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT proconfig FROM pg_proc WHERE proname = 'points_debit'")
+        (config,) = cursor.fetchone()
+    assert sorted(config) == ["enable_bitmapscan=off", "enable_sort=off"]
