@@ -21,10 +21,14 @@ def points_for_paid_order(*, order: Order) -> None:
         tier_multiplier_pct=int(tier.points_multiplier * 100) if tier else 100,
         birthday_month=member.birthday.month if member.birthday else None,
     )
-    points_earn_for_order(member=member, order_id=order.number, order=facts)
+    entry = points_earn_for_order(member=member, order_id=order.number, order=facts)
+    if entry is not None and not entry.replayed:
+        # The earning asked for the tier check through the account row it wrote (points_credit's mark), in this
+        # transaction, which also marks the order paid: the check reads the amount spent after this commits.
+        return
     from members.services import member_tier_evaluate_request
 
-    member_tier_evaluate_request(member=member)  # the amount spent counts toward tiers too
+    member_tier_evaluate_request(member=member)  # no earning (0 points) or a replay: the spend counts too
 
 
 def points_reverse_for_order(*, order: Order) -> None:

@@ -47,3 +47,37 @@ def test_amount_spent_in_paid_orders_upgrades_the_member(world):
 
     assert refreshed.spent_fen_12m == 100_000
     assert refreshed.tier_id == world.gold.pk
+
+
+def test_a_paid_order_queues_one_tier_check_which_sees_its_spend(world, django_capture_on_commit_callbacks):
+    """A paid order earns points and counts as spend. The earning asks for the tier check through its account row
+    (points_credit's mark, in the transaction that marks the order paid), so the order asks for no second check,
+    and the one check, run after the commit, sees the amount spent."""
+    from unittest import mock
+
+    from django.utils import timezone
+
+    from core.tasks import task_named
+    from miniprograms.models import Order
+    from miniprograms.services.loyalty import points_for_paid_order
+
+    member, _ = member_register(openid="o-tier-paid", phone="13700000004")
+    _redis().delete(coalesce_key(connection.schema_name, TIER_EVAL, member.pk))
+    order = Order.objects.create(
+        number="T-PAID-1",
+        status=Order.Status.PAID,
+        store=world.s1,
+        member=member,
+        subtotal_fen=100_000,
+        total_fen=100_000,
+        paid_at=timezone.now(),
+    )
+    sent = []
+    task = task_named("members.tier_refresh")
+    with mock.patch.object(task, "apply_async", side_effect=lambda args, **kw: sent.append(args[0])):
+        with django_capture_on_commit_callbacks(execute=True):
+            points_for_paid_order(order=order)
+
+    assert sent == [member.pk]
+    refreshed = member_tier_refresh(member_id=member.pk)
+    assert (refreshed.spent_fen_12m, refreshed.tier_id) == (100_000, world.gold.pk)
