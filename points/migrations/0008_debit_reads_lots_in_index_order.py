@@ -21,7 +21,15 @@ SIGNATURE = "public.points_debit(bigint, varchar, bigint, varchar, varchar, varc
 # Brands migrate in parallel and the function is one row of pg_proc: serialized as 0004-0007 are.
 LOCK = "SELECT pg_advisory_xact_lock(hashtext('ekr.points.ledger_functions'));\n"
 FORWARD = LOCK + f"ALTER FUNCTION {SIGNATURE} SET enable_sort = off SET enable_bitmapscan = off;"
-BACKWARD = LOCK + f"ALTER FUNCTION {SIGNATURE} RESET ALL;"
+# Undone brand by brand: a brand undone further back (0004) may have dropped the shared function already.
+BACKWARD = (
+    LOCK
+    + f"""DO $$ BEGIN
+    IF to_regprocedure('{SIGNATURE}') IS NOT NULL THEN
+        ALTER FUNCTION {SIGNATURE} RESET ALL;
+    END IF;
+END $$;"""
+)
 
 
 class Migration(migrations.Migration):
