@@ -113,5 +113,7 @@ def test_the_name_search_uses_the_name_index_whatever_the_collation(world):
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan TO off")
         cursor.execute("SET LOCAL enable_bitmapscan TO off")
-        plan = Member.objects.filter(name__startswith="张").only("id").explain()
+        # No ORDER BY: with the model's ordering a walk of the primary key that filters every member needs no sort,
+        # and on some statistics the planner prefers it; the question here is only whether the index can serve LIKE.
+        plan = Member.objects.filter(name__startswith="张").order_by().only("id").explain()
     assert "member_name_idx" in plan and "Index Cond" in plan, plan
