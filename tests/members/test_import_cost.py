@@ -1,0 +1,97 @@
+"""Issue 17: what a batch of the member import costs. A batch of new phones only runs one statement (no upsert, no
+delete from the stage); a batch with known phones leaves only those to the upsert; the task's process cuts
+quote-free lines without the CSV reader; the COPY text is written inline exactly as _copy_value writes each value."""
+
+from __future__ import annotations
+
+import datetime as dt
+from unittest import mock
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+
+from core.crypto import decrypt
+from members.models import Member
+from members.selectors import member_by_phone, phone_hash
+from members.services import imports
+from members.services.import_parsing import Piece, StagedRow, _copy_value, copy_text, read_piece
+from members.services.imports import _cut_at
+from tests.members.test_import_parallel import reading
+from tests.members.test_imports import HEADER, run
+
+
+@pytest.fixture
+def stage_at_upsert():
+    """How many rows the stage holds each time the upsert runs (the batch's phones left to it)."""
+    seen: list[int] = []
+
+    def spy(execute, sql, params, many, context):
+        if sql == imports._UPSERT:
+            with context["connection"].cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM members_import_stage")
+                seen.append(cursor.fetchone()[0])
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(spy):
+        yield seen
+
+
+def test_a_batch_of_new_and_known_phones_leaves_only_the_known_ones_to_the_upsert(world, register, stage_at_upsert):
+    register("o-1", "13800000002", name="Mei")
+    register("o-2", "13800000004", name="Lei")
+    rows = "".join(f"1380000000{n},Row {n},女,,,,,\n" for n in range(1, 6))
+    imp = run((HEADER + rows).encode())
+    assert (imp.rows_created, imp.rows_updated, imp.rows_failed) == (3, 2, 0)
+    assert stage_at_upsert == [2]  # the three inserted were taken out of the stage
+    assert [member_by_phone(f"1380000000{n}").name for n in range(1, 6)] == [
+        "Row 1",
+        "Row 2",
+        "Row 3",
+        "Row 4",
+        "Row 5",
+    ]
+    assert Member.objects.filter(join_channel="import").count() == 3
+
+    again = run((HEADER + "13800000006,New,,,,,,\n13800000007,New too,,,,,,\n").encode())
+    assert (again.rows_created, again.rows_updated) == (2, 0)
+    assert stage_at_upsert == [2]  # every phone new: no upsert at all
+
+
+def test_lines_without_a_quote_are_cut_without_the_csv_reader():
+    body = b'13800000001,a\n13800000002,b\n13800000003,"c\nd"\n'
+    with mock.patch.object(imports.csv, "reader", side_effect=AssertionError("the CSV reader was used")):
+        assert _cut_at(body, 2) == 28  # a quote after the cut does not matter
+        assert _cut_at(body, 1) == 14
+        assert _cut_at(body, 5) is None  # not that many lines yet
+    real = imports.csv.reader
+    with mock.patch.object(imports.csv, "reader", side_effect=real) as reader:
+        assert _cut_at(body, 3) == len(body)  # a quote before the cut: the reader finds the row's end
+    assert reader.called
+
+
+def test_the_copy_text_writes_every_value_as_copy_value_does():
+    tz = ZoneInfo("Asia/Shanghai")
+    rows = [
+        StagedRow("", "13800000001", "a\tb\\c\nd\re", "female", dt.date(1990, 5, 1),
+                  dt.datetime(2019, 3, 4, 10, 0, tzinfo=tz), 7, 8, 9, 10),
+        StagedRow("", "13800000002", "", "unknown", None, None, None, None, None, None),
+        StagedRow("", "13800000003", "王芳", "male", dt.date(2001, 12, 31), dt.datetime(2020, 1, 1, tzinfo=tz),
+                  None, 3, 4, None),
+    ]  # fmt: skip
+    text, hashes = copy_text(rows, hashes=True)
+    assert copy_text(rows).count("\n") == 3
+    lines = text.split("\n")
+    assert lines.pop() == ""
+    assert hashes == [phone_hash(row.phone) for row in rows]
+    for row, line in zip(rows, lines, strict=True):
+        fields = line.split("\t")
+        assert decrypt(fields[1]) == row.phone
+        assert fields[0] == phone_hash(row.phone)
+        assert fields[2:] == [_copy_value(value) for value in row[2:]]
+    assert lines[0].split("\t")[2] == "a\\tb\\\\c\\nd\\re"
+
+
+def test_a_read_piece_carries_its_phones_blind_indexes():
+    read = read_piece(Piece(b"13800000001,a\n13800000002,b\n13800000001,c\nbad,d\n", 2, last=True), reading())
+    assert read.rows == 2 and read.phones == {phone_hash("13800000001"), phone_hash("13800000002")}
