@@ -202,19 +202,17 @@ def parse_moment(value: str, tz: dt.tzinfo | None = None) -> dt.datetime:
     return timezone.make_aware(dt.datetime(day.year, day.month, day.day), tz)
 
 
+_FIELDS = ("phone", "name", "gender", "birthday", "joined_at", "store_code", "guide_employee_no", "tier")
+
+
 def parse_row(values: list[str], columns: dict[str, int], width: int, look: Lookups) -> StagedRow:
     """A CSV row -> a StagedRow, or ValueError naming everything that is wrong with it."""
     count = len(values)
     if count > width:
         raise ValueError(f"{count} fields but the header has {width}")
-
-    def get(name: str) -> str:
-        index = columns.get(name)
-        return values[index].strip() if index is not None and index < count else ""
-
-    phone, name, gender_value = get("phone"), get("name"), get("gender")
-    birthday_value, joined_value = get("birthday"), get("joined_at")
-    store_code, guide_no, tier_name = get("store_code"), get("guide_employee_no"), get("tier")
+    phone, name, gender_value, birthday_value, joined_value, store_code, guide_no, tier_name = [
+        values[index].strip() if index is not None and index < count else "" for index in map(columns.get, _FIELDS)
+    ]  # each of our columns' value, stripped; "" where the file has no such column or the row is short
     problems = []
     try:
         phone = phone_normalize(phone)

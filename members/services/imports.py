@@ -9,7 +9,8 @@ wrong encoding or without the required columns fails at once with a message that
 Reading the file (encoding, header, rows) is members.services.import_parsing; this module stores the chunks, cuts
 the file into pieces of whole rows, has each read and sealed (phones hashed and encrypted in bulk, rows turned into
 COPY text) - on worker processes forked by the task when the file is big - and writes each piece as one batch:
-staged with COPY, new phones inserted by one statement, the others upserted by a second. Writer threads with their
+staged with COPY, new phones inserted by one statement (without a conflict check while the run's batches have
+only new phones: _NewPhones), the others upserted by a second. Writer threads with their
 own connections (two by default) write batches n and n+1 at once while the next pieces are read (Python on the
 readers, PostgreSQL on the writers); batches still commit one at a time in file order (_Turn). A row that changes nothing of its member writes nothing (a
 re-run of the same file is cheap). The tier history of imported members follows members.services.tiers: an
@@ -33,7 +34,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -370,7 +371,7 @@ WITH new AS (
         t.tier_id, CASE WHEN t.tier_id IS NOT NULL THEN %(now)s::timestamptz END,
         CASE WHEN t.tier_id IS NOT NULL THEN %(review)s::timestamptz END, 0, 0, '', 'none', now()
     FROM members_import_stage s, LATERAL (SELECT COALESCE(s.tier_id, %(entry)s::bigint) AS tier_id) t
-    ORDER BY s.phone_hash
+    ORDER BY s.phone_hash COLLATE "C"
     ON CONFLICT (phone_hash) DO NOTHING
     RETURNING id, tier_id, guide_id, xmin
 ), tiers AS (
@@ -389,6 +390,12 @@ SELECT count(*), max(xmin::text) FROM new
 # were inserted and the (sub)transaction id they carry as xmin: when some phones were left, _STAGE_INSERTED_OUT
 # takes the inserted ones out of the stage before the upsert (when none were, nothing is taken out: a new member
 # costs no delete from the stage, about 2.5 us of PostgreSQL CPU a row, issue 17).
+
+_INSERT_ALL_NEW = _INSERT_NEW.replace("    ON CONFLICT (phone_hash) DO NOTHING\n", "")
+assert _INSERT_ALL_NEW != _INSERT_NEW
+# _INSERT_NEW when every phone of the batch is expected to be new (_NewPhones): no conflict check of its own (an
+# ON CONFLICT insert probes the blind index once more and logs a confirmation a row), the unique index alone
+# refuses a known phone, and the batch then runs _INSERT_NEW (the attempt was in a savepoint).
 
 _STAGE_INSERTED_OUT = """
 DELETE FROM members_import_stage s USING (
@@ -421,7 +428,7 @@ WITH prev AS (
         0, 0, '', 'none', now()
     FROM members_import_stage s LEFT JOIN prev p ON p.phone_hash = s.phone_hash,
         LATERAL (SELECT COALESCE(s.tier_id, CASE WHEN p.id IS NULL THEN %(entry)s::bigint END) AS tier_id) t
-    ORDER BY s.phone_hash
+    ORDER BY s.phone_hash COLLATE "C"
     ON CONFLICT (phone_hash) DO UPDATE SET
         name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE members_member.name END,
         gender = CASE WHEN EXCLUDED.gender <> 'unknown' THEN EXCLUDED.gender ELSE members_member.gender END,
@@ -471,6 +478,16 @@ FROM up LEFT JOIN prev p ON p.phone_hash = up.phone_hash
 
 
 @dataclass
+class _NewPhones:
+    """Whether a run's next batch is expected to have only new phones (a first import of a CRM's file): then it is
+    inserted without ON CONFLICT (_INSERT_ALL_NEW), in a savepoint; the first batch with a known phone is inserted
+    again with _INSERT_NEW, and so is every batch after it in the run. So a first import costs less a new member,
+    and any other file loses at most one batch a writer's insert."""
+
+    expected: bool = True
+
+
+@dataclass
 class _Turn:
     """Where a batch written on one of several writer connections (`member_import_run`) stands among the others.
 
@@ -516,6 +533,7 @@ def _import_batch(
     consumed: int,
     entry_tier_id: int | None,
     turn: _Turn | None = None,
+    new_phones: _NewPhones | None = None,
 ) -> None:
     """Write one batch (a piece of the file, read and sealed: `copy` holds its `rows` rows as COPY text) and count
     it in the import's progress, in one transaction. With a `turn` (several writers), the progress waits for the
@@ -549,8 +567,19 @@ def _import_batch(
                 "review": one_year_after(now),
                 "initial": TierChange.Kind.INITIAL,
             }
-            cursor.execute(_INSERT_NEW, params)
-            created, inserted_by = cursor.fetchone()
+            created = None
+            if new_phones is not None and new_phones.expected:
+                try:
+                    with transaction.atomic():
+                        cursor.execute(_INSERT_ALL_NEW, params)
+                        created = cursor.fetchone()[0]
+                except IntegrityError as exc:
+                    if not isinstance(exc.__cause__, pg_errors.UniqueViolation):
+                        raise
+                    new_phones.expected = False  # a known phone (or one registered meanwhile): as for any file
+            if created is None:
+                cursor.execute(_INSERT_NEW, params)
+                created, inserted_by = cursor.fetchone()
             written = []
             if created < rows:
                 if created:
@@ -648,6 +677,7 @@ def member_import_run(
     in_flight: collections.deque[tuple[_BatchWriter, _Turn, frozenset[str]]] = collections.deque()  # file order
     processed = imp.rows_processed
     lock_prefix = f"member-import:{connection.schema_name}:{imp.pk}:"
+    new_phones = _NewPhones()
     try:
         for seq, read in enumerate(_reads(_pieces(body, first_line, batch_rows), reading, readers, processed)):
             batch = {
@@ -658,6 +688,7 @@ def member_import_run(
                 "errors": read.errors,
                 "consumed": read.consumed,
                 "entry_tier_id": look.entry_tier_id,
+                "new_phones": new_phones,
             }
             if inline:
                 _import_batch(**batch)

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 
 from core.crypto import decrypt
-from members.models import Member
+from members.models import GuideAssignment, Member, TierChange
 from members.selectors import member_by_phone, phone_hash
 from members.services import imports
 from members.services.import_parsing import Piece, StagedRow, _copy_value, copy_text, read_piece
@@ -56,6 +56,44 @@ def test_a_batch_of_new_and_known_phones_leaves_only_the_known_ones_to_the_upser
     again = run((HEADER + "13800000006,New,,,,,,\n13800000007,New too,,,,,,\n").encode())
     assert (again.rows_created, again.rows_updated) == (2, 0)
     assert stage_at_upsert == [2]  # every phone new: no upsert at all
+
+
+@pytest.fixture
+def inserts():
+    """The insert statements batches ran, by name, in order."""
+    names = {imports._INSERT_ALL_NEW: "all new", imports._INSERT_NEW: "new", imports._UPSERT: "upsert"}
+    seen: list[str] = []
+
+    def spy(execute, sql, params, many, context):
+        if sql in names:
+            seen.append(names[sql])
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(spy):
+        yield seen
+
+
+def test_a_file_of_new_phones_is_inserted_without_a_conflict_check_until_a_known_phone_comes(world, inserts):
+    first = run((HEADER + "".join(f"138000000{n:02d},Row {n},,,,,,\n" for n in range(6))).encode(), batch_rows=2)
+    assert (first.rows_created, first.rows_updated) == (6, 0)
+    assert inserts == ["all new"] * 3
+
+    inserts.clear()
+    rows = [f"138000001{n:02d},Next {n},,,,,E002,Gold\n" for n in range(8)]
+    rows[3] = "13800000004,Known,女,,,,E001,Gold\n"  # in the second batch
+    again = run((HEADER + "".join(rows)).encode(), batch_rows=2)
+    assert (again.status, again.rows_created, again.rows_updated, again.rows_failed) == ("done", 7, 1, 0)
+    # the second batch's attempt is undone and it goes in as any batch does; so do the batches after it
+    assert inserts == ["all new", "all new", "new", "upsert", "new", "new"]
+    assert Member.objects.count() == 13
+    known = member_by_phone("13800000004")
+    assert (known.name, known.gender, known.guide, known.tier) == ("Known", "female", world.g1, world.gold)
+    assert TierChange.objects.filter(member=known).count() == 2  # initial (entry tier), then the import's Gold
+    assert GuideAssignment.objects.filter(member=known).count() == 1
+    for n in (0, 1, 2, 4, 5, 6, 7):
+        member = member_by_phone(f"138000001{n:02d}")
+        assert (member.name, member.guide, member.tier) == (f"Next {n}", world.g2, world.gold)
+        assert TierChange.objects.filter(member=member, kind="initial").count() == 1
 
 
 def test_lines_without_a_quote_are_cut_without_the_csv_reader():
