@@ -461,12 +461,12 @@ def explain_import(slug: str, content: bytes, rows: int) -> None:
             )
             if explain:
                 cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
-                cur.execute("EXPLAIN (ANALYZE, BUFFERS, WAL) " + imports._INSERT_NEW, params)
+                cur.execute("EXPLAIN (ANALYZE, BUFFERS, WAL) " + imports._INSERT_ALL_NEW, params)
                 print(f"\nEXPLAIN (ANALYZE, BUFFERS, WAL) of one batch of {n} new members, foreign keys immediate:")
                 print("\n".join(row[0] for row in cur.fetchall()))
             else:
                 c0 = _cpu_seconds(pid)
-                cur.execute(imports._INSERT_NEW, params)
+                cur.execute(imports._INSERT_ALL_NEW, params)  # what a batch of new phones runs
                 c1 = _cpu_seconds(pid)
                 cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 c2 = _cpu_seconds(pid)

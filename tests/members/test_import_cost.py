@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
+from django_tenants.utils import schema_context
 
 from core.crypto import decrypt
 from members.models import GuideAssignment, Member, TierChange
@@ -133,3 +134,24 @@ def test_the_copy_text_writes_every_value_as_copy_value_does():
 def test_a_read_piece_carries_its_phones_blind_indexes():
     read = read_piece(Piece(b"13800000001,a\n13800000002,b\n13800000001,c\nbad,d\n", 2, last=True), reading())
     assert read.rows == 2 and read.phones == {phone_hash("13800000001"), phone_hash("13800000002")}
+
+
+def test_import_chunks_are_stored_uncompressed(new_brand):
+    brand = new_brand("imc", with_app=False)  # made from the template schema, as every brand is
+    content = (HEADER + "13800000001,王芳,女,,,,,\n" * 2000).encode()  # compressible, over the TOAST threshold
+    with schema_context(brand.schema_name), mock.patch.object(imports, "enqueue"):
+        imp = run(content)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT attstorage FROM pg_attribute WHERE attrelid = 'members_memberimportchunk'::regclass "
+                "AND attname = 'data'"
+            )
+            assert cursor.fetchone()[0] == "e"
+            cursor.execute(
+                "SELECT pg_column_size(data), length(data) FROM members_memberimportchunk WHERE member_import_id = %s",
+                [imp.pk],
+            )
+            stored, length = cursor.fetchone()
+        assert stored >= length == len(content)  # not compressed
+        assert bytes(imp.chunks.get().data) == content
+        assert (imp.status, imp.rows_created, imp.rows_updated) == ("done", 1, 1999)
