@@ -16,7 +16,7 @@ from core.crypto import decrypt
 from members.models import GuideAssignment, Member, TierChange
 from members.selectors import member_by_phone, phone_hash
 from members.services import imports
-from members.services.import_parsing import Piece, StagedRow, _copy_value, copy_text, read_piece
+from members.services.import_parsing import Piece, StagedRow, _copy_value, copy_text, parse_moment, read_piece
 from members.services.imports import _cut_at
 from tests.members.test_import_parallel import reading
 from tests.members.test_imports import HEADER, run
@@ -155,3 +155,29 @@ def test_import_chunks_are_stored_uncompressed(new_brand):
         assert stored >= length == len(content)  # not compressed
         assert bytes(imp.chunks.get().data) == content
         assert (imp.status, imp.rows_created, imp.rows_updated) == ("done", 1, 1999)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2019-03-04 10:00:00", "2019-03-04 10:00", "1988-04-10 02:30:00", "1988-09-11 01:30:00", "2011-02-11 23:59:59"],
+)
+def test_a_moment_is_read_as_make_aware_reads_it(value):
+    """The fast path of parse_moment gives what Django's make_aware gives in the brand's zone, also in the hours
+    Shanghai's summer time (1986-1991) skipped or repeated."""
+    from django.utils import timezone
+
+    tz = ZoneInfo("Asia/Shanghai")
+    moment = parse_moment(value, tz)
+    expected = timezone.make_aware(dt.datetime.fromisoformat(value), tz)
+    assert (moment, moment.isoformat(), moment.tzinfo, moment.fold) == (
+        expected,
+        expected.isoformat(),
+        expected.tzinfo,
+        expected.fold,
+    )
+
+
+def test_a_row_of_blank_fields_is_a_blank_line():
+    body = b"13800000001,a\n , \n\t,\n,\n13800000002,b\n"
+    read = read_piece(Piece(body, 2, last=True), reading())
+    assert (read.rows, read.consumed, read.errors) == (2, 2, [])
