@@ -416,7 +416,7 @@ class MemberImport(models.Model):
 class MemberImportChunk(models.Model):
     member_import = models.ForeignKey(MemberImport, on_delete=models.CASCADE, related_name="chunks")
     seq = models.PositiveIntegerField()
-    data = models.BinaryField()
+    data = models.BinaryField()  # STORAGE EXTERNAL (members 0013): not compressed, CSV is written and read faster
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["member_import", "seq"], name="import_chunk_once")]
