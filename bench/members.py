@@ -591,6 +591,46 @@ def bench_lookup(
     }
 
 
+def cprofile_lookup(slug: str, rows: int, out: Path, count: int = 1000) -> None:
+    """--cprofile-lookup: `count` look-ups of the API, then of the plain view, in this process through Django's test
+    client (the whole middleware chain, no server), each under cProfile; prints CPU per request of both and the top
+    functions of the API's, and dumps the API's pstats to `out` (the plain view's to `out`.plain)."""
+    import cProfile
+    import pstats
+
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from core.tokens import api_token_issue
+
+    settings.ROOT_URLCONF = "bench.urls_members"
+    with schema_context(slug):
+        _, token = api_token_issue(user=get_user_model().objects.get(username="bench-hq"), name="profile")
+    connection.close()
+    client = Client(HTTP_HOST=f"{slug}.{settings.EKR_BASE_DOMAIN}", HTTP_AUTHORIZATION=f"Token {token}")
+    rnd = random.Random(2)
+    phones = [f"139{rnd.randrange(rows):08d}" for _ in range(count)]
+    for path, dump in (("/api/v1/staff/members", out), ("/bench/plain/members", Path(f"{out}.plain"))):
+        for phone in phones[:50]:  # warm-up
+            assert client.get(path, {"phone": phone}).status_code == 200
+        prof = cProfile.Profile(time.process_time)  # CPU, not the wait for PostgreSQL
+        cpu0 = time.process_time()
+        prof.enable()
+        for phone in phones:
+            response = client.get(path, {"phone": phone})
+        prof.disable()
+        cpu = time.process_time() - cpu0
+        assert response.status_code == 200 and len(json.loads(response.content)["results"]) == 1
+        prof.dump_stats(str(dump))
+        print(
+            f"{path}: {count} look-ups in process, {1e3 * cpu / count:.2f} ms CPU each under cProfile (its timer: process CPU); stats in {dump}"
+        )
+        if dump == out:
+            stats = pstats.Stats(prof)
+            stats.sort_stats("tottime").print_stats(25)
+            stats.sort_stats("cumulative").print_stats(45)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=200_000)
@@ -601,6 +641,7 @@ def main() -> None:
     parser.add_argument("--only", choices=("import", "lookup"), help="run one of the two paths")
     parser.add_argument("--cprofile", type=Path, help="only profile one import in this process (pstats file)")
     parser.add_argument("--explain", action="store_true", help="only the CPU per row and one batch's EXPLAIN")
+    parser.add_argument("--cprofile-lookup", type=Path, help="only profile 1,000 look-ups in this process (pstats)")
     parser.add_argument(
         "--servers",
         default="",
@@ -636,6 +677,10 @@ def main() -> None:
         return
     if args.explain:
         explain_import(slug, content, args.rows)
+        return
+    if args.cprofile_lookup:
+        seed_members(slug, content)
+        cprofile_lookup(slug, args.rows, args.cprofile_lookup)
         return
     if args.only != "lookup":
         imp = bench_import(slug, content, args.rows, args.workers, args.profile)
