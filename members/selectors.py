@@ -16,6 +16,7 @@ from django.utils import timezone
 from core.crypto import keyed_hash
 from core.permissions import StaffScope
 from core.selectors import get_in_scope
+from core.sql_reads import JoinedRead
 from members import hooks
 from members.models import CardLevel, CardTemplate, Guide, Member, MemberImport, MemberTag, Store, Tag
 
@@ -238,9 +239,34 @@ def member_profiles() -> QuerySet[Member]:
     )
 
 
+# What /mp/me shows (members.api.views.me_out) of the member, its tier, exclusive guide and the guide's store.
+PROFILE_FIELDS = {
+    "m": ("name", "phone", "gender", "birthday", "joined_at", "tier", "tier_since", "guide", "card_state", "card_id",
+          "card_code"),
+    "t": ("name", "rank", "benefits", "points_multiplier"),
+    "g": ("name", "store"),
+    "s": ("code", "name"),
+}  # fmt: skip
+
+
+@cache
+def _profile_read() -> JoinedRead:
+    return JoinedRead(
+        models=[("m", Member), ("t", CardLevel), ("g", Guide), ("s", Store)],
+        attach=[("m", "tier", "t"), ("m", "guide", "g"), ("g", "store", "s")],
+        only=PROFILE_FIELDS,
+        extra=[("points_balance_now", hooks.points_balance_sql('m."id"'))],
+        tail='FROM {m} LEFT JOIN {t} ON t."id" = m."tier_id" LEFT JOIN {g} ON g."id" = m."guide_id" '
+        'LEFT JOIN {s} ON s."id" = g."store_id" WHERE m."openid" = %s ORDER BY m."id" DESC LIMIT 1',
+    )
+
+
 def member_profile_of(openid: str) -> Member | None:
-    """The member of `openid` (this brand's), with `member_profiles()`'s extras; None: not registered."""
-    return member_profiles().filter(openid=openid).first()
+    """The member of `openid` (this brand's) as `member_profiles()` reads it, None: not registered. One fixed
+    statement (no ORM compile: the mini-program reads it on every launch) of only what the profile shows
+    (PROFILE_FIELDS; the member's other fields are deferred, read on access as `.only()` leaves them)."""
+    found = _profile_read()([openid])
+    return found[0] if found else None
 
 
 def member_points_balance(member: Member) -> int:
