@@ -23,11 +23,15 @@ Its own database (<db>_bench_members) and Redis db 12 (bench/_owndb.py), a fresh
   loop saturates the servers, so its p99 is mostly queueing (about clients / rate). Then an open loop: requests due
   at half the plain view's closed-loop rate of this run, evenly spaced, sent by whichever client is free, each
   latency counted from when it was due; the API and the plain view alternate again.
+- CPU per request of each path by process: the gunicorn group, the PostgreSQL backends of the bench's database
+  (from /proc, between blocks) and this process's clients; with the closed loop's arithmetic: at saturation the
+  rate is cores / total CPU per request and the mean latency clients / rate.
 - `--servers 4x2,2x8` also serves the API from gunicorns of those shapes (processes x threads) in the same
   alternating blocks, to choose the shape (the default one is 2 x 4).
 
 Figures judged (bench/_report.py): look-up throughput API / plain view (aim >= 0.8), API p99 in the closed loop
-and in the open loop (< 50 ms), import rows/s (>= 50,000) and its ratio to COPY.
+and in the open loop (< 50 ms; each figure names the plain view's p99 of the same loop), import rows/s (>= 50,000)
+and its ratio to COPY.
 
 Profiles. `--profile DIR` records the gunicorn workers with py-spy during one extra API round and the import
 worker(s) during the import, and writes DIR/lookup.txt and DIR/import.txt (top functions by own and total time):
@@ -36,6 +40,12 @@ worker(s) during the import, and writes DIR/lookup.txt and DIR/import.txt (top f
 
 which runs `py-spy record --pid <gunicorn master> --subprocesses --format raw --rate 200 --duration <s>` and the
 same on the Celery worker's master.
+
+`--cprofile-lookup FILE` only profiles the look-up (issue 17's figures): 1,000 look-ups of the API and then of the
+plain view, in this process through Django's test client (the whole middleware chain, no server), each under
+cProfile with process CPU as its timer; prints the CPU of each and the API's top functions, dumps the pstats:
+
+    .venv/bin/python bench/members.py --rows 20000 --cprofile-lookup /tmp/lookup.pstats
 
 `--cprofile FILE` only imports the file once, in this process, under cProfile (the task's thread and the batches
 written on the writer thread, merged; the pieces read on the reader processes show as waits on their futures),
@@ -507,6 +517,38 @@ def wait_done(pk: int, model, timeout: float = 1800):
 # --- look-up ----------------------------------------------------------------------------------------------------
 
 
+class BackendCPU:
+    """CPU seconds used so far by the PostgreSQL backends of this database (from /proc), read between blocks: with
+    persistent connections (CONN_MAX_AGE) the servers' backends live through the run."""
+
+    def __init__(self):
+        import psycopg2
+
+        db = settings.DATABASES["default"]
+        self.conn = psycopg2.connect(
+            dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"], host=db["HOST"], port=db["PORT"] or None
+        )
+        self.conn.autocommit = True
+        self.first: dict[int, float] = {}  # pid -> CPU when first seen
+        self.last: dict[int, float] = {}  # pid -> CPU when last seen (a backend that ended keeps its share)
+
+    def total(self) -> float:
+        with self.conn.cursor() as cur:
+            cur.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            pids = [pid for (pid,) in cur.fetchall()]
+        for pid in pids:
+            now = _cpu_seconds(pid)
+            if now is not None:
+                self.first.setdefault(pid, now)
+                self.last[pid] = now
+        return sum(self.last[pid] - self.first[pid] for pid in self.last)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 def bench_lookup(
     slug: str, rows: int, clients: int, seconds: float, profile: Path | None, shapes: list[tuple[int, int]] = ()
 ) -> dict:
@@ -576,13 +618,19 @@ def bench_lookup(
         sel = [run_clients(clients, seconds, select_worker)]
         runs: dict[str, list[dict]] = {name: [] for name in paths}
         cpu = dict.fromkeys(paths, 0.0)
+        pg_cpu, client_cpu = dict.fromkeys(paths, 0.0), dict.fromkeys(paths, 0.0)
         names = list(paths)
+        backends = BackendCPU()
         for block in range(max(2, round(seconds))):  # one-second blocks, each path first in turn
             for name in names[block % len(names) :] + names[: block % len(names)]:
                 proc, make = paths[name]
-                before = group_cpu(proc)
+                before, pg_before, mine = group_cpu(proc), backends.total(), os.times()
                 runs[name].append(run_clients(clients, 1.0, make))
                 cpu[name] += group_cpu(proc) - before
+                pg_cpu[name] += backends.total() - pg_before
+                after = os.times()
+                client_cpu[name] += after.user - mine.user + after.system - mine.system
+        backends.close()
         # Then an open loop at half of what the plain view served above: the latency a staff member sees when
         # the servers are busy but not saturated (the closed loop's p99 is mostly queueing: clients / rate).
         offered = 0.5 * summary(runs["plain"])[0]
@@ -602,7 +650,11 @@ def bench_lookup(
             stop_group(proc)
     served = {name: sum(len(r["lat"]) for r in rs) for name, rs in runs.items()}
     cpu_ms = {name: 1000 * cpu[name] / max(served[name], 1) for name in cpu}
+    pg_ms = {name: 1000 * pg_cpu[name] / max(served[name], 1) for name in cpu}
+    client_ms = {name: 1000 * client_cpu[name] / max(served[name], 1) for name in cpu}
     return {
+        "pg_ms": pg_ms,
+        "client_ms": client_ms,
         "select": summary(sel),
         "api": summary(runs["api"]),
         "plain": summary(runs["plain"]),
@@ -611,6 +663,46 @@ def bench_lookup(
         "offered": offered,
         "open": {name: summary(rs) for name, rs in open_runs.items()},
     }
+
+
+def cprofile_lookup(slug: str, rows: int, out: Path, count: int = 1000) -> None:
+    """--cprofile-lookup: `count` look-ups of the API, then of the plain view, in this process through Django's test
+    client (the whole middleware chain, no server), each under cProfile; prints CPU per request of both and the top
+    functions of the API's, and dumps the API's pstats to `out` (the plain view's to `out`.plain)."""
+    import cProfile
+    import pstats
+
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from core.tokens import api_token_issue
+
+    settings.ROOT_URLCONF = "bench.urls_members"
+    with schema_context(slug):
+        _, token = api_token_issue(user=get_user_model().objects.get(username="bench-hq"), name="profile")
+    connection.close()
+    client = Client(HTTP_HOST=f"{slug}.{settings.EKR_BASE_DOMAIN}", HTTP_AUTHORIZATION=f"Token {token}")
+    rnd = random.Random(2)
+    phones = [f"139{rnd.randrange(rows):08d}" for _ in range(count)]
+    for path, dump in (("/api/v1/staff/members", out), ("/bench/plain/members", Path(f"{out}.plain"))):
+        for phone in phones[:50]:  # warm-up
+            assert client.get(path, {"phone": phone}).status_code == 200
+        prof = cProfile.Profile(time.process_time)  # CPU, not the wait for PostgreSQL
+        cpu0 = time.process_time()
+        prof.enable()
+        for phone in phones:
+            response = client.get(path, {"phone": phone})
+        prof.disable()
+        cpu = time.process_time() - cpu0
+        assert response.status_code == 200 and len(json.loads(response.content)["results"]) == 1
+        prof.dump_stats(str(dump))
+        print(
+            f"{path}: {count} look-ups in process, {1e3 * cpu / count:.2f} ms CPU each under cProfile (its timer: process CPU); stats in {dump}"
+        )
+        if dump == out:
+            stats = pstats.Stats(prof)
+            stats.sort_stats("tottime").print_stats(25)
+            stats.sort_stats("cumulative").print_stats(45)
 
 
 def main() -> None:
@@ -624,6 +716,7 @@ def main() -> None:
     parser.add_argument("--only", choices=("import", "lookup"), help="run one of the two paths")
     parser.add_argument("--cprofile", type=Path, help="only profile one import in this process (pstats file)")
     parser.add_argument("--explain", action="store_true", help="only the CPU per row and one batch's EXPLAIN")
+    parser.add_argument("--cprofile-lookup", type=Path, help="only profile 1,000 look-ups in this process (pstats)")
     parser.add_argument(
         "--servers",
         default="",
@@ -659,6 +752,10 @@ def main() -> None:
         return
     if args.explain:
         explain_import(slug, content, args.rows)
+        return
+    if args.cprofile_lookup:
+        seed_members(slug, content)
+        cprofile_lookup(slug, args.rows, args.cprofile_lookup)
         return
     if args.only != "lookup":
         imp = bench_import(slug, content, args.rows, args.workers, args.profile, args.repeat)
@@ -702,15 +799,37 @@ def main() -> None:
         f"plain view {cpu_ms['plain']:.2f} ms; plain / API = {cpu_ms['plain'] / cpu_ms['api']:.3f}"
     )
 
+    # Where a closed loop's latency comes from: every request costs CPU in the server, in PostgreSQL and in this
+    # process's clients, all on the same cores; at saturation the rate is cores / that CPU, and each of the
+    # --clients requests in flight waits its turn: mean latency = clients / rate (Little's law).
+    cores = os.cpu_count() or 1
+    print("CPU per request by process (ms): server / PostgreSQL / clients = total -> at most cores / total req/s")
+    for name in ("api", "plain"):
+        parts = (cpu_ms[name], look["pg_ms"][name], look["client_ms"][name])
+        total = sum(parts)
+        rate = look[name][0]
+        print(
+            f"  {name:<6} {parts[0]:.2f} / {parts[1]:.2f} / {parts[2]:.2f} = {total:.2f} -> at most "
+            f"{1000 * cores / total:.0f} req/s on {cores} cores; served {rate:.0f}: mean latency "
+            f"{args.clients} / {rate:.0f} = {1000 * args.clients / rate:.1f} ms (measured p50 {look[name][1]:.1f}, "
+            f"p99 {look[name][2]:.1f})"
+        )
     print(f"open loop at {look['offered']:.0f} req/s (half the plain view's closed-loop rate), {args.clients} clients:")
     for name, (rate, p50, p99, errors) in look["open"].items():
         print(f"  {name:<6} served {rate:6.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  errors {errors}")
     figure("staff phone look-up vs plain view", measured=ratio, aim=">= 0.8", unit="x", ok=ratio >= 0.8)
-    p99 = look["api"][2]
-    figure(f"staff phone look-up p99, {args.clients} clients", measured=p99, aim="< 50", unit="ms", ok=p99 < 50)
-    open_p99 = look["open"]["api"][2]
+    p99, plain_p99 = look["api"][2], look["plain"][2]
     figure(
-        "staff phone look-up p99, open loop at half the plain view's rate",
+        f"staff phone look-up p99, closed loop, {args.clients} clients (plain view {plain_p99:.0f} ms)",
+        measured=p99,
+        aim="< 50",
+        unit="ms",
+        ok=p99 < 50,
+    )
+    open_p99, open_plain_p99 = look["open"]["api"][2], look["open"]["plain"][2]
+    figure(
+        f"staff phone look-up p99, open loop at {look['offered']:.0f} req/s = half the plain view's rate "
+        f"(plain view {open_plain_p99:.0f} ms)",
         measured=open_p99,
         aim="< 50",
         unit="ms",

@@ -21,7 +21,10 @@ class JoinedRead:
     """`models`: [(alias, model)], the first the one returned; `attach`: [(parent alias, field name, child alias)],
     parent.<field> is set to the child's instance (None when the child's id is NULL, a LEFT JOIN that found
     nothing); `tail`: the SQL after the column list, with `{alias}` standing for `"<table>" alias` and `%s` for the
-    parameters; `joined`: {alias: model} of tables the tail names whose columns are not read."""
+    parameters; `joined`: {alias: model} of tables the tail names whose columns are not read; `only`: {alias: field
+    names} reads just those fields (and the primary key) of that alias, the others deferred as `.only()` leaves
+    them; `extra`: [(attribute, SQL expression naming the aliases as such)], each value set on the first model's
+    instance as `.annotate()` sets it."""
 
     def __init__(
         self,
@@ -30,18 +33,25 @@ class JoinedRead:
         attach: Sequence[tuple[str, str, str]],
         tail: str,
         joined: dict[str, type[Model]] | None = None,
+        only: dict[str, Sequence[str]] | None = None,
+        extra: Sequence[tuple[str, str]] = (),
     ):
         self.models = list(models)
         self.joined = dict(joined or {})
         self.attach = list(attach)
         self.tail = tail
+        self.only = {alias: list(names) for alias, names in (only or {}).items()}
+        self.extra = list(extra)
         self._sql: str | None = None
 
     def _prepare(self) -> None:
         columns: list[str] = []
         spans, converters = [], []
         for alias, model in self.models:
-            fields = model._meta.concrete_fields
+            fields = list(model._meta.concrete_fields)
+            if alias in self.only:
+                wanted = {model._meta.pk.name, *self.only[alias]}
+                fields = [f for f in fields if f.name in wanted or f.attname in wanted]
             start = len(columns)
             columns += [f'{alias}."{f.column}"' for f in fields]
             pk_at = start + fields.index(model._meta.pk)
@@ -51,6 +61,8 @@ class JoinedRead:
         self._links = [(parent, aliases[parent]._meta.get_field(name), child) for parent, name, child in self.attach]
         self._spans, self._converters = spans, converters
         tables = {alias: f'"{model._meta.db_table}" {alias}' for alias, model in [*self.models, *self.joined.items()]}
+        self._extra_at = len(columns)
+        columns += [f"({sql})" for _, sql in self.extra]
         self._sql = f"SELECT {', '.join(columns)} " + self.tail.format(**tables)
 
     @property
@@ -78,5 +90,8 @@ class JoinedRead:
             for parent, field, child in self._links:
                 if objects[parent] is not None:
                     field.set_cached_value(objects[parent], objects[child])
-            found.append(objects[self.models[0][0]])
+            first = objects[self.models[0][0]]
+            for n, (attribute, _) in enumerate(self.extra):
+                setattr(first, attribute, row[self._extra_at + n])
+            found.append(first)
         return found

@@ -9,9 +9,11 @@ from __future__ import annotations
 import hmac
 import secrets
 from datetime import timedelta
+from functools import cache
 
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_tenants.utils import get_public_schema_name
@@ -21,6 +23,7 @@ from core.crypto import keyed_hash
 from core.errors import NotFound
 from core.models import ApiToken
 from core.permissions import SCOPE_FIELDS, SCOPE_ROW_ATTR
+from core.sql_reads import JoinedRead
 
 PURPOSE = "api-token"
 LAST_USED_RESOLUTION = timedelta(minutes=5)  # last_used_at is written at most this often per token
@@ -36,20 +39,46 @@ def api_token_issue(*, user, name: str = "", expires_at=None) -> tuple[ApiToken,
     return token, f"ekr_{prefix}_{secret}"
 
 
+@cache
+def _token_read(*, with_scope: bool) -> JoinedRead:
+    """The token by its prefix with its user (`select_related("user")`) in one fixed statement; on a brand host
+    also SCOPE_FIELDS (the user's staff profile and guide link, LEFT JOINed through the user's reverse one-to-one
+    relations, resolved from the user model so core names no app above it)."""
+    user_model = get_user_model()
+    joins, extra, joined = [], [], {}
+    if with_scope:
+        for name in SCOPE_FIELDS:
+            relation, column_of = name.split("__")
+            rel = user_model._meta.get_field(relation)  # a reverse one-to-one (members.StaffProfile.user, Guide.user)
+            alias = f"s_{relation}"
+            if alias not in joined:
+                joined[alias] = rel.related_model
+                joins.append(
+                    f'LEFT JOIN {{{alias}}} ON {alias}."{rel.field.column}" = u."{user_model._meta.pk.column}"'
+                )
+            extra.append((f"_scope_{name}", f'{alias}."{rel.related_model._meta.get_field(column_of).column}"'))
+    return JoinedRead(
+        models=[("t", ApiToken), ("u", user_model)],
+        attach=[("t", "user", "u")],
+        joined=joined,
+        extra=extra,
+        tail='FROM {t} JOIN {u} ON u."id" = t."user_id" ' + " ".join(joins) + ' WHERE t."prefix" = %s LIMIT 1',
+    )
+
+
 def api_token_check(raw: str):
     """The active user behind a raw token, or None (unknown, wrong secret, revoked, expired, inactive user).
 
-    One query on a brand host: the token, its user and what core.permissions.staff_scope needs (the user's staff
-    profile and guide link, joined and left on the user), so the scope costs no second query. `last_used_at` is written only when it is
-    older than LAST_USED_RESOLUTION (a second statement at most every few minutes per token)."""
+    One fixed statement (no ORM compile: it runs before every staff API call): the token, its user and, on a brand
+    host, what core.permissions.staff_scope needs (the user's staff profile and guide link), so the scope costs no
+    second query. `last_used_at` is written only when it is older than LAST_USED_RESOLUTION (a second statement at
+    most every few minutes per token)."""
     parts = (raw or "").split("_", 2)
     if len(parts) != 3 or parts[0] != "ekr" or not parts[1] or not parts[2]:
         return None
-    qs = ApiToken.objects.select_related("user").filter(prefix=parts[1][:16]).order_by()  # the prefix is unique
     on_brand = connection.schema_name != get_public_schema_name()  # the scope's tables live in brand schemas
-    if on_brand:
-        qs = qs.annotate(**{f"scope_{n}": F(f"user__{name}") for n, name in enumerate(SCOPE_FIELDS)})
-    token = next(iter(qs[:1]), None)
+    found = _token_read(with_scope=on_brand)([parts[1][:16]])  # the prefix is unique
+    token = found[0] if found else None
     if token is None or token.revoked_at is not None or not token.user.is_active:
         return None
     if not hmac.compare_digest(token.key_hash, keyed_hash(parts[2], purpose=PURPOSE)):
@@ -62,7 +91,7 @@ def api_token_check(raw: str):
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION), pk=token.pk
         ).update(last_used_at=now)
     if on_brand:
-        setattr(token.user, SCOPE_ROW_ATTR, {name: getattr(token, f"scope_{n}") for n, name in enumerate(SCOPE_FIELDS)})
+        setattr(token.user, SCOPE_ROW_ATTR, {name: getattr(token, f"_scope_{name}") for name in SCOPE_FIELDS})
     return token.user
 
 

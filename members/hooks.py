@@ -8,7 +8,8 @@ those apps fill these hooks in their `AppConfig.ready()` (as apps fill the callb
   (points_credit) instead of asking Redis; it registers how to clear that mark, and the tier check clears every
   registered mark first thing, before it reads the figures (members.services.tiers.member_tier_refresh).
 - The points balance a member card shows: points registers the reader, and the same balance as an expression
-  over a Member queryset's rows (`OuterRef("pk")`), so a read of the member can carry it in the same statement.
+  over a Member queryset's rows (`OuterRef("pk")`), so a read of the member can carry it in the same statement;
+  and as SQL over a member id column, for reads written once in SQL (members.selectors.member_profile_of).
 - Join channel: when a registration names no channel, resolvers registered here may name one from what they
   know of the openid (livestream: the openid was just watching a live room -> "live_stream"). First answer wins.
 - Member registered: points registers the sign-up bonus. Hooks run inside the registration's transaction, in
@@ -36,6 +37,7 @@ _tier_inputs: dict[str, TierInput] = {}
 _tier_check_mark_clearers: list[Callable[[int], object]] = []
 _balance_reader: list[Callable[[Member], int]] = []
 _balance_expression: list[Callable[[], Expression]] = []
+_balance_sql: list[Callable[[str], str]] = []
 _on_registered: list[MemberHook] = []
 _join_channel_resolvers: list[Callable[[str], str | None]] = []
 
@@ -80,6 +82,17 @@ def points_balance_expression() -> Expression:
     from django.db.models import BigIntegerField, Value
 
     return _balance_expression[0]() if _balance_expression else Value(0, output_field=BigIntegerField())
+
+
+def points_balance_sql_register(sql: Callable[[str], str]) -> None:
+    """`sql(member_id_column)` is an SQL expression of the balance of the member whose id is in that column (0
+    before any entry), the same figure as the expression above."""
+    _balance_sql[:] = [sql]
+
+
+def points_balance_sql(member_id_column: str) -> str:
+    """The balance as SQL over `member_id_column` (e.g. `m."id"`), or 0 when nobody registered."""
+    return _balance_sql[0](member_id_column) if _balance_sql else "0"
 
 
 def member_registered_subscribe(hook: MemberHook) -> None:

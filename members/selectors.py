@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cache
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
@@ -15,8 +16,9 @@ from django.utils import timezone
 from core.crypto import keyed_hash
 from core.permissions import StaffScope
 from core.selectors import get_in_scope
+from core.sql_reads import JoinedRead
 from members import hooks
-from members.models import CardLevel, CardTemplate, Guide, Member, MemberImport, Store, Tag
+from members.models import CardLevel, CardTemplate, Guide, Member, MemberImport, MemberTag, Store, Tag
 
 PHONE_HASH_PURPOSE = "member-phone"
 
@@ -144,6 +146,64 @@ def member_rows(qs: QuerySet[Member]):
     return qs.select_related(None).annotate(tag_names=ArraySubquery(names)).values(*MEMBER_ROW_FIELDS, "tag_names")
 
 
+@cache
+def _rows_by_phone_sql(*, scoped: bool) -> tuple[str, list]:
+    """The SQL of `member_rows(member_search(scope, MemberFilters(phone=...)))` written once from the models'
+    columns (`scoped`: a store manager's, their franchisee's stores only, as members_for_scope says), and the
+    converters of its columns."""
+    aliases = {"": ("m", Member), "tier": ("t", CardLevel), "store": ("s", Store), "guide": ("g", Guide)}
+    columns, converters = [], []
+    for name in MEMBER_ROW_FIELDS:
+        relation, _, field_name = name.rpartition("__")
+        alias, model = aliases[relation]
+        field = model._meta.get_field(field_name)
+        if hasattr(field, "from_db_value"):
+            converters.append((len(columns), field.from_db_value))
+        columns.append(f'{alias}."{field.column}"')
+    link = MemberTag._meta
+    tag_member, tag_tag = link.get_field("member").column, link.get_field("tag").column
+    tags = (
+        f'ARRAY(SELECT tg."name" FROM "{Tag._meta.db_table}" tg JOIN "{link.db_table}" mt ON mt."{tag_tag}" = tg."id" '
+        f'WHERE mt."{tag_member}" = m."id" ORDER BY tg."name")'
+    )
+    joins = " ".join(
+        f'LEFT JOIN "{model._meta.db_table}" {alias} ON {alias}."id" = m."{Member._meta.get_field(relation).column}"'
+        for relation, (alias, model) in aliases.items()
+        if relation
+    )
+    where = 'm."phone_hash" = %s' + (f' AND s."{Store._meta.get_field("franchisee").column}" = %s' if scoped else "")
+    sql = (
+        f'SELECT {", ".join(columns)}, {tags} FROM "{Member._meta.db_table}" m {joins} WHERE {where} '
+        'ORDER BY m."id" DESC LIMIT %s'
+    )
+    return sql, converters
+
+
+def member_rows_by_phone(*, scope: StaffScope, phone: str, limit: int) -> list[dict]:
+    """`member_rows(member_search(scope=scope, filters=MemberFilters(phone=phone)))` newest first, at most `limit`
+    rows, in one fixed statement with no ORM compile (the staff look-up at the counter runs it on every scan).
+    The same rows and values, the same scope: a store manager sees only members of their franchisee's stores."""
+    try:
+        params = [phone_hash(phone)]
+    except ValueError:
+        return []
+    scoped = not scope.is_hq  # members_for_scope's rule
+    if scoped:
+        params.append(scope.franchisee_id)
+    sql, converters = _rows_by_phone_sql(scoped=scoped)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit])
+        rows = cursor.fetchall()
+    names = (*MEMBER_ROW_FIELDS, "tag_names")
+    found = []
+    for row in rows:
+        row = list(row)
+        for i, convert in converters:
+            row[i] = convert(row[i], None, connection)
+        found.append(dict(zip(names, row, strict=True)))
+    return found
+
+
 def member_by_phone(phone: str) -> Member | None:
     try:
         return Member.objects.filter(phone_hash=phone_hash(phone)).first()
@@ -179,9 +239,34 @@ def member_profiles() -> QuerySet[Member]:
     )
 
 
+# What /mp/me shows (members.api.views.me_out) of the member, its tier, exclusive guide and the guide's store.
+PROFILE_FIELDS = {
+    "m": ("name", "phone", "gender", "birthday", "joined_at", "tier", "tier_since", "guide", "card_state", "card_id",
+          "card_code"),
+    "t": ("name", "rank", "benefits", "points_multiplier"),
+    "g": ("name", "store"),
+    "s": ("code", "name"),
+}  # fmt: skip
+
+
+@cache
+def _profile_read() -> JoinedRead:
+    return JoinedRead(
+        models=[("m", Member), ("t", CardLevel), ("g", Guide), ("s", Store)],
+        attach=[("m", "tier", "t"), ("m", "guide", "g"), ("g", "store", "s")],
+        only=PROFILE_FIELDS,
+        extra=[("points_balance_now", hooks.points_balance_sql('m."id"'))],
+        tail='FROM {m} LEFT JOIN {t} ON t."id" = m."tier_id" LEFT JOIN {g} ON g."id" = m."guide_id" '
+        'LEFT JOIN {s} ON s."id" = g."store_id" WHERE m."openid" = %s ORDER BY m."id" DESC LIMIT 1',
+    )
+
+
 def member_profile_of(openid: str) -> Member | None:
-    """The member of `openid` (this brand's), with `member_profiles()`'s extras; None: not registered."""
-    return member_profiles().filter(openid=openid).first()
+    """The member of `openid` (this brand's) as `member_profiles()` reads it, None: not registered. One fixed
+    statement (no ORM compile: the mini-program reads it on every launch) of only what the profile shows
+    (PROFILE_FIELDS; the member's other fields are deferred, read on access as `.only()` leaves them)."""
+    found = _profile_read()([openid])
+    return found[0] if found else None
 
 
 def member_points_balance(member: Member) -> int:

@@ -6,13 +6,14 @@ class PointsConfig(AppConfig):
 
     def ready(self) -> None:
         from members import hooks
-        from points.selectors import balance_expression, balance_of, points_earned_since
+        from points.selectors import balance_expression, balance_of, balance_sql, points_earned_since
 
         hooks.tier_input_register(
             hooks.EARNED_POINTS, lambda member, since: points_earned_since(member=member, since=since)
         )
         hooks.points_balance_reader_register(lambda member: balance_of(member=member))
         hooks.points_balance_expression_register(balance_expression)
+        hooks.points_balance_sql_register(balance_sql)
         hooks.member_registered_subscribe(_signup_bonus)
         hooks.tier_check_mark_clearer_register(_tier_check_mark_clear)
 

@@ -67,6 +67,15 @@ def balance_expression() -> Coalesce:
     return Coalesce(Subquery(balance), Value(0), output_field=BigIntegerField())
 
 
+def balance_sql(member_id_column: str) -> str:
+    """`balance_expression()` as SQL over a member id column (members.hooks): the account's balance, 0 before it."""
+    account = PointsAccount._meta
+    return (
+        f'COALESCE((SELECT pa."{account.get_field("balance").column}" FROM "{account.db_table}" pa '
+        f'WHERE pa."{account.get_field("member").column}" = {member_id_column} LIMIT 1), 0)'
+    )
+
+
 def balance_of(*, member: Member) -> int:
     """The member's balance (0 before their first entry)."""
     return PointsAccount.objects.filter(member_id=member.pk).values_list("balance", flat=True).first() or 0

@@ -183,3 +183,28 @@ def test_room_rows_are_written_as_the_serializer_writes_them(world):
         slow = RoomOut(rooms, many=True).data
 
     assert fast == [dict(room) for room in slow] and len(fast) == 5
+
+
+def test_me_is_written_as_the_orm_read_of_the_member_wrote_it(world, member, brand_b):
+    """/mp/me reads the member in one fixed statement of only the fields it shows (members.selectors
+    member_profile_of); the answer must be byte for byte what me_out wrote from the ORM's `member_profiles()`."""
+    from core.renderers import json_bytes
+    from members.api.views import me_out
+    from members.selectors import member_profile_of, member_profiles
+
+    brand = world["brand"]
+    with schema_context(brand.schema_name):
+        Member.objects.filter(openid="o-qc-2").update(
+            card_state="activated", card_id="pCARD", card_code="0042", birthday="1990-02-03", name="二号"
+        )
+        Member.objects.create(openid="o-qc-3")  # no tier, guide, store, points
+        openids = ["o-qc-1", "o-qc-2", "o-qc-3"]
+        for openid in openids:
+            fixed, orm = member_profile_of(openid), member_profiles().get(openid=openid)
+            assert json_bytes(me_out(fixed)) == json_bytes(me_out(orm)), openid
+        assert member_profile_of("o-nobody") is None
+        expected = json_bytes(me_out(member_profiles().get(openid="o-qc-1")))
+    assert member.get("/api/v1/mp/me").content == expected
+    # another brand's schema has no such member (the statement names no schema: the brand's search path)
+    with schema_context(brand_b.schema_name):
+        assert member_profile_of("o-qc-1") is None

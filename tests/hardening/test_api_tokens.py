@@ -91,3 +91,50 @@ def test_last_used_is_written_only_when_stale(brand_a, in_schema, client_for):
     assert client.get("/api/v1/staff/stores").status_code == 200
     with in_schema(brand_a):
         assert ApiToken.objects.get(pk=raw["id"]).last_used_at >= first
+
+
+def test_the_token_read_is_the_token_its_user_and_their_scope_row_as_the_orm_reads_them(brand_a, brand_b, in_schema):
+    # given users of every kind in brand A (HQ, a store manager, a guide's login, one with no profile), a token each
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from core.permissions import SCOPE_FIELDS, SCOPE_ROW_ATTR
+    from core.tokens import api_token_issue
+    from members.models import StaffProfile
+    from members.services import franchisee_create, guide_create, store_create
+
+    User = get_user_model()
+    with in_schema(brand_a):
+        franchisee = franchisee_create(name="Token franchisee")
+        store = store_create(code="TK1", name="Token store", kind="franchise", franchisee=franchisee)
+        manager = User.objects.create_user(username="tk-manager", password="tk-password-1")
+        StaffProfile.objects.create(user=manager, franchisee=franchisee, role="store_manager")
+        guide_user = User.objects.create_user(username="tk-guide", password="tk-password-1")
+        guide = guide_create(store=store, name="Tk", employee_no="TK-G1")
+        guide.user = guide_user
+        guide.active = False
+        guide.save(update_fields=["user", "active"])
+        nobody = User.objects.create_user(username="tk-nobody", password="tk-password-1", first_name="No")
+        users = [User.objects.get(username="alpha-hq"), manager, guide_user, nobody]
+        raws = [api_token_issue(user=user, name="t")[1] for user in users]
+        for user, raw in zip(users, raws, strict=True):
+            # when the token is checked (its last use already written)
+            api_token_check(raw)
+            with CaptureQueriesContext(connection) as queries:
+                found = api_token_check(raw)
+
+            # then one statement gives the whole user and the scope row the ORM reads for them
+            assert len(queries.captured_queries) == 1
+            expected = User.objects.get(pk=user.pk)
+            assert found.__dict__.keys() >= {f.attname for f in User._meta.concrete_fields}
+            assert {f.attname: getattr(found, f.attname) for f in User._meta.concrete_fields} == {
+                f.attname: getattr(expected, f.attname) for f in User._meta.concrete_fields
+            }
+            row = User.objects.filter(pk=user.pk).values(*SCOPE_FIELDS).get()
+            assert getattr(found, SCOPE_ROW_ATTR) == row, user.username
+        assert getattr(api_token_check(raws[1]), SCOPE_ROW_ATTR)["staff_profile__franchisee_id"] == franchisee.pk
+        assert getattr(api_token_check(raws[2]), SCOPE_ROW_ATTR)["guide__active"] is False
+    # and brand B's schema does not know brand A's tokens
+    with in_schema(brand_b):
+        assert api_token_check(raws[0]) is None

@@ -267,3 +267,31 @@ def test_member_list_tags_come_in_name_order(staff, people):
     rows = hq.get("/api/v1/staff/members", {"phone": "13800000002"}).json()["results"]
     assert rows[0]["tags"] == ["Alpha", "VIP"]
     assert hq.get("/api/v1/staff/members", {"phone": "13800000003"}).json()["results"][0]["tags"] == []
+
+
+def test_the_look_up_by_phone_alone_answers_as_the_general_search_in_every_scope(staff, world, people, register):
+    """Issue 17: `?phone=` alone is one fixed statement (members.selectors.member_rows_by_phone) rendered without a
+    serializer; it must answer what the general search (any other parameter, here page_size=20) answers, scope
+    included."""
+    hq = staff("hq")
+    for name in ("VIP", "Alpha"):
+        tag = hq.post("/api/v1/staff/tags", {"name": name}, format="json").json()
+        hq.post(f"/api/v1/staff/tags/{tag['id']}/members", {"member_ids": [people["f1"].pk]}, format="json")
+    register("o-bare", "13800000009")  # no guide, store, birthday
+    phones = ["13800000001", "13800000002", "13800000003", "13800000009", "13899999999", "123"]
+    for who in ("hq", "m1", "m2"):
+        client = staff(who)
+        client.get("/api/v1/staff/members", {"phone": phones[0]})  # the token's first use writes last_used_at
+        for phone in phones:
+            with CaptureQueriesContext(connection) as fast_queries:
+                fast = client.get("/api/v1/staff/members", {"phone": phone})
+            fixed = [q["sql"] for q in fast_queries.captured_queries if 'FROM "members_member" m ' in q["sql"]]
+            assert len(fixed) == (phone != "123"), (who, phone)  # "123" is no mobile: nobody, no statement
+            slow = client.get("/api/v1/staff/members", {"phone": phone, "page_size": 20})
+            assert fast.status_code == slow.status_code == 200
+            assert fast.json() == slow.json(), (who, phone)
+            assert fast.content == slow.content
+    rows = hq.get("/api/v1/staff/members", {"phone": "13800000002"}).json()["results"]
+    assert rows[0]["tags"] == ["Alpha", "VIP"] and rows[0]["store"]["id"] == world.s1.pk
+    assert staff("m2").get("/api/v1/staff/members", {"phone": "13800000002"}).json()["results"] == []
+    assert len(staff("m1").get("/api/v1/staff/members", {"phone": "13800000002"}).json()["results"]) == 1
