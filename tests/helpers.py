@@ -15,7 +15,7 @@ from django.conf import settings
 from django.test.client import ClientHandler
 from rest_framework.test import APIClient, ForceAuthClientHandler
 
-from core.wsgi import LeanChainMixin, lean_path
+from core.wsgi import CALLBACK, TOKEN_API, LeanChainMixin, TokenApiChainMixin, chain_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,17 +30,23 @@ class LeanClientHandler(LeanChainMixin, ClientHandler):
     pass
 
 
+class TokenApiClientHandler(TokenApiChainMixin, ClientHandler):
+    pass
+
+
 class DispatchingClientHandler(ForceAuthClientHandler):
     """The test client's handler, dispatching as ekr's WSGI application does (core.wsgi.PathDispatch): WeChat's
-    callback paths through the short middleware chain, everything else through the full one."""
+    callback paths and API calls with a token header and no cookie through their short middleware chains,
+    everything else (and every force_authenticate'd request) through the full one."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.lean = LeanClientHandler(*args, **kwargs)
+        self.short = {CALLBACK: LeanClientHandler(*args, **kwargs), TOKEN_API: TokenApiClientHandler(*args, **kwargs)}
 
     def __call__(self, environ):
-        if lean_path(environ.get("PATH_INFO", "")):
-            return self.lean(environ)
+        chain = chain_for(environ)
+        if chain in self.short and not (chain == TOKEN_API and self._force_user is not None):
+            return self.short[chain](environ)
         return super().__call__(environ)
 
 

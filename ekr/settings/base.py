@@ -110,6 +110,19 @@ EKR_LEAN_MIDDLEWARE = [
     "core.middleware.BodySizeMiddleware",
     "django.middleware.security.SecurityMiddleware",
 ]
+# API calls authenticated by a token header alone, with no cookie (core/wsgi.py): no session, CSRF, login,
+# messages, static files or htmx, which only a browser's cookie or page needs.
+EKR_TOKEN_API_PATH_PREFIXES = ["/api/"]
+EKR_TOKEN_API_MIDDLEWARE = [
+    "core.middleware.RequestIdMiddleware",
+    "tenants.middleware.BrandMiddleware",
+    "core.middleware.BodySizeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
