@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import psycopg2
 import pytest
-from django.db import DataError, connection, connections, transaction
+from django.db import DataError, OperationalError, connection, connections, transaction
 from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
+from core.db_backend.base import Prepared
 from members.models import Member
 
 
@@ -126,3 +127,79 @@ def test_errors_are_djangos_and_a_broken_transaction_is_refused(two_brands):
         transaction.set_rollback(True)
         with pytest.raises(TransactionManagementError):
             connection.execute_fetchone(OPENID, [])
+
+
+# --- Prepared: parsed and planned once a database session ------------------------------------------------------
+
+BY_OPENID = Prepared("SELECT openid, current_schema() FROM members_member WHERE openid LIKE %s", ["varchar"])
+
+
+def _prepared_runs(name: str) -> int | None:
+    """How many times this session ran the prepared statement `name` (None: the session does not have it)."""
+    with connection.connection.cursor() as raw:  # the driver's cursor: no preparing of ours
+        raw.execute("SELECT generic_plans + custom_plans FROM pg_prepared_statements WHERE name = %s", [name])
+        row = raw.fetchone()
+    return row[0] if row else None
+
+
+def test_a_prepared_statement_is_run_by_name_and_follows_the_brand(two_brands):
+    a, b = two_brands
+    connection.set_tenant(a)
+    in_a = [connection.execute_fetchone(BY_OPENID, ["o-%"]) for _ in range(4)]  # the first sets the search path
+    runs_in_a = _prepared_runs(BY_OPENID.name)
+    connection.set_tenant(b)
+    in_b = [connection.execute_fetchone(BY_OPENID, ["o-%"]) for _ in range(3)]
+
+    assert in_a == [("o-in-a", a.schema_name)] * 4
+    assert in_b == [("o-in-b", b.schema_name)] * 3  # prepared while a's path was set, re-analysed for b's
+    assert (runs_in_a, _prepared_runs(BY_OPENID.name)) == (3, 5)
+
+
+def test_a_new_connection_prepares_it_again(two_brands):
+    a, _ = two_brands
+    connection.set_tenant(a)
+    for _ in range(2):
+        connection.execute_fetchone(BY_OPENID, ["o-%"])
+    connection.close()
+
+    connection.set_tenant(a)
+    with transaction.atomic():  # where a statement the session lacks could not be retried
+        rows = [connection.execute_fetchone(BY_OPENID, ["o-%"]) for _ in range(2)]
+
+    assert rows == [("o-in-a", a.schema_name)] * 2
+    assert _prepared_runs(BY_OPENID.name) == 1
+
+
+def test_a_session_that_lost_its_statements(two_brands):
+    a, _ = two_brands
+    connection.set_tenant(a)
+    for _ in range(2):
+        connection.execute_fetchone(BY_OPENID, ["o-%"])
+
+    with connection.connection.cursor() as raw:
+        raw.execute("DEALLOCATE ALL")
+    outside = connection.execute_fetchone(BY_OPENID, ["o-%"])  # nothing ran: prepared again and retried
+    with connection.connection.cursor() as raw:
+        raw.execute("DEALLOCATE ALL")
+    with pytest.raises(OperationalError) as caught, transaction.atomic():
+        connection.execute_fetchone(BY_OPENID, ["o-%"])  # the transaction is aborted: raised, not retried
+    connection.set_tenant(a)
+    after = [connection.execute_fetchone(BY_OPENID, ["o-%"]) for _ in range(2)]
+
+    assert outside == ("o-in-a", a.schema_name)
+    assert caught.value.__cause__.pgcode == "26000"
+    assert after == [("o-in-a", a.schema_name)] * 2
+
+
+def test_the_ledger_runs_its_functions_prepared(two_brands):
+    from points.services import points_earn, points_redeem
+    from points.services.ledger import _CREDIT, _DEBIT
+
+    a, _ = two_brands
+    connection.set_tenant(a)
+    member = Member.objects.get()
+    for n in range(3):
+        points_earn(member=member, points=5, idempotency_key=f"e{n}", reason="r")
+        points_redeem(member=member, points=1, idempotency_key=f"r{n}", reason="r")
+
+    assert (_prepared_runs(_CREDIT.name), _prepared_runs(_DEBIT.name)) == (3, 3)
