@@ -21,6 +21,13 @@ Each line also prints the CPU an op costs, in microseconds: this process (all it
 + the clients' PostgreSQL backends (from /proc/<pid>/stat). Both sides share the machine's cores, so at 32 clients
 the ratio is about the inverse ratio of these sums.
 
+Fairness: on both sides each client is a thread with its own psycopg2 connection to the same server and schema,
+and each op is one committed transaction (ekr: the ledger function's one statement, in autocommit; bare: BEGIN,
+UPDATE, INSERT, COMMIT). The bare SQL is the floor, not the same rows: it writes no lot (earn) or lot use and lot
+update (redeem), checks no idempotency key before writing, and checks one CHECK and one foreign key where the
+ledger checks eight (earn) or nine (redeem) CHECKs and four foreign keys an op; at 32 clients its backend CPU is
+about half the ledger's (the CPU column).
+
 Runs in a database of its own (`<DATABASE_URL's name>_bench_points`, bench/_owndb.py), on a brand of
 its own (`benchpoints<random>`), so it never touches the dev database. Each client is a thread with its own
 connection; clients 0..N-1 work on members 0..N-1 (no two clients on one member), except the last line, where
