@@ -9,6 +9,25 @@ same run, with the same concurrency, on the same server; then the ledger's invar
 EXPLAIN (ANALYZE, WAL, BUFFERS) of one points_credit and one points_debit call beside the bare UPDATE and INSERT
 (WAL records are the steady measure of what a write costs on this busy machine; times are not).
 
+--only earn:32 (repeatable; redeem:32:1 is the one-member line) runs chosen lines; --side ekr|bare one side of them.
+The 32-client profile of the GIL (which Python holds it, and how often no thread does):
+
+    DJANGO_SETTINGS_MODULE=ekr.settings.local .venv/bin/py-spy record --gil -r 200 -f raw -o /tmp/earn32.txt -- \
+        .venv/bin/python bench/points.py --only earn:32 --only redeem:32 --side ekr --seconds 8
+
+and of the PostgreSQL backends: `perf record -g -p <the pids pg_stat_activity shows for the bench database>`.
+
+Each line also prints the CPU an op costs, in microseconds: this process (all its client threads: Python, psycopg2)
++ the clients' PostgreSQL backends (from /proc/<pid>/stat). Both sides share the machine's cores, so at 32 clients
+the ratio is about the inverse ratio of these sums.
+
+Fairness: on both sides each client is a thread with its own psycopg2 connection to the same server and schema,
+and each op is one committed transaction (ekr: the ledger function's one statement, in autocommit; bare: BEGIN,
+UPDATE, INSERT, COMMIT). The bare SQL is the floor, not the same rows: it writes no lot (earn) or lot use and lot
+update (redeem), checks no idempotency key before writing, and checks one CHECK and one foreign key where the
+ledger checks eight (earn) or nine (redeem) CHECKs and four foreign keys an op; at 32 clients its backend CPU is
+about half the ledger's (the CPU column).
+
 Runs in a database of its own (`<DATABASE_URL's name>_bench_points`, bench/_owndb.py), on a brand of
 its own (`benchpoints<random>`), so it never touches the dev database. Each client is a thread with its own
 connection; clients 0..N-1 work on members 0..N-1 (no two clients on one member), except the last line, where
@@ -22,6 +41,7 @@ back-to-back phases of 4 s each measured that change as much as the code (ratios
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import threading
@@ -50,21 +70,37 @@ BARE_INSERT = (
 )
 
 
-def run_clients(clients: int, seconds: float, make_client) -> tuple[float, list[float], int]:
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def backend_cpu(pid: int) -> float:
+    """CPU seconds (user + system) the PostgreSQL backend `pid` has used so far; 0 where /proc cannot tell (the
+    server on another machine, or another OS): the server column then reads 0."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime (fields 14 and 15 of stat)
+
+
+def run_clients(clients: int, seconds: float, make_client) -> tuple[float, list[float], int, float, float]:
     """Start `clients` threads together; each calls its op in a loop for `seconds`. Returns (elapsed seconds,
-    latencies (one per op), failures)."""
+    latencies (one per op), failures, this process's CPU seconds, the clients' PostgreSQL backends' CPU seconds)."""
     barrier = threading.Barrier(clients + 1)
     latencies: list[list[float]] = [[] for _ in range(clients)]
     failures = [0] * clients
+    server_cpu = [0.0] * clients
     stop_at = [0.0]
 
     def work(index: int) -> None:
         try:
-            op, close = make_client(index)
+            op, close, backend_pid = make_client(index)
         except BaseException:  # e.g. no connection left on the server: the others must not wait for this one
             barrier.abort()
             raise
         try:
+            cpu_before = backend_cpu(backend_pid)
             barrier.wait()
             mine = latencies[index]
             n = 0
@@ -80,6 +116,7 @@ def run_clients(clients: int, seconds: float, make_client) -> tuple[float, list[
                         print(f"    client {index}: {type(exc).__name__}: {exc}", file=sys.stderr)
                 mine.append(time.perf_counter() - started)
                 n += 1
+            server_cpu[index] = backend_cpu(backend_pid) - cpu_before
         finally:
             close()
 
@@ -93,12 +130,17 @@ def run_clients(clients: int, seconds: float, make_client) -> tuple[float, list[
         for thread in threads:
             thread.join()
         raise RuntimeError("a client could not start (its error is above)") from None
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - started
+    elapsed, client_cpu = time.perf_counter() - started, time.process_time() - cpu_started
     flat = [x for per in latencies for x in per]
-    return elapsed, flat, sum(failures)
+    return elapsed, flat, sum(failures), client_cpu, sum(server_cpu)
+
+
+def _backend_pid(cursor) -> int:
+    cursor.execute("SELECT pg_backend_pid()")
+    return cursor.fetchone()[0]
 
 
 def ekr_client_factory(brand, members, op_name: str, run_id: str, shared_member: bool):
@@ -108,7 +150,8 @@ def ekr_client_factory(brand, members, op_name: str, run_id: str, shared_member:
 
     def make(index: int):
         connection.set_tenant(brand)
-        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            backend_pid = _backend_pid(cursor)
         member = members[0] if shared_member else members[index]
         prefix = f"{run_id}:{op_name}:{index}:"
         if op_name == "earn":
@@ -126,7 +169,7 @@ def ekr_client_factory(brand, members, op_name: str, run_id: str, shared_member:
             def op(n: int) -> None:
                 points_redeem(member=member, points=1, idempotency_key=prefix + str(n), reason="bench coupon")
 
-        return op, connection.close
+        return op, connection.close, backend_pid
 
     return make
 
@@ -138,6 +181,7 @@ def bare_client_factory(dsn: dict, schema: str, op_name: str, run_id: str, share
         conn = psycopg2.connect(**dsn)
         with conn.cursor() as cursor:
             cursor.execute(f'SET search_path = "{schema}"')
+            backend_pid = _backend_pid(cursor)
         conn.commit()
         account = 0 if shared_member else index
         prefix = f"{run_id}:{op_name}:{index}:"
@@ -157,7 +201,7 @@ def bare_client_factory(dsn: dict, schema: str, op_name: str, run_id: str, share
                 cursor.execute(BARE_INSERT, [account, amount, row[0], prefix + str(n)])
             conn.commit()
 
-        return op, conn.close
+        return op, conn.close, backend_pid
 
     return make
 
@@ -281,11 +325,36 @@ def invariants_check(brand, members) -> tuple[list[str], int]:
     return problems, keys
 
 
+def _per_op(cpu: list[float], latencies: list[float]) -> str:
+    """'client+server' CPU microseconds an op: this process (all its threads) and the clients' backends."""
+    if not latencies:
+        return "-"
+    return "+".join(f"{seconds / len(latencies) * 1e6:.0f}" for seconds in cpu)
+
+
+def _p99(latencies: list[float]) -> float:
+    if not latencies:
+        return float("nan")
+    return (statistics.quantiles(latencies, n=100)[98] if len(latencies) > 100 else max(latencies)) * 1000
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="length of each measured phase")
     parser.add_argument("--rounds", type=int, default=4, help="rounds each phase is cut into, the sides alternating")
     parser.add_argument("--profile", action="store_true", help="cProfile and EXPLAIN of one client, then stop")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="OP:CLIENTS[:1]",
+        help="run only this line (e.g. earn:32, or redeem:32:1 for 32 clients on one member); repeatable",
+    )
+    parser.add_argument(
+        "--side",
+        choices=("both", "ekr", "bare"),
+        default="both",
+        help="measure one side only (to profile it, e.g. under py-spy); no ratio is printed then",
+    )
     args = parser.parse_args()
     wall = time.perf_counter()
     brand, members, dsn = setup(args.seconds)
@@ -300,42 +369,53 @@ def main() -> int:
     )
 
     plan = [(op, clients, False) for clients in CLIENTS for op in ("earn", "redeem")] + [("redeem", 32, True)]
+    if args.only:
+        wanted = {tuple(x.split(":")) for x in args.only}
+        plan = [line for line in plan if (line[0], str(line[1])) + (("1",) if line[2] else ()) in wanted]
     header = (
         f"{'operation':<8} {'clients':>7} {'members':>7} {'ekr ops/s':>10} {'bare ops/s':>11} "
-        f"{'ratio':>6} {'ekr p50 ms':>11} {'ekr p99 ms':>11} {'bare p99 ms':>12} {'failed':>6}"
+        f"{'ratio':>6} {'ekr p50 ms':>11} {'ekr p99 ms':>11} {'bare p99 ms':>12} {'failed':>6} "
+        f"{'CPU us/op: ekr py+pg':>21} {'bare py+pg':>11}"
     )
     print(header)
     print("-" * len(header))
     ratios = []
     for op_name, clients, shared in plan:
-        results = {"ekr": [0.0, [], 0], "bare": [0.0, [], 0]}
+        results = {"ekr": [0.0, [], 0, 0.0, 0.0], "bare": [0.0, [], 0, 0.0, 0.0]}
         for round_no in range(args.rounds):
             # alternate which side goes first so neither always runs on a warmer cache or a quieter machine
             sides = ["ekr", "bare"] if (len(ratios) + round_no) % 2 == 0 else ["bare", "ekr"]
             for side in sides:
+                if args.side not in ("both", side):
+                    continue
                 tag = f"{run_id}-{side}-{clients}-{int(shared)}-{round_no}"
                 if side == "ekr":
                     factory = ekr_client_factory(brand, members, op_name, tag, shared)
                 else:
                     factory = bare_client_factory(dsn, brand.schema_name, op_name, tag, shared)
-                elapsed, latencies, failed = run_clients(clients, args.seconds / args.rounds, factory)
-                results[side][0] += elapsed
-                results[side][1] += latencies
-                results[side][2] += failed
-        (ekr_time, ekr_lat, ekr_failed), (bare_time, bare_lat, _) = results["ekr"], results["bare"]
-        ekr_rate, bare_rate = len(ekr_lat) / ekr_time, len(bare_lat) / bare_time
+                for i, value in enumerate(run_clients(clients, args.seconds / args.rounds, factory)):
+                    results[side][i] += value
+        (ekr_time, ekr_lat, ekr_failed, *ekr_cpu), (bare_time, bare_lat, _, *bare_cpu) = results["ekr"], results["bare"]
+        ekr_rate = len(ekr_lat) / ekr_time if ekr_time else float("nan")
+        bare_rate = len(bare_lat) / bare_time if bare_time else float("nan")
         ratio = ekr_rate / bare_rate if bare_rate else float("nan")
         ratios.append(ratio)
-        p50 = statistics.median(ekr_lat) * 1000
-        p99 = statistics.quantiles(ekr_lat, n=100)[98] * 1000 if len(ekr_lat) > 100 else max(ekr_lat) * 1000
-        bare_p99 = statistics.quantiles(bare_lat, n=100)[98] * 1000 if len(bare_lat) > 100 else max(bare_lat) * 1000
+        p50, p99, bare_p99 = (
+            (statistics.median(ekr_lat) * 1000 if ekr_lat else float("nan")),
+            _p99(ekr_lat),
+            _p99(bare_lat),
+        )
         print(
             f"{op_name:<8} {clients:>7} {1 if shared else clients:>7} {ekr_rate:>10.0f} {bare_rate:>11.0f} "
-            f"{ratio:>6.2f} {p50:>11.2f} {p99:>11.2f} {bare_p99:>12.2f} {ekr_failed:>6}",
+            f"{ratio:>6.2f} {p50:>11.2f} {p99:>11.2f} {bare_p99:>12.2f} {ekr_failed:>6} "
+            f"{_per_op(ekr_cpu, ekr_lat):>21} {_per_op(bare_cpu, bare_lat):>11}",
             flush=True,
         )
 
     problems, entries = invariants_check(brand, members)
+    if args.only or args.side != "both":
+        print(f"partial run: no figure. invariants over {entries} entries: {problems or 'OK'}")
+        return 1 if problems else 0
     from _report import figure
 
     figure(

@@ -260,3 +260,25 @@ def test_the_fingerprint_is_the_canonical_json_it_always_was():
     for operation, params in cases:
         canonical = json.dumps({"op": operation, **params}, sort_keys=True, default=str, separators=(",", ":"))
         assert request_fingerprint(operation, **params) == hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def test_the_hot_fingerprints_are_the_encoders_text():
+    from datetime import UTC, datetime
+
+    from points.services.ledger import _earn_fingerprint, _redeem_fingerprint, request_fingerprint
+
+    class Id(int):  # an int subclass (its repr may differ): left to the encoder
+        def __repr__(self):
+            return "Id(7)"
+
+    texts = ["", "o-1", '退款 "x"\n\t\\ /', "\x00\x1f\u2028 \U0001f600", "a" * 128]
+    calls = [(1, 10, None), (2**40, 100_000_000, None), (Id(7), 5, None), (3, 4, datetime(2026, 1, 2, tzinfo=UTC))]
+    for member_id, points, expires_at in calls:
+        for reference in texts:
+            for reason in texts[:3]:
+                assert _earn_fingerprint(member_id, points, reference, reason, expires_at) == request_fingerprint(
+                    "earn", member=member_id, points=points, reference=reference, reason=reason, expires_at=expires_at
+                )
+                assert _redeem_fingerprint(member_id, points, reference, reason) == request_fingerprint(
+                    "redeem", member=member_id, points=points, reference=reference, reason=reason
+                )
