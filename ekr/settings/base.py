@@ -112,7 +112,7 @@ EKR_LEAN_MIDDLEWARE = [
 ]
 # API calls authenticated by a token header alone, with no cookie (core/wsgi.py): no session, CSRF, login,
 # messages, static files or htmx, which only a browser's cookie or page needs.
-EKR_TOKEN_API_PATH_PREFIXES = ["/api/"]
+EKR_TOKEN_API_PATH_PREFIXES = env.list("EKR_TOKEN_API_PATH_PREFIXES", default=["/api/"])  # "" turns it off
 EKR_TOKEN_API_MIDDLEWARE = [
     "core.middleware.RequestIdMiddleware",
     "tenants.middleware.BrandMiddleware",
