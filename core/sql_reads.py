@@ -60,6 +60,11 @@ class JoinedRead:
         return self._sql
 
     def __call__(self, params: Sequence[Any]) -> list[Model]:
+        first = self.models[0][0]
+        return [objects[first] for objects in self.rows(params)]
+
+    def rows(self, params: Sequence[Any]) -> list[dict[str, Model | None]]:
+        """Every row as {alias: instance, or None where a LEFT JOIN found nothing}, related rows attached."""
         sql = self.sql
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
@@ -78,5 +83,5 @@ class JoinedRead:
             for parent, field, child in self._links:
                 if objects[parent] is not None:
                     field.set_cached_value(objects[parent], objects[child])
-            found.append(objects[self.models[0][0]])
+            found.append(objects)
         return found
