@@ -3,6 +3,9 @@
 - A task queued while the connection is in a brand's schema carries that schema in a message header and runs in
   it; the worker always resets to public afterwards, so no task inherits the previous task's schema.
 - `enqueue(task, ...)` queues after the current transaction commits (nothing runs on data that may roll back).
+  A send that fails then (the broker unreachable) is logged, never raised: the transaction's writes stand, so the
+  request must not answer 500 for them, and the hooks after it still run. The work must be findable by a sweep
+  (e.g. miniprograms.refunds_send_stuck, members.tier_checks_run, the callbacks sweeper).
   A service names the task (`enqueue("members.card_update", ...)`) rather than importing its app's tasks
   module: tasks import services, so services importing tasks back would make a circle.
 - `fan_out_to_brands` is the beat entry point for per-brand jobs: one message per active brand, spread over a
@@ -87,18 +90,29 @@ def task_named(name: str) -> Task:
 
 def enqueue(task: Task | str, *args: Any, countdown: float | None = None, **kwargs: Any) -> None:
     """Queue `task` (or the task of that name) in the current schema once the current transaction commits (at
-    once outside one)."""
+    once outside one). A failed send is logged, not raised (see the module's docstring)."""
     if isinstance(task, str):
         task = task_named(task)
     schema = current_schema()
+
+    def send() -> None:
+        publish(task, schema=schema, args=args, kwargs=kwargs, countdown=countdown)
+
+    transaction.on_commit(send)
+
+
+def publish(task: Task, *, schema: str, args=(), kwargs=None, countdown: float | None = None) -> bool:
+    """Send `task` to the broker now, in `schema`. False (logged) when the send fails: for callers running after a
+    commit, whose writes stand whatever the broker says."""
     options: dict[str, Any] = {"schema": schema}
     if countdown:
         options["countdown"] = countdown
-
-    def send() -> None:
-        task.apply_async(args=args, kwargs=kwargs, **options)
-
-    transaction.on_commit(send)
+    try:
+        task.apply_async(args=list(args), kwargs=kwargs or {}, **options)
+    except Exception:
+        logger.exception("task %s (schema %s) not queued: the broker refused or is unreachable", task.name, schema)
+        return False
+    return True
 
 
 def coalesce_key(schema: str, name: str, object_id: int) -> str:
@@ -117,7 +131,8 @@ def enqueue_coalesced(task: Task | str, *, name: str, object_id: int, delay: flo
 
     A burst of changes to one object costs one task run. The task calls `coalesce_release(name, object_id)`
     first thing, so a change made while it runs queues a fresh run. The Redis key carries the schema. A change
-    committed while a run this process queued has not yet started costs no Redis call at all.
+    committed while a run this process queued has not yet started costs no Redis call at all. Redis or the broker
+    unreachable: logged, not raised, and the key is given back (the next change asks again).
     """
     if isinstance(task, str):
         task = task_named(task)
@@ -127,15 +142,21 @@ def enqueue_coalesced(task: Task | str, *, name: str, object_id: int, delay: flo
         key = coalesce_key(schema, name, object_id)
         if _queued_until.get(key, 0.0) > time.monotonic():
             return
-        client = redis_client()
-        if client.set(key, "1", nx=True, ex=max(int(delay * 10), 60)):
+        try:
+            client = redis_client()
+            if not client.set(key, "1", nx=True, ex=max(int(delay * 10), 60)):
+                return
+        except Exception:  # after commit: logged, not raised (see the module's docstring)
+            logger.exception("%s of %s (schema %s) not queued: Redis unreachable", name, object_id, schema)
+            return
+        if not publish(task, schema=schema, args=[object_id], countdown=delay):
             try:
-                task.apply_async(args=[object_id], schema=schema, countdown=delay)
+                client.delete(key)  # the next change asks again
             except Exception:
-                client.delete(key)
-                raise
-            if delay > COALESCE_MARGIN_SECONDS:
-                _queued_until.set(key, time.monotonic() + delay - COALESCE_MARGIN_SECONDS)
+                logger.exception("coalescing key %s left until it expires", key)
+            return
+        if delay > COALESCE_MARGIN_SECONDS:
+            _queued_until.set(key, time.monotonic() + delay - COALESCE_MARGIN_SECONDS)
 
     transaction.on_commit(schedule)
 

@@ -5,8 +5,10 @@ those apps fill these hooks in their `AppConfig.ready()` (as apps fill the callb
   since a moment), miniprograms registers `"spent_fen"` (fen paid in orders since a moment). A figure nobody
   registered reads as 0.
 - Tier checks asked for in another app's own write: points marks the account row an earn locks anyway
-  (points_credit) instead of asking Redis; it registers how to clear that mark, and the tier check clears every
-  registered mark first thing, before it reads the figures (members.services.tiers.member_tier_refresh).
+  (points_credit) instead of asking Redis; it registers how to find the marked members, clear a mark and put one
+  back. The tier check clears every registered mark first thing, before it reads the figures
+  (members.services.tiers.member_tier_refresh), and the brand's sweep of marks runs the check of each marked member
+  (members.services.tiers.member_tier_checks_run).
 - The points balance a member card shows: points registers the reader, and the same balance as an expression
   over a Member queryset's rows (`OuterRef("pk")`), so a read of the member can carry it in the same statement;
   and as SQL over a member id column, for reads written once in SQL (members.selectors.member_profile_of).
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -28,13 +31,27 @@ if TYPE_CHECKING:
     from members.models import Member
 
 TierInput = Callable[["Member", dt.datetime], int]
+
+
+@dataclass(frozen=True)
+class TierCheckMarks:
+    """An app's own "tier check asked for" marks. `clear(member_id)` removes the member's mark, waiting for any
+    write in flight that may have found it set (so the figures read after it include that write); `marked(limit)`
+    gives up to `limit` marked member ids, oldest mark first; `restore(member_id)` marks the member again (a check
+    that failed after clearing it)."""
+
+    clear: Callable[[int], object]
+    marked: Callable[[int], list[int]]
+    restore: Callable[[int], object]
+
+
 MemberHook = Callable[["Member"], object]
 
 EARNED_POINTS = "earned_points"
 SPENT_FEN = "spent_fen"
 
 _tier_inputs: dict[str, TierInput] = {}
-_tier_check_mark_clearers: list[Callable[[int], object]] = []
+_tier_check_marks: list[TierCheckMarks] = []
 _balance_reader: list[Callable[[Member], int]] = []
 _balance_expression: list[Callable[[], Expression]] = []
 _balance_sql: list[Callable[[str], str]] = []
@@ -52,16 +69,27 @@ def tier_input_read(name: str, *, member: Member, since: dt.datetime) -> int:
     return int(reader(member, since)) if reader is not None else 0
 
 
-def tier_check_mark_clearer_register(clear: Callable[[int], object]) -> None:
-    """`clear(member_id)` removes the app's own "tier check asked for" mark for the member, waiting for any write in
-    flight that may have found the mark set (so the figures read after it include that write)."""
-    if clear not in _tier_check_mark_clearers:
-        _tier_check_mark_clearers.append(clear)
+def tier_check_marks_register(marks: TierCheckMarks) -> None:
+    if marks not in _tier_check_marks:
+        _tier_check_marks.append(marks)
 
 
 def tier_check_marks_clear(member_id: int) -> None:
-    for clear in _tier_check_mark_clearers:
-        clear(member_id)
+    for marks in _tier_check_marks:
+        marks.clear(member_id)
+
+
+def tier_check_marks_restore(member_id: int) -> None:
+    for marks in _tier_check_marks:
+        marks.restore(member_id)
+
+
+def tier_check_marked(limit: int) -> list[int]:
+    """Up to `limit` members with a tier check asked for in some app's mark (oldest first within each app)."""
+    found: dict[int, None] = {}
+    for marks in _tier_check_marks:
+        found.update(dict.fromkeys(marks.marked(limit)))
+    return list(found)[:limit]
 
 
 def points_balance_reader_register(reader: Callable[[Member], int]) -> None:

@@ -36,6 +36,20 @@ def tier_downgrade_due() -> int:
     return tiers.tier_downgrade_due()
 
 
+@shared_task(name="members.tier_checks_run")
+def member_tier_checks_run_task(_coalesced_id: int = 0) -> int:
+    """The brand's sweep of tier checks asked for in marks (services.tiers.member_tier_checks_queue after a change,
+    through core.tasks.enqueue_coalesced, which passes the coalescing id 0; beat every EKR_MEMBER_TIER_SWEEP_SECONDS
+    for a sweep lost on the way). More marked members than one batch: the rest in a new message, so other brands'
+    tasks get a turn."""
+    checked, more = tiers.member_tier_checks_run()
+    if more:
+        from core.tasks import enqueue
+
+        enqueue(member_tier_checks_run_task)
+    return checked
+
+
 @shared_task(name="members.tier_refresh")
 def member_tier_refresh_task(member_id: int) -> None:
     """Coalesced tier check after points are earned (services.tiers.member_tier_evaluate_request)."""

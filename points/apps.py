@@ -15,7 +15,9 @@ class PointsConfig(AppConfig):
         hooks.points_balance_expression_register(balance_expression)
         hooks.points_balance_sql_register(balance_sql)
         hooks.member_registered_subscribe(_signup_bonus)
-        hooks.tier_check_mark_clearer_register(_tier_check_mark_clear)
+        hooks.tier_check_marks_register(
+            hooks.TierCheckMarks(clear=_tier_check_mark_clear, marked=_tier_check_marked, restore=_tier_check_restore)
+        )
 
 
 def _signup_bonus(member) -> None:
@@ -28,3 +30,15 @@ def _tier_check_mark_clear(member_id: int) -> None:
     from points.services.ledger import tier_check_mark_clear
 
     tier_check_mark_clear(member_id=member_id)
+
+
+def _tier_check_marked(limit: int) -> list[int]:
+    from points.services.ledger import tier_check_marked
+
+    return tier_check_marked(limit=limit)
+
+
+def _tier_check_restore(member_id: int) -> None:
+    from points.services.ledger import tier_check_mark_restore
+
+    tier_check_mark_restore(member_id=member_id)

@@ -31,6 +31,14 @@ class PointsAccount(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(balance__gte=0), name="points_account_balance_gte_0")]
+        # the sweep of marks (members.tier_checks_run) reads the few marked accounts, not all of them
+        indexes = [
+            models.Index(
+                fields=["tier_check_asked_at"],
+                name="points_account_tier_mark",
+                condition=Q(tier_check_asked_at__isnull=False),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"points of member {self.member_id}: {self.balance}"

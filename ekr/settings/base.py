@@ -258,6 +258,10 @@ EKR_MP_TOKEN_TTL_SECONDS = env.int("EKR_MP_TOKEN_TTL_SECONDS", default=7 * 24 * 
 # Logins per client address per minute on POST /api/v1/mp/session (atomic Redis counter, per brand).
 EKR_MP_SESSION_RATE_PER_MINUTE = env.int("EKR_MP_SESSION_RATE_PER_MINUTE", default=60)
 
+# Seconds between beat's sweeps of every brand's marked tier checks: the longest a member's tier waits after a paid
+# order or an earning whose sweep was lost on the way (Redis or the broker down at the commit, a crash).
+EKR_MEMBER_TIER_SWEEP_SECONDS = env.int("EKR_MEMBER_TIER_SWEEP_SECONDS", default=60)
+
 # --- Celery ---------------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None
@@ -286,6 +290,9 @@ def _every_brand(task_name: str, schedule, window_seconds: int) -> dict:
 CELERY_BEAT_SCHEDULE = {
     # members: tiers whose year is over are reviewed from 03:10, brands spread over 30 minutes
     "members-tier-downgrade": _every_brand("members.tier_downgrade_due", crontab(hour=3, minute=10), 1800),
+    # members: the sweep of tier checks asked for in marks, for a sweep lost after its change committed (a change
+    # queues one itself: members.services.tiers.member_tier_checks_queue)
+    "members-tier-checks": _every_brand("members.tier_checks_run", float(EKR_MEMBER_TIER_SWEEP_SECONDS), 30),
     # points: lots expire at 00:00 Asia/Shanghai; the expiry runs from 00:05, brands spread over 30 minutes
     "points-expire-due": _every_brand("points.expire_due", crontab(hour=0, minute=5), 1800),
     # miniprograms: unpaid orders past their expiry (asked at WeChat Pay first), commissions past the return window

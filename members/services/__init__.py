@@ -36,8 +36,9 @@ from members.services.stores import (
 )
 from members.services.tiers import (
     card_level_create,
+    member_tier_checks_queue,
+    member_tier_checks_run,
     member_tier_evaluate,
-    member_tier_evaluate_queue,
     member_tier_evaluate_request,
     member_tier_review,
     member_tier_set,
@@ -70,8 +71,9 @@ __all__ = [
     "member_profile_update",
     "member_register",
     "member_session_start",
+    "member_tier_checks_queue",
+    "member_tier_checks_run",
     "member_tier_evaluate",
-    "member_tier_evaluate_queue",
     "member_tier_evaluate_request",
     "member_tier_review",
     "member_tier_set",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -13,11 +14,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import Conflict
-from core.tasks import coalesce_release, current_schema, enqueue_coalesced, task_named
+from core.tasks import coalesce_release, enqueue_coalesced
 from members import hooks
 from members.models import CardLevel, Member, TierChange
 from members.selectors import card_level_for, member_trailing_12m
 from members.services.cards import member_card_sync_request
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -158,26 +161,28 @@ def member_tier_evaluate_request(*, member: Member) -> None:
     )
 
 
-def member_tier_evaluate_queue(*, member_id: int) -> None:
-    """For a write that claimed the member's tier check in its own row (points_credit's mark, cleared by
-    member_tier_refresh through hooks.tier_check_marks_clear): queue the check after commit, with no Redis call.
-    If queueing fails the marks are cleared, so the next change asks again instead of waiting for the TTL."""
-    task = task_named("members.tier_refresh")
-    schema = current_schema()
+TIER_CHECKS = "member-tier-checks"  # the brand's sweep of marked members: one coalescing key a brand
+TIER_CHECKS_BATCH = 500
 
-    def send() -> None:
-        try:
-            task.apply_async(args=[member_id], schema=schema, countdown=settings.EKR_MEMBER_TIER_EVAL_DELAY_SECONDS)
-        except Exception:
-            hooks.tier_check_marks_clear(member_id)
-            raise
 
-    transaction.on_commit(send)
+def member_tier_checks_queue() -> None:
+    """For a write that asked for the member's tier check in its own row (points_credit's mark, see hooks): after
+    commit, make sure the brand's sweep of marks runs within EKR_MEMBER_TIER_EVAL_DELAY_SECONDS. Coalesced for the
+    whole brand: a burst of paid orders, of one member or of thousands, queues one sweep, and a change while a sweep
+    this process queued still waits costs no Redis call and no Celery send at all.
+
+    A member's tier follows the change within that delay plus the sweep's queueing and run. A sweep lost on the way
+    (Redis or the broker unreachable: logged, not raised; a crash after the commit) loses no check: the mark stays
+    until a sweep clears it, and beat runs the sweep of every brand every EKR_MEMBER_TIER_SWEEP_SECONDS
+    (settings.CELERY_BEAT_SCHEDULE)."""
+    enqueue_coalesced(
+        "members.tier_checks_run", name=TIER_CHECKS, object_id=0, delay=settings.EKR_MEMBER_TIER_EVAL_DELAY_SECONDS
+    )
 
 
 def tier_check_mark_ttl_seconds() -> int:
-    """How long a tier check asked for in a row's mark covers later changes, should the check be lost (a crash
-    between the commit and the send): as long as a coalescing key in Redis lives."""
+    """How long a tier check asked for in a row's mark covers later changes before a change asks again (and queues
+    a sweep): as long as a coalescing key in Redis lives. Marks older than this are still swept."""
     return max(int(settings.EKR_MEMBER_TIER_EVAL_DELAY_SECONDS * 10), 60)
 
 
@@ -187,6 +192,10 @@ def member_tier_refresh(*, member_id: int) -> Member | None:
     First the requests are released (the Redis key, the marks of hooks.tier_check_marks_clear, which wait for an
     earn in flight), then the figures are read: a change committed after that asks for a check of its own."""
     coalesce_release(TIER_EVAL, member_id)
+    return _tier_check(member_id)
+
+
+def _tier_check(member_id: int) -> Member | None:
     hooks.tier_check_marks_clear(member_id)
     member = Member.objects.filter(pk=member_id).first()
     if member is None:
@@ -198,6 +207,25 @@ def member_tier_refresh(*, member_id: int) -> Member | None:
         spent_fen_12m=spent,
         reason="trailing 12 months reached the tier's threshold",
     )
+
+
+def member_tier_checks_run(*, limit: int = TIER_CHECKS_BATCH) -> tuple[int, bool]:
+    """The brand's sweep of tier checks asked for in marks: the check of up to `limit` marked members (oldest mark
+    first), each clearing its marks before it reads (as member_tier_refresh). Releases the brand's coalescing key
+    first, so a mark set while it runs queues a sweep of its own. A member whose check fails is marked again
+    (logged) for the next sweep. Returns (members checked, whether marked members may remain)."""
+    coalesce_release(TIER_CHECKS, 0)
+    member_ids = hooks.tier_check_marked(limit)
+    checked = 0
+    for member_id in member_ids:
+        try:
+            _tier_check(member_id)
+        except Exception:
+            logger.exception("tier check of member %s failed; marked again for the next sweep", member_id)
+            hooks.tier_check_marks_restore(member_id)
+            continue
+        checked += 1
+    return checked, len(member_ids) >= limit and checked > 0
 
 
 @transaction.atomic

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, Conflict, NotFound
+from core.sql_writes import insert_with_children
 from members.models import Member, Store
 from miniprograms import hooks
 from miniprograms.models import Coupon, Order, OrderEvent, OrderLine, Shop
@@ -156,25 +157,25 @@ def _order_write(*, now, guide, member, shop, lines, discounts, coupon, appid, f
     order.full_clean(
         exclude=["shop", "store", "member", "guide", "coupon"], validate_unique=False, validate_constraints=False
     )
-    order.save(force_insert=True)
-    created = OrderLine.objects.bulk_create(
-        [
-            OrderLine(
-                order=order,
-                sku=ln["entry"].sku,
-                shop_sku=ln["entry"],
-                product_name=ln["entry"].sku.product.name,
-                sku_code=ln["entry"].sku.code,
-                attributes=ln["entry"].sku.attributes,
-                unit_price_fen=ln["unit"],
-                quantity=ln["quantity"],
-                discount_fen=d,
-                total_fen=ln["total_fen"] - d,
-            )
-            for ln, d in zip(lines, discounts, strict=True)
-        ]
-    )
-    placed = order_event_add(order=order, status="placed")
+    created = [
+        OrderLine(
+            order=order,
+            sku=ln["entry"].sku,
+            shop_sku=ln["entry"],
+            product_name=ln["entry"].sku.product.name,
+            sku_code=ln["entry"].sku.code,
+            attributes=ln["entry"].sku.attributes,
+            unit_price_fen=ln["unit"],
+            quantity=ln["quantity"],
+            discount_fen=d,
+            total_fen=ln["total_fen"] - d,
+        )
+        for ln, d in zip(lines, discounts, strict=True)
+    ]
+    placed = OrderEvent(order=order, status="placed", note="")
+    # the order, its lines and its first event in one statement
+    insert_with_children(order, [*((line, "order") for line in created), (placed, "order")])
+    created.sort(key=lambda line: line.pk)  # as they read back
     hooks.order_placed_notify(order)  # e.g. livestream's attribution to a live room
     if coupon is None:
         _reserve(member=member, lines=lines, coupon=None)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError, Conflict
 from members.models import Member
-from miniprograms.models import Order
+from miniprograms.models import Order, OrderEvent
 from miniprograms.payments import (
     InvalidNotification,
     gateway_for,
@@ -102,11 +102,41 @@ def order_mark_paid(
     order.paid_at = paid_at or timezone.now()
     order.transaction_id = transaction_id
     order.fulfilment_status = Order.FulfilmentStatus.PREPARING
-    order.save(update_fields=["status", "paid_at", "transaction_id", "fulfilment_status"])
-    order_event_add(order=order, status="paid")
+    _paid_write(order)
     points_for_paid_order(order=order)
     commission_credit_for_order(order=order)
     return PAID
+
+
+# The order's move to paid and its "paid" event, in one statement (what order.save(update_fields=[status, paid_at,
+# transaction_id, fulfilment_status]) and order_event_add(status="paid") write). The order is locked and was read
+# awaiting payment in this transaction; the UPDATE repeats that condition all the same.
+_PAID_WRITE = f"""
+WITH p AS (
+    UPDATE "{Order._meta.db_table}" SET "status" = %s, "paid_at" = %s, "transaction_id" = %s, "fulfilment_status" = %s
+    WHERE "id" = %s AND "status" = %s RETURNING "id"
+)
+INSERT INTO "{OrderEvent._meta.db_table}" ("order_id", "status", "note", "created_at")
+SELECT "id", 'paid', '', %s FROM p RETURNING "id"
+"""
+
+
+def _paid_write(order: Order) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _PAID_WRITE,
+            [
+                order.status,
+                order.paid_at,
+                order.transaction_id,
+                order.fulfilment_status,
+                order.pk,
+                Order.Status.PENDING_PAYMENT,
+                timezone.now(),
+            ],
+        )
+        if cursor.fetchone() is None:  # pragma: no cover - the row is locked and was read awaiting payment
+            raise RuntimeError(f"order {order.pk} was not awaiting payment under its lock")
 
 
 def _refund_paid_after_cancel(*, order: Order, transaction_id: str, paid_at: datetime | None) -> None:

@@ -186,7 +186,7 @@ def _card_sync_on_commit(member, *, tier_check_due: bool = False) -> None:
     try:
         members.member_card_sync_request(member=member)
         if tier_check_due:
-            members.member_tier_evaluate_queue(member_id=member.pk)
+            members.member_tier_checks_queue()
     except Exception:  # the points are committed; a failed card refresh must not turn this into a 500
         logger.exception("card update or tier check request failed for member %s", member.pk)
 
@@ -204,6 +204,27 @@ def tier_check_mark_clear(*, member_id: int) -> None:
     own. Outside a transaction of the caller's, the clear commits at once (the worker runs the check so)."""
     with connection.cursor() as cursor:
         cursor.execute(_TIER_MARK_CLEAR, [member_id])
+
+
+_TIER_MARKED = (
+    f"SELECT member_id FROM {ACCOUNT} WHERE tier_check_asked_at IS NOT NULL ORDER BY tier_check_asked_at LIMIT %s"
+)
+_TIER_MARK_RESTORE = (
+    f"UPDATE {ACCOUNT} SET tier_check_asked_at = now() WHERE member_id = %s AND tier_check_asked_at IS NULL"
+)
+
+
+def tier_check_marked(*, limit: int) -> list[int]:
+    """Members whose account carries a tier mark, oldest first (the sweep's read; a partial index, points 0009)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_TIER_MARKED, [limit])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def tier_check_mark_restore(*, member_id: int) -> None:
+    """Mark the member again: their check failed after clearing the mark (the next sweep retries it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_TIER_MARK_RESTORE, [member_id])
 
 
 def points_balance_changed(*, member) -> None:

@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError
+from core.sql_reads import JoinedRead
 from points.models import Campaign, PointsEntry, PointsPolicy, StoreEarnRate
 from points.services.expiry import local_date, lot_expiry_for, policy_get
 from points.services.ledger import _earn, request_fingerprint
@@ -115,14 +116,31 @@ def _active_campaigns_on(day: date) -> list[Campaign]:
     return list(Campaign.objects.filter(is_active=True, starts_on__lte=day, ends_on__gte=day))
 
 
+def earning_rules(*, store_code: str | None, day: date) -> tuple[PointsPolicy, int | None, list[Campaign]]:
+    """The rules an order paid on `day` at `store_code` earns under, in one statement: the brand policy (defaults,
+    unsaved, until HQ saves one: policy_get), the store's own rate (None: the brand's; _store_rate_pct) and the
+    campaigns switched on that day (_active_campaigns_on), as those reads give them. Read in the current brand's
+    schema, fresh every time (no cache to go stale or to cross brands)."""
+    rows = _earning_rules_read.rows([store_code or None, day, day])
+    policy, rate = rows[0]["p"] or PointsPolicy(pk=1), rows[0]["r"]
+    campaigns = [row["c"] for row in rows if row["c"] is not None]
+    return policy, (rate.points_per_yuan_pct if rate is not None else None), campaigns
+
+
+_earning_rules_read = JoinedRead(
+    models=[("p", PointsPolicy), ("r", StoreEarnRate), ("c", Campaign)],
+    attach=[],
+    tail='FROM (VALUES (1)) AS one (x) LEFT JOIN {p} ON p."id" = 1 LEFT JOIN {r} ON r."store_code" = %s '
+    'LEFT JOIN {c} ON c."is_active" AND c."starts_on" <= %s AND c."ends_on" >= %s ORDER BY c."starts_on" DESC, c."id"',
+)
+
+
 def earning_for_order(*, order: OrderFacts, policy: PointsPolicy | None = None) -> EarningBreakdown:
-    """What `order` earns under the rules switched on now."""
+    """What `order` earns under the rules switched on now (under `policy` instead of the brand's, if given)."""
     _order_check(order)
+    read_policy, store_rate_pct, campaigns = earning_rules(store_code=order.store_code, day=local_date(order.paid_at))
     return points_for_order(
-        order=order,
-        policy=policy or policy_get(),
-        store_rate_pct=_store_rate_pct(order.store_code),
-        campaigns=_active_campaigns_on(local_date(order.paid_at)),
+        order=order, policy=policy or read_policy, store_rate_pct=store_rate_pct, campaigns=campaigns
     )
 
 
@@ -172,8 +190,9 @@ def points_earn_for_order(*, member, order_id: str, order: OrderFacts) -> Points
     """
     key = f"order:{order_id}:earn"
     fp = request_fingerprint("earn_order", member=member.pk, order_id=order_id, **order.__dict__)
-    policy = policy_get()
-    breakdown = earning_for_order(order=order, policy=policy)
+    _order_check(order)
+    policy, store_rate_pct, campaigns = earning_rules(store_code=order.store_code, day=local_date(order.paid_at))
+    breakdown = points_for_order(order=order, policy=policy, store_rate_pct=store_rate_pct, campaigns=campaigns)
     if breakdown.points == 0:
         return None
     return _earn(

@@ -4,6 +4,7 @@ from django.db import connection
 
 from core.redis_client import redis_client as _redis
 from core.tasks import coalesce_key
+from members.models import Member
 from members.services import member_register
 from members.services.tiers import TIER_EVAL, member_tier_refresh
 from points.services import points_earn
@@ -51,18 +52,20 @@ def test_amount_spent_in_paid_orders_upgrades_the_member(world):
 
 def test_a_paid_order_queues_one_tier_check_which_sees_its_spend(world, django_capture_on_commit_callbacks):
     """A paid order earns points and counts as spend. The earning asks for the tier check through its account row
-    (points_credit's mark, in the transaction that marks the order paid), so the order asks for no second check,
-    and the one check, run after the commit, sees the amount spent."""
+    (points_credit's mark, in the transaction that marks the order paid), which queues the brand's sweep of marks;
+    the order asks for no second check, and the one check, the sweep's, run after the commit, sees the amount spent."""
     from unittest import mock
 
     from django.utils import timezone
 
     from core.tasks import task_named
+    from members.services.tiers import TIER_CHECKS, member_tier_checks_run
     from miniprograms.models import Order
     from miniprograms.services.loyalty import points_for_paid_order
 
     member, _ = member_register(openid="o-tier-paid", phone="13700000004")
     _redis().delete(coalesce_key(connection.schema_name, TIER_EVAL, member.pk))
+    _redis().delete(coalesce_key(connection.schema_name, TIER_CHECKS, 0))
     order = Order.objects.create(
         number="T-PAID-1",
         status=Order.Status.PAID,
@@ -73,11 +76,19 @@ def test_a_paid_order_queues_one_tier_check_which_sees_its_spend(world, django_c
         paid_at=timezone.now(),
     )
     sent = []
-    task = task_named("members.tier_refresh")
-    with mock.patch.object(task, "apply_async", side_effect=lambda args, **kw: sent.append(args[0])):
+    with (
+        mock.patch.object(
+            task_named("members.tier_refresh"), "apply_async", side_effect=lambda *a, **kw: sent.append(1)
+        ),
+        mock.patch.object(
+            task_named("members.tier_checks_run"), "apply_async", side_effect=lambda *a, **kw: sent.append(0)
+        ),
+    ):
         with django_capture_on_commit_callbacks(execute=True):
             points_for_paid_order(order=order)
 
-    assert sent == [member.pk]
-    refreshed = member_tier_refresh(member_id=member.pk)
+    assert sent == [0]  # one sweep, no check of the member of its own
+    assert member_tier_checks_run() == (1, False)
+    refreshed = Member.objects.get(pk=member.pk)
     assert (refreshed.spent_fen_12m, refreshed.tier_id) == (100_000, world.gold.pk)
+    _redis().delete(coalesce_key(connection.schema_name, TIER_CHECKS, 0))

@@ -62,9 +62,7 @@ def test_the_stock_row_is_locked_by_the_last_statement_before_commit(world, bran
         'SELECT e."id",',  # the cart (selectors.shop_cart_entries), before any transaction
         'SELECT g."id",',  # the guide the order is attributed to (selectors.guide_attributed), also before
         "SAVEPOINT",  # (the test's transaction stands in for the BEGIN)
-        'INSERT INTO "miniprograms_order"',
-        'INSERT INTO "miniprograms_orderline"',
-        'INSERT INTO "miniprograms_orderevent"',
+        "WITH p",  # the order, its lines and its first event, in one statement (core.sql_writes)
         'UPDATE "miniprograms_shopsku"',  # the stock, last
         "RELEASE SAVEPOINT",
     ], kinds

@@ -12,7 +12,7 @@ from miniprograms.models import Order
 from miniprograms.services.payments import order_mark_paid_from_notification
 from tests.miniprograms.test_order_place_queries import _statement_kind
 
-POINTS = re.compile(r'(FROM|INTO|UPDATE) "?points_|points_(credit|debit)\(')  # the points app's statements
+POINTS = re.compile(r'(FROM|INTO|UPDATE|JOIN) "?points_|points_(credit|debit)\(')  # the points app's statements
 
 
 def test_a_pay_notification_reads_the_app_and_locks_the_order_with_one_statement_each(
@@ -36,8 +36,7 @@ def test_a_pay_notification_reads_the_app_and_locks_the_order_with_one_statement
             'SELECT a."id",',  # the mini-program's app and brand (payments.gateways._app)
             "SAVEPOINT",  # (the test's transaction stands in for the BEGIN)
             'SELECT o."id",',  # the order, locked, with member, tier and store (selectors.order_lock_by_number)
-            'UPDATE "miniprograms_order"',
-            'INSERT INTO "miniprograms_orderevent"',
+            "WITH p",  # the order paid and its "paid" event (services.payments._paid_write)
             "RELEASE SAVEPOINT",
         ], kinds
         assert Order.objects.get(pk=order_id).status == Order.Status.PAID
