@@ -23,8 +23,12 @@ def free_port() -> int:
 
 
 def start_gunicorn(port: int, settings_module: str, *, workers: int = 2, threads: int = 8) -> subprocess.Popen:
-    """gunicorn (gthread) serving ekr.wsgi with `settings_module`, in a process group of its own."""
+    """gunicorn (gthread) serving ekr.wsgi with `settings_module`, in a process group of its own.
+    `EKR_BENCH_GUNICORN=PxT` in the environment overrides the shape (processes x threads) of every bench server."""
     from django.conf import settings
+
+    if os.environ.get("EKR_BENCH_GUNICORN"):
+        workers, threads = (int(n) for n in os.environ["EKR_BENCH_GUNICORN"].split("x"))
 
     env = dict(os.environ, DJANGO_SETTINGS_MODULE=settings_module)
     proc = subprocess.Popen(
