@@ -406,11 +406,17 @@ class MemberImport(models.Model):
     error = models.TextField(blank=True, help_text="Why the whole import failed (bad encoding, missing columns).")
     created_by_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its run was last sent to the workers (the stuck-import sweep reads it)."
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["queued_at"], name="import_queued_idx", condition=models.Q(status="queued")),
+        ]
 
 
 class MemberImportChunk(models.Model):

@@ -30,6 +30,12 @@ def member_import_run(import_id: int) -> str | None:
     return imp.status if imp else None
 
 
+@shared_task(name="members.imports_send_stuck")
+def member_imports_send_stuck() -> int:
+    """Per brand, from beat through core.fan_out_to_brands: imports whose run was sent but never started."""
+    return imports.member_imports_send_stuck()
+
+
 @shared_task(name="members.tier_downgrade_due")
 def tier_downgrade_due() -> int:
     """Per brand, from beat through core.fan_out_to_brands."""

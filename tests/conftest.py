@@ -193,22 +193,7 @@ def wechatpay_v3(wechatpay_v3_keys, fake_wechat):
 def broker_unreachable():
     """This process's Celery broker is a closed port on loopback (nothing listens there): every send fails as it
     does when Redis is down, after the client's own connection retries."""
-    import socket
+    from tests.helpers import broker_unreachable_during
 
-    from ekr.celery import app
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again when the block ends: nothing listens on it
-
-    def use(broker_url):
-        app.conf.broker_url = broker_url
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    old = app.conf.broker_url
-    use(f"redis://127.0.0.1:{port}/0")
-    try:
+    with broker_unreachable_during():
         yield
-    finally:
-        use(old)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
@@ -189,3 +190,28 @@ def call_blocked_on_our_lock(schema: str, call) -> tuple[threading.Thread, dict]
             assert thread.is_alive(), f"the call ended without waiting for our lock: {out.get('result')!r}"
             assert time.monotonic() < deadline, "the concurrent call never waited for our lock"
             time.sleep(0.01)
+
+
+@contextmanager
+def broker_unreachable_during():
+    """Inside the block this process's Celery broker is a closed port on loopback (nothing listens there): every
+    send fails as it does when Redis is down, after the client's own connection retries."""
+    import socket
+
+    from ekr.celery import app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when the block ends: nothing listens on it
+
+    def use(broker_url):
+        app.conf.broker_url = broker_url
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    old = app.conf.broker_url
+    use(f"redis://127.0.0.1:{port}/0")
+    try:
+        yield
+    finally:
+        use(old)

@@ -32,6 +32,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
@@ -134,7 +135,8 @@ def member_import_start(*, member_import: MemberImport) -> MemberImport:
             _("Chunks missing: %(missing)s."), code="chunks_missing", params={"missing": missing[:20]}
         )
     imp.status = MemberImport.Status.QUEUED
-    imp.save(update_fields=["status"])
+    imp.queued_at = timezone.now()
+    imp.save(update_fields=["status", "queued_at"])
     enqueue("members.import_run", imp.pk)
     return imp
 
@@ -154,12 +156,31 @@ def member_import_rerun(*, member_import: MemberImport) -> MemberImport:
         rows_updated=0,
         rows_failed=0,
         error="",
+        queued_at=timezone.now(),
         started_at=None,
         finished_at=None,
     )
     enqueue("members.import_run", imp.pk)
     imp.refresh_from_db()
     return imp
+
+
+def member_imports_send_stuck(*, now=None, older_than: timedelta = timedelta(minutes=10), limit: int = 100) -> int:
+    """The periodic sweep: send again the run of imports still `queued` a while after their run was sent (the send
+    failed after the commit, which core.tasks.enqueue logs rather than raises, or the message was lost). Sending a
+    run twice is safe: member_import_run goes on after the last committed batch and leaves a finished import alone.
+    Returns how many were sent again."""
+    now = now or timezone.now()
+    ids = list(
+        MemberImport.objects.filter(status=MemberImport.Status.QUEUED, queued_at__lt=now - older_than)
+        .order_by("queued_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for import_id in ids:
+        with transaction.atomic():
+            MemberImport.objects.filter(pk=import_id, status=MemberImport.Status.QUEUED).update(queued_at=now)
+            enqueue("members.import_run", import_id)
+    return len(ids)
 
 
 def member_import_from_bytes(
