@@ -591,10 +591,16 @@ class ShopPush(models.Model):
     last_shop_id = models.BigIntegerField(default=0)
     created_by_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its run was last sent to the workers (the stuck-push sweep reads it)."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["sent_at"], name="push_unfinished_idx", condition=~models.Q(status="done")),
+        ]
         constraints = [
             models.CheckConstraint(name="shoppush_progress_bounded", condition=Q(done_shops__lte=F("total_shops"))),
             models.CheckConstraint(

@@ -39,14 +39,22 @@ def payout_transfers_refresh() -> int:
 
 @shared_task(base=BrandTask, name="miniprograms.shop_push_run")
 def shop_push_run(push_id: int) -> int:
-    from core.tasks import enqueue
     from miniprograms.models import ShopPush
     from miniprograms.services.pushes import shop_push_run as run
+    from miniprograms.services.pushes import shop_push_sent
 
     push = run(push_id=push_id, max_batches=10)
     if push.status != ShopPush.Status.DONE:
-        enqueue(shop_push_run, push_id)  # the rest in a new message: other brands' tasks get a turn
+        shop_push_sent(push_id=push_id)  # the rest in a new message: other brands' tasks get a turn
     return push.done_shops
+
+
+@shared_task(base=BrandTask, name="miniprograms.shop_pushes_send_stuck")
+def shop_pushes_send_stuck() -> int:
+    """Per brand, from beat through core.fan_out_to_brands: pushes whose run was sent but never finished."""
+    from miniprograms.services.pushes import shop_pushes_send_stuck as send
+
+    return send()
 
 
 @shared_task(

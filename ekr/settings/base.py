@@ -297,6 +297,7 @@ CELERY_BEAT_SCHEDULE = {
     # points: lots expire at 00:00 Asia/Shanghai; the expiry runs from 00:05, brands spread over 30 minutes
     "points-expire-due": _every_brand("points.expire_due", crontab(hour=0, minute=5), 1800),
     # miniprograms: unpaid orders past their expiry (asked at WeChat Pay first), commissions past the return window
+    "miniprograms-shop-pushes-send-stuck": _every_brand("miniprograms.shop_pushes_send_stuck", 300.0, 120),
     "miniprograms-cancel-unpaid-orders": _every_brand("miniprograms.cancel_unpaid_orders", 60.0, 30),
     "miniprograms-commissions-payable": _every_brand("miniprograms.commissions_mark_payable", 3600.0, 600),
     # refunds approved whose WeChat call never finished (a crash after the approval committed)

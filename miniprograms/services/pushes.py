@@ -9,6 +9,8 @@ batch, and the next delivery resumes after the last committed one.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -45,10 +47,35 @@ def shop_push_start(
             raise NotFound(_("No such shop."), fields={"shop_ids": sorted(set(shop_ids) - found)})
     push = ShopPush(product=product, shop_ids=shop_ids, price_fen=price_fen, stock=stock, created_by_id=user_id)
     push.total_shops = _target_shops(push).count()
+    push.sent_at = timezone.now()
     push.full_clean()
     push.save()
     enqueue("miniprograms.shop_push_run", push.pk)
     return push
+
+
+def shop_push_sent(*, push_id: int) -> None:
+    """The task queued the rest of the push in a new message (see shop_push_run's task): when, for the sweep."""
+    ShopPush.objects.filter(pk=push_id).exclude(status=ShopPush.Status.DONE).update(sent_at=timezone.now())
+    enqueue("miniprograms.shop_push_run", push_id)
+
+
+def shop_pushes_send_stuck(*, now=None, older_than: timedelta = timedelta(minutes=10), limit: int = 100) -> int:
+    """The periodic sweep: send again the run of pushes not done a while after their run was last sent (the send
+    failed after the commit, which core.tasks.enqueue logs rather than raises; the message was lost; the worker was
+    killed). A run sent twice is safe: each batch locks the push and moves its progress. Returns how many."""
+    now = now or timezone.now()
+    ids = list(
+        ShopPush.objects.exclude(status=ShopPush.Status.DONE)
+        .filter(sent_at__lt=now - older_than)
+        .order_by("sent_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for push_id in ids:
+        with transaction.atomic():
+            ShopPush.objects.filter(pk=push_id).exclude(status=ShopPush.Status.DONE).update(sent_at=now)
+            enqueue("miniprograms.shop_push_run", push_id)
+    return len(ids)
 
 
 def shop_push_run(*, push_id: int, batch: int = BATCH_SHOPS, max_batches: int | None = None) -> ShopPush:

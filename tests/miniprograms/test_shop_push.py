@@ -129,3 +129,36 @@ def test_another_brands_push_is_not_found(world, world_b, hq_client):
 
     assert from_a.status_code == 200 and from_a.json()["product_id"] == world.product.pk
     assert from_b.status_code == 404 and from_b.json()["error"]["code"] == "not_found"
+
+
+def test_a_push_whose_run_was_lost_is_sent_again_by_the_sweep(
+    committed_db, new_brand, fake_wechat, celery_worker_process, caplog
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from miniprograms.services.pushes import shop_pushes_send_stuck
+    from tests.helpers import broker_unreachable_during
+
+    brand, other = new_brand("pswp"), new_brand("pswp")
+    pushes = {}
+    for b in (other, brand):
+        w = build_world(b, fake_wechat)
+        with schema_context(w.schema):
+            _shops(w.s1, 5)
+            with broker_unreachable_during():  # committed, its run's send fails after the commit: logged
+                pushes[b.pk] = shop_push_start(product=_product("LOST"), stock=3)
+    assert "task miniprograms.shop_push_run" in caplog.text and "not queued" in caplog.text
+
+    with schema_context(brand.schema_name):
+        assert shop_pushes_send_stuck() == 0  # sent (and lost) just now: too early to send again
+        assert shop_pushes_send_stuck(now=timezone.now() + timedelta(minutes=11)) == 1
+        push = wait_until(
+            lambda: (p := ShopPush.objects.get(pk=pushes[brand.pk].pk)).status == ShopPush.Status.DONE and p,
+            message="the push run by the worker",
+        )
+        assert (push.done_shops, push.written) == (push.total_shops, 2 * push.total_shops) and push.total_shops >= 5
+        assert shop_pushes_send_stuck(now=timezone.now() + timedelta(minutes=30)) == 0  # done: left alone
+    with schema_context(other.schema_name):  # the other brand's push was not this brand's sweep's
+        assert ShopPush.objects.get(pk=pushes[other.pk].pk).status == ShopPush.Status.QUEUED
