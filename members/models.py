@@ -305,6 +305,8 @@ class Member(models.Model):
             # The staff search by the start of a name (LIKE 'x%'): pattern operators, so the index serves it under any
             # collation (a plain btree serves LIKE only under the C collation).
             models.Index(fields=["name"], name="member_name_idx", opclasses=["varchar_pattern_ops"]),
+            # the few cards waiting for their activation (members.card_activations_send_stuck), not every member
+            models.Index(fields=["updated_at"], name="member_card_submitted_idx", condition=Q(card_state="submitted")),
         ]
 
     def __str__(self) -> str:

@@ -24,6 +24,12 @@ def member_card_activate(member_id: int) -> None:
     cards.member_card_activate(member_id=member_id)
 
 
+@shared_task(name="members.card_activations_send_stuck")
+def member_card_activations_send_stuck() -> int:
+    """Per brand, from beat through core.fan_out_to_brands: submitted cards whose activation never happened."""
+    return cards.member_card_activations_send_stuck()
+
+
 @shared_task(name="members.import_run")
 def member_import_run(import_id: int) -> str | None:
     imp = imports.member_import_run(import_id=import_id)

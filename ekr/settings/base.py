@@ -289,6 +289,7 @@ def _every_brand(task_name: str, schedule, window_seconds: int) -> dict:
 # Every periodic job, in one place. Platform jobs run in the public schema; per-brand ones fan out.
 CELERY_BEAT_SCHEDULE = {
     # members: tiers whose year is over are reviewed from 03:10, brands spread over 30 minutes
+    "members-card-activations-send-stuck": _every_brand("members.card_activations_send_stuck", 600.0, 300),
     "members-imports-send-stuck": _every_brand("members.imports_send_stuck", 300.0, 120),
     "members-tier-downgrade": _every_brand("members.tier_downgrade_due", crontab(hour=3, minute=10), 1800),
     # members: the sweep of tier checks asked for in marks, for a sweep lost after its change committed (a change

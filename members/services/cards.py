@@ -177,6 +177,26 @@ def member_card_activate(*, member_id: int) -> Member | None:
     return _member_card_activated(member_id=member_id, form=form)
 
 
+def member_card_activations_send_stuck(
+    *, now=None, older_than: dt.timedelta = dt.timedelta(minutes=10), limit: int = 200
+) -> int:
+    """The periodic sweep: send again the activation of cards whose form was submitted a while ago and which are
+    still not activated (the send failed after the commit, which core.tasks.enqueue logs rather than raises; the
+    task gave up its retries while WeChat was unreachable). An activation sent twice does nothing the second time
+    (member_card_activate). Returns how many were sent."""
+    now = now or timezone.now()
+    ids = list(
+        Member.objects.filter(card_state=Member.CardState.SUBMITTED, updated_at__lt=now - older_than)
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for member_id in ids:
+        with transaction.atomic():
+            Member.objects.filter(pk=member_id, card_state=Member.CardState.SUBMITTED).update(updated_at=now)
+            enqueue("members.card_activate", member_id)
+    return len(ids)
+
+
 @transaction.atomic
 def _member_card_activated(*, member_id: int, form: dict[str, str]) -> Member:
     member = Member.objects.select_for_update().get(pk=member_id)

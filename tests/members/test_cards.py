@@ -165,3 +165,38 @@ def test_wechat_busy_past_the_retries_gives_up(world, carded, fake_wechat):
     assert result.failed() and isinstance(result.result, WeChatUnavailable)
     assert len(fake_wechat.calls_to("/card/membercard/updateuser")) == 1 + member_card_update.max_retries
     assert fake_wechat.state.get("card_updates", []) == []
+
+
+def test_a_submitted_card_whose_activation_was_lost_is_sent_again_by_the_sweep(
+    world, card, register, brand_b, django_capture_on_commit_callbacks, caplog
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_tenants.utils import schema_context
+
+    from members.services.cards import member_card_activations_send_stuck
+    from tests.helpers import broker_unreachable_during
+
+    member = register("o-1", "13800138000")
+    CARD_EVENT_HANDLERS["user_get_card"](event("user_get_card", "o-1"))
+    with broker_unreachable_during(), django_capture_on_commit_callbacks(execute=True):
+        CARD_EVENT_HANDLERS["submit_membercard_user_info"](event("submit_membercard_user_info", "o-1"))
+    assert "task members.card_activate" in caplog.text and "not queued" in caplog.text  # lost, logged
+    member.refresh_from_db()
+    assert member.card_state == "submitted"
+    with schema_context(brand_b.schema_name):  # another brand's card waiting too
+        Member.objects.create(openid="o-b-1", card_id=CARD_ID, card_code="C-B", card_state="submitted")
+
+    later = timezone.now() + timedelta(minutes=11)
+    with mock.patch("members.tasks.member_card_activate.apply_async") as queued:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert member_card_activations_send_stuck() == 0  # submitted just now: the task may still be on its way
+            assert member_card_activations_send_stuck(now=later) == 1
+    assert [(c.kwargs["args"], c.kwargs["schema"]) for c in queued.call_args_list] == [
+        ([member.pk], connection.schema_name)
+    ]
+    with mock.patch("members.tasks.member_card_activate.apply_async") as queued:
+        with django_capture_on_commit_callbacks(execute=True):  # sent again at `later`: not before another wait
+            assert member_card_activations_send_stuck(now=later + timedelta(minutes=5)) == 0
+    assert queued.call_count == 0
