@@ -115,6 +115,23 @@ def publish(task: Task, *, schema: str, args=(), kwargs=None, countdown: float |
     return True
 
 
+def sends_repeat_stale(queryset, *, field: str, task: str, now, older_than, limit: int) -> int:
+    """For a sweep of work whose run was sent but has not happened: send `task` again (with the object's id) for up
+    to `limit` rows of `queryset` whose `field` (when the run was last sent) is older than `now - older_than`,
+    oldest first, setting `field` to `now` in the same transaction as the send's hook (so the next sweep waits
+    again). `queryset` says which rows still wait; the task must be safe to run twice. Returns how many were sent."""
+    ids = list(
+        queryset.filter(**{f"{field}__lt": now - older_than}).order_by(field).values_list("pk", flat=True)[:limit]
+    )
+    sent = 0
+    for object_id in ids:
+        with transaction.atomic():
+            if queryset.filter(pk=object_id).update(**{field: now}):  # still waiting (not finished meanwhile)
+                enqueue(task, object_id)
+                sent += 1
+    return sent
+
+
 def coalesce_key(schema: str, name: str, object_id: int) -> str:
     return f"ekr:{schema}:coalesce:{name}:{object_id}"
 

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from core.tasks import coalesce_release, enqueue, enqueue_coalesced
+from core.tasks import coalesce_release, enqueue, enqueue_coalesced, sends_repeat_stale
 from members.callbacks import card_event
 from members.models import Member, TierChange
 from members.selectors import (
@@ -184,17 +184,14 @@ def member_card_activations_send_stuck(
     still not activated (the send failed after the commit, which core.tasks.enqueue logs rather than raises; the
     task gave up its retries while WeChat was unreachable). An activation sent twice does nothing the second time
     (member_card_activate). Returns how many were sent."""
-    now = now or timezone.now()
-    ids = list(
-        Member.objects.filter(card_state=Member.CardState.SUBMITTED, updated_at__lt=now - older_than)
-        .order_by("updated_at")
-        .values_list("pk", flat=True)[:limit]
+    return sends_repeat_stale(
+        Member.objects.filter(card_state=Member.CardState.SUBMITTED),
+        field="updated_at",
+        task="members.card_activate",
+        now=now or timezone.now(),
+        older_than=older_than,
+        limit=limit,
     )
-    for member_id in ids:
-        with transaction.atomic():
-            Member.objects.filter(pk=member_id, card_state=Member.CardState.SUBMITTED).update(updated_at=now)
-            enqueue("members.card_activate", member_id)
-    return len(ids)
 
 
 @transaction.atomic

@@ -42,7 +42,7 @@ from django.utils.translation import gettext_lazy as _
 from psycopg2 import errors as pg_errors
 
 from core.errors import ApplicationError, Conflict
-from core.tasks import enqueue
+from core.tasks import enqueue, sends_repeat_stale
 from members.models import (
     CardLevel,
     Guide,
@@ -170,17 +170,14 @@ def member_imports_send_stuck(*, now=None, older_than: timedelta = timedelta(min
     failed after the commit, which core.tasks.enqueue logs rather than raises, or the message was lost). Sending a
     run twice is safe: member_import_run goes on after the last committed batch and leaves a finished import alone.
     Returns how many were sent again."""
-    now = now or timezone.now()
-    ids = list(
-        MemberImport.objects.filter(status=MemberImport.Status.QUEUED, queued_at__lt=now - older_than)
-        .order_by("queued_at")
-        .values_list("pk", flat=True)[:limit]
+    return sends_repeat_stale(
+        MemberImport.objects.filter(status=MemberImport.Status.QUEUED),
+        field="queued_at",
+        task="members.import_run",
+        now=now or timezone.now(),
+        older_than=older_than,
+        limit=limit,
     )
-    for import_id in ids:
-        with transaction.atomic():
-            MemberImport.objects.filter(pk=import_id, status=MemberImport.Status.QUEUED).update(queued_at=now)
-            enqueue("members.import_run", import_id)
-    return len(ids)
 
 
 def member_import_from_bytes(

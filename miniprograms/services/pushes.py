@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import NotFound
-from core.tasks import enqueue
+from core.tasks import enqueue, sends_repeat_stale
 from miniprograms.models import Product, Shop, ShopPush
 from miniprograms.services.catalog import shop_skus_upsert
 
@@ -64,18 +64,14 @@ def shop_pushes_send_stuck(*, now=None, older_than: timedelta = timedelta(minute
     """The periodic sweep: send again the run of pushes not done a while after their run was last sent (the send
     failed after the commit, which core.tasks.enqueue logs rather than raises; the message was lost; the worker was
     killed). A run sent twice is safe: each batch locks the push and moves its progress. Returns how many."""
-    now = now or timezone.now()
-    ids = list(
-        ShopPush.objects.exclude(status=ShopPush.Status.DONE)
-        .filter(sent_at__lt=now - older_than)
-        .order_by("sent_at")
-        .values_list("pk", flat=True)[:limit]
+    return sends_repeat_stale(
+        ShopPush.objects.exclude(status=ShopPush.Status.DONE),
+        field="sent_at",
+        task="miniprograms.shop_push_run",
+        now=now or timezone.now(),
+        older_than=older_than,
+        limit=limit,
     )
-    for push_id in ids:
-        with transaction.atomic():
-            ShopPush.objects.filter(pk=push_id).exclude(status=ShopPush.Status.DONE).update(sent_at=now)
-            enqueue("miniprograms.shop_push_run", push_id)
-    return len(ids)
 
 
 def shop_push_run(*, push_id: int, batch: int = BATCH_SHOPS, max_batches: int | None = None) -> ShopPush:
